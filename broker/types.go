@@ -1,0 +1,182 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+)
+
+// ConnID names one client connection. The driver (server or simulator) picks
+// the IDs; the core only requires that an ID is not reused while open.
+type ConnID uint64
+
+// ExchangeType selects how an exchange routes a publish to queues.
+type ExchangeType uint8
+
+const (
+	// Direct routes to the queues bound with exactly the publish's routing key.
+	Direct ExchangeType = iota + 1
+	// Fanout routes to every bound queue; routing keys are ignored.
+	Fanout
+	// Topic matches dot-separated routing keys against binding patterns in
+	// which "*" matches one word and "#" matches zero or more words (AMQP rules).
+	Topic
+)
+
+// String returns the lower-case name used on the wire and in configs.
+func (t ExchangeType) String() string {
+	switch t {
+	case Direct:
+		return "direct"
+	case Fanout:
+		return "fanout"
+	case Topic:
+		return "topic"
+	}
+	return fmt.Sprintf("exchange-type(%d)", uint8(t))
+}
+
+// ParseExchangeType parses "direct", "fanout" or "topic".
+func ParseExchangeType(s string) (ExchangeType, error) {
+	switch s {
+	case "direct":
+		return Direct, nil
+	case "fanout":
+		return Fanout, nil
+	case "topic":
+		return Topic, nil
+	}
+	return 0, Errorf(CodeInvalidArgument, "unknown exchange type %q: use direct, fanout or topic", s)
+}
+
+// Code is a stable, documented reason code. The numeric values are part of
+// the native wire protocol (docs/protocol.md) and must never be renumbered.
+type Code uint16
+
+const (
+	CodeOK Code = 0
+
+	// Client errors about the request itself.
+	CodeMalformed       Code = 100 // frame or line could not be parsed
+	CodeInvalidArgument Code = 101 // a field is out of range or empty
+	CodeTooLarge        Code = 102 // message or frame above the configured limit
+	CodeUnknownCommand  Code = 103 // command or frame type not understood
+	CodeProtocol        Code = 104 // valid frame at the wrong time (e.g. publish before hello)
+
+	// Names and topology.
+	CodeExchangeNotFound Code = 200
+	CodeQueueNotFound    Code = 201
+	CodeMismatch         Code = 202 // redeclared with another type or other options
+	CodeConsumerNotFound Code = 203
+	CodeReserved         Code = 204 // the name is reserved (e.g. deleting the default exchange)
+	CodeInUse            Code = 205 // e.g. a dead-letter queue still referenced
+
+	// Publish refusals.
+	CodeNoRoute   Code = 300 // the exchange routed the message to no queue
+	CodeQueueFull Code = 301 // max length or max bytes of a target queue reached
+
+	// Acknowledgements.
+	CodeUnknownDeliveryTag Code = 400 // stale (redelivered since) or never issued
+
+	// Resources and server state.
+	CodeResourceLimit Code = 500 // too many connections, queues, consumers, ...
+	CodeTimeout       Code = 501 // handshake or heartbeat deadline missed
+	CodeShuttingDown  Code = 502
+	CodeUnavailable   Code = 503 // e.g. durable storage failing
+	CodeInternal      Code = 599
+)
+
+// Error is the error type of every refusal the core makes. Its Code travels
+// on the wire; its Msg is for humans and says what to do.
+type Error struct {
+	Code Code
+	Msg  string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Msg, e.Code) }
+
+// Errorf builds an *Error.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// QueueOptions are fixed when a queue is first declared. Zero values mean
+// "no limit" / "disabled" except where noted.
+type QueueOptions struct {
+	// MaxLength bounds the messages the queue holds (ready + unacked).
+	// A publish that would exceed it is refused with CodeQueueFull.
+	MaxLength int
+	// MaxBytes bounds the body bytes the queue holds (ready + unacked).
+	MaxBytes int64
+	// AckTimeout: a delivery not acked within this time is requeued
+	// (redelivered, delivery count + 1). Zero: the core's default.
+	AckTimeout time.Duration
+	// DeliveryLimit: a message delivered this many times that comes back
+	// again (nack, timeout, disconnect) is dead-lettered instead. Zero: no limit.
+	DeliveryLimit int
+	// DeadLetterQueue receives rejected messages and messages past the
+	// delivery limit. Empty: such messages are discarded and counted.
+	DeadLetterQueue string
+}
+
+// ConsumeOptions register a push consumer on a connection.
+type ConsumeOptions struct {
+	Queue string
+	// Tag names the consumer on its connection; empty lets the core pick one.
+	Tag string
+	// Prefetch is the maximum unacked deliveries to this consumer (>= 1;
+	// zero means the core's default).
+	Prefetch int
+	// AckTimeout overrides the queue's ack timeout for this consumer when > 0.
+	AckTimeout time.Duration
+}
+
+// Publish is one publish command. The byte slices are only read during the
+// call: the core copies what it keeps, so drivers may reuse their buffers.
+type Publish struct {
+	// Seq is the publisher's per-connection sequence number; the core echoes
+	// it in the Confirm or Refuse effect.
+	Seq        uint64
+	Exchange   []byte
+	RoutingKey []byte
+	MessageID  []byte
+	Body       []byte
+}
+
+// Delivery is one delivery attempt of a message to a connection.
+type Delivery struct {
+	ConsumerTag string // empty for fetch
+	// Tag names this delivery attempt on its connection. Tags increase
+	// strictly per connection and are never reused, so an ack for an older
+	// attempt can never be applied to a newer one.
+	Tag           uint64
+	Queue         string
+	Exchange      string
+	RoutingKey    string
+	MessageID     string
+	Body          []byte // shared and immutable: never modify
+	Redelivered   bool
+	DeliveryCount uint32 // 1 on the first delivery
+}
+
+// EffectKind says what an Effect asks the driver to do.
+type EffectKind uint8
+
+const (
+	// EffectConfirm: publish Seq of Conn is in every target queue
+	// (Duplicate: it was already accepted inside the dedup window).
+	EffectConfirm EffectKind = iota + 1
+	// EffectRefuse: publish Seq of Conn was refused; Err says why.
+	EffectRefuse
+	// EffectDeliver: write Delivery to Conn.
+	EffectDeliver
+)
+
+// Effect is one output of the core, drained by the driver with Drain.
+type Effect struct {
+	Kind      EffectKind
+	Conn      ConnID
+	Seq       uint64
+	Duplicate bool
+	Err       *Error
+	Delivery  Delivery
+}
