@@ -1,0 +1,50 @@
+// Package sim is CipherMQ's deterministic simulator: the second driver of
+// the broker core and the client engines (the first is the real server).
+//
+// # One seed, one run
+//
+// A World holds a virtual clock (nanoseconds since a fixed Epoch), one event
+// queue ordered by (virtual time, insertion sequence) and one PCG generator
+// seeded from the run's seed. Everything random — fault decisions, the
+// workload, delays, TCP segment cut points, crash timing, and the bytes
+// handed to the envelope code as its randomness — is drawn from that one
+// generator, in the order the single-threaded event loop asks for it. There
+// are no goroutines, no wall-clock reads and no map iteration where order
+// matters. So a seed and a fault plan replay a run exactly, and the run's
+// trace hash proves it.
+//
+// # What runs inside
+//
+// The simulator never re-implements what it tests. The broker node is the
+// real broker core plus one real protocol session per connection; the
+// publisher and receiver nodes run the real client engines, and the receiver
+// keeps its output in the real store over a simulated Disk. Every byte
+// between nodes is produced and parsed by the real codecs of broker/wire,
+// carried by a Link:
+//
+//   - LinkTCP: bytes in order, cut into random segments so framing is
+//     exercised, until the connection breaks; what was in flight is lost and
+//     each end learns of the break after its own delay.
+//   - LinkDatagram: each frame travels alone and may be dropped, duplicated
+//     or reordered; the handshake is delivered reliably.
+//
+// Partitions (symmetric or one-way) follow a schedule. A partitioned TCP
+// connection breaks (its retransmissions cannot get through); a partitioned
+// datagram link drops what travels the blocked way.
+//
+// # Crashes and disks
+//
+// A Disk buffers writes until Sync. A crash keeps only synced bytes, perhaps
+// plus a torn prefix of the last unsynced write; an fsync may fail (nothing
+// becomes durable) or the process may crash inside it. A restarted receiver
+// rebuilds its store from what the disk kept.
+//
+// # The trace and its hash
+//
+// Each event that matters becomes one compact line ("t=1200 p1 publish
+// seq=3 id=p1-3"); the SHA-256 of all lines is the trace hash. Bodies appear
+// by the digest of their plaintext, never by ciphertext, because the modern
+// envelope's KEM step draws from crypto/rand inside the standard library and
+// cannot be seeded outside tests: ciphertext bytes differ between runs, but
+// nothing the simulator decides depends on them, so the trace does not.
+package sim
