@@ -65,6 +65,10 @@ const (
 	FrameCancelled    FrameType = 0x3B // S→C; the server ended a consumer (queue deleted)
 )
 
+// Heartbeat proves liveness; it has no fields. Any frame counts as a sign
+// of life, so a busy connection never needs to send one.
+type Heartbeat struct{}
+
 // Hello is the client's first frame.
 type Hello struct {
 	Version      uint64
@@ -132,6 +136,9 @@ type Bind struct {
 	Queue    string
 	Key      string
 }
+
+// Unbind removes a binding; same fields as Bind, its own frame type.
+type Unbind Bind
 
 // OK answers a request; Count carries a number where a request has one.
 type OK struct {

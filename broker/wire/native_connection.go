@@ -1,0 +1,101 @@
+package wire
+
+// Connection management frames: Hello, HelloOK, Heartbeat, Close, Error.
+
+// AppendHello appends a Hello frame.
+func AppendHello(dst []byte, f *Hello) []byte {
+	dst, start := beginFrame(dst, FrameHello)
+	dst = appendUvarint(dst, f.Version)
+	dst = appendString(dst, f.ClientName)
+	dst = appendUvarint(dst, f.HeartbeatMs)
+	dst = appendUvarint(dst, f.MaxFrameSize)
+	return endFrame(dst, start)
+}
+
+// DecodeHello decodes a Hello payload.
+func DecodeHello(p []byte, f *Hello) error {
+	d := decoder{buf: p, frame: FrameHello}
+	f.Version = d.uvarint("version")
+	f.ClientName = d.str("client_name", MaxNameLen)
+	f.HeartbeatMs = d.uvarint("heartbeat_ms")
+	f.MaxFrameSize = d.uvarint("max_frame_size")
+	return d.finish()
+}
+
+// AppendHelloOK appends a HelloOK frame.
+func AppendHelloOK(dst []byte, f *HelloOK) []byte {
+	dst, start := beginFrame(dst, FrameHelloOK)
+	dst = appendString(dst, f.ServerName)
+	dst = appendUvarint(dst, f.HeartbeatMs)
+	dst = appendUvarint(dst, f.MaxFrameSize)
+	dst = appendUvarint(dst, f.MaxMessageSize)
+	return endFrame(dst, start)
+}
+
+// DecodeHelloOK decodes a HelloOK payload.
+func DecodeHelloOK(p []byte, f *HelloOK) error {
+	d := decoder{buf: p, frame: FrameHelloOK}
+	f.ServerName = d.str("server_name", MaxNameLen)
+	f.HeartbeatMs = d.uvarint("heartbeat_ms")
+	f.MaxFrameSize = d.uvarint("max_frame_size")
+	f.MaxMessageSize = d.uvarint("max_message_size")
+	return d.finish()
+}
+
+// AppendHeartbeat appends a Heartbeat frame (5 bytes).
+func AppendHeartbeat(dst []byte) []byte {
+	dst, start := beginFrame(dst, FrameHeartbeat)
+	return endFrame(dst, start)
+}
+
+// DecodeHeartbeat checks that a Heartbeat payload is empty.
+func DecodeHeartbeat(p []byte, _ *Heartbeat) error {
+	d := decoder{buf: p, frame: FrameHeartbeat}
+	return d.finish()
+}
+
+// AppendClose appends a Close frame; Reason is cut to MaxReasonLen.
+func AppendClose(dst []byte, f *Close) []byte {
+	dst, start := beginFrame(dst, FrameClose)
+	dst = appendUvarint(dst, uint64(f.Code))
+	dst = appendReason(dst, f.Reason)
+	return endFrame(dst, start)
+}
+
+// DecodeClose decodes a Close payload.
+func DecodeClose(p []byte, f *Close) error {
+	d := decoder{buf: p, frame: FrameClose}
+	f.Code = d.code("code")
+	f.Reason = d.str("reason", MaxReasonLen)
+	return d.finish()
+}
+
+// AppendError appends an Error frame; Message is cut to MaxReasonLen.
+func AppendError(dst []byte, f *Error) []byte {
+	dst, start := beginFrame(dst, FrameError)
+	dst = appendUvarint(dst, f.ReqID)
+	dst = appendUvarint(dst, uint64(f.Code))
+	dst = appendReason(dst, f.Message)
+	return endFrame(dst, start)
+}
+
+// DecodeErrorFrame decodes an Error payload. (DecodeError is the error type.)
+func DecodeErrorFrame(p []byte, f *Error) error {
+	d := decoder{buf: p, frame: FrameError}
+	f.ReqID = d.uvarint("req_id")
+	f.Code = d.code("code")
+	f.Message = d.str("message", MaxReasonLen)
+	return d.finish()
+}
+
+func (*Hello) FrameType() FrameType     { return FrameHello }
+func (*HelloOK) FrameType() FrameType   { return FrameHelloOK }
+func (*Heartbeat) FrameType() FrameType { return FrameHeartbeat }
+func (*Close) FrameType() FrameType     { return FrameClose }
+func (*Error) FrameType() FrameType     { return FrameError }
+
+func (f *Hello) AppendTo(dst []byte) []byte   { return AppendHello(dst, f) }
+func (f *HelloOK) AppendTo(dst []byte) []byte { return AppendHelloOK(dst, f) }
+func (*Heartbeat) AppendTo(dst []byte) []byte { return AppendHeartbeat(dst) }
+func (f *Close) AppendTo(dst []byte) []byte   { return AppendClose(dst, f) }
+func (f *Error) AppendTo(dst []byte) []byte   { return AppendError(dst, f) }

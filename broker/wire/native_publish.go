@@ -1,0 +1,89 @@
+package wire
+
+import "fmt"
+
+// Publishing frames: Publish, Confirm, Nack, ConfirmDup.
+
+// AppendPublish appends a Publish frame.
+func AppendPublish(dst []byte, f *Publish) []byte {
+	dst, start := beginFrame(dst, FramePublish)
+	dst = appendUvarint(dst, f.Seq)
+	dst = appendBytes(dst, f.Exchange)
+	dst = appendBytes(dst, f.RoutingKey)
+	dst = appendBytes(dst, f.MessageID)
+	dst = appendBytes(dst, f.Body)
+	return endFrame(dst, start)
+}
+
+// DecodePublish decodes a Publish payload without allocating: the byte
+// fields alias p.
+func DecodePublish(p []byte, f *Publish) error {
+	d := decoder{buf: p, frame: FramePublish}
+	f.Seq = d.uvarint("seq")
+	f.Exchange = d.bytes("exchange", MaxNameLen)
+	f.RoutingKey = d.bytes("routing_key", MaxNameLen)
+	f.MessageID = d.bytes("message_id", MaxMessageIDLen)
+	f.Body = d.bytes("body", -1)
+	return d.finish()
+}
+
+// AppendConfirm appends a Confirm frame.
+func AppendConfirm(dst []byte, f *Confirm) []byte {
+	dst, start := beginFrame(dst, FrameConfirm)
+	dst = appendUvarint(dst, f.First)
+	dst = appendUvarint(dst, f.Last)
+	return endFrame(dst, start)
+}
+
+// DecodeConfirm decodes a Confirm payload; First must not exceed Last.
+func DecodeConfirm(p []byte, f *Confirm) error {
+	d := decoder{buf: p, frame: FrameConfirm}
+	f.First = d.uvarint("first")
+	f.Last = d.uvarint("last")
+	if d.err == nil && f.First > f.Last {
+		d.fail("last", fmt.Errorf("%w: range %d..%d is empty", ErrBadValue, f.First, f.Last))
+	}
+	return d.finish()
+}
+
+// AppendNack appends a Nack frame; Reason is cut to MaxReasonLen.
+func AppendNack(dst []byte, f *Nack) []byte {
+	dst, start := beginFrame(dst, FrameNack)
+	dst = appendUvarint(dst, f.Seq)
+	dst = appendUvarint(dst, uint64(f.Code))
+	dst = appendReason(dst, f.Reason)
+	return endFrame(dst, start)
+}
+
+// DecodeNack decodes a Nack payload.
+func DecodeNack(p []byte, f *Nack) error {
+	d := decoder{buf: p, frame: FrameNack}
+	f.Seq = d.uvarint("seq")
+	f.Code = d.code("code")
+	f.Reason = d.str("reason", MaxReasonLen)
+	return d.finish()
+}
+
+// AppendConfirmDup appends a ConfirmDup frame.
+func AppendConfirmDup(dst []byte, f *ConfirmDup) []byte {
+	dst, start := beginFrame(dst, FrameConfirmDup)
+	dst = appendUvarint(dst, f.Seq)
+	return endFrame(dst, start)
+}
+
+// DecodeConfirmDup decodes a ConfirmDup payload.
+func DecodeConfirmDup(p []byte, f *ConfirmDup) error {
+	d := decoder{buf: p, frame: FrameConfirmDup}
+	f.Seq = d.uvarint("seq")
+	return d.finish()
+}
+
+func (*Publish) FrameType() FrameType    { return FramePublish }
+func (*Confirm) FrameType() FrameType    { return FrameConfirm }
+func (*Nack) FrameType() FrameType       { return FrameNack }
+func (*ConfirmDup) FrameType() FrameType { return FrameConfirmDup }
+
+func (f *Publish) AppendTo(dst []byte) []byte    { return AppendPublish(dst, f) }
+func (f *Confirm) AppendTo(dst []byte) []byte    { return AppendConfirm(dst, f) }
+func (f *Nack) AppendTo(dst []byte) []byte       { return AppendNack(dst, f) }
+func (f *ConfirmDup) AppendTo(dst []byte) []byte { return AppendConfirmDup(dst, f) }
