@@ -169,7 +169,27 @@ const (
 	EffectRefuse
 	// EffectDeliver: write Delivery to Conn.
 	EffectDeliver
+	// EffectCancelled: the core ended consumer Delivery.ConsumerTag of Conn
+	// (for example because its queue was deleted); Delivery.Queue names the
+	// queue and Err says why. Unacked deliveries of that consumer stay
+	// outstanding on the connection only if their queue still exists.
+	EffectCancelled
 )
+
+// String names the effect kind for logs and test failures.
+func (k EffectKind) String() string {
+	switch k {
+	case EffectConfirm:
+		return "confirm"
+	case EffectRefuse:
+		return "refuse"
+	case EffectDeliver:
+		return "deliver"
+	case EffectCancelled:
+		return "cancelled"
+	}
+	return fmt.Sprintf("effect-kind(%d)", uint8(k))
+}
 
 // Effect is one output of the core, drained by the driver with Drain.
 type Effect struct {

@@ -1,0 +1,88 @@
+package broker
+
+import "time"
+
+// Ack settles the delivery tag of conn (or, with multiple, every outstanding
+// delivery whose tag is <= tag): the messages leave their queues for good.
+// A tag that is not outstanding (never issued, already settled, or requeued
+// since by an ack timeout) is refused with CodeUnknownDeliveryTag and
+// nothing is applied.
+func (c *Core) Ack(conn ConnID, tag uint64, multiple bool, now time.Time) error {
+	c.advance(now)
+	ms, err := c.settling(conn, tag, multiple)
+	if err != nil {
+		return err
+	}
+	c.beginTouch()
+	for _, m := range ms {
+		c.release(m)
+		m.q.c.acked++
+		c.touch(m.q)
+		c.drop(m)
+	}
+	c.scratch = clearMessages(ms)
+	c.dispatchTouched()
+	return nil
+}
+
+// Nack settles like Ack but the messages are not done: with requeue they go
+// back to the head of their queue (Redelivered; past the queue's delivery
+// limit they are dead-lettered instead), without requeue they are
+// dead-lettered.
+func (c *Core) Nack(conn ConnID, tag uint64, multiple, requeue bool, now time.Time) error {
+	c.advance(now)
+	ms, err := c.settling(conn, tag, multiple)
+	if err != nil {
+		return err
+	}
+	c.beginTouch()
+	for _, m := range ms {
+		c.release(m)
+	}
+	if requeue {
+		c.requeue(ms)
+	} else {
+		for _, m := range ms {
+			c.deadLetter(m)
+		}
+	}
+	c.scratch = clearMessages(ms)
+	c.dispatchTouched()
+	return nil
+}
+
+// Reject dead-letters one delivery (Nack without requeue, single tag).
+func (c *Core) Reject(conn ConnID, tag uint64, now time.Time) error {
+	return c.Nack(conn, tag, false, false, now)
+}
+
+// settling resolves the deliveries an ack/nack/reject names, in tag order,
+// into c.scratch, or refuses without changing anything.
+func (c *Core) settling(conn ConnID, tag uint64, multiple bool) ([]*message, error) {
+	cn, err := c.conn(conn)
+	if err != nil {
+		return nil, err
+	}
+	if tag == 0 || tag > cn.lastTag {
+		return nil, Errorf(CodeUnknownDeliveryTag, "delivery tag %d was never issued on this connection: ack only tags received in deliveries", tag)
+	}
+	ms := c.scratch[:0]
+	if multiple {
+		ms = cn.appendUpTo(tag, ms)
+		if len(ms) == 0 {
+			return nil, Errorf(CodeUnknownDeliveryTag, "no delivery up to tag %d is outstanding on this connection: they were settled or requeued already", tag)
+		}
+	} else {
+		m := cn.find(tag)
+		if m == nil {
+			return nil, Errorf(CodeUnknownDeliveryTag, "delivery tag %d is not outstanding on this connection: it was settled already or requeued after an ack timeout", tag)
+		}
+		ms = append(ms, m)
+	}
+	return ms, nil
+}
+
+func clearMessages(ms []*message) []*message {
+	clear(ms)
+	return ms[:0]
+}

@@ -1,0 +1,110 @@
+package broker
+
+import "time"
+
+// Names of the topology every core starts with unless Config.NoDefaults is
+// set. The seed protocol's clients never declare anything and rely on them.
+const (
+	DefaultExchange   = "default_exchange"
+	DefaultQueue      = "default_queue"
+	DefaultRoutingKey = "default_key"
+)
+
+// Size limits on names and keys. They keep every per-message string small and
+// make the text protocol's single-token fields safe.
+const (
+	MaxNameLen       = 255 // exchange, queue and consumer tag names
+	MaxMessageIDLen  = 255
+	MaxRoutingKeyLen = 255 // routing keys and binding keys
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxMessageSize = 1 << 20
+	DefaultDedupWindow    = 10 * time.Minute
+	DefaultDedupMaxIDs    = 250_000
+	DefaultPrefetch       = 256
+	DefaultMaxQueues      = 10_000
+	DefaultMaxExchanges   = 10_000
+	DefaultMaxBindings    = 100_000
+	DefaultMaxConsumers   = 100_000
+)
+
+// Config tunes a Core. The zero value is a usable configuration: New fills
+// every zero field with the default documented beside it.
+type Config struct {
+	// MaxMessageSize bounds a publish body in bytes (default 1 MiB); larger
+	// publishes are refused with CodeTooLarge.
+	MaxMessageSize int
+	// DedupWindow: a message id accepted within this window is confirmed as
+	// a duplicate and not enqueued again (default 10m; negative disables
+	// deduplication).
+	DedupWindow time.Duration
+	// DedupMaxIDs bounds the remembered ids (default 250,000); the oldest
+	// are forgotten first, so memory stays bounded under any publish rate.
+	DedupMaxIDs int
+	// DefaultPrefetch is a consumer's unacked limit when it asks for 0
+	// (default 256).
+	DefaultPrefetch int
+	// DefaultAckTimeout applies to queues declared without AckTimeout
+	// (default 0: no ack timeout unless the queue or consumer sets one).
+	DefaultAckTimeout time.Duration
+	// NoDefaults skips declaring default_exchange (direct), default_queue
+	// and their binding with key default_key.
+	NoDefaults bool
+	// Resource limits; 0 selects the defaults above. Exceeding one is
+	// refused with CodeResourceLimit.
+	MaxQueues, MaxExchanges, MaxBindings, MaxConsumers int
+
+	// Mutations deliberately break guarantees. TEST ONLY: they exist so the
+	// fault harness can prove that its checkers notice a broken broker.
+	// Never set them in production.
+	Mutations Mutations
+}
+
+// Mutations are test-only switches that each break one guarantee of the
+// core, so that invariant checkers can be shown to fail. All are off by
+// default.
+type Mutations struct {
+	// NoDedup disables deduplication: a repeated message id is enqueued again.
+	NoDedup bool
+	// NoRequeueOnClose drops the unacked deliveries of a closing
+	// connection instead of requeueing them (silent loss).
+	NoRequeueOnClose bool
+	// ConfirmBeforeEnqueue confirms a publish but does not enqueue it into
+	// target queues that have no consumer at that moment (silent loss of a
+	// confirmed message).
+	ConfirmBeforeEnqueue bool
+}
+
+// withDefaults returns cfg with every zero field replaced by its default.
+func (cfg Config) withDefaults() Config {
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.DedupWindow == 0 {
+		cfg.DedupWindow = DefaultDedupWindow
+	}
+	if cfg.DedupMaxIDs <= 0 {
+		cfg.DedupMaxIDs = DefaultDedupMaxIDs
+	}
+	if cfg.DefaultPrefetch <= 0 {
+		cfg.DefaultPrefetch = DefaultPrefetch
+	}
+	if cfg.DefaultAckTimeout < 0 {
+		cfg.DefaultAckTimeout = 0
+	}
+	if cfg.MaxQueues <= 0 {
+		cfg.MaxQueues = DefaultMaxQueues
+	}
+	if cfg.MaxExchanges <= 0 {
+		cfg.MaxExchanges = DefaultMaxExchanges
+	}
+	if cfg.MaxBindings <= 0 {
+		cfg.MaxBindings = DefaultMaxBindings
+	}
+	if cfg.MaxConsumers <= 0 {
+		cfg.MaxConsumers = DefaultMaxConsumers
+	}
+	return cfg
+}

@@ -1,0 +1,105 @@
+package broker
+
+import "sort"
+
+// connection is the core's view of one client connection: its consumers and
+// the deliveries it has not acked yet.
+type connection struct {
+	id          ConnID
+	lastTag     uint64 // delivery tags are 1, 2, 3, ... and never reused
+	consumers   []*consumer
+	consumerSeq uint64 // for generated consumer tags
+
+	// outstanding lists deliveries in tag order. Entries whose message has
+	// since been acked, requeued or dropped are stale and removed lazily;
+	// live counts the others.
+	outstanding []deliveryRef
+	outHead     int
+	live        int
+}
+
+type deliveryRef struct {
+	tag uint64
+	m   *message
+}
+
+// isLive reports whether the delivery named by r is still outstanding.
+func (cn *connection) isLive(r deliveryRef) bool {
+	return r.m.state == stateUnacked && r.m.owner == cn && r.m.tag == r.tag
+}
+
+func (cn *connection) track(m *message) {
+	cn.outstanding = append(cn.outstanding, deliveryRef{m.tag, m})
+	cn.live++
+}
+
+// find returns the outstanding delivery with this tag, or nil.
+func (cn *connection) find(tag uint64) *message {
+	refs := cn.outstanding[cn.outHead:]
+	i := sort.Search(len(refs), func(i int) bool { return refs[i].tag >= tag })
+	if i < len(refs) && refs[i].tag == tag && cn.isLive(refs[i]) {
+		return refs[i].m
+	}
+	return nil
+}
+
+// appendUpTo appends every outstanding delivery with a tag <= tag, in tag
+// order.
+func (cn *connection) appendUpTo(tag uint64, dst []*message) []*message {
+	for _, r := range cn.outstanding[cn.outHead:] {
+		if r.tag > tag {
+			break
+		}
+		if cn.isLive(r) {
+			dst = append(dst, r.m)
+		}
+	}
+	return dst
+}
+
+// appendAll appends every outstanding delivery in tag order.
+func (cn *connection) appendAll(dst []*message) []*message {
+	return cn.appendUpTo(^uint64(0), dst)
+}
+
+// released is called when one of the connection's deliveries stopped being
+// outstanding. It trims stale entries so the list stays proportional to the
+// live deliveries.
+func (cn *connection) released() {
+	cn.live--
+	if cn.live < 0 {
+		panic("broker: connection outstanding count below zero")
+	}
+	for cn.outHead < len(cn.outstanding) && !cn.isLive(cn.outstanding[cn.outHead]) {
+		cn.outstanding[cn.outHead] = deliveryRef{}
+		cn.outHead++
+	}
+	n := len(cn.outstanding) - cn.outHead
+	switch {
+	case n == 0:
+		cn.outstanding, cn.outHead = cn.outstanding[:0], 0
+	case n-cn.live > cn.live+32:
+		// Mostly stale in the middle (acks out of order): compact.
+		kept := cn.outstanding[:0]
+		for _, r := range cn.outstanding[cn.outHead:] {
+			if cn.isLive(r) {
+				kept = append(kept, r)
+			}
+		}
+		clear(cn.outstanding[len(kept):])
+		cn.outstanding, cn.outHead = kept, 0
+	case cn.outHead > 64 && cn.outHead > n:
+		copy(cn.outstanding, cn.outstanding[cn.outHead:])
+		clear(cn.outstanding[n:])
+		cn.outstanding, cn.outHead = cn.outstanding[:n], 0
+	}
+}
+
+func (cn *connection) findConsumer(tag string) int {
+	for i, cs := range cn.consumers {
+		if cs.tag == tag {
+			return i
+		}
+	}
+	return -1
+}

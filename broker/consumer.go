@@ -1,0 +1,217 @@
+package broker
+
+import (
+	"strconv"
+	"time"
+)
+
+// consumer is a push subscription of one connection to one queue.
+type consumer struct {
+	tag        string
+	conn       *connection
+	q          *queue
+	prefetch   int
+	ackTimeout time.Duration // effective: the consumer's, else the queue's
+	unacked    int
+	active     bool // false once cancelled; its deliveries may still be outstanding
+}
+
+// Consume registers a push consumer on conn and delivers whatever the queue
+// holds up to the consumer's prefetch. It returns the consumer tag (the
+// given one, or a generated "ctag-N").
+func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string, error) {
+	c.advance(now)
+	cn, err := c.conn(conn)
+	if err != nil {
+		return "", err
+	}
+	q := c.queues[opts.Queue]
+	if q == nil {
+		return "", Errorf(CodeQueueNotFound, "queue %q not found: declare it before consuming", opts.Queue)
+	}
+	if opts.Prefetch < 0 {
+		return "", Errorf(CodeInvalidArgument, "prefetch %d is negative: use 0 for the default or a positive limit", opts.Prefetch)
+	}
+	if opts.AckTimeout < 0 {
+		return "", Errorf(CodeInvalidArgument, "ack timeout %v is negative: use 0 for the queue's timeout", opts.AckTimeout)
+	}
+	tag := opts.Tag
+	if tag == "" {
+		for tag == "" || cn.findConsumer(tag) >= 0 {
+			cn.consumerSeq++
+			tag = "ctag-" + strconv.FormatUint(cn.consumerSeq, 10)
+		}
+	} else {
+		if e := validateName("consumer tag", tag); e != nil {
+			return "", e
+		}
+		if cn.findConsumer(tag) >= 0 {
+			return "", Errorf(CodeInUse, "consumer tag %q is already used on this connection: pick another or leave it empty", tag)
+		}
+	}
+	if c.nConsumers >= c.cfg.MaxConsumers {
+		return "", Errorf(CodeResourceLimit, "the broker already has %d consumers, its limit: cancel some first", c.nConsumers)
+	}
+	cs := &consumer{
+		tag:        tag,
+		conn:       cn,
+		q:          q,
+		prefetch:   opts.Prefetch,
+		ackTimeout: opts.AckTimeout,
+		active:     true,
+	}
+	if cs.prefetch == 0 {
+		cs.prefetch = c.cfg.DefaultPrefetch
+	}
+	if cs.ackTimeout == 0 {
+		cs.ackTimeout = q.ackTimeout
+	}
+	cn.consumers = append(cn.consumers, cs)
+	q.consumers = append(q.consumers, cs)
+	c.nConsumers++
+	c.dispatch(q)
+	return tag, nil
+}
+
+// Cancel ends a consumer. Its unacked deliveries stay outstanding on the
+// connection: acks for them still work until the connection closes.
+func (c *Core) Cancel(conn ConnID, tag string, now time.Time) error {
+	c.advance(now)
+	cn, err := c.conn(conn)
+	if err != nil {
+		return err
+	}
+	i := cn.findConsumer(tag)
+	if i < 0 {
+		return Errorf(CodeConsumerNotFound, "no consumer %q on this connection: nothing to cancel", tag)
+	}
+	c.removeConsumer(cn.consumers[i])
+	return nil
+}
+
+// removeConsumer detaches cs from its connection and queue.
+func (c *Core) removeConsumer(cs *consumer) {
+	if !cs.active {
+		panic("broker: consumer " + cs.tag + " removed twice")
+	}
+	cs.active = false
+	cn := cs.conn
+	i := cn.findConsumer(cs.tag)
+	cn.consumers = append(cn.consumers[:i], cn.consumers[i+1:]...)
+	q := cs.q
+	j := -1
+	for k, x := range q.consumers {
+		if x == cs {
+			j = k
+			break
+		}
+	}
+	if j < 0 {
+		panic("broker: consumer " + cs.tag + " missing from queue " + q.name)
+	}
+	q.consumers = append(q.consumers[:j], q.consumers[j+1:]...)
+	if j < q.nextRR {
+		q.nextRR--
+	}
+	if q.nextRR >= len(q.consumers) {
+		q.nextRR = 0
+	}
+	c.nConsumers--
+}
+
+// nextConsumer picks, round robin, the next consumer of q with room under
+// its prefetch, or nil if all are full.
+func (q *queue) nextConsumer() *consumer {
+	n := len(q.consumers)
+	for i := 0; i < n; i++ {
+		idx := q.nextRR + i
+		if idx >= n {
+			idx -= n
+		}
+		cs := q.consumers[idx]
+		if cs.unacked < cs.prefetch {
+			q.nextRR = idx + 1
+			if q.nextRR == n {
+				q.nextRR = 0
+			}
+			return cs
+		}
+	}
+	return nil
+}
+
+// dispatch pushes ready messages of q to its consumers while some have room.
+func (c *Core) dispatch(q *queue) {
+	for q.ready.len() > 0 && len(q.consumers) > 0 {
+		cs := q.nextConsumer()
+		if cs == nil {
+			return
+		}
+		m := q.ready.popFront()
+		d := c.deliver(m, cs.conn, cs, cs.ackTimeout)
+		c.out = append(c.out, Effect{Kind: EffectDeliver, Conn: cs.conn.id, Delivery: d})
+	}
+}
+
+// deliver hands a ready message (already out of the ready ring) to a
+// connection as a new delivery attempt with a fresh tag.
+func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time.Duration) Delivery {
+	if m.state != stateReady {
+		panic("broker: delivering a message that is not ready")
+	}
+	q := m.q
+	cn.lastTag++
+	m.tag = cn.lastTag
+	m.owner = cn
+	m.consumer = cs
+	m.state = stateUnacked
+	m.deliveries++
+	q.unacked++
+	q.c.delivered++
+	if m.redelivered {
+		q.c.redelivered++
+	}
+	if cs != nil {
+		cs.unacked++
+	}
+	cn.track(m)
+	if ackTimeout > 0 {
+		c.watchDeadline(m, ackTimeout)
+	}
+	tagName := ""
+	if cs != nil {
+		tagName = cs.tag
+	}
+	return Delivery{
+		ConsumerTag:   tagName,
+		Tag:           m.tag,
+		Queue:         q.name,
+		Exchange:      m.exchange,
+		RoutingKey:    m.routingKey,
+		MessageID:     m.id,
+		Body:          m.body,
+		Redelivered:   m.redelivered,
+		DeliveryCount: m.deliveries,
+	}
+}
+
+// Fetch pulls the queue's first ready message as a delivery without a
+// consumer tag. It stays unacked (and subject to the queue's ack timeout)
+// until acked, nacked or rejected. ok is false when the queue has no ready
+// message.
+func (c *Core) Fetch(conn ConnID, queue string, now time.Time) (Delivery, bool, error) {
+	c.advance(now)
+	cn, err := c.conn(conn)
+	if err != nil {
+		return Delivery{}, false, err
+	}
+	q := c.queues[queue]
+	if q == nil {
+		return Delivery{}, false, Errorf(CodeQueueNotFound, "queue %q not found: declare it before fetching", queue)
+	}
+	if q.ready.len() == 0 {
+		return Delivery{}, false, nil
+	}
+	m := q.ready.popFront()
+	return c.deliver(m, cn, nil, q.ackTimeout), true, nil
+}

@@ -1,0 +1,146 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+)
+
+// Core is the broker's deterministic state machine: exchanges, queues,
+// bindings, consumers, unacked deliveries, the dedup window and ack
+// deadlines. It is not safe for concurrent use: a driver serialises calls
+// (a mutex or one owning goroutine). Every input carries the current time;
+// every output is an Effect collected by Drain, a return value or an error.
+type Core struct {
+	cfg Config
+	now time.Time // the latest time seen; never goes backwards
+
+	exchanges  map[string]*exchange
+	queues     map[string]*queue
+	conns      map[ConnID]*connection
+	nBindings  int
+	nConsumers int
+
+	dedup     dedupWindow
+	deadlines []*deadlineQueue // sorted by timeout
+
+	out, spare []Effect
+
+	// Scratch state reused across calls to avoid per-call allocations.
+	router     router
+	scratch    []*message
+	touched    []*queue
+	touchEpoch uint64
+	rankEpoch  uint64
+	free       []*message
+
+	duplicates uint64 // publishes confirmed as duplicates
+	refused    uint64 // publishes refused, for any reason
+}
+
+// New returns a core configured by cfg (zero fields take their defaults).
+// Unless cfg.NoDefaults is set it declares the seed protocol's topology:
+// exchange default_exchange (direct), queue default_queue and the binding
+// default_exchange --default_key--> default_queue.
+func New(cfg Config) *Core {
+	cfg = cfg.withDefaults()
+	c := &Core{
+		cfg:       cfg,
+		exchanges: make(map[string]*exchange),
+		queues:    make(map[string]*queue),
+		conns:     make(map[ConnID]*connection),
+		dedup:     newDedupWindow(cfg.DedupWindow, cfg.DedupMaxIDs),
+	}
+	if cfg.Mutations.NoDedup {
+		c.dedup.window = 0
+	}
+	if !cfg.NoDefaults {
+		mustNil(c.DeclareExchange(DefaultExchange, Direct))
+		mustNil(c.DeclareQueue(DefaultQueue, QueueOptions{}))
+		mustNil(c.Bind(DefaultExchange, DefaultQueue, DefaultRoutingKey))
+	}
+	return c
+}
+
+func mustNil(err error) {
+	if err != nil {
+		panic(fmt.Sprintf("broker: declaring the default topology: %v", err))
+	}
+}
+
+// advance moves the core's clock to now unless now is earlier: a driver's
+// clock stepping back must not reorder deadlines.
+func (c *Core) advance(now time.Time) {
+	if now.After(c.now) {
+		c.now = now
+	}
+}
+
+// conn returns an open connection or a CodeProtocol refusal.
+func (c *Core) conn(id ConnID) (*connection, error) {
+	cn := c.conns[id]
+	if cn == nil {
+		return nil, Errorf(CodeProtocol, "connection %d is not open: the driver must call Open first", id)
+	}
+	return cn, nil
+}
+
+// Open registers a new connection. Opening an ID that is already open is a
+// driver bug and panics.
+func (c *Core) Open(conn ConnID, now time.Time) {
+	c.advance(now)
+	if c.conns[conn] != nil {
+		panic(fmt.Sprintf("broker: connection %d opened twice", conn))
+	}
+	c.conns[conn] = &connection{id: conn}
+}
+
+// Close forgets a connection: its consumers are removed and its unacked
+// deliveries go back to the head of their queues in their original order,
+// marked redelivered (or are dead-lettered past the delivery limit), then
+// they are offered to the remaining consumers. Closing an unknown
+// connection does nothing.
+func (c *Core) Close(conn ConnID, now time.Time) {
+	c.advance(now)
+	cn := c.conns[conn]
+	if cn == nil {
+		return
+	}
+	for len(cn.consumers) > 0 {
+		c.removeConsumer(cn.consumers[len(cn.consumers)-1])
+	}
+	ms := cn.appendAll(c.scratch[:0])
+	c.beginTouch()
+	for _, m := range ms {
+		c.release(m)
+	}
+	if c.cfg.Mutations.NoRequeueOnClose {
+		for _, m := range ms {
+			c.drop(m) // the deliberate bug: lost without a trace
+		}
+	} else {
+		c.requeue(ms)
+	}
+	c.scratch = clearMessages(ms)
+	delete(c.conns, conn)
+	c.dispatchTouched()
+}
+
+// Drain returns the effects produced since the previous Drain, in order.
+// The returned slice is valid until the next call to Drain, which reuses
+// it.
+func (c *Core) Drain() []Effect {
+	res := c.out
+	clear(c.spare)
+	c.out = c.spare[:0]
+	c.spare = res
+	return res
+}
+
+func (c *Core) emitConfirm(conn ConnID, seq uint64, dup bool) {
+	c.out = append(c.out, Effect{Kind: EffectConfirm, Conn: conn, Seq: seq, Duplicate: dup})
+}
+
+func (c *Core) emitRefuse(conn ConnID, seq uint64, err *Error) {
+	c.refused++
+	c.out = append(c.out, Effect{Kind: EffectRefuse, Conn: conn, Seq: seq, Err: err})
+}

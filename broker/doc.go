@@ -1,0 +1,2 @@
+// Package broker is CipherMQ's deterministic broker core.
+package broker

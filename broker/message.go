@@ -1,0 +1,58 @@
+package broker
+
+// msgState is where a message record is in its life cycle.
+type msgState uint8
+
+const (
+	stateFree    msgState = iota // in the core's free list
+	stateReady                   // in its queue's ready ring
+	stateUnacked                 // delivered, owned by a connection
+	stateLimbo                   // released from a connection, about to be requeued, dead-lettered or dropped
+)
+
+// message is one copy of a published message in one queue. A publish routed
+// to three queues makes three records that share the id, routing key and
+// body (which are immutable), so per-queue state stays independent.
+type message struct {
+	id         string
+	exchange   string
+	routingKey string
+	body       []byte
+
+	q           *queue
+	seq         uint64 // enqueue order within q; requeues restore this order
+	deliveries  uint32 // delivery attempts so far
+	redelivered bool
+	state       msgState
+
+	// Set while unacked.
+	owner     *connection
+	tag       uint64
+	consumer  *consumer // nil for a fetched message
+	deadlines *deadlineQueue
+}
+
+// maxFreeMessages bounds the free list of message records; beyond it
+// records are left to the garbage collector.
+const maxFreeMessages = 4096
+
+func (c *Core) newMessage() *message {
+	if n := len(c.free); n > 0 {
+		m := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return m
+	}
+	return &message{}
+}
+
+// freeMessage returns a record whose message has left the core (acked,
+// discarded or dropped). Stale references to it in connection and deadline
+// lists are harmless: they are validated by (owner, tag, state), and tags are
+// never reused on a connection.
+func (c *Core) freeMessage(m *message) {
+	*m = message{}
+	if len(c.free) < maxFreeMessages {
+		c.free = append(c.free, m)
+	}
+}

@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"time"
+	"unsafe"
+)
+
+// Publish routes one message. Its outcome is always exactly one effect for
+// p.Seq on conn: EffectConfirm once the message is in every target queue
+// (Duplicate if its id was accepted within the dedup window; then it is not
+// enqueued again), or EffectRefuse with the reason. A refusal enqueues
+// nothing anywhere. Deliveries to consumers follow the confirm.
+func (c *Core) Publish(conn ConnID, p *Publish, now time.Time) {
+	c.advance(now)
+	if e := c.publish(conn, p); e != nil {
+		c.emitRefuse(conn, p.Seq, e)
+	}
+}
+
+func (c *Core) publish(conn ConnID, p *Publish) *Error {
+	if c.conns[conn] == nil {
+		return Errorf(CodeProtocol, "connection %d is not open: the driver must call Open first", conn)
+	}
+	switch {
+	case len(p.MessageID) == 0:
+		return Errorf(CodeInvalidArgument, "message id is empty: give every message a unique id of 1 to %d bytes", MaxMessageIDLen)
+	case len(p.MessageID) > MaxMessageIDLen:
+		return Errorf(CodeInvalidArgument, "message id is %d bytes long: the limit is %d", len(p.MessageID), MaxMessageIDLen)
+	case len(p.Body) > c.cfg.MaxMessageSize:
+		return Errorf(CodeTooLarge, "message body is %d bytes: the limit is %d, split the message", len(p.Body), c.cfg.MaxMessageSize)
+	case len(p.RoutingKey) > MaxRoutingKeyLen:
+		return Errorf(CodeInvalidArgument, "routing key is %d bytes long: the limit is %d", len(p.RoutingKey), MaxRoutingKeyLen)
+	}
+	ex := c.exchanges[string(p.Exchange)]
+	if c.dedup.seen(p.MessageID, c.now) {
+		// Already accepted: confirm again without enqueueing, so that a
+		// publisher retrying after a lost confirm converges.
+		c.duplicates++
+		if ex != nil {
+			c.router.reset()
+			ex.route(p.RoutingKey, &c.router)
+			for _, q := range c.router.targets {
+				q.c.duplicates++
+			}
+		}
+		c.emitConfirm(conn, p.Seq, true)
+		return nil
+	}
+	if ex == nil {
+		return Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before publishing", p.Exchange)
+	}
+	c.router.reset()
+	ex.route(p.RoutingKey, &c.router)
+	targets := c.router.targets
+	if len(targets) == 0 {
+		ex.unroutable++
+		return Errorf(CodeNoRoute, "exchange %q has no binding for routing key %q: bind a queue first", ex.name, p.RoutingKey)
+	}
+	var full *queue
+	for _, q := range targets {
+		if !q.hasRoomFor(len(p.Body)) {
+			q.c.refused++
+			if full == nil {
+				full = q
+			}
+		}
+	}
+	if full != nil {
+		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", full.name, full.held(), full.bytes)
+	}
+
+	// Accepted. One allocation for the id (kept by the dedup window, which
+	// must not pin bodies) and one for routing key and body together.
+	ex.published++
+	id := string(p.MessageID)
+	rk, body := copyKeyAndBody(p.RoutingKey, p.Body)
+	lossy := c.cfg.Mutations.ConfirmBeforeEnqueue
+	if lossy {
+		c.emitConfirm(conn, p.Seq, false)
+	}
+	for _, q := range targets {
+		if lossy && len(q.consumers) == 0 {
+			continue // the deliberate bug: confirmed, never enqueued
+		}
+		m := c.newMessage()
+		m.id, m.exchange, m.routingKey, m.body = id, ex.name, rk, body
+		m.q = q
+		q.seq++
+		m.seq = q.seq
+		m.state = stateReady
+		q.ready.pushBack(m)
+		q.bytes += int64(len(body))
+		q.c.published++
+	}
+	c.dedup.record(id, c.now)
+	if !lossy {
+		c.emitConfirm(conn, p.Seq, false)
+	}
+	for _, q := range targets {
+		c.dispatch(q)
+	}
+	return nil
+}
+
+// copyKeyAndBody copies both into one immutable buffer. The routing key
+// string aliases the buffer, which is safe because nothing ever writes to
+// it again.
+func copyKeyAndBody(key, body []byte) (string, []byte) {
+	n := len(key) + len(body)
+	if n == 0 {
+		return "", nil
+	}
+	buf := make([]byte, n)
+	copy(buf, key)
+	copy(buf[len(key):], body)
+	var rk string
+	if len(key) > 0 {
+		rk = unsafe.String(&buf[0], len(key))
+	}
+	return rk, buf[len(key):n:n]
+}

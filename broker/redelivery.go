@@ -1,0 +1,127 @@
+package broker
+
+import "slices"
+
+// release takes an unacked message away from its connection, consumer and
+// deadline list. The message is left in limbo: the caller must requeue,
+// dead-letter or drop it.
+func (c *Core) release(m *message) {
+	if m.state != stateUnacked {
+		panic("broker: releasing a message that is not unacked")
+	}
+	m.q.unacked--
+	if m.consumer != nil {
+		m.consumer.unacked--
+	}
+	if m.deadlines != nil {
+		m.deadlines.live--
+	}
+	m.state = stateLimbo
+	m.owner.released()
+	m.owner, m.consumer, m.deadlines, m.tag = nil, nil, nil, 0
+}
+
+// drop removes a message in limbo or ready from the core for good.
+func (c *Core) drop(m *message) {
+	m.q.bytes -= int64(len(m.body))
+	if m.q.bytes < 0 {
+		panic("broker: queue " + m.q.name + " byte count below zero")
+	}
+	c.freeMessage(m)
+}
+
+// requeue puts released messages back at the head of their queues, each
+// queue's messages in their original enqueue order, marked redelivered.
+// Messages already delivered DeliveryLimit times are dead-lettered instead.
+// Touched queues are recorded for dispatchTouched.
+func (c *Core) requeue(ms []*message) {
+	if len(ms) == 0 {
+		return
+	}
+	// Sort by queue (in order of first appearance) then enqueue order, so
+	// the result does not depend on how the caller collected them.
+	c.rankEpoch++
+	rank := 0
+	for _, m := range ms {
+		if m.q.rankMark != c.rankEpoch {
+			m.q.rankMark = c.rankEpoch
+			m.q.rank = rank
+			rank++
+		}
+	}
+	slices.SortStableFunc(ms, func(a, b *message) int {
+		if a.q != b.q {
+			return a.q.rank - b.q.rank
+		}
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	// Dead-letter in order first, then push the rest to the front from the
+	// last to the first so that the first ends up at the head.
+	for _, m := range ms {
+		if limit := m.q.opts.DeliveryLimit; limit > 0 && int(m.deliveries) >= limit {
+			c.deadLetter(m)
+		}
+	}
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		if m.state != stateLimbo {
+			continue // dead-lettered above (and possibly freed)
+		}
+		m.redelivered = true
+		m.state = stateReady
+		m.q.ready.pushFront(m)
+		c.touch(m.q)
+	}
+}
+
+// deadLetter moves a message in limbo to its queue's dead-letter queue, or
+// discards it (counted) when there is none or it is full.
+func (c *Core) deadLetter(m *message) {
+	src := m.q
+	dlq := src.dlq
+	if dlq == nil || !dlq.hasRoomFor(len(m.body)) {
+		src.c.discarded++
+		c.drop(m)
+		return
+	}
+	src.c.deadLettered++
+	src.bytes -= int64(len(m.body))
+	dlq.seq++
+	m.q, m.seq = dlq, dlq.seq
+	m.deliveries, m.redelivered = 0, false
+	m.state = stateReady
+	dlq.bytes += int64(len(m.body))
+	dlq.c.deadLetterIn++
+	dlq.ready.pushBack(m)
+	c.touch(dlq)
+}
+
+// beginTouch starts collecting the queues an operation changed, so that
+// each is dispatched once afterwards in a deterministic order.
+func (c *Core) beginTouch() {
+	c.touchEpoch++
+	clear(c.touched)
+	c.touched = c.touched[:0]
+}
+
+func (c *Core) touch(q *queue) {
+	if q.touchMark != c.touchEpoch {
+		q.touchMark = c.touchEpoch
+		c.touched = append(c.touched, q)
+	}
+}
+
+func (c *Core) dispatchTouched() {
+	// dispatch never touches new queues, so the list is stable.
+	for _, q := range c.touched {
+		if c.queues[q.name] == q {
+			c.dispatch(q)
+		}
+	}
+}

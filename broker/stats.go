@@ -1,0 +1,160 @@
+package broker
+
+import (
+	"slices"
+	"strings"
+)
+
+// Stats is a snapshot of the core's counters. Slices are sorted by name so
+// two snapshots of the same state are identical.
+type Stats struct {
+	Connections int             `json:"connections"`
+	Consumers   int             `json:"consumers"`
+	Bindings    int             `json:"bindings"`
+	DedupIDs    int             `json:"dedup_ids"`  // ids currently remembered
+	Duplicates  uint64          `json:"duplicates"` // publishes confirmed as duplicates
+	Refused     uint64          `json:"refused"`    // publishes refused for any reason
+	Exchanges   []ExchangeStats `json:"exchanges"`
+	Queues      []QueueStats    `json:"queues"`
+}
+
+// ExchangeStats counts one exchange's publishes.
+type ExchangeStats struct {
+	Name       string `json:"name"`
+	Type       string `json:"type"`
+	Bindings   int    `json:"bindings"`
+	Published  uint64 `json:"published"`  // accepted, not counting duplicates
+	Unroutable uint64 `json:"unroutable"` // refused with CodeNoRoute
+}
+
+// QueueStats describes one queue. Counters only grow.
+type QueueStats struct {
+	Name      string `json:"name"`
+	Ready     int    `json:"ready"`
+	Unacked   int    `json:"unacked"`
+	Bytes     int64  `json:"bytes"` // body bytes of ready + unacked
+	Consumers int    `json:"consumers"`
+
+	Published    uint64 `json:"published"`      // enqueued by publishes
+	Duplicates   uint64 `json:"duplicates"`     // duplicate publishes that routed here
+	Delivered    uint64 `json:"delivered"`      // delivery attempts (push and fetch)
+	Redelivered  uint64 `json:"redelivered"`    // of which redeliveries
+	Acked        uint64 `json:"acked"`          // settled by ack
+	DeadLettered uint64 `json:"dead_lettered"`  // moved to the dead-letter queue
+	Discarded    uint64 `json:"discarded"`      // dropped: no dead-letter queue or it was full
+	Refused      uint64 `json:"refused"`        // publishes refused because this queue was full
+	DeadLetterIn uint64 `json:"dead_letter_in"` // received as a dead-letter queue
+}
+
+// Stats returns a snapshot of the core's counters.
+func (c *Core) Stats() Stats {
+	s := Stats{
+		Connections: len(c.conns),
+		Consumers:   c.nConsumers,
+		Bindings:    c.nBindings,
+		DedupIDs:    c.dedup.len(),
+		Duplicates:  c.duplicates,
+		Refused:     c.refused,
+		Exchanges:   make([]ExchangeStats, 0, len(c.exchanges)),
+		Queues:      make([]QueueStats, 0, len(c.queues)),
+	}
+	for _, ex := range c.exchanges {
+		s.Exchanges = append(s.Exchanges, ExchangeStats{
+			Name:       ex.name,
+			Type:       ex.typ.String(),
+			Bindings:   len(ex.bindings),
+			Published:  ex.published,
+			Unroutable: ex.unroutable,
+		})
+	}
+	for _, q := range c.queues {
+		s.Queues = append(s.Queues, q.stats())
+	}
+	slices.SortFunc(s.Exchanges, func(a, b ExchangeStats) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(s.Queues, func(a, b QueueStats) int { return strings.Compare(a.Name, b.Name) })
+	return s
+}
+
+// Queue returns the stats of one queue, and false if it does not exist.
+func (c *Core) Queue(name string) (QueueStats, bool) {
+	q := c.queues[name]
+	if q == nil {
+		return QueueStats{}, false
+	}
+	return q.stats(), true
+}
+
+func (q *queue) stats() QueueStats {
+	return QueueStats{
+		Name:         q.name,
+		Ready:        q.ready.len(),
+		Unacked:      q.unacked,
+		Bytes:        q.bytes,
+		Consumers:    len(q.consumers),
+		Published:    q.c.published,
+		Duplicates:   q.c.duplicates,
+		Delivered:    q.c.delivered,
+		Redelivered:  q.c.redelivered,
+		Acked:        q.c.acked,
+		DeadLettered: q.c.deadLettered,
+		Discarded:    q.c.discarded,
+		Refused:      q.c.refused,
+		DeadLetterIn: q.c.deadLetterIn,
+	}
+}
+
+// HeldMessage is one message the core holds.
+type HeldMessage struct {
+	Queue     string `json:"queue"`
+	MessageID string `json:"message_id"`
+	Unacked   bool   `json:"unacked"`
+	// Conn and Tag name the outstanding delivery of an unacked message.
+	Conn          ConnID `json:"conn,omitempty"`
+	Tag           uint64 `json:"tag,omitempty"`
+	DeliveryCount uint32 `json:"delivery_count"`
+	Redelivered   bool   `json:"redelivered"`
+}
+
+// Held lists every message the core holds: for each queue (by name), its
+// ready messages in queue order, then its unacked ones in enqueue order.
+// It is what an in-memory broker loses when its process dies, for the
+// simulator's checkers. It allocates; it is not for hot paths.
+func (c *Core) Held() []HeldMessage {
+	names := make([]string, 0, len(c.queues))
+	for name := range c.queues {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	unacked := make(map[*queue][]*message)
+	for _, cn := range c.conns {
+		for _, m := range cn.appendAll(nil) {
+			unacked[m.q] = append(unacked[m.q], m)
+		}
+	}
+	var out []HeldMessage
+	for _, name := range names {
+		q := c.queues[name]
+		for i := 0; i < q.ready.len(); i++ {
+			m := q.ready.at(i)
+			out = append(out, HeldMessage{Queue: name, MessageID: m.id, DeliveryCount: m.deliveries, Redelivered: m.redelivered})
+		}
+		ms := unacked[q]
+		slices.SortFunc(ms, func(a, b *message) int {
+			switch {
+			case a.seq < b.seq:
+				return -1
+			case a.seq > b.seq:
+				return 1
+			}
+			return 0
+		})
+		for _, m := range ms {
+			out = append(out, HeldMessage{
+				Queue: name, MessageID: m.id, Unacked: true,
+				Conn: m.owner.id, Tag: m.tag,
+				DeliveryCount: m.deliveries, Redelivered: m.redelivered,
+			})
+		}
+	}
+	return out
+}

@@ -1,0 +1,216 @@
+package broker
+
+import (
+	"slices"
+	"time"
+)
+
+// DeclareExchange creates an exchange. Declaring an existing exchange with
+// the same type does nothing; with another type it is refused with
+// CodeMismatch.
+func (c *Core) DeclareExchange(name string, typ ExchangeType) error {
+	if e := validateName("exchange", name); e != nil {
+		return e
+	}
+	if typ != Direct && typ != Fanout && typ != Topic {
+		return Errorf(CodeInvalidArgument, "exchange type %d is unknown: use direct, fanout or topic", uint8(typ))
+	}
+	if ex := c.exchanges[name]; ex != nil {
+		if ex.typ != typ {
+			return Errorf(CodeMismatch, "exchange %q exists with type %s, not %s: delete it first or declare it as %s", name, ex.typ, typ, ex.typ)
+		}
+		return nil
+	}
+	if len(c.exchanges) >= c.cfg.MaxExchanges {
+		return Errorf(CodeResourceLimit, "the broker already has %d exchanges, its limit: delete some first", len(c.exchanges))
+	}
+	c.exchanges[name] = newExchange(name, typ)
+	return nil
+}
+
+// DeleteExchange deletes an exchange and all its bindings. The default
+// exchange is reserved: the seed protocol's clients depend on it.
+func (c *Core) DeleteExchange(name string) error {
+	if name == DefaultExchange {
+		return Errorf(CodeReserved, "exchange %q is reserved and cannot be deleted", name)
+	}
+	ex := c.exchanges[name]
+	if ex == nil {
+		return Errorf(CodeExchangeNotFound, "exchange %q not found: nothing to delete", name)
+	}
+	for bk := range ex.bindings {
+		ex.unbind(bk.q, bk.key)
+		c.nBindings--
+	}
+	delete(c.exchanges, name)
+	return nil
+}
+
+// ExchangeExists reports whether the exchange is declared.
+func (c *Core) ExchangeExists(name string) bool { return c.exchanges[name] != nil }
+
+// QueueExists reports whether the queue is declared.
+func (c *Core) QueueExists(name string) bool { return c.queues[name] != nil }
+
+// DeclareQueue creates a queue. Declaring an existing queue with identical
+// options does nothing; with other options it is refused with
+// CodeMismatch. A dead-letter queue must already exist.
+func (c *Core) DeclareQueue(name string, opts QueueOptions) error {
+	if e := validateName("queue", name); e != nil {
+		return e
+	}
+	if e := validateQueueOptions(opts); e != nil {
+		return e
+	}
+	if q := c.queues[name]; q != nil {
+		if q.opts != opts {
+			return Errorf(CodeMismatch, "queue %q exists with options %+v, not %+v: delete it first or declare it with the same options", name, q.opts, opts)
+		}
+		return nil
+	}
+	var dlq *queue
+	if opts.DeadLetterQueue != "" {
+		if dlq = c.queues[opts.DeadLetterQueue]; dlq == nil {
+			return Errorf(CodeQueueNotFound, "dead-letter queue %q of queue %q not found: declare it first", opts.DeadLetterQueue, name)
+		}
+	}
+	if len(c.queues) >= c.cfg.MaxQueues {
+		return Errorf(CodeResourceLimit, "the broker already has %d queues, its limit: delete some first", len(c.queues))
+	}
+	ackTimeout := opts.AckTimeout
+	if ackTimeout == 0 {
+		ackTimeout = c.cfg.DefaultAckTimeout
+	}
+	c.queues[name] = newQueue(name, opts, ackTimeout, dlq)
+	if dlq != nil {
+		dlq.dlqUsers++
+	}
+	return nil
+}
+
+func validateQueueOptions(o QueueOptions) *Error {
+	switch {
+	case o.MaxLength < 0:
+		return Errorf(CodeInvalidArgument, "max length %d is negative: use 0 for no limit", o.MaxLength)
+	case o.MaxBytes < 0:
+		return Errorf(CodeInvalidArgument, "max bytes %d is negative: use 0 for no limit", o.MaxBytes)
+	case o.AckTimeout < 0:
+		return Errorf(CodeInvalidArgument, "ack timeout %v is negative: use 0 for the default", o.AckTimeout)
+	case o.DeliveryLimit < 0:
+		return Errorf(CodeInvalidArgument, "delivery limit %d is negative: use 0 for no limit", o.DeliveryLimit)
+	}
+	if o.DeadLetterQueue != "" {
+		if e := validateName("dead-letter queue", o.DeadLetterQueue); e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// DeleteQueue deletes a queue: its consumers are cancelled (an
+// EffectCancelled each), its bindings removed, and the messages it held,
+// ready and unacked, discarded; discarded says how many. Acks for its
+// outstanding deliveries are refused afterwards. A queue still named as
+// another queue's dead-letter queue is refused with CodeInUse.
+func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
+	c.advance(now)
+	q := c.queues[name]
+	if q == nil {
+		return 0, Errorf(CodeQueueNotFound, "queue %q not found: nothing to delete", name)
+	}
+	if q.dlqUsers > 0 {
+		return 0, Errorf(CodeInUse, "queue %q is the dead-letter queue of %d other queue(s): delete those first", name, q.dlqUsers)
+	}
+	for eb := range q.bindings {
+		eb.ex.unbind(q, eb.key)
+		c.nBindings--
+	}
+	for len(q.consumers) > 0 {
+		cs := q.consumers[0]
+		c.removeConsumer(cs)
+		c.out = append(c.out, Effect{
+			Kind: EffectCancelled,
+			Conn: cs.conn.id,
+			Err:  Errorf(CodeQueueNotFound, "queue %q was deleted: consumer %q ended", name, cs.tag),
+			Delivery: Delivery{
+				ConsumerTag: cs.tag,
+				Queue:       name,
+			},
+		})
+	}
+	discarded := q.ready.len() + q.unacked
+	q.ready.clearAll(c.drop)
+	if q.unacked > 0 {
+		// Unacked copies live in connections' outstanding lists; visit
+		// connections in ID order so the work done is deterministic.
+		ids := make([]ConnID, 0, len(c.conns))
+		for id := range c.conns {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			ms := c.conns[id].appendAll(c.scratch[:0])
+			for _, m := range ms {
+				if m.q == q {
+					c.release(m)
+					c.drop(m)
+				}
+			}
+			c.scratch = clearMessages(ms)
+		}
+	}
+	if q.unacked != 0 || q.bytes != 0 {
+		panic("broker: deleted queue " + name + " still accounts for messages")
+	}
+	if q.dlq != nil {
+		q.dlq.dlqUsers--
+	}
+	delete(c.queues, name)
+	return discarded, nil
+}
+
+// Bind routes messages from exchange to queue by key (a topic pattern for
+// topic exchanges, ignored by fanout exchanges). Binding twice is a no-op.
+func (c *Core) Bind(exchange, queue, key string) error {
+	ex, q, err := c.bindingEnds(exchange, queue, key)
+	if err != nil {
+		return err
+	}
+	if _, ok := ex.bindings[bindingKey{q, key}]; ok {
+		return nil
+	}
+	if c.nBindings >= c.cfg.MaxBindings {
+		return Errorf(CodeResourceLimit, "the broker already has %d bindings, its limit: remove some first", c.nBindings)
+	}
+	ex.bind(q, key)
+	c.nBindings++
+	return nil
+}
+
+// Unbind removes a binding. Removing a binding that does not exist is a
+// no-op (as in AMQP), but both ends must exist.
+func (c *Core) Unbind(exchange, queue, key string) error {
+	ex, q, err := c.bindingEnds(exchange, queue, key)
+	if err != nil {
+		return err
+	}
+	if ex.unbind(q, key) {
+		c.nBindings--
+	}
+	return nil
+}
+
+func (c *Core) bindingEnds(exchange, queue, key string) (*exchange, *queue, error) {
+	if e := validateBindingKey(key); e != nil {
+		return nil, nil, e
+	}
+	ex := c.exchanges[exchange]
+	if ex == nil {
+		return nil, nil, Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before binding", exchange)
+	}
+	q := c.queues[queue]
+	if q == nil {
+		return nil, nil, Errorf(CodeQueueNotFound, "queue %q not found: declare it before binding", queue)
+	}
+	return ex, q, nil
+}
