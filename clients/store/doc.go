@@ -10,10 +10,15 @@
 // window where one exists without the other. The receiver's loop is
 //
 //	for each delivery in the batch:
-//	    if s.Seen(id) { ack later as a duplicate; continue }
+//	    if s.Has(id) { a duplicate: ack it with the batch; continue }
 //	    open the envelope; s.Append(record)
 //	s.Sync()            // one fsync for the whole batch (group commit)
 //	ack the batch       // only now: every acked id is durable
+//
+// Seen is the stricter question "is this id durable?", for code that acks a
+// duplicate at once instead of with the batch (the client engine's SeenSet):
+// an id appended but not yet synced is not Seen, because acking a copy of it
+// before the fsync could lose the message in a crash.
 //
 // A crash before Sync loses at most unacked records, which the broker
 // redelivers; a crash after Sync but before the acks leads to redeliveries

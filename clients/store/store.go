@@ -59,8 +59,12 @@ type Store struct {
 
 	mu     sync.Mutex
 	f      File
-	ids    map[string]struct{} // every stored id: the only per-message memory
-	buf    []byte              // appended, not yet written to f
+	// ids holds every stored id, mapped to whether it is durable: the only
+	// per-message memory. pending lists the ids appended since the last
+	// successful Sync (bounded by the batch size).
+	ids     map[string]bool
+	pending []string
+	buf     []byte // appended, not yet written to f
 	bufCap int
 	err    error // sticky: ErrBroken or ErrClosed, wrapped with the cause
 }
@@ -81,7 +85,7 @@ func Open(path string, opts Options) (*Store, error) {
 		path:   path,
 		maxRec: opts.MaxRecordBytes,
 		bufCap: opts.BufferBytes,
-		ids:    make(map[string]struct{}),
+		ids:    make(map[string]bool),
 	}
 	if s.maxRec <= 0 {
 		s.maxRec = DefaultMaxRecordBytes
@@ -155,7 +159,7 @@ func (s *Store) rebuild(f File) error {
 				return &CorruptError{Path: s.path, Line: l.no, Offset: l.off,
 					Reason: fmt.Sprintf("message id %q is stored twice (this store never writes a duplicate)", rec.MessageID)}
 			}
-			s.ids[rec.MessageID] = struct{}{}
+			s.ids[rec.MessageID] = true
 			s.recovery.Records++
 			return nil
 		}
@@ -197,17 +201,27 @@ func (s *Store) Path() string { return s.path }
 // Recovery says what Open found and repaired.
 func (s *Store) Recovery() Recovery { return s.recovery }
 
-// Len is the number of stored records (durable or appended since the last
-// Sync).
+// Len is the number of stored records, durable or appended since the last
+// Sync.
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.ids)
 }
 
-// Seen reports whether id is stored: durable, or appended and waiting for
-// the next Sync. The caller must not ack anything before that Sync returns.
+// Seen reports whether id is stored durably: its record was fsync'd, so a
+// delivery of it may be acked at once as a duplicate. An id appended since
+// the last Sync is not Seen yet (acking a copy of it before the fsync could
+// lose the message in a crash); Has reports those too.
 func (s *Store) Seen(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ids[id]
+}
+
+// Has reports whether id is stored, durable or appended since the last
+// Sync. Append refuses exactly the ids Has reports.
+func (s *Store) Has(id string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.ids[id]
@@ -236,7 +250,8 @@ func (s *Store) Append(rec Record) error {
 		s.buf = s.buf[:start]
 		return fmt.Errorf("%w: message %q encodes to %d bytes, above the limit of %d", ErrInvalidRecord, rec.MessageID, n, s.maxRec)
 	}
-	s.ids[rec.MessageID] = struct{}{}
+	s.ids[rec.MessageID] = false
+	s.pending = append(s.pending, rec.MessageID)
 	if len(s.buf) >= s.bufCap {
 		return s.flushLocked()
 	}
@@ -286,6 +301,11 @@ func (s *Store) syncLocked() error {
 		s.err = fmt.Errorf("%w: fsync %s: %v", ErrBroken, s.path, err)
 		return s.err
 	}
+	for _, id := range s.pending {
+		s.ids[id] = true
+	}
+	clear(s.pending) // drop the strings' references before reuse
+	s.pending = s.pending[:0]
 	return nil
 }
 

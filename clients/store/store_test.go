@@ -49,11 +49,15 @@ func TestAppendSyncReopenRebuildsIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !s.Seen("b") || s.Seen("d") {
-		t.Fatalf("Seen before sync: b=%v d=%v, want true false", s.Seen("b"), s.Seen("d"))
+	// Appended but not fsync'd: stored (Has), not yet safe to ack (Seen).
+	if !s.Has("b") || s.Seen("b") || s.Has("d") {
+		t.Fatalf("before Sync: Has(b)=%v Seen(b)=%v Has(d)=%v, want true false false", s.Has("b"), s.Seen("b"), s.Has("d"))
 	}
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
+	}
+	if !s.Seen("b") {
+		t.Fatal("Seen(b) after Sync = false")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -168,7 +172,7 @@ func TestAppendRefusesInvalidRecords(t *testing.T) {
 		if err := s.Append(r); !errors.Is(err, ErrInvalidRecord) {
 			t.Errorf("Append(%q): %v, want ErrInvalidRecord", r.MessageID, err)
 		}
-		if s.Seen(r.MessageID) && r.MessageID != "" {
+		if s.Has(r.MessageID) && r.MessageID != "" {
 			t.Errorf("refused record %q must not be remembered", r.MessageID)
 		}
 	}
@@ -231,5 +235,24 @@ func TestNewFileIsPrivate(t *testing.T) {
 	}
 	if perm := st.Mode().Perm(); perm != 0o600 {
 		t.Fatalf("new store file mode = %o, want 600 (it holds plaintext)", perm)
+	}
+}
+
+func TestSeenOnlyAfterSyncButAppendRefusesPending(t *testing.T) {
+	s := openT(t, filepath.Join(t.TempDir(), "out.jsonl"), Options{})
+	if err := s.Append(rec("p", "m")); err != nil {
+		t.Fatal(err)
+	}
+	if s.Seen("p") {
+		t.Fatal("an id appended but not synced must not be Seen: acking a copy of it could lose it")
+	}
+	if err := s.Append(rec("p", "m")); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("Append of a pending id: %v, want ErrDuplicate", err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Seen("p") || s.Len() != 1 {
+		t.Fatalf("after Sync: Seen(p)=%v Len=%d, want true 1", s.Seen("p"), s.Len())
 	}
 }
