@@ -57,16 +57,16 @@ type Store struct {
 	maxRec   int
 	recovery Recovery
 
-	mu     sync.Mutex
-	f      File
+	mu sync.Mutex
+	f  File
 	// ids holds every stored id, mapped to whether it is durable: the only
 	// per-message memory. pending lists the ids appended since the last
 	// successful Sync (bounded by the batch size).
 	ids     map[string]bool
 	pending []string
 	buf     []byte // appended, not yet written to f
-	bufCap int
-	err    error // sticky: ErrBroken or ErrClosed, wrapped with the cause
+	bufCap  int
+	err     error // sticky: ErrBroken or ErrClosed, wrapped with the cause
 }
 
 // Open opens (creating if needed) the store file at path, locks it, rebuilds
