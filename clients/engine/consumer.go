@@ -1,0 +1,458 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// SeenSet answers whether a message id was already processed durably. The
+// receiver's store owns that set; the engine only asks.
+type SeenSet interface {
+	Seen(id string) bool
+}
+
+// SeenFunc adapts a function to SeenSet.
+type SeenFunc func(id string) bool
+
+// Seen calls f.
+func (f SeenFunc) Seen(id string) bool { return f(id) }
+
+// Decision says what the driver must do with a delivery after Handle.
+type Decision uint8
+
+const (
+	// Process: a new message. Hand it to the application, then call Settle
+	// with the application's outcome.
+	Process Decision = iota + 1
+	// AckDuplicate: the id was already processed. The engine queued an ack;
+	// the application must not see the message.
+	AckDuplicate
+	// Parked: a delivery of the same id is being processed right now (the
+	// broker redelivered it, for example after an ack timeout). The engine
+	// settles this one together with that one: an ack if it is stored, a
+	// requeue otherwise. The application must not see it.
+	Parked
+	// Ignored: the frame repeats a delivery already seen on this connection,
+	// or arrived while disconnected. Nothing to do.
+	Ignored
+)
+
+// String names the decision for logs and test output.
+func (d Decision) String() string {
+	switch d {
+	case Process:
+		return "process"
+	case AckDuplicate:
+		return "ack-duplicate"
+	case Parked:
+		return "parked"
+	case Ignored:
+		return "ignored"
+	}
+	return fmt.Sprintf("decision(%d)", uint8(d))
+}
+
+// Ref names one delivery across reconnects: delivery tags restart on every
+// connection, so a tag alone could name a delivery of a newer connection.
+type Ref struct {
+	Epoch uint64 // which connection (counts Connected calls)
+	Tag   uint64 // the delivery tag on that connection
+}
+
+// Result is the application's verdict on one delivery.
+type Result uint8
+
+const (
+	// Stored: the message is processed and durable. Ack it.
+	Stored Result = iota + 1
+	// Transient: processing failed for now. Requeue it (NackDelivery with
+	// Requeue) so it is delivered again.
+	Transient
+	// Permanent: the message can never be processed (for example it fails
+	// to decrypt). Reject it to the dead-letter queue.
+	Permanent
+)
+
+// SettleKind is the frame a Settlement becomes.
+type SettleKind uint8
+
+const (
+	SettleAck    SettleKind = iota + 1 // wire.Ack
+	SettleNack                         // wire.NackDelivery with Requeue
+	SettleReject                       // wire.Reject
+)
+
+// Settlement is one frame the consumer engine wants sent.
+type Settlement struct {
+	Kind        SettleKind
+	DeliveryTag uint64
+	// Multiple (acks only): every outstanding tag up to DeliveryTag.
+	Multiple bool
+}
+
+// Frame returns the wire frame: a *wire.Ack, *wire.NackDelivery or
+// *wire.Reject.
+func (s Settlement) Frame() wire.Frame {
+	switch s.Kind {
+	case SettleNack:
+		return &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true}
+	case SettleReject:
+		return &wire.Reject{DeliveryTag: s.DeliveryTag}
+	}
+	return &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple}
+}
+
+// AppendTo encodes the settlement's frame onto dst without allocating.
+func (s Settlement) AppendTo(dst []byte) []byte {
+	switch s.Kind {
+	case SettleNack:
+		return wire.AppendNackDelivery(dst, &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true})
+	case SettleReject:
+		return wire.AppendReject(dst, &wire.Reject{DeliveryTag: s.DeliveryTag})
+	}
+	return wire.AppendAck(dst, &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple})
+}
+
+// ConsumerConfig tunes a Consumer.
+type ConsumerConfig struct {
+	// Prefetch is the most unacked deliveries the broker may have
+	// outstanding on this connection: the sum of the prefetch of its
+	// consumers. The engine counts deliveries beyond it in
+	// Stats.PrefetchExceeded (the broker broke its promise). Zero: no check.
+	Prefetch int
+	// Seen is the set of already processed ids. Nil: nothing is ever seen.
+	Seen SeenSet
+	// MaxTrackedTags bounds the bookkeeping of delivery tags above the
+	// contiguous low-water mark, which only grows when frames are lost or
+	// reordered (default 65536). Beyond it the engine forgets the lowest
+	// half: it may then ignore a very late frame (the broker redelivers it
+	// after its ack timeout) and stops batching acks on that connection.
+	MaxTrackedTags int
+}
+
+const defaultMaxTrackedTags = 1 << 16
+
+// ConsumerStats are cumulative counters since NewConsumer.
+type ConsumerStats struct {
+	Received         uint64 // deliver frames handled
+	Delivered        uint64 // handed to the application (Process)
+	Duplicates       uint64 // acked without the application (seen, or parked behind a stored twin)
+	Parked           uint64 // deliveries parked behind an in-progress twin
+	Ignored          uint64 // repeated frames, frames while disconnected
+	Acked            uint64 // deliveries acked (a Multiple ack counts each)
+	AckFrames        uint64 // ack frames produced
+	MultipleAcks     uint64 // of which Multiple
+	Nacked           uint64 // deliveries requeued
+	Rejected         uint64 // deliveries dead-lettered
+	Stale            uint64 // settlements for forgotten deliveries
+	AckRefused       uint64 // AckRefused frames from the broker
+	PrefetchExceeded uint64 // deliveries beyond Prefetch
+	Forgotten        uint64 // deliveries dropped by Disconnected (the broker requeues them)
+}
+
+type delState uint8
+
+const (
+	stProcessing delState = iota + 1
+	stParked
+	stAck
+	stNack
+	stReject
+)
+
+type inDelivery struct {
+	id    string
+	state delState
+	twins []uint64 // processing deliveries only: parked tags of the same id
+}
+
+// Consumer is the deterministic consuming state machine of one connection:
+// it tracks every delivery of the connection (of all its consumers, because
+// a Multiple ack covers the whole connection), drops duplicates, and turns
+// the application's verdicts into ack, nack and reject frames, batching acks
+// into one Multiple ack where that is provably safe. Like Publisher it never
+// blocks, starts no goroutine, reads no clock and is not safe for concurrent
+// use.
+//
+// The driver's loop:
+//
+//	c.Connected()                     // after each handshake
+//	ref, dec := c.Handle(&deliver)    // each Deliver frame; on Process hand it to the app
+//	c.Settle(ref, Stored)             // the app's verdict, any time later
+//	for _, s := range c.Poll() { send(s.Frame()) }
+//	c.Disconnected()                  // the connection broke: all its deliveries are forgotten
+//
+// Multiple acks: an Ack{Multiple} for tag N acks every tag <= N the broker
+// holds for the connection, including ones whose Deliver frame was lost and
+// ones whose nack or reject frame was lost. So the engine sends one only for
+// a run of tags that starts right above everything already acked and in which
+// every tag was seen and is being acked: tags are counted from 1, and a
+// connection that ever nacks or rejects, or loses a Deliver frame, falls back
+// to single acks below that point. That keeps batching on healthy links and
+// is never wrong on lossy ones.
+type Consumer struct {
+	cfg       ConsumerConfig
+	epoch     uint64
+	connected bool
+
+	outstanding map[uint64]*inDelivery
+	processing  map[string]uint64 // id -> tag being processed by the application
+	ready       []uint64          // settled tags, in settle order, to emit
+
+	// Tags seen on this connection: all of 1..seenFloor, plus seenAbove.
+	seenFloor uint64
+	seenAbove map[uint64]struct{}
+	// Tags acked on this connection: all of 1..ackFloor (those the broker
+	// still holds may be re-acked by a Multiple), plus ackedAbove (single
+	// acks waiting for the gap below them to close).
+	ackFloor   uint64
+	ackedAbove map[uint64]struct{}
+
+	out   []Settlement
+	stats ConsumerStats
+}
+
+// NewConsumer returns a disconnected consumer engine.
+func NewConsumer(cfg ConsumerConfig) *Consumer {
+	if cfg.MaxTrackedTags <= 0 {
+		cfg.MaxTrackedTags = defaultMaxTrackedTags
+	}
+	return &Consumer{
+		cfg:         cfg,
+		outstanding: make(map[uint64]*inDelivery),
+		processing:  make(map[string]uint64),
+		seenAbove:   make(map[uint64]struct{}),
+		ackedAbove:  make(map[uint64]struct{}),
+	}
+}
+
+// Connected starts a new connection (a new epoch): delivery tags restart.
+// Calling it while connected first ends the current connection.
+func (c *Consumer) Connected() {
+	if c.connected {
+		c.Disconnected()
+	}
+	c.connected = true
+	c.epoch++
+}
+
+// Disconnected forgets every delivery of the current connection: the broker
+// requeues them, and their tags mean nothing on the next connection, so no
+// settlement for them is ever sent. Settling one later returns
+// ErrStaleDelivery.
+func (c *Consumer) Disconnected() {
+	if !c.connected {
+		return
+	}
+	c.connected = false
+	c.stats.Forgotten += uint64(len(c.outstanding))
+	clear(c.outstanding)
+	clear(c.processing)
+	clear(c.seenAbove)
+	clear(c.ackedAbove)
+	c.ready = c.ready[:0]
+	c.seenFloor, c.ackFloor = 0, 0
+}
+
+// Epoch is the current connection's epoch (0 before the first Connected).
+func (c *Consumer) Epoch() uint64 { return c.epoch }
+
+// Handle takes one Deliver frame of the current connection and decides what
+// happens to it. The frame is not retained.
+func (c *Consumer) Handle(d *wire.Deliver) (Ref, Decision) {
+	ref := Ref{Epoch: c.epoch, Tag: d.DeliveryTag}
+	c.stats.Received++
+	if !c.connected || d.DeliveryTag == 0 || !c.markSeen(d.DeliveryTag) {
+		c.stats.Ignored++
+		return ref, Ignored
+	}
+	id := string(d.MessageID)
+	del := &inDelivery{id: id}
+	c.outstanding[d.DeliveryTag] = del
+	if c.cfg.Prefetch > 0 && len(c.outstanding) > c.cfg.Prefetch {
+		c.stats.PrefetchExceeded++
+	}
+	if c.cfg.Seen != nil && c.cfg.Seen.Seen(id) {
+		del.state = stAck
+		c.ready = append(c.ready, d.DeliveryTag)
+		c.stats.Duplicates++
+		return ref, AckDuplicate
+	}
+	if tag, busy := c.processing[id]; busy {
+		del.state = stParked
+		owner := c.outstanding[tag]
+		owner.twins = append(owner.twins, d.DeliveryTag)
+		c.stats.Parked++
+		return ref, Parked
+	}
+	del.state = stProcessing
+	c.processing[id] = d.DeliveryTag
+	c.stats.Delivered++
+	return ref, Process
+}
+
+// markSeen records tag as seen and reports false if it was seen before.
+func (c *Consumer) markSeen(tag uint64) bool {
+	if tag <= c.seenFloor {
+		return false
+	}
+	if _, dup := c.seenAbove[tag]; dup {
+		return false
+	}
+	if tag == c.seenFloor+1 {
+		c.seenFloor = tag
+		c.drainSeen()
+		return true
+	}
+	c.seenAbove[tag] = struct{}{}
+	if len(c.seenAbove) > c.cfg.MaxTrackedTags {
+		// A gap that does not close (a lost frame). Give up on the lower
+		// half: treat everything up to its top as seen.
+		tags := make([]uint64, 0, len(c.seenAbove))
+		for t := range c.seenAbove {
+			tags = append(tags, t)
+		}
+		slices.Sort(tags)
+		cut := tags[len(tags)/2]
+		for _, t := range tags {
+			if t > cut {
+				break
+			}
+			delete(c.seenAbove, t)
+		}
+		c.seenFloor = cut
+		c.drainSeen()
+	}
+	return true
+}
+
+// drainSeen advances seenFloor over the tags just above it.
+func (c *Consumer) drainSeen() {
+	for {
+		if _, ok := c.seenAbove[c.seenFloor+1]; !ok {
+			return
+		}
+		delete(c.seenAbove, c.seenFloor+1)
+		c.seenFloor++
+	}
+}
+
+// Settle records the application's verdict on a delivery Handle returned
+// Process for. Settlements of the parked twins of that delivery follow from
+// it. The frames go out with the next Poll.
+func (c *Consumer) Settle(r Ref, res Result) error {
+	if res < Stored || res > Permanent {
+		return fmt.Errorf("settle tag %d: %w (%d)", r.Tag, ErrUnknownOutcome, res)
+	}
+	if !c.connected || r.Epoch != c.epoch {
+		c.stats.Stale++
+		return fmt.Errorf("settle tag %d of connection %d: %w", r.Tag, r.Epoch, ErrStaleDelivery)
+	}
+	d, ok := c.outstanding[r.Tag]
+	if !ok || d.state >= stAck {
+		c.stats.Stale++
+		return fmt.Errorf("settle tag %d: %w", r.Tag, ErrStaleDelivery)
+	}
+	if d.state != stProcessing {
+		return fmt.Errorf("settle tag %d: %w", r.Tag, ErrNotProcessing)
+	}
+	delete(c.processing, d.id)
+	switch res {
+	case Stored:
+		d.state = stAck
+	case Transient:
+		d.state = stNack
+	case Permanent:
+		d.state = stReject
+	}
+	c.ready = append(c.ready, r.Tag)
+	for _, t := range d.twins {
+		tw := c.outstanding[t]
+		if res == Stored {
+			tw.state = stAck
+			c.stats.Duplicates++
+		} else {
+			// Not stored: the twin goes back to the queue and is processed
+			// on its own later (it may even be the valid one of the two).
+			tw.state = stNack
+		}
+		c.ready = append(c.ready, t)
+	}
+	d.twins = nil
+	return nil
+}
+
+// HandleAckRefused counts a broker report that a settlement named a tag it
+// does not hold (the delivery was redelivered since, after an ack timeout).
+// Nothing else changes: the redelivery is handled on its own.
+func (c *Consumer) HandleAckRefused(wire.AckRefused) { c.stats.AckRefused++ }
+
+// Poll returns the settlement frames to send now: first at most one Multiple
+// ack for the longest safe run of acks, then single frames in settle order.
+// The slice is valid until the next Poll.
+func (c *Consumer) Poll() []Settlement {
+	c.out = c.out[:0]
+	if !c.connected || len(c.ready) == 0 {
+		return c.out
+	}
+	taken, last := 0, uint64(0)
+	next := c.ackFloor + 1
+	for {
+		if d, ok := c.outstanding[next]; ok && d.state == stAck {
+			delete(c.outstanding, next)
+			taken++
+			last = next
+		} else if _, ok := c.ackedAbove[next]; ok {
+			delete(c.ackedAbove, next)
+		} else {
+			break
+		}
+		next++
+	}
+	c.ackFloor = next - 1
+	if taken > 0 {
+		c.out = append(c.out, Settlement{Kind: SettleAck, DeliveryTag: last, Multiple: taken > 1})
+		c.stats.Acked += uint64(taken)
+		c.stats.AckFrames++
+		if taken > 1 {
+			c.stats.MultipleAcks++
+		}
+	}
+	for _, tag := range c.ready {
+		d, ok := c.outstanding[tag]
+		if !ok {
+			continue // acked by the Multiple above
+		}
+		delete(c.outstanding, tag)
+		switch d.state {
+		case stAck:
+			c.out = append(c.out, Settlement{Kind: SettleAck, DeliveryTag: tag})
+			c.stats.Acked++
+			c.stats.AckFrames++
+			if len(c.ackedAbove) < c.cfg.MaxTrackedTags {
+				c.ackedAbove[tag] = struct{}{}
+			}
+		case stNack:
+			c.out = append(c.out, Settlement{Kind: SettleNack, DeliveryTag: tag})
+			c.stats.Nacked++
+		case stReject:
+			c.out = append(c.out, Settlement{Kind: SettleReject, DeliveryTag: tag})
+			c.stats.Rejected++
+		}
+	}
+	c.ready = c.ready[:0]
+	return c.out
+}
+
+// Outstanding is the number of deliveries of the current connection not yet
+// settled on the wire (being processed, parked, or settled but not polled).
+func (c *Consumer) Outstanding() int { return len(c.outstanding) }
+
+// IsConnected reports whether the engine is between Connected and
+// Disconnected.
+func (c *Consumer) IsConnected() bool { return c.connected }
+
+// Stats returns the cumulative counters.
+func (c *Consumer) Stats() ConsumerStats { return c.stats }

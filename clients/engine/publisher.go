@@ -1,0 +1,493 @@
+package engine
+
+import (
+	"container/heap"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// Message is one message a publisher wants the broker to confirm.
+type Message struct {
+	// ID is the message id, unique per message. Resends carry the same id,
+	// which is what lets the broker drop the copies.
+	ID         string
+	Exchange   string
+	RoutingKey string
+	// Body is kept by reference until the message resolves: do not modify it.
+	Body []byte
+}
+
+// Outcome is how a publish was resolved.
+type Outcome uint8
+
+const (
+	// Confirmed: the broker stored the message in every queue it routed to.
+	Confirmed Outcome = iota + 1
+	// Duplicate: the broker had already accepted this message id inside its
+	// dedup window (an earlier attempt got through); it is stored once.
+	Duplicate
+	// Refused: the broker refused the message; Code and Reason say why.
+	Refused
+)
+
+// String names the outcome for logs and test output.
+func (o Outcome) String() string {
+	switch o {
+	case Confirmed:
+		return "confirmed"
+	case Duplicate:
+		return "duplicate"
+	case Refused:
+		return "refused"
+	}
+	return fmt.Sprintf("outcome(%d)", uint8(o))
+}
+
+// Resolution is the final answer for one message id. Every added message
+// gets exactly one.
+type Resolution struct {
+	ID      string
+	Outcome Outcome
+	// Code and Reason are the broker's, set only when Outcome is Refused.
+	Code   uint16
+	Reason string
+	// Sends counts every publish frame this message took, over all
+	// connections (1 when nothing was lost).
+	Sends int
+}
+
+// PublisherConfig tunes a Publisher. Zero values take the defaults noted.
+type PublisherConfig struct {
+	// Window bounds the messages on the wire without an answer (default 256).
+	Window int
+	// ConfirmTimeout is how long to wait for an answer before sending the
+	// message again on the same connection (default 5s). On a transport that
+	// can lose frames without breaking (a datagram link), this is the only
+	// thing that recovers a lost publish or a lost confirm.
+	ConfirmTimeout time.Duration
+	// MaxConfirmTimeout caps the doubling of ConfirmTimeout over repeated
+	// timeouts of one message (default 60s).
+	MaxConfirmTimeout time.Duration
+	// Jitter is the random fraction added to each timeout (see
+	// Backoff.Jitter; default 0.2, negative for none).
+	Jitter float64
+	// Rand supplies the jitter. Nil: no jitter.
+	Rand Rand
+	// RetryCodes lists Nack codes that mean "not now" rather than "no": a
+	// message nacked with one of them stays pending and is sent again when
+	// its confirm timeout expires, or at once after a reconnect. Empty by
+	// default; the networked client retries on CodeShuttingDown, because a
+	// broker that is going down will be back behind the same address.
+	RetryCodes []uint16
+}
+
+const (
+	defaultWindow            = 256
+	defaultConfirmTimeout    = 5 * time.Second
+	defaultMaxConfirmTimeout = 60 * time.Second
+)
+
+// PublisherStats are cumulative counters since NewPublisher.
+type PublisherStats struct {
+	Added       uint64 // messages accepted by Add
+	Sent        uint64 // publish frames produced, resends included
+	Resent      uint64 // publish frames that repeated an earlier attempt
+	Timeouts    uint64 // confirm timeouts that scheduled a resend
+	Confirmed   uint64 // messages resolved Confirmed
+	Duplicates  uint64 // messages resolved Duplicate
+	Refused     uint64 // messages resolved Refused
+	RetryNacks  uint64 // nacks with a RetryCodes code (message kept)
+	Stale       uint64 // answers naming no pending message (ignored)
+	Connections uint64 // calls to Connected
+}
+
+// pubEntry is the engine's record of one pending message.
+type pubEntry struct {
+	msg                Message
+	id, exchange, rkey []byte // frame fields, converted once
+	order              uint64 // add order: resends after a reconnect keep it
+	onWire             bool   // sent on the current connection, unanswered
+	due                bool   // confirm overdue: in the due list
+	resolved           bool
+	seqs               []uint64 // sequence numbers on the current connection
+	attempts           int      // sends on the current connection
+	sends              int      // sends over all connections
+	deadline           time.Time
+	heapIdx            int
+}
+
+// Publisher is the deterministic publishing state machine: pending messages,
+// the in-flight window, per-connection sequence numbers, confirm handling and
+// retries. It never blocks, starts no goroutine and reads no clock: every
+// input that needs the time takes it as now. It is not safe for concurrent
+// use; a driver serialises calls (a mutex, or one owning goroutine).
+//
+// The driver's loop:
+//
+//	p.Connected(now)                  // after the handshake of each connection
+//	p.Add(msg)                        // any time, connected or not
+//	frames := p.Poll(now)             // after every input and at NextDeadline: send these
+//	p.HandleConfirm(c) / HandleConfirmDup(d) / HandleNack(n)
+//	for _, r := range p.Resolutions() // each message id exactly once
+//	p.Disconnected(now)               // the connection broke
+//
+// Frames from a connection must not be handed to the engine after
+// Disconnected: sequence numbers restart at 1 on every connection, so an old
+// connection's confirm would name a new connection's publish.
+type Publisher struct {
+	cfg     PublisherConfig
+	backoff Backoff
+	retry   map[uint16]bool
+
+	pending   map[string]*pubEntry
+	bySeq     map[uint64]*pubEntry
+	connected bool
+	nextSeq   uint64
+	nextOrder uint64
+	inFlight  int // entries with onWire set
+
+	waiting   []*pubEntry // not on the wire, in add order, from waitHead on
+	waitHead  int
+	due       []*pubEntry // on the wire, confirm overdue, to resend
+	deadlines deadlineHeap
+
+	out      []wire.Publish
+	resolved []Resolution
+	stats    PublisherStats
+}
+
+// NewPublisher returns a disconnected publisher. Call Connected once the
+// transport is up.
+func NewPublisher(cfg PublisherConfig) *Publisher {
+	if cfg.Window <= 0 {
+		cfg.Window = defaultWindow
+	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = defaultConfirmTimeout
+	}
+	if cfg.MaxConfirmTimeout <= 0 {
+		cfg.MaxConfirmTimeout = defaultMaxConfirmTimeout
+	}
+	p := &Publisher{
+		cfg:     cfg,
+		backoff: Backoff{Min: cfg.ConfirmTimeout, Max: cfg.MaxConfirmTimeout, Jitter: cfg.Jitter},
+		retry:   make(map[uint16]bool, len(cfg.RetryCodes)),
+		pending: make(map[string]*pubEntry),
+		bySeq:   make(map[uint64]*pubEntry),
+		nextSeq: 1,
+	}
+	for _, c := range cfg.RetryCodes {
+		p.retry[c] = true
+	}
+	return p
+}
+
+// Add queues a message for publishing. It is sent by a later Poll, as soon
+// as the publisher is connected and the window has room. The engine itself
+// holds any number of pending messages; a driver that wants back-pressure
+// waits while Pending() >= its limit.
+func (p *Publisher) Add(m Message) error {
+	if m.ID == "" {
+		return ErrEmptyID
+	}
+	if _, ok := p.pending[m.ID]; ok {
+		return fmt.Errorf("add message %q: %w", m.ID, ErrAlreadyPending)
+	}
+	e := &pubEntry{
+		msg:      m,
+		id:       []byte(m.ID),
+		exchange: []byte(m.Exchange),
+		rkey:     []byte(m.RoutingKey),
+		order:    p.nextOrder,
+		heapIdx:  -1,
+	}
+	p.nextOrder++
+	p.pending[m.ID] = e
+	p.waiting = append(p.waiting, e)
+	p.stats.Added++
+	return nil
+}
+
+// Connected starts a new connection: sequence numbers restart at 1 and every
+// unconfirmed message (including those sent on an earlier connection) will be
+// sent again, with the same id, in add order. Calling it while connected
+// first ends the current connection, as Disconnected would.
+func (p *Publisher) Connected(now time.Time) {
+	if p.connected {
+		p.Disconnected(now)
+	}
+	p.connected = true
+	p.nextSeq = 1
+	p.stats.Connections++
+}
+
+// Disconnected ends the current connection. Whatever it carried is forgotten
+// on the wire side (its sequence numbers mean nothing any more) and every
+// unconfirmed message goes back to the waiting line, ahead of messages never
+// sent, to be resent after the next Connected.
+func (p *Publisher) Disconnected(now time.Time) {
+	if !p.connected {
+		return
+	}
+	p.connected = false
+	clear(p.bySeq)
+	p.deadlines.clear()
+	p.due = p.due[:0]
+	back := make([]*pubEntry, 0, p.inFlight)
+	for _, e := range p.pending {
+		if e.onWire {
+			e.onWire, e.due = false, false
+			e.seqs = e.seqs[:0]
+			e.attempts = 0
+			back = append(back, e)
+		}
+	}
+	p.inFlight = 0
+	if len(back) == 0 {
+		return
+	}
+	rest := p.waiting[p.waitHead:]
+	merged := make([]*pubEntry, 0, len(back)+len(rest))
+	merged = append(merged, back...)
+	merged = append(merged, rest...)
+	slices.SortFunc(merged, func(a, b *pubEntry) int {
+		switch {
+		case a.order < b.order:
+			return -1
+		case a.order > b.order:
+			return 1
+		}
+		return 0
+	})
+	p.waiting, p.waitHead = merged, 0
+}
+
+// Tick moves every message whose confirm is overdue at now to the resend
+// list. Poll calls it; a driver may also call it alone.
+func (p *Publisher) Tick(now time.Time) {
+	for len(p.deadlines) > 0 && !p.deadlines[0].deadline.After(now) {
+		e := heap.Pop(&p.deadlines).(*pubEntry)
+		e.due = true
+		p.due = append(p.due, e)
+		p.stats.Timeouts++
+	}
+}
+
+// NextDeadline returns the earliest instant at which a confirm becomes
+// overdue, and false when no confirm is awaited. Call Poll then.
+func (p *Publisher) NextDeadline() (time.Time, bool) {
+	if len(p.deadlines) == 0 {
+		return time.Time{}, false
+	}
+	return p.deadlines[0].deadline, true
+}
+
+// Poll returns the publish frames to send now, in order: first resends of
+// overdue messages, then waiting messages while the window has room. It
+// returns nothing while disconnected. The slice and the frames' byte fields
+// are valid until the next Poll; the byte fields must not be modified.
+func (p *Publisher) Poll(now time.Time) []wire.Publish {
+	p.out = p.out[:0]
+	if !p.connected {
+		return p.out
+	}
+	p.Tick(now)
+	for i, e := range p.due {
+		p.due[i] = nil
+		if e.resolved || !e.due {
+			continue
+		}
+		e.due = false
+		p.send(e, now)
+	}
+	p.due = p.due[:0]
+	for p.waitHead < len(p.waiting) && p.inFlight < p.cfg.Window {
+		e := p.waiting[p.waitHead]
+		p.waiting[p.waitHead] = nil
+		p.waitHead++
+		if e.resolved {
+			continue
+		}
+		e.onWire = true
+		p.inFlight++
+		p.send(e, now)
+	}
+	p.compactWaiting()
+	return p.out
+}
+
+// send emits one publish frame for e with a fresh sequence number.
+func (p *Publisher) send(e *pubEntry, now time.Time) {
+	seq := p.nextSeq
+	p.nextSeq++
+	p.bySeq[seq] = e
+	e.seqs = append(e.seqs, seq)
+	e.attempts++
+	e.sends++
+	p.stats.Sent++
+	if e.sends > 1 {
+		p.stats.Resent++
+	}
+	p.deadlines.schedule(e, now.Add(p.backoff.Delay(e.attempts, p.cfg.Rand)))
+	p.out = append(p.out, wire.Publish{
+		Seq:        seq,
+		Exchange:   e.exchange,
+		RoutingKey: e.rkey,
+		MessageID:  e.id,
+		Body:       e.msg.Body,
+	})
+}
+
+// compactWaiting drops the consumed head of the waiting line once it is the
+// larger part, so the line does not grow without bound.
+func (p *Publisher) compactWaiting() {
+	if p.waitHead == 0 {
+		return
+	}
+	if p.waitHead == len(p.waiting) {
+		p.waiting, p.waitHead = p.waiting[:0], 0
+		return
+	}
+	if p.waitHead > len(p.waiting)/2 {
+		n := copy(p.waiting, p.waiting[p.waitHead:])
+		clear(p.waiting[n:])
+		p.waiting, p.waitHead = p.waiting[:n], 0
+	}
+}
+
+// HandleConfirm resolves as Confirmed every pending publish with a sequence
+// number in [c.First, c.Last]. Numbers it does not know (an earlier attempt
+// of a message already resolved, a duplicated frame) are ignored. It returns
+// how many messages it resolved.
+func (p *Publisher) HandleConfirm(c wire.Confirm) int {
+	if c.First == 0 || c.First > c.Last {
+		p.stats.Stale++
+		return 0
+	}
+	var hits []*pubEntry
+	if span := c.Last - c.First; span < uint64(len(p.bySeq)) {
+		for s := c.First; ; s++ {
+			if e, ok := p.bySeq[s]; ok {
+				hits = append(hits, e)
+			}
+			if s == c.Last {
+				break
+			}
+		}
+	} else {
+		// A range wider than what is in flight (or a hostile one near
+		// 2^64): walk the map instead, then sort so the resolution order
+		// does not depend on map iteration.
+		seqs := make([]uint64, 0, len(p.bySeq))
+		for s := range p.bySeq {
+			if s >= c.First && s <= c.Last {
+				seqs = append(seqs, s)
+			}
+		}
+		slices.Sort(seqs)
+		for _, s := range seqs {
+			hits = append(hits, p.bySeq[s])
+		}
+	}
+	n := 0
+	for _, e := range hits {
+		if e.resolved {
+			continue // two of its attempts fell in the same range
+		}
+		p.resolve(e, Resolution{Outcome: Confirmed})
+		n++
+	}
+	if n == 0 {
+		p.stats.Stale++
+	}
+	return n
+}
+
+// HandleConfirmDup resolves the publish d.Seq as Duplicate. It reports
+// whether a pending message was resolved.
+func (p *Publisher) HandleConfirmDup(d wire.ConfirmDup) bool {
+	e, ok := p.bySeq[d.Seq]
+	if !ok {
+		p.stats.Stale++
+		return false
+	}
+	p.resolve(e, Resolution{Outcome: Duplicate})
+	return true
+}
+
+// HandleNack resolves the publish n.Seq as Refused with the broker's code and
+// reason, unless the code is one of RetryCodes: then the message stays
+// pending and goes out again when its confirm timeout expires. It reports
+// whether a pending message was resolved.
+func (p *Publisher) HandleNack(n wire.Nack) bool {
+	e, ok := p.bySeq[n.Seq]
+	if !ok {
+		p.stats.Stale++
+		return false
+	}
+	if p.retry[n.Code] {
+		p.stats.RetryNacks++
+		return false
+	}
+	p.resolve(e, Resolution{Outcome: Refused, Code: n.Code, Reason: n.Reason})
+	return true
+}
+
+// resolve records the final answer for e and forgets it.
+func (p *Publisher) resolve(e *pubEntry, r Resolution) {
+	e.resolved = true
+	delete(p.pending, e.msg.ID)
+	for _, s := range e.seqs {
+		delete(p.bySeq, s)
+	}
+	p.deadlines.remove(e)
+	if e.onWire {
+		e.onWire = false
+		p.inFlight--
+	}
+	r.ID = e.msg.ID
+	r.Sends = e.sends
+	switch r.Outcome {
+	case Confirmed:
+		p.stats.Confirmed++
+	case Duplicate:
+		p.stats.Duplicates++
+	case Refused:
+		p.stats.Refused++
+	}
+	p.resolved = append(p.resolved, r)
+}
+
+// Resolutions returns the messages resolved since the last call, in the
+// order they were resolved, and hands the slice to the caller.
+func (p *Publisher) Resolutions() []Resolution {
+	r := p.resolved
+	p.resolved = nil
+	return r
+}
+
+// Pending is the number of added messages not yet resolved.
+func (p *Publisher) Pending() int { return len(p.pending) }
+
+// InFlight is the number of messages sent on the current connection and not
+// yet answered. It never exceeds the window.
+func (p *Publisher) InFlight() int { return p.inFlight }
+
+// Window is the configured in-flight window.
+func (p *Publisher) Window() int { return p.cfg.Window }
+
+// IsPending reports whether message id is added and not yet resolved.
+func (p *Publisher) IsPending(id string) bool {
+	_, ok := p.pending[id]
+	return ok
+}
+
+// IsConnected reports whether the engine is between Connected and
+// Disconnected.
+func (p *Publisher) IsConnected() bool { return p.connected }
+
+// Stats returns the cumulative counters.
+func (p *Publisher) Stats() PublisherStats { return p.stats }
