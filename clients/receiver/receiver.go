@@ -1,0 +1,206 @@
+package receiver
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/store"
+)
+
+// Delivery is what the receiver needs of one delivery.
+type Delivery struct {
+	MessageID  string
+	Queue      string
+	Body       []byte // the envelope
+	ReceivedAt time.Time
+}
+
+// Verdict is the receiver's decision on one delivery.
+type Verdict uint8
+
+const (
+	// Stored: the record is durable. Ack.
+	Stored Verdict = iota + 1
+	// Duplicate: the id was stored before. Ack, the application already has it.
+	Duplicate
+	// Rejected: the envelope can never be opened. Reject to the dead-letter queue.
+	Rejected
+	// Retry: the store failed; nothing is known to be durable. Requeue.
+	Retry
+)
+
+// String names the verdict for logs and tests.
+func (v Verdict) String() string {
+	switch v {
+	case Stored:
+		return "stored"
+	case Duplicate:
+		return "duplicate"
+	case Rejected:
+		return "rejected"
+	case Retry:
+		return "retry"
+	}
+	return fmt.Sprintf("verdict(%d)", uint8(v))
+}
+
+// Outcome is the verdict on one delivery, with the reason for a rejection.
+type Outcome struct {
+	Verdict Verdict
+	// Reason is a short stable name for a rejection ("tampered",
+	// "untrusted-sender", ...), see ReasonOf.
+	Reason string
+	// Err is the full error behind a rejection or a retry.
+	Err error
+}
+
+// Stats are cumulative counters.
+type Stats struct {
+	Received   uint64            // deliveries processed
+	Stored     uint64            // records appended and synced
+	Duplicates uint64            // deliveries of already stored ids
+	Rejected   map[string]uint64 // by reason
+	Batches    uint64            // fsyncs
+}
+
+// RejectedTotal sums Rejected.
+func (s Stats) RejectedTotal() uint64 {
+	var n uint64
+	for _, v := range s.Rejected {
+		n += v
+	}
+	return n
+}
+
+// Receiver opens envelopes and stores them. It is not safe for concurrent
+// use: one consumer loop drives it.
+type Receiver struct {
+	store  *store.Store
+	opener envelope.Opener
+	stats  Stats
+	plain  []byte // reused plaintext buffer
+}
+
+// New returns a receiver over an open store and an opener (which decides
+// which formats, keys and senders are accepted).
+func New(s *store.Store, o envelope.Opener) (*Receiver, error) {
+	if s == nil || o == nil {
+		return nil, errors.New("receiver: needs a store and an envelope opener")
+	}
+	return &Receiver{store: s, opener: o, stats: Stats{Rejected: map[string]uint64{}}}, nil
+}
+
+// Stats returns a copy of the counters.
+func (r *Receiver) Stats() Stats {
+	s := r.stats
+	s.Rejected = maps.Clone(r.stats.Rejected)
+	return s
+}
+
+// Store is the receiver's store.
+func (r *Receiver) Store() *store.Store { return r.store }
+
+// Process handles one batch and writes one outcome per delivery into out
+// (reused if large enough) and returns it. now is the time records are
+// stored at. Every Stored or Duplicate verdict is durable when Process
+// returns. A non-nil error means the store is broken: every outcome is then
+// Retry, and the caller must stop using this Receiver and its Store.
+func (r *Receiver) Process(batch []Delivery, now time.Time, out []Outcome) ([]Outcome, error) {
+	out = out[:0]
+	for i := range batch {
+		out = append(out, r.one(&batch[i], now))
+	}
+	if err := r.store.Sync(); err != nil {
+		for i := range out {
+			out[i] = Outcome{Verdict: Retry, Err: err}
+		}
+		return out, fmt.Errorf("receiver: store sync failed, nothing of this batch is acked: %w", err)
+	}
+	r.stats.Batches++
+	for i := range out {
+		r.stats.Received++
+		switch out[i].Verdict {
+		case Stored:
+			r.stats.Stored++
+		case Duplicate:
+			r.stats.Duplicates++
+		case Rejected:
+			r.stats.Rejected[out[i].Reason]++
+		}
+	}
+	return out, nil
+}
+
+func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
+	if r.store.Has(d.MessageID) {
+		return Outcome{Verdict: Duplicate}
+	}
+	plain, sender, err := r.opener.Open(r.plain[:0], d.MessageID, d.Body, now)
+	if err != nil {
+		return Outcome{Verdict: Rejected, Reason: ReasonOf(err), Err: err}
+	}
+	r.plain = plain
+	err = r.store.Append(store.Record{
+		MessageID:  d.MessageID,
+		Queue:      d.Queue,
+		Sender:     SenderName(sender),
+		Message:    plain,
+		ReceivedAt: d.ReceivedAt,
+		StoredAt:   now,
+	})
+	switch {
+	case err == nil:
+		return Outcome{Verdict: Stored}
+	case errors.Is(err, store.ErrDuplicate):
+		return Outcome{Verdict: Duplicate}
+	case errors.Is(err, store.ErrInvalidRecord):
+		return Outcome{Verdict: Rejected, Reason: "invalid-record", Err: err}
+	}
+	// The store is broken; Sync will report it for the whole batch.
+	return Outcome{Verdict: Retry, Err: err}
+}
+
+// SenderName is the sender field of a record: "ed25519:" and the signer's
+// key id for authenticated envelopes, store.SenderUnauthenticated otherwise.
+func SenderName(s envelope.SenderInfo) string {
+	if s.Authenticated && len(s.SenderKey) > 0 {
+		return "ed25519:" + envelope.SignerKeyID(s.SenderKey)
+	}
+	return store.SenderUnauthenticated
+}
+
+// reasons maps envelope errors to short, stable rejection reasons.
+var reasons = []struct {
+	err    error
+	reason string
+}{
+	{envelope.ErrMessageIDMismatch, "message-id-mismatch"},
+	{envelope.ErrTamperedHeader, "tampered-header"},
+	{envelope.ErrTampered, "tampered"},
+	{envelope.ErrUntrustedSender, "untrusted-sender"},
+	{envelope.ErrNotRecipient, "not-recipient"},
+	{envelope.ErrWrongKey, "wrong-key"},
+	{envelope.ErrFormatNotAccepted, "format-not-accepted"},
+	{envelope.ErrUnknownFormat, "unknown-format"},
+	{envelope.ErrUnknownVersion, "unknown-version"},
+	{envelope.ErrUnsupportedSuite, "unsupported-suite"},
+	{envelope.ErrTooLarge, "too-large"},
+	{envelope.ErrTruncated, "truncated"},
+	{envelope.ErrBadJSON, "malformed"},
+	{envelope.ErrBadBase64, "malformed"},
+	{envelope.ErrMalformed, "malformed"},
+	{envelope.ErrInvalidMessageID, "invalid-message-id"},
+}
+
+// ReasonOf names why an envelope was refused.
+func ReasonOf(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return "other"
+}
