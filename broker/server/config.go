@@ -1,0 +1,260 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/session"
+)
+
+// Defaults of Config (see DefaultConfig).
+const (
+	DefaultListen          = "127.0.0.1:5672"
+	DefaultMaxConnections  = 10_000
+	DefaultOutboundBuffer  = 4 << 20
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultReadBufferSize  = 64 << 10
+	minOutboundBufferBytes = 64 << 10
+	maxConfigFileSizeBytes = 1 << 20
+)
+
+// ErrInvalidConfig reports a configuration value out of range; the message
+// names the field and the accepted values.
+var ErrInvalidConfig = errors.New("invalid server config")
+
+// Config configures a Server. Start from DefaultConfig; the zero value of a
+// field is not always its default.
+type Config struct {
+	// Listen is the TCP address ListenAndServe binds (host:port).
+	Listen string
+	// MaxConnections bounds concurrent client connections; one more is
+	// answered with an error in its own protocol and closed.
+	MaxConnections int
+	// MaxFrameSize bounds a native frame from a client (length field
+	// included); a larger one closes that connection.
+	MaxFrameSize int
+	// MaxLineSize bounds a text line; a longer one closes that connection.
+	MaxLineSize int
+	// HandshakeTimeout: a connection that sends no byte (text and native)
+	// or no complete Hello (native) within it is closed.
+	HandshakeTimeout time.Duration
+	// Heartbeat is the native heartbeat interval offered in HelloOK; a
+	// native peer silent for 3 intervals is closed and its deliveries
+	// requeue. Negative disables heartbeats.
+	Heartbeat time.Duration
+	// OutboundBufferBytes bounds one connection's unwritten output. Above
+	// it the server stops reading from that connection (flow control).
+	OutboundBufferBytes int
+	// WriteTimeout bounds one write to a client that does not read.
+	WriteTimeout time.Duration
+	// ShutdownTimeout is how long ListenAndServe waits for connections to
+	// close after its context ends.
+	ShutdownTimeout time.Duration
+	// TextAckTimeout is the ack timeout of text-protocol consumers.
+	TextAckTimeout time.Duration
+	// TextPacingGap is the quiet time before each text push.
+	TextPacingGap time.Duration
+	// ServerName is announced to native clients.
+	ServerName string
+
+	// Broker configures the core (message size, dedup window, limits).
+	broker.Config
+}
+
+// DefaultConfig returns the configuration the flags of "ciphermq server"
+// start from.
+func DefaultConfig() Config {
+	return Config{
+		Listen:              DefaultListen,
+		MaxConnections:      DefaultMaxConnections,
+		MaxFrameSize:        session.DefaultMaxFrameSize,
+		MaxLineSize:         session.DefaultMaxLineSize,
+		HandshakeTimeout:    session.DefaultHandshakeTimeout,
+		Heartbeat:           session.DefaultHeartbeat,
+		OutboundBufferBytes: DefaultOutboundBuffer,
+		WriteTimeout:        DefaultWriteTimeout,
+		ShutdownTimeout:     DefaultShutdownTimeout,
+		TextAckTimeout:      session.DefaultTextAckTimeout,
+		TextPacingGap:       session.DefaultTextPacingGap,
+		ServerName:          session.DefaultServerName,
+		Config: broker.Config{
+			MaxMessageSize: broker.DefaultMaxMessageSize,
+			DedupWindow:    broker.DefaultDedupWindow,
+			DedupMaxIDs:    broker.DefaultDedupMaxIDs,
+		},
+	}
+}
+
+// Validate reports the first out-of-range field.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			return bad("listen address %q: %v (use host:port, e.g. 127.0.0.1:5672)", c.Listen, err)
+		}
+	}
+	switch {
+	case c.MaxConnections <= 0:
+		return bad("max connections %d must be at least 1", c.MaxConnections)
+	case c.OutboundBufferBytes < minOutboundBufferBytes:
+		return bad("outbound buffer %d bytes is below the minimum of %d", c.OutboundBufferBytes, minOutboundBufferBytes)
+	case c.WriteTimeout <= 0:
+		return bad("write timeout %v must be positive", c.WriteTimeout)
+	case c.ShutdownTimeout < 0:
+		return bad("shutdown timeout %v must not be negative", c.ShutdownTimeout)
+	case c.HandshakeTimeout <= 0:
+		return bad("handshake timeout %v must be positive", c.HandshakeTimeout)
+	case c.Heartbeat == 0:
+		return bad("heartbeat 0 is ambiguous: give an interval, or a negative value to disable heartbeats")
+	case c.TextAckTimeout <= 0:
+		return bad("text ack timeout %v must be positive (a never-acked push would stall its consumer)", c.TextAckTimeout)
+	case c.MaxMessageSize <= 0:
+		return bad("max message size %d must be positive", c.MaxMessageSize)
+	case c.DedupMaxIDs < 0:
+		return bad("dedup max ids %d must not be negative", c.DedupMaxIDs)
+	}
+	if err := c.sessionConfig(nil).Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// sessionConfig derives what the protocol sessions need.
+func (c Config) sessionConfig(log *slog.Logger) session.Config {
+	return session.Config{
+		Logger:           log,
+		ServerName:       c.ServerName,
+		Heartbeat:        c.Heartbeat,
+		HandshakeTimeout: c.HandshakeTimeout,
+		MaxFrameSize:     c.MaxFrameSize,
+		MaxMessageSize:   c.MaxMessageSize,
+		MaxLineSize:      c.MaxLineSize,
+		TextAckTimeout:   c.TextAckTimeout,
+		TextPacingGap:    c.TextPacingGap,
+	}
+}
+
+// Duration is a time.Duration written as a Go duration string ("10s",
+// "250ms") in config files.
+type Duration time.Duration
+
+// UnmarshalJSON accepts a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("durations are strings like \"10s\" or \"250ms\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// FileConfig is the JSON config file. Every field is optional; a present
+// field overrides the default, and command-line flags override the file.
+// Unknown fields are an error, so a typo cannot silently be ignored.
+type FileConfig struct {
+	Listen              *string   `json:"listen,omitempty"`
+	MaxConnections      *int      `json:"max_connections,omitempty"`
+	MaxFrameSize        *int      `json:"max_frame_size,omitempty"`
+	MaxLineSize         *int      `json:"max_line_size,omitempty"`
+	HandshakeTimeout    *Duration `json:"handshake_timeout,omitempty"`
+	Heartbeat           *Duration `json:"heartbeat,omitempty"`
+	OutboundBufferBytes *int      `json:"outbound_buffer_bytes,omitempty"`
+	WriteTimeout        *Duration `json:"write_timeout,omitempty"`
+	ShutdownTimeout     *Duration `json:"shutdown_timeout,omitempty"`
+	TextAckTimeout      *Duration `json:"text_ack_timeout,omitempty"`
+	TextPacingGap       *Duration `json:"text_pacing_gap,omitempty"`
+	ServerName          *string   `json:"server_name,omitempty"`
+
+	MaxMessageSize    *int      `json:"max_message_size,omitempty"`
+	DedupWindow       *Duration `json:"dedup_window,omitempty"`
+	DedupMaxIDs       *int      `json:"dedup_max_ids,omitempty"`
+	DefaultPrefetch   *int      `json:"default_prefetch,omitempty"`
+	DefaultAckTimeout *Duration `json:"default_ack_timeout,omitempty"`
+	MaxQueues         *int      `json:"max_queues,omitempty"`
+	MaxExchanges      *int      `json:"max_exchanges,omitempty"`
+	MaxBindings       *int      `json:"max_bindings,omitempty"`
+	MaxConsumers      *int      `json:"max_consumers,omitempty"`
+}
+
+// LoadConfigFile reads a JSON config file and applies it over base.
+func LoadConfigFile(path string, base Config) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return base, fmt.Errorf("reading config file: %w", err)
+	}
+	if len(data) > maxConfigFileSizeBytes {
+		return base, fmt.Errorf("config file %s is %d bytes; the limit is %d", path, len(data), maxConfigFileSizeBytes)
+	}
+	return ParseConfig(data, base)
+}
+
+// ParseConfig parses a JSON config document and applies it over base.
+func ParseConfig(data []byte, base Config) (Config, error) {
+	var f FileConfig
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return base, fmt.Errorf("%w: config file: %w", ErrInvalidConfig, err)
+	}
+	if dec.More() {
+		return base, fmt.Errorf("%w: config file: data after the JSON object", ErrInvalidConfig)
+	}
+	f.apply(&base)
+	return base, nil
+}
+
+func (f *FileConfig) apply(c *Config) {
+	setS := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setI := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setD := func(dst *time.Duration, v *Duration) {
+		if v != nil {
+			*dst = time.Duration(*v)
+		}
+	}
+	setS(&c.Listen, f.Listen)
+	setI(&c.MaxConnections, f.MaxConnections)
+	setI(&c.MaxFrameSize, f.MaxFrameSize)
+	setI(&c.MaxLineSize, f.MaxLineSize)
+	setD(&c.HandshakeTimeout, f.HandshakeTimeout)
+	setD(&c.Heartbeat, f.Heartbeat)
+	setI(&c.OutboundBufferBytes, f.OutboundBufferBytes)
+	setD(&c.WriteTimeout, f.WriteTimeout)
+	setD(&c.ShutdownTimeout, f.ShutdownTimeout)
+	setD(&c.TextAckTimeout, f.TextAckTimeout)
+	setD(&c.TextPacingGap, f.TextPacingGap)
+	setS(&c.ServerName, f.ServerName)
+	setI(&c.MaxMessageSize, f.MaxMessageSize)
+	setD(&c.DedupWindow, f.DedupWindow)
+	setI(&c.DedupMaxIDs, f.DedupMaxIDs)
+	setI(&c.DefaultPrefetch, f.DefaultPrefetch)
+	setD(&c.DefaultAckTimeout, f.DefaultAckTimeout)
+	setI(&c.MaxQueues, f.MaxQueues)
+	setI(&c.MaxExchanges, f.MaxExchanges)
+	setI(&c.MaxBindings, f.MaxBindings)
+	setI(&c.MaxConsumers, f.MaxConsumers)
+}

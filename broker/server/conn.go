@@ -1,0 +1,373 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// conn is one client connection: a reader goroutine, a writer goroutine and
+// the connection's session. Fields marked (mu) are guarded by Server.mu.
+type conn struct {
+	s      *Server
+	id     broker.ConnID
+	nc     net.Conn
+	remote string
+
+	sess    session.Session // (mu) nil until the protocol is known
+	dirty   bool            // (mu) in Server.dirty
+	gone    bool            // (mu) torn down
+	timer   *time.Timer     // (mu) fires at the session's next deadline
+	armedAt time.Time       // (mu)
+	reason  string          // (mu) why it closed, for the log line
+
+	wake     chan struct{} // wakes the writer; capacity 1, never blocks
+	drained  chan struct{} // wakes a reader stopped by flow control
+	done     chan struct{} // closed when torn down
+	doneOnce sync.Once
+}
+
+// accept registers a new connection and starts its goroutines.
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	over := len(s.conns) >= s.cfg.MaxConnections
+	if over && len(s.conns) >= 2*s.cfg.MaxConnections {
+		// Far over the limit: do not even spend a goroutine on a polite
+		// refusal.
+		s.mu.Unlock()
+		nc.Close()
+		s.log.Warn("connection refused: far over the connection limit", "remote", nc.RemoteAddr().String())
+		return
+	}
+	s.nextID++
+	c := &conn{
+		s:       s,
+		id:      s.nextID,
+		nc:      nc,
+		remote:  nc.RemoteAddr().String(),
+		wake:    make(chan struct{}, 1),
+		drained: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	s.conns[c.id] = c
+	s.active.Add(1)
+	s.mu.Unlock()
+	go c.run(over)
+}
+
+// run is the reader goroutine; it starts the writer once the protocol is
+// known.
+func (c *conn) run(overLimit bool) {
+	defer c.s.active.Done()
+	buf := make([]byte, DefaultReadBufferSize)
+	n, err := c.readFirst(buf)
+	if err != nil {
+		c.teardown("no data within the handshake timeout: " + err.Error())
+		return
+	}
+	proto := wire.Sniff(buf[:n])
+	if overLimit {
+		c.refuse(proto)
+		return
+	}
+	if proto == wire.ProtocolAMQP {
+		// AMQP asks a server that cannot serve a version to answer with the
+		// version it does speak; we speak none, so answer and close.
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		c.nc.Write([]byte("AMQP\x00\x00\x09\x01"))
+		c.teardown("AMQP is not supported (use the native or the text protocol)")
+		return
+	}
+
+	c.s.mu.Lock()
+	if c.gone {
+		c.s.mu.Unlock()
+		c.teardown("server shutting down")
+		return
+	}
+	now := time.Now()
+	if proto == wire.ProtocolNative {
+		c.sess = session.NewNative(c.s.core, c.id, c.s.sessCfg, now)
+	} else {
+		c.sess = session.NewText(c.s.core, c.id, c.s.sessCfg, now)
+	}
+	c.timer = time.AfterFunc(time.Hour, c.onTimer)
+	c.timer.Stop()
+	if c.s.closing {
+		c.sess.Shutdown(broker.CodeShuttingDown, "server shutting down")
+	}
+	c.s.touch(c)
+	c.s.settle(now)
+	c.s.mu.Unlock()
+	c.s.log.Info("connection opened", "conn", uint64(c.id), "protocol", proto.String(), "remote", c.remote)
+
+	c.s.active.Add(1)
+	go c.writeLoop()
+	c.readLoop(buf, n)
+}
+
+// readFirst waits for the first bytes under the handshake timeout.
+func (c *conn) readFirst(buf []byte) (int, error) {
+	c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 {
+			c.nc.SetReadDeadline(time.Time{})
+			return n, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+}
+
+// refuse answers a connection over MaxConnections in its own protocol.
+func (c *conn) refuse(proto wire.Protocol) {
+	msg := "too many connections (limit " + strconv.Itoa(c.s.cfg.MaxConnections) + "); try again later"
+	var out []byte
+	switch proto {
+	case wire.ProtocolNative:
+		out = wire.AppendError(nil, &wire.Error{Code: uint16(broker.CodeResourceLimit), Message: msg})
+	case wire.ProtocolText:
+		out = []byte("Error: " + msg + "\n")
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	c.nc.Write(out)
+	c.s.log.Warn("connection refused: connection limit reached", "remote", c.remote, "limit", c.s.cfg.MaxConnections)
+	c.teardown("connection limit reached")
+}
+
+// readLoop feeds everything the socket has to the session, n bytes of buf
+// being already read.
+func (c *conn) readLoop(buf []byte, n int) {
+	maxBuf := max(c.s.cfg.MaxFrameSize, c.s.cfg.MaxLineSize+2) + DefaultReadBufferSize
+	for {
+		c.s.mu.Lock()
+		if c.gone {
+			c.s.mu.Unlock()
+			return
+		}
+		now := time.Now()
+		consumed, _ := c.sess.Feed(buf[:n], now)
+		c.s.touch(c)
+		c.s.settle(now)
+		closed, _ := c.sess.Closed()
+		c.s.mu.Unlock()
+		if closed {
+			// The writer flushes the reply and tears down; stop reading.
+			return
+		}
+		n = copy(buf, buf[consumed:n])
+		if n == len(buf) {
+			if len(buf) >= maxBuf {
+				// The session should have refused the frame or line by now;
+				// never grow without bound.
+				c.teardown("input buffer limit reached")
+				return
+			}
+			nb := make([]byte, min(2*len(buf), maxBuf))
+			copy(nb, buf[:n])
+			buf = nb
+		}
+		if !c.waitForRoom() {
+			return
+		}
+		k, err := c.nc.Read(buf[n:])
+		n += k
+		if err != nil {
+			if k > 0 {
+				c.s.mu.Lock()
+				if !c.gone {
+					now := time.Now()
+					c.sess.Feed(buf[:n], now)
+					c.s.touch(c)
+					c.s.settle(now)
+				}
+				c.s.mu.Unlock()
+			}
+			if errors.Is(err, io.EOF) {
+				// The peer finished sending; let the writer flush what is
+				// still owed (e.g. the reply to its last command), then close.
+				c.endOfInput()
+			} else {
+				c.teardown("read: " + err.Error())
+			}
+			return
+		}
+	}
+}
+
+// waitForRoom blocks while the connection's unwritten output is above the
+// outbound bound (flow control). It returns false if the connection ended.
+func (c *conn) waitForRoom() bool {
+	for {
+		c.s.mu.Lock()
+		if c.gone {
+			c.s.mu.Unlock()
+			return false
+		}
+		pending := len(c.sess.Output())
+		c.s.mu.Unlock()
+		if pending <= c.s.cfg.OutboundBufferBytes {
+			return true
+		}
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return false
+		}
+	}
+}
+
+// endOfInput handles a half-closed peer: nothing more will be read, but
+// what it is owed is still written.
+func (c *conn) endOfInput() {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.gone {
+		return
+	}
+	if closed, _ := c.sess.Closed(); !closed {
+		c.reason = "peer closed the connection"
+		c.sess.Shutdown(broker.CodeOK, "peer closed the connection")
+	}
+	c.s.touch(c)
+	c.s.settle(time.Now())
+}
+
+// writeLoop writes the session's output, one Write per batch, until the
+// session is closed and flushed or the connection fails.
+func (c *conn) writeLoop() {
+	defer c.s.active.Done()
+	for {
+		c.s.mu.Lock()
+		if c.gone {
+			c.s.mu.Unlock()
+			return
+		}
+		out := c.sess.Output()
+		closed, why := c.sess.Closed()
+		c.s.mu.Unlock()
+
+		if len(out) == 0 {
+			if closed {
+				c.teardown(why)
+				return
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-c.done:
+				return
+			}
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		k, err := c.nc.Write(out)
+		c.s.mu.Lock()
+		if !c.gone {
+			now := time.Now()
+			c.sess.Wrote(k, now)
+			c.s.touch(c)
+			c.s.settle(now)
+		}
+		c.s.mu.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				c.teardown("write timeout: the client does not read")
+			} else {
+				c.teardown("write: " + err.Error())
+			}
+			return
+		}
+	}
+}
+
+// wakeWriter never blocks. s.mu held.
+func (c *conn) wakeWriter() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// armTimer points the connection's timer at its session's next deadline.
+// s.mu held.
+func (c *conn) armTimer() {
+	d, ok := c.sess.NextDeadline()
+	if !ok {
+		if !c.armedAt.IsZero() {
+			c.timer.Stop()
+			c.armedAt = time.Time{}
+		}
+		return
+	}
+	if d.Equal(c.armedAt) {
+		return
+	}
+	c.armedAt = d
+	c.timer.Reset(time.Until(d))
+}
+
+func (c *conn) onTimer() {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.gone {
+		return
+	}
+	now := time.Now()
+	c.armedAt = time.Time{}
+	c.sess.Tick(now)
+	c.s.touch(c)
+	c.s.settle(now)
+}
+
+// teardown detaches the session from the core (its unacked deliveries
+// requeue to other consumers), forgets the connection and closes the socket.
+// Safe to call from any goroutine, any number of times.
+func (c *conn) teardown(reason string) {
+	s := c.s
+	s.mu.Lock()
+	if c.gone {
+		s.mu.Unlock()
+		return
+	}
+	c.gone = true
+	if c.reason == "" {
+		c.reason = reason
+	}
+	reason = c.reason
+	delete(s.conns, c.id)
+	var proto string
+	if c.sess != nil {
+		proto = c.sess.Protocol().String()
+		c.timer.Stop()
+		now := time.Now()
+		c.sess.Close(now)
+		s.settle(now)
+	}
+	s.mu.Unlock()
+	c.doneOnce.Do(func() { close(c.done) })
+	c.nc.Close()
+	if proto != "" {
+		s.log.Info("connection closed", "conn", uint64(c.id), "protocol", proto, "remote", c.remote, "reason", reason)
+	} else {
+		s.log.Debug("connection closed before choosing a protocol", "conn", uint64(c.id), "remote", c.remote, "reason", reason)
+	}
+}

@@ -1,0 +1,272 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/session"
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server is a running broker: one core, any number of listeners and
+// connections.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	sessCfg session.Config
+
+	mu        sync.Mutex // guards everything below and the core and sessions
+	core      *broker.Core
+	conns     map[broker.ConnID]*conn
+	nextID    broker.ConnID
+	listeners map[net.Listener]struct{}
+	addr      net.Addr
+	closing   bool
+	effects   []broker.Effect // copy of the drained outbox, reused
+	dirty     []*conn         // connections touched since the last wake-up
+
+	coreTimer    *time.Timer
+	coreDeadline time.Time
+
+	active  sync.WaitGroup // connection goroutines
+	serving sync.WaitGroup // Serve loops
+}
+
+// New builds a server from a validated configuration. A nil logger discards
+// logs.
+func New(cfg Config, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       logger,
+		sessCfg:   cfg.sessionConfig(logger).WithDefaults(),
+		core:      broker.New(cfg.Config),
+		conns:     make(map[broker.ConnID]*conn),
+		listeners: make(map[net.Listener]struct{}),
+	}
+	s.coreTimer = time.AfterFunc(time.Hour, s.onCoreTimer)
+	s.coreTimer.Stop()
+	return s, nil
+}
+
+// Addr returns the address of the first listener, or nil before Serve.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// ListenAndServe listens on Config.Listen and serves until ctx ends, then
+// shuts down (waiting at most Config.ShutdownTimeout) and returns nil. A
+// listen error is returned at once.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w (is another broker running? choose another --listen address)", s.cfg.Listen, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err = s.Shutdown(sctx)
+	<-served
+	return err
+}
+
+// Serve accepts connections on l until Shutdown or an accept error. It
+// accepts any net.Listener, so tests and tools can serve in-memory pipes.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	if s.addr == nil {
+		s.addr = l.Addr()
+	}
+	s.serving.Add(1)
+	s.mu.Unlock()
+	defer s.serving.Done()
+	s.log.Info("listening", "addr", l.Addr().String())
+
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			delete(s.listeners, l)
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Temporary exhaustion (e.g. file descriptors): back off
+				// instead of spinning, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "backoff", backoff)
+				time.Sleep(backoff)
+				s.mu.Lock()
+				s.listeners[l] = struct{}{}
+				s.mu.Unlock()
+				continue
+			}
+			return fmt.Errorf("server: accept: %w", err)
+		}
+		backoff = 0
+		s.accept(nc)
+	}
+}
+
+// Shutdown stops accepting, asks every connection to close (native clients
+// get a Close frame), waits for them to finish writing and close (their
+// unacked deliveries requeue), and returns. When ctx ends first it closes
+// the remaining connections hard and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closing {
+		s.closing = true
+		s.log.Info("shutting down", "connections", len(s.conns))
+	}
+	for l := range s.listeners {
+		l.Close()
+	}
+	now := time.Now()
+	for _, c := range s.conns {
+		if c.sess != nil {
+			c.sess.Shutdown(broker.CodeShuttingDown, "server shutting down")
+			s.touch(c)
+		} else {
+			c.nc.Close()
+		}
+	}
+	s.settle(now)
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		s.serving.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.mu.Lock()
+	s.coreTimer.Stop()
+	s.mu.Unlock()
+	if ctx.Err() != nil {
+		return fmt.Errorf("server: shutdown: connections closed forcibly: %w", ctx.Err())
+	}
+	return nil
+}
+
+// Stats returns the core's statistics.
+func (s *Server) Stats() broker.Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.core.Stats()
+}
+
+// touch marks c as needing a writer wake-up and timer re-arm. s.mu held.
+func (s *Server) touch(c *conn) {
+	if !c.dirty {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+// settle routes the core's effects to their sessions until the outbox is
+// empty, then wakes the writers and re-arms the timers of every touched
+// connection and the core's timer. s.mu held. Call it after every call into
+// the core or a session.
+func (s *Server) settle(now time.Time) {
+	for {
+		// Copy: a session handling an effect may call the core, which
+		// appends to (and may overwrite) the slice Drain returned.
+		s.effects = append(s.effects[:0], s.core.Drain()...)
+		if len(s.effects) == 0 {
+			break
+		}
+		for i := range s.effects {
+			e := &s.effects[i]
+			c := s.conns[e.Conn]
+			if c == nil || c.sess == nil {
+				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
+				continue
+			}
+			c.sess.HandleEffect(*e, now)
+			s.touch(c)
+		}
+	}
+	clear(s.effects)
+	for i, c := range s.dirty {
+		c.dirty = false
+		s.dirty[i] = nil
+		if c.sess == nil || c.gone {
+			continue
+		}
+		closed, _ := c.sess.Closed()
+		if closed || len(c.sess.Output()) > 0 {
+			c.wakeWriter()
+		}
+		c.armTimer()
+	}
+	s.dirty = s.dirty[:0]
+	s.armCoreTimer()
+}
+
+// armCoreTimer points the core's timer at its next deadline. s.mu held.
+func (s *Server) armCoreTimer() {
+	d, ok := s.core.NextDeadline()
+	if !ok {
+		if !s.coreDeadline.IsZero() {
+			s.coreTimer.Stop()
+			s.coreDeadline = time.Time{}
+		}
+		return
+	}
+	if d.Equal(s.coreDeadline) {
+		return
+	}
+	s.coreDeadline = d
+	s.coreTimer.Reset(time.Until(d))
+}
+
+func (s *Server) onCoreTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.coreDeadline = time.Time{}
+	s.core.Tick(now)
+	s.settle(now)
+}

@@ -1,0 +1,115 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// Defaults for Config fields left at zero by WithDefaults.
+const (
+	DefaultServerName       = "ciphermq"
+	DefaultHeartbeat        = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxFrameSize     = broker.DefaultMaxMessageSize + 64<<10
+	DefaultMaxMessageSize   = broker.DefaultMaxMessageSize
+	DefaultMaxLineSize      = 4 << 20
+	DefaultTextAckTimeout   = 30 * time.Second
+	DefaultTextPacingGap    = 20 * time.Millisecond
+)
+
+// Config holds what the protocol sessions need to know. The server derives
+// it from its own configuration; the simulator builds one directly.
+type Config struct {
+	// ServerName is announced in HelloOK.
+	ServerName string
+	// Heartbeat is the server's native heartbeat interval. A client may
+	// propose a shorter one in Hello. Negative disables heartbeats.
+	Heartbeat time.Duration
+	// HandshakeTimeout bounds the time from Open to a complete Hello
+	// (native). The driver enforces time-to-first-byte itself.
+	HandshakeTimeout time.Duration
+	// MaxFrameSize is the largest native frame (type byte + payload)
+	// accepted from a client.
+	MaxFrameSize int
+	// MaxMessageSize is announced in HelloOK; the core enforces it.
+	MaxMessageSize int
+	// MaxLineSize is the longest text line (without its newline). The
+	// default leaves room for a publish_batch of several maximal envelopes.
+	MaxLineSize int
+	// TextAckTimeout is the ack timeout of consumers registered by the text
+	// command consume, and how long a Text session waits for the ack of its
+	// one in-flight push before it pushes again.
+	TextAckTimeout time.Duration
+	// TextPacingGap is the quiet time after any write before a push.
+	TextPacingGap time.Duration
+	// Logger receives one line per event that matters; nil discards.
+	Logger *slog.Logger
+}
+
+// ErrInvalidConfig reports a Config field out of range.
+var ErrInvalidConfig = errors.New("invalid session config")
+
+// WithDefaults returns c with every zero field replaced by its default.
+func (c Config) WithDefaults() Config {
+	if c.ServerName == "" {
+		c.ServerName = DefaultServerName
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = DefaultHeartbeat
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.MaxMessageSize == 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxLineSize == 0 {
+		c.MaxLineSize = DefaultMaxLineSize
+	}
+	if c.TextAckTimeout == 0 {
+		c.TextAckTimeout = DefaultTextAckTimeout
+	}
+	if c.TextPacingGap == 0 {
+		c.TextPacingGap = DefaultTextPacingGap
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Validate reports the first field that is out of range, saying which
+// values are accepted.
+func (c Config) Validate() error {
+	switch {
+	case c.HandshakeTimeout < 0:
+		return fmt.Errorf("%w: handshake timeout %v is negative; use a positive duration", ErrInvalidConfig, c.HandshakeTimeout)
+	case c.MaxFrameSize < wire.MinMaxFrameSize:
+		return fmt.Errorf("%w: max frame size %d is below the protocol minimum of %d bytes", ErrInvalidConfig, c.MaxFrameSize, wire.MinMaxFrameSize)
+	case c.MaxMessageSize <= 0:
+		return fmt.Errorf("%w: max message size %d must be positive", ErrInvalidConfig, c.MaxMessageSize)
+	case c.MaxFrameSize < c.MaxMessageSize+frameOverhead:
+		return fmt.Errorf("%w: max frame size %d cannot carry a message of the max message size %d; raise it to at least %d",
+			ErrInvalidConfig, c.MaxFrameSize, c.MaxMessageSize, c.MaxMessageSize+frameOverhead)
+	case c.MaxLineSize < 1024:
+		return fmt.Errorf("%w: max line size %d is below 1024 bytes (reference clients send lines of up to 1024 bytes)", ErrInvalidConfig, c.MaxLineSize)
+	case c.TextAckTimeout < 0:
+		return fmt.Errorf("%w: text ack timeout %v is negative", ErrInvalidConfig, c.TextAckTimeout)
+	case c.TextPacingGap < 0:
+		return fmt.Errorf("%w: text pacing gap %v is negative", ErrInvalidConfig, c.TextPacingGap)
+	}
+	return nil
+}
+
+// frameOverhead is room for a publish/deliver frame's fields around the body
+// (names, routing key, message id, varints). Names are short in practice;
+// 4 KiB leaves ample margin.
+const frameOverhead = 4 << 10

@@ -1,0 +1,295 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// nativeState is where a native connection is in its life.
+type nativeState uint8
+
+const (
+	awaitPreamble nativeState = iota
+	awaitHello
+	open
+)
+
+// Native is one connection speaking the native binary protocol
+// (docs/protocol.md). It handles every complete frame of a Feed before the
+// driver flushes, so a pipelined batch of requests gets one write of replies.
+type Native struct {
+	core Core
+	conn broker.ConnID
+	cfg  Config
+	log  *slog.Logger
+
+	state nativeState
+	out   []byte
+
+	// Confirms of consecutive publish seqs collapse into one range, flushed
+	// before any other publish outcome and whenever Output is read.
+	rangeActive bool
+	rangeFirst  uint64
+	rangeLast   uint64
+
+	heartbeat time.Duration // negotiated; 0 = off
+	openedAt  time.Time
+	lastRecv  time.Time
+	lastSend  time.Time
+	statsJSON func() ([]byte, error)
+	scratch   nativeScratch
+	closed    bool
+	closeWhy  string
+	detached  bool
+}
+
+// nativeScratch holds decode targets reused across frames so that the hot
+// path (publish, ack) allocates nothing per frame.
+type nativeScratch struct {
+	publish wire.Publish
+	corePub broker.Publish
+	ack     wire.Ack
+	deliver wire.Deliver
+}
+
+var _ Session = (*Native)(nil)
+
+// NewNative opens a native session for conn on core at now. The driver feeds
+// it every byte of the connection, preamble included. cfg is completed with
+// WithDefaults.
+func NewNative(core Core, conn broker.ConnID, cfg Config, now time.Time) *Native {
+	cfg = cfg.WithDefaults()
+	core.Open(conn, now)
+	return &Native{
+		core:     core,
+		conn:     conn,
+		cfg:      cfg,
+		log:      cfg.Logger.With("conn", uint64(conn), "protocol", "native"),
+		openedAt: now,
+		lastRecv: now,
+		lastSend: now,
+	}
+}
+
+// Protocol implements Session.
+func (n *Native) Protocol() wire.Protocol { return wire.ProtocolNative }
+
+// Feed implements Session.
+func (n *Native) Feed(in []byte, now time.Time) (int, error) {
+	if len(in) > 0 {
+		n.lastRecv = now
+	}
+	off := 0
+	for !n.closed {
+		if n.state == awaitPreamble {
+			if len(in)-off < wire.PreambleSize {
+				break
+			}
+			if err := wire.CheckPreamble(in[off : off+wire.PreambleSize]); err != nil {
+				return len(in), n.badPreamble(err)
+			}
+			off += wire.PreambleSize
+			n.state = awaitHello
+			continue
+		}
+		typ, payload, size, err := wire.SplitFrame(in[off:], n.cfg.MaxFrameSize)
+		if err != nil {
+			return len(in), n.fail(0, broker.Code(wire.ErrorCode(err)), err)
+		}
+		if size == 0 {
+			break
+		}
+		off += size
+		if err := n.handleFrame(typ, payload, now); err != nil {
+			return len(in), err
+		}
+	}
+	if n.closed {
+		return len(in), nil
+	}
+	return off, nil
+}
+
+// badPreamble answers a preamble of another version with ours (so the client
+// learns what we speak) and anything else with nothing; then it closes.
+func (n *Native) badPreamble(err error) error {
+	if errors.Is(err, wire.ErrUnsupportedVersion) {
+		n.out = wire.AppendPreamble(n.out)
+	}
+	n.closed = true
+	n.closeWhy = err.Error()
+	n.log.Warn("native connection: bad preamble", "err", err)
+	return err
+}
+
+// fail sends an Error frame with ReqID 0 and closes the session. It returns
+// err so callers can pass it on.
+func (n *Native) fail(reqID uint64, code broker.Code, err error) error {
+	n.flushRange()
+	n.out = wire.AppendError(n.out, &wire.Error{ReqID: reqID, Code: uint16(code), Message: err.Error() + "; closing the connection"})
+	n.closed = true
+	n.closeWhy = err.Error()
+	n.log.Warn("native connection: fatal error", "code", uint16(code), "err", err)
+	return err
+}
+
+// HandleEffect implements Session.
+func (n *Native) HandleEffect(e broker.Effect, now time.Time) {
+	if n.closed {
+		return
+	}
+	switch e.Kind {
+	case broker.EffectConfirm:
+		if e.Duplicate {
+			n.flushRange()
+			n.out = wire.AppendConfirmDup(n.out, &wire.ConfirmDup{Seq: e.Seq})
+			break
+		}
+		if n.rangeActive && e.Seq == n.rangeLast+1 {
+			n.rangeLast = e.Seq
+			break
+		}
+		n.flushRange()
+		n.rangeActive, n.rangeFirst, n.rangeLast = true, e.Seq, e.Seq
+	case broker.EffectRefuse:
+		n.flushRange()
+		nack := wire.Nack{Seq: e.Seq, Code: uint16(broker.CodeInternal), Reason: "publish refused"}
+		if e.Err != nil {
+			nack.Code, nack.Reason = uint16(e.Err.Code), e.Err.Msg
+		}
+		n.out = wire.AppendNack(n.out, &nack)
+	case broker.EffectDeliver:
+		n.out = wire.AppendDeliver(n.out, n.deliverFrame(&e.Delivery))
+	case broker.EffectCancelled:
+		reason := "consumer cancelled by the server"
+		if e.Err != nil {
+			reason = e.Err.Msg
+		}
+		n.out = wire.AppendCancelled(n.out, &wire.Cancelled{ConsumerTag: e.Delivery.ConsumerTag, Reason: reason})
+	}
+	n.lastSend = now
+}
+
+// deliverFrame fills the reused Deliver frame from a delivery.
+func (n *Native) deliverFrame(d *broker.Delivery) *wire.Deliver {
+	f := &n.scratch.deliver
+	*f = wire.Deliver{
+		ConsumerTag:   []byte(d.ConsumerTag),
+		DeliveryTag:   d.Tag,
+		DeliveryCount: uint64(d.DeliveryCount),
+		Queue:         []byte(d.Queue),
+		Exchange:      []byte(d.Exchange),
+		RoutingKey:    []byte(d.RoutingKey),
+		MessageID:     []byte(d.MessageID),
+		Body:          d.Body,
+	}
+	if d.Redelivered {
+		f.Flags |= wire.FlagRedelivered
+	}
+	return f
+}
+
+// flushRange writes the pending confirm range, if any.
+func (n *Native) flushRange() {
+	if n.rangeActive {
+		n.out = wire.AppendConfirm(n.out, &wire.Confirm{First: n.rangeFirst, Last: n.rangeLast})
+		n.rangeActive = false
+	}
+}
+
+// Output implements Session.
+func (n *Native) Output() []byte {
+	n.flushRange()
+	return n.out
+}
+
+// Wrote implements Session.
+func (n *Native) Wrote(k int, now time.Time) {
+	if k <= 0 {
+		return
+	}
+	if k > len(n.out) {
+		k = len(n.out)
+	}
+	rest := copy(n.out, n.out[k:])
+	n.out = n.out[:rest]
+	n.lastSend = now
+}
+
+// Tick implements Session: handshake deadline, heartbeat send and peer
+// silence.
+func (n *Native) Tick(now time.Time) {
+	if n.closed {
+		return
+	}
+	if n.state != open {
+		if n.cfg.HandshakeTimeout > 0 && !now.Before(n.openedAt.Add(n.cfg.HandshakeTimeout)) {
+			_ = n.fail(0, broker.CodeTimeout, fmt.Errorf("no Hello within the handshake timeout of %v", n.cfg.HandshakeTimeout))
+		}
+		return
+	}
+	if n.heartbeat <= 0 {
+		return
+	}
+	if !now.Before(n.lastRecv.Add(3 * n.heartbeat)) {
+		_ = n.fail(0, broker.CodeTimeout, fmt.Errorf("peer silent for %v (3 heartbeat intervals of %v)", now.Sub(n.lastRecv), n.heartbeat))
+		return
+	}
+	if !now.Before(n.lastSend.Add(n.heartbeat)) {
+		n.out = wire.AppendHeartbeat(n.out)
+		n.lastSend = now
+	}
+}
+
+// NextDeadline implements Session.
+func (n *Native) NextDeadline() (time.Time, bool) {
+	if n.closed {
+		return time.Time{}, false
+	}
+	if n.state != open {
+		if n.cfg.HandshakeTimeout <= 0 {
+			return time.Time{}, false
+		}
+		return n.openedAt.Add(n.cfg.HandshakeTimeout), true
+	}
+	if n.heartbeat <= 0 {
+		return time.Time{}, false
+	}
+	dead := n.lastRecv.Add(3 * n.heartbeat)
+	send := n.lastSend.Add(n.heartbeat)
+	if send.Before(dead) {
+		return send, true
+	}
+	return dead, true
+}
+
+// Closed implements Session.
+func (n *Native) Closed() (bool, string) { return n.closed, n.closeWhy }
+
+// Shutdown implements Session: a Close frame, then the driver closes.
+func (n *Native) Shutdown(code broker.Code, reason string) {
+	if n.closed {
+		return
+	}
+	n.flushRange()
+	n.out = wire.AppendClose(n.out, &wire.Close{Code: uint16(code), Reason: reason})
+	n.closed = true
+	n.closeWhy = reason
+}
+
+// Close implements Session.
+func (n *Native) Close(now time.Time) {
+	if !n.closed {
+		n.closed = true
+		n.closeWhy = "transport closed"
+	}
+	if !n.detached {
+		n.detached = true
+		n.core.Close(n.conn, now)
+	}
+}

@@ -1,0 +1,252 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// handleFrame dispatches one frame. A non-nil error means the session is
+// closed; Output holds what must still be written.
+func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error {
+	if n.state == awaitHello {
+		if typ != wire.FrameHello {
+			return n.fail(0, broker.CodeProtocol, fmt.Errorf("expected Hello as the first frame, got %s", typ))
+		}
+		return n.hello(p)
+	}
+	switch typ {
+	case wire.FramePublish:
+		f := &n.scratch.publish
+		if err := wire.DecodePublish(p, f); err != nil {
+			return n.malformed(err)
+		}
+		cp := &n.scratch.corePub
+		*cp = broker.Publish{Seq: f.Seq, Exchange: f.Exchange, RoutingKey: f.RoutingKey, MessageID: f.MessageID, Body: f.Body}
+		n.core.Publish(n.conn, cp, now)
+	case wire.FrameAck:
+		f := &n.scratch.ack
+		if err := wire.DecodeAck(p, f); err != nil {
+			return n.malformed(err)
+		}
+		n.ackResult(f.DeliveryTag, n.core.Ack(n.conn, f.DeliveryTag, f.Multiple, now))
+	case wire.FrameNackDelivery:
+		var f wire.NackDelivery
+		if err := wire.DecodeNackDelivery(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.ackResult(f.DeliveryTag, n.core.Nack(n.conn, f.DeliveryTag, f.Multiple, f.Requeue, now))
+	case wire.FrameReject:
+		var f wire.Reject
+		if err := wire.DecodeReject(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.ackResult(f.DeliveryTag, n.core.Reject(n.conn, f.DeliveryTag, now))
+	case wire.FrameHeartbeat:
+		// lastRecv was refreshed by Feed; nothing else to do.
+	case wire.FrameClose:
+		var f wire.Close
+		if err := wire.DecodeClose(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.log.Debug("client closed the connection", "code", f.Code, "reason", f.Reason)
+		n.Shutdown(broker.CodeOK, "closed by client")
+	case wire.FrameDeclareExchange:
+		var f wire.DeclareExchange
+		if err := wire.DecodeDeclareExchange(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.result(f.ReqID, 0, n.core.DeclareExchange(f.Name, broker.ExchangeType(f.Type)))
+	case wire.FrameDeleteExchange:
+		var f wire.DeleteExchange
+		if err := wire.DecodeDeleteExchange(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.result(f.ReqID, 0, n.core.DeleteExchange(f.Name))
+	case wire.FrameDeclareQueue:
+		var f wire.DeclareQueue
+		if err := wire.DecodeDeclareQueue(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.result(f.ReqID, 0, n.core.DeclareQueue(f.Name, queueOptions(&f)))
+	case wire.FrameDeleteQueue:
+		var f wire.DeleteQueue
+		if err := wire.DecodeDeleteQueue(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		discarded, err := n.core.DeleteQueue(f.Name, now)
+		n.result(f.ReqID, uint64(max(discarded, 0)), err)
+	case wire.FrameBind, wire.FrameUnbind:
+		var f wire.Bind
+		var err error
+		if typ == wire.FrameBind {
+			err = wire.DecodeBind(p, &f)
+		} else {
+			err = wire.DecodeUnbind(p, (*wire.Unbind)(&f))
+		}
+		if err != nil {
+			return n.malformed(err)
+		}
+		if typ == wire.FrameBind {
+			err = n.core.Bind(f.Exchange, f.Queue, f.Key)
+		} else {
+			err = n.core.Unbind(f.Exchange, f.Queue, f.Key)
+		}
+		n.result(f.ReqID, 0, err)
+	case wire.FrameConsume:
+		var f wire.Consume
+		if err := wire.DecodeConsume(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.consume(&f, now)
+	case wire.FrameCancel:
+		var f wire.Cancel
+		if err := wire.DecodeCancel(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.result(f.ReqID, 0, n.core.Cancel(n.conn, f.ConsumerTag, now))
+	case wire.FrameFetch:
+		var f wire.Fetch
+		if err := wire.DecodeFetch(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.fetch(&f, now)
+	case wire.FrameStats:
+		var f wire.Stats
+		if err := wire.DecodeStats(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		n.stats(f.ReqID)
+	case wire.FrameHello:
+		return n.fail(0, broker.CodeProtocol, errors.New("second Hello on an open connection"))
+	default:
+		if typ.Known() {
+			return n.fail(0, broker.CodeProtocol, fmt.Errorf("frame %s is sent by servers only", typ))
+		}
+		return n.fail(0, broker.CodeUnknownCommand, &wire.UnknownFrameTypeError{Type: typ})
+	}
+	return nil
+}
+
+// malformed answers a frame that could not be decoded: the stream may be in
+// sync, but a peer that sends garbage cannot be trusted with the rest.
+func (n *Native) malformed(err error) error {
+	return n.fail(0, broker.Code(wire.ErrorCode(err)), err)
+}
+
+// hello negotiates the connection parameters.
+func (n *Native) hello(p []byte) error {
+	var f wire.Hello
+	if err := wire.DecodeHello(p, &f); err != nil {
+		return n.malformed(err)
+	}
+	if f.Version != wire.ProtocolVersion {
+		return n.fail(0, broker.CodeProtocol, &wire.VersionError{Version: uint8(min(f.Version, 255))})
+	}
+	// Heartbeat: the shorter of the two proposals, so the side that needs
+	// faster failure detection gets it; the server's when the client has none.
+	hb := n.cfg.Heartbeat
+	if proposed := time.Duration(f.HeartbeatMs) * time.Millisecond; proposed > 0 && (hb <= 0 || proposed < hb) {
+		hb = proposed
+	}
+	if hb < 0 {
+		hb = 0
+	}
+	n.heartbeat = hb
+	frame := uint64(n.cfg.MaxFrameSize)
+	if f.MaxFrameSize > 0 && f.MaxFrameSize < frame {
+		frame = max(f.MaxFrameSize, wire.MinMaxFrameSize)
+	}
+	n.state = open
+	n.out = wire.AppendHelloOK(n.out, &wire.HelloOK{
+		ServerName:     n.cfg.ServerName,
+		HeartbeatMs:    uint64(hb / time.Millisecond),
+		MaxFrameSize:   frame,
+		MaxMessageSize: uint64(n.cfg.MaxMessageSize),
+	})
+	n.log.Debug("native hello", "client", f.ClientName, "heartbeat", hb, "max_frame", frame)
+	return nil
+}
+
+// result answers a request: OK on success, Error with the refusal's code.
+func (n *Native) result(reqID, count uint64, err error) {
+	if err != nil {
+		n.log.Debug("request refused", "req", reqID, "err", err)
+		n.out = wire.AppendError(n.out, &wire.Error{ReqID: reqID, Code: uint16(codeOf(err)), Message: messageOf(err)})
+		return
+	}
+	n.out = wire.AppendOK(n.out, &wire.OK{ReqID: reqID, Count: count})
+}
+
+// ackResult reports a refused ack, nack or reject; success is silent.
+func (n *Native) ackResult(tag uint64, err error) {
+	if err == nil {
+		return
+	}
+	n.log.Debug("ack refused", "tag", tag, "err", err)
+	n.out = wire.AppendAckRefused(n.out, &wire.AckRefused{DeliveryTag: tag, Code: uint16(codeOf(err)), Reason: messageOf(err)})
+}
+
+func queueOptions(f *wire.DeclareQueue) broker.QueueOptions {
+	return broker.QueueOptions{
+		MaxLength:       clampInt(f.MaxLength),
+		MaxBytes:        int64(min(f.MaxBytes, 1<<62)),
+		AckTimeout:      millis(f.AckTimeoutMs),
+		DeliveryLimit:   clampInt(f.DeliveryLimit),
+		DeadLetterQueue: f.DeadLetterQueue,
+	}
+}
+
+func (n *Native) consume(f *wire.Consume, now time.Time) {
+	tag, err := n.core.Consume(n.conn, broker.ConsumeOptions{
+		Queue:      f.Queue,
+		Tag:        f.ConsumerTag,
+		Prefetch:   clampInt(f.Prefetch),
+		AckTimeout: millis(f.AckTimeoutMs),
+	}, now)
+	if err != nil {
+		n.result(f.ReqID, 0, err)
+		return
+	}
+	n.out = wire.AppendConsumeOK(n.out, &wire.ConsumeOK{ReqID: f.ReqID, ConsumerTag: tag})
+}
+
+func (n *Native) fetch(f *wire.Fetch, now time.Time) {
+	d, ok, err := n.core.Fetch(n.conn, f.Queue, now)
+	switch {
+	case err != nil:
+		n.result(f.ReqID, 0, err)
+	case !ok:
+		n.out = wire.AppendFetchEmpty(n.out, &wire.FetchEmpty{ReqID: f.ReqID})
+	default:
+		n.out = wire.AppendFetchOK(n.out, &wire.FetchOK{ReqID: f.ReqID, Deliver: *n.deliverFrame(&d)})
+	}
+}
+
+func (n *Native) stats(reqID uint64) {
+	doc, err := json.Marshal(n.core.Stats())
+	if err != nil {
+		n.result(reqID, 0, broker.Errorf(broker.CodeInternal, "encoding stats: %v", err))
+		return
+	}
+	n.out = wire.AppendStatsOK(n.out, &wire.StatsOK{ReqID: reqID, JSON: doc})
+}
+
+// clampInt converts a wire count to int, saturating instead of wrapping.
+func clampInt(v uint64) int {
+	const maxInt = int(^uint(0) >> 1)
+	if v > uint64(maxInt) {
+		return maxInt
+	}
+	return int(v)
+}
+
+// millis converts a wire duration in milliseconds, saturating.
+func millis(ms uint64) time.Duration {
+	const maxMs = uint64(1<<63-1) / uint64(time.Millisecond)
+	return time.Duration(min(ms, maxMs)) * time.Millisecond
+}

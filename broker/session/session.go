@@ -1,0 +1,66 @@
+package session
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// Session is what a driver needs from either protocol. *Native and *Text
+// implement it.
+type Session interface {
+	// Feed parses and handles every complete frame or line at the start of
+	// in and returns how many bytes it consumed; the driver keeps the rest
+	// and feeds it again with more bytes. A non-nil error means the input
+	// was fatal for this connection: the session is Closed, and Output holds
+	// the error reply to flush before closing.
+	Feed(in []byte, now time.Time) (consumed int, err error)
+	// HandleEffect takes one core effect addressed to this connection.
+	HandleEffect(e broker.Effect, now time.Time)
+	// Output returns the bytes to write next. The slice stays valid, and its
+	// contents unchanged, until Wrote; the driver may write it without
+	// holding the lock that serialises session calls.
+	Output() []byte
+	// Wrote reports that the first n bytes of the last Output reached the
+	// transport at now.
+	Wrote(n int, now time.Time)
+	// Tick runs timers that are due at now (heartbeats, pacing, timeouts).
+	Tick(now time.Time)
+	// NextDeadline says when Tick must run next; false when nothing is
+	// scheduled.
+	NextDeadline() (time.Time, bool)
+	// Closed reports that the connection must be closed (after flushing
+	// Output) and why.
+	Closed() (bool, string)
+	// Shutdown asks the session to end the connection politely (native: a
+	// Close frame with code and reason); the session becomes Closed.
+	Shutdown(code broker.Code, reason string)
+	// Close detaches the connection from the core: its unacked deliveries
+	// requeue and its consumers end. Idempotent; the driver calls it once
+	// the transport is gone.
+	Close(now time.Time)
+	// Protocol names the protocol, for logs.
+	Protocol() wire.Protocol
+}
+
+// codeOf returns the stable code of a core refusal, CodeInternal for any
+// other error.
+func codeOf(err error) broker.Code {
+	var be *broker.Error
+	if errors.As(err, &be) {
+		return be.Code
+	}
+	return broker.CodeInternal
+}
+
+// messageOf returns the human text of a core refusal without the code
+// suffix that (*broker.Error).Error adds.
+func messageOf(err error) string {
+	var be *broker.Error
+	if errors.As(err, &be) {
+		return be.Msg
+	}
+	return err.Error()
+}

@@ -1,0 +1,279 @@
+package session
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// Text is one connection speaking the reference text protocol
+// (docs/protocol.md, "Text protocol"). It answers every command with exactly
+// one reply, in command order, and paces pushes so that a client reading one
+// recv(1024) per line never sees two lines in one chunk.
+type Text struct {
+	core Core
+	conn broker.ConnID
+	cfg  Config
+	log  *slog.Logger
+
+	// out holds bytes for the transport. out[:pushEnd] is a push that must be
+	// written alone; Output returns only that part while pushEnd > 0.
+	out     []byte
+	pushEnd int
+
+	// replies keeps command replies in command order while a publish waits
+	// for its confirm; pending maps a publish seq to its slot.
+	replies []*textReply
+	pending map[uint64]replySlot
+	nextSeq uint64
+
+	// held are deliveries waiting for their push, in delivery order.
+	held []broker.Delivery
+	// flight is the one push the client has not acked yet.
+	flightActive bool
+	flightID     string
+	flightUntil  time.Time
+	quietUntil   time.Time
+
+	// pushed maps a message id to the delivery tag last pushed or fetched
+	// on this connection, so that "ack <id>" can name the tag.
+	pushed map[string]uint64
+
+	cmd     wire.TextCommand // reused parse target
+	scratch []byte           // reused reply buffer
+
+	closed      bool
+	closeReason string
+	detached    bool
+}
+
+// textReply is one command's reply; for publish and publish_batch each
+// envelope has a line that is filled in when the core's effect arrives.
+type textReply struct {
+	lines   [][]byte // each a whole line with its "\n"
+	waiting int
+}
+
+type replySlot struct {
+	reply    *textReply
+	index    int
+	id       string
+	exchange string
+	key      string
+	batch    bool
+}
+
+var _ Session = (*Text)(nil)
+
+// errBinaryText closes a text connection that sends bytes no text client
+// sends; it is most likely another protocol or a port scanner.
+var errBinaryText = errors.New("binary data on a text connection (invalid UTF-8 or a NUL byte); closing the connection")
+
+// NewText opens a text session for conn on core at now. cfg must be valid
+// (see Config.WithDefaults and Config.Validate).
+func NewText(core Core, conn broker.ConnID, cfg Config, now time.Time) *Text {
+	cfg = cfg.WithDefaults()
+	core.Open(conn, now)
+	return &Text{
+		core:    core,
+		conn:    conn,
+		cfg:     cfg,
+		log:     cfg.Logger.With("conn", uint64(conn), "protocol", "text"),
+		pending: make(map[uint64]replySlot),
+		pushed:  make(map[string]uint64),
+	}
+}
+
+// Protocol implements Session.
+func (t *Text) Protocol() wire.Protocol { return wire.ProtocolText }
+
+// Feed implements Session: it handles every complete line of in.
+func (t *Text) Feed(in []byte, now time.Time) (int, error) {
+	off := 0
+	for !t.closed && off < len(in) {
+		i := bytes.IndexByte(in[off:], '\n')
+		if i < 0 {
+			if len(in)-off > t.cfg.MaxLineSize {
+				return len(in), t.fatal(&wire.LineTooLongError{Max: t.cfg.MaxLineSize})
+			}
+			break
+		}
+		line := in[off : off+i]
+		off += i + 1
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > t.cfg.MaxLineSize {
+			return len(in), t.fatal(&wire.LineTooLongError{Max: t.cfg.MaxLineSize})
+		}
+		if !utf8.Valid(line) || bytes.IndexByte(line, 0) >= 0 {
+			return len(in), t.fatal(errBinaryText)
+		}
+		t.handleLine(line, now)
+	}
+	if t.closed {
+		return len(in), nil
+	}
+	t.tryPush(now)
+	return off, nil
+}
+
+// fatal answers with an error line and marks the session closed.
+func (t *Text) fatal(err error) error {
+	t.reply(wire.AppendErrorReply(t.scratch[:0], err))
+	t.closed = true
+	t.closeReason = err.Error()
+	t.log.Warn("text connection: bad input", "err", err)
+	return err
+}
+
+// HandleEffect implements Session.
+func (t *Text) HandleEffect(e broker.Effect, now time.Time) {
+	switch e.Kind {
+	case broker.EffectConfirm, broker.EffectRefuse:
+		t.resolvePublish(e)
+	case broker.EffectDeliver:
+		t.hold(e.Delivery)
+	case broker.EffectCancelled:
+		t.log.Info("text consumer cancelled by the server", "queue", e.Delivery.Queue, "err", e.Err)
+	}
+	t.tryPush(now)
+}
+
+// hold queues a delivery for its push. A redelivery of a message id that is
+// already held replaces the older attempt, whose tag is stale by now.
+func (t *Text) hold(d broker.Delivery) {
+	for i := range t.held {
+		if t.held[i].MessageID == d.MessageID {
+			t.held[i] = d
+			return
+		}
+	}
+	t.held = append(t.held, d)
+}
+
+// tryPush writes the next held delivery when the pacing rules allow it: no
+// push awaiting its ack, nothing else waiting to be written, and the quiet
+// gap since the last write has passed.
+func (t *Text) tryPush(now time.Time) {
+	for !t.closed && !t.flightActive && len(t.out) == 0 && len(t.held) > 0 && !now.Before(t.quietUntil) {
+		d := t.held[0]
+		t.held = t.held[1:]
+		if bytes.ContainsAny(d.Body, "\r\n") || !utf8.Valid(d.Body) {
+			// A body that is not one line of text (for example a binary
+			// envelope published over the native protocol) cannot be pushed
+			// on this protocol; dead-letter it rather than corrupt framing.
+			t.log.Warn("text consumer: message body is not a single text line; rejecting it to the dead-letter queue",
+				"message_id", d.MessageID, "queue", d.Queue)
+			if err := t.core.Reject(t.conn, d.Tag, now); err != nil {
+				t.log.Debug("text consumer: reject refused", "err", err)
+			}
+			continue
+		}
+		t.out = wire.AppendReplyMessage(t.out, []byte(d.MessageID), d.Body)
+		t.pushEnd = len(t.out)
+		t.flightActive = true
+		t.flightID = d.MessageID
+		t.flightUntil = now.Add(t.cfg.TextAckTimeout)
+		t.pushed[d.MessageID] = d.Tag
+	}
+}
+
+// Output implements Session.
+func (t *Text) Output() []byte {
+	if t.pushEnd > 0 {
+		return t.out[:t.pushEnd]
+	}
+	return t.out
+}
+
+// Wrote implements Session.
+func (t *Text) Wrote(n int, now time.Time) {
+	if n <= 0 {
+		return
+	}
+	if n > len(t.out) {
+		n = len(t.out)
+	}
+	rest := copy(t.out, t.out[n:])
+	t.out = t.out[:rest]
+	t.pushEnd = max(t.pushEnd-n, 0)
+	t.quietUntil = now.Add(t.cfg.TextPacingGap)
+	t.tryPush(now)
+}
+
+// Tick implements Session.
+func (t *Text) Tick(now time.Time) {
+	if t.flightActive && !now.Before(t.flightUntil) {
+		// The client never acked: the core has requeued the delivery by now
+		// (same timeout), so free the slot rather than stall the connection.
+		t.log.Debug("text consumer: push not acked in time", "message_id", t.flightID)
+		t.flightActive = false
+	}
+	t.tryPush(now)
+}
+
+// NextDeadline implements Session.
+func (t *Text) NextDeadline() (time.Time, bool) {
+	if t.closed {
+		return time.Time{}, false
+	}
+	if t.flightActive {
+		return t.flightUntil, true
+	}
+	if len(t.held) > 0 && len(t.out) == 0 {
+		return t.quietUntil, true
+	}
+	return time.Time{}, false
+}
+
+// Closed implements Session.
+func (t *Text) Closed() (bool, string) { return t.closed, t.closeReason }
+
+// Shutdown implements Session. The text protocol has no goodbye line: the
+// reference clients just see the connection close and reconnect.
+func (t *Text) Shutdown(_ broker.Code, reason string) {
+	if !t.closed {
+		t.closed = true
+		t.closeReason = reason
+	}
+}
+
+// Close implements Session.
+func (t *Text) Close(now time.Time) {
+	if !t.closed {
+		t.closed = true
+		t.closeReason = "transport closed"
+	}
+	if !t.detached {
+		t.detached = true
+		t.held = nil
+		t.core.Close(t.conn, now)
+	}
+}
+
+// reply appends one complete reply line (with its "\n") in command order.
+// line may be scratch space: it is copied.
+func (t *Text) reply(line []byte) {
+	t.scratch = line[:0]
+	if len(t.replies) > 0 {
+		t.replies = append(t.replies, &textReply{lines: [][]byte{append([]byte(nil), line...)}})
+		return
+	}
+	t.out = append(t.out, line...)
+}
+
+// flushReplies moves every finished reply at the head of the queue to out.
+func (t *Text) flushReplies() {
+	for len(t.replies) > 0 && t.replies[0].waiting == 0 {
+		r := t.replies[0]
+		t.replies[0] = nil
+		t.replies = t.replies[1:]
+		for _, l := range r.lines {
+			t.out = append(t.out, l...)
+		}
+	}
+}

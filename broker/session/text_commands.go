@@ -1,0 +1,236 @@
+package session
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// handleLine runs one text command. wire.ParseCommand does the parsing and
+// the wire.AppendReply* helpers the exact reference wording (seed protocol
+// §3); this file decides what each command does to the core.
+func (t *Text) handleLine(line []byte, now time.Time) {
+	cmd := &t.cmd
+	if err := wire.ParseCommandInto(line, cmd); err != nil {
+		t.reply(wire.AppendErrorReply(t.scratch[:0], err))
+		return
+	}
+	switch cmd.Verb {
+	case wire.TextDeclareQueue:
+		t.declareQueue(string(cmd.Queue))
+	case wire.TextDeclareExchange:
+		t.declareExchange(string(cmd.Exchange), broker.ExchangeType(cmd.ExchangeType), hasSecondArg(line))
+	case wire.TextBind:
+		t.bind(string(cmd.BindArgs[0]), string(cmd.BindArgs[1]), string(cmd.BindArgs[2]))
+	case wire.TextPublish:
+		r := &textReply{lines: make([][]byte, 1), waiting: 1}
+		t.replies = append(t.replies, r)
+		t.submit(r, 0, cmd.Exchange, cmd.RoutingKey, cmd.MessageID, cmd.Body, false, now)
+	case wire.TextPublishBatch:
+		// Every line is counted as waiting before the first submit, so an
+		// effect that arrives synchronously cannot complete the reply early.
+		r := &textReply{lines: make([][]byte, len(cmd.Batch)), waiting: len(cmd.Batch)}
+		t.replies = append(t.replies, r)
+		for i, m := range cmd.Batch {
+			t.submit(r, i, cmd.Exchange, cmd.RoutingKey, m.MessageID, m.Body, true, now)
+		}
+	case wire.TextConsume:
+		t.consume(string(cmd.Queue), now)
+	case wire.TextFetch:
+		t.fetch(string(cmd.Queue), now)
+	case wire.TextAck:
+		t.ack(string(cmd.MessageID), now)
+	case wire.TextStats:
+		t.stats()
+	case wire.TextResetStats:
+		// Counters are cumulative so that monitoring never sees them jump
+		// back; the reference's reset is refused with a reason.
+		t.reply(wire.AppendReplyError(t.scratch[:0], "reset_stats is not supported: statistics are cumulative since server start"))
+	default:
+		t.reply(wire.AppendReplyUnknownCommand(t.scratch[:0]))
+	}
+}
+
+// hasSecondArg reports whether a declare_exchange line names a type.
+func hasSecondArg(line []byte) bool {
+	fields := 0
+	in := false
+	for _, b := range line {
+		space := b == ' ' || b == '\t'
+		if !space && !in {
+			fields++
+		}
+		in = !space
+	}
+	return fields >= 3
+}
+
+// declareQueue creates the queue if absent, as the reference does: an
+// existing queue is fine whatever its options.
+func (t *Text) declareQueue(q string) {
+	if !t.core.QueueExists(q) {
+		if err := t.core.DeclareQueue(q, broker.QueueOptions{}); err != nil {
+			t.log.Debug("declare_queue refused", "queue", q, "err", err)
+			t.reply(wire.AppendReplyError(t.scratch[:0], messageOf(err)))
+			return
+		}
+	}
+	t.reply(wire.AppendReplyQueueDeclared(t.scratch[:0]))
+}
+
+// declareExchange creates the exchange if absent. With an explicit type
+// (our extension) a redeclaration with another type is refused by the core.
+func (t *Text) declareExchange(x string, typ broker.ExchangeType, explicitType bool) {
+	if explicitType || !t.core.ExchangeExists(x) {
+		if err := t.core.DeclareExchange(x, typ); err != nil {
+			t.log.Debug("declare_exchange refused", "exchange", x, "err", err)
+			t.reply(wire.AppendReplyError(t.scratch[:0], messageOf(err)))
+			return
+		}
+	}
+	t.reply(wire.AppendReplyExchangeDeclared(t.scratch[:0]))
+}
+
+// bind accepts both argument orders of the two reference generations:
+// "bind <exchange> <queue> <key>" (9bc8b23) and "bind <queue> <exchange>
+// <key>" (0bcf2a7), deciding by which argument names a declared exchange.
+// Like the reference it answers "Queue bound" even when nothing could be
+// bound; the refusal is logged as a warning.
+func (t *Text) bind(a, b, key string) {
+	exchange, queue := a, b
+	if !t.core.ExchangeExists(a) && t.core.ExchangeExists(b) {
+		exchange, queue = b, a
+	}
+	if err := t.core.Bind(exchange, queue, key); err != nil {
+		t.log.Warn("bind refused; answering 'Queue bound' as the reference does", "exchange", exchange, "queue", queue, "key", key, "err", err)
+	}
+	t.reply(wire.AppendReplyQueueBound(t.scratch[:0]))
+}
+
+// submit hands one envelope to the core; the reply line is filled in by
+// resolvePublish when the confirm or refusal arrives.
+func (t *Text) submit(r *textReply, index int, exchange, key, id, body []byte, batch bool, now time.Time) {
+	t.nextSeq++
+	seq := t.nextSeq
+	t.pending[seq] = replySlot{reply: r, index: index, id: string(id), exchange: string(exchange), key: string(key), batch: batch}
+	p := broker.Publish{Seq: seq, Exchange: exchange, RoutingKey: key, MessageID: id, Body: body}
+	t.core.Publish(t.conn, &p, now)
+}
+
+// resolvePublish fills the reply line of a confirmed or refused publish. A
+// duplicate is confirmed with "ACK <id>" like a first publish: the reference
+// Sender retries on a new connection after a lost ACK, and a duplicate
+// refusal would make it report a delivered message as failed.
+func (t *Text) resolvePublish(e broker.Effect) {
+	slot, ok := t.pending[e.Seq]
+	if !ok {
+		t.log.Warn("text session: core effect for an unknown publish", "seq", e.Seq, "kind", e.Kind)
+		return
+	}
+	delete(t.pending, e.Seq)
+	var line []byte
+	if e.Kind == broker.EffectConfirm {
+		line = wire.AppendReplyAck(nil, []byte(slot.id))
+	} else {
+		t.log.Debug("publish refused", "message_id", slot.id, "err", e.Err)
+		line = refusalLine(e.Err, slot)
+	}
+	slot.reply.lines[slot.index] = line
+	slot.reply.waiting--
+	t.flushReplies()
+}
+
+// refusalLine words a publish refusal as the reference does where it has a
+// wording, "Error: <reason>" otherwise.
+func refusalLine(err *broker.Error, slot replySlot) []byte {
+	msg := "publish refused"
+	code := broker.CodeInternal
+	if err != nil {
+		msg, code = err.Msg, err.Code
+	}
+	if slot.batch {
+		return wire.AppendReplyBatchError(nil, msg, []byte(slot.id))
+	}
+	switch code {
+	case broker.CodeExchangeNotFound:
+		return wire.AppendReplyExchangeNotFound(nil, []byte(slot.exchange))
+	case broker.CodeNoRoute:
+		return wire.AppendReplyNoBinding(nil, []byte(slot.key))
+	}
+	return wire.AppendReplyError(nil, msg)
+}
+
+// consume registers a prefetch-1 consumer. Like the reference it answers
+// "Subscribed to queue" even for a queue that does not exist (nothing is
+// registered then; the refusal is logged as a warning).
+func (t *Text) consume(q string, now time.Time) {
+	_, err := t.core.Consume(t.conn, broker.ConsumeOptions{
+		Queue:      q,
+		Prefetch:   1,
+		AckTimeout: t.cfg.TextAckTimeout,
+	}, now)
+	if err != nil {
+		t.log.Warn("consume refused; answering 'Subscribed to queue' as the reference does", "queue", q, "err", err)
+	}
+	t.reply(wire.AppendReplySubscribed(t.scratch[:0]))
+}
+
+// fetch pops one message; it stays unacked until "ack <id>". An unknown
+// queue answers "No messages", as the reference does.
+func (t *Text) fetch(q string, now time.Time) {
+	d, ok, err := t.core.Fetch(t.conn, q, now)
+	switch {
+	case err != nil && codeOf(err) != broker.CodeQueueNotFound:
+		t.reply(wire.AppendReplyError(t.scratch[:0], messageOf(err)))
+	case err != nil || !ok:
+		t.reply(wire.AppendReplyNoMessages(t.scratch[:0]))
+	default:
+		t.pushed[d.MessageID] = d.Tag
+		t.reply(wire.AppendReplyMessage(t.scratch[:0], []byte(d.MessageID), d.Body))
+	}
+}
+
+// ack acknowledges the delivery of message id on this connection. The reply
+// is "ACK_CONFIRMED <id>" whatever happened: the reference Receiver re-acks
+// duplicates and relies on it. A stale tag (the delivery timed out and was
+// redelivered) is refused by the core and only logged.
+func (t *Text) ack(id string, now time.Time) {
+	acked := false
+	if tag, ok := t.pushed[id]; ok {
+		delete(t.pushed, id)
+		if err := t.core.Ack(t.conn, tag, false, now); err != nil {
+			t.log.Debug("ack refused (stale or already settled)", "message_id", id, "tag", tag, "err", err)
+		} else {
+			acked = true
+		}
+	}
+	if !acked {
+		// The client has processed this id: a held, not yet pushed
+		// redelivery of the same message needs no push of its own.
+		for i, d := range t.held {
+			if d.MessageID == id {
+				if err := t.core.Ack(t.conn, d.Tag, false, now); err != nil {
+					t.log.Debug("ack of a held delivery refused", "message_id", id, "err", err)
+				}
+				t.held = append(t.held[:i], t.held[i+1:]...)
+				break
+			}
+		}
+	}
+	if t.flightActive && t.flightID == id {
+		t.flightActive = false
+	}
+	t.reply(wire.AppendReplyAckConfirmed(t.scratch[:0], []byte(id)))
+}
+
+// stats answers "Stats: <json>" with the core's statistics.
+func (t *Text) stats() {
+	doc, err := json.Marshal(t.core.Stats())
+	if err != nil {
+		t.reply(wire.AppendReplyError(t.scratch[:0], "stats: "+err.Error()))
+		return
+	}
+	t.reply(wire.AppendReplyStats(t.scratch[:0], doc))
+}
