@@ -30,7 +30,6 @@ type Core struct {
 	scratch    []*message
 	touched    []*queue
 	touchEpoch uint64
-	rankEpoch  uint64
 	free       []*message
 
 	duplicates uint64 // publishes confirmed as duplicates

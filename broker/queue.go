@@ -25,8 +25,6 @@ type queue struct {
 	// allocating a set.
 	routeMark uint64
 	touchMark uint64
-	rankMark  uint64
-	rank      int
 
 	c queueCounters
 }

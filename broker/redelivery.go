@@ -1,6 +1,10 @@
 package broker
 
-import "slices"
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
 
 // release takes an unacked message away from its connection, consumer and
 // deadline list. The message is left in limbo: the caller must requeue,
@@ -38,28 +42,13 @@ func (c *Core) requeue(ms []*message) {
 	if len(ms) == 0 {
 		return
 	}
-	// Sort by queue (in order of first appearance) then enqueue order, so
-	// the result does not depend on how the caller collected them.
-	c.rankEpoch++
-	rank := 0
-	for _, m := range ms {
-		if m.q.rankMark != c.rankEpoch {
-			m.q.rankMark = c.rankEpoch
-			m.q.rank = rank
-			rank++
-		}
-	}
-	slices.SortStableFunc(ms, func(a, b *message) int {
+	// Sort by queue name, then enqueue order, so the result does not
+	// depend on how the caller collected them.
+	slices.SortFunc(ms, func(a, b *message) int {
 		if a.q != b.q {
-			return a.q.rank - b.q.rank
+			return strings.Compare(a.q.name, b.q.name)
 		}
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
+		return cmp.Compare(a.seq, b.seq)
 	})
 	// Dead-letter in order first, then push the rest to the front from the
 	// last to the first so that the first ends up at the head.
@@ -117,11 +106,25 @@ func (c *Core) touch(q *queue) {
 	}
 }
 
+// dispatchTouched offers ready messages of the touched queues to their
+// consumers, in queue name order so that the interleaving of deliveries
+// across queues is a function of the state alone.
 func (c *Core) dispatchTouched() {
+	sortQueuesByName(c.touched)
 	// dispatch never touches new queues, so the list is stable.
 	for _, q := range c.touched {
 		if c.queues[q.name] == q {
 			c.dispatch(q)
+		}
+	}
+}
+
+// sortQueuesByName sorts a short list of queues in place (insertion sort:
+// the lists are nearly always one or two long and this does not allocate).
+func sortQueuesByName(qs []*queue) {
+	for i := 1; i < len(qs); i++ {
+		for j := i; j > 0 && qs[j].name < qs[j-1].name; j-- {
+			qs[j], qs[j-1] = qs[j-1], qs[j]
 		}
 	}
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -39,8 +40,8 @@ func ReadPreamble(r io.Reader) error {
 		if n > 0 && !bytes.HasPrefix(Preamble[:], b[:n]) {
 			return ErrNotNative
 		}
-		if n == 0 && err == io.EOF {
-			return fmt.Errorf("%w: connection closed before the preamble", ErrTruncated)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: connection closed after %d of %d preamble bytes", ErrTruncated, n, PreambleSize)
 		}
 		return fmt.Errorf("wire: reading preamble: %w", err)
 	}

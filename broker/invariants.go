@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"fmt"
+	"slices"
+)
+
+// CheckInvariants verifies the core's internal bookkeeping against its
+// data: counts of unacked messages, bytes, consumers and bindings, queue
+// limits, and that no queue has a ready message while one of its consumers
+// has room (dispatch is work-conserving). It walks the whole state, so it is
+// for tests and simulators, not for production paths. It returns the first
+// violation found.
+func (c *Core) CheckInvariants() error {
+	unackedPerQueue := make(map[*queue]int)
+	bytesPerQueue := make(map[*queue]int64)
+	perConsumer := make(map[*consumer]int)
+	ids := make([]ConnID, 0, len(c.conns))
+	for id := range c.conns {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	consumers := 0
+	for _, id := range ids {
+		cn := c.conns[id]
+		if cn.id != id {
+			return fmt.Errorf("connection %d registered under id %d", cn.id, id)
+		}
+		live := 0
+		var last uint64
+		for _, r := range cn.outstanding[cn.outHead:] {
+			if r.tag <= last {
+				return fmt.Errorf("connection %d: outstanding tags not increasing (%d after %d)", id, r.tag, last)
+			}
+			last = r.tag
+			if r.tag > cn.lastTag {
+				return fmt.Errorf("connection %d: outstanding tag %d above the last issued %d", id, r.tag, cn.lastTag)
+			}
+			if !cn.isLive(r) {
+				continue
+			}
+			live++
+			m := r.m
+			if c.queues[m.q.name] != m.q {
+				return fmt.Errorf("connection %d: tag %d belongs to deleted queue %s", id, r.tag, m.q.name)
+			}
+			unackedPerQueue[m.q]++
+			bytesPerQueue[m.q] += int64(len(m.body))
+			if m.consumer != nil {
+				perConsumer[m.consumer]++
+			}
+			if m.deliveries == 0 {
+				return fmt.Errorf("connection %d: unacked message %s has delivery count 0", id, m.id)
+			}
+		}
+		if live != cn.live {
+			return fmt.Errorf("connection %d: live count %d, but %d deliveries are outstanding", id, cn.live, live)
+		}
+		for _, cs := range cn.consumers {
+			if !cs.active || cs.conn != cn {
+				return fmt.Errorf("connection %d: consumer %s inactive or owned elsewhere", id, cs.tag)
+			}
+		}
+		consumers += len(cn.consumers)
+	}
+	if consumers != c.nConsumers {
+		return fmt.Errorf("consumer count %d, but connections hold %d", c.nConsumers, consumers)
+	}
+	bindings := 0
+	for name, ex := range c.exchanges {
+		if ex.name != name {
+			return fmt.Errorf("exchange %s registered as %s", ex.name, name)
+		}
+		for bk := range ex.bindings {
+			if c.queues[bk.q.name] != bk.q {
+				return fmt.Errorf("exchange %s binds deleted queue %s", name, bk.q.name)
+			}
+			if _, ok := bk.q.bindings[exchangeBinding{ex, bk.key}]; !ok {
+				return fmt.Errorf("binding %s→%s %q missing from the queue's side", name, bk.q.name, bk.key)
+			}
+		}
+		bindings += len(ex.bindings)
+	}
+	if bindings != c.nBindings {
+		return fmt.Errorf("binding count %d, but exchanges hold %d", c.nBindings, bindings)
+	}
+	dlqUsers := make(map[*queue]int)
+	for _, q := range c.queues {
+		if q.dlq != nil {
+			dlqUsers[q.dlq]++
+		}
+	}
+	for name, q := range c.queues {
+		if q.name != name {
+			return fmt.Errorf("queue %s registered as %s", q.name, name)
+		}
+		var lastSeq uint64
+		for i := 0; i < q.ready.len(); i++ {
+			m := q.ready.at(i)
+			if m.state != stateReady || m.q != q {
+				return fmt.Errorf("queue %s: ready slot %d holds a message in state %d of queue %s", name, i, m.state, m.q.name)
+			}
+			if m.seq > q.seq {
+				return fmt.Errorf("queue %s: message %s has seq %d above the queue's %d", name, m.id, m.seq, q.seq)
+			}
+			if !m.redelivered && m.seq <= lastSeq {
+				return fmt.Errorf("queue %s: never-delivered message %s out of enqueue order", name, m.id)
+			}
+			if !m.redelivered {
+				lastSeq = m.seq
+			}
+			bytesPerQueue[q] += int64(len(m.body))
+		}
+		if q.unacked != unackedPerQueue[q] {
+			return fmt.Errorf("queue %s: unacked count %d, but connections hold %d", name, q.unacked, unackedPerQueue[q])
+		}
+		if q.bytes != bytesPerQueue[q] {
+			return fmt.Errorf("queue %s: byte count %d, but its messages hold %d", name, q.bytes, bytesPerQueue[q])
+		}
+		if q.opts.MaxLength > 0 && q.held() > q.opts.MaxLength {
+			return fmt.Errorf("queue %s: holds %d messages above its max length %d", name, q.held(), q.opts.MaxLength)
+		}
+		if q.opts.MaxBytes > 0 && q.bytes > q.opts.MaxBytes {
+			return fmt.Errorf("queue %s: holds %d bytes above its max bytes %d", name, q.bytes, q.opts.MaxBytes)
+		}
+		if q.dlqUsers != dlqUsers[q] {
+			return fmt.Errorf("queue %s: dead-letter user count %d, but %d queues name it", name, q.dlqUsers, dlqUsers[q])
+		}
+		for _, cs := range q.consumers {
+			if !cs.active || cs.q != q || c.conns[cs.conn.id] != cs.conn {
+				return fmt.Errorf("queue %s: consumer %s is stale", name, cs.tag)
+			}
+			if cs.unacked > cs.prefetch {
+				return fmt.Errorf("queue %s: consumer %s has %d unacked above its prefetch %d", name, cs.tag, cs.unacked, cs.prefetch)
+			}
+			if q.ready.len() > 0 && cs.unacked < cs.prefetch {
+				return fmt.Errorf("queue %s: %d messages ready while consumer %s has room", name, q.ready.len(), cs.tag)
+			}
+		}
+		if len(q.consumers) > 0 && q.nextRR >= len(q.consumers) {
+			return fmt.Errorf("queue %s: round-robin cursor %d out of range", name, q.nextRR)
+		}
+	}
+	for cs, n := range perConsumer {
+		if cs.unacked != n {
+			return fmt.Errorf("consumer %s: unacked count %d, but %d deliveries are outstanding", cs.tag, cs.unacked, n)
+		}
+	}
+	for _, cn := range c.conns {
+		for _, cs := range cn.consumers {
+			if cs.unacked != perConsumer[cs] {
+				return fmt.Errorf("consumer %s: unacked count %d, but %d deliveries are outstanding", cs.tag, cs.unacked, perConsumer[cs])
+			}
+		}
+	}
+	d := &c.dedup
+	if len(d.fifo)-d.head != len(d.ids) {
+		return fmt.Errorf("dedup window: %d ids in the set, %d in the FIFO", len(d.ids), len(d.fifo)-d.head)
+	}
+	if d.enabled() && len(d.ids) > d.max {
+		return fmt.Errorf("dedup window: %d ids above the limit %d", len(d.ids), d.max)
+	}
+	return nil
+}
