@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ciphermq/ciphermq/broker/server"
+)
+
+func init() { register(newServerCmd) }
+
+// serverFlags are the flags of "ciphermq server"; each overrides the config
+// file when given.
+type serverFlags struct {
+	configPath string
+	logLevel   string
+	logFormat  string
+}
+
+func newServerCmd() *cobra.Command {
+	o := &serverFlags{}
+	def := server.DefaultConfig()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the broker (text and native protocol on one port)",
+		Long: `server runs the CipherMQ broker. One port serves both the reference text protocol (its
+Python clients work unchanged) and the native binary protocol; the first bytes of each
+connection decide. Settings come from defaults, then the --config JSON file, then flags.
+SIGINT or SIGTERM shuts down cleanly (unacked deliveries requeue) and exits 0.
+See docs/server.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServer(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.configPath, "config", "", "JSON config file (see docs/server.md); flags override it")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.String("listen", def.Listen, "TCP address to listen on (host:port)")
+	f.Int("max-connections", def.MaxConnections, "maximum concurrent connections")
+	f.Int("max-frame-size", def.MaxFrameSize, "largest native frame accepted, in bytes")
+	f.Int("max-line-size", def.MaxLineSize, "longest text-protocol line accepted, in bytes")
+	f.Int("max-message-size", def.MaxMessageSize, "largest message body accepted, in bytes")
+	f.Duration("handshake-timeout", def.HandshakeTimeout, "time allowed for a new connection's first bytes (and native Hello)")
+	f.Duration("heartbeat", def.Heartbeat, "native heartbeat interval; a peer silent for 3 intervals is closed (negative disables)")
+	f.Int("outbound-buffer", def.OutboundBufferBytes, "per-connection unwritten output above which reading pauses, in bytes")
+	f.Duration("write-timeout", def.WriteTimeout, "time allowed for one write to a client")
+	f.Duration("shutdown-timeout", def.ShutdownTimeout, "time allowed for connections to close on shutdown")
+	f.Duration("text-ack-timeout", def.TextAckTimeout, "ack timeout of text-protocol consumers")
+	f.Duration("text-pacing-gap", def.TextPacingGap, "quiet time before each text push")
+	f.Duration("dedup-window", def.DedupWindow, "a repeated message id within this window is confirmed, not enqueued again (negative disables)")
+	f.Int("dedup-max-ids", def.DedupMaxIDs, "most message ids remembered for deduplication")
+	f.Int("default-prefetch", def.DefaultPrefetch, "unacked limit of a consumer that asks for 0 (0: the core's default)")
+	f.Duration("default-ack-timeout", def.DefaultAckTimeout, "ack timeout of queues declared without one (0: none)")
+	return cmd
+}
+
+// serverConfig merges defaults, the config file and the flags that were set.
+func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
+	cfg := server.DefaultConfig()
+	if o.configPath != "" {
+		var err error
+		if cfg, err = server.LoadConfigFile(o.configPath, cfg); err != nil {
+			return cfg, err
+		}
+	}
+	f := cmd.Flags()
+	setS := func(name string, dst *string) {
+		if f.Changed(name) {
+			*dst, _ = f.GetString(name)
+		}
+	}
+	setI := func(name string, dst *int) {
+		if f.Changed(name) {
+			*dst, _ = f.GetInt(name)
+		}
+	}
+	setD := func(name string, dst *time.Duration) {
+		if f.Changed(name) {
+			*dst, _ = f.GetDuration(name)
+		}
+	}
+	setS("listen", &cfg.Listen)
+	setI("max-connections", &cfg.MaxConnections)
+	setI("max-frame-size", &cfg.MaxFrameSize)
+	setI("max-line-size", &cfg.MaxLineSize)
+	setI("max-message-size", &cfg.MaxMessageSize)
+	setD("handshake-timeout", &cfg.HandshakeTimeout)
+	setD("heartbeat", &cfg.Heartbeat)
+	setI("outbound-buffer", &cfg.OutboundBufferBytes)
+	setD("write-timeout", &cfg.WriteTimeout)
+	setD("shutdown-timeout", &cfg.ShutdownTimeout)
+	setD("text-ack-timeout", &cfg.TextAckTimeout)
+	setD("text-pacing-gap", &cfg.TextPacingGap)
+	setD("dedup-window", &cfg.DedupWindow)
+	setI("dedup-max-ids", &cfg.DedupMaxIDs)
+	setI("default-prefetch", &cfg.DefaultPrefetch)
+	setD("default-ack-timeout", &cfg.DefaultAckTimeout)
+	return cfg, cfg.Validate()
+}
+
+// newLogger builds the slog logger the flags ask for.
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: use text or json", format)
+}
+
+func runServer(cmd *cobra.Command, o *serverFlags) error {
+	logger, err := newLogger(o.logLevel, o.logFormat)
+	if err != nil {
+		return err
+	}
+	cfg, err := serverConfig(cmd, o)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	parent := cmd.Context()
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.ListenAndServe(ctx); err != nil {
+		return err
+	}
+	logger.Info("server stopped")
+	return nil
+}
