@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/faults"
 )
 
 // LinkMode says how a link carries bytes.
@@ -84,8 +85,8 @@ type Link struct {
 	Faults LinkFaults
 	// blocked[up] blocks client → broker, blocked[down] broker → client.
 	blocked [2]bool
-	// forever marks a partition the liveness phase must not heal.
-	forever bool
+	// plan is the fault plan's view of this link (timed disconnects).
+	plan faults.LinkFaults
 }
 
 // partitioned reports whether either direction is blocked now.

@@ -7,18 +7,18 @@ import (
 	"time"
 )
 
-// recorder is a test endpoint that keeps what it receives.
-type recorder struct {
+// tap is a test endpoint that keeps what it receives.
+type tap struct {
 	who    string
 	got    [][]byte
 	broken []*Conn
 }
 
-func (r *recorder) name() string              { return r.who }
-func (r *recorder) onBytes(_ *Conn, b []byte) { r.got = append(r.got, append([]byte(nil), b...)) }
-func (r *recorder) onBroken(c *Conn)          { r.broken = append(r.broken, c) }
+func (r *tap) name() string              { return r.who }
+func (r *tap) onBytes(_ *Conn, b []byte) { r.got = append(r.got, append([]byte(nil), b...)) }
+func (r *tap) onBroken(c *Conn)          { r.broken = append(r.broken, c) }
 
-func (r *recorder) joined() []byte { return bytes.Join(r.got, nil) }
+func (r *tap) joined() []byte { return bytes.Join(r.got, nil) }
 
 // frame builds one native-format frame of type typ with payload p.
 func frame(typ byte, p []byte) []byte {
@@ -27,9 +27,9 @@ func frame(typ byte, p []byte) []byte {
 	return append(b, p...)
 }
 
-func dialed(t *testing.T, w *World, l *Link) (*Conn, *recorder, *recorder) {
+func dialed(t *testing.T, w *World, l *Link) (*Conn, *tap, *tap) {
 	t.Helper()
-	cl, sv := &recorder{who: "client"}, &recorder{who: "broker"}
+	cl, sv := &tap{who: "client"}, &tap{who: "broker"}
 	var c *Conn
 	w.net.dial(l, cl, sv, func(nc *Conn) { c = nc }, func() { t.Fatal("dial failed on a healthy link") })
 	w.runUntil(1<<62, nil)
@@ -99,7 +99,7 @@ func TestTCPPartitionBreaksTheConnectionAndBlocksDials(t *testing.T) {
 		t.Fatal("a partitioned TCP connection must break")
 	}
 	failed := false
-	w.net.dial(l, &recorder{}, sv, func(*Conn) { t.Fatal("dial succeeded across a partition") }, func() { failed = true })
+	w.net.dial(l, &tap{}, sv, func(*Conn) { t.Fatal("dial succeeded across a partition") }, func() { failed = true })
 	w.runUntil(1<<62, nil)
 	if !failed {
 		t.Fatal("dial across a partition never failed")

@@ -1,0 +1,294 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/session"
+)
+
+// brokerNode is the real broker core plus one real native protocol session
+// per connection. Bytes from the links are fed into the sessions, so every
+// frame is parsed and produced by broker/wire, exactly as in the server.
+type brokerNode struct {
+	w   *World
+	st  *runState
+	cfg broker.Config
+	scf session.Config
+
+	up    bool
+	core  *broker.Core
+	conns []*brokerConn // ordered by ConnID: iteration order is fixed
+	byID  map[broker.ConnID]*brokerConn
+	// dirty lists connections whose session may have output or a changed
+	// deadline after the current step.
+	dirty []*brokerConn
+
+	wakeAt VTime
+	wakeOn bool
+	inc    uint64 // incarnation, bumped by every restart
+
+	crashes uint64
+}
+
+type brokerConn struct {
+	c     *Conn
+	s     session.Session
+	inbuf []byte
+	dirty bool
+	gone  bool
+}
+
+func (b *brokerNode) name() string { return "broker" }
+
+// start brings up a new incarnation: a new core with the configured
+// topology. Topology is configuration (as an operator's declarations would
+// be), so every incarnation has it before it accepts a connection.
+func (b *brokerNode) start() {
+	b.inc++
+	b.core = broker.New(b.cfg)
+	b.byID = map[broker.ConnID]*brokerConn{}
+	b.conns = b.conns[:0]
+	b.dirty = b.dirty[:0]
+	b.wakeOn = false
+	if err := b.st.topo.declare(b.core); err != nil {
+		panic(fmt.Sprintf("sim: declare topology: %v", err))
+	}
+	b.up = true
+	b.w.trace.begin(b.w.Now(), "broker").word("start").num("incarnation", b.inc).end()
+}
+
+// crash kills the broker process. Its queues are in memory, so whatever it
+// held is legitimately lost; the history records exactly that, and nothing
+// else may go missing.
+func (b *brokerNode) crash() {
+	if !b.up {
+		return
+	}
+	b.crashes++
+	held := b.core.Held()
+	slices.SortFunc(held, func(x, y broker.HeldMessage) int {
+		if x.Queue != y.Queue {
+			if x.Queue < y.Queue {
+				return -1
+			}
+			return 1
+		}
+		switch {
+		case x.MessageID < y.MessageID:
+			return -1
+		case x.MessageID > y.MessageID:
+			return 1
+		}
+		return 0
+	})
+	b.w.trace.begin(b.w.Now(), "broker").word("crash").num("held", uint64(len(held))).end()
+	b.st.hist.brokerLost(b.w.Now(), held)
+	for _, bc := range b.conns {
+		if !bc.gone {
+			bc.gone = true
+			b.w.net.closeFrom(bc.c, down, "broker crash")
+		}
+	}
+	b.up = false
+	b.core = nil
+	b.conns = nil
+	b.byID = nil
+}
+
+// accept registers a new connection; false while the broker is down.
+func (b *brokerNode) accept(c *Conn) bool {
+	if !b.up {
+		return false
+	}
+	now := b.w.Now().Time()
+	bc := &brokerConn{c: c, s: session.NewNative(b.core, c.ID, b.scf, now)}
+	b.conns = append(b.conns, bc)
+	b.byID[c.ID] = bc
+	b.w.trace.begin(b.w.Now(), "broker").word("accept").num("conn", uint64(c.ID)).end()
+	b.markDirty(bc)
+	b.settle()
+	return true
+}
+
+func (b *brokerNode) markDirty(bc *brokerConn) {
+	if !bc.dirty {
+		bc.dirty = true
+		b.dirty = append(b.dirty, bc)
+	}
+}
+
+// onBytes implements endpoint: feed the session, route the core's effects,
+// flush outputs.
+func (b *brokerNode) onBytes(c *Conn, data []byte) {
+	if !b.up {
+		return
+	}
+	bc := b.byID[c.ID]
+	if bc == nil || bc.gone {
+		return
+	}
+	now := b.w.Now().Time()
+	bc.inbuf = append(bc.inbuf, data...)
+	n, err := bc.s.Feed(bc.inbuf, now)
+	k := copy(bc.inbuf, bc.inbuf[n:])
+	bc.inbuf = bc.inbuf[:k]
+	if err != nil {
+		b.w.trace.begin(b.w.Now(), "broker").word("feed-error").num("conn", uint64(c.ID)).str("err", err.Error()).end()
+	}
+	b.markDirty(bc)
+	b.settle()
+}
+
+// onBroken implements endpoint: the transport is gone, so the session
+// detaches from the core and its unacked deliveries requeue.
+func (b *brokerNode) onBroken(c *Conn) {
+	if !b.up {
+		return
+	}
+	bc := b.byID[c.ID]
+	if bc == nil || bc.gone {
+		return
+	}
+	b.closeConn(bc, "transport broke")
+	b.settle()
+}
+
+func (b *brokerNode) closeConn(bc *brokerConn, why string) {
+	bc.gone = true
+	bc.s.Close(b.w.Now().Time())
+	delete(b.byID, bc.c.ID)
+	b.w.trace.begin(b.w.Now(), "broker").word("close").num("conn", uint64(bc.c.ID)).str("why", why).end()
+	b.conns = slices.DeleteFunc(b.conns, func(x *brokerConn) bool { return x == bc })
+}
+
+// settle runs the driver loop until quiet: route effects to sessions, write
+// their output, close what must close, and re-arm the timer.
+func (b *brokerNode) settle() {
+	now := b.w.Now().Time()
+	for {
+		effects := b.core.Drain()
+		for _, e := range effects {
+			bc := b.byID[e.Conn]
+			if bc == nil {
+				continue // the connection closed after the core queued this
+			}
+			b.traceEffect(e)
+			bc.s.HandleEffect(e, now)
+			b.markDirty(bc)
+		}
+		if len(b.dirty) == 0 {
+			break
+		}
+		dirty := b.dirty
+		b.dirty = nil
+		for _, bc := range dirty {
+			bc.dirty = false
+			if bc.gone {
+				continue
+			}
+			if out := bc.s.Output(); len(out) > 0 {
+				b.w.net.send(bc.c, down, out)
+				bc.s.Wrote(len(out), now)
+			}
+			if closed, why := bc.s.Closed(); closed {
+				b.w.net.closeFrom(bc.c, down, why)
+				b.closeConn(bc, why)
+			}
+		}
+		if len(effects) == 0 && len(b.dirty) == 0 {
+			break
+		}
+	}
+	b.arm()
+}
+
+func (b *brokerNode) traceEffect(e broker.Effect) {
+	tr := b.w.trace.begin(b.w.Now(), "broker").word(effectWord(e.Kind)).num("conn", uint64(e.Conn))
+	switch e.Kind {
+	case broker.EffectConfirm:
+		tr.num("seq", e.Seq)
+		if e.Duplicate {
+			tr.word("dup")
+		}
+	case broker.EffectRefuse:
+		tr.num("seq", e.Seq)
+		if e.Err != nil {
+			tr.num("code", uint64(e.Err.Code))
+		}
+	case broker.EffectDeliver:
+		tr.num("tag", e.Delivery.Tag).str("q", e.Delivery.Queue).str("id", e.Delivery.MessageID).
+			num("count", uint64(e.Delivery.DeliveryCount))
+		if e.Delivery.Redelivered {
+			b.st.cov.Redelivery++
+		}
+		if e.Delivery.Queue == deadLetterQueue {
+			b.st.cov.DeadLetter++
+		}
+	}
+	tr.end()
+}
+
+func effectWord(k broker.EffectKind) string {
+	switch k {
+	case broker.EffectConfirm:
+		return "confirm"
+	case broker.EffectRefuse:
+		return "refuse"
+	case broker.EffectDeliver:
+		return "deliver"
+	}
+	return "effect"
+}
+
+// nextDeadline is the earliest timer of the core and all sessions.
+func (b *brokerNode) nextDeadline() (VTime, bool) {
+	var at VTime
+	ok := false
+	consider := func(t time.Time, has bool) {
+		if !has {
+			return
+		}
+		v := FromTime(t)
+		if !ok || v < at {
+			at, ok = v, true
+		}
+	}
+	consider(b.core.NextDeadline())
+	for _, bc := range b.conns {
+		consider(bc.s.NextDeadline())
+	}
+	return at, ok
+}
+
+// arm keeps one wake-up scheduled at the earliest deadline.
+func (b *brokerNode) arm() {
+	at, ok := b.nextDeadline()
+	if !ok || (b.wakeOn && b.wakeAt <= at) {
+		return
+	}
+	b.wakeOn, b.wakeAt = true, at
+	inc := b.inc
+	b.w.sched.at(at, func() {
+		if !b.up || b.inc != inc || b.wakeAt != at {
+			return
+		}
+		b.wakeOn = false
+		b.tick()
+	})
+}
+
+// tick runs the core's and the sessions' timers that are due.
+func (b *brokerNode) tick() {
+	now := b.w.Now().Time()
+	b.core.Tick(now)
+	for _, bc := range b.conns {
+		if t, ok := bc.s.NextDeadline(); ok && !t.After(now) {
+			bc.s.Tick(now)
+			b.markDirty(bc)
+		}
+	}
+	b.settle()
+}

@@ -1,0 +1,261 @@
+package sim
+
+import (
+	"errors"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+	"github.com/ciphermq/ciphermq/faults"
+)
+
+// clientHooks is what a publisher or receiver node adds to the shared
+// connection handling of clientConn.
+type clientHooks interface {
+	// ready runs once the broker answered Hello on connection c.
+	ready()
+	// frame handles one frame after the handshake; the payload aliases the
+	// input buffer and is only valid during the call.
+	frame(t wire.FrameType, payload []byte)
+	// lost runs when the current connection is gone (broken, timed out,
+	// closed by the broker), before a reconnect is scheduled.
+	lost()
+}
+
+// clientConn is a client node's side of its connection to the broker: dial
+// and redial with backoff, the native handshake, frame splitting through the
+// real codec, heartbeats, and failure detection. The client library's real
+// driver does the same over TCP.
+type clientConn struct {
+	w     *World
+	node  faults.Node
+	link  *Link
+	brk   *brokerNode
+	hooks clientHooks
+
+	alive   bool // the process is up (false while crashed)
+	conn    *Conn
+	isReady bool
+	inbuf   []byte
+	out     []byte
+
+	backoff   engine.Backoff
+	attempt   int
+	heartbeat time.Duration
+	lastHeard VTime
+	// gen changes whenever the connection is replaced or the process
+	// crashes, so timers of an older connection do nothing.
+	gen uint64
+
+	connects, reconnects uint64
+}
+
+func (cc *clientConn) name() string { return cc.node.Name }
+
+// start brings the process up and dials.
+func (cc *clientConn) start() {
+	cc.alive = true
+	cc.gen++
+	cc.attempt = 0
+	cc.dial()
+}
+
+// crash takes the process down: the connection vanishes from this side (the
+// broker learns after a delay) and nothing of this incarnation runs again.
+func (cc *clientConn) crash() {
+	cc.alive = false
+	cc.gen++
+	if cc.conn != nil {
+		cc.w.net.closeFrom(cc.conn, up, "crash")
+		cc.conn = nil
+	}
+	cc.isReady = false
+	cc.inbuf = cc.inbuf[:0]
+}
+
+func (cc *clientConn) dial() {
+	gen := cc.gen
+	cc.w.net.dial(cc.link, cc, cc.brk, func(c *Conn) {
+		if gen != cc.gen || !cc.alive {
+			cc.w.net.closeFrom(c, up, "stale dial")
+			return
+		}
+		if !cc.brk.accept(c) {
+			cc.w.net.closeFrom(c, up, "broker down")
+			cc.redial()
+			return
+		}
+		cc.opened(c)
+	}, func() {
+		if gen == cc.gen && cc.alive {
+			cc.redial()
+		}
+	})
+}
+
+// redial schedules the next connection attempt after a backoff delay.
+func (cc *clientConn) redial() {
+	cc.attempt++
+	cc.gen++
+	gen := cc.gen
+	d := cc.backoff.Delay(cc.attempt, cc.w.rng.r)
+	cc.w.after(d, func() {
+		if gen == cc.gen && cc.alive {
+			cc.dial()
+		}
+	})
+}
+
+// opened sends the preamble and Hello on a fresh connection.
+func (cc *clientConn) opened(c *Conn) {
+	cc.conn = c
+	cc.isReady = false
+	cc.inbuf = cc.inbuf[:0]
+	cc.lastHeard = cc.w.Now()
+	cc.connects++
+	if cc.attempt > 0 || cc.connects > 1 {
+		cc.reconnects++
+	}
+	b := append(cc.out[:0], wire.Preamble[:]...)
+	b = wire.AppendHello(b, &wire.Hello{Version: wire.ProtocolVersion, ClientName: cc.node.Name,
+		HeartbeatMs: uint64(cc.heartbeat / time.Millisecond)})
+	cc.out = b
+	cc.w.net.send(c, up, b)
+	// The handshake has a deadline too: a Hello lost to a breaking link
+	// must not leave the client waiting for ever.
+	cc.armLiveness()
+}
+
+// send writes b (whole frames) on the current connection, if any.
+func (cc *clientConn) send(b []byte) {
+	if cc.conn != nil && len(b) > 0 {
+		cc.w.net.send(cc.conn, up, b)
+	}
+}
+
+// onBytes implements endpoint: split frames with the real codec and hand
+// them on.
+func (cc *clientConn) onBytes(c *Conn, b []byte) {
+	if c != cc.conn || !cc.alive {
+		return
+	}
+	cc.lastHeard = cc.w.Now()
+	cc.inbuf = append(cc.inbuf, b...)
+	off := 0
+	for off < len(cc.inbuf) && cc.conn == c {
+		t, payload, n, err := wire.SplitFrame(cc.inbuf[off:], 0)
+		if n == 0 && err == nil {
+			break
+		}
+		if err != nil {
+			var unknown *wire.UnknownFrameTypeError
+			if errors.As(err, &unknown) {
+				off += n
+				continue
+			}
+			cc.w.trace.begin(cc.w.Now(), cc.name()).word("bad-frame").str("err", err.Error()).end()
+			cc.drop("malformed stream")
+			return
+		}
+		off += n
+		cc.handle(t, payload)
+	}
+	if cc.conn == c {
+		k := copy(cc.inbuf, cc.inbuf[off:])
+		cc.inbuf = cc.inbuf[:k]
+	}
+}
+
+func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
+	switch t {
+	case wire.FrameHeartbeat:
+		return
+	case wire.FrameHelloOK:
+		var ok wire.HelloOK
+		if err := wire.DecodeHelloOK(payload, &ok); err != nil {
+			cc.drop("bad HelloOK")
+			return
+		}
+		if cc.isReady {
+			return // a duplicated datagram
+		}
+		cc.isReady = true
+		cc.attempt = 0
+		if ok.HeartbeatMs > 0 {
+			cc.heartbeat = time.Duration(ok.HeartbeatMs) * time.Millisecond
+		}
+		cc.w.trace.begin(cc.w.Now(), cc.name()).word("ready").num("conn", uint64(cc.conn.ID)).end()
+		cc.hooks.ready()
+		cc.armHeartbeat()
+	case wire.FrameClose:
+		cc.drop("closed by broker")
+	case wire.FrameError:
+		var e wire.Error
+		_ = wire.DecodeErrorFrame(payload, &e)
+		cc.w.trace.begin(cc.w.Now(), cc.name()).word("error").num("req", e.ReqID).num("code", uint64(e.Code)).end()
+		if e.ReqID == 0 {
+			cc.drop("connection error from broker")
+		}
+	default:
+		if cc.isReady {
+			cc.hooks.frame(t, payload)
+		}
+	}
+}
+
+// onBroken implements endpoint.
+func (cc *clientConn) onBroken(c *Conn) {
+	if c != cc.conn || !cc.alive {
+		return
+	}
+	cc.conn = nil
+	cc.lost()
+}
+
+// drop abandons the current connection from this side and reconnects.
+func (cc *clientConn) drop(why string) {
+	if cc.conn == nil {
+		return
+	}
+	cc.w.net.closeFrom(cc.conn, up, why)
+	cc.conn = nil
+	cc.lost()
+}
+
+func (cc *clientConn) lost() {
+	cc.isReady = false
+	cc.inbuf = cc.inbuf[:0]
+	cc.hooks.lost()
+	cc.redial()
+}
+
+// armHeartbeat sends a heartbeat every interval while the connection lives.
+func (cc *clientConn) armHeartbeat() {
+	gen, c := cc.gen, cc.conn
+	cc.w.after(cc.heartbeat, func() {
+		if gen != cc.gen || c != cc.conn || !cc.alive {
+			return
+		}
+		cc.out = wire.AppendHeartbeat(cc.out[:0])
+		cc.send(cc.out)
+		cc.armHeartbeat()
+	})
+}
+
+// armLiveness declares the broker dead after three silent heartbeat
+// intervals (the protocol's rule), which is how a client notices a one-way
+// partition on a link that does not break by itself.
+func (cc *clientConn) armLiveness() {
+	gen, c := cc.gen, cc.conn
+	cc.w.after(cc.heartbeat, func() {
+		if gen != cc.gen || c != cc.conn || !cc.alive {
+			return
+		}
+		if cc.w.Now().Sub(cc.lastHeard) >= 3*cc.heartbeat {
+			cc.w.trace.begin(cc.w.Now(), cc.name()).word("broker-silent").num("conn", uint64(c.ID)).end()
+			cc.drop("heartbeat timeout")
+			return
+		}
+		cc.armLiveness()
+	})
+}

@@ -1,0 +1,161 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ciphermq/ciphermq/faults"
+)
+
+// ErrInvalidConfig reports a Config the simulator cannot run.
+var ErrInvalidConfig = errors.New("sim: invalid config")
+
+// Config is one simulated run.
+type Config struct {
+	// Seed fixes every choice of the run.
+	Seed uint64
+	// Plan is the fault plan. Nil: Swarm decides; with Swarm false as well,
+	// the run is fault free (Calm).
+	Plan *faults.Plan
+	// Swarm draws the plan from the seed (faults.Swarm), TigerBeetle style.
+	Swarm bool
+	// Workload is what the clients do; zero fields take DefaultWorkload's.
+	Workload Workload
+	// Mutations break one guarantee each. TEST ONLY.
+	Mutations Mutations
+	// Trace, when set, receives every trace line (--trace).
+	Trace io.Writer
+	// MaxSteps bounds the events of a run (default 20 million), so a
+	// livelock ends as a failure instead of hanging the sweep.
+	MaxSteps uint64
+}
+
+// Workload describes the clients and the traffic.
+type Workload struct {
+	Publishers int
+	Receivers  int
+	// Messages is the total over all publishers.
+	Messages int
+	// MinBody and MaxBody bound plaintext sizes in bytes.
+	MinBody, MaxBody int
+	// Prefetch per consumer.
+	Prefetch int
+	// Window is the publisher's in-flight window.
+	Window int
+	// ConfirmTimeout is the publisher's first resend timeout.
+	ConfirmTimeout time.Duration
+	// AckTimeout is every queue's ack timeout.
+	AckTimeout time.Duration
+	// DeliveryLimit dead-letters a message delivered this often (0: none).
+	DeliveryLimit int
+	// Heartbeat is the interval clients propose; a peer silent for three
+	// intervals is dead.
+	Heartbeat time.Duration
+	// PublishSpan spreads the publishes over this much virtual time
+	// (default: 80% of the safety phase), so they meet the faults.
+	PublishSpan time.Duration
+}
+
+// DefaultWorkload is the benchmark workload: 3 publishers, 2 receivers,
+// 200 messages.
+func DefaultWorkload() Workload {
+	return Workload{
+		Publishers:     3,
+		Receivers:      2,
+		Messages:       200,
+		MinBody:        1,
+		MaxBody:        256,
+		Prefetch:       16,
+		Window:         32,
+		ConfirmTimeout: time.Second,
+		AckTimeout:     5 * time.Second,
+		DeliveryLimit:  8,
+		Heartbeat:      time.Second,
+	}
+}
+
+func (w Workload) withDefaults() Workload {
+	d := DefaultWorkload()
+	if w.Publishers == 0 {
+		w.Publishers = d.Publishers
+	}
+	if w.Receivers == 0 {
+		w.Receivers = d.Receivers
+	}
+	if w.Messages == 0 {
+		w.Messages = d.Messages
+	}
+	if w.MinBody == 0 {
+		w.MinBody = d.MinBody
+	}
+	if w.MaxBody == 0 {
+		w.MaxBody = d.MaxBody
+	}
+	if w.Prefetch == 0 {
+		w.Prefetch = d.Prefetch
+	}
+	if w.Window == 0 {
+		w.Window = d.Window
+	}
+	if w.ConfirmTimeout == 0 {
+		w.ConfirmTimeout = d.ConfirmTimeout
+	}
+	if w.AckTimeout == 0 {
+		w.AckTimeout = d.AckTimeout
+	}
+	if w.DeliveryLimit == 0 {
+		w.DeliveryLimit = d.DeliveryLimit
+	}
+	if w.Heartbeat == 0 {
+		w.Heartbeat = d.Heartbeat
+	}
+	return w
+}
+
+func (w Workload) validate() error {
+	switch {
+	case w.Publishers < 1 || w.Publishers > 64:
+		return fmt.Errorf("%w: %d publishers: use 1..64", ErrInvalidConfig, w.Publishers)
+	case w.Receivers < 1 || w.Receivers > 64:
+		return fmt.Errorf("%w: %d receivers: use 1..64 (one queue each; the envelope allows 64 recipients)", ErrInvalidConfig, w.Receivers)
+	case w.Messages < 0:
+		return fmt.Errorf("%w: %d messages: use 0 or more", ErrInvalidConfig, w.Messages)
+	case w.MinBody < 1 || w.MaxBody < w.MinBody:
+		return fmt.Errorf("%w: body sizes %d..%d: need 1 <= min <= max", ErrInvalidConfig, w.MinBody, w.MaxBody)
+	case w.DeliveryLimit < 0 || w.Prefetch < 0 || w.Window < 0:
+		return fmt.Errorf("%w: negative delivery limit, prefetch or window", ErrInvalidConfig)
+	case w.ConfirmTimeout < 0 || w.AckTimeout < 0 || w.Heartbeat < 0 || w.PublishSpan < 0:
+		return fmt.Errorf("%w: negative duration in the workload", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Mutations are test-only switches that each break one guarantee, so the
+// checkers can be shown to notice (DESIGN.md §8). Never set outside tests.
+type Mutations struct {
+	// ReceiverNoDedup: the receiver processes a message again although it is
+	// already stored (its engine asks no dedup set, the application ignores
+	// the store's duplicate verdict).
+	ReceiverNoDedup bool
+	// BrokerNoDedup: the broker enqueues repeated publishes again.
+	BrokerNoDedup bool
+	// NoRequeueOnDisconnect: the broker drops the unacked deliveries of a
+	// closing connection.
+	NoRequeueOnDisconnect bool
+	// ConfirmBeforeEnqueue: the broker confirms without enqueueing into
+	// queues that have no consumer.
+	ConfirmBeforeEnqueue bool
+	// AckBeforeFsync: the receiver acks before its record is durable.
+	AckBeforeFsync bool
+}
+
+// Calm is a fault-free plan: perfect TCP links, no crashes.
+func Calm() faults.Plan {
+	return faults.Plan{
+		Version: faults.PlanVersion,
+		Name:    "calm",
+		Phases:  faults.Phases{HealAtMs: 5_000, LivenessBoundMs: faults.DefaultLivenessBoundMs},
+	}
+}

@@ -1,0 +1,83 @@
+package sim
+
+import (
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/clients/engine"
+	"github.com/ciphermq/ciphermq/scenarios/check"
+)
+
+// recorder turns what the nodes observe into a scenarios/check history.
+// Everything is recorded at the moment the node learns it, in event-loop
+// order, so the history is as deterministic as the trace.
+type recorder struct {
+	h       check.History
+	digests map[string]check.Digest // message id -> sealed plaintext digest
+	seqs    map[string]uint64       // publisher -> publishes so far
+	// abandoned lists messages a publisher still had pending when it
+	// crashed: their outcome is unknown for ever (see Result.Abandoned).
+	abandoned map[string]bool
+	// deadLettered lists ids drained from the dead-letter queue.
+	deadLettered map[string]bool
+	rejected     []string
+}
+
+func newRecorder() *recorder {
+	return &recorder{
+		digests:      map[string]check.Digest{},
+		seqs:         map[string]uint64{},
+		abandoned:    map[string]bool{},
+		deadLettered: map[string]bool{},
+	}
+}
+
+func at(t VTime) time.Duration { return time.Duration(t) }
+
+func (r *recorder) publish(t VTime, pub string, m *plannedMessage) {
+	r.seqs[pub]++
+	d := check.DigestOf(m.plaintext)
+	r.digests[m.id] = d
+	r.h.Add(check.Attempt(at(t), pub, m.id, r.seqs[pub], d, m.queues...))
+}
+
+func (r *recorder) resolve(t VTime, pub string, res engine.Resolution) {
+	switch res.Outcome {
+	case engine.Confirmed:
+		r.h.Add(check.Confirmed(at(t), pub, res.ID))
+	case engine.Duplicate:
+		r.h.Add(check.ConfirmedDuplicate(at(t), pub, res.ID))
+	case engine.Refused:
+		r.h.Add(check.Refused(at(t), pub, res.ID, res.Code, res.Reason))
+	}
+}
+
+func (r *recorder) unknown(_ VTime, _ string, id string) { r.abandoned[id] = true }
+
+func (r *recorder) publisherCrash(t VTime, pub string) { r.h.Add(check.PublisherCrash(at(t), pub)) }
+func (r *recorder) publisherRestart(t VTime, pub string) {
+	r.h.Add(check.PublisherRestart(at(t), pub))
+}
+func (r *recorder) receiverCrash(t VTime, rc string)   { r.h.Add(check.ReceiverCrash(at(t), rc)) }
+func (r *recorder) receiverRestart(t VTime, rc string) { r.h.Add(check.ReceiverRestart(at(t), rc)) }
+
+// processed records a durable, valid processing. The digest argument is the
+// hex form used in traces; the history keeps the full digest of the
+// plaintext, recomputed by the caller through check.DigestOf.
+func (r *recorder) processed(t VTime, rc, queue, id string, plaintextDigest check.Digest, redelivered bool) {
+	r.h.Add(check.Processed(at(t), rc, queue, id, plaintextDigest, redelivered))
+}
+
+func (r *recorder) brokerLost(t VTime, held []broker.HeldMessage) {
+	qm := make([]check.QueueMessage, len(held))
+	for i, m := range held {
+		qm[i] = check.QueueMessage{Queue: m.Queue, MessageID: m.MessageID}
+	}
+	r.h.Add(check.BrokerRestart(at(t), qm...))
+}
+
+func (r *recorder) deadLetter(_ VTime, _ string, id string) { r.deadLettered[id] = true }
+
+func (r *recorder) reject(_ VTime, rc, queue, id, why string) {
+	r.rejected = append(r.rejected, rc+" "+queue+" "+id+": "+why)
+}

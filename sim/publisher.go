@@ -1,0 +1,253 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+	"github.com/ciphermq/ciphermq/clients/envelope"
+)
+
+// plannedMessage is one message of the workload: drawn before the run
+// starts, so faults never change what is published, only what happens to it.
+type plannedMessage struct {
+	id         string
+	exchange   string
+	routingKey string
+	queues     []string // where the topology must route it (the oracle)
+	plaintext  []byte
+	digest     string // hex SHA-256 of plaintext, first 16 bytes
+	gap        time.Duration
+}
+
+// publisherNode runs the real publisher engine and the real envelope sealer
+// behind a clientConn.
+type publisherNode struct {
+	cc  clientConn
+	st  *runState
+
+	signer     ed25519.PrivateKey
+	recipients []envelope.RecipientPublicKey
+	sealer     envelope.Sealer
+	eng        *engine.Publisher
+
+	plan []plannedMessage
+	next int // next plan index to publish
+	// added lists the ids given to the current engine, in order, so a crash
+	// can name what was still pending without iterating a map.
+	added  []string
+	out    []byte
+	wakeAt VTime
+	wakeOn bool
+
+	crashes uint64
+	resent  uint64 // resends of crashed incarnations
+}
+
+// restart is start after a crash, recorded in the history.
+func (p *publisherNode) restart() {
+	p.st.hist.publisherRestart(p.cc.w.Now(), p.name())
+	p.start()
+}
+
+func (p *publisherNode) name() string { return p.cc.name() }
+
+// start brings up a new incarnation: fresh engine, fresh sealer session.
+func (p *publisherNode) start() {
+	w := p.cc.w
+	p.eng = engine.NewPublisher(engine.PublisherConfig{
+		Window:            p.st.work.Window,
+		ConfirmTimeout:    p.st.work.ConfirmTimeout,
+		MaxConfirmTimeout: 4 * p.st.work.ConfirmTimeout,
+		Rand:              w.rng.r,
+	})
+	s, err := envelope.NewSessionSealer(envelope.SessionOptions{
+		Signer: p.signer, Recipients: p.recipients, Rand: w.rng,
+	})
+	if err != nil {
+		panic(fmt.Sprintf("sim: publisher %s: build sealer: %v", p.name(), err))
+	}
+	p.sealer = s
+	p.added = p.added[:0]
+	p.wakeOn = false
+	w.trace.begin(w.Now(), p.name()).word("start").end()
+	p.cc.start()
+	p.scheduleNext()
+}
+
+// crash ends this incarnation. Every message it had not resolved becomes
+// "unknown": the broker may or may not hold it.
+func (p *publisherNode) crash() {
+	w := p.cc.w
+	p.crashes++
+	w.trace.begin(w.Now(), p.name()).word("crash").end()
+	for _, id := range p.added {
+		if p.eng.IsPending(id) {
+			p.st.hist.unknown(w.Now(), p.name(), id)
+		}
+	}
+	p.resent += p.eng.Stats().Resent
+	p.st.hist.publisherCrash(w.Now(), p.name())
+	p.cc.crash()
+	p.eng = nil
+	p.sealer = nil
+}
+
+// scheduleNext arms the publication of the next planned message.
+func (p *publisherNode) scheduleNext() {
+	if p.next >= len(p.plan) {
+		return
+	}
+	inc := p.eng
+	p.cc.w.after(p.plan[p.next].gap, func() {
+		if p.eng != inc || !p.cc.alive {
+			return // crashed meanwhile; the restart schedules again
+		}
+		p.publishNext()
+	})
+}
+
+// publishNext seals and adds the next planned message, unless the engine
+// already holds enough (back-pressure, as a real client would apply).
+func (p *publisherNode) publishNext() {
+	w := p.cc.w
+	if p.eng.Pending() >= 2*p.eng.Window() {
+		inc := p.eng
+		w.after(p.st.work.ConfirmTimeout/4, func() {
+			if p.eng == inc && p.cc.alive {
+				p.publishNext()
+			}
+		})
+		return
+	}
+	m := &p.plan[p.next]
+	p.next++
+	body, err := p.sealer.Seal(nil, m.id, m.plaintext, w.Now().Time())
+	if err != nil {
+		panic(fmt.Sprintf("sim: publisher %s: seal %s: %v", p.name(), m.id, err))
+	}
+	if err := p.eng.Add(engine.Message{ID: m.id, Exchange: m.exchange, RoutingKey: m.routingKey, Body: body}); err != nil {
+		panic(fmt.Sprintf("sim: publisher %s: add %s: %v", p.name(), m.id, err))
+	}
+	p.added = append(p.added, m.id)
+	p.st.hist.publish(w.Now(), p.name(), m)
+	w.trace.begin(w.Now(), p.name()).word("publish").str("id", m.id).str("ex", m.exchange).
+		str("key", m.routingKey).str("digest", m.digest).end()
+	p.pump()
+	p.scheduleNext()
+}
+
+// pump sends what the engine wants sent and re-arms its timer.
+func (p *publisherNode) pump() {
+	w := p.cc.w
+	if p.eng == nil {
+		return
+	}
+	frames := p.eng.Poll(w.Now().Time())
+	if len(frames) > 0 && p.cc.conn != nil {
+		b := p.out[:0]
+		for i := range frames {
+			b = wire.AppendPublish(b, &frames[i])
+			w.trace.begin(w.Now(), p.name()).word("send-publish").num("seq", frames[i].Seq).
+				bytesWord(frames[i].MessageID).end()
+		}
+		p.out = b
+		p.cc.send(b)
+	}
+	p.collect()
+	p.arm()
+}
+
+// arm schedules a wake-up at the engine's next deadline (one pending wake
+// at a time; an earlier deadline replaces it).
+func (p *publisherNode) arm() {
+	t, ok := p.eng.NextDeadline()
+	if !ok {
+		return
+	}
+	at := FromTime(t)
+	if p.wakeOn && p.wakeAt <= at {
+		return
+	}
+	p.wakeOn, p.wakeAt = true, at
+	inc := p.eng
+	p.cc.w.sched.at(at, func() {
+		if p.eng != inc || p.wakeAt != at {
+			return
+		}
+		p.wakeOn = false
+		p.pump()
+	})
+}
+
+// collect records every resolution the engine produced.
+func (p *publisherNode) collect() {
+	w := p.cc.w
+	for _, r := range p.eng.Resolutions() {
+		p.st.hist.resolve(w.Now(), p.name(), r)
+		w.trace.begin(w.Now(), p.name()).word("resolved").str("id", r.ID).str("outcome", r.Outcome.String()).
+			num("sends", uint64(r.Sends)).end()
+	}
+}
+
+// ready, frame and lost implement clientHooks.
+func (p *publisherNode) ready() {
+	p.eng.Connected(p.cc.w.Now().Time())
+	before := p.eng.Stats().Resent
+	p.pump()
+	if p.eng.Stats().Resent > before {
+		p.st.cov.ReconnectResend++
+	}
+}
+
+func (p *publisherNode) frame(t wire.FrameType, payload []byte) {
+	w := p.cc.w
+	switch t {
+	case wire.FrameConfirm:
+		var c wire.Confirm
+		if err := wire.DecodeConfirm(payload, &c); err != nil {
+			p.cc.drop("bad Confirm")
+			return
+		}
+		w.trace.begin(w.Now(), p.name()).word("confirm").num("first", c.First).num("last", c.Last).end()
+		p.eng.HandleConfirm(c)
+	case wire.FrameConfirmDup:
+		var c wire.ConfirmDup
+		if err := wire.DecodeConfirmDup(payload, &c); err != nil {
+			p.cc.drop("bad ConfirmDup")
+			return
+		}
+		w.trace.begin(w.Now(), p.name()).word("confirm-dup").num("seq", c.Seq).end()
+		p.st.cov.DedupHitBroker++
+		p.eng.HandleConfirmDup(c)
+	case wire.FrameNack:
+		var n wire.Nack
+		if err := wire.DecodeNack(payload, &n); err != nil {
+			p.cc.drop("bad Nack")
+			return
+		}
+		w.trace.begin(w.Now(), p.name()).word("nack").num("seq", n.Seq).num("code", uint64(n.Code)).end()
+		p.eng.HandleNack(n)
+	default:
+		w.trace.begin(w.Now(), p.name()).word("unexpected-frame").str("type", t.String()).end()
+		return
+	}
+	p.pump()
+}
+
+func (p *publisherNode) lost() {
+	if p.eng == nil {
+		return
+	}
+	p.eng.Disconnected(p.cc.w.Now().Time())
+}
+
+// digestOf names a plaintext in traces and histories.
+func digestOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:8])
+}

@@ -1,0 +1,344 @@
+package sim
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/scenarios/check"
+)
+
+// storeFile is the receiver's output file name on its simulated disk.
+const storeFile = "received.jsonl"
+
+// receiverNode runs the real consumer engine and the real receiver core
+// (envelope opener + store, one fsync per batch) over a simulated Disk.
+// Deliveries that arrive at the same virtual instant form one batch.
+type receiverNode struct {
+	cc    clientConn
+	st    *runState
+	queue string
+	// alsoDLQ makes this receiver drain the dead-letter queue as well, so
+	// dead-lettered messages are accounted for, never silently dropped.
+	alsoDLQ bool
+
+	key     *envelope.RecipientPrivateKey
+	trusted []ed25519.PublicKey
+	disk    *Disk
+	store   *store.Store
+	rcv     *receiver.Receiver
+	eng     *engine.Consumer
+	nextReq uint64
+
+	batch      []pendingStore
+	inputs     []receiver.Delivery
+	outcomes   []receiver.Outcome
+	flushArmed bool
+
+	// recorded holds every id the history has as processed by this
+	// receiver, with the digest of the plaintext it stored. scanOff is how
+	// far the store file has been read for new records.
+	recorded map[string]check.Digest
+	scanOff  int
+	out      []byte
+	crashes  uint64
+}
+
+type pendingStore struct {
+	ref         engine.Ref
+	id          string
+	queue       string
+	redelivered bool
+}
+
+func (r *receiverNode) name() string { return r.cc.name() }
+
+// start brings up a new incarnation: reopen the store from what the disk
+// kept (the store repairs a torn tail), rebuild the engine with the store as
+// its dedup set, and connect.
+func (r *receiverNode) start() {
+	w := r.cc.w
+	s, err := store.Open(storeFile, store.Options{FS: diskFS{r.disk}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(fmt.Sprintf("sim: receiver %s: reopen store: %v", r.name(), err))
+	}
+	r.store = s
+	if rec := s.Recovery(); rec.Repaired() {
+		w.trace.begin(w.Now(), r.name()).word("store-repaired").num("cut", uint64(rec.CutBytes)).end()
+	}
+	op, err := envelope.NewSessionOpener(envelope.SessionOpenerOptions{Key: r.key, Trusted: r.trusted})
+	if err != nil {
+		panic(fmt.Sprintf("sim: receiver %s: build opener: %v", r.name(), err))
+	}
+	if r.rcv, err = receiver.New(s, op); err != nil {
+		panic(fmt.Sprintf("sim: receiver %s: %v", r.name(), err))
+	}
+	// Records that reached the disk during an fsync the last incarnation
+	// died in are processed; only now can anyone tell which they are.
+	r.scanOff = 0
+	r.harvest(nil)
+	var seen engine.SeenSet = s
+	if r.st.mut.ReceiverNoDedup {
+		seen = nil
+	}
+	r.eng = engine.NewConsumer(engine.ConsumerConfig{Seen: seen})
+	r.batch, r.inputs = r.batch[:0], r.inputs[:0]
+	r.flushArmed = false
+	w.trace.begin(w.Now(), r.name()).word("start").num("stored", uint64(s.Len())).end()
+	r.cc.start()
+}
+
+// harvest reads the store file from scanOff and records every record the
+// history does not have yet as processed, with the digest of the plaintext
+// actually stored (which is what I3 is about).
+func (r *receiverNode) harvest(redelivered map[string]bool) {
+	data := r.disk.Contents(storeFile)
+	if r.scanOff > len(data) {
+		r.scanOff = 0
+	}
+	end := bytes.LastIndexByte(data, '\n') + 1
+	if end <= r.scanOff {
+		return
+	}
+	w := r.cc.w
+	err := store.Scan(bytes.NewReader(data[r.scanOff:end]), func(rec store.Record) error {
+		if _, ok := r.recorded[rec.MessageID]; ok {
+			return nil
+		}
+		d := check.DigestOf(rec.Message)
+		r.recorded[rec.MessageID] = d
+		r.st.hist.processed(w.Now(), r.name(), rec.Queue, rec.MessageID, d, redelivered[rec.MessageID])
+		w.trace.begin(w.Now(), r.name()).word("stored").str("id", rec.MessageID).str("digest", d.String()).end()
+		return nil
+	})
+	if err != nil {
+		panic(fmt.Sprintf("sim: receiver %s: scan store: %v", r.name(), err))
+	}
+	r.scanOff = end
+}
+
+// crash ends this incarnation: un-synced appends are lost (maybe torn).
+func (r *receiverNode) crash() {
+	w := r.cc.w
+	r.crashes++
+	w.trace.begin(w.Now(), r.name()).word("crash").end()
+	r.st.hist.receiverCrash(w.Now(), r.name())
+	r.cc.crash()
+	r.disk.Crash()
+	r.store, r.rcv, r.eng = nil, nil, nil
+	r.batch = r.batch[:0]
+	clear(r.inputs)
+	r.inputs = r.inputs[:0]
+}
+
+// ready implements clientHooks: register the consumers.
+func (r *receiverNode) ready() {
+	r.eng.Connected()
+	b := r.out[:0]
+	r.nextReq++
+	b = wire.AppendConsume(b, &wire.Consume{ReqID: r.nextReq, Queue: r.queue, Prefetch: uint64(r.st.work.Prefetch)})
+	if r.alsoDLQ {
+		r.nextReq++
+		b = wire.AppendConsume(b, &wire.Consume{ReqID: r.nextReq, Queue: deadLetterQueue, Prefetch: uint64(r.st.work.Prefetch)})
+	}
+	r.out = b
+	r.cc.send(b)
+}
+
+// lost implements clientHooks.
+func (r *receiverNode) lost() {
+	if r.eng != nil {
+		r.eng.Disconnected()
+	}
+	// Deliveries of the dead connection cannot be acked any more (the
+	// broker requeues them); a batch not yet processed is dropped.
+	r.batch = r.batch[:0]
+	clear(r.inputs)
+	r.inputs = r.inputs[:0]
+}
+
+// frame implements clientHooks.
+func (r *receiverNode) frame(t wire.FrameType, payload []byte) {
+	w := r.cc.w
+	switch t {
+	case wire.FrameDeliver:
+		var d wire.Deliver
+		if err := wire.DecodeDeliver(payload, &d); err != nil {
+			r.cc.drop("bad Deliver")
+			return
+		}
+		r.deliver(&d)
+		r.scheduleFlush()
+	case wire.FrameAckRefused:
+		var a wire.AckRefused
+		if err := wire.DecodeAckRefused(payload, &a); err == nil {
+			r.eng.HandleAckRefused(a)
+			r.st.cov.StaleAckRefused++
+			w.trace.begin(w.Now(), r.name()).word("ack-refused").num("tag", a.DeliveryTag).end()
+		}
+	case wire.FrameConsumeOK, wire.FrameOK:
+	default:
+		w.trace.begin(w.Now(), r.name()).word("unexpected-frame").str("type", t.String()).end()
+	}
+}
+
+// deliver handles one delivery frame: the engine decides, and new messages
+// join the batch.
+func (r *receiverNode) deliver(d *wire.Deliver) {
+	w := r.cc.w
+	ref, dec := r.eng.Handle(d)
+	id := string(d.MessageID)
+	q := string(d.Queue)
+	w.trace.begin(w.Now(), r.name()).word("deliver").num("tag", d.DeliveryTag).str("id", id).str("q", q).
+		str("decision", dec.String()).end()
+	switch dec {
+	case engine.AckDuplicate:
+		r.st.cov.DedupHitReceiver++
+		return
+	case engine.Parked, engine.Ignored:
+		return
+	}
+	if q == deadLetterQueue {
+		// Dead-lettered messages are not processed as valid; they are
+		// accounted for (an operator sees them) and acked.
+		r.st.hist.deadLetter(w.Now(), r.name(), id)
+		w.trace.begin(w.Now(), r.name()).word("dead-letter").str("id", id).end()
+		_ = r.eng.Settle(ref, engine.Stored)
+		return
+	}
+	r.batch = append(r.batch, pendingStore{ref: ref, id: id, queue: q,
+		redelivered: d.Flags&wire.FlagRedelivered != 0})
+	r.inputs = append(r.inputs, receiver.Delivery{MessageID: id, Queue: q,
+		Body: append([]byte(nil), d.Body...), ReceivedAt: w.Now().Time()})
+	if r.st.mut.AckBeforeFsync {
+		// MUTATION: the ack leaves before the record is durable.
+		_ = r.eng.Settle(ref, engine.Stored)
+		r.sendSettlements()
+	}
+}
+
+// scheduleFlush processes the batch after everything due at this instant,
+// so frames that arrived together share one fsync.
+func (r *receiverNode) scheduleFlush() {
+	if len(r.batch) == 0 {
+		r.sendSettlements()
+		return
+	}
+	if r.flushArmed {
+		return
+	}
+	r.flushArmed = true
+	inc := r.eng
+	r.cc.w.after(0, func() {
+		if r.eng == inc && r.cc.alive {
+			r.flushArmed = false
+			r.flush()
+		}
+	})
+}
+
+// flush hands the batch to the real receiver core (dedup, open, append,
+// one fsync), then settles each delivery by its verdict.
+func (r *receiverNode) flush() {
+	if len(r.batch) == 0 {
+		r.sendSettlements()
+		return
+	}
+	w := r.cc.w
+	var err error
+	r.outcomes, err = r.rcv.Process(r.inputs, w.Now().Time(), r.outcomes)
+	if err != nil {
+		r.failStop(err)
+		return
+	}
+	redelivered := make(map[string]bool, len(r.batch))
+	for _, p := range r.batch {
+		redelivered[p.id] = p.redelivered
+	}
+	r.harvest(redelivered)
+	for i, p := range r.batch {
+		o := r.outcomes[i]
+		res := engine.Stored
+		switch o.Verdict {
+		case receiver.Stored:
+		case receiver.Duplicate:
+			r.st.cov.DedupHitReceiver++
+			if r.st.mut.ReceiverNoDedup {
+				// MUTATION: with dedup off the application's side effect
+				// runs again although the store already had the record.
+				r.st.hist.processed(w.Now(), r.name(), p.queue, p.id, r.recorded[p.id], p.redelivered)
+			}
+		case receiver.Rejected:
+			res = engine.Permanent
+			r.st.hist.reject(w.Now(), r.name(), p.queue, p.id, o.Reason)
+			w.trace.begin(w.Now(), r.name()).word("rejected").str("id", p.id).str("reason", o.Reason).end()
+		default:
+			res = engine.Transient
+		}
+		if !r.st.mut.AckBeforeFsync {
+			_ = r.eng.Settle(p.ref, res)
+		}
+	}
+	r.batch = r.batch[:0]
+	clear(r.inputs)
+	r.inputs = r.inputs[:0]
+	r.sendSettlements()
+}
+
+// sendSettlements writes the engine's ack/nack/reject frames.
+func (r *receiverNode) sendSettlements() {
+	if r.eng == nil {
+		return
+	}
+	b := r.out[:0]
+	for _, s := range r.eng.Poll() {
+		switch s.Kind {
+		case engine.SettleAck:
+			b = wire.AppendAck(b, &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple})
+		case engine.SettleNack:
+			b = wire.AppendNackDelivery(b, &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true})
+		case engine.SettleReject:
+			b = wire.AppendReject(b, &wire.Reject{DeliveryTag: s.DeliveryTag})
+		}
+	}
+	r.out = b
+	r.cc.send(b)
+}
+
+// failStop handles a store failure the way the receiver core asks: after a
+// failed write or fsync nothing about durability is known, so the process
+// stops and restarts from what the disk really holds (PostgreSQL's answer to
+// fsync errors). An injected crash inside fsync ends up here too.
+func (r *receiverNode) failStop(err error) {
+	w := r.cc.w
+	if errors.Is(err, ErrCrashed) || r.disk.CrashPending() {
+		r.st.cov.CrashInFsync++
+	}
+	w.trace.begin(w.Now(), r.name()).word("fail-stop").end()
+	r.crash()
+	r.st.restartLater(r.name(), r.st.failStopDowntime(), r.restart)
+}
+
+// restart is start after a crash, recorded in the history.
+func (r *receiverNode) restart() {
+	r.st.hist.receiverRestart(r.cc.w.Now(), r.name())
+	r.start()
+}
+
+// diskFS adapts a Disk to store.FS.
+type diskFS struct{ d *Disk }
+
+func (f diskFS) OpenLocked(name string) (store.File, error) {
+	h, err := f.d.OpenLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
