@@ -27,8 +27,8 @@ type plannedMessage struct {
 // publisherNode runs the real publisher engine and the real envelope sealer
 // behind a clientConn.
 type publisherNode struct {
-	cc  clientConn
-	st  *runState
+	cc clientConn
+	st *runState
 
 	signer     ed25519.PrivateKey
 	recipients []envelope.RecipientPublicKey

@@ -108,15 +108,15 @@ type runState struct {
 	lnodes []faults.Node // the client node of each link
 	bnode  faults.Node
 
-	healAt  VTime
-	healed  bool
+	healAt VTime
+	healed bool
 	// down maps a crashed node's name to its pending restart; downOrder is
 	// the order nodes went down, for a deterministic heal.
 	down      map[string]*downNode
 	downOrder []string
 	downGen   uint64
-	randCut []randomCut
-	pchg    uint64
+	randCut   []randomCut
+	pchg      uint64
 }
 
 type randomCut struct {
