@@ -195,6 +195,10 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 		cc.w.trace.begin(cc.w.Now(), cc.name()).word("error").num("req", e.ReqID).num("code", uint64(e.Code)).end()
 		if e.ReqID == 0 {
 			cc.drop("connection error from broker")
+			return
+		}
+		if cc.isReady {
+			cc.hooks.frame(t, payload)
 		}
 	default:
 		if cc.isReady {

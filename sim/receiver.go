@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/ciphermq/ciphermq/broker"
 	"log/slog"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
@@ -37,6 +38,7 @@ type receiverNode struct {
 	eng     *engine.Consumer
 	nextReq uint64
 
+	consumes   []consumeState
 	batch      []pendingStore
 	inputs     []receiver.Delivery
 	outcomes   []receiver.Outcome
@@ -141,15 +143,60 @@ func (r *receiverNode) crash() {
 // ready implements clientHooks: register the consumers.
 func (r *receiverNode) ready() {
 	r.eng.Connected()
-	b := r.out[:0]
-	r.nextReq++
-	b = wire.AppendConsume(b, &wire.Consume{ReqID: r.nextReq, Queue: r.queue, Prefetch: uint64(r.st.work.Prefetch)})
+	r.consumes = r.consumes[:0]
+	r.consumes = append(r.consumes, consumeState{queue: r.queue})
 	if r.alsoDLQ {
+		r.consumes = append(r.consumes, consumeState{queue: deadLetterQueue})
+	}
+	r.sendConsumes()
+}
+
+// consumeState is one consumer registration on the current connection.
+// On a lossy link a Consume or its answer may vanish, so it is sent again
+// until the broker answers; the consumer tag is fixed (the queue's name), so
+// a repeat that arrives after the first is refused as "in use", which
+// proves the registration.
+type consumeState struct {
+	queue string
+	req   uint64
+	done  bool
+}
+
+// sendConsumes (re)sends every unanswered Consume and re-arms the retry.
+func (r *receiverNode) sendConsumes() {
+	b := r.out[:0]
+	pending := false
+	for i := range r.consumes {
+		cs := &r.consumes[i]
+		if cs.done {
+			continue
+		}
+		pending = true
 		r.nextReq++
-		b = wire.AppendConsume(b, &wire.Consume{ReqID: r.nextReq, Queue: deadLetterQueue, Prefetch: uint64(r.st.work.Prefetch)})
+		cs.req = r.nextReq
+		b = wire.AppendConsume(b, &wire.Consume{ReqID: cs.req, Queue: cs.queue, ConsumerTag: cs.queue,
+			Prefetch: uint64(r.st.work.Prefetch)})
 	}
 	r.out = b
 	r.cc.send(b)
+	if !pending {
+		return
+	}
+	eng, c := r.eng, r.cc.conn
+	r.cc.w.after(r.st.work.ConfirmTimeout, func() {
+		if r.eng == eng && r.cc.conn == c && c != nil && r.cc.isReady {
+			r.sendConsumes()
+		}
+	})
+}
+
+// consumeAnswered marks the registration with request id req as done.
+func (r *receiverNode) consumeAnswered(req uint64) {
+	for i := range r.consumes {
+		if r.consumes[i].req == req {
+			r.consumes[i].done = true
+		}
+	}
 }
 
 // lost implements clientHooks.
@@ -183,7 +230,17 @@ func (r *receiverNode) frame(t wire.FrameType, payload []byte) {
 			r.st.cov.StaleAckRefused++
 			w.trace.begin(w.Now(), r.name()).word("ack-refused").num("tag", a.DeliveryTag).end()
 		}
-	case wire.FrameConsumeOK, wire.FrameOK:
+	case wire.FrameConsumeOK:
+		var ok wire.ConsumeOK
+		if err := wire.DecodeConsumeOK(payload, &ok); err == nil {
+			r.consumeAnswered(ok.ReqID)
+		}
+	case wire.FrameError:
+		var e wire.Error
+		if err := wire.DecodeErrorFrame(payload, &e); err == nil && e.Code == uint16(broker.CodeInUse) {
+			r.consumeAnswered(e.ReqID)
+		}
+	case wire.FrameOK:
 	default:
 		w.trace.begin(w.Now(), r.name()).word("unexpected-frame").str("type", t.String()).end()
 	}
