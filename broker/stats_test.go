@@ -58,7 +58,7 @@ func TestStatsCounters(t *testing.T) {
 		"a": {Name: "a", Ready: 2, Bytes: 8, Published: 3, Duplicates: 1, Delivered: 1, Acked: 1, Refused: 1},
 		// b: m0..m2 and t1; m0 rejected to dlq, m1 nacked back and the
 		// connection closed: m1 and m2 requeued.
-		"b": {Name: "b", Ready: 3, Bytes: 9, Published: 4, Duplicates: 1, Delivered: 4, Redelivered: 1, DeadLettered: 1},
+		"b":   {Name: "b", Ready: 3, Bytes: 9, Published: 4, Duplicates: 1, Delivered: 4, Redelivered: 1, DeadLettered: 1},
 		"dlq": {Name: "dlq", Ready: 1, Bytes: 4, DeadLetterIn: 1},
 	}
 	for _, q := range s.Queues {
