@@ -39,7 +39,12 @@ func appendLine(dst []byte, s string) []byte {
 
 // appendSafe appends s with every control byte replaced by a space.
 func appendSafe[T string | []byte](dst []byte, s T) []byte {
-	for i := 0; i < len(s); i++ {
+	clean := 0
+	for clean < len(s) && s[clean] >= ' ' && s[clean] != 0x7f {
+		clean++
+	}
+	dst = append(dst, s[:clean]...)
+	for i := clean; i < len(s); i++ {
 		c := s[i]
 		if c < ' ' || c == 0x7f {
 			c = ' '

@@ -1,0 +1,108 @@
+package wire_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/broker/wire/wiretest"
+)
+
+// FuzzNativeDecode feeds arbitrary bytes to SplitFrame and the matching
+// decoder. It must never panic, every failure must be one of the package's
+// errors, and a frame that decodes must re-encode to exactly its bytes (the
+// encoding is canonical).
+func FuzzNativeDecode(f *testing.F) {
+	for _, c := range wiretest.NativeCases() {
+		f.Add(c.Raw)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		buf := in
+		for len(buf) > 0 {
+			typ, payload, n, err := wire.SplitFrame(buf, 1<<16)
+			if err != nil {
+				if !errors.Is(err, wire.ErrFrameTooLarge) && !errors.Is(err, wire.ErrEmptyFrame) && !errors.Is(err, wire.ErrUnknownFrameType) {
+					t.Fatalf("SplitFrame: unexpected error %v", err)
+				}
+				if n == 0 {
+					return
+				}
+				buf = buf[n:]
+				continue
+			}
+			if n == 0 {
+				return
+			}
+			frame := buf[:n]
+			buf = buf[n:]
+			got, err := wire.DecodeFrame(typ, payload)
+			if err != nil {
+				var de *wire.DecodeError
+				if !errors.As(err, &de) || de.Frame != typ || de.Field == "" {
+					t.Fatalf("decode error is not a DecodeError naming the field: %v", err)
+				}
+				continue
+			}
+			if re := got.AppendTo(nil); !bytes.Equal(re, frame) {
+				t.Fatalf("re-encoding %v differs:\n in  % x\n out % x", typ, frame, re)
+			}
+		}
+	})
+}
+
+// FuzzTextParse feeds arbitrary lines to the text parser: no panic, an
+// error is always a *TextError whose reply is one line, and a parsed
+// publish's id and body come from the line.
+func FuzzTextParse(f *testing.F) {
+	for _, c := range wiretest.TextCommandCases() {
+		f.Add([]byte(c.Line))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		c, err := wire.ParseCommand(line)
+		if err != nil {
+			var te *wire.TextError
+			if !errors.As(err, &te) {
+				t.Fatalf("not a TextError: %v", err)
+			}
+			reply := wire.AppendErrorReply(nil, err)
+			if bytes.IndexByte(reply, '\n') != len(reply)-1 {
+				t.Fatalf("reply is not one line: %q", reply)
+			}
+			return
+		}
+		switch c.Verb {
+		case wire.TextPublish:
+			if !bytes.Contains(line, c.Body) || len(c.MessageID) > wire.MaxMessageIDLen {
+				t.Fatalf("publish body/id not from the line: %+v", c)
+			}
+			checkID(t, c.MessageID)
+		case wire.TextPublishBatch:
+			if len(c.Batch) == 0 {
+				t.Fatal("batch parsed without envelopes")
+			}
+			for _, m := range c.Batch {
+				if !bytes.Contains(line, m.Body) || m.Body[0] != '{' {
+					t.Fatalf("batch envelope not from the line: %q", m.Body)
+				}
+				checkID(t, m.MessageID)
+			}
+		case wire.TextUnknown:
+			t.Fatal("unknown verb parsed without error")
+		}
+		// A reply built from parsed fields must stay one line.
+		reply := wire.AppendReplyMessage(nil, c.MessageID, c.Body)
+		if bytes.IndexByte(reply, '\n') != len(reply)-1 {
+			t.Fatalf("message reply is not one line: %q", reply)
+		}
+	})
+}
+
+func checkID(t *testing.T, id []byte) {
+	t.Helper()
+	for _, b := range id {
+		if b <= ' ' || b == 0x7f {
+			t.Fatalf("message id with a space or control byte: %q", id)
+		}
+	}
+}
