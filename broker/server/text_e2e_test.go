@@ -1,0 +1,154 @@
+package server
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTextEndToEnd(t *testing.T) {
+	srv, addr := startServer(t, testConfig())
+	admin := dialText(t, addr)
+	for _, c := range []struct{ cmd, want string }{
+		{"declare_queue orders", "Queue declared"},
+		{"declare_exchange shop", "Exchange declared"},
+		{"bind shop orders new", "Queue bound"},
+		{"publish shop new " + envelope("o-1"), "ACK o-1"},
+		{"publish shop new " + envelope("o-1"), "ACK o-1"}, // repeated publish: confirmed, enqueued once
+		{"publish shop new " + envelope("o-2"), "ACK o-2"},
+	} {
+		if got := admin.call(c.cmd); got != c.want {
+			t.Fatalf("%q answered %q, want %q", c.cmd, got, c.want)
+		}
+	}
+	if q := queueOf(srv, "orders"); q.Ready != 2 {
+		t.Fatalf("orders holds %d messages, want 2 (the repeated publish enqueued once)", q.Ready)
+	}
+	cons := dialText(t, addr)
+	if got := cons.call("consume orders"); got != "Subscribed to queue" {
+		t.Fatalf("consume: %q", got)
+	}
+	for _, id := range []string{"o-1", "o-2"} {
+		if got, want := cons.line(), "Message: "+id+" "+envelope(id); got != want {
+			t.Fatalf("push %q, want %q", got, want)
+		}
+		if got := cons.call("ack " + id); got != "ACK_CONFIRMED "+id {
+			t.Fatalf("ack: %q", got)
+		}
+	}
+	eventually(t, "orders to be empty", func() bool {
+		q := queueOf(srv, "orders")
+		return q.Ready == 0 && q.Unacked == 0 && q.Acked == 2
+	})
+}
+
+func TestTextConsumerDisconnectRedeliversToAnother(t *testing.T) {
+	srv, addr := startServer(t, testConfig())
+	a := dialText(t, addr)
+	if got := a.call("consume default_queue"); got != "Subscribed to queue" {
+		t.Fatal(got)
+	}
+	if got := dialText(t, addr).call("publish default_exchange default_key " + envelope("m1")); got != "ACK m1" {
+		t.Fatal(got)
+	}
+	if got := a.line(); !strings.HasPrefix(got, "Message: m1 ") {
+		t.Fatalf("push %q", got)
+	}
+	b := dialText(t, addr)
+	if got := b.call("consume default_queue"); got != "Subscribed to queue" {
+		t.Fatal(got)
+	}
+	a.nc.Close() // mid-delivery: m1 is unacked
+	if got := b.line(); !strings.HasPrefix(got, "Message: m1 ") {
+		t.Fatalf("after a disconnected, b got %q", got)
+	}
+	b.call("ack m1")
+	eventually(t, "m1 acked once", func() bool { return queueOf(srv, "default_queue").Acked == 1 })
+}
+
+func TestTextStaleAckAfterAckTimeoutIsRefused(t *testing.T) {
+	cfg := testConfig()
+	cfg.TextAckTimeout = 200 * time.Millisecond
+	srv, addr := startServer(t, cfg)
+	a := dialText(t, addr)
+	a.call("consume default_queue")
+	dialText(t, addr).call("publish default_exchange default_key " + envelope("late"))
+	if got := a.line(); !strings.HasPrefix(got, "Message: late ") {
+		t.Fatalf("push %q", got)
+	}
+	// a does not ack in time: the message is redelivered (to a, the only
+	// consumer) with a new delivery tag.
+	eventually(t, "a redelivery", func() bool { return queueOf(srv, "default_queue").Redelivered == 1 })
+	if got := a.line(); !strings.HasPrefix(got, "Message: late ") {
+		t.Fatalf("redelivery %q", got)
+	}
+	// Acking now settles the redelivery (the newest tag of this id).
+	if got := a.call("ack late"); got != "ACK_CONFIRMED late" {
+		t.Fatal(got)
+	}
+	// The same ack again is stale: answered as the reference does, applied
+	// to nothing.
+	if got := a.call("ack late"); got != "ACK_CONFIRMED late" {
+		t.Fatal(got)
+	}
+	q := queueOf(srv, "default_queue")
+	if q.Acked != 1 || q.Unacked != 0 || q.Ready != 0 {
+		t.Fatalf("after ack + stale ack: %+v, want exactly one ack", q)
+	}
+}
+
+func TestTextOversizedLineClosesOnlyItsConnection(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxLineSize = 4096
+	_, addr := startServer(t, cfg)
+	good := dialText(t, addr)
+	bad := dialText(t, addr)
+	bad.nc.Write([]byte(strings.Repeat("x", 10000)))
+	got := string(expectClosed(t, bad.nc))
+	if !strings.HasPrefix(got, "Error: ") || strings.Count(got, "\n") != 1 {
+		t.Fatalf("oversized line answered %q, want one Error line", got)
+	}
+	if got := good.call("declare_queue still_fine"); got != "Queue declared" {
+		t.Fatalf("other connection: %q", got)
+	}
+}
+
+func TestHandshakeTimeoutClosesSilentConnections(t *testing.T) {
+	cfg := testConfig()
+	cfg.HandshakeTimeout = 100 * time.Millisecond
+	_, addr := startServer(t, cfg)
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := expectClosed(t, nc); len(got) != 0 {
+		t.Fatalf("silent connection got %q before close", got)
+	}
+}
+
+func TestMaxConnectionsRefusesPolitely(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxConnections = 1
+	srv, addr := startServer(t, cfg)
+	first := dialText(t, addr)
+	if got := first.call("declare_queue q"); got != "Queue declared" {
+		t.Fatal(got)
+	}
+	second := dialText(t, addr)
+	second.send("declare_queue q")
+	got := string(expectClosed(t, second.nc))
+	if !strings.HasPrefix(got, "Error: too many connections") {
+		t.Fatalf("over the limit: %q", got)
+	}
+	if got := first.call("declare_queue q"); got != "Queue declared" {
+		t.Fatalf("first connection after the refusal: %q", got)
+	}
+	first.nc.Close()
+	eventually(t, "the first connection to go", func() bool { return srv.Stats().Connections == 0 })
+	third := dialText(t, addr)
+	if got := third.call("declare_queue q"); got != "Queue declared" {
+		t.Fatalf("after a slot freed: %q", got)
+	}
+}
