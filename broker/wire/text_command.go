@@ -61,6 +61,10 @@ type TextCommand struct {
 	// ExchangeType: declare_exchange's optional second argument
 	// (ExchangeDirect when absent).
 	ExchangeType uint8
+	// ExchangeTypeSet: the line named the type explicitly (our extension;
+	// the reference has no type argument), so a redeclaration with another
+	// type can be refused instead of silently accepted.
+	ExchangeTypeSet bool
 	// RoutingKey: publish, publish_batch.
 	RoutingKey []byte
 	// BindArgs: bind's three arguments in the order sent. The reference
@@ -153,6 +157,7 @@ func (c *TextCommand) parse(line []byte) error {
 		c.Exchange = x
 		c.ExchangeType = ExchangeDirect
 		if t, _ := nextToken(rest); len(t) > 0 {
+			c.ExchangeTypeSet = true
 			switch string(t) {
 			case "direct":
 			case "fanout":
