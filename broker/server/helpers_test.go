@@ -140,11 +140,15 @@ func expectClosed(t testing.TB, nc net.Conn) []byte {
 
 // nativeClient speaks the native protocol frame by frame.
 type nativeClient struct {
-	t     testing.TB
-	nc    net.Conn
-	r     *wire.Reader
-	hello wire.HelloOK
+	t       testing.TB
+	nc      net.Conn
+	r       *wire.Reader
+	hello   wire.HelloOK
+	lastSeq uint64
 }
+
+// seq returns the next publish sequence number.
+func (c *nativeClient) seq() uint64 { c.lastSeq++; return c.lastSeq }
 
 func dialNative(t testing.TB, addr string, hello wire.Hello) *nativeClient {
 	t.Helper()
@@ -212,4 +216,13 @@ func cloneFrame(f wire.Frame) wire.Frame {
 
 func publishFrame(seq uint64, exchange, key, id string, body []byte) []byte {
 	return wire.AppendPublish(nil, &wire.Publish{Seq: seq, Exchange: []byte(exchange), RoutingKey: []byte(key), MessageID: []byte(id), Body: body})
+}
+
+func mustListen(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
