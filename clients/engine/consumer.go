@@ -256,12 +256,23 @@ func (c *Consumer) Disconnected() {
 	c.seenFloor, c.ackFloor = 0, 0
 }
 
+// SetPrefetch changes the prefetch the engine checks deliveries against, for
+// a driver that adds or cancels consumers on the connection.
+func (c *Consumer) SetPrefetch(n int) { c.cfg.Prefetch = n }
+
 // Epoch is the current connection's epoch (0 before the first Connected).
 func (c *Consumer) Epoch() uint64 { return c.epoch }
 
 // Handle takes one Deliver frame of the current connection and decides what
-// happens to it. The frame is not retained.
+// happens to it, asking the configured SeenSet. The frame is not retained.
 func (c *Consumer) Handle(d *wire.Deliver) (Ref, Decision) {
+	return c.HandleSeen(d, c.cfg.Seen)
+}
+
+// HandleSeen is Handle with a SeenSet for this delivery only: a connection
+// carrying several consumers, each with its own store, passes the one of the
+// consumer the delivery is for. A nil seen means nothing was seen.
+func (c *Consumer) HandleSeen(d *wire.Deliver, seen SeenSet) (Ref, Decision) {
 	ref := Ref{Epoch: c.epoch, Tag: d.DeliveryTag}
 	c.stats.Received++
 	if !c.connected || d.DeliveryTag == 0 || !c.markSeen(d.DeliveryTag) {
@@ -274,7 +285,7 @@ func (c *Consumer) Handle(d *wire.Deliver) (Ref, Decision) {
 	if c.cfg.Prefetch > 0 && len(c.outstanding) > c.cfg.Prefetch {
 		c.stats.PrefetchExceeded++
 	}
-	if c.cfg.Seen != nil && c.cfg.Seen.Seen(id) {
+	if seen != nil && seen.Seen(id) {
 		del.state = stAck
 		c.ready = append(c.ready, d.DeliveryTag)
 		c.stats.Duplicates++

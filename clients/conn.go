@@ -1,0 +1,507 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+)
+
+// Conn is a connection to a broker over the native protocol that survives
+// breaks: when the transport fails it reconnects with exponential backoff
+// and jitter, declares again the topology declared through it, resubscribes
+// its consumers and lets its publishers resend every unconfirmed message.
+// It is safe for concurrent use.
+//
+// Inside, one goroutine reads frames, one writes them (everything queued
+// while a write is in progress goes out in the next single write), and a
+// supervisor reconnects. The reliability logic lives in the deterministic
+// engines of package engine; Conn only drives them. One mutex guards the
+// engines and the outgoing buffer; it is never held across I/O.
+type Conn struct {
+	addr    string
+	opts    Options
+	log     *slog.Logger
+	rnd     engine.Rand
+	backoff engine.Backoff
+
+	closeCh chan struct{} // closed by Close
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	sess      *session      // nil while disconnected
+	upCh      chan struct{} // closed when a session is up, replaced when it ends
+	epoch     uint64
+	server    wire.HelloOK
+	nextReq   uint64
+	reqs      map[uint64]*request
+	topo      topology
+	pubs      map[*Publisher]struct{}
+	wireSeq   uint64            // next publish sequence number on the session
+	seqOwner  map[uint64]seqRef // wire seq -> publisher and its engine's seq
+	cons      *engine.Consumer  // every delivery of the connection
+	consumers map[string]*Consumer
+	nextCTag  uint64
+	stats     ConnStats
+}
+
+// ConnStats are the connection's own counters.
+type ConnStats struct {
+	Connects   uint64 // sessions established, the first one included
+	Reconnects uint64 // of which after a break
+	Failures   uint64 // failed reconnect attempts
+}
+
+// session is one transport connection, from handshake to break.
+type session struct {
+	nc    net.Conn
+	r     *wire.Reader
+	epoch uint64
+	hb    time.Duration
+
+	// Guarded by Conn.mu.
+	wbuf  []byte // frames waiting for the writer
+	spare []byte // the writer's previous buffer, reused
+	final bool   // Close queued: end the session once wbuf is written
+
+	wake chan struct{} // cap 1: wbuf has data
+	done chan struct{} // closed when the session ends
+	once sync.Once
+	err  error // why it ended; read after done
+}
+
+func (s *session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fail ends the session once; the first reason wins.
+func (s *session) fail(err error) {
+	s.once.Do(func() {
+		s.err = err
+		close(s.done)
+		_ = s.nc.Close()
+	})
+}
+
+type seqRef struct {
+	pub   *Publisher
+	local uint64
+}
+
+// globalRand draws jitter from math/rand/v2's global source: the library is
+// a driver, so non-reproducible jitter is what we want here.
+type globalRand struct{}
+
+func (globalRand) Float64() float64 { return rand.Float64() }
+
+// Dial connects to the broker at addr ("host:port") and performs the native
+// handshake. The first connection fails fast: if the broker is not there,
+// Dial returns an error at once instead of retrying. Later breaks are
+// repaired in the background until Close.
+func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
+	opts = opts.withDefaults()
+	c := &Conn{
+		addr:      addr,
+		opts:      opts,
+		log:       opts.Logger.With("broker", addr, "client", opts.ClientName),
+		rnd:       globalRand{},
+		backoff:   engine.Backoff{Min: opts.ReconnectMin, Max: opts.ReconnectMax},
+		closeCh:   make(chan struct{}),
+		upCh:      make(chan struct{}),
+		reqs:      make(map[uint64]*request),
+		pubs:      make(map[*Publisher]struct{}),
+		seqOwner:  make(map[uint64]seqRef),
+		cons:      engine.NewConsumer(engine.ConsumerConfig{}),
+		consumers: make(map[string]*Consumer),
+	}
+	s, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.install(s)
+	c.wg.Add(1)
+	go c.supervise(s)
+	return c, nil
+}
+
+// connect opens the transport and performs the handshake.
+func (c *Conn) connect(ctx context.Context) (*session, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
+	defer cancel()
+	nc, err := c.opts.DialFunc(dctx, c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach broker at %s: %w; is `ciphermq server` running?", c.addr, err)
+	}
+	s, err := c.handshake(dctx, nc)
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("handshake with broker at %s: %w", c.addr, err)
+	}
+	return s, nil
+}
+
+func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(d)
+	}
+	// Closing the socket is the only way to interrupt a blocked read when
+	// ctx ends without a deadline (cancelled by Close).
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := wire.AppendPreamble(nil)
+	buf = wire.AppendHello(buf, &wire.Hello{
+		Version:      wire.ProtocolVersion,
+		ClientName:   c.opts.ClientName,
+		HeartbeatMs:  uint64(c.opts.Heartbeat / time.Millisecond),
+		MaxFrameSize: uint64(max(c.opts.MaxFrameSize, 0)),
+	})
+	if _, err := nc.Write(buf); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	r := wire.NewReader(nc, c.opts.MaxFrameSize)
+	typ, payload, err := r.ReadFrame()
+	if err != nil {
+		return nil, fmt.Errorf("read hello answer: %w (is the address a CipherMQ broker speaking the native protocol?)", err)
+	}
+	var ok wire.HelloOK
+	switch typ {
+	case wire.FrameHelloOK:
+		if err := wire.DecodeHelloOK(payload, &ok); err != nil {
+			return nil, fmt.Errorf("decode HelloOK: %w", err)
+		}
+	case wire.FrameError:
+		var e wire.Error
+		if err := wire.DecodeErrorFrame(payload, &e); err != nil {
+			return nil, fmt.Errorf("decode Error: %w", err)
+		}
+		return nil, &BrokerError{Op: "connection", Code: e.Code, Reason: e.Message}
+	case wire.FrameClose:
+		var cl wire.Close
+		if err := wire.DecodeClose(payload, &cl); err != nil {
+			return nil, fmt.Errorf("decode Close: %w", err)
+		}
+		return nil, &BrokerError{Op: "connection", Code: cl.Code, Reason: cl.Reason}
+	default:
+		return nil, fmt.Errorf("broker answered Hello with %s instead of HelloOK", typ)
+	}
+	if ok.MaxFrameSize > 0 && (c.opts.MaxFrameSize <= 0 || int(ok.MaxFrameSize) < c.opts.MaxFrameSize) {
+		r.SetMaxFrameSize(int(ok.MaxFrameSize))
+	}
+	_ = nc.SetDeadline(time.Time{})
+	c.mu.Lock()
+	c.server = ok
+	c.mu.Unlock()
+	return &session{
+		nc:   nc,
+		r:    r,
+		hb:   time.Duration(ok.HeartbeatMs) * time.Millisecond,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}, nil
+}
+
+// install makes s the live session: it queues the topology, the consumers'
+// subscriptions and the publishers' resends, in that order (the broker
+// handles a connection's frames in order), then starts the session's reader
+// and writer. It reports false if the connection was closed meanwhile.
+func (c *Conn) install(s *session) bool {
+	now := time.Now()
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.epoch++
+	s.epoch = c.epoch
+	c.sess = s
+	c.wireSeq = 1
+	clear(c.seqOwner)
+	c.stats.Connects++
+	if c.stats.Connects > 1 {
+		c.stats.Reconnects++
+	}
+	c.cons.Connected()
+	c.replayTopologyLocked(s)
+	for _, cs := range c.consumers {
+		c.subscribeLocked(s, cs, nil)
+	}
+	for p := range c.pubs {
+		p.eng.Connected(now)
+		p.pumpLocked(now)
+	}
+	close(c.upCh)
+	c.mu.Unlock()
+	c.log.Info("connected to broker", "session", s.epoch, "heartbeat", s.hb)
+	c.wg.Add(2)
+	go c.readLoop(s)
+	go c.writeLoop(s)
+	s.signal()
+	return true
+}
+
+// sessionEnded forgets everything tied to s: its requests fail with
+// ErrConnectionLost, its deliveries are dropped (the broker requeues them),
+// and publishers go back to waiting for the next session.
+func (c *Conn) sessionEnded(s *session) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != s {
+		return
+	}
+	c.sess = nil
+	c.upCh = make(chan struct{})
+	c.cons.Disconnected()
+	for _, cs := range c.consumers {
+		cs.dropQueuedLocked()
+	}
+	for p := range c.pubs {
+		p.eng.Disconnected(now)
+	}
+	clear(c.seqOwner)
+	for id, r := range c.reqs {
+		if r.epoch == s.epoch {
+			delete(c.reqs, id)
+			r.finish(reply{err: fmt.Errorf("%s: %w", r.op, ErrConnectionLost)})
+		}
+	}
+}
+
+// supervise waits for each session to end and builds the next one.
+func (c *Conn) supervise(s *session) {
+	defer c.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closeCh:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		<-s.done
+		c.sessionEnded(s)
+		if c.isClosed() {
+			return
+		}
+		c.log.Warn("connection to broker lost; reconnecting", "session", s.epoch, "err", s.err)
+		for attempt := 1; ; attempt++ {
+			t := time.NewTimer(c.backoff.Delay(attempt, c.rnd))
+			select {
+			case <-t.C:
+			case <-c.closeCh:
+				t.Stop()
+				return
+			}
+			ns, err := c.connect(ctx)
+			if err != nil {
+				c.mu.Lock()
+				c.stats.Failures++
+				c.mu.Unlock()
+				if c.isClosed() {
+					return
+				}
+				c.log.Warn("reconnect failed", "attempt", attempt, "err", err)
+				continue
+			}
+			if !c.install(ns) {
+				_ = ns.nc.Close()
+				return
+			}
+			s = ns
+			break
+		}
+	}
+}
+
+func (c *Conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// writeLoop writes whatever frames accumulated, one Write per batch, and a
+// heartbeat when nothing else went out for an interval.
+func (c *Conn) writeLoop(s *session) {
+	defer c.wg.Done()
+	var tick <-chan time.Time
+	if s.hb > 0 {
+		t := time.NewTicker(s.hb)
+		defer t.Stop()
+		tick = t.C
+	}
+	wrote := false
+	for {
+		select {
+		case <-s.wake:
+		case <-tick:
+			if !wrote {
+				c.mu.Lock()
+				s.wbuf = wire.AppendHeartbeat(s.wbuf)
+				c.mu.Unlock()
+			}
+			wrote = false
+		case <-s.done:
+			return
+		}
+		c.mu.Lock()
+		buf := s.wbuf
+		s.wbuf, s.spare = s.spare[:0], nil
+		c.mu.Unlock()
+		if len(buf) > 0 {
+			_ = s.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout(s)))
+			if _, err := s.nc.Write(buf); err != nil {
+				s.fail(fmt.Errorf("write to broker: %w", err))
+				return
+			}
+			wrote = true
+		}
+		c.mu.Lock()
+		if s.spare == nil && cap(buf) <= maxKeptBuffer {
+			s.spare = buf[:0]
+		}
+		final := s.final && len(s.wbuf) == 0
+		pending := len(s.wbuf) > 0
+		c.mu.Unlock()
+		if final {
+			s.fail(ErrClosed)
+			return
+		}
+		if pending {
+			s.signal()
+		}
+	}
+}
+
+// maxKeptBuffer bounds the write buffer kept for reuse, so one burst of
+// large messages does not pin its memory for the connection's life.
+const maxKeptBuffer = 4 << 20
+
+func (c *Conn) writeTimeout(s *session) time.Duration {
+	if s.hb > 0 {
+		return max(3*s.hb, 10*time.Second)
+	}
+	return 30 * time.Second
+}
+
+// readLoop reads and dispatches frames until the session ends. A peer
+// silent for 3 heartbeat intervals is declared dead.
+func (c *Conn) readLoop(s *session) {
+	defer c.wg.Done()
+	var armed time.Time
+	in := newInbound()
+	for {
+		if s.hb > 0 {
+			if now := time.Now(); now.Sub(armed) > s.hb/2 {
+				_ = s.nc.SetReadDeadline(now.Add(3 * s.hb))
+				armed = now
+			}
+		}
+		typ, payload, err := s.r.ReadFrame()
+		if err != nil {
+			if errors.Is(err, wire.ErrUnknownFrameType) {
+				c.log.Warn("ignoring a frame of unknown type from the broker", "type", typ)
+				continue
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fmt.Errorf("broker silent for %v (3 heartbeats): %w", 3*s.hb, err)
+			}
+			s.fail(fmt.Errorf("read from broker: %w", err))
+			return
+		}
+		if err := c.dispatch(s, in, typ, payload); err != nil {
+			s.fail(err)
+			return
+		}
+	}
+}
+
+// ClientStats returns the connection's counters.
+func (c *Conn) ClientStats() ConnStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Connected reports whether a session is up right now.
+func (c *Conn) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// MaxMessageSize is the largest body the broker accepts, as it announced in
+// the handshake (0: no announced limit).
+func (c *Conn) MaxMessageSize() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int(c.server.MaxMessageSize)
+}
+
+// Close ends the connection: it tells the broker, stops reconnecting,
+// resolves every unconfirmed publish with ErrUnconfirmed, ends every
+// consumer (their handlers' contexts are cancelled) and waits for the
+// connection's goroutines, handlers included. Use Publisher.Close first to
+// wait for confirms. Close is idempotent.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.wg.Wait()
+		return nil
+	}
+	c.closed = true
+	close(c.closeCh)
+	s := c.sess
+	if s != nil {
+		s.wbuf = wire.AppendClose(s.wbuf, &wire.Close{Code: 0, Reason: "client closing"})
+		s.final = true
+	}
+	pubs := make([]*Publisher, 0, len(c.pubs))
+	for p := range c.pubs {
+		pubs = append(pubs, p)
+	}
+	consumers := make([]*Consumer, 0, len(c.consumers))
+	for _, cs := range c.consumers {
+		consumers = append(consumers, cs)
+	}
+	for id, r := range c.reqs {
+		delete(c.reqs, id)
+		r.finish(reply{err: ErrClosed})
+	}
+	c.mu.Unlock()
+	if s != nil {
+		s.signal()
+		// The Close frame gets a moment to go out; a stuck network must
+		// not make Close hang.
+		t := time.NewTimer(time.Second)
+		select {
+		case <-s.done:
+		case <-t.C:
+			s.fail(ErrClosed)
+		}
+		t.Stop()
+	}
+	for _, p := range pubs {
+		p.abandon(ErrUnconfirmed)
+	}
+	for _, cs := range consumers {
+		cs.end(ErrClosed)
+	}
+	c.wg.Wait()
+	c.log.Info("connection closed")
+	return nil
+}

@@ -1,0 +1,401 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+)
+
+// Delivery is one message handed to a handler. It is the handler's to keep:
+// the body is a copy.
+type Delivery struct {
+	MessageID   string
+	Body        []byte
+	Queue       string
+	Exchange    string
+	RoutingKey  string
+	ConsumerTag string
+	// Redelivered is set when the broker delivered this message before
+	// (the earlier attempt was not acked); DeliveryCount counts attempts.
+	Redelivered   bool
+	DeliveryCount uint64
+
+	ref engine.Ref
+}
+
+func newDelivery(d *wire.Deliver, ref engine.Ref) *Delivery {
+	return &Delivery{
+		MessageID:     string(d.MessageID),
+		Body:          append([]byte(nil), d.Body...),
+		Queue:         string(d.Queue),
+		Exchange:      string(d.Exchange),
+		RoutingKey:    string(d.RoutingKey),
+		ConsumerTag:   string(d.ConsumerTag),
+		Redelivered:   d.Flags&wire.FlagRedelivered != 0,
+		DeliveryCount: d.DeliveryCount,
+		ref:           ref,
+	}
+}
+
+// Consumer receives the deliveries of one queue and runs the handler on
+// them, one batch at a time, on its own goroutine. It resubscribes after
+// every reconnect.
+type Consumer struct {
+	c      *Conn
+	opts   ConsumerOptions
+	tag    string
+	seen   engine.SeenSet
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	err    error
+
+	duplicates atomic.Uint64
+	handled    atomic.Uint64
+	requeued   atomic.Uint64
+	rejected   atomic.Uint64
+
+	// Guarded by c.mu.
+	queue    []*Delivery
+	stopped  bool
+	subEpoch uint64 // session on which the latest Consume was sent
+}
+
+// ConsumerStats are one consumer's counters.
+type ConsumerStats struct {
+	Handled    uint64 // deliveries given to the handler
+	Duplicates uint64 // acked without the handler (Seen, or a twin of one being handled)
+	Requeued   uint64 // handler returned a transient error
+	Rejected   uint64 // handler returned a Permanent error
+}
+
+// Consume subscribes to a queue. Deliveries go to opts.Handler (or
+// opts.BatchHandler) on a goroutine of the consumer; ctx bounds only the
+// subscription request. Handlers get a context that ends when the consumer
+// or the connection does.
+func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, error) {
+	if err := checkName("queue", opts.Queue, false); err != nil {
+		return nil, err
+	}
+	if err := checkName("consumer tag", opts.Tag, true); err != nil {
+		return nil, err
+	}
+	if (opts.Handler == nil) == (opts.BatchHandler == nil) {
+		return nil, fmt.Errorf("%w: consume %q: set exactly one of Handler and BatchHandler", ErrInvalid, opts.Queue)
+	}
+	if opts.Prefetch < 0 || opts.AckTimeout < 0 {
+		return nil, fmt.Errorf("%w: consume %q: negative Prefetch or AckTimeout", ErrInvalid, opts.Queue)
+	}
+	if opts.Prefetch == 0 {
+		opts.Prefetch = defaultPrefetch
+	}
+	cs := &Consumer{c: c, opts: opts, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if opts.Seen != nil {
+		cs.seen = engine.SeenFunc(opts.Seen)
+	}
+	cs.ctx, cs.cancel = context.WithCancel(context.Background())
+	op := fmt.Sprintf("consume %q", opts.Queue)
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%s: %w", op, ErrClosed)
+		}
+		s := c.sess
+		if s == nil {
+			up := c.upCh
+			c.mu.Unlock()
+			select {
+			case <-up:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("%s: waiting for the connection to the broker: %w", op, ctx.Err())
+			case <-c.closeCh:
+				return nil, fmt.Errorf("%s: %w", op, ErrClosed)
+			}
+		}
+		if cs.tag == "" {
+			cs.tag = opts.Tag
+			if cs.tag == "" {
+				c.nextCTag++
+				cs.tag = fmt.Sprintf("%s-%d", c.opts.ClientName, c.nextCTag)
+			}
+			if _, dup := c.consumers[cs.tag]; dup {
+				c.mu.Unlock()
+				return nil, fmt.Errorf("%w: %s: consumer tag %q is already used on this connection", ErrInvalid, op, cs.tag)
+			}
+		}
+		c.consumers[cs.tag] = cs
+		c.updatePrefetchLocked()
+		r := &request{op: op, ch: make(chan reply, 1)}
+		c.subscribeLocked(s, cs, r)
+		c.mu.Unlock()
+		var rep reply
+		select {
+		case rep = <-r.ch:
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.removeConsumerLocked(cs)
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%s: waiting for the broker's answer: %w", op, ctx.Err())
+		}
+		switch {
+		case rep.err == nil:
+		case errors.Is(rep.err, ErrConnectionLost):
+			// Still registered: the next session subscribes it again.
+		default:
+			c.mu.Lock()
+			c.removeConsumerLocked(cs)
+			c.mu.Unlock()
+			return nil, rep.err
+		}
+		break
+	}
+	c.wg.Add(1)
+	go cs.run()
+	return cs, nil
+}
+
+// subscribeLocked queues a Consume for cs on s. Without r, the answer is
+// handled here: a refusal after a reconnect ends the consumer.
+func (c *Conn) subscribeLocked(s *session, cs *Consumer, r *request) {
+	if r == nil {
+		op := fmt.Sprintf("consume %q again after reconnect", cs.opts.Queue)
+		r = &request{op: op, fn: func(rep reply) {
+			if rep.err == nil || errors.Is(rep.err, ErrConnectionLost) || errors.Is(rep.err, ErrClosed) {
+				return
+			}
+			c.log.Error("resubscribing failed; the consumer ends", "consumer", cs.tag, "err", rep.err)
+			c.removeConsumerLocked(cs)
+			go cs.end(fmt.Errorf("%w: %w", ErrConsumerEnded, rep.err))
+		}}
+	}
+	cs.subEpoch = s.epoch
+	f := wire.Consume{
+		Queue:        cs.opts.Queue,
+		ConsumerTag:  cs.tag,
+		Prefetch:     uint64(cs.opts.Prefetch),
+		AckTimeoutMs: uint64(cs.opts.AckTimeout.Milliseconds()),
+	}
+	c.sendRequestLocked(s, r, func(dst []byte, id uint64) []byte {
+		f.ReqID = id
+		return wire.AppendConsume(dst, &f)
+	})
+}
+
+// removeConsumerLocked unregisters cs and, if the live session has it
+// subscribed, cancels it there so the broker stops sending.
+func (c *Conn) removeConsumerLocked(cs *Consumer) {
+	if c.consumers[cs.tag] != cs {
+		return
+	}
+	delete(c.consumers, cs.tag)
+	c.updatePrefetchLocked()
+	cs.stopped = true
+	if s := c.sess; s != nil && cs.subEpoch == s.epoch {
+		op := fmt.Sprintf("cancel consumer %q", cs.tag)
+		c.sendRequestLocked(s, &request{op: op, fn: func(rep reply) {
+			if rep.err != nil && !errors.Is(rep.err, ErrConnectionLost) && !errors.Is(rep.err, ErrClosed) {
+				c.log.Warn("cancelling a consumer failed", "consumer", cs.tag, "err", rep.err)
+			}
+		}}, func(dst []byte, id uint64) []byte {
+			return wire.AppendCancel(dst, &wire.Cancel{ReqID: id, ConsumerTag: cs.tag})
+		})
+	}
+	c.requeueQueuedLocked(cs)
+}
+
+func (c *Conn) updatePrefetchLocked() {
+	n := 0
+	for _, cs := range c.consumers {
+		n += cs.opts.Prefetch
+	}
+	c.cons.SetPrefetch(n)
+}
+
+// requeueQueuedLocked gives back the deliveries cs had not handled yet.
+func (c *Conn) requeueQueuedLocked(cs *Consumer) {
+	for _, d := range cs.queue {
+		_ = c.cons.Settle(d.ref, engine.Transient)
+	}
+	cs.queue = nil
+	if s := c.sess; s != nil {
+		c.flushSettlementsLocked(s)
+	}
+}
+
+func (cs *Consumer) enqueueLocked(d *Delivery) {
+	cs.queue = append(cs.queue, d)
+	select {
+	case cs.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dropQueuedLocked forgets queued deliveries of a session that ended: the
+// broker requeues them.
+func (cs *Consumer) dropQueuedLocked() { cs.queue = nil }
+
+// Tag is the consumer's tag on its connection.
+func (cs *Consumer) Tag() string { return cs.tag }
+
+// Done is closed when the consumer has ended and its goroutine returned.
+func (cs *Consumer) Done() <-chan struct{} { return cs.done }
+
+// Err says why the consumer ended (nil while it runs).
+func (cs *Consumer) Err() error {
+	select {
+	case <-cs.done:
+		return cs.err
+	default:
+		return nil
+	}
+}
+
+// Stats returns the consumer's counters.
+func (cs *Consumer) Stats() ConsumerStats {
+	return ConsumerStats{
+		Handled:    cs.handled.Load(),
+		Duplicates: cs.duplicates.Load(),
+		Requeued:   cs.requeued.Load(),
+		Rejected:   cs.rejected.Load(),
+	}
+}
+
+// Cancel ends the consumer: the broker stops sending, deliveries not yet
+// handled are requeued, and Cancel waits (until ctx ends) for the handler
+// running now to return.
+func (cs *Consumer) Cancel(ctx context.Context) error {
+	c := cs.c
+	c.mu.Lock()
+	c.removeConsumerLocked(cs)
+	c.mu.Unlock()
+	cs.end(fmt.Errorf("%w: cancelled", ErrConsumerEnded))
+	select {
+	case <-cs.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cancel consumer %q: waiting for its handler to return: %w", cs.tag, ctx.Err())
+	}
+}
+
+// end stops the consumer's goroutine; the first reason is kept.
+func (cs *Consumer) end(err error) {
+	cs.once.Do(func() {
+		cs.err = err
+		c := cs.c
+		c.mu.Lock()
+		cs.stopped = true
+		c.requeueQueuedLocked(cs)
+		c.mu.Unlock()
+		cs.cancel()
+	})
+}
+
+// run handles batches until the consumer ends.
+func (cs *Consumer) run() {
+	c := cs.c
+	defer c.wg.Done()
+	defer close(cs.done)
+	for {
+		select {
+		case <-cs.wake:
+		case <-cs.ctx.Done():
+			return
+		}
+		for cs.ctx.Err() == nil {
+			c.mu.Lock()
+			batch := cs.queue
+			cs.queue = nil
+			c.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			if cs.opts.BatchHandler != nil {
+				cs.handleBatch(batch)
+			} else {
+				cs.handleEach(batch)
+			}
+		}
+	}
+}
+
+// settleEvery bounds how many verdicts of single-message handlers wait
+// before their acks are flushed.
+const settleEvery = 32
+
+func (cs *Consumer) handleEach(batch []*Delivery) {
+	results := make([]engine.Result, 0, settleEvery)
+	start := 0
+	for i, d := range batch {
+		if cs.ctx.Err() != nil {
+			cs.settle(batch[start:i], results)
+			cs.settle(batch[i:], nil)
+			return
+		}
+		cs.handled.Add(1)
+		results = append(results, cs.verdict(cs.opts.Handler(cs.ctx, d)))
+		if len(results) == settleEvery || i == len(batch)-1 {
+			cs.settle(batch[start:i+1], results)
+			results, start = results[:0], i+1
+		}
+	}
+}
+
+func (cs *Consumer) handleBatch(batch []*Delivery) {
+	cs.handled.Add(uint64(len(batch)))
+	errs := cs.opts.BatchHandler(cs.ctx, batch)
+	results := make([]engine.Result, len(batch))
+	for i := range batch {
+		if i < len(errs) {
+			results[i] = cs.verdict(errs[i])
+		} else {
+			results[i] = cs.verdict(errors.New("no verdict from the batch handler"))
+		}
+	}
+	cs.settle(batch, results)
+}
+
+func (cs *Consumer) verdict(err error) engine.Result {
+	switch {
+	case err == nil:
+		return engine.Stored
+	case IsPermanent(err):
+		cs.rejected.Add(1)
+		cs.c.log.Warn("handler refused a message for good; rejecting it to the dead-letter queue", "consumer", cs.tag, "err", err)
+		return engine.Permanent
+	default:
+		cs.requeued.Add(1)
+		cs.c.log.Debug("handler failed; requeueing the message", "consumer", cs.tag, "err", err)
+		return engine.Transient
+	}
+}
+
+// settle records verdicts (nil results: requeue all) and flushes the
+// resulting frames. Deliveries of a session that ended are skipped: the
+// broker requeued them already.
+func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
+	if len(ds) == 0 {
+		return
+	}
+	c := cs.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, d := range ds {
+		res := engine.Transient
+		if results != nil {
+			res = results[i]
+		}
+		_ = c.cons.Settle(d.ref, res)
+	}
+	if s := c.sess; s != nil {
+		c.flushSettlementsLocked(s)
+	}
+}

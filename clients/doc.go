@@ -1,0 +1,66 @@
+// Package clients is the Go client library of CipherMQ: a connection to the
+// broker over the native protocol that repairs itself, publishers with
+// confirms, and consumers with acknowledgements.
+//
+// The reliability logic (windows, sequence numbers, confirms, retries,
+// dedup decisions, ack batching) is not here: it lives in the deterministic
+// engines of package clients/engine, which the fault simulator drives too.
+// This package is their networked driver: sockets, goroutines, timers and
+// one mutex.
+//
+// # Guarantees
+//
+//   - A Confirm resolves exactly once. nil means the broker holds the
+//     message in every queue it routed to; a *BrokerError carries the
+//     broker's refusal code and reason (IsNoRoute, IsQueueFull, ...).
+//   - Publishing survives reconnects: every unconfirmed message is sent again
+//     with its id, and the broker's dedup window drops the copies it already
+//     has (Confirm.Duplicate reports it).
+//   - A delivery is acked only after its handler returned nil. A handler
+//     error requeues it; an error wrapped with Permanent dead-letters it.
+//     With ConsumerOptions.Seen, ids already processed are acked without
+//     calling the handler, so a receiver that records ids durably before
+//     returning nil processes each message once.
+//   - After a reconnect, the exchanges, queues and bindings declared through
+//     the Conn are declared again and consumers subscribe again.
+//
+// # Example
+//
+//	ctx := context.Background()
+//	conn, err := clients.Dial(ctx, "127.0.0.1:5672", clients.Options{ClientName: "orders"})
+//	if err != nil {
+//		return err // "cannot reach broker at 127.0.0.1:5672: ...; is `ciphermq server` running?"
+//	}
+//	defer conn.Close()
+//	if err := conn.DeclareQueue(ctx, "orders", clients.QueueOptions{MaxLength: 100000}); err != nil {
+//		return err
+//	}
+//
+//	pub, err := conn.NewPublisher(clients.PublisherOptions{RoutingKey: "orders"}) // default exchange
+//	if err != nil {
+//		return err
+//	}
+//	confirm, err := pub.Publish(ctx, "order-1", []byte("..."))
+//	if err != nil {
+//		return err
+//	}
+//	if err := confirm.Wait(ctx); err != nil {
+//		return err // e.g. a *BrokerError: IsQueueFull(err)
+//	}
+//	_ = pub.Close(ctx) // waits for every confirm
+//
+//	cons, err := conn.Consume(ctx, clients.ConsumerOptions{
+//		Queue:    "orders",
+//		Prefetch: 64,
+//		Handler: func(ctx context.Context, d *clients.Delivery) error {
+//			if err := store(d); err != nil {
+//				return err // requeued
+//			}
+//			return nil // acked
+//		},
+//	})
+//
+// For group commit, BatchHandler receives every delivery buffered at that
+// moment: append them, fsync once, return nil for each, and they are acked
+// with one Ack{Multiple} where the protocol allows.
+package clients

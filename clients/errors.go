@@ -1,0 +1,126 @@
+package clients
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Errors returned by this package wrap them with context;
+// test with errors.Is.
+var (
+	// ErrClosed: the connection was closed by Close. Dial again to continue.
+	ErrClosed = errors.New("clients: connection closed")
+	// ErrPublisherClosed: the publisher was closed; create a new one.
+	ErrPublisherClosed = errors.New("clients: publisher closed")
+	// ErrUnconfirmed: the publisher or connection was closed before the
+	// broker answered. The message may or may not be stored: publish it
+	// again with the same id (the broker drops the copy if it has it).
+	ErrUnconfirmed = errors.New("clients: closed before the broker confirmed the message; publish it again with the same id to be sure")
+	// ErrConnectionLost: the connection broke while a request waited for its
+	// answer; it may or may not have been applied. Requests are idempotent
+	// except deletes: retry.
+	ErrConnectionLost = errors.New("clients: connection lost before the broker answered; retry the request")
+	// ErrUnresolved is what Confirm.Err returns while the broker has not
+	// answered yet; wait with Confirm.Wait or Confirm.Done.
+	ErrUnresolved = errors.New("clients: confirm not resolved yet")
+	// ErrInvalid: an argument was refused before anything was sent (empty or
+	// overlong id or name, body above the broker's limit, ...).
+	ErrInvalid = errors.New("clients: invalid argument")
+	// ErrConsumerEnded: the consumer was cancelled, by Cancel or by the
+	// broker (for example because its queue was deleted).
+	ErrConsumerEnded = errors.New("clients: consumer ended")
+)
+
+// Broker reason codes (broker.Code) that the helpers below test for. They
+// are part of the native protocol and never renumbered.
+const (
+	CodeInvalidArgument  uint16 = 101
+	CodeTooLarge         uint16 = 102
+	CodeExchangeNotFound uint16 = 200
+	CodeQueueNotFound    uint16 = 201
+	CodeMismatch         uint16 = 202
+	CodeConsumerNotFound uint16 = 203
+	CodeReserved         uint16 = 204
+	CodeInUse            uint16 = 205
+	CodeNoRoute          uint16 = 300
+	CodeQueueFull        uint16 = 301
+	CodeResourceLimit    uint16 = 500
+	CodeShuttingDown     uint16 = 502
+)
+
+// BrokerError is a refusal by the broker: of a publish (a Nack), of a
+// topology request, or of the connection. Code is the broker's stable reason
+// code (docs/protocol.md), Reason its explanation, which says what to do.
+type BrokerError struct {
+	Op     string // what was refused, e.g. `publish "m-1"` or `declare queue "q"`
+	Code   uint16
+	Reason string
+}
+
+func (e *BrokerError) Error() string {
+	if e.Op == "" {
+		return fmt.Sprintf("broker refused: %s (code %d)", e.Reason, e.Code)
+	}
+	return fmt.Sprintf("broker refused %s: %s (code %d)", e.Op, e.Reason, e.Code)
+}
+
+// BrokerCode returns the broker's reason code carried by err, and false when
+// err is not (and does not wrap) a *BrokerError.
+func BrokerCode(err error) (uint16, bool) {
+	var be *BrokerError
+	if errors.As(err, &be) {
+		return be.Code, true
+	}
+	return 0, false
+}
+
+func hasCode(err error, codes ...uint16) bool {
+	c, ok := BrokerCode(err)
+	if !ok {
+		return false
+	}
+	for _, want := range codes {
+		if c == want {
+			return true
+		}
+	}
+	return false
+}
+
+// IsNotFound reports a refusal because an exchange, queue or consumer does
+// not exist.
+func IsNotFound(err error) bool {
+	return hasCode(err, CodeExchangeNotFound, CodeQueueNotFound, CodeConsumerNotFound)
+}
+
+// IsNoRoute reports a publish the exchange routed to no queue.
+func IsNoRoute(err error) bool { return hasCode(err, CodeNoRoute) }
+
+// IsQueueFull reports a publish refused because a target queue is at its
+// MaxLength or MaxBytes.
+func IsQueueFull(err error) bool { return hasCode(err, CodeQueueFull) }
+
+// IsMismatch reports a declaration that conflicts with an existing one.
+func IsMismatch(err error) bool { return hasCode(err, CodeMismatch) }
+
+// permanentError marks a handler error as permanent.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent wraps a handler error to say the message can never be processed
+// (it fails to decrypt, it is malformed): the delivery is rejected to the
+// queue's dead-letter queue instead of being requeued. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err was wrapped with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}

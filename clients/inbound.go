@@ -1,0 +1,222 @@
+package clients
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+)
+
+// inbound holds the reader goroutine's decode targets, reused frame after
+// frame so decoding allocates nothing.
+type inbound struct {
+	confirm    wire.Confirm
+	dup        wire.ConfirmDup
+	nack       wire.Nack
+	deliver    wire.Deliver
+	ackRefused wire.AckRefused
+	ok         wire.OK
+	errFrame   wire.Error
+	consumeOK  wire.ConsumeOK
+	statsOK    wire.StatsOK
+	cancelled  wire.Cancelled
+	close      wire.Close
+	touched    []*Publisher
+}
+
+func newInbound() *inbound { return &inbound{} }
+
+// dispatch decodes one frame and applies it under the connection's lock.
+// A frame that does not decode ends the session: the stream can no longer
+// be trusted.
+func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []byte) error {
+	var err error
+	switch typ {
+	case wire.FrameConfirm:
+		err = wire.DecodeConfirm(payload, &in.confirm)
+	case wire.FrameConfirmDup:
+		err = wire.DecodeConfirmDup(payload, &in.dup)
+	case wire.FrameNack:
+		err = wire.DecodeNack(payload, &in.nack)
+	case wire.FrameDeliver:
+		err = wire.DecodeDeliver(payload, &in.deliver)
+	case wire.FrameAckRefused:
+		err = wire.DecodeAckRefused(payload, &in.ackRefused)
+	case wire.FrameOK:
+		err = wire.DecodeOK(payload, &in.ok)
+	case wire.FrameError:
+		err = wire.DecodeErrorFrame(payload, &in.errFrame)
+	case wire.FrameConsumeOK:
+		err = wire.DecodeConsumeOK(payload, &in.consumeOK)
+	case wire.FrameStatsOK:
+		err = wire.DecodeStatsOK(payload, &in.statsOK)
+	case wire.FrameCancelled:
+		err = wire.DecodeCancelled(payload, &in.cancelled)
+	case wire.FrameClose:
+		err = wire.DecodeClose(payload, &in.close)
+	case wire.FrameHeartbeat:
+		return nil
+	default:
+		c.log.Warn("ignoring a frame the broker should not send to a client", "type", typ)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("decode %s from broker: %w", typ, err)
+	}
+
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != s {
+		return nil // a frame of a session already given up
+	}
+	switch typ {
+	case wire.FrameConfirm:
+		c.handleConfirmLocked(in, now)
+	case wire.FrameConfirmDup:
+		if ref, ok := c.takeSeqLocked(in.dup.Seq); ok {
+			ref.pub.eng.HandleConfirmDup(wire.ConfirmDup{Seq: ref.local})
+			ref.pub.pumpLocked(now)
+		}
+	case wire.FrameNack:
+		if ref, ok := c.takeSeqLocked(in.nack.Seq); ok {
+			ref.pub.eng.HandleNack(wire.Nack{Seq: ref.local, Code: in.nack.Code, Reason: in.nack.Reason})
+			ref.pub.pumpLocked(now)
+		}
+	case wire.FrameDeliver:
+		c.handleDeliverLocked(s, &in.deliver)
+	case wire.FrameAckRefused:
+		c.cons.HandleAckRefused(in.ackRefused)
+		c.log.Debug("broker refused a settlement (the delivery was requeued since)",
+			"tag", in.ackRefused.DeliveryTag, "code", in.ackRefused.Code, "reason", in.ackRefused.Reason)
+	case wire.FrameOK:
+		c.answerLocked(in.ok.ReqID, reply{count: in.ok.Count})
+	case wire.FrameConsumeOK:
+		c.answerLocked(in.consumeOK.ReqID, reply{tag: in.consumeOK.ConsumerTag})
+	case wire.FrameStatsOK:
+		c.answerLocked(in.statsOK.ReqID, reply{json: slices.Clone(in.statsOK.JSON)})
+	case wire.FrameError:
+		e := in.errFrame
+		if e.ReqID == 0 {
+			be := &BrokerError{Op: "connection", Code: e.Code, Reason: e.Message}
+			c.log.Error("broker reported a connection error", "code", e.Code, "reason", e.Message)
+			return be
+		}
+		c.answerLocked(e.ReqID, reply{err: &BrokerError{Code: e.Code, Reason: e.Message}})
+	case wire.FrameCancelled:
+		if cs, ok := c.consumers[in.cancelled.ConsumerTag]; ok {
+			c.log.Warn("broker ended a consumer", "consumer", cs.tag, "queue", cs.opts.Queue, "reason", in.cancelled.Reason)
+			delete(c.consumers, cs.tag)
+			c.updatePrefetchLocked()
+			go cs.end(fmt.Errorf("%w by the broker: %s", ErrConsumerEnded, in.cancelled.Reason))
+		}
+	case wire.FrameClose:
+		c.log.Warn("broker is closing the connection", "code", in.close.Code, "reason", in.close.Reason)
+		return &BrokerError{Op: "connection", Code: in.close.Code, Reason: in.close.Reason}
+	}
+	if len(s.wbuf) > 0 {
+		s.signal()
+	}
+	return nil
+}
+
+// handleConfirmLocked maps a range of connection sequence numbers onto the
+// publishers that sent them, as runs of consecutive engine numbers.
+func (c *Conn) handleConfirmLocked(in *inbound, now time.Time) {
+	f, l := in.confirm.First, in.confirm.Last
+	if f == 0 || f > l {
+		return
+	}
+	var seqs []uint64
+	if l-f < uint64(len(c.seqOwner)) {
+		for s := f; ; s++ {
+			if _, ok := c.seqOwner[s]; ok {
+				seqs = append(seqs, s)
+			}
+			if s == l {
+				break
+			}
+		}
+	} else {
+		for s := range c.seqOwner {
+			if s >= f && s <= l {
+				seqs = append(seqs, s)
+			}
+		}
+		slices.Sort(seqs)
+	}
+	touched := in.touched[:0]
+	var run seqRef
+	var runLast uint64
+	flush := func() {
+		if run.pub != nil {
+			run.pub.eng.HandleConfirm(wire.Confirm{First: run.local, Last: runLast})
+		}
+	}
+	for _, s := range seqs {
+		ref := c.seqOwner[s]
+		delete(c.seqOwner, s)
+		if ref.pub == run.pub && ref.local == runLast+1 {
+			runLast = ref.local
+			continue
+		}
+		flush()
+		run, runLast = ref, ref.local
+		if !slices.Contains(touched, ref.pub) {
+			touched = append(touched, ref.pub)
+		}
+	}
+	flush()
+	for i, p := range touched {
+		p.pumpLocked(now)
+		touched[i] = nil
+	}
+	in.touched = touched[:0]
+}
+
+func (c *Conn) takeSeqLocked(seq uint64) (seqRef, bool) {
+	ref, ok := c.seqOwner[seq]
+	if ok {
+		delete(c.seqOwner, seq)
+	}
+	return ref, ok
+}
+
+// handleDeliverLocked runs a delivery through the connection's consumer
+// engine and queues it for its consumer's handler when it is new.
+func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver) {
+	cs := c.consumers[string(d.ConsumerTag)]
+	var seen engine.SeenSet
+	if cs != nil {
+		seen = cs.seen
+	}
+	ref, dec := c.cons.HandleSeen(d, seen)
+	switch dec {
+	case engine.Process:
+		if cs == nil || cs.stopped {
+			// Its consumer is gone: give the message back to the queue.
+			_ = c.cons.Settle(ref, engine.Transient)
+			c.flushSettlementsLocked(s)
+			return
+		}
+		cs.enqueueLocked(newDelivery(d, ref))
+	case engine.AckDuplicate:
+		if cs != nil {
+			cs.duplicates.Add(1)
+		}
+		c.flushSettlementsLocked(s)
+	}
+}
+
+// flushSettlementsLocked queues the consumer engine's ack, nack and reject
+// frames on the session.
+func (c *Conn) flushSettlementsLocked(s *session) {
+	for _, st := range c.cons.Poll() {
+		s.wbuf = st.AppendTo(s.wbuf)
+	}
+	if len(s.wbuf) > 0 {
+		s.signal()
+	}
+}

@@ -1,0 +1,162 @@
+package clients
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Options configure a connection. Zero values take the defaults noted.
+type Options struct {
+	// ClientName is sent in Hello and shows in the broker's logs
+	// (default "ciphermq-go").
+	ClientName string
+	// Heartbeat is the proposed heartbeat interval; the broker may answer
+	// with another one. Each side sends something at least this often and
+	// considers the other dead after 3 silent intervals (default: the
+	// broker's).
+	Heartbeat time.Duration
+	// DialTimeout bounds one TCP connect plus handshake (default 5s).
+	DialTimeout time.Duration
+	// ReconnectMin and ReconnectMax bound the exponential backoff between
+	// reconnect attempts after a connection breaks (defaults 100ms and 10s;
+	// 20% jitter is added so many clients do not return in lockstep).
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+	// MaxFrameSize is the largest frame this client accepts, length field
+	// included (default: the protocol's 1 MiB). Raise it to receive larger
+	// messages; the broker may lower it in its answer.
+	MaxFrameSize int
+	// Logger receives one structured line per connection event (default
+	// slog.Default()).
+	Logger *slog.Logger
+	// DialFunc opens the transport (default: TCP via net.Dialer). Tests use
+	// it to put a fault proxy in between.
+	DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+const (
+	defaultClientName   = "ciphermq-go"
+	defaultDialTimeout  = 5 * time.Second
+	defaultReconnectMin = 100 * time.Millisecond
+	defaultReconnectMax = 10 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.ClientName == "" {
+		o.ClientName = defaultClientName
+	}
+	if o.DialTimeout <= 0 {
+		o.DialTimeout = defaultDialTimeout
+	}
+	if o.ReconnectMin <= 0 {
+		o.ReconnectMin = defaultReconnectMin
+	}
+	if o.ReconnectMax <= 0 {
+		o.ReconnectMax = defaultReconnectMax
+	}
+	if o.ReconnectMax < o.ReconnectMin {
+		o.ReconnectMax = o.ReconnectMin
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.DialFunc == nil {
+		timeout := o.DialTimeout
+		o.DialFunc = func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: timeout}
+			return d.DialContext(ctx, "tcp", addr)
+		}
+	}
+	return o
+}
+
+// ExchangeType selects how an exchange routes.
+type ExchangeType string
+
+const (
+	// Direct routes to queues bound with exactly the routing key.
+	Direct ExchangeType = "direct"
+	// Fanout routes to every bound queue.
+	Fanout ExchangeType = "fanout"
+	// Topic matches dot-separated routing keys against binding patterns
+	// ("*" one word, "#" zero or more words).
+	Topic ExchangeType = "topic"
+)
+
+// QueueOptions are fixed when a queue is first declared; declaring it again
+// with other options is refused (IsMismatch). Zero means no limit.
+type QueueOptions struct {
+	// MaxLength bounds the messages held (ready + unacked); a publish beyond
+	// it is refused (IsQueueFull).
+	MaxLength int
+	// MaxBytes bounds the body bytes held.
+	MaxBytes int64
+	// AckTimeout: a delivery not acked within it is redelivered (zero: the
+	// broker's default).
+	AckTimeout time.Duration
+	// DeliveryLimit: a message delivered this many times that comes back
+	// again goes to the dead-letter queue.
+	DeliveryLimit int
+	// DeadLetterQueue receives rejected messages and those past the
+	// delivery limit.
+	DeadLetterQueue string
+}
+
+// PublisherOptions configure a Publisher.
+type PublisherOptions struct {
+	// Exchange and RoutingKey are where Publish sends; PublishTo overrides
+	// them per message. The empty exchange is the default exchange, which
+	// routes to the queue named by the routing key.
+	Exchange   string
+	RoutingKey string
+	// Window bounds the messages awaiting a confirm (default 256). Publish
+	// blocks while it is full.
+	Window int
+	// ConfirmTimeout is how long a message may wait for its confirm on a
+	// live connection before it is sent again with the same id (default 30s,
+	// doubling up to 2 minutes). Over TCP a confirm only goes missing when
+	// the connection breaks, which a reconnect handles at once; this is the
+	// safety net for a broker that silently lost a frame.
+	ConfirmTimeout time.Duration
+}
+
+// Handler processes one delivery. Return nil once the message is processed
+// durably (it is acked), an error wrapped with Permanent when it can never
+// be processed (it is rejected to the dead-letter queue), any other error to
+// have it requeued and delivered again.
+type Handler func(ctx context.Context, d *Delivery) error
+
+// BatchHandler processes every delivery buffered at the moment (up to the
+// prefetch) in one call, so a receiver can append N records, fsync once and
+// have all N acked together. It returns one error per delivery, in order,
+// with Handler's meaning; a shorter slice requeues the rest.
+type BatchHandler func(ctx context.Context, ds []*Delivery) []error
+
+// ConsumerOptions configure a consumer. Exactly one of Handler and
+// BatchHandler is required.
+type ConsumerOptions struct {
+	Queue string
+	// Prefetch is the most unacked deliveries the broker sends this
+	// consumer at once (default 64).
+	Prefetch int
+	// Tag names the consumer on its connection (default: generated).
+	Tag          string
+	Handler      Handler
+	BatchHandler BatchHandler
+	// Seen reports whether a message id was already processed durably;
+	// such deliveries are acked without calling the handler. It is called
+	// on the connection's reader goroutine, so it must be fast and must not
+	// call back into the connection.
+	Seen func(id string) bool
+	// AckTimeout overrides the queue's ack timeout for this consumer.
+	AckTimeout time.Duration
+}
+
+const (
+	defaultWindow         = 256
+	defaultConfirmTimeout = 30 * time.Second
+	maxConfirmTimeout     = 2 * time.Minute
+	defaultPrefetch       = 64
+)

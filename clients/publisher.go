@@ -1,0 +1,336 @@
+package clients
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/clients/engine"
+)
+
+// Publisher publishes with confirms over a Conn. Every message carries an id
+// chosen by the caller; the publisher sends it, and sends it again with the
+// same id after a reconnect or a confirm timeout, until the broker answers.
+// It is safe for concurrent use. Several publishers may share a Conn.
+type Publisher struct {
+	c    *Conn
+	opts PublisherOptions
+	sem  chan struct{} // one token per pending message: the window
+	stop chan struct{} // closed when the publisher is abandoned
+	once sync.Once
+
+	// Guarded by c.mu.
+	eng     *engine.Publisher
+	futures map[string]*Confirm
+	closing bool
+	drained chan struct{} // closed when closing and no message is pending
+	gone    bool          // abandoned: answers for it are ignored
+	timer   *time.Timer
+	timerAt time.Time
+}
+
+// Confirm is the future of one publish. It resolves exactly once: confirmed
+// (Err() == nil), confirmed as a duplicate of an earlier publish of the same
+// id (Err() == nil, Duplicate() == true), refused by the broker (Err() is a
+// *BrokerError with the broker's code and reason), or abandoned because the
+// publisher or connection closed first (Err() wraps ErrUnconfirmed).
+type Confirm struct {
+	id   string
+	done chan struct{}
+	err  error
+	dup  bool
+	set  atomic.Bool
+}
+
+func newConfirm(id string) *Confirm { return &Confirm{id: id, done: make(chan struct{})} }
+
+// ID is the message id.
+func (f *Confirm) ID() string { return f.id }
+
+// Done is closed when the confirm resolves.
+func (f *Confirm) Done() <-chan struct{} { return f.done }
+
+// Wait blocks until the confirm resolves or ctx ends, and returns Err (or
+// the context's error).
+func (f *Confirm) Wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the confirm of %q: %w", f.id, ctx.Err())
+	}
+}
+
+// Err returns the outcome without blocking: ErrUnresolved until the broker
+// answers, then nil for a confirm or the refusal.
+func (f *Confirm) Err() error {
+	select {
+	case <-f.done:
+		return f.err
+	default:
+		return ErrUnresolved
+	}
+}
+
+// Duplicate reports, once resolved, that the broker had already accepted
+// this message id (an earlier attempt got through); it is stored once.
+func (f *Confirm) Duplicate() bool {
+	select {
+	case <-f.done:
+		return f.dup
+	default:
+		return false
+	}
+}
+
+func (f *Confirm) resolve(err error, dup bool) {
+	if f.set.Swap(true) {
+		return
+	}
+	f.err, f.dup = err, dup
+	close(f.done)
+}
+
+// NewPublisher returns a publisher on c.
+func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
+	if err := checkName("exchange", o.Exchange, true); err != nil {
+		return nil, err
+	}
+	if err := checkName("routing key", o.RoutingKey, true); err != nil {
+		return nil, err
+	}
+	if o.Window <= 0 {
+		o.Window = defaultWindow
+	}
+	if o.ConfirmTimeout <= 0 {
+		o.ConfirmTimeout = defaultConfirmTimeout
+	}
+	p := &Publisher{
+		c:    c,
+		opts: o,
+		sem:  make(chan struct{}, o.Window),
+		stop: make(chan struct{}),
+		eng: engine.NewPublisher(engine.PublisherConfig{
+			Window:            o.Window,
+			ConfirmTimeout:    o.ConfirmTimeout,
+			MaxConfirmTimeout: max(maxConfirmTimeout, o.ConfirmTimeout),
+			Rand:              c.rnd,
+			RetryCodes:        []uint16{CodeShuttingDown},
+		}),
+		futures: make(map[string]*Confirm),
+		drained: make(chan struct{}),
+	}
+	p.timer = time.AfterFunc(time.Hour, p.onTimer)
+	p.timer.Stop()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("new publisher: %w", ErrClosed)
+	}
+	c.pubs[p] = struct{}{}
+	if c.sess != nil {
+		p.eng.Connected(time.Now())
+	}
+	return p, nil
+}
+
+// Publish sends body with message id msgID to the publisher's exchange and
+// routing key. It blocks while the window is full, until ctx ends, and
+// returns a Confirm to wait on. The body is copied. Reusing an id that is
+// still pending is refused; reusing one the broker already holds gives a
+// Duplicate confirm.
+func (p *Publisher) Publish(ctx context.Context, msgID string, body []byte) (*Confirm, error) {
+	return p.PublishTo(ctx, p.opts.Exchange, p.opts.RoutingKey, msgID, body)
+}
+
+// PublishTo is Publish to another exchange and routing key.
+func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID string, body []byte) (*Confirm, error) {
+	if err := p.check(exchange, routingKey, msgID, body); err != nil {
+		return nil, err
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("publish %q: waiting for room in the window of %d unconfirmed messages: %w", msgID, p.opts.Window, ctx.Err())
+	case <-p.c.closeCh:
+		return nil, fmt.Errorf("publish %q: %w", msgID, ErrClosed)
+	case <-p.stop:
+		return nil, fmt.Errorf("publish %q: %w", msgID, ErrPublisherClosed)
+	}
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	switch {
+	case c.closed:
+		err = ErrClosed
+	case p.closing:
+		err = ErrPublisherClosed
+	default:
+		err = p.eng.Add(engine.Message{
+			ID: msgID, Exchange: exchange, RoutingKey: routingKey,
+			Body: append([]byte(nil), body...),
+		})
+	}
+	if err != nil {
+		<-p.sem
+		return nil, fmt.Errorf("publish %q: %w", msgID, err)
+	}
+	f := newConfirm(msgID)
+	p.futures[msgID] = f
+	p.pumpLocked(time.Now())
+	return f, nil
+}
+
+func (p *Publisher) check(exchange, routingKey, msgID string, body []byte) error {
+	if msgID == "" {
+		return fmt.Errorf("%w: empty message id; give every message a unique id (it is what makes resending safe)", ErrInvalid)
+	}
+	if len(msgID) > wire.MaxMessageIDLen {
+		return fmt.Errorf("%w: message id of %d bytes; the limit is %d", ErrInvalid, len(msgID), wire.MaxMessageIDLen)
+	}
+	if err := checkName("exchange", exchange, true); err != nil {
+		return err
+	}
+	if err := checkName("routing key", routingKey, true); err != nil {
+		return err
+	}
+	if limit := p.c.MaxMessageSize(); limit > 0 && len(body) > limit {
+		return fmt.Errorf("%w: message %q has a body of %d bytes; the broker accepts at most %d", ErrInvalid, msgID, len(body), limit)
+	}
+	return nil
+}
+
+// pumpLocked hands the engine's resolutions to their futures and queues the
+// frames the engine wants sent, numbered in the connection's sequence.
+func (p *Publisher) pumpLocked(now time.Time) {
+	c := p.c
+	if p.gone {
+		return
+	}
+	for _, r := range p.eng.Resolutions() {
+		f, ok := p.futures[r.ID]
+		if !ok {
+			continue
+		}
+		delete(p.futures, r.ID)
+		switch r.Outcome {
+		case engine.Confirmed:
+			f.resolve(nil, false)
+		case engine.Duplicate:
+			f.resolve(nil, true)
+		default:
+			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason}, false)
+		}
+		<-p.sem
+	}
+	if p.closing && len(p.futures) == 0 {
+		p.markDrainedLocked()
+	}
+	s := c.sess
+	if s == nil {
+		return
+	}
+	frames := p.eng.Poll(now)
+	for i := range frames {
+		f := &frames[i]
+		c.seqOwner[c.wireSeq] = seqRef{pub: p, local: f.Seq}
+		f.Seq = c.wireSeq
+		c.wireSeq++
+		s.wbuf = wire.AppendPublish(s.wbuf, f)
+	}
+	if len(frames) > 0 {
+		s.signal()
+	}
+	p.armTimerLocked()
+}
+
+// armTimerLocked makes sure the timer fires by the engine's next deadline.
+func (p *Publisher) armTimerLocked() {
+	d, ok := p.eng.NextDeadline()
+	if !ok || (!p.timerAt.IsZero() && !d.Before(p.timerAt)) {
+		return
+	}
+	p.timerAt = d
+	p.timer.Reset(time.Until(d))
+}
+
+func (p *Publisher) onTimer() {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p.timerAt = time.Time{}
+	p.pumpLocked(time.Now())
+}
+
+func (p *Publisher) markDrainedLocked() {
+	select {
+	case <-p.drained:
+	default:
+		close(p.drained)
+	}
+}
+
+// Pending is the number of messages published and not yet resolved.
+func (p *Publisher) Pending() int {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return len(p.futures)
+}
+
+// Stats returns the publisher engine's counters (sent, resent, confirmed,
+// duplicates, refused, ...).
+func (p *Publisher) Stats() engine.PublisherStats {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	return p.eng.Stats()
+}
+
+// Close stops accepting publishes and waits until every published message
+// is resolved, or ctx ends; then the remaining ones resolve with
+// ErrUnconfirmed and the returned error says how many. The connection stays
+// open.
+func (p *Publisher) Close(ctx context.Context) error {
+	c := p.c
+	c.mu.Lock()
+	p.closing = true
+	if len(p.futures) == 0 {
+		p.markDrainedLocked()
+	}
+	c.mu.Unlock()
+	var err error
+	select {
+	case <-p.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-c.closeCh:
+		err = ErrClosed
+	}
+	n := p.abandon(ErrUnconfirmed)
+	if err != nil && n > 0 {
+		return fmt.Errorf("close publisher: %d messages still unconfirmed (%w); publish them again with the same ids to be sure", n, err)
+	}
+	return nil
+}
+
+// abandon removes the publisher from its connection and resolves whatever
+// is still pending with err. It returns how many were pending.
+func (p *Publisher) abandon(err error) int {
+	c := p.c
+	c.mu.Lock()
+	delete(c.pubs, p)
+	p.closing, p.gone = true, true
+	p.markDrainedLocked()
+	fs := p.futures
+	p.futures = make(map[string]*Confirm)
+	c.mu.Unlock()
+	p.timer.Stop()
+	p.once.Do(func() { close(p.stop) })
+	for _, f := range fs {
+		f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false)
+	}
+	return len(fs)
+}
