@@ -37,8 +37,10 @@ func (m LinkMode) String() string {
 // LinkFaults are the per-link fault probabilities and timings. The zero
 // value is a perfect, instant link.
 type LinkFaults struct {
-	// DelayMin and DelayMax bound the one-way delay of each segment or datagram.
+	// DelayMin and DelayMax bound the base one-way latency of each segment
+	// or datagram; Extra (the fault plan's delay distribution) is added.
 	DelayMin, DelayMax time.Duration
+	Extra              faults.Delay
 	// Drop, Duplicate and Reorder apply to each datagram (datagram mode only).
 	// A reordered datagram gets an extra delay of up to ReorderDelay, so later
 	// ones overtake it.
@@ -125,7 +127,7 @@ type network struct {
 // partitioned in either direction (a handshake needs both), onFail.
 func (n *network) dial(l *Link, client, server endpoint, onOpen func(*Conn), onFail func()) {
 	w := n.w
-	rtt := w.rng.between(l.Faults.DelayMin, l.Faults.DelayMax) * 2
+	rtt := n.delay(l) + n.delay(l)
 	w.sched.at(w.sched.now.Add(rtt), func() {
 		if l.partitioned() {
 			w.trace.begin(w.sched.now, client.name()).word("dial-failed").str("link", l.Name).end()
@@ -137,6 +139,15 @@ func (n *network) dial(l *Link, client, server endpoint, onOpen func(*Conn), onF
 		w.trace.begin(w.sched.now, client.name()).word("connected").num("conn", uint64(c.ID)).end()
 		onOpen(c)
 	})
+}
+
+// delay draws one one-way delay of link l.
+func (n *network) delay(l *Link) time.Duration {
+	d := n.w.rng.between(l.Faults.DelayMin, l.Faults.DelayMax)
+	if !l.Faults.Extra.IsZero() {
+		d += l.Faults.Extra.Sample(n.w.rng.r).Duration()
+	}
+	return d
 }
 
 // send carries b (whole frames) from one end of c to the other. b is copied.
@@ -167,7 +178,7 @@ func (n *network) send(c *Conn, d direction, b []byte) {
 			seg = b[:1+w.rng.intn(len(b)-1)]
 		}
 		b = b[len(seg):]
-		arrive := w.sched.now.Add(w.rng.between(l.Faults.DelayMin, l.Faults.DelayMax))
+		arrive := w.sched.now.Add(n.delay(l))
 		if arrive < c.lastArrival[d] {
 			arrive = c.lastArrival[d]
 		}
@@ -189,6 +200,8 @@ func (n *network) sendDatagrams(c *Conn, d direction, b []byte) {
 		if !reliable {
 			if c.link.blocked[d] || w.rng.chance(f.Drop) {
 				n.dropped++
+				w.trace.begin(w.sched.now, "net").word("drop").num("conn", uint64(c.ID)).word(d.String()).
+					num("len", uint64(len(dg))).end()
 				continue
 			}
 		}
@@ -196,18 +209,21 @@ func (n *network) sendDatagrams(c *Conn, d direction, b []byte) {
 		if !reliable && w.rng.chance(f.Duplicate) {
 			copies = 2
 			n.duped++
+			w.trace.begin(w.sched.now, "net").word("dup").num("conn", uint64(c.ID)).word(d.String()).
+				num("len", uint64(len(dg))).end()
 		}
 		for i := 0; i < copies; i++ {
-			delay := w.rng.between(f.DelayMin, f.DelayMax)
+			delay := n.delay(c.link)
 			if !reliable && w.rng.chance(f.Reorder) {
 				delay += w.rng.between(0, f.ReorderDelay)
 			}
 			arrive := w.sched.now.Add(delay)
+			// The handshake stays ahead of everything sent after it
+			// (a datagram transport does not deliver before it is set up).
+			if arrive < c.lastArrival[d] {
+				arrive = c.lastArrival[d]
+			}
 			if reliable {
-				// The handshake stays ahead of everything sent after it.
-				if arrive < c.lastArrival[d] {
-					arrive = c.lastArrival[d]
-				}
 				c.lastArrival[d] = arrive
 			}
 			n.schedule(c, d, arrive, append([]byte(nil), dg...))

@@ -68,6 +68,11 @@ func (r *receiverNode) name() string { return r.cc.name() }
 func (r *receiverNode) start() {
 	w := r.cc.w
 	s, err := store.Open(storeFile, store.Options{FS: diskFS{r.disk}, Logger: slog.New(slog.DiscardHandler)})
+	if errors.Is(err, ErrCrashed) {
+		// The repair's own fsync crashed: down again, retry later.
+		r.failStop(err)
+		return
+	}
 	if err != nil {
 		panic(fmt.Sprintf("sim: receiver %s: reopen store: %v", r.name(), err))
 	}
@@ -359,10 +364,17 @@ func (r *receiverNode) sendSettlements() {
 		switch s.Kind {
 		case engine.SettleAck:
 			b = wire.AppendAck(b, &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple})
+			tr := r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("ack").num("tag", s.DeliveryTag)
+			if s.Multiple {
+				tr.word("multiple")
+			}
+			tr.end()
 		case engine.SettleNack:
 			b = wire.AppendNackDelivery(b, &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true})
+			r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("nack").num("tag", s.DeliveryTag).end()
 		case engine.SettleReject:
 			b = wire.AppendReject(b, &wire.Reject{DeliveryTag: s.DeliveryTag})
+			r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("reject").num("tag", s.DeliveryTag).end()
 		}
 	}
 	r.out = b

@@ -259,7 +259,7 @@ func (st *runState) build() {
 			_, _ = w.rng.Read(body)
 			p.plan = append(p.plan, plannedMessage{
 				id: n.Name + "-" + strconv.Itoa(j), exchange: ex, routingKey: key, queues: qs,
-				plaintext: body, gap: w.rng.between(0, 2*meanGap),
+				plaintext: body, digest: check.DigestOf(body).String(), gap: w.rng.between(0, 2*meanGap),
 			})
 		}
 		st.pubs = append(st.pubs, p)
@@ -277,6 +277,7 @@ func (st *runState) build() {
 // linkFaults maps a plan's link settings to the simulator's.
 func linkFaults(f faults.LinkFaults) LinkFaults {
 	return LinkFaults{
+		DelayMin: 50 * time.Microsecond, DelayMax: 500 * time.Microsecond, Extra: f.Delay,
 		Drop: f.Drop, Duplicate: f.Duplicate, Reorder: f.Reorder,
 		ReorderDelay: f.ReorderWindowMs.Duration(),
 		Break:        f.Disconnect,
