@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Client settings come from four places; the first that has a value wins:
+// a flag given on the command line, an environment variable, the config
+// file, the built-in default. Defaults match the reference system's names.
+const (
+	defaultBroker     = "127.0.0.1:5672"
+	defaultExchange   = "default_exchange"
+	defaultRoutingKey = "default_key"
+	defaultQueue      = "default_queue"
+	defaultFormat     = "modern"
+
+	envConfig = "CIPHERMQ_CONFIG"
+)
+
+// fileConfig is the JSON config file. Every field is optional. Paths are
+// relative to the file's directory.
+type fileConfig struct {
+	Broker     string   `json:"broker,omitempty"`
+	Exchange   string   `json:"exchange,omitempty"`
+	RoutingKey string   `json:"routing_key,omitempty"`
+	Queue      string   `json:"queue,omitempty"`
+	Format     string   `json:"format,omitempty"`
+	Key        string   `json:"key,omitempty"`      // receiver private key (recv)
+	Trust      []string `json:"trust,omitempty"`    // trusted sender public keys (recv)
+	Out        string   `json:"out,omitempty"`      // receiver output file (recv)
+	ToKey      []string `json:"to_key,omitempty"`   // recipient public keys (send)
+	SignKey    string   `json:"sign_key,omitempty"` // sender signing key (send)
+}
+
+// setting describes one resolvable value: its flag, its variable and how
+// to read it from the file.
+type setting struct {
+	flag string
+	env  string
+	file func(*fileConfig) []string
+	def  []string
+}
+
+var (
+	setBroker     = setting{"broker", "CIPHERMQ_BROKER", func(c *fileConfig) []string { return one(c.Broker) }, []string{defaultBroker}}
+	setExchange   = setting{"exchange", "CIPHERMQ_EXCHANGE", func(c *fileConfig) []string { return one(c.Exchange) }, []string{defaultExchange}}
+	setRoutingKey = setting{"routing-key", "CIPHERMQ_ROUTING_KEY", func(c *fileConfig) []string { return one(c.RoutingKey) }, []string{defaultRoutingKey}}
+	setQueue      = setting{"queue", "CIPHERMQ_QUEUE", func(c *fileConfig) []string { return one(c.Queue) }, []string{defaultQueue}}
+	setFormat     = setting{"format", "CIPHERMQ_FORMAT", func(c *fileConfig) []string { return one(c.Format) }, []string{defaultFormat}}
+	setKey        = setting{"key", "CIPHERMQ_KEY", func(c *fileConfig) []string { return one(c.Key) }, nil}
+	setTrust      = setting{"trust", "CIPHERMQ_TRUST", func(c *fileConfig) []string { return c.Trust }, nil}
+	setOut        = setting{"out", "CIPHERMQ_OUT", func(c *fileConfig) []string { return one(c.Out) }, nil}
+	setToKey      = setting{"to-key", "CIPHERMQ_TO_KEY", func(c *fileConfig) []string { return c.ToKey }, nil}
+	setSignKey    = setting{"sign-key", "CIPHERMQ_SIGN_KEY", func(c *fileConfig) []string { return one(c.SignKey) }, nil}
+)
+
+func one(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// clientConfig resolves settings for one command run.
+type clientConfig struct {
+	cmd  *cobra.Command
+	file *fileConfig
+	dir  string // directory of the config file, for relative paths
+	path string // the config file used, "" if none
+}
+
+// addConfigFlag registers --config on a client command.
+func addConfigFlag(cmd *cobra.Command) {
+	cmd.Flags().String("config", "", "JSON config file (default: $"+envConfig+", else ~/.config/ciphermq/config.json if it exists)")
+}
+
+// loadClientConfig reads the config file named by --config or
+// CIPHERMQ_CONFIG (which must exist), or the default file if it exists.
+func loadClientConfig(cmd *cobra.Command) (*clientConfig, error) {
+	c := &clientConfig{cmd: cmd, file: &fileConfig{}}
+	path, explicit := "", false
+	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
+		path, explicit = f.Value.String(), true
+	} else if v := os.Getenv(envConfig); v != "" {
+		path, explicit = v, true
+	} else if dir, err := os.UserConfigDir(); err == nil {
+		path = filepath.Join(dir, "ciphermq", "config.json")
+	}
+	if path == "" {
+		return c, nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !explicit {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w: fix the path given by --config or $%s", err, envConfig)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c.file); err != nil {
+		return nil, fmt.Errorf("config file %s: %w: it must be one JSON object with the keys "+
+			"broker, exchange, routing_key, queue, format, key, trust, out, to_key, sign_key", path, err)
+	}
+	c.path = path
+	c.dir = filepath.Dir(path)
+	return c, nil
+}
+
+// values resolves a setting: flag > environment > file > default. List
+// settings take comma-separated environment values.
+func (c *clientConfig) values(s setting) []string {
+	if f := c.cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+		if sv, ok := f.Value.(interface{ GetSlice() []string }); ok {
+			return sv.GetSlice()
+		}
+		return []string{f.Value.String()}
+	}
+	if v := os.Getenv(s.env); v != "" {
+		var out []string
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	if v := s.file(c.file); len(v) > 0 {
+		return v
+	}
+	return s.def
+}
+
+// value resolves a single-valued setting ("" if unset everywhere).
+func (c *clientConfig) value(s setting) string {
+	if v := c.values(s); len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return ""
+}
+
+// pathValues resolves a path setting; paths from the config file are taken
+// relative to the file's directory.
+func (c *clientConfig) pathValues(s setting) []string {
+	v := c.values(s)
+	if f := c.cmd.Flags().Lookup(s.flag); (f == nil || !f.Changed) && os.Getenv(s.env) == "" && len(s.file(c.file)) > 0 {
+		out := make([]string, len(v))
+		for i, p := range v {
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(c.dir, p)
+			}
+			out[i] = p
+		}
+		return out
+	}
+	return v
+}
+
+func (c *clientConfig) pathValue(s setting) string {
+	if v := c.pathValues(s); len(v) > 0 {
+		return v[len(v)-1]
+	}
+	return ""
+}
+
+// describe says where a setting can be given, for error messages.
+func describe(s setting) string {
+	return fmt.Sprintf("pass --%s or set %s (or %q in the config file)", s.flag, s.env, jsonName(s))
+}
+
+func jsonName(s setting) string { return strings.ReplaceAll(s.flag, "-", "_") }

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/server"
+)
+
+// startBroker serves an in-process broker on a free local port.
+func startBroker(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	srv, err := server.New(server.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return srv, l.Addr().String()
+}
+
+func queueReady(srv *server.Server, name string) int {
+	for _, q := range srv.Stats().Queues {
+		if q.Name == name {
+			return q.Ready + q.Unacked
+		}
+	}
+	return -1
+}
+
+func TestSendPublishesEveryMessageWithConfirms(t *testing.T) {
+	isolate(t)
+	srv, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key")}
+
+	out, _, err := runSendCmd(t, "", append(common, "one", "two", "three")...)
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "sent 3, confirmed 3 (duplicates 0), refused 0, unconfirmed 0") {
+		t.Errorf("summary: %s", out)
+	}
+	out, _, err = runSendCmd(t, "a\nb\n", append(common, "--stdin")...)
+	if err != nil || !strings.Contains(out, "confirmed 2") {
+		t.Fatalf("send --stdin: %v\n%s", err, out)
+	}
+	out, _, err = runSendCmd(t, "", append(common, "--count", "500", "--size", "64", "--window", "16")...)
+	if err != nil || !strings.Contains(out, "confirmed 500") {
+		t.Fatalf("send --count: %v\n%s", err, out)
+	}
+	if got := queueReady(srv, "default_queue"); got != 505 {
+		t.Fatalf("default_queue holds %d messages, want 505", got)
+	}
+}
+
+func TestSendRefusedExitsNonZeroWithReason(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runSendCmd(t, "", "--broker", addr, "--routing-key", "nowhere",
+		"--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key"), "lost?")
+	if err == nil || !strings.Contains(err.Error(), "1 messages refused") {
+		t.Fatalf("send to an unroutable key: %v, want a non-zero exit", err)
+	}
+	if !strings.Contains(out, "refused 1") || !strings.Contains(out, "code 300") {
+		t.Errorf("summary must give the broker's reason: %s", out)
+	}
+}
+
+func TestSendErrorsSayWhatToDo(t *testing.T) {
+	isolate(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	pub, sk := filepath.Join(keys, "receiver.pub"), filepath.Join(keys, "sender.key")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--to-key", pub, "--sign-key", sk}, "nothing to send"},
+		{[]string{"--to-key", pub, "--sign-key", sk, "--count", "3", "x"}, "choose one message source"},
+		{[]string{"--sign-key", sk, "x"}, "pass --to-key or set CIPHERMQ_TO_KEY"},
+		{[]string{"--to-key", pub, "x"}, "no sender signing key"},
+		{[]string{"--to-key", pub, "--sign-key", sk, "--format", "seed", "x"}, "--format modern"},
+		{[]string{"--to-key", pub, "--sign-key", sk, "--broker", "127.0.0.1:1", "x"}, "ciphermq server"},
+	}
+	for _, tc := range cases {
+		_, _, err := runSendCmd(t, "", tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("send %v: %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func runSendCmd(t *testing.T, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := newSendCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetIn(strings.NewReader(stdin))
+	cmd.SetArgs(args)
+	cmd.SilenceUsage = true
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
