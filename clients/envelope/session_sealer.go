@@ -30,7 +30,8 @@ type SessionOptions struct {
 	Recipients []RecipientPublicKey
 	// Rand supplies the session id and session key; nil means
 	// crypto/rand.Reader. (HPKE's own encapsulation randomness cannot be
-	// injected: see docs/envelope.md "Randomness and replay".)
+	// injected: see docs/envelope.md "Randomness and replay".) Never share
+	// one deterministic stream between two sealers of the same signer.
 	Rand io.Reader
 	// MaxMessages rotates the session after this many messages (default 1e6).
 	MaxMessages uint64
