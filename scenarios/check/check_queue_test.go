@@ -213,3 +213,51 @@ func TestSummaryListsOnlyTheFirstFew(t *testing.T) {
 		t.Fatalf("report must keep every anomaly, has %d", len(r.Lost))
 	}
 }
+
+func TestAbandonedPublishIsNeitherPendingNorLost(t *testing.T) {
+	w := &world{}
+	w.publish("p", "m1", 1, "q").publish("p", "m2", 2, "q").publish("p", "m3", 3, "q")
+	w.h.Add(PublisherCrash(ms(10), "p"), Abandoned(ms(10), "p", "m1", "crashed with it pending"),
+		Abandoned(ms(10), "p", "m2", ""))
+	w.process("r", "q", "m2", false) // abandoned, yet it made it: recovered
+	r := Check(w.h, Options{})
+	wantIDs(t, "pending", r.Pending, "m3@")
+	wantIDs(t, "abandoned", r.Abandoned, "m1@,m2@")
+	wantIDs(t, "recovered", r.Recovered, "m2@q")
+	if r.Counts.Abandoned != 2 || r.Abandoned[0].Detail != "crashed with it pending" {
+		t.Fatalf("counts %+v abandoned %+v", r.Counts, r.Abandoned)
+	}
+	// Abandoning an unknown message is a recorder bug.
+	var h History
+	h.Add(Abandoned(0, "p", "ghost", "x"))
+	if r := Check(h, Options{}); len(r.Malformed) != 1 {
+		t.Fatalf("abandoning a never-attempted message: %s", r.Summary())
+	}
+}
+
+func TestDeadLetteredCopiesAreAccountedFor(t *testing.T) {
+	w := &world{}
+	w.sent("p", "m1", 1, "q1", "q2").sent("p", "m2", 2, "q1", "q2").sent("p", "m3", 3, "q1")
+	w.h.Add(DeadLettered(0, "r", "q1", "m1", "delivery limit"), // one copy
+		DeadLettered(0, "r", "", "m2", "forged")) // every unprocessed copy
+	w.process("r", "q2", "m1", false).process("r", "q2", "m2", false)
+	r := Check(w.h, Options{})
+	wantIDs(t, "dead-lettered", r.DeadLettered, "m1@q1,m2@q1")
+	wantIDs(t, "lost", r.Lost, "m3@q1")
+	if r.DeadLettered[0].Detail != "delivery limit" {
+		t.Errorf("detail %q", r.DeadLettered[0].Detail)
+	}
+	var h History
+	h.Add(DeadLettered(0, "r", "q", "", "x"))
+	if r := Check(h, Options{}); len(r.Malformed) != 1 {
+		t.Fatalf("dead-lettered without id: %s", r.Summary())
+	}
+}
+
+func TestDeadLetteredEarlierMessageIsNoSkip(t *testing.T) {
+	w := &world{}
+	w.sent("p", "a", 1, "q").sent("p", "b", 2, "q")
+	w.h.Add(DeadLettered(0, "r", "q", "a", "delivery limit"))
+	w.process("r", "q", "b", false)
+	mustPass(t, Check(w.h, Options{OrderedQueues: []string{"q"}}))
+}

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -38,6 +39,7 @@ type message struct {
 	outcome   Outcome // OutcomeUnknown until resolved
 	code      uint16
 	firstAt   time.Duration
+	abandoned string // reason, when the publisher gave up
 }
 
 func (m *message) confirmed() bool {
@@ -63,18 +65,24 @@ type checker struct {
 	procOrder []QueueMessage
 	// heldAtRestart: copies in non-durable queues when the broker restarted.
 	heldAtRestart map[QueueMessage]bool
-	events        []Event
+	// deadLettered: copies dead-lettered (reason), and ids all of whose
+	// unprocessed copies were.
+	deadLettered    map[QueueMessage]string
+	deadLetteredAll map[string]string
+	events          []Event
 }
 
 // Check judges a history and returns the report. It never fails: a history
 // it cannot make sense of is reported as malformed.
 func Check(h History, opts Options) Report {
 	c := &checker{
-		opts:          opts,
-		msgs:          map[string]*message{},
-		procs:         map[QueueMessage][]processing{},
-		heldAtRestart: map[QueueMessage]bool{},
-		events:        h.Events,
+		opts:            opts,
+		msgs:            map[string]*message{},
+		procs:           map[QueueMessage][]processing{},
+		heldAtRestart:   map[QueueMessage]bool{},
+		deadLettered:    map[QueueMessage]string{},
+		deadLetteredAll: map[string]string{},
+		events:          h.Events,
 	}
 	c.index()
 	c.checkCopies()
@@ -125,6 +133,24 @@ func (c *checker) index() {
 			c.r.Counts.ReceiverCrashes++
 		case KindPublisherCrash:
 			c.r.Counts.PublisherCrashes++
+		case KindAbandoned:
+			m, ok := c.msgs[e.MessageID]
+			if !ok || !m.attempted {
+				c.malformed(i, e, "abandoned a message never attempted: record the publish first")
+				continue
+			}
+			m.abandoned = cmp.Or(e.Reason, "given up")
+		case KindDeadLettered:
+			if e.MessageID == "" {
+				c.malformed(i, e, "a dead-lettered event needs an id")
+				continue
+			}
+			why := cmp.Or(e.Reason, "dead-lettered")
+			if e.Queue == "" {
+				c.deadLetteredAll[e.MessageID] = why
+			} else {
+				c.deadLettered[QueueMessage{Queue: e.Queue, MessageID: e.MessageID}] = why
+			}
 		case KindReceiverRestart, KindPublisherRestart:
 		default:
 			c.malformed(i, e, "unknown event kind")
@@ -221,6 +247,9 @@ func (c *checker) checkCopies() {
 				if len(ps) == 1 && (m.digest.IsZero() || ps[0].digest == m.digest) {
 					c.r.Counts.OK++
 				}
+			case c.deadLetterReason(k) != "":
+				c.r.DeadLettered = append(c.r.DeadLettered, Anomaly{Kind: DeadLetteredCopy, MessageID: id, Queue: q,
+					Publisher: m.publisher, Detail: c.deadLetterReason(k)})
 			case c.heldAtRestart[k]:
 				c.r.LegitimatelyLost = append(c.r.LegitimatelyLost, Anomaly{Kind: LegitimatelyLost, MessageID: id, Queue: q,
 					Publisher: m.publisher, Detail: "in a non-durable queue when the broker restarted"})
@@ -274,15 +303,22 @@ func (c *checker) add(list *[]Anomaly, base Anomaly, kind AnomalyKind, detail st
 	*list = append(*list, base)
 }
 
-// checkPending reports publishes never resolved (I4).
+// checkPending reports publishes never resolved (I4), apart from those
+// their publisher abandoned.
 func (c *checker) checkPending() {
-	if c.opts.SafetyOnly {
-		return
-	}
 	exempt := set(c.opts.ExemptPublishers)
 	for _, id := range c.msgOrder {
 		m := c.msgs[id]
 		if !m.attempted || m.outcome != OutcomeUnknown {
+			continue
+		}
+		if m.abandoned != "" {
+			c.r.Counts.Abandoned++
+			c.r.Abandoned = append(c.r.Abandoned, Anomaly{Kind: AbandonedPublish, MessageID: id, Publisher: m.publisher,
+				Detail: m.abandoned})
+			continue
+		}
+		if c.opts.SafetyOnly {
 			continue
 		}
 		a := Anomaly{Kind: Pending, MessageID: id, Publisher: m.publisher,
@@ -294,6 +330,14 @@ func (c *checker) checkPending() {
 		}
 		c.r.Pending = append(c.r.Pending, a)
 	}
+}
+
+// deadLetterReason returns why copy k was dead-lettered, or "".
+func (c *checker) deadLetterReason(k QueueMessage) string {
+	if why, ok := c.deadLettered[k]; ok {
+		return why
+	}
+	return c.deadLetteredAll[k.MessageID]
 }
 
 func receivers(ps []processing) string {

@@ -24,7 +24,11 @@
 // order (nonmonotonic and skipped, Maelstrom's kafka-checker style, I5),
 // publishes still pending when the liveness phase ended (I4, reported as a
 // liveness violation, apart from the safety anomalies) and malformed
-// histories (a recorder's mistake or contradictory outcomes).
+// histories (a recorder's mistake or contradictory outcomes). Excused, and
+// listed so a reader sees why: copies held by an in-memory queue when the
+// broker restarted, copies dead-lettered with a reason, copies and publishes
+// owed to nodes outside the liveness core, and publishes abandoned by their
+// publisher.
 //
 // # What the caller supplies
 //

@@ -29,6 +29,16 @@ const (
 	KindReceiverRestart  Kind = "receiver-restart"
 	KindPublisherCrash   Kind = "publisher-crash"
 	KindPublisherRestart Kind = "publisher-restart"
+	// KindAbandoned: the publisher gave up on a publish whose outcome it
+	// never learned (it crashed without a durable pending set, or hit its
+	// retry limit). The outcome stays unknown for ever: the message may still
+	// be recovered, but it is no longer pending.
+	KindAbandoned Kind = "abandoned"
+	// KindDeadLettered: a copy was dead-lettered (delivery limit, or a
+	// receiver rejected it as forged or tampered) instead of processed.
+	// Queue is the queue it was dead-lettered from; empty means every copy
+	// of the message not processed (when the observer only sees the id).
+	KindDeadLettered Kind = "dead-lettered"
 )
 
 // Outcome is how a publish ended, as the publisher learned it.
@@ -133,6 +143,19 @@ func ConfirmedDuplicate(at time.Duration, publisher, id string) Event {
 func Refused(at time.Duration, publisher, id string, code uint16, reason string) Event {
 	return Event{Kind: KindOutcome, At: at, Publisher: publisher, MessageID: id, Outcome: OutcomeRefused,
 		Code: code, Reason: reason}
+}
+
+// Abandoned records that publisher gave up on message id without learning
+// its outcome.
+func Abandoned(at time.Duration, publisher, id, reason string) Event {
+	return Event{Kind: KindAbandoned, At: at, Publisher: publisher, MessageID: id, Reason: reason}
+}
+
+// DeadLettered records that the copy of message id in queue (empty: every
+// unprocessed copy) was dead-lettered, as seen by observer (for example the
+// receiver draining the dead-letter queue; may be empty).
+func DeadLettered(at time.Duration, observer, queue, id, reason string) Event {
+	return Event{Kind: KindDeadLettered, At: at, Receiver: observer, Queue: queue, MessageID: id, Reason: reason}
 }
 
 // Processed records that receiver processed message id taken from queue,

@@ -20,7 +20,7 @@ import (
 //     message a of p routed to q, with a lower sequence index, has not been
 //     processed from q yet, and a is then either processed later without the
 //     redelivered flag, or never processed at all. Excused: a processed later
-//     as a redelivery, a legitimately lost at a broker restart, and, when a is
+//     as a redelivery, a legitimately lost at a broker restart or dead-lettered, and, when a is
 //     never processed, a SafetyOnly history or an exempt queue (a may still
 //     come). Each a is reported at most once, against the first b that
 //     jumped it.
@@ -119,7 +119,7 @@ func (c *checker) checkSkips(q, p string, list []counted) {
 					continue
 				}
 				detail = fmt.Sprintf("seq %d processed only after seq %d (%s), not as a redelivery", a.seq, b.seq, b.id)
-			case c.heldAtRestart[k], c.opts.SafetyOnly, exempt[q]:
+			case c.heldAtRestart[k], c.deadLetterReason(k) != "", c.opts.SafetyOnly, exempt[q]:
 				continue
 			default:
 				detail = fmt.Sprintf("seq %d never processed, seq %d (%s) was", a.seq, b.seq, b.id)

@@ -23,6 +23,8 @@ const (
 	Recovered        AnomalyKind = "recovered"
 	LegitimatelyLost AnomalyKind = "legitimately-lost"
 	Stranded         AnomalyKind = "stranded"
+	AbandonedPublish AnomalyKind = "abandoned"
+	DeadLetteredCopy AnomalyKind = "dead-lettered"
 )
 
 // Anomaly is one finding about one message copy (or one pair, for order).
@@ -63,6 +65,7 @@ type Counts struct {
 	// OK: copies of confirmed messages processed exactly once, intact.
 	OK int `json:"ok"`
 	// Processed: processed events in the history.
+	Abandoned        int `json:"abandoned"`
 	Processed        int `json:"processed"`
 	Redelivered      int `json:"redelivered"`
 	BrokerRestarts   int `json:"broker_restarts"`
@@ -87,6 +90,8 @@ type Report struct {
 	Recovered        []Anomaly `json:"recovered,omitempty"`
 	LegitimatelyLost []Anomaly `json:"legitimately_lost,omitempty"`
 	Stranded         []Anomaly `json:"stranded,omitempty"`
+	Abandoned        []Anomaly `json:"abandoned,omitempty"`
+	DeadLettered     []Anomaly `json:"dead_lettered,omitempty"`
 	// RefusedByCode counts refusals per reason code.
 	RefusedByCode map[uint16]int `json:"refused_by_code,omitempty"`
 }
@@ -151,6 +156,7 @@ func (r Report) Summary() string {
 		{"corrupted", r.Corrupted}, {"nonmonotonic", r.Nonmonotonic}, {"skipped", r.Skipped},
 		{"malformed", r.Malformed}, {"pending", r.Pending}, {"recovered", r.Recovered},
 		{"legitimately-lost", r.LegitimatelyLost}, {"stranded", r.Stranded},
+		{"abandoned", r.Abandoned}, {"dead-lettered", r.DeadLettered},
 	} {
 		if len(cat.list) == 0 {
 			continue
