@@ -106,9 +106,10 @@ type QueueOptions struct {
 
 // PublisherOptions configure a Publisher.
 type PublisherOptions struct {
-	// Exchange and RoutingKey are where Publish sends; PublishTo overrides
-	// them per message. The empty exchange is the default exchange, which
-	// routes to the queue named by the routing key.
+	// Exchange and RoutingKey are where Publish sends; PublishTo names them
+	// per message instead. Exchange may stay empty only if every message goes
+	// through PublishTo. (The broker's predeclared "default_exchange" is a
+	// direct exchange bound to its "default_queue".)
 	Exchange   string
 	RoutingKey string
 	// Window bounds the messages awaiting a confirm (default 256). Publish

@@ -192,8 +192,8 @@ func (p *Publisher) check(exchange, routingKey, msgID string, body []byte) error
 	if len(msgID) > wire.MaxMessageIDLen {
 		return fmt.Errorf("%w: message id of %d bytes; the limit is %d", ErrInvalid, len(msgID), wire.MaxMessageIDLen)
 	}
-	if err := checkName("exchange", exchange, true); err != nil {
-		return err
+	if err := checkName("exchange", exchange, false); err != nil {
+		return fmt.Errorf("publish %q: %w (set PublisherOptions.Exchange or use PublishTo)", msgID, err)
 	}
 	if err := checkName("routing key", routingKey, true); err != nil {
 		return err

@@ -1,0 +1,305 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// setupQueue declares exchange ex (direct) and queue q bound with key q.
+func setupQueue(t *testing.T, c *Conn, q string, o QueueOptions) {
+	t.Helper()
+	ctx := testCtx(t)
+	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeclareQueue(ctx, q, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bind(ctx, "ex", q, q); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newPublisher(t *testing.T, c *Conn, o PublisherOptions) *Publisher {
+	t.Helper()
+	p, err := c.NewPublisher(o)
+	if err != nil {
+		t.Fatalf("NewPublisher: %v", err)
+	}
+	return p
+}
+
+func TestPublishIsConfirmedAndStored(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	var fs []*Confirm
+	for i := range 100 {
+		f, err := p.Publish(ctx, fmt.Sprintf("m-%d", i), []byte("hello"))
+		if err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		fs = append(fs, f)
+	}
+	for _, f := range fs {
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("confirm of %s: %v", f.ID(), err)
+		}
+		if f.Err() != nil || f.Duplicate() {
+			t.Fatalf("%s: Err %v Duplicate %v after Wait", f.ID(), f.Err(), f.Duplicate())
+		}
+	}
+	if got := b.queue("q").Ready; got != 100 {
+		t.Fatalf("queue holds %d messages, want 100", got)
+	}
+	if s := p.Stats(); s.Confirmed != 100 || s.Sent != 100 {
+		t.Fatalf("publisher stats %+v", s)
+	}
+}
+
+func TestPublishSameIDAgainIsConfirmedAsDuplicate(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	for i, wantDup := range []bool{false, true} {
+		f, err := p.Publish(ctx, "same", []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		if f.Duplicate() != wantDup {
+			t.Fatalf("attempt %d: Duplicate %v, want %v", i, f.Duplicate(), wantDup)
+		}
+	}
+	if got := b.queue("q").Ready; got != 1 {
+		t.Fatalf("queue holds %d, want 1 (the duplicate is not enqueued)", got)
+	}
+}
+
+func TestPublishRefusalsAreTypedErrors(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "small", QueueOptions{MaxLength: 1})
+	ctx := testCtx(t)
+	p := newPublisher(t, c, PublisherOptions{})
+	// Fill the small queue.
+	f, err := p.PublishTo(ctx, "ex", "small", "fill", []byte("x"))
+	if err != nil || f.Wait(ctx) != nil {
+		t.Fatalf("filling: %v %v", err, f.Err())
+	}
+	tests := []struct {
+		name     string
+		exchange string
+		key      string
+		check    func(error) bool
+		code     uint16
+	}{
+		{"unknown exchange", "nope", "k", IsNotFound, CodeExchangeNotFound},
+		{"no route", "ex", "unbound", IsNoRoute, CodeNoRoute},
+		{"queue full", "ex", "small", IsQueueFull, CodeQueueFull},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := p.PublishTo(ctx, tc.exchange, tc.key, fmt.Sprintf("r-%d", i), []byte("x"))
+			if err != nil {
+				t.Fatalf("PublishTo: %v", err)
+			}
+			err = f.Wait(ctx)
+			var be *BrokerError
+			if !errors.As(err, &be) || be.Code != tc.code || !tc.check(err) {
+				t.Fatalf("confirm error %v, want a *BrokerError with code %d", err, tc.code)
+			}
+			if be.Reason == "" || !strings.Contains(err.Error(), fmt.Sprintf("r-%d", i)) {
+				t.Fatalf("error %q lacks the reason or the message id", err)
+			}
+		})
+	}
+	if s := p.Stats(); s.Refused != 3 {
+		t.Fatalf("refused %d, want 3", s.Refused)
+	}
+}
+
+func TestPublishInvalidArgumentsAreRefusedLocally(t *testing.T) {
+	b := startBroker(t, func(cfg *serverConfig) { cfg.MaxMessageSize = 1000 })
+	c := dial(t, b.addr)
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	noEx := newPublisher(t, c, PublisherOptions{})
+	ctx := testCtx(t)
+	tests := []struct {
+		name string
+		call func() (*Confirm, error)
+	}{
+		{"empty id", func() (*Confirm, error) { return p.Publish(ctx, "", nil) }},
+		{"long id", func() (*Confirm, error) { return p.Publish(ctx, strings.Repeat("i", 256), nil) }},
+		{"body above the broker's limit", func() (*Confirm, error) { return p.Publish(ctx, "big", make([]byte, 1001)) }},
+		{"no exchange", func() (*Confirm, error) { return noEx.Publish(ctx, "m", nil) }},
+		{"long routing key", func() (*Confirm, error) { return p.PublishTo(ctx, "ex", strings.Repeat("k", 256), "m", nil) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if f, err := tc.call(); !errors.Is(err, ErrInvalid) || f != nil {
+				t.Fatalf("got %v, %v; want ErrInvalid and no confirm", f, err)
+			}
+		})
+	}
+	if p.Pending() != 0 {
+		t.Fatalf("%d pending after refused arguments", p.Pending())
+	}
+}
+
+func TestPublishPendingIDIsRefused(t *testing.T) {
+	b := startBroker(t)
+	// With the broker gone the first publish stays unconfirmed.
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	b.stop()
+	eventually(t, "the client to notice", func() bool { return !c.Connected() })
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	f, err := p.Publish(ctx, "one", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Err() != ErrUnresolved {
+		t.Fatalf("Err before any answer: %v, want ErrUnresolved", f.Err())
+	}
+	if _, err := p.Publish(ctx, "one", []byte("x")); err == nil || !strings.Contains(err.Error(), "already pending") {
+		t.Fatalf("second publish of a pending id: %v", err)
+	}
+}
+
+func TestPublishBlocksWhileTheWindowIsFull(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	b.stop() // nothing will be confirmed
+	eventually(t, "the client to notice", func() bool { return !c.Connected() })
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 2})
+	ctx := testCtx(t)
+	for i := range 2 {
+		if _, err := p.Publish(ctx, fmt.Sprintf("m-%d", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := p.Publish(short, "m-2", nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "window") {
+		t.Fatalf("publish into a full window: %v, want a deadline error naming the window", err)
+	}
+}
+
+func TestPublisherCloseWaitsForEveryConfirm(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 16})
+	ctx := testCtx(t)
+	var fs []*Confirm
+	for i := range 200 {
+		f, err := p.Publish(ctx, fmt.Sprintf("m-%d", i), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for _, f := range fs {
+		select {
+		case <-f.Done():
+		default:
+			t.Fatalf("%s unresolved after Close returned", f.ID())
+		}
+		if f.Err() != nil {
+			t.Fatalf("%s: %v", f.ID(), f.Err())
+		}
+	}
+	if _, err := p.Publish(ctx, "late", nil); !errors.Is(err, ErrPublisherClosed) {
+		t.Fatalf("publish after Close: %v, want ErrPublisherClosed", err)
+	}
+	if got := b.queue("q").Ready; got != 200 {
+		t.Fatalf("queue holds %d, want 200", got)
+	}
+}
+
+func TestPublisherCloseGivesUpWhenContextEnds(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	b.stop()
+	eventually(t, "the client to notice", func() bool { return !c.Connected() })
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	f, err := p.Publish(testCtx(t), "stuck", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(testCtx(t), 20*time.Millisecond)
+	defer cancel()
+	err = p.Close(short)
+	if err == nil || !strings.Contains(err.Error(), "1 messages still unconfirmed") {
+		t.Fatalf("Close: %v, want a count of unconfirmed messages", err)
+	}
+	if !errors.Is(f.Err(), ErrUnconfirmed) {
+		t.Fatalf("abandoned confirm: %v, want ErrUnconfirmed", f.Err())
+	}
+}
+
+func TestConnCloseResolvesPendingConfirms(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	b.stop()
+	eventually(t, "the client to notice", func() bool { return !c.Connected() })
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	f, err := p.Publish(testCtx(t), "stuck", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(testCtx(t)); !errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("confirm after Conn.Close: %v, want ErrUnconfirmed", err)
+	}
+}
+
+func TestSeveralPublishersShareAConnection(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	ctx := testCtx(t)
+	const pubs, each = 4, 250
+	errs := make(chan error, pubs)
+	for i := range pubs {
+		p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 8})
+		go func() {
+			for j := range each {
+				if _, err := p.Publish(ctx, fmt.Sprintf("p%d-%d", i, j), []byte("x")); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- p.Close(ctx)
+		}()
+	}
+	for range pubs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.queue("q").Ready; got != pubs*each {
+		t.Fatalf("queue holds %d, want %d", got, pubs*each)
+	}
+}
