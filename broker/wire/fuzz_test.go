@@ -59,6 +59,7 @@ func FuzzTextParse(f *testing.F) {
 		f.Add([]byte(c.Line))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
+		checkLineSplitting(t, line)
 		c, err := wire.ParseCommand(line)
 		if err != nil {
 			var te *wire.TextError
@@ -104,5 +105,33 @@ func checkID(t *testing.T, id []byte) {
 		if b <= ' ' || b == 0x7f {
 			t.Fatalf("message id with a space or control byte: %q", id)
 		}
+	}
+}
+
+// checkLineSplitting treats the input as a stream of lines with a small
+// limit: SplitLine must never return a line with a newline or over the
+// limit, and must always make progress or stop.
+func checkLineSplitting(t *testing.T, in []byte) {
+	t.Helper()
+	const max = 64
+	for len(in) > 0 {
+		line, n, err := wire.SplitLine(in, max)
+		if err != nil {
+			if !errors.Is(err, wire.ErrLineTooLong) {
+				t.Fatalf("SplitLine: %v", err)
+			}
+			return
+		}
+		if n == 0 {
+			if len(in) >= max+2 {
+				t.Fatalf("%d bytes without a decision", len(in))
+			}
+			return
+		}
+		if len(line) > max || bytes.IndexByte(line, '\n') >= 0 || n > len(in) {
+			t.Fatalf("bad line %q (n=%d)", line, n)
+		}
+		_, _ = wire.ParseCommand(line)
+		in = in[n:]
 	}
 }

@@ -1,7 +1,7 @@
 package wire
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -24,61 +24,134 @@ func (e *LineTooLongError) Error() string {
 // Is makes errors.Is(err, ErrLineTooLong) true.
 func (e *LineTooLongError) Is(target error) bool { return target == ErrLineTooLong }
 
-// LineReader frames the text protocol: lines end in "\n", an optional "\r"
-// before it is dropped. It is not safe for concurrent use.
+// SplitLine cuts one text line off the front of buf: the line without its
+// "\n" (and without a "\r" before it), and n, the bytes it occupies. An
+// incomplete line gives n == 0 and a nil error. A line whose content is
+// longer than max bytes (<= 0 means DefaultMaxLineSize) gives a
+// *LineTooLongError, at the latest once max+2 bytes without "\n" are there,
+// so a peer cannot make the caller buffer more than that.
+func SplitLine(buf []byte, max int) (line []byte, n int, err error) {
+	if max <= 0 {
+		max = DefaultMaxLineSize
+	}
+	// Content of max bytes may be followed by "\r\n": look no further.
+	window := buf
+	if len(window) > max+2 {
+		window = window[:max+2]
+	}
+	i := bytes.IndexByte(window, '\n')
+	if i < 0 {
+		if len(buf) >= max+2 {
+			return nil, 0, &LineTooLongError{Max: max}
+		}
+		return nil, 0, nil
+	}
+	line = trimCR(buf[:i:i])
+	if len(line) > max {
+		return nil, 0, &LineTooLongError{Max: max}
+	}
+	return line, i + 1, nil
+}
+
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
+}
+
+// lineReaderInitial is the first buffer size; it grows (up to the line
+// limit) only when a longer line arrives, so a connection that sends short
+// commands never holds a buffer of the full limit.
+const lineReaderInitial = 4 << 10
+
+// LineReader frames the text protocol over a stream: lines end in "\n", an
+// optional "\r" before it is dropped. It is not safe for concurrent use.
 type LineReader struct {
-	br  *bufio.Reader
-	max int
-	err error // sticky
+	r          io.Reader
+	buf        []byte
+	start, end int // unread bytes are buf[start:end]
+	max        int
+	eof        bool
+	err        error // sticky
 }
 
 // NewLineReader returns a LineReader over r for lines of at most maxLine
-// bytes, terminator excluded (<= 0 means DefaultMaxLineSize). If r is a
-// *bufio.Reader large enough, it is used directly.
+// bytes, terminator excluded (<= 0 means DefaultMaxLineSize).
 func NewLineReader(r io.Reader, maxLine int) *LineReader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLineSize
 	}
-	return &LineReader{br: bufio.NewReaderSize(r, maxLine+2), max: maxLine}
+	return &LineReader{r: r, buf: make([]byte, min(lineReaderInitial, maxLine+2)), max: maxLine}
 }
 
 // Buffered reports bytes read from the stream but not yet returned as lines.
-func (l *LineReader) Buffered() int { return l.br.Buffered() }
+func (l *LineReader) Buffered() int { return l.end - l.start }
 
 // ReadLine returns the next line without its terminator, valid until the next
-// call. Any other read error that hits mid-line sticks as well. A last line without "\n" before the end of the stream is returned
+// call. A last line without "\n" before the end of the stream is returned
 // too (the reference broker needs no newline), then io.EOF. A line over the
-// limit returns *LineTooLongError, and so does every later call.
+// limit returns *LineTooLongError, and so does every later call. Other read
+// errors are returned as they come and the call may be retried: nothing
+// read so far is lost.
 func (l *LineReader) ReadLine() ([]byte, error) {
 	if l.err != nil {
 		return nil, l.err
 	}
-	line, err := l.br.ReadSlice('\n')
-	switch {
-	case err == nil:
-		line = line[:len(line)-1]
-	case errors.Is(err, bufio.ErrBufferFull):
-		l.err = &LineTooLongError{Max: l.max}
-		return nil, l.err
-	case errors.Is(err, io.EOF):
-		if len(line) == 0 {
-			return nil, io.EOF
-		}
-		l.err = io.EOF
-	default:
-		// ReadSlice has consumed the partial line: the stream is out of
-		// sync, so the error sticks.
-		if len(line) > 0 {
+	for {
+		line, n, err := SplitLine(l.buf[l.start:l.end], l.max)
+		if err != nil {
 			l.err = err
+			return nil, err
 		}
-		return nil, err
+		if n > 0 {
+			l.start += n
+			return line, nil
+		}
+		if l.eof {
+			if l.start == l.end {
+				l.err = io.EOF
+				return nil, io.EOF
+			}
+			line = trimCR(l.buf[l.start:l.end])
+			l.start = l.end
+			if len(line) > l.max {
+				l.err = &LineTooLongError{Max: l.max}
+				return nil, l.err
+			}
+			return line, nil
+		}
+		if err := l.fill(); err != nil {
+			return nil, err
+		}
 	}
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+}
+
+// fill reads more bytes, first making room by moving the unread bytes to
+// the front and, when the buffer is full of one partial line, growing it.
+func (l *LineReader) fill() error {
+	if l.start > 0 {
+		l.end = copy(l.buf, l.buf[l.start:l.end])
+		l.start = 0
 	}
-	if len(line) > l.max {
-		l.err = &LineTooLongError{Max: l.max}
-		return nil, l.err
+	if l.end == len(l.buf) {
+		// SplitLine has not refused the line yet, so it is shorter than
+		// max+2 bytes and the new buffer can hold it.
+		grown := make([]byte, min(2*len(l.buf), l.max+2))
+		copy(grown, l.buf[:l.end])
+		l.buf = grown
 	}
-	return line, nil
+	// Like bufio, give up on a reader that keeps returning nothing.
+	for range 100 {
+		n, err := l.r.Read(l.buf[l.end:])
+		l.end += n
+		if errors.Is(err, io.EOF) {
+			l.eof = true
+			return nil
+		}
+		if n > 0 || err != nil {
+			return err
+		}
+	}
+	return io.ErrNoProgress
 }

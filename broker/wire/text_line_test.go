@@ -81,17 +81,79 @@ func TestLineReaderSharesABufioReader(t *testing.T) {
 	}
 }
 
-func TestLineReaderReadErrorMidLineSticks(t *testing.T) {
-	boom := errors.New("reset")
-	r := io.MultiReader(strings.NewReader("ack m1\nack m"), iotest.ErrReader(boom))
-	lr := wire.NewLineReader(r, 0)
-	if l, err := lr.ReadLine(); err != nil || string(l) != "ack m1" {
-		t.Fatalf("first line: %q %v", l, err)
+func TestLineReaderResumesAfterAReadError(t *testing.T) {
+	in := "ack m1\npublish x k {\"message_id\":\"m2\"}\r\nstats\n"
+	src := &flakyReader{data: []byte(in), chunk: 5}
+	lr := wire.NewLineReader(src, 0)
+	var got []string
+	for {
+		l, err := lr.ReadLine()
+		if errors.Is(err, errDeadline) {
+			continue // a read deadline: nothing read so far is lost
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(l))
 	}
-	if _, err := lr.ReadLine(); !errors.Is(err, boom) {
-		t.Fatalf("mid-line error: %v", err)
+	want := []string{"ack m1", `publish x k {"message_id":"m2"}`, "stats"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
 	}
-	if _, err := lr.ReadLine(); !errors.Is(err, boom) {
-		t.Fatalf("must stick: %v", err)
+}
+
+func TestLineReaderGrowsOnlyForLongLines(t *testing.T) {
+	long := strings.Repeat("y", 100_000)
+	lr := wire.NewLineReader(iotest.HalfReader(strings.NewReader("a\n"+long+"\nb\n")), 200_000)
+	lines, err := readAllLines(t, lr)
+	if err != io.EOF || len(lines) != 3 || lines[1] != long || lines[2] != "b" {
+		t.Fatalf("%d lines, %v", len(lines), err)
+	}
+}
+
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, nil }
+
+func TestLineReaderGivesUpOnAReaderWithoutProgress(t *testing.T) {
+	if _, err := wire.NewLineReader(emptyReader{}, 0).ReadLine(); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestSplitLine(t *testing.T) {
+	const max = 8
+	cases := []struct {
+		in   string
+		line string
+		n    int
+		long bool
+	}{
+		{"", "", 0, false},
+		{"abc", "", 0, false},
+		{"abc\nrest", "abc", 4, false},
+		{"abc\r\n", "abc", 5, false},
+		{"\n", "", 1, false},
+		{"12345678\r\n", "12345678", 10, false}, // exactly max, CRLF
+		{"12345678\r", "", 0, false},            // may still be a valid line
+		{"123456789", "", 0, false},             // SplitLine decides at max+2 bytes at the latest
+		{"123456789\n", "", 0, true},
+		{"1234567890", "", 0, true}, // max+2 bytes without a newline: certain
+		{"12345678\r\r\n", "", 0, true},
+	}
+	for _, c := range cases {
+		line, n, err := wire.SplitLine([]byte(c.in), max)
+		if c.long {
+			if !errors.Is(err, wire.ErrLineTooLong) {
+				t.Errorf("%q: err = %v, want too long", c.in, err)
+			}
+			continue
+		}
+		if err != nil || n != c.n || string(line) != c.line {
+			t.Errorf("%q: %q %d %v, want %q %d", c.in, line, n, err, c.line, c.n)
+		}
 	}
 }
