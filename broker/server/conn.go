@@ -188,21 +188,24 @@ func (c *conn) readLoop(buf []byte, n int) {
 		k, err := c.nc.Read(buf[n:])
 		n += k
 		if err != nil {
-			if k > 0 {
-				c.s.mu.Lock()
-				if !c.gone {
-					now := time.Now()
-					c.sess.Feed(buf[:n], now)
-					c.s.touch(c)
-					c.s.settle(now)
+			c.s.mu.Lock()
+			if !c.gone {
+				now := time.Now()
+				consumed := 0
+				if k > 0 {
+					consumed, _ = c.sess.Feed(buf[:n], now)
 				}
-				c.s.mu.Unlock()
+				if errors.Is(err, io.EOF) {
+					// The peer finished sending: what it is still owed
+					// (e.g. the reply to its last command) is written by
+					// the writer, which then closes.
+					c.sess.EndOfInput(buf[consumed:n], now)
+				}
+				c.s.touch(c)
+				c.s.settle(now)
 			}
-			if errors.Is(err, io.EOF) {
-				// The peer finished sending; let the writer flush what is
-				// still owed (e.g. the reply to its last command), then close.
-				c.endOfInput()
-			} else {
+			c.s.mu.Unlock()
+			if !errors.Is(err, io.EOF) {
 				c.teardown("read: " + err.Error())
 			}
 			return
@@ -230,22 +233,6 @@ func (c *conn) waitForRoom() bool {
 			return false
 		}
 	}
-}
-
-// endOfInput handles a half-closed peer: nothing more will be read, but
-// what it is owed is still written.
-func (c *conn) endOfInput() {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if c.gone {
-		return
-	}
-	if closed, _ := c.sess.Closed(); !closed {
-		c.reason = "peer closed the connection"
-		c.sess.Shutdown(broker.CodeOK, "peer closed the connection")
-	}
-	c.s.touch(c)
-	c.s.settle(time.Now())
 }
 
 // writeLoop writes the session's output, one Write per batch, until the

@@ -152,3 +152,19 @@ func TestMaxConnectionsRefusesPolitely(t *testing.T) {
 		t.Fatalf("after a slot freed: %q", got)
 	}
 }
+
+// TestTextHalfCloseStillGetsTheReply is a client that writes its last
+// command without a newline, half-closes and then reads.
+func TestTextHalfCloseStillGetsTheReply(t *testing.T) {
+	_, addr := startServer(t, testConfig())
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.Write([]byte("publish default_exchange default_key " + envelope("hc")))
+	nc.(*net.TCPConn).CloseWrite()
+	if got := string(expectClosed(t, nc)); got != "ACK hc\n" {
+		t.Fatalf("got %q", got)
+	}
+}

@@ -115,6 +115,19 @@ func (n *Native) Feed(in []byte, now time.Time) (int, error) {
 	return off, nil
 }
 
+// EndOfInput implements Session. A partial frame in rest is dropped: the
+// peer can no longer complete it.
+func (n *Native) EndOfInput(rest []byte, _ time.Time) {
+	if n.closed {
+		return
+	}
+	n.closed = true
+	n.closeWhy = "peer closed the connection"
+	if len(rest) > 0 {
+		n.closeWhy = fmt.Sprintf("peer closed the connection inside a frame (%d bytes pending)", len(rest))
+	}
+}
+
 // badPreamble answers a preamble of another version with ours (so the client
 // learns what we speak) and anything else with nothing; then it closes.
 func (n *Native) badPreamble(err error) error {

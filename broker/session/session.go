@@ -17,6 +17,12 @@ type Session interface {
 	// was fatal for this connection: the session is Closed, and Output holds
 	// the error reply to flush before closing.
 	Feed(in []byte, now time.Time) (consumed int, err error)
+	// EndOfInput tells the session that the peer will send nothing more
+	// (it half-closed or closed the connection). rest is what Feed left
+	// unconsumed. The session becomes Closed; Output still holds what the
+	// peer is owed (e.g. the reply to its last command), which the driver
+	// writes if it can before closing.
+	EndOfInput(rest []byte, now time.Time)
 	// HandleEffect takes one core effect addressed to this connection.
 	HandleEffect(e broker.Effect, now time.Time)
 	// Output returns the bytes to write next. The slice stays valid, and its

@@ -121,6 +121,26 @@ func (t *Text) Feed(in []byte, now time.Time) (int, error) {
 	return off, nil
 }
 
+// EndOfInput implements Session. A last line without its newline is still
+// executed: the reference needs no newline at all.
+func (t *Text) EndOfInput(rest []byte, now time.Time) {
+	if !t.closed && len(rest) > 0 {
+		line := bytes.TrimSuffix(rest, []byte("\r"))
+		switch {
+		case len(line) > t.cfg.MaxLineSize:
+			t.fatal(&wire.LineTooLongError{Max: t.cfg.MaxLineSize})
+		case !utf8.Valid(line) || bytes.IndexByte(line, 0) >= 0:
+			t.fatal(errBinaryText)
+		default:
+			t.handleLine(line, now)
+		}
+	}
+	if !t.closed {
+		t.closed = true
+		t.closeReason = "peer closed the connection"
+	}
+}
+
 // fatal answers with an error line and marks the session closed.
 func (t *Text) fatal(err error) error {
 	t.reply(wire.AppendErrorReply(t.scratch[:0], err))
@@ -161,18 +181,10 @@ func (t *Text) hold(d broker.Delivery) {
 func (t *Text) tryPush(now time.Time) {
 	for !t.closed && !t.flightActive && len(t.out) == 0 && len(t.held) > 0 && !now.Before(t.quietUntil) {
 		d := t.held[0]
+		t.held[0] = broker.Delivery{}
 		t.held = t.held[1:]
-		if bytes.ContainsAny(d.Body, "\r\n") || !utf8.Valid(d.Body) {
-			// A body that is not one line of text (for example a binary
-			// envelope published over the native protocol) cannot be pushed
-			// on this protocol; dead-letter it rather than corrupt framing.
-			t.log.Warn("text consumer: message body is not a single text line; rejecting it to the dead-letter queue",
-				"message_id", d.MessageID, "queue", d.Queue)
-			if err := t.core.Reject(t.conn, d.Tag, now); err != nil {
-				t.log.Debug("text consumer: reject refused", "err", err)
-			}
-			continue
-		}
+		// AppendReplyMessage replaces control bytes by spaces, so even a
+		// body published over the native protocol stays one line.
 		t.out = wire.AppendReplyMessage(t.out, []byte(d.MessageID), d.Body)
 		t.pushEnd = len(t.out)
 		t.flightActive = true

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 func TestTextPublishReplies(t *testing.T) {
@@ -281,4 +282,37 @@ func queueStats(w *world, name string) broker.QueueStats {
 	}
 	w.t.Fatalf("no queue %q", name)
 	return broker.QueueStats{}
+}
+
+func TestTextEndOfInputRunsTheLastLineWithoutNewline(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := w.text()
+	in := []byte("declare_queue a\npublish default_exchange default_key " + envelope("last"))
+	n, err := s.Feed(in, w.now)
+	w.settle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.EndOfInput(in[n:], w.now)
+	w.settle()
+	if got := string(s.Output()); got != "Queue declared\nACK last\n" {
+		t.Fatalf("got %q", got)
+	}
+	if closed, _ := s.Closed(); !closed {
+		t.Fatal("not closed after end of input")
+	}
+}
+
+func TestTextPushSanitisesMultiLineBodies(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, n := openNative(t, w)
+	w.feed(n, wire.AppendPublish(nil, &wire.Publish{Seq: 1, Exchange: []byte(broker.DefaultExchange),
+		RoutingKey: []byte(broker.DefaultRoutingKey), MessageID: []byte("bin"), Body: []byte("a\nb\rc")}))
+	_, s := w.text()
+	w.feed(s, []byte("consume default_queue\n"))
+	w.take(s)
+	w.advance(20 * time.Millisecond)
+	if got := string(w.take(s)); got != "Message: bin a b c\n" {
+		t.Fatalf("push %q, want one line", got)
+	}
 }
