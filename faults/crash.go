@@ -13,7 +13,7 @@ import (
 type CrashRule struct {
 	// MeanUptimeMs is the mean time a node stays up; 0 disables random crashes.
 	MeanUptimeMs Millis `json:"mean_uptime_ms,omitempty"`
-	Downtime     Delay  `json:"downtime"`
+	Downtime     Delay  `json:"downtime,omitzero"`
 }
 
 // Enabled reports whether the rule crashes anything.
@@ -50,9 +50,9 @@ type ScheduledCrash struct {
 // in-memory queues (durable queues survive, minus unsynced writes when the
 // crash hits during an fsync, see Disk).
 type Crashes struct {
-	Publishers CrashRule        `json:"publishers"`
-	Receivers  CrashRule        `json:"receivers"`
-	Broker     CrashRule        `json:"broker"`
+	Publishers CrashRule        `json:"publishers,omitzero"`
+	Receivers  CrashRule        `json:"receivers,omitzero"`
+	Broker     CrashRule        `json:"broker,omitzero"`
 	Schedule   []ScheduledCrash `json:"schedule,omitempty"`
 }
 
@@ -92,7 +92,7 @@ type Disk struct {
 	// PRNG), and the node restarts after its role's downtime.
 	FsyncCrash float64 `json:"fsync_crash,omitempty"`
 	// Downtime applies to fsync crashes; empty means the role's crash downtime.
-	Downtime Delay `json:"downtime"`
+	Downtime Delay `json:"downtime,omitzero"`
 }
 
 func (d Disk) validate(p *problems, field string) {

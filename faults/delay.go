@@ -52,8 +52,11 @@ func LogNormal(medianMs Millis, sigma float64, maxMs Millis) Delay {
 	return Delay{Dist: DelayLogNormal, MedianMs: medianMs, Sigma: sigma, MaxMs: maxMs}
 }
 
-// IsZero reports whether d never adds delay.
-func (d Delay) IsZero() bool {
+// IsZero reports whether d is the zero Delay (no distribution at all).
+func (d Delay) IsZero() bool { return d == Delay{} }
+
+// IsNone reports whether d never adds delay (including a constant 0).
+func (d Delay) IsNone() bool {
 	switch d.Dist {
 	case "", DelayNone:
 		return true
@@ -114,6 +117,14 @@ func (d Delay) Max() Millis {
 		return -1
 	}
 	return 0
+}
+
+// Validate reports whether d is a well-formed distribution (for users of
+// Delay outside a Plan, such as the fault proxy).
+func (d Delay) Validate() error {
+	var p problems
+	d.validate(&p, "delay")
+	return p.err()
 }
 
 func (d Delay) validate(p *problems, field string) {

@@ -40,7 +40,7 @@ type LinkFaults struct {
 	ReorderWindowMs Millis  `json:"reorder_window_ms,omitempty"`
 	// Delay is added to every frame. On a tcp link delays never reorder:
 	// a frame leaves no earlier than the one before it.
-	Delay Delay `json:"delay"`
+	Delay Delay `json:"delay,omitzero"`
 	// Disconnect is the probability that sending a frame breaks the
 	// connection instead (both ends see it close; in-flight frames are lost).
 	Disconnect float64 `json:"disconnect,omitempty"`
@@ -56,9 +56,9 @@ func (f LinkFaults) ModeOrDefault() LinkMode {
 	return f.Mode
 }
 
-// IsZero reports whether the link is perfect.
-func (f LinkFaults) IsZero() bool {
-	return f.Drop == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Delay.IsZero() &&
+// IsPerfect reports whether the link never misbehaves.
+func (f LinkFaults) IsPerfect() bool {
+	return f.Drop == 0 && f.Duplicate == 0 && f.Reorder == 0 && f.Delay.IsNone() &&
 		f.Disconnect == 0 && len(f.DisconnectAtMs) == 0
 }
 
@@ -105,7 +105,7 @@ type NodeLink struct {
 // first PerNode entry that matches the client end, then the class setting,
 // then Default.
 type Links struct {
-	Default         LinkFaults  `json:"default"`
+	Default         LinkFaults  `json:"default,omitzero"`
 	PublisherBroker *LinkFaults `json:"publisher_broker,omitempty"`
 	BrokerReceiver  *LinkFaults `json:"broker_receiver,omitempty"`
 	PerNode         []NodeLink  `json:"per_node,omitempty"`

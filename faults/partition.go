@@ -84,7 +84,7 @@ func (pt Partition) validate(p *problems, field string) {
 type PartitionWeather struct {
 	// MeanGapMs is the mean quiet time between random partitions; 0 disables them.
 	MeanGapMs  Millis  `json:"mean_gap_ms,omitempty"`
-	Duration   Delay   `json:"duration"`
+	Duration   Delay   `json:"duration,omitzero"`
 	OneWayProb float64 `json:"one_way_probability,omitempty"`
 }
 
@@ -95,7 +95,7 @@ func (w PartitionWeather) validate(p *problems, field string) {
 	p.nonNegative(field+".mean_gap_ms", w.MeanGapMs)
 	p.probability(field+".one_way_probability", w.OneWayProb)
 	w.Duration.validate(p, field+".duration")
-	if w.Enabled() && w.Duration.IsZero() {
+	if w.Enabled() && w.Duration.IsNone() {
 		p.addf(field+".duration", "random partitions need a duration above 0 ms")
 	}
 }

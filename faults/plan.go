@@ -32,10 +32,16 @@ type Plan struct {
 	Name             string           `json:"name,omitempty"`
 	Links            Links            `json:"links"`
 	Partitions       []Partition      `json:"partitions,omitempty"`
-	RandomPartitions PartitionWeather `json:"random_partitions"`
-	Crashes          Crashes          `json:"crashes"`
-	Disk             Disk             `json:"disk"`
+	RandomPartitions PartitionWeather `json:"random_partitions,omitzero"`
+	Crashes          Crashes          `json:"crashes,omitzero"`
+	Disk             Disk             `json:"disk,omitzero"`
 	Phases           Phases           `json:"phases"`
+}
+
+// Calm is a plan without faults: the baseline of scenario tests, and the
+// start of hand-built plans.
+func Calm(healAtMs, livenessBoundMs Millis) Plan {
+	return Plan{Version: PlanVersion, Name: "calm", Phases: Phases{HealAtMs: healAtMs, LivenessBoundMs: livenessBoundMs}}
 }
 
 // Validate reports every problem of the plan, each wrapping ErrInvalidPlan
@@ -127,7 +133,7 @@ func (pl Plan) Enabled() []string {
 	add("drop", anyLink(func(l LinkFaults) bool { return l.Drop > 0 }))
 	add("duplicate", anyLink(func(l LinkFaults) bool { return l.Duplicate > 0 }))
 	add("reorder", anyLink(func(l LinkFaults) bool { return l.Reorder > 0 }))
-	add("delay", anyLink(func(l LinkFaults) bool { return !l.Delay.IsZero() }))
+	add("delay", anyLink(func(l LinkFaults) bool { return !l.Delay.IsNone() }))
 	add("disconnect", anyLink(func(l LinkFaults) bool { return l.Disconnect > 0 || len(l.DisconnectAtMs) > 0 }))
 	add("datagram", anyLink(func(l LinkFaults) bool { return l.ModeOrDefault() == LinkDatagram }))
 	forever := false

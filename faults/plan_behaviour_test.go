@@ -178,3 +178,23 @@ func TestEnabledAndString(t *testing.T) {
 		}
 	}
 }
+
+func TestZeroNoneAndPerfect(t *testing.T) {
+	if !(Delay{}).IsZero() || !(Delay{}).IsNone() {
+		t.Error("the zero Delay is zero and none")
+	}
+	if c := Constant(0); c.IsZero() || !c.IsNone() {
+		t.Error("a constant 0 is none but not the zero value")
+	}
+	if Uniform(0, 3).IsNone() || Exponential(1, 0).IsNone() {
+		t.Error("real delays are not none")
+	}
+	if !(LinkFaults{Mode: LinkTCP, Delay: Constant(0)}).IsPerfect() {
+		t.Error("a tcp link without faults is perfect")
+	}
+	for _, f := range []LinkFaults{{Drop: 0.1}, {Delay: Constant(1)}, {DisconnectAtMs: []Millis{3}}, {Disconnect: 0.1}} {
+		if f.IsPerfect() {
+			t.Errorf("%+v is not perfect", f)
+		}
+	}
+}

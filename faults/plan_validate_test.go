@@ -98,3 +98,26 @@ func TestValidPlansPass(t *testing.T) {
 		t.Fatalf("full plan: %v", err)
 	}
 }
+
+func TestCalmPlanIsValidAndQuiet(t *testing.T) {
+	pl := Calm(1000, 2000)
+	if err := pl.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Enabled()) != 0 {
+		t.Fatalf("calm plan has faults %v", pl.Enabled())
+	}
+	data, _ := pl.Marshal()
+	if strings.Contains(string(data), "downtime") || strings.Contains(string(data), "crashes") {
+		t.Errorf("calm plan file carries empty sections:\n%s", data)
+	}
+}
+
+func TestDelayValidate(t *testing.T) {
+	if err := Uniform(5, 1).Validate(); !errors.Is(err, ErrInvalidPlan) || !strings.Contains(err.Error(), "delay.max_ms") {
+		t.Fatalf("upside-down uniform: %v", err)
+	}
+	if err := LogNormal(5, 1, 100).Validate(); err != nil {
+		t.Fatalf("valid lognormal: %v", err)
+	}
+}

@@ -146,7 +146,7 @@ func drawDelay(c chooser, label string, lo, hi Millis) Delay {
 // drawPositiveDelay draws a delay that is never zero (a duration).
 func drawPositiveDelay(c chooser, label string, lo, hi Millis) Delay {
 	d := drawDelay(c, label, max(lo, 1), hi)
-	if d.IsZero() {
+	if d.IsNone() {
 		return Constant(max(lo, 1))
 	}
 	return d

@@ -82,6 +82,9 @@ func (f Faults) Validate() error {
 		case !(x.ResetProb >= 0 && x.ResetProb <= 1):
 			return fmt.Errorf("proxy %s faults: reset probability %v is not in [0, 1]", d, x.ResetProb)
 		}
+		if err := x.Delay.Validate(); err != nil {
+			return fmt.Errorf("proxy %s faults: %w", d, err)
+		}
 	}
 	return nil
 }

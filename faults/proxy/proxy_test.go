@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/faults"
 )
 
 func TestForwardsBothWays(t *testing.T) {
@@ -216,6 +218,7 @@ func TestInvalidFaultsAreRefused(t *testing.T) {
 		{Down: DirFaults{BandwidthBps: -5}},
 		{Up: DirFaults{SliceSize: -1}},
 		{Down: DirFaults{ResetProb: 1.5}},
+		{Up: DirFaults{Delay: faults.Uniform(9, 1)}},
 	} {
 		if _, err := New(tg.ln.Addr().String(), WithFaults(f)); err == nil {
 			t.Errorf("New accepted %+v", f)
