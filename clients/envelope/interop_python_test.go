@@ -14,10 +14,21 @@ import (
 )
 
 // findPython returns an interpreter that can import Cryptodome (Debian's
-// python3-pycryptodome), trying $CIPHERMQ_PYTHON, /usr/bin/python3, python3.
+// python3-pycryptodome), trying $CIPHERMQ_PYTHON, /usr/bin/python3, python3,
+// or skips the test saying why and how to install it.
 func findPython(t *testing.T) string {
 	t.Helper()
-	candidates := []string{os.Getenv("CIPHERMQ_PYTHON"), "/usr/bin/python3", "python3"}
+	path, tried := pickPython([]string{os.Getenv("CIPHERMQ_PYTHON"), "/usr/bin/python3", "python3"})
+	if path == "" {
+		t.Skipf("no Python with PyCryptodome (module Cryptodome) found, so the reference-format interop test cannot run "+
+			"(tried %s); install it with: apt-get install -y python3-pycryptodome (or set CIPHERMQ_PYTHON)", strings.Join(tried, "; "))
+	}
+	return path
+}
+
+// pickPython returns the first candidate that imports Cryptodome, and what
+// went wrong with the others.
+func pickPython(candidates []string) (string, []string) {
 	var tried []string
 	for _, c := range candidates {
 		if c == "" {
@@ -30,13 +41,22 @@ func findPython(t *testing.T) string {
 		}
 		out, err := exec.Command(path, "-c", "import Cryptodome").CombinedOutput()
 		if err == nil {
-			return path
+			return path, tried
 		}
 		tried = append(tried, fmt.Sprintf("%s: %s", path, strings.TrimSpace(string(out))))
 	}
-	t.Skipf("no Python with PyCryptodome (module Cryptodome) found, so the reference-format interop test cannot run "+
-		"(tried %s); install it with: apt-get install -y python3-pycryptodome (or set CIPHERMQ_PYTHON)", strings.Join(tried, "; "))
-	return ""
+	return "", tried
+}
+
+// The skip path names every interpreter it tried and why it was refused.
+func TestPickPythonExplainsRefusals(t *testing.T) {
+	path, tried := pickPython([]string{"", "/nonexistent/python3", "/bin/false"})
+	if path != "" {
+		t.Fatalf("picked %q", path)
+	}
+	if len(tried) != 2 || !strings.Contains(tried[0], "/nonexistent/python3: not found") || !strings.HasPrefix(tried[1], "/bin/false") {
+		t.Fatalf("refusals not explained: %q", tried)
+	}
 }
 
 func interopScript(t *testing.T) string {
