@@ -72,6 +72,8 @@ func runPython(t *testing.T, python string, stdin string, args ...string) []stri
 	t.Helper()
 	cmd := exec.Command(python, append([]string{interopScript(t)}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
+	// The plaintexts are UTF-8 whatever the CI machine's locale says.
+	cmd.Env = append(os.Environ(), "PYTHONIOENCODING=utf-8", "PYTHONUTF8=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
