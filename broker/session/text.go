@@ -224,6 +224,9 @@ func (t *Text) Tick(now time.Time) {
 		// (same timeout), so free the slot rather than stall the connection.
 		t.log.Debug("text consumer: push not acked in time", "message_id", t.flightID)
 		t.flightActive = false
+		// The core's deadline (from delivery) is no later than ours (from
+		// the push), so that tag is stale by now: forget it.
+		delete(t.pushed, t.flightID)
 	}
 	t.tryPush(now)
 }
