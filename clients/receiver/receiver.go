@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
@@ -75,9 +76,11 @@ func (s Stats) RejectedTotal() uint64 {
 	return n
 }
 
-// Receiver opens envelopes and stores them. It is not safe for concurrent
-// use: one consumer loop drives it.
+// Receiver opens envelopes and stores them. Process calls are serialised
+// by a mutex, so Stats may be read from another goroutine (a progress
+// display) while a consumer loop drives it.
 type Receiver struct {
+	mu     sync.Mutex
 	store  *store.Store
 	opener envelope.Opener
 	stats  Stats
@@ -95,6 +98,8 @@ func New(s *store.Store, o envelope.Opener) (*Receiver, error) {
 
 // Stats returns a copy of the counters.
 func (r *Receiver) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	s := r.stats
 	s.Rejected = maps.Clone(r.stats.Rejected)
 	return s
@@ -109,6 +114,8 @@ func (r *Receiver) Store() *store.Store { return r.store }
 // returns. A non-nil error means the store is broken: every outcome is then
 // Retry, and the caller must stop using this Receiver and its Store.
 func (r *Receiver) Process(batch []Delivery, now time.Time, out []Outcome) ([]Outcome, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out = out[:0]
 	for i := range batch {
 		out = append(out, r.one(&batch[i], now))

@@ -1,0 +1,133 @@
+package receiver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/store"
+)
+
+// startBroker serves an in-process broker on a free local port.
+func startBroker(t testing.TB) (*server.Server, string) {
+	t.Helper()
+	srv, err := server.New(server.DefaultConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return srv, l.Addr().String()
+}
+
+func dial(t testing.TB, addr, name string) *clients.Conn {
+	t.Helper()
+	c, err := clients.Dial(context.Background(), addr, clients.Options{ClientName: name, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(2 * time.Millisecond) // polling interval, not a correctness wait
+	}
+}
+
+func TestRunStoresEveryConfirmedMessageOnce(t *testing.T) {
+	_, addr := startBroker(t)
+	k := newKeys(t, 7)
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	st := openStore(t, path, store.Options{})
+	r, _ := New(st, opener(t, k))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() {
+		runDone <- r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "default_queue", Logger: slog.New(slog.DiscardHandler)})
+	}()
+
+	pub, err := dial(t, addr, "sender").NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "default_key", Window: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sealer(t, k, k.signer)
+	const n = 300
+	var confirms []*clients.Confirm
+	for i := range n {
+		d := seal(t, s, fmt.Sprintf("m-%d", i), fmt.Sprintf("payload %d", i))
+		f, err := pub.Publish(ctx, d.MessageID, d.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		confirms = append(confirms, f)
+	}
+	// One forged message: rejected, counted, never stored.
+	f, err := pub.Publish(ctx, "forged", []byte("not an envelope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirms = append(confirms, f)
+	for _, f := range confirms {
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("confirm %s: %v", f.ID(), err)
+		}
+	}
+	waitFor(t, "all messages stored", 30*time.Second, func() bool {
+		st := r.Stats()
+		return st.Stored == n && st.RejectedTotal() == 1
+	})
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if got := r.Stats().Rejected["unknown-format"]; got != 1 {
+		t.Errorf("rejected by reason = %v", r.Stats().Rejected)
+	}
+	recs := readAll(t, path)
+	if len(recs) != n {
+		t.Fatalf("file holds %d records, want %d", len(recs), n)
+	}
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		if seen[rec.MessageID] {
+			t.Fatalf("%s stored twice", rec.MessageID)
+		}
+		seen[rec.MessageID] = true
+		var i int
+		if _, err := fmt.Sscanf(rec.MessageID, "m-%d", &i); err != nil || string(rec.Message) != fmt.Sprintf("payload %d", i) {
+			t.Fatalf("record %s holds %q", rec.MessageID, rec.Message)
+		}
+	}
+}
+
+func TestRunRefusesNoQueue(t *testing.T) {
+	r, _ := New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 8)))
+	if err := r.Run(context.Background(), nil, RunOptions{}); err == nil {
+		t.Fatal("Run without a queue succeeded")
+	}
+}
