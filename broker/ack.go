@@ -17,7 +17,6 @@ func (c *Core) Ack(conn ConnID, tag uint64, multiple bool, now time.Time) error 
 	for _, m := range ms {
 		c.release(m)
 		m.q.c.acked++
-		c.touch(m.q)
 		c.drop(m)
 	}
 	c.scratch = clearMessages(ms)

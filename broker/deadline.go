@@ -93,6 +93,7 @@ func (c *Core) earliestDeadline() (*deadlineQueue, time.Time) {
 func (c *Core) Tick(now time.Time) {
 	c.advance(now)
 	c.dedup.expire(c.now)
+	c.beginTouch()
 	ms := c.scratch[:0]
 	for {
 		dq, at := c.earliestDeadline()
@@ -108,7 +109,6 @@ func (c *Core) Tick(now time.Time) {
 	if len(ms) == 0 {
 		return
 	}
-	c.beginTouch()
 	c.requeue(ms)
 	c.scratch = clearMessages(ms)
 	c.dispatchTouched()

@@ -8,11 +8,13 @@ import (
 
 // release takes an unacked message away from its connection, consumer and
 // deadline list. The message is left in limbo: the caller must requeue,
-// dead-letter or drop it.
+// dead-letter or drop it. Its queue is touched (the consumer has room
+// again), so the caller must have called beginTouch.
 func (c *Core) release(m *message) {
 	if m.state != stateUnacked {
 		panic("broker: releasing a message that is not unacked")
 	}
+	c.touch(m.q)
 	m.q.unacked--
 	if m.consumer != nil {
 		m.consumer.unacked--
@@ -50,23 +52,30 @@ func (c *Core) requeue(ms []*message) {
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	// Dead-letter in order first, then push the rest to the front from the
-	// last to the first so that the first ends up at the head.
-	for _, m := range ms {
-		if limit := m.q.opts.DeliveryLimit; limit > 0 && int(m.deliveries) >= limit {
-			c.deadLetter(m)
-		}
-	}
+	// Requeue first and dead-letter after: a dead-letter queue's room must
+	// be judged with its own returning messages counted again.
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := ms[i]
-		if m.state != stateLimbo {
-			continue // dead-lettered above (and possibly freed)
+		if pastDeliveryLimit(m) {
+			continue
 		}
 		m.redelivered = true
 		m.state = stateReady
 		m.q.ready.pushFront(m)
 		c.touch(m.q)
 	}
+	for _, m := range ms {
+		if m.state == stateLimbo && pastDeliveryLimit(m) {
+			c.deadLetter(m)
+		}
+	}
+}
+
+// pastDeliveryLimit reports whether a returning message has used up its
+// queue's delivery attempts.
+func pastDeliveryLimit(m *message) bool {
+	limit := m.q.opts.DeliveryLimit
+	return limit > 0 && int(m.deliveries) >= limit
 }
 
 // deadLetter moves a message in limbo to its queue's dead-letter queue, or

@@ -139,6 +139,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		})
 	}
 	discarded := q.ready.len() + q.unacked
+	c.beginTouch()
 	q.ready.clearAll(c.drop)
 	if q.unacked > 0 {
 		// Unacked copies live in connections' outstanding lists; visit
