@@ -66,6 +66,13 @@ type Consumer struct {
 	queue    []*Delivery
 	stopped  bool
 	subEpoch uint64 // session on which the latest Consume was sent
+	// active counts the ids in the handler right now; twins holds
+	// deliveries of such ids that arrived on a newer session (the engine
+	// parks twins within one session). They follow the handler's verdict:
+	// acked if it stored the message, handled themselves otherwise. Without
+	// this a reconnect during a slow handler would run the same id twice.
+	active map[string]int
+	twins  map[string][]*Delivery
 }
 
 // ConsumerStats are one consumer's counters.
@@ -96,7 +103,11 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 	if opts.Prefetch == 0 {
 		opts.Prefetch = defaultPrefetch
 	}
-	cs := &Consumer{c: c, opts: opts, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	cs := &Consumer{
+		c: c, opts: opts,
+		wake: make(chan struct{}, 1), done: make(chan struct{}),
+		active: make(map[string]int), twins: make(map[string][]*Delivery),
+	}
 	if opts.Seen != nil {
 		cs.seen = engine.SeenFunc(opts.Seen)
 	}
@@ -226,12 +237,22 @@ func (c *Conn) requeueQueuedLocked(cs *Consumer) {
 		_ = c.cons.Settle(d.ref, engine.Transient)
 	}
 	cs.queue = nil
+	for id, ds := range cs.twins {
+		for _, d := range ds {
+			_ = c.cons.Settle(d.ref, engine.Transient)
+		}
+		delete(cs.twins, id)
+	}
 	if s := c.sess; s != nil {
 		c.flushSettlementsLocked(s)
 	}
 }
 
 func (cs *Consumer) enqueueLocked(d *Delivery) {
+	if cs.active[d.MessageID] > 0 {
+		cs.twins[d.MessageID] = append(cs.twins[d.MessageID], d)
+		return
+	}
 	cs.queue = append(cs.queue, d)
 	select {
 	case cs.wake <- struct{}{}:
@@ -240,8 +261,12 @@ func (cs *Consumer) enqueueLocked(d *Delivery) {
 }
 
 // dropQueuedLocked forgets queued deliveries of a session that ended: the
-// broker requeues them.
-func (cs *Consumer) dropQueuedLocked() { cs.queue = nil }
+// broker requeues them. Handlers running now keep their place in active, so
+// a redelivery of their id on the next session waits for their verdict.
+func (cs *Consumer) dropQueuedLocked() {
+	cs.queue = nil
+	clear(cs.twins)
+}
 
 // Tag is the consumer's tag on its connection.
 func (cs *Consumer) Tag() string { return cs.tag }
@@ -314,6 +339,9 @@ func (cs *Consumer) run() {
 			c.mu.Lock()
 			batch := cs.queue
 			cs.queue = nil
+			for _, d := range batch {
+				cs.active[d.MessageID]++
+			}
 			c.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -394,8 +422,34 @@ func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
 			res = results[i]
 		}
 		_ = c.cons.Settle(d.ref, res)
+		cs.releaseLocked(d.MessageID, res)
 	}
 	if s := c.sess; s != nil {
 		c.flushSettlementsLocked(s)
+	}
+}
+
+// releaseLocked ends the handling of one delivery of id and decides its
+// cross-session twins: acked as duplicates if the message is now stored,
+// queued for the handler otherwise.
+func (cs *Consumer) releaseLocked(id string, res engine.Result) {
+	if cs.active[id]--; cs.active[id] > 0 {
+		return
+	}
+	delete(cs.active, id)
+	twins := cs.twins[id]
+	if len(twins) == 0 {
+		return
+	}
+	delete(cs.twins, id)
+	c := cs.c
+	for _, d := range twins {
+		if res == engine.Stored {
+			if c.cons.Settle(d.ref, engine.Stored) == nil {
+				cs.duplicates.Add(1)
+			}
+			continue
+		}
+		cs.enqueueLocked(d)
 	}
 }
