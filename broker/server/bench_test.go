@@ -89,21 +89,28 @@ type publisher struct {
 	sent      uint64
 	confirmed uint64
 	pub       wire.Publish
+	key, id   []byte
 }
 
 // publishBatch sends up to benchBatch publishes in one write.
 func (p *publisher) publishBatch(limit uint64) error {
 	p.buf = p.buf[:0]
-	var id []byte
+	if p.key == nil {
+		p.key = []byte(p.q)
+	}
+	id := p.id
 	for i := 0; i < benchBatch && p.sent < limit; i++ {
 		p.sent++
 		id = strconv.AppendUint(append(id[:0], p.prefix...), p.sent, 10)
-		p.pub = wire.Publish{Seq: p.sent, Exchange: []byte(broker.DefaultExchange), RoutingKey: []byte(p.q), MessageID: id, Body: p.body}
+		p.pub = wire.Publish{Seq: p.sent, Exchange: benchExchange, RoutingKey: p.key, MessageID: id, Body: p.body}
 		p.buf = wire.AppendPublish(p.buf, &p.pub)
 	}
+	p.id = id
 	_, err := p.c.nc.Write(p.buf)
 	return err
 }
+
+var benchExchange = []byte(broker.DefaultExchange)
 
 // awaitConfirms reads confirms until at most window publishes are pending.
 func (p *publisher) awaitConfirms(window uint64) error {

@@ -55,6 +55,7 @@ type nativeScratch struct {
 	corePub broker.Publish
 	ack     wire.Ack
 	deliver wire.Deliver
+	strs    []byte // backing bytes of deliver's string fields
 }
 
 var _ Session = (*Native)(nil)
@@ -188,17 +189,31 @@ func (n *Native) HandleEffect(e broker.Effect, now time.Time) {
 	n.lastSend = now
 }
 
-// deliverFrame fills the reused Deliver frame from a delivery.
+// deliverFrame fills the reused Deliver frame from a delivery. The string
+// fields are copied into one reused buffer instead of five []byte
+// conversions, so a delivery costs no allocation here.
 func (n *Native) deliverFrame(d *broker.Delivery) *wire.Deliver {
+	b := n.scratch.strs[:0]
+	b = append(b, d.ConsumerTag...)
+	b = append(b, d.Queue...)
+	b = append(b, d.Exchange...)
+	b = append(b, d.RoutingKey...)
+	b = append(b, d.MessageID...)
+	n.scratch.strs = b
+	cut := func(s string) []byte {
+		f := b[:len(s):len(s)]
+		b = b[len(s):]
+		return f
+	}
 	f := &n.scratch.deliver
 	*f = wire.Deliver{
-		ConsumerTag:   []byte(d.ConsumerTag),
+		ConsumerTag:   cut(d.ConsumerTag),
 		DeliveryTag:   d.Tag,
 		DeliveryCount: uint64(d.DeliveryCount),
-		Queue:         []byte(d.Queue),
-		Exchange:      []byte(d.Exchange),
-		RoutingKey:    []byte(d.RoutingKey),
-		MessageID:     []byte(d.MessageID),
+		Queue:         cut(d.Queue),
+		Exchange:      cut(d.Exchange),
+		RoutingKey:    cut(d.RoutingKey),
+		MessageID:     cut(d.MessageID),
 		Body:          d.Body,
 	}
 	if d.Redelivered {
