@@ -163,6 +163,12 @@ func TestInteropGoSealsPythonOpens(t *testing.T) {
 	ids := make([]string, len(interopMessages))
 	for i, m := range interopMessages {
 		ids[i] = fmt.Sprintf("7c9e6679-7425-40de-944b-e07fc1f9%04d", i)
+		switch i { // ids that exercise json.dumps's ensure_ascii escaping
+		case 2:
+			ids[i] = "ünï-cødé-ид-😀"
+		case 3:
+			ids[i] = `q"uote\back\slash`
+		}
 		env := mustSeal(t, s, ids[i], []byte(m), t0)
 		fmt.Fprintf(&in, "Message: %s %s\n", ids[i], env)
 	}
