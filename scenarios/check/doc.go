@@ -38,6 +38,19 @@
 // nodes are outside the liveness core. Histories are plain JSON (Event), so a
 // failing run's history can be saved next to its seed and re-checked.
 //
+// # Limits worth knowing
+//
+// A copy held in a non-durable queue at a broker restart stays excused even
+// if its publisher, never having seen the confirm, republished it after the
+// restart and the new broker incarnation confirmed it again: the history
+// cannot tell that fresh confirm from a late record of the old one. A
+// driver that can tell (the simulator knows which incarnation confirmed)
+// should check convergence of the broker's queues as well.
+//
+// Dead-letter queues are not consumed as ordinary queues in a history:
+// record a DeadLettered event for the copy instead of a processed event from
+// the dead-letter queue, which would be "unexpected" (not routed there).
+//
 // Coverage is the Antithesis-style "sometimes" counter: named events counted
 // over a batch of seeds, with Missing listing those never seen, because a
 // green batch that never redelivered anything proved little.
