@@ -1,9 +1,12 @@
 package check
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -222,4 +225,33 @@ func (r *Recorder) History() History {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return History{Events: slices.Clone(r.h.Events)}
+}
+
+// Save writes the history as indented JSON, so a failing run's history can
+// be kept next to its seed and checked again later.
+func (h History) Save(path string) error {
+	data, err := json.MarshalIndent(h, "", " ")
+	if err != nil {
+		return fmt.Errorf("encode history: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write history: %w", err)
+	}
+	return nil
+}
+
+// LoadHistory reads a history written by Save (or by any recorder that
+// follows the Event JSON model). Unknown fields are an error.
+func LoadHistory(path string) (History, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return History{}, fmt.Errorf("read history: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var h History
+	if err := dec.Decode(&h); err != nil {
+		return History{}, fmt.Errorf("history %s is not a history file: %w", path, err)
+	}
+	return h, nil
 }

@@ -2,6 +2,8 @@ package check
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -70,5 +72,29 @@ func TestRecorderIsSafeForConcurrentClients(t *testing.T) {
 	}
 	if r := Check(h, Options{}); r.Counts.Confirmed != 800 {
 		t.Fatalf("counts %+v", r.Counts)
+	}
+}
+
+func TestHistorySaveAndLoad(t *testing.T) {
+	w := &world{}
+	w.sent("p", "m1", 1, "q").process("r", "q", "m1", false)
+	w.h.Add(Abandoned(ms(9), "p", "m1", "x"), DeadLettered(ms(9), "r", "q", "m1", "forged"))
+	path := filepath.Join(t.TempDir(), "history.json")
+	if err := w.h.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, w.h) {
+		t.Fatal("history changed on disk")
+	}
+	os.WriteFile(path, []byte(`{"events":[{"kind":"publish","colour":"red"}]}`), 0o644)
+	if _, err := LoadHistory(path); err == nil || !strings.Contains(err.Error(), "not a history file") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if _, err := LoadHistory(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Fatal("missing file accepted")
 	}
 }
