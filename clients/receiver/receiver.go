@@ -85,6 +85,19 @@ type Receiver struct {
 	opener envelope.Opener
 	stats  Stats
 	plain  []byte // reused plaintext buffer
+
+	// onStored, if set, sees each record once it is durable; stored holds
+	// the batch's records until the fsync (copies, only when onStored is set).
+	onStored func(store.Record)
+	stored   []store.Record
+}
+
+// OnStored sets a function that sees every record once it is durable (after
+// its batch's fsync), for example to print it. It runs inside Process.
+func (r *Receiver) OnStored(fn func(store.Record)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onStored = fn
 }
 
 // New returns a receiver over an open store and an opener (which decides
@@ -117,6 +130,8 @@ func (r *Receiver) Process(batch []Delivery, now time.Time, out []Outcome) ([]Ou
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out = out[:0]
+	clear(r.stored)
+	r.stored = r.stored[:0]
 	for i := range batch {
 		out = append(out, r.one(&batch[i], now))
 	}
@@ -138,6 +153,11 @@ func (r *Receiver) Process(batch []Delivery, now time.Time, out []Outcome) ([]Ou
 			r.stats.Rejected[out[i].Reason]++
 		}
 	}
+	if r.onStored != nil {
+		for _, rec := range r.stored {
+			r.onStored(rec)
+		}
+	}
 	return out, nil
 }
 
@@ -150,16 +170,21 @@ func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
 		return Outcome{Verdict: Rejected, Reason: ReasonOf(err), Err: err}
 	}
 	r.plain = plain
-	err = r.store.Append(store.Record{
+	rec := store.Record{
 		MessageID:  d.MessageID,
 		Queue:      d.Queue,
 		Sender:     SenderName(sender),
 		Message:    plain,
 		ReceivedAt: d.ReceivedAt,
 		StoredAt:   now,
-	})
+	}
+	err = r.store.Append(rec)
 	switch {
 	case err == nil:
+		if r.onStored != nil {
+			rec.Message = append([]byte(nil), plain...)
+			r.stored = append(r.stored, rec)
+		}
 		return Outcome{Verdict: Stored}
 	case errors.Is(err, store.ErrDuplicate):
 		return Outcome{Verdict: Duplicate}

@@ -290,3 +290,24 @@ func TestCheckExactlyOnceReportsEveryKindOfViolation(t *testing.T) {
 		}
 	}
 }
+
+func TestOnStoredSeesDurableRecordsOnly(t *testing.T) {
+	k := newKeys(t, 9)
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	st := openStore(t, path, store.Options{})
+	r, _ := New(st, opener(t, k))
+	var got []string
+	r.OnStored(func(rec store.Record) {
+		if !st.Seen(rec.MessageID) {
+			t.Errorf("OnStored(%s) before the record is durable", rec.MessageID)
+		}
+		got = append(got, rec.MessageID+"="+string(rec.Message))
+	})
+	s := sealer(t, k, k.signer)
+	if _, err := r.Process([]Delivery{seal(t, s, "a", "1"), seal(t, s, "b", "22"), seal(t, s, "a", "1"), {MessageID: "x", Body: []byte("?")}}, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a=1", "b=22"}; !slices.Equal(got, want) {
+		t.Fatalf("OnStored saw %v, want %v (stored records only, plaintext intact)", got, want)
+	}
+}

@@ -370,13 +370,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, total int, force bool) *progress {
-	on := force
-	if f, ok := w.(*os.File); ok && !on {
-		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			on = true
-		}
-	}
-	return &progress{w: w, total: total, on: on, start: time.Now()}
+	return &progress{w: w, total: total, on: force || isTerminal(w), start: time.Now()}
 }
 
 func (p *progress) update(sent, confirmed int) {

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/clients/store"
+)
+
+const defaultOut = "received.jsonl"
+
+type recvFlags struct {
+	print    bool
+	progress bool
+	prefetch int
+}
+
+func init() { register(newRecvCmd) }
+
+func newRecvCmd() *cobra.Command {
+	o := &recvFlags{}
+	cmd := &cobra.Command{
+		Use:   "recv",
+		Short: "Consume a queue, decrypt every message and store it durably, exactly once",
+		Long: `recv consumes a queue, opens every envelope (modern or seed, detected per message) and
+appends it to the output file, a JSON Lines file that is also the receiver's dedup record. A batch
+of deliveries is acked only after its records are fsync'd, so a crash never loses an acked
+message, and a redelivered message is never stored twice.
+
+Envelopes that cannot be opened (tampered, untrusted sender, not for this key, ...) are rejected
+to the queue's dead-letter queue and counted by reason. recv declares its queue if it is missing
+and binds it to --exchange with --routing-key. Ctrl-C (SIGINT) or SIGTERM prints a summary and exits 0.`,
+		Example: `  ciphermq recv --key receiver.key --trust sender.pub --out received.jsonl
+  ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runRecv(cmd, o) },
+	}
+	f := cmd.Flags()
+	addConfigFlag(cmd)
+	f.String("broker", defaultBroker, "broker address host:port")
+	f.String("queue", defaultQueue, "queue to consume")
+	f.String("exchange", defaultExchange, "exchange the queue is bound to")
+	f.String("routing-key", defaultRoutingKey, "routing key of that binding")
+	f.StringSlice("key", nil, "receiver private key file (modern receiver.key and/or seed receiver_private.pem)")
+	f.StringSlice("trust", nil, "public key file of a sender to accept (modern format; repeat for several)")
+	f.String("out", "", "output file, JSON Lines (default "+defaultOut+")")
+	f.BoolVar(&o.print, "print", false, "also print every stored message on standard output")
+	f.BoolVar(&o.progress, "progress", false, "show the running count even when standard error is not a terminal")
+	f.IntVar(&o.prefetch, "prefetch", 256, "most unacked deliveries at once (also the largest batch per fsync)")
+	return cmd
+}
+
+func runRecv(cmd *cobra.Command, o *recvFlags) error {
+	cfg, err := loadClientConfig(cmd)
+	if err != nil {
+		return err
+	}
+	if o.prefetch <= 0 {
+		return errors.New("--prefetch must be >= 1")
+	}
+	opener, err := loadOpener(cfg)
+	if err != nil {
+		return err
+	}
+	out := cfg.pathValue(setOut)
+	if out == "" {
+		out = defaultOut
+	}
+	stderr := cmd.ErrOrStderr()
+	st, err := store.Open(out, store.Options{Logger: quietLogger(stderr)})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if rec := st.Recovery(); rec.Repaired() {
+		fmt.Fprintf(stderr, "repaired %s: cut a torn last line (line %d, %d bytes: %s) left by a crash; its message was never acked and will be delivered again\n",
+			out, rec.CutLine, rec.CutBytes, rec.CutReason)
+	}
+	r, err := receiver.New(st, opener)
+	if err != nil {
+		return err
+	}
+	if o.print {
+		w := cmd.OutOrStdout()
+		r.OnStored(func(rec store.Record) { printRecord(w, rec) })
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
+	conn, err := clients.Dial(ctx, addr, clients.Options{ClientName: "ciphermq-recv", Logger: quietLogger(stderr)})
+	if err != nil {
+		return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
+	}
+	defer conn.Close()
+	if err := declareQueue(ctx, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
+	counter := newRunningCount(stderr, o.progress)
+	start := time.Now()
+	runErr := r.Run(ctx, conn, receiver.RunOptions{
+		Queue:      queue,
+		Prefetch:   o.prefetch,
+		Logger:     quietLogger(stderr),
+		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
+	})
+	counter.finish()
+	printRecvSummary(cmd.OutOrStdout(), r.Stats(), time.Since(start), out, st.Len())
+	if runErr != nil {
+		return fmt.Errorf("receiver stopped: %w", runErr)
+	}
+	return nil
+}
+
+// declareQueue makes sure the queue exists and is bound; an existing queue
+// with other options is fine (we only consume it).
+func declareQueue(ctx context.Context, conn *clients.Conn, queue, exchange, key string) error {
+	if err := conn.DeclareQueue(ctx, queue, clients.QueueOptions{}); err != nil && !clients.IsMismatch(err) {
+		return fmt.Errorf("declare queue %q: %w", queue, err)
+	}
+	if err := conn.Bind(ctx, exchange, queue, key); err != nil {
+		return fmt.Errorf("bind queue %q to exchange %q with key %q: %w: pass an existing --exchange", queue, exchange, key, err)
+	}
+	return nil
+}
+
+// loadOpener builds an opener from the receiver's key files: modern keys
+// need trusted senders, seed keys accept anyone holding the public key.
+func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
+	keys := cfg.pathValues(setKey)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("no receiver key: %s, or run `ciphermq keygen`", describe(setKey))
+	}
+	var seed *envelope.SeedOpener
+	var modern *envelope.RecipientPrivateKey
+	for _, path := range keys {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("receiver key: %w", err)
+		}
+		rk, err := envelope.ParseRecipientPrivateKey(data)
+		if err == nil {
+			if modern != nil {
+				return nil, errors.New("two modern receiver keys given: a receiver has one; run one recv per key")
+			}
+			modern = rk
+			continue
+		}
+		if !errors.Is(err, envelope.ErrWrongPEMType) {
+			return nil, fmt.Errorf("receiver key %s: %w", path, err)
+		}
+		sk, serr := envelope.ParseSeedPrivateKey(data)
+		if serr != nil {
+			return nil, fmt.Errorf("receiver key %s is neither a modern receiver key (%v) nor a seed RSA private key (%w)", path, err, serr)
+		}
+		if seed != nil {
+			return nil, errors.New("two seed receiver keys given: a receiver has one; run one recv per key")
+		}
+		if seed, err = envelope.NewSeedOpener(sk); err != nil {
+			return nil, err
+		}
+	}
+	var session *envelope.SessionOpener
+	if modern != nil {
+		trustPaths := cfg.pathValues(setTrust)
+		if len(trustPaths) == 0 {
+			return nil, fmt.Errorf("no trusted sender: the modern format accepts only messages signed by senders you trust: %s "+
+				"with the sender's public key (sender.pub from `ciphermq keygen`)", describe(setTrust))
+		}
+		trusted := make([]ed25519.PublicKey, 0, len(trustPaths))
+		for _, p := range trustPaths {
+			k, err := envelope.LoadSigningPublicKey(p)
+			if err != nil {
+				return nil, fmt.Errorf("trusted sender key: %w", err)
+			}
+			trusted = append(trusted, k)
+		}
+		var err error
+		if session, err = envelope.NewSessionOpener(envelope.SessionOpenerOptions{Key: modern, Trusted: trusted}); err != nil {
+			return nil, err
+		}
+	}
+	return envelope.NewOpener(seed, session)
+}
+
+// printRecord writes one stored message for --print: id, sender, and the
+// plaintext (quoted when it is not printable text).
+func printRecord(w io.Writer, rec store.Record) {
+	msg := string(rec.Message)
+	if !utf8.Valid(rec.Message) || strconv.Quote(msg) != `"`+msg+`"` {
+		msg = strconv.Quote(msg)
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\n", rec.MessageID, rec.Sender, msg)
+}
+
+func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out string, total int) {
+	fmt.Fprintf(w, "received %d, stored %d, duplicates %d, rejected %d in %s\n",
+		s.Received, s.Stored, s.Duplicates, s.RejectedTotal(), elapsed.Round(time.Millisecond))
+	for _, reason := range slices.Sorted(maps.Keys(s.Rejected)) {
+		fmt.Fprintf(w, "  rejected %d: %s\n", s.Rejected[reason], reason)
+	}
+	fmt.Fprintf(w, "output: %s (%d messages in all)\n", out, total)
+}
+
+// runningCount shows the receiver's counters on one terminal line.
+type runningCount struct {
+	mu    sync.Mutex
+	w     io.Writer
+	on    bool
+	last  time.Time
+	drawn bool
+}
+
+func newRunningCount(w io.Writer, force bool) *runningCount {
+	return &runningCount{w: w, on: force || isTerminal(w)}
+}
+
+func (c *runningCount) show(s receiver.Stats) {
+	if !c.on {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); !c.drawn || now.Sub(c.last) >= 100*time.Millisecond {
+		c.last, c.drawn = now, true
+		fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d", s.Received, s.Stored, s.Duplicates, s.RejectedTotal())
+	}
+}
+
+func (c *runningCount) finish() {
+	if c.on && c.drawn {
+		fmt.Fprintln(c.w)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

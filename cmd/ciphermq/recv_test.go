@@ -1,0 +1,220 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ciphermq/ciphermq/clients/store"
+)
+
+type recvRun struct {
+	out, errOut syncBuffer
+	done        chan error
+	cancel      context.CancelFunc
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// wait returns the command's error once it ends by itself.
+func (r *recvRun) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("recv did not end")
+		return nil
+	}
+}
+
+// started waits until recv is consuming.
+func (r *recvRun) started(t *testing.T) {
+	t.Helper()
+	waitUntil(t, "recv to start consuming", func() bool { return strings.Contains(r.errOut.String(), "Ctrl-C to stop") })
+}
+
+// startRecv runs `recv args...` in process until stop.
+func startRecv(t *testing.T, args ...string) *recvRun {
+	t.Helper()
+	r := &recvRun{done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	cmd := newRecvCmd()
+	cmd.SetOut(&r.out)
+	cmd.SetErr(&r.errOut)
+	cmd.SetArgs(args)
+	cmd.SilenceUsage = true
+	go func() { r.done <- cmd.ExecuteContext(ctx) }()
+	t.Cleanup(cancel)
+	return r
+}
+
+// stop ends the receiver as SIGINT would and returns its error.
+func (r *recvRun) stop(t *testing.T) error {
+	t.Helper()
+	r.cancel()
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("recv did not stop")
+		return nil
+	}
+}
+
+func recordsIn(path string) []store.Record {
+	raw, _ := os.ReadFile(path)
+	var recs []store.Record
+	_ = store.Scan(bytes.NewReader(raw), func(r store.Record) error { recs = append(recs, r); return nil })
+	return recs
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval only
+	}
+}
+
+func TestRecvStoresWhatSendSent(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "received.jsonl")
+	r := startRecv(t, "--broker", addr, "--key", filepath.Join(keys, "receiver.key"),
+		"--trust", filepath.Join(keys, "sender.pub"), "--out", out, "--print")
+	r.started(t)
+	sendOut, _, err := runSendCmd(t, "", "--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"),
+		"--sign-key", filepath.Join(keys, "sender.key"), "hello", "wörld", "line\nbreak")
+	if err != nil {
+		t.Fatalf("send: %v\n%s", err, sendOut)
+	}
+	waitUntil(t, "3 records", func() bool { return len(recordsIn(out)) == 3 })
+	if err := r.stop(t); err != nil {
+		t.Fatalf("recv exit: %v\n%s", err, r.errOut.String())
+	}
+	got := map[string]bool{}
+	for _, rec := range recordsIn(out) {
+		got[string(rec.Message)] = true
+		if !strings.HasPrefix(rec.Sender, "ed25519:") {
+			t.Errorf("sender = %q, want an ed25519 fingerprint", rec.Sender)
+		}
+	}
+	for _, m := range []string{"hello", "wörld", "line\nbreak"} {
+		if !got[m] {
+			t.Errorf("message %q not stored", m)
+		}
+	}
+	o := r.out.String()
+	if !strings.Contains(o, "received 3, stored 3, duplicates 0, rejected 0") || !strings.Contains(o, out) {
+		t.Errorf("summary:\n%s", o)
+	}
+	if !strings.Contains(o, "\twörld\n") || !strings.Contains(o, `"line\nbreak"`) {
+		t.Errorf("--print output:\n%s", o)
+	}
+}
+
+func TestRecvSeedFormat(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--format", "seed", "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "received.jsonl")
+	r := startRecv(t, "--broker", addr, "--key", filepath.Join(keys, "receiver_private.pem"), "--out", out)
+	r.started(t)
+	if _, _, err := runSendCmd(t, "", "--broker", addr, "--format", "seed", "--to-key", filepath.Join(keys, "receiver_public.pem"), "legacy"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "1 record", func() bool { return len(recordsIn(out)) == 1 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if rec := recordsIn(out)[0]; rec.Sender != store.SenderUnauthenticated || string(rec.Message) != "legacy" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+func TestRecvErrorsSayWhatToDo(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "o.jsonl")
+	key, trust := filepath.Join(keys, "receiver.key"), filepath.Join(keys, "sender.pub")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--broker", addr}, "no receiver key: pass --key or set CIPHERMQ_KEY"},
+		{[]string{"--broker", addr, "--key", key}, "no trusted sender"},
+		{[]string{"--broker", addr, "--key", trust, "--trust", trust}, "neither a modern receiver key"},
+		{[]string{"--broker", addr, "--key", key, "--trust", trust, "--out", filepath.Join(out, "x", "y")}, "directory does not exist"},
+		{[]string{"--broker", addr, "--key", key, "--trust", trust, "--out", out, "--exchange", "nope"}, "pass an existing --exchange"},
+		{[]string{"--broker", "127.0.0.1:1", "--key", key, "--trust", trust, "--out", out}, "ciphermq server"},
+	}
+	for _, tc := range cases {
+		r := startRecv(t, tc.args...)
+		err := r.wait(t)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("recv %v: %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestRecvRefusesASecondReceiverOnTheSameFile(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "o.jsonl")
+	args := []string{"--broker", addr, "--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub"), "--out", out}
+	first := startRecv(t, args...)
+	first.started(t)
+	second := startRecv(t, args...)
+	select {
+	case err := <-second.done:
+		if err == nil || !strings.Contains(err.Error(), "locked by another receiver") {
+			t.Errorf("second recv: %v, want a lock error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("second recv did not fail")
+	}
+	if err := first.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
