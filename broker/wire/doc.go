@@ -24,6 +24,10 @@
 // decoding them allocates nothing; the payload, and with it those fields, is
 // only valid until the next ReadFrame call. Copy what you keep.
 //
+// Generic code (the simulator, logs, tests) can use the Frame interface
+// instead: every frame struct pointer has FrameType and AppendTo, and
+// DecodeFrame/NewFrame/DecodeInto dispatch on the type byte.
+//
 // Every decoder is strict: a varint that overflows or is not minimally
 // encoded, a length that runs past the payload, bytes after the last field,
 // a name longer than 255 bytes or a reason longer than 1024 bytes are all
@@ -33,7 +37,8 @@
 //
 // # Text protocol
 //
-// LineReader frames lines on "\n" (tolerating "\r\n") with a length limit;
+// LineReader (over a stream) or SplitLine (over a byte slice) frames lines
+// on "\n" (tolerating "\r\n") with a length limit;
 // ParseCommand turns one line into a TextCommand; the AppendReply* helpers
 // write the reply lines byte for byte as the reference broker does, so the
 // reference's own Python clients work unchanged.

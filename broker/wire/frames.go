@@ -10,9 +10,11 @@ package wire
 //
 //	uint32 big-endian length L | uint8 type | payload (L-1 bytes)
 //
-// L counts the type byte and the payload, not the length field itself.
-// Integers in payloads are unsigned varints (encoding/binary Uvarint) unless
-// noted; strings and byte fields are a uvarint length followed by the bytes.
+// L counts the type byte and the payload, not the length field itself; frame
+// size limits count the whole frame (4 + L). Integers in payloads are
+// minimal unsigned varints (encoding/binary Uvarint) unless noted; strings
+// and byte fields are a uvarint length followed by the bytes. Field order is
+// the struct field order below.
 
 // Preamble opens every native connection. Its first byte is not printable
 // ASCII, so a listener can tell it from the text protocol (which starts with
