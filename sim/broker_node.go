@@ -89,7 +89,7 @@ func (b *brokerNode) crash() {
 	for _, bc := range b.conns {
 		if !bc.gone {
 			bc.gone = true
-			b.w.net.closeFrom(bc.c, down, "broker crash")
+			b.w.net.closeFrom(bc.c, sideBroker, "broker crash")
 		}
 	}
 	b.up = false
@@ -104,6 +104,7 @@ func (b *brokerNode) accept(c *Conn) bool {
 		return false
 	}
 	now := b.w.Now().Time()
+	c.inc = b.inc
 	bc := &brokerConn{c: c, s: session.NewNative(b.core, c.ID, b.scf, now)}
 	b.conns = append(b.conns, bc)
 	b.byID[c.ID] = bc
@@ -194,7 +195,7 @@ func (b *brokerNode) settle() {
 				bc.s.Wrote(len(out), now)
 			}
 			if closed, why := bc.s.Closed(); closed {
-				b.w.net.closeFrom(bc.c, down, why)
+				b.w.net.closeFrom(bc.c, sideBroker, why)
 				b.closeConn(bc, why)
 			}
 		}

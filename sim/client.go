@@ -66,7 +66,7 @@ func (cc *clientConn) crash() {
 	cc.alive = false
 	cc.gen++
 	if cc.conn != nil {
-		cc.w.net.closeFrom(cc.conn, up, "crash")
+		cc.w.net.closeFrom(cc.conn, sideClient, "crash")
 		cc.conn = nil
 	}
 	cc.isReady = false
@@ -77,11 +77,11 @@ func (cc *clientConn) dial() {
 	gen := cc.gen
 	cc.w.net.dial(cc.link, cc, cc.brk, func(c *Conn) {
 		if gen != cc.gen || !cc.alive {
-			cc.w.net.closeFrom(c, up, "stale dial")
+			cc.w.net.closeFrom(c, sideClient, "stale dial")
 			return
 		}
 		if !cc.brk.accept(c) {
-			cc.w.net.closeFrom(c, up, "broker down")
+			cc.w.net.closeFrom(c, sideClient, "broker down")
 			cc.redial()
 			return
 		}
@@ -221,7 +221,7 @@ func (cc *clientConn) drop(why string) {
 	if cc.conn == nil {
 		return
 	}
-	cc.w.net.closeFrom(cc.conn, up, why)
+	cc.w.net.closeFrom(cc.conn, sideClient, why)
 	cc.conn = nil
 	cc.lost()
 }

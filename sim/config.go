@@ -50,6 +50,11 @@ type Workload struct {
 	AckTimeout time.Duration
 	// DeliveryLimit dead-letters a message delivered this often (0: none).
 	DeliveryLimit int
+	// PoisonRate is the fraction of messages whose envelope is tampered
+	// with after sealing (one byte flipped): receivers must reject them to
+	// the dead-letter queue, never store them (I3). Default 0.01; negative
+	// for none.
+	PoisonRate float64
 	// Heartbeat is the interval clients propose; a peer silent for three
 	// intervals is dead.
 	Heartbeat time.Duration
@@ -72,6 +77,7 @@ func DefaultWorkload() Workload {
 		ConfirmTimeout: time.Second,
 		AckTimeout:     5 * time.Second,
 		DeliveryLimit:  8,
+		PoisonRate:     0.01,
 		Heartbeat:      time.Second,
 	}
 }
@@ -107,6 +113,9 @@ func (w Workload) withDefaults() Workload {
 	}
 	if w.DeliveryLimit == 0 {
 		w.DeliveryLimit = d.DeliveryLimit
+	}
+	if w.PoisonRate == 0 {
+		w.PoisonRate = d.PoisonRate
 	}
 	if w.Heartbeat == 0 {
 		w.Heartbeat = d.Heartbeat

@@ -1,9 +1,11 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
@@ -21,6 +23,43 @@ type recorder struct {
 	// deadLettered lists ids drained from the dead-letter queue.
 	deadLettered map[string]bool
 	rejected     []string
+	rejectedCopy map[check.QueueMessage]bool
+	// firsts remembers first deliveries (delivery count 1) per broker
+	// incarnation, queue and id; enqueuedTwice lists repeats (see
+	// Result.EnqueuedTwice).
+	firstTags     map[firstKey]uint64
+	enqueuedTwice []string
+}
+
+type firstKey struct {
+	inc       uint64
+	queue, id string
+}
+
+// firstDelivery notes a delivery. A message the broker enqueued once is
+// delivered with count 1 once; a second count-1 delivery of the same id from
+// the same queue and the same broker incarnation means the broker enqueued
+// it twice — the duplicate its dedup window exists to prevent. (Across a
+// broker restart the in-memory dedup window is gone, so that is no finding.)
+// A duplicated Deliver datagram repeats its delivery tag and is no finding
+// either, hence the tag is kept.
+func (r *recorder) firstDelivery(t VTime, rc string, inc uint64, queue, id string, d *wire.Deliver) {
+	if d.DeliveryCount != 1 || d.Flags&wire.FlagRedelivered != 0 || queue == deadLetterQueue {
+		// The dead-letter queue legitimately holds one copy per queue the
+		// message was dead-lettered from.
+		return
+	}
+	k := firstKey{inc: inc, queue: queue, id: id}
+	if r.firstTags == nil {
+		r.firstTags = map[firstKey]uint64{}
+	}
+	if tag, ok := r.firstTags[k]; ok {
+		if tag != d.DeliveryTag {
+			r.enqueuedTwice = append(r.enqueuedTwice, fmt.Sprintf("%s@%s (broker incarnation %d, seen by %s at %v)", id, queue, inc, rc, at(t)))
+		}
+		return
+	}
+	r.firstTags[k] = d.DeliveryTag
 }
 
 func newRecorder() *recorder {
@@ -80,4 +119,8 @@ func (r *recorder) deadLetter(_ VTime, _ string, id string) { r.deadLettered[id]
 
 func (r *recorder) reject(_ VTime, rc, queue, id, why string) {
 	r.rejected = append(r.rejected, rc+" "+queue+" "+id+": "+why)
+	if r.rejectedCopy == nil {
+		r.rejectedCopy = map[check.QueueMessage]bool{}
+	}
+	r.rejectedCopy[check.QueueMessage{Queue: queue, MessageID: id}] = true
 }

@@ -97,18 +97,23 @@ func (l *Link) partitioned() bool { return l.blocked[up] || l.blocked[down] }
 // Conn is one connection over a link. A Conn is never reused: a reconnect
 // makes a new one, so bytes of a dead connection can never reach a new one.
 type Conn struct {
-	ID     broker.ConnID
+	ID broker.ConnID
+	// inc is the broker incarnation that accepted the connection.
+	inc    uint64
 	link   *Link
 	client endpoint
 	server endpoint
+	// broken: nothing more can be sent (closed by a side or by the
+	// network); lost: what was in flight is lost too (a network break).
 	broken bool
+	lost   bool
 	// lastArrival keeps TCP segments in order per direction.
 	lastArrival [2]VTime
 	// handshook[d] is set once the first datagram in direction d went
 	// through (datagram mode delivers the handshake reliably).
 	handshook [2]bool
-	// gone[up] means the client side is gone (crashed): nothing is reported
-	// to it any more; dead[down] the same for the broker side.
+	// gone[side] means that side closed, crashed or was told of the
+	// break: nothing is delivered or reported to it any more.
 	gone [2]bool
 }
 
@@ -250,12 +255,12 @@ func datagramLen(b []byte, withPreamble bool) int {
 	return off + 4 + l
 }
 
-// schedule delivers seg at arrive unless the connection broke meanwhile.
+// schedule delivers seg at arrive unless it was lost meanwhile.
 func (n *network) schedule(c *Conn, d direction, arrive VTime, seg []byte) {
 	n.sent++
 	n.w.sched.at(arrive, func() {
-		if c.broken {
-			return // in flight when the connection broke: lost
+		if c.lost || c.gone[receiverOf(d)] {
+			return // in flight when the network broke, or nobody to read it
 		}
 		if c.link.Mode == LinkTCP && c.link.blocked[d] {
 			n.breakConn(c, "partition")
@@ -269,36 +274,77 @@ func (n *network) schedule(c *Conn, d direction, arrive VTime, seg []byte) {
 	})
 }
 
-// breakConn breaks c now; each end that is still alive learns it after its
-// own detection delay.
-func (n *network) breakConn(c *Conn, why string) {
-	if c.broken {
-		return
+// Sides of a connection, as indexes of Conn.gone.
+const (
+	sideClient = 0
+	sideBroker = 1
+)
+
+// receiverOf is the side that reads what travels in direction d.
+func receiverOf(d direction) int {
+	if d == up {
+		return sideBroker
 	}
-	c.broken = true
-	n.breaks++
-	w := n.w
-	w.trace.begin(w.sched.now, "net").word("break").num("conn", uint64(c.ID)).str("why", why).end()
-	f := c.link.Faults
-	if !c.gone[up] {
-		w.sched.at(w.sched.now.Add(w.rng.between(f.DetectMin, f.DetectMax)), func() {
-			if !c.gone[up] {
-				c.client.onBroken(c)
-			}
-		})
-	}
-	if !c.gone[down] {
-		w.sched.at(w.sched.now.Add(w.rng.between(f.DetectMin, f.DetectMax)), func() {
-			if !c.gone[down] {
-				c.server.onBroken(c)
-			}
-		})
-	}
+	return sideClient
 }
 
-// closeFrom is an orderly close by one end, or that end's crash: the end
-// that closed is not told, the other end learns after a delay.
-func (n *network) closeFrom(c *Conn, d direction, why string) {
-	c.gone[d] = true
-	n.breakConn(c, why)
+// breakConn is a network failure: c breaks now, whatever is in flight is
+// lost, and each end that is still alive learns it after its own delay.
+func (n *network) breakConn(c *Conn, why string) {
+	if c.lost {
+		return
+	}
+	c.lost = true
+	if !c.broken {
+		c.broken = true
+		n.breaks++
+	}
+	w := n.w
+	w.trace.begin(w.sched.now, "net").word("break").num("conn", uint64(c.ID)).str("why", why).end()
+	n.notify(c, sideClient, w.sched.now)
+	n.notify(c, sideBroker, w.sched.now)
+}
+
+// notify tells side of c, after a detection delay from the instant from,
+// that the connection is gone (unless that side is gone itself).
+func (n *network) notify(c *Conn, side int, from VTime) {
+	if c.gone[side] {
+		return
+	}
+	w := n.w
+	f := c.link.Faults
+	w.sched.at(from.Add(w.rng.between(f.DetectMin, f.DetectMax)), func() {
+		if c.gone[side] {
+			return
+		}
+		c.gone[side] = true
+		if side == sideClient {
+			c.client.onBroken(c)
+		} else {
+			c.server.onBroken(c)
+		}
+	})
+}
+
+// closeFrom is an orderly close by one side, or that side's crash. As with
+// a real socket, what the closing side already sent still arrives (the
+// kernel flushes it); what travels towards it is discarded; the other side
+// learns of the close after the last byte in flight, plus a delay. Nothing
+// new can be sent on c.
+func (n *network) closeFrom(c *Conn, side int, why string) {
+	if c.gone[side] {
+		return
+	}
+	c.gone[side] = true
+	if c.broken {
+		return // the network had already broken it; the peer is being told
+	}
+	c.broken = true
+	w := n.w
+	w.trace.begin(w.sched.now, "net").word("close").num("conn", uint64(c.ID)).str("why", why).end()
+	other, d := sideBroker, up
+	if side == sideBroker {
+		other, d = sideClient, down
+	}
+	n.notify(c, other, max(w.sched.now, c.lastArrival[d]))
 }

@@ -81,7 +81,7 @@ func TestCrashedEndIsNotToldOfTheBreak(t *testing.T) {
 	w := newWorld(5, nil)
 	l := &Link{Name: "l", Mode: LinkTCP}
 	c, cl, sv := dialed(t, w, l)
-	w.net.closeFrom(c, up, "crash")
+	w.net.closeFrom(c, sideClient, "crash")
 	w.runUntil(1<<62, nil)
 	if len(cl.broken) != 0 || len(sv.broken) != 1 {
 		t.Fatalf("break notices: client %d (crashed, want 0), broker %d (want 1)", len(cl.broken), len(sv.broken))

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
@@ -22,6 +23,9 @@ type plannedMessage struct {
 	plaintext  []byte
 	digest     string // hex SHA-256 of plaintext, first 16 bytes
 	gap        time.Duration
+	// poison: the envelope gets one byte flipped after sealing, as a
+	// forger or a corrupting middlebox would; it must be dead-lettered.
+	poison bool
 }
 
 // publisherNode runs the real publisher engine and the real envelope sealer
@@ -130,13 +134,16 @@ func (p *publisherNode) publishNext() {
 	if err != nil {
 		panic(fmt.Sprintf("sim: publisher %s: seal %s: %v", p.name(), m.id, err))
 	}
+	if m.poison {
+		body[p.cc.w.rng.intn(len(body))] ^= 0x20
+	}
 	if err := p.eng.Add(engine.Message{ID: m.id, Exchange: m.exchange, RoutingKey: m.routingKey, Body: body}); err != nil {
 		panic(fmt.Sprintf("sim: publisher %s: add %s: %v", p.name(), m.id, err))
 	}
 	p.added = append(p.added, m.id)
 	p.st.hist.publish(w.Now(), p.name(), m)
 	w.trace.begin(w.Now(), p.name()).word("publish").str("id", m.id).str("ex", m.exchange).
-		str("key", m.routingKey).str("digest", m.digest).end()
+		str("key", m.routingKey).str("digest", m.digest).str("poison", strconv.FormatBool(m.poison)).end()
 	p.pump()
 	p.scheduleNext()
 }

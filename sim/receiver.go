@@ -258,21 +258,27 @@ func (r *receiverNode) deliver(d *wire.Deliver) {
 	ref, dec := r.eng.Handle(d)
 	id := string(d.MessageID)
 	q := string(d.Queue)
+	r.st.hist.firstDelivery(r.cc.w.Now(), r.name(), r.cc.conn.inc, q, id, d)
 	w.trace.begin(w.Now(), r.name()).word("deliver").num("tag", d.DeliveryTag).str("id", id).str("q", q).
 		str("decision", dec.String()).end()
+	if q == deadLetterQueue && dec != engine.Ignored {
+		// Dead-lettered messages are not processed as valid; they are
+		// accounted for (an operator sees them) and acked. The engine's
+		// dedup is by id, so it may call a dead letter a duplicate when
+		// another copy of the message was stored from a live queue: it is
+		// still a dead letter.
+		r.st.hist.deadLetter(w.Now(), r.name(), id)
+		w.trace.begin(w.Now(), r.name()).word("dead-letter").str("id", id).end()
+		if dec == engine.Process {
+			_ = r.eng.Settle(ref, engine.Stored)
+		}
+		return
+	}
 	switch dec {
 	case engine.AckDuplicate:
 		r.st.cov.DedupHitReceiver++
 		return
 	case engine.Parked, engine.Ignored:
-		return
-	}
-	if q == deadLetterQueue {
-		// Dead-lettered messages are not processed as valid; they are
-		// accounted for (an operator sees them) and acked.
-		r.st.hist.deadLetter(w.Now(), r.name(), id)
-		w.trace.begin(w.Now(), r.name()).word("dead-letter").str("id", id).end()
-		_ = r.eng.Settle(ref, engine.Stored)
 		return
 	}
 	r.batch = append(r.batch, pendingStore{ref: ref, id: id, queue: q,

@@ -32,9 +32,15 @@ type Result struct {
 	// about them yet, so Run moves them out of Report.Pending.
 	Abandoned []string
 	// DeadLettered are message ids drained from the dead-letter queue. Copies
-	// of them never processed are accounted for (dead-lettered with a
-	// reason), so Run moves them out of Report.Lost.
+	// of them never processed, and copies a receiver rejected (its reason is
+	// in Rejected), are accounted for, so Run moves them out of Report.Lost.
 	DeadLettered []string
+	// EnqueuedTwice lists message copies the broker enqueued twice within
+	// one incarnation (two first deliveries of one id from one queue). The
+	// receivers' dedup hides such duplicates from the history, so this is
+	// the simulator's own check of the broker's dedup window; it fails the
+	// run.
+	EnqueuedTwice []string
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -48,7 +54,19 @@ type Result struct {
 }
 
 // OK reports whether the run passed every check.
-func (r Result) OK() bool { return r.Err == nil && r.Report.OK() }
+func (r Result) OK() bool { return r.Err == nil && r.Report.OK() && len(r.EnqueuedTwice) == 0 }
+
+// Summary is the report's summary plus the simulator's own findings.
+func (r Result) Summary() string {
+	s := r.Report.Summary()
+	if len(r.EnqueuedTwice) > 0 {
+		s += fmt.Sprintf("; BROKER DEDUP VIOLATED: enqueued twice %d %v", len(r.EnqueuedTwice), r.EnqueuedTwice[:min(3, len(r.EnqueuedTwice))])
+	}
+	if r.Err != nil {
+		s += "; run error: " + r.Err.Error()
+	}
+	return s
+}
 
 // Coverage counts events a batch of seeds should reach at least once.
 type Coverage struct {
@@ -260,6 +278,7 @@ func (st *runState) build() {
 			p.plan = append(p.plan, plannedMessage{
 				id: n.Name + "-" + strconv.Itoa(j), exchange: ex, routingKey: key, queues: qs,
 				plaintext: body, digest: check.DigestOf(body).String(), gap: w.rng.between(0, 2*meanGap),
+				poison: w.rng.chance(work.PoisonRate),
 			})
 		}
 		st.pubs = append(st.pubs, p)
@@ -595,7 +614,9 @@ func (st *runState) finish(res *Result) {
 	rep := check.Check(st.hist.h, opts)
 	// Workarounds until scenarios/check knows these two facts (see Result).
 	rep.Pending = filterAnomalies(rep.Pending, func(a check.Anomaly) bool { return !st.hist.abandoned[a.MessageID] })
-	rep.Lost = filterAnomalies(rep.Lost, func(a check.Anomaly) bool { return !st.hist.deadLettered[a.MessageID] })
+	rep.Lost = filterAnomalies(rep.Lost, func(a check.Anomaly) bool {
+		return !st.hist.deadLettered[a.MessageID] && !st.hist.rejectedCopy[check.QueueMessage{Queue: a.Queue, MessageID: a.MessageID}]
+	})
 	res.Report = rep
 	for _, p := range st.pubs {
 		for _, m := range p.plan {
@@ -608,6 +629,7 @@ func (st *runState) finish(res *Result) {
 		}
 	}
 	res.Rejected = st.hist.rejected
+	res.EnqueuedTwice = st.hist.enqueuedTwice
 	res.Coverage = st.cov
 	res.TraceHash = w.trace.Hash()
 	res.TraceLines = w.trace.Lines()

@@ -56,7 +56,7 @@ func TestSwarmSweep(t *testing.T) {
 		res.Coverage.AddTo(cov)
 		if *replaySeed != 0 {
 			t.Logf("seed %d: %s\nplan: %s\nhash %s, %d events, virtual %v, converged %v\nstats %+v",
-				seed, res.Report.Summary(), res.Plan.String(), res.TraceHash, res.Stats.Steps, res.Stats.VirtualTime, res.Converged, res.Stats)
+				seed, res.Summary(), res.Plan.String(), res.TraceHash, res.Stats.Steps, res.Stats.VirtualTime, res.Converged, res.Stats)
 			if p := writeTrace(t, cfg); p != "" {
 				t.Logf("trace: %s", p)
 			}
@@ -66,7 +66,7 @@ func TestSwarmSweep(t *testing.T) {
 		}
 		failed++
 		if failed <= 5 {
-			t.Errorf("seed %d FAILED: %v %s\nplan: %s\n%s", seed, res.Err, res.Report.Summary(), res.Plan.String(), replayHint(seed))
+			t.Errorf("seed %d FAILED: %v %s\nplan: %s\n%s", seed, res.Err, res.Summary(), res.Plan.String(), replayHint(seed))
 		}
 	}
 	if failed > 5 {

@@ -44,7 +44,9 @@ func newTopology(receivers int, opts broker.QueueOptions) topology {
 
 // declare sets the topology up on a fresh core.
 func (t topology) declare(c *broker.Core) error {
-	if err := c.DeclareQueue(deadLetterQueue, broker.QueueOptions{}); err != nil {
+	// The dead-letter queue needs an ack timeout too: on a lossy link a
+	// delivery from it can vanish while the connection lives on.
+	if err := c.DeclareQueue(deadLetterQueue, broker.QueueOptions{AckTimeout: t.opts.AckTimeout}); err != nil {
 		return err
 	}
 	for _, ex := range []struct {
