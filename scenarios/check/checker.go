@@ -70,6 +70,9 @@ type checker struct {
 	deadLettered    map[QueueMessage]string
 	deadLetteredAll map[string]string
 	events          []Event
+	// byPublisher lists each publisher's messages in first-attempt order
+	// (built for the order checks).
+	byPublisher map[string][]*message
 }
 
 // Check judges a history and returns the report. It never fails: a history

@@ -30,6 +30,14 @@ import (
 // ordered queue processed by more than one receiver breaks the single-consumer
 // premise of I5 and is reported as malformed.
 func (c *checker) checkOrder() {
+	if len(c.opts.OrderedQueues) == 0 {
+		return
+	}
+	c.byPublisher = map[string][]*message{}
+	for _, id := range c.msgOrder {
+		m := c.msgs[id]
+		c.byPublisher[m.publisher] = append(c.byPublisher[m.publisher], m)
+	}
 	for _, q := range dedupe(c.opts.OrderedQueues) {
 		c.checkQueueOrder(q)
 	}
@@ -95,9 +103,8 @@ func (c *checker) checkNonmonotonic(q, p string, list []counted) {
 
 func (c *checker) checkSkips(q, p string, list []counted) {
 	var owed []*message
-	for _, id := range c.msgOrder {
-		m := c.msgs[id]
-		if m.attempted && m.publisher == p && m.confirmed() && slices.Contains(m.queues, q) {
+	for _, m := range c.byPublisher[p] {
+		if m.attempted && m.confirmed() && slices.Contains(m.queues, q) {
 			owed = append(owed, m)
 		}
 	}
