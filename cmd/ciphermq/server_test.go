@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestServerConfigPrecedenceFlagOverFileOverDefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.json")
+	if err := os.WriteFile(path, []byte(`{"max_connections": 7, "heartbeat": "3s", "listen": "127.0.0.1:7000"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newServerCmd()
+	if err := cmd.ParseFlags([]string{"--config", path, "--heartbeat", "2s", "--dedup-window", "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	o := &serverFlags{configPath: path}
+	cfg, err := serverConfig(cmd, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxConnections != 7 || cfg.Listen != "127.0.0.1:7000" {
+		t.Errorf("file values not applied: %+v", cfg)
+	}
+	if cfg.Heartbeat != 2*time.Second || cfg.DedupWindow != time.Minute {
+		t.Errorf("flags did not override: heartbeat %v dedup %v", cfg.Heartbeat, cfg.DedupWindow)
+	}
+	if cfg.TextPacingGap != 20*time.Millisecond {
+		t.Errorf("default lost: %v", cfg.TextPacingGap)
+	}
+}
+
+func TestServerRejectsBadSettings(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-connections", "0"},
+		{"--listen", "nonsense"},
+		{"--log-level", "loud"},
+		{"--config", filepath.Join(t.TempDir(), "missing.json")},
+	} {
+		cmd := newServerCmd()
+		cmd.SetArgs(args)
+		cmd.SetOut(&strings.Builder{})
+		cmd.SetErr(&strings.Builder{})
+		if err := cmd.Execute(); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// TestServerRunsUntilItsContextEnds stands in for SIGINT/SIGTERM, which
+// end the same context through signal.NotifyContext.
+func TestServerRunsUntilItsContextEnds(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newServerCmd()
+	cmd.SetArgs([]string{"--listen", addr, "--log-level", "error"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	var nc net.Conn
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if nc, err = net.Dial("tcp", addr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server never listened: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling for the listener, not a correctness wait
+	}
+	defer nc.Close()
+	nc.Write([]byte("declare_queue q\n"))
+	buf := make([]byte, 64)
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, _ := nc.Read(buf)
+	if got := string(buf[:n]); got != "Queue declared\n" {
+		t.Fatalf("got %q", got)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("server returned %v, want nil (exit 0)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop")
+	}
+}
