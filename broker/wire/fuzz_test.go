@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"testing"
 
@@ -78,6 +79,7 @@ func FuzzTextParse(f *testing.F) {
 				t.Fatalf("publish body/id not from the line: %+v", c)
 			}
 			checkID(t, c.MessageID)
+			agreeWithEncodingJSON(t, c.Body, c.MessageID)
 		case wire.TextPublishBatch:
 			if len(c.Batch) == 0 {
 				t.Fatal("batch parsed without envelopes")
@@ -87,6 +89,7 @@ func FuzzTextParse(f *testing.F) {
 					t.Fatalf("batch envelope not from the line: %q", m.Body)
 				}
 				checkID(t, m.MessageID)
+				agreeWithEncodingJSON(t, m.Body, m.MessageID)
 			}
 		case wire.TextUnknown:
 			t.Fatal("unknown verb parsed without error")
@@ -133,5 +136,22 @@ func checkLineSplitting(t *testing.T, in []byte) {
 		}
 		_, _ = wire.ParseCommand(line)
 		in = in[n:]
+	}
+}
+
+// agreeWithEncodingJSON is a differential check of the hand-written
+// top-level walk: encoding/json must read the same message_id from the body.
+func agreeWithEncodingJSON(t *testing.T, body, id []byte) {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("accepted body that encoding/json refuses: %v", err)
+	}
+	var want string
+	if err := json.Unmarshal(m["message_id"], &want); err != nil {
+		t.Fatalf("accepted message_id that is not a JSON string: %v", err)
+	}
+	if want != string(id) {
+		t.Fatalf("message_id %q, encoding/json reads %q", id, want)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // The text protocol carries each message as one JSON object (the envelope)
@@ -15,8 +16,15 @@ import (
 
 var messageIDKey = []byte(`"message_id"`)
 
+// JSON text is UTF-8 (RFC 8259 §8.1); json.Valid does not check that, and
+// a message id with invalid bytes would read differently in every client.
+var errNotUTF8 = errors.New("not valid UTF-8")
+
 // envelopeID returns the message_id of one JSON object.
 func envelopeID(obj []byte) ([]byte, error) {
+	if !utf8.Valid(obj) {
+		return nil, errNotUTF8
+	}
 	if !json.Valid(obj) {
 		return nil, errors.New("not valid JSON")
 	}
@@ -28,6 +36,9 @@ func envelopeID(obj []byte) ([]byte, error) {
 
 // envelopeBatch splits a JSON array of envelope objects. dst is reused.
 func envelopeBatch(arr []byte, dst []TextMessage) ([]TextMessage, error) {
+	if !utf8.Valid(arr) {
+		return dst, errNotUTF8
+	}
 	if !json.Valid(arr) {
 		return dst, errors.New("not valid JSON")
 	}
