@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -165,9 +166,16 @@ func (pl Plan) String() string {
 		pl.Phases.HealAtMs, pl.Phases.LivenessBoundMs)
 }
 
+// MaxPlanSize bounds a plan file. Real plans are a few kilobytes; the bound
+// keeps a wrong path (a log, a core dump) from being read into memory.
+const MaxPlanSize = 1 << 20
+
 // Parse reads a plan from JSON and validates it. Unknown fields are an error,
 // so a misspelt fault never silently does nothing.
 func Parse(data []byte) (Plan, error) {
+	if len(data) > MaxPlanSize {
+		return Plan{}, fmt.Errorf("%w: %d bytes is above the %d-byte limit for a plan file: is this the right file?", ErrInvalidPlan, len(data), MaxPlanSize)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var pl Plan
@@ -185,9 +193,14 @@ func Parse(data []byte) (Plan, error) {
 
 // Load reads and validates a plan file.
 func Load(path string) (Plan, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Plan{}, fmt.Errorf("read fault plan: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxPlanSize+1))
+	if err != nil {
+		return Plan{}, fmt.Errorf("read fault plan %s: %w", path, err)
 	}
 	pl, err := Parse(data)
 	if err != nil {
