@@ -90,3 +90,24 @@ func TestMarshalRefusesInvalidPlan(t *testing.T) {
 		t.Fatalf("marshal of zero plan: err = %v, want ErrInvalidPlan", err)
 	}
 }
+
+// The plan shown in docs/faults.md must be a valid plan file, and the same as
+// the example the tests load.
+func TestDocumentedExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../docs/faults.md")
+	if err != nil {
+		t.Skipf("docs not beside the package (%v): nothing to check", err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```json\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/faults.md has no json example")
+	}
+	if _, err := Parse([]byte(block)); err != nil {
+		t.Fatalf("documented example: %v", err)
+	}
+	example, _ := os.ReadFile("testdata/example.json")
+	if block != string(example) {
+		t.Error("docs/faults.md example differs from testdata/example.json: keep them identical")
+	}
+}
