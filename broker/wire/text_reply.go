@@ -7,9 +7,10 @@ import (
 
 // Reply lines of the text protocol, byte for byte as the reference broker
 // writes them (seed-protocol.md §3, §8). Every helper appends one complete
-// line including its "\n". Interpolated values are made single-line (CR, LF
-// and other control bytes become spaces) so no reply can ever split into two
-// lines, which the reference Receiver would misread.
+// line including its "\n". Interpolated ids, names and reasons are made
+// single-line (CR, LF and other control bytes become spaces), message
+// bodies lose only CR and LF, so no reply can ever split into two lines,
+// which the reference Receiver would misread.
 
 // Fixed reply texts, exported for tests and for the server's logs.
 const (
@@ -102,19 +103,34 @@ func AppendReplyAckConfirmed(dst, id []byte) []byte {
 }
 
 // AppendReplyMessage appends "Message: <id> <json>", the line of a push and
-// of a successful fetch. The JSON must be a single line; control bytes are
-// replaced by spaces, which keeps any valid compact JSON unchanged.
+// of a successful fetch. The body is copied verbatim except CR and LF, which
+// become spaces so the line stays one line. Valid JSON can hold CR and LF
+// only as whitespace between tokens, so no JSON value ever changes; every
+// other byte (tabs, DEL, non-ASCII) passes untouched, since the body is the
+// sender's sealed envelope.
 func AppendReplyMessage(dst, id, json []byte) []byte {
 	dst = append(dst, replyMessagePrefix...)
 	dst = appendSafe(dst, id)
 	dst = append(dst, ' ')
-	return append(appendSafe(dst, json), '\n')
+	return append(appendOneLine(dst, json), '\n')
 }
 
-// AppendReplyStats appends "Stats: <json>".
+// AppendReplyStats appends "Stats: <json>" (CR and LF become spaces).
 func AppendReplyStats(dst, json []byte) []byte {
 	dst = append(dst, replyStatsPrefix...)
-	return append(appendSafe(dst, json), '\n')
+	return append(appendOneLine(dst, json), '\n')
+}
+
+// appendOneLine appends b with CR and LF replaced by spaces.
+func appendOneLine(dst, b []byte) []byte {
+	start := len(dst)
+	dst = append(dst, b...)
+	for i := start; i < len(dst); i++ {
+		if dst[i] == '\n' || dst[i] == '\r' {
+			dst[i] = ' '
+		}
+	}
+	return dst
 }
 
 // AppendReplyError appends "Error: <msg>".
