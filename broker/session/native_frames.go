@@ -47,7 +47,10 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		}
 		n.ackResult(f.DeliveryTag, n.core.Reject(n.conn, f.DeliveryTag, now))
 	case wire.FrameHeartbeat:
-		// lastRecv was refreshed by Feed; nothing else to do.
+		// lastRecv was refreshed by Feed; only the (empty) payload is checked.
+		if err := wire.DecodeHeartbeat(p, nil); err != nil {
+			return n.malformed(err)
+		}
 	case wire.FrameClose:
 		var f wire.Close
 		if err := wire.DecodeClose(p, &f); err != nil {
