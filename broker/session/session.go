@@ -23,7 +23,9 @@ type Session interface {
 	// peer is owed (e.g. the reply to its last command), which the driver
 	// writes if it can before closing.
 	EndOfInput(rest []byte, now time.Time)
-	// HandleEffect takes one core effect addressed to this connection.
+	// HandleEffect takes one core effect addressed to this connection. It
+	// never calls the core, so a driver may route the effects of one Drain
+	// while iterating over the slice Drain returned.
 	HandleEffect(e broker.Effect, now time.Time)
 	// Output returns the bytes to write next. The slice stays valid, and its
 	// contents unchanged, until Wrote; the driver may write it without
