@@ -10,7 +10,7 @@ import (
 const determinismSeeds = 50
 
 func TestSameSeedSameTraceHash(t *testing.T) {
-	first := make([]string, determinismSeeds)
+	first := make([]string, batch(determinismSeeds))
 	for i := range first {
 		first[i] = Run(Config{Seed: uint64(i + 1), Swarm: true}).TraceHash
 	}

@@ -49,8 +49,11 @@ type receiverNode struct {
 	// far the store file has been read for new records.
 	recorded map[string]check.Digest
 	scanOff  int
-	out      []byte
-	crashes  uint64
+	// redelivered remembers whether the stored delivery of an id was a
+	// redelivery, for the history.
+	redelivered map[string]bool
+	out         []byte
+	crashes     uint64
 }
 
 type pendingStore struct {
@@ -90,7 +93,7 @@ func (r *receiverNode) start() {
 	// Records that reached the disk during an fsync the last incarnation
 	// died in are processed; only now can anyone tell which they are.
 	r.scanOff = 0
-	r.harvest(nil)
+	r.harvest()
 	var seen engine.SeenSet = s
 	if r.st.mut.ReceiverNoDedup {
 		seen = nil
@@ -103,9 +106,14 @@ func (r *receiverNode) start() {
 }
 
 // harvest reads the store file from scanOff and records every record the
-// history does not have yet as processed, with the digest of the plaintext
-// actually stored (which is what I3 is about).
-func (r *receiverNode) harvest(redelivered map[string]bool) {
+// history does not have yet as processed, in file order (the order the
+// receiver stored them), at the time the record says it was stored, with the
+// digest of the plaintext actually stored (which is what I3 is about).
+//
+// It runs once per incarnation (after the store reopened: what survived a
+// crash is exactly what the file holds) and once at the end of the run,
+// not after every batch: the store's scanner is built for whole files.
+func (r *receiverNode) harvest() {
 	data := r.disk.Contents(storeFile)
 	if r.scanOff > len(data) {
 		r.scanOff = 0
@@ -121,8 +129,9 @@ func (r *receiverNode) harvest(redelivered map[string]bool) {
 		}
 		d := check.DigestOf(rec.Message)
 		r.recorded[rec.MessageID] = d
-		r.st.hist.processed(w.Now(), r.name(), rec.Queue, rec.MessageID, d, redelivered[rec.MessageID])
-		w.trace.begin(w.Now(), r.name()).word("stored").str("id", rec.MessageID).str("digest", d.String()).end()
+		t := FromTime(rec.StoredAt)
+		r.st.hist.processed(t, r.name(), rec.Queue, rec.MessageID, d, r.redelivered[rec.MessageID])
+		w.trace.begin(w.Now(), r.name()).word("harvested").str("id", rec.MessageID).str("digest", d.String()).end()
 		return nil
 	})
 	if err != nil {
@@ -326,22 +335,19 @@ func (r *receiverNode) flush() {
 		r.failStop(err)
 		return
 	}
-	redelivered := make(map[string]bool, len(r.batch))
-	for _, p := range r.batch {
-		redelivered[p.id] = p.redelivered
-	}
-	r.harvest(redelivered)
 	for i, p := range r.batch {
 		o := r.outcomes[i]
 		res := engine.Stored
 		switch o.Verdict {
 		case receiver.Stored:
+			r.redelivered[p.id] = p.redelivered
+			w.trace.begin(w.Now(), r.name()).word("stored").str("id", p.id).end()
 		case receiver.Duplicate:
 			r.st.cov.DedupHitReceiver++
 			if r.st.mut.ReceiverNoDedup {
 				// MUTATION: with dedup off the application's side effect
 				// runs again although the store already had the record.
-				r.st.hist.processed(w.Now(), r.name(), p.queue, p.id, r.recorded[p.id], p.redelivered)
+				r.st.hist.processed(w.Now(), r.name(), p.queue, p.id, r.st.hist.digests[p.id], p.redelivered)
 			}
 		case receiver.Rejected:
 			res = engine.Permanent

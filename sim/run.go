@@ -286,7 +286,7 @@ func (st *runState) build() {
 	for i := 0; i < work.Receivers; i++ {
 		n := faults.Node{Name: "r" + strconv.Itoa(i), Role: faults.RoleReceiver, Index: i}
 		r := &receiverNode{st: st, queue: st.topo.queues[i], alsoDLQ: i == 0, key: recvKeys[i], trusted: trusted,
-			recorded: map[string]check.Digest{}}
+			recorded: map[string]check.Digest{}, redelivered: map[string]bool{}}
 		r.disk = newDisk(w, n.Name, DiskFaults{CrashInSync: st.plan.Disk.FsyncCrash, Torn: 0.5})
 		r.cc = clientConn{w: w, node: n, link: newLink(n), brk: st.brk, hooks: r, backoff: backoff, heartbeat: work.Heartbeat}
 		st.recs = append(st.recs, r)
@@ -607,6 +607,11 @@ func (st *runState) finish(res *Result) {
 	for i, r := range st.recs {
 		if st.outsideCore(r.cc.node) {
 			opts.ExemptQueues = append(opts.ExemptQueues, st.topo.queues[i])
+		}
+	}
+	for _, r := range st.recs {
+		if r.store != nil {
+			r.harvest()
 		}
 	}
 	res.History = st.hist.h

@@ -44,7 +44,7 @@ func writeTrace(t *testing.T, cfg Config) string {
 // TestSwarmSweep runs swarm seeds and checks every invariant on each; the
 // batch must also reach every "sometimes" event.
 func TestSwarmSweep(t *testing.T) {
-	first, n := *sweepFirst, uint64(*sweepSeeds)
+	first, n := *sweepFirst, uint64(batch(*sweepSeeds))
 	if *replaySeed != 0 {
 		first, n = *replaySeed, 1
 	}
@@ -72,10 +72,22 @@ func TestSwarmSweep(t *testing.T) {
 	if failed > 5 {
 		t.Errorf("%d of %d seeds failed (first 5 shown)", failed, n)
 	}
-	if *replaySeed == 0 && n >= 100 {
+	switch {
+	case *replaySeed != 0:
+	case n < 100:
+		t.Logf("coverage not asserted: %d seeds is below the batch of 100 the sometimes-events are promised for (race detector or -sim.seeds)", n)
+	default:
 		if missing := cov.Missing(); len(missing) > 0 {
 			t.Errorf("the batch of %d seeds never reached: %v (coverage %s)", n, missing, cov)
 		}
 	}
 	t.Logf("coverage over %d seeds: %s", n, cov)
+}
+
+// batch scales a seed batch down under the race detector (see raceEnabled).
+func batch(n int) int {
+	if raceEnabled {
+		return max(n/8, 4)
+	}
+	return n
 }
