@@ -126,10 +126,11 @@ func (c *Core) Close(conn ConnID, now time.Time) {
 
 // Drain returns the effects produced since the previous Drain, in order.
 // The returned slice is valid until the next call to Drain, which reuses
-// it.
+// it. (Two buffers alternate; the spare one is overwritten, not cleared, so
+// it may keep up to one batch of old bodies reachable: bounded, and cheaper
+// than clearing on every call.)
 func (c *Core) Drain() []Effect {
 	res := c.out
-	clear(c.spare)
 	c.out = c.spare[:0]
 	c.spare = res
 	return res

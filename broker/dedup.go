@@ -1,26 +1,40 @@
 package broker
 
-import "time"
+import (
+	"encoding/binary"
+	"math/bits"
+	"time"
+)
 
 // dedupWindow remembers the message ids accepted recently, bounded both by
-// age (window) and by count (max): a FIFO of (id, accepted-at) in
+// age (window) and by count (max): a FIFO of (id key, accepted-at) in
 // acceptance order plus a set for lookups. An id is recorded only when it is
 // not already present, so it appears in the FIFO at most once.
+//
+// Ids are remembered by a 128-bit key (two independently seeded 64-bit
+// hashes), not by the id bytes: the set and the FIFO then hold no pointers,
+// so the garbage collector never scans them (they hold up to 250,000
+// entries) and remembering an id costs no allocation. A false "duplicate"
+// needs a 128-bit collision among ids inside one window (odds around 2^-90
+// for a full window), and forging one gains a publisher nothing that
+// publishing the victim's own id would not.
 type dedupWindow struct {
 	window time.Duration // <= 0: disabled
 	max    int
-	ids    map[string]struct{}
+	ids    idSet
 	fifo   []dedupEntry
 	head   int
 }
 
+type dedupKey [2]uint64
+
 type dedupEntry struct {
-	id string
-	at time.Time
+	key dedupKey
+	at  int64 // UnixNano of acceptance
 }
 
 func newDedupWindow(window time.Duration, max int) dedupWindow {
-	return dedupWindow{window: window, max: max, ids: make(map[string]struct{})}
+	return dedupWindow{window: window, max: max}
 }
 
 func (d *dedupWindow) enabled() bool { return d.window > 0 }
@@ -31,52 +45,88 @@ func (d *dedupWindow) seen(id []byte, now time.Time) bool {
 		return false
 	}
 	d.expire(now)
-	_, ok := d.ids[string(id)]
-	return ok
+	return d.ids.contains(keyOf(id))
 }
 
 // record remembers an accepted id. The caller has checked seen first.
-func (d *dedupWindow) record(id string, now time.Time) {
+func (d *dedupWindow) record(id []byte, now time.Time) {
 	if !d.enabled() {
 		return
 	}
-	if _, dup := d.ids[id]; dup {
-		panic("broker: recording message id " + id + " twice in the dedup window")
+	k := keyOf(id)
+	if !d.ids.insert(k) {
+		panic("broker: recording message id " + string(id) + " twice in the dedup window")
 	}
-	d.ids[id] = struct{}{}
-	d.fifo = append(d.fifo, dedupEntry{id: id, at: now})
-	for len(d.ids) > d.max {
+	d.fifo = append(d.fifo, dedupEntry{key: k, at: now.UnixNano()})
+	for d.ids.len() > d.max {
 		d.popFront()
 	}
 }
 
 // expire forgets ids accepted at or before now-window.
 func (d *dedupWindow) expire(now time.Time) {
-	for d.head < len(d.fifo) && !now.Before(d.fifo[d.head].at.Add(d.window)) {
+	cutoff := now.Add(-d.window).UnixNano()
+	for d.head < len(d.fifo) && d.fifo[d.head].at <= cutoff {
 		d.popFront()
 	}
 }
 
 func (d *dedupWindow) popFront() {
-	delete(d.ids, d.fifo[d.head].id)
-	d.fifo[d.head] = dedupEntry{}
+	if !d.ids.remove(d.fifo[d.head].key) {
+		panic("broker: dedup FIFO entry missing from the id set")
+	}
 	d.head++
 	n := len(d.fifo) - d.head
 	if n == 0 {
 		d.fifo, d.head = d.fifo[:0], 0
 	} else if d.head > 1024 && d.head > n {
 		copy(d.fifo, d.fifo[d.head:])
-		clear(d.fifo[n:])
 		d.fifo, d.head = d.fifo[:n], 0
 	}
 }
 
 // nextExpiry is when the oldest remembered id leaves the window.
 func (d *dedupWindow) nextExpiry() (time.Time, bool) {
-	if d.head >= len(d.fifo) {
+	if !d.enabled() || d.head >= len(d.fifo) {
 		return time.Time{}, false
 	}
-	return d.fifo[d.head].at.Add(d.window), true
+	return time.Unix(0, d.fifo[d.head].at).Add(d.window), true
 }
 
-func (d *dedupWindow) len() int { return len(d.ids) }
+func (d *dedupWindow) len() int { return d.ids.len() }
+
+// keyOf derives the dedup key of an id. The low bit of the second half is
+// forced to 1 so that no key equals the zero value idSet uses for "empty".
+func keyOf(id []byte) dedupKey {
+	return dedupKey{hashID(id, 0x9e3779b97f4a7c15), hashID(id, 0xc2b2ae3d27d4eb4f) | 1}
+}
+
+// hashID is a small multiply-rotate hash over 8-byte words with a
+// murmur3-style finaliser; seeded differently it gives independent-looking
+// 64-bit halves of the dedup key. Deterministic across processes, unlike
+// hash/maphash, so runs replay bit for bit.
+func hashID(id []byte, seed uint64) uint64 {
+	const (
+		p1 = 0x9e3779b185ebca87
+		p2 = 0xc2b2ae3d27d4eb4f
+		p3 = 0x165667b19e3779f9
+	)
+	h := seed ^ uint64(len(id))*p1
+	for len(id) >= 8 {
+		k := binary.LittleEndian.Uint64(id) * p2
+		h ^= bits.RotateLeft64(k, 31) * p1
+		h = bits.RotateLeft64(h, 27)*p1 + p3
+		id = id[8:]
+	}
+	var tail uint64
+	for i, b := range id {
+		tail |= uint64(b) << (8 * i)
+	}
+	h ^= bits.RotateLeft64(tail*p2, 31) * p1
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}

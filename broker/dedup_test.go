@@ -122,7 +122,7 @@ func TestDedupWindowFIFOCompacts(t *testing.T) {
 		if d.seen([]byte(id), now) {
 			t.Fatalf("id %s seen before it was recorded", id)
 		}
-		d.record(id, now)
+		d.record([]byte(id), now)
 		now = now.Add(time.Millisecond)
 	}
 	if d.len() != 10 || len(d.fifo)-d.head != 10 {
@@ -133,5 +133,25 @@ func TestDedupWindowFIFOCompacts(t *testing.T) {
 	}
 	if !d.seen([]byte("4999"), now) || d.seen([]byte("4989"), now) {
 		t.Fatal("wrong ids remembered")
+	}
+}
+
+func TestDedupKeysDistinct(t *testing.T) {
+	seen := make(map[dedupKey]string)
+	add := func(id string) {
+		k := keyOf([]byte(id))
+		if prev, ok := seen[k]; ok {
+			t.Fatalf("ids %q and %q share a dedup key", prev, id)
+		}
+		seen[k] = id
+	}
+	for _, id := range []string{"a", "a\x00", "\x00a", "a\x00\x00\x00\x00\x00\x00\x00", "12345678", "123456789", "b"} {
+		add(id)
+	}
+	for i := 0; i < 200_000; i++ {
+		add(fmt.Sprintf("msg-%d", i))
+	}
+	if keyOf([]byte("same")) != keyOf([]byte("same")) {
+		t.Fatal("key is not a function of the id")
 	}
 }

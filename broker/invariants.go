@@ -154,11 +154,11 @@ func (c *Core) CheckInvariants() error {
 		}
 	}
 	d := &c.dedup
-	if len(d.fifo)-d.head != len(d.ids) {
-		return fmt.Errorf("dedup window: %d ids in the set, %d in the FIFO", len(d.ids), len(d.fifo)-d.head)
+	if len(d.fifo)-d.head != d.ids.len() {
+		return fmt.Errorf("dedup window: %d ids in the set, %d in the FIFO", d.ids.len(), len(d.fifo)-d.head)
 	}
-	if d.enabled() && len(d.ids) > d.max {
-		return fmt.Errorf("dedup window: %d ids above the limit %d", len(d.ids), d.max)
+	if d.enabled() && d.ids.len() > d.max {
+		return fmt.Errorf("dedup window: %d ids above the limit %d", d.ids.len(), d.max)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"consumer unacked", func(c *Core) { c.queues["q"].consumers[0].unacked-- }, "consumer"},
 		{"ready message state", func(c *Core) { c.queues["q"].ready.at(0).state = stateLimbo }, "ready slot"},
 		{"max length", func(c *Core) { c.queues["q"].opts.MaxLength = 1 }, "max length"},
-		{"dedup set", func(c *Core) { c.dedup.ids["ghost"] = struct{}{} }, "dedup"},
+		{"dedup set", func(c *Core) { c.dedup.ids.insert(dedupKey{1, 3}) }, "dedup"},
 		{"dead-letter users", func(c *Core) { c.queues["q"].dlqUsers = 1 }, "dead-letter"},
 		{"work conserving", func(c *Core) { c.queues["q"].consumers[0].prefetch = 5 }, "has room"},
 	}
@@ -61,7 +61,7 @@ func TestBrokenInvariantsPanic(t *testing.T) {
 	seedQueue(h, "q", "m1")
 	ready := h.c.queues["q"].ready.at(0)
 	mustPanic("releasing a ready message", func() { h.c.release(ready) })
-	mustPanic("recording an id twice", func() { h.c.dedup.record("m1", h.now) })
+	mustPanic("recording an id twice", func() { h.c.dedup.record([]byte("m1"), h.now) })
 	mustPanic("delivering an unacked message", func() {
 		d, _ := h.fetch(1, "q")
 		m := h.c.conns[1].find(d.Tag)

@@ -70,11 +70,10 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", full.name, full.held(), full.bytes)
 	}
 
-	// Accepted. One allocation for the id (kept by the dedup window, which
-	// must not pin bodies) and one for routing key and body together.
+	// Accepted. One allocation holds id, routing key and body for every
+	// target queue; message records come from the free list.
 	ex.published++
-	id := string(p.MessageID)
-	rk, body := copyKeyAndBody(p.RoutingKey, p.Body)
+	id, rk, body := copyMessage(p.MessageID, p.RoutingKey, p.Body)
 	lossy := c.cfg.Mutations.ConfirmBeforeEnqueue
 	if lossy {
 		c.emitConfirm(conn, p.Seq, false)
@@ -93,7 +92,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		q.bytes += int64(len(body))
 		q.c.published++
 	}
-	c.dedup.record(id, c.now)
+	c.dedup.record(p.MessageID, c.now)
 	if !lossy {
 		c.emitConfirm(conn, p.Seq, false)
 	}
@@ -103,20 +102,23 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	return nil
 }
 
-// copyKeyAndBody copies both into one immutable buffer. The routing key
-// string aliases the buffer, which is safe because nothing ever writes to
-// it again.
-func copyKeyAndBody(key, body []byte) (string, []byte) {
-	n := len(key) + len(body)
-	if n == 0 {
-		return "", nil
-	}
-	buf := make([]byte, n)
-	copy(buf, key)
-	copy(buf[len(key):], body)
+// copyMessage copies id, routing key and body into one immutable buffer.
+// The strings alias the buffer, which is safe because nothing ever writes
+// to it again.
+func copyMessage(id, key, body []byte) (string, string, []byte) {
+	n := len(id) + len(key) + len(body)
+	buf := make([]byte, n) // n > 0: ids are never empty
+	copy(buf, id)
+	copy(buf[len(id):], key)
+	copy(buf[len(id)+len(key):], body)
+	idStr := unsafe.String(&buf[0], len(id))
 	var rk string
 	if len(key) > 0 {
-		rk = unsafe.String(&buf[0], len(key))
+		rk = unsafe.String(&buf[len(id)], len(key))
 	}
-	return rk, buf[len(key):n:n]
+	var b []byte
+	if len(body) > 0 {
+		b = buf[len(id)+len(key) : n : n]
+	}
+	return idStr, rk, b
 }

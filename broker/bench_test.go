@@ -1,0 +1,178 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// benchPublishDeliverAck pushes b.N messages of bodySize bytes through one
+// exchange into `queues` queues, each with one consumer, acking every
+// delivery at once: the steady state of a healthy broker.
+func benchPublishDeliverAck(b *testing.B, bodySize, queues int) {
+	c := New(Config{NoDefaults: true})
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	typ := Direct
+	if queues > 1 {
+		typ = Fanout
+	}
+	must(c.DeclareExchange("x", typ))
+	now := t0
+	c.Open(1, now)
+	c.Open(2, now)
+	for i := 0; i < queues; i++ {
+		q := fmt.Sprint("q", i)
+		must(c.DeclareQueue(q, QueueOptions{}))
+		must(c.Bind("x", q, "k"))
+		if _, err := c.Consume(2, ConsumeOptions{Queue: q, Prefetch: 1}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p := &Publish{Exchange: []byte("x"), RoutingKey: []byte("k"), Body: make([]byte, bodySize)}
+	idBuf := make([]byte, 0, 32)
+	b.SetBytes(int64(bodySize))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		idBuf = strconv.AppendUint(append(idBuf[:0], "msg-"...), uint64(i), 10)
+		p.Seq = uint64(i + 1)
+		p.MessageID = idBuf
+		c.Publish(1, p, now)
+		effs := c.Drain()
+		if len(effs) != 1+queues || effs[0].Kind != EffectConfirm {
+			b.Fatalf("effects %s", describe(effs))
+		}
+		for _, e := range effs[1:] {
+			if err := c.Ack(2, e.Delivery.Tag, false, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkPublishDeliverAck512(b *testing.B)         { benchPublishDeliverAck(b, 512, 1) }
+func BenchmarkPublishDeliverAck512Fanout10(b *testing.B) { benchPublishDeliverAck(b, 512, 10) }
+
+// BenchmarkPublishDeliverAck512NoDedup isolates the cost of the dedup
+// window (one map insert and one eviction per message at steady state).
+func BenchmarkPublishDeliverAck512NoDedup(b *testing.B) {
+	c := New(Config{DedupWindow: -1})
+	c.Open(1, t0)
+	if _, err := c.Consume(1, ConsumeOptions{Queue: DefaultQueue}, t0); err != nil {
+		b.Fatal(err)
+	}
+	p := &Publish{Exchange: []byte(DefaultExchange), RoutingKey: []byte(DefaultRoutingKey), MessageID: []byte("same-id"), Body: make([]byte, 512)}
+	b.SetBytes(512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Publish(1, p, t0)
+		effs := c.Drain()
+		if err := c.Ack(1, effs[1].Delivery.Tag, false, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPublishDeliverAckBatch acks with multiple=true once per 100
+// deliveries, as a pipelined consumer does, with an ack timeout set so the
+// deadline queue is exercised too.
+func BenchmarkPublishDeliverAckBatch(b *testing.B) {
+	c := New(Config{DefaultAckTimeout: 30 * time.Second, NoDefaults: true})
+	if err := c.DeclareExchange("x", Direct); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Bind("x", "q", "k"); err != nil {
+		b.Fatal(err)
+	}
+	c.Open(1, t0)
+	if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Prefetch: 256}, t0); err != nil {
+		b.Fatal(err)
+	}
+	p := &Publish{Exchange: []byte("x"), RoutingKey: []byte("k"), Body: make([]byte, 512)}
+	idBuf := make([]byte, 0, 32)
+	now := t0
+	b.SetBytes(512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var last uint64
+	for i := 0; i < b.N; i++ {
+		idBuf = strconv.AppendUint(idBuf[:0], uint64(i), 10)
+		p.MessageID = idBuf
+		c.Publish(1, p, now)
+		for _, e := range c.Drain() {
+			if e.Kind == EffectDeliver {
+				last = e.Delivery.Tag
+			}
+		}
+		if i%100 == 99 {
+			if err := c.Ack(1, last, true, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if i%1000 == 0 {
+			now = now.Add(time.Millisecond)
+			c.Tick(now)
+		}
+	}
+}
+
+// benchRoute measures routing alone: one key through an exchange with many
+// bindings.
+func benchRoute(b *testing.B, typ ExchangeType, bindings int, pattern func(i int) string, key string, wantTargets int) {
+	ex := newExchange("x", typ)
+	for i := 0; i < bindings; i++ {
+		q := newQueue(fmt.Sprint("q", i), QueueOptions{}, 0, nil)
+		ex.bind(q, pattern(i))
+	}
+	var r router
+	k := []byte(key)
+	r.reset()
+	ex.route(k, &r)
+	if len(r.targets) != wantTargets {
+		b.Fatalf("key %q routes to %d queues, want %d", key, len(r.targets), wantTargets)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.reset()
+		ex.route(k, &r)
+	}
+}
+
+func BenchmarkRouteDirect10kBindings(b *testing.B) {
+	benchRoute(b, Direct, 10_000, func(i int) string { return fmt.Sprint("key.", i) }, "key.5000", 1)
+}
+
+func BenchmarkRouteFanout100(b *testing.B) {
+	benchRoute(b, Fanout, 100, func(int) string { return "" }, "any", 100)
+}
+
+// BenchmarkRouteTopic10kPatterns: 10,000 patterns of the shape
+// "region.<n>.*.<level>" plus a few wildcards; a key matches 3 of them.
+func BenchmarkRouteTopic10kPatterns(b *testing.B) {
+	pattern := func(i int) string {
+		switch i {
+		case 0:
+			return "#"
+		case 1:
+			return "region.#.error"
+		}
+		return fmt.Sprintf("region.%d.*.%s", i, []string{"info", "warn", "error"}[i%3])
+	}
+	benchRoute(b, Topic, 10_000, pattern, "region.5000.host7.error", 3)
+}
+
+func BenchmarkRouteTopicDeepHash(b *testing.B) {
+	// "#" in the middle makes the matcher try every split of the key.
+	pattern := func(i int) string { return fmt.Sprintf("a.#.b%d.#.z", i) }
+	benchRoute(b, Topic, 100, pattern, "a.x.x.x.x.x.b50.y.y.y.y.y.z", 1)
+}
