@@ -45,6 +45,9 @@ type ScheduledCrash struct {
 	DowntimeMs Millis `json:"downtime_ms"`
 }
 
+// Picks reports whether the scheduled crash applies to n.
+func (s ScheduledCrash) Picks(n Node) bool { return Matches(s.Node, n) }
+
 // Crashes are the process crashes of a run. A crashed client loses its
 // connections and whatever it did not persist; a crashed broker loses its
 // in-memory queues (durable queues survive, minus unsynced writes when the
@@ -93,6 +96,16 @@ type Disk struct {
 	FsyncCrash float64 `json:"fsync_crash,omitempty"`
 	// Downtime applies to fsync crashes; empty means the role's crash downtime.
 	Downtime Delay `json:"downtime,omitzero"`
+}
+
+// FsyncCrashDowntime is the downtime distribution of a node of role that
+// crashed during an fsync: Disk.Downtime, or the role's crash downtime when
+// that is empty.
+func (pl Plan) FsyncCrashDowntime(role Role) Delay {
+	if !pl.Disk.Downtime.IsZero() {
+		return pl.Disk.Downtime
+	}
+	return pl.Crashes.For(role).Downtime
 }
 
 func (d Disk) validate(p *problems, field string) {

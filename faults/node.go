@@ -33,7 +33,11 @@ type Node struct {
 //
 // Role selectors let generated plans (Swarm, Gen) name nodes without knowing
 // the driver's node names.
-func selectorMatches(sel string, n Node) bool {
+func selectorMatches(sel string, n Node) bool { return Matches(sel, n) }
+
+// Matches reports whether selector sel picks node n (see the selector forms
+// above). Drivers use it for the selectors of scheduled crashes.
+func Matches(sel string, n Node) bool {
 	if sel == "*" {
 		return true
 	}

@@ -198,3 +198,22 @@ func TestZeroNoneAndPerfect(t *testing.T) {
 		}
 	}
 }
+
+func TestScheduledCrashPicksAndFsyncDowntime(t *testing.T) {
+	s := ScheduledCrash{Node: "role:publisher#1", AtMs: 5, DowntimeMs: 5}
+	if !s.Picks(pub1) || s.Picks(pub0) || s.Picks(broker) {
+		t.Fatal("ScheduledCrash.Picks")
+	}
+	if !Matches("*", recv0) || Matches("role:broker", recv0) {
+		t.Fatal("Matches")
+	}
+	pl := validPlan()
+	pl.Crashes.Receivers.Downtime = Constant(40)
+	if got := pl.FsyncCrashDowntime(RoleReceiver); got != Constant(40) {
+		t.Fatalf("fsync downtime falls back to the role's: %+v", got)
+	}
+	pl.Disk.Downtime = Constant(7)
+	if got := pl.FsyncCrashDowntime(RoleReceiver); got != Constant(7) {
+		t.Fatalf("disk downtime wins: %+v", got)
+	}
+}
