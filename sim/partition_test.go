@@ -31,8 +31,8 @@ func foreverPlan(mode faults.LinkMode, from, to string) faults.Plan {
 func TestOneWayPartitionForeverTheRestProgresses(t *testing.T) {
 	for _, mode := range []faults.LinkMode{faults.LinkTCP, faults.LinkDatagram} {
 		for _, cut := range []struct{ from, to, outside string }{
-			{"role:broker", "role:receiver#0", "r0"}, // r0 hears nothing
-			{"role:receiver#0", "role:broker", "r0"}, // r0's acks and consumes vanish
+			{"role:broker", "role:receiver#0", "r0"},  // r0 hears nothing
+			{"role:receiver#0", "role:broker", "r0"},  // r0's acks and consumes vanish
 			{"role:broker", "role:publisher#0", "p0"}, // p0's confirms vanish
 			{"role:publisher#0", "role:broker", "p0"}, // p0's publishes vanish
 		} {
