@@ -61,7 +61,7 @@ to end encrypted messages, and prints what happened: sent, confirmed, received, 
 	f.IntVar(&o.size, "size", 100, "plaintext size of each message in bytes")
 	f.StringVar(&o.format, "format", defaultFormat, "envelope format: modern or seed")
 	f.StringVar(&o.dir, "dir", "", "directory for keys and the output file (default: a new temporary directory)")
-	f.IntVar(&o.window, "window", 256, "publisher window: most messages awaiting a confirm")
+	f.IntVar(&o.window, "window", 1024, "publisher window: most messages awaiting a confirm")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
 	return cmd
 }
@@ -146,7 +146,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	defer stopReceiver()
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- rcv.Run(rctx, rconn, receiver.RunOptions{Queue: defaultQueue, Prefetch: 256, Logger: log})
+		runErr <- rcv.Run(rctx, rconn, receiver.RunOptions{Queue: defaultQueue, Prefetch: 2048, Logger: log})
 	}()
 
 	// The sender.

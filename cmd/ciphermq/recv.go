@@ -63,7 +63,7 @@ and binds it to --exchange with --routing-key. Ctrl-C (SIGINT) or SIGTERM prints
 	f.String("out", "", "output file, JSON Lines (default "+defaultOut+")")
 	f.BoolVar(&o.print, "print", false, "also print every stored message on standard output")
 	f.BoolVar(&o.progress, "progress", false, "show the running count even when standard error is not a terminal")
-	f.IntVar(&o.prefetch, "prefetch", 256, "most unacked deliveries at once (also the largest batch per fsync)")
+	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
 	return cmd
 }
 

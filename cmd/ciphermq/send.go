@@ -60,7 +60,7 @@ with the broker's reasons. The exit code is non-zero if any message was refused 
 	f.BoolVar(&o.stdin, "stdin", false, "read messages from standard input, one per line")
 	f.IntVar(&o.count, "count", 0, "generate this many messages")
 	f.IntVar(&o.size, "size", 100, "size in bytes of each generated message (with --count)")
-	f.IntVar(&o.window, "window", 256, "most messages awaiting the broker's confirm at once")
+	f.IntVar(&o.window, "window", 1024, "most messages awaiting the broker's confirm at once")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for outstanding confirms after the last publish")
 	return cmd
