@@ -114,7 +114,7 @@ type Links struct {
 // For returns the faults of the link between client and the broker.
 func (l Links) For(client Node) LinkFaults {
 	for _, nl := range l.PerNode {
-		if selectorMatches(nl.Node, client) {
+		if Matches(nl.Node, client) {
 			return nl.Faults
 		}
 	}

@@ -24,7 +24,7 @@ type Node struct {
 	Index int
 }
 
-// A selector picks nodes in a plan. It is one of:
+// Matches reports whether selector sel picks node n. A selector is one of:
 //
 //	"*"                  every node
 //	"role:publisher"     every node of a role (broker, publisher, receiver)
@@ -33,10 +33,6 @@ type Node struct {
 //
 // Role selectors let generated plans (Swarm, Gen) name nodes without knowing
 // the driver's node names.
-func selectorMatches(sel string, n Node) bool { return Matches(sel, n) }
-
-// Matches reports whether selector sel picks node n (see the selector forms
-// above). Drivers use it for the selectors of scheduled crashes.
 func Matches(sel string, n Node) bool {
 	if sel == "*" {
 		return true
@@ -59,7 +55,7 @@ func Matches(sel string, n Node) bool {
 // anyMatches reports whether one of sels picks n.
 func anyMatches(sels []string, n Node) bool {
 	for _, s := range sels {
-		if selectorMatches(s, n) {
+		if Matches(s, n) {
 			return true
 		}
 	}

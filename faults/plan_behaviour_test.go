@@ -30,7 +30,7 @@ func TestSelectors(t *testing.T) {
 		{"pub-a", pub0, true},
 	}
 	for _, c := range cases {
-		if got := selectorMatches(c.sel, c.node); got != c.want {
+		if got := Matches(c.sel, c.node); got != c.want {
 			t.Errorf("selector %q on %+v = %v, want %v", c.sel, c.node, got, c.want)
 		}
 	}
