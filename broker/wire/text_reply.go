@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 )
@@ -125,9 +126,16 @@ func AppendReplyStats(dst, json []byte) []byte {
 func appendOneLine(dst, b []byte) []byte {
 	start := len(dst)
 	dst = append(dst, b...)
-	for i := start; i < len(dst); i++ {
-		if dst[i] == '\n' || dst[i] == '\r' {
-			dst[i] = ' '
+	// IndexByte is vectorised; bodies almost never hold a line break.
+	for _, c := range [2]byte{'\n', '\r'} {
+		rest := dst[start:]
+		for {
+			i := bytes.IndexByte(rest, c)
+			if i < 0 {
+				break
+			}
+			rest[i] = ' '
+			rest = rest[i+1:]
 		}
 	}
 	return dst
