@@ -1,2 +1,142 @@
-// Package broker is CipherMQ's deterministic broker core.
+// Package broker is CipherMQ's broker core: a deterministic state machine
+// that owns exchanges, queues, bindings, consumers, unacked deliveries, the
+// publish dedup window and ack deadlines.
+//
+// # Shape
+//
+// The core does no I/O. It starts no goroutines, reads no clock and draws
+// no randomness: every method that can start or fire a timer takes the
+// current time, and the core keeps the latest time it has seen, so a clock
+// stepping back cannot reorder anything. Outputs are return values, errors,
+// and Effects that the driver collects with Drain after each call:
+//
+//	core := broker.New(cfg)          // default_exchange → default_key → default_queue
+//	core.Open(conn, now)
+//	core.Publish(conn, &p, now)      // → EffectConfirm or EffectRefuse for p.Seq
+//	for _, e := range core.Drain() { // confirms, refusals, deliveries, cancellations, in order
+//		...
+//	}
+//	if at, ok := core.NextDeadline(); ok { /* arm a timer */ }
+//	core.Tick(now)                   // ack timeouts and dedup expiry that are due
+//
+// The TCP server (broker/server) and the simulator (sim) are the two
+// drivers; both call this same code, serialised (the core is not safe for
+// concurrent use). Given the same calls with the same times, the core
+// produces the same effects, bit for bit: map iteration never decides an
+// output, and ties are broken by names and sequence numbers.
+//
+// # A message's life
+//
+// Publish runs these steps in order and stops at the first refusal, which
+// is reported as EffectRefuse with a Code and leaves no trace in any queue:
+//
+//	validate   id 1..255 bytes, body <= MaxMessageSize, key <= 255 bytes
+//	dedup      id accepted within DedupWindow? → EffectConfirm{Duplicate}, nothing enqueued
+//	route      the exchange's bindings give the target queues, each once
+//	admit      every target queue has room (MaxLength, MaxBytes)? all or nothing
+//	store      a copy goes to the tail of each target queue (name order)
+//	confirm    EffectConfirm: the publisher may forget the message now
+//	deliver    ready messages are pushed to consumers with room (EffectDeliver)
+//
+// Store happens before confirm, and confirm before any delivery: a
+// confirmed message is always in every queue it was routed to (unless a
+// test-only Mutation is on).
+//
+// Each copy in a queue then moves through these states:
+//
+//	                         publish (store)
+//	                               |
+//	                               v
+//	  requeue at the head  +---> READY <-------------------------------+
+//	  (nack with requeue,  |       |                                   |
+//	   ack timeout, close) |       | deliver (push to a consumer with  |
+//	                       |       | room, round robin) or Fetch       |
+//	                       |       v                                   |
+//	                       +--- UNACKED --- ack ---> gone (acked)      |
+//	                               |                                   |
+//	          reject, nack without requeue, or a requeue               |
+//	          after DeliveryLimit deliveries                           |
+//	                               |                                   |
+//	                               v                                   |
+//	                          DEAD-LETTER --- DLQ has room --> tail of the
+//	                               |                           DLQ, count 0
+//	                               +--- no DLQ, or DLQ full --> discarded
+//	                                                            (counted)
+//
+// A delivery is one attempt: it gets a fresh tag on its connection (tags
+// are 1, 2, 3, ... per connection and never reused) and increments the
+// message's DeliveryCount (1 on the first delivery). An ack, nack or reject
+// names a tag; if that attempt is no longer outstanding (never issued,
+// settled, or requeued by an ack timeout since) it is refused with
+// CodeUnknownDeliveryTag and nothing changes, so a late ack can never settle
+// a newer attempt. With multiple, every outstanding tag up to the given one
+// is settled at once.
+//
+// A requeued message is marked Redelivered and keeps its delivery count;
+// the next delivery increments it. When a consumer is cancelled its
+// outstanding deliveries stay valid until acked or until the connection
+// closes. When a connection closes, all its outstanding deliveries are
+// requeued. When a queue is deleted, its consumers get EffectCancelled and
+// every message it held is discarded (the count is returned).
+//
+// # Order guarantees
+//
+//   - Within a queue, messages that were never delivered leave in enqueue
+//     order; with one consumer and no redelivery that is publish order.
+//   - Messages put back (nack, timeout, close) go to the head of their
+//     queue, in their original enqueue order.
+//   - A message routed to several queues is stored and dispatched in queue
+//     name order; when one call frees room in several queues they are
+//     dispatched in name order too.
+//   - Among a queue's consumers, deliveries go round robin to those with
+//     room under their prefetch.
+//   - Drain returns effects in the order they happened.
+//
+// # Time
+//
+// Ack deadlines come from the consumer's AckTimeout, else the queue's, else
+// Config.DefaultAckTimeout (zero: none); a Fetch uses the queue's. Deadlines
+// of one timeout value are appended in time order, so each value has a FIFO
+// instead of a heap; settled deliveries are skipped lazily. The dedup
+// window keeps (id key, time) pairs in a FIFO bounded by DedupWindow and
+// DedupMaxIDs; ids are compared by a 128-bit hash key. NextDeadline is the
+// earliest of both; Tick processes everything due.
+//
+// # Refusals
+//
+// Refusals are *Error values with a stable Code (the numbers are part of
+// the wire protocol); a refused command changes nothing. Broken internal
+// invariants are bugs and panic instead.
+//
+//	CodeInvalidArgument     empty or oversized name, id or key; whitespace or control
+//	                        characters in a name; negative option; unknown exchange type
+//	CodeTooLarge            body above Config.MaxMessageSize
+//	CodeProtocol            the connection was never opened (or is closed)
+//	CodeExchangeNotFound    publish or bind to an exchange that does not exist
+//	CodeQueueNotFound       bind, consume, fetch or delete of a missing queue; a
+//	                        dead-letter queue that does not exist at declare time
+//	CodeMismatch            redeclaring an exchange with another type or a queue with
+//	                        other options
+//	CodeConsumerNotFound    cancelling a consumer tag the connection does not have
+//	CodeReserved            deleting default_exchange
+//	CodeInUse               deleting a queue that is another queue's dead-letter
+//	                        queue; a consumer tag already used on the connection
+//	CodeNoRoute             no binding of the exchange matches the routing key
+//	CodeQueueFull           a target queue is at MaxLength or MaxBytes (ready and
+//	                        unacked count); nothing was enqueued anywhere
+//	CodeUnknownDeliveryTag  ack, nack or reject of a tag that is not outstanding
+//	CodeResourceLimit       MaxQueues, MaxExchanges, MaxBindings or MaxConsumers reached
+//
+// Refused publishes are counted (Stats.Refused; per queue "refused" when a
+// full queue caused it; per exchange "unroutable"), and so is every message
+// that leaves a queue without an ack ("dead_lettered", "discarded"):
+// nothing disappears silently.
+//
+// # Testing hooks
+//
+// CheckInvariants cross-checks the bookkeeping (for tests and the
+// simulator); Held lists every message the core holds, which is what an
+// in-memory broker loses when its process dies. Config.Mutations switch off
+// single guarantees on purpose so that checkers can be shown to fail; they
+// are for tests only.
 package broker
