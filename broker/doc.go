@@ -42,26 +42,25 @@
 // confirmed message is always in every queue it was routed to (unless a
 // test-only Mutation is on).
 //
-// Each copy in a queue then moves through these states:
+// Each copy in a queue then moves through these states (the arrow on the
+// right re-enters READY of the dead-letter queue, as a new copy):
 //
-//	                         publish (store)
-//	                               |
-//	                               v
-//	  requeue at the head  +---> READY <-------------------------------+
-//	  (nack with requeue,  |       |                                   |
-//	   ack timeout, close) |       | deliver (push to a consumer with  |
-//	                       |       | room, round robin) or Fetch       |
-//	                       |       v                                   |
-//	                       +--- UNACKED --- ack ---> gone (acked)      |
-//	                               |                                   |
-//	          reject, nack without requeue, or a requeue               |
-//	          after DeliveryLimit deliveries                           |
-//	                               |                                   |
-//	                               v                                   |
-//	                          DEAD-LETTER --- DLQ has room --> tail of the
-//	                               |                           DLQ, count 0
-//	                               +--- no DLQ, or DLQ full --> discarded
-//	                                                            (counted)
+//	             publish (store)
+//	                   |
+//	                   v
+//	+-----------> READY <--------------------------+
+//	|                  |                           |
+//	| requeue at       | deliver: push to a        | the DLQ has room:
+//	| the head:        | consumer with room        | tail of the dead-letter
+//	| nack(requeue),   | (round robin), or Fetch   | queue, delivery count 0
+//	| ack timeout,     v                           |
+//	| conn close  +- UNACKED -----------------> DEAD-LETTER ----> discarded, counted
+//	|             |     |    reject,                          (no DLQ, or it is full)
+//	+-------------+     |    nack(no requeue),
+//	                   ack   or a requeue after
+//	                    |    DeliveryLimit deliveries
+//	                    v
+//	                  gone
 //
 // A delivery is one attempt: it gets a fresh tag on its connection (tags
 // are 1, 2, 3, ... per connection and never reused) and increments the
