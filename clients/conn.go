@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
@@ -32,8 +33,9 @@ type Conn struct {
 	rnd     engine.Rand
 	backoff engine.Backoff
 
-	closeCh chan struct{} // closed by Close
-	wg      sync.WaitGroup
+	closeCh    chan struct{} // closed by Close
+	wg         sync.WaitGroup
+	maxMessage atomic.Int64 // the broker's MaxMessageSize, read on every publish
 
 	mu        sync.Mutex
 	closed    bool
@@ -202,6 +204,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	c.mu.Lock()
 	c.server = ok
 	c.mu.Unlock()
+	c.maxMessage.Store(int64(ok.MaxMessageSize))
 	return &session{
 		nc:   nc,
 		r:    r,
@@ -445,11 +448,7 @@ func (c *Conn) Connected() bool {
 
 // MaxMessageSize is the largest body the broker accepts, as it announced in
 // the handshake (0: no announced limit).
-func (c *Conn) MaxMessageSize() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return int(c.server.MaxMessageSize)
-}
+func (c *Conn) MaxMessageSize() int { return int(c.maxMessage.Load()) }
 
 // Close ends the connection: it tells the broker, stops reconnecting,
 // resolves every unconfirmed publish with ErrUnconfirmed, ends every

@@ -1,0 +1,136 @@
+package clients
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkPublishConfirm publishes 512-byte messages with confirms through
+// the library to an in-process broker over loopback TCP, window 256, and
+// waits for every confirm.
+func BenchmarkPublishConfirm(b *testing.B) {
+	br := startBroker(b)
+	c := dial(b, br.addr)
+	ctx := context.Background()
+	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Bind(ctx, "ex", "q", "q"); err != nil {
+		b.Fatal(err)
+	}
+	p, err := c.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 512)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "m-" + strconv.Itoa(i)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var last *Confirm
+	for i := 0; i < b.N; i++ {
+		f, err := p.Publish(ctx, ids[i], body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = f
+	}
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if err := last.Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// BenchmarkConsumeAck consumes b.N 512-byte messages already in the queue
+// through the library (prefetch 256, a handler that returns nil at once)
+// until the broker has every ack.
+func BenchmarkConsumeAck(b *testing.B) {
+	benchConsume(b, false)
+}
+
+// BenchmarkConsumeAckBatch is BenchmarkConsumeAck with a BatchHandler, the
+// group-commit shape a durable receiver uses.
+func BenchmarkConsumeAckBatch(b *testing.B) {
+	benchConsume(b, true)
+}
+
+func benchConsume(b *testing.B, batch bool) {
+	br := startBroker(b)
+	c := dial(b, br.addr)
+	ctx := context.Background()
+	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Bind(ctx, "ex", "q", "q"); err != nil {
+		b.Fatal(err)
+	}
+	p, err := c.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 256})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 512)
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Publish(ctx, fmt.Sprintf("m-%d", i), body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var handled atomic.Int64
+	done := make(chan struct{})
+	o := ConsumerOptions{Queue: "q", Prefetch: 256}
+	if batch {
+		o.BatchHandler = func(_ context.Context, ds []*Delivery) []error {
+			if handled.Add(int64(len(ds))) == int64(b.N) {
+				close(done)
+			}
+			return make([]error, len(ds))
+		}
+	} else {
+		o.Handler = func(context.Context, *Delivery) error {
+			if handled.Add(1) == int64(b.N) {
+				close(done)
+			}
+			return nil
+		}
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	if _, err := c.Consume(ctx, o); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	// Wait for the broker to hold the last acks, so acking is measured too.
+	deadline := time.Now().Add(time.Minute)
+	for br.queue("q").Acked < uint64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d acked", br.queue("q").Acked, b.N)
+		}
+		time.Sleep(100 * time.Microsecond) // polling the broker's counter
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
