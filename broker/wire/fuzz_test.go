@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"testing"
+	"testing/iotest"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/broker/wire/wiretest"
@@ -154,4 +156,42 @@ func agreeWithEncodingJSON(t *testing.T, body, id []byte) {
 	if want != string(id) {
 		t.Fatalf("message_id %q, encoding/json reads %q", id, want)
 	}
+}
+
+// FuzzReader is a differential check of the two framers: Reader over a
+// stream that arrives in halves must yield exactly the frames SplitFrame
+// cuts from the same bytes, and fail where it fails.
+func FuzzReader(f *testing.F) {
+	for _, c := range wiretest.NativeCases() {
+		f.Add(c.Raw)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const max = 1 << 12
+		r := wire.NewReader(iotest.HalfReader(bytes.NewReader(in)), max)
+		buf := in
+		for {
+			wantTyp, wantPayload, n, wantErr := wire.SplitFrame(buf, max)
+			typ, payload, err := r.ReadFrame()
+			switch {
+			case n == 0 && wantErr == nil:
+				// SplitFrame needs more bytes: the stream ends here.
+				if len(buf) == 0 && err != io.EOF {
+					t.Fatalf("clean end: Reader says %v", err)
+				}
+				if len(buf) > 0 && !errors.Is(err, wire.ErrTruncated) {
+					t.Fatalf("%d trailing bytes: Reader says %v, want ErrTruncated", len(buf), err)
+				}
+				return
+			case wantErr != nil && n == 0:
+				if err == nil || wire.ErrorCode(err) != wire.ErrorCode(wantErr) {
+					t.Fatalf("SplitFrame: %v, Reader: %v", wantErr, err)
+				}
+				return
+			}
+			if typ != wantTyp || !bytes.Equal(payload, wantPayload) || (err == nil) != (wantErr == nil) {
+				t.Fatalf("Reader %v %x %v, SplitFrame %v %x %v", typ, payload, err, wantTyp, wantPayload, wantErr)
+			}
+			buf = buf[n:]
+		}
+	})
 }
