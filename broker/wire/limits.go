@@ -7,8 +7,10 @@ const (
 	FrameHeaderSize = 5
 
 	// DefaultMaxFrameSize bounds a whole frame (length field included)
-	// unless the peers negotiate another value in Hello/HelloOK.
-	DefaultMaxFrameSize = 1 << 20
+	// unless the peers negotiate another value in Hello/HelloOK. It is the
+	// broker's default message limit (1 MiB) plus 64 KiB for the other
+	// fields, so a message of the default maximum size always fits.
+	DefaultMaxFrameSize = 1<<20 + 64<<10
 
 	// MinMaxFrameSize is the smallest frame limit a peer may announce; every
 	// control frame with maximal names and reasons fits in it.

@@ -203,3 +203,16 @@ func TestReasonsAreCutAtARuneBoundary(t *testing.T) {
 		t.Fatalf("cut inside a rune: %d bytes", len(r))
 	}
 }
+
+// A message of the broker's default maximum size (1 MiB) must fit in a
+// frame of the default limit, whatever the other fields hold.
+func TestDefaultFrameLimitHoldsAMaximalMessage(t *testing.T) {
+	long := bytes.Repeat([]byte{'n'}, wire.MaxNameLen)
+	d := wire.Deliver{ConsumerTag: long, DeliveryTag: 1<<64 - 1, Flags: wire.FlagRedelivered, DeliveryCount: 1<<64 - 1,
+		Queue: long, Exchange: long, RoutingKey: long, MessageID: bytes.Repeat([]byte{'m'}, wire.MaxMessageIDLen),
+		Body: make([]byte, 1<<20)}
+	raw := wire.AppendFetchOK(nil, &wire.FetchOK{ReqID: 1<<64 - 1, Deliver: d})
+	if _, _, n, err := wire.SplitFrame(raw, 0); err != nil || n != len(raw) {
+		t.Fatalf("a %d-byte frame with a 1 MiB body does not fit the default limit: %v", len(raw), err)
+	}
+}

@@ -113,7 +113,7 @@ func malformedNative() []NativeCase {
 	return []NativeCase{
 		// Framing.
 		{Name: "empty frame", Raw: b(0, 0, 0, 0), Err: wire.ErrEmptyFrame},
-		{Name: "frame over the default limit", Raw: b(0x00, 0x10, 0x00, 0x00, 0x20), Err: wire.ErrFrameTooLarge},
+		{Name: "frame over the default limit", Raw: b(0x00, 0x11, 0x00, 0x00, 0x20), Err: wire.ErrFrameTooLarge},
 		{Name: "huge length", Raw: b(0xFF, 0xFF, 0xFF, 0xFF, 0x20), Err: wire.ErrFrameTooLarge},
 		{Name: "unknown frame type", Raw: frame(0x7F, b(1, 2, 3)), Err: wire.ErrUnknownFrameType},
 		{Name: "type zero is unknown", Raw: frame(0x00), Err: wire.ErrUnknownFrameType},
