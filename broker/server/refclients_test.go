@@ -71,6 +71,19 @@ func (r *refReceiver) run(addr string, stop <-chan struct{}, noAck bool) (string
 		return "", err
 	}
 	defer nc.Close()
+	if stop != nil {
+		// Receiver.py notices SIGINT within its 1 s read timeout; closing
+		// the socket ends the test's receiver at once instead.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-stop:
+				nc.Close()
+			case <-done:
+			}
+		}()
+	}
 	if _, err := nc.Write([]byte("consume default_queue\n")); err != nil {
 		return "", err
 	}
@@ -92,6 +105,11 @@ func (r *refReceiver) run(addr string, stop <-chan struct{}, noAck bool) (string
 			continue
 		}
 		if err != nil {
+			select {
+			case <-stop:
+				return "", nil
+			default:
+			}
 			return "", err
 		}
 		id, ok := r.parsePush(string(buf[:n]))
@@ -158,6 +176,16 @@ func (r *refReceiver) ackConfirmed(raw, id string) bool {
 	return true
 }
 
+// explainOnFailure logs the receiver's problems if the test fails (for
+// example by timing out while waiting for messages it lost).
+func (r *refReceiver) explainOnFailure(t *testing.T, want []string) {
+	if t.Failed() {
+		for _, p := range r.problems(want) {
+			t.Log(p)
+		}
+	}
+}
+
 func (r *refReceiver) record(f func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -219,6 +247,7 @@ func TestReferenceClientsBacklogBeforeSubscribe(t *testing.T) {
 		}
 	}
 	r := newRefReceiver()
+	defer r.explainOnFailure(t, want)
 	stop := make(chan struct{})
 	done := make(chan error, 1)
 	go func() { _, err := r.run(addr, stop, false); done <- err }()
@@ -242,6 +271,7 @@ func TestReferenceClientsWhileRunning(t *testing.T) {
 	go func() { _, err := r.run(addr, stop, false); done <- err }()
 	eventually(t, "the receiver to subscribe", func() bool { return queueOf(srv, "default_queue").Consumers == 1 })
 	want := ids("live", 20)
+	defer r.explainOnFailure(t, want)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(want))
 	for _, id := range want {
