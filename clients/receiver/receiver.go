@@ -93,7 +93,8 @@ type Receiver struct {
 }
 
 // OnStored sets a function that sees every record once it is durable (after
-// its batch's fsync), for example to print it. It runs inside Process.
+// its batch's fsync), for example to print it. It runs inside Process, with
+// the Receiver locked: it must not call the Receiver's methods.
 func (r *Receiver) OnStored(fn func(store.Record)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -256,12 +255,13 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 
 // countInFile checks the output file against the confirmed ids.
 func countInFile(path string, confirmed map[string]bool) (received, lost, twice int, err error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, 0, 0, err
 	}
+	defer f.Close()
 	count := make(map[string]int, len(confirmed))
-	err = store.Scan(bytes.NewReader(raw), func(r store.Record) error {
+	err = store.Scan(f, func(r store.Record) error {
 		if confirmed[r.MessageID] {
 			count[r.MessageID]++
 		}

@@ -57,7 +57,7 @@ with the broker's reasons. The exit code is non-zero if any message was refused 
 	f.String("format", defaultFormat, "envelope format: modern or seed")
 	f.StringSlice("to-key", nil, "recipient public key file (repeat for several recipients; seed format: exactly one)")
 	f.String("sign-key", "", "sender Ed25519 signing key file (modern format)")
-	f.BoolVar(&o.stdin, "stdin", false, "read messages from standard input, one per line")
+	f.BoolVar(&o.stdin, "stdin", false, "read messages from standard input, one per line (LF or CRLF)")
 	f.IntVar(&o.count, "count", 0, "generate this many messages")
 	f.IntVar(&o.size, "size", 100, "size in bytes of each generated message (with --count)")
 	f.IntVar(&o.window, "window", 1024, "most messages awaiting the broker's confirm at once")

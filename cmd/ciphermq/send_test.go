@@ -127,3 +127,32 @@ func runSendCmd(t *testing.T, stdin string, args ...string) (string, string, err
 	err := cmd.Execute()
 	return out.String(), errOut.String(), err
 }
+
+func TestSendEmptyAndBinaryLikeMessagesRoundTrip(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "received.jsonl")
+	r := startRecv(t, "--broker", addr, "--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub"), "--out", out)
+	r.started(t)
+	if _, _, err := runSendCmd(t, "first\n\n\tthird\r\n", "--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"),
+		"--sign-key", filepath.Join(keys, "sender.key"), "--stdin"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "3 records", func() bool { return len(recordsIn(out)) == 3 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, rec := range recordsIn(out) {
+		got[string(rec.Message)] = true
+	}
+	for _, want := range []string{"first", "", "\tthird"} { // CRLF ends a line too
+		if !got[want] {
+			t.Errorf("message %q not stored; stored %v", want, got)
+		}
+	}
+}
