@@ -57,3 +57,19 @@ func TestPlanAndMutationChangeTheRun(t *testing.T) {
 		t.Fatal("a calm plan and a swarm plan of the same seed gave the same trace")
 	}
 }
+
+func TestParallelSweepMatchesSequentialRuns(t *testing.T) {
+	n := batch(24)
+	sw := Sweep(SweepConfig{Template: Config{Swarm: true}, First: 100, Seeds: n, Workers: 4})
+	if sw.Runs != n || len(sw.Hashes) != n {
+		t.Fatalf("sweep ran %d, %d hashes; want %d", sw.Runs, len(sw.Hashes), n)
+	}
+	for i, h := range sw.Hashes {
+		if got := Run(Config{Seed: 100 + uint64(i), Swarm: true}).TraceHash; got != h {
+			t.Fatalf("seed %d: sweep hash %s, sequential %s", 100+i, short(h), short(got))
+		}
+	}
+	for _, f := range sw.Failures {
+		t.Errorf("%s", f.Describe())
+	}
+}

@@ -66,7 +66,7 @@ func TestSwarmSweep(t *testing.T) {
 		}
 		failed++
 		if failed <= 5 {
-			t.Errorf("seed %d FAILED: %v %s\nplan: %s\n%s", seed, res.Err, res.Summary(), res.Plan.String(), replayHint(seed))
+			t.Errorf("FAILED %s", res.Describe())
 		}
 	}
 	if failed > 5 {
