@@ -140,6 +140,11 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
+// ServeConn serves one already established connection (for example one end
+// of net.Pipe, or a connection a tool accepted itself) in the background,
+// exactly as if Serve had accepted it. After Shutdown it closes nc.
+func (s *Server) ServeConn(nc net.Conn) { s.accept(nc) }
+
 // Shutdown stops accepting, asks every connection to close (native clients
 // get a Close frame), waits for them to finish writing and close (their
 // unacked deliveries requeue), and returns. When ctx ends first it closes

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"net"
 	"strings"
 	"testing"
@@ -165,6 +166,22 @@ func TestTextHalfCloseStillGetsTheReply(t *testing.T) {
 	nc.Write([]byte("publish default_exchange default_key " + envelope("hc")))
 	nc.(*net.TCPConn).CloseWrite()
 	if got := string(expectClosed(t, nc)); got != "ACK hc\n" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// TestServeConnOverAPipe serves an in-memory connection: no listener, no
+// TCP, the same code path.
+func TestServeConnOverAPipe(t *testing.T) {
+	srv, _ := startServer(t, testConfig())
+	client, server := net.Pipe()
+	srv.ServeConn(server)
+	c := &textClient{t: t, nc: client, r: bufio.NewReader(client)}
+	t.Cleanup(func() { client.Close() })
+	if got := c.call("publish default_exchange default_key " + envelope("piped")); got != "ACK piped" {
+		t.Fatalf("got %q", got)
+	}
+	if got := c.call("fetch default_queue"); got != "Message: piped "+envelope("piped") {
 		t.Fatalf("got %q", got)
 	}
 }
