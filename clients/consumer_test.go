@@ -311,3 +311,32 @@ func TestDeletingTheQueueEndsTheConsumer(t *testing.T) {
 		t.Fatalf("Err: %v", cs.Err())
 	}
 }
+
+func TestConnCloseCancelsHandlersAndWaitsForThem(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	publishAll(t, c, "q", 1)
+	started := make(chan struct{})
+	returned := make(chan struct{})
+	cs := consume(t, c, ConsumerOptions{Queue: "q", Handler: func(ctx context.Context, d *Delivery) error {
+		close(started)
+		<-ctx.Done()
+		close(returned)
+		return ctx.Err()
+	}})
+	<-started
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-returned:
+	default:
+		t.Fatal("Close returned before the handler did")
+	}
+	<-cs.Done()
+	if !errors.Is(cs.Err(), ErrClosed) {
+		t.Fatalf("consumer Err %v, want ErrClosed", cs.Err())
+	}
+	eventually(t, "the unacked message back in the queue", func() bool { return b.queue("q").Ready == 1 })
+}

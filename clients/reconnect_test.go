@@ -195,3 +195,40 @@ func TestPublishAndConsumeThroughCutsLoseNothing(t *testing.T) {
 		t.Fatalf("%d handler calls for %d messages", calls, n)
 	}
 }
+
+// TestRedeliveryDuringASlowHandlerWaitsForItsVerdict cuts the connection
+// while the handler still works on a message: the broker redelivers it on
+// the new connection, and the library must not run the handler on it a
+// second time but ack it once the first run stored it.
+func TestRedeliveryDuringASlowHandlerWaitsForItsVerdict(t *testing.T) {
+	b := startBroker(t)
+	setup := dial(t, b.addr)
+	setupQueue(t, setup, "q", QueueOptions{})
+	publishAll(t, setup, "q", 1)
+
+	p := startProxy(t, b.addr)
+	c := dial(t, p.addr())
+	st := &storeSim{stored: map[string]int{}}
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	cs := consume(t, c, ConsumerOptions{Queue: "q", Seen: st.seen, Handler: func(ctx context.Context, d *Delivery) error {
+		once.Do(func() {
+			close(started)
+			<-release
+		})
+		return st.handle(ctx, d)
+	}})
+	<-started
+	cutLive(t, c, p)
+	eventually(t, "the broker to redeliver on the new connection", func() bool {
+		return b.queue("q").Redelivered >= 1 && b.queue("q").Unacked == 1
+	})
+	close(release)
+	eventually(t, "the message acked", func() bool { return b.queue("q").Acked == 1 })
+	if _, calls := st.counts(); calls != 1 {
+		t.Fatalf("handler ran %d times for one message", calls)
+	}
+	if s := cs.Stats(); s.Duplicates != 1 || s.Handled != 1 {
+		t.Fatalf("consumer stats %+v, want 1 handled and the redelivery acked as a duplicate", s)
+	}
+}
