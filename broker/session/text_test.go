@@ -316,3 +316,16 @@ func TestTextPushSanitisesMultiLineBodies(t *testing.T) {
 		t.Fatalf("push %q, want one line", got)
 	}
 }
+
+func TestTextDeclareExchangeTypes(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := w.text()
+	w.feed(s, []byte("declare_exchange events fanout\ndeclare_exchange events\ndeclare_exchange events fanout\ndeclare_exchange events topic\ndeclare_exchange events bogus\n"))
+	got := lines(t, w.take(s))
+	if len(got) != 5 || got[0] != "Exchange declared" || got[1] != "Exchange declared" || got[2] != "Exchange declared" {
+		t.Fatalf("got %q", got)
+	}
+	if !strings.HasPrefix(got[3], "Error: ") || !strings.HasPrefix(got[4], "Error: unknown exchange type") {
+		t.Fatalf("redeclaration with another type / bad type: %q", got[3:])
+	}
+}
