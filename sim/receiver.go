@@ -27,7 +27,7 @@ type receiverNode struct {
 	st    *runState
 	queue string
 	// alsoDLQ makes this receiver drain the dead-letter queue as well, so
-	// dead-lettered messages are accounted for, never silently dropped.
+	// dead-lettered messages are observed and accounted for.
 	alsoDLQ bool
 
 	key     *envelope.RecipientPrivateKey

@@ -15,7 +15,8 @@ import (
 //	topic   "t.q<i>.*"            -> q<i>
 //	        "t.all.#"             -> every queue
 //
-// Dead letters of every queue go to "dlq", drained by receiver 0. The
+// Dead letters of every queue go to "dlq", drained by every receiver (so a
+// receiver cut off for ever does not strand them). The
 // simulator computes the expected targets of each publish from this table
 // (its oracle) and never asks the core.
 const (
