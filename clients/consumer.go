@@ -117,6 +117,7 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
+			cs.cancel()
 			return nil, fmt.Errorf("%s: %w", op, ErrClosed)
 		}
 		s := c.sess
@@ -127,8 +128,10 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 			case <-up:
 				continue
 			case <-ctx.Done():
+				cs.cancel()
 				return nil, fmt.Errorf("%s: waiting for the connection to the broker: %w", op, ctx.Err())
 			case <-c.closeCh:
+				cs.cancel()
 				return nil, fmt.Errorf("%s: %w", op, ErrClosed)
 			}
 		}
@@ -140,6 +143,7 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 			}
 			if _, dup := c.consumers[cs.tag]; dup {
 				c.mu.Unlock()
+				cs.cancel()
 				return nil, fmt.Errorf("%w: %s: consumer tag %q is already used on this connection", ErrInvalid, op, cs.tag)
 			}
 		}
@@ -155,6 +159,7 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 			c.mu.Lock()
 			c.removeConsumerLocked(cs)
 			c.mu.Unlock()
+			cs.cancel()
 			return nil, fmt.Errorf("%s: waiting for the broker's answer: %w", op, ctx.Err())
 		}
 		switch {
@@ -165,6 +170,7 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 			c.mu.Lock()
 			c.removeConsumerLocked(cs)
 			c.mu.Unlock()
+			cs.cancel()
 			return nil, rep.err
 		}
 		break

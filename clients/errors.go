@@ -16,10 +16,11 @@ var (
 	// broker answered. The message may or may not be stored: publish it
 	// again with the same id (the broker drops the copy if it has it).
 	ErrUnconfirmed = errors.New("clients: closed before the broker confirmed the message; publish it again with the same id to be sure")
-	// ErrConnectionLost: the connection broke while a request waited for its
-	// answer; it may or may not have been applied. Requests are idempotent
-	// except deletes: retry.
-	ErrConnectionLost = errors.New("clients: connection lost before the broker answered; retry the request")
+	// ErrConnectionLost: the connection broke while a delete or unbind
+	// waited for its answer; it may or may not have been applied. Check, or
+	// retry and accept IsNotFound. (Declarations, binds and Stats are sent
+	// again on the next connection by themselves.)
+	ErrConnectionLost = errors.New("clients: connection lost before the broker answered; the request may or may not have been applied")
 	// ErrUnresolved is what Confirm.Err returns while the broker has not
 	// answered yet; wait with Confirm.Wait or Confirm.Done.
 	ErrUnresolved = errors.New("clients: confirm not resolved yet")

@@ -184,6 +184,9 @@ type cutProxy struct {
 	// frames.
 	tapClient bool
 	hbCount   atomic.Int64
+	// swallow drops client-to-broker bytes while set: a request goes out
+	// and never arrives, like a frame lost just before the link fails.
+	swallow atomic.Bool
 }
 
 func startProxy(t testing.TB, target string) *cutProxy {
@@ -231,7 +234,7 @@ func (p *cutProxy) accept() {
 		if p.tapClient {
 			go p.tappedPipe(out, in)
 		} else {
-			go p.pipe(out, in)
+			go p.clientPipe(out, in)
 		}
 		go p.pipe(in, out)
 	}
@@ -240,6 +243,25 @@ func (p *cutProxy) accept() {
 func (p *cutProxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
 	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+}
+
+// clientPipe forwards client bytes unless swallow is set.
+func (p *cutProxy) clientPipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.swallow.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 }

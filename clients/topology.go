@@ -3,6 +3,7 @@ package clients
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -49,8 +50,11 @@ func (c *Conn) answerLocked(id uint64, rep reply) {
 }
 
 // roundTrip sends one request and waits for its answer. While the
-// connection is down it waits for the next session (or ctx).
-func (c *Conn) roundTrip(ctx context.Context, op string, enc func(dst []byte, id uint64) []byte) (reply, error) {
+// connection is down it waits for the next session (or ctx). An idempotent
+// request (declare, bind, stats) whose connection broke before the answer
+// is sent again on the next session; the others return ErrConnectionLost,
+// since their outcome is unknown.
+func (c *Conn) roundTrip(ctx context.Context, op string, idempotent bool, enc func(dst []byte, id uint64) []byte) (reply, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -75,6 +79,9 @@ func (c *Conn) roundTrip(ctx context.Context, op string, enc func(dst []byte, id
 		c.mu.Unlock()
 		select {
 		case rep := <-r.ch:
+			if idempotent && errors.Is(rep.err, ErrConnectionLost) {
+				continue
+			}
 			return rep, rep.err
 		case <-ctx.Done():
 			c.mu.Lock()
@@ -214,7 +221,7 @@ func (c *Conn) DeclareExchange(ctx context.Context, name string, typ ExchangeTyp
 		return err
 	}
 	f := wire.DeclareExchange{Name: name, Type: code}
-	if _, err := c.roundTrip(ctx, fmt.Sprintf("declare exchange %q", name), func(dst []byte, id uint64) []byte {
+	if _, err := c.roundTrip(ctx, fmt.Sprintf("declare exchange %q", name), true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
 		return wire.AppendDeclareExchange(dst, &f)
 	}); err != nil {
@@ -251,7 +258,7 @@ func (c *Conn) DeclareQueue(ctx context.Context, name string, o QueueOptions) er
 		DeliveryLimit:   uint64(o.DeliveryLimit),
 		DeadLetterQueue: o.DeadLetterQueue,
 	}
-	if _, err := c.roundTrip(ctx, fmt.Sprintf("declare queue %q", name), func(dst []byte, id uint64) []byte {
+	if _, err := c.roundTrip(ctx, fmt.Sprintf("declare queue %q", name), true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
 		return wire.AppendDeclareQueue(dst, &f)
 	}); err != nil {
@@ -270,7 +277,7 @@ func (c *Conn) Bind(ctx context.Context, exchange, queue, key string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.roundTrip(ctx, fmt.Sprintf("bind queue %q to exchange %q with key %q", queue, exchange, key), func(dst []byte, id uint64) []byte {
+	if _, err := c.roundTrip(ctx, fmt.Sprintf("bind queue %q to exchange %q with key %q", queue, exchange, key), true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
 		return wire.AppendBind(dst, &f)
 	}); err != nil {
@@ -294,7 +301,7 @@ func (c *Conn) Unbind(ctx context.Context, exchange, queue, key string) error {
 	c.topo.removeBinding(f)
 	c.mu.Unlock()
 	u := wire.Unbind(f)
-	_, err = c.roundTrip(ctx, fmt.Sprintf("unbind queue %q from exchange %q with key %q", queue, exchange, key), func(dst []byte, id uint64) []byte {
+	_, err = c.roundTrip(ctx, fmt.Sprintf("unbind queue %q from exchange %q with key %q", queue, exchange, key), false, func(dst []byte, id uint64) []byte {
 		u.ReqID = id
 		return wire.AppendUnbind(dst, &u)
 	})
@@ -323,7 +330,7 @@ func (c *Conn) DeleteQueue(ctx context.Context, name string) (int, error) {
 	c.topo.removeQueue(name)
 	c.mu.Unlock()
 	f := wire.DeleteQueue{Name: name}
-	rep, err := c.roundTrip(ctx, fmt.Sprintf("delete queue %q", name), func(dst []byte, id uint64) []byte {
+	rep, err := c.roundTrip(ctx, fmt.Sprintf("delete queue %q", name), false, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
 		return wire.AppendDeleteQueue(dst, &f)
 	})
@@ -339,7 +346,7 @@ func (c *Conn) DeleteExchange(ctx context.Context, name string) error {
 	c.topo.removeExchange(name)
 	c.mu.Unlock()
 	f := wire.DeleteExchange{Name: name}
-	_, err := c.roundTrip(ctx, fmt.Sprintf("delete exchange %q", name), func(dst []byte, id uint64) []byte {
+	_, err := c.roundTrip(ctx, fmt.Sprintf("delete exchange %q", name), false, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
 		return wire.AppendDeleteExchange(dst, &f)
 	})
@@ -350,7 +357,7 @@ func (c *Conn) DeleteExchange(ctx context.Context, name string) error {
 // decode it into that type or into a map).
 func (c *Conn) Stats(ctx context.Context) (json.RawMessage, error) {
 	var f wire.Stats
-	rep, err := c.roundTrip(ctx, "stats", func(dst []byte, id uint64) []byte {
+	rep, err := c.roundTrip(ctx, "stats", true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
 		return wire.AppendStats(dst, &f)
 	})

@@ -173,3 +173,36 @@ func TestTopologyIsDeclaredAgainAfterABrokerRestart(t *testing.T) {
 		t.Fatalf("publish through the re-declared binding: %v", err)
 	}
 }
+
+// lostRequest sends a request through a proxy that swallows it, then cuts
+// the connection and lets the client reconnect; it returns the request's
+// error.
+func lostRequest(t *testing.T, c *Conn, p *cutProxy, call func() error) error {
+	t.Helper()
+	p.swallow.Store(true)
+	res := make(chan error, 1)
+	go func() { res <- call() }()
+	eventually(t, "the request to be in flight", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.reqs) == 1
+	})
+	p.swallow.Store(false)
+	cutLive(t, c, p)
+	return <-res
+}
+
+func TestDeclarationsLostWithTheConnectionAreSentAgain(t *testing.T) {
+	b := startBroker(t)
+	p := startProxy(t, b.addr)
+	c := dial(t, p.addr())
+	ctx := testCtx(t)
+	if err := lostRequest(t, c, p, func() error { return c.DeclareQueue(ctx, "q", QueueOptions{}) }); err != nil {
+		t.Fatalf("declare across a reconnect: %v", err)
+	}
+	eventually(t, "the queue on the broker", func() bool { return b.queue("q").Name == "q" })
+	err := lostRequest(t, c, p, func() error { _, err := c.DeleteQueue(ctx, "q"); return err })
+	if !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("delete across a reconnect: %v, want ErrConnectionLost (its outcome is unknown)", err)
+	}
+}
