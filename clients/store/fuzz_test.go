@@ -27,9 +27,17 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		if bytes.Count(line, []byte("\n")) != 1 || line[len(line)-1] != '\n' {
 			t.Fatalf("encoding is not exactly one line: %q", line)
 		}
-		got, err := decodeRecord(line[:len(line)-1])
+		var scratch []byte
+		fast, ok := parseCanonical(line[:len(line)-1], &scratch, true)
+		if !ok {
+			t.Fatalf("the fast path refuses the encoder's own line %q", line)
+		}
+		got, err := decodeRecordJSON(line[:len(line)-1])
 		if err != nil {
 			t.Fatalf("decode of %q: %v", line, err)
+		}
+		if !sameRecord(fast, got) {
+			t.Fatalf("fast path %+v and encoding/json %+v disagree on %q", fast, got, line)
 		}
 		if got.MessageID != id || got.Queue != queue || got.Sender != sender || !bytes.Equal(got.Message, msg) ||
 			!got.ReceivedAt.Equal(t0) {
@@ -76,6 +84,70 @@ func FuzzOpen(f *testing.F) {
 		}
 		if count < n || count > n+1 {
 			t.Fatalf("file holds %d records, Open found %d", count, n)
+		}
+	})
+}
+
+func sameRecord(a, b Record) bool {
+	return a.MessageID == b.MessageID && a.Queue == b.Queue && a.Sender == b.Sender &&
+		bytes.Equal(a.Message, b.Message) && a.ReceivedAt.Equal(b.ReceivedAt) && a.StoredAt.Equal(b.StoredAt)
+}
+
+// FuzzCanonicalAgreesWithJSON: whatever line the fast path accepts, the
+// general decoder accepts too, with the same record. So the fast path can
+// never let through a line the strict decoder would call corrupt.
+func FuzzCanonicalAgreesWithJSON(f *testing.F) {
+	r := rec("id\"\n", "m\x01\\")
+	f.Add(appendRecord(nil, &r))
+	r2 := Record{MessageID: "b", Message: []byte{0xff}}
+	f.Add(appendRecord(nil, &r2))
+	f.Add([]byte(`{"message_id":"x","queue":"","sender":"","received_at":"2026-01-01T00:00:00Z","stored_at":"2026-01-01T00:00:00Z","message":""}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		line = bytes.TrimSuffix(line, []byte("\n"))
+		var scratch []byte
+		fast, ok := parseCanonical(line, &scratch, true)
+		if !ok {
+			return
+		}
+		slow, err := decodeRecordJSON(line)
+		if err != nil {
+			t.Fatalf("fast path accepts %q, encoding/json refuses it: %v", line, err)
+		}
+		if !sameRecord(fast, slow) {
+			t.Fatalf("disagreement on %q:\n fast %+v\n json %+v", line, fast, slow)
+		}
+		idOnly, ok := parseCanonical(line, &scratch, false)
+		if !ok || idOnly.MessageID != fast.MessageID {
+			t.Fatalf("id-only mode disagrees on %q", line)
+		}
+	})
+}
+
+// FuzzCanonicalShapes puts raw fuzzed text into the canonical line shape,
+// so the fast path's string, escape, timestamp and base64 handling meet
+// hostile input; it must never accept what encoding/json refuses.
+func FuzzCanonicalShapes(f *testing.F) {
+	f.Add("id", `a\"b`, `\u0001`, "2026-11-26T10:00:00.1Z", "2026-11-26T10:00:00Z", "hi", false)
+	f.Add("x", "", "", "2026-11-26T24:00:00Z", "2026-02-30T10:00:00+01:00", "QQ==", true)
+	f.Add("x", "", "", "2026-11-26T10:00:00.Z", "2026-11-26t10:00:00z", "QQ", true)
+	f.Fuzz(func(t *testing.T, id, queue, sender, received, stored, msg string, b64 bool) {
+		field := `"message":"` + msg + `"`
+		if b64 {
+			field = `"message_base64":"` + msg + `"`
+		}
+		line := []byte(`{"message_id":"` + id + `","queue":"` + queue + `","sender":"` + sender +
+			`","received_at":"` + received + `","stored_at":"` + stored + `",` + field + `}`)
+		var scratch []byte
+		fast, ok := parseCanonical(line, &scratch, true)
+		if !ok {
+			return
+		}
+		slow, err := decodeRecordJSON(line)
+		if err != nil {
+			t.Fatalf("fast path accepts %q, encoding/json refuses it: %v", line, err)
+		}
+		if !sameRecord(fast, slow) {
+			t.Fatalf("disagreement on %q:\n fast %+v\n json %+v", line, fast, slow)
 		}
 	})
 }

@@ -119,6 +119,16 @@ var errBadLine = errors.New("not a valid record")
 
 // decodeRecord parses one line (without its newline).
 func decodeRecord(line []byte) (Record, error) {
+	var scratch []byte
+	if r, ok := parseCanonical(line, &scratch, true); ok {
+		return r, nil
+	}
+	return decodeRecordJSON(line)
+}
+
+// decodeRecordJSON is the general decoder: any valid JSON spelling of a
+// record (key order, whitespace, escapes) is accepted.
+func decodeRecordJSON(line []byte) (Record, error) {
 	var j recordJSON
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()

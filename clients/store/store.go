@@ -137,7 +137,7 @@ func (s *Store) rebuild(f File) error {
 		return fmt.Errorf("open store file %s: %w", s.path, err)
 	}
 	var torn *line
-	var tornData []byte
+	var tornData, scratch []byte
 	err = scanLines(io.NewSectionReader(f, 0, size), s.maxRec, func(l *line) error {
 		if torn != nil {
 			// A bad line followed by more data: not a crash artefact.
@@ -150,10 +150,13 @@ func (s *Store) rebuild(f File) error {
 		case l.tooLong:
 			reason = fmt.Sprintf("line longer than %d bytes", s.maxRec)
 		default:
-			rec, err := decodeRecord(l.data)
-			if err != nil {
-				reason = err.Error()
-				break
+			rec, ok := parseCanonical(l.data, &scratch, false)
+			if !ok {
+				var err error
+				if rec, err = decodeRecordJSON(l.data); err != nil {
+					reason = err.Error()
+					break
+				}
 			}
 			if _, dup := s.ids[rec.MessageID]; dup {
 				return &CorruptError{Path: s.path, Line: l.no, Offset: l.off,

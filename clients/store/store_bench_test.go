@@ -37,3 +37,34 @@ func BenchmarkAppendBatchSync(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkOpenRebuild measures the rebuild of the id set at Open: one op
+// is one record read back and validated.
+func BenchmarkOpenRebuild(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "out.jsonl")
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rec("", "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789")
+	for i := range b.N {
+		r.MessageID = "9b2f6c1e-4d3a-4f5b-8c7d-" + strconv.Itoa(100000000000+i)
+		if err := s.Append(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	s, err = Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if s.Len() != b.N {
+		b.Fatalf("rebuilt %d ids, want %d", s.Len(), b.N)
+	}
+	_ = s.Close()
+}
