@@ -37,6 +37,7 @@ func benchPublishDeliverAck(b *testing.B, bodySize, queues int) {
 	idBuf := make([]byte, 0, 32)
 	b.SetBytes(int64(bodySize))
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		idBuf = strconv.AppendUint(append(idBuf[:0], "msg-"...), uint64(i), 10)
@@ -69,6 +70,7 @@ func BenchmarkPublishDeliverAck512NoDedup(b *testing.B) {
 	p := &Publish{Exchange: []byte(DefaultExchange), RoutingKey: []byte(DefaultRoutingKey), MessageID: []byte("same-id"), Body: make([]byte, 512)}
 	b.SetBytes(512)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c.Publish(1, p, t0)
@@ -102,6 +104,7 @@ func BenchmarkPublishDeliverAckBatch(b *testing.B) {
 	now := t0
 	b.SetBytes(512)
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	b.ResetTimer()
 	var last uint64
 	for i := 0; i < b.N; i++ {
@@ -125,6 +128,18 @@ func BenchmarkPublishDeliverAckBatch(b *testing.B) {
 	}
 }
 
+// reportCPU starts measuring process CPU time; the returned function
+// reports it per op as "cpu-ns/op".
+func reportCPU(b *testing.B) func() {
+	start, ok := processCPUTime()
+	return func() {
+		end, ok2 := processCPUTime()
+		if ok && ok2 && b.N > 0 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
+	}
+}
+
 // benchRoute measures routing alone: one key through an exchange with many
 // bindings.
 func benchRoute(b *testing.B, typ ExchangeType, bindings int, pattern func(i int) string, key string, wantTargets int) {
@@ -141,6 +156,7 @@ func benchRoute(b *testing.B, typ ExchangeType, bindings int, pattern func(i int
 		b.Fatalf("key %q routes to %d queues, want %d", key, len(r.targets), wantTargets)
 	}
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r.reset()
