@@ -185,3 +185,52 @@ func TestServeConnOverAPipe(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// TestBatchGenerationClients follows the 0bcf2a7 clients: a receiver that
+// declares its topology with "bind <queue> <exchange> <key>" and reads
+// lines, and a sender that publishes with publish_batch and one read(4096).
+func TestBatchGenerationClients(t *testing.T) {
+	srv, addr := startServer(t, testConfig())
+	r := dialText(t, addr)
+	for _, c := range []struct{ cmd, want string }{
+		{"declare_queue ciphermq1_queue", "Queue declared"},
+		{"declare_exchange ciphermq1_exchange", "Exchange declared"},
+		{"bind ciphermq1_queue ciphermq1_exchange ciphermq1_key", "Queue bound"},
+		{"consume ciphermq1_queue", "Subscribed to queue"},
+	} {
+		if got := r.call(c.cmd); got != c.want {
+			t.Fatalf("%q answered %q", c.cmd, got)
+		}
+	}
+	ids := []string{"b-1", "b-2", "b-3", "b-4", "b-5"}
+	envs := make([]string, len(ids))
+	for i, id := range ids {
+		envs[i] = envelope(id)
+	}
+	sender, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	sender.Write([]byte("publish_batch ciphermq1_exchange ciphermq1_key [" + strings.Join(envs, ", ") + "]\n"))
+	sender.SetReadDeadline(time.Now().Add(waitTimeout))
+	buf := make([]byte, 4096)
+	n, err := sender.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !strings.Contains(string(buf[:n]), "ACK "+id) {
+			t.Fatalf("batch reply %q lacks ACK %s", buf[:n], id)
+		}
+	}
+	for _, id := range ids {
+		if got := r.line(); got != "Message: "+id+" "+envelope(id) {
+			t.Fatalf("push %q, want %s", got, id)
+		}
+		if got := r.call("ack " + id); got != "ACK_CONFIRMED "+id {
+			t.Fatalf("ack reply %q", got)
+		}
+	}
+	eventually(t, "all acked", func() bool { return queueOf(srv, "ciphermq1_queue").Acked == uint64(len(ids)) })
+}

@@ -294,3 +294,38 @@ func TestNativeShutdownSendsClose(t *testing.T) {
 		t.Fatalf("got %#v", fs)
 	}
 }
+
+func TestNativeHelloNegotiation(t *testing.T) {
+	cases := []struct {
+		name              string
+		hello             wire.Hello
+		wantHB, wantFrame uint64
+	}{
+		{"server defaults", wire.Hello{Version: 1}, 1000, session.DefaultMaxFrameSize},
+		{"shorter heartbeat wins", wire.Hello{Version: 1, HeartbeatMs: 250}, 250, session.DefaultMaxFrameSize},
+		{"longer heartbeat loses", wire.Hello{Version: 1, HeartbeatMs: 60000}, 1000, session.DefaultMaxFrameSize},
+		{"smaller frame wins", wire.Hello{Version: 1, MaxFrameSize: 8192}, 1000, 8192},
+		{"never below the minimum", wire.Hello{Version: 1, MaxFrameSize: 100}, 1000, wire.MinMaxFrameSize},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, broker.Config{})
+			_, s := w.native()
+			w.feed(s, wire.AppendHello(wire.AppendPreamble(nil), &c.hello))
+			fs := frames(t, w.take(s))
+			ok, isOK := fs[0].(*wire.HelloOK)
+			if !isOK || ok.HeartbeatMs != c.wantHB || ok.MaxFrameSize != c.wantFrame || ok.ServerName != session.DefaultServerName {
+				t.Fatalf("HelloOK %#v, want heartbeat %d frame %d", fs[0], c.wantHB, c.wantFrame)
+			}
+		})
+	}
+	w := newWorld(t, broker.Config{})
+	_, s := w.native()
+	if _, err := s.Feed(wire.AppendHello(wire.AppendPreamble(nil), &wire.Hello{Version: 2}), w.now); err == nil {
+		t.Fatal("Hello of another version accepted")
+	}
+	fs := frames(t, s.Output())
+	if e, ok := fs[0].(*wire.Error); !ok || e.Code != uint16(broker.CodeProtocol) {
+		t.Fatalf("version mismatch answered %#v", fs)
+	}
+}
