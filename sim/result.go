@@ -1,0 +1,103 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ciphermq/ciphermq/faults"
+	"github.com/ciphermq/ciphermq/scenarios/check"
+)
+
+// Result is what a run produced.
+type Result struct {
+	Seed uint64
+	Plan faults.Plan
+	// TraceHash is the hex SHA-256 of the trace: the run's fingerprint.
+	TraceHash  string
+	TraceLines uint64
+	// History is the run's record for scenarios/check; Report its verdict.
+	History check.History
+	Options check.Options
+	Report  check.Report
+	// Abandoned are messages a publisher still had pending when it crashed:
+	// their outcome is unknown for ever, so they are neither lost nor
+	// pending (they may still be "recovered"). The checker does not know
+	// about them yet, so Run moves them out of Report.Pending.
+	Abandoned []string
+	// DeadLettered are message ids drained from the dead-letter queue. Copies
+	// of them never processed, and copies a receiver rejected (its reason is
+	// in Rejected), are accounted for, so Run moves them out of Report.Lost.
+	DeadLettered []string
+	// EnqueuedTwice lists message copies the broker enqueued twice within
+	// one incarnation (two first deliveries of one id from one queue). The
+	// receivers' dedup hides such duplicates from the history, so this is
+	// the simulator's own check of the broker's dedup window; it fails the
+	// run.
+	EnqueuedTwice []string
+	// Rejected lists deliveries the receivers refused to open.
+	Rejected []string
+	// Converged: the liveness phase ended with every non-exempt publish
+	// resolved and every non-exempt queue drained.
+	Converged bool
+	// Coverage counts the "sometimes" events of this run.
+	Coverage Coverage
+	Stats    Stats
+	// Err is set when the run itself failed (step budget exhausted).
+	Err error
+}
+
+// OK reports whether the run passed every check.
+func (r Result) OK() bool { return r.Err == nil && r.Report.OK() && len(r.EnqueuedTwice) == 0 }
+
+// Summary is the report's summary plus the simulator's own findings.
+func (r Result) Summary() string {
+	s := r.Report.Summary()
+	if len(r.EnqueuedTwice) > 0 {
+		s += fmt.Sprintf("; BROKER DEDUP VIOLATED: enqueued twice %d %v", len(r.EnqueuedTwice), r.EnqueuedTwice[:min(3, len(r.EnqueuedTwice))])
+	}
+	if r.Err != nil {
+		s += "; run error: " + r.Err.Error()
+	}
+	return s
+}
+
+// Coverage counts events a batch of seeds should reach at least once.
+type Coverage struct {
+	Redelivery       uint64 // a delivery with the redelivered flag
+	DedupHitBroker   uint64 // a publish confirmed as duplicate
+	DedupHitReceiver uint64 // a delivery dropped by the receiver's dedup
+	StaleAckRefused  uint64 // an ack the broker refused as stale
+	ReconnectResend  uint64 // a reconnect after which publishes were resent
+	DeadLetter       uint64 // a delivery from the dead-letter queue
+	CrashInFsync     uint64 // a receiver crashed inside an fsync
+}
+
+// AddTo adds the counts to a scenarios/check coverage counter.
+func (c Coverage) AddTo(cv *check.Coverage) {
+	cv.Add(check.SometimesRedelivery, c.Redelivery)
+	cv.Add(check.SometimesDedupHit, c.DedupHitReceiver)
+	cv.Add(check.SometimesBrokerDedupHit, c.DedupHitBroker)
+	cv.Add(check.SometimesStaleAck, c.StaleAckRefused)
+	cv.Add(check.SometimesResend, c.ReconnectResend)
+	cv.Add(check.SometimesDeadLetter, c.DeadLetter)
+	cv.Add(check.SometimesFsyncCrash, c.CrashInFsync)
+}
+
+// Stats are counters of a run.
+type Stats struct {
+	Steps             uint64
+	VirtualTime       time.Duration
+	HealedAt          time.Duration
+	ConvergedAt       time.Duration
+	Sent, Dropped     uint64 // segments/datagrams scheduled, datagrams dropped
+	Duplicated        uint64
+	Breaks            uint64
+	BrokerCrashes     uint64
+	PublisherCrashes  uint64
+	ReceiverCrashes   uint64
+	DiskSyncs         uint64
+	PublisherResends  uint64
+	ClientReconnects  uint64
+	PartitionChanges  uint64
+	MessagesPublished uint64
+}
