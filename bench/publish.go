@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// inflight is one message awaiting its confirm.
+type inflight struct {
+	seq     uint64
+	pending Pending
+}
+
+// publish runs publisher i until its share of Count is confirmed or Duration
+// has passed. It keeps at most Window messages unconfirmed: a waiter
+// goroutine takes confirms in publish order and frees window slots.
+func (r *run) publish(ctx context.Context, i int, p Publisher) error {
+	cfg := r.cfg
+	sealer, err := r.crypto.sealer()
+	if err != nil {
+		return err
+	}
+	quota := int64(-1)
+	if cfg.Count > 0 {
+		quota = cfg.Count / int64(cfg.Publishers)
+		if int64(i) < cfg.Count%int64(cfg.Publishers) {
+			quota++
+		}
+	}
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(cfg.Publishers) / cfg.Rate)
+	}
+	// Publishers of an open-loop run are staggered across one interval
+	// so they do not send in bursts at the same instants.
+	offset := interval * time.Duration(i) / time.Duration(cfg.Publishers)
+
+	// slots bounds the unconfirmed messages; window carries them to the
+	// waiter in publish order (it never blocks: slots is as deep).
+	slots := make(chan struct{}, cfg.Window)
+	window := make(chan inflight, cfg.Window)
+	waiterDone := make(chan struct{})
+	go func() {
+		defer close(waiterDone)
+		r.awaitConfirms(ctx, i, window, slots)
+	}()
+	defer func() { close(window); <-waiterDone }()
+
+	plain := make([]byte, cfg.Size)
+	fillPayload(plain[headerSize:], i)
+	var idBuf, sealed []byte
+	for seq := uint64(0); quota < 0 || int64(seq) < quota; seq++ {
+		var intended time.Duration
+		if interval > 0 {
+			intended = offset + time.Duration(seq)*interval
+			if wait := intended - r.since(); wait > 0 {
+				// Pacing, not synchronisation: an open-loop publisher
+				// sleeps until its next intended send time.
+				time.Sleep(wait)
+			}
+		}
+		if quota < 0 && r.since() >= cfg.Duration {
+			return nil
+		}
+		select {
+		case slots <- struct{}{}: // blocks while Window messages are unconfirmed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if interval == 0 {
+			// Closed loop: the message is meant to go now that it has a slot.
+			intended = r.since()
+		}
+		putHeader(plain, header{publisher: uint32(i), seq: seq, intended: intended})
+		idBuf = messageID(idBuf[:0], r.spec.RunID, i, seq)
+		id := string(idBuf)
+		body := plain
+		if sealer != nil {
+			if sealed, err = sealer.Seal(sealed[:0], id, plain, time.Now()); err != nil {
+				return fmt.Errorf("sealing %s: %w", id, err)
+			}
+			body = sealed
+		}
+		pending, err := p.Publish(ctx, id, body)
+		if err != nil {
+			<-slots
+			return fmt.Errorf("publishing %s: %w", id, err)
+		}
+		window <- inflight{seq: seq, pending: pending}
+	}
+	return nil
+}
+
+// awaitConfirms resolves window entries in order.
+func (r *run) awaitConfirms(ctx context.Context, i int, window <-chan inflight, slots <-chan struct{}) {
+	for f := range window {
+		err := f.pending.Wait(ctx)
+		<-slots
+		if err != nil {
+			r.refused.Add(1)
+			r.fail(fmt.Errorf("publisher %d message %d not confirmed: %w", i, f.seq, err))
+			continue
+		}
+		r.ledger.Confirmed(i, f.seq)
+		now := int64(r.since())
+		for {
+			last := r.lastConfirm.Load()
+			if now <= last || r.lastConfirm.CompareAndSwap(last, now) {
+				break
+			}
+		}
+	}
+}
+
+// fillPayload fills the body after the header with bytes that do not
+// compress trivially, different per publisher.
+func fillPayload(b []byte, publisher int) {
+	x := uint32(2463534242 + publisher*7919)
+	for k := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[k] = byte(x)
+	}
+}
+

@@ -1,0 +1,183 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/clients"
+)
+
+// cipherTarget drives a CipherMQ broker through the Go client library
+// (native protocol) or the seed text protocol.
+type cipherTarget struct {
+	name  string
+	addr  string
+	pid   int
+	stop  func() error
+	admin *clients.Conn
+	spec  Spec
+	queue string
+	exch  string
+	key   string
+}
+
+// openCipherInproc starts a broker inside this process on a loopback port.
+func openCipherInproc(ctx context.Context, o TargetOptions) (Target, error) {
+	cfg := server.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	// The seed's 20 ms quiet time before each text push exists for the
+	// reference clients' 1024-byte reads; the bench's text client frames
+	// lines, so it needs only the smallest gap (0 would mean the default). Native
+	// traffic is unaffected.
+	cfg.TextPacingGap = time.Nanosecond
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bench: in-process broker: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("bench: in-process broker listen: %w", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	stop := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if serr := <-served; serr != nil && !errors.Is(serr, server.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	}
+	t := &cipherTarget{name: "ciphermq-inproc", addr: ln.Addr().String(), pid: -1, stop: stop}
+	if err := t.connectAdmin(ctx); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	return t, nil
+}
+
+func (t *cipherTarget) connectAdmin(ctx context.Context) error {
+	c, err := clients.Dial(ctx, t.addr, t.options("bench-admin"))
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w", t.name, err)
+	}
+	t.admin = c
+	return nil
+}
+
+func (t *cipherTarget) options(name string) clients.Options {
+	return clients.Options{ClientName: name, Logger: slog.New(slog.DiscardHandler), MaxFrameSize: 32 << 20}
+}
+
+func (t *cipherTarget) Name() string   { return t.name }
+func (t *cipherTarget) BrokerPID() int { return t.pid }
+
+func (t *cipherTarget) Setup(ctx context.Context, spec Spec) error {
+	t.spec = spec
+	t.queue = spec.RunID
+	t.exch = spec.RunID + "-x"
+	t.key = "bench." + spec.RunID
+	if max := t.admin.MaxMessageSize(); max > 0 && spec.MessageSize > max {
+		return fmt.Errorf("%w: messages of %d bytes exceed the broker's limit of %d (raise --max-message-size of the server)", ErrUnsupported, spec.MessageSize, max)
+	}
+	if err := t.admin.DeclareQueue(ctx, t.queue, clients.QueueOptions{}); err != nil {
+		return err
+	}
+	if err := t.admin.DeclareExchange(ctx, t.exch, clients.ExchangeType(spec.ExchangeType)); err != nil {
+		return err
+	}
+	return t.admin.Bind(ctx, t.exch, t.queue, bindingKey(spec))
+}
+
+// bindingKey is the binding of the run's queue: the routing key itself, or
+// a pattern that matches it for topic exchanges (so topic matching is
+// exercised).
+func bindingKey(spec Spec) string {
+	if spec.ExchangeType == "topic" {
+		return "bench.*"
+	}
+	return "bench." + spec.RunID
+}
+
+func (t *cipherTarget) Teardown(ctx context.Context) error {
+	_, err := t.admin.DeleteQueue(ctx, t.queue)
+	return errors.Join(err, t.admin.DeleteExchange(ctx, t.exch))
+}
+
+func (t *cipherTarget) Close() error {
+	err := t.admin.Close()
+	if t.stop != nil {
+		err = errors.Join(err, t.stop())
+	}
+	return err
+}
+
+func (t *cipherTarget) NewPublisher(ctx context.Context, i int) (Publisher, error) {
+	if t.spec.Protocol == "text" {
+		return dialTextPublisher(ctx, t.addr, t.exch, t.key)
+	}
+	c, err := clients.Dial(ctx, t.addr, t.options(fmt.Sprintf("bench-pub-%d", i)))
+	if err != nil {
+		return nil, err
+	}
+	// The runner bounds the window; the library's own window is as large
+	// so it never blocks first.
+	p, err := c.NewPublisher(clients.PublisherOptions{Exchange: t.exch, RoutingKey: t.key, Window: t.spec.Window})
+	if err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return &cipherPublisher{conn: c, pub: p}, nil
+}
+
+type cipherPublisher struct {
+	conn *clients.Conn
+	pub  *clients.Publisher
+}
+
+func (p *cipherPublisher) Publish(ctx context.Context, id string, body []byte) (Pending, error) {
+	return p.pub.Publish(ctx, id, body)
+}
+
+func (p *cipherPublisher) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(p.pub.Close(ctx), p.conn.Close())
+}
+
+func (t *cipherTarget) NewConsumer(ctx context.Context, i int, deliver Deliver) (Consumer, error) {
+	if t.spec.Protocol == "text" {
+		return dialTextConsumer(ctx, t.addr, t.queue, deliver)
+	}
+	c, err := clients.Dial(ctx, t.addr, t.options(fmt.Sprintf("bench-cons-%d", i)))
+	if err != nil {
+		return nil, err
+	}
+	cs, err := c.Consume(ctx, clients.ConsumerOptions{
+		Queue:    t.queue,
+		Prefetch: t.spec.Prefetch,
+		Handler: func(_ context.Context, d *clients.Delivery) error {
+			deliver(d.MessageID, d.Body)
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, errors.Join(err, c.Close())
+	}
+	return &cipherConsumer{conn: c, cons: cs}, nil
+}
+
+type cipherConsumer struct {
+	conn *clients.Conn
+	cons *clients.Consumer
+}
+
+func (c *cipherConsumer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(c.cons.Cancel(ctx), c.conn.Close())
+}

@@ -1,0 +1,102 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// openCipherProcess connects to a CipherMQ broker in its own process: the one
+// at o.Addr (its pid from o.BrokerPID), or a "ciphermq server" it starts from
+// o.ServerBinary (default: this executable) on a free loopback port.
+func openCipherProcess(ctx context.Context, o TargetOptions) (Target, error) {
+	if o.Addr != "" {
+		t := &cipherTarget{name: "ciphermq", addr: o.Addr, pid: o.BrokerPID}
+		if err := t.connectAdmin(ctx); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	bin := o.ServerBinary
+	if bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: finding this executable to start the broker: %w (give the ciphermq binary explicitly)", err)
+		}
+		bin = exe
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "server", "--listen", addr, "--log-level", "warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: starting %s server: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() error { return stopProcess(cmd.Process, exited) }
+	if err := waitListening(ctx, addr, exited, 15*time.Second); err != nil {
+		return nil, errors.Join(fmt.Errorf("bench: %s server: %w", bin, err), stop())
+	}
+	t := &cipherTarget{name: "ciphermq", addr: addr, pid: cmd.Process.Pid, stop: stop}
+	if err := t.connectAdmin(ctx); err != nil {
+		return nil, errors.Join(err, stop())
+	}
+	return t, nil
+}
+
+// freeLoopbackAddr asks the kernel for a free port. Another process could
+// take it before the broker binds it; the broker then fails to start and
+// says so.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("bench: finding a free port: %w", err)
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// waitListening waits until addr accepts a TCP connection, the process
+// exits, or the deadline passes.
+func waitListening(ctx context.Context, addr string, exited <-chan error, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not accepting connections on %s after %v: %w", addr, limit, err)
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited before accepting connections: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// stopProcess sends SIGTERM and waits; after 10 s it kills.
+func stopProcess(p *os.Process, exited <-chan error) error {
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		return nil // already gone
+	}
+	select {
+	case <-exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		_ = p.Kill()
+		<-exited
+		return fmt.Errorf("bench: broker pid %d ignored SIGTERM for 10s and was killed", p.Pid)
+	}
+}
