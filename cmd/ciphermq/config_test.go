@@ -39,7 +39,8 @@ func isolate(t *testing.T) string {
 	home := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", home)
 	t.Setenv("HOME", home)
-	for _, v := range []string{envConfig, "CIPHERMQ_BROKER", "CIPHERMQ_QUEUE", "CIPHERMQ_TO_KEY", "CIPHERMQ_KEY"} {
+	for _, v := range []string{envConfig, setBroker.env, setExchange.env, setRoutingKey.env, setQueue.env, setFormat.env,
+		setKey.env, setTrust.env, setOut.env, setToKey.env, setSignKey.env} {
 		t.Setenv(v, "")
 	}
 	return home

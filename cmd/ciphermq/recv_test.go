@@ -218,3 +218,62 @@ func TestRecvRefusesASecondReceiverOnTheSameFile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestSendToSeveralRecipientsEachOpensItsCopy(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys, "--name", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keygen(t, "--out", keys, "--name", "bob", "--sender-name", "unused"); err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string]string{}
+	for _, who := range []string{"alice", "bob"} {
+		outs[who] = filepath.Join(t.TempDir(), who+".jsonl")
+		// Each receiver has its own queue, bound to the default exchange and key:
+		// the broker copies every message into both.
+		r := startRecv(t, "--broker", addr, "--queue", who+"_queue", "--key", filepath.Join(keys, who+".key"),
+			"--trust", filepath.Join(keys, "sender.pub"), "--out", outs[who])
+		r.started(t)
+		defer func() { _ = r.stop(t) }()
+	}
+	if _, _, err := runSendCmd(t, "", "--broker", addr, "--to-key", filepath.Join(keys, "alice.pub"),
+		"--to-key", filepath.Join(keys, "bob.pub"), "--sign-key", filepath.Join(keys, "sender.key"), "for both"); err != nil {
+		t.Fatal(err)
+	}
+	for who, out := range outs {
+		waitUntil(t, who+"'s record", func() bool { return len(recordsIn(out)) == 1 })
+		if rec := recordsIn(out)[0]; string(rec.Message) != "for both" || rec.Queue != who+"_queue" {
+			t.Errorf("%s stored %+v", who, rec)
+		}
+	}
+}
+
+func TestRecvAndSendTakeSettingsFromEnvironmentAndConfigFile(t *testing.T) {
+	home := isolate(t)
+	_, addr := startBroker(t)
+	keys := filepath.Join(home, "ciphermq", "keys")
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "received.jsonl")
+	// The default config file, with paths relative to it; the broker from the environment.
+	writeConfig(t, filepath.Join(home, "ciphermq", "config.json"),
+		`{"key":"keys/receiver.key","trust":["keys/sender.pub"],"to_key":["keys/receiver.pub"],"sign_key":"keys/sender.key","queue":"cfg_queue"}`)
+	t.Setenv("CIPHERMQ_BROKER", addr)
+	t.Setenv("CIPHERMQ_OUT", out)
+	r := startRecv(t)
+	r.started(t)
+	if _, _, err := runSendCmd(t, "", "configured"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the record", func() bool { return len(recordsIn(out)) == 1 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if rec := recordsIn(out)[0]; rec.Queue != "cfg_queue" || string(rec.Message) != "configured" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
