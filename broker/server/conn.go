@@ -340,15 +340,18 @@ func (c *conn) teardown(reason string) {
 		c.reason = reason
 	}
 	reason = c.reason
-	delete(s.conns, c.id)
 	var proto string
 	if c.sess != nil {
 		proto = c.sess.Protocol().String()
 		c.timer.Stop()
 		now := time.Now()
+		// Detach before forgetting the connection, so that any effect the
+		// core still emits for it while closing reaches its (closed) session
+		// instead of being reported as addressed to nobody.
 		c.sess.Close(now)
 		s.settle(now)
 	}
+	delete(s.conns, c.id)
 	s.mu.Unlock()
 	c.doneOnce.Do(func() { close(c.done) })
 	c.nc.Close()
