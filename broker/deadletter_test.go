@@ -94,3 +94,56 @@ func TestDeadLetterPushedToDLQConsumer(t *testing.T) {
 		t.Fatalf("dlq2 holds %v", got)
 	}
 }
+
+// Regression (found by the model check): settling a delivery by
+// dead-lettering or discarding it frees room under the consumer's prefetch,
+// so the queue's next message must be pushed at once.
+func TestRejectFreesConsumerRoom(t *testing.T) {
+	for _, withDLQ := range []bool{false, true} {
+		h := newHarness(t, Config{})
+		h.exchange("x", Direct)
+		opts := QueueOptions{}
+		if withDLQ {
+			h.queue("dlq", QueueOptions{})
+			opts.DeadLetterQueue = "dlq"
+		}
+		h.queue("q", opts)
+		h.bind("x", "q", "q")
+		h.open(1)
+		h.consume(1, ConsumeOptions{Queue: "q", Prefetch: 1})
+		d := h.mustConfirm(1, "x", "q", "m1", "")[0]
+		h.mustConfirm(1, "x", "q", "m2", "")
+		if err := h.c.Reject(1, d.Tag, h.now); err != nil {
+			t.Fatal(err)
+		}
+		h.check()
+		if ds := h.drainDeliveries(); !equalStrings(ids(ds), []string{"m2"}) {
+			t.Fatalf("dlq=%v: after reject got %v, want m2 pushed", withDLQ, ids(ds))
+		}
+	}
+}
+
+// Regression: when a connection closes holding both a dead-letter queue's
+// own message and a message that is past its delivery limit, the DLQ's
+// returning message counts against its MaxLength before the other is
+// dead-lettered into it.
+func TestRequeueCountsReturningMessagesBeforeDeadLettering(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.exchange("x", Direct)
+	h.queue("dlq", QueueOptions{MaxLength: 1})
+	h.queue("q", QueueOptions{DeliveryLimit: 1, DeadLetterQueue: "dlq"})
+	h.bind("x", "q", "q")
+	h.bind("x", "dlq", "dlq")
+	h.open(1)
+	h.mustConfirm(1, "x", "dlq", "in-dlq", "")
+	h.mustConfirm(1, "x", "q", "limited", "")
+	h.fetch(1, "dlq")
+	h.fetch(1, "q")
+	h.close(1) // check() inside verifies dlq holds at most 1
+	if got := h.readyIDs("dlq"); !equalStrings(got, []string{"in-dlq"}) {
+		t.Fatalf("dlq holds %v, want only its own message back", got)
+	}
+	if s := h.stats("q"); s.Discarded != 1 || s.DeadLettered != 0 {
+		t.Fatalf("q stats %+v, want the limited message discarded (DLQ full)", s)
+	}
+}
