@@ -209,6 +209,10 @@ type Consumer struct {
 	// acks waiting for the gap below them to close).
 	ackFloor   uint64
 	ackedAbove map[uint64]struct{}
+	// blockedAt is the lowest tag settled by a nack or reject on this
+	// connection (0: none). The ack floor can never pass it, so single acks
+	// above it are not remembered.
+	blockedAt uint64
 
 	out   []Settlement
 	stats ConsumerStats
@@ -253,7 +257,7 @@ func (c *Consumer) Disconnected() {
 	clear(c.seenAbove)
 	clear(c.ackedAbove)
 	c.ready = c.ready[:0]
-	c.seenFloor, c.ackFloor = 0, 0
+	c.seenFloor, c.ackFloor, c.blockedAt = 0, 0, 0
 }
 
 // SetPrefetch changes the prefetch the engine checks deliveries against, for
@@ -442,19 +446,36 @@ func (c *Consumer) Poll() []Settlement {
 			c.out = append(c.out, Settlement{Kind: SettleAck, DeliveryTag: tag})
 			c.stats.Acked++
 			c.stats.AckFrames++
-			if len(c.ackedAbove) < c.cfg.MaxTrackedTags {
+			if (c.blockedAt == 0 || tag < c.blockedAt) && len(c.ackedAbove) < c.cfg.MaxTrackedTags {
 				c.ackedAbove[tag] = struct{}{}
 			}
 		case stNack:
 			c.out = append(c.out, Settlement{Kind: SettleNack, DeliveryTag: tag})
 			c.stats.Nacked++
+			c.block(tag)
 		case stReject:
 			c.out = append(c.out, Settlement{Kind: SettleReject, DeliveryTag: tag})
 			c.stats.Rejected++
+			c.block(tag)
 		}
 	}
 	c.ready = c.ready[:0]
 	return c.out
+}
+
+// block records a nack or reject of tag: if its frame were lost, a Multiple
+// ack over it would ack it, so no run of acks may ever cover it, and the
+// single acks above it need not be remembered.
+func (c *Consumer) block(tag uint64) {
+	if c.blockedAt != 0 && tag > c.blockedAt {
+		return
+	}
+	c.blockedAt = tag
+	for t := range c.ackedAbove {
+		if t > tag {
+			delete(c.ackedAbove, t)
+		}
+	}
 }
 
 // Outstanding is the number of deliveries of the current connection not yet

@@ -112,8 +112,16 @@ func TestConsumerNackAndRejectAreSingleAndStopBatchingBelowThem(t *testing.T) {
 	settle(t, c, r4, Stored)
 	// A Multiple ack of 4 would also ack 1 and 2 if their frames were lost.
 	wantSettlements(t, c, nack(1), reject(2), ack(3), ack(4))
+	if len(c.ackedAbove) != 0 {
+		t.Fatalf("remembering %d acks above a nack that can never be batched over", len(c.ackedAbove))
+	}
+	r5 := handle(t, c, 5, "e", Process)
+	r6 := handle(t, c, 6, "f", Process)
+	settle(t, c, r5, Stored)
+	settle(t, c, r6, Stored)
+	wantSettlements(t, c, ack(5), ack(6))
 	s := c.Stats()
-	if s.Nacked != 1 || s.Rejected != 1 || s.Acked != 2 || s.MultipleAcks != 0 {
+	if s.Nacked != 1 || s.Rejected != 1 || s.Acked != 4 || s.MultipleAcks != 0 {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -272,6 +280,11 @@ func TestConsumerCountsDeliveriesBeyondPrefetch(t *testing.T) {
 	handle(t, c, 3, "c", Process)
 	if c.Stats().PrefetchExceeded != 1 {
 		t.Fatalf("prefetch exceeded %d, want 1", c.Stats().PrefetchExceeded)
+	}
+	c.SetPrefetch(10) // a second consumer joined the connection
+	handle(t, c, 4, "d", Process)
+	if c.Stats().PrefetchExceeded != 1 {
+		t.Fatalf("prefetch exceeded %d after raising the prefetch, want still 1", c.Stats().PrefetchExceeded)
 	}
 }
 
