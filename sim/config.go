@@ -158,6 +158,9 @@ type Mutations struct {
 	ConfirmBeforeEnqueue bool
 	// AckBeforeFsync: the receiver acks before its record is durable.
 	AckBeforeFsync bool
+	// PrefetchIgnored: the broker is asked for four times the prefetch the
+	// receiver accounts for, as if it ignored the consumer's limit.
+	PrefetchIgnored bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -29,6 +29,8 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 			func(r Result) bool { return len(r.Report.Lost) > 0 }},
 		{"ack before fsync", Mutations{AckBeforeFsync: true},
 			func(r Result) bool { return len(r.Report.Lost) > 0 }},
+		{"prefetch ignored", Mutations{PrefetchIgnored: true},
+			func(r Result) bool { return len(r.PrefetchExceeded) > 0 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

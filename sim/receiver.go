@@ -54,6 +54,8 @@ type receiverNode struct {
 	redelivered map[string]bool
 	out         []byte
 	crashes     uint64
+	// prefetchExceeded sums the engine's count over crashed incarnations.
+	prefetchExceeded uint64
 }
 
 type pendingStore struct {
@@ -98,7 +100,13 @@ func (r *receiverNode) start() {
 	if r.st.mut.ReceiverNoDedup {
 		seen = nil
 	}
-	r.eng = engine.NewConsumer(engine.ConsumerConfig{Seen: seen})
+	// The engine counts deliveries beyond the connection's total prefetch:
+	// the broker promised not to send them (I6).
+	prefetch := r.st.work.Prefetch
+	if r.alsoDLQ {
+		prefetch *= 2
+	}
+	r.eng = engine.NewConsumer(engine.ConsumerConfig{Seen: seen, Prefetch: prefetch})
 	r.batch, r.inputs = r.batch[:0], r.inputs[:0]
 	r.flushArmed = false
 	w.trace.begin(w.Now(), r.name()).word("start").num("stored", uint64(s.Len())).end()
@@ -146,6 +154,9 @@ func (r *receiverNode) crash() {
 	r.crashes++
 	w.trace.begin(w.Now(), r.name()).word("crash").end()
 	r.st.hist.receiverCrash(w.Now(), r.name())
+	if r.eng != nil {
+		r.prefetchExceeded += r.eng.Stats().PrefetchExceeded
+	}
 	r.cc.crash()
 	r.disk.Crash()
 	r.store, r.rcv, r.eng = nil, nil, nil
@@ -188,8 +199,12 @@ func (r *receiverNode) sendConsumes() {
 		pending = true
 		r.nextReq++
 		cs.req = r.nextReq
+		prefetch := uint64(r.st.work.Prefetch)
+		if r.st.mut.PrefetchIgnored {
+			prefetch *= 4 // MUTATION: more than the receiver accounts for
+		}
 		b = wire.AppendConsume(b, &wire.Consume{ReqID: cs.req, Queue: cs.queue, ConsumerTag: cs.queue,
-			Prefetch: uint64(r.st.work.Prefetch)})
+			Prefetch: prefetch})
 	}
 	r.out = b
 	r.cc.send(b)

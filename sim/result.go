@@ -34,6 +34,10 @@ type Result struct {
 	// the simulator's own check of the broker's dedup window; it fails the
 	// run.
 	EnqueuedTwice []string
+	// PrefetchExceeded lists receivers that got more unacked deliveries than
+	// their consumers' prefetch allows (I6: bounded resources); it fails
+	// the run.
+	PrefetchExceeded []string
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -47,13 +51,21 @@ type Result struct {
 }
 
 // OK reports whether the run passed every check.
-func (r Result) OK() bool { return r.Err == nil && r.Report.OK() && len(r.EnqueuedTwice) == 0 }
+func (r Result) OK() bool {
+	return r.Err == nil && r.Report.OK() && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0
+}
 
 // Summary is the report's summary plus the simulator's own findings.
 func (r Result) Summary() string {
 	s := r.Report.Summary()
+	if r.Report.OK() && !r.OK() {
+		s = "FAILED (simulator checks) " + s
+	}
 	if len(r.EnqueuedTwice) > 0 {
 		s += fmt.Sprintf("; BROKER DEDUP VIOLATED: enqueued twice %d %v", len(r.EnqueuedTwice), r.EnqueuedTwice[:min(3, len(r.EnqueuedTwice))])
+	}
+	if len(r.PrefetchExceeded) > 0 {
+		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)
 	}
 	if r.Err != nil {
 		s += "; run error: " + r.Err.Error()

@@ -305,6 +305,13 @@ func (st *runState) finish(res *Result) {
 		if r.store != nil {
 			r.harvest()
 		}
+		n := r.prefetchExceeded
+		if r.eng != nil {
+			n += r.eng.Stats().PrefetchExceeded
+		}
+		if n > 0 {
+			res.PrefetchExceeded = append(res.PrefetchExceeded, fmt.Sprintf("%s: %d deliveries beyond its prefetch", r.name(), n))
+		}
 	}
 	if st.orderPromised() {
 		opts.OrderedQueues = append(opts.OrderedQueues, st.topo.queues...)
