@@ -277,3 +277,41 @@ func TestRecvAndSendTakeSettingsFromEnvironmentAndConfigFile(t *testing.T) {
 		t.Fatalf("record = %+v", rec)
 	}
 }
+
+func TestRecvRepairsATornFileAndRefusesACorruptOne(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := `{"message_id":"old","queue":"q","sender":"s","received_at":"2026-11-26T10:00:00Z","stored_at":"2026-11-26T10:00:00Z","message":"m"}` + "\n"
+	torn := filepath.Join(dir, "torn.jsonl")
+	corrupt := filepath.Join(dir, "corrupt.jsonl")
+	if err := os.WriteFile(torn, []byte(good+`{"message_id":"half`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(corrupt, []byte("garbage\n"+good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--broker", addr, "--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub")}
+
+	r := startRecv(t, append(base, "--out", torn)...)
+	r.started(t)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if e := r.errOut.String(); !strings.Contains(e, "repaired "+torn) || !strings.Contains(e, "line 2") {
+		t.Errorf("recv must say what it cut: %s", e)
+	}
+	if got := len(recordsIn(torn)); got != 1 {
+		t.Errorf("after repair the file holds %d records, want 1", got)
+	}
+
+	r = startRecv(t, append(base, "--out", corrupt)...)
+	err := r.wait(t)
+	if err == nil || !strings.Contains(err.Error(), "corrupt at line 1") {
+		t.Fatalf("recv on a corrupt file: %v, want a refusal naming line 1", err)
+	}
+}

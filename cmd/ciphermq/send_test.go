@@ -63,9 +63,12 @@ func TestSendPublishesEveryMessageWithConfirms(t *testing.T) {
 	if err != nil || !strings.Contains(out, "confirmed 2") {
 		t.Fatalf("send --stdin: %v\n%s", err, out)
 	}
-	out, _, err = runSendCmd(t, "", append(common, "--count", "500", "--size", "64", "--window", "16")...)
+	out, errOut, err := runSendCmd(t, "", append(common, "--count", "500", "--size", "64", "--window", "16", "--progress")...)
 	if err != nil || !strings.Contains(out, "confirmed 500") {
 		t.Fatalf("send --count: %v\n%s", err, out)
+	}
+	if !strings.Contains(errOut, "100% sent 500/500") {
+		t.Errorf("--progress drew no final progress line on stderr: %q", errOut)
 	}
 	if got := queueReady(srv, "default_queue"); got != 505 {
 		t.Fatalf("default_queue holds %d messages, want 505", got)
