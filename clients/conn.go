@@ -36,6 +36,7 @@ type Conn struct {
 	closeCh    chan struct{} // closed by Close
 	wg         sync.WaitGroup
 	maxMessage atomic.Int64 // the broker's MaxMessageSize, read on every publish
+	maxFrame   atomic.Int64 // the broker's MaxFrameSize: a larger frame would kill the connection
 
 	mu        sync.Mutex
 	closed    bool
@@ -205,6 +206,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	c.server = ok
 	c.mu.Unlock()
 	c.maxMessage.Store(int64(ok.MaxMessageSize))
+	c.maxFrame.Store(int64(ok.MaxFrameSize))
 	return &session{
 		nc:   nc,
 		r:    r,

@@ -353,6 +353,13 @@ type silentBroker struct {
 
 func startSilentBroker(t testing.TB, heartbeatMs uint64) *silentBroker {
 	t.Helper()
+	return startFakeBroker(t, wire.HelloOK{ServerName: "silent", HeartbeatMs: heartbeatMs, MaxMessageSize: 1 << 20})
+}
+
+// startFakeBroker answers every handshake with hello and then reads and
+// discards whatever the client sends, never answering.
+func startFakeBroker(t testing.TB, hello wire.HelloOK) *silentBroker {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -380,7 +387,7 @@ func startSilentBroker(t testing.TB, heartbeatMs uint64) *silentBroker {
 				if _, _, err := r.ReadFrame(); err != nil {
 					return
 				}
-				ok := wire.AppendHelloOK(nil, &wire.HelloOK{ServerName: "silent", HeartbeatMs: heartbeatMs, MaxMessageSize: 1 << 20})
+				ok := wire.AppendHelloOK(nil, &hello)
 				if _, err := nc.Write(ok); err != nil {
 					return
 				}

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -201,7 +202,25 @@ func (p *Publisher) check(exchange, routingKey, msgID string, body []byte) error
 	if limit := p.c.MaxMessageSize(); limit > 0 && len(body) > limit {
 		return fmt.Errorf("%w: message %q has a body of %d bytes; the broker accepts at most %d", ErrInvalid, msgID, len(body), limit)
 	}
+	// A frame above the broker's frame limit would make it close the
+	// connection, and the resend after the reconnect would do it again.
+	if limit := p.c.maxFrame.Load(); limit > 0 {
+		if size := publishFrameSize(exchange, routingKey, msgID, body); size > limit {
+			return fmt.Errorf("%w: message %q makes a %d-byte frame; the broker accepts frames of at most %d bytes", ErrInvalid, msgID, size, limit)
+		}
+	}
 	return nil
+}
+
+// publishFrameSize bounds the encoded size of a Publish frame: header,
+// a maximal sequence-number varint, and four length-prefixed fields.
+func publishFrameSize(exchange, routingKey, msgID string, body []byte) int64 {
+	const header, maxVarint = wire.FrameHeaderSize, binary.MaxVarintLen64
+	n := header + maxVarint
+	for _, l := range []int{len(exchange), len(routingKey), len(msgID), len(body)} {
+		n += maxVarint + l
+	}
+	return int64(n)
 }
 
 // pumpLocked hands the engine's resolutions to their futures and queues the

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // setupQueue declares exchange ex (direct) and queue q bound with key q.
@@ -154,6 +156,21 @@ func TestPublishInvalidArgumentsAreRefusedLocally(t *testing.T) {
 	}
 	if p.Pending() != 0 {
 		t.Fatalf("%d pending after refused arguments", p.Pending())
+	}
+}
+
+func TestPublishAboveTheBrokersFrameLimitIsRefusedLocally(t *testing.T) {
+	// The real broker refuses to start with a frame limit that cannot
+	// carry its largest message; this fake announces such limits anyway.
+	fake := startFakeBroker(t, wire.HelloOK{ServerName: "fake", MaxFrameSize: 8192, MaxMessageSize: 8192})
+	c := dial(t, fake.addr())
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	if _, err := p.Publish(ctx, "big", make([]byte, 8192)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "frame") {
+		t.Fatalf("publish of an oversized frame: %v, want ErrInvalid naming the frame limit", err)
+	}
+	if _, err := p.Publish(ctx, "fits", make([]byte, 4096)); err != nil {
+		t.Fatalf("a message within the limit: %v", err)
 	}
 }
 
