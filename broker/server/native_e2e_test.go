@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"net"
 	"reflect"
 	"testing"
 	"time"
@@ -236,5 +237,35 @@ func TestShutdownClosesCleanlyAndRequeues(t *testing.T) {
 	}
 	if err := <-served; err != ErrServerClosed {
 		t.Fatalf("Serve returned %v", err)
+	}
+}
+
+func TestNativeConnectionStartErrors(t *testing.T) {
+	cfg := testConfig()
+	cfg.HandshakeTimeout = 100 * time.Millisecond
+	_, addr := startServer(t, cfg)
+	dial := func(first []byte) []byte {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.Write(first)
+		return expectClosed(t, nc)
+	}
+	other := wire.Preamble
+	other[len(other)-1] = 9
+	if got := dial(other[:]); !bytes.Equal(got, wire.Preamble[:]) {
+		t.Errorf("preamble of version 9 answered %x, want our preamble", got)
+	}
+	if got := dial([]byte("AMQP\x00\x00\x09\x01")); string(got) != "AMQP\x00\x00\x09\x01" {
+		t.Errorf("AMQP header answered %q, want the AMQP 0-9-1 header", got)
+	}
+	// Preamble but no Hello within the handshake timeout.
+	got := dial(wire.AppendPreamble(nil))
+	typ, payload, n, err := wire.SplitFrame(got, 0)
+	var e wire.Error
+	if err != nil || n == 0 || typ != wire.FrameError || wire.DecodeErrorFrame(payload, &e) != nil || e.Code != uint16(broker.CodeTimeout) {
+		t.Errorf("no Hello: got %x, want an Error frame with code %d", got, broker.CodeTimeout)
 	}
 }
