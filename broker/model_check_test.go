@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +90,10 @@ func (s *coreVsModel) actions() map[string]func(*rapid.T) {
 			name := rapid.SampledFrom(modelExchanges[:3]).Draw(t, "exchange")
 			typ := rapid.SampledFrom([]ExchangeType{Direct, Fanout, Topic}).Draw(t, "type")
 			sameCode(t, "declare exchange", s.core.DeclareExchange(name, typ), s.model.declareExchange(name, typ))
+		},
+		"deleteExchange": func(t *rapid.T) {
+			ex := exchange.Draw(t, "exchange")
+			sameCode(t, "delete exchange", s.core.DeleteExchange(ex), s.model.deleteExchange(ex))
 		},
 		"declareQueue": func(t *rapid.T) {
 			name := rapid.SampledFrom(modelQueues[:4]).Draw(t, "queue")
@@ -184,6 +189,29 @@ func (s *coreVsModel) actions() map[string]func(*rapid.T) {
 		},
 		"": s.check,
 	}
+}
+
+// weightedActions groups the topology commands into one action, so that
+// declarations and deletions (which mostly refuse or tear the topology
+// down) are drawn rarely and traffic often.
+func (s *coreVsModel) weightedActions() map[string]func(*rapid.T) {
+	all := s.actions()
+	topology := []string{"declareExchange", "deleteExchange", "declareQueue", "deleteQueue", "bind", "unbind"}
+	acts := map[string]func(*rapid.T){
+		"topology": func(t *rapid.T) {
+			all[rapid.SampledFrom(topology).Draw(t, "topology")](t)
+		},
+	}
+	for name, f := range all {
+		if !slices.Contains(topology, name) {
+			acts[name] = f
+		}
+	}
+	for _, name := range []string{"publish", "consume", "ack", "nack", "fetch", "tick"} {
+		acts[name+"#2"] = all[name]
+	}
+	acts["publish#3"] = all["publish"]
+	return acts
 }
 
 // drawTag picks a connection and a tag around the ones it was issued, so
@@ -293,15 +321,11 @@ func (ms *modelStats) add(core *Core) {
 // and the model in agreement.
 func coreMatchesModel(cfg Config, stats *modelStats) func(*rapid.T) {
 	return func(t *rapid.T) {
+		cfg := cfg
+		cfg.DefaultAckTimeout = rapid.SampledFrom([]time.Duration{0, 5 * time.Second}).Draw(t, "defaultAckTimeout")
 		s := newCoreVsModel(cfg)
 		s.setup(t)
-		acts := s.actions()
-		// Weight the traffic commands up.
-		for _, name := range []string{"publish", "consume", "ack", "nack", "reject", "fetch", "tick"} {
-			acts[name+"#2"] = acts[name]
-		}
-		acts["publish#3"] = acts["publish"]
-		t.Repeat(acts)
+		t.Repeat(s.weightedActions())
 		if stats != nil {
 			stats.add(s.core)
 		}

@@ -114,6 +114,15 @@ func (m *model) declareExchange(name string, typ ExchangeType) error {
 	return nil
 }
 
+func (m *model) deleteExchange(name string) error {
+	if m.exchanges[name] == nil {
+		return refusal(CodeExchangeNotFound)
+	}
+	m.bindings = slices.DeleteFunc(m.bindings, func(b mBinding) bool { return b.ex == name })
+	delete(m.exchanges, name)
+	return nil
+}
+
 func (m *model) declareQueue(name string, opts QueueOptions) error {
 	if q, ok := m.queues[name]; ok {
 		if q.opts != opts {
