@@ -147,9 +147,13 @@ type ConsumerOptions struct {
 	Handler      Handler
 	BatchHandler BatchHandler
 	// Seen reports whether a message id was already processed durably;
-	// such deliveries are acked without calling the handler. It is called
-	// on the connection's reader goroutine, so it must be fast and must not
-	// call back into the connection.
+	// such deliveries are acked at once without calling the handler. It must
+	// report only ids whose processing is durable (fsynced): an id that is
+	// merely in progress would be acked and lost if the process crashed
+	// before making it durable. (Deliveries of an id the handler is working
+	// on right now are held back by the library itself.) It is called on the
+	// connection's reader goroutine, so it must be fast and must not call
+	// back into the connection.
 	Seen func(id string) bool
 	// AckTimeout overrides the queue's ack timeout for this consumer.
 	AckTimeout time.Duration
