@@ -41,7 +41,9 @@ type Result struct {
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
-	// resolved and every non-exempt queue drained.
+	// resolved and every non-exempt queue drained (the dead-letter queue
+	// too). A run that does not converge fails, even when the checker found
+	// nothing: something is stuck that the history cannot show.
 	Converged bool
 	// Coverage counts the "sometimes" events of this run.
 	Coverage Coverage
@@ -52,7 +54,7 @@ type Result struct {
 
 // OK reports whether the run passed every check.
 func (r Result) OK() bool {
-	return r.Err == nil && r.Report.OK() && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0
+	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0
 }
 
 // Summary is the report's summary plus the simulator's own findings.
@@ -63,6 +65,9 @@ func (r Result) Summary() string {
 	}
 	if len(r.EnqueuedTwice) > 0 {
 		s += fmt.Sprintf("; BROKER DEDUP VIOLATED: enqueued twice %d %v", len(r.EnqueuedTwice), r.EnqueuedTwice[:min(3, len(r.EnqueuedTwice))])
+	}
+	if !r.Converged {
+		s += "; NOT CONVERGED: the liveness bound passed with publishes unresolved or queues (dead letters included) not drained"
 	}
 	if len(r.PrefetchExceeded) > 0 {
 		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)
