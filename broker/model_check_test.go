@@ -455,3 +455,9 @@ func (r *recorder) record(msg string) {
 	r.failed = true
 	r.errors = append(r.errors, msg)
 }
+
+// FuzzCoreMatchesModel lets `go test -fuzz` drive the same property with
+// coverage guidance: go test -fuzz=FuzzCoreMatchesModel ./broker
+func FuzzCoreMatchesModel(f *testing.F) {
+	f.Fuzz(rapid.MakeFuzz(coreMatchesModel(modelConfig(), nil)))
+}
