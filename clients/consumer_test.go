@@ -340,3 +340,56 @@ func TestConnCloseCancelsHandlersAndWaitsForThem(t *testing.T) {
 	}
 	eventually(t, "the unacked message back in the queue", func() bool { return b.queue("q").Ready == 1 })
 }
+
+// TestConsumersSharingAConnectionNeverAckEachOther runs a fast consumer and
+// a stuck one on one connection. A Multiple ack covers every tag of the
+// connection, so batching the fast one's acks must never settle the stuck
+// one's deliveries.
+func TestConsumersSharingAConnectionNeverAckEachOther(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "slow", QueueOptions{})
+	setupQueue(t, c, "fast", QueueOptions{})
+	publishFast := func(from, to int) {
+		p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "fast"})
+		for i := from; i < to; i++ {
+			if _, err := p.Publish(testCtx(t), fmt.Sprintf("f-%d", i), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Phase 1: the fast consumer alone, with a backlog, so its acks batch.
+	publishFast(0, 300)
+	consume(t, c, ConsumerOptions{Queue: "fast", Prefetch: 50, Handler: func(context.Context, *Delivery) error { return nil }})
+	eventually(t, "the backlog acked", func() bool { return b.queue("fast").Acked == 300 })
+	before := c.cons.Stats().MultipleAcks
+	// Phase 2: a consumer that holds its deliveries joins the connection.
+	publishAll(t, c, "slow", 5)
+	release := make(chan struct{})
+	consume(t, c, ConsumerOptions{Queue: "slow", Prefetch: 5, BatchHandler: func(ctx context.Context, ds []*Delivery) []error {
+		<-release
+		errs := make([]error, len(ds))
+		for i := range errs {
+			errs[i] = errors.New("not stored")
+		}
+		return errs
+	}})
+	eventually(t, "the slow consumer to hold its deliveries", func() bool { return b.queue("slow").Unacked == 5 })
+	publishFast(300, 600)
+	eventually(t, "every fast message acked", func() bool { return b.queue("fast").Acked == 600 })
+	if q := b.queue("slow"); q.Acked != 0 || q.Unacked != 5 {
+		t.Fatalf("the slow queue %+v: the fast consumer's acks settled its deliveries", q)
+	}
+	if after := c.cons.Stats().MultipleAcks; after != before {
+		t.Fatalf("%d Multiple acks while the slow deliveries were outstanding below them", after-before)
+	}
+	t.Logf("Multiple acks in phase 1: %d", before)
+	close(release)
+	eventually(t, "the slow deliveries requeued", func() bool {
+		q := b.queue("slow")
+		return q.Acked == 0 && q.Redelivered >= 5
+	})
+}
