@@ -42,6 +42,7 @@ func (c *Core) watchDeadline(m *message, timeout time.Duration) {
 		copy(c.deadlines[i+1:], c.deadlines[i:])
 		c.deadlines[i] = dq
 	}
+	dq.compact() // bounded even if the driver never asks for deadlines
 	dq.refs = append(dq.refs, deadlineRef{at: c.now.Add(timeout), m: m, owner: m.owner, tag: m.tag})
 	dq.live++
 	m.deadlines = dq
@@ -49,6 +50,17 @@ func (c *Core) watchDeadline(m *message, timeout time.Duration) {
 
 // front drops stale entries and returns the earliest live one.
 func (dq *deadlineQueue) front() (deadlineRef, bool) {
+	dq.compact()
+	if dq.head == len(dq.refs) {
+		return deadlineRef{}, false
+	}
+	return dq.refs[dq.head], true
+}
+
+// compact drops stale entries at the front, and rebuilds the FIFO when
+// most entries in the middle are stale, so its length stays proportional
+// to the live deliveries (amortised O(1) per delivery).
+func (dq *deadlineQueue) compact() {
 	for dq.head < len(dq.refs) && !dq.refs[dq.head].isLive() {
 		dq.refs[dq.head] = deadlineRef{}
 		dq.head++
@@ -57,7 +69,6 @@ func (dq *deadlineQueue) front() (deadlineRef, bool) {
 	switch {
 	case n == 0:
 		dq.refs, dq.head = dq.refs[:0], 0
-		return deadlineRef{}, false
 	case n-dq.live > dq.live+64:
 		kept := dq.refs[:0]
 		for _, r := range dq.refs[dq.head:] {
@@ -72,18 +83,27 @@ func (dq *deadlineQueue) front() (deadlineRef, bool) {
 		clear(dq.refs[n:])
 		dq.refs, dq.head = dq.refs[:n], 0
 	}
-	return dq.refs[dq.head], true
 }
 
-// earliestDeadline returns the deadline queue whose live front is due first.
+// earliestDeadline returns the deadline queue whose live front is due
+// first. Empty queues are dropped on the way: clients choose timeout
+// values, so the list must not keep one entry per value ever used.
 func (c *Core) earliestDeadline() (*deadlineQueue, time.Time) {
 	var best *deadlineQueue
 	var at time.Time
+	kept := c.deadlines[:0]
 	for _, dq := range c.deadlines {
-		if r, ok := dq.front(); ok && (best == nil || r.at.Before(at)) {
+		r, ok := dq.front()
+		if !ok {
+			continue
+		}
+		kept = append(kept, dq)
+		if best == nil || r.at.Before(at) {
 			best, at = dq, r.at
 		}
 	}
+	clear(c.deadlines[len(kept):])
+	c.deadlines = kept
 	return best, at
 }
 

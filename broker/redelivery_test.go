@@ -241,6 +241,39 @@ func TestAckedDeliveriesLeaveTheDeadlineQueue(t *testing.T) {
 	}
 }
 
+// TestDeadlineListsStayBounded: a driver that never calls NextDeadline or
+// Tick must not make the deadline FIFO grow with every acked delivery, and
+// timeout values no longer in use must not be remembered.
+func TestDeadlineListsStayBounded(t *testing.T) {
+	h := newHarness(t, Config{DedupWindow: -1})
+	h.exchange("x", Direct)
+	h.queue("q", QueueOptions{})
+	h.bind("x", "q", "q")
+	h.open(1)
+	for i := 0; i < 200; i++ {
+		// A new consumer with a new timeout value each time.
+		tag, _ := h.consume(1, ConsumeOptions{Queue: "q", AckTimeout: time.Duration(i+1) * time.Second})
+		for j := 0; j < 20; j++ {
+			d := h.mustConfirm(1, "x", "q", fmt.Sprint(i, "-", j), "")[0]
+			h.ack(1, d.Tag, false)
+		}
+		if err := h.c.Cancel(1, tag, h.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dq := range h.c.deadlines {
+		if len(dq.refs)-dq.head > 64+1 {
+			t.Fatalf("deadline FIFO for %v holds %d entries with nothing outstanding", dq.timeout, len(dq.refs)-dq.head)
+		}
+	}
+	if _, ok := h.c.NextDeadline(); ok {
+		t.Fatal("deadline pending with nothing outstanding")
+	}
+	if len(h.c.deadlines) != 0 {
+		t.Fatalf("%d deadline lists kept for timeout values no longer in use", len(h.c.deadlines))
+	}
+}
+
 func TestClockNeverGoesBack(t *testing.T) {
 	h := newHarness(t, Config{DedupWindow: -1})
 	h.exchange("x", Direct)
