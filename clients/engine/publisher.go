@@ -112,7 +112,8 @@ type pubEntry struct {
 	onWire             bool   // sent on the current connection, unanswered
 	due                bool   // confirm overdue: in the due list
 	resolved           bool
-	seqs               []uint64 // sequence numbers on the current connection
+	seq                uint64   // first sequence number on the current connection (0: none)
+	moreSeqs           []uint64 // later ones (resends after confirm timeouts)
 	attempts           int      // sends on the current connection
 	sends              int      // sends over all connections
 	deadline           time.Time
@@ -196,11 +197,17 @@ func (p *Publisher) Add(m Message) error {
 	if _, ok := p.pending[m.ID]; ok {
 		return fmt.Errorf("add message %q: %w", m.ID, ErrAlreadyPending)
 	}
+	// One allocation for the three frame fields.
+	buf := make([]byte, 0, len(m.ID)+len(m.Exchange)+len(m.RoutingKey))
+	buf = append(buf, m.ID...)
+	buf = append(buf, m.Exchange...)
+	buf = append(buf, m.RoutingKey...)
+	i, x := len(m.ID), len(m.ID)+len(m.Exchange)
 	e := &pubEntry{
 		msg:      m,
-		id:       []byte(m.ID),
-		exchange: []byte(m.Exchange),
-		rkey:     []byte(m.RoutingKey),
+		id:       buf[:i:i],
+		exchange: buf[i:x:x],
+		rkey:     buf[x:],
 		order:    p.nextOrder,
 		heapIdx:  -1,
 	}
@@ -240,7 +247,7 @@ func (p *Publisher) Disconnected(now time.Time) {
 	for _, e := range p.pending {
 		if e.onWire {
 			e.onWire, e.due = false, false
-			e.seqs = e.seqs[:0]
+			e.seq, e.moreSeqs = 0, e.moreSeqs[:0]
 			e.attempts = 0
 			back = append(back, e)
 		}
@@ -324,7 +331,11 @@ func (p *Publisher) send(e *pubEntry, now time.Time) {
 	seq := p.nextSeq
 	p.nextSeq++
 	p.bySeq[seq] = e
-	e.seqs = append(e.seqs, seq)
+	if e.seq == 0 {
+		e.seq = seq
+	} else {
+		e.moreSeqs = append(e.moreSeqs, seq)
+	}
 	e.attempts++
 	e.sends++
 	p.stats.Sent++
@@ -440,7 +451,10 @@ func (p *Publisher) HandleNack(n wire.Nack) bool {
 func (p *Publisher) resolve(e *pubEntry, r Resolution) {
 	e.resolved = true
 	delete(p.pending, e.msg.ID)
-	for _, s := range e.seqs {
+	if e.seq != 0 {
+		delete(p.bySeq, e.seq)
+	}
+	for _, s := range e.moreSeqs {
 		delete(p.bySeq, s)
 	}
 	p.deadlines.remove(e)
