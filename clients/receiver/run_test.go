@@ -131,3 +131,58 @@ func TestRunRefusesNoQueue(t *testing.T) {
 		t.Fatal("Run without a queue succeeded")
 	}
 }
+
+func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
+	srv, addr := startBroker(t)
+	k := newKeys(t, 11)
+	stranger := newKeys(t, 12)
+	admin := dial(t, addr, "admin")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := admin.DeclareQueue(ctx, "dead", clients.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.DeclareQueue(ctx, "inbox", clients.QueueOptions{DeadLetterQueue: "dead"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Bind(ctx, "default_exchange", "inbox", "inbox"); err != nil {
+		t.Fatal(err)
+	}
+	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{})
+	r, _ := New(st, opener(t, k))
+	runDone := make(chan error, 1)
+	go func() {
+		runDone <- r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "inbox", Logger: slog.New(slog.DiscardHandler)})
+	}()
+	pub, err := admin.NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "inbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := seal(t, sealer(t, k, k.signer), "good", "fine")
+	forged := seal(t, sealer(t, k, stranger.signer), "forged", "evil")
+	for _, d := range []Delivery{good, forged} {
+		f, err := pub.Publish(ctx, d.MessageID, d.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the forgery in the dead-letter queue", 30*time.Second, func() bool {
+		for _, q := range srv.Stats().Queues {
+			if q.Name == "dead" && q.Ready == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	s := r.Stats()
+	if s.Stored != 1 || s.Rejected["untrusted-sender"] != 1 || st.Has("forged") {
+		t.Fatalf("stats %+v; forged stored: %v", s, st.Has("forged"))
+	}
+}
