@@ -64,7 +64,7 @@ type Stats struct {
 	Stored     uint64            // records appended and synced
 	Duplicates uint64            // deliveries of already stored ids
 	Rejected   map[string]uint64 // by reason
-	Batches    uint64            // fsyncs
+	Batches    uint64            // batches processed (at most one fsync each)
 }
 
 // RejectedTotal sums Rejected.

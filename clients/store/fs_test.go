@@ -173,3 +173,22 @@ func TestGroupCommitOneSyncPerBatch(t *testing.T) {
 		t.Fatalf("a batch of 100 appends cost %d writes and %d fsyncs, want 1 and 1", f.writes, f.syncs)
 	}
 }
+
+func TestSyncWithNothingAppendedDoesNotFsync(t *testing.T) {
+	ffs := &faultFS{}
+	s := openT(t, filepath.Join(t.TempDir(), "out.jsonl"), Options{FS: ffs})
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(rec("a", "m")); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := s.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ffs.files[0].syncs; got != 1 {
+		t.Fatalf("%d fsyncs for one append and four Syncs, want 1", got)
+	}
+}

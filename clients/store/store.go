@@ -65,6 +65,7 @@ type Store struct {
 	ids     map[string]bool
 	pending []string
 	buf     []byte // appended, not yet written to f
+	dirty   bool   // appended since the last successful Sync
 	bufCap  int
 	err     error // sticky: ErrBroken or ErrClosed, wrapped with the cause
 }
@@ -255,6 +256,7 @@ func (s *Store) Append(rec Record) error {
 	}
 	s.ids[rec.MessageID] = false
 	s.pending = append(s.pending, rec.MessageID)
+	s.dirty = true
 	if len(s.buf) >= s.bufCap {
 		return s.flushLocked()
 	}
@@ -297,6 +299,11 @@ func (s *Store) syncLocked() error {
 	if s.err != nil {
 		return s.err
 	}
+	if !s.dirty {
+		// Nothing appended since the last fsync (a batch of duplicates
+		// only): everything is durable already.
+		return nil
+	}
 	if err := s.flushLocked(); err != nil {
 		return err
 	}
@@ -304,6 +311,7 @@ func (s *Store) syncLocked() error {
 		s.err = fmt.Errorf("%w: fsync %s: %v", ErrBroken, s.path, err)
 		return s.err
 	}
+	s.dirty = false
 	for _, id := range s.pending {
 		s.ids[id] = true
 	}
