@@ -12,9 +12,9 @@ import (
 )
 
 // faultHold is how long a link-level fault (black hole, stall) lasts: well
-// past the 3 heartbeat intervals (750ms) after which a silent peer is
-// declared dead, so the fault must be detected, not just waited out.
-const faultHold = 2 * time.Second
+// past the 3 heartbeat intervals after which a silent peer is declared
+// dead, so the fault must be detected, not just waited out.
+const faultHold = 5 * brokerHeartbeat
 
 // Catalogue returns the named scenarios, in the order `scenario list`
 // shows them.
@@ -54,13 +54,13 @@ func Catalogue() []Scenario {
 		},
 		{
 			Name:        "black-hole",
-			Description: "every link silently swallows bytes for 2s; heartbeats must detect it and clients reconnect",
+			Description: "every link silently swallows bytes for 5s; heartbeats must detect it and clients reconnect",
 			Receivers:   1, Messages: 2000, Rate: 1000,
 			Faults: blackHole,
 		},
 		{
 			Name:        "one-way-stall",
-			Description: "sender->broker and broker->receiver stop for 2s while the other ways flow; both sides recover",
+			Description: "sender->broker and broker->receiver stop for 5s while the other ways flow; both sides recover",
 			Receivers:   1, Messages: 2000, Rate: 1000,
 			Faults: oneWayStall,
 		},

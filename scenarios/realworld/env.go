@@ -68,6 +68,8 @@ type Sender struct {
 	// incarnations; a killed sender's unsent rest is sent after restart.
 	Total int
 	cfg   SenderConfig
+	// abandoned: ids whose outcome a killed incarnation never learned.
+	abandoned map[string]bool
 }
 
 // Name is the sender's publisher name.
@@ -267,12 +269,21 @@ func (e *Env) KillSender(ctx context.Context, s *Sender) (int, error) {
 	}
 	res := resolve(events)
 	crash := []check.Event{check.PublisherCrash(at, s.Name())}
+	if s.abandoned == nil {
+		s.abandoned = map[string]bool{}
+	}
+	n := 0
 	for _, id := range res.unresolved() {
+		if s.abandoned[id] {
+			continue // an earlier incarnation's, recorded at its kill
+		}
+		s.abandoned[id] = true
+		n++
 		crash = append(crash, check.Abandoned(at, s.Name(), id, "sender SIGKILLed before the confirm"))
 	}
 	e.record(crash...)
-	e.Note("%s killed after %d attempts, %d of them unresolved", s.Name(), len(res.attempted), len(res.unresolved()))
-	return len(res.unresolved()), nil
+	e.Note("%s killed after %d attempts in all, %d publishes in flight left unknown", s.Name(), len(res.attempted), n)
+	return n, nil
 }
 
 // RestartSender starts a killed sender again: it continues with the next
@@ -321,6 +332,18 @@ func (e *Env) ProxyStats(of ...*proxy.Proxy) proxy.Stats {
 		s.Discarded += x.Discarded
 	}
 	return s
+}
+
+// reconnects counts client connections beyond the first through each proxy:
+// zero means no connection of the run ever broke.
+func (e *Env) reconnects() int {
+	n := 0
+	for _, p := range e.proxies {
+		if a := p.Stats().Accepted; a > 1 {
+			n += int(a - 1)
+		}
+	}
+	return n
 }
 
 // Receivers and Senders list the run's clients in the order they were added.
