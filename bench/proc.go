@@ -117,3 +117,55 @@ func cpuPercent(before, after ProcCPU, wall time.Duration) float64 {
 	}
 	return 100 * float64(after.Total()-before.Total()) / float64(wall)
 }
+
+// MachineCPU is the whole machine's CPU time from the first line of
+// /proc/stat, in clock ticks.
+type MachineCPU struct {
+	Busy, Total uint64
+}
+
+// parseMachineStat reads the aggregate "cpu" line of /proc/stat: busy is
+// everything but idle and iowait.
+func parseMachineStat(data []byte) (MachineCPU, error) {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 5 || f[0] != "cpu" {
+		return MachineCPU{}, fmt.Errorf("%w: /proc/stat does not start with an aggregate cpu line", ErrNoProc)
+	}
+	var m MachineCPU
+	for i, s := range f[1:] {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return MachineCPU{}, fmt.Errorf("%w: /proc/stat cpu field %d: %w", ErrNoProc, i+1, err)
+		}
+		// Fields 9 and 10 (guest, guest_nice) are already inside user and
+		// nice; counting them again would overstate.
+		if i >= 8 {
+			break
+		}
+		m.Total += v
+		if i != 3 && i != 4 { // idle, iowait
+			m.Busy += v
+		}
+	}
+	return m, nil
+}
+
+// ReadMachineCPU reads the machine's CPU counters.
+func ReadMachineCPU() (MachineCPU, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return MachineCPU{}, fmt.Errorf("%w: %w", ErrNoProc, err)
+	}
+	return parseMachineStat(data)
+}
+
+// machineBusyPercent is the share of all cores that were busy between two
+// readings (100 = every core busy all the time).
+func machineBusyPercent(before, after MachineCPU) float64 {
+	total := after.Total - before.Total
+	if total == 0 || after.Total < before.Total {
+		return -1
+	}
+	return 100 * float64(after.Busy-before.Busy) / float64(total)
+}

@@ -124,4 +124,3 @@ func fillPayload(b []byte, publisher int) {
 		b[k] = byte(x)
 	}
 }
-

@@ -45,13 +45,13 @@ func ReadJSON(r io.Reader) ([]Result, error) {
 // WriteTable writes results as a table for people.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tP/C\tsize\tenc\tproto\tmsgs/s\tMB/s\tconfirm/s\tp50\tp99\tp99.9\tmax\tlost\tdup\tbroker CPU\tbroker RSS\tloadgen CPU\t")
+	fmt.Fprintln(tw, "target\tP/C\tsize\tenc\tproto\tmsgs/s\tMB/s\tconfirm/s\tp50\tp99\tp99.9\tmax\tlost\tdup\tbroker CPU\tbroker RSS\tloadgen CPU\tmachine busy\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
 			r.Target, r.Publishers, r.Consumers, r.Size, r.Encryption, r.Protocol,
 			fmtRate(r.MsgsPerSec), r.MBPerSec, fmtRate(r.ConfirmMsgsPerSec),
 			fmtMicros(r.LatencyP50us), fmtMicros(r.LatencyP99us), fmtMicros(r.LatencyP999us), fmtMicros(r.LatencyMaxus),
-			r.Lost, r.Duplicated, fmtPct(r.BrokerCPU), fmtBytes(r.BrokerPeakRSS), fmtPct(r.LoadgenCPU))
+			r.Lost, r.Duplicated, fmtPct(r.BrokerCPU), fmtBytes(r.BrokerPeakRSS), fmtPct(r.LoadgenCPU), fmtPct(r.MachineBusy))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -112,6 +112,7 @@ type Summary struct {
 	P99us       float64
 	BrokerCPU   float64
 	BrokerRSS   int64
+	MachineBusy float64
 	Lost        int64 // summed over the runs
 	Duplicated  int64
 	Failed      int // runs with an error
@@ -149,6 +150,7 @@ func Summarize(rs []Result, base string) []Summary {
 		s.P50us = col(func(r Result) float64 { return r.LatencyP50us })
 		s.P99us = col(func(r Result) float64 { return r.LatencyP99us })
 		s.BrokerCPU = col(func(r Result) float64 { return r.BrokerCPU })
+		s.MachineBusy = col(func(r Result) float64 { return r.MachineBusy })
 		s.BrokerRSS = int64(col(func(r Result) float64 { return float64(r.BrokerPeakRSS) }))
 		for _, r := range g {
 			s.Lost += r.Lost
@@ -186,16 +188,16 @@ func median(v []float64) float64 {
 // WriteSummary writes the comparison table as GitHub markdown.
 func WriteSummary(w io.Writer, ss []Summary, base string) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "| workload | target | runs | msgs/s (median) | vs %s | confirms/s | p50 | p99 | broker CPU | broker peak RSS | lost | dup | failed runs |\n", base)
-	fmt.Fprintln(bw, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(bw, "| workload | target | runs | msgs/s (median) | vs %s | confirms/s | p50 | p99 | broker CPU | broker peak RSS | machine busy | lost | dup | failed runs |\n", base)
+	fmt.Fprintln(bw, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range ss {
 		ratio := "-"
 		if s.Ratio > 0 && !math.IsInf(s.Ratio, 0) {
 			ratio = fmt.Sprintf("%.2f×", s.Ratio)
 		}
-		fmt.Fprintf(bw, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d |\n",
+		fmt.Fprintf(bw, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %d | %d |\n",
 			s.Workload, s.Target, s.Runs, fmtRate(s.MsgsPerSec), ratio, fmtRate(s.ConfirmRate),
-			fmtMicros(s.P50us), fmtMicros(s.P99us), fmtPct(s.BrokerCPU), fmtBytes(s.BrokerRSS), s.Lost, s.Duplicated, s.Failed)
+			fmtMicros(s.P50us), fmtMicros(s.P99us), fmtPct(s.BrokerCPU), fmtBytes(s.BrokerRSS), fmtPct(s.MachineBusy), s.Lost, s.Duplicated, s.Failed)
 	}
 	return bw.Flush()
 }

@@ -33,6 +33,10 @@ type Result struct {
 	BrokerPeakRSS  int64   `json:"broker_peak_rss"` // bytes (VmHWM); -1 unknown
 	LoadgenCPU     float64 `json:"loadgen_cpu_pct"` // % of one core, broker included when in-process
 	LoadgenPeakRSS int64   `json:"loadgen_peak_rss"`
+	// MachineBusy is the share of all cores busy during the run, everything
+	// on the machine included: well above (broker + loadgen CPU) / cores
+	// means something else competed for the CPU and the run is noisy.
+	MachineBusy float64 `json:"machine_busy_pct"`
 }
 
 // OK reports whether the run kept every promise: nothing lost, nothing

@@ -135,6 +135,7 @@ func (r *run) execute(ctx context.Context) Result {
 		brokerBefore, brokerErr = ReadCPU(pid)
 	}
 	selfBefore, selfErr := ReadCPU(0)
+	machineBefore, machineErr := ReadMachineCPU()
 	wallStart := time.Now()
 	r.start = wallStart
 
@@ -169,6 +170,12 @@ func (r *run) execute(ctx context.Context) Result {
 	}
 	if rss, err := ReadPeakRSS(0); err == nil {
 		res.LoadgenPeakRSS = rss
+	}
+	res.MachineBusy = -1
+	if machineErr == nil {
+		if after, err := ReadMachineCPU(); err == nil {
+			res.MachineBusy = machineBusyPercent(machineBefore, after)
+		}
 	}
 
 	res.Tally = r.ledger.Tally()

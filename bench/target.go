@@ -25,7 +25,7 @@ type Spec struct {
 	Window       int    // per publisher
 	Prefetch     int    // per consumer
 	Consumers    int
-	MessageSize  int    // bytes on the wire (envelope included)
+	MessageSize  int // bytes on the wire (envelope included)
 }
 
 // Pending is the broker's answer to one publish, still to come.
