@@ -60,9 +60,9 @@ type Outcome struct {
 
 // Stats are cumulative counters.
 type Stats struct {
-	Received   uint64            // deliveries processed
+	Received   uint64            // deliveries processed (including duplicates the driver acked)
 	Stored     uint64            // records appended and synced
-	Duplicates uint64            // deliveries of already stored ids
+	Duplicates uint64            // deliveries of already stored ids (here or acked by the driver)
 	Rejected   map[string]uint64 // by reason
 	Batches    uint64            // batches processed (at most one fsync each)
 }
@@ -90,6 +90,10 @@ type Receiver struct {
 	// the batch's records until the fsync (copies, only when onStored is set).
 	onStored func(store.Record)
 	stored   []store.Record
+
+	// driverDuplicates counts duplicates the driver acked without calling
+	// Process (the consumer library acks ids the store reports as Seen).
+	driverDuplicates func() uint64
 }
 
 // OnStored sets a function that sees every record once it is durable (after
@@ -116,6 +120,11 @@ func (r *Receiver) Stats() Stats {
 	defer r.mu.Unlock()
 	s := r.stats
 	s.Rejected = maps.Clone(r.stats.Rejected)
+	if r.driverDuplicates != nil {
+		d := r.driverDuplicates()
+		s.Received += d
+		s.Duplicates += d
+	}
 	return s
 }
 

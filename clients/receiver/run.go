@@ -90,6 +90,16 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 	if err != nil {
 		return fmt.Errorf("receiver: consume %q: %w", opts.Queue, err)
 	}
+	r.mu.Lock()
+	base := r.driverDuplicates
+	r.driverDuplicates = func() uint64 {
+		n := cons.Stats().Duplicates
+		if base != nil {
+			n += base() // an earlier Run of this Receiver
+		}
+		return n
+	}
+	r.mu.Unlock()
 	var runErr error
 	select {
 	case <-ctx.Done():

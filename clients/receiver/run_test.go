@@ -186,3 +186,43 @@ func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
 		t.Fatalf("stats %+v; forged stored: %v", s, st.Has("forged"))
 	}
 }
+
+func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
+	_, addr := startBroker(t)
+	k := newKeys(t, 13)
+	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{})
+	// "old" was stored by an earlier run; the broker delivers it again.
+	if err := st.Append(store.Record{MessageID: "old", Message: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := New(st, opener(t, k))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runDone := make(chan error, 1)
+	go func() {
+		runDone <- r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "default_queue", Logger: slog.New(slog.DiscardHandler)})
+	}()
+	pub, err := dial(t, addr, "sender").NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "default_key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := seal(t, sealer(t, k, k.signer), "old", "x")
+	f, err := pub.Publish(ctx, d.MessageID, d.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the duplicate to be counted", 30*time.Second, func() bool { return r.Stats().Duplicates == 1 })
+	cancel()
+	if err := <-runDone; err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Stats(); s.Received != 1 || s.Stored != 0 || st.Len() != 1 {
+		t.Fatalf("stats %+v, store holds %d", s, st.Len())
+	}
+}
