@@ -400,3 +400,53 @@ func startFakeBroker(t testing.TB, hello wire.HelloOK) *silentBroker {
 
 func (sb *silentBroker) addr() string    { return sb.l.Addr().String() }
 func (sb *silentBroker) accepted() int64 { return sb.count.Load() }
+
+// scriptedBroker completes the handshake and then hands every frame a
+// client sends to answer, writing back whatever it returns: a broker whose
+// behaviour a test writes frame by frame.
+func startScriptedBroker(t testing.TB, answer func(typ wire.FrameType, payload []byte) []byte) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer nc.Close()
+				if wire.ReadPreamble(nc) != nil {
+					return
+				}
+				r := wire.NewReader(nc, 0)
+				if _, _, err := r.ReadFrame(); err != nil {
+					return
+				}
+				if _, err := nc.Write(wire.AppendHelloOK(nil, &wire.HelloOK{ServerName: "scripted", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19})); err != nil {
+					return
+				}
+				for {
+					typ, payload, err := r.ReadFrame()
+					if err != nil {
+						return
+					}
+					if out := answer(typ, payload); len(out) > 0 {
+						if _, err := nc.Write(out); err != nil {
+							return
+						}
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}

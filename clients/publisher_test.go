@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,5 +319,96 @@ func TestSeveralPublishersShareAConnection(t *testing.T) {
 	}
 	if got := b.queue("q").Ready; got != pubs*each {
 		t.Fatalf("queue holds %d, want %d", got, pubs*each)
+	}
+}
+
+// TestUnansweredPublishIsResentAfterTheConfirmTimeout: a broker that
+// silently loses the first attempt of every message (the connection stays
+// up) still gets each message confirmed, through the confirm timeout.
+func TestUnansweredPublishIsResentAfterTheConfirmTimeout(t *testing.T) {
+	var mu sync.Mutex
+	attempts := map[string][]uint64{}
+	addr := startScriptedBroker(t, func(typ wire.FrameType, payload []byte) []byte {
+		if typ != wire.FramePublish {
+			return nil
+		}
+		var p wire.Publish
+		if err := wire.DecodePublish(payload, &p); err != nil {
+			t.Errorf("decode publish: %v", err)
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		id := string(p.MessageID)
+		attempts[id] = append(attempts[id], p.Seq)
+		if len(attempts[id]) == 1 {
+			return nil // lost
+		}
+		return wire.AppendConfirm(nil, &wire.Confirm{First: p.Seq, Last: p.Seq})
+	})
+	c := dial(t, addr)
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", ConfirmTimeout: 20 * time.Millisecond})
+	ctx := testCtx(t)
+	var fs []*Confirm
+	for _, id := range []string{"a", "b", "c"} {
+		f, err := p.Publish(ctx, id, []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs = append(fs, f)
+	}
+	for _, f := range fs {
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("%s: %v", f.ID(), err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, seqs := range attempts {
+		if len(seqs) < 2 || seqs[1] <= seqs[0] {
+			t.Fatalf("%s sent with seqs %v, want a resend with a new, higher seq", id, seqs)
+		}
+	}
+	if s := p.Stats(); s.Timeouts < 3 || s.Resent < 3 || s.Confirmed != 3 {
+		t.Fatalf("publisher stats %+v", s)
+	}
+	if c.ClientStats().Reconnects != 0 {
+		t.Fatal("the connection was replaced; the resend must come from the timeout")
+	}
+}
+
+// TestShuttingDownNackIsRetried: a broker answering "shutting down" has not
+// refused the message for good; the publisher keeps it and sends it again.
+func TestShuttingDownNackIsRetried(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	addr := startScriptedBroker(t, func(typ wire.FrameType, payload []byte) []byte {
+		if typ != wire.FramePublish {
+			return nil
+		}
+		var p wire.Publish
+		if err := wire.DecodePublish(payload, &p); err != nil {
+			t.Errorf("decode publish: %v", err)
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen[string(p.MessageID)]++
+		if seen[string(p.MessageID)] == 1 {
+			return wire.AppendNack(nil, &wire.Nack{Seq: p.Seq, Code: CodeShuttingDown, Reason: "server shutting down"})
+		}
+		return wire.AppendConfirm(nil, &wire.Confirm{First: p.Seq, Last: p.Seq})
+	})
+	c := dial(t, addr)
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", ConfirmTimeout: 20 * time.Millisecond})
+	f, err := p.Publish(testCtx(t), "a", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(testCtx(t)); err != nil {
+		t.Fatalf("confirm after a shutting-down nack: %v", err)
+	}
+	if s := p.Stats(); s.RetryNacks != 1 || s.Refused != 0 {
+		t.Fatalf("publisher stats %+v", s)
 	}
 }
