@@ -109,6 +109,7 @@ func removeQueue(qs []*queue, q *queue) []*queue {
 type router struct {
 	targets []*queue
 	epoch   uint64
+	walk    topicWalk // topic matching state, reused
 }
 
 func (r *router) reset() {

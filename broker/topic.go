@@ -117,27 +117,74 @@ func (n *topicNode) child(w string, create bool) *topicNode {
 	return *slot
 }
 
+// topicStepBudget bounds the node visits of a plain trie walk. Patterns
+// with several "#" can make a walk revisit the same (node, word) pair many
+// times (a.#.b.#.c.# against a long key of a's and b's); past the budget
+// the walk restarts with memoisation, which bounds it by nodes x words.
+const topicStepBudget = 4096
+
+// topicWalk is the per-match state: the step count of the plain walk, or
+// the visited set of the memoised one.
+type topicWalk struct {
+	r      *router
+	steps  int
+	budget int
+	memo   map[topicVisit]uint64 // visit → walk epoch; reused across calls
+	epoch  uint64
+	memoOn bool
+}
+
+type topicVisit struct {
+	n *topicNode
+	i int
+}
+
 // match adds every queue whose pattern matches key to r.
 func (t *topicTrie) match(key []byte, r *router) {
 	start := 0
 	if len(key) == 0 {
 		start = 1 // zero words: start past the end
 	}
-	t.root.match(key, start, r)
+	w := &r.walk
+	w.r, w.steps, w.memoOn = r, 0, false
+	if w.budget == 0 {
+		w.budget = topicStepBudget
+	}
+	if t.root.match(key, start, w) {
+		return
+	}
+	// Too many steps: redo the walk memoised. Queues found so far stay in
+	// r (the router ignores repeats).
+	w.memoOn = true
+	w.epoch++
+	if w.memo == nil || len(w.memo) > 1<<16 {
+		w.memo = make(map[topicVisit]uint64)
+	}
+	t.root.match(key, start, w)
 }
 
 // match matches the words of key that begin at byte offset i; i ==
-// len(key)+1 means no words are left.
-func (n *topicNode) match(key []byte, i int, r *router) {
+// len(key)+1 means no words are left. It returns false when the plain walk
+// ran out of budget.
+func (n *topicNode) match(key []byte, i int, w *topicWalk) bool {
+	if w.memoOn {
+		v := topicVisit{n, i}
+		if w.memo[v] == w.epoch {
+			return true // this node at this word was fully explored already
+		}
+		w.memo[v] = w.epoch
+	} else if w.steps++; w.steps > w.budget {
+		return false
+	}
 	end := len(key) + 1
 	if i >= end {
 		for _, q := range n.queues {
-			r.add(q)
+			w.r.add(q)
 		}
 		if n.hash != nil {
-			n.hash.match(key, end, r) // "#" matching zero words
+			return n.hash.match(key, end, w) // "#" matching zero words
 		}
-		return
+		return true
 	}
 	j := i
 	for j < len(key) && key[j] != '.' {
@@ -145,17 +192,19 @@ func (n *topicNode) match(key []byte, i int, r *router) {
 	}
 	next := j + 1 // == end when this is the last word
 	if n.words != nil {
-		if c := n.words[string(key[i:j])]; c != nil {
-			c.match(key, next, r)
+		if c := n.words[string(key[i:j])]; c != nil && !c.match(key, next, w) {
+			return false
 		}
 	}
-	if n.star != nil {
-		n.star.match(key, next, r)
+	if n.star != nil && !n.star.match(key, next, w) {
+		return false
 	}
 	if n.hash != nil {
 		// "#" swallows the words [i, k) for every k from i to the end.
 		for k := i; ; {
-			n.hash.match(key, k, r)
+			if !n.hash.match(key, k, w) {
+				return false
+			}
 			if k >= end {
 				break
 			}
@@ -165,6 +214,7 @@ func (n *topicNode) match(key []byte, i int, r *router) {
 			k++
 		}
 	}
+	return true
 }
 
 func indexQueue(qs []*queue, q *queue) int {

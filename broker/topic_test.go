@@ -1,8 +1,12 @@
 package broker
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 var testRouteEpoch uint64
@@ -146,5 +150,66 @@ func TestTopicManyHashesStaysFast(t *testing.T) {
 	}
 	if got := matchNames(&tr, key+".z"); len(got) != 1 {
 		t.Fatalf("%q did not match %q", pattern, key+".z")
+	}
+}
+
+// TestTopicTrieMatchesNaiveMatcher compares the trie with the model's
+// recursive matcher on random patterns and keys over a tiny alphabet (so
+// that words, "*" and "#" collide often), with the step budget both at its
+// default and at 1, which forces the memoised walk.
+func TestTopicTrieMatchesNaiveMatcher(t *testing.T) {
+	word := rapid.SampledFrom([]string{"a", "b", "", "*", "#"})
+	keyWord := rapid.SampledFrom([]string{"a", "b", ""})
+	join := func(ws []string) string { return strings.Join(ws, ".") }
+	rapid.Check(t, func(t *rapid.T) {
+		var tr topicTrie
+		var patterns []string
+		queues := map[string]*queue{}
+		for i, n := 0, rapid.IntRange(1, 6).Draw(t, "patterns"); i < n; i++ {
+			p := join(rapid.SliceOfN(word, 0, 6).Draw(t, "pattern"))
+			q := &queue{name: fmt.Sprint("q", i)}
+			queues[q.name] = q
+			patterns = append(patterns, p)
+			tr.insert(p, q)
+		}
+		key := join(rapid.SliceOfN(keyWord, 0, 7).Draw(t, "key"))
+		var want []string
+		for i, p := range patterns {
+			if topicMatches(words(p), words(key)) {
+				want = append(want, fmt.Sprint("q", i))
+			}
+		}
+		slices.Sort(want)
+		for _, budget := range []int{0, 1} {
+			testRouteEpoch++
+			r := router{epoch: testRouteEpoch}
+			r.walk.budget = budget
+			tr.match([]byte(key), &r)
+			var got []string
+			for _, q := range r.targets {
+				got = append(got, q.name)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("budget %d: key %q over %q routes to %v, want %v", budget, key, patterns, got, want)
+			}
+		}
+	})
+}
+
+// TestTopicPathologicalPatternIsBounded: several "#" against a long key of
+// alternating words would take an exponential number of steps in a plain
+// walk; the memoised fallback keeps it polynomial. The test has no timing
+// assertion: an exponential walk would simply not finish.
+func TestTopicPathologicalPatternIsBounded(t *testing.T) {
+	var tr topicTrie
+	q := &queue{name: "q"}
+	tr.insert("#.a.#.b.#.a.#.b.#.a.#.b.#.c", q)
+	key := strings.Repeat("a.b.", 60) + "z" // no "c" at the end: no match, every split tried
+	if got := matchNames(&tr, key); len(got) != 0 {
+		t.Fatalf("matched %v", got)
+	}
+	if got := matchNames(&tr, strings.Repeat("a.b.", 60)+"c"); len(got) != 1 {
+		t.Fatalf("did not match, got %v", got)
 	}
 }
