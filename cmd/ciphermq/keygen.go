@@ -115,7 +115,11 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 			return fmt.Errorf("write sender key files: %w", err)
 		}
 	}
-	fmt.Fprintf(out, "wrote %s keys:\n", format)
+	label := "modern (cmq1)"
+	if format == envelope.FormatSeed {
+		label = "seed (reference RSA)"
+	}
+	fmt.Fprintf(out, "wrote %s keys:\n", label)
 	for _, kf := range files {
 		fmt.Fprintf(out, "  %-28s %s\n", kf.path, kf.role)
 	}
