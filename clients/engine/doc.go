@@ -40,6 +40,10 @@
 // and no settlement for them is ever sent on a later connection: Ref carries
 // the connection's epoch.
 //
+// The scripts in testdata/interaction show both engines step by step, frame
+// by frame; they run as TestInteraction and are the quickest way to see what
+// the engines do in a given situation.
+//
 // # Example
 //
 // A driver over some transport, with the codec of package wire:
