@@ -115,11 +115,7 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 			return fmt.Errorf("write sender key files: %w", err)
 		}
 	}
-	label := "modern (cmq1)"
-	if format == envelope.FormatSeed {
-		label = "seed (reference RSA)"
-	}
-	fmt.Fprintf(out, "wrote %s keys:\n", label)
+	fmt.Fprintf(out, "wrote %s keys:\n", formatLabel(format))
 	for _, kf := range files {
 		fmt.Fprintf(out, "  %-28s %s\n", kf.path, kf.role)
 	}
@@ -133,4 +129,12 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		fmt.Fprintf(out, "  ciphermq send --to-key %s --sign-key %s \"hello\"\n", files[1].path, files[2].path)
 	}
 	return nil
+}
+
+// formatLabel names an envelope format for people.
+func formatLabel(f envelope.Format) string {
+	if f == envelope.FormatSeed {
+		return "seed (reference RSA)"
+	}
+	return "modern (cmq1)"
 }
