@@ -232,3 +232,30 @@ func TestRedeliveryDuringASlowHandlerWaitsForItsVerdict(t *testing.T) {
 		t.Fatalf("consumer stats %+v, want 1 handled and the redelivery acked as a duplicate", s)
 	}
 }
+
+// TestReconnectKeepsTryingWhileTheBrokerIsDown stops the broker for a while:
+// reconnect attempts fail (counted, with backoff), publishes made meanwhile
+// wait, and everything goes through once a broker is back.
+func TestReconnectKeepsTryingWhileTheBrokerIsDown(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	pub := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	b.stop()
+	eventually(t, "several failed reconnect attempts", func() bool { return c.ClientStats().Failures >= 3 })
+	ctx := testCtx(t)
+	f, err := pub.Publish(ctx, "while-down", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Err() != ErrUnresolved {
+		t.Fatalf("confirm while the broker is down: %v", f.Err())
+	}
+	b.restart()
+	if err := f.Wait(ctx); err != nil {
+		t.Fatalf("confirm after the broker came back: %v", err)
+	}
+	if got := b.queue("q").Ready; got != 1 {
+		t.Fatalf("new broker holds %d messages, want 1 (topology declared again, message resent)", got)
+	}
+}
