@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// scenario runs a small but complete workload and returns the effects it
+// runStatsWorkload runs a small but complete workload and returns the effects it
 // produced, described.
-func scenario(h *harness) []string {
+func runStatsWorkload(h *harness) []string {
 	var log []string
 	record := func(effs []Effect) { log = append(log, describe(effs)) }
 	h.exchange("x", Direct)
@@ -41,7 +41,7 @@ func scenario(h *harness) []string {
 
 func TestStatsCounters(t *testing.T) {
 	h := newHarness(t, Config{})
-	scenario(h)
+	runStatsWorkload(h)
 	s := h.c.Stats()
 	if s.Connections != 1 || s.Consumers != 0 || s.Bindings != 3 || s.Duplicates != 1 || s.Refused != 2 {
 		t.Fatalf("top-level stats %+v", s)
@@ -78,7 +78,7 @@ func TestStatsCounters(t *testing.T) {
 
 func TestStatsJSONIsSnakeCase(t *testing.T) {
 	h := newHarness(t, Config{})
-	scenario(h)
+	runStatsWorkload(h)
 	b, err := json.Marshal(h.c.Stats())
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestHeld(t *testing.T) {
 func TestDeterminism(t *testing.T) {
 	h1 := newHarness(t, Config{})
 	h2 := newHarness(t, Config{})
-	log1, log2 := scenario(h1), scenario(h2)
+	log1, log2 := runStatsWorkload(h1), runStatsWorkload(h2)
 	if !reflect.DeepEqual(log1, log2) {
 		t.Fatalf("effects differ:\n%v\n%v", log1, log2)
 	}
