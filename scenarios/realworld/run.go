@@ -44,10 +44,11 @@ type Config struct {
 	Binary string
 	// Seed fixes plaintexts, fault choices and kill points.
 	Seed uint64
-	// Dir is where the run's files go (default: a new temporary directory).
+	// Dir is where the run's files go; it must be new or empty, and it is
+	// never removed. Default: a new temporary directory.
 	Dir string
-	// Keep keeps the directory after a passing run; a failing run's
-	// directory is always kept.
+	// Keep keeps the temporary directory after a passing run; a failing
+	// run's directory is always kept.
 	Keep bool
 	// Timeout bounds the whole run (default 90s); the liveness phase gets
 	// what is left.
@@ -74,6 +75,9 @@ type Result struct {
 	Notes []string
 	// Logs holds the last lines of every process log when the run failed.
 	Logs map[string]string
+	// Incomplete says why the run itself failed (Run's error), if it did:
+	// then the report judges only what the run got to record.
+	Incomplete string
 }
 
 // Passed reports whether the checker's verdict is clean.
@@ -84,6 +88,9 @@ func (r Result) Passed() bool { return r.Report.OK() }
 func (r Result) Describe() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "scenario %s seed %d\n", r.Scenario, r.Seed)
+	if r.Incomplete != "" {
+		fmt.Fprintf(&b, "  RUN INCOMPLETE: %s\n", r.Incomplete)
+	}
 	fmt.Fprintf(&b, "  %s\n", r.Report.Summary())
 	c := r.Report.Counts
 	fmt.Fprintf(&b, "  lost %d, unexpected %d, duplicated %d, corrupted %d, out of order %d, pending %d; recovered %d, legitimately lost %d, abandoned %d\n",
@@ -109,6 +116,22 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// emptyDir creates dir or accepts it empty: a run appends to its logs and
+// reports, so files left by another run would corrupt its history.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("realworld: work directory: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("realworld: work directory: %w", err)
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("realworld: work directory %s is not empty: give a new or empty directory (a run appends to its files)", dir)
+	}
+	return nil
 }
 
 // ErrUnknownScenario is returned for a name not in the catalogue.
@@ -146,8 +169,9 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (res Result, err error) {
 		if dir, err = os.MkdirTemp("", "ciphermq-scenario-"+sc.Name+"-"); err != nil {
 			return res, fmt.Errorf("realworld: work directory: %w", err)
 		}
-	} else if err = os.MkdirAll(dir, 0o755); err != nil {
-		return res, fmt.Errorf("realworld: work directory: %w", err)
+	} else if err = emptyDir(dir); err != nil {
+		res.Kept = true // the caller's directory: never removed
+		return res, err
 	}
 	res.Dir = dir
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
@@ -162,7 +186,10 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (res Result, err error) {
 				res.Logs = e.logTails(15)
 			}
 		}
-		res.Kept = cfg.Keep || err != nil || !res.Passed()
+		if err != nil {
+			res.Incomplete = err.Error()
+		}
+		res.Kept = cfg.Keep || cfg.Dir != "" || err != nil || !res.Passed()
 		if !res.Kept {
 			os.RemoveAll(dir)
 		}

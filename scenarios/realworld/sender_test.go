@@ -3,6 +3,8 @@ package realworld
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -79,5 +81,34 @@ func TestCatalogueNamesAreUniqueAndDescribed(t *testing.T) {
 	}
 	if _, err := RunNamed(context.Background(), "no-such-scenario", Config{Binary: "x"}); err == nil {
 		t.Error("RunNamed of an unknown name must fail")
+	}
+}
+
+func TestRunRefusesANonEmptyDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "p1.report.jsonl"), []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := Lookup("baseline")
+	res, err := Run(context.Background(), sc, Config{Binary: "/nonexistent/ciphermq", Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("want a refusal naming the non-empty directory, got %v", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "p1.report.jsonl")); statErr != nil || !res.Kept {
+		t.Fatalf("a refused run must leave the directory alone (kept=%v, %v)", res.Kept, statErr)
+	}
+}
+
+func TestRunWithoutBinaryFailsClearly(t *testing.T) {
+	sc, _ := Lookup("baseline")
+	if _, err := Run(context.Background(), sc, Config{}); err == nil || !strings.Contains(err.Error(), "BuildBinary") {
+		t.Fatalf("want an error pointing at BuildBinary, got %v", err)
+	}
+}
+
+func TestDescribeSaysWhenARunWasIncomplete(t *testing.T) {
+	d := Result{Scenario: "x", Seed: 3, Incomplete: "the broker would not start"}.Describe()
+	if !strings.Contains(d, "RUN INCOMPLETE: the broker would not start") || !strings.Contains(d, "seed 3") {
+		t.Fatalf("describe = %q", d)
 	}
 }
