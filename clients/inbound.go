@@ -24,6 +24,7 @@ type inbound struct {
 	cancelled  wire.Cancelled
 	close      wire.Close
 	touched    []*Publisher
+	seqs       []uint64
 }
 
 func newInbound() *inbound { return &inbound{} }
@@ -129,7 +130,8 @@ func (c *Conn) handleConfirmLocked(in *inbound, now time.Time) {
 	if f == 0 || f > l {
 		return
 	}
-	var seqs []uint64
+	seqs := in.seqs[:0]
+	defer func() { in.seqs = seqs[:0] }()
 	if l-f < uint64(len(c.seqOwner)) {
 		for s := f; ; s++ {
 			if _, ok := c.seqOwner[s]; ok {
