@@ -133,8 +133,9 @@
 //
 // # Testing hooks
 //
-// CheckInvariants cross-checks the bookkeeping (for tests and the
-// simulator); Held lists every message the core holds, which is what an
+// testdata/scenarios/*.txt walk through these life cycles command by
+// command with the exact effects (TestScenarios). CheckInvariants
+// cross-checks the bookkeeping (for tests and the simulator); Held lists every message the core holds, which is what an
 // in-memory broker loses when its process dies. Config.Mutations switch off
 // single guarantees on purpose so that checkers can be shown to fail; they
 // are for tests only.
