@@ -95,7 +95,7 @@ func newScenarioRunCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.Uint64Var(&seed, "seed", 0, "seed for plaintexts, fault choices and kill points (default: from the clock, printed)")
 	f.BoolVar(&keep, "keep", false, "keep the run's directory (logs, reports, outputs, history.json) even when it passes")
-	f.StringVar(&dir, "dir", "", "directory for the run's files (default: a new temporary directory)")
+	f.StringVar(&dir, "dir", "", "new or empty directory for the run's files, kept afterwards (default: a temporary directory, removed if the run passes)")
 	f.DurationVar(&timeout, "timeout", 90*time.Second, "deadline for the whole run")
 	f.BoolVar(&verbose, "verbose", false, "log the fault proxies' connection events on standard error")
 	return cmd
