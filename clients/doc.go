@@ -32,11 +32,17 @@
 //		return err // "cannot reach broker at 127.0.0.1:5672: ...; is `ciphermq server` running?"
 //	}
 //	defer conn.Close()
+//	if err := conn.DeclareExchange(ctx, "shop", clients.Direct); err != nil {
+//		return err
+//	}
 //	if err := conn.DeclareQueue(ctx, "orders", clients.QueueOptions{MaxLength: 100000}); err != nil {
 //		return err
 //	}
+//	if err := conn.Bind(ctx, "shop", "orders", "orders"); err != nil {
+//		return err
+//	}
 //
-//	pub, err := conn.NewPublisher(clients.PublisherOptions{RoutingKey: "orders"}) // default exchange
+//	pub, err := conn.NewPublisher(clients.PublisherOptions{Exchange: "shop", RoutingKey: "orders"})
 //	if err != nil {
 //		return err
 //	}
