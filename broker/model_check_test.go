@@ -355,15 +355,20 @@ func TestModelCheckCatchesMutations(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs rapid to a failure and shrinks it three times; skipped in -short mode to keep it quick")
 	}
-	// Failures here are expected: do not write fail files for them, and
-	// bound the time spent shrinking.
-	restore := setFlags(t, map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "2s"})
+	// Failures here are expected: do not write fail files for them, bound
+	// the time spent shrinking, and allow many runs before giving up (rapid
+	// stops at the first failure; in trials the slowest mutation took 40).
+	restore := setFlags(t, map[string]string{"rapid.nofailfile": "true", "rapid.shrinktime": "2s", "rapid.checks": "2000"})
 	defer restore()
-	for name, mut := range map[string]Mutations{
-		"NoDedup":              {NoDedup: true},
-		"NoRequeueOnClose":     {NoRequeueOnClose: true},
-		"ConfirmBeforeEnqueue": {ConfirmBeforeEnqueue: true},
+	for _, tc := range []struct {
+		name string
+		mut  Mutations
+	}{
+		{"NoDedup", Mutations{NoDedup: true}},
+		{"NoRequeueOnClose", Mutations{NoRequeueOnClose: true}},
+		{"ConfirmBeforeEnqueue", Mutations{ConfirmBeforeEnqueue: true}},
 	} {
+		name, mut := tc.name, tc.mut
 		t.Run(name, func(t *testing.T) {
 			cfg := modelConfig()
 			cfg.Mutations = mut
