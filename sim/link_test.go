@@ -12,11 +12,23 @@ type tap struct {
 	who    string
 	got    [][]byte
 	broken []*Conn
+	// hooks, when set, run on each callback (to note the time).
+	onBytesHook, onBrokenHook func()
 }
 
-func (r *tap) name() string              { return r.who }
-func (r *tap) onBytes(_ *Conn, b []byte) { r.got = append(r.got, append([]byte(nil), b...)) }
-func (r *tap) onBroken(c *Conn)          { r.broken = append(r.broken, c) }
+func (r *tap) name() string { return r.who }
+func (r *tap) onBytes(_ *Conn, b []byte) {
+	r.got = append(r.got, append([]byte(nil), b...))
+	if r.onBytesHook != nil {
+		r.onBytesHook()
+	}
+}
+func (r *tap) onBroken(c *Conn) {
+	r.broken = append(r.broken, c)
+	if r.onBrokenHook != nil {
+		r.onBrokenHook()
+	}
+}
 
 func (r *tap) joined() []byte { return bytes.Join(r.got, nil) }
 
@@ -162,5 +174,30 @@ func TestDatagramOneWayPartitionBlocksOnlyOneDirection(t *testing.T) {
 	}
 	if c.broken {
 		t.Fatal("a datagram link does not break on a partition")
+	}
+}
+
+func TestCloseFlushesWhatTheClosingSideSent(t *testing.T) {
+	w := newWorld(10, nil)
+	l := &Link{Name: "l", Mode: LinkTCP, Faults: LinkFaults{DelayMin: time.Millisecond, DelayMax: 3 * time.Millisecond,
+		DetectMin: time.Millisecond, DetectMax: time.Millisecond}}
+	c, cl, sv := dialed(t, w, l)
+	last := frame(1, []byte("last words"))
+	w.net.send(c, up, last)
+	w.net.send(c, down, frame(2, []byte("too late")))
+	w.net.closeFrom(c, sideClient, "crash")
+	w.net.send(c, up, frame(3, []byte("after close")))
+	var brokeAt, arrivedAt VTime
+	sv.onBrokenHook = func() { brokeAt = w.Now() }
+	sv.onBytesHook = func() { arrivedAt = w.Now() }
+	w.runUntil(1<<62, nil)
+	if !bytes.Equal(sv.joined(), last) {
+		t.Fatalf("broker got %q, want exactly what the client sent before closing", sv.joined())
+	}
+	if len(cl.got) != 0 || len(cl.broken) != 0 {
+		t.Fatal("the closed side was still handed bytes or told of the close")
+	}
+	if len(sv.broken) != 1 || brokeAt < arrivedAt {
+		t.Fatalf("broker told of the close %d times, at %v (last byte at %v); want once, after the last byte", len(sv.broken), brokeAt, arrivedAt)
 	}
 }
