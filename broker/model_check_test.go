@@ -343,7 +343,13 @@ func TestCoreMatchesModel(t *testing.T) {
 	rapid.Check(t, coreMatchesModel(modelConfig(), &stats))
 	r := stats.reached
 	t.Logf("reached: %+v", r)
-	if r.Confirms == 0 || r.Duplicates == 0 || r.Refusals == 0 || r.Deliveries == 0 || r.Redeliveries == 0 || r.DeadLettered == 0 {
+	if r.Confirms == 0 || r.Deliveries == 0 || r.Refusals == 0 {
+		t.Fatalf("the random runs never reached basic paths: %+v", r)
+	}
+	// Rarer paths: 100 full runs reach each of them dozens of times (28 to
+	// 166 in trials); -short runs 5x fewer and shorter ones, too few to
+	// insist.
+	if !testing.Short() && (r.Duplicates == 0 || r.Redeliveries == 0 || r.DeadLettered == 0) {
 		t.Fatalf("the random runs never reached some paths: %+v", r)
 	}
 }
