@@ -39,6 +39,20 @@
 // becomes durable) or the process may crash inside it. A restarted receiver
 // rebuilds its store from what the disk kept.
 //
+// # A run
+//
+// Run builds a broker, publishers and receivers from Config (seed, fault
+// plan or swarm, workload, test-only mutations), runs the safety phase with
+// the plan's faults, heals at the plan's heal time (faults stop, partitions
+// heal except those marked forever, crashed nodes restart), and runs the
+// liveness phase until every publisher in the liveness core has resolved
+// everything and every queue consumed from the core is drained, or the
+// liveness bound passes. The history goes to scenarios/check; Result holds
+// the report, the simulator's own findings (enqueued twice, prefetch
+// exceeded, not converged), the "sometimes" coverage, stats and the trace
+// hash. Sweep runs many seeds, in parallel if asked (runs share nothing).
+// docs/testing.md explains how to read a failure and replay it.
+//
 // # The trace and its hash
 //
 // Each event that matters becomes one compact line ("t=1200 p1 publish

@@ -326,11 +326,11 @@ func (n *network) notify(c *Conn, side int, from VTime) {
 	})
 }
 
-// closeFrom is an orderly close by one side, or that side's crash. As with
-// a real socket, what the closing side already sent still arrives (the
-// kernel flushes it); what travels towards it is discarded; the other side
-// learns of the close after the last byte in flight, plus a delay. Nothing
-// new can be sent on c.
+// closeFrom is an orderly close by one side, or that side's crash. What the
+// closing side already sent is on the wire (the links model no send buffer)
+// and still arrives, whether the process exited or the machine lost power;
+// what travels towards it is discarded; the other side learns of the close
+// after the last byte in flight, plus a delay. Nothing new can be sent on c.
 func (n *network) closeFrom(c *Conn, side int, why string) {
 	if c.gone[side] {
 		return
