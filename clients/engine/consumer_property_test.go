@@ -25,6 +25,7 @@ type appDelivery struct {
 // lossy, duplicating, reordering link in each direction.
 type consWorld struct {
 	t        *rapid.T
+	failed   func(format string, args ...any) // nil: w.t.Fatalf
 	c        *Consumer
 	prefetch int
 
@@ -87,18 +88,18 @@ func (w *consWorld) clientReceives(i int, lossy bool) {
 	switch dec {
 	case Process:
 		if w.stored[id] {
-			w.t.Fatalf("tag %d: %s handed to the application although it is stored", d.DeliveryTag, id)
+			w.fail("tag %d: %s handed to the application although it is stored", d.DeliveryTag, id)
 		}
 		for _, a := range w.working {
 			if a.id == id {
-				w.t.Fatalf("tag %d: %s handed to the application while it processes it already", d.DeliveryTag, id)
+				w.fail("tag %d: %s handed to the application while it processes it already", d.DeliveryTag, id)
 			}
 		}
 		w.working = append(w.working, appDelivery{ref: ref, id: id})
 		w.tagsSeen[d.DeliveryTag] = true
 	case AckDuplicate:
 		if !w.stored[id] {
-			w.t.Fatalf("tag %d: %s acked as a duplicate but never stored", d.DeliveryTag, id)
+			w.fail("tag %d: %s acked as a duplicate but never stored", d.DeliveryTag, id)
 		}
 		w.tagsSeen[d.DeliveryTag] = true
 	case Parked:
@@ -117,7 +118,7 @@ func (w *consWorld) appSettles(i int, res Result) {
 		w.permanent[a.id] = true
 	}
 	if err := w.c.Settle(a.ref, res); err != nil {
-		w.t.Fatalf("settle %+v: %v", a.ref, err)
+		w.fail("settle %+v: %v", a.ref, err)
 	}
 }
 
@@ -126,14 +127,14 @@ func (w *consWorld) staleSettles(i int) {
 	w.stale = append(w.stale[:i], w.stale[i+1:]...)
 	w.stored[a.id] = true
 	if err := w.c.Settle(a.ref, Stored); err == nil {
-		w.t.Fatalf("settling a delivery of a closed connection succeeded: %+v", a.ref)
+		w.fail("settling a delivery of a closed connection succeeded: %+v", a.ref)
 	}
 }
 
 func (w *consWorld) poll(lossy bool) {
 	for _, s := range w.c.Poll() {
 		if !w.tagsSeen[s.DeliveryTag] {
-			w.t.Fatalf("settlement %+v for a tag this connection never handed over", s)
+			w.fail("settlement %+v for a tag this connection never handed over", s)
 		}
 		if lossy && rapid.IntRange(0, 9).Draw(w.t, "drop settlement") == 0 {
 			continue
@@ -164,14 +165,14 @@ func (w *consWorld) brokerApplies(i int) {
 		switch s.Kind {
 		case SettleAck:
 			if !w.stored[m.id] {
-				w.t.Fatalf("%+v acked message %d (%s) that is not stored: it would be lost", s, m.seq, m.id)
+				w.fail("%+v acked message %d (%s) that is not stored: it would be lost", s, m.seq, m.id)
 			}
 			w.acked = append(w.acked, m)
 		case SettleNack:
 			w.ready = append(w.ready, m)
 		case SettleReject:
 			if !w.permanent[m.id] {
-				w.t.Fatalf("%+v dead-lettered %s that the application never refused", s, m.id)
+				w.fail("%+v dead-lettered %s that the application never refused", s, m.id)
 			}
 			w.rejected = append(w.rejected, m)
 		}
@@ -197,7 +198,7 @@ func (w *consWorld) reconnect() {
 func (w *consWorld) heal(total int) {
 	for round := 0; len(w.ready)+len(w.outstanding) > 0; round++ {
 		if round > 10*total+100 {
-			w.t.Fatalf("not drained: %d ready, %d outstanding", len(w.ready), len(w.outstanding))
+			w.fail("not drained: %d ready, %d outstanding", len(w.ready), len(w.outstanding))
 		}
 		for len(w.stale) > 0 {
 			w.staleSettles(0)
@@ -285,4 +286,14 @@ func TestConsumerPropertyNeverAcksUnstoredAndLosesNothing(t *testing.T) {
 			t.Fatalf("%d acked + %d rejected of %d messages", len(w.acked), len(w.rejected), total)
 		}
 	})
+}
+
+// fail reports a broken invariant: through rapid in the property, to a
+// recorder in the test that proves the checks can fail.
+func (w *consWorld) fail(format string, args ...any) {
+	if w.failed != nil {
+		w.failed(format, args...)
+		return
+	}
+	w.t.Fatalf(format, args...)
 }

@@ -22,6 +22,7 @@ type pubAnswer struct {
 // fake broker with a dedup window, all driven by rapid's draws.
 type pubWorld struct {
 	t      *rapid.T
+	failed func(format string, args ...any) // nil: w.t.Fatalf
 	p      *Publisher
 	window int
 	retry  bool
@@ -47,7 +48,7 @@ func (w *pubWorld) add() {
 	w.nextID++
 	m := Message{ID: id, Exchange: "ex", RoutingKey: "rk", Body: []byte("body of " + id)}
 	if err := w.p.Add(m); err != nil {
-		w.t.Fatalf("Add(%s): %v", id, err)
+		w.fail("Add(%s): %v", id, err)
 	}
 	w.added[id] = m
 	w.order = append(w.order, id)
@@ -56,22 +57,22 @@ func (w *pubWorld) add() {
 func (w *pubWorld) poll() {
 	frames := w.p.Poll(w.now)
 	if !w.connected && len(frames) > 0 {
-		w.t.Fatalf("Poll sent %d frames while disconnected", len(frames))
+		w.fail("Poll sent %d frames while disconnected", len(frames))
 	}
 	for _, f := range frames {
 		id := string(f.MessageID)
 		m, ok := w.added[id]
 		if !ok {
-			w.t.Fatalf("frame for id %q that was never added", id)
+			w.fail("frame for id %q that was never added", id)
 		}
 		if _, done := w.resolved[id]; done {
-			w.t.Fatalf("frame for %s, already resolved", id)
+			w.fail("frame for %s, already resolved", id)
 		}
 		if !bytes.Equal(f.Body, m.Body) || string(f.Exchange) != m.Exchange || string(f.RoutingKey) != m.RoutingKey {
-			w.t.Fatalf("frame for %s does not carry the message it was added with", id)
+			w.fail("frame for %s does not carry the message it was added with", id)
 		}
 		if f.Seq != w.nextSeq {
-			w.t.Fatalf("frame seq %d, want %d (contiguous from 1 per connection)", f.Seq, w.nextSeq)
+			w.fail("frame seq %d, want %d (contiguous from 1 per connection)", f.Seq, w.nextSeq)
 		}
 		w.nextSeq++
 		w.seqID[f.Seq] = id
@@ -142,25 +143,25 @@ func (w *pubWorld) clientReceives(i int, lossy bool) {
 func (w *pubWorld) collect() {
 	for _, r := range w.p.Resolutions() {
 		if _, dup := w.resolved[r.ID]; dup {
-			w.t.Fatalf("%s resolved twice: %+v", r.ID, r)
+			w.fail("%s resolved twice: %+v", r.ID, r)
 		}
 		if _, ok := w.added[r.ID]; !ok {
-			w.t.Fatalf("resolution for unknown id %s", r.ID)
+			w.fail("resolution for unknown id %s", r.ID)
 		}
 		switch r.Outcome {
 		case Confirmed, Duplicate:
 			if !w.accepted[r.ID] {
-				w.t.Fatalf("%s resolved %v but the broker never stored it", r.ID, r.Outcome)
+				w.fail("%s resolved %v but the broker never stored it", r.ID, r.Outcome)
 			}
 		case Refused:
 			if !w.refused[r.ID][r.Code] {
-				w.t.Fatalf("%s refused with code %d the broker never gave it", r.ID, r.Code)
+				w.fail("%s refused with code %d the broker never gave it", r.ID, r.Code)
 			}
 			if w.retry && r.Code == 502 {
-				w.t.Fatalf("%s resolved by a retryable nack", r.ID)
+				w.fail("%s resolved by a retryable nack", r.ID)
 			}
 		default:
-			w.t.Fatalf("%s: unknown outcome %v", r.ID, r.Outcome)
+			w.fail("%s: unknown outcome %v", r.ID, r.Outcome)
 		}
 		w.resolved[r.ID] = r
 	}
@@ -182,13 +183,13 @@ func (w *pubWorld) reconnect(stayDown bool) {
 
 func (w *pubWorld) check() {
 	if w.p.InFlight() > w.window {
-		w.t.Fatalf("in flight %d above the window %d", w.p.InFlight(), w.window)
+		w.fail("in flight %d above the window %d", w.p.InFlight(), w.window)
 	}
 	if got, want := w.p.Pending(), len(w.added)-len(w.resolved); got != want {
-		w.t.Fatalf("pending %d, want %d", got, want)
+		w.fail("pending %d, want %d", got, want)
 	}
 	if d, ok := w.p.NextDeadline(); ok && d.Before(w.now.Add(-time.Hour)) {
-		w.t.Fatalf("deadline %v far in the past of %v: Tick is not consuming deadlines", d, w.now)
+		w.fail("deadline %v far in the past of %v: Tick is not consuming deadlines", d, w.now)
 	}
 }
 
@@ -199,7 +200,7 @@ func (w *pubWorld) heal() {
 	}
 	for round := 0; w.p.Pending() > 0; round++ {
 		if round > 100 {
-			w.t.Fatalf("%d messages still pending after 100 fault-free rounds", w.p.Pending())
+			w.fail("%d messages still pending after 100 fault-free rounds", w.p.Pending())
 		}
 		if d, ok := w.p.NextDeadline(); ok && d.After(w.now) {
 			w.now = d
@@ -214,7 +215,7 @@ func (w *pubWorld) heal() {
 	}
 	for _, id := range w.order {
 		if _, ok := w.resolved[id]; !ok {
-			w.t.Fatalf("%s never resolved", id)
+			w.fail("%s never resolved", id)
 		}
 	}
 }
@@ -272,4 +273,14 @@ func TestPublisherPropertyEveryMessageResolvesExactlyOnce(t *testing.T) {
 		}
 		w.heal()
 	})
+}
+
+// fail reports a broken invariant: through rapid in the property, to a
+// recorder in the test that proves the checks can fail.
+func (w *pubWorld) fail(format string, args ...any) {
+	if w.failed != nil {
+		w.failed(format, args...)
+		return
+	}
+	w.t.Fatalf(format, args...)
 }
