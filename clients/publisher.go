@@ -309,9 +309,9 @@ func (p *Publisher) Stats() engine.PublisherStats {
 }
 
 // Close stops accepting publishes and waits until every published message
-// is resolved, or ctx ends; then the remaining ones resolve with
-// ErrUnconfirmed and the returned error says how many. The connection stays
-// open.
+// is resolved (confirmed or refused: each Confirm says which), or ctx ends;
+// then the remaining ones resolve with ErrUnconfirmed and the returned error
+// says how many. The connection stays open.
 func (p *Publisher) Close(ctx context.Context) error {
 	c := p.c
 	c.mu.Lock()
