@@ -87,8 +87,12 @@ func Sweep(cfg SweepConfig) SweepResult {
 // Describe is a failing result in the form a sweep prints: what failed, the
 // weather, and how to replay it.
 func (r Result) Describe() string {
-	return fmt.Sprintf("seed %d: %s\n  plan: %s\n  trace hash %s, %d events, virtual %v\n  replay: go test ./sim -run TestSwarmSweep -sim.seed=%d -sim.trace=/tmp",
-		r.Seed, r.Summary(), r.Plan.String(), short(r.TraceHash), r.Stats.Steps, r.Stats.VirtualTime, r.Seed)
+	replay := fmt.Sprintf("go test ./sim -run TestSwarmSweep -sim.seed=%d -sim.trace=/tmp", r.Seed)
+	if r.Plan.Name != "swarm" {
+		replay = fmt.Sprintf("rerun the test that built plan %q with seed %d; set Config.Trace to get the trace", r.Plan.Name, r.Seed)
+	}
+	return fmt.Sprintf("seed %d: %s\n  plan: %s\n  trace hash %s, %d events, virtual %v\n  replay: %s",
+		r.Seed, r.Summary(), r.Plan.String(), short(r.TraceHash), r.Stats.Steps, r.Stats.VirtualTime, replay)
 }
 
 func short(h string) string {
