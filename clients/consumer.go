@@ -302,7 +302,8 @@ func (cs *Consumer) Stats() ConsumerStats {
 
 // Cancel ends the consumer: the broker stops sending, deliveries not yet
 // handled are requeued, and Cancel waits (until ctx ends) for the handler
-// running now to return.
+// running now to return — so a handler must not call Cancel on its own
+// consumer (it would wait for itself until ctx ends).
 func (cs *Consumer) Cancel(ctx context.Context) error {
 	c := cs.c
 	c.mu.Lock()
