@@ -28,11 +28,24 @@ func stormPlan(mode faults.LinkMode) faults.Plan {
 func TestStormKeepsEveryInvariant(t *testing.T) {
 	for _, mode := range []faults.LinkMode{faults.LinkTCP, faults.LinkDatagram} {
 		pl := stormPlan(mode)
+		var total Stats
 		for seed := uint64(1); seed <= uint64(batch(16)); seed++ {
 			res := Run(Config{Seed: seed, Plan: &pl})
 			if !res.OK() {
 				t.Errorf("%s storm: %s", mode, res.Describe())
 			}
+			total.BrokerCrashes += res.Stats.BrokerCrashes
+			total.PublisherCrashes += res.Stats.PublisherCrashes
+			total.ReceiverCrashes += res.Stats.ReceiverCrashes
+			total.Breaks += res.Stats.Breaks
+			total.Dropped += res.Stats.Dropped
+			total.PartitionChanges += res.Stats.PartitionChanges
 		}
+		// The storm must really have blown.
+		if total.BrokerCrashes == 0 || total.PublisherCrashes == 0 || total.ReceiverCrashes == 0 ||
+			total.Breaks == 0 || total.PartitionChanges == 0 || (mode == faults.LinkDatagram && total.Dropped == 0) {
+			t.Errorf("%s storm was calm: %+v", mode, total)
+		}
+		t.Logf("%s storm: %+v", mode, total)
 	}
 }
