@@ -39,23 +39,25 @@ func newDedupWindow(window time.Duration, max int) dedupWindow {
 
 func (d *dedupWindow) enabled() bool { return d.window > 0 }
 
-// seen reports whether id was accepted within the window before now.
-func (d *dedupWindow) seen(id []byte, now time.Time) bool {
+// seen reports whether id was accepted within the window before now. It
+// also returns the id's key for a following record.
+func (d *dedupWindow) seen(id []byte, now time.Time) (bool, dedupKey) {
 	if !d.enabled() {
-		return false
+		return false, dedupKey{}
 	}
 	d.expire(now)
-	return d.ids.contains(keyOf(id))
+	k := keyOf(id)
+	return d.ids.contains(k), k
 }
 
-// record remembers an accepted id. The caller has checked seen first.
-func (d *dedupWindow) record(id []byte, now time.Time) {
+// record remembers an accepted id by the key seen returned; the caller
+// has checked seen first.
+func (d *dedupWindow) record(k dedupKey, now time.Time) {
 	if !d.enabled() {
 		return
 	}
-	k := keyOf(id)
 	if !d.ids.insert(k) {
-		panic("broker: recording message id " + string(id) + " twice in the dedup window")
+		panic("broker: recording a message id twice in the dedup window")
 	}
 	d.fifo = append(d.fifo, dedupEntry{key: k, at: now.UnixNano()})
 	for d.ids.len() > d.max {

@@ -119,10 +119,11 @@ func TestDedupWindowFIFOCompacts(t *testing.T) {
 	now := t0
 	for i := 0; i < 5000; i++ {
 		id := fmt.Sprint(i)
-		if d.seen([]byte(id), now) {
+		seen, k := d.seen([]byte(id), now)
+		if seen {
 			t.Fatalf("id %s seen before it was recorded", id)
 		}
-		d.record([]byte(id), now)
+		d.record(k, now)
 		now = now.Add(time.Millisecond)
 	}
 	if d.len() != 10 || len(d.fifo)-d.head != 10 {
@@ -131,7 +132,10 @@ func TestDedupWindowFIFOCompacts(t *testing.T) {
 	if cap(d.fifo) > 4096 {
 		t.Fatalf("FIFO capacity %d grew without bound", cap(d.fifo))
 	}
-	if !d.seen([]byte("4999"), now) || d.seen([]byte("4989"), now) {
+	if s, _ := d.seen([]byte("4999"), now); !s {
+		t.Fatal("newest id forgotten")
+	}
+	if s, _ := d.seen([]byte("4989"), now); s {
 		t.Fatal("wrong ids remembered")
 	}
 }

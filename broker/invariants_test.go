@@ -61,7 +61,7 @@ func TestBrokenInvariantsPanic(t *testing.T) {
 	seedQueue(h, "q", "m1")
 	ready := h.c.queues["q"].ready.at(0)
 	mustPanic("releasing a ready message", func() { h.c.release(ready) })
-	mustPanic("recording an id twice", func() { h.c.dedup.record([]byte("m1"), h.now) })
+	mustPanic("recording an id twice", func() { h.c.dedup.record(keyOf([]byte("m1")), h.now) })
 	mustPanic("delivering an unacked message", func() {
 		d, _ := h.fetch(1, "q")
 		m := h.c.conns[1].find(d.Tag)

@@ -32,7 +32,8 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		return Errorf(CodeInvalidArgument, "routing key is %d bytes long: the limit is %d", len(p.RoutingKey), MaxRoutingKeyLen)
 	}
 	ex := c.exchanges[string(p.Exchange)]
-	if c.dedup.seen(p.MessageID, c.now) {
+	dup, key := c.dedup.seen(p.MessageID, c.now)
+	if dup {
 		// Already accepted: confirm again without enqueueing, so that a
 		// publisher retrying after a lost confirm converges.
 		c.duplicates++
@@ -92,7 +93,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		q.bytes += int64(len(body))
 		q.c.published++
 	}
-	c.dedup.record(p.MessageID, c.now)
+	c.dedup.record(key, c.now)
 	if !lossy {
 		c.emitConfirm(conn, p.Seq, false)
 	}
