@@ -412,3 +412,67 @@ func TestShuttingDownNackIsRetried(t *testing.T) {
 		t.Fatalf("publisher stats %+v", s)
 	}
 }
+
+// TestStrayBrokerFramesHarmNothing: a broker that mixes answers for unknown
+// sequence numbers, deliveries for a consumer the client never had, and
+// other stray frames into its stream must not break the connection nor
+// resolve anything wrongly; a stray delivery is given back (requeued).
+func TestStrayBrokerFramesHarmNothing(t *testing.T) {
+	var mu sync.Mutex
+	var tag uint64
+	requeued := map[uint64]bool{}
+	addr := startScriptedBroker(t, func(typ wire.FrameType, payload []byte) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		switch typ {
+		case wire.FrameNackDelivery:
+			var n wire.NackDelivery
+			if wire.DecodeNackDelivery(payload, &n) == nil && n.Requeue {
+				requeued[n.DeliveryTag] = true
+			}
+			return nil
+		case wire.FramePublish:
+		default:
+			return nil
+		}
+		var p wire.Publish
+		if err := wire.DecodePublish(payload, &p); err != nil {
+			t.Errorf("decode publish: %v", err)
+			return nil
+		}
+		tag++
+		var out []byte
+		out = wire.AppendConfirm(out, &wire.Confirm{First: p.Seq + 1000, Last: p.Seq + 2000})
+		out = wire.AppendConfirmDup(out, &wire.ConfirmDup{Seq: p.Seq + 999})
+		out = wire.AppendNack(out, &wire.Nack{Seq: p.Seq + 5000, Code: CodeQueueFull, Reason: "stray"})
+		out = wire.AppendDeliver(out, &wire.Deliver{ConsumerTag: []byte("nobody"), DeliveryTag: tag, DeliveryCount: 1, Queue: []byte("q"), MessageID: []byte("stray"), Body: []byte("x")})
+		out = wire.AppendAckRefused(out, &wire.AckRefused{DeliveryTag: 77, Code: 400, Reason: "stray"})
+		out = wire.AppendCancelled(out, &wire.Cancelled{ConsumerTag: "nobody", Reason: "stray"})
+		out = wire.AppendOK(out, &wire.OK{ReqID: 424242})
+		out = wire.AppendHeartbeat(out)
+		return wire.AppendConfirm(out, &wire.Confirm{First: p.Seq, Last: p.Seq})
+	})
+	c := dial(t, addr)
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	for i := range 20 {
+		f, err := p.Publish(ctx, fmt.Sprintf("m-%d", i), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Wait(ctx); err != nil || f.Duplicate() {
+			t.Fatalf("%s: %v (duplicate %v): a stray answer resolved it", f.ID(), err, f.Duplicate())
+		}
+	}
+	eventually(t, "every stray delivery given back", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(requeued) == 20
+	})
+	if c.ClientStats().Reconnects != 0 {
+		t.Fatal("stray frames broke the connection")
+	}
+	if s := p.Stats(); s.Confirmed != 20 || s.Refused != 0 || s.Duplicates != 0 {
+		t.Fatalf("publisher stats %+v", s)
+	}
+}
