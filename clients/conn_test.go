@@ -91,3 +91,15 @@ func TestSilentBrokerIsDeclaredDeadAndReplaced(t *testing.T) {
 	eventually(t, "a second connection after the broker went silent", func() bool { return fake.accepted() >= 2 })
 	_ = c
 }
+
+func TestNegativeOptionsFallBackToDefaults(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr, func(o *Options) {
+		o.Heartbeat = -time.Second
+		o.MaxFrameSize = -1
+		o.DialTimeout = -1
+	})
+	if _, err := c.Stats(testCtx(t)); err != nil {
+		t.Fatalf("a connection dialled with negative options does not work: %v", err)
+	}
+}

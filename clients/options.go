@@ -50,6 +50,12 @@ func (o Options) withDefaults() Options {
 	if o.DialTimeout <= 0 {
 		o.DialTimeout = defaultDialTimeout
 	}
+	if o.Heartbeat < 0 {
+		o.Heartbeat = 0 // a negative proposal means nothing on the wire: take the broker's
+	}
+	if o.MaxFrameSize < 0 {
+		o.MaxFrameSize = 0
+	}
 	if o.ReconnectMin <= 0 {
 		o.ReconnectMin = defaultReconnectMin
 	}
