@@ -27,8 +27,8 @@ func TestLedgerReportsLostDuplicatedForeignUnconfirmed(t *testing.T) {
 	l := NewLedger(2, 0)
 	l.Confirmed(0, 0)
 	l.Received(0, 0)
-	l.Received(0, 0) // duplicate
-	l.Received(0, 0) // and again
+	l.Received(0, 0)  // duplicate
+	l.Received(0, 0)  // and again
 	l.Confirmed(0, 1) // lost: confirmed, never received
 	l.Received(1, 5)  // received, never confirmed (refused, or still in flight)
 	l.Received(7, 0)  // no publisher 7: foreign
