@@ -68,6 +68,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		}
 	}
 	if full != nil {
+		if full.opts.MaxBytes > 0 && int64(len(p.Body)) > full.opts.MaxBytes {
+			return Errorf(CodeQueueFull, "message body of %d bytes can never fit queue %q (max bytes %d): do not retry it", len(p.Body), full.name, full.opts.MaxBytes)
+		}
 		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", full.name, full.held(), full.bytes)
 	}
 

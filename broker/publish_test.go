@@ -95,6 +95,12 @@ func TestPublishQueueFull(t *testing.T) {
 			if s := h.stats("roomy"); s.Refused != 0 {
 				t.Fatalf("roomy queue refused counter %d, want 0", s.Refused)
 			}
+			if tc.before == nil {
+				effs := h.publish(1, "x", "", "again", tc.refused)
+				if !strings.Contains(effs[0].Err.Msg, "can never fit") {
+					t.Fatalf("refusal of a message larger than max bytes should say it never fits: %s", effs[0].Err.Msg)
+				}
+			}
 			if ex := h.c.Stats().Exchanges[0]; ex.Published != uint64(len(tc.before)) {
 				t.Fatalf("exchange published %d, want %d", ex.Published, len(tc.before))
 			}
