@@ -22,35 +22,35 @@ func Catalogue() []Scenario {
 	return []Scenario{
 		{
 			Name:        "baseline",
-			Description: "no faults: two receivers, every confirmed message processed once each, in publish order",
-			Receivers:   2, Messages: 2000, Ordered: true,
-			Faults: func(ctx context.Context, e *Env) error {
-				return e.WaitAttempted(ctx, e.senders[0], 2000)
-			},
+			Description: "no faults: two senders, two receivers, every confirmed message processed once each, in publish order",
+			Receivers:   2, Senders: 2, Messages: 1000, Ordered: true,
+			Faults: waitAllAttempted,
 		},
 		{
 			Name:        "slow-network",
 			Description: "latency 4ms ±3ms jitter and a 256 KiB/s bandwidth limit on every link, both ways",
 			Receivers:   1, Messages: 600, Ordered: true,
 			Network: symmetric(proxy.DirFaults{Latency: 4 * time.Millisecond, Jitter: 3 * time.Millisecond, BandwidthBps: 256 << 10}),
-			Faults: func(ctx context.Context, e *Env) error {
-				return e.WaitAttempted(ctx, e.senders[0], 600)
-			},
+			Faults:  waitAllAttempted,
 		},
 		{
 			Name:        "sliced-writes",
 			Description: "every write cut into 1-7 byte pieces both ways: framing must survive partial reads",
 			Receivers:   1, Messages: 500, Ordered: true,
 			Network: symmetric(proxy.DirFaults{SliceSize: 4, SliceVariation: 3}),
-			Faults: func(ctx context.Context, e *Env) error {
-				return e.WaitAttempted(ctx, e.senders[0], 500)
-			},
+			Faults:  waitAllAttempted,
 		},
 		{
 			Name:        "resets",
 			Description: "connections reset (RST) at random mid-stream, both directions, on sender and receiver links",
 			Receivers:   1, Messages: 2000, Rate: 1000,
 			Faults: resets,
+		},
+		{
+			Name:        "cut-all",
+			Description: "every open connection reset at once, 5 times mid-flow, with two senders and two receivers",
+			Receivers:   2, Senders: 2, Messages: 1000, Rate: 500,
+			Faults: cutAll,
 		},
 		{
 			Name:        "black-hole",
@@ -106,6 +106,34 @@ func progressPoints(e *Env, n, total int, lo, hi float64) []int {
 	}
 	slices.Sort(pts)
 	return pts
+}
+
+// waitAllAttempted waits until every sender attempted all its messages.
+func waitAllAttempted(ctx context.Context, e *Env) error {
+	for _, s := range e.senders {
+		if err := e.WaitAttempted(ctx, s, s.Total); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cutAll(ctx context.Context, e *Env) error {
+	s := e.senders[0]
+	for _, at := range progressPoints(e, 5, s.Total, 0.1, 0.9) {
+		if err := e.WaitAttempted(ctx, s, at); err != nil {
+			return err
+		}
+		for _, p := range e.proxies {
+			p.CutAll()
+		}
+	}
+	st := e.ProxyStats()
+	e.Note("cuts reset %d connections; clients opened %d", st.Resets, st.Accepted)
+	if st.Resets < 5 {
+		return fmt.Errorf("5 cuts reset only %d connections: the clients were not connected when cut", st.Resets)
+	}
+	return nil
 }
 
 func resets(ctx context.Context, e *Env) error {

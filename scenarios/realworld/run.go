@@ -19,9 +19,11 @@ type Scenario struct {
 	Name        string
 	Description string // one line
 	// Receivers is how many receivers consume (each its own queue, every
-	// message routed to all of them); Messages and Rate configure the one
-	// sender started with the flow (rate 0: as fast as the window allows).
+	// message routed to all of them); Senders how many senders (p1, p2, ...;
+	// default 1) start with the flow, each publishing Messages at Rate per
+	// second (0: as fast as the window allows).
 	Receivers int
+	Senders   int
 	Messages  int
 	Rate      float64
 	// Ordered asks the checker to check publish order (I5): only for
@@ -231,8 +233,10 @@ func runFlow(ctx context.Context, sc Scenario, e *Env, livenessTimeout time.Dura
 			return err
 		}
 	}
-	if _, err := e.StartSender("p1", sc.Messages, sc.Rate); err != nil {
-		return err
+	for i := range max(sc.Senders, 1) {
+		if _, err := e.StartSender(fmt.Sprintf("p%d", i+1), sc.Messages, sc.Rate); err != nil {
+			return err
+		}
 	}
 	if sc.Faults != nil {
 		if err := sc.Faults(ctx, e); err != nil {
