@@ -33,7 +33,7 @@ type Config struct {
 	// HandshakeTimeout bounds the time from Open to a complete Hello
 	// (native). The driver enforces time-to-first-byte itself.
 	HandshakeTimeout time.Duration
-	// MaxFrameSize is the largest native frame (type byte + payload)
+	// MaxFrameSize is the largest native frame, its 4-byte length field included (as wire.SplitFrame counts it)
 	// accepted from a client.
 	MaxFrameSize int
 	// MaxMessageSize is announced in HelloOK; the core enforces it.

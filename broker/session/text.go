@@ -98,7 +98,9 @@ func (t *Text) Feed(in []byte, now time.Time) (int, error) {
 	for !t.closed && off < len(in) {
 		i := bytes.IndexByte(in[off:], '\n')
 		if i < 0 {
-			if len(in)-off > t.cfg.MaxLineSize {
+			// A line of exactly the limit may still be waiting for the "\n"
+			// of its "\r\n": only one byte beyond limit+1 proves it too long.
+			if len(in)-off > t.cfg.MaxLineSize+1 {
 				return len(in), t.fatal(&wire.LineTooLongError{Max: t.cfg.MaxLineSize})
 			}
 			break

@@ -21,7 +21,7 @@ func (t *Text) handleLine(line []byte, now time.Time) {
 	case wire.TextDeclareQueue:
 		t.declareQueue(string(cmd.Queue))
 	case wire.TextDeclareExchange:
-		t.declareExchange(string(cmd.Exchange), broker.ExchangeType(cmd.ExchangeType), hasSecondArg(line))
+		t.declareExchange(string(cmd.Exchange), broker.ExchangeType(cmd.ExchangeType), cmd.ExchangeTypeSet)
 	case wire.TextBind:
 		t.bind(string(cmd.BindArgs[0]), string(cmd.BindArgs[1]), string(cmd.BindArgs[2]))
 	case wire.TextPublish:
@@ -51,20 +51,6 @@ func (t *Text) handleLine(line []byte, now time.Time) {
 	default:
 		t.reply(wire.AppendReplyUnknownCommand(t.scratch[:0]))
 	}
-}
-
-// hasSecondArg reports whether a declare_exchange line names a type.
-func hasSecondArg(line []byte) bool {
-	fields := 0
-	in := false
-	for _, b := range line {
-		space := b == ' ' || b == '\t'
-		if !space && !in {
-			fields++
-		}
-		in = !space
-	}
-	return fields >= 3
 }
 
 // declareQueue creates the queue if absent, as the reference does: an

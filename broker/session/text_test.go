@@ -329,3 +329,28 @@ func TestTextDeclareExchangeTypes(t *testing.T) {
 		t.Fatalf("redeclaration with another type / bad type: %q", got[3:])
 	}
 }
+
+// A line of exactly the limit whose "\r" has arrived but whose "\n" has not
+// is not too long yet: the next read completes it.
+func TestTextLineAtTheLimitWaitsForItsNewline(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	w.cfg.MaxLineSize = 64
+	_, s := w.text()
+	name := strings.Repeat("q", 64-len("declare_queue "))
+	line := []byte("declare_queue " + name + "\r\n")
+	n, err := s.Feed(line[:len(line)-1], w.now)
+	if err != nil || n != 0 {
+		t.Fatalf("line at the limit without its newline: n=%d err=%v, want it to wait", n, err)
+	}
+	if closed, why := s.Closed(); closed {
+		t.Fatalf("closed: %s", why)
+	}
+	w.feed(s, line)
+	if got := string(w.take(s)); got != "Queue declared\n" {
+		t.Fatalf("got %q", got)
+	}
+	n, err = s.Feed([]byte(strings.Repeat("x", 66)), w.now)
+	if err == nil {
+		t.Fatalf("limit+2 bytes without a newline accepted (n=%d)", n)
+	}
+}
