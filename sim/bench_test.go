@@ -5,36 +5,33 @@ import (
 	"time"
 )
 
-// BenchmarkSwarmSeed runs one swarm seed per iteration with the benchmark
-// workload (3 publishers, 2 receivers, 200 messages, faults on) and reports
-// seeds per minute on one core.
-func BenchmarkSwarmSeed(b *testing.B) {
+// benchRuns runs one seed per iteration of cfg and reports seeds per
+// minute of wall time and CPU milliseconds per seed (the latter does not
+// depend on how busy the machine is).
+func benchRuns(b *testing.B, cfg Config) {
 	b.ReportAllocs()
 	seed := uint64(0)
+	cpu0, cpuOK := cpuTime()
 	start := time.Now()
 	for b.Loop() {
 		seed++
-		res := Run(Config{Seed: seed, Swarm: true})
-		if res.Err != nil {
+		cfg.Seed = seed
+		if res := Run(cfg); res.Err != nil {
 			b.Fatal(res.Err)
 		}
 	}
 	if el := time.Since(start); el > 0 {
 		b.ReportMetric(float64(seed)/el.Minutes(), "seeds/min")
 	}
+	if cpu1, ok := cpuTime(); ok && cpuOK && seed > 0 {
+		b.ReportMetric(float64(cpu1-cpu0)/float64(time.Millisecond)/float64(seed), "cpu-ms/seed")
+	}
 }
+
+// BenchmarkSwarmSeed is the target workload: 3 publishers, 2 receivers,
+// 200 messages, a swarm fault plan per seed (faults on).
+func BenchmarkSwarmSeed(b *testing.B) { benchRuns(b, Config{Swarm: true}) }
 
 // BenchmarkCalmSeed is the same workload with no faults: the floor cost of
 // a run (keys, envelopes, codecs, store).
-func BenchmarkCalmSeed(b *testing.B) {
-	b.ReportAllocs()
-	seed := uint64(0)
-	start := time.Now()
-	for b.Loop() {
-		seed++
-		Run(Config{Seed: seed})
-	}
-	if el := time.Since(start); el > 0 {
-		b.ReportMetric(float64(seed)/el.Minutes(), "seeds/min")
-	}
-}
+func BenchmarkCalmSeed(b *testing.B) { benchRuns(b, Config{}) }

@@ -1,0 +1,18 @@
+//go:build unix
+
+package sim
+
+import (
+	"syscall"
+	"time"
+)
+
+// cpuTime is the process's user+system CPU time so far, so a benchmark can
+// report cost per seed independently of how loaded the machine is.
+func cpuTime() (time.Duration, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
