@@ -43,7 +43,9 @@
 // is not a valid record (for example zeros left by a file system that
 // extended the file before writing its data). Open cuts such a tail back to
 // the end of the last complete record, fsyncs the cut, logs it and reports it
-// in Recovery — never silently. A bad line anywhere else is not a crash
+// in Recovery — never silently. Open fsyncs the file even when nothing was
+// cut: records a killed writer wrote but never synced may still sit in the
+// page cache, and once Open reports their ids as Seen they must be durable. A bad line anywhere else is not a crash
 // artefact of this store, so Open refuses the file with a *CorruptError that
 // names the line, instead of guessing.
 //

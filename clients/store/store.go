@@ -181,6 +181,12 @@ func (s *Store) rebuild(f File) error {
 		return fmt.Errorf("read store file %s: %w", s.path, err)
 	}
 	if torn == nil {
+		// What a crashed writer wrote but never fsync'd may still sit in
+		// the page cache, readable now and gone after a power loss. The
+		// ids just read count as durable (Seen), so make them so.
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync store file %s after reading it: %w", s.path, err)
+		}
 		return nil
 	}
 	s.recovery.CutOffset = torn.off
