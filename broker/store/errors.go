@@ -1,0 +1,21 @@
+package store
+
+import "errors"
+
+var (
+	// ErrLocked: another broker process holds the data directory.
+	ErrLocked = errors.New("store: data directory locked")
+	// ErrFailed: an earlier write or fsync failed; the store refuses all
+	// further writes because it no longer knows what is on disk. Close it
+	// and Open it again (which replays the log) to continue.
+	ErrFailed = errors.New("store: failed after a write or fsync error")
+	// ErrCorrupt: a record that is not at the tail of the log is damaged.
+	// The error names the segment and the offset; nothing is truncated.
+	ErrCorrupt = errors.New("store: corrupt log")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("store: closed")
+	// ErrTooLarge: a record above Options.MaxRecordSize.
+	ErrTooLarge = errors.New("store: record too large")
+	// ErrBadRecord: a record could not be decoded.
+	ErrBadRecord = errors.New("store: bad record")
+)
