@@ -89,7 +89,7 @@ func Sweep(cfg SweepConfig) SweepResult {
 func (r Result) Describe() string {
 	replay := fmt.Sprintf("go test ./sim -run TestSwarmSweep -sim.seed=%d -sim.trace=/tmp", r.Seed)
 	if r.Plan.Name != "swarm" {
-		replay = fmt.Sprintf("rerun the test that built plan %q with seed %d; set Config.Trace to get the trace", r.Plan.Name, r.Seed)
+		replay = fmt.Sprintf("save the plan (Result.Plan.Save(FILE)), then go test ./sim -run TestSwarmSweep -sim.plan=FILE -sim.seed=%d -sim.trace=/tmp", r.Seed)
 	}
 	return fmt.Sprintf("seed %d: %s\n  plan: %s\n  trace hash %s, %d events, virtual %v\n  replay: %s",
 		r.Seed, r.Summary(), r.Plan.String(), short(r.TraceHash), r.Stats.Steps, r.Stats.VirtualTime, replay)

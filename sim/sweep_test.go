@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ciphermq/ciphermq/faults"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
@@ -15,6 +16,7 @@ var (
 	sweepFirst = flag.Uint64("sim.first", 1, "first seed of TestSwarmSweep")
 	replaySeed = flag.Uint64("sim.seed", 0, "run only this seed (with -sim.trace, write its trace)")
 	traceDir   = flag.String("sim.trace", "", "directory to write the trace of a failing (or -sim.seed) run to")
+	planFile   = flag.String("sim.plan", "", "fault plan file (docs/faults.md) to run instead of swarm plans")
 )
 
 // replayHint is printed with every failure: the command that replays it.
@@ -50,8 +52,17 @@ func TestSwarmSweep(t *testing.T) {
 	}
 	cov := check.NewCoverage(check.StandardSometimes()...)
 	failed := 0
+	template := Config{Swarm: true}
+	if *planFile != "" {
+		pl, err := faults.Load(*planFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		template = Config{Plan: &pl}
+	}
 	for seed := first; seed < first+n; seed++ {
-		cfg := Config{Seed: seed, Swarm: true}
+		cfg := template
+		cfg.Seed = seed
 		res := Run(cfg)
 		res.Coverage.AddTo(cov)
 		if *replaySeed != 0 {
