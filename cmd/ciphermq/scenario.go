@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ciphermq/ciphermq/faults"
 	"github.com/ciphermq/ciphermq/scenarios/realworld"
 )
 
@@ -49,19 +50,29 @@ func newScenarioListCmd() *cobra.Command {
 
 func newScenarioRunCmd() *cobra.Command {
 	var (
-		seed    uint64
-		keep    bool
-		dir     string
-		timeout time.Duration
-		verbose bool
+		seed     uint64
+		planPath string
+		keep     bool
+		dir      string
+		timeout  time.Duration
+		verbose  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "run NAME",
+		Use:   "run NAME | run --plan FILE",
 		Short: "Run one scenario and print the checker's report (exit code 1 if it failed)",
+		Long: `run runs one catalogue scenario (see "scenario list"), or, with --plan, a fault plan file
+(the format of docs/faults.md, the same plans the simulator runs): two senders and two receivers
+publish until the plan heals while every client link follows the plan's link faults, cuts and
+partitions. Crashes, disk faults and single-frame drops in a plan are listed as not applied.`,
 		Example: `  ciphermq scenario run resets
-  ciphermq scenario run receiver-kill --seed 7 --keep`,
-		Args: cobra.ExactArgs(1),
+  ciphermq scenario run receiver-kill --seed 7 --keep
+  ciphermq scenario run --plan scenarios/realworld/testdata/flaky-links.json`,
+		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := chooseScenario(args, planPath)
+			if err != nil {
+				return err
+			}
 			bin, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find the ciphermq binary to start as broker and clients: %w", err)
@@ -75,20 +86,17 @@ func newScenarioRunCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, runErr := realworld.RunNamed(ctx, args[0], realworld.Config{
+			res, runErr := realworld.Run(ctx, sc, realworld.Config{
 				Binary: bin, Seed: seed, Dir: dir, Keep: keep, Timeout: timeout, Logger: logger,
 			})
-			if errors.Is(runErr, realworld.ErrUnknownScenario) {
-				return runErr
-			}
 			fmt.Fprint(cmd.OutOrStdout(), res.Describe())
 			switch {
 			case runErr != nil:
-				return fmt.Errorf("scenario %s did not complete: %w (replay with --seed %d)", args[0], runErr, seed)
+				return fmt.Errorf("scenario %s did not complete: %w (replay with --seed %d)", sc.Name, runErr, seed)
 			case !res.Passed():
-				return fmt.Errorf("scenario %s failed the checker: %w (replay with --seed %d)", args[0], res.Report.Err(), seed)
+				return fmt.Errorf("scenario %s failed the checker: %w (replay with --seed %d)", sc.Name, res.Report.Err(), seed)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "PASS %s\n", args[0])
+			fmt.Fprintf(cmd.OutOrStdout(), "PASS %s\n", sc.Name)
 			return nil
 		},
 	}
@@ -98,7 +106,30 @@ func newScenarioRunCmd() *cobra.Command {
 	f.StringVar(&dir, "dir", "", "new or empty directory for the run's files, kept afterwards (default: a temporary directory, removed if the run passes)")
 	f.DurationVar(&timeout, "timeout", 90*time.Second, "deadline for the whole run")
 	f.BoolVar(&verbose, "verbose", false, "log the fault proxies' connection events on standard error")
+	f.StringVar(&planPath, "plan", "", "run this fault plan file instead of a named scenario")
 	return cmd
+}
+
+// chooseScenario picks the catalogue entry named in args, or the plan file.
+func chooseScenario(args []string, planPath string) (realworld.Scenario, error) {
+	switch {
+	case planPath != "" && len(args) > 0:
+		return realworld.Scenario{}, errors.New("give a scenario name or --plan FILE, not both")
+	case planPath != "":
+		pl, err := faults.Load(planPath)
+		if err != nil {
+			return realworld.Scenario{}, err
+		}
+		sc, _, err := realworld.PlanScenario(pl) // the notes appear in the report
+		return sc, err
+	case len(args) == 0:
+		return realworld.Scenario{}, errors.New("which scenario? `ciphermq scenario list` shows them; or give --plan FILE")
+	}
+	sc, ok := realworld.Lookup(args[0])
+	if !ok {
+		return sc, fmt.Errorf("%w %q: `ciphermq scenario list` shows the catalogue", realworld.ErrUnknownScenario, args[0])
+	}
+	return sc, nil
 }
 
 // newScenarioSenderCmd is the sender process the scenarios start; it is an

@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/ciphermq/ciphermq/faults"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 	"github.com/ciphermq/ciphermq/scenarios/realworld"
 )
@@ -30,6 +31,18 @@ var _ = Describe("the scenario catalogue on real processes", func() {
 			GinkgoWriter.Println(res.Describe())
 		}, SpecTimeout(2*time.Minute))
 	}
+
+	It("runs a fault plan file (link faults, cuts, partitions as stalls) on every client link", func(ctx SpecContext) {
+		pl, err := faults.Load("testdata/flaky-links.json")
+		Expect(err).NotTo(HaveOccurred())
+		sc, notes, err := realworld.PlanScenario(pl)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(notes).To(BeEmpty())
+		res := run(ctx, sc, realworld.Config{Seed: suiteSeed()})
+		Expect(res.Report.OK()).To(BeTrue(), res.Describe())
+		Expect(res.Report.Counts.Attempted).To(Equal(2 * sc.Messages))
+		GinkgoWriter.Println(res.Describe())
+	}, SpecTimeout(2*time.Minute))
 
 	It("shows its own teeth: the broker restart's loss is excused only for what the broker held", func(ctx SpecContext) {
 		sc, ok := realworld.Lookup("broker-restart")
