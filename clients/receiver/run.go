@@ -47,8 +47,10 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		batch []Delivery
 		outs  []Outcome
 	)
-	handler := func(hctx context.Context, ds []*clients.Delivery) []error {
+	handler := func(_ context.Context, ds []*clients.Delivery) []error {
 		errs := make([]error, len(ds))
+		// received_at is when the batch reached the receiver: the library
+		// does not stamp frames, and the batch is handed over as it fills.
 		received := opts.Now()
 		batch = batch[:0]
 		for _, d := range ds {
