@@ -38,7 +38,6 @@ type runState struct {
 	// the order nodes went down, for a deterministic heal.
 	down      map[string]*downNode
 	downOrder []string
-	downGen   uint64
 	randCut   []randomCut
 	pchg      uint64
 }

@@ -152,7 +152,6 @@ func (st *runState) scheduleCrashes() {
 // restart.
 type downNode struct {
 	restart func()
-	gen     uint64
 }
 
 // crashLoop crashes a node after exponential uptimes during the safety phase.
@@ -194,8 +193,7 @@ func (st *runState) restartLater(name string, d time.Duration, restart func()) {
 	if st.down == nil {
 		st.down = map[string]*downNode{}
 	}
-	st.downGen++
-	dn := &downNode{restart: restart, gen: st.downGen}
+	dn := &downNode{restart: restart}
 	st.down[name] = dn
 	st.downOrder = append(st.downOrder, name)
 	at := st.w.Now().Add(d)
