@@ -178,3 +178,6 @@ func describe(s setting) string {
 }
 
 func jsonName(s setting) string { return strings.ReplaceAll(s.flag, "-", "_") }
+
+// envHint names a setting's environment variable in flag help.
+func envHint(s setting) string { return " [$" + s.env + "]" }
