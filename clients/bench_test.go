@@ -37,6 +37,7 @@ func BenchmarkPublishConfirm(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPUMeter()
 	start := time.Now()
 	var last *Confirm
 	for i := 0; i < b.N; i++ {
@@ -51,6 +52,7 @@ func BenchmarkPublishConfirm(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu.report(b, b.N)
 	if err := last.Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -117,6 +119,7 @@ func benchConsume(b *testing.B, batch bool) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPUMeter()
 	start := time.Now()
 	if _, err := c.Consume(ctx, o); err != nil {
 		b.Fatal(err)
@@ -132,5 +135,78 @@ func benchConsume(b *testing.B, batch bool) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
+	cpu.report(b, b.N)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// BenchmarkPublishConsumeAck is the reliable end-to-end path of issue #5
+// through the library: one publisher (window 1,024) publishing 512-byte
+// messages with confirms while one consumer on its own connection
+// (prefetch 2,048, a Handler that returns nil) acks them; b.N counts
+// messages both confirmed and acked.
+func BenchmarkPublishConsumeAck(b *testing.B) {
+	br := startBroker(b)
+	pc := dial(b, br.addr)
+	cc := dial(b, br.addr)
+	ctx := context.Background()
+	if err := pc.DeclareExchange(ctx, "ex", Direct); err != nil {
+		b.Fatal(err)
+	}
+	if err := pc.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := pc.Bind(ctx, "ex", "q", "q"); err != nil {
+		b.Fatal(err)
+	}
+	p, err := pc.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 512)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "e2e-" + strconv.Itoa(i)
+	}
+	var handled atomic.Int64
+	done := make(chan struct{})
+	o := ConsumerOptions{Queue: "q", Prefetch: 2048, Handler: func(context.Context, *Delivery) error {
+		if handled.Add(1) == int64(b.N) {
+			close(done)
+		}
+		return nil
+	}}
+	if _, err := cc.Consume(ctx, o); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPUMeter()
+	start := time.Now()
+	var last *Confirm
+	for i := 0; i < b.N; i++ {
+		f, err := p.Publish(ctx, ids[i], body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = f
+	}
+	if err := p.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	deadline := time.Now().Add(time.Minute)
+	for br.queue("q").Acked < uint64(b.N) {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d acked", br.queue("q").Acked, b.N)
+		}
+		time.Sleep(100 * time.Microsecond) // polling the broker's counter
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cpu.report(b, b.N)
+	if err := last.Err(); err != nil {
+		b.Fatal(err)
+	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }

@@ -149,6 +149,7 @@ func BenchmarkNativePublishConfirm(b *testing.B) {
 	b.SetBytes(benchBody)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPUMeter()
 	target := uint64(b.N)
 	var lastReset uint64
 	for p.confirmed < target {
@@ -177,6 +178,7 @@ func BenchmarkNativePublishConfirm(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	cpu.report(b, b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
@@ -203,6 +205,7 @@ func BenchmarkNativePublishDeliverAck(b *testing.B) {
 	b.SetBytes(benchBody)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPUMeter()
 	go func() {
 		var got uint64
 		var acks []byte
@@ -246,5 +249,6 @@ func BenchmarkNativePublishDeliverAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
+	cpu.report(b, b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
