@@ -25,6 +25,8 @@ type RunOptions struct {
 	AfterBatch func(batch []Delivery, out []Outcome)
 	// Logger receives rejections and failures (default slog.Default()).
 	Logger *slog.Logger
+	// Started, if set, is called once the broker accepted the consumer.
+	Started func()
 }
 
 // Run consumes opts.Queue on conn into the receiver until ctx ends (it then
@@ -90,7 +92,13 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		Seen:         r.store.Seen, // durable ids only: safe to ack at once
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before the consumer was up: nothing to undo
+		}
 		return fmt.Errorf("receiver: consume %q: %w", opts.Queue, err)
+	}
+	if opts.Started != nil {
+		opts.Started()
 	}
 	r.mu.Lock()
 	base := r.driverDuplicates

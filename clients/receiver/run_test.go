@@ -226,3 +226,13 @@ func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
 		t.Fatalf("stats %+v, store holds %d", s, st.Len())
 	}
 }
+
+func TestRunStoppedBeforeItStartsIsNotAnError(t *testing.T) {
+	_, addr := startBroker(t)
+	r, _ := New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 14)))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "default_queue"}); err != nil {
+		t.Fatalf("Run with a cancelled context: %v, want nil (stopped by its caller)", err)
+	}
+}

@@ -113,13 +113,15 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	if err := declareQueue(ctx, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
 	counter := newRunningCount(stderr, o.progress)
 	start := time.Now()
 	runErr := r.Run(ctx, conn, receiver.RunOptions{
-		Queue:      queue,
-		Prefetch:   o.prefetch,
-		Logger:     quietLogger(stderr),
+		Queue:    queue,
+		Prefetch: o.prefetch,
+		Logger:   quietLogger(stderr),
+		Started: func() {
+			fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
+		},
 		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
 	})
 	counter.finish()
