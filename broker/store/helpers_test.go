@@ -78,3 +78,23 @@ func sameRecovered(a, b *Recovered) bool {
 	}
 	return reflect.DeepEqual(strip(a), strip(b))
 }
+
+// checkAccounting cross-checks the per-segment live counters against the
+// live index they summarise.
+func checkAccounting(t testing.TB, s *Store) {
+	t.Helper()
+	count := map[uint64]int{}
+	bytes := map[uint64]int64{}
+	for _, m := range s.st.live {
+		count[m.seg]++
+		bytes[m.seg] += m.size
+		if s.st.segs[m.seg] == nil {
+			t.Fatalf("live message in deleted segment %d", m.seg)
+		}
+	}
+	for _, sg := range s.segs {
+		if sg.live != count[sg.num] || sg.liveBytes != bytes[sg.num] {
+			t.Fatalf("segment %d counts %d live / %d bytes, index says %d / %d", sg.num, sg.live, sg.liveBytes, count[sg.num], bytes[sg.num])
+		}
+	}
+}

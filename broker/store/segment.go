@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ import (
 //	16..23 next message sequence when the segment started, uint64 LE, so
 //	       sequence numbers never go back even when every segment that
 //	       held a publish has been deleted
-const segHeaderSize = 24
+//	24..27 CRC-32C of bytes 0..23
+const segHeaderSize = 28
 
 var segMagic = []byte("CMQLOG\x00\x01")
 
@@ -52,6 +54,7 @@ func segHeader(num, nextSeq uint64) []byte {
 	copy(h, segMagic)
 	binary.LittleEndian.PutUint64(h[8:], num)
 	binary.LittleEndian.PutUint64(h[16:], nextSeq)
+	binary.LittleEndian.PutUint32(h[24:], crc32.Checksum(h[:24], castagnoli))
 	return h
 }
 
@@ -59,6 +62,9 @@ func segHeader(num, nextSeq uint64) []byte {
 func checkSegHeader(b []byte, num uint64) (uint64, error) {
 	if len(b) < segHeaderSize {
 		return 0, fmt.Errorf("header is %d bytes, want %d", len(b), segHeaderSize)
+	}
+	if got, want := crc32.Checksum(b[:24], castagnoli), binary.LittleEndian.Uint32(b[24:28]); got != want {
+		return 0, fmt.Errorf("header checksum mismatch (stored %08x, computed %08x)", want, got)
 	}
 	if !bytes.Equal(b[:8], segMagic) {
 		return 0, fmt.Errorf("bad magic %q (not a CipherMQ log segment, or another format version)", b[:8])
