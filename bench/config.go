@@ -108,8 +108,8 @@ func (c Config) Validate() error {
 		return bad("consumers %d: use 1 to 10000", c.Consumers)
 	case c.Size < MinMessageSize || c.Size > 16<<20:
 		return bad("size %d bytes: use %d to %d (the id and send time take %d)", c.Size, MinMessageSize, 16<<20, headerSize)
-	case c.Window < 1:
-		return bad("window %d: use at least 1", c.Window)
+	case c.Window < 1 || c.Window > maxAhead:
+		return bad("window %d: use 1 to %d", c.Window, maxAhead)
 	case c.Prefetch < 1:
 		return bad("prefetch %d: use at least 1", c.Prefetch)
 	case c.Count < 0:

@@ -12,6 +12,12 @@ const (
 	receivedMask  = 0x7f
 )
 
+// maxAhead bounds how far past the highest confirmed sequence a receipt may
+// be: a message can arrive before its confirm, but at most a window ahead
+// (Config.Window is capped at it). Anything further is foreign, so a
+// corrupt or hostile payload cannot make the ledger allocate without bound.
+const maxAhead = 1 << 20
+
 // Ledger accounts for every message id of a run: which ones the broker
 // confirmed and how often each was received. Ids are (publisher, sequence)
 // pairs with dense sequences from 0, so the ledger is a byte per message.
@@ -71,12 +77,17 @@ func (l *Ledger) Confirmed(publisher int, seq uint64) {
 // Received records one receipt of (publisher, seq).
 func (l *Ledger) Received(publisher int, seq uint64) {
 	l.received.Add(1)
-	if publisher < 0 || publisher >= len(l.pubs) || seq > 1<<40 {
+	if publisher < 0 || publisher >= len(l.pubs) {
 		l.foreign.Add(1)
 		return
 	}
 	p := &l.pubs[publisher]
 	p.mu.Lock()
+	if seq >= uint64(len(p.state))+maxAhead {
+		p.mu.Unlock()
+		l.foreign.Add(1)
+		return
+	}
 	s := p.at(seq)
 	first := *s&receivedMask == 0
 	if *s&receivedMask < receivedMask {

@@ -42,6 +42,18 @@ func TestLedgerReportsLostDuplicatedForeignUnconfirmed(t *testing.T) {
 	}
 }
 
+func TestLedgerForeignFarAheadDoesNotAllocate(t *testing.T) {
+	l := NewLedger(1, 0)
+	l.Received(0, 1<<50) // a corrupt header: must not grow the ledger to 2^50 bytes
+	l.Received(0, maxAhead+5)
+	if got := l.Tally(); got.Foreign != 2 || got.Unique != 0 {
+		t.Fatalf("tally = %+v, want 2 foreign", got)
+	}
+	if n := len(l.pubs[0].state); n != 0 {
+		t.Fatalf("ledger grew to %d entries for foreign ids", n)
+	}
+}
+
 func TestLedgerConfirmAfterReceiptCountsAsArrived(t *testing.T) {
 	l := NewLedger(1, 0)
 	l.Received(0, 3) // a consumer can be faster than the confirm
