@@ -88,6 +88,13 @@ func (r *run) fail(err error) {
 	}
 }
 
+// err is the first failure so far; consumers may still be adding one.
+func (r *run) err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.firstErr
+}
+
 func (r *run) since() time.Duration { return time.Since(r.start) }
 
 func (r *run) execute(ctx context.Context) Result {
@@ -180,8 +187,8 @@ func (r *run) execute(ctx context.Context) Result {
 
 	res.Tally = r.ledger.Tally()
 	res.Refused = r.refused.Load()
-	if r.firstErr != nil {
-		res.Error = r.firstErr.Error()
+	if err := r.err(); err != nil {
+		res.Error = err.Error()
 	}
 	e2e := time.Duration(r.lastReceive.Load())
 	res.Seconds = e2e.Seconds()
