@@ -19,13 +19,14 @@ import (
 type Publisher struct {
 	c    *Conn
 	opts PublisherOptions
-	sem  chan struct{} // one token per pending message: the window
 	stop chan struct{} // closed when the publisher is abandoned
 	once sync.Once
 
 	// Guarded by c.mu.
 	eng     *engine.Publisher
 	futures map[string]*Confirm
+	slab    []Confirm     // futures are carved from slabs: one allocation per confirmSlab publishes
+	room    chan struct{} // closed when the window has room again; nil while nobody waits
 	closing bool
 	drained chan struct{} // closed when closing and no message is pending
 	gone    bool          // abandoned: answers for it are ignored
@@ -33,32 +34,67 @@ type Publisher struct {
 	timerAt time.Time
 }
 
+// confirmSlab is how many futures one allocation holds. A slab stays in
+// memory while any of its futures is referenced, so it is kept small.
+const confirmSlab = 64
+
 // Confirm is the future of one publish. It resolves exactly once: confirmed
 // (Err() == nil), confirmed as a duplicate of an earlier publish of the same
 // id (Err() == nil, Duplicate() == true), refused by the broker (Err() is a
 // *BrokerError with the broker's code and reason), or abandoned because the
 // publisher or connection closed first (Err() wraps ErrUnconfirmed).
+//
+// Its channel is made only when someone asks for it (Done, or Wait before
+// the answer came): most confirms are resolved in batches and read with Err,
+// so they never need one.
 type Confirm struct {
-	id   string
-	done chan struct{}
-	err  error
-	dup  bool
-	set  atomic.Bool
+	id    string
+	state atomic.Uint32 // confirmUnresolved, then confirmResolved once err and dup are set
+	mu    sync.Mutex    // guards done, and the resolution against a concurrent Done
+	done  chan struct{}
+	err   error
+	dup   bool
 }
 
-func newConfirm(id string) *Confirm { return &Confirm{id: id, done: make(chan struct{})} }
+const (
+	confirmUnresolved uint32 = iota
+	confirmResolved
+)
+
+// closedChan is what Done returns for a future already resolved.
+var closedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
 
 // ID is the message id.
 func (f *Confirm) ID() string { return f.id }
 
 // Done is closed when the confirm resolves.
-func (f *Confirm) Done() <-chan struct{} { return f.done }
+func (f *Confirm) Done() <-chan struct{} {
+	if f.state.Load() == confirmResolved {
+		return closedChan
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state.Load() == confirmResolved {
+		return closedChan
+	}
+	if f.done == nil {
+		f.done = make(chan struct{})
+	}
+	return f.done
+}
 
 // Wait blocks until the confirm resolves or ctx ends, and returns Err (or
 // the context's error).
 func (f *Confirm) Wait(ctx context.Context) error {
+	if f.state.Load() == confirmResolved {
+		return f.err
+	}
 	select {
-	case <-f.done:
+	case <-f.Done():
 		return f.err
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for the confirm of %q: %w", f.id, ctx.Err())
@@ -68,31 +104,44 @@ func (f *Confirm) Wait(ctx context.Context) error {
 // Err returns the outcome without blocking: ErrUnresolved until the broker
 // answers, then nil for a confirm or the refusal.
 func (f *Confirm) Err() error {
-	select {
-	case <-f.done:
+	if f.state.Load() == confirmResolved {
 		return f.err
-	default:
-		return ErrUnresolved
 	}
+	return ErrUnresolved
 }
 
 // Duplicate reports, once resolved, that the broker had already accepted
 // this message id (an earlier attempt got through); it is stored once.
 func (f *Confirm) Duplicate() bool {
-	select {
-	case <-f.done:
-		return f.dup
-	default:
-		return false
-	}
+	return f.state.Load() == confirmResolved && f.dup
 }
 
+// resolve sets the outcome once; later calls do nothing. err and dup are
+// written before the state is published, so a reader that sees
+// confirmResolved sees them.
 func (f *Confirm) resolve(err error, dup bool) {
-	if f.set.Swap(true) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.state.Load() == confirmResolved {
 		return
 	}
 	f.err, f.dup = err, dup
-	close(f.done)
+	f.state.Store(confirmResolved)
+	if f.done != nil {
+		close(f.done)
+	}
+}
+
+// newConfirmLocked returns a fresh future for id from the publisher's slab.
+// c.mu held.
+func (p *Publisher) newConfirmLocked(id string) *Confirm {
+	if len(p.slab) == 0 {
+		p.slab = make([]Confirm, confirmSlab)
+	}
+	f := &p.slab[0]
+	p.slab = p.slab[1:]
+	f.id = id
+	return f
 }
 
 // NewPublisher returns a publisher on c.
@@ -112,7 +161,6 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 	p := &Publisher{
 		c:    c,
 		opts: o,
-		sem:  make(chan struct{}, o.Window),
 		stop: make(chan struct{}),
 		eng: engine.NewPublisher(engine.PublisherConfig{
 			Window:            o.Window,
@@ -152,17 +200,27 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 	if err := p.check(exchange, routingKey, msgID, body); err != nil {
 		return nil, err
 	}
-	select {
-	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("publish %q: waiting for room in the window of %d unconfirmed messages: %w", msgID, p.opts.Window, ctx.Err())
-	case <-p.c.closeCh:
-		return nil, fmt.Errorf("publish %q: %w", msgID, ErrClosed)
-	case <-p.stop:
-		return nil, fmt.Errorf("publish %q: %w", msgID, ErrPublisherClosed)
-	}
 	c := p.c
 	c.mu.Lock()
+	// The window: at most Window messages pending. Waiting takes a channel
+	// only when the window is full, never per message.
+	for len(p.futures) >= p.opts.Window && !c.closed && !p.closing {
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		c.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("publish %q: waiting for room in the window of %d unconfirmed messages: %w", msgID, p.opts.Window, ctx.Err())
+		case <-c.closeCh:
+			return nil, fmt.Errorf("publish %q: %w", msgID, ErrClosed)
+		case <-p.stop:
+			return nil, fmt.Errorf("publish %q: %w", msgID, ErrPublisherClosed)
+		}
+		c.mu.Lock()
+	}
 	defer c.mu.Unlock()
 	var err error
 	switch {
@@ -171,16 +229,16 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 	case p.closing:
 		err = ErrPublisherClosed
 	default:
-		err = p.eng.Add(engine.Message{
-			ID: msgID, Exchange: exchange, RoutingKey: routingKey,
-			Body: append([]byte(nil), body...),
+		// The engine copies the body into the allocation that holds the
+		// frame's other fields, so the caller may reuse its buffer.
+		err = p.eng.AddCopy(engine.Message{
+			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Body: body,
 		})
 	}
 	if err != nil {
-		<-p.sem
 		return nil, fmt.Errorf("publish %q: %w", msgID, err)
 	}
-	f := newConfirm(msgID)
+	f := p.newConfirmLocked(msgID)
 	p.futures[msgID] = f
 	p.pumpLocked(time.Now())
 	return f, nil
@@ -244,8 +302,8 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		default:
 			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason}, false)
 		}
-		<-p.sem
 	}
+	p.wakeWaitersLocked()
 	if p.closing && len(p.futures) == 0 {
 		p.markDrainedLocked()
 	}
@@ -285,6 +343,14 @@ func (p *Publisher) onTimer() {
 	p.pumpLocked(time.Now())
 }
 
+// wakeWaitersLocked lets publishes blocked on a full window try again.
+func (p *Publisher) wakeWaitersLocked() {
+	if p.room != nil && (len(p.futures) < p.opts.Window || p.closing) {
+		close(p.room)
+		p.room = nil
+	}
+}
+
 func (p *Publisher) markDrainedLocked() {
 	select {
 	case <-p.drained:
@@ -319,6 +385,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	if len(p.futures) == 0 {
 		p.markDrainedLocked()
 	}
+	p.wakeWaitersLocked()
 	c.mu.Unlock()
 	var err error
 	select {
@@ -345,6 +412,7 @@ func (p *Publisher) abandon(err error) int {
 	p.markDrainedLocked()
 	fs := p.futures
 	p.futures = make(map[string]*Confirm)
+	p.wakeWaitersLocked()
 	c.mu.Unlock()
 	p.timer.Stop()
 	p.once.Do(func() { close(p.stop) })

@@ -155,6 +155,7 @@ type Publisher struct {
 	due       []*pubEntry // on the wire, confirm overdue, to resend
 	deadlines deadlineHeap
 
+	slab     []pubEntry // entries are carved from slabs, see newEntry
 	out      []wire.Publish
 	resolved []Resolution
 	stats    PublisherStats
@@ -191,23 +192,43 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 // holds any number of pending messages; a driver that wants back-pressure
 // waits while Pending() >= its limit.
 func (p *Publisher) Add(m Message) error {
+	return p.add(m, false)
+}
+
+// AddCopy is Add for a caller that wants to reuse m.Body at once: the
+// engine copies the body into the same allocation as the frame's other
+// fields, so a publish costs one buffer, not two.
+func (p *Publisher) AddCopy(m Message) error {
+	return p.add(m, true)
+}
+
+func (p *Publisher) add(m Message, copyBody bool) error {
 	if m.ID == "" {
 		return ErrEmptyID
 	}
 	if _, ok := p.pending[m.ID]; ok {
 		return fmt.Errorf("add message %q: %w", m.ID, ErrAlreadyPending)
 	}
-	// One allocation for the three frame fields.
-	buf := make([]byte, 0, len(m.ID)+len(m.Exchange)+len(m.RoutingKey))
+	// One allocation for the frame fields (and the body when copying).
+	n := len(m.ID) + len(m.Exchange) + len(m.RoutingKey)
+	if copyBody {
+		n += len(m.Body)
+	}
+	buf := make([]byte, 0, n)
 	buf = append(buf, m.ID...)
 	buf = append(buf, m.Exchange...)
 	buf = append(buf, m.RoutingKey...)
-	i, x := len(m.ID), len(m.ID)+len(m.Exchange)
-	e := &pubEntry{
+	i, x, k := len(m.ID), len(m.ID)+len(m.Exchange), len(buf)
+	if copyBody {
+		buf = append(buf, m.Body...)
+		m.Body = buf[k:]
+	}
+	e := p.newEntry()
+	*e = pubEntry{
 		msg:      m,
 		id:       buf[:i:i],
 		exchange: buf[i:x:x],
-		rkey:     buf[x:],
+		rkey:     buf[x:k:k],
 		order:    p.nextOrder,
 		heapIdx:  -1,
 	}
@@ -216,6 +237,21 @@ func (p *Publisher) Add(m Message) error {
 	p.waiting = append(p.waiting, e)
 	p.stats.Added++
 	return nil
+}
+
+// entrySlab is how many entries one allocation holds. Resolved entries
+// drop their buffers (see resolve), so a slab kept alive by one pending
+// entry pins only small records.
+const entrySlab = 64
+
+// newEntry carves an entry from the current slab.
+func (p *Publisher) newEntry() *pubEntry {
+	if len(p.slab) == 0 {
+		p.slab = make([]pubEntry, entrySlab)
+	}
+	e := &p.slab[0]
+	p.slab = p.slab[1:]
+	return e
 }
 
 // Connected starts a new connection: sequence numbers restart at 1 and every
@@ -464,6 +500,10 @@ func (p *Publisher) resolve(e *pubEntry, r Resolution) {
 	}
 	r.ID = e.msg.ID
 	r.Sends = e.sends
+	// Lists may still point at e (checked through e.resolved), and its slab
+	// lives on while any neighbour is pending: let the buffers go now.
+	e.msg = Message{}
+	e.id, e.exchange, e.rkey, e.moreSeqs = nil, nil, nil, nil
 	switch r.Outcome {
 	case Confirmed:
 		p.stats.Confirmed++
