@@ -357,6 +357,11 @@ func (e *Env) liveness(ctx context.Context) error {
 	if err := e.SetFaults(proxy.Faults{}); err != nil {
 		return err
 	}
+	if !e.Broker.Running() {
+		// Nothing can converge; say so at once instead of at the deadline.
+		return fmt.Errorf("the broker is not running at the liveness phase (%v): it crashed\nbroker log:\n%s",
+			e.Broker.ExitErr(), e.Broker.LogTail(20))
+	}
 	var errs []error
 	for _, s := range e.senders {
 		if err := s.Wait(ctx); err != nil {

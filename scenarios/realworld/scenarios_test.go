@@ -94,6 +94,26 @@ var _ = Describe("the scenario catalogue on real processes", func() {
 	}, SpecTimeout(2*time.Minute))
 })
 
+var _ = Describe("a run that cannot converge", func() {
+	It("says the broker died instead of waiting out the liveness deadline", func(ctx SpecContext) {
+		dead := realworld.Scenario{
+			Name: "broker-dies", Receivers: 1, Messages: 1000, Rate: 500,
+			Faults: func(ctx context.Context, e *realworld.Env) error {
+				if err := e.WaitAttempted(ctx, e.Senders()[0], 100); err != nil {
+					return err
+				}
+				return e.Broker.Kill(ctx)
+			},
+		}
+		res, err := realworld.Run(ctx, dead, realworld.Config{Seed: suiteSeed(), Binary: bin})
+		DeferCleanup(os.RemoveAll, res.Dir)
+		Expect(err).To(MatchError(ContainSubstring("the broker is not running at the liveness phase")))
+		Expect(res.Kept).To(BeTrue(), "a failed run keeps its files")
+		Expect(res.Describe()).To(ContainSubstring("RUN INCOMPLETE"))
+		Expect(res.Logs).To(HaveKey("broker"))
+	}, SpecTimeout(time.Minute))
+})
+
 // dropLines removes n lines of a file starting after line skip.
 func dropLines(path string, skip, n int) {
 	data, err := os.ReadFile(path)
