@@ -203,7 +203,35 @@ func (b *brokerNode) settle() {
 			break
 		}
 	}
+	b.checkBounds()
 	b.arm()
+}
+
+// checkBounds checks I6 after every step of the broker: no queue holds more
+// than its MaxLength. A refusal (CodeQueueFull) is the only legal answer to
+// a full queue; exceeding the bound is recorded as a finding.
+func (b *brokerNode) checkBounds() {
+	limit := b.st.topo.opts.MaxLength
+	if limit <= 0 {
+		return
+	}
+	for _, q := range b.st.topo.queues {
+		qs, ok := b.core.Queue(q)
+		if !ok {
+			continue
+		}
+		if f := overLimit(qs, limit); f != "" {
+			b.st.boundViolations = append(b.st.boundViolations, fmt.Sprintf("%v %s", b.w.Now(), f))
+		}
+	}
+}
+
+// overLimit describes a queue holding more than limit messages, or is "".
+func overLimit(qs broker.QueueStats, limit int) string {
+	if held := qs.Ready + qs.Unacked; held > limit {
+		return fmt.Sprintf("queue %s holds %d messages (%d ready, %d unacked), above its max length %d", qs.Name, held, qs.Ready, qs.Unacked, limit)
+	}
+	return ""
 }
 
 func (b *brokerNode) traceEffect(e broker.Effect) {

@@ -50,6 +50,12 @@ type Workload struct {
 	AckTimeout time.Duration
 	// DeliveryLimit dead-letters a message delivered this often (0: none).
 	DeliveryLimit int
+	// MaxLength bounds every queue but the dead-letter queue (ready +
+	// unacked); a publish beyond it is refused with CodeQueueFull (I6).
+	// Default 0: no bound. (Bounded queues on datagram links expose a broker
+	// issue, see TestKnownIssueDuplicatedPublishAfterQueueFull; swarm runs
+	// leave it off until that is fixed.)
+	MaxLength int
 	// PoisonRate is the fraction of messages whose envelope is tampered
 	// with after sealing (one byte flipped): receivers must reject them to
 	// the dead-letter queue, never store them (I3). Default 0.01; negative

@@ -38,6 +38,9 @@ type Result struct {
 	// their consumers' prefetch allows (I6: bounded resources); it fails
 	// the run.
 	PrefetchExceeded []string
+	// OverLimit lists the moments a queue held more than its MaxLength
+	// (I6, checked after every broker step); it fails the run.
+	OverLimit []string
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -54,7 +57,8 @@ type Result struct {
 
 // OK reports whether the run passed every check.
 func (r Result) OK() bool {
-	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0
+	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0 &&
+		len(r.OverLimit) == 0
 }
 
 // Summary is the report's summary plus the simulator's own findings.
@@ -68,6 +72,9 @@ func (r Result) Summary() string {
 	}
 	if !r.Converged {
 		s += "; NOT CONVERGED: the liveness bound passed with publishes unresolved or queues (dead letters included) not drained"
+	}
+	if len(r.OverLimit) > 0 {
+		s += fmt.Sprintf("; QUEUE BOUND EXCEEDED %d times, first: %s", len(r.OverLimit), r.OverLimit[0])
 	}
 	if len(r.PrefetchExceeded) > 0 {
 		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)

@@ -39,7 +39,9 @@ type runState struct {
 	down      map[string]*downNode
 	downOrder []string
 	randCut   []randomCut
-	pchg      uint64
+	// boundViolations are I6 findings of the broker's per-step check.
+	boundViolations []string
+	pchg            uint64
 }
 
 type randomCut struct {
@@ -113,7 +115,7 @@ func (st *runState) build() {
 	w, work := st.w, st.work
 	st.healAt = VTime(st.plan.Phases.HealAtMs.Duration())
 	st.topo = newTopology(work.Receivers, broker.QueueOptions{
-		AckTimeout: work.AckTimeout, DeliveryLimit: work.DeliveryLimit,
+		AckTimeout: work.AckTimeout, DeliveryLimit: work.DeliveryLimit, MaxLength: max(work.MaxLength, 0),
 	})
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
 	st.brk = &brokerNode{w: w, st: st,
@@ -339,6 +341,7 @@ func (st *runState) finish(res *Result) {
 		}
 	}
 	res.Rejected = st.hist.rejected
+	res.OverLimit = st.boundViolations
 	res.EnqueuedTwice = st.hist.enqueuedTwice
 	res.Coverage = st.cov
 	res.TraceHash = w.trace.Hash()
