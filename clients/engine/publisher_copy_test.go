@@ -1,0 +1,85 @@
+package engine
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+func TestPublisherAddCopyOwnsTheBody(t *testing.T) {
+	p := newPub(t, PublisherConfig{})
+	body := []byte("original body")
+	if err := p.AddCopy(Message{ID: "m1", Exchange: "ex", RoutingKey: "rk", Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	copy(body, "XXXXXXXXXXXXX") // the caller reuses its buffer at once
+	fs := p.Poll(t0)
+	if len(fs) != 1 {
+		t.Fatalf("Poll sent %d frames, want 1", len(fs))
+	}
+	f := fs[0]
+	if string(f.Body) != "original body" || string(f.MessageID) != "m1" || string(f.Exchange) != "ex" || string(f.RoutingKey) != "rk" {
+		t.Fatalf("frame = id %q ex %q rk %q body %q; want the values at AddCopy time", f.MessageID, f.Exchange, f.RoutingKey, f.Body)
+	}
+	// The fields share one buffer: none may run into the next.
+	if cap(f.MessageID) != len(f.MessageID) || cap(f.Exchange) != len(f.Exchange) || cap(f.RoutingKey) != len(f.RoutingKey) {
+		t.Fatal("a frame field's capacity reaches into the next field")
+	}
+}
+
+func TestPublisherAddKeepsTheBodyByReference(t *testing.T) {
+	p := newPub(t, PublisherConfig{})
+	body := []byte("shared")
+	if err := p.Add(Message{ID: "m1", Exchange: "ex", Body: body}); err != nil {
+		t.Fatal(err)
+	}
+	fs := p.Poll(t0)
+	if len(fs) != 1 || &fs[0].Body[0] != &body[0] {
+		t.Fatal("Add copied the body; it documents keeping it by reference")
+	}
+}
+
+func TestPublisherResolvedEntriesReleaseTheirBuffers(t *testing.T) {
+	// Entries live in slabs; a resolved one must not pin its body while a
+	// neighbour in the same slab is still pending.
+	p := newPub(t, PublisherConfig{})
+	for _, id := range []string{"a", "b"} {
+		if err := p.AddCopy(Message{ID: id, Exchange: "ex", Body: bytes.Repeat([]byte{1}, 100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Poll(t0)
+	ea := p.pending["a"]
+	if p.HandleConfirm(wire.Confirm{First: 1, Last: 1}) != 1 {
+		t.Fatal("confirm of seq 1 resolved nothing")
+	}
+	if ea.msg.Body != nil || ea.id != nil || ea.exchange != nil || ea.rkey != nil {
+		t.Fatal("a resolved entry still references its buffers")
+	}
+	if rs := p.Resolutions(); len(rs) != 1 || rs[0].ID != "a" {
+		t.Fatalf("resolutions = %+v, want a", rs)
+	}
+	if !p.IsPending("b") {
+		t.Fatal("b was resolved too")
+	}
+}
+
+func TestPublisherAddCopyAllocatesLittle(t *testing.T) {
+	p := newPub(t, PublisherConfig{Window: 1 << 20})
+	body := make([]byte, 512)
+	ids := make([]string, 2000)
+	for i := range ids {
+		ids[i] = "id-" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+	}
+	i := 0
+	// Maps grow now and then; the per-message cost is the one buffer plus
+	// a share of an entry slab.
+	allocs := testing.AllocsPerRun(1000, func() {
+		_ = p.AddCopy(Message{ID: ids[i], Exchange: "ex", RoutingKey: "rk", Body: body})
+		i++
+	})
+	if allocs > 1.5 {
+		t.Fatalf("AddCopy: %.2f allocations per message, want at most 1.5 (one buffer, a slab share, amortised map growth)", allocs)
+	}
+}
