@@ -52,7 +52,7 @@ func FuzzDecodePayload(f *testing.F) {
 		f.Add(byte(r.Type), b[headerSize:])
 	}
 	f.Fuzz(func(t *testing.T, typ byte, payload []byte) {
-		r, err := decodePayload(RecordType(typ), payload)
+		r, err := decodePayload(RecordType(typ), payload, true)
 		if err != nil {
 			return
 		}

@@ -175,7 +175,7 @@ func (s *Store) replaySegment(num uint64, last bool, rec *Recovered) error {
 	s.st.nextSeq = max(s.st.nextSeq, nextSeq)
 	off := segHeaderSize
 	for off < len(data) {
-		r, n, derr := DecodeRecord(data[off:], s.opts.MaxRecordSize)
+		r, n, derr := decodeRecord(data[off:], s.opts.MaxRecordSize, false)
 		if derr != nil {
 			if !last {
 				return fmt.Errorf("%w: segment %s offset %d: %v (only the last segment may have a torn tail; restore this file from a backup or move it away knowing its messages are lost)", ErrCorrupt, name, off, derr)
