@@ -114,7 +114,12 @@ func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []b
 			go cs.end(fmt.Errorf("%w by the broker: %s", ErrConsumerEnded, in.cancelled.Reason))
 		}
 	case wire.FrameClose:
-		c.log.Warn("broker is closing the connection", "code", in.close.Code, "reason", in.close.Reason)
+		if c.closed {
+			// The broker's answer to our own Close: expected, not news.
+			c.log.Debug("broker closed the connection", "code", in.close.Code, "reason", in.close.Reason)
+		} else {
+			c.log.Warn("broker is closing the connection", "code", in.close.Code, "reason", in.close.Reason)
+		}
 		return &BrokerError{Op: "connection", Code: in.close.Code, Reason: in.close.Reason}
 	}
 	if len(s.wbuf) > 0 {
