@@ -37,6 +37,11 @@ type Native struct {
 	rangeFirst  uint64
 	rangeLast   uint64
 
+	// lastSeq is the greatest publish seq handled; stalePublishes counts
+	// publish frames ignored because their seq was not above it.
+	lastSeq        uint64
+	stalePublishes uint64
+
 	heartbeat time.Duration // negotiated; 0 = off
 	openedAt  time.Time
 	lastRecv  time.Time

@@ -25,6 +25,20 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		if err := wire.DecodePublish(p, f); err != nil {
 			return n.malformed(err)
 		}
+		if f.Seq == 0 {
+			return n.fail(0, broker.CodeInvalidArgument, errors.New("publish sequence numbers start at 1"))
+		}
+		if f.Seq <= n.lastSeq {
+			// Sequence numbers increase on a connection, so this frame is a
+			// copy (or a late, overtaken one) of a publish this session has
+			// already answered or passed: handling it again could enqueue a
+			// message whose publish was refused, or answer a seq twice.
+			// Ignoring it is what a link that lost it would do; a publisher
+			// still waiting resends under a new seq.
+			n.stalePublishes++
+			break
+		}
+		n.lastSeq = f.Seq
 		cp := &n.scratch.corePub
 		*cp = broker.Publish{Seq: f.Seq, Exchange: f.Exchange, RoutingKey: f.RoutingKey, MessageID: f.MessageID, Body: f.Body}
 		n.core.Publish(n.conn, cp, now)

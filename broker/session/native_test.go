@@ -329,3 +329,71 @@ func TestNativeHelloNegotiation(t *testing.T) {
 		t.Fatalf("version mismatch answered %#v", fs)
 	}
 }
+
+// A duplicated (or overtaken) Publish frame — seq not above the greatest seq
+// the session has handled — is ignored: a publish refused as queue-full must
+// not be enqueued by its copy once the queue has room, and no seq is answered
+// twice. (Found by the simulator on a link that duplicates frames.)
+func TestNativeIgnoresPublishSeqsAlreadyHandled(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	if err := w.core.DeclareQueue("small", broker.QueueOptions{MaxLength: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.core.Bind(broker.DefaultExchange, "small", "small"); err != nil {
+		t.Fatal(err)
+	}
+	_, s := openNative(t, w)
+	pub := func(seq uint64, id string) []byte {
+		return wire.AppendPublish(nil, &wire.Publish{Seq: seq, Exchange: []byte(broker.DefaultExchange),
+			RoutingKey: []byte("small"), MessageID: []byte(id), Body: []byte("x")})
+	}
+	w.feed(s, append(pub(1, "a"), pub(2, "b")...))
+	got := frames(t, w.take(s))
+	if len(got) != 2 {
+		t.Fatalf("got %#v, want a confirm and a nack", got)
+	}
+	if n, ok := got[1].(*wire.Nack); !ok || n.Seq != 2 || n.Code != uint16(broker.CodeQueueFull) {
+		t.Fatalf("second publish answered %#v, want Nack queue full", got[1])
+	}
+	// Make room, then deliver a copy of the refused frame and a late copy of
+	// the first: neither may be handled.
+	if _, err := w.core.DeleteQueue("small", w.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.core.DeclareQueue("small", broker.QueueOptions{MaxLength: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.core.Bind(broker.DefaultExchange, "small", "small"); err != nil {
+		t.Fatal(err)
+	}
+	w.feed(s, append(pub(2, "b"), pub(1, "a")...))
+	if out := w.take(s); len(out) != 0 {
+		t.Fatalf("stale publishes answered: %#v", frames(t, out))
+	}
+	if q, _ := w.core.Queue("small"); q.Ready != 0 {
+		t.Fatalf("a refused publish was enqueued by its copy: %d ready", q.Ready)
+	}
+	// The next seq is handled as usual.
+	w.feed(s, pub(3, "c"))
+	if got := frames(t, w.take(s)); len(got) != 1 || !reflect.DeepEqual(got[0], &wire.Confirm{First: 3, Last: 3}) {
+		t.Fatalf("seq 3 answered %#v", got)
+	}
+}
+
+func TestNativePublishSeqZeroIsAProtocolError(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := openNative(t, w)
+	if _, err := s.Feed(publishFrame(0, "z"), w.now); err == nil {
+		t.Fatal("Feed accepted a publish with seq 0")
+	}
+	got := frames(t, w.take(s))
+	if len(got) != 1 {
+		t.Fatalf("got %#v, want one Error frame", got)
+	}
+	if e, ok := got[0].(*wire.Error); !ok || e.Code != uint16(broker.CodeInvalidArgument) {
+		t.Fatalf("got %#v, want Error code %d", got[0], broker.CodeInvalidArgument)
+	}
+	if closed, _ := s.Closed(); !closed {
+		t.Fatal("session still open after seq 0")
+	}
+}
