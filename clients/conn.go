@@ -51,6 +51,7 @@ type Conn struct {
 	wireSeq   uint64            // next publish sequence number on the session
 	seqOwner  map[uint64]seqRef // wire seq -> publisher and its engine's seq
 	cons      *engine.Consumer  // every delivery of the connection
+	fields    fieldCache        // makes Deliveries cheaply, see fieldCache
 	consumers map[string]*Consumer
 	nextCTag  uint64
 	stats     ConnStats

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
@@ -28,18 +29,60 @@ type Delivery struct {
 	ref engine.Ref
 }
 
-func newDelivery(d *wire.Deliver, ref engine.Ref) *Delivery {
-	return &Delivery{
-		MessageID:     string(d.MessageID),
-		Body:          append([]byte(nil), d.Body...),
-		Queue:         string(d.Queue),
-		Exchange:      string(d.Exchange),
-		RoutingKey:    string(d.RoutingKey),
-		ConsumerTag:   string(d.ConsumerTag),
+// fieldCache makes a Delivery with as few allocations as possible: body and
+// message id share one buffer, and the queue, exchange, routing key and
+// consumer tag strings are reused from the previous delivery when their
+// bytes are the same (they almost always are). Delivery structs come from
+// slabs. Guarded by Conn.mu.
+type fieldCache struct {
+	queue, exchange, key, tag string
+	slab                      []Delivery
+}
+
+// deliveryCacheSlab is how many Delivery structs one allocation holds. A
+// handler that keeps a Delivery keeps its slab (not the other bodies).
+const deliveryCacheSlab = 32
+
+// intern returns *last if it spells b, else makes and remembers a string.
+func intern(b []byte, last *string) string {
+	if string(b) != *last { // compared without a conversion
+		*last = string(b)
+	}
+	return *last
+}
+
+// next returns a zeroed Delivery from the slab.
+func (fc *fieldCache) next() *Delivery {
+	if len(fc.slab) == 0 {
+		fc.slab = make([]Delivery, deliveryCacheSlab)
+	}
+	dl := &fc.slab[0]
+	fc.slab = fc.slab[1:]
+	return dl
+}
+
+// delivery fills dl from d, copying everything out of the frame.
+func (fc *fieldCache) delivery(d *wire.Deliver, dl *Delivery) *Delivery {
+	nb := len(d.Body)
+	buf := make([]byte, nb+len(d.MessageID))
+	copy(buf, d.Body)
+	copy(buf[nb:], d.MessageID)
+	// The id's bytes sit after the body's capacity, so nothing can write
+	// them again: appending to Body reallocates.
+	*dl = Delivery{
+		MessageID:     unsafe.String(unsafe.SliceData(buf[nb:]), len(d.MessageID)),
+		Body:          buf[:nb:nb],
+		Queue:         intern(d.Queue, &fc.queue),
+		Exchange:      intern(d.Exchange, &fc.exchange),
+		RoutingKey:    intern(d.RoutingKey, &fc.key),
+		ConsumerTag:   intern(d.ConsumerTag, &fc.tag),
 		Redelivered:   d.Flags&wire.FlagRedelivered != 0,
 		DeliveryCount: d.DeliveryCount,
-		ref:           ref,
 	}
+	if len(d.MessageID) == 0 {
+		dl.MessageID = ""
+	}
+	return dl
 }
 
 // Consumer receives the deliveries of one queue and runs the handler on

@@ -196,19 +196,31 @@ func (c *Conn) takeSeqLocked(seq uint64) (seqRef, bool) {
 func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver) {
 	cs := c.consumers[string(d.ConsumerTag)]
 	var seen engine.SeenSet
-	if cs != nil {
+	var dl *Delivery
+	var ref engine.Ref
+	var dec engine.Decision
+	if cs != nil && !cs.stopped {
+		// The Delivery is built first so that the engine can keep its id
+		// string instead of making another; a duplicate wastes one.
 		seen = cs.seen
+		dl = c.fields.delivery(d, c.fields.next())
+		ref, dec = c.cons.HandleSeenID(d, dl.MessageID, seen)
+	} else {
+		if cs != nil {
+			seen = cs.seen
+		}
+		ref, dec = c.cons.HandleSeen(d, seen)
 	}
-	ref, dec := c.cons.HandleSeen(d, seen)
 	switch dec {
 	case engine.Process:
-		if cs == nil || cs.stopped {
+		if dl == nil {
 			// Its consumer is gone: give the message back to the queue.
 			_ = c.cons.Settle(ref, engine.Transient)
 			c.flushSettlementsLocked(s)
 			return
 		}
-		cs.enqueueLocked(newDelivery(d, ref))
+		dl.ref = ref
+		cs.enqueueLocked(dl)
 	case engine.AckDuplicate:
 		if cs != nil {
 			cs.duplicates.Add(1)

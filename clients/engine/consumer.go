@@ -214,8 +214,23 @@ type Consumer struct {
 	// above it are not remembered.
 	blockedAt uint64
 
+	slab  []inDelivery // records are carved from slabs, see newInDelivery
 	out   []Settlement
 	stats ConsumerStats
+}
+
+// deliverySlab is how many delivery records one allocation holds. A slab
+// lives while any of its records is outstanding; records hold only an id
+// and a few tags, so that is little.
+const deliverySlab = 64
+
+func (c *Consumer) newInDelivery() *inDelivery {
+	if len(c.slab) == 0 {
+		c.slab = make([]inDelivery, deliverySlab)
+	}
+	d := &c.slab[0]
+	c.slab = c.slab[1:]
+	return d
 }
 
 // NewConsumer returns a disconnected consumer engine.
@@ -277,14 +292,31 @@ func (c *Consumer) Handle(d *wire.Deliver) (Ref, Decision) {
 // carrying several consumers, each with its own store, passes the one of the
 // consumer the delivery is for. A nil seen means nothing was seen.
 func (c *Consumer) HandleSeen(d *wire.Deliver, seen SeenSet) (Ref, Decision) {
+	return c.handle(d, "", seen)
+}
+
+// HandleSeenID is HandleSeen for a driver that already holds the message
+// id as a string (id must equal d.MessageID): the engine keeps that string
+// instead of making its own copy.
+func (c *Consumer) HandleSeenID(d *wire.Deliver, id string, seen SeenSet) (Ref, Decision) {
+	if id != string(d.MessageID) {
+		panic("engine: HandleSeenID called with an id that is not the frame's")
+	}
+	return c.handle(d, id, seen)
+}
+
+func (c *Consumer) handle(d *wire.Deliver, id string, seen SeenSet) (Ref, Decision) {
 	ref := Ref{Epoch: c.epoch, Tag: d.DeliveryTag}
 	c.stats.Received++
 	if !c.connected || d.DeliveryTag == 0 || !c.markSeen(d.DeliveryTag) {
 		c.stats.Ignored++
 		return ref, Ignored
 	}
-	id := string(d.MessageID)
-	del := &inDelivery{id: id}
+	if id == "" {
+		id = string(d.MessageID)
+	}
+	del := c.newInDelivery()
+	del.id = id
 	c.outstanding[d.DeliveryTag] = del
 	if c.cfg.Prefetch > 0 && len(c.outstanding) > c.cfg.Prefetch {
 		c.stats.PrefetchExceeded++
