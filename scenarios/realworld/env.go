@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,12 +81,19 @@ func (e *Env) Rng() *rand.Rand { return e.rng }
 
 // Note records a fact about the run for its result (what a fault did).
 func (e *Env) Note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	e.Log.Info("note", "note", msg)
 	e.mu.Lock()
-	e.notes = append(e.notes, fmt.Sprintf(format, args...))
+	e.notes = append(e.notes, msg)
 	e.mu.Unlock()
 }
 
 func (e *Env) record(events ...check.Event) {
+	for _, ev := range events {
+		if ev.Kind != check.KindAbandoned { // those are listed in the report
+			e.Log.Info("event", "kind", ev.Kind, "publisher", ev.Publisher, "receiver", ev.Receiver, "held", len(ev.Held))
+		}
+	}
 	e.mu.Lock()
 	e.extra = append(e.extra, events...)
 	e.mu.Unlock()
@@ -309,12 +317,34 @@ func (e *Env) SetFaults(f proxy.Faults, on ...*proxy.Proxy) error {
 	if len(on) == 0 {
 		on = e.proxies
 	}
+	e.Log.Info("faults set", "proxies", len(on), "up", describeDir(f.Up), "down", describeDir(f.Down))
 	for _, p := range on {
 		if err := p.Set(f); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// describeDir lists the faults of one direction that are on, for the log.
+func describeDir(d proxy.DirFaults) string {
+	var parts []string
+	add := func(on bool, format string, args ...any) {
+		if on {
+			parts = append(parts, fmt.Sprintf(format, args...))
+		}
+	}
+	add(d.Latency > 0 || d.Jitter > 0, "latency=%v±%v", d.Latency, d.Jitter)
+	add(!d.Delay.IsNone(), "delay=%s", d.Delay.Dist)
+	add(d.BandwidthBps > 0, "bandwidth=%dB/s", d.BandwidthBps)
+	add(d.SliceSize > 0, "slices=%d±%d", d.SliceSize, d.SliceVariation)
+	add(d.ResetProb > 0, "reset=%g", d.ResetProb)
+	add(d.BlackHole, "black-hole")
+	add(d.Stall, "stall")
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
 }
 
 // ProxyStats sums the counters of the given proxies (all when none given).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -58,7 +59,8 @@ type Config struct {
 	// LivenessTimeout bounds the liveness phase (default 45s): after it,
 	// unresolved publishes and unprocessed copies are judged as they are.
 	LivenessTimeout time.Duration
-	// Logger receives the harness's and proxies' events (default: discarded).
+	// Logger also receives the harness's and proxies' events, which always
+	// go to harness.log in the run's directory.
 	Logger *slog.Logger
 }
 
@@ -163,9 +165,6 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (res Result, err error) {
 	if cfg.LivenessTimeout <= 0 {
 		cfg.LivenessTimeout = 45 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
 	dir := cfg.Dir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "ciphermq-scenario-"+sc.Name+"-"); err != nil {
@@ -179,6 +178,21 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (res Result, err error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
+	// The harness's own log (faults on and off, kills, restarts, proxy
+	// connection events) goes to harness.log beside the processes' logs.
+	hlog, err := os.OpenFile(filepath.Join(dir, "harness.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		res.Kept = true
+		return res, fmt.Errorf("realworld: harness log: %w", err)
+	}
+	defer hlog.Close()
+	var handler slog.Handler = slog.NewTextHandler(hlog, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if cfg.Logger != nil {
+		handler = slog.NewMultiHandler(handler, cfg.Logger.Handler())
+	}
+	cfg.Logger = slog.New(handler).With("scenario", sc.Name)
+	cfg.Logger.Info("run starts", "seed", cfg.Seed, "dir", dir)
+
 	e, err := newEnv(ctx, cfg, dir)
 	defer func() {
 		if e != nil {
@@ -186,8 +200,10 @@ func Run(ctx context.Context, sc Scenario, cfg Config) (res Result, err error) {
 			res.Notes = append(res.Notes, e.notes...)
 			if err != nil || !res.Passed() {
 				res.Logs = e.logTails(15)
+				res.Logs["harness"] = fileTail(filepath.Join(dir, "harness.log"), 15)
 			}
 		}
+		cfg.Logger.Info("run ends", "passed", res.Passed(), "err", err)
 		if err != nil {
 			res.Incomplete = err.Error()
 		}
