@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ciphermq/ciphermq/faults/proxy"
 )
 
 func shPath(t *testing.T) string {
@@ -119,15 +117,5 @@ func TestFileTail(t *testing.T) {
 	}
 	if got := fileTail("/nonexistent/file", 2); !strings.Contains(got, "cannot read") {
 		t.Fatalf("a missing log must say so: %q", got)
-	}
-}
-
-func TestDescribeDirListsOnlyActiveFaults(t *testing.T) {
-	if got := describeDir(proxy.DirFaults{}); got != "none" {
-		t.Fatalf("zero faults = %q", got)
-	}
-	got := describeDir(proxy.DirFaults{Latency: 4 * time.Millisecond, Jitter: time.Millisecond, BlackHole: true, ResetProb: 0.01})
-	if got != "latency=4ms±1ms reset=0.01 black-hole" {
-		t.Fatalf("describe = %q", got)
 	}
 }
