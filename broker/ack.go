@@ -1,6 +1,10 @@
 package broker
 
-import "time"
+import (
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/store"
+)
 
 // Ack settles the delivery tag of conn (or, with multiple, every outstanding
 // delivery whose tag is <= tag): the messages leave their queues for good.
@@ -17,6 +21,7 @@ func (c *Core) Ack(conn ConnID, tag uint64, multiple bool, now time.Time) error 
 	for _, m := range ms {
 		c.release(m)
 		m.q.c.acked++
+		c.persistSettle(m, store.Acked)
 		c.drop(m)
 	}
 	c.scratch = clearMessages(ms)

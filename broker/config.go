@@ -75,6 +75,10 @@ type Mutations struct {
 	// target queues that have no consumer at that moment (silent loss of a
 	// confirmed message).
 	ConfirmBeforeEnqueue bool
+	// ConfirmBeforePersist confirms publishes to durable queues at once
+	// instead of after Persisted (a confirmed message can be lost by a
+	// crash before its record reached the disk).
+	ConfirmBeforePersist bool
 }
 
 // withDefaults returns cfg with every zero field replaced by its default.

@@ -9,6 +9,10 @@ type connection struct {
 	lastTag     uint64 // delivery tags are 1, 2, 3, ... and never reused
 	consumers   []*consumer
 	consumerSeq uint64 // for generated consumer tags
+	// held counts this connection's confirms and refusals waiting in
+	// Core.held: while it is > 0 every new one queues behind them, so the
+	// connection sees its outcomes in publish order.
+	held int
 
 	// outstanding lists deliveries in tag order. Entries whose message has
 	// since been acked, requeued or dropped are stale and removed lazily;

@@ -166,6 +166,7 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 	m.consumer = cs
 	m.state = stateUnacked
 	m.deliveries++
+	c.persistDelivered(m)
 	q.unacked++
 	q.c.delivered++
 	if m.redelivered {

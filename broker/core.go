@@ -34,6 +34,8 @@ type Core struct {
 
 	duplicates uint64 // publishes confirmed as duplicates
 	refused    uint64 // publishes refused, for any reason
+
+	persist persistState
 }
 
 // New returns a core configured by cfg (zero fields take their defaults).
@@ -120,7 +122,7 @@ func (c *Core) Close(conn ConnID, now time.Time) {
 		c.requeue(ms)
 	}
 	c.scratch = clearMessages(ms)
-	delete(c.conns, conn)
+	delete(c.conns, conn) // its held outcomes are dropped by Persisted
 	c.dispatchTouched()
 }
 
@@ -137,10 +139,10 @@ func (c *Core) Drain() []Effect {
 }
 
 func (c *Core) emitConfirm(conn ConnID, seq uint64, dup bool) {
-	c.out = append(c.out, Effect{Kind: EffectConfirm, Conn: conn, Seq: seq, Duplicate: dup})
+	c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: seq, Duplicate: dup}, false)
 }
 
 func (c *Core) emitRefuse(conn ConnID, seq uint64, err *Error) {
 	c.refused++
-	c.out = append(c.out, Effect{Kind: EffectRefuse, Conn: conn, Seq: seq, Err: err})
+	c.emitOutcome(Effect{Kind: EffectRefuse, Conn: conn, Seq: seq, Err: err}, false)
 }

@@ -12,6 +12,7 @@ type exchange struct {
 	fanout   []*queue            // Fanout: one entry per binding
 	topic    topicTrie           // Topic
 
+	durable    bool   // written to the durable log (a durable queue was bound to it)
 	published  uint64 // accepted (non-duplicate) publishes
 	unroutable uint64 // publishes refused with CodeNoRoute
 }

@@ -21,6 +21,7 @@ type message struct {
 
 	q           *queue
 	seq         uint64 // enqueue order within q; requeues restore this order
+	storeSeq    uint64 // the durable log's message number; 0 unless q is durable
 	deliveries  uint32 // delivery attempts so far
 	redelivered bool
 	state       msgState

@@ -44,7 +44,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 				q.c.duplicates++
 			}
 		}
-		c.emitConfirm(conn, p.Seq, true)
+		// The first copy's confirm may still wait for its fsync: a
+		// duplicate's must not overtake it.
+		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Duplicate: true}, c.PendingPersist() > 0)
 		return nil
 	}
 	if ex == nil {
@@ -73,6 +75,18 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		}
 		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", full.name, full.held(), full.bytes)
 	}
+	durable := false
+	for _, q := range targets {
+		durable = durable || q.opts.Durable
+	}
+	if durable && c.persist.failed != nil {
+		return c.persist.failed
+	}
+	var storeSeq uint64
+	if durable {
+		c.persist.nextSeq++
+		storeSeq = c.persist.nextSeq
+	}
 
 	// Accepted. One allocation holds id, routing key and body for every
 	// target queue; message records come from the free list.
@@ -91,14 +105,20 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		m.q = q
 		q.seq++
 		m.seq = q.seq
+		if q.opts.Durable {
+			m.storeSeq = storeSeq
+		}
 		m.state = stateReady
 		q.ready.pushBack(m)
 		q.bytes += int64(len(body))
 		q.c.published++
 	}
 	c.dedup.record(key, c.now)
+	if durable {
+		c.persistPublish(storeSeq, id, ex.name, rk, body, targets)
+	}
 	if !lossy {
-		c.emitConfirm(conn, p.Seq, false)
+		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq}, durable && !c.cfg.Mutations.ConfirmBeforePersist)
 	}
 	for _, q := range targets {
 		c.dispatch(q)

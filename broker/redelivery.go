@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/ciphermq/ciphermq/broker/store"
 )
 
 // release takes an unacked message away from its connection, consumer and
@@ -29,6 +31,7 @@ func (c *Core) release(m *message) {
 
 // drop removes a message in limbo or ready from the core for good.
 func (c *Core) drop(m *message) {
+	c.persistSettle(m, store.Discarded)
 	m.q.bytes -= int64(len(m.body))
 	if m.q.bytes < 0 {
 		panic("broker: queue " + m.q.name + " byte count below zero")
@@ -89,6 +92,7 @@ func (c *Core) deadLetter(m *message) {
 		return
 	}
 	src.c.deadLettered++
+	c.persistSettle(m, store.DeadLettered)
 	src.bytes -= int64(len(m.body))
 	dlq.seq++
 	m.q, m.seq = dlq, dlq.seq
@@ -97,6 +101,7 @@ func (c *Core) deadLetter(m *message) {
 	dlq.bytes += int64(len(m.body))
 	dlq.c.deadLetterIn++
 	dlq.ready.pushBack(m)
+	c.persistCopy(m)
 	c.touch(dlq)
 }
 

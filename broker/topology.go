@@ -3,6 +3,8 @@ package broker
 import (
 	"slices"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/store"
 )
 
 // DeclareExchange creates an exchange. Declaring an existing exchange with
@@ -43,6 +45,9 @@ func (c *Core) DeleteExchange(name string) error {
 		c.nBindings--
 	}
 	delete(c.exchanges, name)
+	if ex.durable {
+		c.persistRecords(store.Record{Type: store.RecDeleteExchange, Exchange: name})
+	}
 	return nil
 }
 
@@ -73,6 +78,12 @@ func (c *Core) DeclareQueue(name string, opts QueueOptions) error {
 		if dlq = c.queues[opts.DeadLetterQueue]; dlq == nil {
 			return Errorf(CodeQueueNotFound, "dead-letter queue %q of queue %q not found: declare it first", opts.DeadLetterQueue, name)
 		}
+		if opts.Durable && !dlq.opts.Durable {
+			return Errorf(CodeInvalidArgument, "durable queue %q cannot dead-letter into in-memory queue %q: declare the dead-letter queue durable", name, dlq.name)
+		}
+	}
+	if opts.Durable && c.persist.failed != nil && !c.persist.restoring {
+		return c.persist.failed
 	}
 	if len(c.queues) >= c.cfg.MaxQueues {
 		return Errorf(CodeResourceLimit, "the broker already has %d queues, its limit: delete some first", len(c.queues))
@@ -84,6 +95,9 @@ func (c *Core) DeclareQueue(name string, opts QueueOptions) error {
 	c.queues[name] = newQueue(name, opts, ackTimeout, dlq)
 	if dlq != nil {
 		dlq.dlqUsers++
+	}
+	if opts.Durable {
+		c.persistRecords(store.Record{Type: store.RecDeclareQueue, Queue: name, QueueOptions: storeOptions(opts)})
 	}
 	return nil
 }
@@ -167,6 +181,9 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		q.dlq.dlqUsers--
 	}
 	delete(c.queues, name)
+	if q.opts.Durable {
+		c.persistRecords(store.Record{Type: store.RecDeleteQueue, Queue: name})
+	}
 	return discarded, nil
 }
 
@@ -185,6 +202,7 @@ func (c *Core) Bind(exchange, queue, key string) error {
 	}
 	ex.bind(q, key)
 	c.nBindings++
+	c.persistBinding(ex, q, key)
 	return nil
 }
 
@@ -197,6 +215,9 @@ func (c *Core) Unbind(exchange, queue, key string) error {
 	}
 	if ex.unbind(q, key) {
 		c.nBindings--
+		if q.opts.Durable {
+			c.persistRecords(store.Record{Type: store.RecUnbind, Exchange: ex.name, Queue: q.name, Key: key})
+		}
 	}
 	return nil
 }

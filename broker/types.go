@@ -3,6 +3,8 @@ package broker
 import (
 	"fmt"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/store"
 )
 
 // ConnID names one client connection. The driver (server or simulator) picks
@@ -116,6 +118,11 @@ type QueueOptions struct {
 	// DeadLetterQueue receives rejected messages and messages past the
 	// delivery limit. Empty: such messages are discarded and counted.
 	DeadLetterQueue string
+	// Durable: the queue, its bindings (and the exchanges they bind to) and
+	// its messages are written to the driver's log (EffectPersist) and
+	// survive a restart. A publish to a durable queue is confirmed only
+	// after the driver reports its records durable with Persisted.
+	Durable bool
 }
 
 // ConsumeOptions register a push consumer on a connection.
@@ -174,6 +181,10 @@ const (
 	// queue and Err says why. Unacked deliveries of that consumer stay
 	// outstanding on the connection only if their queue still exists.
 	EffectCancelled
+	// EffectPersist: append Records to the durable log. Seq is the persist
+	// token; once every record up to this token is durable the driver calls
+	// Persisted(token), which releases the confirms waiting for it. Conn is 0.
+	EffectPersist
 )
 
 // String names the effect kind for logs and test failures.
@@ -187,6 +198,8 @@ func (k EffectKind) String() string {
 		return "deliver"
 	case EffectCancelled:
 		return "cancelled"
+	case EffectPersist:
+		return "persist"
 	}
 	return fmt.Sprintf("effect-kind(%d)", uint8(k))
 }
@@ -199,4 +212,5 @@ type Effect struct {
 	Duplicate bool
 	Err       *Error
 	Delivery  Delivery
+	Records   []store.Record // EffectPersist only
 }

@@ -1,0 +1,269 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker/store"
+)
+
+// persistState is the core's side of durability. The core never touches a
+// disk: it emits the records to write (EffectPersist, each with a token),
+// holds the confirms of publishes to durable queues until the driver
+// reports their token durable (Persisted), and refuses durable publishes
+// while the driver reports the storage failed.
+type persistState struct {
+	token   uint64 // last persist token issued
+	nextSeq uint64 // next durable message number (store.Record.Seq)
+	held    []heldOutcome
+	heldAt  int    // held[:heldAt] already released
+	failed  *Error // non-nil while durable storage is unusable
+	// restoring: Restore is replaying the log into the core; nothing it
+	// does is written again.
+	restoring bool
+}
+
+type heldOutcome struct {
+	token  uint64
+	effect Effect
+	cn     *connection // IDs may be reused after a close: match the very connection
+}
+
+// persistRecords emits records for the log and returns their token.
+func (c *Core) persistRecords(recs ...store.Record) uint64 {
+	if c.persist.restoring {
+		return c.persist.token
+	}
+	c.persist.token++
+	c.out = append(c.out, Effect{Kind: EffectPersist, Seq: c.persist.token, Records: recs})
+	return c.persist.token
+}
+
+// emitOutcome emits a confirm or refusal, or holds it behind the
+// connection's held outcomes (or, with durable, until the latest token is
+// durable) so that a connection always sees its outcomes in publish order.
+func (c *Core) emitOutcome(e Effect, durable bool) {
+	cn := c.conns[e.Conn]
+	if cn == nil || (!durable && cn.held == 0) {
+		c.out = append(c.out, e)
+		return
+	}
+	cn.held++
+	c.persist.held = append(c.persist.held, heldOutcome{token: c.persist.token, effect: e, cn: cn})
+}
+
+// Persisted tells the core that every record of every EffectPersist with a
+// token up to upTo is durable: the confirms waiting for them go out (in
+// the order the publishes were made).
+func (c *Core) Persisted(upTo uint64, now time.Time) {
+	c.advance(now)
+	p := &c.persist
+	for p.heldAt < len(p.held) && p.held[p.heldAt].token <= upTo {
+		c.release1(p.held[p.heldAt])
+		p.held[p.heldAt] = heldOutcome{}
+		p.heldAt++
+	}
+	c.compactHeld()
+}
+
+func (c *Core) release1(h heldOutcome) {
+	if c.conns[h.effect.Conn] != h.cn {
+		return // the connection closed; its publisher will retry elsewhere
+	}
+	h.cn.held--
+	c.out = append(c.out, h.effect)
+}
+
+func (c *Core) compactHeld() {
+	p := &c.persist
+	if p.heldAt == len(p.held) {
+		p.held, p.heldAt = p.held[:0], 0
+	} else if p.heldAt > 1024 && p.heldAt*2 > len(p.held) {
+		n := copy(p.held, p.held[p.heldAt:])
+		clear(p.held[n:])
+		p.held, p.heldAt = p.held[:n], 0
+	}
+}
+
+// StorageFailed tells the core that durable storage cannot be written (a
+// failed fsync, a full disk): the confirms still waiting become refusals
+// with CodeUnavailable (their messages may or may not be on disk; the
+// publisher retries and the dedup window answers), and publishes to
+// durable queues are refused until StorageRecovered. In-memory queues keep
+// working.
+func (c *Core) StorageFailed(reason string, now time.Time) {
+	c.advance(now)
+	c.persist.failed = Errorf(CodeUnavailable, "durable storage failed (%s): publishes to durable queues are refused until an operator fixes the disk; in-memory queues still work", reason)
+	p := &c.persist
+	for ; p.heldAt < len(p.held); p.heldAt++ {
+		h := p.held[p.heldAt]
+		if e := h.effect; e.Kind == EffectConfirm {
+			c.refused++
+			h.effect = Effect{Kind: EffectRefuse, Conn: e.Conn, Seq: e.Seq, Err: c.persist.failed}
+		}
+		c.release1(h)
+		p.held[p.heldAt] = heldOutcome{}
+	}
+	c.compactHeld()
+}
+
+// StorageRecovered lifts StorageFailed (the driver reopened its log).
+func (c *Core) StorageRecovered() { c.persist.failed = nil }
+
+// PendingPersist is the number of confirms and refusals waiting for
+// Persisted.
+func (c *Core) PendingPersist() int { return len(c.persist.held) - c.persist.heldAt }
+
+func storeOptions(o QueueOptions) store.QueueOptions {
+	return store.QueueOptions{
+		MaxLength: int64(o.MaxLength), MaxBytes: o.MaxBytes, AckTimeout: o.AckTimeout,
+		DeliveryLimit: int64(o.DeliveryLimit), DeadLetterQueue: o.DeadLetterQueue,
+	}
+}
+
+// persistSettle records that m left its durable queue.
+func (c *Core) persistSettle(m *message, outcome store.Outcome) {
+	if m.storeSeq == 0 || !m.q.opts.Durable {
+		return
+	}
+	c.persistRecords(store.Record{Type: store.RecSettle, Seq: m.storeSeq, Queue: m.q.name, Outcome: outcome})
+	m.storeSeq = 0
+}
+
+// persistDelivered records one more delivery attempt of m.
+func (c *Core) persistDelivered(m *message) {
+	if m.storeSeq == 0 || !m.q.opts.Durable {
+		return
+	}
+	c.persistRecords(store.Record{Type: store.RecDelivered, Seq: m.storeSeq, Queue: m.q.name})
+}
+
+// persistCopy writes m as a new message of its (durable) queue, for a copy
+// that arrives by dead-lettering.
+func (c *Core) persistCopy(m *message) {
+	if !m.q.opts.Durable {
+		return
+	}
+	c.persist.nextSeq++
+	m.storeSeq = c.persist.nextSeq
+	c.persistRecords(store.Record{
+		Type: store.RecPublish, Seq: m.storeSeq, MessageID: m.id, Exchange: m.exchange, Key: m.routingKey,
+		Body: m.body, Targets: []store.Target{{Queue: m.q.name}},
+	})
+}
+
+// persistBinding writes a binding to a durable queue, and its exchange the
+// first time.
+func (c *Core) persistBinding(ex *exchange, q *queue, key string) {
+	if !q.opts.Durable {
+		return
+	}
+	recs := make([]store.Record, 0, 2)
+	if !ex.durable {
+		ex.durable = true
+		recs = append(recs, store.Record{Type: store.RecDeclareExchange, Exchange: ex.name, ExchangeType: uint8(ex.typ)})
+	}
+	recs = append(recs, store.Record{Type: store.RecBind, Exchange: ex.name, Queue: q.name, Key: key})
+	c.persistRecords(recs...)
+}
+
+// Restore builds a core from what the durable log held: the default
+// topology (unless cfg.NoDefaults), then the durable exchanges, queues and
+// bindings, every queue's messages in enqueue order (ready; redelivered
+// if they were delivered before), and the dedup window. read returns a
+// message's contents (store.Store.ReadMessage). Nothing restored is
+// written to the log again.
+func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Message, error), now time.Time) (*Core, error) {
+	c := New(cfg)
+	c.advance(now)
+	c.persist.restoring = true
+	defer func() { c.persist.restoring = false }()
+	for _, e := range rec.Exchanges {
+		if err := c.DeclareExchange(e.Name, ExchangeType(e.Type)); err != nil {
+			return nil, fmt.Errorf("restore exchange %q: %w", e.Name, err)
+		}
+		c.exchanges[e.Name].durable = true
+	}
+	// Dead-letter queues must exist before the queues naming them.
+	pending := rec.Queues
+	for len(pending) > 0 {
+		var later []store.Queue
+		for _, q := range pending {
+			o := q.Options
+			if o.DeadLetterQueue != "" && c.queues[o.DeadLetterQueue] == nil && containsQueue(pending, o.DeadLetterQueue) {
+				later = append(later, q)
+				continue
+			}
+			opts := QueueOptions{MaxLength: int(o.MaxLength), MaxBytes: o.MaxBytes, AckTimeout: o.AckTimeout,
+				DeliveryLimit: int(o.DeliveryLimit), DeadLetterQueue: o.DeadLetterQueue, Durable: true}
+			if err := c.DeclareQueue(q.Name, opts); err != nil {
+				return nil, fmt.Errorf("restore queue %q: %w", q.Name, err)
+			}
+		}
+		if len(later) == len(pending) {
+			return nil, fmt.Errorf("restore: dead-letter queues form a cycle among %d queues", len(later))
+		}
+		pending = later
+	}
+	for _, b := range rec.Bindings {
+		if err := c.Bind(b.Exchange, b.Queue, b.Key); err != nil {
+			return nil, fmt.Errorf("restore binding %s -> %s (%q): %w", b.Exchange, b.Queue, b.Key, err)
+		}
+	}
+	for _, qm := range rec.Messages {
+		q := c.queues[qm.Queue]
+		if q == nil {
+			return nil, fmt.Errorf("restore: the log holds messages for queue %q, which it never declared", qm.Queue)
+		}
+		for _, ref := range qm.Messages {
+			msg, err := read(ref.Seq)
+			if err != nil {
+				return nil, fmt.Errorf("restore message %d of queue %q: %w", ref.Seq, qm.Queue, err)
+			}
+			id, rk, body := copyMessage([]byte(msg.ID), []byte(msg.RoutingKey), msg.Body)
+			m := c.newMessage()
+			m.id, m.exchange, m.routingKey, m.body = id, msg.Exchange, rk, body
+			m.q = q
+			q.seq++
+			m.seq = q.seq
+			m.storeSeq = ref.Seq
+			m.deliveries = ref.Deliveries
+			m.redelivered = ref.Deliveries > 0
+			m.state = stateReady
+			q.ready.pushBack(m)
+			q.bytes += int64(len(body))
+		}
+	}
+	for _, d := range rec.Dedup {
+		if k := keyOf([]byte(d.ID)); c.dedup.enabled() && !c.dedup.ids.contains(k) {
+			c.dedup.record(k, time.Unix(0, d.Time))
+		}
+	}
+	c.dedup.expire(c.now)
+	c.persist.nextSeq = max(rec.NextSeq, 1) - 1
+	return c, nil
+}
+
+func containsQueue(qs []store.Queue, name string) bool {
+	for _, q := range qs {
+		if q.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// persistPublish writes one accepted publish: one record naming every
+// durable target queue (in name order), and its dedup entry.
+func (c *Core) persistPublish(seq uint64, id, exchange, key string, body []byte, targets []*queue) {
+	tq := make([]store.Target, 0, len(targets))
+	for _, q := range targets {
+		if q.opts.Durable {
+			tq = append(tq, store.Target{Queue: q.name})
+		}
+	}
+	c.persistRecords(
+		store.Record{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, Body: body, Targets: tq},
+		store.Record{Type: store.RecDedup, MessageID: id, Time: c.now.UnixNano()},
+	)
+}

@@ -1,0 +1,253 @@
+package broker
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/ciphermq/ciphermq/broker/store"
+)
+
+// durableRig drives a core like the server does: EffectPersist records go
+// to a store on a crashable in-memory disk; sync() fsyncs and reports
+// Persisted. Other effects are kept for the test.
+type durableRig struct {
+	t       *testing.T
+	fs      *store.MemFS
+	st      *store.Store
+	c       *Core
+	cfg     Config
+	lastTok uint64 // token of the last appended EffectPersist
+	effects []Effect
+}
+
+func newDurableRig(t *testing.T, cfg Config) *durableRig {
+	cfg.NoDefaults = true
+	r := &durableRig{t: t, fs: store.NewMemFS(), cfg: cfg}
+	r.start()
+	return r
+}
+
+func (r *durableRig) start() {
+	r.t.Helper()
+	st, rec, err := store.Open(r.fs, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		r.t.Fatalf("open store: %v", err)
+	}
+	c, err := Restore(r.cfg, rec, st.ReadMessage, t0)
+	if err != nil {
+		r.t.Fatalf("restore: %v", err)
+	}
+	r.st, r.c, r.lastTok, r.effects = st, c, 0, nil
+}
+
+// pump moves the core's effects: records into the log, the rest to effects.
+func (r *durableRig) pump() []Effect {
+	r.t.Helper()
+	var out []Effect
+	for _, e := range r.c.Drain() {
+		if e.Kind == EffectPersist {
+			if _, err := r.st.Append(e.Records...); err != nil {
+				r.t.Fatalf("append: %v", err)
+			}
+			r.lastTok = e.Seq
+			continue
+		}
+		out = append(out, e)
+	}
+	r.effects = append(r.effects, out...)
+	return out
+}
+
+func (r *durableRig) sync() []Effect {
+	r.t.Helper()
+	before := r.pump()
+	if _, err := r.st.Sync(); err != nil {
+		r.t.Fatalf("sync: %v", err)
+	}
+	r.c.Persisted(r.lastTok, t0)
+	return append(before, r.pump()...)
+}
+
+// crash loses power and restarts the broker from the log.
+func (r *durableRig) crash() {
+	r.t.Helper()
+	r.fs.Crash(0)
+	r.start()
+}
+
+func (r *durableRig) publish(conn ConnID, seq uint64, ex, key, id string) {
+	r.c.Publish(conn, &Publish{Seq: seq, Exchange: []byte(ex), RoutingKey: []byte(key), MessageID: []byte(id), Body: []byte("body of " + id)}, t0)
+}
+
+func kinds(effs []Effect) string {
+	var s []string
+	for _, e := range effs {
+		s = append(s, fmt.Sprintf("%s:%d", e.Kind, e.Seq))
+	}
+	return fmt.Sprint(s)
+}
+
+func heldIDs(c *Core, queue string) []string {
+	var ids []string
+	for _, h := range c.Held() {
+		if h.Queue == queue {
+			ids = append(ids, h.MessageID)
+		}
+	}
+	return ids
+}
+
+func durableTopology(t *testing.T, c *Core) {
+	t.Helper()
+	for _, err := range []error{
+		c.DeclareExchange("ex", Direct),
+		c.DeclareQueue("dlq", QueueOptions{Durable: true}),
+		c.DeclareQueue("d", QueueOptions{Durable: true, DeadLetterQueue: "dlq", DeliveryLimit: 2}),
+		c.DeclareQueue("mem", QueueOptions{}),
+		c.Bind("ex", "d", "dk"),
+		c.Bind("ex", "mem", "mk"),
+		c.Bind("ex", "d", "both"),
+		c.Bind("ex", "mem", "both"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDurableConfirmWaitsForPersisted(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	durableTopology(t, r.c)
+	r.c.Open(1, t0)
+	r.c.Open(2, t0)
+	r.publish(1, 1, "ex", "dk", "a") // durable: held
+	r.publish(1, 2, "ex", "mk", "b") // in-memory, but behind a on conn 1
+	r.publish(2, 1, "ex", "mk", "c") // in-memory on conn 2: at once
+	if got := kinds(r.pump()); got != "[confirm:1]" {
+		t.Fatalf("before the fsync: %s, want only conn 2's confirm", got)
+	}
+	if r.c.PendingPersist() != 2 {
+		t.Fatalf("pending %d, want 2", r.c.PendingPersist())
+	}
+	effs := r.sync()
+	if got := kinds(effs); got != "[confirm:1 confirm:2]" || effs[0].Conn != 1 || effs[1].Conn != 1 {
+		t.Fatalf("after the fsync: %s", got)
+	}
+	// The log holds the durable publish only.
+	r.crash()
+	if got := heldIDs(r.c, "d"); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("after a crash d holds %v", got)
+	}
+	if r.c.QueueExists("mem") {
+		t.Fatal("the in-memory queue survived a restart")
+	}
+}
+
+func TestUnacknowledgedDurableMessagesComeBackRedelivered(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	durableTopology(t, r.c)
+	r.c.Open(1, t0)
+	for i := 1; i <= 5; i++ {
+		r.publish(1, uint64(i), "ex", "both", fmt.Sprintf("m%d", i))
+	}
+	r.sync()
+	if _, err := r.c.Consume(1, ConsumeOptions{Queue: "d", Tag: "c", Prefetch: 3}, t0); err != nil {
+		t.Fatal(err)
+	}
+	r.pump()
+	// Deliveries 1..3: ack m1, nack m2 without requeue (dead-letter), keep m3.
+	if err := r.c.Ack(1, 1, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.Nack(1, 2, false, false, t0); err != nil {
+		t.Fatal(err)
+	}
+	r.sync()
+	r.crash()
+	held := r.c.Held()
+	var got []string
+	for _, h := range held {
+		got = append(got, fmt.Sprintf("%s/%s/%d/%v", h.Queue, h.MessageID, h.DeliveryCount, h.Redelivered))
+	}
+	// m4 and m5 were pushed to the consumer as m1 and m2 left (prefetch 3):
+	// all three unacked ones come back ready, redelivered, with their counts.
+	want := []string{"d/m3/1/true", "d/m4/1/true", "d/m5/1/true", "dlq/m2/0/false"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after restart:\n got %v\nwant %v", got, want)
+	}
+	if err := r.c.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	// The dedup window came back: a retried publish of m1 is a duplicate.
+	r.c.Open(9, t0)
+	r.publish(9, 1, "ex", "dk", "m1")
+	if effs := r.sync(); len(effs) != 1 || !effs[0].Duplicate {
+		t.Fatalf("retry of m1 after restart: %s", describe(effs))
+	}
+	// Message numbers continue after the restored ones.
+	r.publish(9, 2, "ex", "dk", "m7")
+	r.sync()
+	r.crash()
+	if got := heldIDs(r.c, "d"); !slices.Equal(got, []string{"m3", "m4", "m5", "m7"}) {
+		t.Fatalf("second restart: %v", got)
+	}
+}
+
+func TestStorageFailureRefusesDurableOnly(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	durableTopology(t, r.c)
+	r.c.Open(1, t0)
+	r.publish(1, 1, "ex", "dk", "a")
+	r.pump()
+	r.c.StorageFailed("fsync: input/output error", t0)
+	effs := r.pump()
+	if len(effs) != 1 || effs[0].Kind != EffectRefuse || effs[0].Err.Code != CodeUnavailable {
+		t.Fatalf("held confirm after failure: %s", describe(effs))
+	}
+	r.publish(1, 2, "ex", "dk", "b")
+	r.publish(1, 3, "ex", "mk", "c")
+	effs = r.pump()
+	if len(effs) != 2 || effs[0].Kind != EffectRefuse || effs[0].Err.Code != CodeUnavailable || effs[1].Kind != EffectConfirm {
+		t.Fatalf("durable refused, in-memory confirmed: %s", describe(effs))
+	}
+	wantCode(t, r.c.DeclareQueue("d2", QueueOptions{Durable: true}), CodeUnavailable)
+	r.c.StorageRecovered()
+	r.publish(1, 4, "ex", "dk", "d")
+	if effs := r.sync(); len(effs) != 1 || effs[0].Kind != EffectConfirm {
+		t.Fatalf("after recovery: %s", describe(effs))
+	}
+}
+
+func TestDurableQueueNeedsDurableDeadLetterQueue(t *testing.T) {
+	c := New(Config{NoDefaults: true})
+	if err := c.DeclareQueue("mem", QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, c.DeclareQueue("d", QueueOptions{Durable: true, DeadLetterQueue: "mem"}), CodeInvalidArgument)
+}
+
+// TestConfirmBeforePersistIsCaught is the mutation proof: with the
+// mutation, a confirmed message can be lost by a crash, and the check
+// "every confirmed durable message is in the log after a crash" fails.
+func TestConfirmBeforePersistIsCaught(t *testing.T) {
+	for _, mutate := range []bool{false, true} {
+		r := newDurableRig(t, Config{Mutations: Mutations{ConfirmBeforePersist: mutate}})
+		durableTopology(t, r.c)
+		r.sync()
+		r.c.Open(1, t0)
+		r.publish(1, 1, "ex", "dk", "a")
+		confirmed := map[string]bool{}
+		for _, e := range r.pump() {
+			if e.Kind == EffectConfirm {
+				confirmed["a"] = true
+			}
+		}
+		r.crash() // before any fsync
+		lost := confirmed["a"] && !slices.Contains(heldIDs(r.c, "d"), "a")
+		if lost != mutate {
+			t.Fatalf("mutation %v: confirmed %v, lost %v", mutate, confirmed["a"], lost)
+		}
+	}
+}
