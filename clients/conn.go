@@ -49,7 +49,7 @@ type Conn struct {
 	topo      topology
 	pubs      map[*Publisher]struct{}
 	wireSeq   uint64            // next publish sequence number on the session
-	seqOwner  map[uint64]seqRef // wire seq -> publisher and its engine's seq
+	seqOwner  seqRing           // wire seq -> publisher and its engine's seq
 	cons      *engine.Consumer  // every delivery of the connection
 	fields    fieldCache        // makes Deliveries cheaply, see fieldCache
 	consumers map[string]*Consumer
@@ -125,7 +125,6 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		upCh:      make(chan struct{}),
 		reqs:      make(map[uint64]*request),
 		pubs:      make(map[*Publisher]struct{}),
-		seqOwner:  make(map[uint64]seqRef),
 		cons:      engine.NewConsumer(engine.ConsumerConfig{}),
 		consumers: make(map[string]*Consumer),
 	}
@@ -232,7 +231,7 @@ func (c *Conn) install(s *session) bool {
 	s.epoch = c.epoch
 	c.sess = s
 	c.wireSeq = 1
-	clear(c.seqOwner)
+	c.seqOwner.reset()
 	c.stats.Connects++
 	if c.stats.Connects > 1 {
 		c.stats.Reconnects++
@@ -275,7 +274,7 @@ func (c *Conn) sessionEnded(s *session) {
 	for p := range c.pubs {
 		p.eng.Disconnected(now)
 	}
-	clear(c.seqOwner)
+	c.seqOwner.reset()
 	for id, r := range c.reqs {
 		if r.epoch == s.epoch {
 			delete(c.reqs, id)

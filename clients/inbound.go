@@ -24,7 +24,6 @@ type inbound struct {
 	cancelled  wire.Cancelled
 	close      wire.Close
 	touched    []*Publisher
-	seqs       []uint64
 }
 
 func newInbound() *inbound { return &inbound{} }
@@ -135,24 +134,9 @@ func (c *Conn) handleConfirmLocked(in *inbound, now time.Time) {
 	if f == 0 || f > l {
 		return
 	}
-	seqs := in.seqs[:0]
-	defer func() { in.seqs = seqs[:0] }()
-	if l-f < uint64(len(c.seqOwner)) {
-		for s := f; ; s++ {
-			if _, ok := c.seqOwner[s]; ok {
-				seqs = append(seqs, s)
-			}
-			if s == l {
-				break
-			}
-		}
-	} else {
-		for s := range c.seqOwner {
-			if s >= f && s <= l {
-				seqs = append(seqs, s)
-			}
-		}
-		slices.Sort(seqs)
+	lo, hi, ok := c.seqOwner.span(f, l)
+	if !ok {
+		return
 	}
 	touched := in.touched[:0]
 	var run seqRef
@@ -162,17 +146,20 @@ func (c *Conn) handleConfirmLocked(in *inbound, now time.Time) {
 			run.pub.eng.HandleConfirm(wire.Confirm{First: run.local, Last: runLast})
 		}
 	}
-	for _, s := range seqs {
-		ref := c.seqOwner[s]
-		delete(c.seqOwner, s)
-		if ref.pub == run.pub && ref.local == runLast+1 {
-			runLast = ref.local
-			continue
+	for s := lo; ; s++ {
+		if ref, ok := c.seqOwner.take(s); ok {
+			if ref.pub == run.pub && ref.local == runLast+1 {
+				runLast = ref.local
+			} else {
+				flush()
+				run, runLast = ref, ref.local
+				if !slices.Contains(touched, ref.pub) {
+					touched = append(touched, ref.pub)
+				}
+			}
 		}
-		flush()
-		run, runLast = ref, ref.local
-		if !slices.Contains(touched, ref.pub) {
-			touched = append(touched, ref.pub)
+		if s == hi {
+			break
 		}
 	}
 	flush()
@@ -184,11 +171,7 @@ func (c *Conn) handleConfirmLocked(in *inbound, now time.Time) {
 }
 
 func (c *Conn) takeSeqLocked(seq uint64) (seqRef, bool) {
-	ref, ok := c.seqOwner[seq]
-	if ok {
-		delete(c.seqOwner, seq)
-	}
-	return ref, ok
+	return c.seqOwner.take(seq)
 }
 
 // handleDeliverLocked runs a delivery through the connection's consumer

@@ -314,7 +314,7 @@ func (p *Publisher) pumpLocked(now time.Time) {
 	frames := p.eng.Poll(now)
 	for i := range frames {
 		f := &frames[i]
-		c.seqOwner[c.wireSeq] = seqRef{pub: p, local: f.Seq}
+		c.seqOwner.add(c.wireSeq, seqRef{pub: p, local: f.Seq})
 		f.Seq = c.wireSeq
 		c.wireSeq++
 		s.wbuf = wire.AppendPublish(s.wbuf, f)
