@@ -48,10 +48,10 @@ type Conn struct {
 	reqs      map[uint64]*request
 	topo      topology
 	pubs      map[*Publisher]struct{}
-	wireSeq   uint64            // next publish sequence number on the session
-	seqOwner  seqRing           // wire seq -> publisher and its engine's seq
-	cons      *engine.Consumer  // every delivery of the connection
-	fields    fieldCache        // makes Deliveries cheaply, see fieldCache
+	wireSeq   uint64           // next publish sequence number on the session
+	seqOwner  seqRing          // wire seq -> publisher and its engine's seq
+	cons      *engine.Consumer // every delivery of the connection
+	fields    fieldCache       // makes Deliveries cheaply, see fieldCache
 	consumers map[string]*Consumer
 	nextCTag  uint64
 	stats     ConnStats
