@@ -215,6 +215,7 @@ func queueOptions(f *wire.DeclareQueue) broker.QueueOptions {
 		AckTimeout:      millis(f.AckTimeoutMs),
 		DeliveryLimit:   clampInt(f.DeliveryLimit),
 		DeadLetterQueue: f.DeadLetterQueue,
+		Durable:         f.Durable,
 	}
 }
 

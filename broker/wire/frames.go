@@ -123,6 +123,9 @@ type DeclareQueue struct {
 	AckTimeoutMs    uint64
 	DeliveryLimit   uint64
 	DeadLetterQueue string
+	// Durable: the queue and its messages survive broker restarts (sent as
+	// the optional trailing flags byte, bit 0; absent means 0).
+	Durable bool
 }
 
 // DeleteQueue deletes a queue; OK.Count is the number of messages discarded.

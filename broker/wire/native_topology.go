@@ -49,8 +49,16 @@ func AppendDeclareQueue(dst []byte, f *DeclareQueue) []byte {
 	dst = appendUvarint(dst, f.AckTimeoutMs)
 	dst = appendUvarint(dst, f.DeliveryLimit)
 	dst = appendString(dst, f.DeadLetterQueue)
+	if f.Durable {
+		// Optional trailing flags: omitted when zero, so frames of clients
+		// that predate durable queues stay byte-identical.
+		dst = append(dst, declareQueueDurable)
+	}
 	return endFrame(dst, start)
 }
+
+// declareQueueDurable is bit 0 of DeclareQueue's optional flags field.
+const declareQueueDurable = 1
 
 // DecodeDeclareQueue decodes a DeclareQueue payload.
 func DecodeDeclareQueue(p []byte, f *DeclareQueue) error {
@@ -62,6 +70,10 @@ func DecodeDeclareQueue(p []byte, f *DeclareQueue) error {
 	f.AckTimeoutMs = d.uvarint("ack_timeout_ms")
 	f.DeliveryLimit = d.uvarint("delivery_limit")
 	f.DeadLetterQueue = d.str("dead_letter_queue", MaxNameLen)
+	f.Durable = false
+	if d.err == nil && d.off < len(d.buf) {
+		f.Durable = d.flags("flags", declareQueueDurable)&declareQueueDurable != 0
+	}
 	return d.finish()
 }
 
