@@ -144,7 +144,7 @@ type Publisher struct {
 	retry   map[uint16]bool
 
 	pending   map[string]*pubEntry
-	bySeq     map[uint64]*pubEntry
+	bySeq     seqIndex
 	connected bool
 	nextSeq   uint64
 	nextOrder uint64
@@ -155,7 +155,8 @@ type Publisher struct {
 	due       []*pubEntry // on the wire, confirm overdue, to resend
 	deadlines deadlineHeap
 
-	slab     []pubEntry // entries are carved from slabs, see newEntry
+	slab     []pubEntry  // entries are carved from slabs, see newEntry
+	hits     []*pubEntry // HandleConfirm's scratch
 	out      []wire.Publish
 	resolved []Resolution
 	stats    PublisherStats
@@ -178,7 +179,6 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 		backoff: Backoff{Min: cfg.ConfirmTimeout, Max: cfg.MaxConfirmTimeout, Jitter: cfg.Jitter},
 		retry:   make(map[uint16]bool, len(cfg.RetryCodes)),
 		pending: make(map[string]*pubEntry),
-		bySeq:   make(map[uint64]*pubEntry),
 		nextSeq: 1,
 	}
 	for _, c := range cfg.RetryCodes {
@@ -276,7 +276,7 @@ func (p *Publisher) Disconnected(now time.Time) {
 		return
 	}
 	p.connected = false
-	clear(p.bySeq)
+	p.bySeq.reset()
 	p.deadlines.clear()
 	p.due = p.due[:0]
 	back := make([]*pubEntry, 0, p.inFlight)
@@ -366,7 +366,7 @@ func (p *Publisher) Poll(now time.Time) []wire.Publish {
 func (p *Publisher) send(e *pubEntry, now time.Time) {
 	seq := p.nextSeq
 	p.nextSeq++
-	p.bySeq[seq] = e
+	p.bySeq.put(seq, e)
 	if e.seq == 0 {
 		e.seq = seq
 	} else {
@@ -414,31 +414,21 @@ func (p *Publisher) HandleConfirm(c wire.Confirm) int {
 		p.stats.Stale++
 		return 0
 	}
-	var hits []*pubEntry
-	if span := c.Last - c.First; span < uint64(len(p.bySeq)) {
-		for s := c.First; ; s++ {
-			if e, ok := p.bySeq[s]; ok {
+	hits := p.hits[:0]
+	if lo, hi, ok := p.bySeq.span(c.First, c.Last); ok {
+		for s := lo; ; s++ {
+			if e := p.bySeq.get(s); e != nil {
 				hits = append(hits, e)
 			}
-			if s == c.Last {
+			if s == hi {
 				break
 			}
 		}
-	} else {
-		// A range wider than what is in flight (or a hostile one near
-		// 2^64): walk the map instead, then sort so the resolution order
-		// does not depend on map iteration.
-		seqs := make([]uint64, 0, len(p.bySeq))
-		for s := range p.bySeq {
-			if s >= c.First && s <= c.Last {
-				seqs = append(seqs, s)
-			}
-		}
-		slices.Sort(seqs)
-		for _, s := range seqs {
-			hits = append(hits, p.bySeq[s])
-		}
 	}
+	defer func() {
+		clear(hits)
+		p.hits = hits[:0]
+	}()
 	n := 0
 	for _, e := range hits {
 		if e.resolved {
@@ -456,8 +446,8 @@ func (p *Publisher) HandleConfirm(c wire.Confirm) int {
 // HandleConfirmDup resolves the publish d.Seq as Duplicate. It reports
 // whether a pending message was resolved.
 func (p *Publisher) HandleConfirmDup(d wire.ConfirmDup) bool {
-	e, ok := p.bySeq[d.Seq]
-	if !ok {
+	e := p.bySeq.get(d.Seq)
+	if e == nil {
 		p.stats.Stale++
 		return false
 	}
@@ -470,8 +460,8 @@ func (p *Publisher) HandleConfirmDup(d wire.ConfirmDup) bool {
 // pending and goes out again when its confirm timeout expires. It reports
 // whether a pending message was resolved.
 func (p *Publisher) HandleNack(n wire.Nack) bool {
-	e, ok := p.bySeq[n.Seq]
-	if !ok {
+	e := p.bySeq.get(n.Seq)
+	if e == nil {
 		p.stats.Stale++
 		return false
 	}
@@ -488,10 +478,10 @@ func (p *Publisher) resolve(e *pubEntry, r Resolution) {
 	e.resolved = true
 	delete(p.pending, e.msg.ID)
 	if e.seq != 0 {
-		delete(p.bySeq, e.seq)
+		p.bySeq.del(e.seq)
 	}
 	for _, s := range e.moreSeqs {
-		delete(p.bySeq, s)
+		p.bySeq.del(s)
 	}
 	p.deadlines.remove(e)
 	if e.onWire {
