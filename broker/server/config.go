@@ -12,6 +12,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/store"
 )
 
 // Defaults of Config (see DefaultConfig).
@@ -64,6 +65,16 @@ type Config struct {
 	TextPacingGap time.Duration
 	// ServerName is announced to native clients.
 	ServerName string
+
+	// DataDir holds the durable queues' log (broker/store). Empty: no
+	// durable storage; declaring a durable queue is refused.
+	DataDir string
+	// Fsync is the durable log's fsync policy: store.SyncAlways (confirm
+	// after fsync, the default) or store.SyncInterval (confirm at once,
+	// fsync every FsyncInterval; see docs/storage.md for what that loses).
+	Fsync store.SyncPolicy
+	// FsyncInterval is the fsync period under store.SyncInterval (0: 10ms).
+	FsyncInterval time.Duration
 
 	// Broker configures the core (message size, dedup window, limits).
 	broker.Config
@@ -122,6 +133,10 @@ func (c Config) Validate() error {
 		return bad("max message size %d must be positive", c.MaxMessageSize)
 	case c.DedupMaxIDs < 0:
 		return bad("dedup max ids %d must not be negative", c.DedupMaxIDs)
+	case c.Fsync != store.SyncAlways && c.Fsync != store.SyncInterval:
+		return bad("fsync policy %v: use always or interval", c.Fsync)
+	case c.FsyncInterval < 0:
+		return bad("fsync interval %v must not be negative", c.FsyncInterval)
 	}
 	if err := c.sessionConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)

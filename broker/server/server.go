@@ -36,6 +36,8 @@ type Server struct {
 	coreTimer    *time.Timer
 	coreDeadline time.Time
 
+	dur *durability // nil without Config.DataDir
+
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
 }
@@ -53,9 +55,11 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		cfg:       cfg,
 		log:       logger,
 		sessCfg:   cfg.sessionConfig(logger).WithDefaults(),
-		core:      broker.New(cfg.Config),
 		conns:     make(map[broker.ConnID]*conn),
 		listeners: make(map[net.Listener]struct{}),
+	}
+	if err := s.openStorage(); err != nil {
+		return nil, err
 	}
 	s.coreTimer = time.AfterFunc(time.Hour, s.onCoreTimer)
 	s.coreTimer.Stop()
@@ -189,6 +193,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.coreTimer.Stop()
 	s.mu.Unlock()
+	s.closeStorage()
 	if ctx.Err() != nil {
 		return fmt.Errorf("server: shutdown: connections closed forcibly: %w", ctx.Err())
 	}
@@ -224,6 +229,10 @@ func (s *Server) settle(now time.Time) {
 		}
 		for i := range s.effects {
 			e := &s.effects[i]
+			if e.Kind == broker.EffectPersist {
+				s.persist(e, now)
+				continue
+			}
 			c := s.conns[e.Conn]
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/broker/store"
 )
 
 func init() { register(newServerCmd) }
@@ -61,6 +62,9 @@ See docs/server.md.`,
 	f.Int("dedup-max-ids", def.DedupMaxIDs, "most message ids remembered for deduplication")
 	f.Int("default-prefetch", def.DefaultPrefetch, "unacked limit of a consumer that asks for 0 (0: the core's default)")
 	f.Duration("default-ack-timeout", def.DefaultAckTimeout, "ack timeout of queues declared without one (0: none)")
+	f.String("data-dir", "", "directory of the durable queues' log (locked while the broker runs); empty: durable queues are refused")
+	f.String("fsync", "always", "durable log fsync policy: always (confirm after fsync) or interval (confirm before fsync; power loss can lose confirmed messages, see docs/storage.md)")
+	f.Duration("fsync-interval", 0, "fsync period under --fsync interval (0: 10ms)")
 	return cmd
 }
 
@@ -105,6 +109,16 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 	setI("dedup-max-ids", &cfg.DedupMaxIDs)
 	setI("default-prefetch", &cfg.DefaultPrefetch)
 	setD("default-ack-timeout", &cfg.DefaultAckTimeout)
+	setS("data-dir", &cfg.DataDir)
+	setD("fsync-interval", &cfg.FsyncInterval)
+	if f.Changed("fsync") {
+		v, _ := f.GetString("fsync")
+		p, err := store.ParseSyncPolicy(v)
+		if err != nil {
+			return cfg, fmt.Errorf("--fsync: %w", err)
+		}
+		cfg.Fsync = p
+	}
 	return cfg, cfg.Validate()
 }
 

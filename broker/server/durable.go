@@ -1,0 +1,147 @@
+package server
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/store"
+)
+
+// durability drives the durable log: settle appends the records of every
+// EffectPersist (under s.mu), and one goroutine does group commit: it
+// fsyncs whatever was appended since the last fsync and then reports the
+// last token appended before it to the core, which releases the confirms
+// waiting for it. Publishes that arrive while an fsync runs form the next
+// batch.
+type durability struct {
+	st       *store.Store
+	policy   store.SyncPolicy
+	interval time.Duration
+	appended uint64 // last persist token appended (s.mu)
+	synced   uint64 // last token covered by an fsync (s.mu)
+	failed   bool   // (s.mu)
+
+	wake      chan struct{}
+	stop      chan struct{}
+	done      sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// openStorage opens the data directory, restores the core from it and
+// starts the syncer; without a data directory the core refuses durable
+// declarations.
+func (s *Server) openStorage() error {
+	if s.cfg.DataDir == "" {
+		s.core = broker.New(s.cfg.Config)
+		s.core.StorageFailed("this broker runs without --data-dir", time.Now())
+		return nil
+	}
+	fsys, err := store.NewOSFS(s.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	st, rec, err := store.Open(fsys, store.Options{
+		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow, Logger: s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("server: open data directory: %w", err)
+	}
+	core, err := broker.Restore(s.cfg.Config, rec, st.ReadMessage, time.Now())
+	if err != nil {
+		_ = st.Close()
+		return fmt.Errorf("server: restore from %s: %w", s.cfg.DataDir, err)
+	}
+	s.core = core
+	d := &durability{st: st, policy: st.Policy(), interval: st.SyncInterval(), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.dur = d
+	s.log.Info("durable storage open", "data_dir", s.cfg.DataDir, "fsync", d.policy.String(),
+		"queues", len(rec.Queues), "damaged_tails", len(rec.Damage))
+	d.done.Add(1)
+	go s.syncLoop(d)
+	return nil
+}
+
+// persist appends one EffectPersist's records. s.mu held.
+func (s *Server) persist(e *broker.Effect, now time.Time) {
+	d := s.dur
+	if d == nil || d.failed {
+		return // the core already refuses durable work; settles are moot
+	}
+	if _, err := d.st.Append(e.Records...); err != nil {
+		s.storageFailed(err, now)
+		return
+	}
+	d.appended = e.Seq
+	if d.policy == store.SyncInterval {
+		// The documented trade-off: confirm once written, fsync later.
+		s.core.Persisted(d.appended, now)
+		return
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) storageFailed(err error, now time.Time) {
+	s.dur.failed = true
+	s.log.Error("durable storage failed: refusing publishes to durable queues", "err", err)
+	s.core.StorageFailed(err.Error(), now)
+}
+
+// syncLoop is the group-commit goroutine. The fsync runs under s.mu: the
+// store is not safe for concurrent use, and while it runs new publishes
+// wait in socket buffers and form the next batch.
+func (s *Server) syncLoop(d *durability) {
+	defer d.done.Done()
+	var tick <-chan time.Time
+	if d.policy == store.SyncInterval {
+		t := time.NewTicker(d.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-tick:
+		}
+		s.mu.Lock()
+		if !d.failed && d.st.Durable() != d.st.Appended() {
+			tok := d.appended
+			now := time.Now()
+			if _, err := d.st.Sync(); err != nil {
+				s.storageFailed(err, now)
+			} else {
+				d.synced = tok
+				if d.policy == store.SyncAlways {
+					s.core.Persisted(tok, now)
+				}
+			}
+			s.settle(now)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// closeStorage stops the syncer and closes the log (which fsyncs what is
+// left unless the store failed).
+func (s *Server) closeStorage() {
+	d := s.dur
+	if d == nil {
+		return
+	}
+	d.closeOnce.Do(func() {
+		close(d.stop)
+		d.done.Wait()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if err := d.st.Close(); err != nil {
+			s.log.Error("closing durable storage", "err", err)
+		}
+		d.failed = true // closed: nothing more is written
+	})
+}

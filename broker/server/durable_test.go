@@ -1,0 +1,102 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// confirmAll reads until every seq in 1..n is confirmed (or refused).
+func confirmAll(t *testing.T, c *nativeClient, n uint64) (confirmed map[uint64]bool, nacks []*wire.Nack) {
+	t.Helper()
+	confirmed = map[uint64]bool{}
+	for uint64(len(confirmed)+len(nacks)) < n {
+		switch f := c.next().(type) {
+		case *wire.Confirm:
+			for s := f.First; s <= f.Last; s++ {
+				confirmed[s] = true
+			}
+		case *wire.ConfirmDup:
+			confirmed[f.Seq] = true
+		case *wire.Nack:
+			nacks = append(nacks, f)
+		default:
+			t.Fatalf("unexpected frame %#v", f)
+		}
+	}
+	return confirmed, nacks
+}
+
+func TestDurableQueueSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.DataDir = dir
+	srv, addr := startServer(t, cfg)
+	c := dialNative(t, addr, wire.Hello{ClientName: "durable"})
+	var batch []byte
+	batch = wire.AppendDeclareQueue(batch, &wire.DeclareQueue{ReqID: 1, Name: "orders", Durable: true})
+	batch = wire.AppendDeclareQueue(batch, &wire.DeclareQueue{ReqID: 2, Name: "scratch"})
+	batch = wire.AppendBind(batch, &wire.Bind{ReqID: 3, Exchange: broker.DefaultExchange, Queue: "orders", Key: "o"})
+	batch = wire.AppendBind(batch, &wire.Bind{ReqID: 4, Exchange: broker.DefaultExchange, Queue: "scratch", Key: "s"})
+	c.send(batch)
+	for id := uint64(1); id <= 4; id++ {
+		if f := c.next(); !reflect.DeepEqual(f, &wire.OK{ReqID: id}) {
+			t.Fatalf("request %d answered %#v", id, f)
+		}
+	}
+	batch = batch[:0]
+	const n = 200
+	for seq := uint64(1); seq <= n; seq++ {
+		key := "o"
+		if seq%2 == 0 {
+			key = "s"
+		}
+		batch = append(batch, publishFrame(seq, broker.DefaultExchange, key, fmt.Sprintf("m%d", seq), []byte("payload"))...)
+	}
+	c.send(batch)
+	if confirmed, nacks := confirmAll(t, c, n); len(confirmed) != n || len(nacks) != 0 {
+		t.Fatalf("confirmed %d, nacks %v", len(confirmed), nacks)
+	}
+	c.nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	srv2, _ := startServer(t, cfg)
+	if q := queueOf(srv2, "orders"); q.Ready != n/2 {
+		t.Fatalf("durable queue after restart: %+v, want %d ready", q, n/2)
+	}
+	srv2.mu.Lock()
+	scratch := srv2.core.QueueExists("scratch")
+	srv2.mu.Unlock()
+	if scratch {
+		t.Fatal("the in-memory queue survived a restart")
+	}
+}
+
+func TestSecondServerOnSameDataDirIsRefused(t *testing.T) {
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	startServer(t, cfg)
+	if _, err := New(cfg, nil); !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("second server: %v, want ErrLocked", err)
+	}
+}
+
+func TestDurableDeclareWithoutDataDirIsRefused(t *testing.T) {
+	_, addr := startServer(t, testConfig())
+	c := dialNative(t, addr, wire.Hello{ClientName: "nodisk"})
+	c.send(wire.AppendDeclareQueue(nil, &wire.DeclareQueue{ReqID: 1, Name: "d", Durable: true}))
+	f, ok := c.next().(*wire.Error)
+	if !ok || f.Code != uint16(broker.CodeUnavailable) {
+		t.Fatalf("durable declare without --data-dir answered %#v", f)
+	}
+}
