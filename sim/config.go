@@ -52,10 +52,14 @@ type Workload struct {
 	DeliveryLimit int
 	// MaxLength bounds every queue but the dead-letter queue (ready +
 	// unacked); a publish beyond it is refused with CodeQueueFull (I6).
-	// Default 0: no bound. (Bounded queues on datagram links expose a broker
-	// issue, see TestKnownIssueDuplicatedPublishAfterQueueFull; swarm runs
-	// leave it off until that is fixed.)
+	// Default 120 (queues fill while their receiver is down); negative for
+	// no bound.
 	MaxLength int
+	// SlowBatch is the probability that a receiver's batch takes long to
+	// process (up to twice the ack timeout: a stalled disk, a long pause),
+	// so redeliveries race with processing. Default 0: never (see
+	// TestSlowBatchesKeepExactlyOnce for why swarm runs leave it off).
+	SlowBatch float64
 	// PoisonRate is the fraction of messages whose envelope is tampered
 	// with after sealing (one byte flipped): receivers must reject them to
 	// the dead-letter queue, never store them (I3). Default 0.01; negative
@@ -83,6 +87,7 @@ func DefaultWorkload() Workload {
 		ConfirmTimeout: time.Second,
 		AckTimeout:     5 * time.Second,
 		DeliveryLimit:  8,
+		MaxLength:      120,
 		PoisonRate:     0.01,
 		Heartbeat:      time.Second,
 	}
@@ -120,6 +125,9 @@ func (w Workload) withDefaults() Workload {
 	if w.DeliveryLimit == 0 {
 		w.DeliveryLimit = d.DeliveryLimit
 	}
+	if w.MaxLength == 0 {
+		w.MaxLength = d.MaxLength
+	}
 	if w.PoisonRate == 0 {
 		w.PoisonRate = d.PoisonRate
 	}
@@ -139,6 +147,8 @@ func (w Workload) validate() error {
 		return fmt.Errorf("%w: %d messages: use 0 or more", ErrInvalidConfig, w.Messages)
 	case w.MinBody < 1 || w.MaxBody < w.MinBody:
 		return fmt.Errorf("%w: body sizes %d..%d: need 1 <= min <= max", ErrInvalidConfig, w.MinBody, w.MaxBody)
+	case w.SlowBatch < 0 || w.SlowBatch > 1 || w.PoisonRate > 1:
+		return fmt.Errorf("%w: slow batch %v and poison rate %v must be probabilities (poison rate may be negative for none)", ErrInvalidConfig, w.SlowBatch, w.PoisonRate)
 	case w.DeliveryLimit < 0 || w.Prefetch < 0 || w.Window < 0:
 		return fmt.Errorf("%w: negative delivery limit, prefetch or window", ErrInvalidConfig)
 	case w.ConfirmTimeout < 0 || w.AckTimeout < 0 || w.Heartbeat < 0 || w.PublishSpan < 0:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/ciphermq/ciphermq/broker"
 	"log/slog"
+	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
@@ -54,8 +55,9 @@ type receiverNode struct {
 	redelivered map[string]bool
 	out         []byte
 	crashes     uint64
-	// prefetchExceeded sums the engine's count over crashed incarnations.
-	prefetchExceeded uint64
+	// prefetchExceeded and ackRefused sum the engine's counts over crashed
+	// incarnations.
+	prefetchExceeded, ackRefused uint64
 }
 
 type pendingStore struct {
@@ -156,6 +158,7 @@ func (r *receiverNode) crash() {
 	r.st.hist.receiverCrash(w.Now(), r.name())
 	if r.eng != nil {
 		r.prefetchExceeded += r.eng.Stats().PrefetchExceeded
+		r.ackRefused += r.eng.Stats().AckRefused
 	}
 	r.cc.crash()
 	r.disk.Crash()
@@ -302,7 +305,10 @@ func (r *receiverNode) deliver(d *wire.Deliver) {
 	case engine.AckDuplicate:
 		r.st.cov.DedupHitReceiver++
 		return
-	case engine.Parked, engine.Ignored:
+	case engine.Parked:
+		r.st.cov.ParkedTwin++
+		return
+	case engine.Ignored:
 		return
 	}
 	r.batch = append(r.batch, pendingStore{ref: ref, id: id, queue: q,
@@ -328,7 +334,12 @@ func (r *receiverNode) scheduleFlush() {
 	}
 	r.flushArmed = true
 	inc := r.eng
-	r.cc.w.after(0, func() {
+	delay := time.Duration(0)
+	if r.cc.w.rng.chance(r.st.work.SlowBatch) {
+		delay = r.cc.w.rng.between(0, 2*r.st.work.AckTimeout)
+		r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("slow-batch").num("ms", uint64(delay/time.Millisecond)).end()
+	}
+	r.cc.w.after(delay, func() {
 		if r.eng == inc && r.cc.alive {
 			r.flushArmed = false
 			r.flush()

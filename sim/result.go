@@ -24,6 +24,12 @@ type Result struct {
 	// pending (they may still be "recovered"). The checker does not know
 	// about them yet, so Run moves them out of Report.Pending.
 	Abandoned []string
+	// RefusedAfterResend are messages the broker refused on a later attempt
+	// after an earlier attempt went unanswered (it may have been enqueued,
+	// by a broker incarnation that died since, for example). Their outcome
+	// is indeterminate, like Jepsen's :info: the history records no outcome
+	// for them, and Run moves them out of Report.Pending.
+	RefusedAfterResend []string
 	// DeadLettered are message ids drained from the dead-letter queue. Copies
 	// of them never processed, and copies a receiver rejected (its reason is
 	// in Rejected), are accounted for, so Run moves them out of Report.Lost.
@@ -94,6 +100,7 @@ type Coverage struct {
 	ReconnectResend  uint64 // a reconnect after which publishes were resent
 	DeadLetter       uint64 // a delivery from the dead-letter queue
 	CrashInFsync     uint64 // a receiver crashed inside an fsync
+	ParkedTwin       uint64 // a redelivery arrived while its twin was being processed
 }
 
 // AddTo adds the counts to a scenarios/check coverage counter.
@@ -105,6 +112,7 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(check.SometimesResend, c.ReconnectResend)
 	cv.Add(check.SometimesDeadLetter, c.DeadLetter)
 	cv.Add(check.SometimesFsyncCrash, c.CrashInFsync)
+	cv.Add("parked-twin", c.ParkedTwin)
 }
 
 // Stats are counters of a run.
