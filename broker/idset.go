@@ -29,6 +29,10 @@ func (s *idSet) find(k dedupKey) (uint64, bool) {
 	}
 }
 
+// slotOf returns the home slot of k, for a caller that wants its cache
+// line loaded early. The set must not be empty.
+func (s *idSet) slotOf(k dedupKey) dedupKey { return s.slots[k[0]&s.mask()] }
+
 func (s *idSet) contains(k dedupKey) bool {
 	if s.n == 0 {
 		return false
