@@ -1,0 +1,565 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ciphermq/ciphermq/faults"
+	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/sim"
+)
+
+func init() { register(newSimCmd) }
+
+// coverageBatch is the smallest swarm sweep that must reach every
+// "sometimes" event (the batch size sim's own sweep test promises them for).
+const coverageBatch = 100
+
+// simFlags are sim's flags. Workload fields left at zero take the
+// simulator's defaults (sim.DefaultWorkload).
+type simFlags struct {
+	seed     uint64
+	seeds    string
+	plan     string
+	calm     bool
+	workers  int
+	trace    bool
+	jsonOut  bool
+	progress bool
+	maxSteps uint64
+	mutate   []string
+	work     sim.Workload
+}
+
+// replayExcluded are the flags a replay command never repeats: they choose
+// what to run and how to show it, not what the run is.
+var replayExcluded = map[string]bool{"seed": true, "seeds": true, "workers": true, "trace": true, "json": true, "progress": true}
+
+func newSimCmd() *cobra.Command {
+	o := &simFlags{}
+	d := sim.DefaultWorkload()
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run the deterministic simulator: one seed with its verdicts, or a sweep of many seeds",
+		Long: `sim runs the deterministic simulator (package sim): the real broker core, protocol
+sessions, client engines, envelopes and receiver store, wired by simulated links, disks and
+crashes, all driven by one seed. The same seed, plan and workload replay the run bit for bit; the
+trace hash is its fingerprint.
+
+  ciphermq sim --seed 42                 one run under the swarm plan drawn from the seed
+  ciphermq sim --seed 42 --plan FILE     one run under a fault plan file (docs/faults.md)
+  ciphermq sim --seed 42 --trace         the same, with every trace line first
+  ciphermq sim --seeds 1..2000           a sweep, in parallel, with a table at the end
+
+One run prints its summary, the trace hash, each invariant's verdict (I1 no loss, I2 exactly
+once, I3 integrity, I4 publisher liveness, I5 order, I6 bounds), the faults that were on, the
+"sometimes" coverage, its stats and the simulated messages per wall second. A sweep prints
+seeds per minute, simulated messages per wall second and the coverage over all seeds; a swarm
+sweep of at least 100 seeds also fails if a "sometimes" event never happened.
+
+Any failure exits with status 1 and prints the command that replays it. See docs/testing.md.`,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := o.config()
+			if err != nil {
+				return err
+			}
+			replay := replayFlags(cmd.Flags())
+			if o.seeds != "" {
+				return runSimSweep(cmd.OutOrStdout(), cmd.ErrOrStderr(), o, cfg, replay)
+			}
+			return runSimSeed(cmd.OutOrStdout(), o, cfg, replay)
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&o.seed, "seed", 0, "run this one seed")
+	f.StringVar(&o.seeds, "seeds", "", "sweep the seeds A..B (both included), e.g. 1..2000")
+	f.StringVar(&o.plan, "plan", "", "fault plan file (docs/faults.md) instead of the swarm plan drawn from each seed")
+	f.BoolVar(&o.calm, "calm", false, "no faults at all (the sim.Calm plan) instead of the swarm plan")
+	f.IntVar(&o.workers, "workers", runtime.NumCPU(), "seeds run in parallel in a sweep (results do not depend on it)")
+	f.BoolVar(&o.trace, "trace", false, "print every trace line of the run before its report (one seed only)")
+	f.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object instead of text")
+	f.BoolVar(&o.progress, "progress", isTerminal(os.Stderr), "show a progress bar on stderr during a sweep")
+	f.Uint64Var(&o.maxSteps, "max-steps", 0, "event budget of one run (0: the simulator's default, 20 million)")
+
+	f.IntVar(&o.work.Publishers, "publishers", d.Publishers, "publishers (1..64)")
+	f.IntVar(&o.work.Receivers, "receivers", d.Receivers, "receivers, one queue each (1..64)")
+	f.IntVar(&o.work.Messages, "messages", d.Messages, "messages over all publishers")
+	f.IntVar(&o.work.MinBody, "min-body", d.MinBody, "smallest plaintext in bytes")
+	f.IntVar(&o.work.MaxBody, "max-body", d.MaxBody, "largest plaintext in bytes")
+	f.IntVar(&o.work.Prefetch, "prefetch", d.Prefetch, "unacked deliveries per consumer")
+	f.IntVar(&o.work.Window, "window", d.Window, "unconfirmed publishes per publisher")
+	f.DurationVar(&o.work.ConfirmTimeout, "confirm-timeout", d.ConfirmTimeout, "publisher's first resend timeout (virtual time)")
+	f.DurationVar(&o.work.AckTimeout, "ack-timeout", d.AckTimeout, "every queue's ack timeout (virtual time)")
+	f.IntVar(&o.work.DeliveryLimit, "delivery-limit", d.DeliveryLimit, "dead-letter a message delivered this often")
+	f.IntVar(&o.work.MaxLength, "max-length", d.MaxLength, "bound of every queue but the dead-letter queue (negative: none)")
+	f.Float64Var(&o.work.SlowBatch, "slow-batch", d.SlowBatch, "probability that a receiver's batch stalls (0..1)")
+	f.Float64Var(&o.work.PoisonRate, "poison-rate", d.PoisonRate, "fraction of tampered messages, to be dead-lettered (negative: none)")
+	f.DurationVar(&o.work.Heartbeat, "heartbeat", d.Heartbeat, "heartbeat interval clients propose (virtual time)")
+	f.DurationVar(&o.work.PublishSpan, "publish-span", d.PublishSpan, "spread the publishes over this much virtual time (0: 80% of the safety phase)")
+
+	// Test-only switches that break one guarantee each, so anyone can watch
+	// a checker fail (and its replay fail the same way). Hidden from help.
+	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(mutationNames(), ", "))
+	_ = f.MarkHidden("mutate")
+	return cmd
+}
+
+// config turns the flags into the run's template (its Seed is set later).
+func (o *simFlags) config() (sim.Config, error) {
+	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps}
+	switch {
+	case o.seeds != "" && o.seed != 0:
+		return cfg, errors.New("--seed and --seeds both given: use --seed N for one run or --seeds A..B for a sweep")
+	case o.seeds == "" && o.seed == 0:
+		return cfg, errors.New("no seed: give --seed N (N >= 1) for one run or --seeds A..B for a sweep")
+	case o.seeds != "" && o.trace:
+		return cfg, errors.New("--trace prints one run: replay a single seed with --seed N --trace")
+	case o.trace && o.jsonOut:
+		return cfg, errors.New("--trace and --json both write to stdout: use one of them")
+	case o.plan != "" && o.calm:
+		return cfg, errors.New("--plan and --calm both choose the faults: use one of them")
+	case o.workers < 1:
+		return cfg, fmt.Errorf("--workers %d: use 1 or more", o.workers)
+	}
+	switch {
+	case o.plan != "":
+		pl, err := faults.Load(o.plan)
+		if err != nil {
+			return cfg, fmt.Errorf("--plan: %w: fix the file (format in docs/faults.md) or leave --plan out for swarm plans", err)
+		}
+		cfg.Plan = &pl
+	case o.calm:
+		pl := sim.Calm()
+		cfg.Plan = &pl
+	default:
+		cfg.Swarm = true
+	}
+	for _, name := range o.mutate {
+		if err := setMutation(&cfg.Mutations, name); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// mutationSwitches maps --mutate names onto sim.Mutations fields.
+var mutationSwitches = map[string]func(*sim.Mutations){
+	"receiver-no-dedup":        func(m *sim.Mutations) { m.ReceiverNoDedup = true },
+	"broker-no-dedup":          func(m *sim.Mutations) { m.BrokerNoDedup = true },
+	"no-requeue-on-disconnect": func(m *sim.Mutations) { m.NoRequeueOnDisconnect = true },
+	"confirm-before-enqueue":   func(m *sim.Mutations) { m.ConfirmBeforeEnqueue = true },
+	"ack-before-fsync":         func(m *sim.Mutations) { m.AckBeforeFsync = true },
+	"prefetch-ignored":         func(m *sim.Mutations) { m.PrefetchIgnored = true },
+}
+
+func mutationNames() []string {
+	names := make([]string, 0, len(mutationSwitches))
+	for n := range mutationSwitches {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func setMutation(m *sim.Mutations, name string) error {
+	set, ok := mutationSwitches[strings.TrimSpace(name)]
+	if !ok {
+		return fmt.Errorf("--mutate %q: unknown mutation: use one of %s", name, strings.Join(mutationNames(), ", "))
+	}
+	set(m)
+	return nil
+}
+
+// parseSeedRange reads "A..B" (both included, 1 <= A <= B).
+func parseSeedRange(s string) (first uint64, n int, err error) {
+	a, b, ok := strings.Cut(s, "..")
+	if !ok {
+		return 0, 0, fmt.Errorf("--seeds %q: write a range A..B, e.g. 1..2000", s)
+	}
+	lo, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 64)
+	hi, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 64)
+	switch {
+	case err1 != nil || err2 != nil:
+		return 0, 0, fmt.Errorf("--seeds %q: both ends must be whole numbers, e.g. 1..2000", s)
+	case lo == 0 || hi < lo:
+		return 0, 0, fmt.Errorf("--seeds %q: need 1 <= A <= B", s)
+	case hi-lo >= 1<<31:
+		return 0, 0, fmt.Errorf("--seeds %q: more than 2^31 seeds: sweep a smaller range", s)
+	}
+	return lo, int(hi-lo) + 1, nil
+}
+
+// replayFlags are the flags the user set that define a run (plan, workload,
+// mutations), rendered for a shell, in name order.
+func replayFlags(fs *pflag.FlagSet) []string {
+	var out []string
+	fs.Visit(func(fl *pflag.Flag) {
+		if replayExcluded[fl.Name] {
+			return
+		}
+		v := fl.Value.String()
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		if fl.Value.Type() == "bool" {
+			if v == "true" {
+				out = append(out, "--"+fl.Name)
+			} else {
+				out = append(out, "--"+fl.Name+"=false")
+			}
+			return
+		}
+		out = append(out, "--"+fl.Name+" "+shellQuote(v))
+	})
+	return out
+}
+
+// replayCommand is the exact command that runs seed again as configured.
+func replayCommand(seed uint64, flags []string) string {
+	return strings.Join(append([]string{"ciphermq sim --seed " + strconv.FormatUint(seed, 10)}, flags...), " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but safe
+// characters.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// verdict is one invariant's outcome in one run.
+type verdict struct {
+	Invariant string `json:"invariant"`
+	// Status is "ok", "VIOLATED" or "not checked".
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+func (v verdict) violated() bool { return v.Status == "VIOLATED" }
+
+func status(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "VIOLATED"
+}
+
+// verdicts sorts a run's findings by invariant (DESIGN.md §2).
+func verdicts(r sim.Result) []verdict {
+	rep := r.Report
+	vs := []verdict{
+		{"I1 no loss", status(len(rep.Lost) == 0),
+			fmt.Sprintf("lost=%d (excused: legitimately lost %d, stranded %d, dead-lettered %d)",
+				len(rep.Lost), len(rep.LegitimatelyLost), len(rep.Stranded), len(r.DeadLettered))},
+		{"I2 exactly once", status(len(rep.Duplicated) == 0 && len(r.EnqueuedTwice) == 0),
+			fmt.Sprintf("duplicated=%d enqueued-twice=%d (receiver dedup hits %d, broker dedup hits %d)",
+				len(rep.Duplicated), len(r.EnqueuedTwice), r.Coverage.DedupHitReceiver, r.Coverage.DedupHitBroker)},
+		{"I3 integrity", status(len(rep.Corrupted) == 0 && len(rep.Unexpected) == 0),
+			fmt.Sprintf("corrupted=%d unexpected=%d (tampered copies rejected: %d)",
+				len(rep.Corrupted), len(rep.Unexpected), len(r.Rejected))},
+		{"I4 publisher liveness", status(len(rep.Pending) == 0 && r.Converged),
+			fmt.Sprintf("pending=%d converged=%t (abandoned %d, refused after resend %d)",
+				len(rep.Pending), r.Converged, len(r.Abandoned), len(r.RefusedAfterResend))},
+	}
+	if len(r.Options.OrderedQueues) == 0 {
+		vs = append(vs, verdict{"I5 order", "not checked", "not promised for this weather (order is checked only where the weather keeps I5's premise: TCP-like links, no crashes, unbounded queues)"})
+	} else {
+		vs = append(vs, verdict{"I5 order", status(len(rep.Nonmonotonic) == 0 && len(rep.Skipped) == 0),
+			fmt.Sprintf("nonmonotonic=%d skipped=%d over %d ordered queues",
+				len(rep.Nonmonotonic), len(rep.Skipped), len(r.Options.OrderedQueues))})
+	}
+	vs = append(vs, verdict{"I6 bounds", status(len(r.PrefetchExceeded) == 0 && len(r.OverLimit) == 0),
+		fmt.Sprintf("prefetch-exceeded=%d over-limit=%d", len(r.PrefetchExceeded), len(r.OverLimit))})
+	if len(rep.Malformed) > 0 {
+		vs = append(vs, verdict{"history", "VIOLATED", fmt.Sprintf("malformed=%d (a recorder's mistake)", len(rep.Malformed))})
+	}
+	if r.Err != nil {
+		vs = append(vs, verdict{"run", "VIOLATED", r.Err.Error()})
+	}
+	return vs
+}
+
+// seedReport is one run as --json prints it.
+type seedReport struct {
+	Seed       uint64       `json:"seed"`
+	OK         bool         `json:"ok"`
+	Summary    string       `json:"summary"`
+	Plan       string       `json:"plan"`
+	FaultsOn   []string     `json:"faults_on"`
+	TraceHash  string       `json:"trace_hash"`
+	TraceLines uint64       `json:"trace_lines"`
+	Verdicts   []verdict    `json:"verdicts"`
+	Coverage   sim.Coverage `json:"coverage"`
+	Stats      sim.Stats    `json:"stats"`
+	Report     check.Report `json:"report"`
+	WallMs     float64      `json:"wall_ms"`
+	MsgsPerSec float64      `json:"simulated_msgs_per_wall_sec"`
+	Mutations  []string     `json:"mutations,omitempty"`
+	Replay     string       `json:"replay"`
+}
+
+func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
+	cfg.Seed = o.seed
+	if o.trace {
+		cfg.Trace = w
+	}
+	start := time.Now()
+	r := sim.Run(cfg)
+	wall := time.Since(start)
+	if errors.Is(r.Err, sim.ErrInvalidConfig) {
+		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", r.Err)
+	}
+	rep := seedReport{
+		Seed: r.Seed, OK: r.OK(), Summary: r.Summary(), Plan: r.Plan.String(), FaultsOn: r.Plan.Enabled(),
+		TraceHash: r.TraceHash, TraceLines: r.TraceLines, Verdicts: verdicts(r), Coverage: r.Coverage,
+		Stats: r.Stats, Report: r.Report, WallMs: float64(wall.Microseconds()) / 1000,
+		MsgsPerSec: perSecond(r.Stats.MessagesPublished, wall), Mutations: o.mutate,
+		Replay: replayCommand(r.Seed, replay),
+	}
+	if rep.FaultsOn == nil {
+		rep.FaultsOn = []string{}
+	}
+	if o.jsonOut {
+		if err := writeJSON(w, rep); err != nil {
+			return err
+		}
+	} else {
+		printSeedReport(w, rep)
+	}
+	if !rep.OK {
+		return fmt.Errorf("seed %d failed: %s\nreplay: %s", r.Seed, r.Summary(), rep.Replay)
+	}
+	return nil
+}
+
+func printSeedReport(w io.Writer, r seedReport) {
+	fmt.Fprintf(w, "seed %d: %s\n", r.Seed, r.Summary)
+	if len(r.Mutations) > 0 {
+		fmt.Fprintf(w, "TEST ONLY mutations on: %s (a failure is expected)\n", strings.Join(r.Mutations, ", "))
+	}
+	fmt.Fprintf(w, "trace hash %s (%d lines)\n", r.TraceHash, r.TraceLines)
+	for _, v := range r.Verdicts {
+		fmt.Fprintf(w, "  %-22s %-11s %s\n", v.Invariant, v.Status, v.Detail)
+	}
+	fmt.Fprintf(w, "plan: %s\n", r.Plan)
+	on := "none"
+	if len(r.FaultsOn) > 0 {
+		on = strings.Join(r.FaultsOn, ", ")
+	}
+	fmt.Fprintf(w, "faults on: %s\n", on)
+	cv := check.NewCoverage()
+	r.Coverage.AddTo(cv)
+	fmt.Fprintf(w, "coverage: %s\n", cv.String())
+	s := r.Stats
+	fmt.Fprintf(w, "stats: %d steps, virtual %v (healed at %v, converged at %v), %d messages published, %d resends, %d reconnects\n",
+		s.Steps, s.VirtualTime, s.HealedAt, s.ConvergedAt, s.MessagesPublished, s.PublisherResends, s.ClientReconnects)
+	fmt.Fprintf(w, "  network: %d sent, %d dropped, %d duplicated, %d breaks, %d partition changes\n",
+		s.Sent, s.Dropped, s.Duplicated, s.Breaks, s.PartitionChanges)
+	fmt.Fprintf(w, "  crashes: broker %d, publishers %d, receivers %d; %d disk syncs\n",
+		s.BrokerCrashes, s.PublisherCrashes, s.ReceiverCrashes, s.DiskSyncs)
+	fmt.Fprintf(w, "speed: %.1f ms wall, %.0f simulated msgs per wall second\n", r.WallMs, r.MsgsPerSec)
+	if !r.OK {
+		fmt.Fprintf(w, "FAILED; replay: %s\n", r.Replay)
+	}
+}
+
+// sweepFailure is one failing seed of a sweep.
+type sweepFailure struct {
+	Seed      uint64 `json:"seed"`
+	Summary   string `json:"summary"`
+	Plan      string `json:"plan"`
+	TraceHash string `json:"trace_hash"`
+	Replay    string `json:"replay"`
+}
+
+// sweepReport is a sweep as --json prints it.
+type sweepReport struct {
+	First       uint64  `json:"first"`
+	Last        uint64  `json:"last"`
+	Runs        int     `json:"runs"`
+	Failed      int     `json:"failed"`
+	Workers     int     `json:"workers"`
+	WallSec     float64 `json:"wall_sec"`
+	SeedsPerMin float64 `json:"seeds_per_min"`
+	// Messages is the workload's messages times the seeds run: sim.Sweep
+	// keeps no stats of passing runs, and a publisher that crashes for good
+	// may publish a few fewer, so it is a slight upper bound.
+	Messages   uint64            `json:"workload_msgs"`
+	MsgsPerSec float64           `json:"workload_msgs_per_wall_sec"`
+	Coverage   map[string]uint64 `json:"coverage"`
+	// CoverageRequired: a swarm sweep of at least coverageBatch seeds must
+	// see every standard "sometimes" event; Missing lists those it did not.
+	CoverageRequired bool           `json:"coverage_required"`
+	Missing          []string       `json:"missing_sometimes"`
+	Failures         []sweepFailure `json:"failures"`
+	Mutations        []string       `json:"mutations,omitempty"`
+}
+
+// chunkPerWorker sizes the slices of seeds handed to sim.Sweep between
+// progress updates: big enough that workers rarely idle at a slice's end.
+const chunkPerWorker = 8
+
+func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
+	first, n, err := parseSeedRange(o.seeds)
+	if err != nil {
+		return err
+	}
+	rep := sweepReport{First: first, Last: first + uint64(n) - 1, Workers: o.workers, Mutations: o.mutate,
+		CoverageRequired: cfg.Swarm && n >= coverageBatch, Failures: []sweepFailure{}, Missing: []string{}}
+	cov := check.NewCoverage(check.StandardSometimes()...)
+	bar := newSweepBar(errW, n, o.progress)
+	messages := uint64(max(cfg.Workload.Messages, 0))
+	if messages == 0 {
+		messages = uint64(sim.DefaultWorkload().Messages)
+	}
+	start := time.Now()
+	// sim.Sweep has no progress callback, so the range is swept in slices.
+	chunk := max(o.workers*chunkPerWorker, 16)
+	for done := 0; done < n; {
+		size := min(chunk, n-done)
+		res := sim.Sweep(sim.SweepConfig{Template: cfg, First: first + uint64(done), Seeds: size,
+			Workers: o.workers, KeepFailures: size})
+		if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
+			bar.finish()
+			return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
+		}
+		rep.Runs += res.Runs
+		rep.Failed += res.Failed
+		cov.Merge(res.Coverage)
+		for _, f := range res.Failures {
+			rep.Failures = append(rep.Failures, sweepFailure{Seed: f.Seed, Summary: f.Summary(), Plan: f.Plan.String(),
+				TraceHash: f.TraceHash, Replay: replayCommand(f.Seed, replay)})
+		}
+		done += size
+		bar.update(done, rep.Failed, time.Since(start))
+	}
+	bar.finish()
+	wall := time.Since(start)
+	rep.Messages = messages * uint64(rep.Runs)
+	rep.WallSec = wall.Seconds()
+	rep.SeedsPerMin = float64(rep.Runs) / max(wall.Minutes(), 1e-9)
+	rep.MsgsPerSec = perSecond(rep.Messages, wall)
+	rep.Coverage = coverageCounts(cov)
+	if rep.CoverageRequired {
+		rep.Missing = append(rep.Missing, cov.Missing()...)
+	}
+	if o.jsonOut {
+		if err := writeJSON(w, rep); err != nil {
+			return err
+		}
+	} else {
+		printSweepReport(w, rep)
+	}
+	return rep.err()
+}
+
+// err is the sweep's exit verdict: a failing seed, or a required
+// "sometimes" event that never happened.
+func (r sweepReport) err() error {
+	switch {
+	case r.Failed > 0:
+		return fmt.Errorf("%d of %d seeds failed; replay the first with: %s", r.Failed, r.Runs, r.Failures[0].Replay)
+	case len(r.Missing) > 0:
+		return fmt.Errorf("every seed passed, but these \"sometimes\" events never happened in %d seeds: %s: "+
+			"the sweep did not exercise the code behind them (widen the range or the weather)", r.Runs, strings.Join(r.Missing, ", "))
+	}
+	return nil
+}
+
+// coverageCounts lists every counter of cv by name.
+func coverageCounts(cv *check.Coverage) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, field := range strings.Fields(cv.String()) {
+		name, _, ok := strings.Cut(field, "=")
+		if ok {
+			out[name] = cv.Count(name)
+		}
+	}
+	return out
+}
+
+func printSweepReport(w io.Writer, r sweepReport) {
+	fmt.Fprintf(w, "sweep of seeds %d..%d (%d workers)\n", r.First, r.Last, r.Workers)
+	if len(r.Mutations) > 0 {
+		fmt.Fprintf(w, "TEST ONLY mutations on: %s (failures are expected)\n", strings.Join(r.Mutations, ", "))
+	}
+	row := func(k, v string) { fmt.Fprintf(w, "  %-30s %s\n", k, v) }
+	row("seeds run", strconv.Itoa(r.Runs))
+	row("failures", strconv.Itoa(r.Failed))
+	row("wall time", (time.Duration(r.WallSec * float64(time.Second))).Round(time.Millisecond).String())
+	row("seeds per minute", fmt.Sprintf("%.0f", r.SeedsPerMin))
+	row("simulated msgs per wall second", fmt.Sprintf("%.0f (%d workload messages; a publisher that crashes may publish fewer)", r.MsgsPerSec, r.Messages))
+	fmt.Fprintln(w, "coverage (\"sometimes\" events over all seeds):")
+	names := make([]string, 0, len(r.Coverage))
+	for name := range r.Coverage {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  %-30s %d\n", name, r.Coverage[name])
+	}
+	switch {
+	case !r.CoverageRequired:
+		fmt.Fprintf(w, "coverage not required: only swarm sweeps of %d seeds or more must reach every event\n", coverageBatch)
+	case len(r.Missing) > 0:
+		fmt.Fprintf(w, "NEVER SEEN (a failure): %s\n", strings.Join(r.Missing, ", "))
+	default:
+		fmt.Fprintln(w, "every required \"sometimes\" event was seen")
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(w, "FAILED seed %d: %s\n  plan: %s\n  trace hash %s\n  replay: %s\n", f.Seed, f.Summary, f.Plan, f.TraceHash, f.Replay)
+	}
+}
+
+// sweepBar redraws one progress line on a terminal (or when forced).
+type sweepBar struct {
+	w     io.Writer
+	total int
+	on    bool
+}
+
+func newSweepBar(w io.Writer, total int, on bool) *sweepBar {
+	return &sweepBar{w: w, total: total, on: on}
+}
+
+func (b *sweepBar) update(done, failed int, elapsed time.Duration) {
+	if !b.on || b.total == 0 {
+		return
+	}
+	const width = 30
+	fill := done * width / b.total
+	fmt.Fprintf(b.w, "\r\033[K[%s%s] %d/%d seeds, %d failed, %.0f seeds/min", strings.Repeat("#", fill),
+		strings.Repeat(" ", width-fill), done, b.total, failed, float64(done)/max(elapsed.Minutes(), 1e-9))
+}
+
+func (b *sweepBar) finish() {
+	if b.on && b.total > 0 {
+		fmt.Fprintln(b.w)
+	}
+}
+
+func perSecond(n uint64, d time.Duration) float64 {
+	return float64(n) / max(d.Seconds(), 1e-9)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
