@@ -7,6 +7,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/store"
 )
 
 // brokerNode is the real broker core plus one real native protocol session
@@ -30,6 +31,15 @@ type brokerNode struct {
 	wakeOn bool
 	inc    uint64 // incarnation, bumped by every restart
 
+	// Durable mode: the broker's write-ahead log (the real broker/store)
+	// over its in-memory crash-simulating file system, which survives
+	// incarnations. appended is the last persist token appended, and a
+	// group-commit fsync runs after a short disk delay.
+	fs        *store.MemFS
+	log       *store.Store
+	appended  uint64
+	syncArmed bool
+
 	crashes uint64
 }
 
@@ -48,7 +58,11 @@ func (b *brokerNode) name() string { return "broker" }
 // be), so every incarnation has it before it accepts a connection.
 func (b *brokerNode) start() {
 	b.inc++
-	b.core = broker.New(b.cfg)
+	if b.fs != nil {
+		b.restore()
+	} else {
+		b.core = broker.New(b.cfg)
+	}
 	b.byID = map[broker.ConnID]*brokerConn{}
 	b.conns = b.conns[:0]
 	b.dirty = b.dirty[:0]
@@ -60,9 +74,11 @@ func (b *brokerNode) start() {
 	b.w.trace.begin(b.w.Now(), "broker").word("start").num("incarnation", b.inc).end()
 }
 
-// crash kills the broker process. Its queues are in memory, so whatever it
-// held is legitimately lost; the history records exactly that, and nothing
-// else may go missing.
+// crash kills the broker process. What its in-memory queues held is
+// legitimately lost; the history records what it held, and the checker
+// excuses only the copies in non-durable queues. In durable mode the
+// machine loses power: the log keeps what was fsynced, perhaps plus a torn
+// tail.
 func (b *brokerNode) crash() {
 	if !b.up {
 		return
@@ -96,6 +112,67 @@ func (b *brokerNode) crash() {
 	b.core = nil
 	b.conns = nil
 	b.byID = nil
+	if b.fs != nil {
+		torn := 0
+		if b.w.rng.chance(0.5) {
+			torn = 1 + b.w.rng.intn(256)
+		}
+		b.fs.Crash(torn)
+		b.log = nil
+		b.syncArmed = false
+	}
+}
+
+// restore opens the log and rebuilds the core from it, as the server does
+// on start-up.
+func (b *brokerNode) restore() {
+	now := b.w.Now().Time()
+	st, rec, err := store.Open(b.fs, store.Options{Policy: store.SyncAlways, Logger: discardLogger})
+	if err != nil {
+		panic(fmt.Sprintf("sim: broker: open its log after a crash: %v", err))
+	}
+	core, err := broker.Restore(b.cfg, rec, st.ReadMessage, now)
+	if err != nil {
+		panic(fmt.Sprintf("sim: broker: restore from its log: %v", err))
+	}
+	b.log, b.core, b.appended = st, core, 0
+	b.w.trace.begin(b.w.Now(), "broker").word("restored").num("queues", uint64(len(rec.Queues))).end()
+}
+
+// persist appends one EffectPersist's records and arms the group commit.
+func (b *brokerNode) persist(e broker.Effect) {
+	if b.log == nil {
+		return
+	}
+	if _, err := b.log.Append(e.Records...); err != nil {
+		b.core.StorageFailed(err.Error(), b.w.Now().Time())
+		return
+	}
+	b.appended = e.Seq
+	if b.st.mut.BrokerConfirmBeforeFsync {
+		// MUTATION: confirms leave once the records are written, before
+		// they are durable.
+		b.core.Persisted(e.Seq, b.w.Now().Time())
+	}
+	if b.syncArmed {
+		return
+	}
+	b.syncArmed = true
+	inc := b.inc
+	b.w.after(b.w.rng.between(100*time.Microsecond, 2*time.Millisecond), func() {
+		if !b.up || b.inc != inc {
+			return
+		}
+		b.syncArmed = false
+		tok := b.appended
+		if _, err := b.log.Sync(); err != nil {
+			b.core.StorageFailed(err.Error(), b.w.Now().Time())
+		} else {
+			b.w.trace.begin(b.w.Now(), "broker").word("fsync").num("token", tok).end()
+			b.core.Persisted(tok, b.w.Now().Time())
+		}
+		b.settle()
+	})
 }
 
 // accept registers a new connection; false while the broker is down.
@@ -172,6 +249,10 @@ func (b *brokerNode) settle() {
 	for {
 		effects := b.core.Drain()
 		for _, e := range effects {
+			if e.Kind == broker.EffectPersist {
+				b.persist(e)
+				continue
+			}
 			bc := b.byID[e.Conn]
 			if bc == nil {
 				continue // the connection closed after the core queued this

@@ -55,6 +55,11 @@ type Workload struct {
 	// Default 120 (queues fill while their receiver is down); negative for
 	// no bound.
 	MaxLength int
+	// Durable declares every queue durable: the broker writes a log (the
+	// real broker/store over an in-memory crash-simulating file system),
+	// confirms only after its fsync, and a restarted broker restores its
+	// queues from it, so nothing it confirmed may be lost to a broker crash.
+	Durable bool
 	// SlowBatch is the probability that a receiver's batch takes long to
 	// process (up to twice the ack timeout: a stalled disk, a long pause),
 	// so redeliveries race with processing. Default 0: never (see
@@ -174,6 +179,9 @@ type Mutations struct {
 	ConfirmBeforeEnqueue bool
 	// AckBeforeFsync: the receiver acks before its record is durable.
 	AckBeforeFsync bool
+	// BrokerConfirmBeforeFsync: with durable queues, the broker confirms
+	// publishes once their records are written to its log, before fsync.
+	BrokerConfirmBeforeFsync bool
 	// PrefetchIgnored: the broker is asked for four times the prefetch the
 	// receiver accounts for, as if it ignored the consumer's limit.
 	PrefetchIgnored bool

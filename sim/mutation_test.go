@@ -1,6 +1,10 @@
 package sim
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ciphermq/ciphermq/faults"
+)
 
 // mutationSeeds is the fixed budget within which the checkers must catch
 // each broken guarantee. Each mutation needs a particular weather (a
@@ -47,4 +51,24 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 			t.Fatalf("no seed of %d reported the mutation %q: the checker (or the fault weather) cannot see it", mutationSeeds, tc.name)
 		})
 	}
+}
+
+// TestCheckersCatchConfirmBeforeFsync: with durable queues, a broker that
+// confirms before its log is fsynced loses confirmed messages when the
+// machine loses power; the checker must report them lost (durable copies
+// are never excused).
+func TestCheckersCatchConfirmBeforeFsync(t *testing.T) {
+	pl := Calm()
+	pl.Name = "durable-broker-crashes"
+	pl.Crashes.Broker = faults.CrashRule{MeanUptimeMs: 700, Downtime: faults.Uniform(1, 300)}
+	pl.Phases.HealAtMs = 8_000
+	for seed := uint64(1); seed <= mutationSeeds; seed++ {
+		res := Run(Config{Seed: seed, Plan: &pl, Workload: Workload{Durable: true},
+			Mutations: Mutations{BrokerConfirmBeforeFsync: true}})
+		if len(res.Report.Lost) > 0 {
+			t.Logf("caught at seed %d: %s", seed, res.Summary())
+			return
+		}
+	}
+	t.Fatalf("no seed of %d lost a durable message confirmed before fsync", mutationSeeds)
 }

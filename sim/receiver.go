@@ -17,6 +17,10 @@ import (
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
+// discardLogger silences the libraries' logs inside the simulator: the
+// trace says what happened.
+var discardLogger = slog.New(slog.DiscardHandler)
+
 // storeFile is the receiver's output file name on its simulated disk.
 const storeFile = "received.jsonl"
 
@@ -74,7 +78,7 @@ func (r *receiverNode) name() string { return r.cc.name() }
 // its dedup set, and connect.
 func (r *receiverNode) start() {
 	w := r.cc.w
-	s, err := store.Open(storeFile, store.Options{FS: diskFS{r.disk}, Logger: slog.New(slog.DiscardHandler)})
+	s, err := store.Open(storeFile, store.Options{FS: diskFS{r.disk}, Logger: discardLogger})
 	if errors.Is(err, ErrCrashed) {
 		// The repair's own fsync crashed: down again, retry later.
 		r.failStop(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/store"
 	"github.com/ciphermq/ciphermq/clients/engine"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/faults"
@@ -116,6 +117,7 @@ func (st *runState) build() {
 	st.healAt = VTime(st.plan.Phases.HealAtMs.Duration())
 	st.topo = newTopology(work.Receivers, broker.QueueOptions{
 		AckTimeout: work.AckTimeout, DeliveryLimit: work.DeliveryLimit, MaxLength: max(work.MaxLength, 0),
+		Durable: work.Durable,
 	})
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
 	st.brk = &brokerNode{w: w, st: st,
@@ -125,6 +127,9 @@ func (st *runState) build() {
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
 		}},
 		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat}.WithDefaults(),
+	}
+	if work.Durable {
+		st.brk.fs = store.NewMemFS()
 	}
 
 	// Keys come from the run's generator, so they replay with the seed.
@@ -327,6 +332,9 @@ func (st *runState) finish(res *Result) {
 			res.PrefetchExceeded = append(res.PrefetchExceeded,
 				fmt.Sprintf("%s: %d deliveries beyond its prefetch, %d explained by expired ack timeouts", r.name(), exceeded, refused))
 		}
+	}
+	if st.work.Durable {
+		opts.DurableQueues = append(append(opts.DurableQueues, st.topo.queues...), deadLetterQueue)
 	}
 	if st.orderPromised() {
 		opts.OrderedQueues = append(opts.OrderedQueues, st.topo.queues...)

@@ -47,7 +47,7 @@ func newTopology(receivers int, opts broker.QueueOptions) topology {
 func (t topology) declare(c *broker.Core) error {
 	// The dead-letter queue needs an ack timeout too: on a lossy link a
 	// delivery from it can vanish while the connection lives on.
-	if err := c.DeclareQueue(deadLetterQueue, broker.QueueOptions{AckTimeout: t.opts.AckTimeout}); err != nil {
+	if err := c.DeclareQueue(deadLetterQueue, broker.QueueOptions{AckTimeout: t.opts.AckTimeout, Durable: t.opts.Durable}); err != nil {
 		return err
 	}
 	for _, ex := range []struct {
