@@ -23,15 +23,16 @@ type Publisher struct {
 	once sync.Once
 
 	// Guarded by c.mu.
-	eng     *engine.Publisher
-	futures map[string]*Confirm
-	slab    []Confirm     // futures are carved from slabs: one allocation per confirmSlab publishes
-	room    chan struct{} // closed when the window has room again; nil while nobody waits
-	closing bool
-	drained chan struct{} // closed when closing and no message is pending
-	gone    bool          // abandoned: answers for it are ignored
-	timer   *time.Timer
-	timerAt time.Time
+	eng      *engine.Publisher
+	futures  map[string]*Confirm
+	slab     []Confirm           // futures are carved from slabs: one allocation per confirmSlab publishes
+	resolved []engine.Resolution // pumpLocked's scratch
+	room     chan struct{}       // closed when the window has room again; nil while nobody waits
+	closing  bool
+	drained  chan struct{} // closed when closing and no message is pending
+	gone     bool          // abandoned: answers for it are ignored
+	timer    *time.Timer
+	timerAt  time.Time
 }
 
 // confirmSlab is how many futures one allocation holds. A slab stays in
@@ -288,7 +289,10 @@ func (p *Publisher) pumpLocked(now time.Time) {
 	if p.gone {
 		return
 	}
-	for _, r := range p.eng.Resolutions() {
+	// Resolutions land in a reused slice; it is cleared after use so it
+	// pins no ids or reasons.
+	p.resolved = p.eng.AppendResolutions(p.resolved[:0])
+	for _, r := range p.resolved {
 		f, ok := p.futures[r.ID]
 		if !ok {
 			continue
@@ -303,6 +307,7 @@ func (p *Publisher) pumpLocked(now time.Time) {
 			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason}, false)
 		}
 	}
+	clear(p.resolved)
 	p.wakeWaitersLocked()
 	if p.closing && len(p.futures) == 0 {
 		p.markDrainedLocked()

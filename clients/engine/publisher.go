@@ -513,6 +513,16 @@ func (p *Publisher) Resolutions() []Resolution {
 	return r
 }
 
+// AppendResolutions appends the messages resolved since the last call to
+// dst and returns it, for a driver that reuses one slice instead of taking
+// a new one per batch as Resolutions does.
+func (p *Publisher) AppendResolutions(dst []Resolution) []Resolution {
+	dst = append(dst, p.resolved...)
+	clear(p.resolved)
+	p.resolved = p.resolved[:0]
+	return dst
+}
+
 // Pending is the number of added messages not yet resolved.
 func (p *Publisher) Pending() int { return len(p.pending) }
 

@@ -83,3 +83,21 @@ func TestPublisherAddCopyAllocatesLittle(t *testing.T) {
 		t.Fatalf("AddCopy: %.2f allocations per message, want at most 1.5 (one buffer, a slab share, amortised map growth)", allocs)
 	}
 }
+
+func TestPublisherAppendResolutionsReusesTheCallersSlice(t *testing.T) {
+	p := newPub(t, PublisherConfig{}, "a", "b")
+	p.Poll(t0)
+	p.HandleConfirm(wire.Confirm{First: 1, Last: 1})
+	dst := make([]Resolution, 0, 4)
+	got := p.AppendResolutions(dst)
+	if len(got) != 1 || got[0].ID != "a" || got[0].Outcome != Confirmed || &got[:1][0] != &dst[:1][0] {
+		t.Fatalf("AppendResolutions = %+v, want a confirmed, in the given slice", got)
+	}
+	if again := p.AppendResolutions(got[:0]); len(again) != 0 {
+		t.Fatalf("the same resolution came back: %+v", again)
+	}
+	p.HandleConfirm(wire.Confirm{First: 2, Last: 2})
+	if rs := p.Resolutions(); len(rs) != 1 || rs[0].ID != "b" {
+		t.Fatalf("Resolutions after AppendResolutions = %+v, want b", rs)
+	}
+}
