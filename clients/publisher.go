@@ -24,7 +24,6 @@ type Publisher struct {
 
 	// Guarded by c.mu.
 	eng      *engine.Publisher
-	futures  map[string]*Confirm
 	slab     []Confirm           // futures are carved from slabs: one allocation per confirmSlab publishes
 	resolved []engine.Resolution // pumpLocked's scratch
 	room     chan struct{}       // closed when the window has room again; nil while nobody waits
@@ -133,14 +132,14 @@ func (f *Confirm) resolve(err error, dup bool) {
 	}
 }
 
-// newConfirmLocked returns a fresh future for id from the publisher's slab.
-// c.mu held.
-func (p *Publisher) newConfirmLocked(id string) *Confirm {
+// peekConfirmLocked prepares the next future of the slab for id; the
+// caller takes it by advancing p.slab once the publish is accepted. c.mu
+// held.
+func (p *Publisher) peekConfirmLocked(id string) *Confirm {
 	if len(p.slab) == 0 {
 		p.slab = make([]Confirm, confirmSlab)
 	}
 	f := &p.slab[0]
-	p.slab = p.slab[1:]
 	f.id = id
 	return f
 }
@@ -170,7 +169,6 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 			Rand:              c.rnd,
 			RetryCodes:        []uint16{CodeShuttingDown},
 		}),
-		futures: make(map[string]*Confirm),
 		drained: make(chan struct{}),
 	}
 	p.timer = time.AfterFunc(time.Hour, p.onTimer)
@@ -205,7 +203,7 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 	c.mu.Lock()
 	// The window: at most Window messages pending. Waiting takes a channel
 	// only when the window is full, never per message.
-	for len(p.futures) >= p.opts.Window && !c.closed && !p.closing {
+	for p.eng.Pending() >= p.opts.Window && !c.closed && !p.closing {
 		if p.room == nil {
 			p.room = make(chan struct{})
 		}
@@ -224,6 +222,7 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 	}
 	defer c.mu.Unlock()
 	var err error
+	f := p.peekConfirmLocked(msgID)
 	switch {
 	case c.closed:
 		err = ErrClosed
@@ -231,16 +230,17 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 		err = ErrPublisherClosed
 	default:
 		// The engine copies the body into the allocation that holds the
-		// frame's other fields, so the caller may reuse its buffer.
+		// frame's other fields, so the caller may reuse its buffer. The
+		// future rides along as the message's token.
 		err = p.eng.AddCopy(engine.Message{
-			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Body: body,
+			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Body: body, Token: f,
 		})
 	}
 	if err != nil {
+		*f = Confirm{}
 		return nil, fmt.Errorf("publish %q: %w", msgID, err)
 	}
-	f := p.newConfirmLocked(msgID)
-	p.futures[msgID] = f
+	p.slab = p.slab[1:]
 	p.pumpLocked(time.Now())
 	return f, nil
 }
@@ -293,11 +293,10 @@ func (p *Publisher) pumpLocked(now time.Time) {
 	// pins no ids or reasons.
 	p.resolved = p.eng.AppendResolutions(p.resolved[:0])
 	for _, r := range p.resolved {
-		f, ok := p.futures[r.ID]
+		f, ok := r.Token.(*Confirm)
 		if !ok {
 			continue
 		}
-		delete(p.futures, r.ID)
 		switch r.Outcome {
 		case engine.Confirmed:
 			f.resolve(nil, false)
@@ -309,7 +308,7 @@ func (p *Publisher) pumpLocked(now time.Time) {
 	}
 	clear(p.resolved)
 	p.wakeWaitersLocked()
-	if p.closing && len(p.futures) == 0 {
+	if p.closing && p.eng.Pending() == 0 {
 		p.markDrainedLocked()
 	}
 	s := c.sess
@@ -350,7 +349,7 @@ func (p *Publisher) onTimer() {
 
 // wakeWaitersLocked lets publishes blocked on a full window try again.
 func (p *Publisher) wakeWaitersLocked() {
-	if p.room != nil && (len(p.futures) < p.opts.Window || p.closing) {
+	if p.room != nil && (p.eng.Pending() < p.opts.Window || p.closing) {
 		close(p.room)
 		p.room = nil
 	}
@@ -368,7 +367,10 @@ func (p *Publisher) markDrainedLocked() {
 func (p *Publisher) Pending() int {
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
-	return len(p.futures)
+	if p.gone {
+		return 0 // abandoned: resolved with ErrUnconfirmed
+	}
+	return p.eng.Pending()
 }
 
 // Stats returns the publisher engine's counters (sent, resent, confirmed,
@@ -387,7 +389,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	c := p.c
 	c.mu.Lock()
 	p.closing = true
-	if len(p.futures) == 0 {
+	if p.eng.Pending() == 0 {
 		p.markDrainedLocked()
 	}
 	p.wakeWaitersLocked()
@@ -413,16 +415,22 @@ func (p *Publisher) abandon(err error) int {
 	c := p.c
 	c.mu.Lock()
 	delete(c.pubs, p)
+	var tokens []any
+	if !p.gone {
+		// The engine keeps its entries; answers for them are ignored from
+		// now on (p.gone), so each future is resolved here, once.
+		tokens = p.eng.PendingTokens(nil)
+	}
 	p.closing, p.gone = true, true
 	p.markDrainedLocked()
-	fs := p.futures
-	p.futures = make(map[string]*Confirm)
 	p.wakeWaitersLocked()
 	c.mu.Unlock()
 	p.timer.Stop()
 	p.once.Do(func() { close(p.stop) })
-	for _, f := range fs {
-		f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false)
+	for _, t := range tokens {
+		if f, ok := t.(*Confirm); ok {
+			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false)
+		}
 	}
-	return len(fs)
+	return len(tokens)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"container/heap"
 	"fmt"
 	"slices"
@@ -18,6 +19,9 @@ type Message struct {
 	RoutingKey string
 	// Body is kept by reference until the message resolves: do not modify it.
 	Body []byte
+	// Token is the driver's own value for this message (its future, say),
+	// handed back in the Resolution so the driver needs no lookup by id.
+	Token any
 }
 
 // Outcome is how a publish was resolved.
@@ -57,6 +61,8 @@ type Resolution struct {
 	// Sends counts every publish frame this message took, over all
 	// connections (1 when nothing was lost).
 	Sends int
+	// Token is the Message's Token.
+	Token any
 }
 
 // PublisherConfig tunes a Publisher. Zero values take the defaults noted.
@@ -490,6 +496,7 @@ func (p *Publisher) resolve(e *pubEntry, r Resolution) {
 	}
 	r.ID = e.msg.ID
 	r.Sends = e.sends
+	r.Token = e.msg.Token
 	// Lists may still point at e (checked through e.resolved), and its slab
 	// lives on while any neighbour is pending: let the buffers go now.
 	e.msg = Message{}
@@ -520,6 +527,20 @@ func (p *Publisher) AppendResolutions(dst []Resolution) []Resolution {
 	dst = append(dst, p.resolved...)
 	clear(p.resolved)
 	p.resolved = p.resolved[:0]
+	return dst
+}
+
+// PendingTokens appends the Tokens of every message not yet resolved to
+// dst, in add order, for a driver that gives up on them all.
+func (p *Publisher) PendingTokens(dst []any) []any {
+	es := make([]*pubEntry, 0, len(p.pending))
+	for _, e := range p.pending {
+		es = append(es, e)
+	}
+	slices.SortFunc(es, func(a, b *pubEntry) int { return cmp.Compare(a.order, b.order) })
+	for _, e := range es {
+		dst = append(dst, e.msg.Token)
+	}
 	return dst
 }
 

@@ -101,3 +101,21 @@ func TestPublisherAppendResolutionsReusesTheCallersSlice(t *testing.T) {
 		t.Fatalf("Resolutions after AppendResolutions = %+v, want b", rs)
 	}
 }
+
+func TestPublisherTokensComeBackInResolutionsAndPendingTokens(t *testing.T) {
+	p := newPub(t, PublisherConfig{})
+	for i, id := range []string{"a", "b", "c"} {
+		if err := p.Add(Message{ID: id, Exchange: "ex", Token: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Poll(t0)
+	p.HandleConfirm(wire.Confirm{First: 2, Last: 2})
+	if rs := p.Resolutions(); len(rs) != 1 || rs[0].ID != "b" || rs[0].Token != 1 {
+		t.Fatalf("resolutions = %+v, want b with token 1", rs)
+	}
+	got := p.PendingTokens(nil)
+	if len(got) != 2 || got[0] != 0 || got[1] != 2 {
+		t.Fatalf("PendingTokens = %v, want [0 2] in add order", got)
+	}
+}
