@@ -30,6 +30,7 @@ const coverageBatch = 100
 // simulator's defaults (sim.DefaultWorkload).
 type simFlags struct {
 	seed     uint64
+	seedSet  bool // --seed was given (0 is a seed like any other)
 	seeds    string
 	plan     string
 	calm     bool
@@ -72,6 +73,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 		Args:         cobra.NoArgs,
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.seedSet = cmd.Flags().Changed("seed")
 			cfg, err := o.config()
 			if err != nil {
 				return err
@@ -121,10 +123,10 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 func (o *simFlags) config() (sim.Config, error) {
 	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps}
 	switch {
-	case o.seeds != "" && o.seed != 0:
+	case o.seeds != "" && o.seedSet:
 		return cfg, errors.New("--seed and --seeds both given: use --seed N for one run or --seeds A..B for a sweep")
-	case o.seeds == "" && o.seed == 0:
-		return cfg, errors.New("no seed: give --seed N (N >= 1) for one run or --seeds A..B for a sweep")
+	case o.seeds == "" && !o.seedSet:
+		return cfg, errors.New("no seed: give --seed N for one run or --seeds A..B for a sweep")
 	case o.seeds != "" && o.trace:
 		return cfg, errors.New("--trace prints one run: replay a single seed with --seed N --trace")
 	case o.trace && o.jsonOut:
@@ -183,7 +185,7 @@ func setMutation(m *sim.Mutations, name string) error {
 	return nil
 }
 
-// parseSeedRange reads "A..B" (both included, 1 <= A <= B).
+// parseSeedRange reads "A..B" (both included, A <= B).
 func parseSeedRange(s string) (first uint64, n int, err error) {
 	a, b, ok := strings.Cut(s, "..")
 	if !ok {
@@ -194,8 +196,8 @@ func parseSeedRange(s string) (first uint64, n int, err error) {
 	switch {
 	case err1 != nil || err2 != nil:
 		return 0, 0, fmt.Errorf("--seeds %q: both ends must be whole numbers, e.g. 1..2000", s)
-	case lo == 0 || hi < lo:
-		return 0, 0, fmt.Errorf("--seeds %q: need 1 <= A <= B", s)
+	case hi < lo:
+		return 0, 0, fmt.Errorf("--seeds %q: need A <= B", s)
 	case hi-lo >= 1<<31:
 		return 0, 0, fmt.Errorf("--seeds %q: more than 2^31 seeds: sweep a smaller range", s)
 	}
@@ -522,10 +524,21 @@ func printSweepReport(w io.Writer, r sweepReport) {
 	default:
 		fmt.Fprintln(w, "every required \"sometimes\" event was seen")
 	}
-	for _, f := range r.Failures {
+	for i, f := range r.Failures {
+		if i == fullFailures {
+			fmt.Fprintf(w, "%d more failing seeds (summaries in --json):\n", len(r.Failures)-fullFailures)
+		}
+		if i >= fullFailures {
+			fmt.Fprintf(w, "FAILED seed %d; replay: %s\n", f.Seed, f.Replay)
+			continue
+		}
 		fmt.Fprintf(w, "FAILED seed %d: %s\n  plan: %s\n  trace hash %s\n  replay: %s\n", f.Seed, f.Summary, f.Plan, f.TraceHash, f.Replay)
 	}
 }
+
+// fullFailures bounds the failing seeds a sweep's table shows in full; the
+// others get one line with their replay command.
+const fullFailures = 20
 
 // sweepBar redraws one progress line on a terminal (or when forced).
 type sweepBar struct {
