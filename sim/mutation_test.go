@@ -61,6 +61,9 @@ func TestCheckersCatchConfirmBeforeFsync(t *testing.T) {
 	pl := Calm()
 	pl.Name = "durable-broker-crashes"
 	pl.Crashes.Broker = faults.CrashRule{MeanUptimeMs: 700, Downtime: faults.Uniform(1, 300)}
+	// Receivers are away for most of the safety phase, so confirmed
+	// messages wait in the queues when the broker loses power.
+	pl.Crashes.Schedule = []faults.ScheduledCrash{{Node: "role:receiver", AtMs: 100, DowntimeMs: 7_000}}
 	pl.Phases.HealAtMs = 8_000
 	for seed := uint64(1); seed <= mutationSeeds; seed++ {
 		res := Run(Config{Seed: seed, Plan: &pl, Workload: Workload{Durable: true},

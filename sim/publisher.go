@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
@@ -22,7 +21,9 @@ type plannedMessage struct {
 	queues     []string // where the topology must route it (the oracle)
 	plaintext  []byte
 	digest     string // hex SHA-256 of plaintext, first 16 bytes
-	gap        time.Duration
+	// at is when the workload wants it published, fixed before the run, so
+	// crashes delay a publish but never push the whole schedule back.
+	at VTime
 	// poison: the envelope gets one byte flipped after sealing, as a
 	// forger or a corrupting middlebox would; it must be dead-lettered.
 	poison bool
@@ -107,7 +108,7 @@ func (p *publisherNode) scheduleNext() {
 		return
 	}
 	inc := p.eng
-	p.cc.w.after(p.plan[p.next].gap, func() {
+	p.cc.w.sched.at(p.plan[p.next].at, func() {
 		if p.eng != inc || !p.cc.alive {
 			return // crashed meanwhile; the restart schedules again
 		}

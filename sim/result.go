@@ -54,6 +54,8 @@ type Result struct {
 	// too). A run that does not converge fails, even when the checker found
 	// nothing: something is stuck that the history cannot show.
 	Converged bool
+	// StuckOn names what an unconverged run was still waiting for.
+	StuckOn string
 	// Coverage counts the "sometimes" events of this run.
 	Coverage Coverage
 	Stats    Stats
@@ -77,7 +79,7 @@ func (r Result) Summary() string {
 		s += fmt.Sprintf("; BROKER DEDUP VIOLATED: enqueued twice %d %v", len(r.EnqueuedTwice), r.EnqueuedTwice[:min(3, len(r.EnqueuedTwice))])
 	}
 	if !r.Converged {
-		s += "; NOT CONVERGED: the liveness bound passed with publishes unresolved or queues (dead letters included) not drained"
+		s += "; NOT CONVERGED: the liveness bound passed and " + r.StuckOn
 	}
 	if len(r.OverLimit) > 0 {
 		s += fmt.Sprintf("; QUEUE BOUND EXCEEDED %d times, first: %s", len(r.OverLimit), r.OverLimit[0])

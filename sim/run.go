@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -105,6 +106,9 @@ func Run(cfg Config) Result {
 		}
 	}
 	res.Converged = converged
+	if !converged {
+		res.StuckOn = st.stuckOn()
+	}
 	res.Stats.ConvergedAt = time.Duration(w.Now())
 	w.trace.begin(w.Now(), "sim").word("end").str("converged", strconv.FormatBool(converged)).end()
 	st.finish(&res)
@@ -179,17 +183,19 @@ func (st *runState) build() {
 		n := faults.Node{Name: "p" + strconv.Itoa(i), Role: faults.RolePublisher, Index: i}
 		p := &publisherNode{st: st, signer: signers[i], recipients: recipients}
 		p.cc = clientConn{w: w, node: n, link: newLink(n), brk: st.brk, hooks: p, backoff: backoff, heartbeat: work.Heartbeat}
-		meanGap := time.Duration(0)
-		if perPub[i] > 0 {
-			meanGap = span / time.Duration(perPub[i])
+		// Publish times: uniform over the span, in order.
+		times := make([]VTime, perPub[i])
+		for j := range times {
+			times[j] = VTime(w.rng.between(0, span))
 		}
+		slices.Sort(times)
 		for j := 0; j < perPub[i]; j++ {
 			ex, key, qs := st.topo.pick(w.rng)
 			body := make([]byte, work.MinBody+w.rng.intn(work.MaxBody-work.MinBody+1))
 			_, _ = w.rng.Read(body)
 			p.plan = append(p.plan, plannedMessage{
 				id: n.Name + "-" + strconv.Itoa(j), exchange: ex, routingKey: key, queues: qs,
-				plaintext: body, digest: check.DigestOf(body).String(), gap: w.rng.between(0, 2*meanGap),
+				plaintext: body, digest: check.DigestOf(body).String(), at: times[j],
 				poison: w.rng.chance(work.PoisonRate),
 			})
 		}
@@ -242,16 +248,30 @@ func (st *runState) outsideCore(n faults.Node) bool { return st.plan.OutsideCore
 // quiescent reports whether the liveness phase has converged: every
 // publisher in the core published its whole plan and has nothing pending,
 // and every queue consumed from inside the core is empty.
-func (st *runState) quiescent() bool {
-	if !st.brk.up || len(st.down) > 0 {
-		return false
+func (st *runState) quiescent() bool { return st.stuckOn() == "" }
+
+// stuckOn names the first thing the liveness phase still waits for, or ""
+// when the run has converged. A run that ends unconverged reports it.
+func (st *runState) stuckOn() string {
+	if !st.brk.up {
+		return "the broker is down"
+	}
+	for _, name := range st.downOrder {
+		if st.down[name] != nil {
+			return name + " is down"
+		}
 	}
 	for _, p := range st.pubs {
 		if st.outsideCore(p.cc.node) {
 			continue
 		}
-		if p.eng == nil || p.next < len(p.plan) || p.eng.Pending() > 0 {
-			return false
+		switch {
+		case p.eng == nil:
+			return p.name() + " is not running"
+		case p.next < len(p.plan):
+			return fmt.Sprintf("%s has published %d of %d messages", p.name(), p.next, len(p.plan))
+		case p.eng.Pending() > 0:
+			return fmt.Sprintf("%s has %d publishes unresolved", p.name(), p.eng.Pending())
 		}
 	}
 	inCore := false
@@ -260,10 +280,10 @@ func (st *runState) quiescent() bool {
 			continue
 		}
 		if len(r.batch) > 0 {
-			return false
+			return r.name() + " has a batch in processing"
 		}
 		if qs, ok := st.brk.core.Queue(st.topo.queues[i]); !ok || qs.Ready+qs.Unacked > 0 {
-			return false
+			return fmt.Sprintf("queue %s holds %d ready and %d unacked messages", qs.Name, qs.Ready, qs.Unacked)
 		}
 		inCore = true
 	}
@@ -271,10 +291,10 @@ func (st *runState) quiescent() bool {
 		// Every receiver drains the dead-letter queue, so one in the core
 		// must have emptied it.
 		if qs, ok := st.brk.core.Queue(deadLetterQueue); !ok || qs.Ready+qs.Unacked > 0 {
-			return false
+			return fmt.Sprintf("the dead-letter queue holds %d ready and %d unacked messages", qs.Ready, qs.Unacked)
 		}
 	}
-	return true
+	return ""
 }
 
 // orderPromised reports whether the run's weather keeps I5's promise (per
