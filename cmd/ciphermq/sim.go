@@ -107,6 +107,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	f.DurationVar(&o.work.AckTimeout, "ack-timeout", d.AckTimeout, "every queue's ack timeout (virtual time)")
 	f.IntVar(&o.work.DeliveryLimit, "delivery-limit", d.DeliveryLimit, "dead-letter a message delivered this often")
 	f.IntVar(&o.work.MaxLength, "max-length", d.MaxLength, "bound of every queue but the dead-letter queue (negative: none)")
+	f.BoolVar(&o.work.Durable, "durable", d.Durable, "declare every queue durable: the broker logs to a simulated disk, confirms after fsync, restores after a crash")
 	f.Float64Var(&o.work.SlowBatch, "slow-batch", d.SlowBatch, "probability that a receiver's batch stalls (0..1)")
 	f.Float64Var(&o.work.PoisonRate, "poison-rate", d.PoisonRate, "fraction of tampered messages, to be dead-lettered (negative: none)")
 	f.DurationVar(&o.work.Heartbeat, "heartbeat", d.Heartbeat, "heartbeat interval clients propose (virtual time)")
@@ -159,12 +160,13 @@ func (o *simFlags) config() (sim.Config, error) {
 
 // mutationSwitches maps --mutate names onto sim.Mutations fields.
 var mutationSwitches = map[string]func(*sim.Mutations){
-	"receiver-no-dedup":        func(m *sim.Mutations) { m.ReceiverNoDedup = true },
-	"broker-no-dedup":          func(m *sim.Mutations) { m.BrokerNoDedup = true },
-	"no-requeue-on-disconnect": func(m *sim.Mutations) { m.NoRequeueOnDisconnect = true },
-	"confirm-before-enqueue":   func(m *sim.Mutations) { m.ConfirmBeforeEnqueue = true },
-	"ack-before-fsync":         func(m *sim.Mutations) { m.AckBeforeFsync = true },
-	"prefetch-ignored":         func(m *sim.Mutations) { m.PrefetchIgnored = true },
+	"receiver-no-dedup":           func(m *sim.Mutations) { m.ReceiverNoDedup = true },
+	"broker-no-dedup":             func(m *sim.Mutations) { m.BrokerNoDedup = true },
+	"no-requeue-on-disconnect":    func(m *sim.Mutations) { m.NoRequeueOnDisconnect = true },
+	"confirm-before-enqueue":      func(m *sim.Mutations) { m.ConfirmBeforeEnqueue = true },
+	"ack-before-fsync":            func(m *sim.Mutations) { m.AckBeforeFsync = true },
+	"broker-confirm-before-fsync": func(m *sim.Mutations) { m.BrokerConfirmBeforeFsync = true },
+	"prefetch-ignored":            func(m *sim.Mutations) { m.PrefetchIgnored = true },
 }
 
 func mutationNames() []string {

@@ -490,3 +490,18 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		}
 	}
 }
+
+func TestReplayKeepsWhatShapesTheRunDropsHowItIsShown(t *testing.T) {
+	cmd := mustParse(t, "--seeds", "1..9", "--workers", "2", "--json", "--progress", "--durable", "--calm",
+		"--messages", "50", "--mutate", "ack-before-fsync,prefetch-ignored", "--publish-span", "2s")
+	got := replayCommand(7, replayFlags(cmd.Flags()))
+	want := "ciphermq sim --seed 7 --calm --durable --messages 50 --mutate ack-before-fsync,prefetch-ignored --publish-span 2s"
+	if got != want {
+		t.Fatalf("replay command\n got %q\nwant %q", got, want)
+	}
+	// The rendered command parses back to the same run configuration.
+	again := mustParse(t, replayArgs(t, got)...)
+	if r := replayCommand(7, replayFlags(again.Flags())); r != want {
+		t.Fatalf("the replay command does not round-trip: %q", r)
+	}
+}
