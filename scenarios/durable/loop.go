@@ -35,6 +35,10 @@ type Config struct {
 	// ReceiverAfterKills starts the consumer only after the last restart,
 	// so every confirmed message sits in the broker through every kill.
 	ReceiverAfterKills bool
+	// Disrupt, if set, replaces every other kill (the 2nd, 4th, ...) by
+	// another fault (a container pause, a network cut) that it injects and
+	// heals before returning; it returns what it did, for the log.
+	Disrupt func(ctx context.Context, step int) (string, error)
 }
 
 // Result is what a loop did, for the spec's assertions and its log.
@@ -46,6 +50,7 @@ type Result struct {
 	Redeliveries    int // deliveries of ids already processed (dropped, acked)
 	Reconnects      int
 	ConfirmedAtKill []int
+	Disruptions     []string
 }
 
 const publisherName, receiverName = "p1", "r1"
@@ -91,6 +96,15 @@ func Run(ctx context.Context, b Broker, cfg Config) (Result, error) {
 		}
 		if p.finished() {
 			break
+		}
+		if cfg.Disrupt != nil && k%2 == 1 {
+			what, err := cfg.Disrupt(ctx, k)
+			if err != nil {
+				return res, fmt.Errorf("fault %d: %w", k+1, err)
+			}
+			res.Disruptions = append(res.Disruptions, fmt.Sprintf("%s at %d confirms", what, p.confirmed.Load()))
+			addr.Store(b.Addr())
+			continue
 		}
 		res.ConfirmedAtKill = append(res.ConfirmedAtKill, int(p.confirmed.Load()))
 		if err := b.Kill(ctx); err != nil {
@@ -286,12 +300,14 @@ func (r *receiver) session(ctx context.Context, c *conn) error {
 	if err := c.send(wire.AppendConsume(nil, &wire.Consume{ReqID: 3, Queue: r.cfg.Queue, Prefetch: 64})); err != nil {
 		return err
 	}
-	// No read deadline (a timeout could cut a frame in half): the
-	// connection closes when the run ends or the broker dies.
+	// The connection closes when the run ends. A broker that went silent
+	// (paused, or cut off by a network fault) is given up after 5s, five of
+	// the brokers' 1s heartbeats; the reader is never reused after a
+	// timeout, which may have cut a frame in half.
 	stop := context.AfterFunc(ctx, c.close)
 	defer stop()
 	for ctx.Err() == nil {
-		f, err := c.next(0)
+		f, err := c.next(5 * time.Second)
 		if err != nil {
 			return err
 		}
