@@ -32,6 +32,13 @@
 // connection breaks (its retransmissions cannot get through); a partitioned
 // datagram link drops what travels the blocked way.
 //
+// # Durable queues
+//
+// With Workload.Durable the broker node writes the real broker/store log
+// over store.MemFS (which survives incarnations), fsyncs in group commits,
+// releases confirms through Core.Persisted, and restores itself with
+// broker.Restore after a power loss.
+//
 // # Crashes and disks
 //
 // A Disk buffers writes until Sync. A crash keeps only synced bytes, perhaps
