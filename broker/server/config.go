@@ -206,6 +206,10 @@ type FileConfig struct {
 	MaxExchanges      *int      `json:"max_exchanges,omitempty"`
 	MaxBindings       *int      `json:"max_bindings,omitempty"`
 	MaxConsumers      *int      `json:"max_consumers,omitempty"`
+
+	DataDir       *string   `json:"data_dir,omitempty"`
+	Fsync         *string   `json:"fsync,omitempty"` // "always" or "interval"
+	FsyncInterval *Duration `json:"fsync_interval,omitempty"`
 }
 
 // LoadConfigFile reads a JSON config file and applies it over base.
@@ -230,6 +234,13 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 	}
 	if dec.More() {
 		return base, fmt.Errorf("%w: config file: data after the JSON object", ErrInvalidConfig)
+	}
+	if f.Fsync != nil {
+		p, err := store.ParseSyncPolicy(*f.Fsync)
+		if err != nil {
+			return base, fmt.Errorf("%w: config file: fsync: %w", ErrInvalidConfig, err)
+		}
+		base.Fsync = p
 	}
 	f.apply(&base)
 	return base, nil
@@ -272,4 +283,6 @@ func (f *FileConfig) apply(c *Config) {
 	setI(&c.MaxExchanges, f.MaxExchanges)
 	setI(&c.MaxBindings, f.MaxBindings)
 	setI(&c.MaxConsumers, f.MaxConsumers)
+	setS(&c.DataDir, f.DataDir)
+	setD(&c.FsyncInterval, f.FsyncInterval)
 }

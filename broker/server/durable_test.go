@@ -100,3 +100,16 @@ func TestDurableDeclareWithoutDataDirIsRefused(t *testing.T) {
 		t.Fatalf("durable declare without --data-dir answered %#v", f)
 	}
 }
+
+func TestConfigFileDurableKeys(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"data_dir": "/var/lib/ciphermq", "fsync": "interval", "fsync_interval": "5ms"}`), DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/var/lib/ciphermq" || cfg.Fsync != store.SyncInterval || cfg.FsyncInterval.Milliseconds() != 5 {
+		t.Fatalf("parsed %q %v %v", cfg.DataDir, cfg.Fsync, cfg.FsyncInterval)
+	}
+	if _, err := ParseConfig([]byte(`{"fsync": "sometimes"}`), DefaultConfig()); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("unknown fsync policy: %v", err)
+	}
+}
