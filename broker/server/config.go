@@ -75,6 +75,9 @@ type Config struct {
 	Fsync store.SyncPolicy
 	// FsyncInterval is the fsync period under store.SyncInterval (0: 10ms).
 	FsyncInterval time.Duration
+	// storageFS replaces the real disk under DataDir (tests inject a
+	// store.MemFS that fails on demand).
+	storageFS store.FS
 
 	// Broker configures the core (message size, dedup window, limits).
 	broker.Config

@@ -20,7 +20,6 @@ type durability struct {
 	policy   store.SyncPolicy
 	interval time.Duration
 	appended uint64 // last persist token appended (s.mu)
-	synced   uint64 // last token covered by an fsync (s.mu)
 	failed   bool   // (s.mu)
 
 	wake      chan struct{}
@@ -38,9 +37,13 @@ func (s *Server) openStorage() error {
 		s.core.StorageFailed("this broker runs without --data-dir", time.Now())
 		return nil
 	}
-	fsys, err := store.NewOSFS(s.cfg.DataDir)
-	if err != nil {
-		return err
+	var fsys store.FS = s.cfg.storageFS
+	if fsys == nil {
+		osfs, err := store.NewOSFS(s.cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		fsys = osfs
 	}
 	st, rec, err := store.Open(fsys, store.Options{
 		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow, Logger: s.log,
@@ -116,7 +119,6 @@ func (s *Server) syncLoop(d *durability) {
 			if _, err := d.st.Sync(); err != nil {
 				s.storageFailed(err, now)
 			} else {
-				d.synced = tok
 				if d.policy == store.SyncAlways {
 					s.core.Persisted(tok, now)
 				}

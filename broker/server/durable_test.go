@@ -113,3 +113,42 @@ func TestConfigFileDurableKeys(t *testing.T) {
 		t.Fatalf("unknown fsync policy: %v", err)
 	}
 }
+
+// TestFailingDiskRefusesDurablePublishesOnly: after an fsync error the
+// broker refuses publishes to durable queues with code 503 and keeps
+// serving in-memory queues; it does not crash.
+func TestFailingDiskRefusesDurablePublishesOnly(t *testing.T) {
+	disk := store.NewMemFS()
+	cfg := testConfig()
+	cfg.DataDir = "memfs"
+	cfg.storageFS = disk
+	_, addr := startServer(t, cfg)
+	c := dialNative(t, addr, wire.Hello{ClientName: "disk"})
+	var batch []byte
+	batch = wire.AppendDeclareQueue(batch, &wire.DeclareQueue{ReqID: 1, Name: "d", Durable: true})
+	batch = wire.AppendBind(batch, &wire.Bind{ReqID: 2, Exchange: broker.DefaultExchange, Queue: "d", Key: "d"})
+	c.send(batch)
+	for id := uint64(1); id <= 2; id++ {
+		if f := c.next(); !reflect.DeepEqual(f, &wire.OK{ReqID: id}) {
+			t.Fatalf("request %d answered %#v", id, f)
+		}
+	}
+	c.send(publishFrame(1, broker.DefaultExchange, "d", "ok-1", []byte("x")))
+	if confirmed, nacks := confirmAll(t, c, 1); !confirmed[1] || len(nacks) != 0 {
+		t.Fatalf("healthy disk: confirmed %v nacks %v", confirmed, nacks)
+	}
+	disk.FailNextSyncs(1000, nil)
+	c.send(publishFrame(2, broker.DefaultExchange, "d", "lost-disk", []byte("x")))
+	_, nacks := confirmAll(t, c, 1)
+	if len(nacks) != 1 || nacks[0].Seq != 2 || nacks[0].Code != uint16(broker.CodeUnavailable) {
+		t.Fatalf("publish during an fsync error: %+v", nacks)
+	}
+	// Later durable publishes are refused at once; the default (in-memory)
+	// queue keeps working on the same connection.
+	c.send(append(publishFrame(3, broker.DefaultExchange, "d", "later", []byte("x")),
+		publishFrame(4, broker.DefaultExchange, broker.DefaultRoutingKey, "mem", []byte("x"))...))
+	confirmed, nacks := confirmAll(t, c, 2)
+	if len(nacks) != 1 || nacks[0].Seq != 3 || nacks[0].Code != uint16(broker.CodeUnavailable) || !confirmed[4] {
+		t.Fatalf("after the failure: confirmed %v nacks %+v", confirmed, nacks)
+	}
+}
