@@ -94,9 +94,10 @@ func (s *Server) storageFailed(err error, now time.Time) {
 	s.core.StorageFailed(err.Error(), now)
 }
 
-// syncLoop is the group-commit goroutine. The fsync runs under s.mu: the
-// store is not safe for concurrent use, and while it runs new publishes
-// wait in socket buffers and form the next batch.
+// syncLoop is the group-commit goroutine: it takes the token and LSN to
+// cover under s.mu, fsyncs without the lock (connections keep publishing,
+// and what they append forms the next batch), then, under s.mu again,
+// marks the store durable and releases the confirms up to the token.
 func (s *Server) syncLoop(d *durability) {
 	defer d.done.Done()
 	var tick <-chan time.Time
@@ -113,15 +114,25 @@ func (s *Server) syncLoop(d *durability) {
 		case <-tick:
 		}
 		s.mu.Lock()
-		if !d.failed && d.st.Durable() != d.st.Appended() {
-			tok := d.appended
-			now := time.Now()
-			if _, err := d.st.Sync(); err != nil {
+		if d.failed || d.st.Durable() == d.st.Appended() {
+			s.mu.Unlock()
+			continue
+		}
+		tok := d.appended
+		f, upTo, err := d.st.BeginSync()
+		s.mu.Unlock()
+		if err == nil {
+			// Outside the lock: publishes keep arriving and are appended
+			// meanwhile; they form the next batch.
+			err = f.Sync()
+		}
+		s.mu.Lock()
+		now := time.Now()
+		if !d.failed {
+			if _, err = d.st.EndSync(upTo, err); err != nil {
 				s.storageFailed(err, now)
-			} else {
-				if d.policy == store.SyncAlways {
-					s.core.Persisted(tok, now)
-				}
+			} else if d.policy == store.SyncAlways {
+				s.core.Persisted(tok, now)
 			}
 			s.settle(now)
 		}

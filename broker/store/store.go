@@ -455,3 +455,35 @@ func (s *Store) closeFiles() {
 		s.log.Warn("store: closing segment files", "err", err)
 	}
 }
+
+// BeginSync is the first half of Sync for a driver that fsyncs without
+// holding its own lock (so that publishes keep arriving and form the next
+// batch): it returns the active segment and the LSN an fsync of it will
+// cover (older segments were fsync'd when they rolled). Call File.Sync
+// outside the lock, then EndSync with its result under the lock. Appends
+// may run in between; Sync, EndSync and Close may not.
+func (s *Store) BeginSync() (File, LSN, error) {
+	if err := s.usable(); err != nil {
+		return nil, s.durable, err
+	}
+	return s.active().file, s.appended, nil
+}
+
+// EndSync records the outcome of the fsync started by BeginSync: an error
+// fails the store; success makes everything up to upTo durable and runs
+// compaction, like Sync.
+func (s *Store) EndSync(upTo LSN, syncErr error) (LSN, error) {
+	if err := s.usable(); err != nil {
+		return s.durable, err
+	}
+	if syncErr != nil {
+		return s.durable, s.fail(fmt.Errorf("fsync segment: %w", syncErr))
+	}
+	s.durable = max(s.durable, upTo)
+	if !s.compacting && len(s.segs) > 1 {
+		if err := s.compact(); err != nil {
+			return s.durable, err
+		}
+	}
+	return s.durable, nil
+}
