@@ -3,6 +3,7 @@ package clients
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -209,4 +210,53 @@ func BenchmarkPublishConsumeAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// BenchmarkPublishConfirmLatency publishes one 512-byte message at a time
+// and waits for its confirm before the next, so each op is one full round
+// trip through the library, the broker and back with nothing to batch: the
+// low-rate latency of issue #5 (p99 at 5,000 msgs/s). It reports the
+// median and the 99th percentile of the round trips.
+func BenchmarkPublishConfirmLatency(b *testing.B) {
+	br := startBroker(b)
+	c := dial(b, br.addr)
+	ctx := context.Background()
+	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Bind(ctx, "ex", "q", "q"); err != nil {
+		b.Fatal(err)
+	}
+	p, err := c.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 512)
+	ids := make([]string, b.N)
+	for i := range ids {
+		ids[i] = "lat-" + strconv.Itoa(i)
+	}
+	rtts := make([]time.Duration, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPUMeter()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		f, err := p.Publish(ctx, ids[i], body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Wait(ctx); err != nil {
+			b.Fatal(err)
+		}
+		rtts[i] = time.Since(start)
+	}
+	b.StopTimer()
+	cpu.report(b, b.N)
+	slices.Sort(rtts)
+	b.ReportMetric(float64(rtts[len(rtts)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(rtts[len(rtts)*99/100].Microseconds()), "p99-µs")
 }
