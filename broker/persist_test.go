@@ -13,7 +13,7 @@ import (
 // to a store on a crashable in-memory disk; sync() fsyncs and reports
 // Persisted. Other effects are kept for the test.
 type durableRig struct {
-	t       *testing.T
+	t       fataler
 	fs      *store.MemFS
 	st      *store.Store
 	c       *Core
@@ -22,7 +22,13 @@ type durableRig struct {
 	effects []Effect
 }
 
-func newDurableRig(t *testing.T, cfg Config) *durableRig {
+// fataler is what the rig needs of *testing.T and *rapid.T.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+func newDurableRig(t fataler, cfg Config) *durableRig {
 	cfg.NoDefaults = true
 	r := &durableRig{t: t, fs: store.NewMemFS(), cfg: cfg}
 	r.start()
