@@ -29,19 +29,15 @@ type Delivery struct {
 	ref engine.Ref
 }
 
-// fieldCache makes a Delivery with as few allocations as possible: body and
-// message id share one buffer, and the queue, exchange, routing key and
-// consumer tag strings are reused from the previous delivery when their
-// bytes are the same (they almost always are). Delivery structs come from
-// slabs. Guarded by Conn.mu.
+// fieldCache makes a Delivery with few allocations: body and message id
+// share one buffer, and the queue, exchange, routing key and consumer tag
+// strings are reused from the previous delivery when their bytes are the
+// same (they almost always are). The Delivery struct itself is allocated on
+// its own: a handler may keep it, and it must then keep nothing else alive.
+// Guarded by Conn.mu.
 type fieldCache struct {
 	queue, exchange, key, tag string
-	slab                      []Delivery
 }
-
-// deliveryCacheSlab is how many Delivery structs one allocation holds. A
-// handler that keeps a Delivery keeps its slab (not the other bodies).
-const deliveryCacheSlab = 32
 
 // intern returns *last if it spells b, else makes and remembers a string.
 func intern(b []byte, last *string) string {
@@ -51,25 +47,15 @@ func intern(b []byte, last *string) string {
 	return *last
 }
 
-// next returns a zeroed Delivery from the slab.
-func (fc *fieldCache) next() *Delivery {
-	if len(fc.slab) == 0 {
-		fc.slab = make([]Delivery, deliveryCacheSlab)
-	}
-	dl := &fc.slab[0]
-	fc.slab = fc.slab[1:]
-	return dl
-}
-
-// delivery fills dl from d, copying everything out of the frame.
-func (fc *fieldCache) delivery(d *wire.Deliver, dl *Delivery) *Delivery {
+// delivery makes a Delivery of d, copying everything out of the frame.
+func (fc *fieldCache) delivery(d *wire.Deliver) *Delivery {
 	nb := len(d.Body)
 	buf := make([]byte, nb+len(d.MessageID))
 	copy(buf, d.Body)
 	copy(buf[nb:], d.MessageID)
 	// The id's bytes sit after the body's capacity, so nothing can write
 	// them again: appending to Body reallocates.
-	*dl = Delivery{
+	dl := &Delivery{
 		MessageID:     unsafe.String(unsafe.SliceData(buf[nb:]), len(d.MessageID)),
 		Body:          buf[:nb:nb],
 		Queue:         intern(d.Queue, &fc.queue),

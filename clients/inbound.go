@@ -186,7 +186,7 @@ func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver) {
 		// The Delivery is built first so that the engine can keep its id
 		// string instead of making another; a duplicate wastes one.
 		seen = cs.seen
-		dl = c.fields.delivery(d, c.fields.next())
+		dl = c.fields.delivery(d)
 		ref, dec = c.cons.HandleSeenID(d, dl.MessageID, seen)
 	} else {
 		if cs != nil {

@@ -220,8 +220,9 @@ type Consumer struct {
 }
 
 // deliverySlab is how many delivery records one allocation holds. A slab
-// lives while any of its records is outstanding; records hold only an id
-// and a few tags, so that is little.
+// lives while any of its records is outstanding, so a record is zeroed when
+// it leaves outstanding: its id may share a buffer with the message's body
+// (HandleSeenID), which must not stay pinned by a neighbour.
 const deliverySlab = 64
 
 func (c *Consumer) newInDelivery() *inDelivery {
@@ -267,6 +268,9 @@ func (c *Consumer) Disconnected() {
 	}
 	c.connected = false
 	c.stats.Forgotten += uint64(len(c.outstanding))
+	for _, d := range c.outstanding {
+		*d = inDelivery{} // see deliverySlab
+	}
 	clear(c.outstanding)
 	clear(c.processing)
 	clear(c.seenAbove)
@@ -449,6 +453,7 @@ func (c *Consumer) Poll() []Settlement {
 	for {
 		if d, ok := c.outstanding[next]; ok && d.state == stAck {
 			delete(c.outstanding, next)
+			*d = inDelivery{} // see deliverySlab
 			taken++
 			last = next
 		} else if _, ok := c.ackedAbove[next]; ok {
@@ -473,7 +478,9 @@ func (c *Consumer) Poll() []Settlement {
 			continue // acked by the Multiple above
 		}
 		delete(c.outstanding, tag)
-		switch d.state {
+		state := d.state
+		*d = inDelivery{} // see deliverySlab
+		switch state {
 		case stAck:
 			c.out = append(c.out, Settlement{Kind: SettleAck, DeliveryTag: tag})
 			c.stats.Acked++

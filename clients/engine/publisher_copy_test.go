@@ -119,3 +119,52 @@ func TestPublisherTokensComeBackInResolutionsAndPendingTokens(t *testing.T) {
 		t.Fatalf("PendingTokens = %v, want [0 2] in add order", got)
 	}
 }
+
+func TestConsumerRecordsLeavingOutstandingAreZeroed(t *testing.T) {
+	// Records live in slabs; one that left outstanding must not keep its
+	// id (which may share a buffer with a whole body) alive.
+	c := NewConsumer(ConsumerConfig{})
+	c.Connected()
+	var recs []*inDelivery
+	for tag := uint64(1); tag <= 3; tag++ {
+		d := &wire.Deliver{DeliveryTag: tag, MessageID: []byte{'m', byte('0' + tag)}}
+		ref, dec := c.HandleSeenID(d, string(d.MessageID), nil)
+		if dec != Process {
+			t.Fatalf("tag %d: %v", tag, dec)
+		}
+		recs = append(recs, c.outstanding[tag])
+		res := Stored
+		if tag == 3 {
+			res = Transient
+		}
+		if err := c.Settle(ref, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Poll(); len(got) != 2 {
+		t.Fatalf("Poll = %+v, want a multiple ack and a nack", got)
+	}
+	for i, r := range recs {
+		if r.id != "" || r.twins != nil {
+			t.Fatalf("record %d still holds id %q / twins %v after leaving outstanding", i+1, r.id, r.twins)
+		}
+	}
+	d := &wire.Deliver{DeliveryTag: 4, MessageID: []byte("m4")}
+	c.HandleSeenID(d, "m4", nil)
+	r := c.outstanding[4]
+	c.Disconnected()
+	if r.id != "" {
+		t.Fatal("a record forgotten by Disconnected still holds its id")
+	}
+}
+
+func TestConsumerHandleSeenIDRefusesAnotherID(t *testing.T) {
+	c := NewConsumer(ConsumerConfig{})
+	c.Connected()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("HandleSeenID with an id that is not the frame's did not panic")
+		}
+	}()
+	c.HandleSeenID(&wire.Deliver{DeliveryTag: 1, MessageID: []byte("a")}, "b", nil)
+}
