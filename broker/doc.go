@@ -78,6 +78,21 @@
 // requeued. When a queue is deleted, its consumers get EffectCancelled and
 // every message it held is discarded (the count is returned).
 //
+// # Durable queues
+//
+// A queue declared with QueueOptions.Durable (its bindings, the exchanges
+// they bind to, and its messages) is written to the driver's log: the core
+// emits EffectPersist with store.Record values and a token, and the order
+// becomes store → persist → confirm. The confirm of a publish that reached
+// a durable queue is held until the driver calls Persisted with a token at
+// least as high (after its fsync); a connection's later confirms and
+// refusals queue behind it, so each connection still sees its outcomes in
+// publish order. Acks, requeues' deliveries, dead-lettering and deletions
+// of durable queues are persisted too, without holding anything.
+// StorageFailed turns held confirms into CodeUnavailable refusals and
+// refuses durable publishes until StorageRecovered; in-memory queues are
+// unaffected. Restore builds a core from what store.Open recovered.
+//
 // # Order guarantees
 //
 //   - Within a queue, messages that were never delivered leave in enqueue

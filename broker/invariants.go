@@ -20,6 +20,9 @@ func (c *Core) CheckInvariants() error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	if err := c.checkHeld(ids); err != nil {
+		return err
+	}
 	consumers := 0
 	for _, id := range ids {
 		cn := c.conns[id]

@@ -267,3 +267,26 @@ func (c *Core) persistPublish(seq uint64, id, exchange, key string, body []byte,
 		store.Record{Type: store.RecDedup, MessageID: id, Time: c.now.UnixNano()},
 	)
 }
+
+// checkHeld verifies the held outcomes: tokens never decrease, none is
+// above the last token issued, and every open connection's held count is
+// the number of its entries (for CheckInvariants).
+func (c *Core) checkHeld(ids []ConnID) error {
+	p := &c.persist
+	perConn := map[*connection]int{}
+	var last uint64
+	for i, h := range p.held[p.heldAt:] {
+		if h.token < last || h.token > p.token {
+			return fmt.Errorf("held outcome %d: token %d out of order (previous %d, last issued %d)", i, h.token, last, p.token)
+		}
+		last = h.token
+		perConn[h.cn]++
+	}
+	for _, id := range ids {
+		cn := c.conns[id]
+		if cn.held != perConn[cn] {
+			return fmt.Errorf("connection %d counts %d held outcomes, the queue has %d", id, cn.held, perConn[cn])
+		}
+	}
+	return nil
+}

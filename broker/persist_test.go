@@ -257,3 +257,18 @@ func TestConfirmBeforePersistIsCaught(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckInvariantsCatchesHeldMiscount(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	durableTopology(t, r.c)
+	r.c.Open(1, t0)
+	r.publish(1, 1, "ex", "dk", "a")
+	r.pump()
+	if err := r.c.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	r.c.conns[1].held++ // break the bookkeeping on purpose
+	if err := r.c.CheckInvariants(); err == nil {
+		t.Fatal("a held count that does not match the queue passed the check")
+	}
+}
