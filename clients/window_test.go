@@ -1,0 +1,91 @@
+package clients
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// The window is waited on through one channel made only while it is full;
+// many goroutines blocked on it at once must all get through, and the
+// window must never be exceeded.
+func TestConcurrentPublishesThroughASmallWindowAllConfirm(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	const window, workers, each = 3, 6, 150
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: window})
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	var mu sync.Mutex
+	var futures []*Confirm
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				f, err := p.Publish(ctx, fmt.Sprintf("w%d-%d", w, i), []byte("x"))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if n := p.Pending(); n > window {
+					errs <- fmt.Errorf("%d pending with a window of %d", n, window)
+					return
+				}
+				mu.Lock()
+				futures = append(futures, f)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, f := range futures {
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("confirm of %s: %v", f.ID(), err)
+		}
+	}
+	if got := b.queue("q").Ready; got != workers*each {
+		t.Fatalf("queue holds %d messages, want %d", got, workers*each)
+	}
+}
+
+// Publishers blocked on a full window are released by Close with a clear
+// error, not left waiting.
+func TestPublisherCloseReleasesPublishesBlockedOnTheWindow(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	b.stop() // nothing will be confirmed
+	eventually(t, "the client to notice", func() bool { return !c.Connected() })
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 1})
+	ctx := testCtx(t)
+	if _, err := p.Publish(ctx, "first", nil); err != nil {
+		t.Fatal(err)
+	}
+	blocked := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := p.Publish(ctx, fmt.Sprintf("blocked-%d", i), nil)
+			blocked <- err
+		}()
+	}
+	eventually(t, "a publish to wait on the full window", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return p.room != nil
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	for range 2 {
+		if err := <-blocked; !errors.Is(err, ErrPublisherClosed) {
+			t.Fatalf("blocked publish ended with %v, want ErrPublisherClosed", err)
+		}
+	}
+	c.Close() // lets Close give up on "first"
+	<-closed
+}
