@@ -262,10 +262,11 @@ func (c *Core) persistPublish(seq uint64, id, exchange, key string, body []byte,
 			tq = append(tq, store.Target{Queue: q.name})
 		}
 	}
-	c.persistRecords(
-		store.Record{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, Body: body, Targets: tq},
-		store.Record{Type: store.RecDedup, MessageID: id, Time: c.now.UnixNano()},
-	)
+	recs := []store.Record{{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, Body: body, Targets: tq}}
+	if c.dedup.enabled() {
+		recs = append(recs, store.Record{Type: store.RecDedup, MessageID: id, Time: c.now.UnixNano()})
+	}
+	c.persistRecords(recs...)
 }
 
 // checkHeld verifies the held outcomes: tokens never decrease, none is

@@ -46,7 +46,8 @@ func (s *Server) openStorage() error {
 		fsys = osfs
 	}
 	st, rec, err := store.Open(fsys, store.Options{
-		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow, Logger: s.log,
+		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow,
+		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log,
 	})
 	if err != nil {
 		return fmt.Errorf("server: open data directory: %w", err)

@@ -132,15 +132,21 @@ func (s *state) apply(r *Record, seg uint64, off, size int64) {
 	}
 }
 
-// pruneDedup forgets ids older than the window before the newest one.
-func (s *state) pruneDedup(window time.Duration) {
-	if window <= 0 {
-		return
+// pruneDedup forgets ids older than the window before the newest one,
+// then all but the newest maxIDs.
+func (s *state) pruneDedup(window time.Duration, maxIDs int) {
+	if window > 0 {
+		cut := s.newest - int64(window)
+		for id, t := range s.dedup {
+			if t < cut {
+				delete(s.dedup, id)
+			}
+		}
 	}
-	cut := s.newest - int64(window)
-	for id, t := range s.dedup {
-		if t < cut {
-			delete(s.dedup, id)
+	if maxIDs > 0 && len(s.dedup) > maxIDs {
+		all := s.dedupList() // oldest first
+		for _, d := range all[:len(all)-maxIDs] {
+			delete(s.dedup, d.ID)
 		}
 	}
 }

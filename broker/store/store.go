@@ -29,6 +29,9 @@ type Options struct {
 	// DedupWindow: dedup entries older than this before the newest are
 	// dropped when a segment starts. Zero keeps them all.
 	DedupWindow time.Duration
+	// DedupMaxIDs: at most this many (the newest) dedup entries are carried
+	// into a new segment, like the core's own bound. Zero: no bound.
+	DedupMaxIDs int
 	// RepairCorruptTail lets Open cut the last segment at damage that is
 	// followed by valid records (bit rot, not a torn write). Off by default:
 	// Open refuses with ErrCorrupt so an operator decides.
@@ -209,7 +212,7 @@ func (s *Store) newSegment(num uint64) error {
 	if err != nil {
 		return fmt.Errorf("create segment %s: %w", name, err)
 	}
-	s.st.pruneDedup(s.opts.DedupWindow)
+	s.st.pruneDedup(s.opts.DedupWindow, s.opts.DedupMaxIDs)
 	b := segHeader(num, s.st.nextSeq)
 	for _, r := range s.st.snapshot() {
 		if b, err = AppendRecord(b, &r); err != nil {

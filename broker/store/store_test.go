@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -207,5 +208,32 @@ func TestSplitSyncCoversWhatWasAppendedBefore(t *testing.T) {
 	_, up, _ := s.BeginSync()
 	if d, err := s.EndSync(up, errors.New("EIO")); !errors.Is(err, ErrFailed) || d >= up {
 		t.Fatalf("EndSync with an fsync error: durable %d err %v", d, err)
+	}
+}
+
+func TestSnapshotBoundsDedupByCount(t *testing.T) {
+	fsys := NewMemFS()
+	opts := Options{Logger: quiet(), SegmentSize: 256, DedupMaxIDs: 3}
+	s, _ := mustOpen(t, fsys, opts)
+	for i := int64(1); i <= 10; i++ {
+		mustAppend(t, s, Record{Type: RecDedup, MessageID: fmt.Sprintf("id-%02d", i), Time: i})
+	}
+	mustAppend(t, s, publish(1, string(make([]byte, 300)), "q")) // forces a roll
+	mustSync(t, s)
+	mustAppend(t, s, settle(1, "q"))
+	mustSync(t, s)
+	mustAppend(t, s, publish(2, string(make([]byte, 300)), "q")) // and another
+	mustSync(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, rec := mustOpen(t, fsys, opts)
+	defer s.Close()
+	if s.Stats().Segments > 2 {
+		t.Fatalf("old segments kept: %+v", s.Stats())
+	}
+	want := []DedupEntry{{"id-08", 8}, {"id-09", 9}, {"id-10", 10}}
+	if !reflect.DeepEqual(rec.Dedup, want) {
+		t.Fatalf("dedup %v, want the newest 3 %v", rec.Dedup, want)
 	}
 }
