@@ -17,16 +17,8 @@ type recorder struct {
 	h       check.History
 	digests map[string]check.Digest // message id -> sealed plaintext digest
 	seqs    map[string]uint64       // publisher -> publishes so far
-	// abandoned lists messages a publisher still had pending when it
-	// crashed: their outcome is unknown for ever (see Result.Abandoned).
-	abandoned map[string]bool
-	// refusedAfterResend lists messages refused on a later attempt after an
-	// earlier one went unanswered: indeterminate (see Result.Indeterminate).
-	refusedAfterResend map[string]bool
-	// deadLettered lists ids drained from the dead-letter queue.
-	deadLettered map[string]bool
-	rejected     []string
-	rejectedCopy map[check.QueueMessage]bool
+	// rejected lists deliveries the receivers refused to open (Result.Rejected).
+	rejected []string
 	// firsts remembers first deliveries (delivery count 1) per broker
 	// incarnation, queue and id; enqueuedTwice lists repeats (see
 	// Result.EnqueuedTwice).
@@ -67,11 +59,8 @@ func (r *recorder) firstDelivery(t VTime, rc string, inc uint64, queue, id strin
 
 func newRecorder() *recorder {
 	return &recorder{
-		digests:            map[string]check.Digest{},
-		seqs:               map[string]uint64{},
-		abandoned:          map[string]bool{},
-		refusedAfterResend: map[string]bool{},
-		deadLettered:       map[string]bool{},
+		digests: map[string]check.Digest{},
+		seqs:    map[string]uint64{},
 	}
 }
 
@@ -96,14 +85,19 @@ func (r *recorder) resolve(t VTime, pub string, res engine.Resolution) {
 			// connection, broker restart) and may have been enqueued; a
 			// refusal of a later attempt does not undo it. The outcome is
 			// indeterminate (Jepsen's :info), not a definite failure.
-			r.refusedAfterResend[res.ID] = true
+			r.h.Add(check.Indeterminate(at(t), pub, res.ID, res.Code, res.Reason))
 			return
 		}
 		r.h.Add(check.Refused(at(t), pub, res.ID, res.Code, res.Reason))
 	}
 }
 
-func (r *recorder) unknown(_ VTime, _ string, id string) { r.abandoned[id] = true }
+// unknown records a message its publisher still had pending when it
+// crashed: the outcome is unknown for ever (the successor does not resend
+// it), so it is neither pending nor lost, and may be recovered.
+func (r *recorder) unknown(t VTime, pub, id string) {
+	r.h.Add(check.Abandoned(at(t), pub, id, "publisher crashed before the outcome"))
+}
 
 func (r *recorder) publisherCrash(t VTime, pub string) { r.h.Add(check.PublisherCrash(at(t), pub)) }
 func (r *recorder) publisherRestart(t VTime, pub string) {
@@ -127,12 +121,16 @@ func (r *recorder) brokerLost(t VTime, held []broker.HeldMessage) {
 	r.h.Add(check.BrokerRestart(at(t), qm...))
 }
 
-func (r *recorder) deadLetter(_ VTime, _ string, id string) { r.deadLettered[id] = true }
+// deadLetter records a delivery drained from the dead-letter queue. The
+// delivery does not say which queue the copy came from, so the event covers
+// every unprocessed copy of the id.
+func (r *recorder) deadLetter(t VTime, rc, id string) {
+	r.h.Add(check.DeadLettered(at(t), rc, "", id, "drained from the dead-letter queue"))
+}
 
-func (r *recorder) reject(_ VTime, rc, queue, id, why string) {
+// reject records a delivery the receiver refused to open: that copy is
+// dead-lettered (rejected for good), never processed.
+func (r *recorder) reject(t VTime, rc, queue, id, why string) {
 	r.rejected = append(r.rejected, rc+" "+queue+" "+id+": "+why)
-	if r.rejectedCopy == nil {
-		r.rejectedCopy = map[check.QueueMessage]bool{}
-	}
-	r.rejectedCopy[check.QueueMessage{Queue: queue, MessageID: id}] = true
+	r.h.Add(check.DeadLettered(at(t), rc, queue, id, "rejected by "+rc+": "+why))
 }

@@ -19,21 +19,6 @@ type Result struct {
 	History check.History
 	Options check.Options
 	Report  check.Report
-	// Abandoned are messages a publisher still had pending when it crashed:
-	// their outcome is unknown for ever, so they are neither lost nor
-	// pending (they may still be "recovered"). The checker does not know
-	// about them yet, so Run moves them out of Report.Pending.
-	Abandoned []string
-	// RefusedAfterResend are messages the broker refused on a later attempt
-	// after an earlier attempt went unanswered (it may have been enqueued,
-	// by a broker incarnation that died since, for example). Their outcome
-	// is indeterminate, like Jepsen's :info: the history records no outcome
-	// for them, and Run moves them out of Report.Pending.
-	RefusedAfterResend []string
-	// DeadLettered are message ids drained from the dead-letter queue. Copies
-	// of them never processed, and copies a receiver rejected (its reason is
-	// in Rejected), are accounted for, so Run moves them out of Report.Lost.
-	DeadLettered []string
 	// EnqueuedTwice lists message copies the broker enqueued twice within
 	// one incarnation (two first deliveries of one id from one queue). The
 	// receivers' dedup hides such duplicates from the history, so this is

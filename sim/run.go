@@ -361,32 +361,7 @@ func (st *runState) finish(res *Result) {
 	}
 	res.History = st.hist.h
 	res.Options = opts
-	rep := check.Check(st.hist.h, opts)
-	// Workarounds until scenarios/check knows these two facts (see Result).
-	rep.Pending = filterAnomalies(rep.Pending, func(a check.Anomaly) bool {
-		return !st.hist.abandoned[a.MessageID] && !st.hist.refusedAfterResend[a.MessageID]
-	})
-	accounted := func(a check.Anomaly) bool {
-		return st.hist.deadLettered[a.MessageID] || st.hist.rejectedCopy[check.QueueMessage{Queue: a.Queue, MessageID: a.MessageID}]
-	}
-	rep.Lost = filterAnomalies(rep.Lost, func(a check.Anomaly) bool { return !accounted(a) })
-	// A dead-lettered copy is never processed, so the order check sees the
-	// next one "skip" it.
-	rep.Skipped = filterAnomalies(rep.Skipped, func(a check.Anomaly) bool { return !accounted(a) })
-	res.Report = rep
-	for _, p := range st.pubs {
-		for _, m := range p.plan {
-			if st.hist.refusedAfterResend[m.id] {
-				res.RefusedAfterResend = append(res.RefusedAfterResend, m.id)
-			}
-			if st.hist.abandoned[m.id] {
-				res.Abandoned = append(res.Abandoned, m.id)
-			}
-			if st.hist.deadLettered[m.id] {
-				res.DeadLettered = append(res.DeadLettered, m.id)
-			}
-		}
-	}
+	res.Report = check.Check(st.hist.h, opts)
 	res.Rejected = st.hist.rejected
 	res.OverLimit = st.boundViolations
 	res.EnqueuedTwice = st.hist.enqueuedTwice
@@ -415,14 +390,4 @@ func (st *runState) finish(res *Result) {
 		s.ClientReconnects += r.cc.reconnects
 		s.DiskSyncs += r.disk.syncs
 	}
-}
-
-func filterAnomalies(in []check.Anomaly, keep func(check.Anomaly) bool) []check.Anomaly {
-	var out []check.Anomaly
-	for _, a := range in {
-		if keep(a) {
-			out = append(out, a)
-		}
-	}
-	return out
 }

@@ -3,6 +3,8 @@ package sim
 import (
 	"slices"
 	"testing"
+
+	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
 func TestCalmRunDeliversEverythingExactlyOnce(t *testing.T) {
@@ -34,20 +36,21 @@ func TestPoisonMessagesAreDeadLetteredNeverStored(t *testing.T) {
 	if !res.OK() {
 		t.Fatalf("run failed: %s", res.Summary())
 	}
-	var poison []string
-	for _, e := range res.History.Events {
-		_ = e
-	}
-	if len(res.DeadLettered) == 0 || len(res.Rejected) == 0 {
-		t.Fatalf("20%% poison but nothing dead-lettered (%d) or rejected (%d)", len(res.DeadLettered), len(res.Rejected))
-	}
+	var poison, deadLettered []string
 	processed := map[string]bool{}
 	for _, e := range res.History.Events {
-		if e.Kind == "processed" {
+		switch e.Kind {
+		case check.KindProcessed:
 			processed[e.MessageID] = true
+		case check.KindDeadLettered:
+			deadLettered = append(deadLettered, e.MessageID)
 		}
 	}
-	for _, id := range res.DeadLettered {
+	if len(deadLettered) == 0 || len(res.Rejected) == 0 || len(res.Report.DeadLettered) == 0 {
+		t.Fatalf("20%% poison but nothing dead-lettered (%d events, %d copies in the report) or rejected (%d)",
+			len(deadLettered), len(res.Report.DeadLettered), len(res.Rejected))
+	}
+	for _, id := range deadLettered {
 		if processed[id] {
 			poison = append(poison, id)
 		}

@@ -270,7 +270,7 @@ func verdicts(r sim.Result) []verdict {
 	vs := []verdict{
 		{"I1 no loss", status(len(rep.Lost) == 0),
 			fmt.Sprintf("lost=%d (excused: legitimately lost %d, stranded %d, dead-lettered %d)",
-				len(rep.Lost), len(rep.LegitimatelyLost), len(rep.Stranded), len(r.DeadLettered))},
+				len(rep.Lost), len(rep.LegitimatelyLost), len(rep.Stranded), len(rep.DeadLettered))},
 		{"I2 exactly once", status(len(rep.Duplicated) == 0 && len(r.EnqueuedTwice) == 0),
 			fmt.Sprintf("duplicated=%d enqueued-twice=%d (receiver dedup hits %d, broker dedup hits %d)",
 				len(rep.Duplicated), len(r.EnqueuedTwice), r.Coverage.DedupHitReceiver, r.Coverage.DedupHitBroker)},
@@ -278,8 +278,8 @@ func verdicts(r sim.Result) []verdict {
 			fmt.Sprintf("corrupted=%d unexpected=%d (tampered copies rejected: %d)",
 				len(rep.Corrupted), len(rep.Unexpected), len(r.Rejected))},
 		{"I4 publisher liveness", status(len(rep.Pending) == 0 && r.Converged),
-			fmt.Sprintf("pending=%d converged=%t (abandoned %d, refused after resend %d)",
-				len(rep.Pending), r.Converged, len(r.Abandoned), len(r.RefusedAfterResend))},
+			fmt.Sprintf("pending=%d converged=%t (abandoned %d, indeterminate %d)",
+				len(rep.Pending), r.Converged, len(rep.Abandoned), len(rep.Indeterminate))},
 	}
 	if len(r.Options.OrderedQueues) == 0 {
 		vs = append(vs, verdict{"I5 order", "not checked", "not promised for this weather (order is checked only where the weather keeps I5's premise: TCP-like links, no crashes, unbounded queues)"})

@@ -11,8 +11,8 @@ import (
 
 // genCorrectHistory draws a run in which the broker and receivers behave:
 // every confirmed copy processed exactly once, in publish order per
-// publisher and queue, unknown outcomes sometimes recovered, refusals never
-// processed. It returns the history and the ordered queues.
+// publisher and queue, unknown and indeterminate outcomes sometimes
+// recovered, definite refusals never processed. It returns the history and the ordered queues.
 func genCorrectHistory(t *rapid.T) (History, []string) {
 	queues := []string{"q0", "q1", "q2"}[:rapid.IntRange(1, 3).Draw(t, "queues")]
 	pubs := rapid.IntRange(1, 3).Draw(t, "publishers")
@@ -34,7 +34,7 @@ func genCorrectHistory(t *rapid.T) (History, []string) {
 			}
 			h.Add(Attempt(ms(len(h.Events)), pub, id, uint64(i+1), plain(id), qs...))
 			processed := false
-			switch rapid.IntRange(0, 3).Draw(t, "outcome") {
+			switch rapid.IntRange(0, 4).Draw(t, "outcome") {
 			case 0:
 				h.Add(Confirmed(0, pub, id))
 				processed = true
@@ -45,6 +45,9 @@ func genCorrectHistory(t *rapid.T) (History, []string) {
 				h.Add(Refused(0, pub, id, 301, "queue full"))
 			case 3: // unknown: the publisher gave up; maybe it got through
 				h.Add(Abandoned(0, pub, id, "gave up"))
+				processed = rapid.Bool().Draw(t, "recovered")
+			case 4: // refused after a resend: an earlier send may have got through
+				h.Add(Indeterminate(0, pub, id, 301, "queue full"))
 				processed = rapid.Bool().Draw(t, "recovered")
 			}
 			if processed {

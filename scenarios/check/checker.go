@@ -201,13 +201,18 @@ func (c *checker) indexOutcome(i int, e Event) {
 		if !m.confirmed() {
 			m.outcome = e.Outcome
 		}
-	case OutcomeRefused:
+	case OutcomeRefused, OutcomeIndeterminate:
 		if m.confirmed() {
 			// The broker took responsibility, then disowned the message.
-			c.malformed(i, e, "refused (code %d) after the broker confirmed it", e.Code)
+			c.malformed(i, e, "%s (code %d) after the broker confirmed it", e.Outcome, e.Code)
 			return
 		}
-		m.outcome, m.code = OutcomeRefused, e.Code
+		if m.outcome == OutcomeIndeterminate {
+			// Once an attempt may have been stored, a later definite-looking
+			// refusal cannot undo it.
+			return
+		}
+		m.outcome, m.code = e.Outcome, e.Code
 	default:
 		c.malformed(i, e, "unknown outcome %q", e.Outcome)
 	}
@@ -235,6 +240,10 @@ func (c *checker) checkCopies() {
 				c.r.RefusedByCode = map[uint16]int{}
 			}
 			c.r.RefusedByCode[m.code]++
+		case OutcomeIndeterminate:
+			c.r.Counts.Indeterminate++
+			c.r.Indeterminate = append(c.r.Indeterminate, Anomaly{Kind: IndeterminatePublish, MessageID: id,
+				Publisher: m.publisher, Detail: fmt.Sprintf("refused (code %d) after more than one send", m.code)})
 		default:
 			c.r.Counts.Unknown++
 		}
@@ -284,8 +293,11 @@ func (c *checker) checkCopies() {
 			c.add(&c.r.Unexpected, base, Unexpected, fmt.Sprintf("processed from a queue it was not routed to %v", m.queues))
 			continue
 		}
-		if m.outcome == OutcomeUnknown {
+		switch m.outcome {
+		case OutcomeUnknown:
 			c.add(&c.r.Recovered, base, Recovered, "outcome unknown to the publisher, processed")
+		case OutcomeIndeterminate:
+			c.add(&c.r.Recovered, base, Recovered, fmt.Sprintf("refused (code %d) after more than one send, processed: an earlier attempt was stored", m.code))
 		}
 		if len(ps) > 1 {
 			c.add(&c.r.Duplicated, base, Duplicated, fmt.Sprintf("processed %d times (receivers %s)", len(ps), receivers(ps)))

@@ -11,14 +11,19 @@
 //   - lost: the broker confirmed the publish, but no receiver of a queue the
 //     message was routed to ever processed it, and the broker did not hold it
 //     in an in-memory queue when the broker process restarted (I1);
-//   - recovered: the publisher never learned the outcome, but the message was
-//     processed. Not an error: an unknown outcome may go either way;
-//   - unexpected: processed, but never published, only refused, or processed
-//     from a queue it was not routed to;
+//   - recovered: the publisher never learned the outcome, or learned an
+//     indeterminate one, but the message was processed. Not an error: an
+//     unknown outcome may go either way;
+//   - unexpected: processed, but never published, only refused (definitely:
+//     after a single send), or processed from a queue it was not routed to;
 //   - duplicated: processed more than once from the same queue, after the
 //     receivers' deduplication (I2).
 //
-// A publish whose outcome never arrived is "unknown", never "lost". Beside
+// A publish whose outcome never arrived is "unknown", never "lost". A
+// refusal that arrived after the message was sent more than once is
+// "indeterminate" (OutcomeIndeterminate, Jepsen's :info): an earlier,
+// unanswered attempt may have been stored, so the message is recovered if
+// processed and neither lost nor pending if not. Beside
 // these, Check reports corrupted copies (the processed plaintext's digest
 // differs from the one sealed, I3), order anomalies on queues that promise
 // order (nonmonotonic and skipped, Maelstrom's kafka-checker style, I5),

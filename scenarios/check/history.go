@@ -58,6 +58,13 @@ const (
 	OutcomeConfirmedDuplicate Outcome = "confirmed-duplicate"
 	// OutcomeRefused: the broker refused the publish with Code and Reason.
 	OutcomeRefused Outcome = "refused"
+	// OutcomeIndeterminate: the broker refused a later attempt of a message
+	// sent more than once (Code and Reason are that refusal's). An earlier,
+	// unanswered attempt may have been stored (by a broker incarnation that
+	// died since, say), and the refusal does not undo it: like Jepsen's
+	// :info, the message may or may not be delivered. Processed, it is
+	// "recovered"; never processed, it is not lost; it is not pending.
+	OutcomeIndeterminate Outcome = "indeterminate"
 )
 
 // Digest is the SHA-256 of a plaintext. The checker compares digests, so a
@@ -145,6 +152,15 @@ func ConfirmedDuplicate(at time.Duration, publisher, id string) Event {
 // Refused records that the broker refused publisher's message id.
 func Refused(at time.Duration, publisher, id string, code uint16, reason string) Event {
 	return Event{Kind: KindOutcome, At: at, Publisher: publisher, MessageID: id, Outcome: OutcomeRefused,
+		Code: code, Reason: reason}
+}
+
+// Indeterminate records that the broker refused publisher's message id on a
+// later attempt, after an earlier attempt went unanswered: the refusal is
+// not definite (see OutcomeIndeterminate). Record a refusal of a message
+// sent only once with Refused.
+func Indeterminate(at time.Duration, publisher, id string, code uint16, reason string) Event {
+	return Event{Kind: KindOutcome, At: at, Publisher: publisher, MessageID: id, Outcome: OutcomeIndeterminate,
 		Code: code, Reason: reason}
 }
 

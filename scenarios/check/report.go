@@ -25,6 +25,9 @@ const (
 	Stranded         AnomalyKind = "stranded"
 	AbandonedPublish AnomalyKind = "abandoned"
 	DeadLetteredCopy AnomalyKind = "dead-lettered"
+	// IndeterminatePublish: refused after more than one send (see
+	// OutcomeIndeterminate).
+	IndeterminatePublish AnomalyKind = "indeterminate"
 )
 
 // Anomaly is one finding about one message copy (or one pair, for order).
@@ -58,6 +61,7 @@ type Counts struct {
 	Confirmed          int `json:"confirmed"`
 	ConfirmedDuplicate int `json:"confirmed_duplicate"`
 	Refused            int `json:"refused"`
+	Indeterminate      int `json:"indeterminate"`
 	Unknown            int `json:"unknown"`
 	// Copies: routed copies of attempted messages, and those of confirmed ones.
 	Copies          int `json:"copies"`
@@ -92,6 +96,10 @@ type Report struct {
 	Stranded         []Anomaly `json:"stranded,omitempty"`
 	Abandoned        []Anomaly `json:"abandoned,omitempty"`
 	DeadLettered     []Anomaly `json:"dead_lettered,omitempty"`
+	// Indeterminate lists publishes refused after more than one send: the
+	// refusal is not definite, so they may be processed ("recovered") or
+	// not (then they are neither lost nor pending).
+	Indeterminate []Anomaly `json:"indeterminate,omitempty"`
 	// RefusedByCode counts refusals per reason code.
 	RefusedByCode map[uint16]int `json:"refused_by_code,omitempty"`
 }
@@ -156,7 +164,7 @@ func (r Report) Summary() string {
 		{"corrupted", r.Corrupted}, {"nonmonotonic", r.Nonmonotonic}, {"skipped", r.Skipped},
 		{"malformed", r.Malformed}, {"pending", r.Pending}, {"recovered", r.Recovered},
 		{"legitimately-lost", r.LegitimatelyLost}, {"stranded", r.Stranded},
-		{"abandoned", r.Abandoned}, {"dead-lettered", r.DeadLettered},
+		{"abandoned", r.Abandoned}, {"dead-lettered", r.DeadLettered}, {"indeterminate", r.Indeterminate},
 	} {
 		if len(cat.list) == 0 {
 			continue
