@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -28,10 +29,46 @@ type inbound struct {
 
 func newInbound() *inbound { return &inbound{} }
 
-// dispatch decodes one frame and applies it under the connection's lock.
-// A frame that does not decode ends the session: the stream can no longer
-// be trusted.
+// dispatch applies frame typ, and every further frame the reader already
+// holds whole, under one acquisition of the connection's lock: a read of
+// 100 deliveries costs one lock, not 100. It never blocks on the socket
+// while holding the lock (wire.Reader.FrameBuffered). A frame that does not
+// decode ends the session: the stream can no longer be trusted.
 func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []byte) error {
+	now := time.Now()
+	c.mu.Lock()
+	defer func() {
+		if c.sess == s && len(s.wbuf) > 0 {
+			s.signal()
+		}
+		c.mu.Unlock()
+	}()
+	for {
+		if c.sess != s {
+			return nil // frames of a session already given up
+		}
+		if err := c.applyLocked(s, in, typ, payload, now); err != nil {
+			return err
+		}
+		for {
+			if !s.r.FrameBuffered() {
+				return nil
+			}
+			var err error
+			typ, payload, err = s.r.ReadFrame()
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, wire.ErrUnknownFrameType) {
+				return fmt.Errorf("read from broker: %w", err)
+			}
+			c.log.Warn("ignoring a frame of unknown type from the broker", "type", typ)
+		}
+	}
+}
+
+// applyLocked decodes one frame and applies it. c.mu held.
+func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload []byte, now time.Time) error {
 	var err error
 	switch typ {
 	case wire.FrameConfirm:
@@ -64,13 +101,6 @@ func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []b
 	}
 	if err != nil {
 		return fmt.Errorf("decode %s from broker: %w", typ, err)
-	}
-
-	now := time.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.sess != s {
-		return nil // a frame of a session already given up
 	}
 	switch typ {
 	case wire.FrameConfirm:
@@ -120,9 +150,6 @@ func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []b
 			c.log.Warn("broker is closing the connection", "code", in.close.Code, "reason", in.close.Reason)
 		}
 		return &BrokerError{Op: "connection", Code: in.close.Code, Reason: in.close.Reason}
-	}
-	if len(s.wbuf) > 0 {
-		s.signal()
 	}
 	return nil
 }

@@ -92,6 +92,23 @@ func (r *Reader) MaxFrameSize() int { return r.max }
 // its replies once, when it is about to block.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// FrameBuffered reports whether the next frame is already complete in the
+// buffer, so that ReadFrame returns it without reading from the stream. A
+// driver that handles frames under a lock uses it to take a whole batch
+// under one acquisition without ever blocking on I/O while holding it.
+func (r *Reader) FrameBuffered() bool {
+	if r.err != nil || r.bigNeed > 0 || r.br.Buffered() < 4 {
+		return false
+	}
+	hdr, err := r.br.Peek(4) // buffered: no read
+	if err != nil {
+		return false
+	}
+	l := binary.BigEndian.Uint32(hdr)
+	// An invalid length is "buffered" too: ReadFrame reports it at once.
+	return checkLength(l, r.max) != nil || 4+int(l) <= r.br.Buffered()
+}
+
 // ReadFrame returns the next frame's type and payload. The payload is valid
 // until the next call. At a clean end of stream between frames it returns
 // io.EOF; inside a frame, ErrTruncated. Oversized and empty frames return
