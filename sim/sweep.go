@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ciphermq/ciphermq/scenarios/check"
@@ -19,6 +21,12 @@ type SweepConfig struct {
 	Workers int
 	// KeepFailures bounds the failing results kept in full (default 10).
 	KeepFailures int
+	// Progress, when set, is called once per finished seed with the number
+	// of seeds finished so far and that seed's result (its History dropped
+	// when it passed). Calls come from the goroutine that called Sweep, one
+	// at a time, in completion order (not seed order: workers finish out of
+	// order); a slow Progress slows the sweep down, never races it.
+	Progress func(done int, r Result)
 }
 
 // SweepResult summarises a sweep.
@@ -31,9 +39,19 @@ type SweepResult struct {
 	// Hashes maps each seed's position (seed-First) to its trace hash, so
 	// two sweeps can be compared for determinism.
 	Hashes []string
+	// Messages is the sum of every run's Stats.MessagesPublished.
+	Messages uint64
 }
 
-// Sweep runs cfg.Seeds seeds from cfg.First and collects the verdicts.
+// finished is one seed's result on its way from a worker to the collector.
+type finished struct {
+	pos int
+	res Result
+}
+
+// Sweep runs cfg.Seeds seeds from cfg.First and collects the verdicts. Only
+// failing results (at most KeepFailures) are kept whole, so the memory a
+// sweep needs does not grow with passing seeds.
 func Sweep(cfg SweepConfig) SweepResult {
 	if cfg.Seeds < 0 {
 		cfg.Seeds = 0
@@ -43,10 +61,10 @@ func Sweep(cfg SweepConfig) SweepResult {
 	if keep <= 0 {
 		keep = 10
 	}
-	results := make([]Result, cfg.Seeds)
-	var wg sync.WaitGroup
 	next := make(chan int)
-	for w := 0; w < workers; w++ {
+	results := make(chan finished, workers)
+	var wg sync.WaitGroup
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -55,33 +73,56 @@ func Sweep(cfg SweepConfig) SweepResult {
 				c.Seed = cfg.First + uint64(i)
 				c.Trace = nil
 				res := Run(c)
-				// Drop the bulky parts; failures are replayed from the seed.
+				// Drop the bulky part; failures are replayed from the seed.
 				if res.OK() {
 					res.History = check.History{}
 				}
-				results[i] = res
+				results <- finished{pos: i, res: res}
 			}
 		}()
 	}
-	for i := 0; i < cfg.Seeds; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	go func() {
+		for i := range cfg.Seeds {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		close(results)
+	}()
 
 	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(check.StandardSometimes()...),
 		Hashes: make([]string, cfg.Seeds)}
-	for i, r := range results {
+	done := 0
+	for f := range results {
+		r := f.res
+		done++
 		r.Coverage.AddTo(out.Coverage)
-		out.Hashes[i] = r.TraceHash
+		out.Hashes[f.pos] = r.TraceHash
+		out.Messages += r.Stats.MessagesPublished
 		if !r.OK() {
 			out.Failed++
-			if len(out.Failures) < keep {
-				out.Failures = append(out.Failures, r)
-			}
+			out.Failures = keepFirstFailures(out.Failures, r, keep)
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(done, r)
 		}
 	}
 	return out
+}
+
+// keepFirstFailures inserts r into fs (sorted by seed) and drops the
+// highest seed beyond keep, so that whatever order the results arrive in,
+// fs ends as the keep lowest failing seeds.
+func keepFirstFailures(fs []Result, r Result, keep int) []Result {
+	i, _ := slices.BinarySearchFunc(fs, r.Seed, func(x Result, seed uint64) int { return cmp.Compare(x.Seed, seed) })
+	if i >= keep {
+		return fs
+	}
+	fs = slices.Insert(fs, i, r)
+	if len(fs) > keep {
+		fs = fs[:keep]
+	}
+	return fs
 }
 
 // Describe is a failing result in the form a sweep prints: what failed, the

@@ -401,11 +401,10 @@ type sweepReport struct {
 	Workers     int     `json:"workers"`
 	WallSec     float64 `json:"wall_sec"`
 	SeedsPerMin float64 `json:"seeds_per_min"`
-	// Messages is the workload's messages times the seeds run: sim.Sweep
-	// keeps no stats of passing runs, and a publisher that crashes for good
-	// may publish a few fewer, so it is a slight upper bound.
-	Messages   uint64            `json:"workload_msgs"`
-	MsgsPerSec float64           `json:"workload_msgs_per_wall_sec"`
+	// Messages is the sum of the messages every run published (a publisher
+	// that crashes for good publishes fewer than the workload plans).
+	Messages   uint64            `json:"msgs_published"`
+	MsgsPerSec float64           `json:"simulated_msgs_per_wall_sec"`
 	Coverage   map[string]uint64 `json:"coverage"`
 	// CoverageRequired: a swarm sweep of at least coverageBatch seeds must
 	// see every standard "sometimes" event; Missing lists those it did not.
@@ -415,10 +414,6 @@ type sweepReport struct {
 	Mutations        []string       `json:"mutations,omitempty"`
 }
 
-// chunkPerWorker sizes the slices of seeds handed to sim.Sweep between
-// progress updates: big enough that workers rarely idle at a slice's end.
-const chunkPerWorker = 8
-
 func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
 	first, n, err := parseSeedRange(o.seeds)
 	if err != nil {
@@ -426,36 +421,26 @@ func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string
 	}
 	rep := sweepReport{First: first, Last: first + uint64(n) - 1, Workers: o.workers, Mutations: o.mutate,
 		CoverageRequired: cfg.Swarm && n >= coverageBatch, Failures: []sweepFailure{}, Missing: []string{}}
-	cov := check.NewCoverage(check.StandardSometimes()...)
 	bar := newSweepBar(errW, n, o.progress)
-	messages := uint64(max(cfg.Workload.Messages, 0))
-	if messages == 0 {
-		messages = uint64(sim.DefaultWorkload().Messages)
-	}
 	start := time.Now()
-	// sim.Sweep has no progress callback, so the range is swept in slices.
-	chunk := max(o.workers*chunkPerWorker, 16)
-	for done := 0; done < n; {
-		size := min(chunk, n-done)
-		res := sim.Sweep(sim.SweepConfig{Template: cfg, First: first + uint64(done), Seeds: size,
-			Workers: o.workers, KeepFailures: size})
-		if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
-			bar.finish()
-			return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
-		}
-		rep.Runs += res.Runs
-		rep.Failed += res.Failed
-		cov.Merge(res.Coverage)
-		for _, f := range res.Failures {
-			rep.Failures = append(rep.Failures, sweepFailure{Seed: f.Seed, Summary: f.Summary(), Plan: f.Plan.String(),
-				TraceHash: f.TraceHash, Replay: replayCommand(f.Seed, replay)})
-		}
-		done += size
-		bar.update(done, rep.Failed, time.Since(start))
-	}
+	// Failures are summarised as they arrive, so no failing run is kept
+	// whole (its history can be large); they are sorted by seed below.
+	res := sim.Sweep(sim.SweepConfig{Template: cfg, First: first, Seeds: n, Workers: o.workers, KeepFailures: 1,
+		Progress: func(done int, r sim.Result) {
+			if !r.OK() {
+				rep.Failures = append(rep.Failures, sweepFailure{Seed: r.Seed, Summary: r.Summary(), Plan: r.Plan.String(),
+					TraceHash: r.TraceHash, Replay: replayCommand(r.Seed, replay)})
+			}
+			bar.update(done, len(rep.Failures), time.Since(start))
+		}})
 	bar.finish()
 	wall := time.Since(start)
-	rep.Messages = messages * uint64(rep.Runs)
+	if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
+		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
+	}
+	sort.Slice(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seed < rep.Failures[j].Seed })
+	rep.Runs, rep.Failed, rep.Messages = res.Runs, res.Failed, res.Messages
+	cov := res.Coverage
 	rep.WallSec = wall.Seconds()
 	rep.SeedsPerMin = float64(rep.Runs) / max(wall.Minutes(), 1e-9)
 	rep.MsgsPerSec = perSecond(rep.Messages, wall)
@@ -508,7 +493,7 @@ func printSweepReport(w io.Writer, r sweepReport) {
 	row("failures", strconv.Itoa(r.Failed))
 	row("wall time", (time.Duration(r.WallSec * float64(time.Second))).Round(time.Millisecond).String())
 	row("seeds per minute", fmt.Sprintf("%.0f", r.SeedsPerMin))
-	row("simulated msgs per wall second", fmt.Sprintf("%.0f (%d workload messages; a publisher that crashes may publish fewer)", r.MsgsPerSec, r.Messages))
+	row("simulated msgs per wall second", fmt.Sprintf("%.0f (%d messages published)", r.MsgsPerSec, r.Messages))
 	fmt.Fprintln(w, "coverage (\"sometimes\" events over all seeds):")
 	names := make([]string, 0, len(r.Coverage))
 	for name := range r.Coverage {

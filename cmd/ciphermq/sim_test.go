@@ -194,8 +194,13 @@ func TestSimSweepPrintsTable(t *testing.T) {
 	if err := json.Unmarshal([]byte(js), &rep); err != nil {
 		t.Fatalf("--json sweep output: %v\n%s", err, js)
 	}
-	if rep.Runs != 4 || rep.Failed != 0 || rep.SeedsPerMin <= 0 || rep.Messages != 4*uint64(sim.DefaultWorkload().Messages) {
-		t.Fatalf("unexpected sweep report: %+v", rep)
+	// Messages is what the runs published, not an estimate from the workload.
+	var published uint64
+	for seed := uint64(1); seed <= 4; seed++ {
+		published += sim.Run(sim.Config{Seed: seed, Swarm: true}).Stats.MessagesPublished
+	}
+	if rep.Runs != 4 || rep.Failed != 0 || rep.SeedsPerMin <= 0 || rep.Messages != published || published == 0 {
+		t.Fatalf("unexpected sweep report (want %d messages): %+v", published, rep)
 	}
 }
 
@@ -287,6 +292,28 @@ func TestSimSweepFailureListsEachFailingSeedWithItsReplay(t *testing.T) {
 	}
 	if hash := traceHash(t, single); !strings.Contains(out, "trace hash "+hash+"\n") {
 		t.Fatalf("the sweep and the replay disagree on the trace hash %s:\n%s", hash, out)
+	}
+}
+
+func TestSimSweepListsEveryFailureInSeedOrderWhateverTheWorkers(t *testing.T) {
+	js, _, err := runSimCmd(t, "--seeds", "1..24", "--mutate", "receiver-no-dedup", "--workers", "4", "--json")
+	if err == nil {
+		t.Fatalf("a sweep with receiver dedup off passed:\n%s", js)
+	}
+	var rep sweepReport
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatalf("--json sweep output: %v\n%s", err, js)
+	}
+	if rep.Failed < 2 || len(rep.Failures) != rep.Failed {
+		t.Fatalf("%d failed, %d listed: want every failure listed (and at least 2 for this test)", rep.Failed, len(rep.Failures))
+	}
+	for i, f := range rep.Failures {
+		if i > 0 && f.Seed <= rep.Failures[i-1].Seed {
+			t.Fatalf("failures not in seed order: %d after %d", f.Seed, rep.Failures[i-1].Seed)
+		}
+		if !strings.Contains(f.Summary, "duplicated") || f.Replay != replayCommand(f.Seed, []string{"--mutate receiver-no-dedup"}) {
+			t.Errorf("failure of seed %d: summary %q, replay %q", f.Seed, f.Summary, f.Replay)
+		}
 	}
 }
 
