@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // The window is waited on through one channel made only while it is full;
@@ -88,4 +90,37 @@ func TestPublisherCloseReleasesPublishesBlockedOnTheWindow(t *testing.T) {
 	}
 	c.Close() // lets Close give up on "first"
 	<-closed
+}
+
+// Frames the reader holds whole are applied in one batch; a frame of an
+// unknown type inside that batch is skipped and the rest still applied.
+func TestUnknownFrameInsideABatchIsSkipped(t *testing.T) {
+	addr := startScriptedBroker(t, func(typ wire.FrameType, payload []byte) []byte {
+		if typ != wire.FramePublish {
+			return nil
+		}
+		var p wire.Publish
+		if err := wire.DecodePublish(payload, &p); err != nil {
+			t.Errorf("decode publish: %v", err)
+			return nil
+		}
+		out := wire.AppendHeartbeat(nil)
+		out = append(out, 0, 0, 0, 3, 0xEE, 'h', 'i') // type 0xEE, 2-byte payload
+		return wire.AppendConfirm(out, &wire.Confirm{First: p.Seq, Last: p.Seq})
+	})
+	c := dial(t, addr)
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	for i := range 5 {
+		f, err := p.Publish(ctx, fmt.Sprintf("m-%d", i), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Wait(ctx); err != nil {
+			t.Fatalf("%s: %v", f.ID(), err)
+		}
+	}
+	if st := c.ClientStats(); st.Connects != 1 {
+		t.Fatalf("%d sessions: the unknown frame broke the connection", st.Connects)
+	}
 }
