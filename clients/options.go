@@ -108,6 +108,12 @@ type QueueOptions struct {
 	// DeadLetterQueue receives rejected messages and those past the
 	// delivery limit.
 	DeadLetterQueue string
+	// Durable: the queue, its bindings and the messages it holds survive
+	// broker restarts, kill -9 and (with --fsync always) power loss; a
+	// confirm then means the message is on disk. The broker must run with
+	// a data directory (--data-dir), else the declaration is refused. See
+	// docs/storage.md.
+	Durable bool
 }
 
 // PublisherOptions configure a Publisher.

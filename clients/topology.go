@@ -257,6 +257,7 @@ func (c *Conn) DeclareQueue(ctx context.Context, name string, o QueueOptions) er
 		AckTimeoutMs:    uint64(o.AckTimeout.Milliseconds()),
 		DeliveryLimit:   uint64(o.DeliveryLimit),
 		DeadLetterQueue: o.DeadLetterQueue,
+		Durable:         o.Durable,
 	}
 	if _, err := c.roundTrip(ctx, fmt.Sprintf("declare queue %q", name), true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
