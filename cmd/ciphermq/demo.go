@@ -32,7 +32,12 @@ type demoOptions struct {
 	dir      string
 	window   int
 	progress bool
+	durable  bool
 }
+
+// demoDurableQueue is the queue demo --durable declares: the predeclared
+// default_queue is in memory and cannot become durable.
+const demoDurableQueue = "demo_durable"
 
 func init() { register(newDemoCmd) }
 
@@ -44,7 +49,9 @@ func newDemoCmd() *cobra.Command {
 		Long: `demo starts a broker on a free port of 127.0.0.1, generates keys (in a new temporary directory,
 or in --dir, reusing keys already there), starts a durable receiver and a sender, moves --count end
 to end encrypted messages, and prints what happened: sent, confirmed, received, duplicates, lost
-(always 0), the throughput, and where the receiver's output file is.`,
+(always 0), the throughput, and where the receiver's output file is. With --durable the broker
+keeps a data directory (DIR/broker-data, fsync always) and the messages go through a durable queue
+(` + demoDurableQueue + `), so every confirm means the message was on the broker's disk.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -63,6 +70,7 @@ to end encrypted messages, and prints what happened: sent, confirmed, received, 
 	f.StringVar(&o.dir, "dir", "", "directory for keys and the output file (default: a new temporary directory)")
 	f.IntVar(&o.window, "window", 1024, "publisher window: most messages awaiting a confirm")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
+	f.BoolVar(&o.durable, "durable", false, "give the broker a data directory (in --dir) and send through a durable queue")
 	return cmd
 }
 
@@ -107,8 +115,15 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	}
 	log := quietLogger(errW)
 
-	// The broker, in process, on a free port.
-	srv, err := server.New(server.DefaultConfig(), log)
+	// The broker, in process, on a free port; with --durable it keeps its
+	// log in the demo's directory, so a second run with --dir reopens it.
+	cfg := server.DefaultConfig()
+	queue, routingKey := defaultQueue, defaultRoutingKey
+	if o.durable {
+		cfg.DataDir = filepath.Join(dir, "broker-data")
+		queue, routingKey = demoDurableQueue, demoDurableQueue
+	}
+	srv, err := server.New(cfg, log)
 	if err != nil {
 		return res, err
 	}
@@ -147,11 +162,17 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 		return res, err
 	}
 	defer rconn.Close()
+	if o.durable {
+		if err := declareQueue(ctx, rconn, queue, defaultExchange, routingKey, true); err != nil {
+			return res, err
+		}
+		fmt.Fprintf(w, "durable queue %s, broker data directory %s (fsync always)\n", queue, cfg.DataDir)
+	}
 	rctx, stopReceiver := context.WithCancel(ctx)
 	defer stopReceiver()
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- rcv.Run(rctx, rconn, receiver.RunOptions{Queue: defaultQueue, Prefetch: 2048, Logger: log})
+		runErr <- rcv.Run(rctx, rconn, receiver.RunOptions{Queue: queue, Prefetch: 2048, Logger: log})
 	}()
 
 	// The sender.
@@ -165,7 +186,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	confirmed := make(map[string]bool, o.count)
 	start := time.Now()
 	res.send, err = sendAll(ctx, sconn, sendPlan{
-		exchange: defaultExchange, routingKey: defaultRoutingKey, window: o.window, timeout: time.Minute, sealer: sealer,
+		exchange: defaultExchange, routingKey: routingKey, window: o.window, timeout: time.Minute, sealer: sealer,
 	}, generatedSource(o.count, o.size), newProgress(errW, o.count, o.progress), func(id string, err error) {
 		if err == nil {
 			mu.Lock()

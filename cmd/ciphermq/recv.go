@@ -30,6 +30,7 @@ type recvFlags struct {
 	print    bool
 	progress bool
 	prefetch int
+	durable  bool
 }
 
 func init() { register(newRecvCmd) }
@@ -46,9 +47,12 @@ message, and a redelivered message is never stored twice.
 
 Envelopes that cannot be opened (tampered, untrusted sender, not for this key, ...) are rejected
 to the queue's dead-letter queue and counted by reason. recv declares its queue if it is missing
-and binds it to --exchange with --routing-key. Ctrl-C (SIGINT) or SIGTERM prints a summary and exits 0.`,
+and binds it to --exchange with --routing-key. With --durable it declares the queue durable, so
+what it holds survives broker restarts (the broker needs --data-dir; the predeclared default_queue is
+in memory, so pass --queue too). Ctrl-C (SIGINT) or SIGTERM prints a summary and exits 0.`,
 		Example: `  ciphermq recv --key receiver.key --trust sender.pub --out received.jsonl
-  ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py`,
+  ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py
+  ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRecv(cmd, o) },
 	}
@@ -64,6 +68,7 @@ and binds it to --exchange with --routing-key. Ctrl-C (SIGINT) or SIGTERM prints
 	f.BoolVar(&o.print, "print", false, "also print every stored message on standard output")
 	f.BoolVar(&o.progress, "progress", false, "show the running count even when standard error is not a terminal")
 	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
+	f.BoolVar(&o.durable, "durable", false, "declare the queue durable: it and its messages survive broker restarts (the broker needs --data-dir)")
 	return cmd
 }
 
@@ -110,7 +115,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
 	}
 	defer conn.Close()
-	if err := declareQueue(ctx, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey)); err != nil {
+	if err := declareQueue(ctx, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
 		return err
 	}
 	counter := newRunningCount(stderr, o.progress)
@@ -133,9 +138,19 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 }
 
 // declareQueue makes sure the queue exists and is bound; an existing queue
-// with other options is fine (we only consume it).
-func declareQueue(ctx context.Context, conn *clients.Conn, queue, exchange, key string) error {
-	if err := conn.DeclareQueue(ctx, queue, clients.QueueOptions{}); err != nil && !clients.IsMismatch(err) {
+// with other options is fine (we only consume it), unless durable was
+// asked: then an existing queue that is not exactly a durable one with
+// default options is refused, since recv cannot tell whether it survives
+// restarts and must not promise what it cannot check.
+func declareQueue(ctx context.Context, conn *clients.Conn, queue, exchange, key string, durable bool) error {
+	err := conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable})
+	switch {
+	case err != nil && durable && clients.IsMismatch(err):
+		return fmt.Errorf("--durable: queue %q already exists with other options (%w): "+
+			"pass --queue with a name not in use (the predeclared %s is in memory), or delete the queue first", queue, err, defaultQueue)
+	case err != nil && durable && !clients.IsMismatch(err):
+		return fmt.Errorf("declare durable queue %q: %w (durable queues need a broker started with --data-dir)", queue, err)
+	case err != nil && !clients.IsMismatch(err):
 		return fmt.Errorf("declare queue %q: %w", queue, err)
 	}
 	if err := conn.Bind(ctx, exchange, queue, key); err != nil {
