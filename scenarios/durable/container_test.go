@@ -2,6 +2,7 @@ package durable_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"time"
 
@@ -16,6 +17,12 @@ var _ = Describe("a durable queue on a broker in a container", Label("containers
 	It("loses no confirmed message through SIGKILL, pause and network cuts", func(ctx SpecContext) {
 		if err := exec.CommandContext(ctx, "docker", "info").Run(); err != nil {
 			Skip("Docker Engine not reachable (docker info: " + err.Error() + "): the container kill loop needs it; .ci/run runs where it is")
+		}
+		// No registry is reachable here, so testcontainers' reaper image
+		// (ryuk) cannot be pulled; the spec removes its container itself.
+		if _, set := os.LookupEnv("TESTCONTAINERS_RYUK_DISABLED"); !set {
+			Expect(os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")).To(Succeed())
+			DeferCleanup(os.Unsetenv, "TESTCONTAINERS_RYUK_DISABLED")
 		}
 		b := &durable.ContainerBroker{Bin: bin}
 		DeferCleanup(func(ctx SpecContext) { Expect(b.Terminate(ctx)).To(Succeed()) }, NodeTimeout(time.Minute))
