@@ -101,6 +101,27 @@ func fmtBytes(b int64) string {
 	return fmt.Sprintf("%.0fMiB", float64(b)/(1<<20))
 }
 
+// OnlyTargets keeps the results of the named targets, in their order; no
+// names keeps everything. bench/compare uses it to print one table per row
+// group (in-memory targets against ciphermq, durable ones against
+// ciphermq-durable) from one file of results.
+func OnlyTargets(rs []Result, names []string) []Result {
+	if len(names) == 0 {
+		return rs
+	}
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
+	var out []Result
+	for _, r := range rs {
+		if keep[r.Target] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Summary is the median of the repetitions of one (target, workload).
 type Summary struct {
 	Target      string

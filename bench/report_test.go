@@ -129,3 +129,31 @@ func TestResultOK(t *testing.T) {
 		}
 	}
 }
+
+// A durable row group: only its targets, ratios against ciphermq-durable.
+func TestOnlyTargetsMakesARowGroup(t *testing.T) {
+	rs := []Result{
+		sampleResult("ciphermq", 400), sampleResult("ciphermq-durable", 100),
+		sampleResult("rabbitmq-persistent", 25), sampleResult("nats-file", 50), sampleResult("nats-memory", 300),
+	}
+	if got := OnlyTargets(rs, nil); len(got) != len(rs) {
+		t.Fatalf("no names must keep all %d results, kept %d", len(rs), len(got))
+	}
+	group := OnlyTargets(rs, []string{"ciphermq-durable", "rabbitmq-persistent", "nats-file", "not-run"})
+	if len(group) != 3 {
+		t.Fatalf("kept %d results, want the 3 durable ones: %+v", len(group), group)
+	}
+	byTarget := map[string]Summary{}
+	for _, s := range Summarize(group, "ciphermq-durable") {
+		byTarget[s.Target] = s
+	}
+	if _, ok := byTarget["ciphermq"]; ok || len(byTarget) != 3 {
+		t.Fatalf("rows %v, want only the durable group", byTarget)
+	}
+	if r := byTarget["rabbitmq-persistent"].Ratio; r != 0.25 {
+		t.Errorf("rabbitmq-persistent vs ciphermq-durable = %v, want 0.25", r)
+	}
+	if r := byTarget["nats-file"].Ratio; r != 0.5 {
+		t.Errorf("nats-file vs ciphermq-durable = %v, want 0.5", r)
+	}
+}

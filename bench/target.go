@@ -86,12 +86,14 @@ type TargetOptions struct {
 
 // targetMakers maps names to constructors.
 var targetMakers = map[string]func(ctx context.Context, o TargetOptions) (Target, error){
-	"ciphermq-inproc":     openCipherInproc,
-	"ciphermq":            openCipherProcess,
-	"rabbitmq-transient":  func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, false) },
-	"rabbitmq-persistent": func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, true) },
-	"nats-memory":         func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, false) },
-	"nats-file":           func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, true) },
+	"ciphermq-inproc":         func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherInproc(ctx, o, false) },
+	"ciphermq":                func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherProcess(ctx, o, false) },
+	"ciphermq-inproc-durable": func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherInproc(ctx, o, true) },
+	"ciphermq-durable":        func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherProcess(ctx, o, true) },
+	"rabbitmq-transient":      func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, false) },
+	"rabbitmq-persistent":     func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, true) },
+	"nats-memory":             func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, false) },
+	"nats-file":               func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, true) },
 }
 
 // Targets lists the target names, sorted.

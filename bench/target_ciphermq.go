@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/server"
@@ -24,24 +25,61 @@ type cipherTarget struct {
 	queue string
 	exch  string
 	key   string
+	// durable declares the run's queue durable; dataDir is the broker's
+	// temporary data directory when this target started the broker, removed
+	// by Close.
+	durable bool
+	dataDir string
 }
 
-// openCipherInproc starts a broker inside this process on a loopback port.
-func openCipherInproc(ctx context.Context, o TargetOptions) (Target, error) {
+// durableFsync is the fsync policy of the durable targets' brokers: confirm
+// only after fsync, the default and the one the comparison is about.
+const durableFsync = "always"
+
+// tempDataDir makes the data directory of a durable broker this target
+// starts. It goes under TMPDIR like the other brokers' state in
+// bench/compare, so all of them write to the same disk.
+func tempDataDir() (string, error) {
+	dir, err := os.MkdirTemp("", "ciphermq-bench-data-")
+	if err != nil {
+		return "", fmt.Errorf("bench: data directory for the durable broker: %w (set TMPDIR to a writable disk)", err)
+	}
+	return dir, nil
+}
+
+// openCipherInproc starts a broker inside this process on a loopback port;
+// durable gives it a temporary data directory (fsync always) and declares
+// the run's queue durable.
+func openCipherInproc(ctx context.Context, o TargetOptions, durable bool) (Target, error) {
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	name := "ciphermq-inproc"
+	if durable {
+		dir, err := tempDataDir()
+		if err != nil {
+			return nil, err
+		}
+		name, cfg.DataDir = "ciphermq-inproc-durable", dir
+		// DefaultConfig's fsync policy is store.SyncAlways; kept as is.
+	}
 	// The seed's 20 ms quiet time before each text push exists for the
 	// reference clients' 1024-byte reads; the bench's text client frames
 	// lines, so it needs only the smallest gap (0 would mean the default). Native
 	// traffic is unaffected.
 	cfg.TextPacingGap = time.Nanosecond
-	srv, err := server.New(cfg, nil)
-	if err != nil {
-		return nil, fmt.Errorf("bench: in-process broker: %w", err)
+	removeDir := func() error {
+		if cfg.DataDir == "" {
+			return nil
+		}
+		return os.RemoveAll(cfg.DataDir)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("bench: in-process broker listen: %w", err)
+		return nil, errors.Join(fmt.Errorf("bench: in-process broker listen: %w", err), removeDir())
+	}
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("bench: in-process broker: %w", err), ln.Close(), removeDir())
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -52,9 +90,9 @@ func openCipherInproc(ctx context.Context, o TargetOptions) (Target, error) {
 		if serr := <-served; serr != nil && !errors.Is(serr, server.ErrServerClosed) {
 			err = errors.Join(err, serr)
 		}
-		return err
+		return errors.Join(err, removeDir())
 	}
-	t := &cipherTarget{name: "ciphermq-inproc", addr: ln.Addr().String(), pid: -1, stop: stop}
+	t := &cipherTarget{name: name, addr: ln.Addr().String(), pid: -1, stop: stop, durable: durable, dataDir: cfg.DataDir}
 	if err := t.connectAdmin(ctx); err != nil {
 		return nil, errors.Join(err, stop())
 	}
@@ -85,7 +123,7 @@ func (t *cipherTarget) Setup(ctx context.Context, spec Spec) error {
 	if max := t.admin.MaxMessageSize(); max > 0 && spec.MessageSize > max {
 		return fmt.Errorf("%w: messages of %d bytes exceed the broker's limit of %d (raise --max-message-size of the server)", ErrUnsupported, spec.MessageSize, max)
 	}
-	if err := t.admin.DeclareQueue(ctx, t.queue, clients.QueueOptions{}); err != nil {
+	if err := t.admin.DeclareQueue(ctx, t.queue, clients.QueueOptions{Durable: t.durable}); err != nil {
 		return err
 	}
 	if err := t.admin.DeclareExchange(ctx, t.exch, clients.ExchangeType(spec.ExchangeType)); err != nil {

@@ -13,10 +13,17 @@ import (
 
 // openCipherProcess connects to a CipherMQ broker in its own process: the one
 // at o.Addr (its pid from o.BrokerPID), or a "ciphermq server" it starts from
-// o.ServerBinary (default: this executable) on a free loopback port.
-func openCipherProcess(ctx context.Context, o TargetOptions) (Target, error) {
+// o.ServerBinary (default: this executable) on a free loopback port. With
+// durable the run's queue is declared durable, and a broker it starts gets
+// a temporary --data-dir (removed by Close) with --fsync always; a broker at
+// o.Addr must have been started with --data-dir.
+func openCipherProcess(ctx context.Context, o TargetOptions, durable bool) (Target, error) {
+	name := "ciphermq"
+	if durable {
+		name = "ciphermq-durable"
+	}
 	if o.Addr != "" {
-		t := &cipherTarget{name: "ciphermq", addr: o.Addr, pid: o.BrokerPID}
+		t := &cipherTarget{name: name, addr: o.Addr, pid: o.BrokerPID, durable: durable}
 		if err := t.connectAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -34,18 +41,32 @@ func openCipherProcess(ctx context.Context, o TargetOptions) (Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "server", "--listen", addr, "--log-level", "warn")
+	args := []string{"server", "--listen", addr, "--log-level", "warn"}
+	dataDir := ""
+	if durable {
+		if dataDir, err = tempDataDir(); err != nil {
+			return nil, err
+		}
+		args = append(args, "--data-dir", dataDir, "--fsync", durableFsync)
+	}
+	removeDir := func() error {
+		if dataDir == "" {
+			return nil
+		}
+		return os.RemoveAll(dataDir)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: starting %s server: %w", bin, err)
+		return nil, errors.Join(fmt.Errorf("bench: starting %s server: %w", bin, err), removeDir())
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	stop := func() error { return stopProcess(cmd.Process, exited) }
+	stop := func() error { return errors.Join(stopProcess(cmd.Process, exited), removeDir()) }
 	if err := waitListening(ctx, addr, exited, 15*time.Second); err != nil {
 		return nil, errors.Join(fmt.Errorf("bench: %s server: %w", bin, err), stop())
 	}
-	t := &cipherTarget{name: "ciphermq", addr: addr, pid: cmd.Process.Pid, stop: stop}
+	t := &cipherTarget{name: name, addr: addr, pid: cmd.Process.Pid, stop: stop, durable: durable, dataDir: dataDir}
 	if err := t.connectAdmin(ctx); err != nil {
 		return nil, errors.Join(err, stop())
 	}

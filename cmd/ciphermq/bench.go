@@ -28,6 +28,7 @@ type benchFlags struct {
 	serverBinary string
 	summarize    string
 	base         string
+	only         []string
 	cpuProfile   string
 }
 
@@ -42,14 +43,16 @@ and peak RSS (from /proc of the broker's pid), and the load generator's CPU.
 
 Targets: ` + strings.Join(bench.Targets(), ", ") + `.
 ciphermq-inproc starts a broker inside this process; ciphermq starts "ciphermq server" from this
-binary (or uses --addr); rabbitmq-* and nats-* need a running broker (bench/compare starts them).
+binary (or uses --addr); the -durable variants give that broker a temporary --data-dir (fsync
+always) and declare the run's queue durable; rabbitmq-* and nats-* need a running broker
+(bench/compare starts them).
 
 --summarize FILE reads JSON lines of earlier runs and prints the comparison table (medians, each
 target's ratio to --base). See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.summarize != "" {
-				return runSummarize(cmd.OutOrStdout(), o.summarize, o.base)
+				return runSummarize(cmd.OutOrStdout(), o.summarize, o.base, o.only)
 			}
 			return runBench(cmd, o)
 		},
@@ -75,6 +78,7 @@ target's ratio to --base). See docs/performance.md.`,
 	f.StringVar(&o.serverBinary, "server-binary", "", "ciphermq binary the ciphermq target starts (default: this one)")
 	f.StringVar(&o.summarize, "summarize", "", "print the comparison table of the JSON lines in this file and exit")
 	f.StringVar(&o.base, "base", "ciphermq", "with --summarize: the target every ratio is relative to")
+	f.StringSliceVar(&o.only, "only", nil, "with --summarize: only these targets (comma-separated; default all)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (the broker too with ciphermq-inproc)")
 	return cmd
 }
@@ -129,7 +133,7 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	return nil
 }
 
-func runSummarize(w io.Writer, path, base string) error {
+func runSummarize(w io.Writer, path, base string, only []string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -141,6 +145,9 @@ func runSummarize(w io.Writer, path, base string) error {
 	}
 	if len(rs) == 0 {
 		return fmt.Errorf("%s holds no results (JSON lines of ciphermq bench --json)", path)
+	}
+	if rs = bench.OnlyTargets(rs, only); len(rs) == 0 {
+		return fmt.Errorf("%s holds no results of the targets %s (--only)", path, strings.Join(only, ", "))
 	}
 	return bench.WriteSummary(w, bench.Summarize(rs, base), base)
 }
