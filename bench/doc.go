@@ -23,6 +23,9 @@
 // A Target hides one broker's client library behind the same three verbs:
 // prepare a fresh queue, publish with a confirm, consume with acks. The
 // window and the prefetch are the runner's, so every target gets the same.
+// The -durable CipherMQ targets give the broker they start a temporary data
+// directory (fsync always, removed on Close) and declare the run's queue
+// durable, to stand beside rabbitmq-persistent and nats-file.
 //
 // # Measurements
 //
