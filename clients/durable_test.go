@@ -150,3 +150,55 @@ func TestDurableQueueWithoutDataDirIsRefused(t *testing.T) {
 		t.Fatalf("the refused queue exists: %+v", q)
 	}
 }
+
+// TestDurableQueueAcrossARestartWithClientsConnected restarts the broker
+// on the same data directory while a publisher and a consumer stay
+// connected and the consumer holds unacked deliveries: the client's
+// replayed (durable) declaration matches the restored queue, the unacked
+// messages come back marked redelivered, publishing goes on, and every
+// message is consumed.
+func TestDurableQueueAcrossARestartWithClientsConnected(t *testing.T) {
+	dir := t.TempDir()
+	b := startBroker(t, func(cfg *server.Config) { cfg.DataDir = dir })
+	c := dial(t, b.addr)
+	setupQueue(t, c, "orders", QueueOptions{Durable: true})
+	publishConfirmed(t, c, "orders", "before", 100)
+
+	gate := make(chan struct{})
+	rec := newRecorder()
+	redelivered := make(chan string, 1000)
+	cc := dial(t, b.addr)
+	consume(t, cc, ConsumerOptions{Queue: "orders", Prefetch: 16, Handler: func(ctx context.Context, d *Delivery) error {
+		rec.add(d)
+		if d.Redelivered {
+			redelivered <- d.MessageID
+		}
+		select { // hold the first deliveries unacked until the broker restarted
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return nil
+	}})
+	eventually(t, "unacked deliveries before the restart", func() bool { return b.queue("orders").Unacked > 0 })
+
+	b.restart()
+	close(gate)
+	eventually(t, "both clients to reconnect", func() bool {
+		return c.ClientStats().Reconnects >= 1 && cc.ClientStats().Reconnects >= 1
+	})
+	publishConfirmed(t, c, "orders", "after", 50)
+	eventually(t, "all 150 messages consumed", func() bool { return rec.distinct() >= 150 })
+	eventually(t, "the queue to be empty", func() bool {
+		q := b.queue("orders")
+		return q.Ready == 0 && q.Unacked == 0
+	})
+	select {
+	case id := <-redelivered:
+		t.Logf("%s came back redelivered after the restart", id)
+	default:
+		t.Fatal("no delivery was marked redelivered, though deliveries were unacked when the broker restarted")
+	}
+	if rec.distinct() != 150 {
+		t.Fatalf("%d distinct ids consumed, want 150", rec.distinct())
+	}
+}
