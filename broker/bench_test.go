@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 	"strconv"
 	"testing"
 	"time"
@@ -131,13 +132,8 @@ func BenchmarkPublishDeliverAckBatch(b *testing.B) {
 // reportCPU starts measuring process CPU time; the returned function
 // reports it per op as "cpu-ns/op".
 func reportCPU(b *testing.B) func() {
-	start, ok := processCPUTime()
-	return func() {
-		end, ok2 := processCPUTime()
-		if ok && ok2 && b.N > 0 {
-			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
-		}
-	}
+	m := testutil.StartCPUMeter()
+	return func() { m.Report(b, b.N) }
 }
 
 // benchRoute measures routing alone: one key through an exchange with many

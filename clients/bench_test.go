@@ -3,6 +3,7 @@ package clients
 import (
 	"context"
 	"fmt"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -38,7 +39,7 @@ func BenchmarkPublishConfirm(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPUMeter()
+	cpu := testutil.StartCPUMeter()
 	start := time.Now()
 	var last *Confirm
 	for i := 0; i < b.N; i++ {
@@ -53,7 +54,7 @@ func BenchmarkPublishConfirm(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu.report(b, b.N)
+	cpu.Report(b, b.N)
 	if err := last.Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func benchConsume(b *testing.B, batch bool) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPUMeter()
+	cpu := testutil.StartCPUMeter()
 	start := time.Now()
 	if _, err := c.Consume(ctx, o); err != nil {
 		b.Fatal(err)
@@ -136,7 +137,7 @@ func benchConsume(b *testing.B, batch bool) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu.report(b, b.N)
+	cpu.Report(b, b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
 }
 
@@ -182,7 +183,7 @@ func BenchmarkPublishConsumeAck(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPUMeter()
+	cpu := testutil.StartCPUMeter()
 	start := time.Now()
 	var last *Confirm
 	for i := 0; i < b.N; i++ {
@@ -205,7 +206,7 @@ func BenchmarkPublishConsumeAck(b *testing.B) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu.report(b, b.N)
+	cpu.Report(b, b.N)
 	if err := last.Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func BenchmarkPublishConfirmLatency(b *testing.B) {
 	rtts := make([]time.Duration, b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPUMeter()
+	cpu := testutil.StartCPUMeter()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		f, err := p.Publish(ctx, ids[i], body)
@@ -255,7 +256,7 @@ func BenchmarkPublishConfirmLatency(b *testing.B) {
 		rtts[i] = time.Since(start)
 	}
 	b.StopTimer()
-	cpu.report(b, b.N)
+	cpu.Report(b, b.N)
 	slices.Sort(rtts)
 	b.ReportMetric(float64(rtts[len(rtts)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(rtts[len(rtts)*99/100].Microseconds()), "p99-µs")

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 	"net"
 	"strconv"
 	"testing"
@@ -149,7 +150,7 @@ func BenchmarkNativePublishConfirm(b *testing.B) {
 	b.SetBytes(benchBody)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPUMeter()
+	cpu := testutil.StartCPUMeter()
 	target := uint64(b.N)
 	var lastReset uint64
 	for p.confirmed < target {
@@ -178,7 +179,7 @@ func BenchmarkNativePublishConfirm(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	cpu.report(b, b.N)
+	cpu.Report(b, b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
@@ -205,7 +206,7 @@ func BenchmarkNativePublishDeliverAck(b *testing.B) {
 	b.SetBytes(benchBody)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := startCPUMeter()
+	cpu := testutil.StartCPUMeter()
 	go func() {
 		var got uint64
 		var acks []byte
@@ -249,6 +250,6 @@ func BenchmarkNativePublishDeliverAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	cpu.report(b, b.N)
+	cpu.Report(b, b.N)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }

@@ -5,9 +5,9 @@ package receiver
 import (
 	"context"
 	"fmt"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +75,7 @@ func benchEndToEnd(b *testing.B, mode string, size int) {
 	var env []byte
 	b.SetBytes(int64(size))
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := testutil.StartCPUMeter()
 	start := time.Now()
 	var last *clients.Confirm
 	for i := range b.N {
@@ -98,7 +98,7 @@ func benchEndToEnd(b *testing.B, mode string, size int) {
 		}
 	}
 	elapsed := time.Since(start)
-	cpu := cpuTime() - cpu0
+	cpu, _ := cpu0.Elapsed()
 	b.StopTimer()
 	// CPU time per message (this process: sender, broker and receiver)
 	// is the figure that survives a busy machine; msg/s does not.
@@ -115,12 +115,3 @@ var (
 	benchPrefetch = 2048
 	benchWindow   = 1024
 )
-
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
