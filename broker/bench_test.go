@@ -2,10 +2,11 @@ package broker
 
 import (
 	"fmt"
-	"github.com/ciphermq/ciphermq/internal/testutil"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // benchPublishDeliverAck pushes b.N messages of bodySize bytes through one

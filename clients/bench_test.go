@@ -3,12 +3,13 @@ package clients
 import (
 	"context"
 	"fmt"
-	"github.com/ciphermq/ciphermq/internal/testutil"
 	"slices"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // BenchmarkPublishConfirm publishes 512-byte messages with confirms through

@@ -2,13 +2,13 @@ package server
 
 import (
 	"fmt"
-	"github.com/ciphermq/ciphermq/internal/testutil"
 	"net"
 	"strconv"
 	"testing"
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // Loopback benchmarks of the native protocol through the whole server:

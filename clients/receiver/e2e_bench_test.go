@@ -5,7 +5,6 @@ package receiver
 import (
 	"context"
 	"fmt"
-	"github.com/ciphermq/ciphermq/internal/testutil"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // plainOpener passes bodies through: the unencrypted baseline.
