@@ -336,6 +336,8 @@ func (b *brokerNode) traceEffect(e broker.Effect) {
 		}
 		if e.Delivery.Queue == deadLetterQueue {
 			b.st.cov.DeadLetter++
+		} else if lim := b.st.work.DeliveryLimit; lim > 0 && int(e.Delivery.DeliveryCount) >= lim {
+			b.st.hist.lastDelivery(e.Delivery.Queue, e.Delivery.MessageID)
 		}
 	}
 	tr.end()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
@@ -19,6 +20,10 @@ type recorder struct {
 	seqs    map[string]uint64       // publisher -> publishes so far
 	// rejected lists deliveries the receivers refused to open (Result.Rejected).
 	rejected []string
+	// limitQueues lists, per message id, the queues that gave it out for
+	// the last time before its delivery limit: the queues its dead-letter
+	// copy came from.
+	limitQueues map[string][]string
 	// firsts remembers first deliveries (delivery count 1) per broker
 	// incarnation, queue and id; enqueuedTwice lists repeats (see
 	// Result.EnqueuedTwice).
@@ -113,10 +118,30 @@ func (r *recorder) processed(t VTime, rc, queue, id string, plaintextDigest chec
 	r.h.Add(check.Processed(at(t), rc, queue, id, plaintextDigest, redelivered))
 }
 
+// lastDelivery notes that queue gave message id out for the last time
+// before its delivery limit: unless acked, it goes to the dead-letter queue.
+func (r *recorder) lastDelivery(queue, id string) {
+	if r.limitQueues == nil {
+		r.limitQueues = map[string][]string{}
+	}
+	if !slices.Contains(r.limitQueues[id], queue) {
+		r.limitQueues[id] = append(r.limitQueues[id], queue)
+	}
+}
+
+// brokerLost records what the broker held when it died. A copy held in the
+// dead-letter queue stands for the copy of the queue it was dead-lettered
+// from, which is the copy the checker accounts for: a dead letter lost with
+// a non-durable dead-letter queue is legitimately lost too.
 func (r *recorder) brokerLost(t VTime, held []broker.HeldMessage) {
-	qm := make([]check.QueueMessage, len(held))
-	for i, m := range held {
-		qm[i] = check.QueueMessage{Queue: m.Queue, MessageID: m.MessageID}
+	qm := make([]check.QueueMessage, 0, len(held))
+	for _, m := range held {
+		qm = append(qm, check.QueueMessage{Queue: m.Queue, MessageID: m.MessageID})
+		if m.Queue == deadLetterQueue {
+			for _, q := range r.limitQueues[m.MessageID] {
+				qm = append(qm, check.QueueMessage{Queue: q, MessageID: m.MessageID})
+			}
+		}
 	}
 	r.h.Add(check.BrokerRestart(at(t), qm...))
 }
