@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -125,7 +126,12 @@ func (s *state) apply(r *Record, seg uint64, off, size int64) {
 			s.orphans++
 		}
 	case RecDedup:
-		if t, ok := s.dedup[r.MessageID]; !ok || r.Time > t {
+		if t, ok := s.dedup[r.MessageID]; !ok {
+			// The window outlives the message: a caller's id may share memory
+			// with the whole message (the core keeps id and body in one
+			// buffer), which the map would otherwise keep alive.
+			s.dedup[strings.Clone(r.MessageID)] = r.Time
+		} else if r.Time > t {
 			s.dedup[r.MessageID] = r.Time
 		}
 		s.newest = max(s.newest, r.Time)
