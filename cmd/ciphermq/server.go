@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +27,7 @@ type serverFlags struct {
 	configPath string
 	logLevel   string
 	logFormat  string
+	memLimit   string
 }
 
 func newServerCmd() *cobra.Command {
@@ -46,6 +50,7 @@ See docs/server.md.`,
 	f.StringVar(&o.configPath, "config", "", "JSON config file (see docs/server.md); flags override it")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&o.memLimit, "memory-limit", "", "soft limit for the process's memory, e.g. 900MiB or 2GiB (Go's GC works harder near it; empty: GOMEMLIMIT or none)")
 	f.String("listen", def.Listen, "TCP address to listen on (host:port)")
 	f.Int("max-connections", def.MaxConnections, "maximum concurrent connections")
 	f.Int("max-frame-size", def.MaxFrameSize, "largest native frame accepted, in bytes")
@@ -147,6 +152,14 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 	if err != nil {
 		return err
 	}
+	if o.memLimit != "" {
+		n, err := parseByteSize(o.memLimit)
+		if err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
+		}
+		debug.SetMemoryLimit(n)
+		logger.Info("memory limit set", "bytes", n)
+	}
 	srv, err := server.New(cfg, logger)
 	if err != nil {
 		return err
@@ -162,4 +175,25 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 	}
 	logger.Info("server stopped")
 	return nil
+}
+
+// parseByteSize reads a size such as 900MiB, 2GiB, 512KiB or a plain number
+// of bytes.
+func parseByteSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n <= 0 || n > math.MaxInt64/u.mult {
+			break
+		}
+		return n * u.mult, nil
+	}
+	return 0, fmt.Errorf("size %q not understood: give a positive number of bytes, optionally with KiB, MiB or GiB (e.g. 900MiB)", s)
 }

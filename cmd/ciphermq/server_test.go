@@ -95,3 +95,20 @@ func TestServerRunsUntilItsContextEnds(t *testing.T) {
 		t.Fatal("server did not stop")
 	}
 }
+
+func TestParseByteSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+	}{{"900MiB", 900 << 20}, {"2GiB", 2 << 30}, {"512KiB", 512 << 10}, {"4096", 4096}, {"100B", 100}} {
+		got, err := parseByteSize(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "-1", "0", "1TB", "MiB", "1.5GiB", "99999999999999GiB"} {
+		if _, err := parseByteSize(bad); err == nil {
+			t.Errorf("parseByteSize(%q) accepted", bad)
+		}
+	}
+}
