@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -20,15 +19,22 @@ import (
 
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/sender"
 )
 
 type sendFlags struct {
-	stdin    bool
-	count    int
-	size     int
-	window   int
-	progress bool
-	timeout  time.Duration
+	stdin           bool
+	count           int
+	size            int
+	window          int
+	progress        bool
+	timeout         time.Duration
+	report          string
+	reportPublisher string
+	reportQueues    []string
+	idPrefix        string
+	first           uint64
+	seed            uint64
 }
 
 func init() { register(newSendCmd) }
@@ -40,12 +46,21 @@ func newSendCmd() *cobra.Command {
 		Short: "Encrypt messages end to end and publish them with confirms",
 		Long: `send seals each message for the receivers' public keys and publishes it, waiting for the
 broker's confirm of every message. Messages come from the arguments, from standard input (one per
-line, --stdin), or are generated (--count N of --size bytes).
+line, --stdin), or are generated (--count N of --size bytes; --seed S makes their content
+reproducible).
+
+Message ids are random UUIDs, or with --id-prefix P the sequence P-1, P-2, ... (--first N starts it
+at P-N, so a restarted sender can continue where it stopped).
 
 The summary lists sent, confirmed, duplicates (the broker already had that id) and refused messages
-with the broker's reasons. The exit code is non-zero if any message was refused or left unconfirmed.`,
+with the broker's reasons. The exit code is non-zero if any message was refused or left unconfirmed.
+
+--report FILE appends one JSON line per event (the scenario checker's event model, scenarios/check):
+a "publish" line written before each message is published, then an "outcome" line when the broker
+answers. A message with no outcome line was never answered: its outcome is unknown.`,
 		Example: `  ciphermq send --to-key receiver.pub --sign-key sender.key "hello"
   ciphermq send --to-key receiver.pub --sign-key sender.key --count 100000 --size 256
+  ciphermq send --to-key receiver.pub --sign-key sender.key --count 1000 --seed 7 --id-prefix p1 --report p1.jsonl
   ciphermq send --format seed --to-key receiver_public.pem "hello, reference receiver"`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runSend(cmd, o, args) },
 	}
@@ -60,9 +75,15 @@ with the broker's reasons. The exit code is non-zero if any message was refused 
 	f.BoolVar(&o.stdin, "stdin", false, "read messages from standard input, one per line (LF or CRLF)")
 	f.IntVar(&o.count, "count", 0, "generate this many messages")
 	f.IntVar(&o.size, "size", 100, "size in bytes of each generated message (with --count)")
-	f.IntVar(&o.window, "window", 1024, "most messages awaiting the broker's confirm at once")
+	f.Uint64Var(&o.seed, "seed", 0, "fill generated messages with pseudo-random text from this seed, the same in every run (with --count)")
+	f.IntVar(&o.window, "window", sender.DefaultWindow, "most messages awaiting the broker's confirm at once")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
-	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long to wait for outstanding confirms after the last publish")
+	f.DurationVar(&o.timeout, "timeout", sender.DefaultTimeout, "how long to wait for outstanding confirms after the last publish")
+	f.StringVar(&o.idPrefix, "id-prefix", "", "name messages PREFIX-N (N from --first) instead of random UUIDs")
+	f.Uint64Var(&o.first, "first", 1, "index of the first message: its id with --id-prefix, its seq in the report, its number in generated text")
+	f.StringVar(&o.report, "report", "", "append a JSON Lines history of every attempt and outcome to this file")
+	f.StringVar(&o.reportPublisher, "report-publisher", "", "publisher name in the report (default: the --id-prefix, else ciphermq-send)")
+	f.StringSliceVar(&o.reportQueues, "report-queue", nil, "queue the messages are routed to, written in each attempt of the report (repeat; default: none, the reader fills them in)")
 	return cmd
 }
 
@@ -77,6 +98,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 			sources++
 		}
 	}
+	seeded := cmd.Flags().Changed("seed")
 	switch {
 	case sources == 0:
 		return errors.New("nothing to send: give messages as arguments, or --stdin, or --count N")
@@ -86,19 +108,49 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 		return errors.New("--size must be >= 0")
 	case o.window <= 0:
 		return errors.New("--window must be >= 1")
+	case o.first == 0:
+		return errors.New("--first must be >= 1 (indexes start at 1)")
+	case seeded && o.count == 0:
+		return errors.New("--seed only applies to generated messages: add --count N")
+	case o.report == "" && (o.reportPublisher != "" || len(o.reportQueues) > 0):
+		return errors.New("--report-publisher and --report-queue describe the report: add --report FILE")
+	}
+	ids := sender.RandomIDs(rand.Reader)
+	if cmd.Flags().Changed("id-prefix") {
+		if ids, err = sender.Sequential(o.idPrefix); err != nil {
+			return fmt.Errorf("--id-prefix: %w", err)
+		}
 	}
 	sealer, err := loadSealer(cfg)
 	if err != nil {
 		return err
 	}
-	var next func() ([]byte, bool, error)
+	var src sender.Source
 	switch {
 	case len(args) > 0:
-		next = sliceSource(args)
+		src = sender.Messages(args)
 	case o.stdin:
-		next = lineSource(cmd.InOrStdin())
+		src = sender.Lines(cmd.InOrStdin())
 	default:
-		next = generatedSource(o.count, o.size)
+		g := sender.GenerateOptions{Count: o.count, Size: o.size, First: o.first}
+		if seeded {
+			g.Seed = &o.seed
+		}
+		src = sender.Generated(g)
+	}
+	var observer sender.Observer
+	if o.report != "" {
+		f, err := os.OpenFile(o.report, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		defer f.Close()
+		publisher := cmp.Or(o.reportPublisher, o.idPrefix, "ciphermq-send")
+		rep, err := sender.NewReport(f, sender.ReportOptions{Publisher: publisher, Queues: o.reportQueues})
+		if err != nil {
+			return err
+		}
+		observer = rep
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,18 +161,23 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}
 	defer conn.Close()
 	bar := newProgress(cmd.ErrOrStderr(), o.count, o.progress)
-	sum, err := sendAll(ctx, conn, sendPlan{
-		exchange:   cfg.value(setExchange),
-		routingKey: cfg.value(setRoutingKey),
-		window:     o.window,
-		timeout:    o.timeout,
-		sealer:     sealer,
-	}, next, bar, nil)
-	sum.print(cmd.OutOrStdout())
+	sum, err := sender.Run(ctx, conn, sender.Options{
+		Exchange:   cfg.value(setExchange),
+		RoutingKey: cfg.value(setRoutingKey),
+		Window:     o.window,
+		Timeout:    o.timeout,
+		Sealer:     sealer,
+		IDs:        ids,
+		FirstIndex: o.first,
+		Observer:   observer,
+		Progress:   bar.update,
+	}, src)
+	bar.finish()
+	sendSummary{sum}.print(cmd.OutOrStdout())
 	if err != nil {
 		return err
 	}
-	return sum.failure()
+	return sum.Err()
 }
 
 // loadSealer builds the sealer the settings ask for.
@@ -162,61 +219,8 @@ func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
 	return envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: recipients})
 }
 
-// Message sources: each call returns the next plaintext, or false at the end.
-
-func sliceSource(msgs []string) func() ([]byte, bool, error) {
-	i := 0
-	return func() ([]byte, bool, error) {
-		if i == len(msgs) {
-			return nil, false, nil
-		}
-		i++
-		return []byte(msgs[i-1]), true, nil
-	}
-}
-
-func lineSource(r io.Reader) func() ([]byte, bool, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), envelope.DefaultMaxEnvelopeSize)
-	return func() ([]byte, bool, error) {
-		if sc.Scan() {
-			return sc.Bytes(), true, nil
-		}
-		if err := sc.Err(); err != nil {
-			return nil, false, fmt.Errorf("read standard input: %w", err)
-		}
-		return nil, false, nil
-	}
-}
-
-// generatedSource makes n printable messages of size bytes each,
-// "message <i> " padded with dots, so receivers store them as text.
-func generatedSource(n, size int) func() ([]byte, bool, error) {
-	i := 0
-	buf := make([]byte, size)
-	return func() ([]byte, bool, error) {
-		if i == n {
-			return nil, false, nil
-		}
-		i++
-		for j := range buf {
-			buf[j] = '.'
-		}
-		copy(buf, "message "+strconv.Itoa(i)+" ")
-		return buf, true, nil
-	}
-}
-
-// newMessageID returns a random (version 4) UUID, the id format of the
-// reference clients.
-func newMessageID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (it panics instead)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
+// sendPlan, sendSummary and sendAll adapt sender.Run to the demo's call
+// (cmd/ciphermq/demo.go), which predates the sender package.
 type sendPlan struct {
 	exchange, routingKey string
 	window               int
@@ -224,133 +228,43 @@ type sendPlan struct {
 	sealer               envelope.Sealer
 }
 
-type sendSummary struct {
-	Sent        int
-	Confirmed   int // including duplicates
-	Duplicates  int
-	Refused     map[string]int // by the broker's reason
-	Unconfirmed int
-	Elapsed     time.Duration
+type sendSummary struct{ sender.Summary }
+
+func (s sendSummary) refused() int { return s.RefusedTotal() }
+
+// resolvedFunc is an Observer that only watches outcomes.
+type resolvedFunc func(id string, err error)
+
+func (resolvedFunc) Attempt(sender.Attempt) error { return nil }
+func (f resolvedFunc) Resolved(r sender.Result) error {
+	f(r.ID, r.Err)
+	return nil
 }
 
-// sendAll seals and publishes every message next yields and waits for all
-// confirms. onResolved (optional) sees each message id with its outcome.
-func sendAll(ctx context.Context, conn *clients.Conn, p sendPlan, next func() ([]byte, bool, error),
+func sendAll(ctx context.Context, conn *clients.Conn, p sendPlan, src sender.Source,
 	bar *progress, onResolved func(id string, err error)) (sendSummary, error) {
-	sum := sendSummary{Refused: map[string]int{}}
-	pub, err := conn.NewPublisher(clients.PublisherOptions{Exchange: p.exchange, RoutingKey: p.routingKey, Window: p.window})
-	if err != nil {
-		return sum, fmt.Errorf("publisher: %w", err)
+	o := sender.Options{
+		Exchange: p.exchange, RoutingKey: p.routingKey, Window: p.window, Timeout: p.timeout, Sealer: p.sealer,
+		Progress: bar.update,
 	}
-	start := time.Now()
-	var pending []*clients.Confirm // in publish order
-	settle := func(f *clients.Confirm) {
-		err := f.Err()
-		switch {
-		case err == nil:
-			sum.Confirmed++
-			if f.Duplicate() {
-				sum.Duplicates++
-			}
-		case errors.Is(err, clients.ErrUnconfirmed):
-			sum.Unconfirmed++
-		default:
-			var be *clients.BrokerError
-			if errors.As(err, &be) {
-				sum.Refused[fmt.Sprintf("%s (code %d)", be.Reason, be.Code)]++
-			} else {
-				sum.Refused[err.Error()]++
-			}
-		}
-		if onResolved != nil {
-			onResolved(f.ID(), err)
-		}
+	if onResolved != nil {
+		o.Observer = resolvedFunc(onResolved)
 	}
-	drain := func() {
-		i := 0
-		for ; i < len(pending); i++ {
-			if errors.Is(pending[i].Err(), clients.ErrUnresolved) {
-				break
-			}
-			settle(pending[i])
-		}
-		pending = pending[i:]
-	}
-	var env []byte
-	var loopErr error
-	for ctx.Err() == nil {
-		msg, ok, err := next()
-		if err != nil {
-			loopErr = err
-			break
-		}
-		if !ok {
-			break
-		}
-		id := newMessageID()
-		env, err = p.sealer.Seal(env[:0], id, msg, time.Now())
-		if err != nil {
-			loopErr = fmt.Errorf("seal message %d: %w", sum.Sent+1, err)
-			break
-		}
-		f, err := pub.Publish(ctx, id, env)
-		if err != nil {
-			if ctx.Err() == nil {
-				loopErr = fmt.Errorf("publish message %d: %w", sum.Sent+1, err)
-			}
-			break
-		}
-		sum.Sent++
-		pending = append(pending, f)
-		drain()
-		bar.update(sum.Sent, sum.Confirmed)
-	}
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.timeout)
-	defer cancel()
-	closeErr := pub.Close(wctx) // resolves everything: confirmed, refused or unconfirmed
-	for _, f := range pending {
-		settle(f)
-	}
-	pending = nil
-	sum.Elapsed = time.Since(start)
-	bar.update(sum.Sent, sum.Confirmed)
+	sum, err := sender.Run(ctx, conn, o, src)
 	bar.finish()
-	if loopErr == nil && closeErr != nil {
-		loopErr = closeErr
-	}
-	return sum, loopErr
+	return sendSummary{sum}, err
 }
 
-func (s sendSummary) rate() float64 {
-	if s.Elapsed <= 0 {
-		return 0
-	}
-	return float64(s.Confirmed) / s.Elapsed.Seconds()
+func generatedSource(n, size int) sender.Source {
+	return sender.Generated(sender.GenerateOptions{Count: n, Size: size})
 }
 
 func (s sendSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "sent %d, confirmed %d (duplicates %d), refused %d, unconfirmed %d in %s (%.0f msg/s)\n",
-		s.Sent, s.Confirmed, s.Duplicates, s.refused(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.rate())
+		s.Sent, s.Confirmed, s.Duplicates, s.refused(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.Rate())
 	for _, reason := range slices.Sorted(maps.Keys(s.Refused)) {
 		fmt.Fprintf(w, "  refused %d: %s\n", s.Refused[reason], reason)
 	}
-}
-
-func (s sendSummary) refused() int {
-	n := 0
-	for _, v := range s.Refused {
-		n += v
-	}
-	return n
-}
-
-// failure is the error that makes the exit code non-zero, or nil.
-func (s sendSummary) failure() error {
-	if s.refused() == 0 && s.Unconfirmed == 0 {
-		return nil
-	}
-	return fmt.Errorf("%d messages refused and %d unconfirmed: see the reasons above; "+
-		"unconfirmed messages may or may not have arrived (send them again to be sure)", s.refused(), s.Unconfirmed)
 }
 
 // quietLogger shows the library's warnings and errors (reconnects, ...) on
