@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/clients/sender"
+	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
 // startBroker serves an in-process broker on a free local port.
@@ -158,4 +164,121 @@ func TestSendEmptyAndBinaryLikeMessagesRoundTrip(t *testing.T) {
 			t.Errorf("message %q not stored; stored %v", want, got)
 		}
 	}
+}
+
+func TestSendReportSequentialIDsAndSeededMessages(t *testing.T) {
+	isolate(t)
+	srv, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "p1.jsonl")
+	args := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key"),
+		"--count", "3", "--size", "40", "--seed", "9", "--id-prefix", "p1", "--first", "5",
+		"--report", report, "--report-queue", "default_queue"}
+	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "confirmed 3 (duplicates 0)") {
+		t.Fatalf("send: %v\n%s", err, out)
+	}
+	// The same command again (a sender restarted from index 5) sends the
+	// same ids and plaintexts: the broker confirms them as duplicates, and
+	// the report grows.
+	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "confirmed 3 (duplicates 3)") {
+		t.Fatalf("send again: %v\n%s", err, out)
+	}
+	if got := queueReady(srv, "default_queue"); got != 3 {
+		t.Fatalf("default_queue holds %d, want 3", got)
+	}
+	h := readSendReport(t, report)
+	if len(h.Events) != 12 {
+		t.Fatalf("report has %d events, want 2 runs × 3 × (attempt, outcome):\n%+v", len(h.Events), h.Events)
+	}
+	seed := uint64(9)
+	attempted := 0
+	outcomes := map[check.Outcome]int{}
+	for _, e := range h.Events {
+		if e.Publisher != "p1" {
+			t.Fatalf("publisher %q, want the id prefix", e.Publisher)
+		}
+		switch e.Kind {
+		case check.KindPublish:
+			attempted++
+			want := check.DigestOf(sender.GenerateMessage(nil, e.Seq, 40, &seed))
+			if e.MessageID != fmt.Sprintf("p1-%d", e.Seq) || e.Seq < 5 || e.Seq > 7 || e.Digest != want || !slices.Equal(e.Queues, []string{"default_queue"}) {
+				t.Fatalf("attempt %+v", e)
+			}
+		case check.KindOutcome:
+			outcomes[e.Outcome]++
+		}
+	}
+	if attempted != 6 || outcomes[check.OutcomeConfirmed] != 3 || outcomes[check.OutcomeConfirmedDuplicate] != 3 {
+		t.Fatalf("attempts %d, outcomes %v", attempted, outcomes)
+	}
+	if rp := check.Check(h, check.Options{SafetyOnly: true}); len(rp.Malformed) != 0 || rp.Counts.Attempted != 3 {
+		t.Fatalf("the checker reads the report as %+v, malformed %v", rp.Counts, rp.Malformed)
+	}
+}
+
+func TestSendReportRecordsRefusals(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(t.TempDir(), "r.jsonl")
+	_, _, err := runSendCmd(t, "", "--broker", addr, "--routing-key", "nowhere", "--report", report, "--report-publisher", "pub",
+		"--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key"), "lost?")
+	if err == nil {
+		t.Fatal("a refused message must give a non-zero exit")
+	}
+	h := readSendReport(t, report)
+	if len(h.Events) != 2 || h.Events[1].Outcome != check.OutcomeRefused || h.Events[1].Code != 300 || h.Events[1].Reason == "" ||
+		h.Events[0].Publisher != "pub" || h.Events[0].Digest != check.DigestOf([]byte("lost?")) {
+		t.Fatalf("report %+v", h.Events)
+	}
+}
+
+func TestSendNewFlagsRefuseBadCombinations(t *testing.T) {
+	isolate(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--out", keys); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key")}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--seed", "1", "x"}, "add --count"},
+		{[]string{"--first", "0", "x"}, "--first must be >= 1"},
+		{[]string{"--report-publisher", "p", "x"}, "add --report FILE"},
+		{[]string{"--id-prefix", "has space", "x"}, "--id-prefix"},
+		{[]string{"--id-prefix", "", "x"}, "--id-prefix"},
+		{[]string{"--report", filepath.Join(t.TempDir(), "missing", "r.jsonl"), "x"}, "--report"},
+	}
+	for _, tc := range cases {
+		_, _, err := runSendCmd(t, "", append(common, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("send %v: %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// readSendReport decodes a --report file (JSON Lines of check events).
+func readSendReport(t *testing.T, path string) check.History {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h check.History
+	for line := range strings.Lines(string(b)) {
+		var e check.Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("report line %q: %v", line, err)
+		}
+		h.Add(e)
+	}
+	return h
 }
