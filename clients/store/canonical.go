@@ -57,6 +57,10 @@ func parseCanonical(line []byte, scratch *[]byte, keep bool) (r Record, ok bool)
 	if r.StoredAt, ok = p.time(); !ok {
 		return r, false
 	}
+	// Optional, written only when true (older files never have it).
+	if p.lit(`,"redelivered":true`) && keep {
+		r.Redelivered = true
+	}
 	switch {
 	case p.lit(`,"message":`):
 		m, ok := p.str()

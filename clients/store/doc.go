@@ -32,7 +32,9 @@
 //
 // message holds the plaintext when it is valid UTF-8; otherwise the object has
 // message_base64 (standard base64, with padding) instead. Exactly one of the
-// two is present. Timestamps are RFC 3339 with nanoseconds, in UTC; the caller
+// two is present. A record of a delivery the broker flagged as redelivered has
+// "redelivered":true between stored_at and the message; the key is absent
+// otherwise, so files written before it existed read the same (false). Timestamps are RFC 3339 with nanoseconds, in UTC; the caller
 // passes them in (the store never reads the clock). The keys are always
 // written in the order above so that the file diffs and greps well.
 //

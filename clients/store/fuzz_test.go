@@ -16,7 +16,8 @@ func FuzzRecordRoundTrip(f *testing.F) {
 	f.Add("i\"d\n", "", "", []byte{0xff, 0})
 	f.Add("\u2028", "q", "s", []byte("\x00\x1f\\"))
 	f.Fuzz(func(t *testing.T, id, queue, sender string, msg []byte) {
-		r := Record{MessageID: id, Queue: queue, Sender: sender, Message: msg, ReceivedAt: t0, StoredAt: t0}
+		r := Record{MessageID: id, Queue: queue, Sender: sender, Message: msg, ReceivedAt: t0, StoredAt: t0,
+			Redelivered: len(msg)%2 == 1}
 		if r.validate() != nil {
 			if id != "" && utf8.ValidString(id) && utf8.ValidString(queue) && utf8.ValidString(sender) {
 				t.Fatalf("valid record refused: %q %q %q", id, queue, sender)
@@ -90,7 +91,8 @@ func FuzzOpen(f *testing.F) {
 
 func sameRecord(a, b Record) bool {
 	return a.MessageID == b.MessageID && a.Queue == b.Queue && a.Sender == b.Sender &&
-		bytes.Equal(a.Message, b.Message) && a.ReceivedAt.Equal(b.ReceivedAt) && a.StoredAt.Equal(b.StoredAt)
+		bytes.Equal(a.Message, b.Message) && a.ReceivedAt.Equal(b.ReceivedAt) && a.StoredAt.Equal(b.StoredAt) &&
+		a.Redelivered == b.Redelivered
 }
 
 // FuzzCanonicalAgreesWithJSON: whatever line the fast path accepts, the
@@ -98,6 +100,8 @@ func sameRecord(a, b Record) bool {
 // never let through a line the strict decoder would call corrupt.
 func FuzzCanonicalAgreesWithJSON(f *testing.F) {
 	r := rec("id\"\n", "m\x01\\")
+	f.Add(appendRecord(nil, &r))
+	r.Redelivered = true
 	f.Add(appendRecord(nil, &r))
 	r2 := Record{MessageID: "b", Message: []byte{0xff}}
 	f.Add(appendRecord(nil, &r2))

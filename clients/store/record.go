@@ -28,6 +28,11 @@ type Record struct {
 	// appended; both come from the caller's clock.
 	ReceivedAt time.Time
 	StoredAt   time.Time
+	// Redelivered is set when the broker flagged the delivery that was
+	// stored as a redelivery (an earlier delivery of it was not acked). It
+	// is written only when true, so files of older versions, which lack
+	// it, load with it false.
+	Redelivered bool
 }
 
 // recordJSON is the decoding shape of one line. Encoding is done by hand
@@ -38,6 +43,7 @@ type recordJSON struct {
 	Sender        string    `json:"sender"`
 	ReceivedAt    time.Time `json:"received_at"`
 	StoredAt      time.Time `json:"stored_at"`
+	Redelivered   bool      `json:"redelivered"`
 	Message       *string   `json:"message"`
 	MessageBase64 *string   `json:"message_base64"`
 }
@@ -71,11 +77,15 @@ func appendRecord(dst []byte, r *Record) []byte {
 	dst = r.ReceivedAt.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","stored_at":"`...)
 	dst = r.StoredAt.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, '"')
+	if r.Redelivered {
+		dst = append(dst, `,"redelivered":true`...)
+	}
 	if utf8.Valid(r.Message) {
-		dst = append(dst, `","message":`...)
+		dst = append(dst, `,"message":`...)
 		dst = appendJSONString(dst, r.Message)
 	} else {
-		dst = append(dst, `","message_base64":"`...)
+		dst = append(dst, `,"message_base64":"`...)
 		dst = base64.StdEncoding.AppendEncode(dst, r.Message)
 		dst = append(dst, '"')
 	}
@@ -142,11 +152,12 @@ func decodeRecordJSON(line []byte) (Record, error) {
 		return Record{}, fmt.Errorf("%w: no message_id", errBadLine)
 	}
 	r := Record{
-		MessageID:  *j.MessageID,
-		Queue:      j.Queue,
-		Sender:     j.Sender,
-		ReceivedAt: j.ReceivedAt,
-		StoredAt:   j.StoredAt,
+		MessageID:   *j.MessageID,
+		Queue:       j.Queue,
+		Sender:      j.Sender,
+		ReceivedAt:  j.ReceivedAt,
+		StoredAt:    j.StoredAt,
+		Redelivered: j.Redelivered,
 	}
 	switch {
 	case j.Message != nil && j.MessageBase64 == nil:
