@@ -17,6 +17,9 @@ type Delivery struct {
 	Queue      string
 	Body       []byte // the envelope
 	ReceivedAt time.Time
+	// Redelivered is the broker's flag: an earlier delivery of this
+	// message was not acked. It is kept in the stored record.
+	Redelivered bool
 }
 
 // Verdict is the receiver's decision on one delivery.
@@ -181,12 +184,13 @@ func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
 	}
 	r.plain = plain
 	rec := store.Record{
-		MessageID:  d.MessageID,
-		Queue:      d.Queue,
-		Sender:     SenderName(sender),
-		Message:    plain,
-		ReceivedAt: d.ReceivedAt,
-		StoredAt:   now,
+		MessageID:   d.MessageID,
+		Queue:       d.Queue,
+		Sender:      SenderName(sender),
+		Message:     plain,
+		ReceivedAt:  d.ReceivedAt,
+		StoredAt:    now,
+		Redelivered: d.Redelivered,
 	}
 	err = r.store.Append(rec)
 	switch {

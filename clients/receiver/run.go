@@ -56,7 +56,7 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		received := opts.Now()
 		batch = batch[:0]
 		for _, d := range ds {
-			batch = append(batch, Delivery{MessageID: d.MessageID, Queue: d.Queue, Body: d.Body, ReceivedAt: received})
+			batch = append(batch, Delivery{MessageID: d.MessageID, Queue: d.Queue, Body: d.Body, ReceivedAt: received, Redelivered: d.Redelivered})
 		}
 		var err error
 		outs, err = r.Process(batch, opts.Now(), outs)
