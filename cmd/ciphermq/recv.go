@@ -43,7 +43,8 @@ func newRecvCmd() *cobra.Command {
 		Long: `recv consumes a queue, opens every envelope (modern or seed, detected per message) and
 appends it to the output file, a JSON Lines file that is also the receiver's dedup record. A batch
 of deliveries is acked only after its records are fsync'd, so a crash never loses an acked
-message, and a redelivered message is never stored twice.
+message, and a redelivered message is never stored twice. A record whose delivery the broker
+flagged as a redelivery (an earlier delivery was not acked) carries "redelivered":true.
 
 Envelopes that cannot be opened (tampered, untrusted sender, not for this key, ...) are rejected
 to the queue's dead-letter queue and counted by reason. recv declares its queue if it is missing
