@@ -132,3 +132,9 @@ var errStop = &stopError{}
 type stopError struct{}
 
 func (*stopError) Error() string { return "test observer refuses" }
+
+// consumeAll acks everything on default_queue.
+func consumeAll() clients.ConsumerOptions {
+	return clients.ConsumerOptions{Queue: "default_queue", Prefetch: 1024,
+		BatchHandler: func(_ context.Context, ds []*clients.Delivery) []error { return make([]error, len(ds)) }}
+}
