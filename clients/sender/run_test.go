@@ -172,3 +172,19 @@ func TestRunWithReportMakesACheckableHistory(t *testing.T) {
 		t.Fatalf("malformed: %v", rp.Malformed)
 	}
 }
+
+func TestRunStopsPublishingWhenResolvedFails(t *testing.T) {
+	srv, addr := startBroker(t)
+	rec := &recorder{resolveErr: errStop}
+	sum, err := Run(context.Background(), dial(t, addr), Options{
+		Exchange: "default_exchange", RoutingKey: "default_key", Window: 1, Sealer: testSealer(t), Observer: rec,
+	}, Generated(GenerateOptions{Count: 1000, Size: 16}))
+	if !errors.Is(err, errStop) {
+		t.Fatalf("err = %v, want the observer's error", err)
+	}
+	// The first outcome stops the loop; messages already published are
+	// still collected and observed, none after them is sent.
+	if sum.Sent >= 1000 || sum.Confirmed != sum.Sent || len(rec.results) != sum.Sent || queueHolds(srv, "default_queue") != sum.Sent {
+		t.Fatalf("summary %+v, %d results, broker holds %d", sum, len(rec.results), queueHolds(srv, "default_queue"))
+	}
+}
