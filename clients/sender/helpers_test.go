@@ -138,3 +138,5 @@ func consumeAll() clients.ConsumerOptions {
 	return clients.ConsumerOptions{Queue: "default_queue", Prefetch: 1024,
 		BatchHandler: func(_ context.Context, ds []*clients.Delivery) []error { return make([]error, len(ds)) }}
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
