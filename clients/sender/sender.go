@@ -250,7 +250,7 @@ func (r *run) collect(ctx context.Context, pub *clients.Publisher) {
 	}
 	r.pending = nil
 	if closeErr != nil {
-		r.fail(fmt.Errorf("sender: close publisher: %w", closeErr))
+		r.fail(fmt.Errorf("sender: %w", closeErr)) // it says "close publisher: ..." itself
 	}
 }
 
