@@ -335,7 +335,8 @@ func (p *Publisher) NextDeadline() (time.Time, bool) {
 }
 
 // Poll returns the publish frames to send now, in order: first resends of
-// overdue messages, then waiting messages while the window has room. It
+// overdue messages (in add order), then waiting messages while the window
+// has room. It
 // returns nothing while disconnected. The slice and the frames' byte fields
 // are valid until the next Poll; the byte fields must not be modified.
 func (p *Publisher) Poll(now time.Time) []wire.Publish {
@@ -344,6 +345,14 @@ func (p *Publisher) Poll(now time.Time) []wire.Publish {
 		return p.out
 	}
 	p.Tick(now)
+	// Tick lists overdue messages by deadline, and jitter or a doubled
+	// timeout can put a later-added message's deadline first. Resends go
+	// out in add order: if the first attempts were refused (queue full)
+	// and the resends accepted, the queue then holds them in publish order
+	// (I5).
+	if len(p.due) > 1 {
+		slices.SortFunc(p.due, func(a, b *pubEntry) int { return cmp.Compare(a.order, b.order) })
+	}
 	for i, e := range p.due {
 		p.due[i] = nil
 		if e.resolved || !e.due {
