@@ -59,9 +59,9 @@ type receiverNode struct {
 	redelivered map[string]bool
 	out         []byte
 	crashes     uint64
-	// prefetchExceeded and ackRefused sum the engine's counts over crashed
-	// incarnations.
-	prefetchExceeded, ackRefused uint64
+	// prefetchViolations and expiredHeld sum the engine's counts over
+	// crashed incarnations.
+	prefetchViolations, expiredHeld uint64
 }
 
 type pendingStore struct {
@@ -161,8 +161,8 @@ func (r *receiverNode) crash() {
 	w.trace.begin(w.Now(), r.name()).word("crash").end()
 	r.st.hist.receiverCrash(w.Now(), r.name())
 	if r.eng != nil {
-		r.prefetchExceeded += r.eng.Stats().PrefetchExceeded
-		r.ackRefused += r.eng.Stats().AckRefused
+		r.prefetchViolations += r.eng.Stats().PrefetchViolations()
+		r.expiredHeld += r.eng.Stats().Expired + r.eng.Stats().PrefetchExcused
 	}
 	r.cc.crash()
 	r.disk.Crash()

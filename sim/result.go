@@ -88,6 +88,11 @@ type Coverage struct {
 	DeadLetter       uint64 // a delivery from the dead-letter queue
 	CrashInFsync     uint64 // a receiver crashed inside an fsync
 	ParkedTwin       uint64 // a redelivery arrived while its twin was being processed
+	// ExpiredHeld: a receiver's consumer engine learned that the broker
+	// took back a delivery it still held (ack timeout), so that delivery
+	// no longer counts against the prefetch (ConsumerStats.Expired plus
+	// PrefetchExcused).
+	ExpiredHeld uint64
 }
 
 // AddTo adds the counts to a scenarios/check coverage counter.
@@ -100,6 +105,7 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(check.SometimesDeadLetter, c.DeadLetter)
 	cv.Add(check.SometimesFsyncCrash, c.CrashInFsync)
 	cv.Add("parked-twin", c.ParkedTwin)
+	cv.Add("expired-while-held", c.ExpiredHeld)
 }
 
 // Stats are counters of a run.

@@ -309,10 +309,15 @@ func (st *runState) orderPromised() bool {
 		}
 	}
 	if st.topo.opts.MaxLength > 0 {
-		// A publish whose confirm is slow is resent after its timeout; if
-		// the first copy is then refused (queue full) and the resend
-		// accepted, the resends are the copies enqueued, in the engine's
-		// resend order (deadline order, not publish order).
+		// A bounded queue refuses a publish when full and takes a later one
+		// once a slot frees: if a publisher's message a is refused (its
+		// Nack still on the way), its next message b is accepted, and a's
+		// resend after its confirm timeout is accepted too, the queue holds
+		// b before a. The publisher resends in publish order, but no resend
+		// order can put a before a b that was already accepted. Found with
+		// order checked on bounded queues: seeds 2540, 3149, 5133 and 7968
+		// of the default workload, and seed 22 with MaxLength 20
+		// (TestBoundedQueuesCannotPromiseOrder).
 		return false
 	}
 	c := st.plan.Crashes
@@ -338,19 +343,18 @@ func (st *runState) finish(res *Result) {
 		if r.store != nil {
 			r.harvest()
 		}
-		// The engine counts a delivery beyond the prefetch from its own view,
-		// in which a delivery whose ack timeout expired during processing is
-		// still outstanding while the broker has already freed its slot. Each
-		// such delivery ends in an AckRefused once its late ack arrives, so
-		// only an excess beyond those is the broker's fault.
-		exceeded, refused := r.prefetchExceeded, r.ackRefused
+		// The engine tells deliveries beyond the prefetch that an expired
+		// ack timeout explains (the broker freed the slot while the receiver
+		// still processed) from the broker's own excess.
+		violations := r.prefetchViolations
+		st.cov.ExpiredHeld += r.expiredHeld
 		if r.eng != nil {
-			exceeded += r.eng.Stats().PrefetchExceeded
-			refused += r.eng.Stats().AckRefused
+			violations += r.eng.Stats().PrefetchViolations()
+			st.cov.ExpiredHeld += r.eng.Stats().Expired + r.eng.Stats().PrefetchExcused
 		}
-		if exceeded > refused {
+		if violations > 0 {
 			res.PrefetchExceeded = append(res.PrefetchExceeded,
-				fmt.Sprintf("%s: %d deliveries beyond its prefetch, %d explained by expired ack timeouts", r.name(), exceeded, refused))
+				fmt.Sprintf("%s: %d deliveries beyond its prefetch that no expired ack timeout explains", r.name(), violations))
 		}
 	}
 	if st.work.Durable {

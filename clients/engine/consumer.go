@@ -120,7 +120,9 @@ type ConsumerConfig struct {
 	// Prefetch is the most unacked deliveries the broker may have
 	// outstanding on this connection: the sum of the prefetch of its
 	// consumers. The engine counts deliveries beyond it in
-	// Stats.PrefetchExceeded (the broker broke its promise). Zero: no check.
+	// Stats.PrefetchExceeded, and those later explained by an expired ack
+	// timeout in Stats.PrefetchExcused (see ConsumerStats.PrefetchViolations).
+	// Zero: no check.
 	Prefetch int
 	// Seen is the set of already processed ids. Nil: nothing is ever seen.
 	Seen SeenSet
@@ -148,9 +150,42 @@ type ConsumerStats struct {
 	Rejected         uint64 // deliveries dead-lettered
 	Stale            uint64 // settlements for forgotten deliveries
 	AckRefused       uint64 // AckRefused frames from the broker
-	PrefetchExceeded uint64 // deliveries beyond Prefetch
+	PrefetchExceeded uint64 // deliveries beyond Prefetch, as counted when they arrived
+	PrefetchExcused  uint64 // of those, explained since by an expired ack timeout
+	Expired          uint64 // deliveries held here that a redelivery showed the broker took back
 	Forgotten        uint64 // deliveries dropped by Disconnected (the broker requeues them)
 }
+
+// PrefetchViolations is the number of deliveries beyond the prefetch that
+// no expired ack timeout explains: the broker broke its promise (I6).
+//
+// When an ack timeout expires while the application still processes a
+// delivery, the broker requeues it and frees its slot at once, but the
+// engine keeps it outstanding until the application settles it; the next
+// delivery then looks like one too many. The engine learns of the expiry in
+// one of two ways: the broker redelivers the same message on this
+// connection while the first delivery is still held here (that delivery
+// then stops counting at once, and excesses counted while it was held are
+// excused), or the broker answers the late settlement with
+// AckRefused (every excess counted while that delivery was outstanding is
+// then excused, one refused tag per delivery too many). An excess whose
+// explanation never arrives (the connection broke first) stays counted.
+func (s ConsumerStats) PrefetchViolations() uint64 { return s.PrefetchExceeded - s.PrefetchExcused }
+
+// prefetchSuspect is a delivery that arrived beyond the prefetch and is not
+// explained yet.
+type prefetchSuspect struct {
+	// excess is how many deliveries too many the connection held then,
+	// minus the refused tags that explained some of them since.
+	excess int
+	// tags are the deliveries outstanding then and not known expired: the
+	// ones whose AckRefused would explain the excess.
+	tags []uint64
+}
+
+// maxPrefetchSuspects bounds the unexplained excesses remembered per
+// connection; beyond it the oldest stays counted and is never excused.
+const maxPrefetchSuspects = 1024
 
 type delState uint8
 
@@ -166,6 +201,10 @@ type inDelivery struct {
 	id    string
 	state delState
 	twins []uint64 // processing deliveries only: parked tags of the same id
+	// expired: the broker redelivered this id while this delivery was
+	// still held here, so its ack timeout expired and the broker no longer
+	// counts it against the prefetch.
+	expired bool
 }
 
 // Consumer is the deterministic consuming state machine of one connection:
@@ -213,6 +252,11 @@ type Consumer struct {
 	// connection (0: none). The ack floor can never pass it, so single acks
 	// above it are not remembered.
 	blockedAt uint64
+
+	// expired counts the outstanding deliveries marked expired; suspects
+	// are the deliveries beyond the prefetch not explained yet.
+	expired  int
+	suspects []prefetchSuspect
 
 	slab  []inDelivery // records are carved from slabs, see newInDelivery
 	out   []Settlement
@@ -272,6 +316,9 @@ func (c *Consumer) Disconnected() {
 		*d = inDelivery{} // see deliverySlab
 	}
 	clear(c.outstanding)
+	c.expired = 0
+	clear(c.suspects)
+	c.suspects = c.suspects[:0]
 	clear(c.processing)
 	clear(c.seenAbove)
 	clear(c.ackedAbove)
@@ -319,16 +366,17 @@ func (c *Consumer) handle(d *wire.Deliver, id string, seen SeenSet) (Ref, Decisi
 	if id == "" {
 		id = string(d.MessageID)
 	}
+	if d.Flags&wire.FlagRedelivered != 0 || d.DeliveryCount > 1 {
+		c.markExpired(id)
+	}
 	del := c.newInDelivery()
 	del.id = id
 	c.outstanding[d.DeliveryTag] = del
-	if c.cfg.Prefetch > 0 && len(c.outstanding) > c.cfg.Prefetch {
-		c.stats.PrefetchExceeded++
-	}
 	if seen != nil && seen.Seen(id) {
 		del.state = stAck
 		c.ready = append(c.ready, d.DeliveryTag)
 		c.stats.Duplicates++
+		c.checkPrefetch()
 		return ref, AckDuplicate
 	}
 	if tag, busy := c.processing[id]; busy {
@@ -336,12 +384,62 @@ func (c *Consumer) handle(d *wire.Deliver, id string, seen SeenSet) (Ref, Decisi
 		owner := c.outstanding[tag]
 		owner.twins = append(owner.twins, d.DeliveryTag)
 		c.stats.Parked++
+		c.checkPrefetch()
 		return ref, Parked
 	}
 	del.state = stProcessing
 	c.processing[id] = d.DeliveryTag
 	c.stats.Delivered++
+	c.checkPrefetch()
 	return ref, Process
+}
+
+// markExpired is called for a redelivery of id: an earlier delivery of id
+// still outstanding here (being processed, or settled but not yet sent)
+// is one the broker took back after its ack timeout, so it no longer counts
+// against the prefetch. Redeliveries are rare, so the scan costs little.
+func (c *Consumer) markExpired(id string) {
+	for tag, o := range c.outstanding {
+		if o.id == id && !o.expired {
+			o.expired = true
+			c.expired++
+			c.stats.Expired++
+			c.explain(tag)
+		}
+	}
+}
+
+// checkPrefetch counts the delivery just added if the connection now holds
+// more deliveries the broker should count than the prefetch allows, and
+// remembers which deliveries could still explain it.
+func (c *Consumer) checkPrefetch() {
+	held := len(c.outstanding) - c.expired
+	if c.cfg.Prefetch <= 0 || held <= c.cfg.Prefetch {
+		return
+	}
+	c.stats.PrefetchExceeded++
+	// The new delivery is a candidate too: on a link that reorders, it may
+	// be an old one, delivered before its ack timeout and arriving after.
+	tags := make([]uint64, 0, len(c.outstanding))
+	for t, d := range c.outstanding {
+		if !d.expired {
+			tags = append(tags, t)
+		}
+	}
+	if len(c.suspects) == maxPrefetchSuspects {
+		c.suspects[0] = prefetchSuspect{}
+		c.suspects = c.suspects[1:]
+	}
+	c.suspects = append(c.suspects, prefetchSuspect{excess: held - c.cfg.Prefetch, tags: tags})
+}
+
+// forget removes an outstanding delivery record.
+func (c *Consumer) forget(tag uint64, d *inDelivery) {
+	delete(c.outstanding, tag)
+	if d.expired {
+		c.expired--
+	}
+	*d = inDelivery{} // see deliverySlab
 }
 
 // markSeen records tag as seen and reports false if it was seen before.
@@ -437,8 +535,37 @@ func (c *Consumer) Settle(r Ref, res Result) error {
 
 // HandleAckRefused counts a broker report that a settlement named a tag it
 // does not hold (the delivery was redelivered since, after an ack timeout).
-// Nothing else changes: the redelivery is handled on its own.
-func (c *Consumer) HandleAckRefused(wire.AckRefused) { c.stats.AckRefused++ }
+// The redelivery is handled on its own; the refusal only explains
+// deliveries counted beyond the prefetch while the expired one was still
+// outstanding here (see ConsumerStats.PrefetchViolations).
+func (c *Consumer) HandleAckRefused(a wire.AckRefused) {
+	c.stats.AckRefused++
+	c.explain(a.DeliveryTag)
+}
+
+// explain learns that the broker no longer held delivery tag (its ack
+// timeout expired): every excess counted while tag was outstanding here is
+// one delivery less unexplained.
+func (c *Consumer) explain(tag uint64) {
+	if len(c.suspects) == 0 {
+		return
+	}
+	kept := c.suspects[:0]
+	for _, s := range c.suspects {
+		if i := slices.Index(s.tags, tag); i >= 0 {
+			// Removed, so a repeated refusal of the same tag explains nothing more.
+			s.tags = slices.Delete(s.tags, i, i+1)
+			s.excess--
+		}
+		if s.excess <= 0 {
+			c.stats.PrefetchExcused++
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(c.suspects[len(kept):])
+	c.suspects = kept
+}
 
 // Poll returns the settlement frames to send now: first at most one Multiple
 // ack for the longest safe run of acks, then single frames in settle order.
@@ -450,10 +577,13 @@ func (c *Consumer) Poll() []Settlement {
 	}
 	taken, last := 0, uint64(0)
 	next := c.ackFloor + 1
+	// While an excess beyond the prefetch is unexplained, acks go out one
+	// by one: a Multiple ack silently skips a tag the broker no longer
+	// holds, where a single ack draws the AckRefused that explains it.
+	batch := len(c.suspects) == 0
 	for {
-		if d, ok := c.outstanding[next]; ok && d.state == stAck {
-			delete(c.outstanding, next)
-			*d = inDelivery{} // see deliverySlab
+		if d, ok := c.outstanding[next]; ok && d.state == stAck && (taken == 0 || batch) {
+			c.forget(next, d)
 			taken++
 			last = next
 		} else if _, ok := c.ackedAbove[next]; ok {
@@ -477,9 +607,8 @@ func (c *Consumer) Poll() []Settlement {
 		if !ok {
 			continue // acked by the Multiple above
 		}
-		delete(c.outstanding, tag)
 		state := d.state
-		*d = inDelivery{} // see deliverySlab
+		c.forget(tag, d)
 		switch state {
 		case stAck:
 			c.out = append(c.out, Settlement{Kind: SettleAck, DeliveryTag: tag})
