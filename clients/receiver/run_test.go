@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,28 +11,13 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // startBroker serves an in-process broker on a free local port.
 func startBroker(t testing.TB) (*server.Server, string) {
 	t.Helper()
-	srv, err := server.New(server.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return srv, l.Addr().String()
+	return testutil.StartBroker(t, server.DefaultConfig())
 }
 
 func dial(t testing.TB, addr, name string) *clients.Conn {

@@ -7,37 +7,20 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
 // startBroker serves an in-process broker on a free local port.
 func startBroker(t testing.TB) (*server.Server, string) {
 	t.Helper()
-	srv, err := server.New(server.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return srv, l.Addr().String()
+	return testutil.StartBroker(t, server.DefaultConfig())
 }
 
 func dial(t testing.TB, addr string) *clients.Conn {

@@ -2,42 +2,24 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients/sender"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
 // startBroker serves an in-process broker on a free local port.
 func startBroker(t *testing.T) (*server.Server, string) {
 	t.Helper()
-	srv, err := server.New(server.DefaultConfig(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	})
-	return srv, l.Addr().String()
+	return testutil.StartBroker(t, server.DefaultConfig())
 }
 
 func queueReady(srv *server.Server, name string) int {
