@@ -11,13 +11,13 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/store"
-	"github.com/ciphermq/ciphermq/internal/testutil"
+	"github.com/ciphermq/ciphermq/internal/testbroker"
 )
 
 // startBroker serves an in-process broker on a free local port.
 func startBroker(t testing.TB) (*server.Server, string) {
 	t.Helper()
-	return testutil.StartBroker(t, server.DefaultConfig())
+	return testbroker.Start(t, server.DefaultConfig())
 }
 
 func dial(t testing.TB, addr, name string) *clients.Conn {

@@ -13,14 +13,14 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
-	"github.com/ciphermq/ciphermq/internal/testutil"
+	"github.com/ciphermq/ciphermq/internal/testbroker"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
 // startBroker serves an in-process broker on a free local port.
 func startBroker(t testing.TB) (*server.Server, string) {
 	t.Helper()
-	return testutil.StartBroker(t, server.DefaultConfig())
+	return testbroker.Start(t, server.DefaultConfig())
 }
 
 func dial(t testing.TB, addr string) *clients.Conn {

@@ -12,14 +12,14 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients/sender"
-	"github.com/ciphermq/ciphermq/internal/testutil"
+	"github.com/ciphermq/ciphermq/internal/testbroker"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
 
 // startBroker serves an in-process broker on a free local port.
 func startBroker(t *testing.T) (*server.Server, string) {
 	t.Helper()
-	return testutil.StartBroker(t, server.DefaultConfig())
+	return testbroker.Start(t, server.DefaultConfig())
 }
 
 func queueReady(srv *server.Server, name string) int {

@@ -1,4 +1,7 @@
-package testutil
+// Package testbroker starts in-process brokers for the tests of packages
+// above the server (clients, CLI). It lives apart from testutil so that the
+// broker and server packages can use testutil without an import cycle.
+package testbroker
 
 import (
 	"context"
@@ -9,10 +12,10 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 )
 
-// StartBroker serves an in-process broker with cfg on a free loopback port
+// Start serves an in-process broker with cfg on a free loopback port
 // and shuts it down when the test ends. It returns the server (for its
 // stats) and its address.
-func StartBroker(t testing.TB, cfg server.Config) (*server.Server, string) {
+func Start(t testing.TB, cfg server.Config) (*server.Server, string) {
 	t.Helper()
 	srv, err := server.New(cfg, nil)
 	if err != nil {
