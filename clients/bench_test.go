@@ -19,15 +19,7 @@ func BenchmarkPublishConfirm(b *testing.B) {
 	br := startBroker(b)
 	c := dial(b, br.addr)
 	ctx := context.Background()
-	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Bind(ctx, "ex", "q", "q"); err != nil {
-		b.Fatal(err)
-	}
+	setupQueue(b, c, "q", QueueOptions{})
 	p, err := c.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 256})
 	if err != nil {
 		b.Fatal(err)
@@ -79,15 +71,7 @@ func benchConsume(b *testing.B, batch bool) {
 	br := startBroker(b)
 	c := dial(b, br.addr)
 	ctx := context.Background()
-	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Bind(ctx, "ex", "q", "q"); err != nil {
-		b.Fatal(err)
-	}
+	setupQueue(b, c, "q", QueueOptions{})
 	p, err := c.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 256})
 	if err != nil {
 		b.Fatal(err)
@@ -152,15 +136,7 @@ func BenchmarkPublishConsumeAck(b *testing.B) {
 	pc := dial(b, br.addr)
 	cc := dial(b, br.addr)
 	ctx := context.Background()
-	if err := pc.DeclareExchange(ctx, "ex", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := pc.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := pc.Bind(ctx, "ex", "q", "q"); err != nil {
-		b.Fatal(err)
-	}
+	setupQueue(b, pc, "q", QueueOptions{})
 	p, err := pc.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 1024})
 	if err != nil {
 		b.Fatal(err)
@@ -223,15 +199,7 @@ func BenchmarkPublishConfirmLatency(b *testing.B) {
 	br := startBroker(b)
 	c := dial(b, br.addr)
 	ctx := context.Background()
-	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.DeclareQueue(ctx, "q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Bind(ctx, "ex", "q", "q"); err != nil {
-		b.Fatal(err)
-	}
+	setupQueue(b, c, "q", QueueOptions{})
 	p, err := c.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q"})
 	if err != nil {
 		b.Fatal(err)

@@ -13,7 +13,7 @@ import (
 )
 
 // setupQueue declares exchange ex (direct) and queue q bound with key q.
-func setupQueue(t *testing.T, c *Conn, q string, o QueueOptions) {
+func setupQueue(t testing.TB, c *Conn, q string, o QueueOptions) {
 	t.Helper()
 	ctx := testCtx(t)
 	if err := c.DeclareExchange(ctx, "ex", Direct); err != nil {
