@@ -246,11 +246,7 @@ func (n *Native) Wrote(k int, now time.Time) {
 	if k <= 0 {
 		return
 	}
-	if k > len(n.out) {
-		k = len(n.out)
-	}
-	rest := copy(n.out, n.out[k:])
-	n.out = n.out[:rest]
+	n.out = dropWritten(n.out, k)
 	n.lastSend = now
 }
 

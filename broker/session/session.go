@@ -72,3 +72,11 @@ func messageOf(err error) string {
 	}
 	return err.Error()
 }
+
+// dropWritten removes the first k bytes (the driver wrote them) from out,
+// keeping the buffer's memory for the next output.
+func dropWritten(out []byte, k int) []byte {
+	k = min(k, len(out))
+	rest := copy(out, out[k:])
+	return out[:rest]
+}

@@ -209,11 +209,8 @@ func (t *Text) Wrote(n int, now time.Time) {
 	if n <= 0 {
 		return
 	}
-	if n > len(t.out) {
-		n = len(t.out)
-	}
-	rest := copy(t.out, t.out[n:])
-	t.out = t.out[:rest]
+	n = min(n, len(t.out))
+	t.out = dropWritten(t.out, n)
 	t.pushEnd = max(t.pushEnd-n, 0)
 	t.quietUntil = now.Add(t.cfg.TextPacingGap)
 	t.tryPush(now)
