@@ -130,6 +130,8 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	buf := make([]byte, 0, 2048)
 	var outP wire.Publish
 	var outD wire.Deliver
+	var outPR wire.PublishRef
+	var outDR wire.DeliverRef
 	var cmd wire.TextCommand
 	line := []byte("publish default_exchange default_key " + wiretest.SeedEnvelope)
 	id, body := []byte(wiretest.SeedEnvelopeID), []byte(wiretest.SeedEnvelope)
@@ -143,6 +145,20 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 			buf = wire.AppendDeliver(buf[:0], &del)
 			_, p, _, _ := wire.SplitFrame(buf, 0)
 			_ = wire.DecodeDeliver(p, &outD)
+		},
+		"publish ref": func() {
+			buf = wire.AppendPublishRef(buf[:0], &wire.PublishRef{Publish: pub, PrefixID: 9})
+			_, p, _, _ := wire.SplitFrame(buf, 0)
+			_ = wire.DecodePublishRef(p, &outPR)
+		},
+		"deliver ref": func() {
+			buf = wire.AppendDeliverRef(buf[:0], &wire.DeliverRef{Deliver: del, PrefixID: 9})
+			_, p, _, _ := wire.SplitFrame(buf, 0)
+			_ = wire.DecodeDeliverRef(p, &outDR)
+		},
+		"joined publish and deliver": func() {
+			buf = wire.AppendPublishJoined(buf[:0], &pub, id)
+			buf = wire.AppendDeliverJoined(buf, &del, id)
 		},
 		"ack and confirm": func() {
 			buf = wire.AppendAck(buf[:0], &wire.Ack{DeliveryTag: 7, Multiple: true})

@@ -31,6 +31,8 @@ var frameNames = map[FrameType]string{
 	FrameConfirm:         "Confirm",
 	FrameNack:            "Nack",
 	FrameConfirmDup:      "ConfirmDup",
+	FramePrefix:          "Prefix",
+	FramePublishRef:      "PublishRef",
 	FrameConsume:         "Consume",
 	FrameConsumeOK:       "ConsumeOK",
 	FrameCancel:          "Cancel",
@@ -43,6 +45,7 @@ var frameNames = map[FrameType]string{
 	FrameFetchOK:         "FetchOK",
 	FrameFetchEmpty:      "FetchEmpty",
 	FrameCancelled:       "Cancelled",
+	FrameDeliverRef:      "DeliverRef",
 }
 
 // String names the frame type as docs/protocol.md does.
@@ -65,10 +68,10 @@ func FrameTypes() []FrameType {
 		FrameHello, FrameHelloOK, FrameHeartbeat, FrameClose, FrameError,
 		FrameDeclareExchange, FrameDeleteExchange, FrameDeclareQueue, FrameDeleteQueue,
 		FrameBind, FrameUnbind, FrameOK, FrameStats, FrameStatsOK,
-		FramePublish, FrameConfirm, FrameNack, FrameConfirmDup,
+		FramePublish, FrameConfirm, FrameNack, FrameConfirmDup, FramePrefix, FramePublishRef,
 		FrameConsume, FrameConsumeOK, FrameCancel, FrameDeliver, FrameAck,
 		FrameNackDelivery, FrameReject, FrameAckRefused, FrameFetch, FrameFetchOK,
-		FrameFetchEmpty, FrameCancelled,
+		FrameFetchEmpty, FrameCancelled, FrameDeliverRef,
 	}
 }
 
@@ -111,6 +114,12 @@ func NewFrame(t FrameType) Frame {
 		return new(Nack)
 	case FrameConfirmDup:
 		return new(ConfirmDup)
+	case FramePrefix:
+		return new(Prefix)
+	case FramePublishRef:
+		return new(PublishRef)
+	case FrameDeliverRef:
+		return new(DeliverRef)
 	case FrameConsume:
 		return new(Consume)
 	case FrameConsumeOK:
@@ -196,6 +205,12 @@ func DecodeInto(t FrameType, payload []byte, f Frame) error {
 		return DecodeNack(payload, f)
 	case *ConfirmDup:
 		return DecodeConfirmDup(payload, f)
+	case *Prefix:
+		return DecodePrefix(payload, f)
+	case *PublishRef:
+		return DecodePublishRef(payload, f)
+	case *DeliverRef:
+		return DecodeDeliverRef(payload, f)
 	case *Consume:
 		return DecodeConsume(payload, f)
 	case *ConsumeOK:

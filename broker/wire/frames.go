@@ -52,6 +52,10 @@ const (
 	FrameNack       FrameType = 0x22 // S→C; one publish refused
 	FrameConfirmDup FrameType = 0x23 // S→C; one publish confirmed as a duplicate
 
+	// Shared prefixes (feature FeatureSharedPrefixes, see prefix.go).
+	FramePrefix     FrameType = 0x24 // both; defines the next prefix id of its direction
+	FramePublishRef FrameType = 0x25 // C→S; Publish whose body is a live prefix ‖ Body
+
 	// Consuming.
 	FrameConsume      FrameType = 0x30 // C→S
 	FrameConsumeOK    FrameType = 0x31 // S→C
@@ -65,6 +69,7 @@ const (
 	FrameFetchOK      FrameType = 0x39 // S→C
 	FrameFetchEmpty   FrameType = 0x3A // S→C
 	FrameCancelled    FrameType = 0x3B // S→C; the server ended a consumer (queue deleted)
+	FrameDeliverRef   FrameType = 0x3C // S→C; Deliver whose body is a live prefix ‖ Body
 )
 
 // Heartbeat proves liveness; it has no fields. Any frame counts as a sign
@@ -77,6 +82,10 @@ type Hello struct {
 	ClientName   string
 	HeartbeatMs  uint64 // proposed heartbeat interval; 0 = server default
 	MaxFrameSize uint64 // largest frame the client accepts; 0 = no preference
+	// Features the client can use (Feature* bits), sent as an optional
+	// trailing uvarint: omitted when 0, so older clients' frames are
+	// unchanged; an explicit 0 is malformed (one encoding per frame).
+	Features uint64
 }
 
 // HelloOK is the server's answer to Hello: the negotiated values.
@@ -85,6 +94,9 @@ type HelloOK struct {
 	HeartbeatMs    uint64 // each side sends something at least this often; a peer silent for 3 intervals is dead
 	MaxFrameSize   uint64
 	MaxMessageSize uint64
+	// Features the server will use on this connection: the client's bits
+	// that the server also supports (optional trailing uvarint, as in Hello).
+	Features uint64
 }
 
 // Close ends a connection in an orderly way.

@@ -1,5 +1,7 @@
 package wire
 
+import "fmt"
+
 // Connection management frames: Hello, HelloOK, Heartbeat, Close, Error.
 
 // AppendHello appends a Hello frame.
@@ -9,6 +11,7 @@ func AppendHello(dst []byte, f *Hello) []byte {
 	dst = appendString(dst, f.ClientName)
 	dst = appendUvarint(dst, f.HeartbeatMs)
 	dst = appendUvarint(dst, f.MaxFrameSize)
+	dst = appendFeatures(dst, f.Features)
 	return endFrame(dst, start)
 }
 
@@ -19,6 +22,7 @@ func DecodeHello(p []byte, f *Hello) error {
 	f.ClientName = d.str("client_name", MaxNameLen)
 	f.HeartbeatMs = d.uvarint("heartbeat_ms")
 	f.MaxFrameSize = d.uvarint("max_frame_size")
+	f.Features = d.features()
 	return d.finish()
 }
 
@@ -29,6 +33,7 @@ func AppendHelloOK(dst []byte, f *HelloOK) []byte {
 	dst = appendUvarint(dst, f.HeartbeatMs)
 	dst = appendUvarint(dst, f.MaxFrameSize)
 	dst = appendUvarint(dst, f.MaxMessageSize)
+	dst = appendFeatures(dst, f.Features)
 	return endFrame(dst, start)
 }
 
@@ -39,6 +44,7 @@ func DecodeHelloOK(p []byte, f *HelloOK) error {
 	f.HeartbeatMs = d.uvarint("heartbeat_ms")
 	f.MaxFrameSize = d.uvarint("max_frame_size")
 	f.MaxMessageSize = d.uvarint("max_message_size")
+	f.Features = d.features()
 	return d.finish()
 }
 
@@ -90,6 +96,29 @@ func DecodeErrorFrame(p []byte, f *Error) error {
 
 func (*Hello) FrameType() FrameType     { return FrameHello }
 func (*HelloOK) FrameType() FrameType   { return FrameHelloOK }
+// appendFeatures writes the optional trailing features field: nothing for
+// 0, so frames without features are byte-identical to those of peers that
+// predate the field.
+func appendFeatures(dst []byte, features uint64) []byte {
+	if features == 0 {
+		return dst
+	}
+	return appendUvarint(dst, features)
+}
+
+// features reads the optional trailing features field. Absent means 0; an
+// explicit 0 is refused, so every Hello and HelloOK has one encoding.
+func (d *decoder) features() uint64 {
+	if d.err != nil || d.off == len(d.buf) {
+		return 0
+	}
+	v := d.uvarint("features")
+	if d.err == nil && v == 0 {
+		d.fail("features", fmt.Errorf("%w: features 0 are sent by omitting the field", ErrBadValue))
+	}
+	return v
+}
+
 func (*Heartbeat) FrameType() FrameType { return FrameHeartbeat }
 func (*Close) FrameType() FrameType     { return FrameClose }
 func (*Error) FrameType() FrameType     { return FrameError }

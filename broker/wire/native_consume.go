@@ -80,6 +80,12 @@ func DecodeCancelled(p []byte, f *Cancelled) error {
 }
 
 func appendDeliverFields(dst []byte, f *Deliver) []byte {
+	dst = appendDeliverHead(dst, f)
+	return appendBytes(dst, f.Body)
+}
+
+// appendDeliverHead writes every Deliver field before the body.
+func appendDeliverHead(dst []byte, f *Deliver) []byte {
 	dst = appendBytes(dst, f.ConsumerTag)
 	dst = appendUvarint(dst, f.DeliveryTag)
 	dst = append(dst, f.Flags)
@@ -87,11 +93,15 @@ func appendDeliverFields(dst []byte, f *Deliver) []byte {
 	dst = appendBytes(dst, f.Queue)
 	dst = appendBytes(dst, f.Exchange)
 	dst = appendBytes(dst, f.RoutingKey)
-	dst = appendBytes(dst, f.MessageID)
-	return appendBytes(dst, f.Body)
+	return appendBytes(dst, f.MessageID)
 }
 
 func decodeDeliverFields(d *decoder, f *Deliver) {
+	decodeDeliverHead(d, f)
+	f.Body = d.bytes("body", -1)
+}
+
+func decodeDeliverHead(d *decoder, f *Deliver) {
 	f.ConsumerTag = d.bytes("consumer_tag", MaxNameLen)
 	f.DeliveryTag = d.uvarint("delivery_tag")
 	f.Flags = d.flags("flags", FlagRedelivered)
@@ -100,7 +110,6 @@ func decodeDeliverFields(d *decoder, f *Deliver) {
 	f.Exchange = d.bytes("exchange", MaxNameLen)
 	f.RoutingKey = d.bytes("routing_key", MaxNameLen)
 	f.MessageID = d.bytes("message_id", MaxMessageIDLen)
-	f.Body = d.bytes("body", -1)
 }
 
 // AppendDeliver appends a Deliver frame.

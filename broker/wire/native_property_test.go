@@ -51,13 +51,31 @@ func genDeliver(t *rapid.T) wire.Deliver {
 	}
 }
 
+func genPublish(t *rapid.T) wire.Publish {
+	return wire.Publish{Seq: genU64(t, "seq"), Exchange: genBytes(t, "x", 30), RoutingKey: genBytes(t, "k", 30),
+		MessageID: genBytes(t, "id", wire.MaxMessageIDLen), Body: genBytes(t, "body", 3000)}
+}
+
+// genPrefixID draws a prefix id: never 0, which is not assigned.
+func genPrefixID(t *rapid.T) uint64 { return max(genU64(t, "prefix-id"), 1) }
+
+// genFeatures draws feature bits, 0 (the field omitted) half of the time.
+func genFeatures(t *rapid.T) uint64 {
+	if rapid.Bool().Draw(t, "no-features") {
+		return 0
+	}
+	return genU64(t, "features")
+}
+
 func genFrame(t *rapid.T) wire.Frame {
 	typ := rapid.SampledFrom(wire.FrameTypes()).Draw(t, "type")
 	switch typ {
 	case wire.FrameHello:
-		return &wire.Hello{Version: genU64(t, "v"), ClientName: genName(t, "name"), HeartbeatMs: genU64(t, "hb"), MaxFrameSize: genU64(t, "mf")}
+		return &wire.Hello{Version: genU64(t, "v"), ClientName: genName(t, "name"), HeartbeatMs: genU64(t, "hb"), MaxFrameSize: genU64(t, "mf"),
+			Features: genFeatures(t)}
 	case wire.FrameHelloOK:
-		return &wire.HelloOK{ServerName: genName(t, "name"), HeartbeatMs: genU64(t, "hb"), MaxFrameSize: genU64(t, "mf"), MaxMessageSize: genU64(t, "mm")}
+		return &wire.HelloOK{ServerName: genName(t, "name"), HeartbeatMs: genU64(t, "hb"), MaxFrameSize: genU64(t, "mf"), MaxMessageSize: genU64(t, "mm"),
+			Features: genFeatures(t)}
 	case wire.FrameHeartbeat:
 		return &wire.Heartbeat{}
 	case wire.FrameClose:
@@ -84,8 +102,8 @@ func genFrame(t *rapid.T) wire.Frame {
 	case wire.FrameStatsOK:
 		return &wire.StatsOK{ReqID: genU64(t, "req"), JSON: genBytes(t, "json", 500)}
 	case wire.FramePublish:
-		return &wire.Publish{Seq: genU64(t, "seq"), Exchange: genBytes(t, "x", 30), RoutingKey: genBytes(t, "k", 30),
-			MessageID: genBytes(t, "id", wire.MaxMessageIDLen), Body: genBytes(t, "body", 3000)}
+		p := genPublish(t)
+		return &p
 	case wire.FrameConfirm:
 		first := genU64(t, "first")
 		last := rapid.Uint64Min(first).Draw(t, "last")
@@ -119,6 +137,12 @@ func genFrame(t *rapid.T) wire.Frame {
 		return &wire.FetchOK{ReqID: genU64(t, "req"), Deliver: genDeliver(t)}
 	case wire.FrameFetchEmpty:
 		return &wire.FetchEmpty{ReqID: genU64(t, "req")}
+	case wire.FramePrefix:
+		return &wire.Prefix{ID: genPrefixID(t), Bytes: rapid.SliceOfN(rapid.Byte(), 1, 300).Draw(t, "prefix")}
+	case wire.FramePublishRef:
+		return &wire.PublishRef{Publish: genPublish(t), PrefixID: genPrefixID(t)}
+	case wire.FrameDeliverRef:
+		return &wire.DeliverRef{Deliver: genDeliver(t), PrefixID: genPrefixID(t)}
 	}
 	t.Fatalf("no generator for frame type %v: add one", typ)
 	return nil

@@ -7,22 +7,31 @@ import "fmt"
 // AppendPublish appends a Publish frame.
 func AppendPublish(dst []byte, f *Publish) []byte {
 	dst, start := beginFrame(dst, FramePublish)
+	dst = appendPublishHead(dst, f)
+	dst = appendBytes(dst, f.Body)
+	return endFrame(dst, start)
+}
+
+// appendPublishHead writes every Publish field before the body.
+func appendPublishHead(dst []byte, f *Publish) []byte {
 	dst = appendUvarint(dst, f.Seq)
 	dst = appendBytes(dst, f.Exchange)
 	dst = appendBytes(dst, f.RoutingKey)
-	dst = appendBytes(dst, f.MessageID)
-	dst = appendBytes(dst, f.Body)
-	return endFrame(dst, start)
+	return appendBytes(dst, f.MessageID)
+}
+
+func decodePublishHead(d *decoder, f *Publish) {
+	f.Seq = d.uvarint("seq")
+	f.Exchange = d.bytes("exchange", MaxNameLen)
+	f.RoutingKey = d.bytes("routing_key", MaxNameLen)
+	f.MessageID = d.bytes("message_id", MaxMessageIDLen)
 }
 
 // DecodePublish decodes a Publish payload without allocating: the byte
 // fields alias p.
 func DecodePublish(p []byte, f *Publish) error {
 	d := decoder{buf: p, frame: FramePublish}
-	f.Seq = d.uvarint("seq")
-	f.Exchange = d.bytes("exchange", MaxNameLen)
-	f.RoutingKey = d.bytes("routing_key", MaxNameLen)
-	f.MessageID = d.bytes("message_id", MaxMessageIDLen)
+	decodePublishHead(&d, f)
 	f.Body = d.bytes("body", -1)
 	return d.finish()
 }
