@@ -190,6 +190,7 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 		Exchange:      m.exchange,
 		RoutingKey:    m.routingKey,
 		MessageID:     m.id,
+		Prefix:        m.prefix,
 		Body:          m.body,
 		Redelivered:   m.redelivered,
 		DeliveryCount: m.deliveries,

@@ -48,7 +48,7 @@ func (c *Core) CheckInvariants() error {
 				return fmt.Errorf("connection %d: tag %d belongs to deleted queue %s", id, r.tag, m.q.name)
 			}
 			unackedPerQueue[m.q]++
-			bytesPerQueue[m.q] += int64(len(m.body))
+			bytesPerQueue[m.q] += int64(m.size())
 			if m.consumer != nil {
 				perConsumer[m.consumer]++
 			}
@@ -112,7 +112,7 @@ func (c *Core) CheckInvariants() error {
 			if !m.redelivered {
 				lastSeq = m.seq
 			}
-			bytesPerQueue[q] += int64(len(m.body))
+			bytesPerQueue[q] += int64(m.size())
 		}
 		if q.unacked != unackedPerQueue[q] {
 			return fmt.Errorf("queue %s: unacked count %d, but connections hold %d", name, q.unacked, unackedPerQueue[q])

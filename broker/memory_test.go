@@ -23,9 +23,9 @@ func TestMemoryPerQueuedMessage(t *testing.T) {
 		}
 		n = v
 	}
-	perMsg, total := queuedHeap(t, n, 512, Config{})
+	perMsg, total := queuedHeap(t, n, 512, nil, Config{})
 	t.Logf("%d queued 512-byte messages (dedup window on): %.0f bytes per message, %.1f MiB heap in all", n, perMsg, float64(total)/(1<<20))
-	perMsgNoDedup, _ := queuedHeap(t, n, 512, Config{DedupWindow: -1})
+	perMsgNoDedup, _ := queuedHeap(t, n, 512, nil, Config{DedupWindow: -1})
 	t.Logf("same without the dedup window: %.0f bytes per message", perMsgNoDedup)
 	// 512 bytes of body, an id and key, a message record and a queue slot:
 	// well under 2 KiB. Twice that means something is kept twice.
@@ -34,9 +34,37 @@ func TestMemoryPerQueuedMessage(t *testing.T) {
 	}
 }
 
-// queuedHeap publishes n messages of size bytes into one queue nobody
-// consumes and returns the heap growth per message and in all.
-func queuedHeap(t *testing.T, n, size int, cfg Config) (float64, uint64) {
+// cmq1 sizes of a 512-byte plaintext for one recipient: the session's
+// constant part (magic, version, header length, signed header) and the rest
+// (counter, id, ciphertext, tag), rounded.
+const (
+	cmq1PrefixSize = 1200
+	cmq1RestSize   = 560
+)
+
+// TestMemoryPerQueuedCmq1Message: the same for cmq1 envelopes of 512-byte
+// plaintexts, published whole and with the session header as a shared
+// prefix (docs/performance.md "Shared prefixes"). With the prefix a message
+// must cost less than its whole envelope's bytes: the header is stored once.
+func TestMemoryPerQueuedCmq1Message(t *testing.T) {
+	n := 100_000
+	if s := os.Getenv("CIPHERMQ_QUEUED"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			n = v
+		}
+	}
+	whole, _ := queuedHeap(t, n, cmq1PrefixSize+cmq1RestSize, nil, Config{})
+	shared, _ := queuedHeap(t, n, cmq1RestSize, NewPrefix(make([]byte, cmq1PrefixSize)), Config{})
+	t.Logf("%d queued cmq1 messages (512-byte plaintext): whole envelope %.0f bytes per message, shared prefix %.0f", n, whole, shared)
+	if shared >= cmq1PrefixSize+cmq1RestSize {
+		t.Fatalf("with a shared prefix a message costs %.0f bytes, not less than its whole %d-byte envelope: the prefix is copied", shared, cmq1PrefixSize+cmq1RestSize)
+	}
+}
+
+// queuedHeap publishes n messages of size bytes (after prefix, if any) into
+// one queue nobody consumes and returns the heap growth per message and in
+// all.
+func queuedHeap(t *testing.T, n, size int, prefix *Prefix, cfg Config) (float64, uint64) {
 	t.Helper()
 	cfg.NoDefaults = true
 	before := heapInUse()
@@ -51,7 +79,7 @@ func queuedHeap(t *testing.T, n, size int, cfg Config) (float64, uint64) {
 		t.Fatal(err)
 	}
 	c.Open(1, t0)
-	p := &Publish{Exchange: []byte("x"), RoutingKey: []byte("k"), Body: make([]byte, size)}
+	p := &Publish{Exchange: []byte("x"), RoutingKey: []byte("k"), Prefix: prefix, Body: make([]byte, size)}
 	id := make([]byte, 0, 32)
 	for i := range n {
 		id = strconv.AppendUint(append(id[:0], "queued-"...), uint64(i), 10)

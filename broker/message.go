@@ -17,7 +17,8 @@ type message struct {
 	id         string
 	exchange   string
 	routingKey string
-	body       []byte
+	body       []byte  // the part after prefix
+	prefix     *Prefix // shared leading part of the body; nil if none
 
 	q           *queue
 	seq         uint64 // enqueue order within q; requeues restore this order
@@ -32,6 +33,10 @@ type message struct {
 	consumer  *consumer // nil for a fetched message
 	deadlines *deadlineQueue
 }
+
+// size is the length of the logical body, prefix ‖ body: what limits,
+// accounting and stats count.
+func (m *message) size() int { return m.prefix.Len() + len(m.body) }
 
 // maxFreeMessages bounds the free list of message records; beyond it
 // records are left to the garbage collector.

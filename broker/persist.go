@@ -148,7 +148,7 @@ func (c *Core) persistCopy(m *message) {
 	m.storeSeq = c.persist.nextSeq
 	c.persistRecords(store.Record{
 		Type: store.RecPublish, Seq: m.storeSeq, MessageID: m.id, Exchange: m.exchange, Key: m.routingKey,
-		Body: m.body, Targets: []store.Target{{Queue: m.q.name}},
+		BodyPrefix: m.prefix.Bytes(), Body: m.body, Targets: []store.Target{{Queue: m.q.name}},
 	})
 }
 
@@ -255,14 +255,14 @@ func containsQueue(qs []store.Queue, name string) bool {
 
 // persistPublish writes one accepted publish: one record naming every
 // durable target queue (in name order), and its dedup entry.
-func (c *Core) persistPublish(seq uint64, id, exchange, key string, body []byte, targets []*queue) {
+func (c *Core) persistPublish(seq uint64, id, exchange, key string, prefix *Prefix, body []byte, targets []*queue) {
 	tq := make([]store.Target, 0, len(targets))
 	for _, q := range targets {
 		if q.opts.Durable {
 			tq = append(tq, store.Target{Queue: q.name})
 		}
 	}
-	recs := []store.Record{{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, Body: body, Targets: tq}}
+	recs := []store.Record{{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, BodyPrefix: prefix.Bytes(), Body: body, Targets: tq}}
 	if c.dedup.enabled() {
 		recs = append(recs, store.Record{Type: store.RecDedup, MessageID: id, Time: c.now.UnixNano()})
 	}

@@ -21,13 +21,14 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	if c.conns[conn] == nil {
 		return Errorf(CodeProtocol, "connection %d is not open: the driver must call Open first", conn)
 	}
+	size := p.Prefix.Len() + len(p.Body) // the logical body, prefix ‖ body
 	switch {
 	case len(p.MessageID) == 0:
 		return Errorf(CodeInvalidArgument, "message id is empty: give every message a unique id of 1 to %d bytes", MaxMessageIDLen)
 	case len(p.MessageID) > MaxMessageIDLen:
 		return Errorf(CodeInvalidArgument, "message id is %d bytes long: the limit is %d", len(p.MessageID), MaxMessageIDLen)
-	case len(p.Body) > c.cfg.MaxMessageSize:
-		return Errorf(CodeTooLarge, "message body is %d bytes: the limit is %d, split the message", len(p.Body), c.cfg.MaxMessageSize)
+	case size > c.cfg.MaxMessageSize:
+		return Errorf(CodeTooLarge, "message body is %d bytes: the limit is %d, split the message", size, c.cfg.MaxMessageSize)
 	case len(p.RoutingKey) > MaxRoutingKeyLen:
 		return Errorf(CodeInvalidArgument, "routing key is %d bytes long: the limit is %d", len(p.RoutingKey), MaxRoutingKeyLen)
 	}
@@ -62,7 +63,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	}
 	var full *queue
 	for _, q := range targets {
-		if !q.hasRoomFor(len(p.Body)) {
+		if !q.hasRoomFor(size) {
 			q.c.refused++
 			if full == nil {
 				full = q
@@ -70,8 +71,8 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		}
 	}
 	if full != nil {
-		if full.opts.MaxBytes > 0 && int64(len(p.Body)) > full.opts.MaxBytes {
-			return Errorf(CodeQueueFull, "message body of %d bytes can never fit queue %q (max bytes %d): do not retry it", len(p.Body), full.name, full.opts.MaxBytes)
+		if full.opts.MaxBytes > 0 && int64(size) > full.opts.MaxBytes {
+			return Errorf(CodeQueueFull, "message body of %d bytes can never fit queue %q (max bytes %d): do not retry it", size, full.name, full.opts.MaxBytes)
 		}
 		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", full.name, full.held(), full.bytes)
 	}
@@ -89,7 +90,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	}
 
 	// Accepted. One allocation holds id, routing key and body for every
-	// target queue; message records come from the free list.
+	// target queue; message records come from the free list. The prefix is
+	// immutable and shared as it is: by every target queue here, and by
+	// every other message published with it.
 	ex.published++
 	id, rk, body := copyMessage(p.MessageID, p.RoutingKey, p.Body)
 	lossy := c.cfg.Mutations.ConfirmBeforeEnqueue
@@ -101,7 +104,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 			continue // the deliberate bug: confirmed, never enqueued
 		}
 		m := c.newMessage()
-		m.id, m.exchange, m.routingKey, m.body = id, ex.name, rk, body
+		m.id, m.exchange, m.routingKey, m.body, m.prefix = id, ex.name, rk, body, p.Prefix
 		m.q = q
 		q.seq++
 		m.seq = q.seq
@@ -110,12 +113,12 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		}
 		m.state = stateReady
 		q.ready.pushBack(m)
-		q.bytes += int64(len(body))
+		q.bytes += int64(size)
 		q.c.published++
 	}
 	c.dedup.record(key, c.now)
 	if durable {
-		c.persistPublish(storeSeq, id, ex.name, rk, body, targets)
+		c.persistPublish(storeSeq, id, ex.name, rk, p.Prefix, body, targets)
 	}
 	if !lossy {
 		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq}, durable && !c.cfg.Mutations.ConfirmBeforePersist)

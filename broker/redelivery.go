@@ -32,7 +32,7 @@ func (c *Core) release(m *message) {
 // drop removes a message in limbo or ready from the core for good.
 func (c *Core) drop(m *message) {
 	c.persistSettle(m, store.Discarded)
-	m.q.bytes -= int64(len(m.body))
+	m.q.bytes -= int64(m.size())
 	if m.q.bytes < 0 {
 		panic("broker: queue " + m.q.name + " byte count below zero")
 	}
@@ -86,19 +86,19 @@ func pastDeliveryLimit(m *message) bool {
 func (c *Core) deadLetter(m *message) {
 	src := m.q
 	dlq := src.dlq
-	if dlq == nil || !dlq.hasRoomFor(len(m.body)) {
+	if dlq == nil || !dlq.hasRoomFor(m.size()) {
 		src.c.discarded++
 		c.drop(m)
 		return
 	}
 	src.c.deadLettered++
 	c.persistSettle(m, store.DeadLettered)
-	src.bytes -= int64(len(m.body))
+	src.bytes -= int64(m.size())
 	dlq.seq++
 	m.q, m.seq = dlq, dlq.seq
 	m.deliveries, m.redelivered = 0, false
 	m.state = stateReady
-	dlq.bytes += int64(len(m.body))
+	dlq.bytes += int64(m.size())
 	dlq.c.deadLetterIn++
 	dlq.ready.pushBack(m)
 	c.persistCopy(m)

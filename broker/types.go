@@ -146,7 +146,42 @@ type Publish struct {
 	Exchange   []byte
 	RoutingKey []byte
 	MessageID  []byte
-	Body       []byte
+	// Prefix, if not nil, is the shared leading part of the message: the
+	// logical body is Prefix ‖ Body, and that is what limits, accounting,
+	// consumers and the durable log see. The core keeps the pointer (not a
+	// copy), so publishes that share a Prefix share its memory.
+	Prefix *Prefix
+	Body   []byte
+}
+
+// Prefix is an immutable leading part shared by the bodies of many messages
+// (the repeated signed session header of cmq1 envelopes, say). Messages
+// hold a pointer to it; the garbage collector frees it once no message and
+// no connection refers to it, so no intern table or reference count is
+// needed. A nil *Prefix is the empty prefix.
+type Prefix struct {
+	b []byte
+}
+
+// NewPrefix returns a Prefix holding a copy of b.
+func NewPrefix(b []byte) *Prefix {
+	return &Prefix{b: append([]byte(nil), b...)}
+}
+
+// Bytes returns the prefix's bytes; never modify them.
+func (p *Prefix) Bytes() []byte {
+	if p == nil {
+		return nil
+	}
+	return p.b
+}
+
+// Len is len(p.Bytes()).
+func (p *Prefix) Len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.b)
 }
 
 // Delivery is one delivery attempt of a message to a connection.
@@ -155,15 +190,28 @@ type Delivery struct {
 	// Tag names this delivery attempt on its connection. Tags increase
 	// strictly per connection and are never reused, so an ack for an older
 	// attempt can never be applied to a newer one.
-	Tag           uint64
-	Queue         string
-	Exchange      string
-	RoutingKey    string
-	MessageID     string
-	Body          []byte // shared and immutable: never modify
+	Tag        uint64
+	Queue      string
+	Exchange   string
+	RoutingKey string
+	MessageID  string
+	// The message's logical body is Prefix ‖ Body (Prefix nil: Body alone).
+	// A session that cannot carry the prefix by reference writes both;
+	// AppendBody joins them. Both are shared and immutable: never modify.
+	Prefix        *Prefix
+	Body          []byte
 	Redelivered   bool
 	DeliveryCount uint32 // 1 on the first delivery
 }
+
+// AppendBody appends the logical body, Prefix ‖ Body, to dst.
+func (d *Delivery) AppendBody(dst []byte) []byte {
+	dst = append(dst, d.Prefix.Bytes()...)
+	return append(dst, d.Body...)
+}
+
+// BodyLen is the length of the logical body.
+func (d *Delivery) BodyLen() int { return d.Prefix.Len() + len(d.Body) }
 
 // EffectKind says what an Effect asks the driver to do.
 type EffectKind uint8

@@ -49,6 +49,16 @@ type Config struct {
 	TextPacingGap time.Duration
 	// Logger receives one line per event that matters; nil discards.
 	Logger *slog.Logger
+	// Features are the native feature bits (wire.Feature*) the server
+	// offers; a connection uses those its client asks for too. Zero: every
+	// feature this version supports. NoFeatures turns them all off.
+	Features   uint64
+	NoFeatures bool
+	// MutationPrefixIDReuse is a deliberate bug, TEST ONLY: the outbound
+	// prefix window binds each new prefix to the previous id instead of a
+	// new one, as a sender that forgets to advance its window would. The
+	// simulator's sweep must catch it.
+	MutationPrefixIDReuse bool
 }
 
 // ErrInvalidConfig reports a Config field out of range.
@@ -58,6 +68,12 @@ var ErrInvalidConfig = errors.New("invalid session config")
 func (c Config) WithDefaults() Config {
 	if c.ServerName == "" {
 		c.ServerName = DefaultServerName
+	}
+	if c.Features == 0 && !c.NoFeatures {
+		c.Features = wire.SupportedFeatures
+	}
+	if c.NoFeatures {
+		c.Features = 0
 	}
 	if c.Heartbeat == 0 {
 		c.Heartbeat = DefaultHeartbeat

@@ -47,6 +47,13 @@ type Native struct {
 	lastRecv  time.Time
 	lastSend  time.Time
 	statsJSON func() ([]byte, error)
+
+	// Shared prefixes (docs/protocol.md §5a), when negotiated: the client's
+	// definitions for PublishRef, and ours for DeliverRef.
+	prefixes    bool
+	frameLimit  int // negotiated max frame size
+	inPrefixes  wire.InboundPrefixes[*broker.Prefix]
+	outPrefixes wire.OutboundPrefixes[*broker.Prefix]
 	scratch   nativeScratch
 	closed    bool
 	closeWhy  string
@@ -56,8 +63,10 @@ type Native struct {
 // nativeScratch holds decode targets reused across frames so that the hot
 // path (publish, ack) allocates nothing per frame.
 type nativeScratch struct {
-	publish wire.Publish
-	corePub broker.Publish
+	publish    wire.Publish
+	publishRef wire.PublishRef
+	deliverRef wire.DeliverRef
+	corePub    broker.Publish
 	ack     wire.Ack
 	deliver wire.Deliver
 	strs    []byte // backing bytes of deliver's string fields
@@ -183,7 +192,7 @@ func (n *Native) HandleEffect(e broker.Effect, now time.Time) {
 		}
 		n.out = wire.AppendNack(n.out, &nack)
 	case broker.EffectDeliver:
-		n.out = wire.AppendDeliver(n.out, n.deliverFrame(&e.Delivery))
+		n.appendDeliver(&e.Delivery)
 	case broker.EffectCancelled:
 		reason := "consumer cancelled by the server"
 		if e.Err != nil {
@@ -225,6 +234,40 @@ func (n *Native) deliverFrame(d *broker.Delivery) *wire.Deliver {
 		f.Flags |= wire.FlagRedelivered
 	}
 	return f
+}
+
+// appendDeliver writes one delivery: as DeliverRef (after defining its
+// prefix if it is not live) when the connection negotiated shared prefixes
+// and the prefix fits a frame, else as a plain Deliver of the whole body.
+func (n *Native) appendDeliver(d *broker.Delivery) {
+	f := n.deliverFrame(d)
+	p := d.Prefix
+	if p == nil {
+		n.out = wire.AppendDeliver(n.out, f)
+		return
+	}
+	if !n.prefixes || p.Len() > wire.MaxPrefixSize || wire.PrefixFrameSize(p.Len()) > n.frameLimit {
+		n.out = wire.AppendDeliverJoined(n.out, f, p.Bytes())
+		return
+	}
+	id, live := n.outPrefixes.Lookup(p)
+	if !live {
+		if n.cfg.MutationPrefixIDReuse {
+			id = n.outPrefixes.ReuseLast(p)
+		} else {
+			id = n.outPrefixes.Define(p)
+		}
+		n.out = wire.AppendPrefix(n.out, &wire.Prefix{ID: id, Bytes: p.Bytes()})
+	}
+	r := &n.scratch.deliverRef
+	r.Deliver, r.PrefixID = *f, id
+	n.out = wire.AppendDeliverRef(n.out, r)
+}
+
+// PrefixStats reports how many prefix definitions this session sent and how
+// many of them were pushed out of the window by newer ones.
+func (n *Native) PrefixStats() (defined, evicted uint64) {
+	return n.outPrefixes.Last(), n.outPrefixes.Evictions
 }
 
 // flushRange writes the pending confirm range, if any.

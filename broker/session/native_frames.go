@@ -25,23 +25,26 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		if err := wire.DecodePublish(p, f); err != nil {
 			return n.malformed(err)
 		}
-		if f.Seq == 0 {
-			return n.fail(0, broker.CodeInvalidArgument, errors.New("publish sequence numbers start at 1"))
+		return n.publish(f, nil, now)
+	case wire.FramePublishRef:
+		f := &n.scratch.publishRef
+		if err := wire.DecodePublishRef(p, f); err != nil {
+			return n.malformed(err)
 		}
-		if f.Seq <= n.lastSeq {
-			// Sequence numbers increase on a connection, so this frame is a
-			// copy (or a late, overtaken one) of a publish this session has
-			// already answered or passed: handling it again could enqueue a
-			// message whose publish was refused, or answer a seq twice.
-			// Ignoring it is what a link that lost it would do; a publisher
-			// still waiting resends under a new seq.
-			n.stalePublishes++
-			break
+		if !n.prefixes {
+			return n.fail(0, broker.CodeProtocol, errors.New("PublishRef on a connection that did not negotiate shared prefixes"))
 		}
-		n.lastSeq = f.Seq
-		cp := &n.scratch.corePub
-		*cp = broker.Publish{Seq: f.Seq, Exchange: f.Exchange, RoutingKey: f.RoutingKey, MessageID: f.MessageID, Body: f.Body}
-		n.core.Publish(n.conn, cp, now)
+		pre, err := n.inPrefixes.Lookup(f.PrefixID)
+		if err != nil {
+			return n.fail(0, broker.CodeProtocol, err)
+		}
+		return n.publish(&f.Publish, pre, now)
+	case wire.FramePrefix:
+		var f wire.Prefix
+		if err := wire.DecodePrefix(p, &f); err != nil {
+			return n.malformed(err)
+		}
+		return n.definePrefix(&f)
 	case wire.FrameAck:
 		f := &n.scratch.ack
 		if err := wire.DecodeAck(p, f); err != nil {
@@ -149,6 +152,45 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 	return nil
 }
 
+// publish hands one Publish (its logical body prefix ‖ f.Body) to the core.
+func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) error {
+	if f.Seq == 0 {
+		return n.fail(0, broker.CodeInvalidArgument, errors.New("publish sequence numbers start at 1"))
+	}
+	if f.Seq <= n.lastSeq {
+		// Sequence numbers increase on a connection, so this frame is a
+		// copy (or a late, overtaken one) of a publish this session has
+		// already answered or passed: handling it again could enqueue a
+		// message whose publish was refused, or answer a seq twice.
+		// Ignoring it is what a link that lost it would do; a publisher
+		// still waiting resends under a new seq.
+		n.stalePublishes++
+		return nil
+	}
+	n.lastSeq = f.Seq
+	cp := &n.scratch.corePub
+	*cp = broker.Publish{Seq: f.Seq, Exchange: f.Exchange, RoutingKey: f.RoutingKey, MessageID: f.MessageID, Prefix: prefix, Body: f.Body}
+	n.core.Publish(n.conn, cp, now)
+	return nil
+}
+
+// definePrefix records the client's next prefix definition. The bytes are
+// copied once into an immutable broker.Prefix that every message published
+// with it shares; a copy of an earlier definition is ignored.
+func (n *Native) definePrefix(f *wire.Prefix) error {
+	if !n.prefixes {
+		return n.fail(0, broker.CodeProtocol, errors.New("Prefix on a connection that did not negotiate shared prefixes"))
+	}
+	var pre *broker.Prefix
+	if f.ID == n.inPrefixes.Last()+1 {
+		pre = broker.NewPrefix(f.Bytes)
+	}
+	if _, err := n.inPrefixes.Define(f.ID, pre); err != nil {
+		return n.fail(0, broker.CodeProtocol, err)
+	}
+	return nil
+}
+
 // malformed answers a frame that could not be decoded: the stream may be in
 // sync, but a peer that sends garbage cannot be trusted with the rest.
 func (n *Native) malformed(err error) error {
@@ -179,11 +221,17 @@ func (n *Native) hello(p []byte) error {
 		frame = max(f.MaxFrameSize, wire.MinMaxFrameSize)
 	}
 	n.state = open
+	// Feature bits are a negotiation: unknown ones are not an error, the
+	// answer names those both sides support.
+	features := f.Features & n.cfg.Features
+	n.prefixes = features&wire.FeatureSharedPrefixes != 0
+	n.frameLimit = int(min(frame, uint64(n.cfg.MaxFrameSize)))
 	n.out = wire.AppendHelloOK(n.out, &wire.HelloOK{
 		ServerName:     n.cfg.ServerName,
 		HeartbeatMs:    uint64(hb / time.Millisecond),
 		MaxFrameSize:   frame,
 		MaxMessageSize: uint64(n.cfg.MaxMessageSize),
+		Features:       features,
 	})
 	n.log.Debug("native hello", "client", f.ClientName, "heartbeat", hb, "max_frame", frame)
 	return nil
@@ -241,7 +289,7 @@ func (n *Native) fetch(f *wire.Fetch, now time.Time) {
 	case !ok:
 		n.out = wire.AppendFetchEmpty(n.out, &wire.FetchEmpty{ReqID: f.ReqID})
 	default:
-		n.out = wire.AppendFetchOK(n.out, &wire.FetchOK{ReqID: f.ReqID, Deliver: *n.deliverFrame(&d)})
+		n.out = wire.AppendFetchOKJoined(n.out, &wire.FetchOK{ReqID: f.ReqID, Deliver: *n.deliverFrame(&d)}, d.Prefix.Bytes())
 	}
 }
 

@@ -46,6 +46,7 @@ type Text struct {
 
 	cmd     wire.TextCommand // reused parse target
 	scratch []byte           // reused reply buffer
+	joined  []byte           // reused logical body of a prefixed delivery
 
 	closed      bool
 	closeReason string
@@ -187,7 +188,7 @@ func (t *Text) tryPush(now time.Time) {
 		t.held = t.held[1:]
 		// AppendReplyMessage replaces control bytes by spaces, so even a
 		// body published over the native protocol stays one line.
-		t.out = wire.AppendReplyMessage(t.out, []byte(d.MessageID), d.Body)
+		t.out = wire.AppendReplyMessage(t.out, []byte(d.MessageID), t.logicalBody(&d))
 		t.pushEnd = len(t.out)
 		t.flightActive = true
 		t.flightID = d.MessageID
@@ -290,4 +291,15 @@ func (t *Text) flushReplies() {
 			t.out = append(t.out, l...)
 		}
 	}
+}
+
+// logicalBody is d's whole body. A message published with a shared prefix
+// (over the native protocol) is joined into a reused buffer: the text
+// protocol always carries whole bodies.
+func (t *Text) logicalBody(d *broker.Delivery) []byte {
+	if d.Prefix == nil {
+		return d.Body
+	}
+	t.joined = d.AppendBody(t.joined[:0])
+	return t.joined
 }

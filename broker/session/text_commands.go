@@ -174,7 +174,7 @@ func (t *Text) fetch(q string, now time.Time) {
 		t.reply(wire.AppendReplyNoMessages(t.scratch[:0]))
 	default:
 		t.pushed[d.MessageID] = d.Tag
-		t.reply(wire.AppendReplyMessage(t.scratch[:0], []byte(d.MessageID), d.Body))
+		t.reply(wire.AppendReplyMessage(t.scratch[:0], []byte(d.MessageID), t.logicalBody(&d)))
 	}
 }
 

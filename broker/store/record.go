@@ -91,10 +91,15 @@ type Record struct {
 	QueueOptions QueueOptions
 	Seq          uint64
 	MessageID    string
-	Body         []byte
-	Targets      []Target
-	Outcome      Outcome
-	Time         int64 // unix nanoseconds
+	// BodyPrefix, when set, is written before Body as one field: on disk
+	// the body is BodyPrefix ‖ Body, and a decoded record has it all in
+	// Body (BodyPrefix nil). It lets the broker log a message whose body is
+	// a shared prefix and a rest without joining them first.
+	BodyPrefix []byte
+	Body       []byte
+	Targets    []Target
+	Outcome    Outcome
+	Time       int64 // unix nanoseconds
 }
 
 // On disk a record is a 9-byte header and a payload:
@@ -185,7 +190,8 @@ func appendPayload(b []byte, r *Record) ([]byte, error) {
 			b = appendString(b, t.Queue)
 			b = binary.AppendUvarint(b, uint64(t.Deliveries))
 		}
-		b = binary.AppendUvarint(b, uint64(len(r.Body)))
+		b = binary.AppendUvarint(b, uint64(len(r.BodyPrefix)+len(r.Body)))
+		b = append(b, r.BodyPrefix...)
 		b = append(b, r.Body...)
 	case RecDelivered:
 		b = binary.AppendUvarint(b, r.Seq)

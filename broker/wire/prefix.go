@@ -203,6 +203,9 @@ func (w *InboundPrefixes[T]) Define(id uint64, v T) (bool, error) {
 	return true, nil
 }
 
+// Last is the last id defined: a definition of Last()+1 is the next one.
+func (w *InboundPrefixes[T]) Last() uint64 { return w.last }
+
 // Lookup returns live definition id, or ErrPrefixNotLive.
 func (w *InboundPrefixes[T]) Lookup(id uint64) (T, error) {
 	if id == 0 || id > w.last || w.last-id >= PrefixWindow {
@@ -225,6 +228,9 @@ type OutboundPrefixes[K comparable] struct {
 	// Evictions counts definitions pushed out of the window by newer ones.
 	Evictions uint64
 }
+
+// Last is the last id assigned (the number of definitions made).
+func (w *OutboundPrefixes[K]) Last() uint64 { return w.last }
 
 // Lookup returns k's id if k is live.
 func (w *OutboundPrefixes[K]) Lookup(k K) (uint64, bool) {

@@ -1,0 +1,179 @@
+package session_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// openWithFeatures returns a native session past a Hello asking for
+// features, and the features HelloOK granted.
+func openWithFeatures(t *testing.T, w *world, features uint64) (*session.Native, uint64) {
+	t.Helper()
+	_, s := w.native()
+	in := wire.AppendPreamble(nil)
+	in = wire.AppendHello(in, &wire.Hello{Version: wire.ProtocolVersion, ClientName: "test", Features: features})
+	w.feed(s, in)
+	fs := frames(t, w.take(s))
+	ok, isOK := fs[0].(*wire.HelloOK)
+	if len(fs) != 1 || !isOK {
+		t.Fatalf("hello answered with %#v", fs)
+	}
+	return s, ok.Features
+}
+
+func publishRef(seq, prefixID uint64, id, rest string) []byte {
+	return wire.AppendPublishRef(nil, &wire.PublishRef{PrefixID: prefixID, Publish: wire.Publish{Seq: seq,
+		Exchange: []byte(broker.DefaultExchange), RoutingKey: []byte(broker.DefaultRoutingKey), MessageID: []byte(id), Body: []byte(rest)}})
+}
+
+func consumeOn(t *testing.T, w *world, s *session.Native) {
+	t.Helper()
+	w.feed(s, wire.AppendConsume(nil, &wire.Consume{ReqID: 1, Queue: broker.DefaultQueue, ConsumerTag: "c"}))
+	if fs := frames(t, w.take(s)); len(fs) != 1 || fs[0].FrameType() != wire.FrameConsumeOK {
+		t.Fatalf("consume: %#v", fs)
+	}
+}
+
+func TestFeatureNegotiation(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	if _, got := openWithFeatures(t, w, 0xFF); got != wire.FeatureSharedPrefixes {
+		t.Fatalf("client asks for 0xFF: granted %#x, want only what the server supports", got)
+	}
+	if _, got := openWithFeatures(t, w, 0); got != 0 {
+		t.Fatalf("client asks for nothing: granted %#x", got)
+	}
+	w.cfg.NoFeatures = true
+	if _, got := openWithFeatures(t, w, wire.FeatureSharedPrefixes); got != 0 {
+		t.Fatalf("server with no features granted %#x", got)
+	}
+}
+
+// TestPrefixedPublishReachesEveryKindOfConsumer: one PublishRef stream; a
+// consumer with the feature gets the prefix once and DeliverRefs, one
+// without it plain Delivers of the whole body, Fetch a whole body too.
+func TestPrefixedPublishReachesEveryKindOfConsumer(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	ref, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	consumeOn(t, w, ref)
+	pub, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	in := wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte("HDR|")})
+	in = append(in, publishRef(1, 1, "a", "one")...)
+	in = append(in, publishRef(2, 1, "b", "two")...)
+	w.feed(pub, in)
+	if fs := frames(t, w.take(pub)); len(fs) != 1 || fs[0].FrameType() != wire.FrameConfirm {
+		t.Fatalf("publisher got %#v, want one confirm range", fs)
+	}
+	fs := frames(t, w.take(ref))
+	if len(fs) != 3 {
+		t.Fatalf("consumer with the feature got %d frames %#v, want Prefix and two DeliverRefs", len(fs), fs)
+	}
+	if p, ok := fs[0].(*wire.Prefix); !ok || p.ID != 1 || string(p.Bytes) != "HDR|" {
+		t.Fatalf("first frame %#v, want the prefix definition", fs[0])
+	}
+	for i, want := range []string{"one", "two"} {
+		d, ok := fs[1+i].(*wire.DeliverRef)
+		if !ok || d.PrefixID != 1 || string(d.Deliver.Body) != want {
+			t.Fatalf("frame %d: %#v", 1+i, fs[1+i])
+		}
+	}
+
+	// Same traffic to a consumer without the feature and to Fetch.
+	w2 := newWorld(t, broker.Config{})
+	plain, _ := openWithFeatures(t, w2, 0)
+	consumeOn(t, w2, plain)
+	pub2, _ := openWithFeatures(t, w2, wire.FeatureSharedPrefixes)
+	w2.feed(pub2, append(wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte("HDR|")}), publishRef(1, 1, "a", "one")...))
+	w2.feed(pub2, publishRef(2, 1, "b", "two"))
+	fs = frames(t, w2.take(plain))
+	if len(fs) != 2 {
+		t.Fatalf("plain consumer got %#v", fs)
+	}
+	if d, ok := fs[0].(*wire.Deliver); !ok || string(d.Body) != "HDR|one" {
+		t.Fatalf("plain consumer: %#v, want the whole body", fs[0])
+	}
+	w2.feed(plain, wire.AppendCancel(nil, &wire.Cancel{ReqID: 2, ConsumerTag: "c"}))
+	w2.feed(plain, wire.AppendNackDelivery(nil, &wire.NackDelivery{DeliveryTag: 2, Requeue: true}))
+	w2.take(plain)
+	w2.feed(pub2, wire.AppendFetch(nil, &wire.Fetch{ReqID: 3, Queue: broker.DefaultQueue}))
+	fs = frames(t, w2.take(pub2))
+	if f, ok := fs[0].(*wire.FetchOK); !ok || string(f.Deliver.Body) != "HDR|two" {
+		t.Fatalf("fetch: %#v, want the whole body", fs)
+	}
+}
+
+func TestOutboundWindowRedefinesEvictedPrefixes(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	cons, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	consumeOn(t, w, cons)
+	pub, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	// PrefixWindow+1 different prefixes, then the first one again.
+	var in []byte
+	for i := 1; i <= wire.PrefixWindow+1; i++ {
+		in = wire.AppendPrefix(in, &wire.Prefix{ID: uint64(i), Bytes: fmt.Appendf(nil, "P%d|", i)})
+		in = append(in, publishRef(uint64(i), uint64(i), fmt.Sprint("m", i), "x")...)
+	}
+	w.feed(pub, in)
+	w.take(pub)
+	fs := frames(t, w.take(cons))
+	if len(fs) != 2*(wire.PrefixWindow+1) {
+		t.Fatalf("consumer got %d frames, want a definition and a reference per message", len(fs))
+	}
+	// The publisher's first prefix is out of its window now.
+	if _, err := pub.Feed(publishRef(100, 1, "late", "x"), w.now); err == nil {
+		t.Fatal("a reference to an evicted prefix id was accepted")
+	}
+	if closed, _ := pub.Closed(); !closed {
+		t.Fatal("a reference to an evicted prefix id did not close the connection")
+	}
+	if defined, evicted := cons.PrefixStats(); defined != wire.PrefixWindow+1 || evicted != 1 {
+		t.Fatalf("consumer session: %d defined, %d evicted", defined, evicted)
+	}
+}
+
+func TestPrefixProtocolErrorsAreFatal(t *testing.T) {
+	cases := []struct {
+		name     string
+		features uint64
+		in       []byte
+	}{
+		{"prefix without the feature", 0, wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte("p")})},
+		{"publish ref without the feature", 0, publishRef(1, 1, "m", "x")},
+		{"reference never defined", wire.FeatureSharedPrefixes, publishRef(1, 1, "m", "x")},
+		{"definition skips an id", wire.FeatureSharedPrefixes, wire.AppendPrefix(nil, &wire.Prefix{ID: 2, Bytes: []byte("p")})},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t, broker.Config{})
+			s, _ := openWithFeatures(t, w, c.features)
+			if _, err := s.Feed(c.in, w.now); err == nil {
+				t.Fatal("no error")
+			}
+			fs := frames(t, s.Output())
+			e, ok := fs[len(fs)-1].(*wire.Error)
+			if !ok || e.ReqID != 0 || e.Code != uint16(broker.CodeProtocol) {
+				t.Fatalf("answer %#v, want a fatal Error 104", fs)
+			}
+		})
+	}
+}
+
+// TestDuplicatedDefinitionIsIgnored: a copy of a definition (a duplicated
+// datagram) changes nothing, even with other bytes: ids are never reused.
+func TestDuplicatedDefinitionIsIgnored(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	cons, _ := openWithFeatures(t, w, 0)
+	consumeOn(t, w, cons)
+	pub, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	in := wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte("A|")})
+	in = wire.AppendPrefix(in, &wire.Prefix{ID: 1, Bytes: []byte("B|")})
+	in = append(in, publishRef(1, 1, "m", "x")...)
+	w.feed(pub, in)
+	fs := frames(t, w.take(cons))
+	if d, ok := fs[0].(*wire.Deliver); !ok || string(d.Body) != "A|x" {
+		t.Fatalf("delivery %#v, want the first definition's bytes", fs)
+	}
+}
