@@ -54,10 +54,10 @@ type Native struct {
 	frameLimit  int // negotiated max frame size
 	inPrefixes  wire.InboundPrefixes[*broker.Prefix]
 	outPrefixes wire.OutboundPrefixes[*broker.Prefix]
-	scratch   nativeScratch
-	closed    bool
-	closeWhy  string
-	detached  bool
+	scratch     nativeScratch
+	closed      bool
+	closeWhy    string
+	detached    bool
 }
 
 // nativeScratch holds decode targets reused across frames so that the hot
@@ -67,9 +67,9 @@ type nativeScratch struct {
 	publishRef wire.PublishRef
 	deliverRef wire.DeliverRef
 	corePub    broker.Publish
-	ack     wire.Ack
-	deliver wire.Deliver
-	strs    []byte // backing bytes of deliver's string fields
+	ack        wire.Ack
+	deliver    wire.Deliver
+	strs       []byte // backing bytes of deliver's string fields
 }
 
 var _ Session = (*Native)(nil)

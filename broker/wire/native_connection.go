@@ -94,8 +94,9 @@ func DecodeErrorFrame(p []byte, f *Error) error {
 	return d.finish()
 }
 
-func (*Hello) FrameType() FrameType     { return FrameHello }
-func (*HelloOK) FrameType() FrameType   { return FrameHelloOK }
+func (*Hello) FrameType() FrameType   { return FrameHello }
+func (*HelloOK) FrameType() FrameType { return FrameHelloOK }
+
 // appendFeatures writes the optional trailing features field: nothing for
 // 0, so frames without features are byte-identical to those of peers that
 // predate the field.
