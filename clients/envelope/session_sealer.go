@@ -54,6 +54,9 @@ type SessionSealer struct {
 }
 
 type sealSession struct {
+	// prefix is the session's constant leading bytes of every envelope:
+	// magic, version, header length and header. header aliases its tail.
+	prefix  []byte
 	header  []byte
 	hash    [32]byte
 	aead    cipher.AEAD
@@ -117,34 +120,63 @@ func (s *SessionSealer) needsRotation(now time.Time) bool {
 
 // Seal implements Sealer.
 func (s *SessionSealer) Seal(dst []byte, messageID string, plaintext []byte, now time.Time) ([]byte, error) {
-	if err := checkMessageID(messageID); err != nil {
+	c, err := s.begin(messageID, plaintext, now)
+	if err != nil {
 		return dst, err
+	}
+	dst = append(dst, c.prefix...)
+	return s.sealRest(c, dst, messageID, plaintext), nil
+}
+
+// SealParts seals like Seal but returns the envelope in two parts: prefix,
+// the session's constant bytes (magic, version, header length, signed
+// header: everything before the counter), and rest, appended to dst.
+// prefix ‖ rest is exactly what Seal returns. prefix is owned by the sealer,
+// is the same slice (same backing array) for every message of a session and
+// must not be modified: a transport can send it once per connection and
+// refer to it (shared prefixes, docs/protocol.md §5a); a new session (after
+// rotation) has a new prefix.
+func (s *SessionSealer) SealParts(dst []byte, messageID string, plaintext []byte, now time.Time) (prefix, rest []byte, err error) {
+	c, err := s.begin(messageID, plaintext, now)
+	if err != nil {
+		return nil, dst, err
+	}
+	return c.prefix, s.sealRest(c, dst, messageID, plaintext), nil
+}
+
+// begin checks the message, rotates the session if the policy says so and
+// counts the message in it.
+func (s *SessionSealer) begin(messageID string, plaintext []byte, now time.Time) (*sealSession, error) {
+	if err := checkMessageID(messageID); err != nil {
+		return nil, err
 	}
 	if s.needsRotation(now) {
 		c, err := s.newSession(now)
 		if err != nil {
-			return dst, fmt.Errorf("%w: %w", ErrSessionExhausted, err)
+			return nil, fmt.Errorf("%w: %w", ErrSessionExhausted, err)
 		}
 		s.cur = c
 		s.sessions++
 	}
 	c := s.cur
-	total := envPrefixSize + len(c.header) + 8 + 2 + len(messageID) + len(plaintext) + tagSize
+	total := len(c.prefix) + 8 + 2 + len(messageID) + len(plaintext) + tagSize
 	if total > s.opts.MaxEnvelopeSize {
-		return dst, fmt.Errorf("%w: a %d-byte plaintext makes a %d-byte envelope, limit %d", ErrTooLarge, len(plaintext), total, s.opts.MaxEnvelopeSize)
+		return nil, fmt.Errorf("%w: a %d-byte plaintext makes a %d-byte envelope, limit %d", ErrTooLarge, len(plaintext), total, s.opts.MaxEnvelopeSize)
 	}
 	c.count++
+	return c, nil
+}
+
+// sealRest appends what follows the prefix: counter, message id and the
+// AES-GCM sealed plaintext.
+func (s *SessionSealer) sealRest(c *sealSession, dst []byte, messageID string, plaintext []byte) []byte {
 	counter := c.count
-	dst = append(dst, sessionMagic...)
-	dst = append(dst, sessionFormatVersion)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(c.header)))
-	dst = append(dst, c.header...)
 	dst = binary.BigEndian.AppendUint64(dst, counter)
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(messageID)))
 	dst = append(dst, messageID...)
 	binary.BigEndian.PutUint64(s.nonce[4:], counter)
 	s.aad = appendAAD(s.aad[:0], &c.hash, counter, messageID)
-	return c.aead.Seal(dst, s.nonce[:], plaintext, s.aad), nil
+	return c.aead.Seal(dst, s.nonce[:], plaintext, s.aad)
 }
 
 // aadFixedSize is magic+version, header hash, counter and id length.
@@ -211,7 +243,13 @@ func (s *SessionSealer) newSession(now time.Time) (*sealSession, error) {
 		hdr = append(hdr, wrapped...)
 	}
 	hdr = append(hdr, ed25519.Sign(s.opts.Signer, signedMessage(hdr))...)
-	c.header = hdr
+	c.prefix = make([]byte, 0, envPrefixSize+len(hdr))
+	c.prefix = append(c.prefix, sessionMagic...)
+	c.prefix = append(c.prefix, sessionFormatVersion)
+	c.prefix = binary.BigEndian.AppendUint32(c.prefix, uint32(len(hdr)))
+	c.prefix = append(c.prefix, hdr...)
+	c.prefix = c.prefix[:len(c.prefix):len(c.prefix)]
+	c.header = c.prefix[envPrefixSize:]
 	c.hash = headerHash(hdr)
 	aead, err := messageAEAD(sessionKey, c.id, &c.hash)
 	if err != nil {
