@@ -71,6 +71,13 @@ type session struct {
 	epoch uint64
 	hb    time.Duration
 
+	// Shared prefixes, if HelloOK granted them (docs/protocol.md §5a).
+	// Both windows belong to this transport connection and die with it.
+	prefixes bool
+	maxFrame int                                   // negotiated; 0: none announced
+	outPre   wire.OutboundPrefixes[*engine.Prefix] // guarded by Conn.mu
+	inPre    wire.InboundPrefixes[[]byte]          // the reader's
+
 	// Guarded by Conn.mu.
 	wbuf  []byte // frames waiting for the writer
 	spare []byte // the writer's previous buffer, reused
@@ -163,11 +170,16 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := wire.AppendPreamble(nil)
+	var features uint64
+	if !c.opts.NoSharedPrefixes {
+		features = wire.FeatureSharedPrefixes
+	}
 	buf = wire.AppendHello(buf, &wire.Hello{
 		Version:      wire.ProtocolVersion,
 		ClientName:   c.opts.ClientName,
 		HeartbeatMs:  uint64(c.opts.Heartbeat / time.Millisecond),
 		MaxFrameSize: uint64(max(c.opts.MaxFrameSize, 0)),
+		Features:     features,
 	})
 	if _, err := nc.Write(buf); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
@@ -208,11 +220,13 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	c.maxMessage.Store(int64(ok.MaxMessageSize))
 	c.maxFrame.Store(int64(ok.MaxFrameSize))
 	return &session{
-		nc:   nc,
-		r:    r,
-		hb:   time.Duration(ok.HeartbeatMs) * time.Millisecond,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
+		nc:       nc,
+		r:        r,
+		prefixes: features&ok.Features&wire.FeatureSharedPrefixes != 0,
+		maxFrame: int(ok.MaxFrameSize),
+		hb:       time.Duration(ok.HeartbeatMs) * time.Millisecond,
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}, nil
 }
 

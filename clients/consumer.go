@@ -47,11 +47,13 @@ func intern(b []byte, last *string) string {
 	return *last
 }
 
-// delivery makes a Delivery of d, copying everything out of the frame.
-func (fc *fieldCache) delivery(d *wire.Deliver) *Delivery {
-	nb := len(d.Body)
+// delivery makes a Delivery of d, copying everything out of the frame. The
+// body is prefix ‖ d.Body (prefix is nil but for a DeliverRef), in the one
+// buffer a delivery has anyway.
+func (fc *fieldCache) delivery(d *wire.Deliver, prefix []byte) *Delivery {
+	nb := len(prefix) + len(d.Body)
 	buf := make([]byte, nb+len(d.MessageID))
-	copy(buf, d.Body)
+	copy(buf[copy(buf, prefix):], d.Body)
 	copy(buf[nb:], d.MessageID)
 	// The id's bytes sit after the body's capacity, so nothing can write
 	// them again: appending to Body reallocates.

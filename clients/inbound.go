@@ -17,6 +17,8 @@ type inbound struct {
 	dup        wire.ConfirmDup
 	nack       wire.Nack
 	deliver    wire.Deliver
+	deliverRef wire.DeliverRef
+	prefix     wire.Prefix
 	ackRefused wire.AckRefused
 	ok         wire.OK
 	errFrame   wire.Error
@@ -79,6 +81,10 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 		err = wire.DecodeNack(payload, &in.nack)
 	case wire.FrameDeliver:
 		err = wire.DecodeDeliver(payload, &in.deliver)
+	case wire.FrameDeliverRef:
+		err = wire.DecodeDeliverRef(payload, &in.deliverRef)
+	case wire.FramePrefix:
+		err = wire.DecodePrefix(payload, &in.prefix)
 	case wire.FrameAckRefused:
 		err = wire.DecodeAckRefused(payload, &in.ackRefused)
 	case wire.FrameOK:
@@ -116,7 +122,27 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 			ref.pub.pumpLocked(now)
 		}
 	case wire.FrameDeliver:
-		c.handleDeliverLocked(s, &in.deliver)
+		c.handleDeliverLocked(s, &in.deliver, nil)
+	case wire.FrameDeliverRef:
+		if !s.prefixes {
+			return fmt.Errorf("broker sent DeliverRef on a connection without shared prefixes")
+		}
+		pre, err := s.inPre.Lookup(in.deliverRef.PrefixID)
+		if err != nil {
+			return fmt.Errorf("broker's DeliverRef: %w", err)
+		}
+		c.handleDeliverLocked(s, &in.deliverRef.Deliver, pre)
+	case wire.FramePrefix:
+		if !s.prefixes {
+			return fmt.Errorf("broker sent Prefix on a connection without shared prefixes")
+		}
+		var b []byte
+		if in.prefix.ID == s.inPre.Last()+1 {
+			b = slices.Clone(in.prefix.Bytes) // the payload is the reader's buffer
+		}
+		if _, err := s.inPre.Define(in.prefix.ID, b); err != nil {
+			return fmt.Errorf("broker's Prefix: %w", err)
+		}
 	case wire.FrameAckRefused:
 		c.cons.HandleAckRefused(in.ackRefused)
 		c.log.Debug("broker refused a settlement (the delivery was requeued since)",
@@ -203,7 +229,7 @@ func (c *Conn) takeSeqLocked(seq uint64) (seqRef, bool) {
 
 // handleDeliverLocked runs a delivery through the connection's consumer
 // engine and queues it for its consumer's handler when it is new.
-func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver) {
+func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver, prefix []byte) {
 	cs := c.consumers[string(d.ConsumerTag)]
 	var seen engine.SeenSet
 	var dl *Delivery
@@ -213,7 +239,7 @@ func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver) {
 		// The Delivery is built first so that the engine can keep its id
 		// string instead of making another; a duplicate wastes one.
 		seen = cs.seen
-		dl = c.fields.delivery(d)
+		dl = c.fields.delivery(d, prefix)
 		ref, dec = c.cons.HandleSeenID(d, dl.MessageID, seen)
 	} else {
 		if cs != nil {

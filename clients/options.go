@@ -28,6 +28,10 @@ type Options struct {
 	// included (default: the protocol's 1 MiB). Raise it to receive larger
 	// messages; the broker may lower it in its answer.
 	MaxFrameSize int
+	// NoSharedPrefixes keeps the connection from negotiating shared
+	// prefixes (docs/protocol.md §5a): prefixed publishes then travel as
+	// whole bodies, and deliveries always arrive whole.
+	NoSharedPrefixes bool
 	// Logger receives one structured line per connection event (default
 	// slog.Default()).
 	Logger *slog.Logger

@@ -196,7 +196,28 @@ func (p *Publisher) Publish(ctx context.Context, msgID string, body []byte) (*Co
 
 // PublishTo is Publish to another exchange and routing key.
 func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID string, body []byte) (*Confirm, error) {
-	if err := p.check(exchange, routingKey, msgID, body); err != nil {
+	return p.publish(ctx, exchange, routingKey, msgID, nil, body)
+}
+
+// PublishPrefixed publishes the message whose body is prefix ‖ rest. Every
+// reader gets that whole body; on a connection that negotiated shared
+// prefixes the prefix travels once (and is stored once by the broker) while
+// later messages refer to it. Use one prefix handle for all the messages
+// that share the bytes (a cmq1 sealing session: envelope.SessionSealer's
+// SealParts) and a new handle when they change. rest is copied; prefix is
+// kept until the message resolves. A nil prefix is Publish of rest.
+func (p *Publisher) PublishPrefixed(ctx context.Context, exchange, routingKey, msgID string, prefix *Prefix, rest []byte) (*Confirm, error) {
+	return p.publish(ctx, exchange, routingKey, msgID, prefix, rest)
+}
+
+// Prefix is a shared leading part of message bodies (see PublishPrefixed).
+type Prefix = engine.Prefix
+
+// NewPrefix returns a prefix handle holding a copy of b.
+func NewPrefix(b []byte) *Prefix { return engine.NewPrefix(b) }
+
+func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID string, prefix *Prefix, body []byte) (*Confirm, error) {
+	if err := p.check(exchange, routingKey, msgID, prefix.Len()+len(body)); err != nil {
 		return nil, err
 	}
 	c := p.c
@@ -233,7 +254,7 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 		// frame's other fields, so the caller may reuse its buffer. The
 		// future rides along as the message's token.
 		err = p.eng.AddCopy(engine.Message{
-			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Body: body, Token: f,
+			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Prefix: prefix, Body: body, Token: f,
 		})
 	}
 	if err != nil {
@@ -245,7 +266,7 @@ func (p *Publisher) PublishTo(ctx context.Context, exchange, routingKey, msgID s
 	return f, nil
 }
 
-func (p *Publisher) check(exchange, routingKey, msgID string, body []byte) error {
+func (p *Publisher) check(exchange, routingKey, msgID string, bodyLen int) error {
 	if msgID == "" {
 		return fmt.Errorf("%w: empty message id; give every message a unique id (it is what makes resending safe)", ErrInvalid)
 	}
@@ -258,13 +279,13 @@ func (p *Publisher) check(exchange, routingKey, msgID string, body []byte) error
 	if err := checkName("routing key", routingKey, true); err != nil {
 		return err
 	}
-	if limit := p.c.MaxMessageSize(); limit > 0 && len(body) > limit {
-		return fmt.Errorf("%w: message %q has a body of %d bytes; the broker accepts at most %d", ErrInvalid, msgID, len(body), limit)
+	if limit := p.c.MaxMessageSize(); limit > 0 && bodyLen > limit {
+		return fmt.Errorf("%w: message %q has a body of %d bytes; the broker accepts at most %d", ErrInvalid, msgID, bodyLen, limit)
 	}
 	// A frame above the broker's frame limit would make it close the
 	// connection, and the resend after the reconnect would do it again.
 	if limit := p.c.maxFrame.Load(); limit > 0 {
-		if size := publishFrameSize(exchange, routingKey, msgID, body); size > limit {
+		if size := publishFrameSize(exchange, routingKey, msgID, bodyLen); size > limit {
 			return fmt.Errorf("%w: message %q makes a %d-byte frame; the broker accepts frames of at most %d bytes", ErrInvalid, msgID, size, limit)
 		}
 	}
@@ -273,10 +294,10 @@ func (p *Publisher) check(exchange, routingKey, msgID string, body []byte) error
 
 // publishFrameSize bounds the encoded size of a Publish frame: header,
 // a maximal sequence-number varint, and four length-prefixed fields.
-func publishFrameSize(exchange, routingKey, msgID string, body []byte) int64 {
+func publishFrameSize(exchange, routingKey, msgID string, bodyLen int) int64 {
 	const header, maxVarint = wire.FrameHeaderSize, binary.MaxVarintLen64
 	n := header + maxVarint
-	for _, l := range []int{len(exchange), len(routingKey), len(msgID), len(body)} {
+	for _, l := range []int{len(exchange), len(routingKey), len(msgID), bodyLen} {
 		n += maxVarint + l
 	}
 	return int64(n)
@@ -316,12 +337,13 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		return
 	}
 	frames := p.eng.Poll(now)
+	prefixes := p.eng.Prefixes()
 	for i := range frames {
 		f := &frames[i]
 		c.seqOwner.add(c.wireSeq, seqRef{pub: p, local: f.Seq})
 		f.Seq = c.wireSeq
 		c.wireSeq++
-		s.wbuf = wire.AppendPublish(s.wbuf, f)
+		s.wbuf = s.appendPublish(s.wbuf, f, prefixes[i])
 	}
 	if len(frames) > 0 {
 		s.signal()
@@ -433,4 +455,23 @@ func (p *Publisher) abandon(err error) int {
 		}
 	}
 	return len(tokens)
+}
+
+// appendPublish writes one publish: plain without a prefix; as PublishRef
+// (after defining the prefix if it is not live) when the session negotiated
+// shared prefixes and the prefix fits a frame; else as a plain Publish of
+// prefix ‖ body, joined straight into the buffer. Conn.mu held.
+func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *Prefix) []byte {
+	switch {
+	case pre == nil:
+		return wire.AppendPublish(dst, f)
+	case !s.prefixes || pre.Len() > wire.MaxPrefixSize || (s.maxFrame > 0 && wire.PrefixFrameSize(pre.Len()) > s.maxFrame):
+		return wire.AppendPublishJoined(dst, f, pre.Bytes())
+	}
+	id, live := s.outPre.Lookup(pre)
+	if !live {
+		id = s.outPre.Define(pre)
+		dst = wire.AppendPrefix(dst, &wire.Prefix{ID: id, Bytes: pre.Bytes()})
+	}
+	return wire.AppendPublishRef(dst, &wire.PublishRef{Publish: *f, PrefixID: id})
 }

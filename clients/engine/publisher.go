@@ -17,6 +17,11 @@ type Message struct {
 	ID         string
 	Exchange   string
 	RoutingKey string
+	// Prefix, if not nil, is the shared leading part of the message: its
+	// logical body is Prefix ‖ Body. The engine keeps the handle with the
+	// message (for resends) and hands it out with each frame (Prefixes);
+	// the driver sends it by reference or joined, see Prefix.
+	Prefix *Prefix
 	// Body is kept by reference until the message resolves: do not modify it.
 	Body []byte
 	// Token is the driver's own value for this message (its future, say),
@@ -164,6 +169,7 @@ type Publisher struct {
 	slab     []pubEntry  // entries are carved from slabs, see newEntry
 	hits     []*pubEntry // HandleConfirm's scratch
 	out      []wire.Publish
+	outPre   []*Prefix // the prefix of each frame in out
 	resolved []Resolution
 	stats    PublisherStats
 }
@@ -341,6 +347,8 @@ func (p *Publisher) NextDeadline() (time.Time, bool) {
 // are valid until the next Poll; the byte fields must not be modified.
 func (p *Publisher) Poll(now time.Time) []wire.Publish {
 	p.out = p.out[:0]
+	clear(p.outPre) // pins no prefix of an earlier Poll
+	p.outPre = p.outPre[:0]
 	if !p.connected {
 		return p.out
 	}
@@ -394,6 +402,7 @@ func (p *Publisher) send(e *pubEntry, now time.Time) {
 		p.stats.Resent++
 	}
 	p.deadlines.schedule(e, now.Add(p.backoff.Delay(e.attempts, p.cfg.Rand)))
+	p.outPre = append(p.outPre, e.msg.Prefix)
 	p.out = append(p.out, wire.Publish{
 		Seq:        seq,
 		Exchange:   e.exchange,
@@ -402,6 +411,12 @@ func (p *Publisher) send(e *pubEntry, now time.Time) {
 		Body:       e.msg.Body,
 	})
 }
+
+// Prefixes returns, for each frame the last Poll returned, its message's
+// prefix (nil: none), at the same index. A frame's Body is the part after
+// the prefix: the driver sends the prefix by reference (a PublishRef on a
+// connection with shared prefixes) or joined in front of Body.
+func (p *Publisher) Prefixes() []*Prefix { return p.outPre }
 
 // compactWaiting drops the consumed head of the waiting line once it is the
 // larger part, so the line does not grow without bound.
