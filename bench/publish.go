@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/envelope"
 )
 
 // inflight is one message awaiting its confirm.
@@ -49,7 +52,14 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 
 	plain := make([]byte, cfg.Size)
 	fillPayload(plain[headerSize:], i)
-	var idBuf, sealed []byte
+	var idBuf, sealed, prefix []byte
+	var handles clients.PrefixHandles
+	// Sealing in parts only pays where the target carries shared prefixes.
+	parts, _ := sealer.(envelope.PartsSealer)
+	pp, ok := p.(PrefixPublisher)
+	if !ok {
+		parts = nil
+	}
 	for seq := uint64(0); quota < 0 || int64(seq) < quota; seq++ {
 		var intended time.Duration
 		if interval > 0 {
@@ -76,13 +86,27 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 		idBuf = messageID(idBuf[:0], r.spec.RunID, i, seq)
 		id := string(idBuf)
 		body := plain
-		if sealer != nil {
+		prefix = nil
+		switch {
+		case parts != nil:
+			// cmq1: the session header goes once per connection as a
+			// shared prefix, the rest per message.
+			if prefix, sealed, err = parts.SealParts(sealed[:0], id, plain, time.Now()); err != nil {
+				return fmt.Errorf("sealing %s: %w", id, err)
+			}
+			body = sealed
+		case sealer != nil:
 			if sealed, err = sealer.Seal(sealed[:0], id, plain, time.Now()); err != nil {
 				return fmt.Errorf("sealing %s: %w", id, err)
 			}
 			body = sealed
 		}
-		pending, err := p.Publish(ctx, id, body)
+		var pending Pending
+		if parts != nil {
+			pending, err = pp.PublishPrefixed(ctx, id, handles.For(prefix), body)
+		} else {
+			pending, err = p.Publish(ctx, id, body)
+		}
 		if err != nil {
 			<-slots
 			return fmt.Errorf("publishing %s: %w", id, err)

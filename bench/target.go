@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 // ErrUnknownTarget: the target name is not one of Targets().
@@ -47,6 +49,13 @@ type Publisher interface {
 type Deliver func(id string, body []byte)
 
 // Consumer consumes on its own connection until Close.
+// PrefixPublisher is a Publisher that can send a body as a shared prefix
+// handle and a rest (CipherMQ's shared prefixes); the bench seals cmq1
+// envelopes in parts for it.
+type PrefixPublisher interface {
+	PublishPrefixed(ctx context.Context, id string, prefix *clients.Prefix, rest []byte) (Pending, error)
+}
+
 type Consumer interface {
 	Close() error
 }

@@ -169,16 +169,22 @@ func (t *cipherTarget) NewPublisher(ctx context.Context, i int) (Publisher, erro
 	if err != nil {
 		return nil, errors.Join(err, c.Close())
 	}
-	return &cipherPublisher{conn: c, pub: p}, nil
+	return &cipherPublisher{conn: c, pub: p, exchange: t.exch, routingKey: t.key}, nil
 }
 
 type cipherPublisher struct {
-	conn *clients.Conn
-	pub  *clients.Publisher
+	conn                 *clients.Conn
+	pub                  *clients.Publisher
+	exchange, routingKey string
 }
 
 func (p *cipherPublisher) Publish(ctx context.Context, id string, body []byte) (Pending, error) {
 	return p.pub.Publish(ctx, id, body)
+}
+
+// PublishPrefixed implements PrefixPublisher.
+func (p *cipherPublisher) PublishPrefixed(ctx context.Context, id string, prefix *clients.Prefix, rest []byte) (Pending, error) {
+	return p.pub.PublishPrefixed(ctx, p.exchange, p.routingKey, id, prefix, rest)
 }
 
 func (p *cipherPublisher) Close() error {

@@ -210,12 +210,6 @@ func (p *Publisher) PublishPrefixed(ctx context.Context, exchange, routingKey, m
 	return p.publish(ctx, exchange, routingKey, msgID, prefix, rest)
 }
 
-// Prefix is a shared leading part of message bodies (see PublishPrefixed).
-type Prefix = engine.Prefix
-
-// NewPrefix returns a prefix handle holding a copy of b.
-func NewPrefix(b []byte) *Prefix { return engine.NewPrefix(b) }
-
 func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID string, prefix *Prefix, body []byte) (*Confirm, error) {
 	if err := p.check(exchange, routingKey, msgID, prefix.Len()+len(body)); err != nil {
 		return nil, err

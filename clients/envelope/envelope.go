@@ -67,6 +67,15 @@ type Sealer interface {
 // Open appends the plaintext to dst. messageID is the id the envelope was
 // delivered under (the broker's prefix id); it must equal the sealed id.
 // Openers are not safe for concurrent use (the session opener keeps a cache).
+// PartsSealer is a Sealer that can return an envelope as a constant prefix
+// and a per-message rest (SessionSealer; see SessionSealer.SealParts).
+type PartsSealer interface {
+	Sealer
+	SealParts(dst []byte, messageID string, plaintext []byte, now time.Time) (prefix, rest []byte, err error)
+}
+
+var _ PartsSealer = (*SessionSealer)(nil)
+
 type Opener interface {
 	Open(dst []byte, messageID string, envelope []byte, now time.Time) (plaintext []byte, sender SenderInfo, err error)
 }

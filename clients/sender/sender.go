@@ -179,7 +179,9 @@ func (r *run) progress() {
 }
 
 func (r *run) publishAll(ctx context.Context, pub *clients.Publisher, src Source) {
-	var env []byte
+	var env, prefix []byte
+	var handles clients.PrefixHandles
+	parts, _ := r.o.Sealer.(envelope.PartsSealer)
 	for index := r.o.FirstIndex; ctx.Err() == nil && r.err == nil; index++ {
 		msg, ok, err := src()
 		if err != nil {
@@ -200,12 +202,18 @@ func (r *run) publishAll(ctx context.Context, pub *clients.Publisher, src Source
 				return
 			}
 		}
-		env, err = r.o.Sealer.Seal(env[:0], id, msg, r.o.Now())
+		// A cmq1 session's constant header travels once per connection
+		// (shared prefixes), the rest per message.
+		if parts != nil {
+			prefix, env, err = parts.SealParts(env[:0], id, msg, r.o.Now())
+		} else {
+			env, err = r.o.Sealer.Seal(env[:0], id, msg, r.o.Now())
+		}
 		if err != nil {
 			r.fail(fmt.Errorf("seal message %d (%s): %w", index, id, err))
 			return
 		}
-		f, err := pub.Publish(ctx, id, env)
+		f, err := pub.PublishPrefixed(ctx, r.o.Exchange, r.o.RoutingKey, id, handles.For(prefix), env)
 		if err != nil {
 			if ctx.Err() == nil {
 				r.fail(fmt.Errorf("publish message %d (%s): %w", index, id, err))
