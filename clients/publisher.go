@@ -451,21 +451,12 @@ func (p *Publisher) abandon(err error) int {
 	return len(tokens)
 }
 
-// appendPublish writes one publish: plain without a prefix; as PublishRef
-// (after defining the prefix if it is not live) when the session negotiated
-// shared prefixes and the prefix fits a frame; else as a plain Publish of
-// prefix ‖ body, joined straight into the buffer. Conn.mu held.
+// appendPublish writes one publish (see wire.AppendPublishPrefixed).
+// Conn.mu held.
 func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *Prefix) []byte {
-	switch {
-	case pre == nil:
-		return wire.AppendPublish(dst, f)
-	case !s.prefixes || pre.Len() > wire.MaxPrefixSize || (s.maxFrame > 0 && wire.PrefixFrameSize(pre.Len()) > s.maxFrame):
-		return wire.AppendPublishJoined(dst, f, pre.Bytes())
+	var w *wire.OutboundPrefixes[*Prefix]
+	if s.prefixes {
+		w = &s.outPre
 	}
-	id, live := s.outPre.Lookup(pre)
-	if !live {
-		id = s.outPre.Define(pre)
-		dst = wire.AppendPrefix(dst, &wire.Prefix{ID: id, Bytes: pre.Bytes()})
-	}
-	return wire.AppendPublishRef(dst, &wire.PublishRef{Publish: *f, PrefixID: id})
+	return wire.AppendPublishPrefixed(dst, w, pre, pre.Bytes(), s.maxFrame, f)
 }

@@ -39,6 +39,15 @@ type clientConn struct {
 	inbuf   []byte
 	out     []byte
 
+	// Shared prefixes (docs/protocol.md §5a): prefixes says whether this
+	// client asks for them in Hello, granted whether the broker agreed on
+	// the current connection. Both windows start empty on each connection.
+	prefixes bool
+	granted  bool
+	cov      *Coverage // the run's, for the sometimes-events seen here
+	outPre   wire.OutboundPrefixes[*engine.Prefix]
+	inPre    wire.InboundPrefixes[[]byte]
+
 	backoff   engine.Backoff
 	attempt   int
 	heartbeat time.Duration
@@ -111,14 +120,21 @@ func (cc *clientConn) opened(c *Conn) {
 	cc.conn = c
 	cc.isReady = false
 	cc.inbuf = cc.inbuf[:0]
+	cc.granted = false
+	cc.outPre.Reset()
+	cc.inPre.Reset()
 	cc.lastHeard = cc.w.Now()
 	cc.connects++
 	if cc.attempt > 0 || cc.connects > 1 {
 		cc.reconnects++
 	}
 	b := append(cc.out[:0], wire.Preamble[:]...)
+	var features uint64
+	if cc.prefixes {
+		features = wire.FeatureSharedPrefixes
+	}
 	b = wire.AppendHello(b, &wire.Hello{Version: wire.ProtocolVersion, ClientName: cc.node.Name,
-		HeartbeatMs: uint64(cc.heartbeat / time.Millisecond)})
+		HeartbeatMs: uint64(cc.heartbeat / time.Millisecond), Features: features})
 	cc.out = b
 	cc.w.net.send(c, up, b)
 	// The handshake has a deadline too: a Hello lost to a breaking link
@@ -181,12 +197,31 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 		}
 		cc.isReady = true
 		cc.attempt = 0
+		cc.granted = ok.Features&wire.FeatureSharedPrefixes != 0
 		if ok.HeartbeatMs > 0 {
 			cc.heartbeat = time.Duration(ok.HeartbeatMs) * time.Millisecond
 		}
 		cc.w.trace.begin(cc.w.Now(), cc.name()).word("ready").num("conn", uint64(cc.conn.ID)).end()
 		cc.hooks.ready()
 		cc.armHeartbeat()
+	case wire.FramePrefix:
+		var f wire.Prefix
+		if err := wire.DecodePrefix(payload, &f); err != nil || !cc.granted {
+			cc.drop("bad Prefix")
+			return
+		}
+		var b []byte
+		if f.ID == cc.inPre.Last()+1 {
+			b = append([]byte(nil), f.Bytes...)
+		}
+		if _, err := cc.inPre.Define(f.ID, b); err != nil {
+			cc.w.trace.begin(cc.w.Now(), cc.name()).word("bad-prefix").str("err", err.Error()).end()
+			cc.drop("prefix out of sequence")
+			return
+		}
+		if f.ID > wire.PrefixWindow {
+			cc.cov.PrefixEvicted++ // the broker's window pushed id-32 out
+		}
 	case wire.FrameClose:
 		cc.drop("closed by broker")
 	case wire.FrameError:

@@ -76,6 +76,16 @@ type Workload struct {
 	// PublishSpan spreads the publishes over this much virtual time
 	// (default: 80% of the safety phase), so they meet the faults.
 	PublishSpan time.Duration
+	// SessionMessages rotates each publisher's sealing session (and with
+	// it the shared prefix its envelopes are published with, see
+	// docs/protocol.md §5a) after this many messages. Zero: each publisher
+	// draws its own from 2..40, so windows fill and evict in some runs;
+	// negative: publish whole envelopes, no prefixes.
+	SessionMessages int
+	// PlainClients is the fraction of client connections that do not
+	// negotiate shared prefixes (default 0.25; negative for none), so
+	// prefixed and whole bodies meet in the same queues.
+	PlainClients float64
 }
 
 // DefaultWorkload is the benchmark workload: 3 publishers, 2 receivers,
@@ -95,6 +105,7 @@ func DefaultWorkload() Workload {
 		MaxLength:      120,
 		PoisonRate:     0.01,
 		Heartbeat:      time.Second,
+		PlainClients:   0.25,
 	}
 }
 
@@ -138,6 +149,9 @@ func (w Workload) withDefaults() Workload {
 	}
 	if w.Heartbeat == 0 {
 		w.Heartbeat = d.Heartbeat
+	}
+	if w.PlainClients == 0 {
+		w.PlainClients = d.PlainClients
 	}
 	return w
 }
@@ -185,6 +199,11 @@ type Mutations struct {
 	// PrefetchIgnored: the broker is asked for four times the prefetch the
 	// receiver accounts for, as if it ignored the consumer's limit.
 	PrefetchIgnored bool
+	// PrefixIDReuse: the broker's sessions bind each new shared prefix to
+	// the id of the previous one instead of a new id, as a sender that
+	// forgets to advance its window would; consumers then join rests to
+	// the wrong header.
+	PrefixIDReuse bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -20,6 +20,11 @@ type recorder struct {
 	seqs    map[string]uint64       // publisher -> publishes so far
 	// rejected lists deliveries the receivers refused to open (Result.Rejected).
 	rejected []string
+	// poisoned: ids whose envelope the publisher tampered with on purpose;
+	// rejectedIntact lists rejections of any other message (see
+	// Result.RejectedIntact).
+	poisoned       map[string]bool
+	rejectedIntact []string
 	// limitQueues lists, per message id, the queues that gave it out for
 	// the last time before its delivery limit: the queues its dead-letter
 	// copy came from.
@@ -64,8 +69,9 @@ func (r *recorder) firstDelivery(t VTime, rc string, inc uint64, queue, id strin
 
 func newRecorder() *recorder {
 	return &recorder{
-		digests: map[string]check.Digest{},
-		seqs:    map[string]uint64{},
+		digests:  map[string]check.Digest{},
+		seqs:     map[string]uint64{},
+		poisoned: map[string]bool{},
 	}
 }
 
@@ -75,6 +81,9 @@ func (r *recorder) publish(t VTime, pub string, m *plannedMessage) {
 	r.seqs[pub]++
 	d := check.DigestOf(m.plaintext)
 	r.digests[m.id] = d
+	if m.poison {
+		r.poisoned[m.id] = true
+	}
 	r.h.Add(check.Attempt(at(t), pub, m.id, r.seqs[pub], d, m.queues...))
 }
 
@@ -157,5 +166,8 @@ func (r *recorder) deadLetter(t VTime, rc, id string) {
 // dead-lettered (rejected for good), never processed.
 func (r *recorder) reject(t VTime, rc, queue, id, why string) {
 	r.rejected = append(r.rejected, rc+" "+queue+" "+id+": "+why)
+	if !r.poisoned[id] {
+		r.rejectedIntact = append(r.rejectedIntact, fmt.Sprintf("%s@%s (rejected by %s at %v: %s)", id, queue, rc, at(t), why))
+	}
 	r.h.Add(check.DeadLettered(at(t), rc, queue, id, "rejected by "+rc+": "+why))
 }

@@ -35,6 +35,8 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 			func(r Result) bool { return len(r.Report.Lost) > 0 }},
 		{"prefetch ignored", Mutations{PrefetchIgnored: true},
 			func(r Result) bool { return len(r.PrefetchExceeded) > 0 }},
+		{"prefix id reused", Mutations{PrefixIDReuse: true},
+			func(r Result) bool { return len(r.RejectedIntact) > 0 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -37,8 +37,13 @@ type publisherNode struct {
 
 	signer     ed25519.PrivateKey
 	recipients []envelope.RecipientPublicKey
-	sealer     envelope.Sealer
+	sealer     *envelope.SessionSealer
 	eng        *engine.Publisher
+	// sessionMessages rotates the sealing session (and its prefix) after
+	// this many messages; negative: publish whole envelopes.
+	sessionMessages int
+	prefix          *engine.Prefix // the current session's handle
+	prefixOf        []byte         // the sealer's prefix slice it was made of
 
 	plan []plannedMessage
 	next int // next plan index to publish
@@ -71,12 +76,13 @@ func (p *publisherNode) start() {
 		Rand:              w.rng.r,
 	})
 	s, err := envelope.NewSessionSealer(envelope.SessionOptions{
-		Signer: p.signer, Recipients: p.recipients, Rand: w.rng,
+		Signer: p.signer, Recipients: p.recipients, Rand: w.rng, MaxMessages: uint64(max(p.sessionMessages, 0)),
 	})
 	if err != nil {
 		panic(fmt.Sprintf("sim: publisher %s: build sealer: %v", p.name(), err))
 	}
 	p.sealer = s
+	p.prefix, p.prefixOf = nil, nil
 	p.added = p.added[:0]
 	p.wakeOn = false
 	w.trace.begin(w.Now(), p.name()).word("start").end()
@@ -131,14 +137,30 @@ func (p *publisherNode) publishNext() {
 	}
 	m := &p.plan[p.next]
 	p.next++
-	body, err := p.sealer.Seal(nil, m.id, m.plaintext, w.Now().Time())
+	var prefix, body []byte
+	var err error
+	if p.sessionMessages < 0 {
+		body, err = p.sealer.Seal(nil, m.id, m.plaintext, w.Now().Time())
+	} else {
+		prefix, body, err = p.sealer.SealParts(nil, m.id, m.plaintext, w.Now().Time())
+	}
 	if err != nil {
 		panic(fmt.Sprintf("sim: publisher %s: seal %s: %v", p.name(), m.id, err))
 	}
-	if m.poison {
+	var handle *engine.Prefix
+	switch {
+	case m.poison:
+		// The flipped byte may fall in the header, which other messages
+		// share: a poisoned message travels whole.
+		body = append(append([]byte(nil), prefix...), body...)
 		body[p.cc.w.rng.intn(len(body))] ^= 0x20
+	case prefix != nil:
+		if p.prefix == nil || &prefix[0] != &p.prefixOf[0] {
+			p.prefix, p.prefixOf = engine.NewPrefix(prefix), prefix // a new session
+		}
+		handle = p.prefix
 	}
-	if err := p.eng.Add(engine.Message{ID: m.id, Exchange: m.exchange, RoutingKey: m.routingKey, Body: body}); err != nil {
+	if err := p.eng.Add(engine.Message{ID: m.id, Exchange: m.exchange, RoutingKey: m.routingKey, Prefix: handle, Body: body}); err != nil {
 		panic(fmt.Sprintf("sim: publisher %s: add %s: %v", p.name(), m.id, err))
 	}
 	p.added = append(p.added, m.id)
@@ -156,14 +178,21 @@ func (p *publisherNode) pump() {
 		return
 	}
 	frames := p.eng.Poll(w.Now().Time())
+	prefixes := p.eng.Prefixes()
 	if len(frames) > 0 && p.cc.conn != nil {
 		b := p.out[:0]
+		var win *wire.OutboundPrefixes[*engine.Prefix]
+		if p.cc.granted {
+			win = &p.cc.outPre
+		}
+		before := p.cc.outPre.Evictions
 		for i := range frames {
-			b = wire.AppendPublish(b, &frames[i])
+			b = wire.AppendPublishPrefixed(b, win, prefixes[i], prefixes[i].Bytes(), 0, &frames[i])
 			w.trace.begin(w.Now(), p.name()).word("send-publish").num("seq", frames[i].Seq).
 				bytesWord(frames[i].MessageID).end()
 		}
 		p.out = b
+		p.st.cov.PrefixEvicted += p.cc.outPre.Evictions - before
 		p.cc.send(b)
 	}
 	p.collect()

@@ -259,6 +259,23 @@ func (r *receiverNode) frame(t wire.FrameType, payload []byte) {
 		}
 		r.deliver(&d)
 		r.scheduleFlush()
+	case wire.FrameDeliverRef:
+		var d wire.DeliverRef
+		if err := wire.DecodeDeliverRef(payload, &d); err != nil || !r.cc.granted {
+			r.cc.drop("bad DeliverRef")
+			return
+		}
+		pre, err := r.cc.inPre.Lookup(d.PrefixID)
+		if err != nil {
+			w.trace.begin(w.Now(), r.name()).word("bad-prefix-ref").str("err", err.Error()).end()
+			r.cc.drop("DeliverRef to a prefix that is not live")
+			return
+		}
+		// The logical body, prefix ‖ rest, as the client library builds it.
+		d.Deliver.Body = append(append(make([]byte, 0, len(pre)+len(d.Deliver.Body)), pre...), d.Deliver.Body...)
+		r.st.cov.PrefixedDelivery++
+		r.deliver(&d.Deliver)
+		r.scheduleFlush()
 	case wire.FrameAckRefused:
 		var a wire.AckRefused
 		if err := wire.DecodeAckRefused(payload, &a); err == nil {

@@ -32,6 +32,12 @@ type Result struct {
 	// OverLimit lists the moments a queue held more than its MaxLength
 	// (I6, checked after every broker step); it fails the run.
 	OverLimit []string
+	// RejectedIntact lists copies of messages their publisher sealed
+	// intact that a receiver nevertheless refused to open: something
+	// between sealer and opener changed their bytes (I3). The checker
+	// excuses dead-lettered copies, so this is the simulator's own check
+	// of the bytes it carries; it fails the run.
+	RejectedIntact []string
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -51,7 +57,7 @@ type Result struct {
 // OK reports whether the run passed every check.
 func (r Result) OK() bool {
 	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0 &&
-		len(r.OverLimit) == 0
+		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0
 }
 
 // Summary is the report's summary plus the simulator's own findings.
@@ -68,6 +74,9 @@ func (r Result) Summary() string {
 	}
 	if len(r.OverLimit) > 0 {
 		s += fmt.Sprintf("; QUEUE BOUND EXCEEDED %d times, first: %s", len(r.OverLimit), r.OverLimit[0])
+	}
+	if len(r.RejectedIntact) > 0 {
+		s += fmt.Sprintf("; INTEGRITY VIOLATED: %d intact envelopes rejected %v", len(r.RejectedIntact), r.RejectedIntact[:min(3, len(r.RejectedIntact))])
 	}
 	if len(r.PrefetchExceeded) > 0 {
 		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)
@@ -93,7 +102,19 @@ type Coverage struct {
 	// no longer counts against the prefetch (ConsumerStats.Expired plus
 	// PrefetchExcused).
 	ExpiredHeld uint64
+	// PrefixedDelivery: a receiver got a DeliverRef (a body whose shared
+	// prefix travelled by reference); PrefixEvicted: a window of shared
+	// prefixes was full and pushed its oldest definition out.
+	PrefixedDelivery uint64
+	PrefixEvicted    uint64
 }
+
+// The simulator's own sometimes-events, expected of every sweep besides
+// check.StandardSometimes.
+const (
+	SometimesPrefixedDelivery = "prefixed-delivery"
+	SometimesPrefixEvicted    = "prefix-evicted"
+)
 
 // AddTo adds the counts to a scenarios/check coverage counter.
 func (c Coverage) AddTo(cv *check.Coverage) {
@@ -106,6 +127,8 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(check.SometimesFsyncCrash, c.CrashInFsync)
 	cv.Add("parked-twin", c.ParkedTwin)
 	cv.Add("expired-while-held", c.ExpiredHeld)
+	cv.Add(SometimesPrefixedDelivery, c.PrefixedDelivery)
+	cv.Add(SometimesPrefixEvicted, c.PrefixEvicted)
 }
 
 // Stats are counters of a run.

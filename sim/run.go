@@ -130,7 +130,8 @@ func (st *runState) build() {
 			NoRequeueOnClose:     st.mut.NoRequeueOnDisconnect,
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
 		}},
-		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat}.WithDefaults(),
+		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
+			MutationPrefixIDReuse: st.mut.PrefixIDReuse}.WithDefaults(),
 	}
 	if work.Durable {
 		st.brk.fs = store.NewMemFS()
@@ -181,8 +182,13 @@ func (st *runState) build() {
 	}
 	for i := 0; i < work.Publishers; i++ {
 		n := faults.Node{Name: "p" + strconv.Itoa(i), Role: faults.RolePublisher, Index: i}
-		p := &publisherNode{st: st, signer: signers[i], recipients: recipients}
-		p.cc = clientConn{w: w, node: n, link: newLink(n), brk: st.brk, hooks: p, backoff: backoff, heartbeat: work.Heartbeat}
+		p := &publisherNode{st: st, signer: signers[i], recipients: recipients, sessionMessages: work.SessionMessages}
+		if p.sessionMessages == 0 {
+			p.sessionMessages = 2 + w.rng.intn(39)
+		}
+		l := newLink(n)
+		p.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: p, backoff: backoff, heartbeat: work.Heartbeat,
+			prefixes: wantsPrefixes(w, l, work), cov: &st.cov}
 		// Publish times: uniform over the span, in order.
 		times := make([]VTime, perPub[i])
 		for j := range times {
@@ -206,9 +212,21 @@ func (st *runState) build() {
 		r := &receiverNode{st: st, queue: st.topo.queues[i], alsoDLQ: true, key: recvKeys[i], trusted: trusted,
 			recorded: map[string]check.Digest{}, redelivered: map[string]bool{}}
 		r.disk = newDisk(w, n.Name, DiskFaults{CrashInSync: st.plan.Disk.FsyncCrash, Torn: 0.5})
-		r.cc = clientConn{w: w, node: n, link: newLink(n), brk: st.brk, hooks: r, backoff: backoff, heartbeat: work.Heartbeat}
+		l := newLink(n)
+		r.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: r, backoff: backoff, heartbeat: work.Heartbeat,
+			prefixes: wantsPrefixes(w, l, work), cov: &st.cov}
 		st.recs = append(st.recs, r)
 	}
+}
+
+// wantsPrefixes decides whether a client negotiates shared prefixes: not on
+// a datagram link, whose frames arrive in any order (a reference overtaking
+// its definition is a fatal protocol error, so every connection would die:
+// shared prefixes need an in-order transport, docs/protocol.md §5a), and
+// not for the PlainClients fraction.
+func wantsPrefixes(w *World, l *Link, work Workload) bool {
+	plain := w.rng.chance(work.PlainClients)
+	return l.Mode == LinkTCP && !plain
 }
 
 // linkFaults maps a plan's link settings to the simulator's.
@@ -369,6 +387,7 @@ func (st *runState) finish(res *Result) {
 	res.Rejected = st.hist.rejected
 	res.OverLimit = st.boundViolations
 	res.EnqueuedTwice = st.hist.enqueuedTwice
+	res.RejectedIntact = st.hist.rejectedIntact
 	res.Coverage = st.cov
 	res.TraceHash = w.trace.Hash()
 	res.TraceLines = w.trace.Lines()

@@ -90,7 +90,7 @@ func Sweep(cfg SweepConfig) SweepResult {
 		close(results)
 	}()
 
-	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(check.StandardSometimes()...),
+	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(append(check.StandardSometimes(), SometimesPrefixedDelivery, SometimesPrefixEvicted)...),
 		Hashes: make([]string, cfg.Seeds)}
 	done := 0
 	for f := range results {

@@ -139,6 +139,31 @@ func AppendFetchOKJoined(dst []byte, f *FetchOK, prefix []byte) []byte {
 	return endFrame(dst, start)
 }
 
+// AppendPublishPrefixed appends the publish whose logical body is prefix ‖
+// f.Body, the way a client does: plain when prefix is empty; as PublishRef
+// (after a Prefix frame defining key, if it is not live in w) when w is not
+// nil (the connection negotiated shared prefixes) and the prefix fits
+// maxFrame (0: no limit); else as a plain Publish of the joined body. key
+// identifies prefix (the same key always means the same bytes).
+func AppendPublishPrefixed[K comparable](dst []byte, w *OutboundPrefixes[K], key K, prefix []byte, maxFrame int, f *Publish) []byte {
+	switch {
+	case len(prefix) == 0:
+		return AppendPublish(dst, f)
+	case w == nil || len(prefix) > MaxPrefixSize || (maxFrame > 0 && PrefixFrameSize(len(prefix)) > maxFrame):
+		return AppendPublishJoined(dst, f, prefix)
+	}
+	id, live := w.Lookup(key)
+	if !live {
+		id = w.Define(key)
+		dst = AppendPrefix(dst, &Prefix{ID: id, Bytes: prefix})
+	}
+	dst, start := beginFrame(dst, FramePublishRef)
+	dst = appendPublishHead(dst, f)
+	dst = appendUvarint(dst, id)
+	dst = appendBytes(dst, f.Body)
+	return endFrame(dst, start)
+}
+
 func appendJoined(dst, prefix, body []byte) []byte {
 	dst = appendUvarint(dst, uint64(len(prefix)+len(body)))
 	dst = append(dst, prefix...)

@@ -167,6 +167,7 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"ack-before-fsync":            func(m *sim.Mutations) { m.AckBeforeFsync = true },
 	"broker-confirm-before-fsync": func(m *sim.Mutations) { m.BrokerConfirmBeforeFsync = true },
 	"prefetch-ignored":            func(m *sim.Mutations) { m.PrefetchIgnored = true },
+	"prefix-id-reuse":             func(m *sim.Mutations) { m.PrefixIDReuse = true },
 }
 
 func mutationNames() []string {
