@@ -84,14 +84,14 @@ type faultyTarget struct {
 }
 
 func (f *faultyTarget) NewConsumer(ctx context.Context, i int, deliver Deliver) (Consumer, error) {
-	return f.Target.NewConsumer(ctx, i, func(id string, body []byte) {
+	return f.Target.NewConsumer(ctx, i, func(id string, prefix, body []byte) {
 		n := f.n.Add(1)
 		if f.drop != nil && f.drop(n) {
 			return // acked by the target, never seen: lost
 		}
-		deliver(id, body)
+		deliver(id, prefix, body)
 		if f.dup != nil && f.dup(n) {
-			deliver(id, body)
+			deliver(id, prefix, body)
 		}
 	})
 }
@@ -117,10 +117,10 @@ func TestRunReportsDuplicatedMessages(t *testing.T) {
 type tamperTarget struct{ Target }
 
 func (f tamperTarget) NewConsumer(ctx context.Context, i int, deliver Deliver) (Consumer, error) {
-	return f.Target.NewConsumer(ctx, i, func(id string, body []byte) {
+	return f.Target.NewConsumer(ctx, i, func(id string, prefix, body []byte) {
 		b := append([]byte(nil), body...)
 		b[len(b)-1] ^= 1
-		deliver(id, b)
+		deliver(id, prefix, b)
 	})
 }
 

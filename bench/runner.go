@@ -218,6 +218,7 @@ type lockedHist struct {
 	h      *Histogram
 	opener envelope.Opener
 	plain  []byte
+	joined []byte // scratch of envelope.OpenParts
 }
 
 func (r *run) startConsumers(ctx context.Context) ([]*lockedHist, []Consumer, error) {
@@ -229,7 +230,7 @@ func (r *run) startConsumers(ctx context.Context) ([]*lockedHist, []Consumer, er
 			return hists, cons, err
 		}
 		lh := &lockedHist{h: NewHistogram(), opener: o}
-		c, err := r.target.NewConsumer(ctx, i, func(id string, body []byte) { r.received(lh, id, body) })
+		c, err := r.target.NewConsumer(ctx, i, func(id string, prefix, body []byte) { r.received(lh, id, prefix, body) })
 		if err != nil {
 			return hists, cons, fmt.Errorf("consumer %d: %w", i, err)
 		}
@@ -252,15 +253,19 @@ func (r *run) connectPublishers(ctx context.Context) ([]Publisher, error) {
 }
 
 // received is every consumer's delivery callback.
-func (r *run) received(lh *lockedHist, id string, body []byte) {
+func (r *run) received(lh *lockedHist, id string, prefix, body []byte) {
 	now := r.since()
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
 	plain := body
+	if lh.opener == nil && prefix != nil {
+		lh.joined = append(append(lh.joined[:0], prefix...), body...)
+		plain = lh.joined
+	}
 	if lh.opener != nil {
 		var err error
 		// Opening under the delivered id proves the broker did not swap ids.
-		lh.plain, _, err = lh.opener.Open(lh.plain[:0], id, body, time.Now())
+		lh.plain, _, lh.joined, err = envelope.OpenParts(lh.opener, lh.plain[:0], id, prefix, body, time.Now(), lh.joined)
 		if err != nil {
 			r.ledger.foreign.Add(1)
 			r.fail(fmt.Errorf("%w: %w", ErrBadPayload, err))

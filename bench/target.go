@@ -46,7 +46,7 @@ type Publisher interface {
 
 // Deliver is called by a consumer for every message it receives, with the
 // broker-level message id; the target acks the message after it returns.
-type Deliver func(id string, body []byte)
+type Deliver func(id string, prefix, body []byte)
 
 // Consumer consumes on its own connection until Close.
 // PrefixPublisher is a Publisher that can send a body as a shared prefix

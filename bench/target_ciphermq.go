@@ -204,8 +204,11 @@ func (t *cipherTarget) NewConsumer(ctx context.Context, i int, deliver Deliver) 
 	cs, err := c.Consume(ctx, clients.ConsumerOptions{
 		Queue:    t.queue,
 		Prefetch: t.spec.Prefetch,
+		// cmq1 headers that travelled as a shared prefix stay shared:
+		// received opens the two parts without joining them.
+		SplitPrefix: true,
 		Handler: func(_ context.Context, d *clients.Delivery) error {
-			deliver(d.MessageID, d.Body)
+			deliver(d.MessageID, d.Prefix, d.Body)
 			return nil
 		},
 	})

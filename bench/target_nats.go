@@ -135,7 +135,7 @@ func (t *natsTarget) NewConsumer(ctx context.Context, i int, deliver Deliver) (C
 	var cc jetstream.ConsumeContext
 	if err == nil {
 		cc, err = cons.Consume(func(m jetstream.Msg) {
-			deliver(m.Headers().Get(jetstream.MsgIDHeader), m.Data())
+			deliver(m.Headers().Get(jetstream.MsgIDHeader), nil, m.Data())
 			_ = m.Ack() // a lost ack is redelivered, and shows as a duplicate
 		}, jetstream.PullMaxMessages(t.spec.Prefetch))
 	}

@@ -149,7 +149,7 @@ func (t *rabbitTarget) NewConsumer(_ context.Context, i int, deliver Deliver) (C
 	go func() {
 		defer close(rc.done)
 		for d := range ds {
-			deliver(d.MessageId, d.Body)
+			deliver(d.MessageId, nil, d.Body)
 			if d.Ack(false) != nil {
 				return
 			}

@@ -181,7 +181,7 @@ func (t *textConsumer) loop(br *bufio.Reader, deliver Deliver) {
 		}
 		sid := string(id)
 		body := unwrapText(raw)
-		deliver(sid, body)
+		deliver(sid, nil, body)
 		fmt.Fprintf(w, "ack %s\n", sid)
 		if w.Flush() != nil {
 			return

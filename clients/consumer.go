@@ -15,8 +15,15 @@ import (
 // Delivery is one message handed to a handler. It is the handler's to keep:
 // the body is a copy.
 type Delivery struct {
-	MessageID   string
-	Body        []byte
+	MessageID string
+	// Body is the message's body; with ConsumerOptions.SplitPrefix, only
+	// the part after Prefix.
+	Body []byte
+	// Prefix is nil unless the consumer asked for SplitPrefix and the body
+	// arrived as a shared prefix and a rest: then the whole body is
+	// Prefix ‖ Body (see WholeBody). Shared between deliveries: never
+	// modify it.
+	Prefix      []byte
 	Queue       string
 	Exchange    string
 	RoutingKey  string
@@ -47,10 +54,24 @@ func intern(b []byte, last *string) string {
 	return *last
 }
 
+// WholeBody returns the whole body, Prefix ‖ Body: Body itself when Prefix
+// is nil, else a new joined copy.
+func (d *Delivery) WholeBody() []byte {
+	if d.Prefix == nil {
+		return d.Body
+	}
+	return append(append(make([]byte, 0, len(d.Prefix)+len(d.Body)), d.Prefix...), d.Body...)
+}
+
 // delivery makes a Delivery of d, copying everything out of the frame. The
 // body is prefix ‖ d.Body (prefix is nil but for a DeliverRef), in the one
-// buffer a delivery has anyway.
-func (fc *fieldCache) delivery(d *wire.Deliver, prefix []byte) *Delivery {
+// buffer a delivery has anyway, unless split: then the delivery keeps the
+// shared, immutable prefix as it is and copies only the rest.
+func (fc *fieldCache) delivery(d *wire.Deliver, prefix []byte, split bool) *Delivery {
+	var shared []byte
+	if split {
+		shared, prefix = prefix, nil
+	}
 	nb := len(prefix) + len(d.Body)
 	buf := make([]byte, nb+len(d.MessageID))
 	copy(buf[copy(buf, prefix):], d.Body)
@@ -60,6 +81,7 @@ func (fc *fieldCache) delivery(d *wire.Deliver, prefix []byte) *Delivery {
 	dl := &Delivery{
 		MessageID:     unsafe.String(unsafe.SliceData(buf[nb:]), len(d.MessageID)),
 		Body:          buf[:nb:nb],
+		Prefix:        shared,
 		Queue:         intern(d.Queue, &fc.queue),
 		Exchange:      intern(d.Exchange, &fc.exchange),
 		RoutingKey:    intern(d.RoutingKey, &fc.key),

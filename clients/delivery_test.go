@@ -15,7 +15,7 @@ func TestDeliveryCopiesEverythingOutOfTheFrame(t *testing.T) {
 		Flags: wire.FlagRedelivered, DeliveryCount: 3,
 	}
 	var fc fieldCache
-	dl := fc.delivery(d, nil)
+	dl := fc.delivery(d, nil, false)
 	for i := range frame {
 		frame[i] = 'X' // the reader reuses its buffer for the next frame
 	}
@@ -33,7 +33,7 @@ func TestDeliveryCopiesEverythingOutOfTheFrame(t *testing.T) {
 func TestDeliveryReusesRepeatedNamesAndChangesWithThem(t *testing.T) {
 	var fc fieldCache
 	mk := func(q string) *Delivery {
-		return fc.delivery(&wire.Deliver{Queue: []byte(q), MessageID: []byte("m"), Body: []byte("b")}, nil)
+		return fc.delivery(&wire.Deliver{Queue: []byte(q), MessageID: []byte("m"), Body: []byte("b")}, nil, false)
 	}
 	a, b := mk("orders"), mk("orders")
 	if unsafe.StringData(a.Queue) != unsafe.StringData(b.Queue) {
@@ -42,7 +42,7 @@ func TestDeliveryReusesRepeatedNamesAndChangesWithThem(t *testing.T) {
 	if c := mk("audit"); c.Queue != "audit" || a.Queue != "orders" {
 		t.Fatalf("after a new queue name: %q and %q", c.Queue, a.Queue)
 	}
-	if e := fc.delivery(&wire.Deliver{}, nil); e.MessageID != "" || len(e.Body) != 0 || e.Queue != "" {
+	if e := fc.delivery(&wire.Deliver{}, nil, false); e.MessageID != "" || len(e.Body) != 0 || e.Queue != "" {
 		t.Fatalf("empty frame gave %+v", e)
 	}
 }

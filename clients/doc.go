@@ -69,4 +69,18 @@
 // For group commit, BatchHandler receives every delivery buffered at that
 // moment: append them, fsync once, return nil for each, and they are acked
 // with one Ack{Multiple} where the protocol allows.
+//
+// # Shared prefixes
+//
+// Messages that begin with the same bytes (every cmq1 envelope of a sealing
+// session repeats its ~1.2 KB signed header) can be published with
+// PublishPrefixed and a Prefix handle made once per run of equal prefixes
+// (PrefixHandles does it for envelope.SessionSealer.SealParts). On a
+// connection that negotiated the feature (docs/protocol.md §5a; on by
+// default, Options.NoSharedPrefixes turns it off) the prefix travels once
+// per connection and the broker stores it once; otherwise the message is
+// sent whole. Every reader still sees the whole body. A consumer that sets
+// ConsumerOptions.SplitPrefix receives such bodies as Delivery.Prefix (the
+// connection's shared copy) and Body (the rest), which saves a copy of the
+// prefix per delivery; envelope.OpenParts opens them without joining.
 package clients

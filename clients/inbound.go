@@ -239,7 +239,7 @@ func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver, prefix []byte) {
 		// The Delivery is built first so that the engine can keep its id
 		// string instead of making another; a duplicate wastes one.
 		seen = cs.seen
-		dl = c.fields.delivery(d, prefix)
+		dl = c.fields.delivery(d, prefix, cs.opts.SplitPrefix)
 		ref, dec = c.cons.HandleSeenID(d, dl.MessageID, seen)
 	} else {
 		if cs != nil {

@@ -173,6 +173,14 @@ type ConsumerOptions struct {
 	Seen func(id string) bool
 	// AckTimeout overrides the queue's ack timeout for this consumer.
 	AckTimeout time.Duration
+	// SplitPrefix asks for deliveries whose body arrived as a shared prefix
+	// and a rest (docs/protocol.md §5a) in those two parts: Delivery.Prefix
+	// is the prefix, shared by every delivery that uses it (never modify
+	// it), and Body is only the rest. It saves copying the prefix into
+	// every delivery: a handler that opens cmq1 envelopes with
+	// envelope.OpenParts gets the same result without the copy. Off, Body
+	// is always the whole body and Prefix nil.
+	SplitPrefix bool
 }
 
 const (

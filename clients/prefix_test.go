@@ -15,10 +15,13 @@ func TestPrefixedPublishesArriveWhole(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		pubNo, consNo bool
+		split         bool
 	}{
-		{"both negotiate", false, false},
-		{"publisher does not negotiate", true, false},
-		{"consumer does not negotiate", false, true},
+		{"both negotiate", false, false, false},
+		{"publisher does not negotiate", true, false, false},
+		{"consumer does not negotiate", false, true, false},
+		{"consumer splits the prefix", false, false, true},
+		{"consumer splits, publisher does not negotiate", true, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pc := dial(t, b.addr, func(o *Options) { o.NoSharedPrefixes = tc.pubNo })
@@ -48,7 +51,7 @@ func TestPrefixedPublishesArriveWhole(t *testing.T) {
 				t.Fatal(err)
 			}
 			rec := newRecorder()
-			cs := consume(t, cc, ConsumerOptions{Queue: "pq", Handler: func(_ context.Context, d *Delivery) error {
+			cs := consume(t, cc, ConsumerOptions{Queue: "pq", SplitPrefix: tc.split, Handler: func(_ context.Context, d *Delivery) error {
 				rec.add(d)
 				return nil
 			}})
@@ -56,10 +59,19 @@ func TestPrefixedPublishesArriveWhole(t *testing.T) {
 			_ = cs
 			rec.mu.Lock()
 			defer rec.mu.Unlock()
+			split := 0
 			for _, d := range rec.ds {
-				if string(d.Body) != want[d.MessageID] {
-					t.Fatalf("%s: body %q, want %q", d.MessageID, d.Body, want[d.MessageID])
+				if got := string(d.WholeBody()); got != want[d.MessageID] {
+					t.Fatalf("%s: body %q, want %q", d.MessageID, got, want[d.MessageID])
 				}
+				if d.Prefix != nil {
+					split++
+				}
+			}
+			// Split deliveries happen exactly when the consumer asks and
+			// the prefix travelled by reference end to end.
+			if wantSplit := tc.split && !tc.pubNo; (split > 0) != wantSplit {
+				t.Fatalf("%d deliveries came split, want split deliveries: %v", split, wantSplit)
 			}
 		})
 	}

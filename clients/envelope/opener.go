@@ -10,6 +10,7 @@ import (
 type MultiOpener struct {
 	seed    *SeedOpener
 	session *SessionOpener
+	joined  []byte // OpenParts' scratch for a seed envelope in two parts
 }
 
 // NewOpener returns an opener for every format it has an opener for; either
@@ -22,6 +23,44 @@ func NewOpener(seed *SeedOpener, session *SessionOpener) (*MultiOpener, error) {
 		return nil, fmt.Errorf("%w: NewOpener needs at least one of a seed or a session opener", ErrInvalidOptions)
 	}
 	return &MultiOpener{seed: seed, session: session}, nil
+}
+
+// OpenParts implements PartsOpener.
+func (m *MultiOpener) OpenParts(dst []byte, messageID string, prefix, rest []byte, now time.Time) ([]byte, SenderInfo, error) {
+	if m.session != nil && len(prefix) > 0 && Detect(prefix) == FormatSession {
+		return m.session.OpenParts(dst, messageID, prefix, rest, now)
+	}
+	m.joined = append(append(m.joined[:0], prefix...), rest...)
+	return m.Open(dst, messageID, m.joined, now)
+}
+
+// PartsOpener is an Opener that can open an envelope delivered in two parts,
+// prefix ‖ rest (a shared prefix and the rest, see clients.Delivery.Prefix),
+// without joining them first.
+type PartsOpener interface {
+	Opener
+	OpenParts(dst []byte, messageID string, prefix, rest []byte, now time.Time) ([]byte, SenderInfo, error)
+}
+
+var (
+	_ PartsOpener = (*MultiOpener)(nil)
+	_ PartsOpener = (*SessionOpener)(nil)
+)
+
+// OpenParts opens prefix ‖ rest with o: without joining the parts when o is
+// a PartsOpener, else by joining them into scratch (returned for reuse).
+func OpenParts(o Opener, dst []byte, messageID string, prefix, rest []byte, now time.Time, scratch []byte) ([]byte, SenderInfo, []byte, error) {
+	if len(prefix) == 0 {
+		out, info, err := o.Open(dst, messageID, rest, now)
+		return out, info, scratch, err
+	}
+	if po, ok := o.(PartsOpener); ok {
+		out, info, err := po.OpenParts(dst, messageID, prefix, rest, now)
+		return out, info, scratch, err
+	}
+	scratch = append(append(scratch[:0], prefix...), rest...)
+	out, info, err := o.Open(dst, messageID, scratch, now)
+	return out, info, scratch, err
 }
 
 // Open implements Opener.

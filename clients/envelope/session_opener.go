@@ -46,6 +46,13 @@ type SessionOpener struct {
 
 	nonce [12]byte
 	aad   []byte
+	// last is the session of the last prefix OpenParts saw, and lastPrefix
+	// that prefix: a shared prefix comes back as the same slice message
+	// after message, so its session is found without hashing or comparing
+	// the header.
+	last       *openSession
+	lastPrefix []byte
+	joined     []byte // OpenParts' scratch for a split it cannot parse in place
 }
 
 type openSession struct {
@@ -119,7 +126,18 @@ func parseSessionEnvelope(env []byte, maxSize int) (sessionEnvelope, error) {
 		return e, fmt.Errorf("%w: header announces %d bytes, only %d follow", ErrTruncated, hlen, len(rest))
 	}
 	e.header = rest[:hlen:hlen]
-	rest = rest[hlen:]
+	after, err := parseAfterHeader(rest[hlen:])
+	after.header = e.header
+	return after, err
+}
+
+// parseAfterHeader parses what follows the header: counter, message id,
+// ciphertext and tag.
+func parseAfterHeader(rest []byte) (sessionEnvelope, error) {
+	var e sessionEnvelope
+	if len(rest) < 8+2 {
+		return e, fmt.Errorf("%w: %d bytes after the header, the counter and id length need 10", ErrTruncated, len(rest))
+	}
 	e.counter = binary.BigEndian.Uint64(rest)
 	idLen := int(binary.BigEndian.Uint16(rest[8:]))
 	rest = rest[10:]
@@ -136,19 +154,72 @@ func parseSessionEnvelope(env []byte, maxSize int) (sessionEnvelope, error) {
 
 // Open implements Opener.
 func (o *SessionOpener) Open(dst []byte, messageID string, envelope []byte, _ time.Time) ([]byte, SenderInfo, error) {
-	info := SenderInfo{Format: FormatSession}
 	e, err := parseSessionEnvelope(envelope, o.maxSize)
 	if err != nil {
-		return dst, info, err
+		return dst, SenderInfo{Format: FormatSession}, err
 	}
+	return o.openParsed(dst, messageID, &e, nil)
+}
+
+// OpenParts implements PartsOpener: it opens the envelope prefix ‖ rest
+// exactly as Open would, without joining the parts when prefix is the
+// split SealParts makes (magic, version, header length and header). The
+// session of a prefix slice seen before (same array, same length) is taken
+// from the previous call without comparing the header again; this is
+// sound even if a caller changed those bytes in between, because every
+// message is still authenticated by AES-GCM under that verified session's
+// key and header hash, and the SenderInfo reported is that session's.
+func (o *SessionOpener) OpenParts(dst []byte, messageID string, prefix, rest []byte, now time.Time) ([]byte, SenderInfo, error) {
+	hlen, ok := headerSplit(prefix)
+	if !ok || len(prefix)+len(rest) > o.maxSize {
+		o.joined = append(append(o.joined[:0], prefix...), rest...)
+		return o.Open(dst, messageID, o.joined, now)
+	}
+	e, err := parseAfterHeader(rest)
+	if err != nil {
+		return dst, SenderInfo{Format: FormatSession}, err
+	}
+	e.header = prefix[envPrefixSize : envPrefixSize+hlen : envPrefixSize+hlen]
+	var sess *openSession
+	if o.last != nil && len(prefix) == len(o.lastPrefix) && &prefix[0] == &o.lastPrefix[0] {
+		sess = o.last
+	}
+	out, info, sess, err := o.openSession(dst, messageID, &e, sess)
+	if err == nil || sess != nil {
+		o.last, o.lastPrefix = sess, prefix
+	}
+	return out, info, err
+}
+
+// headerSplit reports whether prefix is exactly a cmq1 envelope's constant
+// part (magic, version, header length, header) and the header's length.
+func headerSplit(prefix []byte) (int, bool) {
+	if len(prefix) < envPrefixSize || string(prefix[:len(sessionMagic)]) != sessionMagic || prefix[len(sessionMagic)] != sessionFormatVersion {
+		return 0, false
+	}
+	hlen := int(binary.BigEndian.Uint32(prefix[4:]))
+	return hlen, hlen == len(prefix)-envPrefixSize
+}
+
+func (o *SessionOpener) openParsed(dst []byte, messageID string, e *sessionEnvelope, sess *openSession) ([]byte, SenderInfo, error) {
+	out, info, _, err := o.openSession(dst, messageID, e, sess)
+	return out, info, err
+}
+
+// openSession opens a parsed envelope; sess, if not nil, is the verified
+// session of e.header already. It returns the session it used.
+func (o *SessionOpener) openSession(dst []byte, messageID string, e *sessionEnvelope, sess *openSession) ([]byte, SenderInfo, *openSession, error) {
+	info := SenderInfo{Format: FormatSession}
 	// Cheap check first; the AEAD below also binds the id, so rewriting
 	// the carried id to match fails as ErrTampered.
 	if string(e.messageID) != messageID {
-		return dst, info, fmt.Errorf("%w: delivered as %q, sealed as %q", ErrMessageIDMismatch, messageID, e.messageID)
+		return dst, info, nil, fmt.Errorf("%w: delivered as %q, sealed as %q", ErrMessageIDMismatch, messageID, e.messageID)
 	}
-	sess, err := o.session(e.header)
-	if err != nil {
-		return dst, info, err
+	if sess == nil {
+		var err error
+		if sess, err = o.session(e.header); err != nil {
+			return dst, info, nil, err
+		}
 	}
 	info.Authenticated = true
 	info.SenderKey = sess.sender
@@ -159,9 +230,9 @@ func (o *SessionOpener) Open(dst []byte, messageID string, envelope []byte, _ ti
 	o.aad = appendAAD(o.aad[:0], &sess.hash, e.counter, messageID)
 	out, err := sess.aead.Open(dst, o.nonce[:], e.sealed, o.aad)
 	if err != nil {
-		return dst, info, fmt.Errorf("%w: AES-256-GCM, session %x message %d", ErrTampered, info.SessionID, e.counter)
+		return dst, info, sess, fmt.Errorf("%w: AES-256-GCM, session %x message %d", ErrTampered, info.SessionID, e.counter)
 	}
-	return out, info, nil
+	return out, info, sess, nil
 }
 
 // session returns the verified session for header, from the cache when the

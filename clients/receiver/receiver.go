@@ -13,9 +13,12 @@ import (
 
 // Delivery is what the receiver needs of one delivery.
 type Delivery struct {
-	MessageID  string
-	Queue      string
-	Body       []byte // the envelope
+	MessageID string
+	Queue     string
+	Body      []byte // the envelope (after Prefix, if set)
+	// Prefix, if set, is the envelope's shared leading part: the envelope
+	// is Prefix ‖ Body (clients.Delivery.Prefix, ConsumerOptions.SplitPrefix).
+	Prefix     []byte
 	ReceivedAt time.Time
 	// Redelivered is the broker's flag: an earlier delivery of this
 	// message was not acked. It is kept in the stored record.
@@ -88,6 +91,7 @@ type Receiver struct {
 	opener envelope.Opener
 	stats  Stats
 	plain  []byte // reused plaintext buffer
+	joined []byte // reused envelope buffer for openers that cannot open in parts
 
 	// onStored, if set, sees each record once it is durable; stored holds
 	// the batch's records until the fsync (copies, only when onStored is set).
@@ -178,7 +182,8 @@ func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
 	if r.store.Has(d.MessageID) {
 		return Outcome{Verdict: Duplicate}
 	}
-	plain, sender, err := r.opener.Open(r.plain[:0], d.MessageID, d.Body, now)
+	plain, sender, joined, err := envelope.OpenParts(r.opener, r.plain[:0], d.MessageID, d.Prefix, d.Body, now, r.joined)
+	r.joined = joined
 	if err != nil {
 		return Outcome{Verdict: Rejected, Reason: ReasonOf(err), Err: err}
 	}

@@ -56,7 +56,7 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		received := opts.Now()
 		batch = batch[:0]
 		for _, d := range ds {
-			batch = append(batch, Delivery{MessageID: d.MessageID, Queue: d.Queue, Body: d.Body, ReceivedAt: received, Redelivered: d.Redelivered})
+			batch = append(batch, Delivery{MessageID: d.MessageID, Queue: d.Queue, Prefix: d.Prefix, Body: d.Body, ReceivedAt: received, Redelivered: d.Redelivered})
 		}
 		var err error
 		outs, err = r.Process(batch, opts.Now(), outs)
@@ -90,6 +90,9 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		Prefetch:     opts.Prefetch,
 		BatchHandler: handler,
 		Seen:         r.store.Seen, // durable ids only: safe to ack at once
+		// cmq1 envelopes whose header travelled as a shared prefix are
+		// opened in their two parts: no copy of the header per message.
+		SplitPrefix: true,
 	})
 	if err != nil {
 		if ctx.Err() != nil {
