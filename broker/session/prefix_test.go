@@ -3,6 +3,7 @@ package session_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/session"
@@ -175,5 +176,64 @@ func TestDuplicatedDefinitionIsIgnored(t *testing.T) {
 	fs := frames(t, w.take(cons))
 	if d, ok := fs[0].(*wire.Deliver); !ok || string(d.Body) != "A|x" {
 		t.Fatalf("delivery %#v, want the first definition's bytes", fs)
+	}
+}
+
+// FuzzNativeSessionWithPrefixes is FuzzNativeSession on a connection that
+// negotiated shared prefixes and consumes the default queue, so whatever
+// it publishes comes back as Prefix and DeliverRef frames: no panic, whole
+// frames only, and every DeliverRef refers to a prefix defined before it on
+// the same connection.
+func FuzzNativeSessionWithPrefixes(f *testing.F) {
+	in := wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte("H|")})
+	in = append(in, publishRef(1, 1, "a", "x")...)
+	in = wire.AppendPrefix(in, &wire.Prefix{ID: 2, Bytes: []byte("G|")})
+	in = append(in, publishRef(2, 2, "b", "y")...)
+	in = append(in, publishRef(3, 1, "c", "z")...)
+	f.Add(in, uint8(4))
+	f.Add(append(in, publishRef(4, 9, "d", "w")...), uint8(9))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		w := newWorld(t, broker.Config{})
+		s, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+		consumeOn(t, w, s)
+		feedInChunks(t, w, s, in, int(chunk)+1)
+		var defined wire.InboundPrefixes[[]byte]
+		for _, fr := range frames(t, s.Output()) {
+			switch fr := fr.(type) {
+			case *wire.Prefix:
+				if _, err := defined.Define(fr.ID, fr.Bytes); err != nil {
+					t.Fatalf("server's prefix definition: %v", err)
+				}
+			case *wire.DeliverRef:
+				if _, err := defined.Lookup(fr.PrefixID); err != nil {
+					t.Fatalf("server's DeliverRef: %v", err)
+				}
+			}
+		}
+	})
+}
+
+// TestTextConsumerGetsWholeBodiesOfPrefixedMessages: the text protocol has
+// no shared prefixes; a message published by reference over the native
+// protocol is pushed (and fetched) whole.
+func TestTextConsumerGetsWholeBodiesOfPrefixedMessages(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	pub, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	env := envelope("p1")
+	in := wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte(env[:20])})
+	in = append(in, publishRef(1, 1, "p1", env[20:])...)
+	in = append(in, publishRef(2, 1, "p2", env[20:])...)
+	w.feed(pub, in)
+	w.take(pub)
+	_, s := w.text()
+	w.feed(s, []byte("fetch default_queue\n"))
+	if got, want := string(w.take(s)), "Message: p1 "+env+"\n"; got != want {
+		t.Fatalf("fetch: %q, want %q", got, want)
+	}
+	w.feed(s, []byte("consume default_queue\n"))
+	w.take(s)
+	w.advance(time.Second)
+	if got, want := string(w.take(s)), "Message: p2 "+env+"\n"; got != want {
+		t.Fatalf("push: %q, want %q", got, want)
 	}
 }
