@@ -38,6 +38,13 @@
 //	confirm    EffectConfirm: the publisher may forget the message now
 //	deliver    ready messages are pushed to consumers with room (EffectDeliver)
 //
+// A publish may carry a shared Prefix (the repeated header of cmq1
+// envelopes, sent once per connection over the native protocol): the
+// logical body is Prefix ‖ Body everywhere the core reasons about bodies
+// (limits, MaxBytes, stats, the durable log, which stores it joined). The
+// core keeps the pointer, so every message of a session shares one copy;
+// a Delivery hands it on and the session decides how to send it.
+//
 // Store happens before confirm, and confirm before any delivery: a
 // confirmed message is always in every queue it was routed to (unless a
 // test-only Mutation is on).

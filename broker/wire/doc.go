@@ -20,7 +20,8 @@
 // Decoding is two steps. A Reader (over a stream) or SplitFrame (over a byte
 // slice) cuts one frame off the input and checks its size and type; then
 // DecodeXxx parses the payload into a struct. Byte-slice fields of the
-// hot-path frames (Publish, Deliver, FetchOK, StatsOK) alias the payload, so
+// hot-path frames (Publish, Deliver, FetchOK, StatsOK, Prefix, PublishRef,
+// DeliverRef) alias the payload, so
 // decoding them allocates nothing; the payload, and with it those fields, is
 // only valid until the next ReadFrame call. Copy what you keep.
 //
@@ -42,6 +43,11 @@
 // ParseCommand turns one line into a TextCommand; the AppendReply* helpers
 // write the reply lines byte for byte as the reference broker does, so the
 // reference's own Python clients work unchanged.
+//
+// Shared prefixes (prefix.go, docs/protocol.md §5a) are negotiated in
+// Hello/HelloOK; InboundPrefixes and OutboundPrefixes are the two ends of a
+// direction's window, shared by the broker's sessions, the client library
+// and the simulator.
 //
 // Codes on the wire are plain uint16 values (the numbering of broker.Code);
 // this package does not import the broker core.

@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -127,5 +128,47 @@ func TestOutboundPrefixesEvictAndReset(t *testing.T) {
 	}
 	if id := out.Define(9); id != 1 {
 		t.Fatalf("first id after Reset = %d, want 1", id)
+	}
+}
+
+// TestAppendPublishPrefixed: by reference with a window (defining the
+// prefix once), joined without one or when the Prefix frame would not fit
+// the frame limit, plain without a prefix.
+func TestAppendPublishPrefixed(t *testing.T) {
+	pre := []byte("HEADER")
+	f := wire.Publish{Seq: 1, Exchange: []byte("x"), MessageID: []byte("m"), Body: []byte("rest")}
+	var w wire.OutboundPrefixes[string]
+	out := wire.AppendPublishPrefixed(nil, &w, "h", pre, 0, &f)
+	out = wire.AppendPublishPrefixed(out, &w, "h", pre, 0, &f)
+	var types []wire.FrameType
+	for len(out) > 0 {
+		typ, p, n, err := wire.SplitFrame(out, 0)
+		if err != nil || n == 0 {
+			t.Fatalf("split: %v", err)
+		}
+		if typ == wire.FramePublishRef {
+			var r wire.PublishRef
+			if err := wire.DecodePublishRef(p, &r); err != nil || r.PrefixID != 1 || string(r.Publish.Body) != "rest" {
+				t.Fatalf("PublishRef %+v %v", r, err)
+			}
+		}
+		types = append(types, typ)
+		out = out[n:]
+	}
+	if want := []wire.FrameType{wire.FramePrefix, wire.FramePublishRef, wire.FramePublishRef}; !slices.Equal(types, want) {
+		t.Fatalf("frames %v, want %v", types, want)
+	}
+	whole := f
+	whole.Body = []byte("HEADERrest")
+	joined := wire.AppendPublish(nil, &whole)
+	if got := wire.AppendPublishPrefixed(nil, (*wire.OutboundPrefixes[string])(nil), "h", pre, 0, &f); !bytes.Equal(got, joined) {
+		t.Fatal("without a window: not a plain Publish of the whole body")
+	}
+	var w2 wire.OutboundPrefixes[string]
+	if got := wire.AppendPublishPrefixed(nil, &w2, "h", pre, wire.PrefixFrameSize(len(pre))-1, &f); !bytes.Equal(got, joined) {
+		t.Fatal("a Prefix frame above the frame limit was sent")
+	}
+	if got := wire.AppendPublishPrefixed(nil, &w2, "h", nil, 0, &f); !bytes.Equal(got, wire.AppendPublish(nil, &f)) {
+		t.Fatal("without a prefix: not a plain Publish")
 	}
 }

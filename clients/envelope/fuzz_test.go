@@ -41,3 +41,32 @@ func FuzzSeedOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenPartsAgreesWithOpen: any envelope cut at any point opens in parts
+// exactly as it opens whole, never panicking.
+func FuzzOpenPartsAgreesWithOpen(f *testing.F) {
+	r := mustRecipient(f, 1)
+	s, _ := sessionPair(f, r)
+	prefix, rest, err := s.SealParts(nil, "id", []byte("fuzz me"), t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	genuine := append(append([]byte(nil), prefix...), rest...)
+	f.Add(genuine, uint16(len(prefix)))
+	f.Add(genuine, uint16(7))
+	f.Add(genuine[:200], uint16(len(prefix)))
+	// The openers live across inputs: their session caches are part of
+	// what must not make the two ways differ.
+	whole := mustOpener(f, r, pubOf(mustSigner(f, 1)))
+	parts := mustOpener(f, r, pubOf(mustSigner(f, 1)))
+	f.Fuzz(func(t *testing.T, env []byte, cut uint16) {
+		k := min(int(cut), len(env))
+		for range 2 { // the second round finds the session cached
+			want, _, wantErr := whole.Open(nil, "id", env, t0)
+			got, _, gotErr := parts.OpenParts(nil, "id", env[:k], env[k:], t0)
+			if (gotErr == nil) != (wantErr == nil) || string(got) != string(want) {
+				t.Fatalf("cut at %d: OpenParts %q %v, Open %q %v", k, got, gotErr, want, wantErr)
+			}
+		}
+	})
+}

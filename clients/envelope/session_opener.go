@@ -44,15 +44,9 @@ type SessionOpener struct {
 	// tests and metrics: it must not grow with the message count.
 	verified uint64
 
-	nonce [12]byte
-	aad   []byte
-	// last is the session of the last prefix OpenParts saw, and lastPrefix
-	// that prefix: a shared prefix comes back as the same slice message
-	// after message, so its session is found without hashing or comparing
-	// the header.
-	last       *openSession
-	lastPrefix []byte
-	joined     []byte // OpenParts' scratch for a split it cannot parse in place
+	nonce  [12]byte
+	aad    []byte
+	joined []byte // OpenParts' scratch for a split it cannot parse in place
 }
 
 type openSession struct {
@@ -158,17 +152,13 @@ func (o *SessionOpener) Open(dst []byte, messageID string, envelope []byte, _ ti
 	if err != nil {
 		return dst, SenderInfo{Format: FormatSession}, err
 	}
-	return o.openParsed(dst, messageID, &e, nil)
+	return o.openParsed(dst, messageID, &e)
 }
 
 // OpenParts implements PartsOpener: it opens the envelope prefix ‖ rest
-// exactly as Open would, without joining the parts when prefix is the
-// split SealParts makes (magic, version, header length and header). The
-// session of a prefix slice seen before (same array, same length) is taken
-// from the previous call without comparing the header again; this is
-// sound even if a caller changed those bytes in between, because every
-// message is still authenticated by AES-GCM under that verified session's
-// key and header hash, and the SenderInfo reported is that session's.
+// exactly as Open would (the result depends on the bytes only), without
+// joining the parts when prefix is the split SealParts makes (magic,
+// version, header length and header).
 func (o *SessionOpener) OpenParts(dst []byte, messageID string, prefix, rest []byte, now time.Time) ([]byte, SenderInfo, error) {
 	hlen, ok := headerSplit(prefix)
 	if !ok || len(prefix)+len(rest) > o.maxSize {
@@ -180,15 +170,7 @@ func (o *SessionOpener) OpenParts(dst []byte, messageID string, prefix, rest []b
 		return dst, SenderInfo{Format: FormatSession}, err
 	}
 	e.header = prefix[envPrefixSize : envPrefixSize+hlen : envPrefixSize+hlen]
-	var sess *openSession
-	if o.last != nil && len(prefix) == len(o.lastPrefix) && &prefix[0] == &o.lastPrefix[0] {
-		sess = o.last
-	}
-	out, info, sess, err := o.openSession(dst, messageID, &e, sess)
-	if err == nil || sess != nil {
-		o.last, o.lastPrefix = sess, prefix
-	}
-	return out, info, err
+	return o.openParsed(dst, messageID, &e)
 }
 
 // headerSplit reports whether prefix is exactly a cmq1 envelope's constant
@@ -201,25 +183,17 @@ func headerSplit(prefix []byte) (int, bool) {
 	return hlen, hlen == len(prefix)-envPrefixSize
 }
 
-func (o *SessionOpener) openParsed(dst []byte, messageID string, e *sessionEnvelope, sess *openSession) ([]byte, SenderInfo, error) {
-	out, info, _, err := o.openSession(dst, messageID, e, sess)
-	return out, info, err
-}
-
-// openSession opens a parsed envelope; sess, if not nil, is the verified
-// session of e.header already. It returns the session it used.
-func (o *SessionOpener) openSession(dst []byte, messageID string, e *sessionEnvelope, sess *openSession) ([]byte, SenderInfo, *openSession, error) {
+// openParsed opens a parsed envelope.
+func (o *SessionOpener) openParsed(dst []byte, messageID string, e *sessionEnvelope) ([]byte, SenderInfo, error) {
 	info := SenderInfo{Format: FormatSession}
 	// Cheap check first; the AEAD below also binds the id, so rewriting
 	// the carried id to match fails as ErrTampered.
 	if string(e.messageID) != messageID {
-		return dst, info, nil, fmt.Errorf("%w: delivered as %q, sealed as %q", ErrMessageIDMismatch, messageID, e.messageID)
+		return dst, info, fmt.Errorf("%w: delivered as %q, sealed as %q", ErrMessageIDMismatch, messageID, e.messageID)
 	}
-	if sess == nil {
-		var err error
-		if sess, err = o.session(e.header); err != nil {
-			return dst, info, nil, err
-		}
+	sess, err := o.session(e.header)
+	if err != nil {
+		return dst, info, err
 	}
 	info.Authenticated = true
 	info.SenderKey = sess.sender
@@ -230,9 +204,9 @@ func (o *SessionOpener) openSession(dst []byte, messageID string, e *sessionEnve
 	o.aad = appendAAD(o.aad[:0], &sess.hash, e.counter, messageID)
 	out, err := sess.aead.Open(dst, o.nonce[:], e.sealed, o.aad)
 	if err != nil {
-		return dst, info, sess, fmt.Errorf("%w: AES-256-GCM, session %x message %d", ErrTampered, info.SessionID, e.counter)
+		return dst, info, fmt.Errorf("%w: AES-256-GCM, session %x message %d", ErrTampered, info.SessionID, e.counter)
 	}
-	return out, info, sess, nil
+	return out, info, nil
 }
 
 // session returns the verified session for header, from the cache when the
