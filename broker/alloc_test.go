@@ -11,7 +11,11 @@ import (
 // body. Allocation counts do not depend on timing, so this is an ordinary
 // test; speed lives in the benchmarks.
 func TestHotPathAllocations(t *testing.T) {
-	for _, dedup := range []bool{true, false} {
+	for _, tc := range []struct {
+		dedup  bool
+		prefix *Prefix
+	}{{true, nil}, {false, nil}, {true, NewPrefix(make([]byte, 1200))}} {
+		dedup := tc.dedup
 		cfg := Config{}
 		if !dedup {
 			cfg.DedupWindow = -1
@@ -21,7 +25,8 @@ func TestHotPathAllocations(t *testing.T) {
 		if _, err := c.Consume(1, ConsumeOptions{Queue: DefaultQueue, Prefetch: 1}, t0); err != nil {
 			t.Fatal(err)
 		}
-		p := &Publish{Exchange: []byte(DefaultExchange), RoutingKey: []byte(DefaultRoutingKey), Body: make([]byte, 512)}
+		// A shared prefix costs nothing per message: messages point to it.
+		p := &Publish{Exchange: []byte(DefaultExchange), RoutingKey: []byte(DefaultRoutingKey), Prefix: tc.prefix, Body: make([]byte, 512)}
 		id := make([]byte, 0, 32)
 		n := 0
 		step := func() {
@@ -41,7 +46,7 @@ func TestHotPathAllocations(t *testing.T) {
 			step()
 		}
 		if got := testing.AllocsPerRun(1000, step); got > 1 {
-			t.Errorf("dedup=%v: %.2f allocations per message, want at most 1", dedup, got)
+			t.Errorf("dedup=%v prefix=%v: %.2f allocations per message, want at most 1", dedup, tc.prefix != nil, got)
 		}
 	}
 }

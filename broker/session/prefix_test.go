@@ -237,3 +237,48 @@ func TestTextConsumerGetsWholeBodiesOfPrefixedMessages(t *testing.T) {
 		t.Fatalf("push: %q, want %q", got, want)
 	}
 }
+
+// TestPrefixedTrafficAllocatesNoMoreThanPlain: a PublishRef that refers to
+// a live prefix, delivered as a DeliverRef and acked, costs no more
+// allocations than the same message as plain Publish and Deliver.
+func TestPrefixedTrafficAllocatesNoMoreThanPlain(t *testing.T) {
+	allocs := func(prefixed bool) float64 {
+		w := newWorld(t, broker.Config{DedupWindow: -1})
+		s, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+		consumeOn(t, w, s)
+		w.feed(s, wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: make([]byte, 1200)}))
+		var seq uint64
+		var in []byte
+		ex, key := []byte(broker.DefaultExchange), []byte(broker.DefaultRoutingKey)
+		rest, whole := make([]byte, 560), make([]byte, 1760)
+		ids := make([][]byte, 1000)
+		for i := range ids {
+			ids[i] = fmt.Append(nil, i)
+		}
+		step := func() {
+			seq++
+			id := ids[seq%1000]
+			if prefixed {
+				in = wire.AppendPublishRef(in[:0], &wire.PublishRef{PrefixID: 1, Publish: wire.Publish{Seq: seq,
+					Exchange: ex, RoutingKey: key, MessageID: id, Body: rest}})
+			} else {
+				in = wire.AppendPublish(in[:0], &wire.Publish{Seq: seq, Exchange: ex, RoutingKey: key, MessageID: id, Body: whole})
+			}
+			in = wire.AppendAck(in, &wire.Ack{DeliveryTag: seq})
+			if _, err := s.Feed(in, w.now); err != nil {
+				t.Fatal(err)
+			}
+			w.settle()
+			s.Wrote(len(s.Output()), w.now)
+		}
+		for range 2000 {
+			step()
+		}
+		return testing.AllocsPerRun(500, step)
+	}
+	plain, prefixed := allocs(false), allocs(true)
+	t.Logf("allocations per message: plain %.2f, prefixed %.2f", plain, prefixed)
+	if prefixed > plain {
+		t.Fatalf("prefixed traffic allocates %.2f per message, plain %.2f", prefixed, plain)
+	}
+}
