@@ -30,7 +30,7 @@ func (plainOpener) Open(dst []byte, _ string, env []byte, _ time.Time) ([]byte, 
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, mode := range []string{"modern", "plain"} {
 		b.Run(mode, func(b *testing.B) {
-			for _, size := range []int{100, 1024} {
+			for _, size := range []int{100, 512, 1024} {
 				b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) { benchEndToEnd(b, mode, size) })
 			}
 		})
