@@ -31,13 +31,21 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 			quota++
 		}
 	}
-	var interval time.Duration
+	var pace *pacer
 	if cfg.Rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(cfg.Publishers) / cfg.Rate)
+		interval := time.Duration(float64(time.Second) * float64(cfg.Publishers) / cfg.Rate)
+		sleep, release := lockPacingThread()
+		defer release()
+		pace = &pacer{
+			// Publishers of an open-loop run are staggered across one
+			// interval so they do not send in bursts at the same instants.
+			offset:   interval * time.Duration(i) / time.Duration(cfg.Publishers),
+			interval: interval,
+			now:      r.since,
+			sleep:    sleep,
+		}
 	}
-	// Publishers of an open-loop run are staggered across one interval
-	// so they do not send in bursts at the same instants.
-	offset := interval * time.Duration(i) / time.Duration(cfg.Publishers)
+	lag := r.sendLag[i]
 
 	// slots bounds the unconfirmed messages; window carries them to the
 	// waiter in publish order (it never blocks: slots is as deep).
@@ -62,13 +70,8 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 	}
 	for seq := uint64(0); quota < 0 || int64(seq) < quota; seq++ {
 		var intended time.Duration
-		if interval > 0 {
-			intended = offset + time.Duration(seq)*interval
-			if wait := intended - r.since(); wait > 0 {
-				// Pacing, not synchronisation: an open-loop publisher
-				// sleeps until its next intended send time.
-				time.Sleep(wait)
-			}
+		if pace != nil {
+			intended = pace.wait(seq)
 		}
 		if quota < 0 && r.since() >= cfg.Duration {
 			return nil
@@ -78,7 +81,7 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if interval == 0 {
+		if pace == nil {
 			// Closed loop: the message is meant to go now that it has a slot.
 			intended = r.since()
 		}
@@ -100,6 +103,11 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 				return fmt.Errorf("sealing %s: %w", id, err)
 			}
 			body = sealed
+		}
+		if pace != nil {
+			// How late the harness itself is: the window wait (the broker
+			// behind on confirms) and sealing included.
+			lag.Record(r.since() - intended)
 		}
 		var pending Pending
 		if parts != nil {

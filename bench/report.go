@@ -45,13 +45,13 @@ func ReadJSON(r io.Reader) ([]Result, error) {
 // WriteTable writes results as a table for people.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tP/C\tsize\tenc\tproto\tmsgs/s\tMB/s\tconfirm/s\tp50\tp99\tp99.9\tmax\tlost\tdup\tbroker CPU\tbroker RSS\tloadgen CPU\tmachine busy\t")
+	fmt.Fprintln(tw, "target\tP/C\tsize\tenc\tproto\tmsgs/s\tMB/s\tconfirm/s\tp50\tp99\tp99.9\tmax\tsend lag p50/p99/max\tlost\tdup\tbroker CPU\tbroker RSS\tloadgen CPU\tmachine busy\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d/%d\t%d\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
 			r.Target, r.Publishers, r.Consumers, r.Size, r.Encryption, r.Protocol,
 			fmtRate(r.MsgsPerSec), r.MBPerSec, fmtRate(r.ConfirmMsgsPerSec),
 			fmtMicros(r.LatencyP50us), fmtMicros(r.LatencyP99us), fmtMicros(r.LatencyP999us), fmtMicros(r.LatencyMaxus),
-			r.Lost, r.Duplicated, fmtPct(r.BrokerCPU), fmtBytes(r.BrokerPeakRSS), fmtPct(r.LoadgenCPU), fmtPct(r.MachineBusy))
+			fmtSendLag(r), r.Lost, r.Duplicated, fmtPct(r.BrokerCPU), fmtBytes(r.BrokerPeakRSS), fmtPct(r.LoadgenCPU), fmtPct(r.MachineBusy))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -85,6 +85,15 @@ func fmtMicros(us float64) string {
 		return fmt.Sprintf("%.1fms", float64(d)/1e6)
 	}
 	return fmt.Sprintf("%.0fµs", us)
+}
+
+// fmtSendLag is the load generator's lateness in one column, "-" for a
+// closed-loop run (which has no schedule to be late for).
+func fmtSendLag(r Result) string {
+	if r.SendLagP50us < 0 {
+		return "-"
+	}
+	return fmtMicros(r.SendLagP50us) + "/" + fmtMicros(r.SendLagP99us) + "/" + fmtMicros(r.SendLagMaxus)
 }
 
 func fmtPct(v float64) string {

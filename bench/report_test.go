@@ -13,6 +13,7 @@ func sampleResult(target string, rate float64) Result {
 		Tally:      Tally{Confirmed: 100, Received: 100, Unique: 100},
 		MsgsPerSec: rate, MBPerSec: rate * 512 / 1e6, ConfirmMsgsPerSec: rate,
 		LatencyP50us: 1500, LatencyP99us: 25000, LatencyP999us: 40000, LatencyMaxus: 1.5e6,
+		SendLagP50us: -1, SendLagP99us: -1, SendLagMaxus: -1,
 		BrokerCPU: 87, BrokerPeakRSS: 64 << 20, LoadgenCPU: 50, MachineBusy: 70,
 	}
 }
@@ -55,6 +56,35 @@ func TestWriteTable(t *testing.T) {
 	for _, want := range []string{"rabbitmq-transient", "12k", "1.5ms", "25.0ms", "1.50s", " 3 ", " 2 ", " - ", "consumers did not receive"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestWriteTableSendLag(t *testing.T) {
+	open := sampleResult("ciphermq", 5000)
+	open.Rate, open.SendLagP50us, open.SendLagP99us, open.SendLagMaxus = 5000, 12, 240, 3100
+	closed := sampleResult("nats-memory", 9000)
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, []Result{open, closed}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(buf.String(), "\n")
+	if !strings.Contains(lines[0], "send lag p50/p99/max") {
+		t.Fatalf("header lacks the send lag column:\n%s", buf.String())
+	}
+	if !strings.Contains(lines[1], " 12µs/240µs/3.1ms ") {
+		t.Errorf("open-loop row lacks its send lag:\n%s", buf.String())
+	}
+	if !strings.Contains(lines[2], " - ") || strings.Contains(lines[2], "µs/") {
+		t.Errorf("closed-loop row shows a send lag:\n%s", buf.String())
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, open); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"send_lag_p50_us":12`, `"send_lag_p99_us":240`, `"send_lag_max_us":3100`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("JSON lacks %s: %s", want, js.String())
 		}
 	}
 }

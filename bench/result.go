@@ -28,6 +28,13 @@ type Result struct {
 	LatencyP99us  float64 `json:"latency_p99_us"`
 	LatencyP999us float64 `json:"latency_p999_us"`
 	LatencyMaxus  float64 `json:"latency_max_us"`
+	// Send lag is the load generator's own lateness: how long after its
+	// intended time each message's send started (open-loop runs only, -1
+	// otherwise). Latency includes it; what is left is the broker's and the
+	// client libraries'.
+	SendLagP50us float64 `json:"send_lag_p50_us"`
+	SendLagP99us float64 `json:"send_lag_p99_us"`
+	SendLagMaxus float64 `json:"send_lag_max_us"`
 
 	BrokerCPU      float64 `json:"broker_cpu_pct"`  // % of one core; -1 unknown or in-process
 	BrokerPeakRSS  int64   `json:"broker_peak_rss"` // bytes (VmHWM); -1 unknown

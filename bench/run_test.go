@@ -56,6 +56,9 @@ func TestRunInprocCountNothingLostNothingDuplicated(t *testing.T) {
 			if res.MsgsPerSec <= 0 || res.LatencyMaxus <= 0 || res.LatencyP50us > res.LatencyMaxus {
 				t.Fatalf("figures missing or inconsistent: %+v", res)
 			}
+			if res.SendLagP50us != -1 || res.SendLagP99us != -1 || res.SendLagMaxus != -1 {
+				t.Fatalf("a closed-loop run has no schedule, so no send lag; got %v/%v/%v", res.SendLagP50us, res.SendLagP99us, res.SendLagMaxus)
+			}
 			if cfg.Encryption != "" && res.WireSize <= res.Size {
 				t.Fatalf("encrypted wire size %d not above plaintext %d", res.WireSize, res.Size)
 			}
@@ -72,6 +75,9 @@ func TestRunOpenLoopDuration(t *testing.T) {
 	// 1000/s for 0.3 s: the schedule, not the broker's speed, bounds it.
 	if res.Confirmed > 400 {
 		t.Fatalf("open loop at 1000/s for 300ms sent %d messages: the rate is not applied", res.Confirmed)
+	}
+	if res.SendLagP50us < 0 || res.SendLagP50us > res.SendLagP99us || res.SendLagP99us > res.SendLagMaxus {
+		t.Fatalf("send lag p50/p99/max %v/%v/%v: missing or out of order", res.SendLagP50us, res.SendLagP99us, res.SendLagMaxus)
 	}
 }
 

@@ -73,6 +73,7 @@ type run struct {
 	ledger *Ledger
 	start  time.Time // monotonic origin of every timestamp of the run
 
+	sendLag     []*Histogram // per publisher, open loop only: actual send start - intended time
 	lastReceive atomic.Int64 // ns since start
 	lastConfirm atomic.Int64
 	refused     atomic.Int64
@@ -109,6 +110,7 @@ func (r *run) execute(ctx context.Context) Result {
 		Target: r.target.Name(), Publishers: cfg.Publishers, Consumers: cfg.Consumers, Size: cfg.Size,
 		Window: cfg.Window, Prefetch: cfg.Prefetch, Rate: cfg.Rate, ExchangeType: cfg.ExchangeType,
 		Encryption: cfg.Encryption, Protocol: cfg.Protocol, BrokerCPU: -1, BrokerPeakRSS: -1, LoadgenPeakRSS: -1,
+		SendLagP50us: -1, SendLagP99us: -1, SendLagMaxus: -1,
 	}
 
 	hists, consumers, err := r.startConsumers(ctx)
@@ -134,6 +136,11 @@ func (r *run) execute(ctx context.Context) Result {
 	if err != nil {
 		res.Error = err.Error()
 		return res
+	}
+
+	r.sendLag = make([]*Histogram, len(pubs))
+	for i := range r.sendLag {
+		r.sendLag[i] = NewHistogram()
 	}
 
 	pid := r.target.BrokerPID()
@@ -208,6 +215,13 @@ func (r *run) execute(ctx context.Context) Result {
 	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
 	res.LatencyP50us, res.LatencyP99us = us(h.Quantile(0.5)), us(h.Quantile(0.99))
 	res.LatencyP999us, res.LatencyMaxus = us(h.Quantile(0.999)), us(h.Max())
+	if cfg.Rate > 0 {
+		lag := NewHistogram()
+		for _, l := range r.sendLag {
+			lag.Merge(l)
+		}
+		res.SendLagP50us, res.SendLagP99us, res.SendLagMaxus = us(lag.Quantile(0.5)), us(lag.Quantile(0.99)), us(lag.Max())
+	}
 	return res
 }
 

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// fakeClock is a pacer's clock and sleep: sleeping advances time by the
+// slept duration plus an overshoot, and every sleep is recorded.
+type fakeClock struct {
+	t         time.Duration
+	overshoot time.Duration
+	short     time.Duration // when set, every sleep ends this much early (a signal)
+	slept     []time.Duration
+}
+
+func (c *fakeClock) now() time.Duration { return c.t }
+
+func (c *fakeClock) sleep(d time.Duration) {
+	c.slept = append(c.slept, d)
+	if c.short > 0 && d > c.short {
+		c.t += d - c.short
+		return
+	}
+	c.t += d + c.overshoot
+}
+
+func (c *fakeClock) pacer(offset, interval time.Duration) *pacer {
+	return &pacer{offset: offset, interval: interval, now: c.now, sleep: c.sleep}
+}
+
+func TestPacerIntendedTimesFollowTheSchedule(t *testing.T) {
+	var c fakeClock
+	p := c.pacer(50*time.Microsecond, 200*time.Microsecond)
+	var got []time.Duration
+	for seq := range uint64(4) {
+		got = append(got, p.intended(seq))
+	}
+	want := []time.Duration{50 * time.Microsecond, 250 * time.Microsecond, 450 * time.Microsecond, 650 * time.Microsecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("intended times %v, want %v", got, want)
+	}
+}
+
+func TestPacerSleepsUntilTheIntendedTime(t *testing.T) {
+	c := fakeClock{t: 30 * time.Microsecond}
+	p := c.pacer(0, 200*time.Microsecond)
+	if at := p.wait(1); at != 200*time.Microsecond || c.t != 200*time.Microsecond {
+		t.Fatalf("wait(1) returned %v at %v, want 200µs at 200µs", at, c.t)
+	}
+	if !slices.Equal(c.slept, []time.Duration{170 * time.Microsecond}) {
+		t.Fatalf("slept %v, want one sleep of the 170µs left", c.slept)
+	}
+}
+
+// A sleep cut short (EINTR) is followed by another for what is left.
+func TestPacerSleepsAgainAfterAnEarlyWakeUp(t *testing.T) {
+	c := fakeClock{short: 40 * time.Microsecond}
+	p := c.pacer(0, 100*time.Microsecond)
+	p.wait(1)
+	if c.t < 100*time.Microsecond {
+		t.Fatalf("wait returned at %v, before the intended 100µs", c.t)
+	}
+	if len(c.slept) < 2 || c.slept[0] != 100*time.Microsecond || c.slept[1] != 40*time.Microsecond {
+		t.Fatalf("slept %v, want 100µs then the 40µs left", c.slept)
+	}
+}
+
+// Behind schedule the pacer neither sleeps nor skips: each late message
+// keeps its own intended time, so it is charged its whole delay, and the
+// publisher catches up by sending back to back.
+func TestPacerCatchesUpWithoutSleepingOrSkipping(t *testing.T) {
+	c := fakeClock{t: 1000 * time.Microsecond} // stalled: 5 intervals late
+	p := c.pacer(0, 200*time.Microsecond)
+	var got []time.Duration
+	for seq := range uint64(5) {
+		got = append(got, p.wait(seq))
+	}
+	want := []time.Duration{0, 200 * time.Microsecond, 400 * time.Microsecond, 600 * time.Microsecond, 800 * time.Microsecond}
+	if !slices.Equal(got, want) {
+		t.Fatalf("intended times while behind %v, want every one of %v", got, want)
+	}
+	if len(c.slept) != 0 {
+		t.Fatalf("slept %v while behind schedule", c.slept)
+	}
+	// Message 5 is due right now; message 6 is ahead and waits again.
+	p.wait(5)
+	if at := p.wait(6); at != 1200*time.Microsecond || !slices.Equal(c.slept, []time.Duration{200 * time.Microsecond}) {
+		t.Fatalf("back on schedule: wait(6) = %v after sleeps %v; want 1200µs after one sleep of 200µs", at, c.slept)
+	}
+}
+
+// An overshooting sleep makes the next message late; the one after is on
+// time again, because intended times do not drift with the lateness.
+func TestPacerDoesNotDriftAfterAnOvershoot(t *testing.T) {
+	c := fakeClock{overshoot: 300 * time.Microsecond}
+	p := c.pacer(0, 200*time.Microsecond)
+	p.wait(1) // sleeps 200µs, wakes at 500µs
+	if c.t != 500*time.Microsecond {
+		t.Fatalf("now %v, want 500µs", c.t)
+	}
+	if at := p.wait(2); at != 400*time.Microsecond || len(c.slept) != 1 {
+		t.Fatalf("wait(2) = %v after %d sleeps; want 400µs without sleeping", at, len(c.slept))
+	}
+	c.overshoot = 0
+	if at := p.wait(3); at != 600*time.Microsecond || c.t != 600*time.Microsecond {
+		t.Fatalf("wait(3) = %v at %v; want 600µs at 600µs", at, c.t)
+	}
+}
+
+// The platform's pacing sleep really sleeps (no timing asserted beyond
+// "not before it was asked to end"), and release can be called.
+func TestLockPacingThreadSleeps(t *testing.T) {
+	sleep, release := lockPacingThread()
+	defer release()
+	start := time.Now()
+	p := pacer{interval: time.Millisecond, now: func() time.Duration { return time.Since(start) }, sleep: sleep}
+	for seq := range uint64(3) {
+		at := p.wait(seq)
+		if el := time.Since(start); el < at {
+			t.Fatalf("wait(%d) returned at %v, before its intended %v", seq, el, at)
+		}
+	}
+}
