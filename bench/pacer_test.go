@@ -91,6 +91,34 @@ func TestPacerCatchesUpWithoutSleepingOrSkipping(t *testing.T) {
 	}
 }
 
+// With a spin, the pacer sleeps all but the spin and polls the clock for
+// the rest; a wait shorter than the spin never sleeps.
+func TestPacerSpinsTheEndOfEachWait(t *testing.T) {
+	var c fakeClock
+	ticks := 0
+	p := c.pacer(0, 100*time.Microsecond)
+	p.spin = 20 * time.Microsecond
+	p.now = func() time.Duration {
+		ticks++
+		c.t += time.Microsecond // each clock read takes a while
+		return c.t
+	}
+	if at := p.wait(1); at != 100*time.Microsecond || c.t < at {
+		t.Fatalf("wait(1) returned %v at %v", at, c.t)
+	}
+	if len(c.slept) != 1 || c.slept[0] != 79*time.Microsecond {
+		t.Fatalf("slept %v, want one sleep of 99µs left minus the 20µs spin", c.slept)
+	}
+	if ticks < 10 {
+		t.Fatalf("%d clock reads: the last 20µs were not spun", ticks)
+	}
+	c.slept, c.t = nil, 185*time.Microsecond
+	p.wait(2)
+	if len(c.slept) != 0 {
+		t.Fatalf("slept %v for a wait of 15µs, inside the spin", c.slept)
+	}
+}
+
 // An overshooting sleep makes the next message late; the one after is on
 // time again, because intended times do not drift with the lateness.
 func TestPacerDoesNotDriftAfterAnOvershoot(t *testing.T) {
@@ -112,10 +140,10 @@ func TestPacerDoesNotDriftAfterAnOvershoot(t *testing.T) {
 // The platform's pacing sleep really sleeps (no timing asserted beyond
 // "not before it was asked to end"), and release can be called.
 func TestLockPacingThreadSleeps(t *testing.T) {
-	sleep, release := lockPacingThread()
+	sleep, spin, release := lockPacingThread()
 	defer release()
 	start := time.Now()
-	p := pacer{interval: time.Millisecond, now: func() time.Duration { return time.Since(start) }, sleep: sleep}
+	p := pacer{interval: time.Millisecond, now: func() time.Duration { return time.Since(start) }, sleep: sleep, spin: spin}
 	for seq := range uint64(3) {
 		at := p.wait(seq)
 		if el := time.Since(start); el < at {

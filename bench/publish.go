@@ -34,7 +34,7 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 	var pace *pacer
 	if cfg.Rate > 0 {
 		interval := time.Duration(float64(time.Second) * float64(cfg.Publishers) / cfg.Rate)
-		sleep, release := lockPacingThread()
+		sleep, spin, release := lockPacingThread()
 		defer release()
 		pace = &pacer{
 			// Publishers of an open-loop run are staggered across one
@@ -43,6 +43,7 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 			interval: interval,
 			now:      r.since,
 			sleep:    sleep,
+			spin:     spin,
 		}
 	}
 	lag := r.sendLag[i]
