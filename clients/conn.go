@@ -13,6 +13,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
+	"github.com/ciphermq/ciphermq/internal/trywrite"
 )
 
 // Conn is a connection to a broker over the native protocol that survives
@@ -23,7 +24,10 @@ import (
 //
 // Inside, one goroutine reads frames, one writes them (everything queued
 // while a write is in progress goes out in the next single write), and a
-// supervisor reconnects. The reliability logic lives in the deterministic
+// supervisor reconnects. When no write is in progress, a publish or a
+// consumer's acks are written at once by the calling goroutine, without
+// waiting (see writeClaimedUnlock): waking the writer goroutine would cost
+// more than the write. The reliability logic lives in the deterministic
 // engines of package engine; Conn only drives them. One mutex guards the
 // engines and the outgoing buffer; it is never held across I/O.
 type Conn struct {
@@ -67,6 +71,7 @@ type ConnStats struct {
 // session is one transport connection, from handshake to break.
 type session struct {
 	nc    net.Conn
+	tw    *trywrite.Writer // nil: the transport cannot be written without waiting
 	r     *wire.Reader
 	epoch uint64
 	hb    time.Duration
@@ -79,9 +84,11 @@ type session struct {
 	inPre    wire.InboundPrefixes[[]byte]          // the reader's
 
 	// Guarded by Conn.mu.
-	wbuf  []byte // frames waiting for the writer
-	spare []byte // the writer's previous buffer, reused
-	final bool   // Close queued: end the session once wbuf is written
+	wbuf    []byte // frames waiting for the writer
+	spare   []byte // the writer's previous buffer, reused
+	final   bool   // Close queued: end the session once wbuf is written
+	writing bool   // a goroutine is writing to nc; frames queued meanwhile wait for it
+	wrote   bool   // something was written since the last heartbeat tick
 
 	wake chan struct{} // cap 1: wbuf has data
 	done chan struct{} // closed when the session ends
@@ -93,6 +100,65 @@ func (s *session) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
+	}
+}
+
+// wakeLocked wakes the writer for frames just queued, unless a write is in
+// progress: its writer looks for more when it is done. Conn.mu held.
+func (s *session) wakeLocked() {
+	if !s.writing {
+		s.signal()
+	}
+}
+
+// claimLocked reserves s's socket for the calling goroutine when no write
+// is in progress and the socket can be written without waiting. Frames the
+// caller queues next are then written by writeClaimedUnlock instead of
+// waking the writer goroutine. Conn.mu held.
+func (c *Conn) claimLocked(s *session) bool {
+	if s == nil || s.tw == nil || s.writing || s.final || c.sess != s {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+// writeClaimedUnlock unlocks Conn.mu and, if claimed (claimLocked), writes
+// what is queued on s from this goroutine, as much as the socket takes
+// without waiting: the caller never blocks on the network. The rest, and
+// whatever was queued meanwhile, goes to the writer goroutine in order. A
+// write error ends the session as the writer's would. Called with Conn.mu
+// held; returns with it released.
+func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
+	if !claimed {
+		c.mu.Unlock()
+		return
+	}
+	buf := s.wbuf
+	s.wbuf, s.spare = s.spare[:0], nil
+	c.mu.Unlock()
+	n, err := s.tw.Write(buf)
+	c.mu.Lock()
+	s.writing = false
+	if n > 0 {
+		s.wrote = true
+	}
+	if err == nil && n < len(buf) {
+		// The kernel took part of it: the rest goes first, before the
+		// frames queued meanwhile.
+		rest := append(buf[:copy(buf, buf[n:])], s.wbuf...)
+		s.spare, s.wbuf = s.wbuf[:0], rest
+	} else if s.spare == nil && cap(buf) <= maxKeptBuffer {
+		s.spare = buf[:0]
+	}
+	more := len(s.wbuf) > 0 || s.final
+	c.mu.Unlock()
+	if err != nil {
+		s.fail(fmt.Errorf("write to broker: %w", err))
+		return
+	}
+	if more {
+		s.signal()
 	}
 }
 
@@ -221,6 +287,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	c.maxFrame.Store(int64(ok.MaxFrameSize))
 	return &session{
 		nc:       nc,
+		tw:       trywrite.New(nc),
 		r:        r,
 		prefixes: features&ok.Features&wire.FeatureSharedPrefixes != 0,
 		maxFrame: int(ok.MaxFrameSize),
@@ -352,7 +419,8 @@ func (c *Conn) isClosed() bool {
 }
 
 // writeLoop writes whatever frames accumulated, one Write per batch, and a
-// heartbeat when nothing else went out for an interval.
+// heartbeat when nothing else went out for an interval. It never writes
+// while another goroutine holds the socket (session.writing).
 func (c *Conn) writeLoop(s *session) {
 	defer c.wg.Done()
 	var tick <-chan time.Time
@@ -361,23 +429,29 @@ func (c *Conn) writeLoop(s *session) {
 		defer t.Stop()
 		tick = t.C
 	}
-	wrote := false
 	for {
 		select {
 		case <-s.wake:
 		case <-tick:
-			if !wrote {
-				c.mu.Lock()
+			c.mu.Lock()
+			if !s.wrote {
 				s.wbuf = wire.AppendHeartbeat(s.wbuf)
-				c.mu.Unlock()
 			}
-			wrote = false
+			s.wrote = false
+			c.mu.Unlock()
 		case <-s.done:
 			return
 		}
 		c.mu.Lock()
+		if s.writing {
+			// A publisher or consumer is writing; it wakes this loop if
+			// anything is left when it is done.
+			c.mu.Unlock()
+			continue
+		}
 		buf := s.wbuf
 		s.wbuf, s.spare = s.spare[:0], nil
+		s.writing = len(buf) > 0
 		c.mu.Unlock()
 		if len(buf) > 0 {
 			_ = s.nc.SetWriteDeadline(time.Now().Add(c.writeTimeout(s)))
@@ -385,9 +459,11 @@ func (c *Conn) writeLoop(s *session) {
 				s.fail(fmt.Errorf("write to broker: %w", err))
 				return
 			}
-			wrote = true
 		}
 		c.mu.Lock()
+		if len(buf) > 0 {
+			s.writing, s.wrote = false, true
+		}
 		if s.spare == nil && cap(buf) <= maxKeptBuffer {
 			s.spare = buf[:0]
 		}

@@ -475,7 +475,8 @@ func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
 	}
 	c := cs.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	s := c.sess
+	claimed := c.claimLocked(s) // acks are written from here when the socket is idle
 	for i, d := range ds {
 		res := engine.Transient
 		if results != nil {
@@ -484,9 +485,10 @@ func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
 		_ = c.cons.Settle(d.ref, res)
 		cs.releaseLocked(d.MessageID, res)
 	}
-	if s := c.sess; s != nil {
+	if s != nil {
 		c.flushSettlementsLocked(s)
 	}
+	c.writeClaimedUnlock(s, claimed)
 }
 
 // releaseLocked ends the handling of one delivery of id and decides its

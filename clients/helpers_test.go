@@ -360,11 +360,26 @@ func startSilentBroker(t testing.TB, heartbeatMs uint64) *silentBroker {
 // discards whatever the client sends, never answering.
 func startFakeBroker(t testing.TB, hello wire.HelloOK) *silentBroker {
 	t.Helper()
+	sb := &silentBroker{}
+	sb.l = serveFake(t, func(nc net.Conn) {
+		sb.count.Add(1)
+		if answerHello(nc, &hello) == nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, nc)
+	})
+	return sb
+}
+
+// serveFake listens on loopback and runs handle on its own goroutine for
+// every connection, closing the connection when handle returns. Cleanup
+// closes the listener and waits for the handlers.
+func serveFake(t testing.TB, handle func(nc net.Conn)) net.Listener {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sb := &silentBroker{l: l}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
 	wg.Add(1)
@@ -375,27 +390,32 @@ func startFakeBroker(t testing.TB, hello wire.HelloOK) *silentBroker {
 			if err != nil {
 				return
 			}
-			sb.count.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer nc.Close()
-				if wire.ReadPreamble(nc) != nil {
-					return
-				}
-				r := wire.NewReader(nc, 0)
-				if _, _, err := r.ReadFrame(); err != nil {
-					return
-				}
-				ok := wire.AppendHelloOK(nil, &hello)
-				if _, err := nc.Write(ok); err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, nc)
+				handle(nc)
 			}()
 		}
 	}()
-	return sb
+	return l
+}
+
+// answerHello reads a client's preamble and Hello from nc and answers with
+// hello. It returns the reader of the frames that follow, nil if the
+// handshake failed.
+func answerHello(nc net.Conn, hello *wire.HelloOK) *wire.Reader {
+	if wire.ReadPreamble(nc) != nil {
+		return nil
+	}
+	r := wire.NewReader(nc, 0)
+	if _, _, err := r.ReadFrame(); err != nil {
+		return nil
+	}
+	if _, err := nc.Write(wire.AppendHelloOK(nil, hello)); err != nil {
+		return nil
+	}
+	return r
 }
 
 func (sb *silentBroker) addr() string    { return sb.l.Addr().String() }
@@ -424,14 +444,8 @@ func startScriptedBroker(t testing.TB, answer func(typ wire.FrameType, payload [
 			go func() {
 				defer wg.Done()
 				defer nc.Close()
-				if wire.ReadPreamble(nc) != nil {
-					return
-				}
-				r := wire.NewReader(nc, 0)
-				if _, _, err := r.ReadFrame(); err != nil {
-					return
-				}
-				if _, err := nc.Write(wire.AppendHelloOK(nil, &wire.HelloOK{ServerName: "scripted", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19})); err != nil {
+				r := answerHello(nc, &wire.HelloOK{ServerName: "scripted", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19})
+				if r == nil {
 					return
 				}
 				for {

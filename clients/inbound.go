@@ -41,7 +41,7 @@ func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []b
 	c.mu.Lock()
 	defer func() {
 		if c.sess == s && len(s.wbuf) > 0 {
-			s.signal()
+			s.wakeLocked()
 		}
 		c.mu.Unlock()
 	}()
@@ -272,6 +272,6 @@ func (c *Conn) flushSettlementsLocked(s *session) {
 		s.wbuf = st.AppendTo(s.wbuf)
 	}
 	if len(s.wbuf) > 0 {
-		s.signal()
+		s.wakeLocked()
 	}
 }

@@ -235,7 +235,6 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 		}
 		c.mu.Lock()
 	}
-	defer c.mu.Unlock()
 	var err error
 	f := p.peekConfirmLocked(msgID)
 	switch {
@@ -253,10 +252,16 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 	}
 	if err != nil {
 		*f = Confirm{}
+		c.mu.Unlock()
 		return nil, fmt.Errorf("publish %q: %w", msgID, err)
 	}
 	p.slab = p.slab[1:]
+	// With the socket idle, the frame is written from here rather than by
+	// waking the writer goroutine (one wake-up less per message).
+	s := c.sess
+	claimed := c.claimLocked(s)
 	p.pumpLocked(time.Now())
+	c.writeClaimedUnlock(s, claimed)
 	return f, nil
 }
 
@@ -340,7 +345,7 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		s.wbuf = s.appendPublish(s.wbuf, f, prefixes[i])
 	}
 	if len(frames) > 0 {
-		s.signal()
+		s.wakeLocked()
 	}
 	p.armTimerLocked()
 }

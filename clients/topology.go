@@ -99,7 +99,7 @@ func (c *Conn) sendRequestLocked(s *session, r *request, enc func(dst []byte, id
 	r.epoch = s.epoch
 	c.reqs[id] = r
 	s.wbuf = enc(s.wbuf, id)
-	s.signal()
+	s.wakeLocked()
 	return id
 }
 

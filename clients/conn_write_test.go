@@ -1,0 +1,158 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// bodyOf is the body of publisher p's message i: its size varies from a
+// few bytes to 200 KiB, so that some writes fill the socket and are only
+// partly taken by the kernel, leaving the rest to the writer goroutine
+// while other publishers queue more behind it.
+func bodyOf(p, i int) []byte {
+	size := 16 + (i*7919+p*104729)%(200<<10)
+	if i%3 != 0 {
+		size = 16 + i%64
+	}
+	b := bytes.Repeat([]byte{byte('a' + p)}, size)
+	copy(b, fmt.Sprintf("%d/%d/", p, i))
+	return b
+}
+
+// Publishers on one connection write from their own goroutines when the
+// socket is idle and through the writer otherwise: frames must stay whole
+// (the broker would close the connection on a torn frame, and the
+// connection would have reconnected) and each publisher's messages must
+// arrive in publish order, with their bodies intact.
+func TestConcurrentPublishesKeepFramesWholeAndInOrder(t *testing.T) {
+	b := startBroker(t)
+	pc := dial(t, b.addr)
+	setupQueue(t, pc, "q", QueueOptions{})
+	const pubs, each = 4, 150
+
+	var mu sync.Mutex
+	next := make([]int, pubs)
+	var bad []string
+	cc := dial(t, b.addr)
+	consume(t, cc, ConsumerOptions{Queue: "q", Prefetch: 64, Handler: func(_ context.Context, d *Delivery) error {
+		var p, i int
+		if _, err := fmt.Sscanf(d.MessageID, "p%d-%d", &p, &i); err != nil {
+			return Permanent(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case i != next[p]:
+			bad = append(bad, fmt.Sprintf("%s arrived when message %d was next", d.MessageID, next[p]))
+		case !bytes.Equal(d.Body, bodyOf(p, i)):
+			bad = append(bad, fmt.Sprintf("%s has a corrupted body", d.MessageID))
+		}
+		next[p] = i + 1
+		return nil
+	}})
+
+	var wg sync.WaitGroup
+	errs := make(chan error, pubs)
+	for p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pub, err := pc.NewPublisher(PublisherOptions{Exchange: "ex", RoutingKey: "q", Window: 32})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ctx := testCtx(t)
+			for i := range each {
+				if _, err := pub.Publish(ctx, fmt.Sprintf("p%d-%d", p, i), bodyOf(p, i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- pub.Close(ctx)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "every message delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range next {
+			if n < each {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Fatalf("%d deliveries out of order or corrupted, first: %s", len(bad), bad[0])
+	}
+	if st := pc.ClientStats(); st.Reconnects != 0 {
+		t.Fatalf("the publishing connection reconnected %d times: a frame was torn", st.Reconnects)
+	}
+}
+
+// holdingBroker completes the native handshake and then neither reads nor
+// closes until the test ends: the client's socket stays open, so only a
+// failed write can end the session.
+func holdingBroker(t *testing.T) (addr string, accepted <-chan net.Conn) {
+	t.Helper()
+	ch := make(chan net.Conn, 4)
+	end := make(chan struct{})
+	l := serveFake(t, func(nc net.Conn) {
+		if answerHello(nc, &wire.HelloOK{ServerName: "holding", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19}) != nil {
+			ch <- nc
+			<-end
+		}
+	})
+	t.Cleanup(func() { close(end) }) // runs before serveFake's cleanup waits for the handlers
+	return l.Addr().String(), ch
+}
+
+// A publish written from the caller's goroutine that fails ends the session
+// exactly as a failed write of the writer goroutine does: the session's
+// error says "write to broker", the connection reconnects, and the message
+// is sent again on the new session.
+func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
+	addr, accepted := holdingBroker(t)
+	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
+	<-accepted
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s.tw == nil {
+		t.Fatal("a TCP session has no try-writer: the inline write path is not in use")
+	}
+	// The client can no longer send; reads still work, so the reader does
+	// not end the session first.
+	if err := s.nc.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	if _, err := p.Publish(testCtx(t), "m-1", []byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	<-s.done
+	if s.err == nil || !strings.Contains(s.err.Error(), "write to broker") || errors.Is(s.err, ErrClosed) {
+		t.Fatalf("session ended with %v; want a write error", s.err)
+	}
+	<-accepted // the reconnect
+	eventually(t, "the message sent again on the new session", func() bool {
+		return p.Stats().Resent >= 1
+	})
+}
