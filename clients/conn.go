@@ -84,11 +84,12 @@ type session struct {
 	inPre    wire.InboundPrefixes[[]byte]          // the reader's
 
 	// Guarded by Conn.mu.
-	wbuf    []byte // frames waiting for the writer
-	spare   []byte // the writer's previous buffer, reused
-	final   bool   // Close queued: end the session once wbuf is written
-	writing bool   // a goroutine is writing to nc; frames queued meanwhile wait for it
-	wrote   bool   // something was written since the last heartbeat tick
+	wbuf    []byte    // frames waiting for the writer
+	spare   []byte    // the writer's previous buffer, reused
+	final   bool      // Close queued: end the session once wbuf is written
+	writing bool      // a goroutine is writing to nc; frames queued meanwhile wait for it
+	wrote   bool      // something was written since the last heartbeat tick
+	wroteAt time.Time // when the last write ended
 
 	wake chan struct{} // cap 1: wbuf has data
 	done chan struct{} // closed when the session ends
@@ -111,12 +112,22 @@ func (s *session) wakeLocked() {
 	}
 }
 
+// inlineIdleGap is how long the socket must have been idle for a caller to
+// write its frames itself. Under load writes follow each other closely, and
+// the writer goroutine, which takes everything queued while it was waking
+// up, sends many frames per write; a caller writing its own frame would
+// send one per write, a system call per message (closed-loop throughput
+// fell by more than half). Idle for longer than a wake-up takes, nothing is
+// lost by writing at once.
+const inlineIdleGap = 50 * time.Microsecond
+
 // claimLocked reserves s's socket for the calling goroutine when no write
-// is in progress and the socket can be written without waiting. Frames the
-// caller queues next are then written by writeClaimedUnlock instead of
-// waking the writer goroutine. Conn.mu held.
+// is in progress, none ended in the last inlineIdleGap, and the socket can
+// be written without waiting. Frames the caller queues next are then
+// written by writeClaimedUnlock instead of waking the writer goroutine.
+// Conn.mu held.
 func (c *Conn) claimLocked(s *session) bool {
-	if s == nil || s.tw == nil || s.writing || s.final || c.sess != s {
+	if s == nil || s.tw == nil || s.writing || s.final || c.sess != s || time.Since(s.wroteAt) < inlineIdleGap {
 		return false
 	}
 	s.writing = true
@@ -139,7 +150,7 @@ func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
 	c.mu.Unlock()
 	n, err := s.tw.Write(buf)
 	c.mu.Lock()
-	s.writing = false
+	s.writing, s.wroteAt = false, time.Now()
 	if n > 0 {
 		s.wrote = true
 	}
@@ -462,7 +473,7 @@ func (c *Conn) writeLoop(s *session) {
 		}
 		c.mu.Lock()
 		if len(buf) > 0 {
-			s.writing, s.wrote = false, true
+			s.writing, s.wrote, s.wroteAt = false, true, time.Now()
 		}
 		if s.spare == nil && cap(buf) <= maxKeptBuffer {
 			s.spare = buf[:0]
