@@ -268,7 +268,8 @@ func (r *run) connectPublishers(ctx context.Context) ([]Publisher, error) {
 
 // received is every consumer's delivery callback.
 func (r *run) received(lh *lockedHist, id string, prefix, body []byte) {
-	now := r.since()
+	wall := time.Now() // one clock reading for the latency and the opener
+	now := wall.Sub(r.start)
 	lh.mu.Lock()
 	defer lh.mu.Unlock()
 	plain := body
@@ -279,7 +280,7 @@ func (r *run) received(lh *lockedHist, id string, prefix, body []byte) {
 	if lh.opener != nil {
 		var err error
 		// Opening under the delivered id proves the broker did not swap ids.
-		lh.plain, _, lh.joined, err = envelope.OpenParts(lh.opener, lh.plain[:0], id, prefix, body, time.Now(), lh.joined)
+		lh.plain, _, lh.joined, err = envelope.OpenParts(lh.opener, lh.plain[:0], id, prefix, body, wall, lh.joined)
 		if err != nil {
 			r.ledger.foreign.Add(1)
 			r.fail(fmt.Errorf("%w: %w", ErrBadPayload, err))
