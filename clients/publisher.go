@@ -189,7 +189,9 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 // routing key. It blocks while the window is full, until ctx ends, and
 // returns a Confirm to wait on. The body is copied. Reusing an id that is
 // still pending is refused; reusing one the broker already holds gives a
-// Duplicate confirm.
+// Duplicate confirm. If ctx is done before the message is accepted (already
+// on entry, or while waiting for room) Publish returns an error wrapping
+// ctx.Err() and nothing is sent: the message was not published.
 func (p *Publisher) Publish(ctx context.Context, msgID string, body []byte) (*Confirm, error) {
 	return p.PublishTo(ctx, p.opts.Exchange, p.opts.RoutingKey, msgID, body)
 }
@@ -242,6 +244,11 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 		err = ErrClosed
 	case p.closing:
 		err = ErrPublisherClosed
+	case ctx.Err() != nil:
+		// Checked last, under the lock: a context that ended before the
+		// message was taken (already done on entry, or while waiting for
+		// room even as room appeared) means it is not taken at all.
+		err = fmt.Errorf("context ended before the message was accepted: %w", ctx.Err())
 	default:
 		// The engine copies the body into the allocation that holds the
 		// frame's other fields, so the caller may reuse its buffer. The
