@@ -44,6 +44,11 @@ const confirmSlab = 64
 // *BrokerError with the broker's code and reason), or abandoned because the
 // publisher or connection closed first (Err() wraps ErrUnconfirmed).
 //
+// A refusal of a message sent more than once (Sends() > 1, IsIndeterminate)
+// is not definite: an earlier attempt went unanswered and may have been
+// stored, if the broker's dedup window no longer remembered its id when the
+// refused attempt arrived.
+//
 // Its channel is made only when someone asks for it (Done, or Wait before
 // the answer came): most confirms are resolved in batches and read with Err,
 // so they never need one.
@@ -54,6 +59,7 @@ type Confirm struct {
 	done  chan struct{}
 	err   error
 	dup   bool
+	sends int
 }
 
 const (
@@ -116,16 +122,27 @@ func (f *Confirm) Duplicate() bool {
 	return f.state.Load() == confirmResolved && f.dup
 }
 
-// resolve sets the outcome once; later calls do nothing. err and dup are
-// written before the state is published, so a reader that sees
+// Sends is, once the broker answered, how many times the message was sent
+// (publish frames over all connections): 1 when nothing was lost, more
+// after a reconnect or a confirm timeout. It is 0 while unresolved and for
+// a confirm abandoned by Close (Err wraps ErrUnconfirmed).
+func (f *Confirm) Sends() int {
+	if f.state.Load() != confirmResolved {
+		return 0
+	}
+	return f.sends
+}
+
+// resolve sets the outcome once; later calls do nothing. err, dup and
+// sends are written before the state is published, so a reader that sees
 // confirmResolved sees them.
-func (f *Confirm) resolve(err error, dup bool) {
+func (f *Confirm) resolve(err error, dup bool, sends int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.state.Load() == confirmResolved {
 		return
 	}
-	f.err, f.dup = err, dup
+	f.err, f.dup, f.sends = err, dup, sends
 	f.state.Store(confirmResolved)
 	if f.done != nil {
 		close(f.done)
@@ -326,11 +343,11 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		}
 		switch r.Outcome {
 		case engine.Confirmed:
-			f.resolve(nil, false)
+			f.resolve(nil, false, r.Sends)
 		case engine.Duplicate:
-			f.resolve(nil, true)
+			f.resolve(nil, true, r.Sends)
 		default:
-			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason}, false)
+			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason, Sends: r.Sends}, false, r.Sends)
 		}
 	}
 	clear(p.resolved)
@@ -457,7 +474,7 @@ func (p *Publisher) abandon(err error) int {
 	p.once.Do(func() { close(p.stop) })
 	for _, t := range tokens {
 		if f, ok := t.(*Confirm); ok {
-			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false)
+			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false, 0)
 		}
 	}
 	return len(tokens)
