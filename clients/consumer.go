@@ -210,7 +210,7 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 		case rep = <-r.ch:
 		case <-ctx.Done():
 			c.mu.Lock()
-			c.removeConsumerLocked(cs)
+			c.removeConsumerLocked(cs, nil)
 			c.mu.Unlock()
 			cs.cancel()
 			return nil, fmt.Errorf("%s: waiting for the broker's answer: %w", op, ctx.Err())
@@ -221,7 +221,7 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 			// Still registered: the next session subscribes it again.
 		default:
 			c.mu.Lock()
-			c.removeConsumerLocked(cs)
+			c.removeConsumerLocked(cs, nil)
 			c.mu.Unlock()
 			cs.cancel()
 			return nil, rep.err
@@ -243,7 +243,7 @@ func (c *Conn) subscribeLocked(s *session, cs *Consumer, r *request) {
 				return
 			}
 			c.log.Error("resubscribing failed; the consumer ends", "consumer", cs.tag, "err", rep.err)
-			c.removeConsumerLocked(cs)
+			c.removeConsumerLocked(cs, nil)
 			go cs.end(fmt.Errorf("%w: %w", ErrConsumerEnded, rep.err))
 		}}
 	}
@@ -261,25 +261,43 @@ func (c *Conn) subscribeLocked(s *session, cs *Consumer, r *request) {
 }
 
 // removeConsumerLocked unregisters cs and, if the live session has it
-// subscribed, cancels it there so the broker stops sending.
-func (c *Conn) removeConsumerLocked(cs *Consumer) {
+// subscribed, cancels it there so the broker stops sending. With answer,
+// the broker's answer to that Cancel goes to answer (buffered, one reply)
+// and removeConsumerLocked reports whether a Cancel was sent; without, a
+// refusal is logged.
+func (c *Conn) removeConsumerLocked(cs *Consumer, answer chan reply) bool {
 	if c.consumers[cs.tag] != cs {
-		return
+		return false
 	}
 	delete(c.consumers, cs.tag)
 	c.updatePrefetchLocked()
 	cs.stopped = true
+	sent := false
 	if s := c.sess; s != nil && cs.subEpoch == s.epoch {
-		op := fmt.Sprintf("cancel consumer %q", cs.tag)
-		c.sendRequestLocked(s, &request{op: op, fn: func(rep reply) {
-			if rep.err != nil && !errors.Is(rep.err, ErrConnectionLost) && !errors.Is(rep.err, ErrClosed) {
-				c.log.Warn("cancelling a consumer failed", "consumer", cs.tag, "err", rep.err)
+		r := &request{op: fmt.Sprintf("cancel consumer %q", cs.tag), ch: answer}
+		if answer == nil {
+			r.fn = func(rep reply) {
+				if cancelRefused(rep.err) {
+					c.log.Warn("cancelling a consumer failed", "consumer", cs.tag, "err", rep.err)
+				}
 			}
-		}}, func(dst []byte, id uint64) []byte {
+		}
+		c.sendRequestLocked(s, r, func(dst []byte, id uint64) []byte {
 			return wire.AppendCancel(dst, &wire.Cancel{ReqID: id, ConsumerTag: cs.tag})
 		})
+		sent = true
 	}
 	c.requeueQueuedLocked(cs)
+	return sent
+}
+
+// cancelRefused reports whether err, the answer to a Cancel, means the
+// broker may still have the consumer. A lost or closed connection does not:
+// the broker drops a dead connection's consumers. Nor does "no such
+// consumer": the broker ended it already (its queue was deleted, say).
+func cancelRefused(err error) bool {
+	return err != nil && !errors.Is(err, ErrConnectionLost) && !errors.Is(err, ErrClosed) &&
+		!hasCode(err, CodeConsumerNotFound)
 }
 
 func (c *Conn) updatePrefetchLocked() {
@@ -353,21 +371,41 @@ func (cs *Consumer) Stats() ConsumerStats {
 	}
 }
 
-// Cancel ends the consumer: the broker stops sending, deliveries not yet
-// handled are requeued, and Cancel waits (until ctx ends) for the handler
-// running now to return — so a handler must not call Cancel on its own
-// consumer (it would wait for itself until ctx ends).
+// Cancel ends the consumer: deliveries not yet handled are requeued, and
+// Cancel waits (until ctx ends) for the handler running now to return and
+// for the broker to confirm the cancellation. A handler must not call
+// Cancel on its own consumer (it would wait for itself until ctx ends).
+//
+// When Cancel returns nil the broker has dropped the consumer: it sends it
+// nothing more and its statistics no longer count it. A connection that is
+// down, or breaks while Cancel waits, counts as cancelled, since the broker
+// drops a dead connection's consumers (and this one is not subscribed
+// again). So does the broker's "no such consumer" (it ended the consumer
+// itself). Any other refusal is returned as a *BrokerError naming the
+// consumer's tag.
 func (cs *Consumer) Cancel(ctx context.Context) error {
 	c := cs.c
+	answer := make(chan reply, 1)
 	c.mu.Lock()
-	c.removeConsumerLocked(cs)
+	sent := c.removeConsumerLocked(cs, answer)
 	c.mu.Unlock()
 	cs.end(fmt.Errorf("%w: cancelled", ErrConsumerEnded))
 	select {
 	case <-cs.done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("cancel consumer %q: waiting for its handler to return: %w", cs.tag, ctx.Err())
+	}
+	if !sent {
+		return nil
+	}
+	select {
+	case rep := <-answer:
+		if cancelRefused(rep.err) {
+			return rep.err // names the consumer: `broker refused cancel consumer "tag": ...`
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cancel consumer %q: waiting for the broker's answer: %w", cs.tag, ctx.Err())
 	}
 }
 

@@ -15,7 +15,10 @@
 //     broker's refusal code and reason (IsNoRoute, IsQueueFull, ...).
 //   - Publishing survives reconnects: every unconfirmed message is sent again
 //     with its id, and the broker's dedup window drops the copies it already
-//     has (Confirm.Duplicate reports it).
+//     has (Confirm.Duplicate reports it). A refusal of a message sent more
+//     than once (Confirm.Sends > 1) is not definite, since an earlier attempt
+//     may have been stored if the dedup window had forgotten the id:
+//     IsIndeterminate reports it.
 //   - A delivery is acked only after its handler returned nil. A handler
 //     error requeues it; an error wrapped with Permanent dead-letters it.
 //     With ConsumerOptions.Seen, ids already processed are acked without

@@ -56,13 +56,21 @@ type BrokerError struct {
 	Op     string // what was refused, e.g. `publish "m-1"` or `declare queue "q"`
 	Code   uint16
 	Reason string
+	// Sends is, for a publish, how many times the message was sent (see
+	// Confirm.Sends); 0 for other requests. Above 1 the refusal is
+	// indeterminate: see IsIndeterminate.
+	Sends int
 }
 
 func (e *BrokerError) Error() string {
-	if e.Op == "" {
-		return fmt.Sprintf("broker refused: %s (code %d)", e.Reason, e.Code)
+	msg := fmt.Sprintf("broker refused: %s (code %d)", e.Reason, e.Code)
+	if e.Op != "" {
+		msg = fmt.Sprintf("broker refused %s: %s (code %d)", e.Op, e.Reason, e.Code)
 	}
-	return fmt.Sprintf("broker refused %s: %s (code %d)", e.Op, e.Reason, e.Code)
+	if e.Sends > 1 {
+		msg += fmt.Sprintf("; it was sent %d times and an earlier, unanswered attempt may have been stored", e.Sends)
+	}
+	return msg
 }
 
 // BrokerCode returns the broker's reason code carried by err, and false when
@@ -100,6 +108,18 @@ func IsNoRoute(err error) bool { return hasCode(err, CodeNoRoute) }
 // IsQueueFull reports a publish refused because a target queue is at its
 // MaxLength or MaxBytes.
 func IsQueueFull(err error) bool { return hasCode(err, CodeQueueFull) }
+
+// IsIndeterminate reports a publish refused after it was sent more than
+// once (a reconnect or a confirm timeout came between). The refusal answers
+// the last attempt only: an earlier one went unanswered and may have been
+// stored, if the broker's dedup window had forgotten the id by the time the
+// refused attempt arrived (the window is bounded, and a restarted broker
+// without durable state starts with an empty one). The message may or may
+// not be delivered; publishing it again with the same id is safe.
+func IsIndeterminate(err error) bool {
+	var be *BrokerError
+	return errors.As(err, &be) && be.Sends > 1
+}
 
 // IsMismatch reports a declaration that conflicts with an existing one.
 func IsMismatch(err error) bool { return hasCode(err, CodeMismatch) }

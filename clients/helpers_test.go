@@ -187,6 +187,9 @@ type cutProxy struct {
 	// swallow drops client-to-broker bytes while set: a request goes out
 	// and never arrives, like a frame lost just before the link fails.
 	swallow atomic.Bool
+	// mute drops broker-to-client bytes while set: an answer (a confirm,
+	// say) is sent and never arrives.
+	mute atomic.Bool
 }
 
 func startProxy(t testing.TB, target string) *cutProxy {
@@ -234,26 +237,19 @@ func (p *cutProxy) accept() {
 		if p.tapClient {
 			go p.tappedPipe(out, in)
 		} else {
-			go p.clientPipe(out, in)
+			go p.dropPipe(out, in, &p.swallow)
 		}
-		go p.pipe(in, out)
+		go p.dropPipe(in, out, &p.mute)
 	}
 }
 
-func (p *cutProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	_ = dst.Close()
-	_ = src.Close()
-}
-
-// clientPipe forwards client bytes unless swallow is set.
-func (p *cutProxy) clientPipe(dst, src net.Conn) {
+// dropPipe forwards src to dst, dropping what it reads while drop is set.
+func (p *cutProxy) dropPipe(dst, src net.Conn, drop *atomic.Bool) {
 	defer p.wg.Done()
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 && !p.swallow.Load() {
+		if n > 0 && !drop.Load() {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				break
 			}

@@ -44,6 +44,11 @@ const confirmSlab = 64
 // *BrokerError with the broker's code and reason), or abandoned because the
 // publisher or connection closed first (Err() wraps ErrUnconfirmed).
 //
+// A refusal of a message sent more than once (Sends() > 1, IsIndeterminate)
+// is not definite: an earlier attempt went unanswered and may have been
+// stored, if the broker's dedup window no longer remembered its id when the
+// refused attempt arrived.
+//
 // Its channel is made only when someone asks for it (Done, or Wait before
 // the answer came): most confirms are resolved in batches and read with Err,
 // so they never need one.
@@ -54,6 +59,7 @@ type Confirm struct {
 	done  chan struct{}
 	err   error
 	dup   bool
+	sends int
 }
 
 const (
@@ -116,16 +122,27 @@ func (f *Confirm) Duplicate() bool {
 	return f.state.Load() == confirmResolved && f.dup
 }
 
-// resolve sets the outcome once; later calls do nothing. err and dup are
-// written before the state is published, so a reader that sees
+// Sends is, once the broker answered, how many times the message was sent
+// (publish frames over all connections): 1 when nothing was lost, more
+// after a reconnect or a confirm timeout. It is 0 while unresolved and for
+// a confirm abandoned by Close (Err wraps ErrUnconfirmed).
+func (f *Confirm) Sends() int {
+	if f.state.Load() != confirmResolved {
+		return 0
+	}
+	return f.sends
+}
+
+// resolve sets the outcome once; later calls do nothing. err, dup and
+// sends are written before the state is published, so a reader that sees
 // confirmResolved sees them.
-func (f *Confirm) resolve(err error, dup bool) {
+func (f *Confirm) resolve(err error, dup bool, sends int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.state.Load() == confirmResolved {
 		return
 	}
-	f.err, f.dup = err, dup
+	f.err, f.dup, f.sends = err, dup, sends
 	f.state.Store(confirmResolved)
 	if f.done != nil {
 		close(f.done)
@@ -189,7 +206,9 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 // routing key. It blocks while the window is full, until ctx ends, and
 // returns a Confirm to wait on. The body is copied. Reusing an id that is
 // still pending is refused; reusing one the broker already holds gives a
-// Duplicate confirm.
+// Duplicate confirm. If ctx is done before the message is accepted (already
+// on entry, or while waiting for room) Publish returns an error wrapping
+// ctx.Err() and nothing is sent: the message was not published.
 func (p *Publisher) Publish(ctx context.Context, msgID string, body []byte) (*Confirm, error) {
 	return p.PublishTo(ctx, p.opts.Exchange, p.opts.RoutingKey, msgID, body)
 }
@@ -242,6 +261,11 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 		err = ErrClosed
 	case p.closing:
 		err = ErrPublisherClosed
+	case ctx.Err() != nil:
+		// Checked last, under the lock: a context that ended before the
+		// message was taken (already done on entry, or while waiting for
+		// room even as room appeared) means it is not taken at all.
+		err = fmt.Errorf("context ended before the message was accepted: %w", ctx.Err())
 	default:
 		// The engine copies the body into the allocation that holds the
 		// frame's other fields, so the caller may reuse its buffer. The
@@ -319,11 +343,11 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		}
 		switch r.Outcome {
 		case engine.Confirmed:
-			f.resolve(nil, false)
+			f.resolve(nil, false, r.Sends)
 		case engine.Duplicate:
-			f.resolve(nil, true)
+			f.resolve(nil, true, r.Sends)
 		default:
-			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason}, false)
+			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason, Sends: r.Sends}, false, r.Sends)
 		}
 	}
 	clear(p.resolved)
@@ -450,7 +474,7 @@ func (p *Publisher) abandon(err error) int {
 	p.once.Do(func() { close(p.stop) })
 	for _, t := range tokens {
 		if f, ok := t.(*Confirm); ok {
-			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false)
+			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false, 0)
 		}
 	}
 	return len(tokens)

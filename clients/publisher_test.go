@@ -215,6 +215,64 @@ func TestPublishBlocksWhileTheWindowIsFull(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "window") {
 		t.Fatalf("publish into a full window: %v, want a deadline error naming the window", err)
 	}
+	if s := p.Stats(); s.Added != 2 || p.Pending() != 2 {
+		t.Fatalf("after the refused publish: %d added, %d pending; want 2 and 2", s.Added, p.Pending())
+	}
+	// A broker again (empty: the client declares the topology again and
+	// resends what is pending): only the two accepted messages arrive.
+	b.restart()
+	if err := p.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := b.queue("q").Ready; got != 2 {
+		t.Fatalf("queue holds %d messages, want the 2 accepted ones", got)
+	}
+}
+
+// TestPublishWithADoneContextIsNotAccepted: a context already done refuses
+// the publish even though the window has room, and nothing is sent.
+func TestPublishWithADoneContextIsNotAccepted(t *testing.T) {
+	b := startBroker(t)
+	c := dial(t, b.addr)
+	setupQueue(t, c, "q", QueueOptions{})
+	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	pre := NewPrefix([]byte("prefix "))
+	for name, publish := range map[string]func() (*Confirm, error){
+		"Publish":         func() (*Confirm, error) { return p.Publish(done, "refused-1", []byte("x")) },
+		"PublishTo":       func() (*Confirm, error) { return p.PublishTo(done, "ex", "q", "refused-2", []byte("x")) },
+		"PublishPrefixed": func() (*Confirm, error) { return p.PublishPrefixed(done, "ex", "q", "refused-3", pre, []byte("x")) },
+	} {
+		f, err := publish()
+		if !errors.Is(err, context.Canceled) || f != nil {
+			t.Fatalf("%s with a cancelled context: confirm %v, err %v; want no confirm and context.Canceled", name, f, err)
+		}
+	}
+	if s := p.Stats(); s.Added != 0 || s.Sent != 0 || p.Pending() != 0 {
+		t.Fatalf("after refused publishes: %+v, %d pending; want nothing added or sent", s, p.Pending())
+	}
+	// The broker handles a connection's frames in order: once a later
+	// publish is confirmed, any earlier one would be in the queue too.
+	f, err := p.Publish(ctx, "accepted", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.queue("q").Ready; got != 1 {
+		t.Fatalf("queue holds %d messages, want only the accepted one", got)
+	}
+	// The refused ids were never taken: they can be published now.
+	f, err = p.Publish(ctx, "refused-1", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Wait(ctx); err != nil || f.Duplicate() {
+		t.Fatalf("publishing a refused id again: %v (duplicate %t), want a plain confirm", err, f.Duplicate())
+	}
 }
 
 func TestPublisherCloseWaitsForEveryConfirm(t *testing.T) {

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -257,5 +258,45 @@ func TestReconnectKeepsTryingWhileTheBrokerIsDown(t *testing.T) {
 	}
 	if got := b.queue("q").Ready; got != 1 {
 		t.Fatalf("new broker holds %d messages, want 1 (topology declared again, message resent)", got)
+	}
+}
+
+// TestRefusalAfterAResendIsIndeterminate: the first attempt is stored but
+// its confirm is lost with the connection; the broker does not remember the
+// id (deduplication off, as when its window has forgotten it), so the resend
+// is refused as queue full. The refusal says the message went out twice and
+// is indeterminate, and indeed the message is in the queue. A refusal of a
+// message sent once is definite.
+func TestRefusalAfterAResendIsIndeterminate(t *testing.T) {
+	b := startBroker(t, func(cfg *serverConfig) { cfg.DedupWindow = -1 })
+	p := startProxy(t, b.addr)
+	c := dial(t, p.addr())
+	setupQueue(t, c, "q", QueueOptions{MaxLength: 1})
+	pub := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
+	ctx := testCtx(t)
+	p.mute.Store(true)
+	f, err := pub.Publish(ctx, "m-1", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first attempt to be stored", func() bool { return b.queue("q").Ready == 1 })
+	p.cut() // closes both sides first: the muted confirm can no longer arrive
+	p.mute.Store(false)
+	if err := f.Wait(ctx); !IsQueueFull(err) || !IsIndeterminate(err) {
+		t.Fatalf("resend into the full queue: %v, want a queue-full refusal that IsIndeterminate", err)
+	}
+	var be *BrokerError
+	if !errors.As(f.Err(), &be) || be.Sends != 2 || f.Sends() != 2 {
+		t.Fatalf("refusal after one reconnect: BrokerError %+v, Confirm.Sends %d; want 2 sends in both", be, f.Sends())
+	}
+	if got := b.queue("q").Ready; got != 1 {
+		t.Fatalf("queue holds %d, want the refused message's first attempt", got)
+	}
+	g, err := pub.Publish(ctx, "m-2", []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Wait(ctx); !IsQueueFull(err) || IsIndeterminate(err) || g.Sends() != 1 {
+		t.Fatalf("refusal of a message sent once: %v (sends %d), want a definite queue-full refusal", err, g.Sends())
 	}
 }

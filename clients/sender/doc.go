@@ -31,11 +31,12 @@
 // from Options.Rand, so tests can fix both. It starts no goroutines of its
 // own (the connection has its own).
 //
-// # Limits
+// # Indeterminate refusals
 //
-// The client library resends unconfirmed messages after a reconnect and
-// does not say whether a given message was sent more than once. A refusal is
-// therefore reported as refused, never as indeterminate (scenarios/check's
-// OutcomeIndeterminate); a harness that kills the broker should treat
-// refusals after a broker restart with that in mind.
+// A refusal of a message the library sent more than once (after a
+// reconnect or a confirm timeout) answers only the last attempt: an earlier
+// one may have been stored if the broker's dedup window no longer knew the
+// id (clients.IsIndeterminate). The report writes such a refusal as
+// scenarios/check's "indeterminate" outcome, not "refused", and the Summary
+// counts it in Indeterminate rather than Refused.
 package sender

@@ -30,8 +30,10 @@ type ReportOptions struct {
 // Report writes the life of every message as JSON Lines of scenarios/check
 // events: a publish event (the attempt: id, publisher, seq = the message's
 // index, the plaintext's SHA-256, Queues) before the message is published,
-// then an outcome event when it resolves: confirmed, confirmed-duplicate, or
-// refused with the broker's code and reason. A message whose outcome never
+// then an outcome event when it resolves: confirmed, confirmed-duplicate,
+// refused with the broker's code and reason, or indeterminate (with them)
+// when the refused message had been sent more than once, since an earlier
+// attempt may have been stored (clients.IsIndeterminate). A message whose outcome never
 // arrived (the publisher gave up, or the process was killed) has no outcome
 // line, which is how check spells "unknown".
 //
@@ -78,6 +80,8 @@ func (r *Report) Resolved(res Result) error {
 		return r.write(check.ConfirmedDuplicate(r.at(), r.o.Publisher, res.ID))
 	case res.Err == nil:
 		return r.write(check.Confirmed(r.at(), r.o.Publisher, res.ID))
+	case errors.As(res.Err, &be) && clients.IsIndeterminate(be):
+		return r.write(check.Indeterminate(r.at(), r.o.Publisher, res.ID, be.Code, be.Reason))
 	case errors.As(res.Err, &be):
 		return r.write(check.Refused(r.at(), r.o.Publisher, res.ID, be.Code, be.Reason))
 	}

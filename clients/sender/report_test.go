@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,9 +52,10 @@ func TestReportWritesCheckEvents(t *testing.T) {
 	must(rep.Resolved(Result{Index: 2, ID: "p-2", Duplicate: true}))
 	must(rep.Resolved(Result{Index: 3, ID: "p-3", Err: &clients.BrokerError{Op: "publish", Code: 300, Reason: "no route"}}))
 	must(rep.Resolved(Result{Index: 4, ID: "p-4", Err: clients.ErrUnconfirmed}))
+	must(rep.Resolved(Result{Index: 5, ID: "p-5", Err: fmt.Errorf("wrapped: %w", &clients.BrokerError{Op: "publish", Code: 301, Reason: "queue full", Sends: 2})}))
 
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	if len(lines) != 4 {
+	if len(lines) != 5 {
 		t.Fatalf("want 4 lines (nothing for the unconfirmed message), got %d:\n%s", len(lines), buf.String())
 	}
 	var got []check.Event
@@ -69,6 +71,10 @@ func TestReportWritesCheckEvents(t *testing.T) {
 		check.Confirmed(2*time.Second, "p", "p-1"),
 		check.ConfirmedDuplicate(3*time.Second, "p", "p-2"),
 		check.Refused(4*time.Second, "p", "p-3", 300, "no route"),
+		check.Indeterminate(5*time.Second, "p", "p-5", 301, "queue full"),
+	}
+	if !strings.Contains(lines[4], `"outcome":"indeterminate"`) {
+		t.Errorf("a refusal after a resend is written as %s, want the checker's indeterminate outcome", lines[4])
 	}
 	for i := range want {
 		gb, _ := json.Marshal(got[i])
@@ -202,4 +208,21 @@ func runKilledChild(t *testing.T, addr, path string) {
 		Observer: Observers(rep, killAt(6)),
 	}, Generated(GenerateOptions{Count: 100, Size: 16}))
 	t.Fatalf("the sender was meant to die at message 6, Run returned %v", err)
+}
+
+func TestSummaryCountsIndeterminateRefusalsApart(t *testing.T) {
+	sum := Summary{Refused: map[string]int{}}
+	sum.count(Result{ID: "a", Err: &clients.BrokerError{Code: 301, Reason: "queue full", Sends: 1}})
+	sum.count(Result{ID: "b", Err: &clients.BrokerError{Code: 301, Reason: "queue full", Sends: 3}})
+	sum.count(Result{ID: "c"})
+	if sum.RefusedTotal() != 1 || sum.Indeterminate != 1 || sum.Confirmed != 1 {
+		t.Fatalf("summary %+v: want 1 refused, 1 indeterminate, 1 confirmed", sum)
+	}
+	if err := sum.Err(); err == nil || !strings.Contains(err.Error(), "1 refused after a resend (indeterminate)") {
+		t.Fatalf("Err: %v, want it to count the indeterminate refusal", err)
+	}
+	only := Summary{Refused: map[string]int{}, Indeterminate: 1}
+	if only.Err() == nil {
+		t.Fatal("a run whose only problem is an indeterminate refusal reports no error")
+	}
 }

@@ -58,7 +58,9 @@ type Result struct {
 	Index uint64
 	ID    string
 	// Err is nil when confirmed, a *clients.BrokerError when refused, and
-	// wraps clients.ErrUnconfirmed when the outcome never arrived.
+	// wraps clients.ErrUnconfirmed when the outcome never arrived. A refusal
+	// of a message sent more than once is indeterminate
+	// (clients.IsIndeterminate): an earlier attempt may have been stored.
 	Err       error
 	Duplicate bool // confirmed as a duplicate of an earlier publish of ID
 }
@@ -75,12 +77,16 @@ type Observer interface {
 
 // Summary counts how a run's messages ended.
 type Summary struct {
-	Sent        int
-	Confirmed   int // including duplicates
-	Duplicates  int
-	Refused     map[string]int // by the broker's reason and code
-	Unconfirmed int
-	Elapsed     time.Duration
+	Sent       int
+	Confirmed  int // including duplicates
+	Duplicates int
+	Refused    map[string]int // by the broker's reason and code
+	// Indeterminate counts refusals of messages sent more than once (after
+	// a reconnect or a confirm timeout): an earlier attempt may have been
+	// stored, so they may or may not arrive. They are not in Refused.
+	Indeterminate int
+	Unconfirmed   int
+	Elapsed       time.Duration
 }
 
 // RefusedTotal sums Refused.
@@ -103,11 +109,12 @@ func (s Summary) Rate() float64 {
 // Err is the error a command should exit with, or nil when every message
 // was confirmed.
 func (s Summary) Err() error {
-	if s.RefusedTotal() == 0 && s.Unconfirmed == 0 {
+	if s.RefusedTotal() == 0 && s.Indeterminate == 0 && s.Unconfirmed == 0 {
 		return nil
 	}
-	return fmt.Errorf("%d messages refused and %d unconfirmed: see the reasons above; "+
-		"unconfirmed messages may or may not have arrived (send them again to be sure)", s.RefusedTotal(), s.Unconfirmed)
+	return fmt.Errorf("%d messages refused, %d refused after a resend (indeterminate) and %d unconfirmed: see the reasons above; "+
+		"indeterminate and unconfirmed messages may or may not have arrived (send them again with the same ids to be sure)",
+		s.RefusedTotal(), s.Indeterminate, s.Unconfirmed)
 }
 
 // ErrNoSealer is returned by Run without Options.Sealer.
@@ -263,26 +270,31 @@ func (r *run) collect(ctx context.Context, pub *clients.Publisher) {
 }
 
 func (r *run) settle(p pendingMsg) {
-	err := p.f.Err()
-	res := Result{Index: p.index, ID: p.f.ID(), Err: err}
-	var be *clients.BrokerError
-	switch {
-	case err == nil:
-		r.sum.Confirmed++
-		if p.f.Duplicate() {
-			r.sum.Duplicates++
-			res.Duplicate = true
-		}
-	case errors.Is(err, clients.ErrUnconfirmed):
-		r.sum.Unconfirmed++
-	case errors.As(err, &be):
-		r.sum.Refused[fmt.Sprintf("%s (code %d)", be.Reason, be.Code)]++
-	default:
-		r.sum.Refused[err.Error()]++
-	}
+	res := Result{Index: p.index, ID: p.f.ID(), Err: p.f.Err(), Duplicate: p.f.Duplicate()}
+	r.sum.count(res)
 	if r.o.Observer != nil {
 		if oerr := r.o.Observer.Resolved(res); oerr != nil {
 			r.fail(fmt.Errorf("after message %d (%s) resolved: %w", p.index, res.ID, oerr))
 		}
+	}
+}
+
+// count adds one message's outcome to the summary.
+func (s *Summary) count(res Result) {
+	var be *clients.BrokerError
+	switch err := res.Err; {
+	case err == nil:
+		s.Confirmed++
+		if res.Duplicate {
+			s.Duplicates++
+		}
+	case errors.Is(err, clients.ErrUnconfirmed):
+		s.Unconfirmed++
+	case clients.IsIndeterminate(err):
+		s.Indeterminate++
+	case errors.As(err, &be):
+		s.Refused[fmt.Sprintf("%s (code %d)", be.Reason, be.Code)]++
+	default:
+		s.Refused[err.Error()]++
 	}
 }

@@ -230,7 +230,9 @@ type sendPlan struct {
 
 type sendSummary struct{ sender.Summary }
 
-func (s sendSummary) refused() int { return s.RefusedTotal() }
+// refused counts every refusal, the indeterminate ones (refused after a
+// resend) included: the demo treats any as a failure.
+func (s sendSummary) refused() int { return s.RefusedTotal() + s.Indeterminate }
 
 // resolvedFunc is an Observer that only watches outcomes.
 type resolvedFunc func(id string, err error)
@@ -261,7 +263,10 @@ func generatedSource(n, size int) sender.Source {
 
 func (s sendSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "sent %d, confirmed %d (duplicates %d), refused %d, unconfirmed %d in %s (%.0f msg/s)\n",
-		s.Sent, s.Confirmed, s.Duplicates, s.refused(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.Rate())
+		s.Sent, s.Confirmed, s.Duplicates, s.RefusedTotal(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.Rate())
+	if s.Indeterminate > 0 {
+		fmt.Fprintf(w, "  indeterminate %d: refused after a resend; an earlier attempt may have been stored\n", s.Indeterminate)
+	}
 	for _, reason := range slices.Sorted(maps.Keys(s.Refused)) {
 		fmt.Fprintf(w, "  refused %d: %s\n", s.Refused[reason], reason)
 	}
