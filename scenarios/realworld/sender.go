@@ -129,6 +129,9 @@ func (e *eventWriter) write(ev check.Event) error {
 // SenderSummary counts how a sender's publishes ended.
 type SenderSummary struct {
 	Attempted, Confirmed, Duplicates, Refused, Unresolved int
+	// Indeterminate counts refusals after a resend (clients.IsIndeterminate):
+	// an earlier attempt may have been stored.
+	Indeterminate int
 }
 
 // RunSender publishes cfg.Count sealed messages with confirms and records
@@ -251,6 +254,11 @@ func outcomeEvent(at time.Duration, publisher string, fut *clients.Confirm, sum 
 	}
 	var be *clients.BrokerError
 	if errors.As(err, &be) {
+		if clients.IsIndeterminate(err) {
+			// Refused after a resend: an earlier attempt may be stored.
+			sum.Indeterminate++
+			return check.Indeterminate(at, publisher, fut.ID(), be.Code, be.Reason), true
+		}
 		sum.Refused++
 		return check.Refused(at, publisher, fut.ID(), be.Code, be.Reason), true
 	}
