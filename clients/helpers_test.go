@@ -422,6 +422,12 @@ func (sb *silentBroker) accepted() int64 { return sb.count.Load() }
 // behaviour a test writes frame by frame.
 func startScriptedBroker(t testing.TB, answer func(typ wire.FrameType, payload []byte) []byte) string {
 	t.Helper()
+	return startScriptedBrokerHello(t, wire.HelloOK{ServerName: "scripted", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19}, answer)
+}
+
+// startScriptedBrokerHello is startScriptedBroker answering Hello with hello.
+func startScriptedBrokerHello(t testing.TB, hello wire.HelloOK, answer func(typ wire.FrameType, payload []byte) []byte) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -440,7 +446,7 @@ func startScriptedBroker(t testing.TB, answer func(typ wire.FrameType, payload [
 			go func() {
 				defer wg.Done()
 				defer nc.Close()
-				r := answerHello(nc, &wire.HelloOK{ServerName: "scripted", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19})
+				r := answerHello(nc, &hello)
 				if r == nil {
 					return
 				}

@@ -136,12 +136,11 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 		if !s.prefixes {
 			return fmt.Errorf("broker sent Prefix on a connection without shared prefixes")
 		}
-		var b []byte
-		if in.prefix.ID == s.inPre.Last()+1 {
-			b = slices.Clone(in.prefix.Bytes) // the payload is the reader's buffer
-		}
-		if _, err := s.inPre.Define(in.prefix.ID, b); err != nil {
-			return fmt.Errorf("broker's Prefix: %w", err)
+		// Only the next id is taken: a repeated or skipped id is a broker
+		// bug that could attach the wrong bytes to later deliveries, and
+		// ends the session. The payload is the reader's buffer: cloned.
+		if err := s.inPre.Define(in.prefix.ID, slices.Clone(in.prefix.Bytes)); err != nil {
+			return fmt.Errorf("broker violated the protocol (code 104) with its Prefix: %w", err)
 		}
 	case wire.FrameAckRefused:
 		c.cons.HandleAckRefused(in.ackRefused)

@@ -3,7 +3,13 @@ package clients
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // TestPrefixedPublishesArriveWhole: a publisher cycling through more
@@ -74,5 +80,57 @@ func TestPrefixedPublishesArriveWhole(t *testing.T) {
 				t.Fatalf("%d deliveries came split, want split deliveries: %v", split, wantSplit)
 			}
 		})
+	}
+}
+
+// TestBrokerPrefixIDReuseEndsTheSession: a broker that defines prefix id 1
+// twice (with other bytes) breaks the protocol; taking either definition
+// could hand the consumer the wrong bytes. The client ends the session with
+// an error naming both ids, delivers nothing of it, and starts again at id
+// 1 on the next connection.
+func TestBrokerPrefixIDReuseEndsTheSession(t *testing.T) {
+	var consumes atomic.Int64 // one per connection
+	hello := wire.HelloOK{ServerName: "reuse", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19, Features: wire.FeatureSharedPrefixes}
+	addr := startScriptedBrokerHello(t, hello, func(typ wire.FrameType, payload []byte) []byte {
+		if typ != wire.FrameConsume {
+			return nil
+		}
+		var f wire.Consume
+		if err := wire.DecodeConsume(payload, &f); err != nil {
+			t.Errorf("decode consume: %v", err)
+			return nil
+		}
+		out := wire.AppendConsumeOK(nil, &wire.ConsumeOK{ReqID: f.ReqID, ConsumerTag: f.ConsumerTag})
+		d := wire.Deliver{ConsumerTag: []byte(f.ConsumerTag), DeliveryTag: 1, DeliveryCount: 1, Queue: []byte("q"), Body: []byte("x")}
+		if consumes.Add(1) == 1 {
+			out = wire.AppendPrefix(out, &wire.Prefix{ID: 1, Bytes: []byte("A|")})
+			out = wire.AppendPrefix(out, &wire.Prefix{ID: 1, Bytes: []byte("B|")})
+			d.MessageID = []byte("first")
+		} else {
+			out = wire.AppendPrefix(out, &wire.Prefix{ID: 1, Bytes: []byte("C|")})
+			d.MessageID = []byte("second")
+		}
+		return wire.AppendDeliverRef(out, &wire.DeliverRef{PrefixID: 1, Deliver: d})
+	})
+	var logs testutil.SyncBuffer
+	c := dial(t, addr, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	rec := newRecorder()
+	consume(t, c, ConsumerOptions{Queue: "q", Tag: "t", Handler: func(_ context.Context, d *Delivery) error {
+		rec.add(d)
+		return nil
+	}})
+	eventually(t, "the delivery on the second connection", func() bool { return rec.distinct() >= 1 })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.ds) != 1 || rec.ds[0].MessageID != "second" || string(rec.ds[0].WholeBody()) != "C|x" {
+		for _, d := range rec.ds {
+			t.Errorf("delivered %s: %q", d.MessageID, d.WholeBody())
+		}
+		t.Fatal("want only the second connection's delivery, C|x")
+	}
+	if got := logs.String(); !strings.Contains(got, "got id 1 after id 1") {
+		t.Fatalf("the client's log does not name the ids of the bad definition:\n%s", got)
 	}
 }

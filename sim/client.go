@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
@@ -57,6 +58,9 @@ type clientConn struct {
 	gen uint64
 
 	connects, reconnects uint64
+
+	// violations is the run's list of broker protocol violations.
+	violations *[]string
 }
 
 func (cc *clientConn) name() string { return cc.node.Name }
@@ -210,13 +214,8 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 			cc.drop("bad Prefix")
 			return
 		}
-		var b []byte
-		if f.ID == cc.inPre.Last()+1 {
-			b = append([]byte(nil), f.Bytes...)
-		}
-		if _, err := cc.inPre.Define(f.ID, b); err != nil {
-			cc.w.trace.begin(cc.w.Now(), cc.name()).word("bad-prefix").str("err", err.Error()).end()
-			cc.drop("prefix out of sequence")
+		if err := cc.inPre.Define(f.ID, append([]byte(nil), f.Bytes...)); err != nil {
+			cc.brokerViolated("bad-prefix", err)
 			return
 		}
 		if f.ID > wire.PrefixWindow {
@@ -259,6 +258,14 @@ func (cc *clientConn) drop(why string) {
 	cc.w.net.closeFrom(cc.conn, sideClient, why)
 	cc.conn = nil
 	cc.lost()
+}
+
+// brokerViolated ends the connection on a frame a correct broker never
+// sends (docs/protocol.md §5a: fatal, code 104) and records it as a finding.
+func (cc *clientConn) brokerViolated(what string, err error) {
+	cc.w.trace.begin(cc.w.Now(), cc.name()).word(what).str("err", err.Error()).end()
+	*cc.violations = append(*cc.violations, fmt.Sprintf("%s at %v: %s: %v", cc.name(), cc.w.Now(), what, err))
+	cc.drop("broker violated the protocol")
 }
 
 func (cc *clientConn) lost() {

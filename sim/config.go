@@ -201,9 +201,13 @@ type Mutations struct {
 	PrefetchIgnored bool
 	// PrefixIDReuse: the broker's sessions bind each new shared prefix to
 	// the id of the previous one instead of a new id, as a sender that
-	// forgets to advance its window would; consumers then join rests to
-	// the wrong header.
+	// forgets to advance its window would; the consumers' windows refuse
+	// the repeated id (Result.ProtocolViolations).
 	PrefixIDReuse bool
+	// PrefixRefWrong: the broker's DeliverRefs name the live prefix defined
+	// before the right one, which no window check can see; consumers join
+	// rests to the wrong header (Result.RejectedIntact).
+	PrefixRefWrong bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -36,6 +36,8 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 		{"prefetch ignored", Mutations{PrefetchIgnored: true},
 			func(r Result) bool { return len(r.PrefetchExceeded) > 0 }},
 		{"prefix id reused", Mutations{PrefixIDReuse: true},
+			func(r Result) bool { return len(r.ProtocolViolations) > 0 }},
+		{"prefix reference wrong", Mutations{PrefixRefWrong: true},
 			func(r Result) bool { return len(r.RejectedIntact) > 0 }},
 	}
 	for _, tc := range cases {

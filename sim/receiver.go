@@ -267,8 +267,7 @@ func (r *receiverNode) frame(t wire.FrameType, payload []byte) {
 		}
 		pre, err := r.cc.inPre.Lookup(d.PrefixID)
 		if err != nil {
-			w.trace.begin(w.Now(), r.name()).word("bad-prefix-ref").str("err", err.Error()).end()
-			r.cc.drop("DeliverRef to a prefix that is not live")
+			r.cc.brokerViolated("bad-prefix-ref", err)
 			return
 		}
 		// The logical body, prefix ‖ rest, as the client library builds it.

@@ -38,6 +38,11 @@ type Result struct {
 	// excuses dead-lettered copies, so this is the simulator's own check
 	// of the bytes it carries; it fails the run.
 	RejectedIntact []string
+	// ProtocolViolations lists frames a client got that a correct broker
+	// never sends: a prefix definition out of sequence, a DeliverRef to a
+	// prefix that is not live. Shared prefixes are used on in-order links
+	// only, where neither can happen by accident; it fails the run.
+	ProtocolViolations []string
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -57,7 +62,7 @@ type Result struct {
 // OK reports whether the run passed every check.
 func (r Result) OK() bool {
 	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0 &&
-		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0
+		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0 && len(r.ProtocolViolations) == 0
 }
 
 // Summary is the report's summary plus the simulator's own findings.
@@ -77,6 +82,9 @@ func (r Result) Summary() string {
 	}
 	if len(r.RejectedIntact) > 0 {
 		s += fmt.Sprintf("; INTEGRITY VIOLATED: %d intact envelopes rejected %v", len(r.RejectedIntact), r.RejectedIntact[:min(3, len(r.RejectedIntact))])
+	}
+	if len(r.ProtocolViolations) > 0 {
+		s += fmt.Sprintf("; BROKER PROTOCOL VIOLATED %d times, first: %s", len(r.ProtocolViolations), r.ProtocolViolations[0])
 	}
 	if len(r.PrefetchExceeded) > 0 {
 		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)

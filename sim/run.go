@@ -44,6 +44,10 @@ type runState struct {
 	// boundViolations are I6 findings of the broker's per-step check.
 	boundViolations []string
 	pchg            uint64
+
+	// protocolViolations are frames the clients got that a correct broker
+	// never sends (see Result.ProtocolViolations).
+	protocolViolations []string
 }
 
 type randomCut struct {
@@ -131,7 +135,7 @@ func (st *runState) build() {
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
 		}},
 		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
-			MutationPrefixIDReuse: st.mut.PrefixIDReuse}.WithDefaults(),
+			MutationPrefixIDReuse: st.mut.PrefixIDReuse, MutationPrefixRefWrong: st.mut.PrefixRefWrong}.WithDefaults(),
 	}
 	if work.Durable {
 		st.brk.fs = store.NewMemFS()
@@ -188,7 +192,7 @@ func (st *runState) build() {
 		}
 		l := newLink(n)
 		p.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: p, backoff: backoff, heartbeat: work.Heartbeat,
-			prefixes: wantsPrefixes(w, l, work), cov: &st.cov}
+			prefixes: wantsPrefixes(w, l, work), cov: &st.cov, violations: &st.protocolViolations}
 		// Publish times: uniform over the span, in order.
 		times := make([]VTime, perPub[i])
 		for j := range times {
@@ -214,7 +218,7 @@ func (st *runState) build() {
 		r.disk = newDisk(w, n.Name, DiskFaults{CrashInSync: st.plan.Disk.FsyncCrash, Torn: 0.5})
 		l := newLink(n)
 		r.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: r, backoff: backoff, heartbeat: work.Heartbeat,
-			prefixes: wantsPrefixes(w, l, work), cov: &st.cov}
+			prefixes: wantsPrefixes(w, l, work), cov: &st.cov, violations: &st.protocolViolations}
 		st.recs = append(st.recs, r)
 	}
 }
@@ -388,6 +392,7 @@ func (st *runState) finish(res *Result) {
 	res.OverLimit = st.boundViolations
 	res.EnqueuedTwice = st.hist.enqueuedTwice
 	res.RejectedIntact = st.hist.rejectedIntact
+	res.ProtocolViolations = st.protocolViolations
 	res.Coverage = st.cov
 	res.TraceHash = w.trace.Hash()
 	res.TraceLines = w.trace.Lines()

@@ -57,8 +57,14 @@ type Config struct {
 	// MutationPrefixIDReuse is a deliberate bug, TEST ONLY: the outbound
 	// prefix window binds each new prefix to the previous id instead of a
 	// new one, as a sender that forgets to advance its window would. The
-	// simulator's sweep must catch it.
+	// consumer's window refuses the repeated id (fatal, code 104); the
+	// simulator's sweep must catch it as a protocol violation.
 	MutationPrefixIDReuse bool
+	// MutationPrefixRefWrong is a deliberate bug, TEST ONLY: a DeliverRef
+	// names the live prefix defined just before the right one, a mistake no
+	// window check can see. The simulator's sweep must catch the wrong
+	// bytes (intact envelopes rejected).
+	MutationPrefixRefWrong bool
 }
 
 // ErrInvalidConfig reports a Config field out of range.

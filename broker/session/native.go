@@ -259,6 +259,9 @@ func (n *Native) appendDeliver(d *broker.Delivery) {
 		}
 		n.out = wire.AppendPrefix(n.out, &wire.Prefix{ID: id, Bytes: p.Bytes()})
 	}
+	if n.cfg.MutationPrefixRefWrong && id > 1 && n.outPrefixes.Last()-(id-1) < wire.PrefixWindow {
+		id-- // another live prefix: the consumer cannot tell
+	}
 	r := &n.scratch.deliverRef
 	r.Deliver, r.PrefixID = *f, id
 	n.out = wire.AppendDeliverRef(n.out, r)

@@ -176,16 +176,13 @@ func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) 
 
 // definePrefix records the client's next prefix definition. The bytes are
 // copied once into an immutable broker.Prefix that every message published
-// with it shares; a copy of an earlier definition is ignored.
+// with it shares. An id other than the last + 1 is fatal: it can only be a
+// client bug, and taking it could attach the wrong bytes to later messages.
 func (n *Native) definePrefix(f *wire.Prefix) error {
 	if !n.prefixes {
 		return n.fail(0, broker.CodeProtocol, errors.New("Prefix on a connection that did not negotiate shared prefixes"))
 	}
-	var pre *broker.Prefix
-	if f.ID == n.inPrefixes.Last()+1 {
-		pre = broker.NewPrefix(f.Bytes)
-	}
-	if _, err := n.inPrefixes.Define(f.ID, pre); err != nil {
+	if err := n.inPrefixes.Define(f.ID, broker.NewPrefix(f.Bytes)); err != nil {
 		return n.fail(0, broker.CodeProtocol, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,20 +163,43 @@ func TestPrefixProtocolErrorsAreFatal(t *testing.T) {
 	}
 }
 
-// TestDuplicatedDefinitionIsIgnored: a copy of a definition (a duplicated
-// datagram) changes nothing, even with other bytes: ids are never reused.
-func TestDuplicatedDefinitionIsIgnored(t *testing.T) {
-	w := newWorld(t, broker.Config{})
-	cons, _ := openWithFeatures(t, w, 0)
-	consumeOn(t, w, cons)
-	pub, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
-	in := wire.AppendPrefix(nil, &wire.Prefix{ID: 1, Bytes: []byte("A|")})
-	in = wire.AppendPrefix(in, &wire.Prefix{ID: 1, Bytes: []byte("B|")})
-	in = append(in, publishRef(1, 1, "m", "x")...)
-	w.feed(pub, in)
-	fs := frames(t, w.take(cons))
-	if d, ok := fs[0].(*wire.Deliver); !ok || string(d.Body) != "A|x" {
-		t.Fatalf("delivery %#v, want the first definition's bytes", fs)
+// TestRepeatedDefinitionIsFatal: a definition whose id is not the last + 1
+// (here the last id again, with other bytes, then an older one) is a client
+// bug on the in-order transport shared prefixes need: the connection ends
+// with Error 104 naming both ids, and the message referring to it is not
+// published with either prefix.
+func TestRepeatedDefinitionIsFatal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ids  []uint64
+		want string
+	}{
+		{"last id again", []uint64{1, 1}, "got id 1 after id 1"},
+		{"an older id", []uint64{1, 2, 1}, "got id 1 after id 2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, broker.Config{})
+			cons, _ := openWithFeatures(t, w, 0)
+			consumeOn(t, w, cons)
+			pub, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+			var in []byte
+			for i, id := range tc.ids {
+				in = wire.AppendPrefix(in, &wire.Prefix{ID: id, Bytes: fmt.Appendf(nil, "P%d|", i)})
+			}
+			in = append(in, publishRef(1, 1, "m", "x")...)
+			if _, err := pub.Feed(in, w.now); err == nil {
+				t.Fatal("a repeated definition was accepted")
+			}
+			fs := frames(t, pub.Output())
+			e, ok := fs[len(fs)-1].(*wire.Error)
+			if !ok || e.ReqID != 0 || e.Code != uint16(broker.CodeProtocol) || !strings.Contains(e.Message, tc.want) {
+				t.Fatalf("answer %#v, want a fatal Error 104 saying %q", fs, tc.want)
+			}
+			w.settle()
+			if fs := frames(t, w.take(cons)); len(fs) != 0 {
+				t.Fatalf("the other connection got %#v after the offender's protocol error", fs)
+			}
+		})
 	}
 }
 
@@ -201,7 +225,7 @@ func FuzzNativeSessionWithPrefixes(f *testing.F) {
 		for _, fr := range frames(t, s.Output()) {
 			switch fr := fr.(type) {
 			case *wire.Prefix:
-				if _, err := defined.Define(fr.ID, fr.Bytes); err != nil {
+				if err := defined.Define(fr.ID, fr.Bytes); err != nil {
 					t.Fatalf("server's prefix definition: %v", err)
 				}
 			case *wire.DeliverRef:

@@ -195,8 +195,11 @@ func (d *decoder) prefixID(field string) uint64 {
 	return v
 }
 
-// ErrPrefixSequence: a Prefix frame skipped ids (a definition was lost or
-// reordered). Fatal for the connection (code 104, CodeProtocol).
+// ErrPrefixSequence: a Prefix frame's id is not the last id + 1. On the
+// in-order transport shared prefixes require, that is a peer bug (an id
+// skipped, or reused for other bytes): fatal for the connection (code 104,
+// CodeProtocol). Accepting a reused id could attach the wrong bytes to the
+// peer's later references.
 var ErrPrefixSequence = errors.New("wire: prefix definition out of sequence")
 
 // ErrPrefixNotLive: a Ref frame named a prefix id that was never defined or
@@ -212,20 +215,17 @@ type InboundPrefixes[T any] struct {
 	ring [PrefixWindow]T
 }
 
-// Define records definition id. An id at or below the last one is a copy
-// of a definition already seen (ids are never reused, so its bytes are the
-// ones already held): it is ignored and Define reports false. An id above
-// last+1 means a definition was lost or overtaken: ErrPrefixSequence.
-func (w *InboundPrefixes[T]) Define(id uint64, v T) (bool, error) {
-	switch {
-	case id <= w.last:
-		return false, nil
-	case id != w.last+1:
-		return false, fmt.Errorf("%w: got id %d, expected %d", ErrPrefixSequence, id, w.last+1)
+// Define records definition id, which must be exactly Last()+1: ids are
+// assigned consecutively and never reused, so any other id (a skip, a
+// repeat, an id reused for other bytes) is ErrPrefixSequence, naming both
+// ids, and the window is left unchanged.
+func (w *InboundPrefixes[T]) Define(id uint64, v T) error {
+	if id != w.last+1 {
+		return fmt.Errorf("%w: got id %d after id %d (want %d: ids are consecutive and never reused)", ErrPrefixSequence, id, w.last, w.last+1)
 	}
 	w.last = id
 	w.ring[id%PrefixWindow] = v
-	return true, nil
+	return nil
 }
 
 // Last is the last id defined: a definition of Last()+1 is the next one.

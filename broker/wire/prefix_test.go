@@ -3,7 +3,9 @@ package wire_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -50,12 +52,12 @@ func TestInboundPrefixesSequenceAndWindow(t *testing.T) {
 	if _, err := w.Lookup(1); !errors.Is(err, wire.ErrPrefixNotLive) {
 		t.Fatalf("lookup in an empty window: %v", err)
 	}
-	if _, err := w.Define(2, "two"); !errors.Is(err, wire.ErrPrefixSequence) {
+	if err := w.Define(2, "two"); !errors.Is(err, wire.ErrPrefixSequence) {
 		t.Fatalf("defining 2 first: %v, want ErrPrefixSequence", err)
 	}
 	for id := uint64(1); id <= wire.PrefixWindow+1; id++ {
-		if fresh, err := w.Define(id, string(rune('a'+id%26))); err != nil || !fresh {
-			t.Fatalf("define %d: %v %v", id, fresh, err)
+		if err := w.Define(id, string(rune('a'+id%26))); err != nil {
+			t.Fatalf("define %d: %v", id, err)
 		}
 	}
 	if _, err := w.Lookup(1); !errors.Is(err, wire.ErrPrefixNotLive) {
@@ -67,16 +69,26 @@ func TestInboundPrefixesSequenceAndWindow(t *testing.T) {
 	if _, err := w.Lookup(wire.PrefixWindow + 2); !errors.Is(err, wire.ErrPrefixNotLive) {
 		t.Fatalf("id never defined: %v", err)
 	}
-	// A copy of an earlier definition changes nothing.
-	if fresh, err := w.Define(5, "other"); err != nil || fresh {
-		t.Fatalf("copy of id 5: %v %v, want ignored", fresh, err)
+	// Any id but the next one is refused, naming both ids, and changes
+	// nothing: a repeat of the last id or an older one (an id reused for
+	// other bytes), and a skip.
+	last := w.Last()
+	for _, id := range []uint64{last, 5, 0, last + 2} {
+		err := w.Define(id, "other")
+		want := fmt.Sprintf("got id %d after id %d", id, last)
+		if !errors.Is(err, wire.ErrPrefixSequence) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("define %d after %d: %v, want ErrPrefixSequence saying %q", id, last, err, want)
+		}
 	}
-	if v, _ := w.Lookup(5); v != string(rune('a'+5)) {
-		t.Fatalf("a copy replaced the definition: %q", v)
+	if v, _ := w.Lookup(last); w.Last() != last || v != string(rune('a'+last%26)) {
+		t.Fatalf("a refused definition changed the window: last %d, id %d = %q", w.Last(), last, v)
 	}
 	w.Reset()
 	if _, err := w.Lookup(2); !errors.Is(err, wire.ErrPrefixNotLive) {
 		t.Fatalf("after Reset: %v", err)
+	}
+	if err := w.Define(1, "again"); err != nil {
+		t.Fatalf("first id after Reset: %v", err)
 	}
 }
 
@@ -97,7 +109,7 @@ func TestPrefixWindowsAgree(t *testing.T) {
 			id, live := out.Lookup(h)
 			if !live {
 				id = out.Define(h)
-				if _, err := in.Define(id, h.v); err != nil {
+				if err := in.Define(id, h.v); err != nil {
 					t.Fatalf("receiver refused definition %d: %v", id, err)
 				}
 			}

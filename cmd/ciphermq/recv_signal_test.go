@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 // envRecvHelper holds the JSON argument list when the test binary is
@@ -49,7 +51,7 @@ func TestRecvExitsZeroOnSIGINT(t *testing.T) {
 		"--trust", filepath.Join(keys, "sender.pub"), "--out", out})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRecvHelperProcess$")
 	cmd.Env = append(os.Environ(), envRecvHelper+"="+string(args))
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -6,35 +6,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 type recvRun struct {
-	out, errOut syncBuffer
+	out, errOut testutil.SyncBuffer
 	done        chan error
 	cancel      context.CancelFunc
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // wait returns the command's error once it ends by itself.

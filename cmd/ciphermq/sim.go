@@ -168,6 +168,7 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"broker-confirm-before-fsync": func(m *sim.Mutations) { m.BrokerConfirmBeforeFsync = true },
 	"prefetch-ignored":            func(m *sim.Mutations) { m.PrefetchIgnored = true },
 	"prefix-id-reuse":             func(m *sim.Mutations) { m.PrefixIDReuse = true },
+	"prefix-ref-wrong":            func(m *sim.Mutations) { m.PrefixRefWrong = true },
 }
 
 func mutationNames() []string {
