@@ -196,16 +196,26 @@ func (c *nativeClient) next() wire.Frame {
 	}
 }
 
-// cloneFrame copies the byte fields of a Deliver or FetchOK, which alias
-// the reader's buffer.
+// cloneFrame copies the byte fields of the frames that alias the reader's
+// buffer (Deliver, DeliverRef, FetchOK, Prefix, StatsOK).
 func cloneFrame(f wire.Frame) wire.Frame {
 	cp := func(b []byte) []byte { return append([]byte(nil), b...) }
-	switch v := f.(type) {
-	case *wire.Deliver:
+	cpDeliver := func(v *wire.Deliver) wire.Deliver {
 		d := *v
 		d.ConsumerTag, d.Queue, d.Exchange, d.RoutingKey, d.MessageID, d.Body =
 			cp(v.ConsumerTag), cp(v.Queue), cp(v.Exchange), cp(v.RoutingKey), cp(v.MessageID), cp(v.Body)
+		return d
+	}
+	switch v := f.(type) {
+	case *wire.Deliver:
+		d := cpDeliver(v)
 		return &d
+	case *wire.DeliverRef:
+		return &wire.DeliverRef{PrefixID: v.PrefixID, Deliver: cpDeliver(&v.Deliver)}
+	case *wire.FetchOK:
+		return &wire.FetchOK{ReqID: v.ReqID, Deliver: cpDeliver(&v.Deliver)}
+	case *wire.Prefix:
+		return &wire.Prefix{ID: v.ID, Bytes: cp(v.Bytes)}
 	case *wire.StatsOK:
 		s := *v
 		s.JSON = cp(v.JSON)
