@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -305,4 +306,36 @@ func TestPrefixedTrafficAllocatesNoMoreThanPlain(t *testing.T) {
 	if prefixed > plain {
 		t.Fatalf("prefixed traffic allocates %.2f per message, plain %.2f", prefixed, plain)
 	}
+}
+
+// TestUnusedDefinitionsStayBounded: a client that defines prefix after
+// prefix and never uses them costs the session at most the window, 32 ×
+// the largest prefix, however many it sends.
+func TestUnusedDefinitionsStayBounded(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	s, _ := openWithFeatures(t, w, wire.FeatureSharedPrefixes)
+	const n = 10 * wire.PrefixWindow
+	bytes := make([]byte, wire.MaxPrefixSize)
+	var in []byte
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for id := uint64(1); id <= n; id++ {
+		bytes[0] = byte(id)
+		in = wire.AppendPrefix(in[:0], &wire.Prefix{ID: id, Bytes: bytes})
+		if _, err := s.Feed(in, w.now); err != nil {
+			t.Fatalf("definition %d: %v", id, err)
+		}
+	}
+	held := int64(heap()) - int64(before)
+	bound := int64(wire.PrefixWindow*wire.MaxPrefixSize + 2<<20) // the window plus slack for the runtime
+	t.Logf("%d definitions of %d bytes: the session holds %d bytes more", n, wire.MaxPrefixSize, held)
+	if held > bound {
+		t.Fatalf("%d unused definitions hold %d bytes, more than the window's %d", n, held, bound)
+	}
+	runtime.KeepAlive(s)
 }
