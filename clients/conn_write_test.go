@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
@@ -124,11 +126,11 @@ func holdingBroker(t *testing.T) (addr string, accepted <-chan net.Conn) {
 	return l.Addr().String(), ch
 }
 
-// A publish written from the caller's goroutine that fails ends the session
-// exactly as a failed write of the writer goroutine does: the session's
-// error says "write to broker", the connection reconnects, and the message
-// is sent again on the new session.
-func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
+// holdingSession dials a holdingBroker without heartbeats and returns the
+// connection, its session (which must have a try-writer) and the broker's
+// accepted connections, the first one already taken.
+func holdingSession(t *testing.T) (*Conn, *session, <-chan net.Conn) {
+	t.Helper()
 	addr, accepted := holdingBroker(t)
 	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
 	<-accepted
@@ -138,6 +140,15 @@ func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
 	if s.tw == nil {
 		t.Fatal("a TCP session has no try-writer: the inline write path is not in use")
 	}
+	return c, s, accepted
+}
+
+// A publish written from the caller's goroutine that fails ends the session
+// exactly as a failed write of the writer goroutine does: the session's
+// error says "write to broker", the connection reconnects, and the message
+// is sent again on the new session.
+func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
+	c, s, accepted := holdingSession(t)
 	// The client can no longer send; reads still work, so the reader does
 	// not end the session first.
 	if err := s.nc.(*net.TCPConn).CloseWrite(); err != nil {
@@ -155,4 +166,83 @@ func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
 	eventually(t, "the message sent again on the new session", func() bool {
 		return p.Stats().Resent >= 1
 	})
+}
+
+// A caller's write the kernel takes only in part leaves its rest to the
+// writer goroutine, and the buffer that collected the frames queued
+// meanwhile becomes the spare. A spare larger than maxKeptBuffer would pin
+// one burst's memory for the connection's life, which the writer goroutine
+// never allows.
+//
+// The window between the caller's claim and its write is held open
+// deterministically: another write holding the socket's write lock (a
+// blocking write to a peer that does not read) makes the try-write wait
+// for that lock, and the burst is queued meanwhile.
+func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
+	c, s, _ := holdingSession(t)
+	blocking := make(chan error, 1)
+	go func() {
+		_, err := s.nc.Write(make([]byte, 64<<20)) // fills the socket and waits, holding its write lock
+		blocking <- err
+	}()
+	eventually(t, "the blocking write waiting on a full socket", func() bool {
+		return goroutineWaiting("TestPartialWriteFromTheCallerKeepsNoOversizedSpare", "waitWrite")
+	})
+
+	c.mu.Lock()
+	if !c.claimLocked(s) {
+		c.mu.Unlock()
+		t.Fatal("the idle socket could not be claimed")
+	}
+	s.wbuf = wire.AppendHeartbeat(s.wbuf)
+	claimed := make(chan struct{})
+	go func() {
+		c.mu.Lock()
+		c.writeClaimedUnlock(s, true)
+		close(claimed)
+	}()
+	c.mu.Unlock()
+	eventually(t, "the caller's write started", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(s.wbuf) == 0 // taken by writeClaimedUnlock, which now waits for the socket's lock
+	})
+	c.mu.Lock()
+	burst := maxKeptBuffer + 1<<20
+	s.wbuf = append(s.wbuf, make([]byte, burst)...)
+	c.mu.Unlock()
+
+	// End the blocking write: its deadline passes, it releases the lock,
+	// and the try-write, past the deadline too, takes nothing.
+	_ = s.nc.SetWriteDeadline(time.Unix(1, 0))
+	if err := <-blocking; err == nil {
+		t.Fatal("the blocking write to a peer that does not read succeeded")
+	}
+	<-claimed
+	c.mu.Lock()
+	// The writer goroutine may already have taken the rest (it then waits
+	// on the full socket); the spare is then its queue's buffer.
+	kept := cap(s.spare)
+	if s.writing {
+		kept = max(kept, cap(s.wbuf))
+	}
+	c.mu.Unlock()
+	s.fail(errors.New("test over")) // the writer goroutine would wait on the full socket
+	if kept > maxKeptBuffer {
+		t.Fatalf("the spare buffer keeps %d bytes; maxKeptBuffer is %d", kept, maxKeptBuffer)
+	}
+}
+
+// goroutineWaiting reports whether a goroutine started by test is parked in
+// a function whose name contains where (waitWrite: a write waiting for the
+// socket to become writable, holding the socket's write lock).
+func goroutineWaiting(test, where string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, test) && strings.Contains(g, where) {
+			return true
+		}
+	}
+	return false
 }
