@@ -72,7 +72,15 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 	for seq := uint64(0); quota < 0 || int64(seq) < quota; seq++ {
 		var intended time.Duration
 		if pace != nil {
-			intended = pace.wait(seq)
+			if quota < 0 && pace.intended(seq) >= cfg.Duration {
+				// Due after the run's end (a low rate): wait for the end,
+				// not for the message.
+				_, err := pace.waitUntil(ctx, cfg.Duration)
+				return err
+			}
+			if intended, err = pace.wait(ctx, seq); err != nil {
+				return err
+			}
 		}
 		if quota < 0 && r.since() >= cfg.Duration {
 			return nil
