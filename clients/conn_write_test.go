@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -134,13 +135,20 @@ func holdingSession(t *testing.T) (*Conn, *session, <-chan net.Conn) {
 	addr, accepted := holdingBroker(t)
 	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
 	<-accepted
+	s := triableSession(t, c)
+	return c, s, accepted
+}
+
+// triableSession is c's live session, which must have a try-writer.
+func triableSession(t *testing.T, c *Conn) *session {
+	t.Helper()
 	c.mu.Lock()
 	s := c.sess
 	c.mu.Unlock()
-	if s.tw == nil {
-		t.Fatal("a TCP session has no try-writer: the inline write path is not in use")
+	if s == nil || s.tw == nil {
+		t.Fatal("no TCP session with a try-writer: the inline write path is not in use")
 	}
-	return c, s, accepted
+	return s
 }
 
 // A publish written from the caller's goroutine that fails ends the session
@@ -230,6 +238,85 @@ func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
 	s.fail(errors.New("test over")) // the writer goroutine would wait on the full socket
 	if kept > maxKeptBuffer {
 		t.Fatalf("the spare buffer keeps %d bytes; maxKeptBuffer is %d", kept, maxKeptBuffer)
+	}
+}
+
+// Close while a caller's write is in progress: the writer goroutine, woken
+// for the Close frame, finds the socket claimed and leaves it; the caller,
+// done, must wake it again, so that the Close frame follows the caller's
+// frames and ends the session. A lost wake-up would leave Close to its
+// one-second fallback, which closes the socket without sending the Close
+// frame.
+//
+// The caller's write is held in progress by a blocking write of valid
+// frames that owns the socket's write lock while the broker does
+// not read; the broker reads once Close is queued.
+func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var got []wire.FrameType
+	addr := startScriptedBroker(t, func(typ wire.FrameType, _ []byte) []byte {
+		<-gate
+		mu.Lock()
+		got = append(got, typ)
+		mu.Unlock()
+		return nil
+	})
+	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
+	s := triableSession(t, c)
+	// Large frames, so that the broker reads them quickly once it reads.
+	var filler []byte
+	fillers := 0
+	for ; len(filler) < 16<<20; fillers++ {
+		filler = wire.AppendPublish(filler, &wire.Publish{Seq: 1, MessageID: []byte("filler"), Body: make([]byte, 512<<10)})
+	}
+	blocking := make(chan error, 1)
+	go func() {
+		_, err := s.nc.Write(filler)
+		blocking <- err
+	}()
+	eventually(t, "the blocking write waiting on a full socket", func() bool {
+		return goroutineWaiting("TestCloseDuringACallersWriteSendsTheCloseFrameLast", "waitWrite")
+	})
+	eventually(t, "the socket claimed", func() bool {
+		c.mu.Lock()
+		if !c.claimLocked(s) {
+			c.mu.Unlock()
+			return false
+		}
+		s.wbuf = wire.AppendHeartbeat(s.wbuf)
+		go c.writeClaimedUnlock(s, true) // its try-write waits for the blocking write
+		return true
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	eventually(t, "Close queued during the caller's write", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return s.final
+	})
+	close(gate)
+	if err := <-blocking; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Close did not return")
+	}
+	eventually(t, "the broker to read every frame", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= fillers+2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := append(slices.Repeat([]wire.FrameType{wire.FramePublish}, fillers), wire.FrameHeartbeat, wire.FrameClose)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the broker received %d frames %v...; want %d fillers, the caller's Heartbeat, then Close", len(got), got[max(0, len(got)-3):], fillers)
 	}
 }
 
