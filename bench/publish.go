@@ -9,6 +9,13 @@ import (
 	"github.com/ciphermq/ciphermq/clients/envelope"
 )
 
+// maxPacingThreads bounds the OS threads open-loop publishers lock for
+// precise pacing (lockPacingThread): one each. With more publishers than
+// this they all pace with time.Sleep instead, as thousands of locked
+// threads would exhaust the runtime's thread limit (10,000 by default,
+// debug.SetMaxThreads) and crash the load generator.
+const maxPacingThreads = 64
+
 // inflight is one message awaiting its confirm.
 type inflight struct {
 	seq     uint64
@@ -34,7 +41,10 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 	var pace *pacer
 	if cfg.Rate > 0 {
 		interval := time.Duration(float64(time.Second) * float64(cfg.Publishers) / cfg.Rate)
-		sleep, spin, release := lockPacingThread()
+		sleep, spin, release := time.Sleep, time.Duration(0), func() {}
+		if cfg.Publishers <= maxPacingThreads {
+			sleep, spin, release = lockPacingThread()
+		}
 		defer release()
 		pace = &pacer{
 			// Publishers of an open-loop run are staggered across one
