@@ -134,7 +134,7 @@ func holdingSession(t *testing.T) (*Conn, *session, <-chan net.Conn) {
 	t.Helper()
 	addr, accepted := holdingBroker(t)
 	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
-	<-accepted
+	recvWithin(t, accepted, "the broker to accept the connection")
 	s := triableSession(t, c)
 	return c, s, accepted
 }
@@ -166,11 +166,11 @@ func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
 	if _, err := p.Publish(testCtx(t), "m-1", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	<-s.done
+	recvWithin(t, s.done, "the session to end")
 	if s.err == nil || !strings.Contains(s.err.Error(), "write to broker") || errors.Is(s.err, ErrClosed) {
 		t.Fatalf("session ended with %v; want a write error", s.err)
 	}
-	<-accepted // the reconnect
+	recvWithin(t, accepted, "the reconnect")
 	eventually(t, "the message sent again on the new session", func() bool {
 		return p.Stats().Resent >= 1
 	})
@@ -223,10 +223,10 @@ func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
 	// End the blocking write: its deadline passes, it releases the lock,
 	// and the try-write, past the deadline too, takes nothing.
 	_ = s.nc.SetWriteDeadline(time.Unix(1, 0))
-	if err := <-blocking; err == nil {
+	if err := recvWithin(t, blocking, "the blocking write to end"); err == nil {
 		t.Fatal("the blocking write to a peer that does not read succeeded")
 	}
-	<-claimed
+	recvWithin(t, claimed, "the caller's write to end")
 	c.mu.Lock()
 	// The writer goroutine may already have taken the rest (it then waits
 	// on the full socket); the spare is then its queue's buffer.
@@ -296,16 +296,11 @@ func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
 		return s.final
 	})
 	close(gate)
-	if err := <-blocking; err != nil {
+	if err := recvWithin(t, blocking, "the blocking write to end"); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("Close did not return")
+	if err := recvWithin(t, closed, "Close to return"); err != nil {
+		t.Fatal(err)
 	}
 	eventually(t, "the broker to read every frame", func() bool {
 		mu.Lock()
@@ -317,6 +312,21 @@ func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
 	want := append(slices.Repeat([]wire.FrameType{wire.FramePublish}, fillers), wire.FrameHeartbeat, wire.FrameClose)
 	if !slices.Equal(got, want) {
 		t.Fatalf("the broker received %d frames %v...; want %d fillers, the caller's Heartbeat, then Close", len(got), got[max(0, len(got)-3):], fillers)
+	}
+}
+
+// recvWithin receives from ch, failing the test if nothing comes within
+// waitTimeout.
+func recvWithin[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	timeout := time.NewTimer(waitTimeout)
+	defer timeout.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timeout.C:
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
 	}
 }
 
