@@ -266,6 +266,8 @@ func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
 		mu.Unlock()
 		return nil
 	})
+	openGate := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(openGate) // a failed test must not leave the broker's handler waiting
 	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
 	s := triableSession(t, c)
 	// Large frames, so that the broker reads them quickly once it reads.
@@ -299,7 +301,7 @@ func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
 		defer c.mu.Unlock()
 		return s.final
 	})
-	close(gate)
+	openGate()
 	if err := recvWithin(t, blocking, "the blocking write to end"); err != nil {
 		t.Fatal(err)
 	}
