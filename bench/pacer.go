@@ -1,6 +1,9 @@
 package bench
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // pacer spaces an open-loop publisher's sends on a fixed schedule: message
 // seq is meant to go at offset + seq*interval after the run's start.
@@ -34,16 +37,30 @@ func (p *pacer) intended(seq uint64) time.Duration {
 	return p.offset + time.Duration(seq)*p.interval
 }
 
-// wait blocks until message seq's intended send time and returns that time.
-func (p *pacer) wait(seq uint64) time.Duration {
-	at := p.intended(seq)
+// maxPacerSleep bounds one sleep of the pacer, so that a wait for a
+// message due far ahead (a low rate) notices a cancelled run: the sleep
+// cannot be interrupted. Waits this long have no precision to lose.
+const maxPacerSleep = 10 * time.Millisecond
+
+// wait blocks until message seq's intended send time and returns that time,
+// or returns ctx's error if ctx ends first.
+func (p *pacer) wait(ctx context.Context, seq uint64) (time.Duration, error) {
+	return p.waitUntil(ctx, p.intended(seq))
+}
+
+// waitUntil blocks until at, the time since the run's start, and returns
+// it, or returns ctx's error if ctx ends first.
+func (p *pacer) waitUntil(ctx context.Context, at time.Duration) (time.Duration, error) {
 	for {
 		left := at - p.now()
 		switch {
 		case left <= 0:
-			return at
+			return at, nil
 		case left > p.spin:
-			p.sleep(left - p.spin)
+			if err := ctx.Err(); err != nil {
+				return at, err
+			}
+			p.sleep(min(left-p.spin, maxPacerSleep))
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -30,6 +32,15 @@ func (c *fakeClock) pacer(offset, interval time.Duration) *pacer {
 	return &pacer{offset: offset, interval: interval, now: c.now, sleep: c.sleep}
 }
 
+// waitFor is p.wait for a run that is never cancelled.
+func waitFor(p *pacer, seq uint64) time.Duration {
+	at, err := p.wait(context.Background(), seq)
+	if err != nil {
+		panic(err) // context.Background is never cancelled
+	}
+	return at
+}
+
 func TestPacerIntendedTimesFollowTheSchedule(t *testing.T) {
 	var c fakeClock
 	p := c.pacer(50*time.Microsecond, 200*time.Microsecond)
@@ -46,7 +57,7 @@ func TestPacerIntendedTimesFollowTheSchedule(t *testing.T) {
 func TestPacerSleepsUntilTheIntendedTime(t *testing.T) {
 	c := fakeClock{t: 30 * time.Microsecond}
 	p := c.pacer(0, 200*time.Microsecond)
-	if at := p.wait(1); at != 200*time.Microsecond || c.t != 200*time.Microsecond {
+	if at := waitFor(p, 1); at != 200*time.Microsecond || c.t != 200*time.Microsecond {
 		t.Fatalf("wait(1) returned %v at %v, want 200µs at 200µs", at, c.t)
 	}
 	if !slices.Equal(c.slept, []time.Duration{170 * time.Microsecond}) {
@@ -58,7 +69,7 @@ func TestPacerSleepsUntilTheIntendedTime(t *testing.T) {
 func TestPacerSleepsAgainAfterAnEarlyWakeUp(t *testing.T) {
 	c := fakeClock{short: 40 * time.Microsecond}
 	p := c.pacer(0, 100*time.Microsecond)
-	p.wait(1)
+	waitFor(p, 1)
 	if c.t < 100*time.Microsecond {
 		t.Fatalf("wait returned at %v, before the intended 100µs", c.t)
 	}
@@ -75,7 +86,7 @@ func TestPacerCatchesUpWithoutSleepingOrSkipping(t *testing.T) {
 	p := c.pacer(0, 200*time.Microsecond)
 	var got []time.Duration
 	for seq := range uint64(5) {
-		got = append(got, p.wait(seq))
+		got = append(got, waitFor(p, seq))
 	}
 	want := []time.Duration{0, 200 * time.Microsecond, 400 * time.Microsecond, 600 * time.Microsecond, 800 * time.Microsecond}
 	if !slices.Equal(got, want) {
@@ -85,8 +96,8 @@ func TestPacerCatchesUpWithoutSleepingOrSkipping(t *testing.T) {
 		t.Fatalf("slept %v while behind schedule", c.slept)
 	}
 	// Message 5 is due right now; message 6 is ahead and waits again.
-	p.wait(5)
-	if at := p.wait(6); at != 1200*time.Microsecond || !slices.Equal(c.slept, []time.Duration{200 * time.Microsecond}) {
+	waitFor(p, 5)
+	if at := waitFor(p, 6); at != 1200*time.Microsecond || !slices.Equal(c.slept, []time.Duration{200 * time.Microsecond}) {
 		t.Fatalf("back on schedule: wait(6) = %v after sleeps %v; want 1200µs after one sleep of 200µs", at, c.slept)
 	}
 }
@@ -103,7 +114,7 @@ func TestPacerSpinsTheEndOfEachWait(t *testing.T) {
 		c.t += time.Microsecond // each clock read takes a while
 		return c.t
 	}
-	if at := p.wait(1); at != 100*time.Microsecond || c.t < at {
+	if at := waitFor(p, 1); at != 100*time.Microsecond || c.t < at {
 		t.Fatalf("wait(1) returned %v at %v", at, c.t)
 	}
 	if len(c.slept) != 1 || c.slept[0] != 79*time.Microsecond {
@@ -113,7 +124,7 @@ func TestPacerSpinsTheEndOfEachWait(t *testing.T) {
 		t.Fatalf("%d clock reads: the last 20µs were not spun", ticks)
 	}
 	c.slept, c.t = nil, 185*time.Microsecond
-	p.wait(2)
+	waitFor(p, 2)
 	if len(c.slept) != 0 {
 		t.Fatalf("slept %v for a wait of 15µs, inside the spin", c.slept)
 	}
@@ -124,15 +135,15 @@ func TestPacerSpinsTheEndOfEachWait(t *testing.T) {
 func TestPacerDoesNotDriftAfterAnOvershoot(t *testing.T) {
 	c := fakeClock{overshoot: 300 * time.Microsecond}
 	p := c.pacer(0, 200*time.Microsecond)
-	p.wait(1) // sleeps 200µs, wakes at 500µs
+	waitFor(p, 1) // sleeps 200µs, wakes at 500µs
 	if c.t != 500*time.Microsecond {
 		t.Fatalf("now %v, want 500µs", c.t)
 	}
-	if at := p.wait(2); at != 400*time.Microsecond || len(c.slept) != 1 {
+	if at := waitFor(p, 2); at != 400*time.Microsecond || len(c.slept) != 1 {
 		t.Fatalf("wait(2) = %v after %d sleeps; want 400µs without sleeping", at, len(c.slept))
 	}
 	c.overshoot = 0
-	if at := p.wait(3); at != 600*time.Microsecond || c.t != 600*time.Microsecond {
+	if at := waitFor(p, 3); at != 600*time.Microsecond || c.t != 600*time.Microsecond {
 		t.Fatalf("wait(3) = %v at %v; want 600µs at 600µs", at, c.t)
 	}
 }
@@ -145,9 +156,31 @@ func TestLockPacingThreadSleeps(t *testing.T) {
 	start := time.Now()
 	p := pacer{interval: time.Millisecond, now: func() time.Duration { return time.Since(start) }, sleep: sleep, spin: spin}
 	for seq := range uint64(3) {
-		at := p.wait(seq)
+		at := waitFor(&p, seq)
 		if el := time.Since(start); el < at {
 			t.Fatalf("wait(%d) returned at %v, before its intended %v", seq, el, at)
 		}
+	}
+}
+
+// A message due far ahead is waited for in bounded sleeps, and a run
+// cancelled meanwhile ends the wait at the next one with ctx's error.
+func TestPacerLongWaitSleepsInSlicesAndStopsWhenCancelled(t *testing.T) {
+	var c fakeClock
+	p := c.pacer(0, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	sleep := p.sleep
+	p.sleep = func(d time.Duration) {
+		sleep(d)
+		if len(c.slept) == 3 {
+			cancel()
+		}
+	}
+	at, err := p.wait(ctx, 1)
+	if !errors.Is(err, context.Canceled) || at != time.Hour {
+		t.Fatalf("wait cancelled during its sleeps = %v, %v; want 1h, context.Canceled", at, err)
+	}
+	if len(c.slept) != 3 || slices.Max(c.slept) > maxPacerSleep {
+		t.Fatalf("slept %v; want 3 sleeps of at most %v, the last one noticing the cancel", c.slept, maxPacerSleep)
 	}
 }

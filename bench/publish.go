@@ -9,6 +9,13 @@ import (
 	"github.com/ciphermq/ciphermq/clients/envelope"
 )
 
+// maxPacingThreads bounds the OS threads open-loop publishers lock for
+// precise pacing (lockPacingThread): one each. With more publishers than
+// this they all pace with time.Sleep instead, as thousands of locked
+// threads would exhaust the runtime's thread limit (10,000 by default,
+// debug.SetMaxThreads) and crash the load generator.
+const maxPacingThreads = 64
+
 // inflight is one message awaiting its confirm.
 type inflight struct {
 	seq     uint64
@@ -34,7 +41,10 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 	var pace *pacer
 	if cfg.Rate > 0 {
 		interval := time.Duration(float64(time.Second) * float64(cfg.Publishers) / cfg.Rate)
-		sleep, spin, release := lockPacingThread()
+		sleep, spin, release := time.Sleep, time.Duration(0), func() {}
+		if cfg.Publishers <= maxPacingThreads {
+			sleep, spin, release = lockPacingThread()
+		}
 		defer release()
 		pace = &pacer{
 			// Publishers of an open-loop run are staggered across one
@@ -72,7 +82,15 @@ func (r *run) publish(ctx context.Context, i int, p Publisher) error {
 	for seq := uint64(0); quota < 0 || int64(seq) < quota; seq++ {
 		var intended time.Duration
 		if pace != nil {
-			intended = pace.wait(seq)
+			if quota < 0 && pace.intended(seq) >= cfg.Duration {
+				// Due after the run's end (a low rate): wait for the end,
+				// not for the message.
+				_, err := pace.waitUntil(ctx, cfg.Duration)
+				return err
+			}
+			if intended, err = pace.wait(ctx, seq); err != nil {
+				return err
+			}
 		}
 		if quota < 0 && r.since() >= cfg.Duration {
 			return nil

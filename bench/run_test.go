@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -140,5 +141,61 @@ func TestRunRejectsTamperedEnvelopes(t *testing.T) {
 func TestRunRefusesBadConfigBeforeTouchingTheTarget(t *testing.T) {
 	if _, err := Run(context.Background(), nil, Config{Size: 3}); err == nil {
 		t.Fatal("size 3 accepted")
+	}
+}
+
+// runWithin runs cfg on tg in the background and fails the test if the run
+// has not returned by waitFor (the stuck run is then left behind: the test
+// has failed).
+func runWithin(t *testing.T, ctx context.Context, tg Target, cfg Config, waitFor time.Duration, why string) Result {
+	t.Helper()
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Run(ctx, tg, cfg)
+		done <- outcome{res, err}
+	}()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		return o.res
+	case <-deadline.C:
+		t.Fatalf("the run had not returned after %v: %s", waitFor, why)
+		return Result{}
+	}
+}
+
+// One message an hour: the second one is due long after the run's
+// duration, so the run ends at its duration instead of sleeping until then.
+func TestRunOpenLoopEndsAtItsDurationNotAtTheNextIntendedTime(t *testing.T) {
+	tg := openInproc(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res := runWithin(t, ctx, tg, Config{Duration: 200 * time.Millisecond, Rate: 1.0 / 3600}, time.Minute,
+		"the publisher waits for a message due an hour later, after the run's end")
+	if !res.OK() || res.Confirmed != 1 {
+		t.Fatalf("want the one message due inside the run confirmed; got %+v error %q", res.Tally, res.Error)
+	}
+}
+
+// A cancelled run ends even while its pacer is waiting for its second
+// message, due an hour later.
+func TestRunOpenLoopEndsWhenCancelledWhilePacing(t *testing.T) {
+	tg := openInproc(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	cfg := Config{Duration: 2 * time.Hour, Rate: 1.0 / 3600, DrainTimeout: time.Second,
+		Progress: func(Progress) { once.Do(cancel) }} // the first report comes while the pacer waits
+	res := runWithin(t, ctx, tg, cfg, time.Minute, "the pacer ignores the cancelled context")
+	if !strings.Contains(res.Error, context.Canceled.Error()) {
+		t.Fatalf("a cancelled run reported error %q; want it to say it was cancelled", res.Error)
 	}
 }

@@ -158,7 +158,10 @@ func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
 		// The kernel took part of it: the rest goes first, before the
 		// frames queued meanwhile.
 		rest := append(buf[:copy(buf, buf[n:])], s.wbuf...)
-		s.spare, s.wbuf = s.wbuf[:0], rest
+		if cap(s.wbuf) <= maxKeptBuffer {
+			s.spare = s.wbuf[:0]
+		}
+		s.wbuf = rest
 	} else if s.spare == nil && cap(buf) <= maxKeptBuffer {
 		s.spare = buf[:0]
 	}

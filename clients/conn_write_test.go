@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
@@ -116,7 +119,11 @@ func holdingBroker(t *testing.T) (addr string, accepted <-chan net.Conn) {
 	end := make(chan struct{})
 	l := serveFake(t, func(nc net.Conn) {
 		if answerHello(nc, &wire.HelloOK{ServerName: "holding", MaxFrameSize: 1 << 20, MaxMessageSize: 1 << 19}) != nil {
-			ch <- nc
+			select {
+			case ch <- nc:
+			case <-end: // more reconnects than the test takes: do not block its cleanup
+				return
+			}
 			<-end
 		}
 	})
@@ -124,20 +131,36 @@ func holdingBroker(t *testing.T) (addr string, accepted <-chan net.Conn) {
 	return l.Addr().String(), ch
 }
 
+// holdingSession dials a holdingBroker without heartbeats and returns the
+// connection, its session (which must have a try-writer) and the broker's
+// accepted connections, the first one already taken.
+func holdingSession(t *testing.T) (*Conn, *session, <-chan net.Conn) {
+	t.Helper()
+	addr, accepted := holdingBroker(t)
+	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
+	recvWithin(t, accepted, "the broker to accept the connection")
+	s := triableSession(t, c)
+	return c, s, accepted
+}
+
+// triableSession is c's live session, which must have a try-writer.
+func triableSession(t *testing.T, c *Conn) *session {
+	t.Helper()
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s == nil || s.tw == nil {
+		t.Fatal("no TCP session with a try-writer: the inline write path is not in use")
+	}
+	return s
+}
+
 // A publish written from the caller's goroutine that fails ends the session
 // exactly as a failed write of the writer goroutine does: the session's
 // error says "write to broker", the connection reconnects, and the message
 // is sent again on the new session.
 func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
-	addr, accepted := holdingBroker(t)
-	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
-	<-accepted
-	c.mu.Lock()
-	s := c.sess
-	c.mu.Unlock()
-	if s.tw == nil {
-		t.Fatal("a TCP session has no try-writer: the inline write path is not in use")
-	}
+	c, s, accepted := holdingSession(t)
 	// The client can no longer send; reads still work, so the reader does
 	// not end the session first.
 	if err := s.nc.(*net.TCPConn).CloseWrite(); err != nil {
@@ -147,12 +170,182 @@ func TestFailedWriteFromThePublisherEndsTheSessionLikeTheWriters(t *testing.T) {
 	if _, err := p.Publish(testCtx(t), "m-1", []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	<-s.done
+	recvWithin(t, s.done, "the session to end")
 	if s.err == nil || !strings.Contains(s.err.Error(), "write to broker") || errors.Is(s.err, ErrClosed) {
 		t.Fatalf("session ended with %v; want a write error", s.err)
 	}
-	<-accepted // the reconnect
+	recvWithin(t, accepted, "the reconnect")
 	eventually(t, "the message sent again on the new session", func() bool {
 		return p.Stats().Resent >= 1
 	})
+}
+
+// A caller's write the kernel takes only in part leaves its rest to the
+// writer goroutine, and the buffer that collected the frames queued
+// meanwhile becomes the spare. A spare larger than maxKeptBuffer would pin
+// one burst's memory for the connection's life, which the writer goroutine
+// never allows.
+//
+// The window between the caller's claim and its write is held open
+// deterministically: another write holding the socket's write lock (a
+// blocking write to a peer that does not read) makes the try-write wait
+// for that lock, and the burst is queued meanwhile.
+func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
+	c, s, _ := holdingSession(t)
+	blocking := make(chan error, 1)
+	go func() {
+		_, err := s.nc.Write(make([]byte, 64<<20)) // fills the socket and waits, holding its write lock
+		blocking <- err
+	}()
+	eventually(t, "the blocking write waiting on a full socket", func() bool {
+		return goroutineWaiting("TestPartialWriteFromTheCallerKeepsNoOversizedSpare", "waitWrite")
+	})
+
+	c.mu.Lock()
+	if !c.claimLocked(s) {
+		c.mu.Unlock()
+		t.Fatal("the idle socket could not be claimed")
+	}
+	s.wbuf = wire.AppendHeartbeat(s.wbuf)
+	claimed := make(chan struct{})
+	go func() {
+		c.mu.Lock()
+		c.writeClaimedUnlock(s, true)
+		close(claimed)
+	}()
+	c.mu.Unlock()
+	eventually(t, "the caller's write started", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(s.wbuf) == 0 // taken by writeClaimedUnlock, which now waits for the socket's lock
+	})
+	c.mu.Lock()
+	burst := maxKeptBuffer + 1<<20
+	s.wbuf = append(s.wbuf, make([]byte, burst)...)
+	c.mu.Unlock()
+
+	// End the blocking write: its deadline passes, it releases the lock,
+	// and the try-write, past the deadline too, takes nothing.
+	_ = s.nc.SetWriteDeadline(time.Unix(1, 0))
+	if err := recvWithin(t, blocking, "the blocking write to end"); err == nil {
+		t.Fatal("the blocking write to a peer that does not read succeeded")
+	}
+	recvWithin(t, claimed, "the caller's write to end")
+	c.mu.Lock()
+	// The writer goroutine may already have taken the rest (it then waits
+	// on the full socket); the spare is then its queue's buffer.
+	kept := cap(s.spare)
+	if s.writing {
+		kept = max(kept, cap(s.wbuf))
+	}
+	c.mu.Unlock()
+	s.fail(errors.New("test over")) // the writer goroutine would wait on the full socket
+	if kept > maxKeptBuffer {
+		t.Fatalf("the spare buffer keeps %d bytes; maxKeptBuffer is %d", kept, maxKeptBuffer)
+	}
+}
+
+// Close while a caller's write is in progress: the writer goroutine, woken
+// for the Close frame, finds the socket claimed and leaves it; the caller,
+// done, must wake it again, so that the Close frame follows the caller's
+// frames and ends the session. A lost wake-up would leave Close to its
+// one-second fallback, which closes the socket without sending the Close
+// frame.
+//
+// The caller's write is held in progress by a blocking write of valid
+// frames that owns the socket's write lock while the broker does
+// not read; the broker reads once Close is queued.
+func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var got []wire.FrameType
+	addr := startScriptedBroker(t, func(typ wire.FrameType, _ []byte) []byte {
+		<-gate
+		mu.Lock()
+		got = append(got, typ)
+		mu.Unlock()
+		return nil
+	})
+	openGate := sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(openGate) // a failed test must not leave the broker's handler waiting
+	c := dial(t, addr, func(o *Options) { o.Heartbeat = -1 })
+	s := triableSession(t, c)
+	// Large frames, so that the broker reads them quickly once it reads.
+	var filler []byte
+	fillers := 0
+	for ; len(filler) < 16<<20; fillers++ {
+		filler = wire.AppendPublish(filler, &wire.Publish{Seq: 1, MessageID: []byte("filler"), Body: make([]byte, 512<<10)})
+	}
+	blocking := make(chan error, 1)
+	go func() {
+		_, err := s.nc.Write(filler)
+		blocking <- err
+	}()
+	eventually(t, "the blocking write waiting on a full socket", func() bool {
+		return goroutineWaiting("TestCloseDuringACallersWriteSendsTheCloseFrameLast", "waitWrite")
+	})
+	eventually(t, "the socket claimed", func() bool {
+		c.mu.Lock()
+		if !c.claimLocked(s) {
+			c.mu.Unlock()
+			return false
+		}
+		s.wbuf = wire.AppendHeartbeat(s.wbuf)
+		go c.writeClaimedUnlock(s, true) // its try-write waits for the blocking write
+		return true
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	eventually(t, "Close queued during the caller's write", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return s.final
+	})
+	openGate()
+	if err := recvWithin(t, blocking, "the blocking write to end"); err != nil {
+		t.Fatal(err)
+	}
+	if err := recvWithin(t, closed, "Close to return"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the broker to read every frame", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= fillers+2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := append(slices.Repeat([]wire.FrameType{wire.FramePublish}, fillers), wire.FrameHeartbeat, wire.FrameClose)
+	if !slices.Equal(got, want) {
+		t.Fatalf("the broker received %d frames %v...; want %d fillers, the caller's Heartbeat, then Close", len(got), got[max(0, len(got)-3):], fillers)
+	}
+}
+
+// recvWithin receives from ch, failing the test if nothing comes within
+// waitTimeout.
+func recvWithin[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	timeout := time.NewTimer(waitTimeout)
+	defer timeout.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timeout.C:
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// goroutineWaiting reports whether a goroutine started by test is parked in
+// a function whose name contains where (waitWrite: a write waiting for the
+// socket to become writable, holding the socket's write lock).
+func goroutineWaiting(test, where string) bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, test) && strings.Contains(g, where) {
+			return true
+		}
+	}
+	return false
 }

@@ -2,8 +2,11 @@ package trywrite
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -11,6 +14,9 @@ import (
 // tcpPair returns both ends of a loopback TCP connection.
 func tcpPair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
+	if !supported {
+		t.Skipf("no try-writes on %s: New returns nil there, and callers write through their writer goroutine", runtime.GOOS)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -142,5 +148,33 @@ func TestWriteDoesNotAllocate(t *testing.T) {
 		}
 	}); avg != 0 {
 		t.Fatalf("Write allocates %.1f times per call", avg)
+	}
+}
+
+// A peer that reset the connection makes a try-write fail with the
+// socket's error (ECONNRESET or EPIPE, never a SIGPIPE that kills the
+// process), and no try-write waits meanwhile.
+func TestWriteReportsAPeerReset(t *testing.T) {
+	a, b := tcpPair(t)
+	w := New(a)
+	if err := b.(*net.TCPConn).SetLinger(0); err != nil {
+		t.Fatal(err)
+	}
+	b.Close() // linger 0: the peer answers with RST instead of FIN
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The first writes may still be taken: the reset is only seen
+		// once the peer's RST arrives.
+		_, err := w.Write([]byte("after the reset"))
+		if err != nil {
+			if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+				t.Fatalf("Write after a reset = %v; want ECONNRESET or EPIPE", err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Write kept succeeding on a connection its peer reset")
+		}
+		time.Sleep(time.Millisecond) // polling interval, not a correctness sleep
 	}
 }
