@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 )
 
@@ -116,8 +117,12 @@ func (c Config) Validate() error {
 		return bad("count %d must not be negative", c.Count)
 	case c.Count == 0 && c.Duration <= 0:
 		return bad("give a positive count or duration")
-	case c.Rate < 0:
-		return bad("rate %g must not be negative", c.Rate)
+	case c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0):
+		return bad("rate %g: use 0 (closed loop) or a positive number of msgs/s", c.Rate)
+	case c.Rate > 0 && c.Rate*3600 < float64(c.Publishers):
+		// Slower than one message per publisher per hour: the pacing
+		// interval would overflow a time.Duration long before that matters.
+		return bad("rate %g msgs/s gives each of %d publishers less than one message an hour: use at least %g", c.Rate, c.Publishers, float64(c.Publishers)/3600)
 	case c.DrainTimeout < 0:
 		return bad("drain timeout %v must not be negative", c.DrainTimeout)
 	}
