@@ -428,41 +428,22 @@ func startScriptedBroker(t testing.TB, answer func(typ wire.FrameType, payload [
 // startScriptedBrokerHello is startScriptedBroker answering Hello with hello.
 func startScriptedBrokerHello(t testing.TB, hello wire.HelloOK, answer func(typ wire.FrameType, payload []byte) []byte) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	l := serveFake(t, func(nc net.Conn) {
+		r := answerHello(nc, &hello)
+		if r == nil {
+			return
+		}
 		for {
-			nc, err := l.Accept()
+			typ, payload, err := r.ReadFrame()
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer nc.Close()
-				r := answerHello(nc, &hello)
-				if r == nil {
+			if out := answer(typ, payload); len(out) > 0 {
+				if _, err := nc.Write(out); err != nil {
 					return
 				}
-				for {
-					typ, payload, err := r.ReadFrame()
-					if err != nil {
-						return
-					}
-					if out := answer(typ, payload); len(out) > 0 {
-						if _, err := nc.Write(out); err != nil {
-							return
-						}
-					}
-				}
-			}()
+			}
 		}
-	}()
+	})
 	return l.Addr().String()
 }
