@@ -143,7 +143,7 @@ func benchRoute(b *testing.B, typ ExchangeType, bindings int, pattern func(i int
 	ex := newExchange("x", typ)
 	for i := 0; i < bindings; i++ {
 		q := newQueue(fmt.Sprint("q", i), QueueOptions{}, 0, nil)
-		ex.bind(q, pattern(i))
+		ex.bind(q, pattern(i), "")
 	}
 	var r router
 	k := []byte(key)

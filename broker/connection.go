@@ -6,6 +6,7 @@ import "sort"
 // the deliveries it has not acked yet.
 type connection struct {
 	id          ConnID
+	owner       Owner  // whom the connection acts as
 	lastTag     uint64 // delivery tags are 1, 2, 3, ... and never reused
 	consumers   []*consumer
 	consumerSeq uint64 // for generated consumer tags

@@ -27,7 +27,7 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 	}
 	q := c.queues[opts.Queue]
 	if q == nil {
-		return "", Errorf(CodeQueueNotFound, "queue %q not found: declare it before consuming", opts.Queue)
+		return "", Errorf(CodeQueueNotFound, "queue %q not found: declare it before consuming", shown(opts.Queue))
 	}
 	if opts.Prefetch < 0 {
 		return "", Errorf(CodeInvalidArgument, "prefetch %d is negative: use 0 for the default or a positive limit", opts.Prefetch)
@@ -52,6 +52,9 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 	if c.nConsumers >= c.cfg.MaxConsumers {
 		return "", Errorf(CodeResourceLimit, "the broker already has %d consumers, its limit: cancel some first", c.nConsumers)
 	}
+	if e := overLimit(cn.owner, "consumers", c.Usage(cn.owner.User).Consumers, cn.owner.Limits.Consumers); e != nil {
+		return "", e
+	}
 	cs := &consumer{
 		tag:        tag,
 		conn:       cn,
@@ -69,6 +72,7 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 	cn.consumers = append(cn.consumers, cs)
 	q.consumers = append(q.consumers, cs)
 	c.nConsumers++
+	c.use(cn.owner.User).Consumers++
 	c.dispatch(q)
 	return tag, nil
 }
@@ -117,6 +121,7 @@ func (c *Core) removeConsumer(cs *consumer) {
 		q.nextRR = 0
 	}
 	c.nConsumers--
+	c.unuse(cn.owner.User, func(u *Usage) { u.Consumers-- })
 }
 
 // nextConsumer picks, round robin, the next consumer of q with room under
@@ -209,7 +214,7 @@ func (c *Core) Fetch(conn ConnID, queue string, now time.Time) (Delivery, bool, 
 	}
 	q := c.queues[queue]
 	if q == nil {
-		return Delivery{}, false, Errorf(CodeQueueNotFound, "queue %q not found: declare it before fetching", queue)
+		return Delivery{}, false, Errorf(CodeQueueNotFound, "queue %q not found: declare it before fetching", shown(queue))
 	}
 	if q.ready.len() == 0 {
 		return Delivery{}, false, nil

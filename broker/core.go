@@ -19,8 +19,9 @@ type Core struct {
 	conns      map[ConnID]*connection
 	nBindings  int
 	nConsumers int
+	usage      map[string]*Usage // per user; only users holding something
 
-	dedup     dedupWindow
+	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
 
 	out, spare []Effect
@@ -49,7 +50,8 @@ func New(cfg Config) *Core {
 		exchanges: make(map[string]*exchange),
 		queues:    make(map[string]*queue),
 		conns:     make(map[ConnID]*connection),
-		dedup:     newDedupWindow(cfg.DedupWindow, cfg.DedupMaxIDs),
+		usage:     make(map[string]*Usage),
+		dedup:     newDedupScopes(cfg.DedupWindow, cfg.DedupMaxIDs),
 	}
 	if cfg.Mutations.NoDedup {
 		c.dedup.window = 0

@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -141,3 +142,99 @@ func hashID(id []byte, seed uint64) uint64 {
 	h ^= h >> 33
 	return h
 }
+
+// dedupScopes keeps one dedup window per publishing user. A message id is
+// remembered under (user, exchange, id): a user can neither make another
+// user's publish a "duplicate" by publishing its id first, nor push
+// another user's ids out of the window by flooding it, because each user's
+// window is bounded on its own (max ids per user). Users come from the
+// broker's users file (or are the one anonymous user), so the number of
+// windows is bounded by configuration, not by clients.
+type dedupScopes struct {
+	window time.Duration // <= 0: disabled
+	max    int           // per user
+	byUser map[string]*dedupWindow
+	users  []string // sorted: a deterministic order for expiry and stats
+	buf    []byte   // scratch key material
+}
+
+func newDedupScopes(window time.Duration, max int) dedupScopes {
+	return dedupScopes{window: window, max: max, byUser: make(map[string]*dedupWindow)}
+}
+
+func (s *dedupScopes) enabled() bool { return s.window > 0 }
+
+// of returns user's window, creating it on first use.
+func (s *dedupScopes) of(user string) *dedupWindow {
+	if w := s.byUser[user]; w != nil {
+		return w
+	}
+	w := &dedupWindow{window: s.window, max: s.max}
+	s.byUser[user] = w
+	i, _ := slices.BinarySearch(s.users, user)
+	s.users = slices.Insert(s.users, i, user)
+	return w
+}
+
+// material is the key material of a message id: user, exchange and id
+// joined by zero bytes, which none of them can contain. It is also what the durable log stores, so a restart rebuilds the same keys.
+// The returned slice is scratch: valid until the next call.
+func (s *dedupScopes) material(user string, exchange, id []byte) []byte {
+	b := append(s.buf[:0], user...)
+	b = append(b, 0)
+	b = append(b, exchange...)
+	b = append(b, 0)
+	b = append(b, id...)
+	s.buf = b
+	return b
+}
+
+// userOfMaterial returns the user part of key material written by
+// material; material without one (logs written before scoping) belongs to
+// the anonymous user "".
+func userOfMaterial(m string) string {
+	for i := 0; i < len(m); i++ {
+		if m[i] == 0 {
+			return m[:i]
+		}
+	}
+	return ""
+}
+
+func (s *dedupScopes) expire(now time.Time) {
+	for _, u := range s.users {
+		s.byUser[u].expire(now)
+	}
+}
+
+func (s *dedupScopes) nextExpiry() (time.Time, bool) {
+	var at time.Time
+	found := false
+	for _, u := range s.users {
+		if t, ok := s.byUser[u].nextExpiry(); ok && (!found || t.Before(at)) {
+			at, found = t, true
+		}
+	}
+	return at, found
+}
+
+func (s *dedupScopes) len() int {
+	n := 0
+	for _, w := range s.byUser {
+		n += w.len()
+	}
+	return n
+}
+
+// oldestAge is how long ago the window's oldest remembered id was
+// accepted; false when it remembers none.
+func (d *dedupWindow) oldestAge(now time.Time) (time.Duration, bool) {
+	if d.head >= len(d.fifo) {
+		return 0, false
+	}
+	return now.Sub(time.Unix(0, d.fifo[d.head].at)), true
+}
+
+// full reports that the window is at its id limit, so it evicts ids before
+// they age out: its effective window is shorter than the configured one.
+func (d *dedupWindow) full() bool { return d.max > 0 && d.ids.len() >= d.max }

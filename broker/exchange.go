@@ -2,15 +2,16 @@ package broker
 
 // exchange routes publishes to queues through its bindings.
 type exchange struct {
-	name string
-	typ  ExchangeType
+	name  string
+	typ   ExchangeType
+	owner string // the user who declared it
 
 	// bindings is the authoritative set of (queue, key) pairs; the routing
 	// structures below are indexes over it.
-	bindings map[bindingKey]struct{}
-	direct   map[string][]*queue // Direct: key → queues in bind order
-	fanout   []*queue            // Fanout: one entry per binding
-	topic    topicTrie           // Topic
+	bindings map[bindingKey]string // value: the user who made the binding
+	direct   map[string][]*queue   // Direct: key → queues in bind order
+	fanout   []*queue              // Fanout: one entry per binding
+	topic    topicTrie             // Topic
 
 	durable    bool   // written to the durable log (a durable queue was bound to it)
 	published  uint64 // accepted (non-duplicate) publishes
@@ -23,20 +24,21 @@ type bindingKey struct {
 }
 
 func newExchange(name string, typ ExchangeType) *exchange {
-	ex := &exchange{name: name, typ: typ, bindings: make(map[bindingKey]struct{})}
+	ex := &exchange{name: name, typ: typ, bindings: make(map[bindingKey]string)}
 	if typ == Direct {
 		ex.direct = make(map[string][]*queue)
 	}
 	return ex
 }
 
-// bind adds (q, key); it reports false if the binding already existed.
-func (ex *exchange) bind(q *queue, key string) bool {
+// bind adds (q, key) made by owner; it reports false if the binding
+// already existed.
+func (ex *exchange) bind(q *queue, key, owner string) bool {
 	bk := bindingKey{q, key}
 	if _, ok := ex.bindings[bk]; ok {
 		return false
 	}
-	ex.bindings[bk] = struct{}{}
+	ex.bindings[bk] = owner
 	switch ex.typ {
 	case Direct:
 		ex.direct[key] = append(ex.direct[key], q)

@@ -156,12 +156,55 @@ func (c *Core) CheckInvariants() error {
 			}
 		}
 	}
-	d := &c.dedup
-	if len(d.fifo)-d.head != d.ids.len() {
-		return fmt.Errorf("dedup window: %d ids in the set, %d in the FIFO", d.ids.len(), len(d.fifo)-d.head)
+	if err := c.checkUsage(); err != nil {
+		return err
 	}
-	if d.enabled() && d.ids.len() > d.max {
-		return fmt.Errorf("dedup window: %d ids above the limit %d", d.ids.len(), d.max)
+	for _, u := range c.dedup.users {
+		d := c.dedup.byUser[u]
+		if len(d.fifo)-d.head != d.ids.len() {
+			return fmt.Errorf("dedup window of user %q: %d ids in the set, %d in the FIFO", u, d.ids.len(), len(d.fifo)-d.head)
+		}
+		if d.enabled() && d.ids.len() > d.max {
+			return fmt.Errorf("dedup window of user %q: %d ids above the limit %d", u, d.ids.len(), d.max)
+		}
+	}
+	return nil
+}
+
+// checkUsage recounts what every user holds and compares it with the
+// per-user usage records.
+func (c *Core) checkUsage() error {
+	want := make(map[string]*Usage)
+	at := func(u string) *Usage {
+		if want[u] == nil {
+			want[u] = &Usage{}
+		}
+		return want[u]
+	}
+	for _, ex := range c.exchanges {
+		at(ex.owner).Exchanges++
+		for _, by := range ex.bindings {
+			at(by).Bindings++
+		}
+	}
+	for _, q := range c.queues {
+		at(q.owner).Queues++
+	}
+	for _, cn := range c.conns {
+		at(cn.owner.User).Consumers += len(cn.consumers)
+	}
+	for u, w := range want {
+		if *w == (Usage{}) {
+			continue
+		}
+		if got := c.usage[u]; got == nil || *got != *w {
+			return fmt.Errorf("usage of user %q: recorded %+v, recounted %+v", u, got, *w)
+		}
+	}
+	for u, got := range c.usage {
+		if w := want[u]; w == nil || *w != *got {
+			return fmt.Errorf("usage of user %q: recorded %+v, recounted %+v", u, *got, w)
+		}
 	}
 	return nil
 }

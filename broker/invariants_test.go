@@ -21,7 +21,8 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"consumer unacked", func(c *Core) { c.queues["q"].consumers[0].unacked-- }, "consumer"},
 		{"ready message state", func(c *Core) { c.queues["q"].ready.at(0).state = stateLimbo }, "ready slot"},
 		{"max length", func(c *Core) { c.queues["q"].opts.MaxLength = 1 }, "max length"},
-		{"dedup set", func(c *Core) { c.dedup.ids.insert(dedupKey{1, 3}) }, "dedup"},
+		{"dedup set", func(c *Core) { c.dedup.of("").ids.insert(dedupKey{1, 3}) }, "dedup"},
+		{"user usage", func(c *Core) { c.use("mallory").Queues++ }, "usage of user"},
 		{"dead-letter users", func(c *Core) { c.queues["q"].dlqUsers = 1 }, "dead-letter"},
 		{"work conserving", func(c *Core) { c.queues["q"].consumers[0].prefetch = 5 }, "has room"},
 	}
@@ -61,7 +62,10 @@ func TestBrokenInvariantsPanic(t *testing.T) {
 	seedQueue(h, "q", "m1")
 	ready := h.c.queues["q"].ready.at(0)
 	mustPanic("releasing a ready message", func() { h.c.release(ready) })
-	mustPanic("recording an id twice", func() { h.c.dedup.record(keyOf([]byte("m1")), h.now) })
+	mustPanic("recording an id twice", func() {
+		w := h.c.dedup.of("")
+		w.record(keyOf(h.c.dedup.material("", []byte("x"), []byte("m1"))), h.now)
+	})
 	mustPanic("delivering an unacked message", func() {
 		d, _ := h.fetch(1, "q")
 		m := h.c.conns[1].find(d.Tag)

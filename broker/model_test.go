@@ -309,7 +309,7 @@ func (m *model) publish(conn ConnID, seq uint64, ex, key, id, body string, now t
 	}
 	if m.dedupEnabled() {
 		m.expireDedup()
-		if slices.ContainsFunc(m.dedup, func(s mSeen) bool { return s.id == id }) {
+		if slices.ContainsFunc(m.dedup, func(s mSeen) bool { return s.id == ex+"\x00"+id }) {
 			m.duplicates++
 			if m.exchanges[ex] != nil {
 				for _, q := range m.route(ex, key) {
@@ -349,7 +349,7 @@ func (m *model) publish(conn ConnID, seq uint64, ex, key, id, body string, now t
 		q.c.published++
 	}
 	if m.dedupEnabled() {
-		m.dedup = append(m.dedup, mSeen{id, m.now})
+		m.dedup = append(m.dedup, mSeen{ex + "\x00" + id, m.now}) // one user: scoped by exchange
 		for len(m.dedup) > m.cfg.DedupMaxIDs {
 			m.dedup = m.dedup[1:]
 		}
@@ -652,6 +652,17 @@ func (m *model) nextDeadline() (time.Time, bool) {
 func (m *model) stats() Stats {
 	s := Stats{Connections: len(m.conns), Bindings: len(m.bindings), DedupIDs: len(m.dedup),
 		Duplicates: m.duplicates, Refused: m.refused, Exchanges: []ExchangeStats{}, Queues: []QueueStats{}}
+	s.DedupEffectiveWindowMs = m.cfg.DedupWindow.Milliseconds()
+	if !m.dedupEnabled() {
+		s.DedupEffectiveWindowMs = 0
+	}
+	if m.dedupEnabled() && len(m.dedup) > 0 {
+		u := DedupUserStats{IDs: len(m.dedup), Full: len(m.dedup) >= m.cfg.DedupMaxIDs, OldestAgeMs: m.now.Sub(m.dedup[0].at).Milliseconds()}
+		s.DedupUsers = append(s.DedupUsers, u)
+		if u.Full {
+			s.DedupEffectiveWindowMs = min(s.DedupEffectiveWindowMs, u.OldestAgeMs)
+		}
+	}
 	for name, ex := range m.exchanges {
 		n := 0
 		for _, b := range m.bindings {

@@ -9,7 +9,18 @@ import (
 // of valid UTF-8 without whitespace or control characters. Names travel as
 // single tokens in the text protocol, so a space inside one could never be
 // addressed again.
-func validateName(kind, name string) *Error {
+//
+// A qualified name (Qualify) is checked part by part.
+func validateName(kind, qname string) *Error {
+	vhost, name := SplitQualified(qname)
+	if len(name) < len(qname) {
+		if vhost == DefaultVhost {
+			return Errorf(CodeInvalidArgument, "%s name %q names the default vhost explicitly: use the bare name", kind, name)
+		}
+		if e := ValidateVhost(vhost); e != nil {
+			return e
+		}
+	}
 	if name == "" {
 		return Errorf(CodeInvalidArgument, "%s name is empty: give a name of 1 to %d bytes", kind, MaxNameLen)
 	}
@@ -62,4 +73,59 @@ func findBadRune(s string) (string, bool) {
 		i += size
 	}
 	return "", true
+}
+
+// Virtual hosts. Every name the core keeps (exchange, queue, dead-letter
+// queue) lives in a virtual host. The default vhost "/" keeps bare names,
+// so the reference protocol's topology, durable logs and tests address
+// them as they always did; any other vhost's objects are kept under
+// Qualify(vhost, name) = vhost + VhostSeparator + name. The separator is a
+// control character, which no name or vhost may contain, so two vhosts'
+// names can never collide and a client can never spell another vhost's
+// name. Protocol sessions qualify what a client names and strip what they
+// report back (Local); the core's own messages show the local part only.
+const (
+	DefaultVhost   = "/"
+	VhostSeparator = "\x1f"
+	MaxVhostLen    = 255
+)
+
+// Qualify returns the core's name for name in vhost.
+func Qualify(vhost, name string) string {
+	if vhost == DefaultVhost || vhost == "" {
+		return name
+	}
+	return vhost + VhostSeparator + name
+}
+
+// SplitQualified returns the vhost and local name of a core name.
+func SplitQualified(qname string) (vhost, name string) {
+	for i := 0; i < len(qname); i++ {
+		if qname[i] == VhostSeparator[0] {
+			return qname[:i], qname[i+1:]
+		}
+	}
+	return DefaultVhost, qname
+}
+
+// shown is the part of a core name that messages show: the client knows
+// its own vhost.
+func shown(qname string) string {
+	_, name := SplitQualified(qname)
+	return name
+}
+
+// ValidateVhost checks a virtual host name: 1..255 bytes of printable UTF-8
+// without spaces or control characters.
+func ValidateVhost(vhost string) *Error {
+	if vhost == "" {
+		return Errorf(CodeInvalidArgument, "vhost name is empty: use %q for the default vhost", DefaultVhost)
+	}
+	if len(vhost) > MaxVhostLen {
+		return Errorf(CodeInvalidArgument, "vhost name is %d bytes long: the limit is %d", len(vhost), MaxVhostLen)
+	}
+	if bad, ok := findBadRune(vhost); !ok {
+		return Errorf(CodeInvalidArgument, "vhost name %q contains %s: use printable characters without spaces", vhost, bad)
+	}
+	return nil
 }

@@ -235,8 +235,12 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 		}
 	}
 	for _, d := range rec.Dedup {
-		if k := keyOf([]byte(d.ID)); c.dedup.enabled() && !c.dedup.ids.contains(k) {
-			c.dedup.record(k, time.Unix(0, d.Time))
+		if !c.dedup.enabled() {
+			break
+		}
+		w := c.dedup.of(userOfMaterial(d.ID))
+		if k := keyOf([]byte(d.ID)); !w.ids.contains(k) {
+			w.record(k, time.Unix(0, d.Time))
 		}
 	}
 	c.dedup.expire(c.now)
@@ -254,8 +258,9 @@ func containsQueue(qs []store.Queue, name string) bool {
 }
 
 // persistPublish writes one accepted publish: one record naming every
-// durable target queue (in name order), and its dedup entry.
-func (c *Core) persistPublish(seq uint64, id, exchange, key string, prefix *Prefix, body []byte, targets []*queue) {
+// durable target queue (in name order), and its dedup entry (the id's
+// scoped key material, see dedupScopes.material).
+func (c *Core) persistPublish(seq uint64, id, exchange, key string, prefix *Prefix, body []byte, targets []*queue, dedupMaterial []byte) {
 	tq := make([]store.Target, 0, len(targets))
 	for _, q := range targets {
 		if q.opts.Durable {
@@ -264,7 +269,7 @@ func (c *Core) persistPublish(seq uint64, id, exchange, key string, prefix *Pref
 	}
 	recs := []store.Record{{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, BodyPrefix: prefix.Bytes(), Body: body, Targets: tq}}
 	if c.dedup.enabled() {
-		recs = append(recs, store.Record{Type: store.RecDedup, MessageID: id, Time: c.now.UnixNano()})
+		recs = append(recs, store.Record{Type: store.RecDedup, MessageID: string(dedupMaterial), Time: c.now.UnixNano()})
 	}
 	c.persistRecords(recs...)
 }

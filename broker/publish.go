@@ -33,7 +33,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		return Errorf(CodeInvalidArgument, "routing key is %d bytes long: the limit is %d", len(p.RoutingKey), MaxRoutingKeyLen)
 	}
 	ex := c.exchanges[string(p.Exchange)]
-	dup, key := c.dedup.seen(p.MessageID, c.now)
+	window := c.dedup.of(p.User)
+	material := c.dedup.material(p.User, p.Exchange, p.MessageID)
+	dup, key := window.seen(material, c.now)
 	if dup {
 		// Already accepted: confirm again without enqueueing, so that a
 		// publisher retrying after a lost confirm converges.
@@ -51,7 +53,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		return nil
 	}
 	if ex == nil {
-		return Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before publishing", p.Exchange)
+		return Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before publishing", shown(string(p.Exchange)))
 	}
 	c.router.reset()
 	ex.route(p.RoutingKey, &c.router)
@@ -59,7 +61,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	sortQueuesByName(targets) // enqueue and delivery order across queues is by name
 	if len(targets) == 0 {
 		ex.unroutable++
-		return Errorf(CodeNoRoute, "exchange %q has no binding for routing key %q: bind a queue first", ex.name, p.RoutingKey)
+		return Errorf(CodeNoRoute, "exchange %q has no binding for routing key %q: bind a queue first", shown(ex.name), p.RoutingKey)
 	}
 	var full *queue
 	for _, q := range targets {
@@ -72,9 +74,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	}
 	if full != nil {
 		if full.opts.MaxBytes > 0 && int64(size) > full.opts.MaxBytes {
-			return Errorf(CodeQueueFull, "message body of %d bytes can never fit queue %q (max bytes %d): do not retry it", size, full.name, full.opts.MaxBytes)
+			return Errorf(CodeQueueFull, "message body of %d bytes can never fit queue %q (max bytes %d): do not retry it", size, shown(full.name), full.opts.MaxBytes)
 		}
-		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", full.name, full.held(), full.bytes)
+		return Errorf(CodeQueueFull, "queue %q is full (%d messages, %d bytes held): retry after consumers catch up", shown(full.name), full.held(), full.bytes)
 	}
 	durable := false
 	for _, q := range targets {
@@ -116,9 +118,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		q.bytes += int64(size)
 		q.c.published++
 	}
-	c.dedup.record(key, c.now)
+	window.record(key, c.now)
 	if durable {
-		c.persistPublish(storeSeq, id, ex.name, rk, p.Prefix, body, targets)
+		c.persistPublish(storeSeq, id, ex.name, rk, p.Prefix, body, targets, material)
 	}
 	if !lossy {
 		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq}, durable && !c.cfg.Mutations.ConfirmBeforePersist)

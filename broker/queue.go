@@ -7,6 +7,7 @@ import "time"
 // counted here.
 type queue struct {
 	name       string
+	owner      string // the user who declared it
 	opts       QueueOptions
 	ackTimeout time.Duration // effective: opts.AckTimeout or the core default
 

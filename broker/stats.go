@@ -8,14 +8,30 @@ import (
 // Stats is a snapshot of the core's counters. Slices are sorted by name so
 // two snapshots of the same state are identical.
 type Stats struct {
-	Connections int             `json:"connections"`
-	Consumers   int             `json:"consumers"`
-	Bindings    int             `json:"bindings"`
-	DedupIDs    int             `json:"dedup_ids"`  // ids currently remembered
-	Duplicates  uint64          `json:"duplicates"` // publishes confirmed as duplicates
-	Refused     uint64          `json:"refused"`    // publishes refused for any reason
-	Exchanges   []ExchangeStats `json:"exchanges"`
-	Queues      []QueueStats    `json:"queues"`
+	Connections int `json:"connections"`
+	Consumers   int `json:"consumers"`
+	Bindings    int `json:"bindings"`
+	DedupIDs    int `json:"dedup_ids"` // ids currently remembered
+	// DedupEffectiveWindowMs is how far back deduplication reaches now: the
+	// configured window, or, when a user's window is at its id limit and
+	// evicts ids before they age out, the age of that user's oldest
+	// remembered id (the smallest such age). Below the configured window
+	// a publisher retrying later than this may be enqueued twice.
+	DedupEffectiveWindowMs int64 `json:"dedup_effective_window_ms"`
+	// DedupUsers has one entry per user with remembered ids.
+	DedupUsers []DedupUserStats `json:"dedup_users,omitempty"`
+	Duplicates uint64           `json:"duplicates"` // publishes confirmed as duplicates
+	Refused    uint64           `json:"refused"`    // publishes refused for any reason
+	Exchanges  []ExchangeStats  `json:"exchanges"`
+	Queues     []QueueStats     `json:"queues"`
+}
+
+// DedupUserStats describes one user's dedup window.
+type DedupUserStats struct {
+	User        string `json:"user"`
+	IDs         int    `json:"ids"`
+	Full        bool   `json:"full"`          // at the per-user id limit: ids leave before they age out
+	OldestAgeMs int64  `json:"oldest_age_ms"` // age of the oldest remembered id
 }
 
 // ExchangeStats counts one exchange's publishes.
@@ -57,6 +73,21 @@ func (c *Core) Stats() Stats {
 		Refused:     c.refused,
 		Exchanges:   make([]ExchangeStats, 0, len(c.exchanges)),
 		Queues:      make([]QueueStats, 0, len(c.queues)),
+	}
+	if c.dedup.enabled() {
+		s.DedupEffectiveWindowMs = c.dedup.window.Milliseconds()
+	}
+	for _, u := range c.dedup.users {
+		w := c.dedup.byUser[u]
+		age, ok := w.oldestAge(c.now)
+		if !ok {
+			continue
+		}
+		us := DedupUserStats{User: u, IDs: w.len(), Full: w.full(), OldestAgeMs: age.Milliseconds()}
+		s.DedupUsers = append(s.DedupUsers, us)
+		if us.Full && us.OldestAgeMs < s.DedupEffectiveWindowMs {
+			s.DedupEffectiveWindowMs = us.OldestAgeMs
+		}
 	}
 	for _, ex := range c.exchanges {
 		s.Exchanges = append(s.Exchanges, ExchangeStats{

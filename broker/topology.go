@@ -11,6 +11,12 @@ import (
 // the same type does nothing; with another type it is refused with
 // CodeMismatch.
 func (c *Core) DeclareExchange(name string, typ ExchangeType) error {
+	return c.DeclareExchangeAs(Owner{}, name, typ)
+}
+
+// DeclareExchangeAs is DeclareExchange on behalf of owner: a new exchange
+// counts against owner's exchange limit.
+func (c *Core) DeclareExchangeAs(owner Owner, name string, typ ExchangeType) error {
 	if e := validateName("exchange", name); e != nil {
 		return e
 	}
@@ -19,14 +25,20 @@ func (c *Core) DeclareExchange(name string, typ ExchangeType) error {
 	}
 	if ex := c.exchanges[name]; ex != nil {
 		if ex.typ != typ {
-			return Errorf(CodeMismatch, "exchange %q exists with type %s, not %s: delete it first or declare it as %s", name, ex.typ, typ, ex.typ)
+			return Errorf(CodeMismatch, "exchange %q exists with type %s, not %s: delete it first or declare it as %s", shown(name), ex.typ, typ, ex.typ)
 		}
 		return nil
 	}
 	if len(c.exchanges) >= c.cfg.MaxExchanges {
 		return Errorf(CodeResourceLimit, "the broker already has %d exchanges, its limit: delete some first", len(c.exchanges))
 	}
-	c.exchanges[name] = newExchange(name, typ)
+	if e := overLimit(owner, "exchanges", c.Usage(owner.User).Exchanges, owner.Limits.Exchanges); e != nil {
+		return e
+	}
+	ex := newExchange(name, typ)
+	ex.owner = owner.User
+	c.exchanges[name] = ex
+	c.use(owner.User).Exchanges++
 	return nil
 }
 
@@ -34,17 +46,19 @@ func (c *Core) DeclareExchange(name string, typ ExchangeType) error {
 // exchange is reserved: the seed protocol's clients depend on it.
 func (c *Core) DeleteExchange(name string) error {
 	if name == DefaultExchange {
-		return Errorf(CodeReserved, "exchange %q is reserved and cannot be deleted", name)
+		return Errorf(CodeReserved, "exchange %q is reserved and cannot be deleted", shown(name))
 	}
 	ex := c.exchanges[name]
 	if ex == nil {
-		return Errorf(CodeExchangeNotFound, "exchange %q not found: nothing to delete", name)
+		return Errorf(CodeExchangeNotFound, "exchange %q not found: nothing to delete", shown(name))
 	}
-	for bk := range ex.bindings {
+	for bk, by := range ex.bindings {
 		ex.unbind(bk.q, bk.key)
 		c.nBindings--
+		c.unuse(by, func(u *Usage) { u.Bindings-- })
 	}
 	delete(c.exchanges, name)
+	c.unuse(ex.owner, func(u *Usage) { u.Exchanges-- })
 	if ex.durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteExchange, Exchange: name})
 	}
@@ -61,6 +75,12 @@ func (c *Core) QueueExists(name string) bool { return c.queues[name] != nil }
 // options does nothing; with other options it is refused with
 // CodeMismatch. A dead-letter queue must already exist.
 func (c *Core) DeclareQueue(name string, opts QueueOptions) error {
+	return c.DeclareQueueAs(Owner{}, name, opts)
+}
+
+// DeclareQueueAs is DeclareQueue on behalf of owner: a new queue counts
+// against owner's queue limit.
+func (c *Core) DeclareQueueAs(owner Owner, name string, opts QueueOptions) error {
 	if e := validateName("queue", name); e != nil {
 		return e
 	}
@@ -69,17 +89,17 @@ func (c *Core) DeclareQueue(name string, opts QueueOptions) error {
 	}
 	if q := c.queues[name]; q != nil {
 		if q.opts != opts {
-			return Errorf(CodeMismatch, "queue %q exists with options %+v, not %+v: delete it first or declare it with the same options", name, q.opts, opts)
+			return Errorf(CodeMismatch, "queue %q exists with options %+v, not %+v: delete it first or declare it with the same options", shown(name), q.opts, opts)
 		}
 		return nil
 	}
 	var dlq *queue
 	if opts.DeadLetterQueue != "" {
 		if dlq = c.queues[opts.DeadLetterQueue]; dlq == nil {
-			return Errorf(CodeQueueNotFound, "dead-letter queue %q of queue %q not found: declare it first", opts.DeadLetterQueue, name)
+			return Errorf(CodeQueueNotFound, "dead-letter queue %q of queue %q not found: declare it first", shown(opts.DeadLetterQueue), shown(name))
 		}
 		if opts.Durable && !dlq.opts.Durable {
-			return Errorf(CodeInvalidArgument, "durable queue %q cannot dead-letter into in-memory queue %q: declare the dead-letter queue durable", name, dlq.name)
+			return Errorf(CodeInvalidArgument, "durable queue %q cannot dead-letter into in-memory queue %q: declare the dead-letter queue durable", shown(name), shown(dlq.name))
 		}
 	}
 	if opts.Durable && c.persist.failed != nil && !c.persist.restoring {
@@ -88,11 +108,17 @@ func (c *Core) DeclareQueue(name string, opts QueueOptions) error {
 	if len(c.queues) >= c.cfg.MaxQueues {
 		return Errorf(CodeResourceLimit, "the broker already has %d queues, its limit: delete some first", len(c.queues))
 	}
+	if e := overLimit(owner, "queues", c.Usage(owner.User).Queues, owner.Limits.Queues); e != nil {
+		return e
+	}
 	ackTimeout := opts.AckTimeout
 	if ackTimeout == 0 {
 		ackTimeout = c.cfg.DefaultAckTimeout
 	}
-	c.queues[name] = newQueue(name, opts, ackTimeout, dlq)
+	q := newQueue(name, opts, ackTimeout, dlq)
+	q.owner = owner.User
+	c.queues[name] = q
+	c.use(owner.User).Queues++
 	if dlq != nil {
 		dlq.dlqUsers++
 	}
@@ -130,14 +156,16 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 	c.advance(now)
 	q := c.queues[name]
 	if q == nil {
-		return 0, Errorf(CodeQueueNotFound, "queue %q not found: nothing to delete", name)
+		return 0, Errorf(CodeQueueNotFound, "queue %q not found: nothing to delete", shown(name))
 	}
 	if q.dlqUsers > 0 {
-		return 0, Errorf(CodeInUse, "queue %q is the dead-letter queue of %d other queue(s): delete those first", name, q.dlqUsers)
+		return 0, Errorf(CodeInUse, "queue %q is the dead-letter queue of %d other queue(s): delete those first", shown(name), q.dlqUsers)
 	}
 	for eb := range q.bindings {
+		by := eb.ex.bindings[bindingKey{q, eb.key}]
 		eb.ex.unbind(q, eb.key)
 		c.nBindings--
+		c.unuse(by, func(u *Usage) { u.Bindings-- })
 	}
 	for len(q.consumers) > 0 {
 		cs := q.consumers[0]
@@ -145,7 +173,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		c.out = append(c.out, Effect{
 			Kind: EffectCancelled,
 			Conn: cs.conn.id,
-			Err:  Errorf(CodeQueueNotFound, "queue %q was deleted: consumer %q ended", name, cs.tag),
+			Err:  Errorf(CodeQueueNotFound, "queue %q was deleted: consumer %q ended", shown(name), cs.tag),
 			Delivery: Delivery{
 				ConsumerTag: cs.tag,
 				Queue:       name,
@@ -181,6 +209,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		q.dlq.dlqUsers--
 	}
 	delete(c.queues, name)
+	c.unuse(q.owner, func(u *Usage) { u.Queues-- })
 	if q.opts.Durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteQueue, Queue: name})
 	}
@@ -190,6 +219,12 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 // Bind routes messages from exchange to queue by key (a topic pattern for
 // topic exchanges, ignored by fanout exchanges). Binding twice is a no-op.
 func (c *Core) Bind(exchange, queue, key string) error {
+	return c.BindAs(Owner{}, exchange, queue, key)
+}
+
+// BindAs is Bind on behalf of owner: a new binding counts against owner's
+// binding limit.
+func (c *Core) BindAs(owner Owner, exchange, queue, key string) error {
 	ex, q, err := c.bindingEnds(exchange, queue, key)
 	if err != nil {
 		return err
@@ -200,8 +235,12 @@ func (c *Core) Bind(exchange, queue, key string) error {
 	if c.nBindings >= c.cfg.MaxBindings {
 		return Errorf(CodeResourceLimit, "the broker already has %d bindings, its limit: remove some first", c.nBindings)
 	}
-	ex.bind(q, key)
+	if e := overLimit(owner, "bindings", c.Usage(owner.User).Bindings, owner.Limits.Bindings); e != nil {
+		return e
+	}
+	ex.bind(q, key, owner.User)
 	c.nBindings++
+	c.use(owner.User).Bindings++
 	c.persistBinding(ex, q, key)
 	return nil
 }
@@ -213,8 +252,10 @@ func (c *Core) Unbind(exchange, queue, key string) error {
 	if err != nil {
 		return err
 	}
-	if ex.unbind(q, key) {
+	by, bound := ex.bindings[bindingKey{q, key}]
+	if bound && ex.unbind(q, key) {
 		c.nBindings--
+		c.unuse(by, func(u *Usage) { u.Bindings-- })
 		if q.opts.Durable {
 			c.persistRecords(store.Record{Type: store.RecUnbind, Exchange: ex.name, Queue: q.name, Key: key})
 		}
@@ -228,11 +269,11 @@ func (c *Core) bindingEnds(exchange, queue, key string) (*exchange, *queue, erro
 	}
 	ex := c.exchanges[exchange]
 	if ex == nil {
-		return nil, nil, Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before binding", exchange)
+		return nil, nil, Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before binding", shown(exchange))
 	}
 	q := c.queues[queue]
 	if q == nil {
-		return nil, nil, Errorf(CodeQueueNotFound, "queue %q not found: declare it before binding", queue)
+		return nil, nil, Errorf(CodeQueueNotFound, "queue %q not found: declare it before binding", shown(queue))
 	}
 	return ex, q, nil
 }

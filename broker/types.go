@@ -85,6 +85,10 @@ const (
 	CodeShuttingDown  Code = 502
 	CodeUnavailable   Code = 503 // e.g. durable storage failing
 	CodeInternal      Code = 599
+
+	// Identity and permissions.
+	CodeAuthFailed    Code = 600 // authentication failed or required; the same answer for an unknown user and a wrong password
+	CodeAccessRefused Code = 601 // the user may not do this operation on this resource (the message names both)
 )
 
 // Error is the error type of every refusal the core makes. Its Code travels
@@ -142,7 +146,12 @@ type ConsumeOptions struct {
 type Publish struct {
 	// Seq is the publisher's per-connection sequence number; the core echoes
 	// it in the Confirm or Refuse effect.
-	Seq        uint64
+	Seq uint64
+	// User is the authenticated user publishing. It scopes deduplication:
+	// a message id remembered for one user (and exchange) never makes
+	// another user's publish a duplicate, and each user's remembered ids
+	// are bounded on their own, so no user can evict another's.
+	User       string
 	Exchange   []byte
 	RoutingKey []byte
 	MessageID  []byte
