@@ -36,9 +36,11 @@ type User struct {
 }
 
 // Permissions are RabbitMQ's three regular expressions over resource
-// names (anchored: the whole name must match; "" matches nothing, ".*"
-// everything), plus Deny, whose expressions refuse what they match even
-// when a grant matches too.
+// names, with RabbitMQ's semantics: an expression matches a name if it
+// matches anywhere in it (anchor with ^ and $ to match whole names: "^orders$"
+// grants "orders" and nothing else, "orders" also grants "old-orders");
+// "" matches nothing; ".*" matches everything. Deny's expressions refuse
+// what they match even when a grant matches too.
 type Permissions struct {
 	Configure string `json:"configure"`
 	Write     string `json:"write"`

@@ -18,6 +18,7 @@ var frameNames = map[FrameType]string{
 	FrameHeartbeat:       "Heartbeat",
 	FrameClose:           "Close",
 	FrameError:           "Error",
+	FrameAuth:            "Auth",
 	FrameDeclareExchange: "DeclareExchange",
 	FrameDeleteExchange:  "DeleteExchange",
 	FrameDeclareQueue:    "DeclareQueue",
@@ -65,7 +66,7 @@ func (t FrameType) Known() bool {
 // FrameTypes lists every defined frame type in numeric order.
 func FrameTypes() []FrameType {
 	return []FrameType{
-		FrameHello, FrameHelloOK, FrameHeartbeat, FrameClose, FrameError,
+		FrameHello, FrameHelloOK, FrameHeartbeat, FrameClose, FrameError, FrameAuth,
 		FrameDeclareExchange, FrameDeleteExchange, FrameDeclareQueue, FrameDeleteQueue,
 		FrameBind, FrameUnbind, FrameOK, FrameStats, FrameStatsOK,
 		FramePublish, FrameConfirm, FrameNack, FrameConfirmDup, FramePrefix, FramePublishRef,
@@ -88,6 +89,8 @@ func NewFrame(t FrameType) Frame {
 		return new(Close)
 	case FrameError:
 		return new(Error)
+	case FrameAuth:
+		return new(Auth)
 	case FrameDeclareExchange:
 		return new(DeclareExchange)
 	case FrameDeleteExchange:
@@ -179,6 +182,8 @@ func DecodeInto(t FrameType, payload []byte, f Frame) error {
 		return DecodeClose(payload, f)
 	case *Error:
 		return DecodeErrorFrame(payload, f)
+	case *Auth:
+		return DecodeAuth(payload, f)
 	case *DeclareExchange:
 		return DecodeDeclareExchange(payload, f)
 	case *DeleteExchange:

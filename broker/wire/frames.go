@@ -34,6 +34,7 @@ const (
 	FrameHeartbeat FrameType = 0x03 // both; empty payload
 	FrameClose     FrameType = 0x04 // both; orderly close with a reason
 	FrameError     FrameType = 0x05 // S→C; request failed, or fatal error before close
+	FrameAuth      FrameType = 0x06 // C→S; right after a Hello with FeatureAuth
 
 	// Topology requests, answered by OK or Error carrying the same ReqID.
 	FrameDeclareExchange FrameType = 0x10
@@ -86,6 +87,21 @@ type Hello struct {
 	// trailing uvarint: omitted when 0, so older clients' frames are
 	// unchanged; an explicit 0 is malformed (one encoding per frame).
 	Features uint64
+}
+
+// Auth authenticates the connection: the client sends it right after a
+// Hello that carries FeatureAuth, and waits for HelloOK (success) or an
+// Error with code 600 (failure; the server closes the connection).
+type Auth struct {
+	// Mechanism is "PLAIN" (Response = authzid NUL user NUL password, as
+	// in RFC 4616; authzid must be empty or equal the user) or "EXTERNAL"
+	// (the identity comes from the verified TLS client certificate;
+	// Response is empty or the identity the client expects).
+	Mechanism string
+	// Vhost is the virtual host the connection will act in ("/" when
+	// empty).
+	Vhost    string
+	Response []byte
 }
 
 // HelloOK is the server's answer to Hello: the negotiated values.

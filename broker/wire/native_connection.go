@@ -129,3 +129,71 @@ func (f *HelloOK) AppendTo(dst []byte) []byte { return AppendHelloOK(dst, f) }
 func (*Heartbeat) AppendTo(dst []byte) []byte { return AppendHeartbeat(dst) }
 func (f *Close) AppendTo(dst []byte) []byte   { return AppendClose(dst, f) }
 func (f *Error) AppendTo(dst []byte) []byte   { return AppendError(dst, f) }
+
+// Auth field limits.
+const (
+	MaxMechanismLen    = 32
+	MaxAuthResponseLen = 4096 // PLAIN: authzid, user and password of up to ~1.3 KiB each
+)
+
+// AppendAuth appends an Auth frame.
+func AppendAuth(dst []byte, f *Auth) []byte {
+	dst, start := beginFrame(dst, FrameAuth)
+	dst = appendString(dst, f.Mechanism)
+	dst = appendString(dst, f.Vhost)
+	dst = appendBytes(dst, f.Response)
+	return endFrame(dst, start)
+}
+
+// DecodeAuth decodes an Auth payload. Response aliases p.
+func DecodeAuth(p []byte, f *Auth) error {
+	d := decoder{buf: p, frame: FrameAuth}
+	f.Mechanism = d.str("mechanism", MaxMechanismLen)
+	f.Vhost = d.str("vhost", MaxNameLen)
+	f.Response = d.bytes("response", MaxAuthResponseLen)
+	return d.finish()
+}
+
+// PlainResponse builds a PLAIN response (RFC 4616) without an authzid.
+func PlainResponse(user, password string) []byte {
+	b := make([]byte, 0, 2+len(user)+len(password))
+	b = append(b, 0)
+	b = append(b, user...)
+	b = append(b, 0)
+	return append(b, password...)
+}
+
+// ParsePlainResponse splits a PLAIN response into its user and password.
+// The authzid must be empty or equal to the user (no acting as another
+// user); neither part may contain NUL, and the user may not be empty.
+func ParsePlainResponse(r []byte) (user, password string, err error) {
+	first := -1
+	second := -1
+	for i, c := range r {
+		if c != 0 {
+			continue
+		}
+		switch {
+		case first < 0:
+			first = i
+		case second < 0:
+			second = i
+		default:
+			return "", "", fmt.Errorf("%w: PLAIN response has more than two NUL separators", ErrBadValue)
+		}
+	}
+	if second < 0 {
+		return "", "", fmt.Errorf("%w: PLAIN response must be authzid NUL user NUL password", ErrBadValue)
+	}
+	authz, u, pw := r[:first], r[first+1:second], r[second+1:]
+	if len(u) == 0 {
+		return "", "", fmt.Errorf("%w: PLAIN response has an empty user", ErrBadValue)
+	}
+	if len(authz) > 0 && string(authz) != string(u) {
+		return "", "", fmt.Errorf("%w: PLAIN authzid differs from the user: acting as another user is not supported", ErrBadValue)
+	}
+	return string(u), string(pw), nil
+}
+
+func (*Auth) FrameType() FrameType         { return FrameAuth }
+func (f *Auth) AppendTo(dst []byte) []byte { return AppendAuth(dst, f) }

@@ -80,6 +80,12 @@ func genFrame(t *rapid.T) wire.Frame {
 		return &wire.Heartbeat{}
 	case wire.FrameClose:
 		return &wire.Close{Code: rapid.Uint16().Draw(t, "code"), Reason: genReason(t)}
+	case wire.FrameAuth:
+		var resp []byte
+		if rapid.Bool().Draw(t, "hasResp") {
+			resp = rapid.SliceOfN(rapid.Byte(), 1, wire.MaxAuthResponseLen).Draw(t, "resp")
+		}
+		return &wire.Auth{Mechanism: rapid.StringN(0, wire.MaxMechanismLen, wire.MaxMechanismLen).Draw(t, "mech"), Vhost: genName(t, "vhost"), Response: resp}
 	case wire.FrameError:
 		return &wire.Error{ReqID: genU64(t, "req"), Code: rapid.Uint16().Draw(t, "code"), Message: genReason(t)}
 	case wire.FrameDeclareExchange:

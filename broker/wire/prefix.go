@@ -21,8 +21,12 @@ import (
 // FeatureSharedPrefixes is bit 0 of Hello.Features and HelloOK.Features.
 const FeatureSharedPrefixes uint64 = 1 << 0
 
+// FeatureAuth is bit 1 of Hello.Features: an Auth frame follows the Hello
+// (the server echoes it in HelloOK once the connection is authenticated).
+const FeatureAuth uint64 = 1 << 1
+
 // SupportedFeatures are the feature bits this package implements.
-const SupportedFeatures = FeatureSharedPrefixes
+const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth
 
 const (
 	// MaxPrefixSize bounds one prefix definition (bytes). A cmq1 session
