@@ -17,6 +17,14 @@ func (c *Core) Publish(conn ConnID, p *Publish, now time.Time) {
 	}
 }
 
+// Refuse answers publish seq of conn with a refusal decided outside the
+// core (a session's permission check), in the connection's outcome order:
+// it never overtakes a confirm that waits for its fsync.
+func (c *Core) Refuse(conn ConnID, seq uint64, err *Error, now time.Time) {
+	c.advance(now)
+	c.emitRefuse(conn, seq, err)
+}
+
 func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	if c.conns[conn] == nil {
 		return Errorf(CodeProtocol, "connection %d is not open: the driver must call Open first", conn)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -47,6 +48,25 @@ type Config struct {
 	TextAckTimeout time.Duration
 	// TextPacingGap is the quiet time after any write before a push.
 	TextPacingGap time.Duration
+	// Users returns the users database in force (the driver swaps it on
+	// reload; a session takes it once, at its handshake). A nil function
+	// or a nil database: the broker has no users, and every connection is
+	// access.Anonymous() (the user guest, allowed everything on "/").
+	Users func() *access.DB
+	// TextUser is the user that text-protocol connections act as (they
+	// carry no credentials); empty means access.Guest. With a users
+	// database it must be in it with permissions on "/", or text
+	// connections are refused.
+	TextUser string
+	// AllowPlainWithoutTLS accepts PLAIN authentication over unencrypted
+	// TCP from a non-loopback address, where a password would cross the
+	// network in clear text. Off by default.
+	AllowPlainWithoutTLS bool
+	// Admit, if set, is asked once a connection's identity is known (after
+	// authentication; at once for text connections), before the connection
+	// reaches the core. The driver enforces per-user connection limits
+	// here; a non-nil error refuses the connection with its code.
+	Admit func(conn broker.ConnID, id *access.Identity) *broker.Error
 	// Logger receives one line per event that matters; nil discards.
 	Logger *slog.Logger
 	// Features are the native feature bits (wire.Feature*) the server
@@ -102,6 +122,9 @@ func (c Config) WithDefaults() Config {
 	if c.TextPacingGap == 0 {
 		c.TextPacingGap = DefaultTextPacingGap
 	}
+	if c.TextUser == "" {
+		c.TextUser = access.Guest
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,6 +152,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: text pacing gap %v is negative", ErrInvalidConfig, c.TextPacingGap)
 	}
 	return nil
+}
+
+// users returns the users database in force, nil without one.
+func (c *Config) users() *access.DB {
+	if c.Users == nil {
+		return nil
+	}
+	return c.Users()
 }
 
 // frameOverhead is room for a publish/deliver frame's fields around the body

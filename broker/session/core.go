@@ -11,18 +11,23 @@ import (
 // and simulation both pass the real *broker.Core.
 type Core interface {
 	Open(conn broker.ConnID, now time.Time)
+	OpenAs(conn broker.ConnID, owner broker.Owner, now time.Time)
 	Close(conn broker.ConnID, now time.Time)
 
 	DeclareExchange(name string, typ broker.ExchangeType) error
+	DeclareExchangeAs(owner broker.Owner, name string, typ broker.ExchangeType) error
 	DeleteExchange(name string) error
 	DeclareQueue(name string, opts broker.QueueOptions) error
+	DeclareQueueAs(owner broker.Owner, name string, opts broker.QueueOptions) error
 	DeleteQueue(name string, now time.Time) (discarded int, err error)
 	QueueExists(name string) bool
 	ExchangeExists(name string) bool
 	Bind(exchange, queue, key string) error
+	BindAs(owner broker.Owner, exchange, queue, key string) error
 	Unbind(exchange, queue, key string) error
 
 	Publish(conn broker.ConnID, p *broker.Publish, now time.Time)
+	Refuse(conn broker.ConnID, seq uint64, err *broker.Error, now time.Time)
 	Consume(conn broker.ConnID, opts broker.ConsumeOptions, now time.Time) (tag string, err error)
 	Cancel(conn broker.ConnID, tag string, now time.Time) error
 	Ack(conn broker.ConnID, tag uint64, multiple bool, now time.Time) error

@@ -59,6 +59,8 @@ func TestNativeGoldenFramesAfterHello(t *testing.T) {
 		// openNative's Hello asks for no features: shared-prefix frames
 		// are protocol errors there (prefix_test.go covers them granted).
 		wire.FramePrefix: true, wire.FramePublishRef: true,
+		// Auth belongs right after a Hello with FeatureAuth (auth_test.go).
+		wire.FrameAuth: true,
 	}
 	for _, c := range wiretest.NativeCases() {
 		t.Run(c.Name, func(t *testing.T) {

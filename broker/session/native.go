@@ -16,6 +16,8 @@ type nativeState uint8
 const (
 	awaitPreamble nativeState = iota
 	awaitHello
+	awaitAuth // a Hello with FeatureAuth: the Auth frame comes next
+	verifying // a PLAIN password is with the driver (TakePasswordCheck)
 	open
 )
 
@@ -27,8 +29,11 @@ type Native struct {
 	conn broker.ConnID
 	cfg  Config
 	log  *slog.Logger
+	peer Peer
+	g    guard // set once authenticated
 
 	state nativeState
+	auth  pendingAuth
 	out   []byte
 
 	// Confirms of consecutive publish seqs collapse into one range, flushed
@@ -74,16 +79,22 @@ type nativeScratch struct {
 
 var _ Session = (*Native)(nil)
 
-// NewNative opens a native session for conn on core at now. The driver feeds
-// it every byte of the connection, preamble included. cfg is completed with
-// WithDefaults.
+// NewNative opens a native session for conn on core at now, for a peer on
+// loopback without TLS. The driver feeds it every byte of the connection,
+// preamble included. cfg is completed with WithDefaults.
 func NewNative(core Core, conn broker.ConnID, cfg Config, now time.Time) *Native {
+	return NewNativeFrom(core, conn, cfg, Peer{Loopback: true}, now)
+}
+
+// NewNativeFrom is NewNative for a peer the driver describes. The
+// connection reaches the core (Open) once it is authenticated.
+func NewNativeFrom(core Core, conn broker.ConnID, cfg Config, peer Peer, now time.Time) *Native {
 	cfg = cfg.WithDefaults()
-	core.Open(conn, now)
 	return &Native{
 		core:     core,
 		conn:     conn,
 		cfg:      cfg,
+		peer:     peer,
 		log:      cfg.Logger.With("conn", uint64(conn), "protocol", "native"),
 		openedAt: now,
 		lastRecv: now,
@@ -207,10 +218,11 @@ func (n *Native) HandleEffect(e broker.Effect, now time.Time) {
 // fields are copied into one reused buffer instead of five []byte
 // conversions, so a delivery costs no allocation here.
 func (n *Native) deliverFrame(d *broker.Delivery) *wire.Deliver {
+	queue, exchange := n.g.local(d.Queue), n.g.local(d.Exchange)
 	b := n.scratch.strs[:0]
 	b = append(b, d.ConsumerTag...)
-	b = append(b, d.Queue...)
-	b = append(b, d.Exchange...)
+	b = append(b, queue...)
+	b = append(b, exchange...)
 	b = append(b, d.RoutingKey...)
 	b = append(b, d.MessageID...)
 	n.scratch.strs = b
@@ -224,8 +236,8 @@ func (n *Native) deliverFrame(d *broker.Delivery) *wire.Deliver {
 		ConsumerTag:   cut(d.ConsumerTag),
 		DeliveryTag:   d.Tag,
 		DeliveryCount: uint64(d.DeliveryCount),
-		Queue:         cut(d.Queue),
-		Exchange:      cut(d.Exchange),
+		Queue:         cut(queue),
+		Exchange:      cut(exchange),
 		RoutingKey:    cut(d.RoutingKey),
 		MessageID:     cut(d.MessageID),
 		Body:          d.Body,

@@ -13,11 +13,19 @@ import (
 // handleFrame dispatches one frame. A non-nil error means the session is
 // closed; Output holds what must still be written.
 func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error {
-	if n.state == awaitHello {
+	switch n.state {
+	case awaitHello:
 		if typ != wire.FrameHello {
 			return n.fail(0, broker.CodeProtocol, fmt.Errorf("expected Hello as the first frame, got %s", typ))
 		}
-		return n.hello(p)
+		return n.hello(p, now)
+	case awaitAuth:
+		if typ != wire.FrameAuth {
+			return n.fail(0, broker.CodeProtocol, fmt.Errorf("expected Auth after a Hello with the auth feature, got %s", typ))
+		}
+		return n.authFrame(p, now)
+	case verifying:
+		return n.fail(0, broker.CodeProtocol, fmt.Errorf("%s before authentication completed: wait for HelloOK", typ))
 	}
 	switch typ {
 	case wire.FramePublish:
@@ -80,25 +88,43 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		if err := wire.DecodeDeclareExchange(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.result(f.ReqID, 0, n.core.DeclareExchange(f.Name, broker.ExchangeType(f.Type)))
+		if e := n.g.id.DeclareExchange(f.Name); e != nil {
+			n.denied(f.ReqID, e)
+			break
+		}
+		n.result(f.ReqID, 0, n.core.DeclareExchangeAs(n.g.owner, n.g.q(f.Name), broker.ExchangeType(f.Type)))
 	case wire.FrameDeleteExchange:
 		var f wire.DeleteExchange
 		if err := wire.DecodeDeleteExchange(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.result(f.ReqID, 0, n.core.DeleteExchange(f.Name))
+		if e := n.g.id.DeleteExchange(f.Name); e != nil {
+			n.denied(f.ReqID, e)
+			break
+		}
+		n.result(f.ReqID, 0, n.core.DeleteExchange(n.g.q(f.Name)))
 	case wire.FrameDeclareQueue:
 		var f wire.DeclareQueue
 		if err := wire.DecodeDeclareQueue(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.result(f.ReqID, 0, n.core.DeclareQueue(f.Name, queueOptions(&f)))
+		if e := n.g.id.DeclareQueue(f.Name, f.DeadLetterQueue); e != nil {
+			n.denied(f.ReqID, e)
+			break
+		}
+		opts := queueOptions(&f)
+		opts.DeadLetterQueue = n.g.q(opts.DeadLetterQueue)
+		n.result(f.ReqID, 0, n.core.DeclareQueueAs(n.g.owner, n.g.q(f.Name), opts))
 	case wire.FrameDeleteQueue:
 		var f wire.DeleteQueue
 		if err := wire.DecodeDeleteQueue(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		discarded, err := n.core.DeleteQueue(f.Name, now)
+		if e := n.g.id.DeleteQueue(f.Name); e != nil {
+			n.denied(f.ReqID, e)
+			break
+		}
+		discarded, err := n.core.DeleteQueue(n.g.q(f.Name), now)
 		n.result(f.ReqID, uint64(max(discarded, 0)), err)
 	case wire.FrameBind, wire.FrameUnbind:
 		var f wire.Bind
@@ -112,9 +138,17 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 			return n.malformed(err)
 		}
 		if typ == wire.FrameBind {
-			err = n.core.Bind(f.Exchange, f.Queue, f.Key)
+			if e := n.g.id.Bind(f.Exchange, f.Queue); e != nil {
+				n.denied(f.ReqID, e)
+				break
+			}
+			err = n.core.BindAs(n.g.owner, n.g.q(f.Exchange), n.g.q(f.Queue), f.Key)
 		} else {
-			err = n.core.Unbind(f.Exchange, f.Queue, f.Key)
+			if e := n.g.id.Unbind(f.Exchange, f.Queue); e != nil {
+				n.denied(f.ReqID, e)
+				break
+			}
+			err = n.core.Unbind(n.g.q(f.Exchange), n.g.q(f.Queue), f.Key)
 		}
 		n.result(f.ReqID, 0, err)
 	case wire.FrameConsume:
@@ -143,6 +177,8 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		n.stats(f.ReqID)
 	case wire.FrameHello:
 		return n.fail(0, broker.CodeProtocol, errors.New("second Hello on an open connection"))
+	case wire.FrameAuth:
+		return n.fail(0, broker.CodeProtocol, errors.New("Auth on an authenticated connection"))
 	default:
 		if typ.Known() {
 			return n.fail(0, broker.CodeProtocol, fmt.Errorf("frame %s is sent by servers only", typ))
@@ -168,8 +204,12 @@ func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) 
 		return nil
 	}
 	n.lastSeq = f.Seq
+	if e := n.g.id.Publish(f.Exchange); e != nil {
+		n.core.Refuse(n.conn, f.Seq, e, now)
+		return nil
+	}
 	cp := &n.scratch.corePub
-	*cp = broker.Publish{Seq: f.Seq, Exchange: f.Exchange, RoutingKey: f.RoutingKey, MessageID: f.MessageID, Prefix: prefix, Body: f.Body}
+	*cp = broker.Publish{Seq: f.Seq, User: n.g.id.User, Exchange: n.g.qb(f.Exchange), RoutingKey: f.RoutingKey, MessageID: f.MessageID, Prefix: prefix, Body: f.Body}
 	n.core.Publish(n.conn, cp, now)
 	return nil
 }
@@ -194,44 +234,11 @@ func (n *Native) malformed(err error) error {
 	return n.fail(0, broker.Code(wire.ErrorCode(err)), err)
 }
 
-// hello negotiates the connection parameters.
-func (n *Native) hello(p []byte) error {
-	var f wire.Hello
-	if err := wire.DecodeHello(p, &f); err != nil {
-		return n.malformed(err)
-	}
-	if f.Version != wire.ProtocolVersion {
-		return n.fail(0, broker.CodeProtocol, &wire.VersionError{Version: uint8(min(f.Version, 255))})
-	}
-	// Heartbeat: the shorter of the two proposals, so the side that needs
-	// faster failure detection gets it; the server's when the client has none.
-	hb := n.cfg.Heartbeat
-	if proposed := time.Duration(f.HeartbeatMs) * time.Millisecond; proposed > 0 && (hb <= 0 || proposed < hb) {
-		hb = proposed
-	}
-	if hb < 0 {
-		hb = 0
-	}
-	n.heartbeat = hb
-	frame := uint64(n.cfg.MaxFrameSize)
-	if f.MaxFrameSize > 0 && f.MaxFrameSize < frame {
-		frame = max(f.MaxFrameSize, wire.MinMaxFrameSize)
-	}
-	n.state = open
-	// Feature bits are a negotiation: unknown ones are not an error, the
-	// answer names those both sides support.
-	features := f.Features & n.cfg.Features
-	n.prefixes = features&wire.FeatureSharedPrefixes != 0
-	n.frameLimit = int(min(frame, uint64(n.cfg.MaxFrameSize)))
-	n.out = wire.AppendHelloOK(n.out, &wire.HelloOK{
-		ServerName:     n.cfg.ServerName,
-		HeartbeatMs:    uint64(hb / time.Millisecond),
-		MaxFrameSize:   frame,
-		MaxMessageSize: uint64(n.cfg.MaxMessageSize),
-		Features:       features,
-	})
-	n.log.Debug("native hello", "client", f.ClientName, "heartbeat", hb, "max_frame", frame)
-	return nil
+// denied answers a request the identity may not make. It is logged at
+// info: a stream of them is worth an operator's attention.
+func (n *Native) denied(reqID uint64, e *broker.Error) {
+	n.log.Info("request refused: access refused", "user", n.g.id.User, "vhost", n.g.id.Vhost, "remote", n.peer.Remote, "err", e.Msg)
+	n.result(reqID, 0, e)
 }
 
 // result answers a request: OK on success, Error with the refusal's code.
@@ -265,8 +272,12 @@ func queueOptions(f *wire.DeclareQueue) broker.QueueOptions {
 }
 
 func (n *Native) consume(f *wire.Consume, now time.Time) {
+	if e := n.g.id.Consume(f.Queue); e != nil {
+		n.denied(f.ReqID, e)
+		return
+	}
 	tag, err := n.core.Consume(n.conn, broker.ConsumeOptions{
-		Queue:      f.Queue,
+		Queue:      n.g.q(f.Queue),
 		Tag:        f.ConsumerTag,
 		Prefetch:   clampInt(f.Prefetch),
 		AckTimeout: millis(f.AckTimeoutMs),
@@ -279,7 +290,11 @@ func (n *Native) consume(f *wire.Consume, now time.Time) {
 }
 
 func (n *Native) fetch(f *wire.Fetch, now time.Time) {
-	d, ok, err := n.core.Fetch(n.conn, f.Queue, now)
+	if e := n.g.id.Fetch(f.Queue); e != nil {
+		n.denied(f.ReqID, e)
+		return
+	}
+	d, ok, err := n.core.Fetch(n.conn, n.g.q(f.Queue), now)
 	switch {
 	case err != nil:
 		n.result(f.ReqID, 0, err)
@@ -291,7 +306,7 @@ func (n *Native) fetch(f *wire.Fetch, now time.Time) {
 }
 
 func (n *Native) stats(reqID uint64) {
-	doc, err := json.Marshal(n.core.Stats())
+	doc, err := json.Marshal(n.g.stats(n.core.Stats()))
 	if err != nil {
 		n.result(reqID, 0, broker.Errorf(broker.CodeInternal, "encoding stats: %v", err))
 		return

@@ -3,11 +3,13 @@ package session
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -20,6 +22,7 @@ type Text struct {
 	conn broker.ConnID
 	cfg  Config
 	log  *slog.Logger
+	g    guard // the configured text user on the default vhost
 
 	// out holds bytes for the transport. out[:pushEnd] is a push that must be
 	// written alone; Output returns only that part while pushEnd > 0.
@@ -77,10 +80,14 @@ var errBinaryText = errors.New("binary data on a text connection (invalid UTF-8 
 
 // NewText opens a text session for conn on core at now. cfg must be valid
 // (see Config.WithDefaults and Config.Validate).
+//
+// The text protocol carries no credentials: the connection acts as
+// cfg.TextUser on the default vhost (everything allowed there on a broker
+// without users). When that user cannot act there, the session starts
+// closed with an error line that says so.
 func NewText(core Core, conn broker.ConnID, cfg Config, now time.Time) *Text {
 	cfg = cfg.WithDefaults()
-	core.Open(conn, now)
-	return &Text{
+	t := &Text{
 		core:    core,
 		conn:    conn,
 		cfg:     cfg,
@@ -88,6 +95,25 @@ func NewText(core Core, conn broker.ConnID, cfg Config, now time.Time) *Text {
 		pending: make(map[uint64]replySlot),
 		pushed:  make(map[string]uint64),
 	}
+	id := access.Anonymous()
+	if db := cfg.users(); db != nil {
+		var err error
+		if id, err = db.Identity(cfg.TextUser, access.DefaultVhost); err != nil {
+			t.detached = true // never opened on the core
+			t.fatal(fmt.Errorf("text protocol connections act as user %q, who cannot use vhost %q (%s): ask the operator to configure the text user", cfg.TextUser, access.DefaultVhost, messageOf(err)))
+			return t
+		}
+	}
+	if cfg.Admit != nil {
+		if err := cfg.Admit(conn, id); err != nil {
+			t.detached = true
+			t.fatal(err)
+			return t
+		}
+	}
+	t.g = newGuard(id)
+	core.OpenAs(conn, t.g.owner, now)
+	return t
 }
 
 // Protocol implements Session.

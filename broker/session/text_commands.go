@@ -56,8 +56,12 @@ func (t *Text) handleLine(line []byte, now time.Time) {
 // declareQueue creates the queue if absent, as the reference does: an
 // existing queue is fine whatever its options.
 func (t *Text) declareQueue(q string) {
-	if !t.core.QueueExists(q) {
-		if err := t.core.DeclareQueue(q, broker.QueueOptions{}); err != nil {
+	if e := t.g.id.DeclareQueue(q, ""); e != nil {
+		t.denied(e)
+		return
+	}
+	if qq := t.g.q(q); !t.core.QueueExists(qq) {
+		if err := t.core.DeclareQueueAs(t.g.owner, qq, broker.QueueOptions{}); err != nil {
 			t.log.Debug("declare_queue refused", "queue", q, "err", err)
 			t.reply(wire.AppendReplyError(t.scratch[:0], messageOf(err)))
 			return
@@ -69,8 +73,12 @@ func (t *Text) declareQueue(q string) {
 // declareExchange creates the exchange if absent. With an explicit type
 // (our extension) a redeclaration with another type is refused by the core.
 func (t *Text) declareExchange(x string, typ broker.ExchangeType, explicitType bool) {
-	if explicitType || !t.core.ExchangeExists(x) {
-		if err := t.core.DeclareExchange(x, typ); err != nil {
+	if e := t.g.id.DeclareExchange(x); e != nil {
+		t.denied(e)
+		return
+	}
+	if qx := t.g.q(x); explicitType || !t.core.ExchangeExists(qx) {
+		if err := t.core.DeclareExchangeAs(t.g.owner, qx, typ); err != nil {
 			t.log.Debug("declare_exchange refused", "exchange", x, "err", err)
 			t.reply(wire.AppendReplyError(t.scratch[:0], messageOf(err)))
 			return
@@ -86,10 +94,14 @@ func (t *Text) declareExchange(x string, typ broker.ExchangeType, explicitType b
 // bound; the refusal is logged as a warning.
 func (t *Text) bind(a, b, key string) {
 	exchange, queue := a, b
-	if !t.core.ExchangeExists(a) && t.core.ExchangeExists(b) {
+	if !t.core.ExchangeExists(t.g.q(a)) && t.core.ExchangeExists(t.g.q(b)) {
 		exchange, queue = b, a
 	}
-	if err := t.core.Bind(exchange, queue, key); err != nil {
+	if e := t.g.id.Bind(exchange, queue); e != nil {
+		t.denied(e)
+		return
+	}
+	if err := t.core.BindAs(t.g.owner, t.g.q(exchange), t.g.q(queue), key); err != nil {
 		t.log.Warn("bind refused; answering 'Queue bound' as the reference does", "exchange", exchange, "queue", queue, "key", key, "err", err)
 	}
 	t.reply(wire.AppendReplyQueueBound(t.scratch[:0]))
@@ -101,7 +113,11 @@ func (t *Text) submit(r *textReply, index int, exchange, key, id, body []byte, b
 	t.nextSeq++
 	seq := t.nextSeq
 	t.pending[seq] = replySlot{reply: r, index: index, id: string(id), exchange: string(exchange), key: string(key), batch: batch}
-	p := broker.Publish{Seq: seq, Exchange: exchange, RoutingKey: key, MessageID: id, Body: body}
+	if e := t.g.id.Publish(exchange); e != nil {
+		t.core.Refuse(t.conn, seq, e, now)
+		return
+	}
+	p := broker.Publish{Seq: seq, User: t.g.id.User, Exchange: t.g.qb(exchange), RoutingKey: key, MessageID: id, Body: body}
 	t.core.Publish(t.conn, &p, now)
 }
 
@@ -152,8 +168,12 @@ func refusalLine(err *broker.Error, slot replySlot) []byte {
 // "Subscribed to queue" even for a queue that does not exist (nothing is
 // registered then; the refusal is logged as a warning).
 func (t *Text) consume(q string, now time.Time) {
+	if e := t.g.id.Consume(q); e != nil {
+		t.denied(e)
+		return
+	}
 	_, err := t.core.Consume(t.conn, broker.ConsumeOptions{
-		Queue:      q,
+		Queue:      t.g.q(q),
 		Prefetch:   1,
 		AckTimeout: t.cfg.TextAckTimeout,
 	}, now)
@@ -166,7 +186,11 @@ func (t *Text) consume(q string, now time.Time) {
 // fetch pops one message; it stays unacked until "ack <id>". An unknown
 // queue answers "No messages", as the reference does.
 func (t *Text) fetch(q string, now time.Time) {
-	d, ok, err := t.core.Fetch(t.conn, q, now)
+	if e := t.g.id.Fetch(q); e != nil {
+		t.denied(e)
+		return
+	}
+	d, ok, err := t.core.Fetch(t.conn, t.g.q(q), now)
 	switch {
 	case err != nil && codeOf(err) != broker.CodeQueueNotFound:
 		t.reply(wire.AppendReplyError(t.scratch[:0], messageOf(err)))
@@ -211,9 +235,18 @@ func (t *Text) ack(id string, now time.Time) {
 	t.reply(wire.AppendReplyAckConfirmed(t.scratch[:0], []byte(id)))
 }
 
-// stats answers "Stats: <json>" with the core's statistics.
+// denied answers a command the text user may not run. The reference
+// answers some refusals with success wordings ("Queue bound", "Subscribed
+// to queue"); a permission refusal is never worded as a success.
+func (t *Text) denied(e *broker.Error) {
+	t.log.Info("text command refused: access refused", "user", t.g.id.User, "err", e.Msg)
+	t.reply(wire.AppendReplyError(t.scratch[:0], e.Error()))
+}
+
+// stats answers "Stats: <json>" with the core's statistics as this
+// connection's user may see them.
 func (t *Text) stats() {
-	doc, err := json.Marshal(t.core.Stats())
+	doc, err := json.Marshal(t.g.stats(t.core.Stats()))
 	if err != nil {
 		t.reply(wire.AppendReplyError(t.scratch[:0], "stats: "+err.Error()))
 		return

@@ -1,0 +1,112 @@
+package session
+
+import (
+	"strings"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/access"
+)
+
+// Peer is what the driver knows about the other end of a connection, for
+// authentication decisions and logs.
+type Peer struct {
+	// Remote is the peer's address, for logs.
+	Remote string
+	// Loopback: the peer connected from a loopback address.
+	Loopback bool
+	// TLS: the transport is TLS.
+	TLS bool
+	// CertIdentity is the identity taken from the peer's verified TLS
+	// client certificate ("" without one); the EXTERNAL mechanism uses it.
+	CertIdentity string
+}
+
+// guard is a session's identity and the namespace of its vhost: it turns
+// the names a client writes into the core's names and back, and asks the
+// identity before each command, so a denied command never reaches the core.
+type guard struct {
+	id     *access.Identity
+	owner  broker.Owner
+	prefix string // the core-name prefix of the vhost ("" for the default vhost)
+	qbuf   []byte // scratch: a qualified exchange name for a publish
+}
+
+func newGuard(id *access.Identity) guard {
+	g := guard{id: id, owner: id.Owner()}
+	if q := broker.Qualify(id.Vhost, ""); q != "" {
+		g.prefix = q
+	}
+	return g
+}
+
+// q returns the core's name for a name the client wrote.
+func (g *guard) q(name string) string {
+	if g.prefix == "" || name == "" {
+		return name
+	}
+	return g.prefix + name
+}
+
+// qb is q for a publish's exchange bytes, without allocating.
+func (g *guard) qb(name []byte) []byte {
+	if g.prefix == "" {
+		return name
+	}
+	g.qbuf = append(append(g.qbuf[:0], g.prefix...), name...)
+	return g.qbuf
+}
+
+// local returns the name a client of this vhost knows a core name by.
+func (g *guard) local(qname string) string { return strings.TrimPrefix(qname, g.prefix) }
+
+// mine reports whether a core name belongs to this session's vhost.
+func (g *guard) mine(qname string) bool {
+	if g.prefix == "" {
+		return !strings.Contains(qname, broker.VhostSeparator)
+	}
+	return strings.HasPrefix(qname, g.prefix)
+}
+
+// stats narrows the core's stats to what this identity may see: the
+// objects of its vhost that it may read (all of them with the monitoring
+// or administrator tag), under the names it knows them by. Broker-wide
+// counters (connections, all users' duplicates and refusals, other users'
+// dedup windows) are shown only to identities that may see the whole
+// broker; others get counters over what they see.
+func (g *guard) stats(s broker.Stats) broker.Stats {
+	wide := g.id.SeeBrokerWide()
+	out := s
+	out.Exchanges = s.Exchanges[:0:0]
+	out.Queues = s.Queues[:0:0]
+	for _, e := range s.Exchanges {
+		if g.mine(e.Name) && g.id.SeeExchange(g.local(e.Name)) {
+			e.Name = g.local(e.Name)
+			out.Exchanges = append(out.Exchanges, e)
+		}
+	}
+	for _, q := range s.Queues {
+		if g.mine(q.Name) && g.id.SeeQueue(g.local(q.Name)) {
+			q.Name = g.local(q.Name)
+			out.Queues = append(out.Queues, q)
+		}
+	}
+	if wide {
+		return out
+	}
+	out.Connections, out.Duplicates, out.Refused = 0, 0, 0
+	out.Consumers, out.Bindings = 0, 0
+	for _, q := range out.Queues {
+		out.Consumers += q.Consumers
+	}
+	for _, e := range out.Exchanges {
+		out.Bindings += e.Bindings
+	}
+	out.DedupIDs, out.DedupUsers = 0, nil
+	for _, d := range s.DedupUsers {
+		if d.User == g.id.User {
+			out.DedupIDs = d.IDs
+			out.DedupUsers = []broker.DedupUserStats{d}
+		}
+	}
+	return out
+}
