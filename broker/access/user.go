@@ -19,7 +19,7 @@ const DefaultVhost = "/"
 // the identity of every connection of a broker without a users file.
 const Guest = "guest"
 
-// User is one entry of the users file (JSON; see docs/security.md).
+// User is one entry of the users file (JSON; see docs/users.md).
 type User struct {
 	Name string `json:"name"`
 	// PasswordHash is an argon2id PHC string
