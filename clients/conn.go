@@ -254,6 +254,10 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	if !c.opts.NoSharedPrefixes {
 		features = wire.FeatureSharedPrefixes
 	}
+	auth := c.opts.authFrame()
+	if auth != nil {
+		features |= wire.FeatureAuth
+	}
 	buf = wire.AppendHello(buf, &wire.Hello{
 		Version:      wire.ProtocolVersion,
 		ClientName:   c.opts.ClientName,
@@ -261,6 +265,9 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 		MaxFrameSize: uint64(max(c.opts.MaxFrameSize, 0)),
 		Features:     features,
 	})
+	if auth != nil {
+		buf = wire.AppendAuth(buf, auth)
+	}
 	if _, err := nc.Write(buf); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
 	}

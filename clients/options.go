@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // Options configure a connection. Zero values take the defaults noted.
@@ -38,6 +40,39 @@ type Options struct {
 	// DialFunc opens the transport (default: TCP via net.Dialer). Tests use
 	// it to put a fault proxy in between.
 	DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+	// Credentials (docs/security.md). With User set the connection
+	// authenticates with PLAIN (user and password; the broker refuses
+	// PLAIN over unencrypted TCP from a non-loopback address). Mechanism
+	// "EXTERNAL" authenticates with the TLS client certificate instead
+	// (User may then name the identity the certificate must carry). With
+	// neither, the connection is anonymous, which only a broker without
+	// users accepts.
+	User      string
+	Password  string
+	Mechanism string // "" (PLAIN when User is set), "PLAIN" or "EXTERNAL"
+	// Vhost is the virtual host the connection acts in (default "/").
+	Vhost string
+}
+
+// authFrame returns the Auth frame these options ask for, or nil for an
+// anonymous connection.
+func (o *Options) authFrame() *wire.Auth {
+	mech := o.Mechanism
+	if mech == "" && o.User != "" {
+		mech = "PLAIN"
+	}
+	if mech == "" {
+		return nil
+	}
+	a := &wire.Auth{Mechanism: mech, Vhost: o.Vhost}
+	switch mech {
+	case "PLAIN":
+		a.Response = wire.PlainResponse(o.User, o.Password)
+	case "EXTERNAL":
+		a.Response = []byte(o.User)
+	}
+	return a
 }
 
 const (

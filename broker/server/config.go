@@ -79,6 +79,9 @@ type Config struct {
 	// store.MemFS that fails on demand).
 	storageFS store.FS
 
+	// Auth configures users, anonymous access and the text protocol.
+	Auth AuthConfig
+
 	// Broker configures the core (message size, dedup window, limits).
 	broker.Config
 }
@@ -140,6 +143,9 @@ func (c Config) Validate() error {
 		return bad("fsync policy %v: use always or interval", c.Fsync)
 	case c.FsyncInterval < 0:
 		return bad("fsync interval %v must not be negative", c.FsyncInterval)
+	}
+	if err := c.Auth.validate(c.Listen); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.sessionConfig(nil).Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -210,6 +216,8 @@ type FileConfig struct {
 	MaxBindings       *int      `json:"max_bindings,omitempty"`
 	MaxConsumers      *int      `json:"max_consumers,omitempty"`
 
+	FileAuthConfig
+
 	DataDir       *string   `json:"data_dir,omitempty"`
 	Fsync         *string   `json:"fsync,omitempty"` // "always" or "interval"
 	FsyncInterval *Duration `json:"fsync_interval,omitempty"`
@@ -237,6 +245,9 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 	}
 	if dec.More() {
 		return base, fmt.Errorf("%w: config file: data after the JSON object", ErrInvalidConfig)
+	}
+	if err := f.applyAuth(&base.Auth); err != nil {
+		return base, fmt.Errorf("%w: config file: %w", ErrInvalidConfig, err)
 	}
 	if f.Fsync != nil {
 		p, err := store.ParseSyncPolicy(*f.Fsync)

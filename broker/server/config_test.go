@@ -12,7 +12,8 @@ import (
 func TestParseConfigOverridesOnlyPresentFields(t *testing.T) {
 	base := DefaultConfig()
 	cfg, err := ParseConfig([]byte(`{"listen": "0.0.0.0:6000", "heartbeat": "2s", "max_message_size": 4096,
-		"dedup_window": "1m", "text_ack_timeout": "5s", "max_frame_size": 65536}`), base)
+		"dedup_window": "1m", "text_ack_timeout": "5s", "max_frame_size": 65536,
+		"allow_anonymous": true, "text_protocol": "on"}`), base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,8 +24,24 @@ func TestParseConfigOverridesOnlyPresentFields(t *testing.T) {
 	if cfg.MaxConnections != base.MaxConnections || cfg.TextPacingGap != base.TextPacingGap {
 		t.Fatal("absent fields changed")
 	}
+	if !cfg.Auth.AllowAnonymous || cfg.Auth.TextProtocol != TextProtocolOn {
+		t.Fatalf("auth settings not applied: %+v", cfg.Auth)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
+	}
+	// The same listener without users and without allow_anonymous is the
+	// insecure default the server refuses.
+	cfg.Auth.AllowAnonymous = false
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "no users configured") {
+		t.Fatalf("anonymous broker on 0.0.0.0 accepted: %v", err)
+	}
+	cfg.Auth.UsersFile = "users.json"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("broker with a users file refused: %v", err)
+	}
+	if _, err := ParseConfig([]byte(`{"text_protocol": "sometimes"}`), base); err == nil {
+		t.Fatal("unknown text protocol mode accepted")
 	}
 }
 

@@ -99,8 +99,13 @@ func (c *conn) run(overLimit bool) {
 		return
 	}
 	now := time.Now()
+	if proto == wire.ProtocolText && !c.s.textAllowed(c.nc.RemoteAddr()) {
+		c.s.mu.Unlock()
+		c.refuseText()
+		return
+	}
 	if proto == wire.ProtocolNative {
-		c.sess = session.NewNative(c.s.core, c.id, c.s.sessCfg, now)
+		c.sess = session.NewNativeFrom(c.s.core, c.id, c.s.sessCfg, c.s.peerOf(c), now)
 	} else {
 		c.sess = session.NewText(c.s.core, c.id, c.s.sessCfg, now)
 	}
@@ -162,6 +167,7 @@ func (c *conn) readLoop(buf []byte, n int) {
 		}
 		now := time.Now()
 		consumed, _ := c.sess.Feed(buf[:n], now)
+		c.s.pollAuth(c)
 		c.s.touch(c)
 		c.s.settle(now)
 		closed, _ := c.sess.Closed()
@@ -352,6 +358,7 @@ func (c *conn) teardown(reason string) {
 		s.settle(now)
 	}
 	delete(s.conns, c.id)
+	s.auth.release(c.id)
 	s.mu.Unlock()
 	c.doneOnce.Do(func() { close(c.done) })
 	c.nc.Close()

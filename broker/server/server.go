@@ -36,7 +36,8 @@ type Server struct {
 	coreTimer    *time.Timer
 	coreDeadline time.Time
 
-	dur *durability // nil without Config.DataDir
+	dur  *durability // nil without Config.DataDir
+	auth *authState
 
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
@@ -58,6 +59,15 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		conns:     make(map[broker.ConnID]*conn),
 		listeners: make(map[net.Listener]struct{}),
 	}
+	auth, err := newAuthState(cfg.Auth.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth
+	s.sessCfg.Users = auth.users.Load
+	s.sessCfg.Admit = auth.admit
+	s.sessCfg.TextUser = auth.cfg.TextUser
+	s.sessCfg.AllowPlainWithoutTLS = auth.cfg.AllowPlainWithoutTLS
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
