@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 // Client settings come from four places; the first that has a value wins:
@@ -39,6 +43,11 @@ type fileConfig struct {
 	Out        string   `json:"out,omitempty"`      // receiver output file (recv)
 	ToKey      []string `json:"to_key,omitempty"`   // recipient public keys (send)
 	SignKey    string   `json:"sign_key,omitempty"` // sender signing key (send)
+
+	TLSCA         string `json:"tls_ca,omitempty"`          // CA bundle of the broker's certificate
+	TLSCert       string `json:"tls_cert,omitempty"`        // client certificate (mutual TLS)
+	TLSKey        string `json:"tls_key,omitempty"`         // client key (mutual TLS)
+	TLSServerName string `json:"tls_server_name,omitempty"` // name expected in the broker's certificate
 }
 
 // setting describes one resolvable value: its flag, its variable and how
@@ -61,6 +70,11 @@ var (
 	setOut        = setting{"out", "CIPHERMQ_OUT", func(c *fileConfig) []string { return one(c.Out) }, nil}
 	setToKey      = setting{"to-key", "CIPHERMQ_TO_KEY", func(c *fileConfig) []string { return c.ToKey }, nil}
 	setSignKey    = setting{"sign-key", "CIPHERMQ_SIGN_KEY", func(c *fileConfig) []string { return one(c.SignKey) }, nil}
+
+	setTLSCA         = setting{"tls-ca", "CIPHERMQ_TLS_CA", func(c *fileConfig) []string { return one(c.TLSCA) }, nil}
+	setTLSCert       = setting{"tls-cert", "CIPHERMQ_TLS_CERT", func(c *fileConfig) []string { return one(c.TLSCert) }, nil}
+	setTLSKey        = setting{"tls-key", "CIPHERMQ_TLS_KEY", func(c *fileConfig) []string { return one(c.TLSKey) }, nil}
+	setTLSServerName = setting{"tls-server-name", "CIPHERMQ_TLS_SERVER_NAME", func(c *fileConfig) []string { return one(c.TLSServerName) }, nil}
 )
 
 func one(s string) []string {
@@ -109,7 +123,7 @@ func loadClientConfig(cmd *cobra.Command) (*clientConfig, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c.file); err != nil {
 		return nil, fmt.Errorf("config file %s: %w: it must be one JSON object with the keys "+
-			"broker, exchange, routing_key, queue, format, key, trust, out, to_key, sign_key", path, err)
+			"broker, exchange, routing_key, queue, format, key, trust, out, to_key, sign_key, tls_ca, tls_cert, tls_key, tls_server_name", path, err)
 	}
 	c.path = path
 	c.dir = filepath.Dir(path)
@@ -181,3 +195,40 @@ func jsonName(s setting) string { return strings.ReplaceAll(s.flag, "-", "_") }
 
 // envHint names a setting's environment variable in flag help.
 func envHint(s setting) string { return " [$" + s.env + "]" }
+
+// addTLSFlags registers the TLS flags of a command that connects to a
+// broker. TLS is on when any of them (or its variable or config key) is
+// given.
+func addTLSFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.String("tls-ca", "", "connect with TLS; CA bundle (PEM) that signs the broker's certificate (default: the system's roots)"+envHint(setTLSCA))
+	f.String("tls-cert", "", "connect with TLS; client certificate (PEM) for brokers that require one"+envHint(setTLSCert))
+	f.String("tls-key", "", "connect with TLS; the client certificate's private key (PEM)"+envHint(setTLSKey))
+	f.String("tls-server-name", "", "connect with TLS; name expected in the broker's certificate (default: the --broker host)"+envHint(setTLSServerName))
+}
+
+// tlsConfig is the client TLS configuration the settings ask for, or nil
+// (plain TCP) when none of the TLS settings is given.
+func (c *clientConfig) tlsConfig() (*tls.Config, error) {
+	files := clients.TLSFiles{
+		CAFile:     c.pathValue(setTLSCA),
+		CertFile:   c.pathValue(setTLSCert),
+		KeyFile:    c.pathValue(setTLSKey),
+		ServerName: c.value(setTLSServerName),
+	}
+	if files == (clients.TLSFiles{}) {
+		return nil, nil
+	}
+	cfg, err := clients.TLSConfig(files)
+	if err != nil {
+		return nil, fmt.Errorf("%w (TLS settings: --tls-ca, --tls-cert, --tls-key, --tls-server-name or $CIPHERMQ_TLS_*)", err)
+	}
+	return cfg, nil
+}
+
+// dialOptions are the connection options of a client command: its name,
+// logger and the TLS settings.
+func (c *clientConfig) dialOptions(name string, logger *slog.Logger) (clients.Options, error) {
+	cfg, err := c.tlsConfig()
+	return clients.Options{ClientName: name, Logger: logger, TLS: cfg}, err
+}
