@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -87,7 +89,13 @@ func (c *conn) run(overLimit bool) {
 	defer c.s.active.Done()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshakeTLS(tc); err != nil {
-			c.s.log.Warn("TLS handshake failed", "remote", c.remote, "err", err)
+			lvl := slog.LevelWarn
+			if errors.Is(err, io.EOF) {
+				// Closed before saying anything: a port probe or a
+				// health check, not a failed client.
+				lvl = slog.LevelDebug
+			}
+			c.s.log.Log(context.Background(), lvl, "TLS handshake failed", "remote", c.remote, "err", err)
 			c.teardown("TLS handshake failed: " + err.Error())
 			return
 		}
