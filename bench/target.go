@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -91,18 +92,36 @@ type TargetOptions struct {
 	// ServerBinary is the ciphermq binary the "ciphermq" target starts
 	// (default: this executable, which must then be ciphermq itself).
 	ServerBinary string
+	// TLS makes the ciphermq targets reach a broker at Addr over TLS.
+	// The -tls targets that start their broker make their own
+	// certificates and ignore it.
+	TLS *tls.Config
 }
 
 // targetMakers maps names to constructors.
 var targetMakers = map[string]func(ctx context.Context, o TargetOptions) (Target, error){
-	"ciphermq-inproc":         func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherInproc(ctx, o, false) },
-	"ciphermq":                func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherProcess(ctx, o, false) },
-	"ciphermq-inproc-durable": func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherInproc(ctx, o, true) },
-	"ciphermq-durable":        func(ctx context.Context, o TargetOptions) (Target, error) { return openCipherProcess(ctx, o, true) },
-	"rabbitmq-transient":      func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, false) },
-	"rabbitmq-persistent":     func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, true) },
-	"nats-memory":             func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, false) },
-	"nats-file":               func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, true) },
+	"ciphermq-inproc": func(ctx context.Context, o TargetOptions) (Target, error) {
+		return openCipherInproc(ctx, o, false, false)
+	},
+	"ciphermq": func(ctx context.Context, o TargetOptions) (Target, error) {
+		return openCipherProcess(ctx, o, false, false)
+	},
+	"ciphermq-inproc-durable": func(ctx context.Context, o TargetOptions) (Target, error) {
+		return openCipherInproc(ctx, o, true, false)
+	},
+	"ciphermq-durable": func(ctx context.Context, o TargetOptions) (Target, error) {
+		return openCipherProcess(ctx, o, true, false)
+	},
+	"ciphermq-inproc-tls": func(ctx context.Context, o TargetOptions) (Target, error) {
+		return openCipherInproc(ctx, o, false, true)
+	},
+	"ciphermq-tls": func(ctx context.Context, o TargetOptions) (Target, error) {
+		return openCipherProcess(ctx, o, false, true)
+	},
+	"rabbitmq-transient":  func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, false) },
+	"rabbitmq-persistent": func(ctx context.Context, o TargetOptions) (Target, error) { return openRabbit(ctx, o, true) },
+	"nats-memory":         func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, false) },
+	"nats-file":           func(ctx context.Context, o TargetOptions) (Target, error) { return openNATS(ctx, o, true) },
 }
 
 // Targets lists the target names, sorted.

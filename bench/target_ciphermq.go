@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,11 @@ type cipherTarget struct {
 	// by Close.
 	durable bool
 	dataDir string
+	// tls, when set, is how every connection reaches the broker; certDir
+	// holds the certificates of a -tls broker this target started (removed
+	// by Close).
+	tls     *tls.Config
+	certDir string
 }
 
 // durableFsync is the fsync policy of the durable targets' brokers: confirm
@@ -50,10 +56,22 @@ func tempDataDir() (string, error) {
 // openCipherInproc starts a broker inside this process on a loopback port;
 // durable gives it a temporary data directory (fsync always) and declares
 // the run's queue durable.
-func openCipherInproc(ctx context.Context, o TargetOptions, durable bool) (Target, error) {
+func openCipherInproc(ctx context.Context, o TargetOptions, durable, useTLS bool) (Target, error) {
 	cfg := server.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	name := "ciphermq-inproc"
+	var clientTLS *tls.Config
+	var certDir string
+	if useTLS {
+		m, err := makeBenchTLS()
+		if err != nil {
+			return nil, err
+		}
+		name, certDir, clientTLS = "ciphermq-inproc-tls", m.dir, m.client
+		cfg.TLS.Listen = cfg.Listen
+		cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile = m.server.Cert, m.server.Key, m.server.CA
+		cfg.TLS.ClientAuth = server.ClientAuthRequire
+	}
 	if durable {
 		dir, err := tempDataDir()
 		if err != nil {
@@ -68,10 +86,14 @@ func openCipherInproc(ctx context.Context, o TargetOptions, durable bool) (Targe
 	// traffic is unaffected.
 	cfg.TextPacingGap = time.Nanosecond
 	removeDir := func() error {
-		if cfg.DataDir == "" {
-			return nil
+		var err error
+		if certDir != "" {
+			err = os.RemoveAll(certDir)
 		}
-		return os.RemoveAll(cfg.DataDir)
+		if cfg.DataDir == "" {
+			return err
+		}
+		return errors.Join(err, os.RemoveAll(cfg.DataDir))
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -82,7 +104,13 @@ func openCipherInproc(ctx context.Context, o TargetOptions, durable bool) (Targe
 		return nil, errors.Join(fmt.Errorf("bench: in-process broker: %w", err), ln.Close(), removeDir())
 	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if useTLS {
+			served <- srv.ServeTLS(ln)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
 	stop := func() error {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -92,7 +120,7 @@ func openCipherInproc(ctx context.Context, o TargetOptions, durable bool) (Targe
 		}
 		return errors.Join(err, removeDir())
 	}
-	t := &cipherTarget{name: name, addr: ln.Addr().String(), pid: -1, stop: stop, durable: durable, dataDir: cfg.DataDir}
+	t := &cipherTarget{name: name, addr: ln.Addr().String(), pid: -1, stop: stop, durable: durable, dataDir: cfg.DataDir, tls: clientTLS, certDir: certDir}
 	if err := t.connectAdmin(ctx); err != nil {
 		return nil, errors.Join(err, stop())
 	}
@@ -109,7 +137,7 @@ func (t *cipherTarget) connectAdmin(ctx context.Context) error {
 }
 
 func (t *cipherTarget) options(name string) clients.Options {
-	return clients.Options{ClientName: name, Logger: slog.New(slog.DiscardHandler), MaxFrameSize: 32 << 20}
+	return clients.Options{ClientName: name, Logger: slog.New(slog.DiscardHandler), MaxFrameSize: 32 << 20, TLS: t.tls}
 }
 
 func (t *cipherTarget) Name() string   { return t.name }
@@ -157,7 +185,7 @@ func (t *cipherTarget) Close() error {
 
 func (t *cipherTarget) NewPublisher(ctx context.Context, i int) (Publisher, error) {
 	if t.spec.Protocol == "text" {
-		return dialTextPublisher(ctx, t.addr, t.exch, t.key)
+		return dialTextPublisher(ctx, t.addr, t.tls, t.exch, t.key)
 	}
 	c, err := clients.Dial(ctx, t.addr, t.options(fmt.Sprintf("bench-pub-%d", i)))
 	if err != nil {
@@ -195,7 +223,7 @@ func (p *cipherPublisher) Close() error {
 
 func (t *cipherTarget) NewConsumer(ctx context.Context, i int, deliver Deliver) (Consumer, error) {
 	if t.spec.Protocol == "text" {
-		return dialTextConsumer(ctx, t.addr, t.queue, deliver)
+		return dialTextConsumer(ctx, t.addr, t.tls, t.queue, deliver)
 	}
 	c, err := clients.Dial(ctx, t.addr, t.options(fmt.Sprintf("bench-cons-%d", i)))
 	if err != nil {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,13 +18,23 @@ import (
 // durable the run's queue is declared durable, and a broker it starts gets
 // a temporary --data-dir (removed by Close) with --fsync always; a broker at
 // o.Addr must have been started with --data-dir.
-func openCipherProcess(ctx context.Context, o TargetOptions, durable bool) (Target, error) {
+//
+// With useTLS it starts the broker with only a TLS listener (mutual TLS,
+// certificates made in a temporary directory) and connects every client
+// over TLS; a broker at o.Addr is reached over TLS with o.TLS.
+func openCipherProcess(ctx context.Context, o TargetOptions, durable, useTLS bool) (Target, error) {
 	name := "ciphermq"
 	if durable {
 		name = "ciphermq-durable"
 	}
+	if useTLS {
+		name += "-tls"
+	}
 	if o.Addr != "" {
-		t := &cipherTarget{name: name, addr: o.Addr, pid: o.BrokerPID, durable: durable}
+		if useTLS && o.TLS == nil {
+			return nil, fmt.Errorf("bench: %s with --addr needs the TLS settings of that broker (--tls-ca, --tls-cert, --tls-key)", name)
+		}
+		t := &cipherTarget{name: name, addr: o.Addr, pid: o.BrokerPID, durable: durable, tls: o.TLS}
 		if err := t.connectAdmin(ctx); err != nil {
 			return nil, err
 		}
@@ -42,6 +53,17 @@ func openCipherProcess(ctx context.Context, o TargetOptions, durable bool) (Targ
 		return nil, err
 	}
 	args := []string{"server", "--listen", addr, "--log-level", "warn"}
+	var clientTLS *tls.Config
+	certDir := ""
+	if useTLS {
+		m, err := makeBenchTLS()
+		if err != nil {
+			return nil, err
+		}
+		certDir, clientTLS = m.dir, m.client
+		args = []string{"server", "--listen", "off", "--tls-listen", addr, "--log-level", "warn",
+			"--tls-cert", m.server.Cert, "--tls-key", m.server.Key, "--tls-ca", m.server.CA, "--tls-client-auth", "require"}
+	}
 	dataDir := ""
 	if durable {
 		if dataDir, err = tempDataDir(); err != nil {
@@ -50,10 +72,14 @@ func openCipherProcess(ctx context.Context, o TargetOptions, durable bool) (Targ
 		args = append(args, "--data-dir", dataDir, "--fsync", durableFsync)
 	}
 	removeDir := func() error {
-		if dataDir == "" {
-			return nil
+		var err error
+		if certDir != "" {
+			err = os.RemoveAll(certDir)
 		}
-		return os.RemoveAll(dataDir)
+		if dataDir == "" {
+			return err
+		}
+		return errors.Join(err, os.RemoveAll(dataDir))
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
@@ -66,7 +92,7 @@ func openCipherProcess(ctx context.Context, o TargetOptions, durable bool) (Targ
 	if err := waitListening(ctx, addr, exited, 15*time.Second); err != nil {
 		return nil, errors.Join(fmt.Errorf("bench: %s server: %w", bin, err), stop())
 	}
-	t := &cipherTarget{name: name, addr: addr, pid: cmd.Process.Pid, stop: stop, durable: durable, dataDir: dataDir}
+	t := &cipherTarget{name: name, addr: addr, pid: cmd.Process.Pid, stop: stop, durable: durable, dataDir: dataDir, tls: clientTLS, certDir: certDir}
 	if err := t.connectAdmin(ctx); err != nil {
 		return nil, errors.Join(err, stop())
 	}

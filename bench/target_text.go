@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -57,9 +58,19 @@ func (p *textPending) Wait(ctx context.Context) error {
 	}
 }
 
-func dialTextPublisher(ctx context.Context, addr, exch, key string) (*textPublisher, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dialTransport connects over TCP, or TLS when cfg is set (handshake
+// included).
+func dialTransport(ctx context.Context, addr string, cfg *tls.Config) (net.Conn, error) {
+	if cfg == nil {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	d := tls.Dialer{Config: cfg}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+func dialTextPublisher(ctx context.Context, addr string, cfg *tls.Config, exch, key string) (*textPublisher, error) {
+	c, err := dialTransport(ctx, addr, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: text publisher: %w", err)
 	}
@@ -144,9 +155,8 @@ type textConsumer struct {
 	done chan struct{}
 }
 
-func dialTextConsumer(ctx context.Context, addr, queue string, deliver Deliver) (*textConsumer, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+func dialTextConsumer(ctx context.Context, addr string, cfg *tls.Config, queue string, deliver Deliver) (*textConsumer, error) {
+	c, err := dialTransport(ctx, addr, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: text consumer: %w", err)
 	}

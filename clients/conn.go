@@ -230,6 +230,9 @@ func (c *Conn) connect(ctx context.Context) (*session, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.opts.DialTimeout)
 	defer cancel()
 	nc, err := c.opts.DialFunc(dctx, c.addr)
+	if err != nil && isTLSHandshakeError(err) {
+		return nil, fmt.Errorf("broker at %s: %w (check the CA bundle, the server name and the client certificate)", c.addr, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach broker at %s: %w; is `ciphermq server` running?", c.addr, err)
 	}

@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"time"
@@ -37,8 +38,13 @@ type Options struct {
 	// Logger receives one structured line per connection event (default
 	// slog.Default()).
 	Logger *slog.Logger
-	// DialFunc opens the transport (default: TCP via net.Dialer). Tests use
-	// it to put a fault proxy in between.
+	// TLS, when set, makes the default DialFunc connect with TLS (the
+	// handshake counts against DialTimeout); nil: plain TCP. TLSConfig
+	// builds one from PEM files. An empty ServerName is taken from the
+	// address dialled.
+	TLS *tls.Config
+	// DialFunc opens the transport (default: TCP via net.Dialer, TLS when
+	// TLS is set). Tests use it to put a fault proxy in between.
 	DialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
 	// Credentials (docs/security.md). With User set the connection
@@ -109,9 +115,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DialFunc == nil {
 		timeout := o.DialTimeout
-		o.DialFunc = func(ctx context.Context, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: timeout}
-			return d.DialContext(ctx, "tcp", addr)
+		if cfg := o.TLS; cfg != nil {
+			o.DialFunc = func(ctx context.Context, addr string) (net.Conn, error) {
+				return dialTLS(ctx, addr, timeout, cfg)
+			}
+		} else {
+			o.DialFunc = func(ctx context.Context, addr string) (net.Conn, error) {
+				d := net.Dialer{Timeout: timeout}
+				return d.DialContext(ctx, "tcp", addr)
+			}
 		}
 	}
 	return o

@@ -146,19 +146,6 @@ func loopbackAddress(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// loopbackPeer reports whether a remote address is a loopback address.
-func loopbackPeer(a net.Addr) bool {
-	if t, ok := a.(*net.TCPAddr); ok {
-		return t.IP.IsLoopback()
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.Network() == "pipe" // in-memory test transports
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // loadUsers reads and compiles the users file; a missing file is an error
 // (an operator who named one expects it to be used).
 func loadUsers(path string, defaults access.Limits) (*access.DB, error) {
@@ -386,12 +373,12 @@ func (s *Server) verify(c *conn, a session.Authenticator, chk session.PasswordCh
 }
 
 // textAllowed applies the text protocol mode to a new connection.
-func (s *Server) textAllowed(remote net.Addr) bool {
+func (s *Server) textAllowed(c *conn) bool {
 	switch s.auth.cfg.TextProtocol {
 	case TextProtocolOn:
 		return true
 	case TextProtocolLoopback:
-		return loopbackPeer(remote)
+		return c.peer.Loopback
 	}
 	return false
 }
@@ -411,7 +398,7 @@ func (c *conn) refuseText() {
 
 // peerOf describes a connection for its session.
 func (s *Server) peerOf(c *conn) session.Peer {
-	return session.Peer{Remote: c.remote, Loopback: loopbackPeer(c.nc.RemoteAddr())}
+	return session.Peer{Remote: c.peer.Remote, Loopback: c.peer.Loopback, TLS: c.peer.TLS, CertIdentity: c.peer.CertIdentity}
 }
 
 // FileAuthConfig is the config file's part for AuthConfig.

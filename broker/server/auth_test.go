@@ -152,9 +152,9 @@ func TestTextProtocolModes(t *testing.T) {
 	// Loopback mode accepts loopback peers (the default; every other test
 	// relies on it) and refuses others: checked on the address classifier,
 	// since tests may not reach beyond loopback.
-	if !loopbackPeer(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}) || loopbackPeer(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1)}) ||
-		!loopbackPeer(&net.TCPAddr{IP: net.IPv6loopback}) {
-		t.Fatal("loopbackPeer misclassifies")
+	if !isLoopback(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}) || isLoopback(&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1)}) ||
+		!isLoopback(&net.TCPAddr{IP: net.IPv6loopback}) {
+		t.Fatal("isLoopback misclassifies")
 	}
 	for addr, want := range map[string]bool{"127.0.0.1:5672": true, "[::1]:5672": true, "localhost:5672": true,
 		"0.0.0.0:5672": false, ":5672": false, "192.0.2.1:5672": false, "[::]:5672": false} {

@@ -34,8 +34,15 @@ var ErrInvalidConfig = errors.New("invalid server config")
 // Config configures a Server. Start from DefaultConfig; the zero value of a
 // field is not always its default.
 type Config struct {
-	// Listen is the TCP address ListenAndServe binds (host:port).
+	// Listen is the plain TCP address ListenAndServe binds (host:port);
+	// ListenOff ("off") serves TLS only.
 	Listen string
+	// TLS configures the TLS listener beside the plain one.
+	TLS TLSConfig
+	// MaxConnectionAge: a connection older than this is ended politely
+	// (native: Close code 502; text: closed after its pending replies), so
+	// that rotated certificates and credentials take effect. 0: no limit.
+	MaxConnectionAge time.Duration
 	// MaxConnections bounds concurrent client connections; one more is
 	// answered with an error in its own protocol and closed.
 	MaxConnections int
@@ -91,6 +98,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Listen:              DefaultListen,
+		TLS:                 TLSConfig{ClientAuth: ClientAuthNone, MinVersion: "1.3", IdentityFrom: IdentityAuto},
 		MaxConnections:      DefaultMaxConnections,
 		MaxFrameSize:        session.DefaultMaxFrameSize,
 		MaxLineSize:         session.DefaultMaxLineSize,
@@ -115,12 +123,19 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
-	if c.Listen != "" {
+	if c.Listen != "" && c.Listen != ListenOff {
 		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			return bad("listen address %q: %v (use host:port, e.g. 127.0.0.1:5672)", c.Listen, err)
+			return bad("listen address %q: %v (use host:port, e.g. 127.0.0.1:5672, or off for TLS only)", c.Listen, err)
 		}
 	}
+	if err := c.TLS.validate(); err != nil {
+		return bad("%v", err)
+	}
 	switch {
+	case c.Listen == ListenOff && c.TLS.Listen == "":
+		return bad("nothing to listen on: the plain listener is off and there is no TLS listener (--tls-listen)")
+	case c.MaxConnectionAge < 0:
+		return bad("max connection age %v must not be negative (0 disables it)", c.MaxConnectionAge)
 	case c.MaxConnections <= 0:
 		return bad("max connections %d must be at least 1", c.MaxConnections)
 	case c.OutboundBufferBytes < minOutboundBufferBytes:
@@ -144,7 +159,7 @@ func (c Config) Validate() error {
 	case c.FsyncInterval < 0:
 		return bad("fsync interval %v must not be negative", c.FsyncInterval)
 	}
-	if err := c.Auth.validate(c.Listen); err != nil {
+	if err := c.Auth.validate(c.Listen, c.TLS.Listen); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.sessionConfig(nil).Validate(); err != nil {
@@ -194,6 +209,15 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // Unknown fields are an error, so a typo cannot silently be ignored.
 type FileConfig struct {
 	Listen              *string   `json:"listen,omitempty"`
+	TLSListen           *string   `json:"tls_listen,omitempty"`
+	TLSCert             *string   `json:"tls_cert,omitempty"`
+	TLSKey              *string   `json:"tls_key,omitempty"`
+	TLSCA               *string   `json:"tls_ca,omitempty"`
+	TLSClientAuth       *string   `json:"tls_client_auth,omitempty"`
+	TLSCRL              *string   `json:"tls_crl,omitempty"`
+	TLSMinVersion       *string   `json:"tls_min_version,omitempty"`
+	TLSIdentityFrom     *string   `json:"tls_identity_from,omitempty"`
+	MaxConnectionAge    *Duration `json:"max_connection_age,omitempty"`
 	MaxConnections      *int      `json:"max_connections,omitempty"`
 	MaxFrameSize        *int      `json:"max_frame_size,omitempty"`
 	MaxLineSize         *int      `json:"max_line_size,omitempty"`
@@ -277,6 +301,15 @@ func (f *FileConfig) apply(c *Config) {
 		}
 	}
 	setS(&c.Listen, f.Listen)
+	setS(&c.TLS.Listen, f.TLSListen)
+	setS(&c.TLS.CertFile, f.TLSCert)
+	setS(&c.TLS.KeyFile, f.TLSKey)
+	setS(&c.TLS.CAFile, f.TLSCA)
+	setS(&c.TLS.ClientAuth, f.TLSClientAuth)
+	setS(&c.TLS.CRLFile, f.TLSCRL)
+	setS(&c.TLS.MinVersion, f.TLSMinVersion)
+	setS(&c.TLS.IdentityFrom, f.TLSIdentityFrom)
+	setD(&c.MaxConnectionAge, f.MaxConnectionAge)
 	setI(&c.MaxConnections, f.MaxConnections)
 	setI(&c.MaxFrameSize, f.MaxFrameSize)
 	setI(&c.MaxLineSize, f.MaxLineSize)

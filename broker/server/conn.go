@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -21,6 +24,10 @@ type conn struct {
 	id     broker.ConnID
 	nc     net.Conn
 	remote string
+	peer   PeerInfo  // transport facts, final once the session exists
+	opened time.Time // accepted at
+
+	ageTimer *time.Timer // (mu) ends the connection at MaxConnectionAge
 
 	sess    session.Session // (mu) nil until the protocol is known
 	dirty   bool            // (mu) in Server.dirty
@@ -35,8 +42,9 @@ type conn struct {
 	doneOnce sync.Once
 }
 
-// accept registers a new connection and starts its goroutines.
-func (s *Server) accept(nc net.Conn) {
+// accept registers a new connection and starts its goroutines; with useTLS
+// the connection's goroutine runs the TLS handshake first.
+func (s *Server) accept(nc net.Conn, useTLS bool) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -53,11 +61,18 @@ func (s *Server) accept(nc net.Conn) {
 		return
 	}
 	s.nextID++
+	remote := nc.RemoteAddr().String()
+	peer := PeerInfo{Remote: remote, Loopback: isLoopback(nc.RemoteAddr())}
+	if useTLS {
+		nc = tls.Server(nc, s.tls.base)
+	}
 	c := &conn{
 		s:       s,
 		id:      s.nextID,
 		nc:      nc,
-		remote:  nc.RemoteAddr().String(),
+		remote:  remote,
+		peer:    peer,
+		opened:  time.Now(),
 		wake:    make(chan struct{}, 1),
 		drained: make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -72,6 +87,19 @@ func (s *Server) accept(nc net.Conn) {
 // known.
 func (c *conn) run(overLimit bool) {
 	defer c.s.active.Done()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshakeTLS(tc); err != nil {
+			lvl := slog.LevelWarn
+			if errors.Is(err, io.EOF) {
+				// Closed before saying anything: a port probe or a
+				// health check, not a failed client.
+				lvl = slog.LevelDebug
+			}
+			c.s.log.Log(context.Background(), lvl, "TLS handshake failed", "remote", c.remote, "err", err)
+			c.teardown("TLS handshake failed: " + err.Error())
+			return
+		}
+	}
 	buf := make([]byte, DefaultReadBufferSize)
 	n, err := c.readFirst(buf)
 	if err != nil {
@@ -99,7 +127,7 @@ func (c *conn) run(overLimit bool) {
 		return
 	}
 	now := time.Now()
-	if proto == wire.ProtocolText && !c.s.textAllowed(c.nc.RemoteAddr()) {
+	if proto == wire.ProtocolText && !c.s.textAllowed(c) {
 		c.s.mu.Unlock()
 		c.refuseText()
 		return
@@ -114,10 +142,14 @@ func (c *conn) run(overLimit bool) {
 	if c.s.closing {
 		c.sess.Shutdown(broker.CodeShuttingDown, "server shutting down")
 	}
+	if age := c.s.cfg.MaxConnectionAge; age > 0 {
+		c.ageTimer = time.AfterFunc(age-now.Sub(c.opened), c.onMaxAge)
+	}
 	c.s.touch(c)
 	c.s.settle(now)
 	c.s.mu.Unlock()
-	c.s.log.Info("connection opened", "conn", uint64(c.id), "protocol", proto.String(), "remote", c.remote)
+	c.s.log.Info("connection opened", "conn", uint64(c.id), "protocol", proto.String(), "remote", c.remote,
+		"tls", c.peer.TLS, "identity", c.peer.CertIdentity)
 
 	c.s.active.Add(1)
 	go c.writeLoop()
@@ -331,6 +363,22 @@ func (c *conn) onTimer() {
 	c.s.settle(now)
 }
 
+// onMaxAge ends a connection that reached Config.MaxConnectionAge the way
+// Shutdown does: native peers get Close{502}, text peers are closed after
+// their pending replies.
+func (c *conn) onMaxAge() {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.gone || c.sess == nil {
+		return
+	}
+	c.s.log.Info("closing a connection at the max connection age", "conn", uint64(c.id), "remote", c.remote, "age", c.s.cfg.MaxConnectionAge)
+	now := time.Now()
+	c.sess.Shutdown(broker.CodeShuttingDown, "connection reached the server's max connection age ("+c.s.cfg.MaxConnectionAge.String()+"); reconnect")
+	c.s.touch(c)
+	c.s.settle(now)
+}
+
 // teardown detaches the session from the core (its unacked deliveries
 // requeue to other consumers), forgets the connection and closes the socket.
 // Safe to call from any goroutine, any number of times.
@@ -350,6 +398,9 @@ func (c *conn) teardown(reason string) {
 	if c.sess != nil {
 		proto = c.sess.Protocol().String()
 		c.timer.Stop()
+		if c.ageTimer != nil {
+			c.ageTimer.Stop()
+		}
 		now := time.Now()
 		// Detach before forgetting the connection, so that any effect the
 		// core still emits for it while closing reaches its (closed) session

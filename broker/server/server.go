@@ -39,6 +39,10 @@ type Server struct {
 	dur  *durability // nil without Config.DataDir
 	auth *authState
 
+	tls      *tlsState  // nil without TLS material
+	reloadMu sync.Mutex // serialises reloads
+	tlsAddr  net.Addr   // (mu) first TLS listener's address
+
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
 }
@@ -68,6 +72,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	s.sessCfg.Admit = auth.admit
 	s.sessCfg.TextUser = auth.cfg.TextUser
 	s.sessCfg.AllowPlainWithoutTLS = auth.cfg.AllowPlainWithoutTLS
+	if err := s.initTLS(); err != nil {
+		return nil, err
+	}
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
@@ -83,32 +90,95 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// ListenAndServe listens on Config.Listen and serves until ctx ends, then
-// shuts down (waiting at most Config.ShutdownTimeout) and returns nil. A
-// listen error is returned at once.
+// TLSAddr returns the address of the first TLS listener, or nil.
+func (s *Server) TLSAddr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tlsAddr
+}
+
+// ListenAndServe listens on Config.Listen (unless it is ListenOff) and on
+// Config.TLS.Listen (when set), serves until ctx ends, then shuts down
+// (waiting at most Config.ShutdownTimeout) and returns nil. A listen error
+// is returned at once.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	var lc net.ListenConfig
-	l, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w (is another broker running? choose another --listen address)", s.cfg.Listen, err)
+	type listener struct {
+		l   net.Listener
+		tls bool
 	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(l) }()
+	var ls []listener
+	closeAll := func() {
+		for _, x := range ls {
+			x.l.Close()
+		}
+	}
+	if s.cfg.Listen != ListenOff {
+		l, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("server: listen on %s: %w (is another broker running? choose another --listen address)", s.cfg.Listen, err)
+		}
+		ls = append(ls, listener{l, false})
+	}
+	if s.cfg.TLS.Listen != "" {
+		if s.tls == nil {
+			closeAll()
+			return errors.New("server: a TLS listener needs a certificate and key (--tls-cert, --tls-key)")
+		}
+		l, err := lc.Listen(ctx, "tcp", s.cfg.TLS.Listen)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("server: listen on %s: %w (is another broker running? choose another --tls-listen address)", s.cfg.TLS.Listen, err)
+		}
+		ls = append(ls, listener{l, true})
+	}
+	served := make(chan error, len(ls))
+	for _, x := range ls {
+		go func() {
+			if x.tls {
+				served <- s.ServeTLS(x.l)
+			} else {
+				served <- s.Serve(x.l)
+			}
+		}()
+	}
+	var err error
+	received := 0
 	select {
-	case err := <-served:
-		return err
+	case err = <-served:
+		// A listener failed: stop the others too, and report it.
+		received++
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	err = s.Shutdown(sctx)
-	<-served
-	return err
+	serr := s.Shutdown(sctx)
+	for ; received < len(ls); received++ {
+		<-served
+	}
+	if err != nil && !errors.Is(err, ErrServerClosed) {
+		return err
+	}
+	return serr
 }
 
-// Serve accepts connections on l until Shutdown or an accept error. It
-// accepts any net.Listener, so tests and tools can serve in-memory pipes.
-func (s *Server) Serve(l net.Listener) error {
+// Serve accepts plain TCP connections on l until Shutdown or an accept
+// error. It accepts any net.Listener, so tests and tools can serve
+// in-memory pipes.
+func (s *Server) Serve(l net.Listener) error { return s.serve(l, false) }
+
+// ServeTLS accepts connections on l (plain TCP: the server adds TLS) and
+// serves them over TLS with the configured certificates. Each connection's
+// handshake runs in its own goroutine under the handshake timeout.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.tls == nil {
+		l.Close()
+		return errors.New("server: ServeTLS needs TLS material (Config.TLS.CertFile and KeyFile)")
+	}
+	return s.serve(l, true)
+}
+
+func (s *Server) serve(l net.Listener, useTLS bool) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -119,10 +189,13 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.addr == nil {
 		s.addr = l.Addr()
 	}
+	if useTLS && s.tlsAddr == nil {
+		s.tlsAddr = l.Addr()
+	}
 	s.serving.Add(1)
 	s.mu.Unlock()
 	defer s.serving.Done()
-	s.log.Info("listening", "addr", l.Addr().String())
+	s.log.Info("listening", "addr", l.Addr().String(), "tls", useTLS)
 
 	var backoff time.Duration
 	for {
@@ -150,14 +223,14 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("server: accept: %w", err)
 		}
 		backoff = 0
-		s.accept(nc)
+		s.accept(nc, useTLS)
 	}
 }
 
 // ServeConn serves one already established connection (for example one end
 // of net.Pipe, or a connection a tool accepted itself) in the background,
 // exactly as if Serve had accepted it. After Shutdown it closes nc.
-func (s *Server) ServeConn(nc net.Conn) { s.accept(nc) }
+func (s *Server) ServeConn(nc net.Conn) { s.accept(nc, false) }
 
 // Shutdown stops accepting, asks every connection to close (native clients
 // get a Close frame), waits for them to finish writing and close (their

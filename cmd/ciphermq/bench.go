@@ -44,7 +44,9 @@ and peak RSS (from /proc of the broker's pid), and the load generator's CPU.
 Targets: ` + strings.Join(bench.Targets(), ", ") + `.
 ciphermq-inproc starts a broker inside this process; ciphermq starts "ciphermq server" from this
 binary (or uses --addr); the -durable variants give that broker a temporary --data-dir (fsync
-always) and declare the run's queue durable; rabbitmq-* and nats-* need a running broker
+always) and declare the run's queue durable; the -tls variants start the broker with only a TLS
+listener (mutual TLS, certificates made for the run) and connect every client over TLS
+(--tls-* reach a broker given with --addr over TLS); rabbitmq-* and nats-* need a running broker
 (bench/compare starts them).
 
 --summarize FILE reads JSON lines of earlier runs and prints the comparison table (medians, each
@@ -80,6 +82,7 @@ target's ratio to --base). See docs/performance.md.`,
 	f.StringVar(&o.base, "base", "ciphermq", "with --summarize: the target every ratio is relative to")
 	f.StringSliceVar(&o.only, "only", nil, "with --summarize: only these targets (comma-separated; default all)")
 	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process to the file (the broker too with ciphermq-inproc)")
+	addTLSFlags(cmd)
 	return cmd
 }
 
@@ -95,7 +98,15 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	if o.progress {
 		o.cfg.Progress = progressBar(cmd.ErrOrStderr())
 	}
-	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary})
+	cc, err := loadClientConfig(cmd)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := cc.tlsConfig()
+	if err != nil {
+		return err
+	}
+	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary, TLS: tlsCfg})
 	if err != nil {
 		return err
 	}

@@ -2,15 +2,19 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 // Client settings come from four places; the first that has a value wins:
@@ -39,6 +43,16 @@ type fileConfig struct {
 	Out        string   `json:"out,omitempty"`      // receiver output file (recv)
 	ToKey      []string `json:"to_key,omitempty"`   // recipient public keys (send)
 	SignKey    string   `json:"sign_key,omitempty"` // sender signing key (send)
+
+	TLSCA         string `json:"tls_ca,omitempty"`          // CA bundle of the broker's certificate
+	TLSCert       string `json:"tls_cert,omitempty"`        // client certificate (mutual TLS)
+	TLSKey        string `json:"tls_key,omitempty"`         // client key (mutual TLS)
+	TLSServerName string `json:"tls_server_name,omitempty"` // name expected in the broker's certificate
+
+	User         string `json:"user,omitempty"`          // broker user (PLAIN, or the identity EXTERNAL expects)
+	PasswordFile string `json:"password_file,omitempty"` // file holding the user's password (first line)
+	Vhost        string `json:"vhost,omitempty"`         // virtual host (default /)
+	Auth         string `json:"auth,omitempty"`          // plain or external
 }
 
 // setting describes one resolvable value: its flag, its variable and how
@@ -61,7 +75,21 @@ var (
 	setOut        = setting{"out", "CIPHERMQ_OUT", func(c *fileConfig) []string { return one(c.Out) }, nil}
 	setToKey      = setting{"to-key", "CIPHERMQ_TO_KEY", func(c *fileConfig) []string { return c.ToKey }, nil}
 	setSignKey    = setting{"sign-key", "CIPHERMQ_SIGN_KEY", func(c *fileConfig) []string { return one(c.SignKey) }, nil}
+
+	setTLSCA         = setting{"tls-ca", "CIPHERMQ_TLS_CA", func(c *fileConfig) []string { return one(c.TLSCA) }, nil}
+	setTLSCert       = setting{"tls-cert", "CIPHERMQ_TLS_CERT", func(c *fileConfig) []string { return one(c.TLSCert) }, nil}
+	setTLSKey        = setting{"tls-key", "CIPHERMQ_TLS_KEY", func(c *fileConfig) []string { return one(c.TLSKey) }, nil}
+	setTLSServerName = setting{"tls-server-name", "CIPHERMQ_TLS_SERVER_NAME", func(c *fileConfig) []string { return one(c.TLSServerName) }, nil}
+
+	setUser         = setting{"user", "CIPHERMQ_USER", func(c *fileConfig) []string { return one(c.User) }, nil}
+	setPasswordFile = setting{"password-file", "CIPHERMQ_PASSWORD_FILE", func(c *fileConfig) []string { return one(c.PasswordFile) }, nil}
+	setVhost        = setting{"vhost", "CIPHERMQ_VHOST", func(c *fileConfig) []string { return one(c.Vhost) }, nil}
+	setAuth         = setting{"auth", "CIPHERMQ_AUTH", func(c *fileConfig) []string { return one(c.Auth) }, nil}
 )
+
+// envPassword carries a password without a file; there is deliberately no
+// --password flag (command lines are visible to every local user).
+const envPassword = "CIPHERMQ_PASSWORD"
 
 func one(s string) []string {
 	if s == "" {
@@ -109,7 +137,7 @@ func loadClientConfig(cmd *cobra.Command) (*clientConfig, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(c.file); err != nil {
 		return nil, fmt.Errorf("config file %s: %w: it must be one JSON object with the keys "+
-			"broker, exchange, routing_key, queue, format, key, trust, out, to_key, sign_key", path, err)
+			"broker, exchange, routing_key, queue, format, key, trust, out, to_key, sign_key, tls_ca, tls_cert, tls_key, tls_server_name", path, err)
 	}
 	c.path = path
 	c.dir = filepath.Dir(path)
@@ -181,3 +209,83 @@ func jsonName(s setting) string { return strings.ReplaceAll(s.flag, "-", "_") }
 
 // envHint names a setting's environment variable in flag help.
 func envHint(s setting) string { return " [$" + s.env + "]" }
+
+// addTLSFlags registers the TLS flags of a command that connects to a
+// broker. TLS is on when any of them (or its variable or config key) is
+// given.
+func addTLSFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.String("tls-ca", "", "connect with TLS; CA bundle (PEM) that signs the broker's certificate (default: the system's roots)"+envHint(setTLSCA))
+	f.String("tls-cert", "", "connect with TLS; client certificate (PEM) for brokers that require one"+envHint(setTLSCert))
+	f.String("tls-key", "", "connect with TLS; the client certificate's private key (PEM)"+envHint(setTLSKey))
+	f.String("tls-server-name", "", "connect with TLS; name expected in the broker's certificate (default: the --broker host)"+envHint(setTLSServerName))
+	f.String("user", "", "broker user to authenticate as (PLAIN; the password comes from --password-file or $"+envPassword+")"+envHint(setUser))
+	f.String("password-file", "", "file whose first line is the --user's password"+envHint(setPasswordFile))
+	f.String("vhost", "", "virtual host to act in (default /)"+envHint(setVhost))
+	f.String("auth", "", "authentication: plain (default with --user) or external (the TLS client certificate names the user)"+envHint(setAuth))
+}
+
+// credentials fills the authentication options from the settings.
+func (c *clientConfig) credentials(o *clients.Options) error {
+	o.User = c.value(setUser)
+	o.Vhost = c.value(setVhost)
+	switch mech := strings.ToLower(c.value(setAuth)); mech {
+	case "":
+	case "plain":
+		o.Mechanism = "PLAIN"
+	case "external":
+		o.Mechanism = "EXTERNAL"
+	default:
+		return fmt.Errorf("--auth %q: use plain or external", mech)
+	}
+	if o.Mechanism == "EXTERNAL" {
+		return nil
+	}
+	if path := c.pathValue(setPasswordFile); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("reading the password file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		o.Password = strings.TrimSuffix(line, "\r")
+	} else {
+		o.Password = os.Getenv(envPassword)
+	}
+	if o.User == "" && o.Password != "" {
+		return fmt.Errorf("a password was given without a user: %s", describe(setUser))
+	}
+	if o.User != "" && o.Password == "" && o.Mechanism != "EXTERNAL" {
+		return fmt.Errorf("user %q has no password: pass --password-file or set $%s", o.User, envPassword)
+	}
+	return nil
+}
+
+// tlsConfig is the client TLS configuration the settings ask for, or nil
+// (plain TCP) when none of the TLS settings is given.
+func (c *clientConfig) tlsConfig() (*tls.Config, error) {
+	files := clients.TLSFiles{
+		CAFile:     c.pathValue(setTLSCA),
+		CertFile:   c.pathValue(setTLSCert),
+		KeyFile:    c.pathValue(setTLSKey),
+		ServerName: c.value(setTLSServerName),
+	}
+	if files == (clients.TLSFiles{}) {
+		return nil, nil
+	}
+	cfg, err := clients.TLSConfig(files)
+	if err != nil {
+		return nil, fmt.Errorf("%w (TLS settings: --tls-ca, --tls-cert, --tls-key, --tls-server-name or $CIPHERMQ_TLS_*)", err)
+	}
+	return cfg, nil
+}
+
+// dialOptions are the connection options of a client command: its name,
+// logger and the TLS settings.
+func (c *clientConfig) dialOptions(name string, logger *slog.Logger) (clients.Options, error) {
+	cfg, err := c.tlsConfig()
+	if err != nil {
+		return clients.Options{}, err
+	}
+	o := clients.Options{ClientName: name, Logger: logger, TLS: cfg}
+	return o, c.credentials(&o)
+}

@@ -40,7 +40,8 @@ func isolate(t *testing.T) string {
 	t.Setenv("XDG_CONFIG_HOME", home)
 	t.Setenv("HOME", home)
 	for _, v := range []string{envConfig, setBroker.env, setExchange.env, setRoutingKey.env, setQueue.env, setFormat.env,
-		setKey.env, setTrust.env, setOut.env, setToKey.env, setSignKey.env} {
+		setKey.env, setTrust.env, setOut.env, setToKey.env, setSignKey.env,
+		setTLSCA.env, setTLSCert.env, setTLSKey.env, setTLSServerName.env} {
 		t.Setenv(v, "")
 	}
 	return home

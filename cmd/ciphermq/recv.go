@@ -59,6 +59,7 @@ in memory, so pass --queue too). Ctrl-C (SIGINT) or SIGTERM prints a summary and
 	}
 	f := cmd.Flags()
 	addConfigFlag(cmd)
+	addTLSFlags(cmd)
 	f.String("broker", defaultBroker, "broker address host:port"+envHint(setBroker))
 	f.String("queue", defaultQueue, "queue to consume"+envHint(setQueue))
 	f.String("exchange", defaultExchange, "exchange the queue is bound to"+envHint(setExchange))
@@ -111,7 +112,11 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
-	conn, err := clients.Dial(ctx, addr, clients.Options{ClientName: "ciphermq-recv", Logger: quietLogger(stderr)})
+	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(stderr))
+	if err != nil {
+		return err
+	}
+	conn, err := clients.Dial(ctx, addr, dopts)
 	if err != nil {
 		return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
 	}

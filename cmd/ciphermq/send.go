@@ -66,6 +66,7 @@ answers. A message with no outcome line was never answered: its outcome is unkno
 	}
 	f := cmd.Flags()
 	addConfigFlag(cmd)
+	addTLSFlags(cmd)
 	f.String("broker", defaultBroker, "broker address host:port"+envHint(setBroker))
 	f.String("exchange", defaultExchange, "exchange to publish to"+envHint(setExchange))
 	f.String("routing-key", defaultRoutingKey, "routing key"+envHint(setRoutingKey))
@@ -155,7 +156,11 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr := cfg.value(setBroker)
-	conn, err := clients.Dial(ctx, addr, clients.Options{ClientName: "ciphermq-send", Logger: quietLogger(cmd.ErrOrStderr())})
+	dopts, err := cfg.dialOptions("ciphermq-send", quietLogger(cmd.ErrOrStderr()))
+	if err != nil {
+		return err
+	}
+	conn, err := clients.Dial(ctx, addr, dopts)
 	if err != nil {
 		return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
 	}

@@ -40,7 +40,12 @@ func newServerCmd() *cobra.Command {
 Python clients work unchanged) and the native binary protocol; the first bytes of each
 connection decide. Settings come from defaults, then the --config JSON file, then flags.
 SIGINT or SIGTERM shuts down cleanly (unacked deliveries requeue) and exits 0.
-See docs/server.md.`,
+--tls-listen adds a TLS listener (both protocols too); SIGHUP reloads the TLS certificate,
+key, CA bundle and CRL without dropping connections, and the --users file.
+With --users, native clients authenticate (PLAIN or EXTERNAL) and every operation is
+checked against the user's permissions; without it the broker is anonymous (everyone is
+guest, allowed everything) and refuses to listen beyond loopback unless --allow-anonymous.
+See docs/server.md and docs/security.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServer(cmd, o)
@@ -51,7 +56,24 @@ See docs/server.md.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.memLimit, "memory-limit", "", "soft limit for the process's memory, e.g. 900MiB or 2GiB (Go's GC works harder near it; empty: GOMEMLIMIT or none)")
-	f.String("listen", def.Listen, "TCP address to listen on (host:port)")
+	f.String("listen", def.Listen, "plain TCP address to listen on (host:port); off: TLS only")
+	f.String("tls-listen", "", "TLS address to listen on, conventionally port 5671 (empty: no TLS listener)")
+	f.String("tls-cert", "", "server certificate chain (PEM) for the TLS listener")
+	f.String("tls-key", "", "server private key (PEM) for the TLS listener")
+	f.String("tls-ca", "", "CA bundle (PEM) that signs client certificates")
+	f.String("tls-client-auth", def.TLS.ClientAuth, "client certificates: none, request (verified if presented) or require")
+	f.String("tls-crl", "", "X.509 CRL file(s) (PEM or DER) signed by the --tls-ca CA; revoked client certificates are refused")
+	f.String("tls-min-version", def.TLS.MinVersion, "lowest TLS version accepted: 1.2 or 1.3")
+	f.String("tls-identity-from", def.TLS.IdentityFrom, "client certificate field naming the peer: auto (SAN URI, else SAN DNS, else CN), san-uri, san-dns or cn")
+	f.String("users", "", "users file (ciphermq user add ...); empty: no users, every connection is the anonymous guest (loopback only unless --allow-anonymous)")
+	f.Bool("allow-anonymous", false, "let a broker without --users listen on a non-loopback address (anyone who reaches it may do anything)")
+	f.String("text-protocol", string(server.TextProtocolLoopback), "reference text protocol (no credentials): off, loopback (from loopback addresses only) or on")
+	f.String("text-user", "guest", "user that text-protocol connections act as (needs permissions on vhost / in the users file)")
+	f.Bool("allow-plain-without-tls", false, "accept PLAIN passwords over unencrypted TCP from non-loopback addresses")
+	f.Int("auth-workers", server.DefaultAuthWorkers, "concurrent password verifications (memory: workers x 19 MiB with default argon2id parameters)")
+	f.Int("auth-failure-limit", server.DefaultAuthFailureLimit, "failed logins from one address within --auth-failure-window after which its logins fail at once")
+	f.Duration("auth-failure-window", server.DefaultAuthFailureWindow, "window of --auth-failure-limit")
+	f.Duration("max-connection-age", 0, "end connections older than this politely so rotated certificates take effect (0: never)")
 	f.Int("max-connections", def.MaxConnections, "maximum concurrent connections")
 	f.Int("max-frame-size", def.MaxFrameSize, "largest native frame accepted, in bytes")
 	f.Int("max-line-size", def.MaxLineSize, "longest text-protocol line accepted, in bytes")
@@ -99,6 +121,35 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 		}
 	}
 	setS("listen", &cfg.Listen)
+	setS("tls-listen", &cfg.TLS.Listen)
+	setS("tls-cert", &cfg.TLS.CertFile)
+	setS("tls-key", &cfg.TLS.KeyFile)
+	setS("tls-ca", &cfg.TLS.CAFile)
+	setS("tls-client-auth", &cfg.TLS.ClientAuth)
+	setS("tls-crl", &cfg.TLS.CRLFile)
+	setS("tls-min-version", &cfg.TLS.MinVersion)
+	setS("tls-identity-from", &cfg.TLS.IdentityFrom)
+	setD("max-connection-age", &cfg.MaxConnectionAge)
+	setS("users", &cfg.Auth.UsersFile)
+	setS("text-user", &cfg.Auth.TextUser)
+	setI("auth-workers", &cfg.Auth.AuthWorkers)
+	setI("auth-failure-limit", &cfg.Auth.AuthFailureLimit)
+	setD("auth-failure-window", &cfg.Auth.AuthFailureWindow)
+	setB := func(name string, dst *bool) {
+		if f.Changed(name) {
+			*dst, _ = f.GetBool(name)
+		}
+	}
+	setB("allow-anonymous", &cfg.Auth.AllowAnonymous)
+	setB("allow-plain-without-tls", &cfg.Auth.AllowPlainWithoutTLS)
+	if f.Changed("text-protocol") {
+		v, _ := f.GetString("text-protocol")
+		m, err := server.ParseTextProtocolMode(v)
+		if err != nil {
+			return cfg, fmt.Errorf("--text-protocol: %w", err)
+		}
+		cfg.Auth.TextProtocol = m
+	}
 	setI("max-connections", &cfg.MaxConnections)
 	setI("max-frame-size", &cfg.MaxFrameSize)
 	setI("max-line-size", &cfg.MaxLineSize)
@@ -170,11 +221,31 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(ctx, srv, logger, hup)
 	if err := srv.ListenAndServe(ctx); err != nil {
 		return err
 	}
 	logger.Info("server stopped")
 	return nil
+}
+
+// reloadOnHUP calls srv.Reload for every signal on hup until ctx ends.
+func reloadOnHUP(ctx context.Context, srv *server.Server, logger *slog.Logger, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.Reload(); err != nil {
+				logger.Error("reload on SIGHUP failed; the previous settings stay in use", "err", err)
+			} else {
+				logger.Info("reload on SIGHUP done")
+			}
+		}
+	}
 }
 
 // parseByteSize reads a size such as 900MiB, 2GiB, 512KiB or a plain number

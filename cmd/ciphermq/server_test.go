@@ -112,3 +112,37 @@ func TestParseByteSize(t *testing.T) {
 		}
 	}
 }
+
+func TestServerTLSFlags(t *testing.T) {
+	cmd := newServerCmd()
+	if err := cmd.ParseFlags([]string{"--listen", "off", "--tls-listen", "127.0.0.1:5671", "--tls-cert", "s.pem", "--tls-key", "s.key",
+		"--tls-ca", "ca.pem", "--tls-client-auth", "require", "--tls-crl", "ca.crl", "--tls-min-version", "1.2",
+		"--tls-identity-from", "san-dns", "--max-connection-age", "30m"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := serverConfig(cmd, &serverFlags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := cfg.TLS
+	if cfg.Listen != "off" || tc.Listen != "127.0.0.1:5671" || tc.CertFile != "s.pem" || tc.KeyFile != "s.key" || tc.CAFile != "ca.pem" ||
+		tc.ClientAuth != "require" || tc.CRLFile != "ca.crl" || tc.MinVersion != "1.2" || tc.IdentityFrom != "san-dns" ||
+		cfg.MaxConnectionAge != 30*time.Minute {
+		t.Fatalf("flags not applied: listen %q %+v age %v", cfg.Listen, tc, cfg.MaxConnectionAge)
+	}
+	for _, args := range [][]string{
+		{"--tls-listen", "127.0.0.1:5671"},                        // no certificate
+		{"--tls-listen", "127.0.0.1:5671", "--tls-cert", "s.pem"}, // no key
+		{"--tls-listen", "127.0.0.1:5671", "--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-client-auth", "require"}, // no CA
+		{"--tls-listen", "127.0.0.1:5671", "--tls-cert", "s.pem", "--tls-key", "s.key", "--tls-min-version", "1.0"},
+		{"--listen", "off"},
+	} {
+		cmd := newServerCmd()
+		if err := cmd.ParseFlags(args); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := serverConfig(cmd, &serverFlags{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
