@@ -36,7 +36,10 @@ func compile(expr string) (matcher, error) {
 	if expr == "" {
 		return matcher{}, nil
 	}
-	re, err := regexp.Compile(expr)
+	if _, err := regexp.Compile(expr); err != nil {
+		return matcher{}, err // the error quotes the expression as written
+	}
+	re, err := regexp.Compile("^(?:" + expr + ")$")
 	if err != nil {
 		return matcher{}, err
 	}

@@ -36,11 +36,12 @@ type User struct {
 }
 
 // Permissions are RabbitMQ's three regular expressions over resource
-// names, with RabbitMQ's semantics: an expression matches a name if it
-// matches anywhere in it (anchor with ^ and $ to match whole names: "^orders$"
-// grants "orders" and nothing else, "orders" also grants "old-orders");
-// "" matches nothing; ".*" matches everything. Deny's expressions refuse
-// what they match even when a grant matches too.
+// names, matched against the WHOLE name (anchored, as if written
+// ^(?:expr)$): "" matches nothing, ".*" everything, "orders" only
+// "orders". RabbitMQ searches anywhere in the name instead; anchoring makes
+// a pattern never grant more than it spells (fail closed), and RabbitMQ
+// patterns written with ^...$ or a trailing .* mean the same here. Deny's
+// expressions refuse what they match even when a grant matches too.
 type Permissions struct {
 	Configure string `json:"configure"`
 	Write     string `json:"write"`

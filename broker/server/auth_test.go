@@ -117,7 +117,7 @@ func TestAuthTextProtocolActsAsTextUser(t *testing.T) {
 	}
 
 	cfg = testConfig()
-	cfg.Auth.UsersFile = writeUsers(t, access.User{Name: "guest", Permissions: map[string]access.Permissions{"/": {Configure: "^guest-", Write: "^guest-|^default_exchange$", Read: "^guest-"}}})
+	cfg.Auth.UsersFile = writeUsers(t, access.User{Name: "guest", Permissions: map[string]access.Permissions{"/": {Configure: "guest-.*", Write: "guest-.*|default_exchange", Read: "guest-.*"}}})
 	srv, addr := startServer(t, cfg)
 	c = dialText(t, addr)
 	if got := c.call("declare_queue guest-q"); got != "Queue declared" {

@@ -57,8 +57,12 @@ func (b *ContainerBroker) create(ctx context.Context) error {
 	if err := os.WriteFile(filepath.Join(dir, "ciphermq"), bin, 0o755); err != nil {
 		return err
 	}
+	// The broker listens on the container's network, which this test
+	// created and only its own containers reach: anonymous access is the
+	// operator's explicit choice here (without it the broker refuses to
+	// listen beyond loopback with no users configured).
 	dockerfile := "FROM scratch\nCOPY ciphermq /ciphermq\n" +
-		`ENTRYPOINT ["/ciphermq", "server", "--listen", "0.0.0.0:5672", "--data-dir", "/data", "--heartbeat", "1s", "--log-level", "warn"]` + "\n"
+		`ENTRYPOINT ["/ciphermq", "server", "--listen", "0.0.0.0:5672", "--allow-anonymous", "--data-dir", "/data", "--heartbeat", "1s", "--log-level", "warn"]` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
 		return err
 	}
