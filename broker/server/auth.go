@@ -38,6 +38,7 @@ func ParseTextProtocolMode(s string) (TextProtocolMode, error) {
 const (
 	DefaultAuthWorkers       = 2
 	DefaultAuthQueue         = 256
+	DefaultAuthPerSource     = 8
 	DefaultAuthFailureLimit  = 10
 	DefaultAuthFailureWindow = time.Minute
 	maxThrottledSources      = 65_536
@@ -77,6 +78,9 @@ type AuthConfig struct {
 	// a worker; beyond it a login is refused at once ("server busy").
 	AuthWorkers int
 	AuthQueue   int
+	// AuthPerSource bounds the logins of one source address waiting for
+	// or in verification, so one address cannot take the whole queue.
+	AuthPerSource int
 	// AuthFailureLimit failed logins from one source address within
 	// AuthFailureWindow make further attempts from it fail at once, without
 	// a verification, until the window has passed since the last failure.
@@ -98,6 +102,9 @@ func (a AuthConfig) withDefaults() AuthConfig {
 	}
 	if a.AuthQueue <= 0 {
 		a.AuthQueue = DefaultAuthQueue
+	}
+	if a.AuthPerSource <= 0 {
+		a.AuthPerSource = DefaultAuthPerSource
 	}
 	if a.AuthFailureLimit <= 0 {
 		a.AuthFailureLimit = DefaultAuthFailureLimit
@@ -187,6 +194,7 @@ type authState struct {
 
 	mu       sync.Mutex
 	failures map[string]*failures // by source IP
+	inflight map[string]int       // logins waiting for or in verification, by source IP
 
 	perUser  map[string]int           // (Server.mu) connections per user
 	connUser map[broker.ConnID]string // (Server.mu) admitted connections
@@ -203,6 +211,7 @@ func newAuthState(cfg AuthConfig) (*authState, error) {
 		sem:      make(chan struct{}, cfg.AuthWorkers),
 		queue:    make(chan struct{}, cfg.AuthQueue+cfg.AuthWorkers),
 		failures: make(map[string]*failures),
+		inflight: make(map[string]int),
 		perUser:  make(map[string]int),
 		connUser: make(map[broker.ConnID]string),
 	}
@@ -236,6 +245,26 @@ func (a *authState) release(conn broker.ConnID) {
 	delete(a.connUser, conn)
 	if a.perUser[u]--; a.perUser[u] <= 0 {
 		delete(a.perUser, u)
+	}
+}
+
+// enter counts a login of source into verification; false when source
+// already has AuthPerSource of them.
+func (a *authState) enter(source string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight[source] >= a.cfg.AuthPerSource {
+		return false
+	}
+	a.inflight[source]++
+	return true
+}
+
+func (a *authState) leave(source string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inflight[source]--; a.inflight[source] <= 0 {
+		delete(a.inflight, source)
 	}
 }
 
@@ -316,9 +345,16 @@ func (s *Server) pollAuth(c *conn) {
 	if !ok {
 		return
 	}
+	source := sourceOf(c.remote)
+	if !s.auth.enter(source) {
+		s.log.Warn("login refused: too many logins in verification from this address", "remote", c.remote, "user", chk.User, "limit", s.auth.cfg.AuthPerSource)
+		a.PasswordChecked(false, time.Now())
+		return
+	}
 	select {
 	case s.auth.queue <- struct{}{}:
 	default:
+		s.auth.leave(source)
 		// Every slot is taken: refuse at once instead of queueing without
 		// bound (the client sees an authentication failure and may retry).
 		s.log.Warn("login refused: password verification queue full", "remote", c.remote, "user", chk.User)
@@ -333,9 +369,10 @@ func (s *Server) pollAuth(c *conn) {
 // the session. An unknown user is verified against a dummy hash, so the
 // answer takes as long as for a wrong password.
 func (s *Server) verify(c *conn, a session.Authenticator, chk session.PasswordCheck) {
-	defer s.active.Done()
-	defer func() { <-s.auth.queue }()
 	source := sourceOf(c.remote)
+	defer s.active.Done()
+	defer s.auth.leave(source)
+	defer func() { <-s.auth.queue }()
 	ok := false
 	if s.auth.throttled(source, time.Now()) {
 		s.log.Warn("login refused: too many failed logins from this address", "remote", c.remote, "user", chk.User,
@@ -409,6 +446,7 @@ type FileAuthConfig struct {
 	TextUser             *string   `json:"text_user,omitempty"`
 	AllowPlainWithoutTLS *bool     `json:"allow_plain_without_tls,omitempty"`
 	AuthWorkers          *int      `json:"auth_workers,omitempty"`
+	AuthPerSource        *int      `json:"auth_per_source,omitempty"`
 	AuthFailureLimit     *int      `json:"auth_failure_limit,omitempty"`
 	AuthFailureWindow    *Duration `json:"auth_failure_window,omitempty"`
 }
@@ -435,6 +473,9 @@ func (f *FileAuthConfig) applyAuth(a *AuthConfig) error {
 	}
 	if f.AuthWorkers != nil {
 		a.AuthWorkers = *f.AuthWorkers
+	}
+	if f.AuthPerSource != nil {
+		a.AuthPerSource = *f.AuthPerSource
 	}
 	if f.AuthFailureLimit != nil {
 		a.AuthFailureLimit = *f.AuthFailureLimit

@@ -226,7 +226,8 @@ func TestWrongPasswordFloodIsBounded(t *testing.T) {
 	cfg.Auth.UsersFile = writeUsers(t,
 		access.User{Name: "alice", PasswordHash: hashFor(t, "pw", access.DefaultArgon2Params), Permissions: allOn("/")},
 		access.User{Name: "canary", PasswordHash: hashFor(t, "pw", cheapArgon2), Permissions: allOn("/")})
-	cfg.Auth.AuthFailureLimit = 1 << 20 // all from 127.0.0.1: measure the pool, not the throttle
+	cfg.Auth.AuthFailureLimit = 1 << 20 // all from 127.0.0.1: measure the pool, not the throttles
+	cfg.Auth.AuthPerSource = 1 << 20
 	_, addr := startServer(t, cfg)
 
 	f, canary := authFirstFrame(t, addr, plain("canary", "pw"))
@@ -299,5 +300,25 @@ func TestWrongPasswordFloodIsBounded(t *testing.T) {
 		attackers, published, growth>>20, bound>>20)
 	if growth > bound {
 		t.Fatalf("live heap grew by %d MiB during the flood, above %d MiB (workers × argon2 memory + slack)", growth>>20, bound>>20)
+	}
+}
+
+func TestAuthInFlightPerSourceIsBounded(t *testing.T) {
+	a, err := newAuthState(AuthConfig{AuthPerSource: 2}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.enter("192.0.2.1") || !a.enter("192.0.2.1") {
+		t.Fatal("logins within the per-source bound refused")
+	}
+	if a.enter("192.0.2.1") {
+		t.Fatal("a third concurrent login from one address accepted")
+	}
+	if !a.enter("192.0.2.2") {
+		t.Fatal("another address was refused because of the first one")
+	}
+	a.leave("192.0.2.1")
+	if !a.enter("192.0.2.1") {
+		t.Fatal("a login after one finished refused")
 	}
 }

@@ -71,6 +71,7 @@ See docs/server.md and docs/security.md.`,
 	f.String("text-user", "guest", "user that text-protocol connections act as (needs permissions on vhost / in the users file)")
 	f.Bool("allow-plain-without-tls", false, "accept PLAIN passwords over unencrypted TCP from non-loopback addresses")
 	f.Int("auth-workers", server.DefaultAuthWorkers, "concurrent password verifications (memory: workers x 19 MiB with default argon2id parameters)")
+	f.Int("auth-per-source", server.DefaultAuthPerSource, "logins from one address waiting for or in password verification at once; more fail at once")
 	f.Int("auth-failure-limit", server.DefaultAuthFailureLimit, "failed logins from one address within --auth-failure-window after which its logins fail at once")
 	f.Duration("auth-failure-window", server.DefaultAuthFailureWindow, "window of --auth-failure-limit")
 	f.Duration("max-connection-age", 0, "end connections older than this politely so rotated certificates take effect (0: never)")
@@ -134,6 +135,7 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 	setS("text-user", &cfg.Auth.TextUser)
 	setI("auth-workers", &cfg.Auth.AuthWorkers)
 	setI("auth-failure-limit", &cfg.Auth.AuthFailureLimit)
+	setI("auth-per-source", &cfg.Auth.AuthPerSource)
 	setD("auth-failure-window", &cfg.Auth.AuthFailureWindow)
 	setB := func(name string, dst *bool) {
 		if f.Changed(name) {
