@@ -277,6 +277,12 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	r := wire.NewReader(nc, c.opts.MaxFrameSize)
 	typ, payload, err := r.ReadFrame()
 	if err != nil {
+		if isTLSAlert(err) {
+			// TLS 1.3: the broker checks the client certificate after the
+			// client considers the handshake done, so its refusal arrives
+			// here.
+			return nil, fmt.Errorf("read hello answer: %w (the broker refused the TLS session: is the client certificate missing, expired or revoked?)", err)
+		}
 		return nil, fmt.Errorf("read hello answer: %w (is the address a CipherMQ broker speaking the native protocol?)", err)
 	}
 	var ok wire.HelloOK

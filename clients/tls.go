@@ -98,3 +98,9 @@ func isTLSHandshakeError(err error) bool {
 	var te *tlsHandshakeError
 	return errors.As(err, &te)
 }
+
+// isTLSAlert reports whether err is a TLS alert the peer sent.
+func isTLSAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
+}

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -29,8 +31,17 @@ type benchConn struct {
 	r  *wire.Reader
 }
 
-func dialBench(addr string) (*benchConn, error) {
-	nc, err := net.Dial("tcp", addr)
+func dialBench(addr string) (*benchConn, error) { return dialBenchTLS(addr, nil) }
+
+// dialBenchTLS dials with TLS when cfg is set.
+func dialBenchTLS(addr string, cfg *tls.Config) (*benchConn, error) {
+	var nc net.Conn
+	var err error
+	if cfg != nil {
+		nc, err = tls.Dial("tcp", addr, cfg)
+	} else {
+		nc, err = net.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -185,12 +196,29 @@ func BenchmarkNativePublishConfirm(b *testing.B) {
 
 func BenchmarkNativePublishDeliverAck(b *testing.B) {
 	_, addr := startServer(b, testConfig())
-	pc, err := dialBench(addr)
+	benchPublishDeliverAck(b, addr, nil)
+}
+
+// The same over TLS 1.3 (both connections), for the cost of TLS.
+func BenchmarkNativePublishDeliverAckTLS(b *testing.B) {
+	f := newTLSFixture(b)
+	srv, err := New(f.config(ClientAuthNone), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := mustListen(b)
+	go srv.ServeTLS(l)
+	b.Cleanup(func() { srv.Shutdown(context.Background()) })
+	benchPublishDeliverAck(b, l.Addr().String(), f.clientConfig(nil))
+}
+
+func benchPublishDeliverAck(b *testing.B, addr string, tlsCfg *tls.Config) {
+	pc, err := dialBenchTLS(addr, tlsCfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer pc.nc.Close()
-	cc, err := dialBench(addr)
+	cc, err := dialBenchTLS(addr, tlsCfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -181,7 +181,7 @@ type tlsFixture struct {
 	logs   *testutil.SyncBuffer
 }
 
-func newTLSFixture(t *testing.T) *tlsFixture {
+func newTLSFixture(t testing.TB) *tlsFixture {
 	t.Helper()
 	f := &tlsFixture{dir: t.TempDir(), logs: &testutil.SyncBuffer{}}
 	f.ca = must(tlsgen.NewCA("CipherMQ test CA"))
@@ -195,7 +195,7 @@ func newTLSFixture(t *testing.T) *tlsFixture {
 	return f
 }
 
-func (f *tlsFixture) writeCRL(t *testing.T, revoked ...*x509.Certificate) {
+func (f *tlsFixture) writeCRL(t testing.TB, revoked ...*x509.Certificate) {
 	t.Helper()
 	if err := tlsgen.WriteAtomic(f.crl, must(f.ca.CRLPEM(revoked...)), 0o644); err != nil {
 		t.Fatal(err)
