@@ -47,6 +47,8 @@ const (
 	CodeQueueFull        uint16 = 301
 	CodeResourceLimit    uint16 = 500
 	CodeShuttingDown     uint16 = 502
+	CodeAuthFailed       uint16 = 600
+	CodeAccessRefused    uint16 = 601
 )
 
 // BrokerError is a refusal by the broker: of a publish (a Nack), of a
@@ -120,6 +122,15 @@ func IsIndeterminate(err error) bool {
 	var be *BrokerError
 	return errors.As(err, &be) && be.Sends > 1
 }
+
+// IsAuthFailed reports a connection the broker refused to authenticate
+// (unknown user or wrong password, credentials missing, no certificate
+// for EXTERNAL). Retrying with the same credentials cannot succeed.
+func IsAuthFailed(err error) bool { return hasCode(err, CodeAuthFailed) }
+
+// IsAccessRefused reports a request (or a connection's vhost) the user's
+// permissions do not allow; nothing was changed.
+func IsAccessRefused(err error) bool { return hasCode(err, CodeAccessRefused) }
 
 // IsMismatch reports a declaration that conflicts with an existing one.
 func IsMismatch(err error) bool { return hasCode(err, CodeMismatch) }

@@ -289,3 +289,19 @@ func (c *clientConfig) dialOptions(name string, logger *slog.Logger) (clients.Op
 	o := clients.Options{ClientName: name, Logger: logger, TLS: cfg}
 	return o, c.credentials(&o)
 }
+
+// connectError explains a failed first connection with the hint that fits
+// its cause.
+func connectError(addr string, err error) error {
+	switch {
+	case clients.IsAuthFailed(err):
+		return fmt.Errorf("connect to broker %s: %w: check --user and its password (--password-file or $%s), or --auth external with a client certificate", addr, err, envPassword)
+	case clients.IsAccessRefused(err):
+		return fmt.Errorf("connect to broker %s: %w: ask the operator to grant the user permissions on the vhost (ciphermq user grant)", addr, err)
+	}
+	var be *clients.BrokerError
+	if errors.As(err, &be) {
+		return fmt.Errorf("connect to broker %s: %w", addr, err)
+	}
+	return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
+}

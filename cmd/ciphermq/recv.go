@@ -118,10 +118,10 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	conn, err := clients.Dial(ctx, addr, dopts)
 	if err != nil {
-		return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
+		return connectError(addr, err)
 	}
 	defer conn.Close()
-	if err := declareQueue(ctx, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
+	if err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
 		return err
 	}
 	counter := newRunningCount(stderr, o.progress)
@@ -148,8 +148,14 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 // asked: then an existing queue that is not exactly a durable one with
 // default options is refused, since recv cannot tell whether it survives
 // restarts and must not promise what it cannot check.
-func declareQueue(ctx context.Context, conn *clients.Conn, queue, exchange, key string, durable bool) error {
+func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, durable bool) error {
 	err := conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable})
+	if clients.IsAccessRefused(err) && !durable {
+		// A receiver granted read on its queue only: an operator manages
+		// the topology. Consuming then needs only the read permission.
+		fmt.Fprintf(stderr, "not permitted to declare queue %s (%v): consuming it as an operator set it up\n", queue, err)
+		return nil
+	}
 	switch {
 	case err != nil && durable && clients.IsMismatch(err):
 		return fmt.Errorf("--durable: queue %q already exists with other options (%w): "+

@@ -162,7 +162,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}
 	conn, err := clients.Dial(ctx, addr, dopts)
 	if err != nil {
-		return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
+		return connectError(addr, err)
 	}
 	defer conn.Close()
 	bar := newProgress(cmd.ErrOrStderr(), o.count, o.progress)

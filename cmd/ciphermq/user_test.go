@@ -115,7 +115,7 @@ func TestUserAddRefusals(t *testing.T) {
 		{"empty password", "\n", []string{"add", "alice", "--password-stdin"}, "empty password refused"},
 		{"empty stdin", "", []string{"add", "alice", "--password-stdin"}, "empty password refused"},
 		{"not a terminal", "s3cret\n", []string{"add", "alice"}, "stdin is not a terminal"},
-		{"bad name", "s3cret\n", []string{"add", "al:ice", "--password-stdin"}, "user name:"},
+		{"bad name", "s3cret\n", []string{"add", "al ice", "--password-stdin"}, "user name:"},
 		{"unknown tag", "s3cret\n", []string{"add", "alice", "--tags", "root", "--password-stdin"}, `unknown tag "root"`},
 		{"both password flags", "s3cret\n", []string{"add", "alice", "--password-stdin", "--no-password"}, "exclude each other"},
 	} {
