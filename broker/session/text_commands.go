@@ -160,6 +160,9 @@ func refusalLine(err *broker.Error, slot replySlot) []byte {
 		return wire.AppendReplyExchangeNotFound(nil, []byte(slot.exchange))
 	case broker.CodeNoRoute:
 		return wire.AppendReplyNoBinding(nil, []byte(slot.key))
+	case broker.CodeAccessRefused:
+		// Worded as every other text access refusal (denied), code included.
+		return wire.AppendReplyError(nil, err.Error())
 	}
 	return wire.AppendReplyError(nil, msg)
 }
