@@ -401,3 +401,24 @@ func TestOwnerLimits(t *testing.T) {
 		t.Errorf("Anonymous Owner = %+v, want %+v", got, want)
 	}
 }
+
+// TestNamesWithTheVhostSeparatorAreRefused: the core keeps another vhost's
+// objects as vhost+"\x1f"+name, so a name with the separator is never a
+// local name; granting it would let a client reach into another vhost.
+func TestNamesWithTheVhostSeparatorAreRefused(t *testing.T) {
+	db := mustDB(t, User{Name: "u", Tags: []string{TagAdministrator}, Permissions: map[string]Permissions{"/": {Configure: ".*", Write: ".*", Read: ".*"}}})
+	spelled := broker.Qualify("tenant-a", "orders")
+	for _, id := range []*Identity{mustIdentity(t, db, "u", "/"), Anonymous()} {
+		for _, o := range operationTable {
+			if err := o.call(id, spelled); err == nil || err.Code != broker.CodeAccessRefused {
+				t.Errorf("%s as %s on %q: %v, want refused", o.name, id.User, spelled, err)
+			}
+			if err := o.call(id, "orders"); err != nil {
+				t.Errorf("%s as %s on orders: %v", o.name, id.User, err)
+			}
+		}
+		if id.DeclareQueue("q", spelled) == nil || id.Bind(spelled, "q") == nil || id.Bind("x", spelled) == nil || id.Unbind(spelled, "q") == nil {
+			t.Errorf("%s: a dead-letter queue or binding names another vhost", id.User)
+		}
+	}
+}
