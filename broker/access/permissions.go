@@ -1,9 +1,11 @@
 package access
 
 import (
+	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/ciphermq/ciphermq/broker"
 )
@@ -215,6 +217,11 @@ func (id *Identity) refuse(op, what, name string, k Kind) *broker.Error {
 }
 
 func (id *Identity) check(k Kind, op, what, name string) *broker.Error {
+	if strings.Contains(name, broker.VhostSeparator) {
+		// The core's spelling of another vhost's name: whatever the
+		// expressions say, a client never names outside its own vhost.
+		return id.refuse(op, what, name, k)
+	}
 	if id.allows(k, name) {
 		return nil
 	}
@@ -269,6 +276,9 @@ func (id *Identity) Unbind(exchange, queue string) *broker.Error {
 
 // Publish needs write on the exchange. Verdicts are cached per exchange.
 func (id *Identity) Publish(exchange []byte) *broker.Error {
+	if bytes.IndexByte(exchange, broker.VhostSeparator[0]) >= 0 {
+		return id.refuse("publish to", "exchange", string(exchange), Write)
+	}
 	if id.unrestricted {
 		return nil
 	}

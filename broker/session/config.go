@@ -85,6 +85,12 @@ type Config struct {
 	// window check can see. The simulator's sweep must catch the wrong
 	// bytes (intact envelopes rejected).
 	MutationPrefixRefWrong bool
+	// MutationSkipPublishPermission is a deliberate bug, TEST ONLY: native
+	// and text publishes skip the identity's Publish (write on the
+	// exchange) check, so a user without write permission can publish.
+	// The permission table tests and the simulator's sweep must catch the
+	// accepted publish.
+	MutationSkipPublishPermission bool
 }
 
 // ErrInvalidConfig reports a Config field out of range.

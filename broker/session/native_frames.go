@@ -204,7 +204,7 @@ func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) 
 		return nil
 	}
 	n.lastSeq = f.Seq
-	if e := n.g.id.Publish(f.Exchange); e != nil {
+	if e := n.g.id.Publish(f.Exchange); e != nil && !n.cfg.MutationSkipPublishPermission {
 		n.core.Refuse(n.conn, f.Seq, e, now)
 		return nil
 	}

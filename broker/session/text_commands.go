@@ -113,7 +113,7 @@ func (t *Text) submit(r *textReply, index int, exchange, key, id, body []byte, b
 	t.nextSeq++
 	seq := t.nextSeq
 	t.pending[seq] = replySlot{reply: r, index: index, id: string(id), exchange: string(exchange), key: string(key), batch: batch}
-	if e := t.g.id.Publish(exchange); e != nil {
+	if e := t.g.id.Publish(exchange); e != nil && !t.cfg.MutationSkipPublishPermission {
 		t.core.Refuse(t.conn, seq, e, now)
 		return
 	}
@@ -160,6 +160,9 @@ func refusalLine(err *broker.Error, slot replySlot) []byte {
 		return wire.AppendReplyExchangeNotFound(nil, []byte(slot.exchange))
 	case broker.CodeNoRoute:
 		return wire.AppendReplyNoBinding(nil, []byte(slot.key))
+	case broker.CodeAccessRefused:
+		// Worded as every other text access refusal (denied), code included.
+		return wire.AppendReplyError(nil, err.Error())
 	}
 	return wire.AppendReplyError(nil, msg)
 }
