@@ -197,7 +197,7 @@ func TestDeclareQueueWithDeadLetterQueue(t *testing.T) {
 		User{Name: "both", Permissions: map[string]Permissions{"/": {Configure: "^q$", Write: "^dlq$"}}},
 		User{Name: "noconf", Permissions: map[string]Permissions{"/": {Write: ".*"}}},
 		User{Name: "nowrite", Permissions: map[string]Permissions{"/": {Configure: ".*", Read: ".*"}}},
-		User{Name: "denied", Permissions: map[string]Permissions{"/": {Configure: ".*", Write: ".*", Deny: Deny{Write: "dlq"}}}},
+		User{Name: "denied", Permissions: map[string]Permissions{"/": {Configure: ".*", Write: ".*", Deny: Deny{Write: ".*dlq"}}}},
 	)
 	if err := mustIdentity(t, db, "both", "/").DeclareQueue("q", "dlq"); err != nil {
 		t.Errorf("configure on q and write on dlq: %v", err)
@@ -264,15 +264,20 @@ func TestExpressionSemantics(t *testing.T) {
 		{"", "", "", false},
 		{".*", "", "orders", true},
 		{"orders", "", "orders", true},
-		{"orders", "", "old-orders", true}, // unanchored
-		{"orders", "", "orders.eu", true},
+		{"orders", "", "old-orders", false}, // anchored: the whole name must match
+		{"orders", "", "orders.eu", false},
+		{"orders.*", "", "orders.eu", true},
+		{"a|b", "", "a", true}, // alternation is grouped inside the anchors
+		{"a|b", "", "xb", false},
 		{"orders", "", "order", false},
 		{"^orders$", "", "orders", true},
 		{"^orders$", "", "old-orders", false},
 		{"^orders$", "", "orders2", false},
-		{"^orders", "", "orders.eu", true},
+		{"^orders", "", "orders.eu", false},
+		{"^orders.*", "", "orders.eu", true},
 		{".*", "", "", true},
-		{".*", "secret", "top-secret-q", false}, // deny unanchored too
+		{".*", "secret", "top-secret-q", true}, // deny anchored too
+		{".*", ".*secret.*", "top-secret-q", false},
 		{".*", "^secret$", "top-secret-q", true},
 		{".*", ".*", "anything", false}, // deny everything
 		{"orders", "", "ORDERS", false}, // case-sensitive
@@ -288,7 +293,7 @@ func TestExpressionSemantics(t *testing.T) {
 
 func TestPublishVerdictCache(t *testing.T) {
 	// Write on names ending in an even digit, denied on names with "bad".
-	p := Permissions{Write: "[02468]$", Deny: Deny{Write: "bad"}}
+	p := Permissions{Write: ".*[02468]", Deny: Deny{Write: "bad.*"}}
 	id := mustIdentity(t, mustDB(t, User{Name: "u", Permissions: map[string]Permissions{"/": p}}), "u", "/")
 	want := func(name string) bool {
 		last := name[len(name)-1]
@@ -341,9 +346,9 @@ func TestPublishVerdictCache(t *testing.T) {
 
 func TestSeeQueueExchangeBrokerWide(t *testing.T) {
 	db := mustDB(t,
-		User{Name: "reader", Permissions: map[string]Permissions{"/": {Read: "^mine"}}},
-		User{Name: "writer", Permissions: map[string]Permissions{"/": {Write: "^mine"}}},
-		User{Name: "configurer", Permissions: map[string]Permissions{"/": {Configure: "^mine"}}},
+		User{Name: "reader", Permissions: map[string]Permissions{"/": {Read: "mine.*"}}},
+		User{Name: "writer", Permissions: map[string]Permissions{"/": {Write: "mine.*"}}},
+		User{Name: "configurer", Permissions: map[string]Permissions{"/": {Configure: "mine.*"}}},
 		User{Name: "monitor", Tags: []string{TagMonitoring}, Permissions: map[string]Permissions{"/": {}}},
 		User{Name: "admin", Tags: []string{TagAdministrator}, Permissions: map[string]Permissions{"/": {}}},
 		User{Name: "manager", Tags: []string{TagManagement}, Permissions: map[string]Permissions{"/": {}}},
