@@ -243,6 +243,15 @@ func TestAuthPlain(t *testing.T) {
 	if w.core.Stats().Connections != 1 {
 		t.Error("a failed login reached the core")
 	}
+	// A user without a password stays out even if a (buggy) driver
+	// reports the password good.
+	_, s = w.native()
+	w.send(s, helloAuth(plain("nopass", "anything", "")))
+	if c, ok := s.TakePasswordCheck(); !ok || c.PHC != "" {
+		t.Fatalf("check for a user without a password: %+v, %v", c, ok)
+	}
+	s.PasswordChecked(true, w.now)
+	wantFatal(t, w, s, broker.CodeAuthFailed)
 }
 
 func TestAuthFrameWhileVerifyingIsAProtocolError(t *testing.T) {

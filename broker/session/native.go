@@ -316,7 +316,14 @@ func (n *Native) Tick(now time.Time) {
 	}
 	if n.state != open {
 		if n.cfg.HandshakeTimeout > 0 && !now.Before(n.openedAt.Add(n.cfg.HandshakeTimeout)) {
-			_ = n.fail(0, broker.CodeTimeout, fmt.Errorf("no Hello within the handshake timeout of %v", n.cfg.HandshakeTimeout))
+			what := "no Hello"
+			switch n.state {
+			case awaitAuth:
+				what = "no Auth after Hello"
+			case verifying:
+				what = "password verification not finished"
+			}
+			_ = n.fail(0, broker.CodeTimeout, fmt.Errorf("%s within the handshake timeout of %v", what, n.cfg.HandshakeTimeout))
 		}
 		return
 	}

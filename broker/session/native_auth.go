@@ -187,7 +187,9 @@ func (n *Native) PasswordChecked(ok bool, now time.Time) {
 	if n.closed || n.state != verifying {
 		return
 	}
-	if !ok {
+	if !ok || n.auth.check.PHC == "" {
+		// A user without a password never logs in with one, whatever a
+		// driver reports: the verdict is not trusted alone.
 		_ = n.authFail(errAuthFailed.Error(), "wrong password or no such user")
 		return
 	}

@@ -153,6 +153,9 @@ func refusalLine(err *broker.Error, slot replySlot) []byte {
 		msg, code = err.Msg, err.Code
 	}
 	if slot.batch {
+		if code == broker.CodeAccessRefused {
+			msg = err.Error() // with its code, as every text access refusal
+		}
 		return wire.AppendReplyBatchError(nil, msg, []byte(slot.id))
 	}
 	switch code {
