@@ -656,6 +656,7 @@ func (m *model) stats() Stats {
 	if !m.dedupEnabled() {
 		s.DedupEffectiveWindowMs = 0
 	}
+	s.DedupWindowMs = s.DedupEffectiveWindowMs
 	if m.dedupEnabled() && len(m.dedup) > 0 {
 		u := DedupUserStats{IDs: len(m.dedup), Full: len(m.dedup) >= m.cfg.DedupMaxIDs, OldestAgeMs: m.now.Sub(m.dedup[0].at).Milliseconds()}
 		s.DedupUsers = append(s.DedupUsers, u)

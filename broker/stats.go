@@ -18,6 +18,8 @@ type Stats struct {
 	// remembered id (the smallest such age). Below the configured window
 	// a publisher retrying later than this may be enqueued twice.
 	DedupEffectiveWindowMs int64 `json:"dedup_effective_window_ms"`
+	// DedupWindowMs is the configured window (0: deduplication is off).
+	DedupWindowMs int64 `json:"dedup_window_ms"`
 	// DedupUsers has one entry per user with remembered ids.
 	DedupUsers []DedupUserStats `json:"dedup_users,omitempty"`
 	Duplicates uint64           `json:"duplicates"` // publishes confirmed as duplicates
@@ -75,7 +77,8 @@ func (c *Core) Stats() Stats {
 		Queues:      make([]QueueStats, 0, len(c.queues)),
 	}
 	if c.dedup.enabled() {
-		s.DedupEffectiveWindowMs = c.dedup.window.Milliseconds()
+		s.DedupWindowMs = c.dedup.window.Milliseconds()
+		s.DedupEffectiveWindowMs = s.DedupWindowMs
 	}
 	for _, u := range c.dedup.users {
 		w := c.dedup.byUser[u]

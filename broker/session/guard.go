@@ -101,11 +101,17 @@ func (g *guard) stats(s broker.Stats) broker.Stats {
 	for _, e := range out.Exchanges {
 		out.Bindings += e.Bindings
 	}
+	// The user's own dedup window only: the broker-wide effective window
+	// would hint at other users' publishing.
 	out.DedupIDs, out.DedupUsers = 0, nil
+	out.DedupEffectiveWindowMs = s.DedupWindowMs
 	for _, d := range s.DedupUsers {
 		if d.User == g.id.User {
 			out.DedupIDs = d.IDs
 			out.DedupUsers = []broker.DedupUserStats{d}
+			if d.Full {
+				out.DedupEffectiveWindowMs = d.OldestAgeMs
+			}
 		}
 	}
 	return out
