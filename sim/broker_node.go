@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
@@ -84,7 +85,8 @@ func (b *brokerNode) crash() {
 		return
 	}
 	b.crashes++
-	held := b.core.Held()
+	// The hostile tenant's queues are no honest queue's history.
+	held := slices.DeleteFunc(b.core.Held(), func(m broker.HeldMessage) bool { return strings.HasPrefix(m.Queue, hostilePre) })
 	slices.SortFunc(held, func(x, y broker.HeldMessage) int {
 		if x.Queue != y.Queue {
 			if x.Queue < y.Queue {
@@ -216,6 +218,7 @@ func (b *brokerNode) onBytes(c *Conn, data []byte) {
 	if err != nil {
 		b.w.trace.begin(b.w.Now(), "broker").word("feed-error").num("conn", uint64(c.ID)).str("err", err.Error()).end()
 	}
+	b.pollAuth(bc)
 	b.markDirty(bc)
 	b.settle()
 }
@@ -331,6 +334,9 @@ func (b *brokerNode) traceEffect(e broker.Effect) {
 	case broker.EffectDeliver:
 		tr.num("tag", e.Delivery.Tag).str("q", e.Delivery.Queue).str("id", e.Delivery.MessageID).
 			num("count", uint64(e.Delivery.DeliveryCount))
+		if strings.HasPrefix(e.Delivery.Queue, hostilePre) {
+			break // the hostile tenant's own queues
+		}
 		if e.Delivery.Redelivered {
 			b.st.cov.Redelivery++
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
 	"github.com/ciphermq/ciphermq/faults"
@@ -61,6 +62,16 @@ type clientConn struct {
 
 	// violations is the run's list of broker protocol violations.
 	violations *[]string
+
+	// Authenticated mode: user logs in with PLAIN (user "" sends an
+	// anonymous Hello). wrongFirst makes the next login use a wrong
+	// password, which must be refused with CodeAuthFailed; probing says
+	// the current handshake carries that wrong password. accessViolations
+	// is the run's list of access-control findings.
+	user             string
+	wrongFirst       bool
+	probing          bool
+	accessViolations *[]string
 }
 
 func (cc *clientConn) name() string { return cc.node.Name }
@@ -137,8 +148,20 @@ func (cc *clientConn) opened(c *Conn) {
 	if cc.prefixes {
 		features = wire.FeatureSharedPrefixes
 	}
+	if cc.user != "" {
+		features |= wire.FeatureAuth
+	}
 	b = wire.AppendHello(b, &wire.Hello{Version: wire.ProtocolVersion, ClientName: cc.node.Name,
 		HeartbeatMs: uint64(cc.heartbeat / time.Millisecond), Features: features})
+	if cc.user != "" {
+		password := passwordOf(cc.user)
+		cc.probing = cc.wrongFirst
+		if cc.wrongFirst {
+			cc.wrongFirst = false
+			password += "-wrong"
+		}
+		b = wire.AppendAuth(b, &wire.Auth{Mechanism: "PLAIN", Response: wire.PlainResponse(cc.user, password)})
+	}
 	cc.out = b
 	cc.w.net.send(c, up, b)
 	// The handshake has a deadline too: a Hello lost to a breaking link
@@ -201,6 +224,13 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 		}
 		cc.isReady = true
 		cc.attempt = 0
+		if cc.user != "" {
+			if cc.probing {
+				cc.accessViolated(fmt.Sprintf("the broker accepted a wrong password for user %q", cc.user))
+				return
+			}
+			cc.cov.AuthPlain++
+		}
 		cc.granted = ok.Features&wire.FeatureSharedPrefixes != 0
 		if ok.HeartbeatMs > 0 {
 			cc.heartbeat = time.Duration(ok.HeartbeatMs) * time.Millisecond
@@ -228,6 +258,9 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 		_ = wire.DecodeErrorFrame(payload, &e)
 		cc.w.trace.begin(cc.w.Now(), cc.name()).word("error").num("req", e.ReqID).num("code", uint64(e.Code)).end()
 		if e.ReqID == 0 {
+			if !cc.isReady && cc.user != "" {
+				cc.authRefused(e.Code)
+			}
 			cc.drop("connection error from broker")
 			return
 		}
@@ -304,4 +337,26 @@ func (cc *clientConn) armLiveness() {
 		}
 		cc.armLiveness()
 	})
+}
+
+// authRefused judges a refused login: a wrong password must get
+// CodeAuthFailed (the probe is then covered); the right one never may.
+func (cc *clientConn) authRefused(code uint16) {
+	switch {
+	case cc.probing && code == uint16(broker.CodeAuthFailed):
+		cc.cov.AuthFailure++
+	case cc.probing:
+		cc.accessViolated(fmt.Sprintf("a wrong password for user %q was answered with code %d, not %d", cc.user, code, broker.CodeAuthFailed))
+	case code == uint16(broker.CodeAuthFailed):
+		cc.accessViolated(fmt.Sprintf("the right password of user %q was refused with code %d", cc.user, code))
+	}
+	cc.probing = false
+}
+
+// accessViolated records an access-control finding and drops the
+// connection.
+func (cc *clientConn) accessViolated(what string) {
+	cc.w.trace.begin(cc.w.Now(), cc.name()).word("access-violated").str("what", what).end()
+	*cc.accessViolations = append(*cc.accessViolations, fmt.Sprintf("%s at %v: %s", cc.name(), cc.w.Now(), what))
+	cc.drop("access control violated")
 }

@@ -23,6 +23,11 @@ type Config struct {
 	Swarm bool
 	// Workload is what the clients do; zero fields take DefaultWorkload's.
 	Workload Workload
+	// Auth runs authenticated: the broker has a users database, every
+	// client logs in with PLAIN as its own user with permissions on what it
+	// uses, and a hostile tenant attacks (docs/testing.md). Swarm runs draw
+	// it for AuthFraction of their seeds; true forces it.
+	Auth bool
 	// Mutations break one guarantee each. TEST ONLY.
 	Mutations Mutations
 	// Trace, when set, receives every trace line (--trace).
@@ -208,6 +213,11 @@ type Mutations struct {
 	// before the right one, which no window check can see; consumers join
 	// rests to the wrong header (Result.RejectedIntact).
 	PrefixRefWrong bool
+	// SkipPublishPermission: the broker's sessions publish without asking
+	// the identity for write permission on the exchange; the hostile
+	// tenant's denied publishes are confirmed (Result.AccessViolations).
+	// Only authenticated runs can see it.
+	SkipPublishPermission bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -32,6 +32,16 @@
 // connection breaks (its retransmissions cannot get through); a partitioned
 // datagram link drops what travels the blocked way.
 //
+// # Authenticated runs
+//
+// With Config.Auth (drawn for AuthFraction of swarm seeds) the broker has a
+// users database, every client logs in with PLAIN as its own user (the
+// broker node verifies each password the sessions hand out and answers
+// after a virtual delay from the seed), and a hostile tenant with its own
+// user tries every operation it is denied (each must be refused with code
+// 601: Result.AccessViolations), taps and jams within its grants, and
+// pre-publishes the honest publishers' future message ids. See hostile.go.
+//
 // # Durable queues
 //
 // With Workload.Durable the broker node writes the real broker/store log

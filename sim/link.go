@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/faults"
 )
 
@@ -252,7 +253,15 @@ func datagramLen(b []byte, withPreamble bool) int {
 	if l <= 0 || off+4+l > len(b) {
 		return len(b)
 	}
-	return off + 4 + l
+	n := off + 4 + l
+	if withPreamble {
+		// An Auth frame right after the Hello is part of the handshake
+		// (authenticated runs), delivered reliably with it.
+		if t, _, k, err := wire.SplitFrame(b[n:], 0); err == nil && k > 0 && t == wire.FrameAuth {
+			n += k
+		}
+	}
+	return n
 }
 
 // schedule delivers seg at arrive unless it was lost meanwhile.

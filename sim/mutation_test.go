@@ -39,6 +39,10 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 			func(r Result) bool { return len(r.ProtocolViolations) > 0 }},
 		{"prefix reference wrong", Mutations{PrefixRefWrong: true},
 			func(r Result) bool { return len(r.RejectedIntact) > 0 }},
+		// Only authenticated seeds (AuthFraction of the swarm) have a
+		// hostile tenant whose denied publish the mutation lets through.
+		{"publish permission skipped", Mutations{SkipPublishPermission: true},
+			func(r Result) bool { return len(r.AccessViolations) > 0 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,15 @@ type Result struct {
 	// prefix that is not live. Shared prefixes are used on in-order links
 	// only, where neither can happen by accident; it fails the run.
 	ProtocolViolations []string
+	// AccessViolations lists access-control findings of an authenticated
+	// run: an operation the hostile tenant is denied that was not refused
+	// with CodeAccessRefused (601), a wrong password accepted, a right one
+	// refused; it fails the run.
+	AccessViolations []string
+	// Auth says the run was authenticated (Config.Auth, or drawn by the
+	// swarm); Hostile counts what its hostile tenant tried and got.
+	Auth    bool
+	Hostile HostileStats
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -62,7 +71,7 @@ type Result struct {
 // OK reports whether the run passed every check.
 func (r Result) OK() bool {
 	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0 &&
-		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0 && len(r.ProtocolViolations) == 0
+		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0 && len(r.ProtocolViolations) == 0 && len(r.AccessViolations) == 0
 }
 
 // Summary is the report's summary plus the simulator's own findings.
@@ -85,6 +94,9 @@ func (r Result) Summary() string {
 	}
 	if len(r.ProtocolViolations) > 0 {
 		s += fmt.Sprintf("; BROKER PROTOCOL VIOLATED %d times, first: %s", len(r.ProtocolViolations), r.ProtocolViolations[0])
+	}
+	if len(r.AccessViolations) > 0 {
+		s += fmt.Sprintf("; ACCESS CONTROL VIOLATED %d times, first: %s", len(r.AccessViolations), r.AccessViolations[0])
 	}
 	if len(r.PrefetchExceeded) > 0 {
 		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)
@@ -115,14 +127,32 @@ type Coverage struct {
 	// prefixes was full and pushed its oldest definition out.
 	PrefixedDelivery uint64
 	PrefixEvicted    uint64
+	// Authenticated runs: a client logged in with PLAIN; a wrong password
+	// was refused (CodeAuthFailed); the hostile tenant's denied operation
+	// was refused (CodeAccessRefused); it published an honest id first.
+	AuthPlain           uint64
+	AuthFailure         uint64
+	HostileRefused      uint64
+	HostilePrePublished uint64
 }
 
 // The simulator's own sometimes-events, expected of every sweep besides
 // check.StandardSometimes.
 const (
-	SometimesPrefixedDelivery = "prefixed-delivery"
-	SometimesPrefixEvicted    = "prefix-evicted"
+	SometimesPrefixedDelivery    = "prefixed-delivery"
+	SometimesPrefixEvicted       = "prefix-evicted"
+	SometimesAuthPlain           = "auth-plain"
+	SometimesAuthFailure         = "auth-failure"
+	SometimesHostileRefused      = "hostile-refused"
+	SometimesHostilePrePublished = "hostile-prepublished"
 )
+
+// SimSometimes are the simulator's own sometimes-events (a swarm sweep
+// draws authenticated runs, so the hostile tenant's events are among them).
+func SimSometimes() []string {
+	return []string{SometimesPrefixedDelivery, SometimesPrefixEvicted,
+		SometimesAuthPlain, SometimesAuthFailure, SometimesHostileRefused, SometimesHostilePrePublished}
+}
 
 // AddTo adds the counts to a scenarios/check coverage counter.
 func (c Coverage) AddTo(cv *check.Coverage) {
@@ -137,6 +167,10 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add("expired-while-held", c.ExpiredHeld)
 	cv.Add(SometimesPrefixedDelivery, c.PrefixedDelivery)
 	cv.Add(SometimesPrefixEvicted, c.PrefixEvicted)
+	cv.Add(SometimesAuthPlain, c.AuthPlain)
+	cv.Add(SometimesAuthFailure, c.AuthFailure)
+	cv.Add(SometimesHostileRefused, c.HostileRefused)
+	cv.Add(SometimesHostilePrePublished, c.HostilePrePublished)
 }
 
 // Stats are counters of a run.

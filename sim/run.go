@@ -48,6 +48,12 @@ type runState struct {
 	// protocolViolations are frames the clients got that a correct broker
 	// never sends (see Result.ProtocolViolations).
 	protocolViolations []string
+
+	// Authenticated mode: the hostile tenant, and the access-control
+	// findings (see Result.AccessViolations).
+	auth             bool
+	hostile          *hostileNode
+	accessViolations []string
 }
 
 type randomCut struct {
@@ -80,6 +86,8 @@ func Run(cfg Config) Result {
 		st.plan = Calm()
 	}
 	res.Plan = st.plan
+	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(cfg.Seed))
+	res.Auth = st.auth
 	if err := st.plan.Validate(); err != nil {
 		res.Err = fmt.Errorf("sim: fault plan: %w", err)
 		return res
@@ -135,7 +143,11 @@ func (st *runState) build() {
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
 		}},
 		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
-			MutationPrefixIDReuse: st.mut.PrefixIDReuse, MutationPrefixRefWrong: st.mut.PrefixRefWrong}.WithDefaults(),
+			MutationPrefixIDReuse: st.mut.PrefixIDReuse, MutationPrefixRefWrong: st.mut.PrefixRefWrong,
+			MutationSkipPublishPermission: st.mut.SkipPublishPermission}.WithDefaults(),
+	}
+	if st.auth {
+		st.setupAuth()
 	}
 	if work.Durable {
 		st.brk.fs = store.NewMemFS()
@@ -193,6 +205,7 @@ func (st *runState) build() {
 		l := newLink(n)
 		p.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: p, backoff: backoff, heartbeat: work.Heartbeat,
 			prefixes: wantsPrefixes(w, l, work), cov: &st.cov, violations: &st.protocolViolations}
+		st.authenticate(&p.cc)
 		// Publish times: uniform over the span, in order.
 		times := make([]VTime, perPub[i])
 		for j := range times {
@@ -219,8 +232,28 @@ func (st *runState) build() {
 		l := newLink(n)
 		r.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: r, backoff: backoff, heartbeat: work.Heartbeat,
 			prefixes: wantsPrefixes(w, l, work), cov: &st.cov, violations: &st.protocolViolations}
+		st.authenticate(&r.cc)
 		st.recs = append(st.recs, r)
 	}
+	if st.auth {
+		// The hostile tenant, on a calm link of its own (not in st.links:
+		// the weather is for the honest clients).
+		n := faults.Node{Name: "h0", Role: faults.RolePublisher, Index: -1}
+		l := &Link{Name: n.Name, Mode: LinkTCP, Faults: linkFaults(faults.LinkFaults{})}
+		st.hostile = st.newHostile(clientConn{w: w, node: n, link: l, brk: st.brk, backoff: backoff, heartbeat: work.Heartbeat,
+			cov: &st.cov, violations: &st.protocolViolations, user: hostileUser, accessViolations: &st.accessViolations})
+	}
+}
+
+// authenticate makes an honest client log in as its own user in an
+// authenticated run; now and then its first login uses a wrong password.
+func (st *runState) authenticate(cc *clientConn) {
+	if !st.auth {
+		return
+	}
+	cc.user = cc.node.Name
+	cc.wrongFirst = st.w.rng.chance(wrongPasswordChance)
+	cc.accessViolations = &st.accessViolations
 }
 
 // wantsPrefixes decides whether a client negotiates shared prefixes: not on
@@ -256,6 +289,9 @@ func (st *runState) schedule() {
 	}
 	for _, p := range st.pubs {
 		p.start()
+	}
+	if st.hostile != nil {
+		st.hostile.cc.start()
 	}
 	st.scheduleLinks()
 	st.schedulePartitions()
@@ -393,6 +429,10 @@ func (st *runState) finish(res *Result) {
 	res.EnqueuedTwice = st.hist.enqueuedTwice
 	res.RejectedIntact = st.hist.rejectedIntact
 	res.ProtocolViolations = st.protocolViolations
+	res.AccessViolations = st.accessViolations
+	if st.hostile != nil {
+		res.Hostile = st.hostile.stats
+	}
 	res.Coverage = st.cov
 	res.TraceHash = w.trace.Hash()
 	res.TraceLines = w.trace.Lines()

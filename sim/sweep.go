@@ -41,6 +41,10 @@ type SweepResult struct {
 	Hashes []string
 	// Messages is the sum of every run's Stats.MessagesPublished.
 	Messages uint64
+	// AuthRuns counts the authenticated runs; Hostile sums their hostile
+	// tenants' counts.
+	AuthRuns uint64
+	Hostile  HostileStats
 }
 
 // finished is one seed's result on its way from a worker to the collector.
@@ -90,7 +94,7 @@ func Sweep(cfg SweepConfig) SweepResult {
 		close(results)
 	}()
 
-	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(append(check.StandardSometimes(), SometimesPrefixedDelivery, SometimesPrefixEvicted)...),
+	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(append(check.StandardSometimes(), SimSometimes()...)...),
 		Hashes: make([]string, cfg.Seeds)}
 	done := 0
 	for f := range results {
@@ -99,6 +103,10 @@ func Sweep(cfg SweepConfig) SweepResult {
 		r.Coverage.AddTo(out.Coverage)
 		out.Hashes[f.pos] = r.TraceHash
 		out.Messages += r.Stats.MessagesPublished
+		if r.Auth {
+			out.AuthRuns++
+			out.Hostile.Add(r.Hostile)
+		}
 		if !r.OK() {
 			out.Failed++
 			out.Failures = keepFirstFailures(out.Failures, r, keep)

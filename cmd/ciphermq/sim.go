@@ -39,6 +39,7 @@ type simFlags struct {
 	jsonOut  bool
 	progress bool
 	maxSteps uint64
+	auth     bool
 	mutate   []string
 	work     sim.Workload
 }
@@ -62,6 +63,7 @@ trace hash is its fingerprint.
   ciphermq sim --seed 42 --plan FILE     one run under a fault plan file (docs/faults.md)
   ciphermq sim --seed 42 --trace         the same, with every trace line first
   ciphermq sim --seeds 1..2000           a sweep, in parallel, with a table at the end
+  ciphermq sim --seed 42 --auth          authenticated: users, PLAIN logins and a hostile tenant
 
 One run prints its summary, the trace hash, each invariant's verdict (I1 no loss, I2 exactly
 once, I3 integrity, I4 publisher liveness, I5 order, I6 bounds), the faults that were on, the
@@ -95,6 +97,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object instead of text")
 	f.BoolVar(&o.progress, "progress", isTerminal(os.Stderr), "show a progress bar on stderr during a sweep")
 	f.Uint64Var(&o.maxSteps, "max-steps", 0, "event budget of one run (0: the simulator's default, 20 million)")
+	f.BoolVar(&o.auth, "auth", false, "run every seed authenticated: users with permissions, PLAIN logins and a hostile tenant (swarm runs draw it for 30% of seeds)")
 
 	f.IntVar(&o.work.Publishers, "publishers", d.Publishers, "publishers (1..64)")
 	f.IntVar(&o.work.Receivers, "receivers", d.Receivers, "receivers, one queue each (1..64)")
@@ -122,7 +125,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 
 // config turns the flags into the run's template (its Seed is set later).
 func (o *simFlags) config() (sim.Config, error) {
-	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps}
+	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth}
 	switch {
 	case o.seeds != "" && o.seedSet:
 		return cfg, errors.New("--seed and --seeds both given: use --seed N for one run or --seeds A..B for a sweep")
@@ -169,6 +172,7 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"prefetch-ignored":            func(m *sim.Mutations) { m.PrefetchIgnored = true },
 	"prefix-id-reuse":             func(m *sim.Mutations) { m.PrefixIDReuse = true },
 	"prefix-ref-wrong":            func(m *sim.Mutations) { m.PrefixRefWrong = true },
+	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
 }
 
 func mutationNames() []string {
@@ -292,6 +296,11 @@ func verdicts(r sim.Result) []verdict {
 	}
 	vs = append(vs, verdict{"I6 bounds", status(len(r.PrefetchExceeded) == 0 && len(r.OverLimit) == 0),
 		fmt.Sprintf("prefetch-exceeded=%d over-limit=%d", len(r.PrefetchExceeded), len(r.OverLimit))})
+	if r.Auth || len(r.AccessViolations) > 0 {
+		// Authenticated runs only (30% of swarm seeds, every seed with --auth).
+		vs = append(vs, verdict{"access control", status(len(r.AccessViolations) == 0),
+			fmt.Sprintf("violations=%d (hostile tenant: %s)", len(r.AccessViolations), r.Hostile)})
+	}
 	if len(rep.Malformed) > 0 {
 		vs = append(vs, verdict{"history", "VIOLATED", fmt.Sprintf("malformed=%d (a recorder's mistake)", len(rep.Malformed))})
 	}
@@ -318,6 +327,10 @@ type seedReport struct {
 	MsgsPerSec float64      `json:"simulated_msgs_per_wall_sec"`
 	Mutations  []string     `json:"mutations,omitempty"`
 	Replay     string       `json:"replay"`
+	// Auth: the run was authenticated; Hostile is its hostile tenant's
+	// counts (refusals by code).
+	Auth    bool              `json:"auth"`
+	Hostile *sim.HostileStats `json:"hostile,omitempty"`
 }
 
 func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
@@ -336,7 +349,10 @@ func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error
 		TraceHash: r.TraceHash, TraceLines: r.TraceLines, Verdicts: verdicts(r), Coverage: r.Coverage,
 		Stats: r.Stats, Report: r.Report, WallMs: float64(wall.Microseconds()) / 1000,
 		MsgsPerSec: perSecond(r.Stats.MessagesPublished, wall), Mutations: o.mutate,
-		Replay: replayCommand(r.Seed, replay),
+		Replay: replayCommand(r.Seed, replay), Auth: r.Auth,
+	}
+	if r.Auth {
+		rep.Hostile = &r.Hostile
 	}
 	if rep.FaultsOn == nil {
 		rep.FaultsOn = []string{}
@@ -369,6 +385,9 @@ func printSeedReport(w io.Writer, r seedReport) {
 		on = strings.Join(r.FaultsOn, ", ")
 	}
 	fmt.Fprintf(w, "faults on: %s\n", on)
+	if r.Hostile != nil {
+		fmt.Fprintf(w, "authenticated: hostile tenant %s\n", r.Hostile)
+	}
 	cv := check.NewCoverage()
 	r.Coverage.AddTo(cv)
 	fmt.Fprintf(w, "coverage: %s\n", cv.String())
@@ -414,6 +433,10 @@ type sweepReport struct {
 	Missing          []string       `json:"missing_sometimes"`
 	Failures         []sweepFailure `json:"failures"`
 	Mutations        []string       `json:"mutations,omitempty"`
+	// AuthRuns counts the authenticated seeds; Hostile sums their hostile
+	// tenants' counts (refusals by code).
+	AuthRuns uint64           `json:"auth_runs"`
+	Hostile  sim.HostileStats `json:"hostile"`
 }
 
 func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
@@ -442,6 +465,7 @@ func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string
 	}
 	sort.Slice(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seed < rep.Failures[j].Seed })
 	rep.Runs, rep.Failed, rep.Messages = res.Runs, res.Failed, res.Messages
+	rep.AuthRuns, rep.Hostile = res.AuthRuns, res.Hostile
 	cov := res.Coverage
 	rep.WallSec = wall.Seconds()
 	rep.SeedsPerMin = float64(rep.Runs) / max(wall.Minutes(), 1e-9)
@@ -496,6 +520,10 @@ func printSweepReport(w io.Writer, r sweepReport) {
 	row("wall time", (time.Duration(r.WallSec * float64(time.Second))).Round(time.Millisecond).String())
 	row("seeds per minute", fmt.Sprintf("%.0f", r.SeedsPerMin))
 	row("simulated msgs per wall second", fmt.Sprintf("%.0f (%d messages published)", r.MsgsPerSec, r.Messages))
+	row("authenticated seeds", strconv.FormatUint(r.AuthRuns, 10))
+	if r.AuthRuns > 0 {
+		row("hostile tenant", r.Hostile.String())
+	}
 	fmt.Fprintln(w, "coverage (\"sometimes\" events over all seeds):")
 	names := make([]string, 0, len(r.Coverage))
 	for name := range r.Coverage {

@@ -118,10 +118,16 @@ func TestSimJSONIsOneObjectWithVerdicts(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output is not one JSON object: %v\n%s", err, out)
 	}
-	if !rep.OK || rep.Seed != 3 || len(rep.TraceHash) != 64 || len(rep.Verdicts) != 6 || rep.Stats.MessagesPublished == 0 {
+	// Seed 3 draws an authenticated run, which adds the access-control
+	// verdict after I1..I6.
+	if !rep.OK || rep.Seed != 3 || len(rep.TraceHash) != 64 || len(rep.Verdicts) != 7 || !rep.Auth || rep.Hostile == nil ||
+		rep.Stats.MessagesPublished == 0 {
 		t.Fatalf("unexpected JSON report: %+v", rep)
 	}
-	for i, v := range rep.Verdicts {
+	if last := rep.Verdicts[6]; last.Invariant != "access control" || last.Status != "ok" {
+		t.Errorf("the seventh verdict is %+v, want access control ok", last)
+	}
+	for i, v := range rep.Verdicts[:6] {
 		if want := "I" + string(rune('1'+i)); !strings.HasPrefix(v.Invariant, want) {
 			t.Errorf("verdict %d is %q, want %s first", i, v.Invariant, want)
 		}
@@ -491,6 +497,7 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		{"I6 bounds", sim.Result{OverLimit: []string{"q0 at t=5"}}},
 		{"history", sim.Result{Report: check.Report{Malformed: one}}},
 		{"run", sim.Result{Err: errors.New("step budget exhausted")}},
+		{"access control", sim.Result{Auth: true, AccessViolations: []string{"h0: publish to direct confirmed"}}},
 	}
 	for i, tc := range cases {
 		r := tc.res
@@ -530,5 +537,45 @@ func TestReplayKeepsWhatShapesTheRunDropsHowItIsShown(t *testing.T) {
 	again := mustParse(t, replayArgs(t, got)...)
 	if r := replayCommand(7, replayFlags(again.Flags())); r != want {
 		t.Fatalf("the replay command does not round-trip: %q", r)
+	}
+}
+
+// TestSimAuthPrintsTheHostileTenantsRefusals: --auth makes the run
+// authenticated; its report has the access-control verdict and the hostile
+// tenant's refusals by code.
+func TestSimAuthPrintsTheHostileTenantsRefusals(t *testing.T) {
+	out, _, err := runSimCmd(t, "--seed", "5", "--auth")
+	if err != nil {
+		t.Fatalf("ciphermq sim --seed 5 --auth: %v\n%s", err, out)
+	}
+	for _, want := range []string{"access control         ok", "authenticated: hostile tenant denied ops tried", "601=", "auth-plain="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q:\n%s", want, out)
+		}
+	}
+	sweep, _, err := runSimCmd(t, "--seeds", "1..4", "--auth", "--workers", "2")
+	if err != nil || !regexp.MustCompile(`authenticated seeds +4\n`).MatchString(sweep) || !strings.Contains(sweep, "hostile tenant") {
+		t.Fatalf("sweep with --auth: %v\n%s", err, sweep)
+	}
+}
+
+// TestSimSweepCatchesSkippedPublishPermission: the mutation that lets a
+// publish skip its permission check fails an --auth sweep within a few
+// seeds, as an access-control violation, and its replay fails the same way.
+func TestSimSweepCatchesSkippedPublishPermission(t *testing.T) {
+	out, _, err := runSimCmd(t, "--seeds", "1..10", "--auth", "--workers", "2", "--mutate", "skip-publish-permission")
+	if err == nil {
+		t.Fatalf("the sweep passed with the publish permission check skipped:\n%s", out)
+	}
+	if !strings.Contains(out, "ACCESS CONTROL VIOLATED") {
+		t.Fatalf("the failure is not reported as an access-control violation:\n%s", out)
+	}
+	m := replayLine.FindStringSubmatch(out)
+	if m == nil || !strings.Contains(m[1], "--auth") || !strings.Contains(m[1], "--mutate skip-publish-permission") {
+		t.Fatalf("no replay with --auth and the mutation:\n%s", out)
+	}
+	again, _, err := runSimCmd(t, replayArgs(t, m[1])...)
+	if err == nil || !strings.Contains(again, "access control         VIOLATED") {
+		t.Fatalf("the replay %q did not fail the same way: %v\n%s", m[1], err, again)
 	}
 }
