@@ -41,7 +41,8 @@ type Options struct {
 	// TLS, when set, makes the default DialFunc connect with TLS (the
 	// handshake counts against DialTimeout); nil: plain TCP. TLSConfig
 	// builds one from PEM files. An empty ServerName is taken from the
-	// address dialled.
+	// address dialled. A custom DialFunc replaces the default dialer, TLS
+	// included: it must do its own TLS.
 	TLS *tls.Config
 	// DialFunc opens the transport (default: TCP via net.Dialer, TLS when
 	// TLS is set). Tests use it to put a fault proxy in between.

@@ -83,10 +83,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Addr returns the address of the first listener, or nil before Serve.
+// Addr returns the address of the first plain listener (the first TLS
+// listener's when there is no plain one), or nil before Serve.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.addr == nil {
+		return s.tlsAddr
+	}
 	return s.addr
 }
 
@@ -186,7 +190,7 @@ func (s *Server) serve(l net.Listener, useTLS bool) error {
 		return ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
-	if s.addr == nil {
+	if !useTLS && s.addr == nil {
 		s.addr = l.Addr()
 	}
 	if useTLS && s.tlsAddr == nil {

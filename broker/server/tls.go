@@ -33,7 +33,9 @@ const (
 // Files are read by New and again by ReloadTLS.
 type TLSConfig struct {
 	// Listen is the TLS listener's address (conventionally port 5671);
-	// empty: no TLS listener.
+	// empty: no TLS listener, and then the files below must be empty too.
+	// ListenAndServe binds it; ServeTLS serves whatever listener it is
+	// given (tests give "127.0.0.1:0" here and their own listener there).
 	Listen string
 	// CertFile and KeyFile are the server's PEM certificate chain and key.
 	CertFile, KeyFile string
