@@ -145,12 +145,19 @@ func (t *Text) resolvePublish(e broker.Effect) {
 }
 
 // refusalLine words a publish refusal as the reference does where it has a
-// wording, "Error: <reason>" otherwise.
+// wording, "Error: <reason>" otherwise ("Error: <reason> (code 601)" for an
+// access refusal).
 func refusalLine(err *broker.Error, slot replySlot) []byte {
 	msg := "publish refused"
 	code := broker.CodeInternal
 	if err != nil {
 		msg, code = err.Msg, err.Code
+	}
+	if code == broker.CodeAccessRefused {
+		// Worded like every other text refusal of a permission check
+		// (Text.denied): with its code, so a client can tell a refusal
+		// from a broker fault.
+		msg = err.Error()
 	}
 	if slot.batch {
 		return wire.AppendReplyBatchError(nil, msg, []byte(slot.id))
