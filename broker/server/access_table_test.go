@@ -502,3 +502,109 @@ func TestTextPublishRefusalCarriesAccessCode(t *testing.T) {
 		t.Fatalf("refused text publishes changed the broker:\nbefore %+v\nafter  %+v", before, after)
 	}
 }
+
+// TestMalloryCannotSpoilAliceOnShared: ids are deduplicated per user, so
+// mallory publishing alice's predictable message ids on the exchange they
+// share first does not turn alice's publishes into duplicates: hers are
+// confirmed as new, enqueued and delivered.
+func TestMalloryCannotSpoilAliceOnShared(t *testing.T) {
+	srv, addr := startAccessServer(t)
+	buildFixture(t, addr)
+	alice := login(t, addr, "alice", acAlicePW)
+	alice.mustOK("declare alice-inbox", wire.AppendDeclareQueue(nil, &wire.DeclareQueue{ReqID: 1, Name: "alice-inbox"}))
+	alice.mustOK("bind shared → alice-inbox", wire.AppendBind(nil, &wire.Bind{ReqID: 2, Exchange: "shared", Queue: "alice-inbox", Key: "inbox"}))
+
+	ids := []string{"order-1", "order-2", "order-3"}
+	mallory := login(t, addr, "mallory", acMalloryPW)
+	for _, id := range ids {
+		if f := mallory.publishWait("shared", "inbox", id, "forged "+id); f.FrameType() != wire.FrameConfirm {
+			t.Fatalf("mallory's publish of %s on shared answered %#v", id, f)
+		}
+	}
+	// The text protocol (mallory too) pre-publishes the same ids.
+	tc := dialText(t, addr)
+	for _, id := range ids {
+		if r := tc.call("publish shared inbox " + envelope(id)); r != "ACK "+id {
+			t.Fatalf("text publish of %s on shared answered %q", id, r)
+		}
+	}
+	for _, id := range ids {
+		if f := alice.publishWait("shared", "inbox", id, "genuine "+id); f.FrameType() != wire.FrameConfirm {
+			t.Fatalf("alice's publish of %s after mallory's answered %#v, want a plain Confirm (not a duplicate)", id, f)
+		}
+	}
+	if d := srv.Stats().Duplicates; d != uint64(len(ids)) {
+		// mallory's text publishes repeat her own native ones: those, and
+		// only those, are her duplicates.
+		t.Fatalf("duplicates = %d, want %d (mallory's own repeats only)", d, len(ids))
+	}
+	got := alice.drain("alice-inbox")
+	for _, id := range ids {
+		if !slices.Contains(got, "genuine "+id) {
+			t.Fatalf("alice-inbox delivered %q: alice's message %s is missing", got, id)
+		}
+	}
+	if len(got) != 2*len(ids) {
+		t.Fatalf("alice-inbox delivered %d messages (%q), want mallory's %d and alice's %d", len(got), got, len(ids), len(ids))
+	}
+}
+
+// TestMalloryCannotTapAlice: binding her own queue to alice's exchange is
+// refused (she has no read on it), over both protocols, so alice's
+// traffic reaches alice's queue and nothing of it reaches mallory's.
+func TestMalloryCannotTapAlice(t *testing.T) {
+	srv, addr := startAccessServer(t)
+	alice := login(t, addr, "alice", acAlicePW)
+	alice.mustOK("declare alice-fan", wire.AppendDeclareExchange(nil, &wire.DeclareExchange{ReqID: 1, Name: "alice-fan", Type: wire.ExchangeFanout}))
+	alice.mustOK("declare alice-q", wire.AppendDeclareQueue(nil, &wire.DeclareQueue{ReqID: 2, Name: "alice-q"}))
+	alice.mustOK("bind", wire.AppendBind(nil, &wire.Bind{ReqID: 3, Exchange: "alice-fan", Queue: "alice-q"}))
+
+	mallory := login(t, addr, "mallory", acMalloryPW)
+	mallory.mustOK("declare mallory-tap", wire.AppendDeclareQueue(nil, &wire.DeclareQueue{ReqID: 1, Name: "mallory-tap"}))
+	if f, e := mallory.request(wire.AppendBind(nil, &wire.Bind{ReqID: 2, Exchange: "alice-fan", Queue: "mallory-tap"})); e == nil ||
+		e.Code != uint16(broker.CodeAccessRefused) || !strings.Contains(e.Message, `bind from exchange "alice-fan"`) {
+		t.Fatalf("mallory binding her queue to alice's exchange answered %#v", f)
+	}
+	if r := dialText(t, addr).call("bind alice-fan mallory-tap any"); !strings.Contains(r, `bind from exchange "alice-fan"`) || !strings.Contains(r, "(code 601)") {
+		t.Fatalf("text bind of mallory's queue to alice's exchange answered %q", r)
+	}
+	for i := range 3 {
+		if f := alice.publishWait("alice-fan", "k", fmt.Sprint("a-", i), "private"); f.FrameType() != wire.FrameConfirm {
+			t.Fatalf("alice's publish answered %#v", f)
+		}
+	}
+	if q := queueOf(srv, "alice-q"); q.Ready != 3 {
+		t.Fatalf("alice-q holds %d messages, want 3", q.Ready)
+	}
+	if q := queueOf(srv, "mallory-tap"); q.Ready != 0 || q.Published != 0 {
+		t.Fatalf("mallory-tap received alice's traffic: %+v", q)
+	}
+	if got := mallory.drain("mallory-tap"); len(got) != 0 {
+		t.Fatalf("mallory fetched %q from her tap", got)
+	}
+}
+
+// TestMalloryCannotDeleteDefaultQueue: the default topology is not hers.
+func TestMalloryCannotDeleteDefaultQueue(t *testing.T) {
+	srv, addr := startAccessServer(t)
+	admin := login(t, addr, "admin", acAdminPW)
+	if f := admin.publishWait(broker.DefaultExchange, broker.DefaultRoutingKey, "d-1", "keep me"); f.FrameType() != wire.FrameConfirm {
+		t.Fatalf("admin publish to the default exchange answered %#v", f)
+	}
+	before := snap(srv)
+	mallory := login(t, addr, "mallory", acMalloryPW)
+	if f, e := mallory.request(wire.AppendDeleteQueue(nil, &wire.DeleteQueue{ReqID: 1, Name: broker.DefaultQueue})); e == nil ||
+		e.Code != uint16(broker.CodeAccessRefused) || !strings.Contains(e.Message, `delete queue "`+broker.DefaultQueue+`"`) {
+		t.Fatalf("mallory deleting %s answered %#v", broker.DefaultQueue, f)
+	}
+	if f, e := mallory.request(wire.AppendDeleteExchange(nil, &wire.DeleteExchange{ReqID: 2, Name: broker.DefaultExchange})); e == nil ||
+		e.Code != uint16(broker.CodeAccessRefused) {
+		t.Fatalf("mallory deleting %s answered %#v", broker.DefaultExchange, f)
+	}
+	if after := snap(srv); !reflect.DeepEqual(before, after) {
+		t.Fatalf("refused deletes changed the broker:\nbefore %+v\nafter  %+v", before, after)
+	}
+	if q := queueOf(srv, broker.DefaultQueue); q.Ready != 1 {
+		t.Fatalf("%s holds %d messages after mallory's refused delete, want 1", broker.DefaultQueue, q.Ready)
+	}
+}
