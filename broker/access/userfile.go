@@ -122,7 +122,7 @@ func sortUsers(f *File) {
 }
 
 // ValidateFile checks every field of f: the version, user names (valid and
-// unique), tags (known, each once), password hashes (ParsePHC, or empty),
+// unique; ':' only in the names of users without a password), tags (known, each once), password hashes (ParsePHC, or empty),
 // permission expressions (compile as Go regular expressions, at most
 // MaxPatternLen bytes), vhost names and limits (-1 or more). Errors name the
 // user and the field.
@@ -133,7 +133,11 @@ func ValidateFile(f *File) error {
 	seen := make(map[string]bool, len(f.Users))
 	for i := range f.Users {
 		u := &f.Users[i]
-		if err := ValidateUserName(u.Name); err != nil {
+		validName := ValidateUserName
+		if u.PasswordHash == "" {
+			validName = ValidateCertUserName
+		}
+		if err := validName(u.Name); err != nil {
 			return fmt.Errorf("user #%d: name: %w", i+1, err)
 		}
 		if seen[u.Name] {
@@ -204,6 +208,13 @@ func ValidateUserName(name string) error {
 	}
 	return nil
 }
+
+// ValidateCertUserName checks the name of a user without a password, who
+// can log in only by certificate (EXTERNAL): ValidateUserName's rules
+// except that ':' is allowed, since HTTP basic authentication never carries
+// such a user and a certificate's identity by SAN URI (spiffe://..., the
+// first choice of --tls-identity-from auto) always contains one.
+func ValidateCertUserName(name string) error { return validateName(name) }
 
 // ValidateVhostName checks a virtual host name: 1 to MaxNameLen bytes of
 // printable UTF-8 with no spaces or control characters.

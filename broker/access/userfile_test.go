@@ -158,7 +158,7 @@ func TestParseFileRefuses(t *testing.T) {
 		{"NUL in name", user(`{"name": "al\u0000ice"}`), "non-printable"},
 		{"no-break space in name", user(`{"name": "al\u00a0ice"}`), "non-printable"},
 		{"invalid UTF-8 in name", user("{\"name\": \"al\xffice\"}"), "users file: not valid UTF-8"},
-		{"colon in name", user(`{"name": "al:ice"}`), "contains ':'"},
+		{"colon in a password user's name", user(`{"name": "al:ice", "password_hash": "$argon2id$v=19$m=19456,t=2,p=1$Y2lwaGVybXEta2F0LXNhbA$paGW6vZHqBuRap8+4PCVjISOyAVNiV0isXhHsg33OP8"}`), "contains ':'"},
 		{"second bad name", user(`{"name": "ok"}, {"name": "x y"}`), "user #2: name:"},
 		{"duplicate user", user(`{"name": "alice"}, {"name": "alice"}`), `user "alice": listed twice`},
 		{"unknown tag", user(`{"name": "alice", "tags": ["root"]}`), `user "alice": tags: unknown tag "root"`},
@@ -209,6 +209,12 @@ func TestParseFileAcceptsEdges(t *testing.T) {
 	}
 	if len(f.Users) != 2 || f.Users[0].Name != name255 {
 		t.Fatalf("users = %+v", f.Users)
+	}
+	// A certificate-only user (no password) may be named by a SAN URI,
+	// which always contains ':'.
+	if f, err := ParseFile([]byte(`{"version": 1, "users": [{"name": "spiffe://ciphermq.test/alice", "permissions": {"/": {"read": ".*"}}}]}`)); err != nil ||
+		f.Users[0].Name != "spiffe://ciphermq.test/alice" {
+		t.Errorf("a certificate-only user named by SAN URI: %v", err)
 	}
 	if _, err := ParseFile([]byte(`{"version": 1, "users": null}`)); err != nil {
 		t.Errorf("users: null: %v", err)
