@@ -68,12 +68,21 @@ func authFirstFrame(t testing.TB, addr string, auth *wire.Auth) (wire.Frame, *na
 	return c.next(), c
 }
 
+// authConfig is testConfig with a handshake timeout that a production-cost
+// dummy verification (an unknown user's) cannot outlast under -race on a
+// loaded machine: the tests check answers, not timing.
+func authConfig() Config {
+	cfg := testConfig()
+	cfg.HandshakeTimeout = time.Minute
+	return cfg
+}
+
 func plain(user, password string) *wire.Auth {
 	return &wire.Auth{Mechanism: "PLAIN", Response: wire.PlainResponse(user, password)}
 }
 
 func TestAuthPlainOverTCP(t *testing.T) {
-	cfg := testConfig()
+	cfg := authConfig()
 	cfg.Auth.UsersFile = writeUsers(t,
 		access.User{Name: "alice", PasswordHash: hashFor(t, "alice-pw", cheapArgon2), Permissions: allOn("/")},
 		access.User{Name: "bob", PasswordHash: hashFor(t, "bob-pw", cheapArgon2), Permissions: allOn("tenant-b")},
@@ -106,7 +115,7 @@ func TestAuthPlainOverTCP(t *testing.T) {
 }
 
 func TestAuthTextProtocolActsAsTextUser(t *testing.T) {
-	cfg := testConfig()
+	cfg := authConfig()
 	cfg.Auth.UsersFile = writeUsers(t, access.User{Name: "alice", PasswordHash: hashFor(t, "pw", cheapArgon2), Permissions: allOn("/")})
 	_, addr := startServer(t, cfg)
 	// No guest in the file: text connections are refused with a reason.
@@ -116,7 +125,7 @@ func TestAuthTextProtocolActsAsTextUser(t *testing.T) {
 		t.Fatalf("text connection without a text user answered %q", l)
 	}
 
-	cfg = testConfig()
+	cfg = authConfig()
 	cfg.Auth.UsersFile = writeUsers(t, access.User{Name: "guest", Permissions: map[string]access.Permissions{"/": {Configure: "guest-.*", Write: "guest-.*|default_exchange", Read: "guest-.*"}}})
 	srv, addr := startServer(t, cfg)
 	c = dialText(t, addr)
@@ -165,7 +174,7 @@ func TestTextProtocolModes(t *testing.T) {
 }
 
 func TestAuthFailuresAreThrottledPerSource(t *testing.T) {
-	cfg := testConfig()
+	cfg := authConfig()
 	cfg.Auth.UsersFile = writeUsers(t, access.User{Name: "alice", PasswordHash: hashFor(t, "pw", cheapArgon2), Permissions: allOn("/")})
 	cfg.Auth.AuthFailureLimit = 3
 	_, addr := startServer(t, cfg)
@@ -182,7 +191,7 @@ func TestAuthFailuresAreThrottledPerSource(t *testing.T) {
 }
 
 func TestPerUserConnectionLimitAndReload(t *testing.T) {
-	cfg := testConfig()
+	cfg := authConfig()
 	path := writeUsers(t, access.User{Name: "alice", PasswordHash: hashFor(t, "pw", cheapArgon2), Permissions: allOn("/"),
 		Limits: access.Limits{MaxConnections: 2}})
 	cfg.Auth.UsersFile = path
