@@ -46,9 +46,9 @@ func accessUsers(t testing.TB) string {
 	return writeUsers(t,
 		access.User{Name: "admin", PasswordHash: hashFor(t, acAdminPW, cheapArgon2), Permissions: allOn("/")},
 		access.User{Name: "alice", PasswordHash: hashFor(t, acAlicePW, cheapArgon2), Permissions: map[string]access.Permissions{
-			"/": {Configure: "^alice-", Write: "^alice-|^shared$", Read: "^alice-|^shared$"}}},
+			"/": {Configure: "alice-.*", Write: "alice-.*|shared", Read: "alice-.*|shared"}}},
 		access.User{Name: "mallory", PasswordHash: hashFor(t, acMalloryPW, cheapArgon2), Permissions: map[string]access.Permissions{
-			"/": {Configure: "^mallory-", Write: "^mallory-|^shared$", Read: "^mallory-|^shared$"}}},
+			"/": {Configure: "mallory-.*", Write: "mallory-.*|shared", Read: "mallory-.*|shared"}}},
 	)
 }
 
