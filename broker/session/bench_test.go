@@ -31,7 +31,7 @@ func benchSession(b *testing.B, authorized bool) {
 	if authorized {
 		db, err := access.NewDB(&access.File{Version: access.FileVersion, Users: []access.User{{
 			Name: "bench", PasswordHash: "unused: the benchmark is its own driver",
-			Permissions: map[string]access.Permissions{"tenant": {Configure: "^bench-", Write: "^bench-(x|q)$", Read: "^bench-", Deny: access.Deny{Write: "^bench-audit"}}},
+			Permissions: map[string]access.Permissions{"tenant": {Configure: "bench-.*", Write: "bench-(x|q)", Read: "bench-.*", Deny: access.Deny{Write: "bench-audit.*"}}},
 		}}}, access.Limits{})
 		if err != nil {
 			b.Fatal(err)
