@@ -121,7 +121,7 @@ func (q *queue) stats() QueueStats {
 		Ready:        q.ready.len(),
 		Unacked:      q.unacked,
 		Bytes:        q.bytes,
-		Consumers:    len(q.consumers),
+		Consumers:    q.consumers.len(),
 		Published:    q.c.published,
 		Duplicates:   q.c.duplicates,
 		Delivered:    q.c.delivered,
