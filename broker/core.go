@@ -16,6 +16,10 @@ type Core struct {
 
 	exchanges  map[string]*exchange
 	queues     map[string]*queue
+	// exchangeIndex and queueIndex hold the same objects in name order, so
+	// that a stats page costs O(log n + page) and never sorts.
+	exchangeIndex nameIndex[*exchange]
+	queueIndex    nameIndex[*queue]
 	conns      map[ConnID]*connection
 	nBindings  int
 	nConsumers int

@@ -134,3 +134,36 @@ func BenchmarkDeleteQueueUnacked(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStats measures the summary, one page of 1,000 queues, and the
+// full listing, as the number of queues grows.
+func BenchmarkStats(b *testing.B) {
+	for _, n := range []int{100, 1_000, 10_000} {
+		c := New(Config{NoDefaults: true})
+		for i := 0; i < n; i++ {
+			if err := c.DeclareQueue(fmt.Sprintf("q%05d", (i*7919)%n), QueueOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprint("summary/queues=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.StatsSummary()
+			}
+		})
+		b.Run(fmt.Sprint("page100/queues=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.StatsPage(fmt.Sprintf("q%05d", n/2), "", 100)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/entry")
+		})
+		b.Run(fmt.Sprint("full/queues=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.Stats()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
+		})
+	}
+}

@@ -174,3 +174,58 @@ func TestDeleteQueueVisitsOnlyItsCopies(t *testing.T) {
 		t.Fatal("an ack for a deleted queue's delivery was accepted")
 	}
 }
+
+// TestStatsPageCost lists 10,000 queues page by page: each page visits
+// its own entries plus one (to know whether more follow), the summary
+// visits none, and the pages together give exactly Stats' list.
+func TestStatsPageCost(t *testing.T) {
+	c := New(Config{NoDefaults: true})
+	const n, limit = 10_000, 300
+	for i := n - 1; i >= 0; i-- { // descending: the index must sort
+		if err := c.DeclareQueue(fmt.Sprintf("q%05d", i), QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.DeclareExchange("x", Direct); err != nil {
+		t.Fatal(err)
+	}
+	before := c.work
+	if s := c.StatsSummary(); s.QueueCount != n || s.ExchangeCount != 1 || s.Queues != nil || c.work != before {
+		t.Fatalf("summary: %d queues, %d exchanges, %d listed, %d steps", s.QueueCount, s.ExchangeCount, len(s.Queues), c.work-before)
+	}
+	var all []QueueStats
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > n/limit+1 {
+			t.Fatal("paging does not end")
+		}
+		before := c.work
+		s := c.StatsPage(after, "", limit)
+		if steps := c.work - before; steps > limit+1+2 {
+			t.Fatalf("a page of %d visited %d entries", limit, steps)
+		}
+		all = append(all, s.Queues...)
+		if s.NextQueue == "" {
+			break
+		}
+		if !s.Truncated || s.NextQueue != s.Queues[len(s.Queues)-1].Name {
+			t.Fatalf("page after %q: truncated %v, next %q", after, s.Truncated, s.NextQueue)
+		}
+		after = s.NextQueue
+	}
+	want := c.Stats().Queues
+	if len(all) != len(want) {
+		t.Fatalf("pages gave %d queues, want %d", len(all), len(want))
+	}
+	for i := range all {
+		if all[i] != want[i] {
+			t.Fatalf("entry %d: %+v, want %+v", i, all[i], want[i])
+		}
+	}
+	if _, err := c.DeleteQueue("q05000", t0); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.StatsPage("q04999", "", 1); s.Queues[0].Name != "q05001" {
+		t.Fatalf("after a delete the page starts at %s", s.Queues[0].Name)
+	}
+}

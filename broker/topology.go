@@ -39,6 +39,7 @@ func (c *Core) DeclareExchangeAs(owner Owner, name string, typ ExchangeType) err
 	ex := newExchange(name, typ)
 	ex.owner = owner.User
 	c.exchanges[name] = ex
+	c.exchangeIndex.set(name, ex)
 	c.use(owner.User).Exchanges++
 	return nil
 }
@@ -59,6 +60,7 @@ func (c *Core) DeleteExchange(name string) error {
 		c.unuse(by, func(u *Usage) { u.Bindings-- })
 	}
 	delete(c.exchanges, name)
+	c.exchangeIndex.delete(name)
 	c.unuse(ex.owner, func(u *Usage) { u.Exchanges-- })
 	if ex.durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteExchange, Exchange: name})
@@ -119,6 +121,7 @@ func (c *Core) DeclareQueueAs(owner Owner, name string, opts QueueOptions) error
 	q := newQueue(name, opts, ackTimeout, dlq)
 	q.owner = owner.User
 	c.queues[name] = q
+	c.queueIndex.set(name, q)
 	c.use(owner.User).Queues++
 	if dlq != nil {
 		dlq.dlqUsers++
@@ -212,6 +215,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		q.dlq.dlqUsers--
 	}
 	delete(c.queues, name)
+	c.queueIndex.delete(name)
 	c.unuse(q.owner, func(u *Usage) { u.Queues-- })
 	if q.opts.Durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteQueue, Queue: name})
