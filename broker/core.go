@@ -14,16 +14,16 @@ type Core struct {
 	cfg Config
 	now time.Time // the latest time seen; never goes backwards
 
-	exchanges  map[string]*exchange
-	queues     map[string]*queue
+	exchanges map[string]*exchange
+	queues    map[string]*queue
 	// exchangeIndex and queueIndex hold the same objects in name order, so
 	// that a stats page costs O(log n + page) and never sorts.
 	exchangeIndex nameIndex[*exchange]
 	queueIndex    nameIndex[*queue]
-	conns      map[ConnID]*connection
-	nBindings  int
-	nConsumers int
-	usage      map[string]*Usage // per user; only users holding something
+	conns         map[ConnID]*connection
+	nBindings     int
+	nConsumers    int
+	usage         map[string]*Usage // per user; only users holding something
 
 	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
