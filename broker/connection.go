@@ -6,10 +6,10 @@ import "sort"
 // the deliveries it has not acked yet.
 type connection struct {
 	id          ConnID
-	owner       Owner  // whom the connection acts as
-	lastTag     uint64 // delivery tags are 1, 2, 3, ... and never reused
-	consumers   []*consumer
-	consumerSeq uint64 // for generated consumer tags
+	owner       Owner                // whom the connection acts as
+	lastTag     uint64               // delivery tags are 1, 2, 3, ... and never reused
+	consumers   map[string]*consumer // by tag
+	consumerSeq uint64               // for generated consumer tags
 	// held counts this connection's confirms and refusals waiting in
 	// Core.held: while it is > 0 every new one queues behind them, so the
 	// connection sees its outcomes in publish order.
@@ -98,13 +98,4 @@ func (cn *connection) released() {
 		clear(cn.outstanding[n:])
 		cn.outstanding, cn.outHead = cn.outstanding[:n], 0
 	}
-}
-
-func (cn *connection) findConsumer(tag string) int {
-	for i, cs := range cn.consumers {
-		if cs.tag == tag {
-			return i
-		}
-	}
-	return -1
 }

@@ -14,6 +14,67 @@ type consumer struct {
 	ackTimeout time.Duration // effective: the consumer's, else the queue's
 	unacked    int
 	active     bool // false once cancelled; its deliveries may still be outstanding
+
+	// prev and next link the consumers of q in registration order.
+	prev, next *consumer
+}
+
+// consumerList holds a queue's consumers in registration order, as a
+// doubly linked list so that a consumer leaves in O(1), with the round
+// robin cursor: the consumer to consider first for the next delivery. Its
+// behaviour is that of a slice plus an index (what the reference model
+// keeps): removing the consumer under the cursor moves the cursor to its
+// successor (the head after the tail), removing any other keeps it, and a
+// new consumer joins at the tail.
+type consumerList struct {
+	head, tail *consumer
+	n          int
+	cursor     *consumer // nil exactly when the list is empty
+}
+
+func (l *consumerList) len() int { return l.n }
+
+// succ is the consumer after cs, wrapping from the tail to the head.
+func (l *consumerList) succ(cs *consumer) *consumer {
+	if cs.next != nil {
+		return cs.next
+	}
+	return l.head
+}
+
+func (l *consumerList) pushBack(cs *consumer) {
+	cs.prev, cs.next = l.tail, nil
+	if l.tail != nil {
+		l.tail.next = cs
+	} else {
+		l.head = cs
+	}
+	l.tail = cs
+	l.n++
+	if l.cursor == nil {
+		l.cursor = cs
+	}
+}
+
+func (l *consumerList) remove(cs *consumer) {
+	if l.cursor == cs {
+		l.cursor = l.succ(cs)
+		if l.cursor == cs {
+			l.cursor = nil
+		}
+	}
+	if cs.prev != nil {
+		cs.prev.next = cs.next
+	} else {
+		l.head = cs.next
+	}
+	if cs.next != nil {
+		cs.next.prev = cs.prev
+	} else {
+		l.tail = cs.prev
+	}
+	cs.prev, cs.next = nil, nil
+	l.n--
 }
 
 // Consume registers a push consumer on conn and delivers whatever the queue
@@ -37,7 +98,7 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 	}
 	tag := opts.Tag
 	if tag == "" {
-		for tag == "" || cn.findConsumer(tag) >= 0 {
+		for tag == "" || cn.consumers[tag] != nil {
 			cn.consumerSeq++
 			tag = "ctag-" + strconv.FormatUint(cn.consumerSeq, 10)
 		}
@@ -45,7 +106,7 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 		if e := validateName("consumer tag", tag); e != nil {
 			return "", e
 		}
-		if cn.findConsumer(tag) >= 0 {
+		if cn.consumers[tag] != nil {
 			return "", Errorf(CodeInUse, "consumer tag %q is already used on this connection: pick another or leave it empty", tag)
 		}
 	}
@@ -69,8 +130,11 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 	if cs.ackTimeout == 0 {
 		cs.ackTimeout = q.ackTimeout
 	}
-	cn.consumers = append(cn.consumers, cs)
-	q.consumers = append(q.consumers, cs)
+	if cn.consumers == nil {
+		cn.consumers = make(map[string]*consumer)
+	}
+	cn.consumers[tag] = cs
+	q.consumers.pushBack(cs)
 	c.nConsumers++
 	c.use(cn.owner.User).Consumers++
 	c.dispatch(q)
@@ -85,41 +149,27 @@ func (c *Core) Cancel(conn ConnID, tag string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	i := cn.findConsumer(tag)
-	if i < 0 {
+	cs := cn.consumers[tag]
+	if cs == nil {
 		return Errorf(CodeConsumerNotFound, "no consumer %q on this connection: nothing to cancel", tag)
 	}
-	c.removeConsumer(cn.consumers[i])
+	c.removeConsumer(cs)
 	return nil
 }
 
-// removeConsumer detaches cs from its connection and queue.
+// removeConsumer detaches cs from its connection and queue in O(1).
 func (c *Core) removeConsumer(cs *consumer) {
 	if !cs.active {
 		panic("broker: consumer " + cs.tag + " removed twice")
 	}
+	c.work++
 	cs.active = false
 	cn := cs.conn
-	i := cn.findConsumer(cs.tag)
-	cn.consumers = append(cn.consumers[:i], cn.consumers[i+1:]...)
-	q := cs.q
-	j := -1
-	for k, x := range q.consumers {
-		if x == cs {
-			j = k
-			break
-		}
+	if cn.consumers[cs.tag] != cs {
+		panic("broker: consumer " + cs.tag + " missing from its connection")
 	}
-	if j < 0 {
-		panic("broker: consumer " + cs.tag + " missing from queue " + q.name)
-	}
-	q.consumers = append(q.consumers[:j], q.consumers[j+1:]...)
-	if j < q.nextRR {
-		q.nextRR--
-	}
-	if q.nextRR >= len(q.consumers) {
-		q.nextRR = 0
-	}
+	delete(cn.consumers, cs.tag)
+	cs.q.consumers.remove(cs)
 	c.nConsumers--
 	c.unuse(cn.owner.User, func(u *Usage) { u.Consumers-- })
 }
@@ -127,27 +177,21 @@ func (c *Core) removeConsumer(cs *consumer) {
 // nextConsumer picks, round robin, the next consumer of q with room under
 // its prefetch, or nil if all are full.
 func (q *queue) nextConsumer() *consumer {
-	n := len(q.consumers)
-	for i := 0; i < n; i++ {
-		idx := q.nextRR + i
-		if idx >= n {
-			idx -= n
-		}
-		cs := q.consumers[idx]
+	l := &q.consumers
+	cs := l.cursor
+	for i := 0; i < l.n; i++ {
 		if cs.unacked < cs.prefetch {
-			q.nextRR = idx + 1
-			if q.nextRR == n {
-				q.nextRR = 0
-			}
+			l.cursor = l.succ(cs)
 			return cs
 		}
+		cs = l.succ(cs)
 	}
 	return nil
 }
 
 // dispatch pushes ready messages of q to its consumers while some have room.
 func (c *Core) dispatch(q *queue) {
-	for q.ready.len() > 0 && len(q.consumers) > 0 {
+	for q.ready.len() > 0 && q.consumers.len() > 0 {
 		cs := q.nextConsumer()
 		if cs == nil {
 			return
@@ -173,6 +217,7 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 	m.deliveries++
 	c.persistDelivered(m)
 	q.unacked++
+	q.linkUnacked(m)
 	q.c.delivered++
 	if m.redelivered {
 		q.c.redelivered++

@@ -14,12 +14,16 @@ type Core struct {
 	cfg Config
 	now time.Time // the latest time seen; never goes backwards
 
-	exchanges  map[string]*exchange
-	queues     map[string]*queue
-	conns      map[ConnID]*connection
-	nBindings  int
-	nConsumers int
-	usage      map[string]*Usage // per user; only users holding something
+	exchanges map[string]*exchange
+	queues    map[string]*queue
+	// exchangeIndex and queueIndex hold the same objects in name order, so
+	// that a stats page costs O(log n + page) and never sorts.
+	exchangeIndex nameIndex[*exchange]
+	queueIndex    nameIndex[*queue]
+	conns         map[ConnID]*connection
+	nBindings     int
+	nConsumers    int
+	usage         map[string]*Usage // per user; only users holding something
 
 	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
@@ -32,6 +36,11 @@ type Core struct {
 	touched    []*queue
 	touchEpoch uint64
 	free       []*message
+
+	// work counts the elementary steps of teardown and listing operations
+	// (a consumer removed, an unacked copy discarded, a stats entry
+	// built), so that tests can prove their cost without timing them.
+	work uint64
 
 	duplicates uint64 // publishes confirmed as duplicates
 	refused    uint64 // publishes refused, for any reason
@@ -108,8 +117,10 @@ func (c *Core) Close(conn ConnID, now time.Time) {
 	if cn == nil {
 		return
 	}
-	for len(cn.consumers) > 0 {
-		c.removeConsumer(cn.consumers[len(cn.consumers)-1])
+	// Removal order does not matter: removals commute (no effects, and the
+	// round-robin cursor ends on the first survivor at or after it).
+	for _, cs := range cn.consumers {
+		c.removeConsumer(cs)
 	}
 	ms := cn.appendAll(c.scratch[:0])
 	c.beginTouch()

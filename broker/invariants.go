@@ -59,8 +59,8 @@ func (c *Core) CheckInvariants() error {
 		if live != cn.live {
 			return fmt.Errorf("connection %d: live count %d, but %d deliveries are outstanding", id, cn.live, live)
 		}
-		for _, cs := range cn.consumers {
-			if !cs.active || cs.conn != cn {
+		for tag, cs := range cn.consumers {
+			if !cs.active || cs.conn != cn || cs.tag != tag {
 				return fmt.Errorf("connection %d: consumer %s inactive or owned elsewhere", id, cs.tag)
 			}
 		}
@@ -114,6 +114,20 @@ func (c *Core) CheckInvariants() error {
 			}
 			bytesPerQueue[q] += int64(m.size())
 		}
+		listed := 0
+		var uprev *message
+		for m := q.unackedList; m != nil; m = m.unext {
+			if m.state != stateUnacked || m.q != q || m.uprev != uprev {
+				return fmt.Errorf("queue %s: unacked list holds message %s in state %d of queue %s", name, m.id, m.state, m.q.name)
+			}
+			uprev = m
+			if listed++; listed > q.unacked {
+				break
+			}
+		}
+		if listed != q.unacked {
+			return fmt.Errorf("queue %s: unacked count %d, but its unacked list holds %d or more", name, q.unacked, listed)
+		}
 		if q.unacked != unackedPerQueue[q] {
 			return fmt.Errorf("queue %s: unacked count %d, but connections hold %d", name, q.unacked, unackedPerQueue[q])
 		}
@@ -129,7 +143,10 @@ func (c *Core) CheckInvariants() error {
 		if q.dlqUsers != dlqUsers[q] {
 			return fmt.Errorf("queue %s: dead-letter user count %d, but %d queues name it", name, q.dlqUsers, dlqUsers[q])
 		}
-		for _, cs := range q.consumers {
+		if err := q.consumers.check(name); err != nil {
+			return err
+		}
+		for cs := q.consumers.head; cs != nil; cs = cs.next {
 			if !cs.active || cs.q != q || c.conns[cs.conn.id] != cs.conn {
 				return fmt.Errorf("queue %s: consumer %s is stale", name, cs.tag)
 			}
@@ -139,9 +156,6 @@ func (c *Core) CheckInvariants() error {
 			if q.ready.len() > 0 && cs.unacked < cs.prefetch {
 				return fmt.Errorf("queue %s: %d messages ready while consumer %s has room", name, q.ready.len(), cs.tag)
 			}
-		}
-		if len(q.consumers) > 0 && q.nextRR >= len(q.consumers) {
-			return fmt.Errorf("queue %s: round-robin cursor %d out of range", name, q.nextRR)
 		}
 	}
 	for cs, n := range perConsumer {
@@ -205,6 +219,38 @@ func (c *Core) checkUsage() error {
 		if w := want[u]; w == nil || *w != *got {
 			return fmt.Errorf("usage of user %q: recorded %+v, recounted %+v", u, *got, w)
 		}
+	}
+	return nil
+}
+
+// check verifies the links, the count and the cursor of a queue's
+// consumer list.
+func (l *consumerList) check(qname string) error {
+	n := 0
+	cursorSeen := false
+	var prev *consumer
+	for cs := l.head; cs != nil; cs = cs.next {
+		if cs.prev != prev {
+			return fmt.Errorf("queue %s: consumer %s has a broken back link", qname, cs.tag)
+		}
+		if cs == l.cursor {
+			cursorSeen = true
+		}
+		prev = cs
+		n++
+		if n > l.n {
+			return fmt.Errorf("queue %s: consumer list longer than its count %d", qname, l.n)
+		}
+	}
+	switch {
+	case prev != l.tail:
+		return fmt.Errorf("queue %s: consumer list tail is not its last consumer", qname)
+	case n != l.n:
+		return fmt.Errorf("queue %s: consumer count %d, but the list holds %d", qname, l.n, n)
+	case n > 0 && !cursorSeen:
+		return fmt.Errorf("queue %s: round-robin cursor is not one of its consumers", qname)
+	case n == 0 && l.cursor != nil:
+		return fmt.Errorf("queue %s: round-robin cursor set on an empty consumer list", qname)
 	}
 	return nil
 }

@@ -18,13 +18,13 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"connection live count", func(c *Core) { c.conns[1].live++ }, "live count"},
 		{"consumer count", func(c *Core) { c.nConsumers++ }, "consumer count"},
 		{"binding count", func(c *Core) { c.nBindings-- }, "binding count"},
-		{"consumer unacked", func(c *Core) { c.queues["q"].consumers[0].unacked-- }, "consumer"},
+		{"consumer unacked", func(c *Core) { c.queues["q"].consumers.head.unacked-- }, "consumer"},
 		{"ready message state", func(c *Core) { c.queues["q"].ready.at(0).state = stateLimbo }, "ready slot"},
 		{"max length", func(c *Core) { c.queues["q"].opts.MaxLength = 1 }, "max length"},
 		{"dedup set", func(c *Core) { c.dedup.of("").ids.insert(dedupKey{1, 3}) }, "dedup"},
 		{"user usage", func(c *Core) { c.use("mallory").Queues++ }, "usage of user"},
 		{"dead-letter users", func(c *Core) { c.queues["q"].dlqUsers = 1 }, "dead-letter"},
-		{"work conserving", func(c *Core) { c.queues["q"].consumers[0].prefetch = 5 }, "has room"},
+		{"work conserving", func(c *Core) { c.queues["q"].consumers.head.prefetch = 5 }, "has room"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

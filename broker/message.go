@@ -32,6 +32,9 @@ type message struct {
 	tag       uint64
 	consumer  *consumer // nil for a fetched message
 	deadlines *deadlineQueue
+	// uprev and unext link the unacked copies of q (queue.unackedList), so
+	// that deleting a queue finds them without visiting connections.
+	uprev, unext *message
 }
 
 // size is the length of the logical body, prefix ‖ body: what limits,

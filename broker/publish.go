@@ -110,7 +110,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		c.emitConfirm(conn, p.Seq, false)
 	}
 	for _, q := range targets {
-		if lossy && len(q.consumers) == 0 {
+		if lossy && q.consumers.len() == 0 {
 			continue // the deliberate bug: confirmed, never enqueued
 		}
 		m := c.newMessage()

@@ -13,11 +13,13 @@ type queue struct {
 
 	ready   ring
 	unacked int
-	bytes   int64 // body bytes of ready + unacked messages
-	seq     uint64
+	// unackedList links the unacked copies (unacked of them), in no
+	// particular order: added at deliver, removed at release, both O(1).
+	unackedList *message
+	bytes       int64 // body bytes of ready + unacked messages
+	seq         uint64
 
-	consumers []*consumer // in registration order, for round robin
-	nextRR    int
+	consumers consumerList // in registration order, with the round-robin cursor
 
 	bindings map[exchangeBinding]struct{}
 	dlq      *queue
@@ -53,6 +55,28 @@ func newQueue(name string, opts QueueOptions, ackTimeout time.Duration, dlq *que
 
 // held is the number of messages the queue is responsible for.
 func (q *queue) held() int { return q.ready.len() + q.unacked }
+
+// linkUnacked adds a message that just became unacked to q's list.
+func (q *queue) linkUnacked(m *message) {
+	m.uprev, m.unext = nil, q.unackedList
+	if q.unackedList != nil {
+		q.unackedList.uprev = m
+	}
+	q.unackedList = m
+}
+
+// unlinkUnacked removes a message that stops being unacked from q's list.
+func (q *queue) unlinkUnacked(m *message) {
+	if m.uprev != nil {
+		m.uprev.unext = m.unext
+	} else {
+		q.unackedList = m.unext
+	}
+	if m.unext != nil {
+		m.unext.uprev = m.uprev
+	}
+	m.uprev, m.unext = nil, nil
+}
 
 // hasRoomFor reports whether one more message of n body bytes fits the
 // queue's MaxLength and MaxBytes.

@@ -18,6 +18,7 @@ func (c *Core) release(m *message) {
 	}
 	c.touch(m.q)
 	m.q.unacked--
+	m.q.unlinkUnacked(m)
 	if m.consumer != nil {
 		m.consumer.unacked--
 	}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -202,8 +204,9 @@ func TestAckTimeoutOrderAcrossDurations(t *testing.T) {
 		h.now = t0.Add(step.at)
 		// Cancel all consumers first so requeued messages stay ready.
 		for conn := ConnID(1); conn <= 3; conn++ {
-			for _, cs := range append([]*consumer(nil), h.c.conns[conn].consumers...) {
-				h.c.Cancel(conn, cs.tag, h.now)
+			tags := slices.Sorted(maps.Keys(h.c.conns[conn].consumers))
+			for _, tag := range tags {
+				h.c.Cancel(conn, tag, h.now)
 			}
 		}
 		h.tick()

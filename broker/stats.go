@@ -2,7 +2,6 @@ package broker
 
 import (
 	"slices"
-	"strings"
 )
 
 // Stats is a snapshot of the core's counters. Slices are sorted by name so
@@ -26,6 +25,20 @@ type Stats struct {
 	Refused    uint64           `json:"refused"`    // publishes refused for any reason
 	Exchanges  []ExchangeStats  `json:"exchanges"`
 	Queues     []QueueStats     `json:"queues"`
+
+	// The fields below are set only by paged and summary snapshots
+	// (StatsSummary, StatsPage); Stats leaves them zero.
+
+	// QueueCount and ExchangeCount count every queue and exchange, listed
+	// or not.
+	QueueCount    int `json:"queue_count,omitempty"`
+	ExchangeCount int `json:"exchange_count,omitempty"`
+	// Truncated: Queues or Exchanges stop at the page limit. NextQueue
+	// and NextExchange are the names to continue after (empty when that
+	// list is complete).
+	Truncated    bool   `json:"truncated,omitempty"`
+	NextQueue    string `json:"next_queue,omitempty"`
+	NextExchange string `json:"next_exchange,omitempty"`
 }
 
 // DedupUserStats describes one user's dedup window.
@@ -64,8 +77,94 @@ type QueueStats struct {
 	DeadLetterIn uint64 `json:"dead_letter_in"` // received as a dead-letter queue
 }
 
-// Stats returns a snapshot of the core's counters.
+// Stats returns a snapshot of the core's counters with every queue and
+// exchange. It is O(queues + exchanges): for tests and small brokers;
+// drivers answering clients use StatsSummary and StatsPage.
 func (c *Core) Stats() Stats {
+	s := c.summary()
+	s.Exchanges = make([]ExchangeStats, 0, c.exchangeIndex.len())
+	s.Queues = make([]QueueStats, 0, c.queueIndex.len())
+	c.EachExchange("", func(e ExchangeStats) bool {
+		s.Exchanges = append(s.Exchanges, e)
+		return true
+	})
+	c.EachQueue("", func(q QueueStats) bool {
+		s.Queues = append(s.Queues, q)
+		return true
+	})
+	return s
+}
+
+// StatsSummary returns the broker-wide counters without the per-queue and
+// per-exchange lists, plus QueueCount and ExchangeCount. Its cost does
+// not depend on the number of queues, exchanges, consumers or messages
+// (only on the users with remembered dedup ids, which the users file
+// bounds).
+func (c *Core) StatsSummary() Stats {
+	s := c.summary()
+	s.QueueCount, s.ExchangeCount = c.queueIndex.len(), c.exchangeIndex.len()
+	return s
+}
+
+// StatsPage is StatsSummary plus, in name order, at most limit queues
+// named after queuesAfter and at most limit exchanges named after
+// exchangesAfter (empty: from the first). When a list stops at the limit
+// with more to come, Truncated is set and NextQueue or NextExchange names
+// the cursor for the next page. It costs O(log n + limit).
+func (c *Core) StatsPage(queuesAfter, exchangesAfter string, limit int) Stats {
+	s := c.StatsSummary()
+	s.Queues, s.NextQueue = pageOf(c.EachQueue, queuesAfter, limit, func(q QueueStats) string { return q.Name })
+	s.Exchanges, s.NextExchange = pageOf(c.EachExchange, exchangesAfter, limit, func(e ExchangeStats) string { return e.Name })
+	s.Truncated = s.NextQueue != "" || s.NextExchange != ""
+	return s
+}
+
+// pageOf collects at most limit entries after the cursor and returns the
+// next cursor if one more entry exists.
+func pageOf[T any](each func(string, func(T) bool), after string, limit int, name func(T) string) ([]T, string) {
+	page := make([]T, 0, min(limit, 64))
+	more := false
+	each(after, func(x T) bool {
+		if len(page) == limit {
+			more = true
+			return false
+		}
+		page = append(page, x)
+		return true
+	})
+	if more {
+		return page, name(page[len(page)-1])
+	}
+	return page, ""
+}
+
+// EachQueue calls fn with the stats of every queue named after after
+// (all of them when after is empty), in name order, until fn returns
+// false. Reaching the first costs O(log queues); each next one O(1)
+// amortised.
+func (c *Core) EachQueue(after string, fn func(QueueStats) bool) {
+	c.queueIndex.ascend(after, func(_ string, q *queue) bool {
+		c.work++
+		return fn(q.stats())
+	})
+}
+
+// EachExchange is EachQueue for exchanges.
+func (c *Core) EachExchange(after string, fn func(ExchangeStats) bool) {
+	c.exchangeIndex.ascend(after, func(_ string, ex *exchange) bool {
+		c.work++
+		return fn(ExchangeStats{
+			Name:       ex.name,
+			Type:       ex.typ.String(),
+			Bindings:   len(ex.bindings),
+			Published:  ex.published,
+			Unroutable: ex.unroutable,
+		})
+	})
+}
+
+// summary fills the broker-wide counters.
+func (c *Core) summary() Stats {
 	s := Stats{
 		Connections: len(c.conns),
 		Consumers:   c.nConsumers,
@@ -73,8 +172,6 @@ func (c *Core) Stats() Stats {
 		DedupIDs:    c.dedup.len(),
 		Duplicates:  c.duplicates,
 		Refused:     c.refused,
-		Exchanges:   make([]ExchangeStats, 0, len(c.exchanges)),
-		Queues:      make([]QueueStats, 0, len(c.queues)),
 	}
 	if c.dedup.enabled() {
 		s.DedupWindowMs = c.dedup.window.Milliseconds()
@@ -92,20 +189,6 @@ func (c *Core) Stats() Stats {
 			s.DedupEffectiveWindowMs = us.OldestAgeMs
 		}
 	}
-	for _, ex := range c.exchanges {
-		s.Exchanges = append(s.Exchanges, ExchangeStats{
-			Name:       ex.name,
-			Type:       ex.typ.String(),
-			Bindings:   len(ex.bindings),
-			Published:  ex.published,
-			Unroutable: ex.unroutable,
-		})
-	}
-	for _, q := range c.queues {
-		s.Queues = append(s.Queues, q.stats())
-	}
-	slices.SortFunc(s.Exchanges, func(a, b ExchangeStats) int { return strings.Compare(a.Name, b.Name) })
-	slices.SortFunc(s.Queues, func(a, b QueueStats) int { return strings.Compare(a.Name, b.Name) })
 	return s
 }
 
@@ -124,7 +207,7 @@ func (q *queue) stats() QueueStats {
 		Ready:        q.ready.len(),
 		Unacked:      q.unacked,
 		Bytes:        q.bytes,
-		Consumers:    len(q.consumers),
+		Consumers:    q.consumers.len(),
 		Published:    q.c.published,
 		Duplicates:   q.c.duplicates,
 		Delivered:    q.c.delivered,

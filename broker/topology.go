@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -38,6 +39,7 @@ func (c *Core) DeclareExchangeAs(owner Owner, name string, typ ExchangeType) err
 	ex := newExchange(name, typ)
 	ex.owner = owner.User
 	c.exchanges[name] = ex
+	c.exchangeIndex.set(name, ex)
 	c.use(owner.User).Exchanges++
 	return nil
 }
@@ -58,6 +60,7 @@ func (c *Core) DeleteExchange(name string) error {
 		c.unuse(by, func(u *Usage) { u.Bindings-- })
 	}
 	delete(c.exchanges, name)
+	c.exchangeIndex.delete(name)
 	c.unuse(ex.owner, func(u *Usage) { u.Exchanges-- })
 	if ex.durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteExchange, Exchange: name})
@@ -118,6 +121,7 @@ func (c *Core) DeclareQueueAs(owner Owner, name string, opts QueueOptions) error
 	q := newQueue(name, opts, ackTimeout, dlq)
 	q.owner = owner.User
 	c.queues[name] = q
+	c.queueIndex.set(name, q)
 	c.use(owner.User).Queues++
 	if dlq != nil {
 		dlq.dlqUsers++
@@ -167,8 +171,8 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		c.nBindings--
 		c.unuse(by, func(u *Usage) { u.Bindings-- })
 	}
-	for len(q.consumers) > 0 {
-		cs := q.consumers[0]
+	for q.consumers.len() > 0 {
+		cs := q.consumers.head
 		c.removeConsumer(cs)
 		c.out = append(c.out, Effect{
 			Kind: EffectCancelled,
@@ -184,23 +188,25 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 	c.beginTouch()
 	q.ready.clearAll(c.drop)
 	if q.unacked > 0 {
-		// Unacked copies live in connections' outstanding lists; visit
-		// connections in ID order so the work done is deterministic.
-		ids := make([]ConnID, 0, len(c.conns))
-		for id := range c.conns {
-			ids = append(ids, id)
+		// The queue's own list names its unacked copies: no connection is
+		// visited. They are discarded in (connection, tag) order, as
+		// before, so the persisted records do not depend on list order.
+		ms := c.scratch[:0]
+		for m := q.unackedList; m != nil; m = m.unext {
+			ms = append(ms, m)
 		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			ms := c.conns[id].appendAll(c.scratch[:0])
-			for _, m := range ms {
-				if m.q == q {
-					c.release(m)
-					c.drop(m)
-				}
+		slices.SortFunc(ms, func(a, b *message) int {
+			if a.owner.id != b.owner.id {
+				return cmp.Compare(a.owner.id, b.owner.id)
 			}
-			c.scratch = clearMessages(ms)
+			return cmp.Compare(a.tag, b.tag)
+		})
+		for _, m := range ms {
+			c.work++
+			c.release(m)
+			c.drop(m)
 		}
+		c.scratch = clearMessages(ms)
 	}
 	if q.unacked != 0 || q.bytes != 0 {
 		panic("broker: deleted queue " + name + " still accounts for messages")
@@ -209,6 +215,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 		q.dlq.dlqUsers--
 	}
 	delete(c.queues, name)
+	c.queueIndex.delete(name)
 	c.unuse(q.owner, func(u *Usage) { u.Queues-- })
 	if q.opts.Durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteQueue, Queue: name})

@@ -178,6 +178,7 @@ func (c Config) sessionConfig(log *slog.Logger) session.Config {
 		MaxFrameSize:     c.MaxFrameSize,
 		MaxMessageSize:   c.MaxMessageSize,
 		MaxLineSize:      c.MaxLineSize,
+		MaxOutput:        c.OutboundBufferBytes,
 		TextAckTimeout:   c.TextAckTimeout,
 		TextPacingGap:    c.TextPacingGap,
 	}

@@ -223,6 +223,12 @@ func (c *conn) readLoop(buf []byte, n int) {
 		if !c.waitForRoom() {
 			return
 		}
+		if consumed > 0 && n > 0 {
+			// The session may have stopped early at its output bound
+			// with whole requests still buffered: feed them before
+			// waiting for more bytes that may never come.
+			continue
+		}
 		k, err := c.nc.Read(buf[n:])
 		n += k
 		if err != nil {

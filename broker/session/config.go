@@ -19,6 +19,7 @@ const (
 	DefaultMaxFrameSize     = broker.DefaultMaxMessageSize + 64<<10
 	DefaultMaxMessageSize   = broker.DefaultMaxMessageSize
 	DefaultMaxLineSize      = 4 << 20
+	DefaultMaxOutput        = 4 << 20
 	DefaultTextAckTimeout   = 30 * time.Second
 	DefaultTextPacingGap    = 20 * time.Millisecond
 )
@@ -39,6 +40,15 @@ type Config struct {
 	MaxFrameSize int
 	// MaxMessageSize is announced in HelloOK; the core enforces it.
 	MaxMessageSize int
+	// MaxOutput bounds the input a session consumes per Feed: once its
+	// unwritten Output is above MaxOutput it stops handling frames or
+	// lines and returns the bytes consumed so far, so one read full of
+	// requests (300 stats, say) cannot pile up replies. The driver feeds
+	// the rest once the output has drained (the server after waitForRoom).
+	// The output can exceed MaxOutput by at most one reply plus the
+	// deliveries and confirms the core pushes meanwhile. Zero: the
+	// server's default outbound buffer, 4 MiB.
+	MaxOutput int
 	// MaxLineSize is the longest text line (without its newline). The
 	// default leaves room for a publish_batch of several maximal envelopes.
 	MaxLineSize int
@@ -118,6 +128,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxMessageSize == 0 {
 		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxOutput == 0 {
+		c.MaxOutput = DefaultMaxOutput
 	}
 	if c.MaxLineSize == 0 {
 		c.MaxLineSize = DefaultMaxLineSize

@@ -36,4 +36,7 @@ type Core interface {
 	Fetch(conn broker.ConnID, queue string, now time.Time) (broker.Delivery, bool, error)
 
 	Stats() broker.Stats
+	StatsSummary() broker.Stats
+	EachQueue(after string, fn func(broker.QueueStats) bool)
+	EachExchange(after string, fn func(broker.ExchangeStats) bool)
 }

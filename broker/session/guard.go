@@ -67,6 +67,57 @@ func (g *guard) mine(qname string) bool {
 	return strings.HasPrefix(qname, g.prefix)
 }
 
+// MaxStatsEntries caps the queues, and separately the exchanges, that one
+// stats reply lists (docs/protocol.md): a reply with more to list stops
+// in name order and says "truncated": true, with "next_queue" and
+// "next_exchange" naming the last entry listed.
+const MaxStatsEntries = 1000
+
+// statsPage builds one stats reply from the core's summary and its name
+// ordered lists, visiting only what the reply needs: the summary is O(1)
+// in the broker's size, and the lists stop after limit visible entries.
+// A vhost's names share its prefix and are contiguous in name order, so
+// its page costs O(log n + limit); the default vhost skips other vhosts'
+// names one by one (at most MaxQueues + MaxExchanges string checks).
+func (g *guard) statsPage(core Core, limit int) broker.Stats {
+	s := core.StatsSummary()
+	s.QueueCount, s.ExchangeCount = 0, 0 // the reply keeps its historical shape
+	s.Queues, s.Exchanges = []broker.QueueStats{}, []broker.ExchangeStats{}
+	var nextQ, nextX string
+	core.EachQueue(g.prefix, func(q broker.QueueStats) bool {
+		if !strings.HasPrefix(q.Name, g.prefix) {
+			return false // past this vhost's names
+		}
+		if !g.mine(q.Name) || !g.id.SeeQueue(g.local(q.Name)) {
+			return true
+		}
+		if len(s.Queues) == limit {
+			nextQ = g.local(s.Queues[limit-1].Name)
+			return false
+		}
+		s.Queues = append(s.Queues, q)
+		return true
+	})
+	core.EachExchange(g.prefix, func(e broker.ExchangeStats) bool {
+		if !strings.HasPrefix(e.Name, g.prefix) {
+			return false
+		}
+		if !g.mine(e.Name) || !g.id.SeeExchange(g.local(e.Name)) {
+			return true
+		}
+		if len(s.Exchanges) == limit {
+			nextX = g.local(s.Exchanges[limit-1].Name)
+			return false
+		}
+		s.Exchanges = append(s.Exchanges, e)
+		return true
+	})
+	out := g.stats(s)
+	out.NextQueue, out.NextExchange = nextQ, nextX
+	out.Truncated = nextQ != "" || nextX != ""
+	return out
+}
+
 // stats narrows the core's stats to what this identity may see: the
 // objects of its vhost that it may read (all of them with the monitoring
 // or administrator tag), under the names it knows them by. Broker-wide

@@ -134,6 +134,9 @@ func (n *Native) Feed(in []byte, now time.Time) (int, error) {
 		if err := n.handleFrame(typ, payload, now); err != nil {
 			return len(in), err
 		}
+		if len(n.out) > n.cfg.MaxOutput {
+			break // flow control: the driver feeds the rest once it drained
+		}
 	}
 	if n.closed {
 		return len(in), nil

@@ -306,7 +306,7 @@ func (n *Native) fetch(f *wire.Fetch, now time.Time) {
 }
 
 func (n *Native) stats(reqID uint64) {
-	doc, err := json.Marshal(n.g.stats(n.core.Stats()))
+	doc, err := json.Marshal(n.g.statsPage(n.core, MaxStatsEntries))
 	if err != nil {
 		n.result(reqID, 0, broker.Errorf(broker.CodeInternal, "encoding stats: %v", err))
 		return

@@ -142,6 +142,9 @@ func (t *Text) Feed(in []byte, now time.Time) (int, error) {
 			return len(in), t.fatal(errBinaryText)
 		}
 		t.handleLine(line, now)
+		if len(t.out) > t.cfg.MaxOutput {
+			break // flow control: the driver feeds the rest once it drained
+		}
 	}
 	if t.closed {
 		return len(in), nil

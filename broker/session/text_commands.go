@@ -252,7 +252,7 @@ func (t *Text) denied(e *broker.Error) {
 // stats answers "Stats: <json>" with the core's statistics as this
 // connection's user may see them.
 func (t *Text) stats() {
-	doc, err := json.Marshal(t.g.stats(t.core.Stats()))
+	doc, err := json.Marshal(t.g.statsPage(t.core, MaxStatsEntries))
 	if err != nil {
 		t.reply(wire.AppendReplyError(t.scratch[:0], "stats: "+err.Error()))
 		return

@@ -1,0 +1,169 @@
+package broker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// Benchmarks for issue #11 (bounded work per command). Each reports the
+// cost per unit of the command's own input (ns/consumer, ns/message,
+// ns/entry) next to the state size, so that docs/performance.md can show
+// the curves are flat in the state size.
+
+// BenchmarkConsumeRegister registers n consumers on one connection: the
+// cost of one more consumer must not grow with those already there.
+func BenchmarkConsumeRegister(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint("consumers=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				c := New(Config{NoDefaults: true, MaxConsumers: n})
+				if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				c.Open(1, t0)
+				b.StartTimer()
+				start := time.Now()
+				manyConsumers(b, c, 1, n, "q")
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N*n), "ns/consumer")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkCloseConsumers closes a connection holding n consumers (half
+// of them with one unacked delivery each) while another connection keeps
+// 1,000 consumers on the same queues.
+func BenchmarkCloseConsumers(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint("consumers=", n), func(b *testing.B) {
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				c := New(Config{NoDefaults: true, MaxConsumers: 2 * n})
+				for _, q := range []string{"a", "b"} {
+					if err := c.DeclareQueue(q, QueueOptions{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Open(1, t0)
+				c.Open(2, t0)
+				manyConsumers(b, c, 2, 1000, "a", "b")
+				manyConsumers(b, c, 1, n, "a", "b")
+				for j := 0; j < n/2; j++ {
+					if _, _, err := c.Fetch(1, "a", t0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Drain()
+				b.StartTimer()
+				start := time.Now()
+				c.Close(1, t0)
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N*n), "ns/consumer")
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e6, "ms/close")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkDeleteQueueUnacked deletes a queue holding n unacked copies
+// (on one connection) while 1,000 other connections each hold a delivery
+// of another queue.
+func BenchmarkDeleteQueueUnacked(b *testing.B) {
+	for _, n := range []int{10, 1_000, 10_000} {
+		b.Run(fmt.Sprint("unacked=", n), func(b *testing.B) {
+			c := New(Config{NoDefaults: true})
+			must := func(err error) {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			must(c.DeclareExchange("x", Direct))
+			must(c.DeclareQueue("other", QueueOptions{}))
+			must(c.Bind("x", "other", "other"))
+			c.Open(1, t0)
+			for conn := ConnID(2); conn <= 1001; conn++ {
+				c.Open(conn, t0)
+				if _, err := c.Consume(conn, ConsumeOptions{Queue: "other", Prefetch: 1}, t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p := &Publish{Exchange: []byte("x"), RoutingKey: []byte("other"), Body: []byte("b")}
+			seq := uint64(0)
+			publish := func() {
+				seq++
+				p.Seq = seq
+				p.MessageID = fmt.Appendf(p.MessageID[:0], "m%d", seq)
+				c.Publish(1, p, t0)
+			}
+			for i := 0; i < 1000; i++ {
+				publish()
+			}
+			c.Drain()
+			p.RoutingKey = []byte("q")
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				must(c.DeclareQueue("q", QueueOptions{}))
+				must(c.Bind("x", "q", "q"))
+				for j := 0; j < n; j++ {
+					publish()
+				}
+				if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Tag: "c", Prefetch: n}, t0); err != nil {
+					b.Fatal(err)
+				}
+				c.Drain()
+				b.StartTimer()
+				start := time.Now()
+				if got, err := c.DeleteQueue("q", t0); err != nil || got != n {
+					b.Fatalf("DeleteQueue = %d, %v", got, err)
+				}
+				total += time.Since(start)
+				c.Drain()
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N*n), "ns/message")
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e3, "µs/delete")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkStats measures the summary, one page of 1,000 queues, and the
+// full listing, as the number of queues grows.
+func BenchmarkStats(b *testing.B) {
+	for _, n := range []int{100, 1_000, 10_000} {
+		c := New(Config{NoDefaults: true})
+		for i := 0; i < n; i++ {
+			if err := c.DeclareQueue(fmt.Sprintf("q%05d", (i*7919)%n), QueueOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprint("summary/queues=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.StatsSummary()
+			}
+		})
+		b.Run(fmt.Sprint("page100/queues=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.StatsPage(fmt.Sprintf("q%05d", n/2), "", 100)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/entry")
+		})
+		b.Run(fmt.Sprint("full/queues=", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				c.Stats()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
+		})
+	}
+}
