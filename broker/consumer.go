@@ -174,13 +174,19 @@ func (c *Core) removeConsumer(cs *consumer) {
 	c.unuse(cn.owner.User, func(u *Usage) { u.Consumers-- })
 }
 
+// hasRoom reports whether the consumer may take one more push: below its
+// prefetch, and its connection below its outbound bound.
+func (cs *consumer) hasRoom() bool {
+	return cs.unacked < cs.prefetch && !cs.conn.outFull()
+}
+
 // nextConsumer picks, round robin, the next consumer of q with room under
 // its prefetch, or nil if all are full.
 func (q *queue) nextConsumer() *consumer {
 	l := &q.consumers
 	cs := l.cursor
 	for i := 0; i < l.n; i++ {
-		if cs.unacked < cs.prefetch {
+		if cs.hasRoom() {
 			l.cursor = l.succ(cs)
 			return cs
 		}
@@ -225,6 +231,7 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 	if cs != nil {
 		cs.unacked++
 	}
+	cn.outBytes += int64(m.size()) + deliveryOverhead
 	cn.track(m)
 	if ackTimeout > 0 {
 		c.watchDeadline(m, ackTimeout)

@@ -153,7 +153,7 @@ func (c *Core) CheckInvariants() error {
 			if cs.unacked > cs.prefetch {
 				return fmt.Errorf("queue %s: consumer %s has %d unacked above its prefetch %d", name, cs.tag, cs.unacked, cs.prefetch)
 			}
-			if q.ready.len() > 0 && cs.unacked < cs.prefetch {
+			if q.ready.len() > 0 && cs.hasRoom() {
 				return fmt.Errorf("queue %s: %d messages ready while consumer %s has room", name, q.ready.len(), cs.tag)
 			}
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
@@ -78,4 +79,61 @@ func TestFlowControlBoundsOutputOfAPeerThatDoesNotRead(t *testing.T) {
 		t.Fatalf("unwritten output reached %d bytes, want at most %d (bound + one read batch)", most, limit)
 	}
 	t.Logf("peak unwritten output %d bytes (bound %d)", most, cfg.OutboundBufferBytes)
+}
+
+// TestDeliveriesStopAtTheOutboundBufferWhateverThePrefetch: a consumer with
+// a huge prefetch that never reads holds at most its outbound buffer (plus
+// what the socket took); the queue's other consumer gets the rest, and
+// nothing is lost.
+func TestDeliveriesStopAtTheOutboundBufferWhateverThePrefetch(t *testing.T) {
+	cfg := testConfig()
+	cfg.OutboundBufferBytes = 256 << 10
+	srv, addr := startServer(t, cfg)
+	slow := dialNative(t, addr, wire.Hello{})
+	slow.send(wire.AppendConsume(nil, &wire.Consume{ReqID: 1, Queue: "default_queue", Prefetch: 1 << 30}))
+	if f := slow.next(); f.FrameType() != wire.FrameConsumeOK {
+		t.Fatalf("consume answered %#v", f)
+	}
+	// From here on the slow consumer reads nothing.
+	pub := dialNative(t, addr, wire.Hello{})
+	const n, size = 4000, 8 << 10 // 32 MiB offered
+	body := make([]byte, size)
+	go func() {
+		var buf []byte
+		for seq := uint64(1); seq <= n; seq++ {
+			buf = wire.AppendPublish(buf, &wire.Publish{Seq: seq, Exchange: []byte("default_exchange"), RoutingKey: []byte("default_key"),
+				MessageID: fmt.Appendf(nil, "m-%d", seq), Body: body})
+			if len(buf) > 256<<10 || seq == n {
+				if _, err := pub.nc.Write(buf); err != nil {
+					return
+				}
+				buf = buf[:0]
+			}
+		}
+	}()
+	eventually(t, "every publish to reach the queue", func() bool {
+		q := queueOf(srv, "default_queue")
+		return q.Ready+q.Unacked+int(q.Acked) == n
+	})
+	bound := cfg.OutboundBufferBytes + size + 1024
+	if got := pendingOutput(srv); got > bound {
+		t.Fatalf("unwritten output %d bytes for a consumer that does not read, bound %d", got, bound)
+	}
+	if q := queueOf(srv, "default_queue"); q.Ready < n/2 {
+		t.Fatalf("only %d of %d messages were held back from the consumer that does not read (unacked %d)", q.Ready, n, q.Unacked)
+	}
+	// A second consumer drains the rest: work goes to whoever can take it.
+	fast := dialNative(t, addr, wire.Hello{})
+	fast.send(wire.AppendConsume(nil, &wire.Consume{ReqID: 1, Queue: "default_queue", Prefetch: 64}))
+	got := 0
+	for got < n/2 {
+		switch f := fast.next().(type) {
+		case *wire.Deliver:
+			got++
+			fast.send(wire.AppendAck(nil, &wire.Ack{DeliveryTag: f.DeliveryTag}))
+		case *wire.ConsumeOK:
+		default:
+			t.Fatalf("fast consumer got %#v", f)
+		}
+	}
 }

@@ -12,6 +12,8 @@ import (
 type Core interface {
 	Open(conn broker.ConnID, now time.Time)
 	OpenAs(conn broker.ConnID, owner broker.Owner, now time.Time)
+	SetOutboundLimit(conn broker.ConnID, limit int64)
+	Writable(conn broker.ConnID, pending int64, now time.Time)
 	Close(conn broker.ConnID, now time.Time)
 
 	DeclareExchange(name string, typ broker.ExchangeType) error

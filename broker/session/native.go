@@ -309,6 +309,9 @@ func (n *Native) Wrote(k int, now time.Time) {
 	}
 	n.out = dropWritten(n.out, k)
 	n.lastSend = now
+	if n.state == open && !n.detached {
+		n.core.Writable(n.conn, int64(len(n.out)), now)
+	}
 }
 
 // Tick implements Session: handshake deadline, heartbeat send and peer

@@ -216,6 +216,9 @@ func (n *Native) authenticated(id *access.Identity, mechanism string, now time.T
 	}
 	n.g = newGuard(id)
 	n.core.OpenAs(n.conn, n.g.owner, now)
+	// Pushes stop while this much output waits for the transport, whatever
+	// the consumers' prefetch (Wrote reports the drain).
+	n.core.SetOutboundLimit(n.conn, int64(n.cfg.MaxOutput))
 	n.state = open
 	n.auth.db = nil
 	n.out = wire.AppendHelloOK(n.out, &n.auth.hello)
