@@ -46,3 +46,28 @@ func TestTextRefusesIDsOutsideTheAlphabet(t *testing.T) {
 		t.Errorf("refused publishes left %v", held)
 	}
 }
+
+// A reference envelope without one of its string fields is refused as the
+// reference server refuses it, and nothing is enqueued: the receiver could
+// only have rejected it later.
+func TestTextRefusesIncompleteReferenceEnvelopes(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := w.text()
+	for line, want := range map[string]string{
+		`publish default_exchange default_key {"message_id": "m1", "ciphertext": "Y3Q=", "tag": "dGFn", "enc_session_key": "a2V5"}`:                   "Invalid message format: missing field `nonce`",
+		`publish default_exchange default_key {"message_id": "m2", "ciphertext": 5, "nonce": "bg==", "tag": "dGFn", "enc_session_key": "a2V5"}`:       "Invalid message format: invalid type: integer `5`, expected a string (field `ciphertext`)",
+		`publish_batch default_exchange default_key [` + envelope("m3") + `, {"message_id": "m4", "ciphertext": "Y3Q=", "nonce": "bg==", "tag": {}}]`: "Invalid message format: envelope 1: invalid type: map, expected a string (field `tag`)",
+	} {
+		w.feed(s, []byte(line+"\n"))
+		if got := lines(t, w.take(s)); len(got) != 1 || got[0] != want {
+			t.Errorf("%s: got %q, want %q", line, got, want)
+		}
+	}
+	if held := w.core.Held(); len(held) != 0 {
+		t.Fatalf("refused envelopes were enqueued: %v", held)
+	}
+	w.feed(s, []byte("publish default_exchange default_key "+envelope("ok")+"\n"))
+	if got := lines(t, w.take(s)); len(got) != 1 || got[0] != "ACK ok" {
+		t.Fatalf("a complete envelope: %q", got)
+	}
+}
