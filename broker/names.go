@@ -3,6 +3,7 @@ package broker
 import (
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // validateName checks an exchange, queue or consumer tag name: 1..255 bytes
@@ -41,6 +42,25 @@ func validateBindingKey(key string) *Error {
 	}
 	if bad, ok := findBadRune(key); !ok {
 		return Errorf(CodeInvalidArgument, "binding key %q contains %s: use printable characters without spaces", key, bad)
+	}
+	return nil
+}
+
+// validateMessageID checks a message id with the rule of names: 1..255
+// bytes of valid UTF-8 without whitespace or control characters. The text
+// protocol carries an id as one token ("Message: <id> <json>", "ack <id>"),
+// so an id outside this alphabet, accepted from the native protocol, could
+// never be acknowledged by a text consumer and would be redelivered
+// forever. The core enforces it so that both protocols agree.
+func validateMessageID(id []byte) *Error {
+	if len(id) == 0 {
+		return Errorf(CodeInvalidArgument, "message id is empty: give every message a unique id of 1 to %d bytes", MaxMessageIDLen)
+	}
+	if len(id) > MaxMessageIDLen {
+		return Errorf(CodeInvalidArgument, "message id is %d bytes long: the limit is %d", len(id), MaxMessageIDLen)
+	}
+	if bad, ok := findBadRune(unsafe.String(&id[0], len(id))); !ok {
+		return Errorf(CodeInvalidArgument, "message id %q contains %s: use printable characters without spaces (e.g. a UUID)", id, bad)
 	}
 	return nil
 }

@@ -30,11 +30,10 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		return Errorf(CodeProtocol, "connection %d is not open: the driver must call Open first", conn)
 	}
 	size := p.Prefix.Len() + len(p.Body) // the logical body, prefix ‖ body
+	if e := validateMessageID(p.MessageID); e != nil {
+		return e
+	}
 	switch {
-	case len(p.MessageID) == 0:
-		return Errorf(CodeInvalidArgument, "message id is empty: give every message a unique id of 1 to %d bytes", MaxMessageIDLen)
-	case len(p.MessageID) > MaxMessageIDLen:
-		return Errorf(CodeInvalidArgument, "message id is %d bytes long: the limit is %d", len(p.MessageID), MaxMessageIDLen)
 	case size > c.cfg.MaxMessageSize:
 		return Errorf(CodeTooLarge, "message body is %d bytes: the limit is %d, split the message", size, c.cfg.MaxMessageSize)
 	case len(p.RoutingKey) > MaxRoutingKeyLen:

@@ -6,6 +6,16 @@ import (
 	"testing"
 )
 
+// The ids both protocols must be able to carry: the reference clients'
+// uuid4 strings, our sequential "prefix-N" ids, and printable non-ASCII.
+func TestMessageIDAlphabetAccepts(t *testing.T) {
+	for _, id := range []string{"m-1", "p1-000004", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "été", "a/b:c#d", strings.Repeat("i", MaxMessageIDLen)} {
+		if e := validateMessageID([]byte(id)); e != nil {
+			t.Errorf("id %q refused: %v", id, e)
+		}
+	}
+}
+
 func TestPublishRefusals(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -17,6 +27,15 @@ func TestPublishRefusals(t *testing.T) {
 		{"connection not open", 9, "x", "q", "m", "b", CodeProtocol},
 		{"empty message id", 1, "x", "q", "", "b", CodeInvalidArgument},
 		{"message id too long", 1, "x", "q", strings.Repeat("i", 256), "b", CodeInvalidArgument},
+		{"message id with a space", 1, "x", "q", "m 1", "b", CodeInvalidArgument},
+		{"message id with a tab", 1, "x", "q", "m\t1", "b", CodeInvalidArgument},
+		{"message id with a newline", 1, "x", "q", "m\n", "b", CodeInvalidArgument},
+		{"message id with a NUL", 1, "x", "q", "m\x00", "b", CodeInvalidArgument},
+		{"message id with DEL", 1, "x", "q", "m\x7f", "b", CodeInvalidArgument},
+		{"message id of invalid UTF-8", 1, "x", "q", "m\xff", "b", CodeInvalidArgument},
+		{"message id with a no-break space", 1, "x", "q", "m\u00a0x", "b", CodeInvalidArgument},
+		{"message id with a C1 control", 1, "x", "q", "m\u0085", "b", CodeInvalidArgument},
+		{"message id with a line separator", 1, "x", "q", "m\u2028", "b", CodeInvalidArgument},
 		{"body too large", 1, "x", "q", "m", strings.Repeat("b", 101), CodeTooLarge},
 		{"routing key too long", 1, "x", strings.Repeat("k", 256), "m", "b", CodeInvalidArgument},
 		{"unknown exchange", 1, "nope", "q", "m", "b", CodeExchangeNotFound},
@@ -35,7 +54,7 @@ func TestPublishRefusals(t *testing.T) {
 				t.Fatalf("refused counter %d, want 1", got)
 			}
 			// A refused id is not remembered: the same id is accepted later.
-			if tc.id != "" && len(tc.id) <= MaxMessageIDLen {
+			if validateMessageID([]byte(tc.id)) == nil {
 				h.mustConfirm(1, "x", "q", tc.id, "b")
 			}
 		})

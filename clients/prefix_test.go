@@ -42,7 +42,7 @@ func TestPrefixedPublishesArriveWhole(t *testing.T) {
 			}
 			want := map[string]string{}
 			for i := range n {
-				id := fmt.Sprintf("%s-%d", tc.name, i)
+				id := fmt.Sprintf("%s-%d", strings.ReplaceAll(tc.name, " ", "_"), i) // message ids have no spaces
 				pre := prefixes[(i/3)%k]
 				if i%7 == 0 {
 					pre = nil // some messages carry no prefix

@@ -17,14 +17,19 @@ import (
 
 // Defaults of Config (see DefaultConfig).
 const (
-	DefaultListen          = "127.0.0.1:5672"
-	DefaultMaxConnections  = 10_000
-	DefaultOutboundBuffer  = 4 << 20
-	DefaultWriteTimeout    = 30 * time.Second
-	DefaultShutdownTimeout = 10 * time.Second
-	DefaultReadBufferSize  = 64 << 10
-	minOutboundBufferBytes = 64 << 10
-	maxConfigFileSizeBytes = 1 << 20
+	DefaultListen         = "127.0.0.1:5672"
+	DefaultMaxConnections = 10_000
+	// DefaultMaxConnectionsPerSource is a tenth of the global limit (as
+	// DefaultUserLimits.MaxConnections): at least ten addresses can use
+	// the broker whatever one of them does, and one host's clients (all of
+	// a machine's local clients share 127.0.0.1) still get a thousand.
+	DefaultMaxConnectionsPerSource = DefaultMaxConnections / 10
+	DefaultOutboundBuffer          = 4 << 20
+	DefaultWriteTimeout            = 30 * time.Second
+	DefaultShutdownTimeout         = 10 * time.Second
+	DefaultReadBufferSize          = 64 << 10
+	minOutboundBufferBytes         = 64 << 10
+	maxConfigFileSizeBytes         = 1 << 20
 )
 
 // ErrInvalidConfig reports a configuration value out of range; the message
@@ -46,6 +51,12 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections; one more is
 	// answered with an error in its own protocol and closed.
 	MaxConnections int
+	// MaxConnectionsPerSource bounds concurrent connections from one
+	// source IP address (both protocols, loopback included); one more is
+	// refused like one over MaxConnections. 0: no per-source limit.
+	// Connections whose remote address is not TCP (ServeConn with a pipe)
+	// are not counted.
+	MaxConnectionsPerSource int
 	// MaxFrameSize bounds a native frame from a client (length field
 	// included); a larger one closes that connection.
 	MaxFrameSize int
@@ -70,6 +81,12 @@ type Config struct {
 	TextAckTimeout time.Duration
 	// TextPacingGap is the quiet time before each text push.
 	TextPacingGap time.Duration
+	// TextIdleTimeout closes a text connection without a consumer that
+	// sends no complete line for this long; TextLineTimeout one whose
+	// unterminated line is not complete this long after its first byte.
+	// Negative disables either (see session.Config).
+	TextIdleTimeout time.Duration
+	TextLineTimeout time.Duration
 	// ServerName is announced to native clients.
 	ServerName string
 
@@ -97,19 +114,22 @@ type Config struct {
 // start from.
 func DefaultConfig() Config {
 	return Config{
-		Listen:              DefaultListen,
-		TLS:                 TLSConfig{ClientAuth: ClientAuthNone, MinVersion: "1.3", IdentityFrom: IdentityAuto},
-		MaxConnections:      DefaultMaxConnections,
-		MaxFrameSize:        session.DefaultMaxFrameSize,
-		MaxLineSize:         session.DefaultMaxLineSize,
-		HandshakeTimeout:    session.DefaultHandshakeTimeout,
-		Heartbeat:           session.DefaultHeartbeat,
-		OutboundBufferBytes: DefaultOutboundBuffer,
-		WriteTimeout:        DefaultWriteTimeout,
-		ShutdownTimeout:     DefaultShutdownTimeout,
-		TextAckTimeout:      session.DefaultTextAckTimeout,
-		TextPacingGap:       session.DefaultTextPacingGap,
-		ServerName:          session.DefaultServerName,
+		Listen:                  DefaultListen,
+		TLS:                     TLSConfig{ClientAuth: ClientAuthNone, MinVersion: "1.3", IdentityFrom: IdentityAuto},
+		MaxConnections:          DefaultMaxConnections,
+		MaxConnectionsPerSource: DefaultMaxConnectionsPerSource,
+		MaxFrameSize:            session.DefaultMaxFrameSize,
+		MaxLineSize:             session.DefaultMaxLineSize,
+		HandshakeTimeout:        session.DefaultHandshakeTimeout,
+		Heartbeat:               session.DefaultHeartbeat,
+		OutboundBufferBytes:     DefaultOutboundBuffer,
+		WriteTimeout:            DefaultWriteTimeout,
+		ShutdownTimeout:         DefaultShutdownTimeout,
+		TextAckTimeout:          session.DefaultTextAckTimeout,
+		TextPacingGap:           session.DefaultTextPacingGap,
+		TextIdleTimeout:         session.DefaultTextIdleTimeout,
+		TextLineTimeout:         session.DefaultTextLineTimeout,
+		ServerName:              session.DefaultServerName,
 		Config: broker.Config{
 			MaxMessageSize: broker.DefaultMaxMessageSize,
 			DedupWindow:    broker.DefaultDedupWindow,
@@ -138,6 +158,8 @@ func (c Config) Validate() error {
 		return bad("max connection age %v must not be negative (0 disables it)", c.MaxConnectionAge)
 	case c.MaxConnections <= 0:
 		return bad("max connections %d must be at least 1", c.MaxConnections)
+	case c.MaxConnectionsPerSource < 0:
+		return bad("max connections per source %d must not be negative (0 disables the limit)", c.MaxConnectionsPerSource)
 	case c.OutboundBufferBytes < minOutboundBufferBytes:
 		return bad("outbound buffer %d bytes is below the minimum of %d", c.OutboundBufferBytes, minOutboundBufferBytes)
 	case c.WriteTimeout <= 0:
@@ -181,6 +203,8 @@ func (c Config) sessionConfig(log *slog.Logger) session.Config {
 		MaxOutput:        c.OutboundBufferBytes,
 		TextAckTimeout:   c.TextAckTimeout,
 		TextPacingGap:    c.TextPacingGap,
+		TextIdleTimeout:  c.TextIdleTimeout,
+		TextLineTimeout:  c.TextLineTimeout,
 	}
 }
 
@@ -209,27 +233,30 @@ func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Durat
 // field overrides the default, and command-line flags override the file.
 // Unknown fields are an error, so a typo cannot silently be ignored.
 type FileConfig struct {
-	Listen              *string   `json:"listen,omitempty"`
-	TLSListen           *string   `json:"tls_listen,omitempty"`
-	TLSCert             *string   `json:"tls_cert,omitempty"`
-	TLSKey              *string   `json:"tls_key,omitempty"`
-	TLSCA               *string   `json:"tls_ca,omitempty"`
-	TLSClientAuth       *string   `json:"tls_client_auth,omitempty"`
-	TLSCRL              *string   `json:"tls_crl,omitempty"`
-	TLSMinVersion       *string   `json:"tls_min_version,omitempty"`
-	TLSIdentityFrom     *string   `json:"tls_identity_from,omitempty"`
-	MaxConnectionAge    *Duration `json:"max_connection_age,omitempty"`
-	MaxConnections      *int      `json:"max_connections,omitempty"`
-	MaxFrameSize        *int      `json:"max_frame_size,omitempty"`
-	MaxLineSize         *int      `json:"max_line_size,omitempty"`
-	HandshakeTimeout    *Duration `json:"handshake_timeout,omitempty"`
-	Heartbeat           *Duration `json:"heartbeat,omitempty"`
-	OutboundBufferBytes *int      `json:"outbound_buffer_bytes,omitempty"`
-	WriteTimeout        *Duration `json:"write_timeout,omitempty"`
-	ShutdownTimeout     *Duration `json:"shutdown_timeout,omitempty"`
-	TextAckTimeout      *Duration `json:"text_ack_timeout,omitempty"`
-	TextPacingGap       *Duration `json:"text_pacing_gap,omitempty"`
-	ServerName          *string   `json:"server_name,omitempty"`
+	Listen                  *string   `json:"listen,omitempty"`
+	TLSListen               *string   `json:"tls_listen,omitempty"`
+	TLSCert                 *string   `json:"tls_cert,omitempty"`
+	TLSKey                  *string   `json:"tls_key,omitempty"`
+	TLSCA                   *string   `json:"tls_ca,omitempty"`
+	TLSClientAuth           *string   `json:"tls_client_auth,omitempty"`
+	TLSCRL                  *string   `json:"tls_crl,omitempty"`
+	TLSMinVersion           *string   `json:"tls_min_version,omitempty"`
+	TLSIdentityFrom         *string   `json:"tls_identity_from,omitempty"`
+	MaxConnectionAge        *Duration `json:"max_connection_age,omitempty"`
+	MaxConnections          *int      `json:"max_connections,omitempty"`
+	MaxConnectionsPerSource *int      `json:"max_connections_per_source,omitempty"`
+	MaxFrameSize            *int      `json:"max_frame_size,omitempty"`
+	MaxLineSize             *int      `json:"max_line_size,omitempty"`
+	HandshakeTimeout        *Duration `json:"handshake_timeout,omitempty"`
+	Heartbeat               *Duration `json:"heartbeat,omitempty"`
+	OutboundBufferBytes     *int      `json:"outbound_buffer_bytes,omitempty"`
+	WriteTimeout            *Duration `json:"write_timeout,omitempty"`
+	ShutdownTimeout         *Duration `json:"shutdown_timeout,omitempty"`
+	TextAckTimeout          *Duration `json:"text_ack_timeout,omitempty"`
+	TextPacingGap           *Duration `json:"text_pacing_gap,omitempty"`
+	TextIdleTimeout         *Duration `json:"text_idle_timeout,omitempty"`
+	TextLineTimeout         *Duration `json:"text_line_timeout,omitempty"`
+	ServerName              *string   `json:"server_name,omitempty"`
 
 	MaxMessageSize    *int      `json:"max_message_size,omitempty"`
 	DedupWindow       *Duration `json:"dedup_window,omitempty"`
@@ -312,6 +339,7 @@ func (f *FileConfig) apply(c *Config) {
 	setS(&c.TLS.IdentityFrom, f.TLSIdentityFrom)
 	setD(&c.MaxConnectionAge, f.MaxConnectionAge)
 	setI(&c.MaxConnections, f.MaxConnections)
+	setI(&c.MaxConnectionsPerSource, f.MaxConnectionsPerSource)
 	setI(&c.MaxFrameSize, f.MaxFrameSize)
 	setI(&c.MaxLineSize, f.MaxLineSize)
 	setD(&c.HandshakeTimeout, f.HandshakeTimeout)
@@ -321,6 +349,8 @@ func (f *FileConfig) apply(c *Config) {
 	setD(&c.ShutdownTimeout, f.ShutdownTimeout)
 	setD(&c.TextAckTimeout, f.TextAckTimeout)
 	setD(&c.TextPacingGap, f.TextPacingGap)
+	setD(&c.TextIdleTimeout, f.TextIdleTimeout)
+	setD(&c.TextLineTimeout, f.TextLineTimeout)
 	setS(&c.ServerName, f.ServerName)
 	setI(&c.MaxMessageSize, f.MaxMessageSize)
 	setD(&c.DedupWindow, f.DedupWindow)

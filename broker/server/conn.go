@@ -24,6 +24,7 @@ type conn struct {
 	id     broker.ConnID
 	nc     net.Conn
 	remote string
+	source string    // source IP counted in Server.perSource; "" if not counted
 	peer   PeerInfo  // transport facts, final once the session exists
 	opened time.Time // accepted at
 
@@ -51,17 +52,35 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 		nc.Close()
 		return
 	}
-	over := len(s.conns) >= s.cfg.MaxConnections
-	if over && len(s.conns) >= 2*s.cfg.MaxConnections {
-		// Far over the limit: do not even spend a goroutine on a polite
-		// refusal.
-		s.mu.Unlock()
-		nc.Close()
-		s.log.Warn("connection refused: far over the connection limit", "remote", nc.RemoteAddr().String())
-		return
+	remote := nc.RemoteAddr().String()
+	source := ""
+	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok && s.cfg.MaxConnectionsPerSource > 0 {
+		source = ta.IP.String()
+	}
+	var over string
+	switch {
+	case len(s.conns) >= s.cfg.MaxConnections:
+		over = "too many connections (limit " + strconv.Itoa(s.cfg.MaxConnections) + "); try again later"
+		if len(s.conns) >= 2*s.cfg.MaxConnections {
+			// Far over the limit: do not even spend a goroutine on a
+			// polite refusal.
+			s.mu.Unlock()
+			nc.Close()
+			s.log.Warn("connection refused: far over the connection limit", "remote", remote)
+			return
+		}
+	case source != "" && s.perSource[source] >= s.cfg.MaxConnectionsPerSource:
+		over = "too many connections from your address " + source + " (limit " + strconv.Itoa(s.cfg.MaxConnectionsPerSource) + " per address); close some or try again later"
+		if s.perSource[source] >= 2*s.cfg.MaxConnectionsPerSource {
+			// Polite refusals in progress count too: far over the limit,
+			// this address gets no goroutine, not even for a refusal.
+			s.mu.Unlock()
+			nc.Close()
+			s.log.Warn("connection refused: far over the per-address connection limit", "remote", remote, "limit", s.cfg.MaxConnectionsPerSource)
+			return
+		}
 	}
 	s.nextID++
-	remote := nc.RemoteAddr().String()
 	peer := PeerInfo{Remote: remote, Loopback: isLoopback(nc.RemoteAddr())}
 	if useTLS {
 		nc = tls.Server(nc, s.tls.base)
@@ -71,6 +90,7 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 		id:      s.nextID,
 		nc:      nc,
 		remote:  remote,
+		source:  source,
 		peer:    peer,
 		opened:  time.Now(),
 		wake:    make(chan struct{}, 1),
@@ -78,6 +98,9 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 		done:    make(chan struct{}),
 	}
 	s.conns[c.id] = c
+	if source != "" {
+		s.perSource[source]++
+	}
 	s.active.Add(1)
 	s.mu.Unlock()
 	go c.run(over)
@@ -85,7 +108,7 @@ func (s *Server) accept(nc net.Conn, useTLS bool) {
 
 // run is the reader goroutine; it starts the writer once the protocol is
 // known.
-func (c *conn) run(overLimit bool) {
+func (c *conn) run(overLimit string) {
 	defer c.s.active.Done()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshakeTLS(tc); err != nil {
@@ -107,8 +130,8 @@ func (c *conn) run(overLimit bool) {
 		return
 	}
 	proto := wire.Sniff(buf[:n])
-	if overLimit {
-		c.refuse(proto)
+	if overLimit != "" {
+		c.refuse(proto, overLimit)
 		return
 	}
 	if proto == wire.ProtocolAMQP {
@@ -171,9 +194,9 @@ func (c *conn) readFirst(buf []byte) (int, error) {
 	}
 }
 
-// refuse answers a connection over MaxConnections in its own protocol.
-func (c *conn) refuse(proto wire.Protocol) {
-	msg := "too many connections (limit " + strconv.Itoa(c.s.cfg.MaxConnections) + "); try again later"
+// refuse answers a connection over MaxConnections or
+// MaxConnectionsPerSource in its own protocol, saying which (msg).
+func (c *conn) refuse(proto wire.Protocol, msg string) {
 	var out []byte
 	switch proto {
 	case wire.ProtocolNative:
@@ -183,7 +206,7 @@ func (c *conn) refuse(proto wire.Protocol) {
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	c.nc.Write(out)
-	c.s.log.Warn("connection refused: connection limit reached", "remote", c.remote, "limit", c.s.cfg.MaxConnections)
+	c.s.log.Warn("connection refused: connection limit reached", "remote", c.remote, "reason", msg)
 	c.teardown("connection limit reached")
 }
 
@@ -415,6 +438,11 @@ func (c *conn) teardown(reason string) {
 		s.settle(now)
 	}
 	delete(s.conns, c.id)
+	if c.source != "" {
+		if s.perSource[c.source]--; s.perSource[c.source] <= 0 {
+			delete(s.perSource, c.source)
+		}
+	}
 	s.auth.release(c.id)
 	s.mu.Unlock()
 	c.doneOnce.Do(func() { close(c.done) })

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,7 +164,7 @@ func TestNativeBadFramesCloseOnlyTheirConnection(t *testing.T) {
 				t.Fatalf("bad input answered %#v, want an Error with ReqID 0 and code %d", e, c.code)
 			}
 			expectClosed(t, bad.nc)
-			good.send(publishFrame(good.seq(), broker.DefaultExchange, broker.DefaultRoutingKey, name, nil))
+			good.send(publishFrame(good.seq(), broker.DefaultExchange, broker.DefaultRoutingKey, strings.ReplaceAll(name, " ", "-"), nil))
 			if _, ok := good.next().(*wire.Confirm); !ok {
 				t.Fatal("the other connection stopped working")
 			}

@@ -26,6 +26,7 @@ type Server struct {
 	mu        sync.Mutex // guards everything below and the core and sessions
 	core      *broker.Core
 	conns     map[broker.ConnID]*conn
+	perSource map[string]int // connections by source IP (MaxConnectionsPerSource)
 	nextID    broker.ConnID
 	listeners map[net.Listener]struct{}
 	addr      net.Addr
@@ -61,6 +62,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		log:       logger,
 		sessCfg:   cfg.sessionConfig(logger).WithDefaults(),
 		conns:     make(map[broker.ConnID]*conn),
+		perSource: make(map[string]int),
 		listeners: make(map[net.Listener]struct{}),
 	}
 	auth, err := newAuthState(cfg.Auth.withDefaults())

@@ -22,6 +22,8 @@ const (
 	DefaultMaxOutput        = 4 << 20
 	DefaultTextAckTimeout   = 30 * time.Second
 	DefaultTextPacingGap    = 20 * time.Millisecond
+	DefaultTextIdleTimeout  = 5 * time.Minute
+	DefaultTextLineTimeout  = 30 * time.Second
 )
 
 // Config holds what the protocol sessions need to know. The server derives
@@ -58,6 +60,16 @@ type Config struct {
 	TextAckTimeout time.Duration
 	// TextPacingGap is the quiet time after any write before a push.
 	TextPacingGap time.Duration
+	// TextIdleTimeout closes a text connection that sends no complete line
+	// for this long while it has no consumer and no push in flight or
+	// waiting (a consumer connection may be silent for ever: the reference
+	// Receiver sends nothing between messages). Negative disables.
+	TextIdleTimeout time.Duration
+	// TextLineTimeout closes a text connection whose unterminated line is
+	// not complete this long after its first byte arrived, so that a
+	// client cannot hold a connection (and its line buffer) with a line it
+	// never finishes. Negative disables.
+	TextLineTimeout time.Duration
 	// Users returns the users database in force (the driver swaps it on
 	// reload; a session takes it once, at its handshake). A nil function
 	// or a nil database: the broker has no users, and every connection is
@@ -140,6 +152,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TextPacingGap == 0 {
 		c.TextPacingGap = DefaultTextPacingGap
+	}
+	if c.TextIdleTimeout == 0 {
+		c.TextIdleTimeout = DefaultTextIdleTimeout
+	}
+	if c.TextLineTimeout == 0 {
+		c.TextLineTimeout = DefaultTextLineTimeout
 	}
 	if c.TextUser == "" {
 		c.TextUser = access.Guest

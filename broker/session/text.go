@@ -54,6 +54,23 @@ type Text struct {
 	closed      bool
 	closeReason string
 	detached    bool
+
+	// searched is how many bytes at the start of the next Feed's input are
+	// already known to hold no '\n': the pending unterminated line, which
+	// the driver feeds again with more bytes after it. Only the new bytes
+	// are searched, so a long line arriving in small reads costs O(its
+	// length), not O(length²). scanned counts the bytes searched (tests).
+	searched int
+	scanned  uint64
+
+	// Timeouts (Config.TextIdleTimeout, TextLineTimeout): lastLine is when
+	// the last complete line arrived (or the session opened); lineStart is
+	// when the first byte of the pending unterminated line arrived (zero:
+	// none pending). consumers counts this connection's registered
+	// consumers, which exempt it from the idle timeout.
+	lastLine  time.Time
+	lineStart time.Time
+	consumers int
 }
 
 // textReply is one command's reply; for publish and publish_batch each
@@ -88,12 +105,13 @@ var errBinaryText = errors.New("binary data on a text connection (invalid UTF-8 
 func NewText(core Core, conn broker.ConnID, cfg Config, now time.Time) *Text {
 	cfg = cfg.WithDefaults()
 	t := &Text{
-		core:    core,
-		conn:    conn,
-		cfg:     cfg,
-		log:     cfg.Logger.With("conn", uint64(conn), "protocol", "text"),
-		pending: make(map[uint64]replySlot),
-		pushed:  make(map[string]uint64),
+		core:     core,
+		conn:     conn,
+		cfg:      cfg,
+		log:      cfg.Logger.With("conn", uint64(conn), "protocol", "text"),
+		pending:  make(map[uint64]replySlot),
+		pushed:   make(map[string]uint64),
+		lastLine: now,
 	}
 	id := access.Anonymous()
 	if db := cfg.users(); db != nil {
@@ -119,12 +137,28 @@ func NewText(core Core, conn broker.ConnID, cfg Config, now time.Time) *Text {
 // Protocol implements Session.
 func (t *Text) Protocol() wire.Protocol { return wire.ProtocolText }
 
-// Feed implements Session: it handles every complete line of in.
+// Feed implements Session: it handles every complete line of in. The bytes
+// it leaves unconsumed (an unterminated line) must start the next Feed's
+// input, as the Session contract says: they are not searched again.
 func (t *Text) Feed(in []byte, now time.Time) (int, error) {
 	off := 0
+	from := t.searched
+	if from > len(in) {
+		from = 0 // not our leftover after all: search everything
+	}
+	t.searched = 0
+	lines := false
 	for !t.closed && off < len(in) {
-		i := bytes.IndexByte(in[off:], '\n')
+		i := bytes.IndexByte(in[off+from:], '\n')
+		if i >= 0 {
+			t.scanned += uint64(i + 1)
+			i += from
+		} else {
+			t.scanned += uint64(len(in) - off - from)
+		}
+		from = 0
 		if i < 0 {
+			t.searched = len(in) - off
 			// A line of exactly the limit may still be waiting for the "\n"
 			// of its "\r\n": only one byte beyond limit+1 proves it too long.
 			if len(in)-off > t.cfg.MaxLineSize+1 {
@@ -134,6 +168,7 @@ func (t *Text) Feed(in []byte, now time.Time) (int, error) {
 		}
 		line := in[off : off+i]
 		off += i + 1
+		lines = true
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if len(line) > t.cfg.MaxLineSize {
 			return len(in), t.fatal(&wire.LineTooLongError{Max: t.cfg.MaxLineSize})
@@ -148,6 +183,13 @@ func (t *Text) Feed(in []byte, now time.Time) (int, error) {
 	}
 	if t.closed {
 		return len(in), nil
+	}
+	if lines {
+		t.lastLine = now
+		t.lineStart = time.Time{}
+	}
+	if off < len(in) && t.lineStart.IsZero() {
+		t.lineStart = now
 	}
 	t.tryPush(now)
 	return off, nil
@@ -191,6 +233,7 @@ func (t *Text) HandleEffect(e broker.Effect, now time.Time) {
 		t.hold(e.Delivery)
 	case broker.EffectCancelled:
 		t.log.Info("text consumer cancelled by the server", "queue", e.Delivery.Queue, "err", e.Err)
+		t.consumers = max(t.consumers-1, 0)
 	}
 	t.tryPush(now)
 }
@@ -257,7 +300,49 @@ func (t *Text) Tick(now time.Time) {
 		// the push), so that tag is stale by now: forget it.
 		delete(t.pushed, t.flightID)
 	}
+	if d, ok := t.lineDeadline(); ok && !now.Before(d) {
+		t.fatal(&TextTimeoutError{What: "line", Timeout: t.cfg.TextLineTimeout})
+		return
+	}
+	if d, ok := t.idleDeadline(); ok && !now.Before(d) {
+		t.fatal(&TextTimeoutError{What: "idle", Timeout: t.cfg.TextIdleTimeout})
+		return
+	}
 	t.tryPush(now)
+}
+
+// TextTimeoutError closes a text connection whose unterminated line did not
+// complete within Config.TextLineTimeout (What "line"), or that sent no
+// complete line within Config.TextIdleTimeout while it had no consumer
+// (What "idle").
+type TextTimeoutError struct {
+	What    string
+	Timeout time.Duration
+}
+
+func (e *TextTimeoutError) Error() string {
+	if e.What == "line" {
+		return fmt.Sprintf("an unterminated line did not complete within the line timeout (%v); closing the connection", e.Timeout)
+	}
+	return fmt.Sprintf("no command within the idle timeout (%v) on a connection without a consumer; closing the connection", e.Timeout)
+}
+
+// lineDeadline is when the pending unterminated line times out.
+func (t *Text) lineDeadline() (time.Time, bool) {
+	if t.lineStart.IsZero() || t.cfg.TextLineTimeout < 0 {
+		return time.Time{}, false
+	}
+	return t.lineStart.Add(t.cfg.TextLineTimeout), true
+}
+
+// idleDeadline is when the connection times out for idleness. A connection
+// with a consumer, or with a push in flight or waiting, is not idle: the
+// reference Receiver sends nothing between messages, however long.
+func (t *Text) idleDeadline() (time.Time, bool) {
+	if t.cfg.TextIdleTimeout < 0 || t.consumers > 0 || t.flightActive || len(t.held) > 0 {
+		return time.Time{}, false
+	}
+	return t.lastLine.Add(t.cfg.TextIdleTimeout), true
 }
 
 // NextDeadline implements Session.
@@ -265,13 +350,18 @@ func (t *Text) NextDeadline() (time.Time, bool) {
 	if t.closed {
 		return time.Time{}, false
 	}
-	if t.flightActive {
-		return t.flightUntil, true
+	var next time.Time
+	have := false
+	consider := func(d time.Time, ok bool) {
+		if ok && (!have || d.Before(next)) {
+			next, have = d, true
+		}
 	}
-	if len(t.held) > 0 && len(t.out) == 0 {
-		return t.quietUntil, true
-	}
-	return time.Time{}, false
+	consider(t.flightUntil, t.flightActive)
+	consider(t.quietUntil, !t.flightActive && len(t.held) > 0 && len(t.out) == 0)
+	consider(t.lineDeadline())
+	consider(t.idleDeadline())
+	return next, have
 }
 
 // Closed implements Session.

@@ -185,6 +185,8 @@ func (t *Text) consume(q string, now time.Time) {
 	}, now)
 	if err != nil {
 		t.log.Warn("consume refused; answering 'Subscribed to queue' as the reference does", "queue", q, "err", err)
+	} else {
+		t.consumers++
 	}
 	t.reply(wire.AppendReplySubscribed(t.scratch[:0]))
 }

@@ -58,12 +58,12 @@ func TestTextCommandGolden(t *testing.T) {
 
 func TestParseCommandIntoReusesAndResets(t *testing.T) {
 	var c wire.TextCommand
-	batch := []byte(`publish_batch x k [{"message_id":"a"},{"message_id":"b"},{"message_id":"c"}]`)
+	batch := []byte(`publish_batch x k [{"message_id":"a"` + wiretest.SeedFields + `},{"message_id":"b"` + wiretest.SeedFields + `},{"message_id":"c"` + wiretest.SeedFields + `}]`)
 	if err := wire.ParseCommandInto(batch, &c); err != nil || len(c.Batch) != 3 {
 		t.Fatalf("batch: %v, %d envelopes", err, len(c.Batch))
 	}
 	first := &c.Batch[0]
-	if err := wire.ParseCommandInto([]byte(`publish_batch x k [{"message_id":"d"}]`), &c); err != nil {
+	if err := wire.ParseCommandInto([]byte(`publish_batch x k [{"message_id":"d"`+wiretest.SeedFields+`}]`), &c); err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Batch) != 1 || &c.Batch[0] != first || string(c.Batch[0].MessageID) != "d" {

@@ -14,8 +14,6 @@ import (
 // into a map (allocations per field) we validate with json.Valid and then
 // walk the top level of the already valid text.
 
-var messageIDKey = []byte(`"message_id"`)
-
 // JSON text is UTF-8 (RFC 8259 §8.1); json.Valid does not check that, and
 // a message id with invalid bytes would read differently in every client.
 var errNotUTF8 = errors.New("not valid UTF-8")
@@ -68,30 +66,44 @@ func envelopeBatch(arr []byte, dst []TextMessage) ([]TextMessage, error) {
 	}
 }
 
-// objectMessageID finds the top-level "message_id" of a valid JSON object.
+// envelopeFields are the reference envelope's fields, in the order of the
+// reference server's struct (src/main.rs, Message), which is the order in
+// which serde reports missing ones.
+var envelopeFields = [...]string{"message_id", "ciphertext", "nonce", "tag", "enc_session_key"}
+
+// objectMessageID checks a valid JSON object as the reference server's
+// serde does when it parses a Message, and returns its message_id: each of
+// the five fields of envelopeFields must be present once at the top level,
+// with a string value; other fields are ignored. The wording follows
+// serde_json's ("missing field `nonce`", "invalid type: integer `5`,
+// expected a string"), naming the field where serde gives a position.
 func objectMessageID(obj []byte) ([]byte, error) {
 	var id []byte
-	found := false
+	var seen [len(envelopeFields)]bool
 	i := skipWS(obj, 1)
-	if obj[i] == '}' {
-		return nil, errors.New("missing field `message_id`")
-	}
-	for {
+	for obj[i] != '}' {
 		keyEnd := skipString(obj, i)
 		key := obj[i:keyEnd]
 		i = skipWS(obj, keyEnd)
 		i = skipWS(obj, i+1) // past ':'
 		valEnd := skipValue(obj, i)
-		if isMessageIDKey(key) {
-			if found {
-				return nil, errors.New("duplicate field `message_id`")
+		if f := envelopeField(key); f >= 0 {
+			name := envelopeFields[f]
+			if seen[f] {
+				return nil, fmt.Errorf("duplicate field `%s`", name)
 			}
-			found = true
-			v, err := jsonStringValue(obj[i:valEnd])
-			if err != nil {
-				return nil, err
+			seen[f] = true
+			val := obj[i:valEnd]
+			if val[0] != '"' {
+				return nil, fmt.Errorf("invalid type: %s, expected a string (field `%s`)", jsonKind(val), name)
 			}
-			id = v
+			if f == 0 {
+				v, err := jsonStringValue(val)
+				if err != nil {
+					return nil, err
+				}
+				id = v
+			}
 		}
 		i = skipWS(obj, valEnd)
 		if obj[i] == '}' {
@@ -99,8 +111,10 @@ func objectMessageID(obj []byte) ([]byte, error) {
 		}
 		i = skipWS(obj, i+1) // past ','
 	}
-	if !found {
-		return nil, errors.New("missing field `message_id`")
+	for f, ok := range seen {
+		if !ok {
+			return nil, fmt.Errorf("missing field `%s`", envelopeFields[f])
+		}
 	}
 	if len(id) > MaxMessageIDLen {
 		return nil, fmt.Errorf("message_id is %d bytes, the limit is %d", len(id), MaxMessageIDLen)
@@ -113,15 +127,42 @@ func objectMessageID(obj []byte) ([]byte, error) {
 	return id, nil
 }
 
-func isMessageIDKey(key []byte) bool {
-	if bytes.Equal(key, messageIDKey) {
-		return true
+// envelopeField returns the index in envelopeFields of a JSON key (with
+// its quotes), or -1.
+func envelopeField(key []byte) int {
+	raw := key[1 : len(key)-1]
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		var s string
+		if json.Unmarshal(key, &s) != nil {
+			return -1
+		}
+		raw = []byte(s)
 	}
-	if bytes.IndexByte(key, '\\') < 0 {
-		return false
+	for f, name := range envelopeFields {
+		if string(raw) == name {
+			return f
+		}
 	}
-	var s string
-	return json.Unmarshal(key, &s) == nil && s == "message_id"
+	return -1
+}
+
+// jsonKind describes a non-string JSON value as serde_json does.
+func jsonKind(v []byte) string {
+	switch v[0] {
+	case '{':
+		return "map"
+	case '[':
+		return "sequence"
+	case 't', 'f':
+		return "boolean `" + string(v) + "`"
+	case 'n':
+		return "null"
+	}
+	num := truncateUTF8(string(v), 32)
+	if bytes.ContainsAny(v, ".eE") {
+		return "floating point `" + num + "`"
+	}
+	return "integer `" + num + "`"
 }
 
 // jsonStringValue returns the content of a JSON string, aliasing the input

@@ -1,9 +1,11 @@
 package wire_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
+	"github.com/ciphermq/ciphermq/broker/wire/wiretest"
 )
 
 // Tricky JSON the top-level walk must get right: nested message_id keys,
@@ -18,7 +20,9 @@ func TestEnvelopeIDWalksOnlyTheTopLevel(t *testing.T) {
 		{`{"message_id":"\u00e9t\u00e9"}`, "été"},
 	}
 	for _, c := range cases {
-		cmd, err := wire.ParseCommand([]byte("publish x k " + c.json))
+		obj := strings.TrimSpace(c.json)
+		obj = obj[:len(obj)-1] + wiretest.SeedFields + "}"
+		cmd, err := wire.ParseCommand([]byte("publish x k " + obj))
 		if err != nil {
 			t.Errorf("%s: %v", c.json, err)
 			continue
@@ -27,7 +31,7 @@ func TestEnvelopeIDWalksOnlyTheTopLevel(t *testing.T) {
 			t.Errorf("%s: id %q, want %q", c.json, cmd.MessageID, c.id)
 		}
 	}
-	if _, err := wire.ParseCommand([]byte(`publish x k {"n":{"message_id":"inner"}}`)); err == nil {
+	if _, err := wire.ParseCommand([]byte(`publish x k {"n":{"message_id":"inner"}` + wiretest.SeedFields + `}`)); err == nil {
 		t.Error("a nested message_id must not count as the envelope's")
 	}
 }

@@ -30,8 +30,9 @@ func genEnvelope(t *rapid.T, label string) (id string, text string) {
 			continue
 		}
 		key := rapid.StringMatching(`[a-z_]{1,12}`).Draw(t, label+"-key")
-		if key == "message_id" {
-			key = "message_ids"
+		switch key {
+		case "message_id", "ciphertext", "nonce", "tag", "enc_session_key":
+			key += "s" // the reference fields are placed below
 		}
 		var val any
 		switch rapid.IntRange(0, 3).Draw(t, label+"-kind") {
@@ -45,6 +46,13 @@ func genEnvelope(t *rapid.T, label string) (id string, text string) {
 			val = []any{rapid.String().Draw(t, label+"-a"), 1.5}
 		}
 		parts = append(parts, mustJSON(key)+colon+mustJSON(val))
+	}
+	// The four other fields the reference server requires, as strings, at
+	// random places.
+	for _, f := range []string{"ciphertext", "nonce", "tag", "enc_session_key"} {
+		at := rapid.IntRange(0, len(parts)).Draw(t, label+"-at-"+f)
+		field := mustJSON(f) + colon + mustJSON(rapid.StringMatching(`[A-Za-z0-9+/=]{0,24}`).Draw(t, label+"-"+f))
+		parts = append(parts[:at], append([]string{field}, parts[at:]...)...)
 	}
 	return id, "{" + strings.Join(parts, sep) + "}"
 }

@@ -76,6 +76,7 @@ See docs/server.md and docs/security.md.`,
 	f.Duration("auth-failure-window", server.DefaultAuthFailureWindow, "window of --auth-failure-limit")
 	f.Duration("max-connection-age", 0, "end connections older than this politely so rotated certificates take effect (0: never)")
 	f.Int("max-connections", def.MaxConnections, "maximum concurrent connections")
+	f.Int("max-connections-per-source", def.MaxConnectionsPerSource, "maximum concurrent connections from one IP address, loopback included (0: no limit)")
 	f.Int("max-frame-size", def.MaxFrameSize, "largest native frame accepted, in bytes")
 	f.Int("max-line-size", def.MaxLineSize, "longest text-protocol line accepted, in bytes")
 	f.Int("max-message-size", def.MaxMessageSize, "largest message body accepted, in bytes")
@@ -86,6 +87,8 @@ See docs/server.md and docs/security.md.`,
 	f.Duration("shutdown-timeout", def.ShutdownTimeout, "time allowed for connections to close on shutdown")
 	f.Duration("text-ack-timeout", def.TextAckTimeout, "ack timeout of text-protocol consumers")
 	f.Duration("text-pacing-gap", def.TextPacingGap, "quiet time before each text push")
+	f.Duration("text-idle-timeout", def.TextIdleTimeout, "close a text connection without a consumer that sends no complete line for this long (negative disables)")
+	f.Duration("text-line-timeout", def.TextLineTimeout, "close a text connection whose unterminated line is not complete this long after its first byte (negative disables)")
 	f.Duration("dedup-window", def.DedupWindow, "a repeated message id within this window is confirmed, not enqueued again (negative disables)")
 	f.Int("dedup-max-ids", def.DedupMaxIDs, "most message ids remembered for deduplication")
 	f.Int("default-prefetch", def.DefaultPrefetch, "unacked limit of a consumer that asks for 0 (0: the core's default)")
@@ -153,6 +156,7 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 		cfg.Auth.TextProtocol = m
 	}
 	setI("max-connections", &cfg.MaxConnections)
+	setI("max-connections-per-source", &cfg.MaxConnectionsPerSource)
 	setI("max-frame-size", &cfg.MaxFrameSize)
 	setI("max-line-size", &cfg.MaxLineSize)
 	setI("max-message-size", &cfg.MaxMessageSize)
@@ -163,6 +167,8 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 	setD("shutdown-timeout", &cfg.ShutdownTimeout)
 	setD("text-ack-timeout", &cfg.TextAckTimeout)
 	setD("text-pacing-gap", &cfg.TextPacingGap)
+	setD("text-idle-timeout", &cfg.TextIdleTimeout)
+	setD("text-line-timeout", &cfg.TextLineTimeout)
 	setD("dedup-window", &cfg.DedupWindow)
 	setI("dedup-max-ids", &cfg.DedupMaxIDs)
 	setI("default-prefetch", &cfg.DefaultPrefetch)
