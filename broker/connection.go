@@ -5,13 +5,13 @@ import "sort"
 // connection is the core's view of one client connection: its consumers and
 // the deliveries it has not acked yet.
 type connection struct {
-	id          ConnID
-	owner       Owner                // whom the connection acts as
+	id    ConnID
+	owner Owner // whom the connection acts as
 	// outLimit bounds the bytes pushed to the connection that its driver
 	// has not written yet (0: no bound); outBytes is the driver's last
 	// report plus what was delivered since (see Writable).
-	outLimit int64
-	outBytes int64
+	outLimit    int64
+	outBytes    int64
 	lastTag     uint64               // delivery tags are 1, 2, 3, ... and never reused
 	consumers   map[string]*consumer // by tag
 	consumerSeq uint64               // for generated consumer tags
