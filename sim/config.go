@@ -182,7 +182,8 @@ func (w Workload) validate() error {
 }
 
 // Mutations are test-only switches that each break one guarantee, so the
-// checkers can be shown to notice (DESIGN.md §8). Never set outside tests.
+// checkers can be shown to notice (docs/architecture.md, "Invariants";
+// docs/testing.md, "Mutation proofs"). Never set outside tests.
 type Mutations struct {
 	// ReceiverNoDedup: the receiver processes a message again although it is
 	// already stored (its engine asks no dedup set, the application ignores

@@ -270,7 +270,8 @@ func status(ok bool) string {
 	return "VIOLATED"
 }
 
-// verdicts sorts a run's findings by invariant (DESIGN.md §2).
+// verdicts sorts a run's findings by invariant (docs/architecture.md,
+// "Invariants").
 func verdicts(r sim.Result) []verdict {
 	rep := r.Report
 	vs := []verdict{

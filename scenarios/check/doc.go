@@ -1,7 +1,8 @@
 // Package check judges a run by its history. It is the referee of every
 // fault test: the deterministic simulator and the real-process specs record
 // what the publishers attempted and learned and what the receivers processed,
-// and Check compares the two against the invariants of DESIGN.md §2.
+// and Check compares the two against the invariants I1–I6 of
+// docs/architecture.md (section "Invariants").
 //
 // # Vocabulary
 //
