@@ -410,8 +410,8 @@ func (s *Server) ReloadTLS() error {
 	return nil
 }
 
-// Reload re-reads what the server can change without a restart (today:
-// the TLS material). "ciphermq server" calls it on SIGHUP.
+// Reload re-reads what the server can change without a restart: the TLS
+// material and the users file. "ciphermq server" calls it on SIGHUP.
 func (s *Server) Reload() error {
 	var errs []error
 	if err := s.ReloadTLS(); err != nil {
