@@ -54,6 +54,7 @@ type Text struct {
 	closed      bool
 	closeReason string
 	detached    bool
+	mem         memAlarm // the broker's memory alarm (alarm.go)
 }
 
 // textReply is one command's reply; for publish and publish_batch each
