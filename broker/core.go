@@ -46,6 +46,8 @@ type Core struct {
 	refused    uint64 // publishes refused, for any reason
 
 	persist persistState
+
+	mem memAccount // MemoryUsage's running totals (memory.go)
 }
 
 // New returns a core configured by cfg (zero fields take their defaults).

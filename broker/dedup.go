@@ -27,6 +27,9 @@ type dedupWindow struct {
 	head   int
 	// touched keeps the early load in seen from being optimised away.
 	touched uint64
+	// total, if set, counts the ids of every window of a dedupScopes (the
+	// core's memory accounting).
+	total *int64
 }
 
 type dedupKey [2]uint64
@@ -70,6 +73,9 @@ func (d *dedupWindow) record(k dedupKey, now time.Time) {
 		panic("broker: recording a message id twice in the dedup window")
 	}
 	d.fifo = append(d.fifo, dedupEntry{key: k, at: now.UnixNano()})
+	if d.total != nil {
+		*d.total++
+	}
 	for d.ids.len() > d.max {
 		d.popFront()
 	}
@@ -86,6 +92,9 @@ func (d *dedupWindow) expire(now time.Time) {
 func (d *dedupWindow) popFront() {
 	if !d.ids.remove(d.fifo[d.head].key) {
 		panic("broker: dedup FIFO entry missing from the id set")
+	}
+	if d.total != nil {
+		*d.total--
 	}
 	d.head++
 	n := len(d.fifo) - d.head
@@ -156,6 +165,7 @@ type dedupScopes struct {
 	byUser map[string]*dedupWindow
 	users  []string // sorted: a deterministic order for expiry and stats
 	buf    []byte   // scratch key material
+	total  int64    // ids remembered by all windows
 }
 
 func newDedupScopes(window time.Duration, max int) dedupScopes {
@@ -169,7 +179,7 @@ func (s *dedupScopes) of(user string) *dedupWindow {
 	if w := s.byUser[user]; w != nil {
 		return w
 	}
-	w := &dedupWindow{window: s.window, max: s.max}
+	w := &dedupWindow{window: s.window, max: s.max, total: &s.total}
 	s.byUser[user] = w
 	i, _ := slices.BinarySearch(s.users, user)
 	s.users = slices.Insert(s.users, i, user)

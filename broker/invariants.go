@@ -173,6 +173,9 @@ func (c *Core) CheckInvariants() error {
 	if err := c.checkUsage(); err != nil {
 		return err
 	}
+	if err := c.checkMemory(); err != nil {
+		return err
+	}
 	for _, u := range c.dedup.users {
 		d := c.dedup.byUser[u]
 		if len(d.fifo)-d.head != d.ids.len() {

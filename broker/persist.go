@@ -232,6 +232,7 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 			m.state = stateReady
 			q.ready.pushBack(m)
 			q.bytes += int64(len(body))
+			c.memHold(m)
 		}
 	}
 	for _, d := range rec.Dedup {

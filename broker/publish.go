@@ -123,6 +123,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		m.state = stateReady
 		q.ready.pushBack(m)
 		q.bytes += int64(size)
+		c.memHold(m)
 		q.c.published++
 	}
 	window.record(key, c.now)

@@ -37,6 +37,7 @@ func (c *Core) drop(m *message) {
 	if m.q.bytes < 0 {
 		panic("broker: queue " + m.q.name + " byte count below zero")
 	}
+	c.memRelease(m)
 	c.freeMessage(m)
 }
 

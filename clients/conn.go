@@ -90,6 +90,7 @@ type session struct {
 	writing bool      // a goroutine is writing to nc; frames queued meanwhile wait for it
 	wrote   bool      // something was written since the last heartbeat tick
 	wroteAt time.Time // when the last write ended
+	blocked bool      // the broker's memory alarm is on (blocked.go)
 
 	wake chan struct{} // cap 1: wbuf has data
 	done chan struct{} // closed when the session ends

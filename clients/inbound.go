@@ -101,6 +101,8 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 		err = wire.DecodeClose(payload, &in.close)
 	case wire.FrameHeartbeat:
 		return nil
+	case wire.FrameBlocked, wire.FrameUnblocked:
+		return c.handleAlarmLocked(s, typ, payload)
 	default:
 		c.log.Warn("ignoring a frame the broker should not send to a client", "type", typ)
 		return nil

@@ -72,6 +72,12 @@ type Config struct {
 	// OutboundBufferBytes bounds one connection's unwritten output. Above
 	// it the server stops reading from that connection (flow control).
 	OutboundBufferBytes int
+	// MemoryHighWatermark is the global memory budget in bytes (0: none):
+	// above it publishers are blocked (docs/server.md, "Memory budget").
+	MemoryHighWatermark int64
+	// MemoryLowWatermark: below it publishers resume (0: 90% of the high
+	// watermark).
+	MemoryLowWatermark int64
 	// WriteTimeout bounds one write to a client that does not read.
 	WriteTimeout time.Duration
 	// ShutdownTimeout is how long ListenAndServe waits for connections to
@@ -162,6 +168,10 @@ func (c Config) Validate() error {
 		return bad("max connections per source %d must not be negative (0 disables the limit)", c.MaxConnectionsPerSource)
 	case c.OutboundBufferBytes < minOutboundBufferBytes:
 		return bad("outbound buffer %d bytes is below the minimum of %d", c.OutboundBufferBytes, minOutboundBufferBytes)
+	case c.MemoryHighWatermark < 0 || c.MemoryLowWatermark < 0:
+		return bad("memory watermarks must not be negative (0: no budget / 90%% of the high one)")
+	case c.MemoryLowWatermark > 0 && c.MemoryLowWatermark > c.MemoryHighWatermark:
+		return bad("memory low watermark %d is above the high watermark %d", c.MemoryLowWatermark, c.MemoryHighWatermark)
 	case c.WriteTimeout <= 0:
 		return bad("write timeout %v must be positive", c.WriteTimeout)
 	case c.ShutdownTimeout < 0:

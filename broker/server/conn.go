@@ -37,6 +37,10 @@ type conn struct {
 	armedAt time.Time       // (mu)
 	reason  string          // (mu) why it closed, for the log line
 
+	inHeld, memHeld int64 // (mu) read buffer bytes held; buffers accounted (membudget.go)
+	inGrown         bool  // (mu) the read buffer grew past its default size
+	alarmSeen       bool  // (mu) its session knows the memory alarm is on
+
 	wake     chan struct{} // wakes the writer; capacity 1, never blocks
 	drained  chan struct{} // wakes a reader stopped by flow control
 	done     chan struct{} // closed when torn down
@@ -222,6 +226,7 @@ func (c *conn) readLoop(buf []byte, n int) {
 		}
 		now := time.Now()
 		consumed, _ := c.sess.Feed(buf[:n], now)
+		c.noteInput(buf, n-consumed)
 		c.s.pollAuth(c)
 		c.s.touch(c)
 		c.s.settle(now)
@@ -243,7 +248,7 @@ func (c *conn) readLoop(buf []byte, n int) {
 			copy(nb, buf[:n])
 			buf = nb
 		}
-		if !c.waitForRoom() {
+		if !c.waitForRoom() || !c.waitForMemory() {
 			return
 		}
 		if consumed > 0 && n > 0 {
@@ -443,6 +448,7 @@ func (c *conn) teardown(reason string) {
 			delete(s.perSource, c.source)
 		}
 	}
+	s.accountBuffers(c) // gone: gives its share back
 	s.auth.release(c.id)
 	s.mu.Unlock()
 	c.doneOnce.Do(func() { close(c.done) })

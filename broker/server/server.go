@@ -44,6 +44,8 @@ type Server struct {
 	reloadMu sync.Mutex // serialises reloads
 	tlsAddr  net.Addr   // (mu) first TLS listener's address
 
+	mem memBudget // (mu) the global memory budget (membudget.go)
+
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
 }
@@ -82,6 +84,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	s.coreTimer = time.AfterFunc(time.Hour, s.onCoreTimer)
 	s.coreTimer.Stop()
+	s.initMemBudget()
 	return s, nil
 }
 
@@ -338,6 +341,7 @@ func (s *Server) settle(now time.Time) {
 		if c.sess == nil || c.gone {
 			continue
 		}
+		s.accountBuffers(c)
 		closed, _ := c.sess.Closed()
 		if closed || len(c.sess.Output()) > 0 {
 			c.wakeWriter()
@@ -345,6 +349,7 @@ func (s *Server) settle(now time.Time) {
 		c.armTimer()
 	}
 	s.dirty = s.dirty[:0]
+	s.checkMemory(now)
 	s.armCoreTimer()
 }
 

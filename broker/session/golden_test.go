@@ -55,7 +55,7 @@ func TestNativeGoldenFramesAfterHello(t *testing.T) {
 		wire.FrameConfirm: true, wire.FrameNack: true, wire.FrameConfirmDup: true, wire.FrameConsumeOK: true,
 		wire.FrameDeliver: true, wire.FrameAckRefused: true, wire.FrameFetchOK: true, wire.FrameFetchEmpty: true,
 		wire.FrameCancelled: true, wire.FrameHello: true, // a second Hello is a protocol error too
-		wire.FrameDeliverRef: true,
+		wire.FrameDeliverRef: true, wire.FrameBlocked: true, wire.FrameUnblocked: true,
 		// openNative's Hello asks for no features: shared-prefix frames
 		// are protocol errors there (prefix_test.go covers them granted).
 		wire.FramePrefix: true, wire.FramePublishRef: true,

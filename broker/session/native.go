@@ -63,6 +63,7 @@ type Native struct {
 	closed      bool
 	closeWhy    string
 	detached    bool
+	mem         memAlarm // the broker's memory alarm (alarm.go)
 }
 
 // nativeScratch holds decode targets reused across frames so that the hot
@@ -335,6 +336,9 @@ func (n *Native) Tick(now time.Time) {
 	}
 	if n.heartbeat <= 0 {
 		return
+	}
+	if n.mem.paused() {
+		n.lastRecv = now // the driver is not reading: no silence to judge
 	}
 	if !now.Before(n.lastRecv.Add(3 * n.heartbeat)) {
 		_ = n.fail(0, broker.CodeTimeout, fmt.Errorf("peer silent for %v (3 heartbeat intervals of %v)", now.Sub(n.lastRecv), n.heartbeat))

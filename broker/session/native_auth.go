@@ -222,6 +222,7 @@ func (n *Native) authenticated(id *access.Identity, mechanism string, now time.T
 	n.state = open
 	n.auth.db = nil
 	n.out = wire.AppendHelloOK(n.out, &n.auth.hello)
+	n.blockedAfterHello()
 	if mechanism != "ANONYMOUS" {
 		n.log.Info("authenticated", "user", id.User, "vhost", id.Vhost, "mechanism", mechanism, "remote", n.peer.Remote)
 	}

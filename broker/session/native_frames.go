@@ -204,6 +204,7 @@ func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) 
 		return nil
 	}
 	n.lastSeq = f.Seq
+	n.mem.published = true
 	if e := n.g.id.Publish(f.Exchange); e != nil && !n.cfg.MutationSkipPublishPermission {
 		n.core.Refuse(n.conn, f.Seq, e, now)
 		return nil
@@ -222,6 +223,7 @@ func (n *Native) definePrefix(f *wire.Prefix) error {
 	if !n.prefixes {
 		return n.fail(0, broker.CodeProtocol, errors.New("Prefix on a connection that did not negotiate shared prefixes"))
 	}
+	n.mem.published = true
 	if err := n.inPrefixes.Define(f.ID, broker.NewPrefix(f.Bytes)); err != nil {
 		return n.fail(0, broker.CodeProtocol, err)
 	}

@@ -71,6 +71,7 @@ type Text struct {
 	lastLine  time.Time
 	lineStart time.Time
 	consumers int
+	mem       memAlarm // the broker's memory alarm (alarm.go)
 }
 
 // textReply is one command's reply; for publish and publish_batch each

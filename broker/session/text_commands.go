@@ -113,6 +113,10 @@ func (t *Text) submit(r *textReply, index int, exchange, key, id, body []byte, b
 	t.nextSeq++
 	seq := t.nextSeq
 	t.pending[seq] = replySlot{reply: r, index: index, id: string(id), exchange: string(exchange), key: string(key), batch: batch}
+	if t.mem.on {
+		t.core.Refuse(t.conn, seq, ErrMemoryAlarm, now)
+		return
+	}
 	if e := t.g.id.Publish(exchange); e != nil && !t.cfg.MutationSkipPublishPermission {
 		t.core.Refuse(t.conn, seq, e, now)
 		return

@@ -19,6 +19,8 @@ var frameNames = map[FrameType]string{
 	FrameClose:           "Close",
 	FrameError:           "Error",
 	FrameAuth:            "Auth",
+	FrameBlocked:         "Blocked",
+	FrameUnblocked:       "Unblocked",
 	FrameDeclareExchange: "DeclareExchange",
 	FrameDeleteExchange:  "DeleteExchange",
 	FrameDeclareQueue:    "DeclareQueue",
@@ -67,6 +69,7 @@ func (t FrameType) Known() bool {
 func FrameTypes() []FrameType {
 	return []FrameType{
 		FrameHello, FrameHelloOK, FrameHeartbeat, FrameClose, FrameError, FrameAuth,
+		FrameBlocked, FrameUnblocked,
 		FrameDeclareExchange, FrameDeleteExchange, FrameDeclareQueue, FrameDeleteQueue,
 		FrameBind, FrameUnbind, FrameOK, FrameStats, FrameStatsOK,
 		FramePublish, FrameConfirm, FrameNack, FrameConfirmDup, FramePrefix, FramePublishRef,
@@ -91,6 +94,10 @@ func NewFrame(t FrameType) Frame {
 		return new(Error)
 	case FrameAuth:
 		return new(Auth)
+	case FrameBlocked:
+		return new(Blocked)
+	case FrameUnblocked:
+		return new(Unblocked)
 	case FrameDeclareExchange:
 		return new(DeclareExchange)
 	case FrameDeleteExchange:
@@ -184,6 +191,10 @@ func DecodeInto(t FrameType, payload []byte, f Frame) error {
 		return DecodeErrorFrame(payload, f)
 	case *Auth:
 		return DecodeAuth(payload, f)
+	case *Blocked:
+		return DecodeBlocked(payload, f)
+	case *Unblocked:
+		return DecodeUnblocked(payload, f)
 	case *DeclareExchange:
 		return DecodeDeclareExchange(payload, f)
 	case *DeleteExchange:

@@ -35,6 +35,8 @@ const (
 	FrameClose     FrameType = 0x04 // both; orderly close with a reason
 	FrameError     FrameType = 0x05 // S→C; request failed, or fatal error before close
 	FrameAuth      FrameType = 0x06 // C→S; right after a Hello with FeatureAuth
+	FrameBlocked   FrameType = 0x07 // S→C; the broker's memory alarm: publishing is paused
+	FrameUnblocked FrameType = 0x08 // S→C; empty payload; publishing resumes
 
 	// Topology requests, answered by OK or Error carrying the same ReqID.
 	FrameDeclareExchange FrameType = 0x10

@@ -80,6 +80,10 @@ func genFrame(t *rapid.T) wire.Frame {
 		return &wire.Heartbeat{}
 	case wire.FrameClose:
 		return &wire.Close{Code: rapid.Uint16().Draw(t, "code"), Reason: genReason(t)}
+	case wire.FrameBlocked:
+		return &wire.Blocked{Reason: genReason(t)}
+	case wire.FrameUnblocked:
+		return &wire.Unblocked{}
 	case wire.FrameAuth:
 		var resp []byte
 		if rapid.Bool().Draw(t, "hasResp") {

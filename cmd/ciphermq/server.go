@@ -28,6 +28,8 @@ type serverFlags struct {
 	logLevel   string
 	logFormat  string
 	memLimit   string
+	memHigh    string
+	memLow     string
 }
 
 func newServerCmd() *cobra.Command {
@@ -56,6 +58,8 @@ See docs/server.md and docs/security.md.`,
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.memLimit, "memory-limit", "", "soft limit for the process's memory, e.g. 900MiB or 2GiB (Go's GC works harder near it; empty: GOMEMLIMIT or none)")
+	f.StringVar(&o.memHigh, "memory-high-watermark", "0.4", "global memory budget: above it publishers are blocked until consumers drain the broker; a size (512MiB, 2GiB) or a fraction of the cgroup's memory limit, else the machine's (0.4); off: no budget")
+	f.StringVar(&o.memLow, "memory-low-watermark", "0.9", "publishers resume below this: a size, or a fraction of the high watermark")
 	f.String("listen", def.Listen, "plain TCP address to listen on (host:port); off: TLS only")
 	f.String("tls-listen", "", "TLS address to listen on, conventionally port 5671 (empty: no TLS listener)")
 	f.String("tls-cert", "", "server certificate chain (PEM) for the TLS listener")
@@ -175,6 +179,9 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 	setD("default-ack-timeout", &cfg.DefaultAckTimeout)
 	setS("data-dir", &cfg.DataDir)
 	setD("fsync-interval", &cfg.FsyncInterval)
+	if err := memoryWatermarks(&cfg, o); err != nil {
+		return cfg, err
+	}
 	if f.Changed("fsync") {
 		v, _ := f.GetString("fsync")
 		p, err := store.ParseSyncPolicy(v)
@@ -218,6 +225,13 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 		}
 		debug.SetMemoryLimit(n)
 		logger.Info("memory limit set", "bytes", n)
+	} else if high := cfg.MemoryHighWatermark; high > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// Without a GC hint the heap may grow to twice what is live
+		// before a collection; near the budget, collect harder.
+		debug.SetMemoryLimit(high + high/2)
+	}
+	if cfg.MemoryHighWatermark > 0 {
+		logger.Info("memory budget", "high_watermark", cfg.MemoryHighWatermark, "low_watermark", cfg.MemoryLowWatermark)
 	}
 	srv, err := server.New(cfg, logger)
 	if err != nil {
@@ -275,4 +289,37 @@ func parseByteSize(s string) (int64, error) {
 		return n * u.mult, nil
 	}
 	return 0, fmt.Errorf("size %q not understood: give a positive number of bytes, optionally with KiB, MiB or GiB (e.g. 900MiB)", s)
+}
+
+// memoryWatermarks resolves --memory-high-watermark and
+// --memory-low-watermark into bytes.
+func memoryWatermarks(cfg *server.Config, o *serverFlags) error {
+	switch strings.TrimSpace(o.memHigh) {
+	case "off", "0", "":
+		cfg.MemoryHighWatermark, cfg.MemoryLowWatermark = 0, 0
+		return nil
+	}
+	high, err := server.ParseMemoryWatermark(o.memHigh)
+	if err != nil {
+		return fmt.Errorf("--memory-high-watermark: %w", err)
+	}
+	cfg.MemoryHighWatermark = high
+	low := strings.TrimSpace(o.memLow)
+	if strings.Contains(low, ".") {
+		frac, err := strconv.ParseFloat(low, 64)
+		if err != nil || frac <= 0 || frac > 1 {
+			return fmt.Errorf("--memory-low-watermark %q: a fraction of the high watermark must be in (0, 1], e.g. 0.9", low)
+		}
+		cfg.MemoryLowWatermark = int64(frac * float64(high))
+		return nil
+	}
+	n, err := parseByteSize(low)
+	if err != nil {
+		return fmt.Errorf("--memory-low-watermark: %w", err)
+	}
+	if n > high {
+		return fmt.Errorf("--memory-low-watermark %d bytes is above the high watermark %d", n, high)
+	}
+	cfg.MemoryLowWatermark = n
+	return nil
 }

@@ -50,6 +50,9 @@ func validNative(body300 string) []NativeCase {
 		{Name: "close", Raw: frame(0x04, b(0), s("bye")), Frame: &wire.Close{Code: 0, Reason: "bye"}},
 		{Name: "close max reason", Raw: frame(0x04, b(0xF6, 0x03), append(b(0x80, 0x08), Repeat('r', 1024)...)),
 			Frame: &wire.Close{Code: 502, Reason: Repeat('r', 1024)}},
+		{Name: "blocked", Raw: frame(0x07, s("memory alarm")), Frame: &wire.Blocked{Reason: "memory alarm"}},
+		{Name: "blocked empty reason", Raw: frame(0x07, b(0)), Frame: &wire.Blocked{}},
+		{Name: "unblocked", Raw: frame(0x08), Frame: &wire.Unblocked{}},
 		{Name: "error fatal", Raw: frame(0x05, b(0), b(0x68), s("bad frame")),
 			Frame: &wire.Error{ReqID: 0, Code: 104, Message: "bad frame"}},
 		{Name: "error request", Raw: frame(0x05, b(0x2A), b(0xC9, 0x01), s("queue 'q' not found")),
@@ -155,6 +158,8 @@ func malformedNative() []NativeCase {
 		{Name: "body length past payload", Raw: frame(0x20, b(1), b(0), b(0), s("m"), b(0x05), []byte("abcd")), Err: wire.ErrFieldTruncated, Field: "body"},
 		{Name: "publish trailing byte", Raw: frame(0x20, b(1), b(0), b(0), s("m"), b(0), b(0)), Err: wire.ErrTrailingBytes, Field: "end"},
 		{Name: "heartbeat with payload", Raw: frame(0x03, b(0)), Err: wire.ErrTrailingBytes, Field: "end"},
+		{Name: "unblocked with payload", Raw: frame(0x08, b(0)), Err: wire.ErrTrailingBytes, Field: "end"},
+		{Name: "blocked missing reason", Raw: frame(0x07), Err: wire.ErrFieldTruncated, Field: "reason"},
 		{Name: "hello missing fields", Raw: frame(0x01, b(1), s("c")), Err: wire.ErrFieldTruncated, Field: "heartbeat_ms"},
 		{Name: "ack missing flags", Raw: frame(0x34, b(1)), Err: wire.ErrFieldTruncated, Field: "flags"},
 

@@ -1,0 +1,114 @@
+package session_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/wire"
+)
+
+// TestNativeMemoryAlarm: Blocked and Unblocked reach an open session in
+// order with its other output; a session that publishes says so; while the
+// driver is not reading a publisher its silence is not held against it, and
+// its heartbeat clock restarts when the alarm clears.
+func TestNativeMemoryAlarm(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := openNative(t, w)
+	if s.HasPublished() {
+		t.Fatal("a fresh session reports that it published")
+	}
+	w.feed(s, publishFrame(1, "a"))
+	if !s.HasPublished() {
+		t.Fatal("after a Publish the session does not report that it published")
+	}
+	s.SetMemoryAlarm(true, "memory alarm", w.now)
+	s.SetMemoryAlarm(true, "memory alarm", w.now) // idempotent: one frame
+	fs := frames(t, w.take(s))
+	if len(fs) != 2 {
+		t.Fatalf("got %d frames %#v, want the confirm then Blocked", len(fs), fs)
+	}
+	if _, ok := fs[0].(*wire.Confirm); !ok {
+		t.Fatalf("first frame %#v, want the pending Confirm before Blocked", fs[0])
+	}
+	if b, ok := fs[1].(*wire.Blocked); !ok || b.Reason != "memory alarm" {
+		t.Fatalf("second frame %#v, want Blocked{memory alarm}", fs[1])
+	}
+	// Ten heartbeat intervals without reading: the session stays open and
+	// keeps sending heartbeats.
+	for range 10 {
+		w.advance(time.Second)
+	}
+	if closed, why := s.Closed(); closed {
+		t.Fatalf("a paused publisher was closed for silence: %s", why)
+	}
+	s.SetMemoryAlarm(false, "", w.now)
+	fs = frames(t, w.take(s))
+	if len(fs) == 0 {
+		t.Fatal("no output after the alarm cleared")
+	}
+	if _, ok := fs[len(fs)-1].(*wire.Unblocked); !ok {
+		t.Fatalf("last frame %#v, want Unblocked", fs[len(fs)-1])
+	}
+	// Its silence is judged again from the moment the alarm cleared.
+	w.advance(2 * time.Second)
+	if closed, _ := s.Closed(); closed {
+		t.Fatal("closed before 3 heartbeat intervals of silence after the alarm cleared")
+	}
+	w.advance(2 * time.Second)
+	if closed, _ := s.Closed(); !closed {
+		t.Fatal("still open after 4 silent heartbeat intervals once the alarm cleared")
+	}
+}
+
+// TestNativeBlockedAfterHello: a connection that opens during the alarm
+// learns it right after HelloOK.
+func TestNativeBlockedAfterHello(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := w.native()
+	s.SetMemoryAlarm(true, "full", w.now)
+	if len(s.Output()) != 0 {
+		t.Fatal("Blocked sent before the handshake")
+	}
+	in := wire.AppendPreamble(nil)
+	in = wire.AppendHello(in, &wire.Hello{Version: wire.ProtocolVersion, ClientName: "test"})
+	w.feed(s, in)
+	fs := frames(t, w.take(s))
+	if len(fs) != 2 {
+		t.Fatalf("got %#v, want HelloOK then Blocked", fs)
+	}
+	if _, ok := fs[0].(*wire.HelloOK); !ok {
+		t.Fatalf("first frame %#v", fs[0])
+	}
+	if b, ok := fs[1].(*wire.Blocked); !ok || b.Reason != "full" {
+		t.Fatalf("second frame %#v, want Blocked{full}", fs[1])
+	}
+}
+
+// TestTextPublishRefusedDuringMemoryAlarm: each publish during the alarm is
+// answered with the alarm's error and nothing is enqueued; afterwards
+// publishing works again.
+func TestTextPublishRefusedDuringMemoryAlarm(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := w.text()
+	var ma session.MemoryAlarmed = s
+	ma.SetMemoryAlarm(true, "full", w.now)
+	w.feed(s, []byte("publish default_exchange default_key "+envelope("m1")+"\n"))
+	got := lines(t, w.take(s))
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Error: broker memory alarm: publishing is paused") {
+		t.Fatalf("publish during the alarm answered %q", got)
+	}
+	if q, _ := w.core.Queue(broker.DefaultQueue); q.Ready != 0 {
+		t.Fatalf("a refused publish was enqueued: %d ready", q.Ready)
+	}
+	if ma.HasPublished() {
+		t.Fatal("a text session asks to be paused; it is refused instead")
+	}
+	ma.SetMemoryAlarm(false, "", w.now)
+	w.feed(s, []byte("publish default_exchange default_key "+envelope("m1")+"\n"))
+	if got := lines(t, w.take(s)); len(got) != 1 || got[0] != "ACK m1" {
+		t.Fatalf("publish after the alarm answered %q", got)
+	}
+}
