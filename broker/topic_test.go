@@ -187,9 +187,10 @@ func TestTopicTrieMatchesNaiveMatcher(t *testing.T) {
 }
 
 // TestTopicPathologicalPatternIsBounded: several "#" against a long key of
-// alternating words would take an exponential number of steps in a plain
-// walk; the memoised fallback keeps it polynomial. The test has no timing
-// assertion: an exponential walk would simply not finish.
+// alternating words would take an exponential number of steps in a
+// backtracking walk; the state-set walk visits each (node, word) pair at
+// most once. The test has no timing assertion: an exponential walk would
+// simply not finish.
 func TestTopicPathologicalPatternIsBounded(t *testing.T) {
 	var tr topicTrie
 	q := &queue{name: "q"}
