@@ -37,6 +37,8 @@ type Core struct {
 	refused    uint64 // publishes refused, for any reason
 
 	persist persistState
+
+	restoring bool // Restore is rebuilding bindings: MaxTopicStates is not enforced
 }
 
 // New returns a core configured by cfg (zero fields take their defaults).

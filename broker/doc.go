@@ -130,7 +130,9 @@
 // invariants are bugs and panic instead.
 //
 //	CodeInvalidArgument     empty or oversized name, id or key; whitespace or control
-//	                        characters in a name; negative option; unknown exchange type
+//	                        characters in a name; negative option; unknown exchange type;
+//	                        a topic binding past MaxTopicStates (the exchange's worst-case
+//	                        match)
 //	CodeTooLarge            body above Config.MaxMessageSize
 //	CodeProtocol            the connection was never opened (or is closed)
 //	CodeExchangeNotFound    publish or bind to an exchange that does not exist

@@ -32,6 +32,11 @@ type topicNode struct {
 	isHash bool
 	// mark is the trie epoch of the last state set this node entered.
 	mark uint64
+	// size is the number of nodes of the subtree rooted here (itself
+	// included); cost bounds the states one match visits in this subtree
+	// when the node is entered once (see recompute); wmax is the largest
+	// cost among the literal children. All three are kept at bind time.
+	size, cost, wmax int
 	// queues bound with a pattern that ends at this node. A queue appears
 	// once per binding, so two patterns that normalise to the same path
 	// (e.g. "#" and "#.#") each hold an entry.
@@ -78,13 +83,82 @@ func topicPattern(key string) []string {
 	return out
 }
 
+// topicPositions is the most word positions a match goes through: a key
+// of at most MaxRoutingKeyLen bytes has at most 128 words, and the state
+// set exists before the first word and after each.
+const topicPositions = (MaxRoutingKeyLen+1)/2 + 1
+
+// MaxTopicStates bounds, per topic exchange, the states one publish's
+// match may visit whatever its routing key (the trie's cost, kept at bind
+// time); a binding that would raise the bound above it is refused with
+// CodeInvalidArgument. A single pattern never reaches it (at most
+// topicPositions × 129 = 16,641); many distinct patterns mixing literals
+// and "*" below a "#" do, since each of their nodes may be active at every
+// word. Measured at 30–200 ns per state, the limit keeps a match at a few
+// milliseconds at worst.
+const MaxTopicStates = 1 << 15
+
+// recompute derives n.cost from its children's. A node entered once is
+// one state, plus the subtrees it leads to: at most one literal child's
+// (one word is read), the "*" child's and the "#" child's. A "#" node
+// stays active at every later position, so it pays that at each of
+// topicPositions positions. And no subtree is ever worse than each of its
+// nodes at every position, which caps nested "#".
+func (n *topicNode) recompute() {
+	base := 1 + n.wmax
+	if n.star != nil {
+		base += n.star.cost
+	}
+	if n.hash != nil {
+		base += n.hash.cost
+	}
+	if n.isHash {
+		base *= topicPositions
+	}
+	n.cost = min(base, topicPositions*n.size)
+}
+
+// cost bounds the states that matching any routing key can visit.
+func (t *topicTrie) cost() int { return t.root.cost }
+
+func isLiteral(w string) bool { return w != "*" && w != "#" }
+
 // insert adds one binding of q with the pattern key.
 func (t *topicTrie) insert(key string, q *queue) {
+	words := topicPattern(key)
+	path := make([]*topicNode, 1, len(words)+1)
+	path[0] = &t.root
+	if t.root.size == 0 {
+		t.root.size = 1
+	}
+	created := -1 // index in path of the first node created
 	n := &t.root
-	for _, w := range topicPattern(key) {
-		n = n.child(w, true)
+	for _, w := range words {
+		c := n.child(w, false)
+		if c == nil {
+			c = n.child(w, true)
+			if created < 0 {
+				created = len(path)
+			}
+		}
+		n = c
+		path = append(path, n)
 	}
 	n.queues = append(n.queues, q)
+	for d := len(path) - 1; d >= 0; d-- {
+		node := path[d]
+		switch {
+		case created < 0:
+		case d < created:
+			node.size += len(path) - created
+		default:
+			node.size = len(path) - d
+		}
+		if d < len(path)-1 && isLiteral(words[d]) {
+			node.wmax = max(node.wmax, path[d+1].cost)
+		}
+		node.recompute()
+	}
 }
 
 // remove deletes one binding of q with the pattern key and prunes nodes that
@@ -106,7 +180,8 @@ func (t *topicTrie) remove(key string, q *queue) bool {
 		return false
 	}
 	n.queues = append(n.queues[:i], n.queues[i+1:]...)
-	// Prune from the leaf up while nodes hold nothing.
+	// Prune from the leaf up while nodes hold nothing; path[cut:] go.
+	cut := len(path)
 	for d := len(path) - 1; d > 0; d-- {
 		node := path[d]
 		if !node.empty() {
@@ -121,6 +196,29 @@ func (t *topicTrie) remove(key string, q *queue) bool {
 		default:
 			delete(parent.words, w)
 		}
+		cut = d
+	}
+	// Sizes and costs of what is left, from the leaf up. prevOld and
+	// prevNew are the cost of the path child before and after.
+	prevOld, prevNew := 0, 0
+	for d := len(path) - 1; d >= 0; d-- {
+		node := path[d]
+		if d >= cut {
+			prevOld, prevNew = node.cost, 0
+			continue
+		}
+		node.size -= len(path) - cut
+		if d < len(path)-1 && isLiteral(words[d]) {
+			if prevNew < prevOld && prevOld == node.wmax {
+				node.wmax = 0 // that child may have been the largest: rescan
+				for _, c := range node.words {
+					node.wmax = max(node.wmax, c.cost)
+				}
+			}
+		}
+		old := node.cost
+		node.recompute()
+		prevOld, prevNew = old, node.cost
 	}
 	return true
 }

@@ -210,3 +210,130 @@ func TestTopicHostileBindingsBoundedWork(t *testing.T) {
 		t.Fatalf("all got %d messages, want 4", got)
 	}
 }
+
+// recheckTopicCosts recomputes size, wmax and cost of every node from
+// scratch and reports the first node whose kept values differ.
+func recheckTopicCosts(n *topicNode, path string) error {
+	size, wmax := 1, 0
+	for w, c := range n.words {
+		if err := recheckTopicCosts(c, path+"."+w); err != nil {
+			return err
+		}
+		size += c.size
+		wmax = max(wmax, c.cost)
+	}
+	for _, c := range []*topicNode{n.star, n.hash} {
+		if c != nil {
+			if err := recheckTopicCosts(c, path+".?"); err != nil {
+				return err
+			}
+			size += c.size
+		}
+	}
+	want := *n
+	want.size, want.wmax = size, wmax
+	want.recompute()
+	if n.size != want.size || n.wmax != want.wmax || n.cost != want.cost {
+		return fmt.Errorf("node %s: size/wmax/cost %d/%d/%d, recomputed %d/%d/%d", path, n.size, n.wmax, n.cost, want.size, want.wmax, want.cost)
+	}
+	return nil
+}
+
+// TestTopicCostKeptAndSound: after random binds and unbinds the costs kept
+// at bind time equal a recomputation from scratch, and no routing key makes
+// a match visit more states than the trie's cost (the bound that
+// MaxTopicStates is checked against).
+func TestTopicCostKeptAndSound(t *testing.T) {
+	plain := rapid.SampledFrom([]string{"a", "b", "", "*", "#"})
+	wild := rapid.SampledFrom([]string{"*", "#", "a"})
+	keyWord := rapid.SampledFrom([]string{"a", "b", ""})
+	rapid.Check(t, func(t *rapid.T) {
+		var tr topicTrie
+		type binding struct {
+			pattern string
+			q       *queue
+		}
+		var live []binding
+		for op, n := 0, rapid.IntRange(1, 30).Draw(t, "ops"); op < n; op++ {
+			if len(live) > 0 && rapid.IntRange(0, 2).Draw(t, "unbind") == 0 {
+				i := rapid.IntRange(0, len(live)-1).Draw(t, "which")
+				if !tr.remove(live[i].pattern, live[i].q) {
+					t.Fatalf("remove %q failed", live[i].pattern)
+				}
+				live = slices.Delete(live, i, i+1)
+			} else {
+				gen := plain
+				if rapid.Bool().Draw(t, "wild") {
+					gen = wild
+				}
+				p := strings.Join(rapid.SliceOfN(gen, 0, 20).Draw(t, "pattern"), ".")
+				b := binding{p, &queue{name: fmt.Sprint("q", op)}}
+				tr.insert(p, b.q)
+				live = append(live, b)
+			}
+			if len(live) == 0 && tr.root.size <= 1 {
+				continue // an emptied trie is all zero but the root's size
+			}
+			if err := recheckTopicCosts(&tr.root, "root"); err != nil {
+				t.Fatal(err)
+			}
+			key := strings.Join(rapid.SliceOfN(keyWord, 0, 30).Draw(t, "key"), ".")
+			matchNames(&tr, key)
+			testRouteEpoch++
+			r := router{epoch: testRouteEpoch}
+			tr.match([]byte(key), &r)
+			if r.walk.visits > tr.cost() {
+				t.Fatalf("key %q visited %d states, above the trie's cost %d", key, r.walk.visits, tr.cost())
+			}
+		}
+	})
+}
+
+// TestTopicBindRefusedPastStateBudget: distinct patterns mixing literals
+// and "*" below a "#" (BenchmarkRouteTopicStarMix's shape) are refused with
+// CodeInvalidArgument once the exchange's worst-case match would exceed
+// MaxTopicStates; the refused binding leaves no trace, the others route.
+func TestTopicBindRefusedPastStateBudget(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.open(1)
+	h.exchange("t", Topic)
+	refusedAt := -1
+	for i := 0; i < 100 && refusedAt < 0; i++ {
+		q := fmt.Sprintf("q%04d", i)
+		h.queue(q, QueueOptions{})
+		p := "#." + strings.Replace(strings.Replace(hostilePattern(i), "#.*.", "a.", -1), "*.#.", "*.", -1)
+		if err := h.c.Bind("t", q, p); err != nil {
+			wantCode(t, err, CodeInvalidArgument)
+			if !strings.Contains(err.Error(), "limit") {
+				t.Fatalf("refusal does not name the limit: %v", err)
+			}
+			refusedAt = i
+		}
+	}
+	if refusedAt < 1 {
+		t.Fatalf("refused at binding %d: want some accepted, then a refusal", refusedAt)
+	}
+	h.check()
+	ex := h.c.exchanges["t"]
+	t.Logf("binding %d refused; the exchange's worst-case match is %d states", refusedAt, ex.topic.cost())
+	if len(ex.bindings) != refusedAt || ex.topic.cost() > MaxTopicStates {
+		t.Fatalf("%d bindings kept (want %d), cost %d", len(ex.bindings), refusedAt, ex.topic.cost())
+	}
+	if err := recheckTopicCosts(&ex.topic.root, "root"); err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Repeat("a.", 126) + hostileLiteral(0)
+	h.mustConfirm(1, "t", key, "m", "x")
+	if h.c.router.walk.visits > MaxTopicStates {
+		t.Fatalf("%d states visited, above MaxTopicStates", h.c.router.walk.visits)
+	}
+	if got := h.stats("q0000").Published; got != 1 {
+		t.Fatalf("q0000 got %d messages", got)
+	}
+	// Ordinary wide topologies stay far below the limit.
+	h.exchange("tenants", Topic)
+	for i := 0; i < 2000; i++ {
+		h.bind("tenants", "q0000", fmt.Sprintf("tenant%d.#", i))
+		h.bind("tenants", "q0000", fmt.Sprintf("#.tenant%d.*.error", i))
+	}
+}
