@@ -47,7 +47,8 @@ type Core struct {
 
 	persist persistState
 
-	mem memAccount // MemoryUsage's running totals (memory.go)
+	mem       memAccount // MemoryUsage's running totals (memory.go)
+	restoring bool       // Restore is rebuilding bindings: MaxTopicStates is not enforced
 }
 
 // New returns a core configured by cfg (zero fields take their defaults).

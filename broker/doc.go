@@ -32,7 +32,7 @@
 //
 //	validate   id 1..255 bytes, body <= MaxMessageSize, key <= 255 bytes
 //	dedup      id accepted within DedupWindow? → EffectConfirm{Duplicate}, nothing enqueued
-//	route      the exchange's bindings give the target queues, each once
+//	route      the exchange's bindings give the target queues, each once, in name order
 //	admit      every target queue has room (MaxLength, MaxBytes)? all or nothing
 //	store      a copy goes to the tail of each target queue (name order)
 //	confirm    EffectConfirm: the publisher may forget the message now
@@ -151,7 +151,9 @@
 // invariants are bugs and panic instead.
 //
 //	CodeInvalidArgument     empty or oversized name, id or key; whitespace or control
-//	                        characters in a name; negative option; unknown exchange type
+//	                        characters in a name; negative option; unknown exchange type;
+//	                        a topic binding past MaxTopicStates (the exchange's worst-case
+//	                        match)
 //	CodeTooLarge            body above Config.MaxMessageSize
 //	CodeProtocol            the connection was never opened (or is closed)
 //	CodeExchangeNotFound    publish or bind to an exchange that does not exist

@@ -1,5 +1,10 @@
 package broker
 
+import (
+	"slices"
+	"strings"
+)
+
 // exchange routes publishes to queues through its bindings.
 type exchange struct {
 	name  string
@@ -9,8 +14,8 @@ type exchange struct {
 	// bindings is the authoritative set of (queue, key) pairs; the routing
 	// structures below are indexes over it.
 	bindings map[bindingKey]string // value: the user who made the binding
-	direct   map[string][]*queue   // Direct: key → queues in bind order
-	fanout   []*queue              // Fanout: one entry per binding
+	direct   map[string][]*queue   // Direct: key → its queues in name order
+	fanout   []*queue              // Fanout: one entry per binding, in name order
 	topic    topicTrie             // Topic
 
 	durable    bool   // written to the durable log (a durable queue was bound to it)
@@ -41,9 +46,9 @@ func (ex *exchange) bind(q *queue, key, owner string) bool {
 	ex.bindings[bk] = owner
 	switch ex.typ {
 	case Direct:
-		ex.direct[key] = append(ex.direct[key], q)
+		ex.direct[key] = insertQueue(ex.direct[key], q)
 	case Fanout:
-		ex.fanout = append(ex.fanout, q)
+		ex.fanout = insertQueue(ex.fanout, q)
 	case Topic:
 		ex.topic.insert(key, q)
 	default:
@@ -79,7 +84,15 @@ func (ex *exchange) unbind(q *queue, key string) bool {
 	return true
 }
 
-// route adds every queue the routing key reaches to r, each queue once.
+// route adds every queue the routing key reaches to r, each queue once, in
+// queue name order (the order in which a publish stores and dispatches its
+// copies). r must have been reset.
+//
+// Direct and fanout target lists are kept in name order when bindings are
+// made, so routing costs one step per binding it follows and never sorts.
+// A topic match collects the queues of the patterns that matched and sorts
+// those alone: O(m log m) for the m queues this publish reaches, bounded by
+// the publish's own fan-out whatever the number of bindings.
 func (ex *exchange) route(key []byte, r *router) {
 	switch ex.typ {
 	case Direct:
@@ -87,19 +100,35 @@ func (ex *exchange) route(key []byte, r *router) {
 			r.add(q)
 		}
 	case Fanout:
+		// A queue bound several times (with different keys) has adjacent
+		// entries; the router keeps the first.
 		for _, q := range ex.fanout {
 			r.add(q)
 		}
 	case Topic:
 		ex.topic.match(key, r)
+		if len(r.targets) > 1 {
+			slices.SortFunc(r.targets, compareQueueNames)
+		}
 	}
 }
 
-// removeQueue removes the first occurrence of q, keeping the order of the
-// others (routing order is part of the deterministic effect order).
+func compareQueueNames(a, b *queue) int { return strings.Compare(a.name, b.name) }
+
+// insertQueue inserts q into qs, which is in name order, keeping the order:
+// a binary search and one memmove per binding, a rare topology command.
+// Live queues have distinct names, so entries with q's name are q's.
+func insertQueue(qs []*queue, q *queue) []*queue {
+	i, _ := slices.BinarySearchFunc(qs, q, compareQueueNames)
+	return slices.Insert(qs, i, q)
+}
+
+// removeQueue removes one entry of q from qs, which is in name order,
+// keeping the order of the others (routing order is part of the
+// deterministic effect order).
 func removeQueue(qs []*queue, q *queue) []*queue {
-	i := indexQueue(qs, q)
-	if i < 0 {
+	i, found := slices.BinarySearchFunc(qs, q, compareQueueNames)
+	if !found || qs[i] != q {
 		panic("broker: binding index out of sync with the binding set")
 	}
 	copy(qs[i:], qs[i+1:])
@@ -108,7 +137,8 @@ func removeQueue(qs []*queue, q *queue) []*queue {
 }
 
 // router collects the target queues of one publish, each queue once even
-// when several bindings lead to it.
+// when several bindings lead to it (a mark per queue: O(1) per match, no
+// set to allocate).
 type router struct {
 	targets []*queue
 	epoch   uint64

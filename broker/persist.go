@@ -205,11 +205,15 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 		}
 		pending = later
 	}
+	// Bindings accepted before MaxTopicStates existed are restored as they
+	// were: refusing one would lose it.
+	c.restoring = true
 	for _, b := range rec.Bindings {
 		if err := c.Bind(b.Exchange, b.Queue, b.Key); err != nil {
 			return nil, fmt.Errorf("restore binding %s -> %s (%q): %w", b.Exchange, b.Queue, b.Key, err)
 		}
 	}
+	c.restoring = false
 	for _, qm := range rec.Messages {
 		q := c.queues[qm.Queue]
 		if q == nil {

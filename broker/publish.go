@@ -64,8 +64,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	}
 	c.router.reset()
 	ex.route(p.RoutingKey, &c.router)
-	targets := c.router.targets
-	sortQueuesByName(targets) // enqueue and delivery order across queues is by name
+	targets := c.router.targets // in name order: enqueue and delivery order across queues
 	if len(targets) == 0 {
 		ex.unroutable++
 		return Errorf(CodeNoRoute, "exchange %q has no binding for routing key %q: bind a queue first", shown(ex.name), p.RoutingKey)

@@ -3,51 +3,162 @@ package broker
 import "strings"
 
 // topicTrie matches routing keys against topic binding patterns without
-// regular expressions (as nats-server's sublist does for subjects).
+// regular expressions.
 //
 // Words are separated by "."; the empty key has zero words, "a..b" has the
 // three words "a", "" and "b". In a pattern "*" matches exactly one word
-// (possibly empty) and "#" matches zero or more words. Consecutive "#"
-// words are collapsed when a pattern is inserted ("#.#" means "#"), which
-// keeps matching polynomial instead of exponential in the number of "#".
+// (possibly empty) and "#" matches zero or more words.
+//
+// Matching simulates the trie as a nondeterministic automaton: it keeps the
+// set of nodes whose pattern prefix matches the words read so far and
+// advances that whole set one key word at a time. A node enters a set at
+// most once (an epoch stamp per node deduplicates, so nothing is allocated
+// and nothing grows across publishes), hence one match visits at most
+// (words+1) × (trie nodes) states, whatever the shape of the patterns:
+// there is no backtracking to explode. Patterns are also normalised at bind
+// time (see topicPattern), which keeps adversarial shapes such as
+// "#.*.#.*.…" down to one node per word and one "#" node per run.
 type topicTrie struct {
-	root topicNode
+	root  topicNode
+	epoch uint64 // stamp of the state set being built; see topicNode.mark
 }
 
 type topicNode struct {
 	words map[string]*topicNode // literal next words
 	star  *topicNode            // "*"
 	hash  *topicNode            // "#"
+	// isHash is set on the node a "#" leads to: that node stays active
+	// while its "#" swallows further words.
+	isHash bool
+	// mark is the trie epoch of the last state set this node entered.
+	mark uint64
+	// size is the number of nodes of the subtree rooted here (itself
+	// included); cost bounds the states one match visits in this subtree
+	// when the node is entered once (see recompute); wmax is the largest
+	// cost among the literal children. All three are kept at bind time.
+	size, cost, wmax int
 	// queues bound with a pattern that ends at this node. A queue appears
 	// once per binding, so two patterns that normalise to the same path
 	// (e.g. "#" and "#.#") each hold an entry.
 	queues []*queue
 }
 
-// topicPattern splits a binding key into pattern words and collapses runs
-// of "#".
+// topicPattern splits a binding key into pattern words and normalises every
+// run of wildcards (consecutive "*" and "#" words with no literal between
+// them) to its stars followed by a single "#" if the run had any: "#.#"
+// becomes "#", and "#.*.#.*" becomes "*.*.#". This keeps the meaning
+// exactly: such a run matches a stretch of n words iff n equals its number
+// of stars (no "#") or is at least that number (some "#"), which depends
+// neither on the order of its words nor on how many "#" it has.
 func topicPattern(key string) []string {
 	if key == "" {
 		return nil
 	}
 	words := strings.Split(key, ".")
 	out := words[:0]
-	for _, w := range words {
-		if w == "#" && len(out) > 0 && out[len(out)-1] == "#" {
+	for i := 0; i < len(words); {
+		w := words[i]
+		if w != "*" && w != "#" {
+			out = append(out, w)
+			i++
 			continue
 		}
-		out = append(out, w)
+		stars, hash := 0, false
+		for ; i < len(words) && (words[i] == "*" || words[i] == "#"); i++ {
+			if words[i] == "*" {
+				stars++
+			} else {
+				hash = true
+			}
+		}
+		// The run is written where it was read or earlier, and is never
+		// longer than it was: rewriting in place overwrites no unread word.
+		for ; stars > 0; stars-- {
+			out = append(out, "*")
+		}
+		if hash {
+			out = append(out, "#")
+		}
 	}
 	return out
 }
 
+// topicPositions is the most word positions a match goes through: a key
+// of at most MaxRoutingKeyLen bytes has at most 128 words, and the state
+// set exists before the first word and after each.
+const topicPositions = (MaxRoutingKeyLen+1)/2 + 1
+
+// MaxTopicStates bounds, per topic exchange, the states one publish's
+// match may visit whatever its routing key (the trie's cost, kept at bind
+// time); a binding that would raise the bound above it is refused with
+// CodeInvalidArgument. A single pattern never reaches it (at most
+// topicPositions × 129 = 16,641); many distinct patterns mixing literals
+// and "*" below a "#" do, since each of their nodes may be active at every
+// word. Measured at 30–200 ns per state, the limit keeps a match at a few
+// milliseconds at worst.
+const MaxTopicStates = 1 << 15
+
+// recompute derives n.cost from its children's. A node entered once is
+// one state, plus the subtrees it leads to: at most one literal child's
+// (one word is read), the "*" child's and the "#" child's. A "#" node
+// stays active at every later position, so it pays that at each of
+// topicPositions positions. And no subtree is ever worse than each of its
+// nodes at every position, which caps nested "#".
+func (n *topicNode) recompute() {
+	base := 1 + n.wmax
+	if n.star != nil {
+		base += n.star.cost
+	}
+	if n.hash != nil {
+		base += n.hash.cost
+	}
+	if n.isHash {
+		base *= topicPositions
+	}
+	n.cost = min(base, topicPositions*n.size)
+}
+
+// cost bounds the states that matching any routing key can visit.
+func (t *topicTrie) cost() int { return t.root.cost }
+
+func isLiteral(w string) bool { return w != "*" && w != "#" }
+
 // insert adds one binding of q with the pattern key.
 func (t *topicTrie) insert(key string, q *queue) {
+	words := topicPattern(key)
+	path := make([]*topicNode, 1, len(words)+1)
+	path[0] = &t.root
+	if t.root.size == 0 {
+		t.root.size = 1
+	}
+	created := -1 // index in path of the first node created
 	n := &t.root
-	for _, w := range topicPattern(key) {
-		n = n.child(w, true)
+	for _, w := range words {
+		c := n.child(w, false)
+		if c == nil {
+			c = n.child(w, true)
+			if created < 0 {
+				created = len(path)
+			}
+		}
+		n = c
+		path = append(path, n)
 	}
 	n.queues = append(n.queues, q)
+	for d := len(path) - 1; d >= 0; d-- {
+		node := path[d]
+		switch {
+		case created < 0:
+		case d < created:
+			node.size += len(path) - created
+		default:
+			node.size = len(path) - d
+		}
+		if d < len(path)-1 && isLiteral(words[d]) {
+			node.wmax = max(node.wmax, path[d+1].cost)
+		}
+		node.recompute()
+	}
 }
 
 // remove deletes one binding of q with the pattern key and prunes nodes that
@@ -69,7 +180,8 @@ func (t *topicTrie) remove(key string, q *queue) bool {
 		return false
 	}
 	n.queues = append(n.queues[:i], n.queues[i+1:]...)
-	// Prune from the leaf up while nodes hold nothing.
+	// Prune from the leaf up while nodes hold nothing; path[cut:] go.
+	cut := len(path)
 	for d := len(path) - 1; d > 0; d-- {
 		node := path[d]
 		if !node.empty() {
@@ -84,6 +196,29 @@ func (t *topicTrie) remove(key string, q *queue) bool {
 		default:
 			delete(parent.words, w)
 		}
+		cut = d
+	}
+	// Sizes and costs of what is left, from the leaf up. prevOld and
+	// prevNew are the cost of the path child before and after.
+	prevOld, prevNew := 0, 0
+	for d := len(path) - 1; d >= 0; d-- {
+		node := path[d]
+		if d >= cut {
+			prevOld, prevNew = node.cost, 0
+			continue
+		}
+		node.size -= len(path) - cut
+		if d < len(path)-1 && isLiteral(words[d]) {
+			if prevNew < prevOld && prevOld == node.wmax {
+				node.wmax = 0 // that child may have been the largest: rescan
+				for _, c := range node.words {
+					node.wmax = max(node.wmax, c.cost)
+				}
+			}
+		}
+		old := node.cost
+		node.recompute()
+		prevOld, prevNew = old, node.cost
 	}
 	return true
 }
@@ -112,109 +247,78 @@ func (n *topicNode) child(w string, create bool) *topicNode {
 		return c
 	}
 	if *slot == nil && create {
-		*slot = &topicNode{}
+		*slot = &topicNode{isHash: w == "#"}
 	}
 	return *slot
 }
 
-// topicStepBudget bounds the node visits of a plain trie walk. Patterns
-// with several "#" can make a walk revisit the same (node, word) pair many
-// times (a.#.b.#.c.# against a long key of a's and b's); past the budget
-// the walk restarts with memoisation, which bounds it by nodes x words.
-const topicStepBudget = 4096
-
-// topicWalk is the per-match state: the step count of the plain walk, or
-// the visited set of the memoised one.
+// topicWalk is the reusable scratch state of one match: the current and
+// the next state set, and the number of states the last match visited (a
+// work counter for tests: see TestTopicHostileBindingsBoundedWork).
 type topicWalk struct {
-	r      *router
-	steps  int
-	budget int
-	memo   map[topicVisit]uint64 // visit → walk epoch; reused across calls
-	epoch  uint64
-	memoOn bool
+	cur, next []*topicNode
+	visits    int
 }
 
-type topicVisit struct {
-	n *topicNode
-	i int
-}
-
-// match adds every queue whose pattern matches key to r.
+// match adds every queue whose pattern matches key to r. It visits each
+// (node, word position) pair at most once: at most (words+1) × nodes
+// states, each costing one map lookup and a constant number of set
+// insertions.
 func (t *topicTrie) match(key []byte, r *router) {
-	start := 0
-	if len(key) == 0 {
-		start = 1 // zero words: start past the end
-	}
 	w := &r.walk
-	w.r, w.steps, w.memoOn = r, 0, false
-	if w.budget == 0 {
-		w.budget = topicStepBudget
+	w.visits = 0
+	t.epoch++
+	cur := t.enter(w.cur[:0], &t.root)
+	next := w.next[:0]
+	for i := 0; len(key) > 0 && len(cur) > 0; {
+		j := i
+		for j < len(key) && key[j] != '.' {
+			j++
+		}
+		word := key[i:j]
+		t.epoch++
+		for _, n := range cur {
+			w.visits++
+			if n.isHash {
+				next = t.enter(next, n) // "#" swallows this word too
+			}
+			if n.words != nil {
+				if c := n.words[string(word)]; c != nil {
+					next = t.enter(next, c)
+				}
+			}
+			if n.star != nil {
+				next = t.enter(next, n.star)
+			}
+		}
+		clear(cur)
+		cur, next = next, cur[:0]
+		if j == len(key) {
+			break
+		}
+		i = j + 1
 	}
-	if t.root.match(key, start, w) {
-		return
+	for _, n := range cur {
+		w.visits++
+		for _, q := range n.queues {
+			r.add(q)
+		}
 	}
-	// Too many steps: redo the walk memoised. Queues found so far stay in
-	// r (the router ignores repeats).
-	w.memoOn = true
-	w.epoch++
-	if w.memo == nil || len(w.memo) > 1<<16 {
-		w.memo = make(map[topicVisit]uint64)
-	}
-	t.root.match(key, start, w)
+	// Keep no pointers into the trie: a pruned node must be collectable.
+	clear(cur)
+	w.cur, w.next = cur[:0], next[:0]
 }
 
-// match matches the words of key that begin at byte offset i; i ==
-// len(key)+1 means no words are left. It returns false when the plain walk
-// ran out of budget.
-func (n *topicNode) match(key []byte, i int, w *topicWalk) bool {
-	if w.memoOn {
-		v := topicVisit{n, i}
-		if w.memo[v] == w.epoch {
-			return true // this node at this word was fully explored already
-		}
-		w.memo[v] = w.epoch
-	} else if w.steps++; w.steps > w.budget {
-		return false
+// enter adds n to the state set being built (epoch t.epoch) unless it is
+// there already, and with it the node of a "#" that follows n, since "#"
+// may match zero words.
+func (t *topicTrie) enter(set []*topicNode, n *topicNode) []*topicNode {
+	for n != nil && n.mark != t.epoch {
+		n.mark = t.epoch
+		set = append(set, n)
+		n = n.hash
 	}
-	end := len(key) + 1
-	if i >= end {
-		for _, q := range n.queues {
-			w.r.add(q)
-		}
-		if n.hash != nil {
-			return n.hash.match(key, end, w) // "#" matching zero words
-		}
-		return true
-	}
-	j := i
-	for j < len(key) && key[j] != '.' {
-		j++
-	}
-	next := j + 1 // == end when this is the last word
-	if n.words != nil {
-		if c := n.words[string(key[i:j])]; c != nil && !c.match(key, next, w) {
-			return false
-		}
-	}
-	if n.star != nil && !n.star.match(key, next, w) {
-		return false
-	}
-	if n.hash != nil {
-		// "#" swallows the words [i, k) for every k from i to the end.
-		for k := i; ; {
-			if !n.hash.match(key, k, w) {
-				return false
-			}
-			if k >= end {
-				break
-			}
-			for k < len(key) && key[k] != '.' {
-				k++
-			}
-			k++
-		}
-	}
-	return true
+	return set
 }
 
 func indexQueue(qs []*queue, q *queue) int {

@@ -246,6 +246,10 @@ func (c *Core) BindAs(owner Owner, exchange, queue, key string) error {
 		return e
 	}
 	ex.bind(q, key, owner.User)
+	if ex.typ == Topic && ex.topic.cost() > MaxTopicStates && !c.restoring {
+		ex.unbind(q, key)
+		return Errorf(CodeInvalidArgument, "binding key %q would let one publish to topic exchange %q visit up to %d pattern states, above the limit of %d: bind fewer distinct patterns with \"*\" after a \"#\", or use a direct exchange", key, shown(ex.name), ex.topic.cost(), MaxTopicStates)
+	}
 	c.nBindings++
 	c.use(owner.User).Bindings++
 	c.persistBinding(ex, q, key)
