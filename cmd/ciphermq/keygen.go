@@ -25,6 +25,7 @@ type keygenOptions struct {
 // keyFile is one file keygen writes, with what it is for.
 type keyFile struct {
 	path, role string
+	id         string // key id of the pair the file belongs to
 }
 
 func init() { register(newKeygenCmd) }
@@ -68,15 +69,15 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 	var files []keyFile
 	if format == envelope.FormatSeed {
 		files = []keyFile{
-			{filepath.Join(o.out, o.name+"_private.pem"), "receiver private key (RSA-2048, 0600): keep it on the receiver (recv --key)"},
-			{filepath.Join(o.out, o.name+"_public.pem"), "receiver public key: give it to senders (send --to-key)"},
+			{path: filepath.Join(o.out, o.name+"_private.pem"), role: "receiver private key (RSA-2048, 0600): keep it on the receiver (recv --key)"},
+			{path: filepath.Join(o.out, o.name+"_public.pem"), role: "receiver public key: give it to senders (send --to-key)"},
 		}
 	} else {
 		files = []keyFile{
-			{filepath.Join(o.out, o.name+".key"), "receiver private key (ML-KEM-768+X25519, 0600): keep it on the receiver (recv --key)"},
-			{filepath.Join(o.out, o.name+".pub"), "receiver public key: give it to senders (send --to-key)"},
-			{filepath.Join(o.out, o.senderName+".key"), "sender signing key (Ed25519, 0600): keep it on the sender (send --sign-key)"},
-			{filepath.Join(o.out, o.senderName+".pub"), "sender public key: give it to receivers (recv --trust)"},
+			{path: filepath.Join(o.out, o.name+".key"), role: "receiver private key (ML-KEM-768+X25519, 0600): keep it on the receiver (recv --key)"},
+			{path: filepath.Join(o.out, o.name+".pub"), role: "receiver public key: give it to senders (send --to-key)"},
+			{path: filepath.Join(o.out, o.senderName+".key"), role: "sender signing key (Ed25519, 0600): keep it on the sender (send --sign-key)"},
+			{path: filepath.Join(o.out, o.senderName+".pub"), role: "sender public key: give it to receivers (recv --trust)"},
 		}
 	}
 	// Refuse before writing anything, so a refusal never leaves a mix of
@@ -99,6 +100,7 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		if err := envelope.WriteSeedKeyFiles(files[0].path, files[1].path, k, o.force); err != nil {
 			return fmt.Errorf("write seed key files: %w", err)
 		}
+		files[0].id, files[1].id = seedPrivID(k), seedPrivID(k)
 	} else {
 		rk, err := envelope.GenerateRecipientKey(nil)
 		if err != nil {
@@ -114,10 +116,17 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		if err := envelope.WriteSigningKeyFiles(files[2].path, files[3].path, sk, o.force); err != nil {
 			return fmt.Errorf("write sender key files: %w", err)
 		}
+		files[0].id, files[1].id = recipientPrivID(rk), recipientPrivID(rk)
+		files[2].id, files[3].id = signerPrivID(sk), signerPrivID(sk)
 	}
 	fmt.Fprintf(out, "wrote %s keys:\n", formatLabel(format))
 	for _, kf := range files {
-		fmt.Fprintf(out, "  %-28s %s\n", kf.path, kf.role)
+		fmt.Fprintf(out, "  %-28s key id %s  %s\n", kf.path, kf.id, kf.role)
+	}
+	if format == envelope.FormatSeed {
+		fmt.Fprintln(out, "seed files are the reference's format and carry no Key-ID line: compare the key id send and recv print")
+	} else {
+		fmt.Fprintln(out, "each file carries its key id on a Key-ID line, checked whenever it is read; send and recv print the ids they use")
 	}
 	fmt.Fprintln(out, "next, in three terminals:")
 	fmt.Fprintln(out, "  ciphermq server")

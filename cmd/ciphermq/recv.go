@@ -82,7 +82,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	if o.prefetch <= 0 {
 		return errors.New("--prefetch must be >= 1")
 	}
-	opener, err := loadOpener(cfg)
+	opener, err := loadOpener(cmd.ErrOrStderr(), cfg)
 	if err != nil {
 		return err
 	}
@@ -172,8 +172,9 @@ func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, que
 }
 
 // loadOpener builds an opener from the receiver's key files: modern keys
-// need trusted senders, seed keys accept anyone holding the public key.
-func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
+// need trusted senders, seed keys accept anyone holding the public key. It
+// prints the id of every key it uses on w.
+func loadOpener(w io.Writer, cfg *clientConfig) (envelope.Opener, error) {
 	keys := cfg.pathValues(setKey)
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no receiver key: %s, or run `ciphermq keygen`", describe(setKey))
@@ -191,6 +192,7 @@ func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
 				return nil, errors.New("two modern receiver keys given: a receiver has one; run one recv per key")
 			}
 			modern = rk
+			printKeyID(w, "receiver key", path, rk.ID().Short(), data)
 			continue
 		}
 		if !errors.Is(err, envelope.ErrWrongPEMType) {
@@ -203,6 +205,7 @@ func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
 		if seed != nil {
 			return nil, errors.New("two seed receiver keys given: a receiver has one; run one recv per key")
 		}
+		printKeyID(w, "receiver key (seed)", path, seedPrivID(sk), data)
 		if seed, err = envelope.NewSeedOpener(sk); err != nil {
 			return nil, err
 		}
@@ -216,9 +219,9 @@ func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
 		}
 		trusted := make([]ed25519.PublicKey, 0, len(trustPaths))
 		for _, p := range trustPaths {
-			k, err := envelope.LoadSigningPublicKey(p)
+			k, err := loadKey(w, "trusted sender", p, envelope.ParseSigningPublicKey, envelope.SignerKeyID)
 			if err != nil {
-				return nil, fmt.Errorf("trusted sender key: %w", err)
+				return nil, err
 			}
 			trusted = append(trusted, k)
 		}

@@ -122,7 +122,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 			return fmt.Errorf("--id-prefix: %w", err)
 		}
 	}
-	sealer, err := loadSealer(cfg)
+	sealer, err := loadSealer(cmd.ErrOrStderr(), cfg)
 	if err != nil {
 		return err
 	}
@@ -185,8 +185,9 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	return sum.Err()
 }
 
-// loadSealer builds the sealer the settings ask for.
-func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
+// loadSealer builds the sealer the settings ask for, printing the id of
+// every key it uses on w.
+func loadSealer(w io.Writer, cfg *clientConfig) (envelope.Sealer, error) {
 	format, err := envelope.ParseFormat(cfg.value(setFormat))
 	if err != nil {
 		return nil, fmt.Errorf("--format: %w", err)
@@ -199,17 +200,17 @@ func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
 		if len(toKeys) > 1 {
 			return nil, errors.New("the seed format has one recipient per message: give exactly one --to-key, or use --format modern")
 		}
-		pub, err := envelope.LoadSeedPublicKey(toKeys[0])
+		pub, err := loadKey(w, "recipient key (seed)", toKeys[0], envelope.ParseSeedPublicKey, seedPubID)
 		if err != nil {
-			return nil, fmt.Errorf("recipient key: %w (for a modern receiver.pub use --format modern)", err)
+			return nil, fmt.Errorf("%w (for a modern receiver.pub use --format modern)", err)
 		}
 		return envelope.NewSeedSealer(pub, nil)
 	}
 	recipients := make([]envelope.RecipientPublicKey, 0, len(toKeys))
 	for _, p := range toKeys {
-		k, err := envelope.LoadRecipientPublicKey(p)
+		k, err := loadKey(w, "recipient key", p, envelope.ParseRecipientPublicKey, recipientID)
 		if err != nil {
-			return nil, fmt.Errorf("recipient key: %w (for a reference receiver_public.pem use --format seed)", err)
+			return nil, fmt.Errorf("%w (for a reference receiver_public.pem use --format seed)", err)
 		}
 		recipients = append(recipients, k)
 	}
@@ -217,9 +218,9 @@ func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
 	if signPath == "" {
 		return nil, fmt.Errorf("no sender signing key (the modern format signs every session): %s, or run `ciphermq keygen` and use its sender.key", describe(setSignKey))
 	}
-	signer, err := envelope.LoadSigningPrivateKey(signPath)
+	signer, err := loadKey(w, "signing key", signPath, envelope.ParseSigningPrivateKey, signerPrivID)
 	if err != nil {
-		return nil, fmt.Errorf("sender signing key: %w", err)
+		return nil, err
 	}
 	return envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: recipients})
 }
