@@ -303,5 +303,5 @@ func connectError(addr string, err error) error {
 	if errors.As(err, &be) {
 		return fmt.Errorf("connect to broker %s: %w", addr, err)
 	}
-	return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
+	return fmt.Errorf("connect to broker %s: %w (if the broker is elsewhere, pass --broker or set CIPHERMQ_BROKER)", addr, err)
 }

@@ -34,7 +34,7 @@ func TestRecvHelperProcess(t *testing.T) {
 	root := newRootCmd()
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 	os.Exit(0)
 }
