@@ -34,7 +34,7 @@ func flipBase64(t *testing.T, path string, i int) {
 func TestKeygenSendAndRecvPrintTheKeyIDsTheyUse(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
-	out, err := keygen(t, "--out", dir)
+	out, err := keygen(t, "--dir", dir)
 	if err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
@@ -78,7 +78,7 @@ func TestKeygenSendAndRecvPrintTheKeyIDsTheyUse(t *testing.T) {
 func TestACorruptedReceiverKeyIsRefusedAtStart(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
-	if out, err := keygen(t, "--out", dir); err != nil {
+	if out, err := keygen(t, "--dir", dir); err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
 	priv := filepath.Join(dir, "receiver.key")
@@ -103,7 +103,7 @@ func TestACorruptedReceiverKeyIsRefusedAtStart(t *testing.T) {
 func TestOldKeyFilesWithoutKeyIDLineLoadWithAWarning(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
-	if out, err := keygen(t, "--out", dir); err != nil {
+	if out, err := keygen(t, "--dir", dir); err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
 	// Strip the Key-ID line, as files written before it existed.
@@ -124,7 +124,7 @@ func TestOldKeyFilesWithoutKeyIDLineLoadWithAWarning(t *testing.T) {
 func TestSeedKeyFilesStayReferenceFilesAndShowTheirID(t *testing.T) {
 	isolate(t)
 	dir := t.TempDir()
-	out, err := keygen(t, "--format", "seed", "--out", dir)
+	out, err := keygen(t, "--format", "seed", "--dir", dir)
 	if err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}

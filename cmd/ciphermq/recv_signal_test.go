@@ -43,7 +43,7 @@ func TestRecvExitsZeroOnSIGINT(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")

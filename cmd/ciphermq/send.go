@@ -49,7 +49,7 @@ func newSendCmd() *cobra.Command {
 		Short: "Encrypt messages end to end and publish them with confirms",
 		Long: `send seals each message for the receivers' public keys and publishes it, waiting for the
 broker's confirm of every message. Messages come from the arguments, from standard input (one per
-line, --stdin), or are generated (--count N of --size bytes; --seed S makes their content
+line, --stdin), or are generated (--count N of --size bytes; --content-seed S makes their content
 reproducible).
 
 Message ids are random UUIDs, or with --id-prefix P the sequence P-1, P-2, ... (--first N starts it
@@ -69,7 +69,7 @@ a "publish" line written before each message is published, then an "outcome" lin
 answers. A message with no outcome line was never answered: its outcome is unknown.`,
 		Example: `  ciphermq send --to-key receiver.pub --sign-key sender.key "hello"
   ciphermq send --to-key receiver.pub --sign-key sender.key --count 100000 --size 256
-  ciphermq send --to-key receiver.pub --sign-key sender.key --count 1000 --seed 7 --id-prefix p1 --report p1.jsonl
+  ciphermq send --to-key receiver.pub --sign-key sender.key --count 1000 --content-seed 7 --id-prefix p1 --report p1.jsonl
   ciphermq send --format seed --to-key receiver_public.pem "hello, reference receiver"`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runSend(cmd, o, args) },
 	}
@@ -85,7 +85,8 @@ answers. A message with no outcome line was never answered: its outcome is unkno
 	f.BoolVar(&o.stdin, "stdin", false, "read messages from standard input, one per line (LF or CRLF)")
 	f.IntVar(&o.count, "count", 0, "generate this many messages")
 	f.IntVar(&o.size, "size", 100, "size in bytes of each generated message (with --count)")
-	f.Uint64Var(&o.seed, "seed", 0, "fill generated messages with pseudo-random text from this seed, the same in every run (with --count)")
+	f.Uint64Var(&o.seed, "content-seed", 0, "fill generated messages with pseudo-random text from this number, the same in every run (with --count)")
+	deprecatedAlias(f, "seed", "content-seed")
 	f.IntVar(&o.window, "window", sender.DefaultWindow, "most messages awaiting the broker's confirm at once")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
 	f.DurationVar(&o.timeout, "timeout", 0, "end the whole run (connecting, sending, waiting for confirms) after this long, with exit code 4 "+
@@ -110,7 +111,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 			sources++
 		}
 	}
-	seeded := cmd.Flags().Changed("seed")
+	seeded := changed(cmd.Flags(), "content-seed", "seed")
 	switch {
 	case sources == 0:
 		return errors.New("nothing to send: give messages as arguments, or --stdin, or --count N")
@@ -123,7 +124,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	case o.first == 0:
 		return errors.New("--first must be >= 1 (indexes start at 1)")
 	case seeded && o.count == 0:
-		return errors.New("--seed only applies to generated messages: add --count N")
+		return errors.New("--content-seed only applies to generated messages: add --count N")
 	case o.report == "" && (o.reportPublisher != "" || len(o.reportQueues) > 0):
 		return errors.New("--report-publisher and --report-queue describe the report: add --report FILE")
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,9 +56,10 @@ func silentListener(t *testing.T) string {
 // forwards nothing more in either direction and keeps the sockets open: a
 // broker that stopped answering in the middle of a run.
 type freezingProxy struct {
-	addr   string
-	frozen chan struct{}
-	once   sync.Once
+	addr    string
+	frozen  chan struct{}
+	once    sync.Once
+	dropped atomic.Int64 // bytes read after the freeze
 }
 
 func (p *freezingProxy) freeze() { p.once.Do(func() { close(p.frozen) }) }
@@ -77,7 +79,11 @@ func startFreezingProxy(t *testing.T, target string) *freezingProxy {
 			n, err := src.Read(buf)
 			select {
 			case <-p.frozen:
-				return // drop this and everything after it
+				p.dropped.Add(int64(n)) // read and dropped: never answered
+				if err != nil {
+					return
+				}
+				continue
 			default:
 			}
 			if n > 0 {
@@ -123,7 +129,7 @@ func startFreezingProxy(t *testing.T, target string) *freezingProxy {
 func TestSendAgainstNoBrokerEndsWithinItsTimeout(t *testing.T) {
 	isolate(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
@@ -237,7 +243,7 @@ func TestSendSIGINTTwiceEndsAtOnceWithAnHonestReport(t *testing.T) {
 	_, addr := startBroker(t)
 	proxy := startFreezingProxy(t, addr)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	const total = 1_000_000
@@ -247,6 +253,8 @@ func TestSendSIGINTTwiceEndsAtOnceWithAnHonestReport(t *testing.T) {
 		"--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key"))
 	waitUntil(t, "send to be sending", func() bool { return strings.Contains(p.stderr.String(), "confirmed ") })
 	proxy.freeze()
+	// Messages published after the freeze are never answered: outstanding.
+	waitUntil(t, "a publish after the freeze", func() bool { return proxy.dropped.Load() > 0 })
 	p.signal(t, syscall.SIGINT)
 	waitUntil(t, "the first SIGINT to be reported", func() bool {
 		return strings.Contains(p.stderr.String(), "waiting up to 10m0s for")
@@ -273,7 +281,7 @@ func TestSendOneSIGINTWaitsForConfirmsAndReportsExactCounts(t *testing.T) {
 	isolate(t)
 	srv, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	const total = 1_000_000
