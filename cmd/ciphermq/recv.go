@@ -91,7 +91,8 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		out = defaultOut
 	}
 	stderr := cmd.ErrOrStderr()
-	st, err := store.Open(out, store.Options{Logger: quietLogger(stderr)})
+	counter := newRunningCount(stderr, o.progress)
+	st, err := store.Open(out, store.Options{Logger: quietLogger(counter)})
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
-	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(stderr))
+	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(counter))
 	if err != nil {
 		return err
 	}
@@ -124,18 +125,17 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	if err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
 		return err
 	}
-	counter := newRunningCount(stderr, o.progress)
 	start := time.Now()
 	runErr := r.Run(ctx, conn, receiver.RunOptions{
 		Queue:    queue,
 		Prefetch: o.prefetch,
-		Logger:   quietLogger(stderr),
+		Logger:   quietLogger(counter),
 		Started: func() {
 			fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
 		},
 		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
 	})
-	counter.finish()
+	counter.finish(r.Stats())
 	printRecvSummary(cmd.OutOrStdout(), r.Stats(), time.Since(start), out, st.Len())
 	if runErr != nil {
 		return fmt.Errorf("receiver stopped: %w", runErr)
@@ -252,13 +252,17 @@ func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out 
 	fmt.Fprintf(w, "output: %s (%d messages in all)\n", out, total)
 }
 
-// runningCount shows the receiver's counters on one terminal line.
+// runningCount shows the receiver's counters on one terminal line. It is
+// also the writer of recv's log lines, which clear the line, go on their
+// own line, and have the count drawn again below them.
 type runningCount struct {
 	mu    sync.Mutex
 	w     io.Writer
 	on    bool
 	last  time.Time
-	drawn bool
+	drawn bool // the count is on the current line
+	ever  bool
+	s     receiver.Stats
 }
 
 func newRunningCount(w io.Writer, force bool) *runningCount {
@@ -271,15 +275,41 @@ func (c *runningCount) show(s receiver.Stats) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now := time.Now(); !c.drawn || now.Sub(c.last) >= 100*time.Millisecond {
-		c.last, c.drawn = now, true
-		fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d", s.Received, s.Stored, s.Duplicates, s.RejectedTotal())
+	c.s = s
+	if now := time.Now(); !c.ever || now.Sub(c.last) >= 100*time.Millisecond {
+		c.drawLocked(now)
 	}
 }
 
-func (c *runningCount) finish() {
-	if c.on && c.drawn {
+func (c *runningCount) drawLocked(now time.Time) {
+	c.last, c.drawn, c.ever = now, true, true
+	fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d\x1b[K", c.s.Received, c.s.Stored, c.s.Duplicates, c.s.RejectedTotal())
+}
+
+// Write writes log output below the count line.
+func (c *runningCount) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drawn {
+		fmt.Fprint(c.w, "\r\x1b[K")
+		c.drawn = false
+	}
+	n, err := c.w.Write(b)
+	if c.on && c.ever {
+		c.drawLocked(time.Now())
+	}
+	return n, err
+}
+
+// finish draws the final counts, exactly, and ends the line.
+func (c *runningCount) finish(s receiver.Stats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on && c.ever {
+		c.s = s
+		c.drawLocked(time.Now())
 		fmt.Fprintln(c.w)
+		c.drawn = false
 	}
 }
 
