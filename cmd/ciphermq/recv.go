@@ -112,6 +112,9 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one is no longer caught: it ends the
+	// process at once, should the clean stop hang on a stuck broker.
+	context.AfterFunc(ctx, stop)
 	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
 	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(counter))
 	if err != nil {
