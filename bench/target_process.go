@@ -32,7 +32,7 @@ func openCipherProcess(ctx context.Context, o TargetOptions, durable, useTLS boo
 	}
 	if o.Addr != "" {
 		if useTLS && o.TLS == nil {
-			return nil, fmt.Errorf("bench: %s with --addr needs the TLS settings of that broker (--tls-ca, --tls-cert, --tls-key)", name)
+			return nil, fmt.Errorf("bench: %s with --broker needs the TLS settings of that broker (--tls-ca, --tls-cert, --tls-key)", name)
 		}
 		t := &cipherTarget{name: name, addr: o.Addr, pid: o.BrokerPID, durable: durable, tls: o.TLS}
 		if err := t.connectAdmin(ctx); err != nil {

@@ -29,7 +29,7 @@ func TestBindingKeyMatchesRoutingKey(t *testing.T) {
 	}
 }
 
-// The "ciphermq" target can use a broker it did not start (--addr).
+// The "ciphermq" target can use a broker it did not start (--broker).
 func TestProcessTargetWithGivenAddress(t *testing.T) {
 	in := openInproc(t).(*cipherTarget)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

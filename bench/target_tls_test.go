@@ -66,6 +66,6 @@ func TestInprocTLSTargetRunsOverTLS(t *testing.T) {
 func TestProcessTLSTargetWithAddressNeedsTLSSettings(t *testing.T) {
 	_, err := Open(context.Background(), "ciphermq-tls", TargetOptions{Addr: "127.0.0.1:1"})
 	if err == nil {
-		t.Fatal("ciphermq-tls with --addr and no TLS settings was accepted")
+		t.Fatal("ciphermq-tls with --broker and no TLS settings was accepted")
 	}
 }

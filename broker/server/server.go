@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
@@ -125,7 +126,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	if s.cfg.Listen != ListenOff {
 		l, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 		if err != nil {
-			return fmt.Errorf("server: listen on %s: %w (is another broker running? choose another --listen address)", s.cfg.Listen, err)
+			return fmt.Errorf("server: listen on %s: %w (%s)", s.cfg.Listen, err, listenHint("--listen", err))
 		}
 		ls = append(ls, listener{l, false})
 	}
@@ -137,7 +138,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 		l, err := lc.Listen(ctx, "tcp", s.cfg.TLS.Listen)
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("server: listen on %s: %w (is another broker running? choose another --tls-listen address)", s.cfg.TLS.Listen, err)
+			return fmt.Errorf("server: listen on %s: %w (%s)", s.cfg.TLS.Listen, err, listenHint("--tls-listen", err))
 		}
 		ls = append(ls, listener{l, true})
 	}
@@ -377,4 +378,21 @@ func (s *Server) onCoreTimer() {
 	s.coreDeadline = time.Time{}
 	s.core.Tick(now)
 	s.settle(now)
+}
+
+// listenHint says what to do about a failed listen, by its cause.
+func listenHint(flag string, err error) string {
+	var ae *net.AddrError
+	var dnse *net.DNSError
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return "is another broker running? choose another " + flag + " address"
+	case errors.As(err, &ae):
+		return flag + " must be host:port with a port from 0 to 65535 (0: any free port)"
+	case errors.As(err, &dnse), errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "the host of " + flag + " is not an address of this machine: use one of its addresses, or 0.0.0.0 for all"
+	case errors.Is(err, syscall.EACCES):
+		return "not permitted: ports below 1024 need privileges; choose another " + flag + " port"
+	}
+	return "choose another " + flag + " address"
 }

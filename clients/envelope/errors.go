@@ -70,6 +70,9 @@ var (
 	// ErrInvalidKey: the PEM block has the right type but its content is not a
 	// valid key of the expected kind and size.
 	ErrInvalidKey = errors.New("envelope: invalid key material")
+	// ErrKeyCorrupted: the key file's key id line names another key than
+	// the one the file holds: the file was corrupted or edited.
+	ErrKeyCorrupted = errors.New("envelope: key file is corrupted (its key does not match its key id line)")
 	// ErrKeyFileExists: refusing to overwrite an existing key file; pass force
 	// to replace it.
 	ErrKeyFileExists = errors.New("envelope: key file already exists")

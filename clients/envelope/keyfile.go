@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // PEM block types. Recipient (HPKE) keys have no standard container yet, so
@@ -34,34 +36,39 @@ const (
 
 // ---- encoding ----
 
-// MarshalRecipientPrivateKey returns the PEM form of k.
+// MarshalRecipientPrivateKey returns the PEM form of k, preceded by the key
+// id line of its public key.
 func MarshalRecipientPrivateKey(k *RecipientPrivateKey) []byte {
 	body := binary.BigEndian.AppendUint16(nil, suiteKEM)
-	return pem.EncodeToMemory(&pem.Block{Type: PEMRecipientPrivate, Bytes: append(body, k.seed...)})
+	return withKeyIDLine(k.ID().Short(), pem.EncodeToMemory(&pem.Block{Type: PEMRecipientPrivate, Bytes: append(body, k.seed...)}))
 }
 
-// MarshalRecipientPublicKey returns the PEM form of k.
+// MarshalRecipientPublicKey returns the PEM form of k, preceded by its key
+// id line.
 func MarshalRecipientPublicKey(k RecipientPublicKey) []byte {
 	body := binary.BigEndian.AppendUint16(nil, suiteKEM)
-	return pem.EncodeToMemory(&pem.Block{Type: PEMRecipientPublic, Bytes: append(body, k.Bytes()...)})
+	return withKeyIDLine(k.ID().Short(), pem.EncodeToMemory(&pem.Block{Type: PEMRecipientPublic, Bytes: append(body, k.Bytes()...)}))
 }
 
-// MarshalSigningPrivateKey returns k as a PKCS#8 "PRIVATE KEY" PEM block.
+// MarshalSigningPrivateKey returns k as a PKCS#8 "PRIVATE KEY" PEM block,
+// preceded by the key id line of its public key.
 func MarshalSigningPrivateKey(k ed25519.PrivateKey) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: PEMPKCS8Private, Bytes: der}), nil
+	id := SignerKeyID(k.Public().(ed25519.PublicKey))
+	return withKeyIDLine(id, pem.EncodeToMemory(&pem.Block{Type: PEMPKCS8Private, Bytes: der})), nil
 }
 
-// MarshalSigningPublicKey returns k as a PKIX "PUBLIC KEY" PEM block.
+// MarshalSigningPublicKey returns k as a PKIX "PUBLIC KEY" PEM block,
+// preceded by its key id line.
 func MarshalSigningPublicKey(k ed25519.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(k)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: PEMPKIXPublic, Bytes: der}), nil
+	return withKeyIDLine(SignerKeyID(k), pem.EncodeToMemory(&pem.Block{Type: PEMPKIXPublic, Bytes: der})), nil
 }
 
 // MarshalSeedPrivateKey returns k as PKCS#1 "RSA PRIVATE KEY", like RSA.py.
@@ -76,6 +83,57 @@ func MarshalSeedPublicKey(k *rsa.PublicKey) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: PEMPKIXPublic, Bytes: der}), nil
+}
+
+// ---- key id lines ----
+
+// KeyIDLinePrefix starts the line that modern key files carry before their
+// PEM block (RFC 7468 explanatory text, which PEM readers such as openssl
+// skip): "Key-ID: " and the short id of the public key (of the key pair, in
+// a private key file). Reading a file that has the line re-derives the id
+// from the key and refuses the file when they differ (ErrKeyCorrupted), so
+// a changed character, which usually still decodes to another valid key, is
+// caught when the key is loaded rather than as messages that cannot be
+// opened. Seed (reference RSA) files are written without the line, byte for
+// byte as the reference writes them.
+const KeyIDLinePrefix = "Key-ID: "
+
+func withKeyIDLine(id string, block []byte) []byte {
+	return append([]byte(KeyIDLinePrefix+id+"\n"), block...)
+}
+
+// declaredKeyID returns the id on the file's key id line, if it has one
+// before its first PEM block.
+func declaredKeyID(data []byte) (string, bool) {
+	head := data
+	if i := bytes.Index(data, []byte("-----BEGIN")); i >= 0 {
+		head = data[:i]
+	}
+	for _, line := range strings.Split(string(head), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), strings.TrimSpace(KeyIDLinePrefix)); ok {
+			return strings.TrimSpace(v), true
+		}
+	}
+	return "", false
+}
+
+// HasKeyIDLine reports whether a key file carries a key id line, that is
+// whether loading it checks the key against the id (files written before
+// key id lines existed, and seed files, do not).
+func HasKeyIDLine(data []byte) bool {
+	_, ok := declaredKeyID(data)
+	return ok
+}
+
+// checkKeyID compares the file's key id line, if any, with the id derived
+// from the key it holds.
+func checkKeyID(data []byte, derived string) error {
+	declared, ok := declaredKeyID(data)
+	if !ok || declared == derived {
+		return nil
+	}
+	return fmt.Errorf("%w: the file says key id %s but its key has id %s; "+
+		"restore the file from a copy (a private key cannot be recovered otherwise)", ErrKeyCorrupted, declared, derived)
 }
 
 // ---- decoding ----
@@ -126,7 +184,14 @@ func ParseRecipientPrivateKey(data []byte) (*RecipientPrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewRecipientPrivateKey(body)
+	k, err := NewRecipientPrivateKey(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkKeyID(data, k.ID().Short()); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // ParseRecipientPublicKey parses a "CIPHERMQ HPKE PUBLIC KEY" PEM block.
@@ -139,7 +204,14 @@ func ParseRecipientPublicKey(data []byte) (RecipientPublicKey, error) {
 	if err != nil {
 		return RecipientPublicKey{}, err
 	}
-	return NewRecipientPublicKey(body)
+	k, err := NewRecipientPublicKey(body)
+	if err != nil {
+		return RecipientPublicKey{}, err
+	}
+	if err := checkKeyID(data, k.ID().Short()); err != nil {
+		return RecipientPublicKey{}, err
+	}
+	return k, nil
 }
 
 // ParseSigningPrivateKey parses a PKCS#8 Ed25519 private key.
@@ -155,6 +227,9 @@ func ParseSigningPrivateKey(data []byte) (ed25519.PrivateKey, error) {
 	ek, ok := k.(ed25519.PrivateKey)
 	if !ok {
 		return nil, fmt.Errorf("%w: PKCS#8 key is a %T, expected Ed25519", ErrInvalidKey, k)
+	}
+	if err := checkKeyID(data, SignerKeyID(ek.Public().(ed25519.PublicKey))); err != nil {
+		return nil, err
 	}
 	return ek, nil
 }
@@ -172,6 +247,9 @@ func ParseSigningPublicKey(data []byte) (ed25519.PublicKey, error) {
 	ek, ok := k.(ed25519.PublicKey)
 	if !ok {
 		return nil, fmt.Errorf("%w: public key is a %T, expected Ed25519", ErrInvalidKey, k)
+	}
+	if err := checkKeyID(data, SignerKeyID(ek)); err != nil {
+		return nil, err
 	}
 	return ek, nil
 }
@@ -202,6 +280,9 @@ func ParseSeedPrivateKey(data []byte) (*rsa.PrivateKey, error) {
 	if k.N.BitLen() < MinSeedRSABits {
 		return nil, fmt.Errorf("%w: RSA key has %d bits, at least %d required", ErrInvalidKey, k.N.BitLen(), MinSeedRSABits)
 	}
+	if err := checkKeyID(data, SeedKeyID(&k.PublicKey)); err != nil {
+		return nil, err
+	}
 	return k, nil
 }
 
@@ -221,6 +302,9 @@ func ParseSeedPublicKey(data []byte) (*rsa.PublicKey, error) {
 	}
 	if rk.N.BitLen() < MinSeedRSABits {
 		return nil, fmt.Errorf("%w: RSA key has %d bits, at least %d required", ErrInvalidKey, rk.N.BitLen(), MinSeedRSABits)
+	}
+	if err := checkKeyID(data, SeedKeyID(rk)); err != nil {
+		return nil, err
 	}
 	return rk, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -18,6 +19,11 @@ type KeyID [KeyIDSize]byte
 
 // String returns the id in lower-case hex.
 func (id KeyID) String() string { return hex.EncodeToString(id[:]) }
+
+// Short returns the first 8 bytes of the id in lower-case hex: the key id
+// printed by the command-line tools and written on the key file's key id
+// line. It is a prefix of String.
+func (id KeyID) Short() string { return hex.EncodeToString(id[:8]) }
 
 // RecipientPublicKey is a receiver's MLKEM768-X25519 HPKE public key.
 type RecipientPublicKey struct {
@@ -131,6 +137,19 @@ func GenerateSigningKey(random io.Reader) (ed25519.PrivateKey, error) {
 // (first 8 bytes of its SHA-256, hex), for logs and trust listings.
 func SignerKeyID(pub ed25519.PublicKey) string {
 	sum := sha256.Sum256(pub)
+	return hex.EncodeToString(sum[:8])
+}
+
+// SeedKeyID returns a short printable id of a seed (RSA) public key: the
+// first 8 bytes of the SHA-256 of its SubjectPublicKeyInfo DER, in hex.
+// Seed key files carry no key id line (they stay byte-compatible with the
+// reference), so this id is printed but not checked when a file is read.
+func SeedKeyID(pub *rsa.PublicKey) string {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "invalid"
+	}
+	sum := sha256.Sum256(der)
 	return hex.EncodeToString(sum[:8])
 }
 

@@ -43,6 +43,11 @@ type Options struct {
 	// Progress, if set, is called after every publish and once at the end
 	// with the counts so far.
 	Progress func(sent, confirmed int)
+	// Abort, if set, cuts the wait for outstanding confirms short: once it
+	// ends, Run stops publishing and waiting at once and counts every
+	// message still unanswered as unconfirmed. (The ctx given to Run only
+	// stops publishing; the wait after it is bounded by Timeout.)
+	Abort context.Context
 }
 
 // Attempt is a message about to be published.
@@ -252,6 +257,9 @@ func (r *run) settleResolved() {
 func (r *run) collect(ctx context.Context, pub *clients.Publisher) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.Timeout)
 	defer cancel()
+	if r.o.Abort != nil {
+		defer context.AfterFunc(r.o.Abort, cancel)()
+	}
 	for len(r.pending) > 0 {
 		_ = r.pending[0].f.Wait(wctx) // the outcome is read by settle
 		if errors.Is(r.pending[0].f.Err(), clients.ErrUnresolved) {

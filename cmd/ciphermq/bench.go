@@ -43,10 +43,10 @@ and peak RSS (from /proc of the broker's pid), and the load generator's CPU.
 
 Targets: ` + strings.Join(bench.Targets(), ", ") + `.
 ciphermq-inproc starts a broker inside this process; ciphermq starts "ciphermq server" from this
-binary (or uses --addr); the -durable variants give that broker a temporary --data-dir (fsync
+binary (or uses --broker); the -durable variants give that broker a temporary --data-dir (fsync
 always) and declare the run's queue durable; the -tls variants start the broker with only a TLS
 listener (mutual TLS, certificates made for the run) and connect every client over TLS
-(--tls-* reach a broker given with --addr over TLS); rabbitmq-* and nats-* need a running broker
+(--tls-* reach a broker given with --broker over TLS); rabbitmq-* and nats-* need a running broker
 (bench/compare starts them).
 
 --summarize FILE reads JSON lines of earlier runs and prints the comparison table (medians, each
@@ -70,12 +70,14 @@ target's ratio to --base). See docs/performance.md.`,
 	f.DurationVar(&o.cfg.Duration, "duration", bench.DefaultDuration, "how long to publish when --count is 0")
 	f.Float64Var(&o.cfg.Rate, "rate", 0, "open-loop total publish rate in msgs/s, latency from the intended send time (0: as fast as the window allows)")
 	f.StringVar(&o.cfg.ExchangeType, "exchange-type", "direct", "exchange type: direct, fanout or topic")
-	f.StringVar(&o.cfg.Encryption, "encryption", bench.EncryptionOff, "end-to-end encryption: off, seed or modern")
+	f.StringVar(&o.cfg.Encryption, "format", bench.EncryptionOff, "envelope format: off (no end-to-end encryption), seed or modern")
+	deprecatedAlias(f, "encryption", "format")
 	f.StringVar(&o.cfg.Protocol, "protocol", "native", "CipherMQ protocol: native or text")
 	f.DurationVar(&o.cfg.DrainTimeout, "drain-timeout", bench.DefaultDrainTimeout, "after publishing, how long to wait for every confirmed message to arrive")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON line instead of a table")
 	f.BoolVar(&o.progress, "progress", isTerminal(os.Stderr), "show a progress bar on stderr")
-	f.StringVar(&o.addr, "addr", "", "broker address (host:port, or an amqp:// or nats:// URL); default: the target's")
+	f.StringVar(&o.addr, "broker", "", "broker address (host:port, or an amqp:// or nats:// URL); default: the target's")
+	deprecatedAlias(f, "addr", "broker")
 	f.IntVar(&o.brokerPID, "broker-pid", 0, "pid of a broker this command did not start, for its CPU and memory figures")
 	f.StringVar(&o.serverBinary, "server-binary", "", "ciphermq binary the ciphermq target starts (default: this one)")
 	f.StringVar(&o.summarize, "summarize", "", "print the comparison table of the JSON lines in this file and exit")

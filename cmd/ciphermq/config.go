@@ -115,13 +115,17 @@ func addConfigFlag(cmd *cobra.Command) {
 // CIPHERMQ_CONFIG (which must exist), or the default file if it exists.
 func loadClientConfig(cmd *cobra.Command) (*clientConfig, error) {
 	c := &clientConfig{cmd: cmd, file: &fileConfig{}}
-	path, explicit := "", false
+	// fix says what to do when the file cannot be read, by where its path
+	// came from: a default file that exists but cannot be read is not the
+	// fault of a --config the user never gave.
+	path, explicit, fix := "", false, ""
 	if f := cmd.Flags().Lookup("config"); f != nil && f.Value.String() != "" {
-		path, explicit = f.Value.String(), true
+		path, explicit, fix = f.Value.String(), true, "fix the path given by --config"
 	} else if v := os.Getenv(envConfig); v != "" {
-		path, explicit = v, true
+		path, explicit, fix = v, true, "fix the path in $"+envConfig
 	} else if dir, err := os.UserConfigDir(); err == nil {
 		path = filepath.Join(dir, "ciphermq", "config.json")
+		fix = "this is the default config file, read when it exists: fix or remove it, or name another file with --config or $" + envConfig
 	}
 	if path == "" {
 		return c, nil
@@ -131,7 +135,7 @@ func loadClientConfig(cmd *cobra.Command) (*clientConfig, error) {
 		return c, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read config file: %w: fix the path given by --config or $%s", err, envConfig)
+		return nil, fmt.Errorf("read config file: %w: %s", err, fix)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -303,5 +307,5 @@ func connectError(addr string, err error) error {
 	if errors.As(err, &be) {
 		return fmt.Errorf("connect to broker %s: %w", addr, err)
 	}
-	return fmt.Errorf("connect to broker %s: %w: start one with `ciphermq server`, or pass --broker / set CIPHERMQ_BROKER", addr, err)
+	return fmt.Errorf("connect to broker %s: %w (if the broker is elsewhere, pass --broker or set CIPHERMQ_BROKER)", addr, err)
 }

@@ -138,3 +138,35 @@ func TestConfigErrorsSayWhatToDo(t *testing.T) {
 		t.Errorf("describe = %q", got)
 	}
 }
+
+// TestUnreadableConfigErrorNamesWhereItsPathCameFrom: a default config
+// file that cannot be read must not blame a --config that was not given.
+func TestUnreadableConfigErrorNamesWhereItsPathCameFrom(t *testing.T) {
+	home := isolate(t)
+	unreadable := filepath.Join(home, "ciphermq", "config.json")
+	// A directory where the file should be: unreadable as a file, even for root.
+	if err := os.MkdirAll(unreadable, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	load := func(args ...string) error {
+		cmd := &cobra.Command{Use: "x", RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := loadClientConfig(cmd)
+			return err
+		}}
+		addConfigFlag(cmd)
+		cmd.SetArgs(args)
+		cmd.SilenceUsage, cmd.SilenceErrors = true, true
+		return cmd.Execute()
+	}
+	err := load()
+	if err == nil || !strings.Contains(err.Error(), "default config file") || strings.Contains(err.Error(), "given by --config") {
+		t.Fatalf("unreadable default config: %v, want it named as the default file", err)
+	}
+	if err := load("--config", unreadable); err == nil || !strings.Contains(err.Error(), "given by --config") {
+		t.Fatalf("unreadable --config: %v", err)
+	}
+	t.Setenv(envConfig, unreadable)
+	if err := load(); err == nil || !strings.Contains(err.Error(), "$"+envConfig) || strings.Contains(err.Error(), "--config") {
+		t.Fatalf("unreadable $%s: %v", envConfig, err)
+	}
+}

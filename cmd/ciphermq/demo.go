@@ -230,7 +230,7 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 	if format == envelope.FormatSeed {
 		priv, pub := filepath.Join(dir, "receiver_private.pem"), filepath.Join(dir, "receiver_public.pem")
 		if _, err := os.Stat(priv); errors.Is(err, fs.ErrNotExist) {
-			if err := runKeygen(io.Discard, &keygenOptions{format: "seed", out: dir, name: "receiver"}); err != nil {
+			if err := runKeygen(io.Discard, &keygenOptions{format: "seed", dir: dir, name: "receiver"}); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -255,7 +255,7 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 		return s, o, err
 	}
 	if _, err := os.Stat(filepath.Join(dir, "receiver.key")); errors.Is(err, fs.ErrNotExist) {
-		if err := runKeygen(io.Discard, &keygenOptions{format: "modern", out: dir, name: "receiver", senderName: "sender"}); err != nil {
+		if err := runKeygen(io.Discard, &keygenOptions{format: "modern", dir: dir, name: "receiver", senderName: "sender"}); err != nil {
 			return nil, nil, err
 		}
 	}

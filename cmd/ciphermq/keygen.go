@@ -16,7 +16,7 @@ import (
 // keygenOptions are keygen's flags.
 type keygenOptions struct {
 	format     string
-	out        string
+	dir        string
 	name       string
 	senderName string
 	force      bool
@@ -25,6 +25,7 @@ type keygenOptions struct {
 // keyFile is one file keygen writes, with what it is for.
 type keyFile struct {
 	path, role string
+	id         string // key id of the pair the file belongs to
 }
 
 func init() { register(newKeygenCmd) }
@@ -47,7 +48,8 @@ Existing files are never overwritten unless --force is given.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.format, "format", defaultFormat, "key format: modern or seed")
-	f.StringVar(&o.out, "out", ".", "directory to write the key files into (created if missing)")
+	f.StringVar(&o.dir, "dir", ".", "directory to write the key files into (created if missing)")
+	deprecatedAlias(f, "out", "dir")
 	f.StringVar(&o.name, "name", "receiver", "base name of the receiver key files")
 	f.StringVar(&o.senderName, "sender-name", "sender", "base name of the sender signing key files (modern format)")
 	f.BoolVar(&o.force, "force", false, "overwrite existing key files")
@@ -60,23 +62,23 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		return fmt.Errorf("--format: %w", err)
 	}
 	if o.name == "" || filepath.Base(o.name) != o.name || (format == envelope.FormatSession && (o.senderName == "" || filepath.Base(o.senderName) != o.senderName)) {
-		return errors.New("--name and --sender-name must be plain file names without directories: use --out for the directory")
+		return errors.New("--name and --sender-name must be plain file names without directories: use --dir for the directory")
 	}
-	if err := os.MkdirAll(o.out, 0o700); err != nil {
-		return fmt.Errorf("create key directory: %w: choose another --out", err)
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return fmt.Errorf("create key directory: %w: choose another --dir", err)
 	}
 	var files []keyFile
 	if format == envelope.FormatSeed {
 		files = []keyFile{
-			{filepath.Join(o.out, o.name+"_private.pem"), "receiver private key (RSA-2048, 0600): keep it on the receiver (recv --key)"},
-			{filepath.Join(o.out, o.name+"_public.pem"), "receiver public key: give it to senders (send --to-key)"},
+			{path: filepath.Join(o.dir, o.name+"_private.pem"), role: "receiver private key (RSA-2048, 0600): keep it on the receiver (recv --key)"},
+			{path: filepath.Join(o.dir, o.name+"_public.pem"), role: "receiver public key: give it to senders (send --to-key)"},
 		}
 	} else {
 		files = []keyFile{
-			{filepath.Join(o.out, o.name+".key"), "receiver private key (ML-KEM-768+X25519, 0600): keep it on the receiver (recv --key)"},
-			{filepath.Join(o.out, o.name+".pub"), "receiver public key: give it to senders (send --to-key)"},
-			{filepath.Join(o.out, o.senderName+".key"), "sender signing key (Ed25519, 0600): keep it on the sender (send --sign-key)"},
-			{filepath.Join(o.out, o.senderName+".pub"), "sender public key: give it to receivers (recv --trust)"},
+			{path: filepath.Join(o.dir, o.name+".key"), role: "receiver private key (ML-KEM-768+X25519, 0600): keep it on the receiver (recv --key)"},
+			{path: filepath.Join(o.dir, o.name+".pub"), role: "receiver public key: give it to senders (send --to-key)"},
+			{path: filepath.Join(o.dir, o.senderName+".key"), role: "sender signing key (Ed25519, 0600): keep it on the sender (send --sign-key)"},
+			{path: filepath.Join(o.dir, o.senderName+".pub"), role: "sender public key: give it to receivers (recv --trust)"},
 		}
 	}
 	// Refuse before writing anything, so a refusal never leaves a mix of
@@ -85,7 +87,7 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		for _, kf := range files {
 			if _, err := os.Lstat(kf.path); err == nil {
 				return fmt.Errorf("%s already exists: keygen never overwrites keys (messages sealed for the old key "+
-					"could no longer be opened); pass --force to replace it, or choose another --out or --name", kf.path)
+					"could no longer be opened); pass --force to replace it, or choose another --dir or --name", kf.path)
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("check %s: %w", kf.path, err)
 			}
@@ -99,6 +101,7 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		if err := envelope.WriteSeedKeyFiles(files[0].path, files[1].path, k, o.force); err != nil {
 			return fmt.Errorf("write seed key files: %w", err)
 		}
+		files[0].id, files[1].id = seedPrivID(k), seedPrivID(k)
 	} else {
 		rk, err := envelope.GenerateRecipientKey(nil)
 		if err != nil {
@@ -114,10 +117,17 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		if err := envelope.WriteSigningKeyFiles(files[2].path, files[3].path, sk, o.force); err != nil {
 			return fmt.Errorf("write sender key files: %w", err)
 		}
+		files[0].id, files[1].id = recipientPrivID(rk), recipientPrivID(rk)
+		files[2].id, files[3].id = signerPrivID(sk), signerPrivID(sk)
 	}
 	fmt.Fprintf(out, "wrote %s keys:\n", formatLabel(format))
 	for _, kf := range files {
-		fmt.Fprintf(out, "  %-28s %s\n", kf.path, kf.role)
+		fmt.Fprintf(out, "  %-28s key id %s  %s\n", kf.path, kf.id, kf.role)
+	}
+	if format == envelope.FormatSeed {
+		fmt.Fprintln(out, "seed files are the reference's format and carry no Key-ID line: compare the key id send and recv print")
+	} else {
+		fmt.Fprintln(out, "each file carries its key id on a Key-ID line, checked whenever it is read; send and recv print the ids they use")
 	}
 	fmt.Fprintln(out, "next, in three terminals:")
 	fmt.Fprintln(out, "  ciphermq server")

@@ -32,7 +32,7 @@ func mode(t *testing.T, path string) os.FileMode {
 
 func TestKeygenModernWritesUsableKeysWithPrivateModes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "keys")
-	out, err := keygen(t, "--out", dir)
+	out, err := keygen(t, "--dir", dir)
 	if err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
@@ -66,20 +66,20 @@ func TestKeygenModernWritesUsableKeysWithPrivateModes(t *testing.T) {
 
 func TestKeygenRefusesToOverwriteWithoutForce(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := keygen(t, "--out", dir); err != nil {
+	if _, err := keygen(t, "--dir", dir); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "receiver.key"))
 	// Only the sender key exists under a new receiver name: still refused,
 	// and nothing is written.
-	_, err := keygen(t, "--out", dir, "--name", "other")
+	_, err := keygen(t, "--dir", dir, "--name", "other")
 	if err == nil || !strings.Contains(err.Error(), "sender.key already exists") || !strings.Contains(err.Error(), "--force") {
 		t.Fatalf("keygen over an existing sender key: %v, want a refusal naming the file and --force", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "other.key")); err == nil {
 		t.Error("a refused keygen wrote other.key")
 	}
-	_, err = keygen(t, "--out", dir)
+	_, err = keygen(t, "--dir", dir)
 	if err == nil || !strings.Contains(err.Error(), "receiver.key already exists") {
 		t.Fatalf("second keygen: %v, want refusal", err)
 	}
@@ -87,7 +87,7 @@ func TestKeygenRefusesToOverwriteWithoutForce(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Fatal("a refused keygen changed receiver.key")
 	}
-	if _, err := keygen(t, "--out", dir, "--force"); err != nil {
+	if _, err := keygen(t, "--dir", dir, "--force"); err != nil {
 		t.Fatalf("keygen --force: %v", err)
 	}
 	forced, _ := os.ReadFile(filepath.Join(dir, "receiver.key"))
@@ -101,7 +101,7 @@ func TestKeygenRefusesToOverwriteWithoutForce(t *testing.T) {
 
 func TestKeygenSeedWritesReferenceFiles(t *testing.T) {
 	dir := t.TempDir()
-	out, err := keygen(t, "--format", "seed", "--out", dir)
+	out, err := keygen(t, "--format", "seed", "--dir", dir)
 	if err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
@@ -125,7 +125,7 @@ func TestKeygenBadFlags(t *testing.T) {
 		{"--name", "a/b"},
 		{"extra-arg"},
 	} {
-		if _, err := keygen(t, append(args, "--out", t.TempDir())...); err == nil {
+		if _, err := keygen(t, append(args, "--dir", t.TempDir())...); err == nil {
 			t.Errorf("keygen %v succeeded, want an error", args)
 		}
 	}

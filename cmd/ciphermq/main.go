@@ -9,10 +9,12 @@
 //
 // main.go stays a minimal root: it knows no subcommand by name, so files can
 // be added without touching it. Subcommands appear in help sorted by name.
-// Every subcommand returns its errors (cobra prints them, main exits 1).
+// Every subcommand returns its errors (cobra prints them, main exits 1, or
+// the code of an *exitError: see docs/clients.md for the codes).
 package main
 
 import (
+	"errors"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -40,8 +42,30 @@ the broker; the other subcommands are clients and tools.`,
 	return root
 }
 
+// exitError is an error with its own exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode is the process exit code for a command's error.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		return 1
+	}
+}
+
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

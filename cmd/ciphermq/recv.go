@@ -82,7 +82,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	if o.prefetch <= 0 {
 		return errors.New("--prefetch must be >= 1")
 	}
-	opener, err := loadOpener(cfg)
+	opener, err := loadOpener(cmd.ErrOrStderr(), cfg)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,8 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		out = defaultOut
 	}
 	stderr := cmd.ErrOrStderr()
-	st, err := store.Open(out, store.Options{Logger: quietLogger(stderr)})
+	counter := newRunningCount(stderr, o.progress)
+	st, err := store.Open(out, store.Options{Logger: quietLogger(counter)})
 	if err != nil {
 		return err
 	}
@@ -111,8 +112,11 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal, a second one is no longer caught: it ends the
+	// process at once, should the clean stop hang on a stuck broker.
+	context.AfterFunc(ctx, stop)
 	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
-	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(stderr))
+	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(counter))
 	if err != nil {
 		return err
 	}
@@ -124,18 +128,17 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	if err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
 		return err
 	}
-	counter := newRunningCount(stderr, o.progress)
 	start := time.Now()
 	runErr := r.Run(ctx, conn, receiver.RunOptions{
 		Queue:    queue,
 		Prefetch: o.prefetch,
-		Logger:   quietLogger(stderr),
+		Logger:   quietLogger(counter),
 		Started: func() {
 			fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
 		},
 		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
 	})
-	counter.finish()
+	counter.finish(r.Stats())
 	printRecvSummary(cmd.OutOrStdout(), r.Stats(), time.Since(start), out, st.Len())
 	if runErr != nil {
 		return fmt.Errorf("receiver stopped: %w", runErr)
@@ -172,8 +175,9 @@ func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, que
 }
 
 // loadOpener builds an opener from the receiver's key files: modern keys
-// need trusted senders, seed keys accept anyone holding the public key.
-func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
+// need trusted senders, seed keys accept anyone holding the public key. It
+// prints the id of every key it uses on w.
+func loadOpener(w io.Writer, cfg *clientConfig) (envelope.Opener, error) {
 	keys := cfg.pathValues(setKey)
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no receiver key: %s, or run `ciphermq keygen`", describe(setKey))
@@ -191,6 +195,7 @@ func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
 				return nil, errors.New("two modern receiver keys given: a receiver has one; run one recv per key")
 			}
 			modern = rk
+			printKeyID(w, "receiver key", path, rk.ID().Short(), data)
 			continue
 		}
 		if !errors.Is(err, envelope.ErrWrongPEMType) {
@@ -203,6 +208,7 @@ func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
 		if seed != nil {
 			return nil, errors.New("two seed receiver keys given: a receiver has one; run one recv per key")
 		}
+		printKeyID(w, "receiver key (seed)", path, seedPrivID(sk), data)
 		if seed, err = envelope.NewSeedOpener(sk); err != nil {
 			return nil, err
 		}
@@ -216,9 +222,9 @@ func loadOpener(cfg *clientConfig) (envelope.Opener, error) {
 		}
 		trusted := make([]ed25519.PublicKey, 0, len(trustPaths))
 		for _, p := range trustPaths {
-			k, err := envelope.LoadSigningPublicKey(p)
+			k, err := loadKey(w, "trusted sender", p, envelope.ParseSigningPublicKey, envelope.SignerKeyID)
 			if err != nil {
-				return nil, fmt.Errorf("trusted sender key: %w", err)
+				return nil, err
 			}
 			trusted = append(trusted, k)
 		}
@@ -249,13 +255,17 @@ func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out 
 	fmt.Fprintf(w, "output: %s (%d messages in all)\n", out, total)
 }
 
-// runningCount shows the receiver's counters on one terminal line.
+// runningCount shows the receiver's counters on one terminal line. It is
+// also the writer of recv's log lines, which clear the line, go on their
+// own line, and have the count drawn again below them.
 type runningCount struct {
 	mu    sync.Mutex
 	w     io.Writer
 	on    bool
 	last  time.Time
-	drawn bool
+	drawn bool // the count is on the current line
+	ever  bool
+	s     receiver.Stats
 }
 
 func newRunningCount(w io.Writer, force bool) *runningCount {
@@ -268,15 +278,41 @@ func (c *runningCount) show(s receiver.Stats) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now := time.Now(); !c.drawn || now.Sub(c.last) >= 100*time.Millisecond {
-		c.last, c.drawn = now, true
-		fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d", s.Received, s.Stored, s.Duplicates, s.RejectedTotal())
+	c.s = s
+	if now := time.Now(); !c.ever || now.Sub(c.last) >= 100*time.Millisecond {
+		c.drawLocked(now)
 	}
 }
 
-func (c *runningCount) finish() {
-	if c.on && c.drawn {
+func (c *runningCount) drawLocked(now time.Time) {
+	c.last, c.drawn, c.ever = now, true, true
+	fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d\x1b[K", c.s.Received, c.s.Stored, c.s.Duplicates, c.s.RejectedTotal())
+}
+
+// Write writes log output below the count line.
+func (c *runningCount) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.drawn {
+		fmt.Fprint(c.w, "\r\x1b[K")
+		c.drawn = false
+	}
+	n, err := c.w.Write(b)
+	if c.on && c.ever {
+		c.drawLocked(time.Now())
+	}
+	return n, err
+}
+
+// finish draws the final counts, exactly, and ends the line.
+func (c *runningCount) finish(s receiver.Stats) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on && c.ever {
+		c.s = s
+		c.drawLocked(time.Now())
 		fmt.Fprintln(c.w)
+		c.drawn = false
 	}
 }
 

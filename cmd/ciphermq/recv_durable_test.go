@@ -54,7 +54,7 @@ func TestRecvDurableQueueKeepsMessagesAcrossABrokerRestart(t *testing.T) {
 	dataDir := t.TempDir()
 	srv, addr, stop := startDurableBroker(t, dataDir)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")
@@ -104,7 +104,7 @@ func TestRecvDurableErrorsSayWhatToDo(t *testing.T) {
 	_, memAddr := startBroker(t)
 	_, diskAddr, _ := startDurableBroker(t, t.TempDir())
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "o.jsonl")

@@ -19,7 +19,7 @@ func TestRecvRecordsTheRedeliveredFlag(t *testing.T) {
 	isolate(t)
 	srv, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	send := func(prefix, msg string) {

@@ -34,7 +34,7 @@ func TestRecvHelperProcess(t *testing.T) {
 	root := newRootCmd()
 	root.SetArgs(args)
 	if err := root.Execute(); err != nil {
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 	os.Exit(0)
 }
@@ -43,7 +43,7 @@ func TestRecvExitsZeroOnSIGINT(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")

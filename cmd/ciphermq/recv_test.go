@@ -88,7 +88,7 @@ func TestRecvStoresWhatSendSent(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")
@@ -129,7 +129,7 @@ func TestRecvSeedFormat(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--format", "seed", "--out", keys); err != nil {
+	if _, err := keygen(t, "--format", "seed", "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")
@@ -151,7 +151,7 @@ func TestRecvErrorsSayWhatToDo(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "o.jsonl")
@@ -180,7 +180,7 @@ func TestRecvRefusesASecondReceiverOnTheSameFile(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "o.jsonl")
@@ -205,10 +205,10 @@ func TestSendToSeveralRecipientsEachOpensItsCopy(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys, "--name", "alice"); err != nil {
+	if _, err := keygen(t, "--dir", keys, "--name", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keygen(t, "--out", keys, "--name", "bob", "--sender-name", "unused"); err != nil {
+	if _, err := keygen(t, "--dir", keys, "--name", "bob", "--sender-name", "unused"); err != nil {
 		t.Fatal(err)
 	}
 	outs := map[string]string{}
@@ -237,7 +237,7 @@ func TestRecvAndSendTakeSettingsFromEnvironmentAndConfigFile(t *testing.T) {
 	home := isolate(t)
 	_, addr := startBroker(t)
 	keys := filepath.Join(home, "ciphermq", "keys")
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")
@@ -264,7 +264,7 @@ func TestRecvRepairsATornFileAndRefusesACorruptOne(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +31,7 @@ type sendFlags struct {
 	window          int
 	progress        bool
 	timeout         time.Duration
+	grace           time.Duration
 	report          string
 	reportPublisher string
 	reportQueues    []string
@@ -46,21 +49,27 @@ func newSendCmd() *cobra.Command {
 		Short: "Encrypt messages end to end and publish them with confirms",
 		Long: `send seals each message for the receivers' public keys and publishes it, waiting for the
 broker's confirm of every message. Messages come from the arguments, from standard input (one per
-line, --stdin), or are generated (--count N of --size bytes; --seed S makes their content
+line, --stdin), or are generated (--count N of --size bytes; --content-seed S makes their content
 reproducible).
 
 Message ids are random UUIDs, or with --id-prefix P the sequence P-1, P-2, ... (--first N starts it
 at P-N, so a restarted sender can continue where it stopped).
 
 The summary lists sent, confirmed, duplicates (the broker already had that id) and refused messages
-with the broker's reasons. The exit code is non-zero if any message was refused or left unconfirmed.
+with the broker's reasons, and how many were never sent when the run stopped early.
+
+--timeout bounds the whole run (connecting, sending, waiting for confirms). The first Ctrl-C stops
+sending and waits up to --grace for outstanding confirms; a second Ctrl-C quits at once.
+
+Exit codes: 0 every message confirmed; 1 an error (flags, keys, broker unreachable); 3 some messages
+refused or unconfirmed; 4 --timeout passed; 130 interrupted (Ctrl-C or SIGTERM).
 
 --report FILE appends one JSON line per event (the scenario checker's event model, scenarios/check):
 a "publish" line written before each message is published, then an "outcome" line when the broker
 answers. A message with no outcome line was never answered: its outcome is unknown.`,
 		Example: `  ciphermq send --to-key receiver.pub --sign-key sender.key "hello"
   ciphermq send --to-key receiver.pub --sign-key sender.key --count 100000 --size 256
-  ciphermq send --to-key receiver.pub --sign-key sender.key --count 1000 --seed 7 --id-prefix p1 --report p1.jsonl
+  ciphermq send --to-key receiver.pub --sign-key sender.key --count 1000 --content-seed 7 --id-prefix p1 --report p1.jsonl
   ciphermq send --format seed --to-key receiver_public.pem "hello, reference receiver"`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runSend(cmd, o, args) },
 	}
@@ -76,10 +85,13 @@ answers. A message with no outcome line was never answered: its outcome is unkno
 	f.BoolVar(&o.stdin, "stdin", false, "read messages from standard input, one per line (LF or CRLF)")
 	f.IntVar(&o.count, "count", 0, "generate this many messages")
 	f.IntVar(&o.size, "size", 100, "size in bytes of each generated message (with --count)")
-	f.Uint64Var(&o.seed, "seed", 0, "fill generated messages with pseudo-random text from this seed, the same in every run (with --count)")
+	f.Uint64Var(&o.seed, "content-seed", 0, "fill generated messages with pseudo-random text from this number, the same in every run (with --count)")
+	deprecatedAlias(f, "seed", "content-seed")
 	f.IntVar(&o.window, "window", sender.DefaultWindow, "most messages awaiting the broker's confirm at once")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
-	f.DurationVar(&o.timeout, "timeout", sender.DefaultTimeout, "how long to wait for outstanding confirms after the last publish")
+	f.DurationVar(&o.timeout, "timeout", 0, "end the whole run (connecting, sending, waiting for confirms) after this long, with exit code 4 "+
+		"(default: no limit; the wait for confirms after the last publish is then at most "+sender.DefaultTimeout.String()+")")
+	f.DurationVar(&o.grace, "grace", defaultGrace, "after the first Ctrl-C, how long to wait for outstanding confirms (a second Ctrl-C quits at once)")
 	f.StringVar(&o.idPrefix, "id-prefix", "", "name messages PREFIX-N (N from --first) instead of random UUIDs")
 	f.Uint64Var(&o.first, "first", 1, "index of the first message: its id with --id-prefix, its seq in the report, its number in generated text")
 	f.StringVar(&o.report, "report", "", "append a JSON Lines history of every attempt and outcome to this file")
@@ -99,7 +111,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 			sources++
 		}
 	}
-	seeded := cmd.Flags().Changed("seed")
+	seeded := changed(cmd.Flags(), "content-seed", "seed")
 	switch {
 	case sources == 0:
 		return errors.New("nothing to send: give messages as arguments, or --stdin, or --count N")
@@ -112,7 +124,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	case o.first == 0:
 		return errors.New("--first must be >= 1 (indexes start at 1)")
 	case seeded && o.count == 0:
-		return errors.New("--seed only applies to generated messages: add --count N")
+		return errors.New("--content-seed only applies to generated messages: add --count N")
 	case o.report == "" && (o.reportPublisher != "" || len(o.reportQueues) > 0):
 		return errors.New("--report-publisher and --report-queue describe the report: add --report FILE")
 	}
@@ -122,7 +134,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 			return fmt.Errorf("--id-prefix: %w", err)
 		}
 	}
-	sealer, err := loadSealer(cfg)
+	sealer, err := loadSealer(cmd.ErrOrStderr(), cfg)
 	if err != nil {
 		return err
 	}
@@ -153,40 +165,210 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 		}
 		observer = rep
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	total := -1 // messages the run was asked to send; -1: unknown (stdin)
+	switch {
+	case len(args) > 0:
+		total = len(args)
+	case o.count > 0:
+		total = o.count
+	}
+	stderr := cmd.ErrOrStderr()
+	bar := newProgress(stderr, o.count, o.progress)
+	st := newSendStop(cmd.Context(), o.timeout, o.grace, bar)
+	defer st.close()
 	addr := cfg.value(setBroker)
-	dopts, err := cfg.dialOptions("ciphermq-send", quietLogger(cmd.ErrOrStderr()))
+	dopts, err := cfg.dialOptions("ciphermq-send", quietLogger(bar))
 	if err != nil {
 		return err
 	}
-	conn, err := clients.Dial(ctx, addr, dopts)
+	conn, err := clients.Dial(st.publish, addr, dopts)
 	if err != nil {
+		sendSummary{sender.Summary{Refused: map[string]int{}}}.printRun(cmd.OutOrStdout(), total, st.reason())
+		if code, why := st.outcome(); code != 0 {
+			return &exitError{code, fmt.Errorf("%s while connecting to broker %s: nothing was sent", why, addr)}
+		}
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	bar := newProgress(cmd.ErrOrStderr(), o.count, o.progress)
-	sum, err := sender.Run(ctx, conn, sender.Options{
+	timeout := o.timeout // the confirm wait after the last publish
+	if timeout <= 0 {
+		timeout = sender.DefaultTimeout
+	}
+	sum, err := sender.Run(st.publish, conn, sender.Options{
 		Exchange:   cfg.value(setExchange),
 		RoutingKey: cfg.value(setRoutingKey),
 		Window:     o.window,
-		Timeout:    o.timeout,
+		Timeout:    timeout,
 		Sealer:     sealer,
 		IDs:        ids,
 		FirstIndex: o.first,
 		Observer:   observer,
-		Progress:   bar.update,
+		Progress:   st.progress,
+		Abort:      st.abort,
 	}, src)
+	st.close()
 	bar.finish()
-	sendSummary{sum}.print(cmd.OutOrStdout())
+	sendSummary{sum}.printRun(cmd.OutOrStdout(), total, st.reason())
 	if err != nil {
+		if code, why := st.outcome(); code != 0 {
+			return &exitError{code, fmt.Errorf("%s: %w", why, err)}
+		}
 		return err
 	}
-	return sum.Err()
+	complete := sum.Sent == total && sum.Unconfirmed == 0
+	if code, why := st.outcome(); code != 0 && !(code == exitTimedOut && complete) {
+		return &exitError{code, fmt.Errorf("%s: %d sent, %d confirmed, %s", why, sum.Sent, sum.Confirmed, neverSent(total, sum.Sent))}
+	}
+	if err := sum.Err(); err != nil {
+		return &exitError{exitNotConfirmed, err}
+	}
+	return nil
 }
 
-// loadSealer builds the sealer the settings ask for.
-func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
+// Exit codes of send (and the documented table in docs/clients.md).
+const (
+	exitNotConfirmed = 3   // the run finished, but some messages were refused or left unconfirmed
+	exitTimedOut     = 4   // --timeout ended the run
+	exitInterrupted  = 130 // Ctrl-C (SIGINT) or SIGTERM ended the run
+)
+
+// defaultGrace is how long send waits for outstanding confirms after the
+// first Ctrl-C.
+const defaultGrace = 5 * time.Second
+
+// sendStop decides when a send run stops publishing (publish) and when it
+// stops waiting for confirms (abort): the first SIGINT/SIGTERM (or the
+// command's context ending) stops publishing and starts the grace, a second
+// signal or the end of the grace aborts, and --timeout ends both.
+type sendStop struct {
+	publish context.Context
+	abort   context.Context
+
+	stopPublish, stopAbort context.CancelFunc
+	sigs                   chan os.Signal
+	done                   chan struct{}
+	finished               sync.WaitGroup
+	once                   sync.Once
+
+	sent, confirmed atomic.Int64
+	bar             *progress
+
+	mu          sync.Mutex
+	interrupted bool
+	forced      bool
+	timedOut    bool
+	deadline    time.Time
+}
+
+func newSendStop(parent context.Context, timeout, grace time.Duration, bar *progress) *sendStop {
+	s := &sendStop{sigs: make(chan os.Signal, 2), done: make(chan struct{}), bar: bar}
+	signal.Notify(s.sigs, os.Interrupt, syscall.SIGTERM)
+	base := context.WithoutCancel(parent)
+	var cancelBase context.CancelFunc = func() {}
+	if timeout > 0 {
+		s.deadline = time.Now().Add(timeout)
+		base, cancelBase = context.WithDeadline(base, s.deadline)
+	}
+	s.publish, s.stopPublish = context.WithCancel(base)
+	s.abort, s.stopAbort = context.WithCancel(base)
+	s.finished.Add(1)
+	go func() {
+		defer s.finished.Done()
+		defer cancelBase()
+		select {
+		case <-s.sigs:
+		case <-parent.Done():
+		case <-base.Done():
+			s.setTimedOut()
+			return
+		case <-s.done:
+			return
+		}
+		s.mu.Lock()
+		s.interrupted = true
+		s.mu.Unlock()
+		s.stopPublish()
+		outstanding := s.sent.Load() - s.confirmed.Load()
+		s.bar.logf("interrupted: stopped sending; waiting up to %s for %d outstanding confirms (Ctrl-C again to quit at once)", grace, outstanding)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-s.sigs:
+			s.mu.Lock()
+			s.forced = true
+			s.mu.Unlock()
+			s.bar.logf("interrupted again: quitting without waiting for confirms")
+		case <-t.C:
+			s.bar.logf("grace of %s over: the messages still unanswered count as unconfirmed", grace)
+		case <-base.Done():
+			s.setTimedOut()
+		case <-s.done:
+			return
+		}
+		s.stopAbort()
+	}()
+	return s
+}
+
+func (s *sendStop) setTimedOut() {
+	s.mu.Lock()
+	s.timedOut = true
+	s.mu.Unlock()
+}
+
+// progress is the sender's Progress callback: it keeps the counts for the
+// interrupt message and draws the bar.
+func (s *sendStop) progress(sent, confirmed int) {
+	s.sent.Store(int64(sent))
+	s.confirmed.Store(int64(confirmed))
+	s.bar.update(sent, confirmed)
+}
+
+// close stops watching signals; it is idempotent.
+func (s *sendStop) close() {
+	s.once.Do(func() {
+		close(s.done)
+		s.finished.Wait()
+		signal.Stop(s.sigs)
+		s.stopPublish()
+		s.stopAbort()
+	})
+}
+
+// outcome is the exit code and reason of a run that stopped early, or 0.
+func (s *sendStop) outcome() (int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.deadline.IsZero() && !time.Now().Before(s.deadline) {
+		s.timedOut = true
+	}
+	switch {
+	case s.interrupted && s.forced:
+		return exitInterrupted, "interrupted twice: stopped without waiting for confirms"
+	case s.interrupted:
+		return exitInterrupted, "interrupted"
+	case s.timedOut:
+		return exitTimedOut, "--timeout passed"
+	}
+	return 0, ""
+}
+
+func (s *sendStop) reason() string {
+	_, why := s.outcome()
+	return why
+}
+
+// neverSent says how many messages of the run were never published.
+func neverSent(total, sent int) string {
+	if total < 0 {
+		return "the rest of standard input was never sent"
+	}
+	return fmt.Sprintf("%d never sent", total-sent)
+}
+
+// loadSealer builds the sealer the settings ask for, printing the id of
+// every key it uses on w.
+func loadSealer(w io.Writer, cfg *clientConfig) (envelope.Sealer, error) {
 	format, err := envelope.ParseFormat(cfg.value(setFormat))
 	if err != nil {
 		return nil, fmt.Errorf("--format: %w", err)
@@ -199,17 +381,17 @@ func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
 		if len(toKeys) > 1 {
 			return nil, errors.New("the seed format has one recipient per message: give exactly one --to-key, or use --format modern")
 		}
-		pub, err := envelope.LoadSeedPublicKey(toKeys[0])
+		pub, err := loadKey(w, "recipient key (seed)", toKeys[0], envelope.ParseSeedPublicKey, seedPubID)
 		if err != nil {
-			return nil, fmt.Errorf("recipient key: %w (for a modern receiver.pub use --format modern)", err)
+			return nil, fmt.Errorf("%w (for a modern receiver.pub use --format modern)", err)
 		}
 		return envelope.NewSeedSealer(pub, nil)
 	}
 	recipients := make([]envelope.RecipientPublicKey, 0, len(toKeys))
 	for _, p := range toKeys {
-		k, err := envelope.LoadRecipientPublicKey(p)
+		k, err := loadKey(w, "recipient key", p, envelope.ParseRecipientPublicKey, recipientID)
 		if err != nil {
-			return nil, fmt.Errorf("recipient key: %w (for a reference receiver_public.pem use --format seed)", err)
+			return nil, fmt.Errorf("%w (for a reference receiver_public.pem use --format seed)", err)
 		}
 		recipients = append(recipients, k)
 	}
@@ -217,9 +399,9 @@ func loadSealer(cfg *clientConfig) (envelope.Sealer, error) {
 	if signPath == "" {
 		return nil, fmt.Errorf("no sender signing key (the modern format signs every session): %s, or run `ciphermq keygen` and use its sender.key", describe(setSignKey))
 	}
-	signer, err := envelope.LoadSigningPrivateKey(signPath)
+	signer, err := loadKey(w, "signing key", signPath, envelope.ParseSigningPrivateKey, signerPrivID)
 	if err != nil {
-		return nil, fmt.Errorf("sender signing key: %w", err)
+		return nil, err
 	}
 	return envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: recipients})
 }
@@ -277,20 +459,43 @@ func (s sendSummary) print(w io.Writer) {
 	}
 }
 
+// printRun prints the summary of a send run: print's lines, then how many
+// messages were never sent and why the run stopped early, if it did.
+func (s sendSummary) printRun(w io.Writer, total int, stopped string) {
+	s.print(w)
+	if total < 0 && stopped == "" {
+		return
+	}
+	if total >= 0 && total == s.Sent && stopped == "" {
+		return
+	}
+	line := "  " + neverSent(total, s.Sent)
+	if stopped != "" {
+		line += " (" + stopped + ")"
+	}
+	fmt.Fprintln(w, line)
+}
+
 // quietLogger shows the library's warnings and errors (reconnects, ...) on
 // w without the info chatter.
 func quietLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// progress draws a one-line progress bar on a terminal.
+// progress draws a one-line progress bar on a terminal. It is also the
+// writer of the command's log lines, so that a log line clears the bar,
+// goes on its own line, and the bar is drawn again below it.
 type progress struct {
+	mu    sync.Mutex
 	w     io.Writer
 	total int
 	on    bool
 	start time.Time
 	last  time.Time
-	drawn bool
+	drawn bool // a bar is on the current line
+	ever  bool // a bar was drawn at least once
+
+	sent, confirmed int // the latest counts
 }
 
 func newProgress(w io.Writer, total int, force bool) *progress {
@@ -298,14 +503,25 @@ func newProgress(w io.Writer, total int, force bool) *progress {
 }
 
 func (p *progress) update(sent, confirmed int) {
-	if p == nil || !p.on {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent, p.confirmed = sent, confirmed
+	if !p.on {
 		return
 	}
 	now := time.Now()
-	if p.drawn && now.Sub(p.last) < 100*time.Millisecond && sent != p.total {
+	if p.ever && now.Sub(p.last) < 100*time.Millisecond && sent != p.total {
 		return
 	}
-	p.last, p.drawn = now, true
+	p.drawLocked(now)
+}
+
+func (p *progress) drawLocked(now time.Time) {
+	p.last, p.drawn, p.ever = now, true, true
+	sent, confirmed := p.sent, p.confirmed
 	rate := float64(confirmed) / max(now.Sub(p.start).Seconds(), 1e-9)
 	if p.total > 0 {
 		const width = 30
@@ -317,14 +533,43 @@ func (p *progress) update(sent, confirmed int) {
 				bar[i] = '='
 			}
 		}
-		fmt.Fprintf(p.w, "\r[%s] %3d%% sent %d/%d confirmed %d %8.0f msg/s", bar, sent*100/p.total, sent, p.total, confirmed, rate)
+		fmt.Fprintf(p.w, "\r[%s] %3d%% sent %d/%d confirmed %d %8.0f msg/s\x1b[K", bar, sent*100/p.total, sent, p.total, confirmed, rate)
 		return
 	}
-	fmt.Fprintf(p.w, "\rsent %d confirmed %d %8.0f msg/s", sent, confirmed, rate)
+	fmt.Fprintf(p.w, "\rsent %d confirmed %d %8.0f msg/s\x1b[K", sent, confirmed, rate)
 }
 
+// Write writes log output: the bar is cleared first and drawn again after.
+func (p *progress) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.drawn = false
+	}
+	n, err := p.w.Write(b)
+	if p.on && p.ever {
+		p.drawLocked(time.Now())
+	}
+	return n, err
+}
+
+// logf writes one log line (see Write).
+func (p *progress) logf(format string, args ...any) {
+	_, _ = p.Write([]byte(fmt.Sprintf(format, args...) + "\n"))
+}
+
+// finish draws the bar once more with the final counts, exactly, and ends
+// its line.
 func (p *progress) finish() {
-	if p != nil && p.on && p.drawn {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.on && p.ever {
+		p.drawLocked(time.Now())
 		fmt.Fprintln(p.w)
+		p.drawn = false
 	}
 }

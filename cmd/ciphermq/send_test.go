@@ -35,7 +35,7 @@ func TestSendPublishesEveryMessageWithConfirms(t *testing.T) {
 	isolate(t)
 	srv, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	common := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key")}
@@ -67,7 +67,7 @@ func TestSendRefusedExitsNonZeroWithReason(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out, _, err := runSendCmd(t, "", "--broker", addr, "--routing-key", "nowhere",
@@ -83,7 +83,7 @@ func TestSendRefusedExitsNonZeroWithReason(t *testing.T) {
 func TestSendErrorsSayWhatToDo(t *testing.T) {
 	isolate(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	pub, sk := filepath.Join(keys, "receiver.pub"), filepath.Join(keys, "sender.key")
@@ -123,7 +123,7 @@ func TestSendEmptyAndBinaryLikeMessagesRoundTrip(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")
@@ -152,12 +152,12 @@ func TestSendReportSequentialIDsAndSeededMessages(t *testing.T) {
 	isolate(t)
 	srv, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	report := filepath.Join(t.TempDir(), "p1.jsonl")
 	args := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key"),
-		"--count", "3", "--size", "40", "--seed", "9", "--id-prefix", "p1", "--first", "5",
+		"--count", "3", "--size", "40", "--content-seed", "9", "--id-prefix", "p1", "--first", "5",
 		"--report", report, "--report-queue", "default_queue"}
 	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "confirmed 3 (duplicates 0)") {
 		t.Fatalf("send: %v\n%s", err, out)
@@ -205,7 +205,7 @@ func TestSendReportRecordsRefusals(t *testing.T) {
 	isolate(t)
 	_, addr := startBroker(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	report := filepath.Join(t.TempDir(), "r.jsonl")
@@ -224,7 +224,7 @@ func TestSendReportRecordsRefusals(t *testing.T) {
 func TestSendNewFlagsRefuseBadCombinations(t *testing.T) {
 	isolate(t)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	common := []string{"--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key")}
@@ -232,6 +232,7 @@ func TestSendNewFlagsRefuseBadCombinations(t *testing.T) {
 		args []string
 		want string
 	}{
+		{[]string{"--content-seed", "1", "x"}, "add --count"},
 		{[]string{"--seed", "1", "x"}, "add --count"},
 		{[]string{"--first", "0", "x"}, "--first must be >= 1"},
 		{[]string{"--report-publisher", "p", "x"}, "add --report FILE"},

@@ -34,7 +34,7 @@ func TestSendOverMutualTLSFromFlagsEnvAndConfigFile(t *testing.T) {
 	cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile, cfg.TLS.ClientAuth = sf.Cert, sf.Key, sf.CA, server.ClientAuthRequire
 	srv, addr := testbroker.StartTLS(t, cfg)
 	keys := t.TempDir()
-	if _, err := keygen(t, "--out", keys); err != nil {
+	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
 	}
 	common := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key")}

@@ -138,7 +138,7 @@ func startAuthBroker(ctx context.Context) *authBroker {
 		"--tls-client-auth", "require", "--tls-identity-from", "auto")
 	b.waitListening(ctx, b.addr)
 
-	out, err := exec.Command(bin, "keygen", "--out", b.dir).CombinedOutput()
+	out, err := exec.Command(bin, "keygen", "--dir", b.dir).CombinedOutput()
 	Expect(err).NotTo(HaveOccurred(), string(out))
 	return b
 }
@@ -230,7 +230,7 @@ var _ = Describe("ciphermq with a users file over mutual TLS (real processes)", 
 		p := startServerProc("--listen", "0.0.0.0:"+port, "--allow-anonymous")
 		p.waitListening(ctx, "127.0.0.1:"+port)
 		dir := GinkgoT().TempDir()
-		kout, err := exec.Command(bin, "keygen", "--out", dir).CombinedOutput()
+		kout, err := exec.Command(bin, "keygen", "--dir", dir).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(kout))
 		sout, err := exec.CommandContext(ctx, bin, "send", "--broker", "127.0.0.1:"+port, "--to-key", filepath.Join(dir, "receiver.pub"),
 			"--sign-key", filepath.Join(dir, "sender.key"), "--timeout", "20s", "anonymous hello").CombinedOutput()

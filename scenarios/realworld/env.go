@@ -107,7 +107,7 @@ func newEnv(ctx context.Context, cfg Config, dir string) (*Env, error) {
 	e := &Env{Dir: dir, Bin: cfg.Binary, Seed: cfg.Seed, Epoch: time.Now(), Log: cfg.Logger,
 		rng: rand.New(rand.NewPCG(cfg.Seed, 0x5ce7a210))}
 	e.keys = filepath.Join(dir, "keys")
-	kg := newProcess("keygen", dir, e.Bin, "keygen", "--out", e.keys)
+	kg := newProcess("keygen", dir, e.Bin, "keygen", "--dir", e.keys)
 	if err := kg.Start(); err != nil {
 		return nil, err
 	}
