@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -271,25 +270,8 @@ func reloadOnHUP(ctx context.Context, srv *server.Server, logger *slog.Logger, h
 }
 
 // parseByteSize reads a size such as 900MiB, 2GiB, 512KiB or a plain number
-// of bytes.
-func parseByteSize(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}, {"", 1}}
-	for _, u := range units {
-		num, ok := strings.CutSuffix(s, u.suffix)
-		if !ok {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
-		if err != nil || n <= 0 || n > math.MaxInt64/u.mult {
-			break
-		}
-		return n * u.mult, nil
-	}
-	return 0, fmt.Errorf("size %q not understood: give a positive number of bytes, optionally with KiB, MiB or GiB (e.g. 900MiB)", s)
-}
+// of bytes (server.ParseByteSize: one parser for every size flag).
+func parseByteSize(s string) (int64, error) { return server.ParseByteSize(s) }
 
 // memoryWatermarks resolves --memory-high-watermark and
 // --memory-low-watermark into bytes.
