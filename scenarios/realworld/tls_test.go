@@ -30,12 +30,17 @@ type tlsBroker struct {
 	ca     *tlsgen.CA
 	server tlsgen.Files
 	client tlsgen.Files
+	leaf   *tlsgen.Leaf // the client's certificate
 	cmd    *exec.Cmd
 	log    *testutil.SyncBuffer
 	exited chan struct{}
 }
 
-func startTLSBroker(ctx context.Context) *tlsBroker {
+func startTLSBroker(ctx context.Context) *tlsBroker { return startTLSBrokerWithCRL(ctx, "") }
+
+// startTLSBrokerWithCRL is startTLSBroker with --tls-crl crlPath (an empty
+// CRL of the broker's CA is written there first) unless crlPath is "".
+func startTLSBrokerWithCRL(ctx context.Context, crlPath string) *tlsBroker {
 	b := &tlsBroker{dir: GinkgoT().TempDir(), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	var err error
 	b.ca, err = tlsgen.NewCA("realworld TLS CA")
@@ -46,6 +51,7 @@ func startTLSBroker(ctx context.Context) *tlsBroker {
 	Expect(err).NotTo(HaveOccurred())
 	cli, err := b.ca.Issue(tlsgen.LeafOptions{CommonName: "realworld-client"})
 	Expect(err).NotTo(HaveOccurred())
+	b.leaf = cli
 	b.client, err = tlsgen.WriteFiles(b.dir, "client", b.ca, cli)
 	Expect(err).NotTo(HaveOccurred())
 
@@ -56,6 +62,12 @@ func startTLSBroker(ctx context.Context) *tlsBroker {
 	b.cmd = exec.Command(bin, "server", "--listen", "off", "--tls-listen", b.addr,
 		"--tls-cert", b.server.Cert, "--tls-key", b.server.Key, "--tls-ca", b.server.CA,
 		"--tls-client-auth", "require", "--log-level", "debug")
+	if crlPath != "" {
+		crl, err := b.ca.CRLPEM()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tlsgen.WriteAtomic(crlPath, crl, 0o600)).To(Succeed())
+		b.cmd.Args = append(b.cmd.Args, "--tls-crl", crlPath)
+	}
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	Expect(b.cmd.Start()).To(Succeed())
 	go func() { b.cmd.Wait(); close(b.exited) }()
@@ -163,5 +175,57 @@ var _ = Describe("ciphermq server with mutual TLS (real process)", func() {
 		Expect(b.cmd.Process.Signal(syscall.SIGHUP)).To(Succeed())
 		Eventually(b.log.String).WithTimeout(15 * time.Second).Should(ContainSubstring("reload on SIGHUP failed"))
 		Expect(b.servedSerial()).To(Equal(next.Cert.SerialNumber))
+	}, SpecTimeout(time.Minute))
+
+	It("refuses a certificate revoked by a CRL reloaded on SIGHUP, on a resumed TLS session too", func(ctx SpecContext) {
+		dir := GinkgoT().TempDir()
+		crlPath := filepath.Join(dir, "ca.crl")
+		b := startTLSBrokerWithCRL(ctx, crlPath) // an empty CRL of the broker's CA
+
+		pool := x509.NewCertPool()
+		pool.AddCert(b.ca.Cert)
+		cert, err := tls.LoadX509KeyPair(b.client.Cert, b.client.Key)
+		Expect(err).NotTo(HaveOccurred())
+		cfg := &tls.Config{RootCAs: pool, ServerName: "localhost", Certificates: []tls.Certificate{cert},
+			MinVersion: tls.VersionTLS13, ClientSessionCache: tls.NewLRUClientSessionCache(4)}
+		// statsOnce runs one text command over TLS and reports the answer,
+		// the error, and whether the session was resumed.
+		statsOnce := func() (string, error, bool) {
+			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", b.addr, cfg)
+			if err != nil {
+				return "", err, false
+			}
+			defer c.Close()
+			resumed := c.ConnectionState().DidResume
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, "stats\n"); err != nil {
+				return "", err, resumed
+			}
+			buf := make([]byte, 4096)
+			n, err := c.Read(buf)
+			return string(buf[:n]), err, resumed
+		}
+		By("a first connection: a full handshake, whose session ticket the client keeps")
+		out, err, _ := statsOnce()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(HavePrefix("Stats:"))
+		By("the second connection resumes it while the certificate is good")
+		out, err, resumed := statsOnce()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(HavePrefix("Stats:"))
+		Expect(resumed).To(BeTrue(), "the client did not resume its TLS session")
+
+		By("revoke the client certificate and send SIGHUP")
+		crl, err := b.ca.CRLPEM(b.leaf.Cert)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(tlsgen.WriteAtomic(crlPath, crl, 0o600)).To(Succeed())
+		Expect(b.cmd.Process.Signal(syscall.SIGHUP)).To(Succeed())
+		Eventually(b.log.String).WithTimeout(15 * time.Second).Should(ContainSubstring("reload on SIGHUP done"))
+
+		By("a resumed session with the revoked certificate is refused")
+		out, err, resumed = statsOnce()
+		Expect(err).To(HaveOccurred(), "the revoked certificate was served: %q", out)
+		Expect(resumed).To(BeTrue(), "the refused attempt was not a resumption, so it proves nothing about resumed sessions")
+		Eventually(b.log.String).WithTimeout(10 * time.Second).Should(And(ContainSubstring("is revoked by the CRL"), ContainSubstring("resumed session")))
 	}, SpecTimeout(time.Minute))
 })
