@@ -94,7 +94,10 @@ func (t *Text) declareExchange(x string, typ broker.ExchangeType, explicitType b
 // bound; the refusal is logged as a warning.
 func (t *Text) bind(a, b, key string) {
 	exchange, queue := a, b
-	if !t.core.ExchangeExists(t.g.q(a)) && t.core.ExchangeExists(t.g.q(b)) {
+	// Only exchanges the user may see decide the order, so which resource a
+	// refusal names cannot tell whether another user's exchange exists.
+	known := func(x string) bool { return t.g.id.SeeExchange(x) && t.core.ExchangeExists(t.g.q(x)) }
+	if !known(a) && known(b) {
 		exchange, queue = b, a
 	}
 	if e := t.g.id.Bind(exchange, queue); e != nil {
