@@ -209,6 +209,9 @@ func (id *Identity) Owner() broker.Owner {
 // allows evaluates one permission kind on a resource name (the name as the
 // client wrote it, inside the identity's vhost).
 func (id *Identity) allows(k Kind, name string) bool {
+	if strings.Contains(name, broker.VhostSeparator) {
+		return false // another vhost's spelling: never visible, never granted
+	}
 	return id.unrestricted || id.perms.allows(k, name)
 }
 
@@ -312,12 +315,18 @@ func (id *Identity) Purge(queue string) *broker.Error {
 // SeeQueue says whether stats may show the queue: read on it, or the
 // monitoring (or administrator) tag.
 func (id *Identity) SeeQueue(name string) bool {
+	if strings.Contains(name, broker.VhostSeparator) {
+		return false
+	}
 	return id.allows(Read, name) || id.HasTag(TagMonitoring) || id.HasTag(TagAdministrator)
 }
 
 // SeeExchange says whether stats may show the exchange: any permission on
 // it, or the monitoring (or administrator) tag.
 func (id *Identity) SeeExchange(name string) bool {
+	if strings.Contains(name, broker.VhostSeparator) {
+		return false
+	}
 	return id.allows(Read, name) || id.allows(Write, name) || id.allows(Configure, name) ||
 		id.HasTag(TagMonitoring) || id.HasTag(TagAdministrator)
 }

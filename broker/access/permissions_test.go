@@ -427,3 +427,19 @@ func TestNamesWithTheVhostSeparatorAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherVhostSpellingIsNeverVisible: a name spelled with the vhost
+// separator is never visible through stats or name lookups, whatever the
+// grants (an unrestricted identity and a ".*" user alike).
+func TestOtherVhostSpellingIsNeverVisible(t *testing.T) {
+	db := mustDB(t, User{Name: "all", Tags: []string{TagMonitoring}, Permissions: map[string]Permissions{"/": {Configure: ".*", Write: ".*", Read: ".*"}}})
+	foreign := broker.Qualify("tenant", "x")
+	for _, id := range []*Identity{Anonymous(), mustIdentity(t, db, "all", "/")} {
+		if !id.SeeExchange("x") {
+			t.Fatalf("%s cannot see its own exchange", id.User)
+		}
+		if id.SeeExchange(foreign) || id.SeeQueue(foreign) || id.allows(Read, foreign) {
+			t.Errorf("%s sees or is granted %q", id.User, foreign)
+		}
+	}
+}
