@@ -21,6 +21,7 @@ func (c *Core) release(m *message) {
 	m.q.unlinkUnacked(m)
 	if m.consumer != nil {
 		m.consumer.unacked--
+		c.syncRoom(m.consumer)
 	}
 	if m.deadlines != nil {
 		m.deadlines.live--
