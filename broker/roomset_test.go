@@ -169,3 +169,23 @@ func TestDispatchSkipsFullConnectionsInLogTime(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSortQueuesByName checks both sorts (insertion up to 8, then the
+// library's) against a reference, on lists in every shape the seed gives.
+func TestSortQueuesByName(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		for seed := 0; seed < 5; seed++ {
+			qs := make([]*queue, n)
+			for i := range qs {
+				// A permutation of 0..n-1 (7919 is prime, > 40).
+				qs[i] = &queue{name: fmt.Sprintf("q%03d", (i*7919+seed*13)%n)}
+			}
+			sortQueuesByName(qs)
+			for i, q := range qs {
+				if want := fmt.Sprintf("q%03d", i); q.name != want {
+					t.Fatalf("n=%d seed=%d: position %d holds %s, want %s", n, seed, i, q.name, want)
+				}
+			}
+		}
+	}
+}
