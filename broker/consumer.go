@@ -33,6 +33,7 @@ type consumerList struct {
 	cursor     *consumer // nil exactly when the list is empty
 	nextPos    uint64    // the position the next consumer to join gets
 	room       roomSet   // the consumers with room, by position
+	leaving    int       // scratch for Core.dropConnRoom; 0 between calls
 }
 
 func (l *consumerList) len() int { return l.n }
