@@ -17,6 +17,7 @@ type consumer struct {
 
 	// prev and next link the consumers of q in registration order.
 	prev, next *consumer
+	roomNode   // membership of q's room set (roomset.go)
 }
 
 // consumerList holds a queue's consumers in registration order, as a
@@ -30,6 +31,9 @@ type consumerList struct {
 	head, tail *consumer
 	n          int
 	cursor     *consumer // nil exactly when the list is empty
+	nextPos    uint64    // the position the next consumer to join gets
+	room       roomSet   // the consumers with room, by position
+	leaving    int       // scratch for Core.dropConnRoom; 0 between calls
 }
 
 func (l *consumerList) len() int { return l.n }
@@ -43,6 +47,8 @@ func (l *consumerList) succ(cs *consumer) *consumer {
 }
 
 func (l *consumerList) pushBack(cs *consumer) {
+	cs.pos = l.nextPos
+	l.nextPos++
 	cs.prev, cs.next = l.tail, nil
 	if l.tail != nil {
 		l.tail.next = cs
@@ -135,6 +141,7 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 	}
 	cn.consumers[tag] = cs
 	q.consumers.pushBack(cs)
+	c.syncRoom(cs)
 	c.nConsumers++
 	c.use(cn.owner.User).Consumers++
 	c.dispatch(q)
@@ -164,6 +171,7 @@ func (c *Core) removeConsumer(cs *consumer) {
 	}
 	c.work++
 	cs.active = false
+	c.syncRoom(cs)
 	cn := cs.conn
 	if cn.consumers[cs.tag] != cs {
 		panic("broker: consumer " + cs.tag + " missing from its connection")
@@ -181,24 +189,29 @@ func (cs *consumer) hasRoom() bool {
 }
 
 // nextConsumer picks, round robin, the next consumer of q with room under
-// its prefetch, or nil if all are full.
-func (q *queue) nextConsumer() *consumer {
+// its prefetch, or nil if all are full: the first consumer with room at or
+// after the cursor in list order, wrapping to the head. The room set
+// answers in O(log consumers) whatever the number of full consumers.
+func (c *Core) nextConsumer(q *queue) *consumer {
 	l := &q.consumers
-	cs := l.cursor
-	for i := 0; i < l.n; i++ {
-		if cs.hasRoom() {
-			l.cursor = l.succ(cs)
-			return cs
-		}
-		cs = l.succ(cs)
+	if l.cursor == nil {
+		return nil
 	}
-	return nil
+	cs := l.room.ceil(l.cursor.pos, &c.work)
+	if cs == nil {
+		cs = l.room.first(&c.work)
+	}
+	if cs == nil {
+		return nil
+	}
+	l.cursor = l.succ(cs)
+	return cs
 }
 
 // dispatch pushes ready messages of q to its consumers while some have room.
 func (c *Core) dispatch(q *queue) {
 	for q.ready.len() > 0 && q.consumers.len() > 0 {
-		cs := q.nextConsumer()
+		cs := c.nextConsumer(q)
 		if cs == nil {
 			return
 		}
@@ -231,7 +244,13 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 	if cs != nil {
 		cs.unacked++
 	}
+	wasFull := cn.outFull()
 	cn.outBytes += int64(m.size()) + deliveryOverhead
+	if !wasFull && cn.outFull() {
+		c.syncConnRoom(cn) // cs included
+	} else if cs != nil {
+		c.syncRoom(cs)
+	}
 	cn.track(m)
 	if ackTimeout > 0 {
 		c.watchDeadline(m, ackTimeout)

@@ -36,6 +36,7 @@ type Core struct {
 	touched    []*queue
 	touchEpoch uint64
 	free       []*message
+	roomBuf    []*consumer
 
 	// work counts the elementary steps of teardown and listing operations
 	// (a consumer removed, an unacked copy discarded, a stats entry
@@ -122,6 +123,7 @@ func (c *Core) Close(conn ConnID, now time.Time) {
 	}
 	// Removal order does not matter: removals commute (no effects, and the
 	// round-robin cursor ends on the first survivor at or after it).
+	c.dropConnRoom(cn)
 	for _, cs := range cn.consumers {
 		c.removeConsumer(cs)
 	}

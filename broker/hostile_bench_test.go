@@ -167,3 +167,79 @@ func BenchmarkStats(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDispatchFullConsumers: n consumers of one queue, all at their
+// prefetch; one op is a publish (nobody has room, it stays ready) plus
+// the ack of one delivery (that consumer takes it). The scan this
+// replaced visited every full consumer on both.
+func BenchmarkDispatchFullConsumers(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint("consumers=", n), func(b *testing.B) {
+			c, _ := fullConsumers(b, n)
+			seq := uint64(n)
+			next := uint64(n / 2) // consumer n/2-1's delivery tag
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				seq++
+				publishOne(b, c, 2, seq)
+				if err := c.Ack(1, next, false, t0); err != nil {
+					b.Fatal(err)
+				}
+				effs := c.Drain()
+				if len(effs) != 2 || effs[1].Kind != EffectDeliver {
+					b.Fatalf("effects %+v", effs)
+				}
+				next = effs[1].Delivery.Tag
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/publish+ack")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkCloseManyQueues closes a connection holding one unacked
+// delivery in each of n queues (declared in descending name order): the
+// requeue touches n queues, dispatched in name order.
+func BenchmarkCloseManyQueues(b *testing.B) {
+	for _, n := range []int{100, 1_000, 10_000} {
+		b.Run(fmt.Sprint("queues=", n), func(b *testing.B) {
+			var total time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				c := New(Config{NoDefaults: true})
+				c.Open(1, t0)
+				c.Open(2, t0)
+				if err := c.DeclareExchange("x", Direct); err != nil {
+					b.Fatal(err)
+				}
+				p := &Publish{Exchange: []byte("x"), Body: []byte("b")}
+				for j := n - 1; j >= 0; j-- {
+					name := fmt.Sprintf("q%05d", j)
+					if err := c.DeclareQueue(name, QueueOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					if err := c.Bind("x", name, name); err != nil {
+						b.Fatal(err)
+					}
+					p.Seq++
+					p.RoutingKey = []byte(name)
+					p.MessageID = fmt.Appendf(p.MessageID[:0], "m%d", j)
+					c.Publish(2, p, t0)
+				}
+				// Fetch in a scrambled order, so the touched list is too.
+				for j := 0; j < n; j++ {
+					if _, ok, err := c.Fetch(1, fmt.Sprintf("q%05d", (j*7919)%n), t0); err != nil || !ok {
+						b.Fatal(ok, err)
+					}
+				}
+				c.Drain()
+				b.StartTimer()
+				start := time.Now()
+				c.Close(1, t0)
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e6, "ms/close")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

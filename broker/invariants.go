@@ -157,6 +157,9 @@ func (c *Core) CheckInvariants() error {
 				return fmt.Errorf("queue %s: %d messages ready while consumer %s has room", name, q.ready.len(), cs.tag)
 			}
 		}
+		if msg, ok := q.consumers.checkRoom(); !ok {
+			return fmt.Errorf("queue %s: %s", name, msg)
+		}
 	}
 	for cs, n := range perConsumer {
 		if cs.unacked != n {

@@ -25,6 +25,10 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"user usage", func(c *Core) { c.use("mallory").Queues++ }, "usage of user"},
 		{"dead-letter users", func(c *Core) { c.queues["q"].dlqUsers = 1 }, "dead-letter"},
 		{"work conserving", func(c *Core) { c.queues["q"].consumers.head.prefetch = 5 }, "has room"},
+		{"room set", func(c *Core) {
+			l := &c.queues["q"].consumers
+			l.room.insert(l.head, &c.work) // full at its prefetch: not a member
+		}, "room set"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,7 +22,11 @@ func (cn *connection) outFull() bool { return cn.outLimit > 0 && cn.outBytes >= 
 // SetOutboundLimit bounds the unwritten bytes pushed to conn (0: none).
 func (c *Core) SetOutboundLimit(conn ConnID, limit int64) {
 	if cn := c.conns[conn]; cn != nil {
+		wasFull := cn.outFull()
 		cn.outLimit = max(limit, 0)
+		if wasFull != cn.outFull() {
+			c.syncConnRoom(cn)
+		}
 	}
 }
 
@@ -38,8 +42,12 @@ func (c *Core) Writable(conn ConnID, pending int64, now time.Time) {
 	c.advance(now)
 	wasFull := cn.outFull()
 	cn.outBytes = max(pending, 0)
-	if !wasFull || cn.outFull() {
+	if wasFull == cn.outFull() {
 		return
+	}
+	c.syncConnRoom(cn)
+	if !wasFull {
+		return // it became full: no dispatch
 	}
 	c.beginTouch()
 	for _, cs := range cn.consumers {

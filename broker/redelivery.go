@@ -21,6 +21,7 @@ func (c *Core) release(m *message) {
 	m.q.unlinkUnacked(m)
 	if m.consumer != nil {
 		m.consumer.unacked--
+		c.syncRoom(m.consumer)
 	}
 	if m.deadlines != nil {
 		m.deadlines.live--
@@ -135,9 +136,15 @@ func (c *Core) dispatchTouched() {
 	}
 }
 
-// sortQueuesByName sorts a short list of queues in place (insertion sort:
-// the lists are nearly always one or two long and this does not allocate).
+// sortQueuesByName sorts a list of queues in place: insertion sort when
+// it is short (nearly always one or two queues; no allocation, no
+// closure), an O(n log n) sort beyond, since one Close, Writable or
+// multiple ack can touch every queue its connection consumes from.
 func sortQueuesByName(qs []*queue) {
+	if len(qs) > 8 {
+		slices.SortFunc(qs, func(a, b *queue) int { return strings.Compare(a.name, b.name) })
+		return
+	}
 	for i := 1; i < len(qs); i++ {
 		for j := i; j > 0 && qs[j].name < qs[j-1].name; j-- {
 			qs[j], qs[j-1] = qs[j-1], qs[j]
