@@ -96,6 +96,12 @@ func (st *runState) usersFile() *access.File {
 		Write:     mine + "|^" + sharedExchange + "$",
 		Read:      mine + "|^" + sharedExchange + "$",
 	}, hostileLimits)
+	if st.loadOn {
+		// The hostile-load node: everything on its own names, no limits
+		// beyond the broker's (its attacks are within what it is allowed).
+		own := `^l\..*$`
+		add(loadUser, access.Permissions{Configure: own, Write: own, Read: own}, access.Limits{})
+	}
 	return f
 }
 

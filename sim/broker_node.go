@@ -3,7 +3,6 @@ package sim
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
@@ -50,6 +49,8 @@ type brokerConn struct {
 	inbuf []byte
 	dirty bool
 	gone  bool
+	// meter is set on the hostile-load node's connections (load.go).
+	meter *loadMeter
 }
 
 func (b *brokerNode) name() string { return "broker" }
@@ -86,7 +87,7 @@ func (b *brokerNode) crash() {
 	}
 	b.crashes++
 	// The hostile tenant's queues are no honest queue's history.
-	held := slices.DeleteFunc(b.core.Held(), func(m broker.HeldMessage) bool { return strings.HasPrefix(m.Queue, hostilePre) })
+	held := slices.DeleteFunc(b.core.Held(), func(m broker.HeldMessage) bool { return tenantQueue(m.Queue) })
 	slices.SortFunc(held, func(x, y broker.HeldMessage) int {
 		if x.Queue != y.Queue {
 			if x.Queue < y.Queue {
@@ -185,6 +186,9 @@ func (b *brokerNode) accept(c *Conn) bool {
 	now := b.w.Now().Time()
 	c.inc = b.inc
 	bc := &brokerConn{c: c, s: session.NewNative(b.core, c.ID, b.scf, now)}
+	if b.st.load != nil && c.link == b.st.load.cc.link {
+		bc.meter = &loadMeter{}
+	}
 	b.conns = append(b.conns, bc)
 	b.byID[c.ID] = bc
 	b.w.trace.begin(b.w.Now(), "broker").word("accept").num("conn", uint64(c.ID)).end()
@@ -213,7 +217,10 @@ func (b *brokerNode) onBytes(c *Conn, data []byte) {
 	now := b.w.Now().Time()
 	bc.inbuf = append(bc.inbuf, data...)
 	var err error
-	for len(bc.inbuf) > 0 && err == nil {
+	if bc.meter != nil {
+		err = b.meterFeed(bc, now)
+	}
+	for bc.meter == nil && len(bc.inbuf) > 0 && err == nil {
 		// A session stops early at its output bound; the simulated
 		// transport has no back pressure, so feed it on at once.
 		var n int
@@ -248,7 +255,15 @@ func (b *brokerNode) onBroken(c *Conn) {
 
 func (b *brokerNode) closeConn(bc *brokerConn, why string) {
 	bc.gone = true
-	bc.s.Close(b.w.Now().Time())
+	if bc.meter != nil {
+		w0, _ := b.core.WorkMeter()
+		bc.s.Close(b.w.Now().Time())
+		w1, states := b.core.WorkMeter()
+		b.judgeLoad(fmt.Sprintf("close of connection %d (%s; %d consumes, %d deliveries)", bc.c.ID, why, bc.meter.consumes, bc.meter.delivered),
+			w1-w0, uint64(states), bc.meter.closeBound(), 0)
+	} else {
+		bc.s.Close(b.w.Now().Time())
+	}
 	delete(b.byID, bc.c.ID)
 	b.w.trace.begin(b.w.Now(), "broker").word("close").num("conn", uint64(bc.c.ID)).str("why", why).end()
 	b.conns = slices.DeleteFunc(b.conns, func(x *brokerConn) bool { return x == bc })
@@ -268,6 +283,9 @@ func (b *brokerNode) settle() {
 			bc := b.byID[e.Conn]
 			if bc == nil {
 				continue // the connection closed after the core queued this
+			}
+			if bc.meter != nil && e.Kind == broker.EffectDeliver {
+				bc.meter.delivered++
 			}
 			b.traceEffect(e)
 			bc.s.HandleEffect(e, now)
@@ -343,8 +361,8 @@ func (b *brokerNode) traceEffect(e broker.Effect) {
 	case broker.EffectDeliver:
 		tr.num("tag", e.Delivery.Tag).str("q", e.Delivery.Queue).str("id", e.Delivery.MessageID).
 			num("count", uint64(e.Delivery.DeliveryCount))
-		if strings.HasPrefix(e.Delivery.Queue, hostilePre) {
-			break // the hostile tenant's own queues
+		if tenantQueue(e.Delivery.Queue) {
+			break // the hostile tenant's and the load node's own queues
 		}
 		if e.Delivery.Redelivered {
 			b.st.cov.Redelivery++

@@ -28,6 +28,10 @@ type Config struct {
 	// uses, and a hostile tenant attacks (docs/testing.md). Swarm runs draw
 	// it for AuthFraction of their seeds; true forces it.
 	Auth bool
+	// HostileLoad runs a hostile-load node beside the honest clients
+	// (load.go): off by default; LoadSwarm draws it for LoadFraction of
+	// swarm seeds, LoadOn forces it.
+	HostileLoad LoadMode
 	// Mutations break one guarantee each. TEST ONLY.
 	Mutations Mutations
 	// Trace, when set, receives every trace line (--trace).

@@ -42,6 +42,17 @@
 // 601: Result.AccessViolations), taps and jams within its grants, and
 // pre-publishes the honest publishers' future message ids. See hostile.go.
 //
+// # Hostile load
+//
+// With Config.HostileLoad (LoadSwarm draws it for LoadFraction of swarm
+// seeds, LoadOn forces it; off by default) a hostile-load node runs issue
+// #11's attacks on its own objects: adversarial topic bindings and long
+// keys, a fanout to many queues, hundreds of consumers then a close, stats
+// bursts, a greedy consumer that never acks, floods. The broker node feeds
+// its connections one frame at a time and checks each command's cost in the
+// core (Core.WorkMeter) against a bound computed from that command's own
+// input (Result.LoadViolations). See load.go.
+//
 // # Durable queues
 //
 // With Workload.Durable the broker node writes the real broker/store log

@@ -52,6 +52,13 @@ type Result struct {
 	// swarm); Hostile counts what its hostile tenant tried and got.
 	Auth    bool
 	Hostile HostileStats
+	// LoadViolations lists commands of the hostile-load node (and
+	// teardowns of its connections) whose cost in the core exceeded the
+	// bound computed from that command's own input (load.go); it fails the
+	// run. Load says the run had the node; LoadStats counts what it did.
+	LoadViolations []string
+	Load           bool
+	LoadStats      LoadStats
 	// Rejected lists deliveries the receivers refused to open.
 	Rejected []string
 	// Converged: the liveness phase ended with every non-exempt publish
@@ -71,7 +78,8 @@ type Result struct {
 // OK reports whether the run passed every check.
 func (r Result) OK() bool {
 	return r.Err == nil && r.Report.OK() && r.Converged && len(r.EnqueuedTwice) == 0 && len(r.PrefetchExceeded) == 0 &&
-		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0 && len(r.ProtocolViolations) == 0 && len(r.AccessViolations) == 0
+		len(r.OverLimit) == 0 && len(r.RejectedIntact) == 0 && len(r.ProtocolViolations) == 0 && len(r.AccessViolations) == 0 &&
+		len(r.LoadViolations) == 0
 }
 
 // Summary is the report's summary plus the simulator's own findings.
@@ -97,6 +105,9 @@ func (r Result) Summary() string {
 	}
 	if len(r.AccessViolations) > 0 {
 		s += fmt.Sprintf("; ACCESS CONTROL VIOLATED %d times, first: %s", len(r.AccessViolations), r.AccessViolations[0])
+	}
+	if len(r.LoadViolations) > 0 {
+		s += fmt.Sprintf("; COMMAND COST BOUND EXCEEDED %d times, first: %s", len(r.LoadViolations), r.LoadViolations[0])
 	}
 	if len(r.PrefetchExceeded) > 0 {
 		s += fmt.Sprintf("; PREFETCH EXCEEDED: %v", r.PrefetchExceeded)
@@ -134,6 +145,9 @@ type Coverage struct {
 	AuthFailure         uint64
 	HostileRefused      uint64
 	HostilePrePublished uint64
+	// LoadAttacks counts the hostile-load node's attacks by kind (load.go,
+	// AttackNames order); each is the sometimes-event "load-<name>".
+	LoadAttacks [numAttacks]uint64
 }
 
 // The simulator's own sometimes-events, expected of every sweep besides
@@ -171,6 +185,11 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(SometimesAuthFailure, c.AuthFailure)
 	cv.Add(SometimesHostileRefused, c.HostileRefused)
 	cv.Add(SometimesHostilePrePublished, c.HostilePrePublished)
+	for i, n := range LoadSometimes() {
+		if c.LoadAttacks[i] > 0 {
+			cv.Add(n, c.LoadAttacks[i])
+		}
+	}
 }
 
 // Stats are counters of a run.

@@ -54,6 +54,14 @@ type runState struct {
 	auth             bool
 	hostile          *hostileNode
 	accessViolations []string
+
+	// The hostile-load node (load.go), its topic bindings as the broker's
+	// meter saw them, and the commands that cost more than their bound
+	// (Result.LoadViolations).
+	loadOn         bool
+	load           *loadNode
+	loadPats       loadPatterns
+	loadViolations []string
 }
 
 type randomCut struct {
@@ -88,6 +96,7 @@ func Run(cfg Config) Result {
 	res.Plan = st.plan
 	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(cfg.Seed))
 	res.Auth = st.auth
+	res.Load = cfg.HostileLoad == LoadOn || (cfg.HostileLoad == LoadSwarm && cfg.Swarm && loadDrawn(cfg.Seed))
 	if err := st.plan.Validate(); err != nil {
 		res.Err = fmt.Errorf("sim: fault plan: %w", err)
 		return res
@@ -96,7 +105,11 @@ func Run(cfg Config) Result {
 	if maxSteps == 0 {
 		maxSteps = 20_000_000
 	}
+	st.loadOn = res.Load
 	st.build()
+	if res.Load {
+		st.buildLoad()
+	}
 	st.schedule()
 	w.trace.begin(0, "sim").word("run").num("seed", cfg.Seed).str("plan", st.plan.String()).end()
 
@@ -293,6 +306,9 @@ func (st *runState) schedule() {
 	if st.hostile != nil {
 		st.hostile.cc.start()
 	}
+	if st.load != nil {
+		st.load.cc.start()
+	}
 	st.scheduleLinks()
 	st.schedulePartitions()
 	st.scheduleCrashes()
@@ -433,6 +449,10 @@ func (st *runState) finish(res *Result) {
 	if st.hostile != nil {
 		res.Hostile = st.hostile.stats
 	}
+	if st.load != nil {
+		res.LoadStats = st.load.stats
+	}
+	res.LoadViolations = st.loadViolations
 	res.Coverage = st.cov
 	res.TraceHash = w.trace.Hash()
 	res.TraceLines = w.trace.Lines()

@@ -45,6 +45,10 @@ type SweepResult struct {
 	// tenants' counts.
 	AuthRuns uint64
 	Hostile  HostileStats
+	// LoadRuns counts the runs with a hostile-load node; Load sums what
+	// their nodes did.
+	LoadRuns uint64
+	Load     LoadStats
 }
 
 // finished is one seed's result on its way from a worker to the collector.
@@ -94,7 +98,11 @@ func Sweep(cfg SweepConfig) SweepResult {
 		close(results)
 	}()
 
-	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(append(check.StandardSometimes(), SimSometimes()...)...),
+	expected := append(check.StandardSometimes(), SimSometimes()...)
+	if cfg.Template.HostileLoad != LoadOff {
+		expected = append(expected, LoadSometimes()...)
+	}
+	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(expected...),
 		Hashes: make([]string, cfg.Seeds)}
 	done := 0
 	for f := range results {
@@ -106,6 +114,10 @@ func Sweep(cfg SweepConfig) SweepResult {
 		if r.Auth {
 			out.AuthRuns++
 			out.Hostile.Add(r.Hostile)
+		}
+		if r.Load {
+			out.LoadRuns++
+			out.Load.Add(r.LoadStats)
 		}
 		if !r.OK() {
 			out.Failed++

@@ -40,6 +40,7 @@ type simFlags struct {
 	progress bool
 	maxSteps uint64
 	auth     bool
+	load     bool
 	mutate   []string
 	work     sim.Workload
 }
@@ -64,6 +65,7 @@ trace hash is its fingerprint.
   ciphermq sim --seed 42 --trace         the same, with every trace line first
   ciphermq sim --seeds 1..2000           a sweep, in parallel, with a table at the end
   ciphermq sim --seed 42 --auth          authenticated: users, PLAIN logins and a hostile tenant
+  ciphermq sim --seed 42 --hostile-load  with a hostile-load node whose every command's cost is bounded
 
 One run prints its summary, the trace hash, each invariant's verdict (I1 no loss, I2 exactly
 once, I3 integrity, I4 publisher liveness, I5 order, I6 bounds), the faults that were on, the
@@ -96,6 +98,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	f.BoolVar(&o.trace, "trace", false, "print every trace line of the run before its report (one seed only)")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object instead of text")
 	f.BoolVar(&o.progress, "progress", isTerminal(os.Stderr), "show a progress bar on stderr during a sweep")
+	f.BoolVar(&o.load, "hostile-load", false, fmt.Sprintf("run every seed with a hostile-load node: issue #11's attacks on its own objects, each command's cost in the core bounded (swarm runs draw it for %.0f%% of seeds)", sim.LoadFraction*100))
 	f.Uint64Var(&o.maxSteps, "max-steps", 0, "event budget of one run (0: the simulator's default, 20 million)")
 	f.BoolVar(&o.auth, "auth", false, "run every seed authenticated: users with permissions, PLAIN logins and a hostile tenant (swarm runs draw it for 30% of seeds)")
 
@@ -125,7 +128,10 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 
 // config turns the flags into the run's template (its Seed is set later).
 func (o *simFlags) config() (sim.Config, error) {
-	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth}
+	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth, HostileLoad: sim.LoadSwarm}
+	if o.load {
+		cfg.HostileLoad = sim.LoadOn
+	}
 	switch {
 	case o.seeds != "" && o.seedSet:
 		return cfg, errors.New("--seed and --seeds both given: use --seed N for one run or --seeds A..B for a sweep")
@@ -302,6 +308,15 @@ func verdicts(r sim.Result) []verdict {
 		vs = append(vs, verdict{"access control", status(len(r.AccessViolations) == 0),
 			fmt.Sprintf("violations=%d (hostile tenant: %s)", len(r.AccessViolations), r.Hostile)})
 	}
+	if r.Load || len(r.LoadViolations) > 0 {
+		// Runs with the hostile-load node only.
+		first := ""
+		if len(r.LoadViolations) > 0 {
+			first = "; first: " + r.LoadViolations[0]
+		}
+		vs = append(vs, verdict{"command cost", status(len(r.LoadViolations) == 0),
+			fmt.Sprintf("over-bound=%d (hostile load: %s)%s", len(r.LoadViolations), r.LoadStats, first)})
+	}
 	if len(rep.Malformed) > 0 {
 		vs = append(vs, verdict{"history", "VIOLATED", fmt.Sprintf("malformed=%d (a recorder's mistake)", len(rep.Malformed))})
 	}
@@ -332,6 +347,9 @@ type seedReport struct {
 	// counts (refusals by code).
 	Auth    bool              `json:"auth"`
 	Hostile *sim.HostileStats `json:"hostile,omitempty"`
+	// Load: the run had a hostile-load node; LoadStats its counts.
+	Load      bool           `json:"hostile_load"`
+	LoadStats *sim.LoadStats `json:"hostile_load_stats,omitempty"`
 }
 
 func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
@@ -354,6 +372,9 @@ func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error
 	}
 	if r.Auth {
 		rep.Hostile = &r.Hostile
+	}
+	if r.Load {
+		rep.Load, rep.LoadStats = true, &r.LoadStats
 	}
 	if rep.FaultsOn == nil {
 		rep.FaultsOn = []string{}
@@ -438,6 +459,10 @@ type sweepReport struct {
 	// tenants' counts (refusals by code).
 	AuthRuns uint64           `json:"auth_runs"`
 	Hostile  sim.HostileStats `json:"hostile"`
+	// LoadRuns counts the seeds with a hostile-load node; Load sums their
+	// counts.
+	LoadRuns uint64        `json:"hostile_load_runs"`
+	Load     sim.LoadStats `json:"hostile_load"`
 }
 
 func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
@@ -467,6 +492,7 @@ func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string
 	sort.Slice(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seed < rep.Failures[j].Seed })
 	rep.Runs, rep.Failed, rep.Messages = res.Runs, res.Failed, res.Messages
 	rep.AuthRuns, rep.Hostile = res.AuthRuns, res.Hostile
+	rep.LoadRuns, rep.Load = res.LoadRuns, res.Load
 	cov := res.Coverage
 	rep.WallSec = wall.Seconds()
 	rep.SeedsPerMin = float64(rep.Runs) / max(wall.Minutes(), 1e-9)
@@ -524,6 +550,10 @@ func printSweepReport(w io.Writer, r sweepReport) {
 	row("authenticated seeds", strconv.FormatUint(r.AuthRuns, 10))
 	if r.AuthRuns > 0 {
 		row("hostile tenant", r.Hostile.String())
+	}
+	row("hostile-load seeds", strconv.FormatUint(r.LoadRuns, 10))
+	if r.LoadRuns > 0 {
+		row("hostile load", r.Load.String())
 	}
 	fmt.Fprintln(w, "coverage (\"sometimes\" events over all seeds):")
 	names := make([]string, 0, len(r.Coverage))
