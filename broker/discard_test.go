@@ -47,3 +47,18 @@ func TestDiscardIsExplicitAndExclusive(t *testing.T) {
 		t.Fatalf("discarded %d dead-lettered %d, want 1 0", s.Discarded, s.DeadLettered)
 	}
 }
+
+// A durable queue's Discard option survives a crash: redeclaring it the
+// same way after the restart is not a mismatch, and without it is.
+func TestDurableDiscardSurvivesRestart(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	if err := r.c.DeclareQueue("q", QueueOptions{Durable: true, Discard: true}); err != nil {
+		t.Fatal(err)
+	}
+	r.sync()
+	r.crash()
+	if err := r.c.DeclareQueue("q", QueueOptions{Durable: true, Discard: true}); err != nil {
+		t.Fatalf("redeclare after restart: %v", err)
+	}
+	wantCode(t, r.c.DeclareQueue("q", QueueOptions{Durable: true}), CodeMismatch)
+}
