@@ -49,7 +49,7 @@ func TestWrongTrustThenFixedReplaysTheDeadLetteredMessages(t *testing.T) {
 	if exitCode(err) != exitRejected || !strings.Contains(err.Error(), "rejected 50 message(s) to dead-letter queue default_queue.dlq") {
 		t.Fatalf("recv with the wrong trust set: exit %d, %v", exitCode(err), err)
 	}
-	if got := strings.Count(wrong.errOut.String(), "rejected a message"); got != n {
+	if got := strings.Count(wrong.errOut.String(), "rejected a message"); got != n || strings.Contains(wrong.errOut.String(), "refused a message") {
 		t.Errorf("%d rejection log lines, want one per message (%d):\n%s", got, n, wrong.errOut.String())
 	}
 	if s := wrong.out.String(); !strings.Contains(s, "rejected 50 to dead-letter queue default_queue.dlq") || !strings.Contains(s, "  50 untrusted-sender") {
