@@ -8,7 +8,18 @@ const (
 	DefaultExchange   = "default_exchange"
 	DefaultQueue      = "default_queue"
 	DefaultRoutingKey = "default_key"
+	// DefaultDeadLetterQueue is default_queue's dead-letter queue: what a
+	// consumer of default_queue rejects is kept there, not discarded.
+	DefaultDeadLetterQueue = DefaultQueue + DeadLetterSuffix
 )
+
+// DeadLetterSuffix names a queue's dead-letter queue by convention:
+// <queue>.dlq. The queues the broker and the CLI declare follow it, and
+// `ciphermq dlq` relies on it to find a dead-letter queue's source queue.
+const DeadLetterSuffix = ".dlq"
+
+// DeadLetterQueueName returns the conventional dead-letter queue of queue.
+func DeadLetterQueueName(queue string) string { return queue + DeadLetterSuffix }
 
 // Size limits on names and keys. They keep every per-message string small and
 // make the text protocol's single-token fields safe.

@@ -54,7 +54,8 @@ type Core struct {
 
 // New returns a core configured by cfg (zero fields take their defaults).
 // Unless cfg.NoDefaults is set it declares the seed protocol's topology:
-// exchange default_exchange (direct), queue default_queue and the binding
+// exchange default_exchange (direct), queue default_queue with its
+// dead-letter queue default_queue.dlq, and the binding
 // default_exchange --default_key--> default_queue.
 func New(cfg Config) *Core {
 	cfg = cfg.withDefaults()
@@ -71,7 +72,8 @@ func New(cfg Config) *Core {
 	}
 	if !cfg.NoDefaults {
 		mustNil(c.DeclareExchange(DefaultExchange, Direct))
-		mustNil(c.DeclareQueue(DefaultQueue, QueueOptions{}))
+		mustNil(c.DeclareQueue(DefaultDeadLetterQueue, QueueOptions{}))
+		mustNil(c.DeclareQueue(DefaultQueue, QueueOptions{DeadLetterQueue: DefaultDeadLetterQueue}))
 		mustNil(c.Bind(DefaultExchange, DefaultQueue, DefaultRoutingKey))
 	}
 	return c

@@ -118,6 +118,7 @@ func storeOptions(o QueueOptions) store.QueueOptions {
 	return store.QueueOptions{
 		MaxLength: int64(o.MaxLength), MaxBytes: o.MaxBytes, AckTimeout: o.AckTimeout,
 		DeliveryLimit: int64(o.DeliveryLimit), DeadLetterQueue: o.DeadLetterQueue,
+		Discard: o.Discard,
 	}
 }
 
@@ -195,7 +196,7 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 				continue
 			}
 			opts := QueueOptions{MaxLength: int(o.MaxLength), MaxBytes: o.MaxBytes, AckTimeout: o.AckTimeout,
-				DeliveryLimit: int(o.DeliveryLimit), DeadLetterQueue: o.DeadLetterQueue, Durable: true}
+				DeliveryLimit: int(o.DeliveryLimit), DeadLetterQueue: o.DeadLetterQueue, Discard: o.Discard, Durable: true}
 			if err := c.DeclareQueue(q.Name, opts); err != nil {
 				return nil, fmt.Errorf("restore queue %q: %w", q.Name, err)
 			}

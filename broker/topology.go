@@ -143,6 +143,9 @@ func validateQueueOptions(o QueueOptions) *Error {
 	case o.DeliveryLimit < 0:
 		return Errorf(CodeInvalidArgument, "delivery limit %d is negative: use 0 for no limit", o.DeliveryLimit)
 	}
+	if o.Discard && o.DeadLetterQueue != "" {
+		return Errorf(CodeInvalidArgument, "discard and dead-letter queue %q are exclusive: drop one", shown(o.DeadLetterQueue))
+	}
 	if o.DeadLetterQueue != "" {
 		if e := validateName("dead-letter queue", o.DeadLetterQueue); e != nil {
 			return e

@@ -120,8 +120,17 @@ type QueueOptions struct {
 	// again (nack, timeout, disconnect) is dead-lettered instead. Zero: no limit.
 	DeliveryLimit int
 	// DeadLetterQueue receives rejected messages and messages past the
-	// delivery limit. Empty: such messages are discarded and counted.
+	// delivery limit. By convention it is named <queue>.dlq
+	// (DeadLetterQueueName); the queues the core declares itself have one.
+	// Empty: such messages are discarded and counted, which a declaration
+	// should ask for explicitly with Discard.
 	DeadLetterQueue string
+	// Discard says that rejected messages and messages past the delivery
+	// limit are dropped (counted as discarded): the explicit opt-out of a
+	// dead-letter queue. It cannot be combined with DeadLetterQueue.
+	// A queue declared with neither also discards, for clients that
+	// predate this option; the CLI never declares such a queue.
+	Discard bool
 	// Durable: the queue, its bindings (and the exchanges they bind to) and
 	// its messages are written to the driver's log (EffectPersist) and
 	// survive a restart. A publish to a durable queue is confirmed only

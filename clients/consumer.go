@@ -495,7 +495,10 @@ func (cs *Consumer) verdict(err error) engine.Result {
 		return engine.Stored
 	case IsPermanent(err):
 		cs.rejected.Add(1)
-		cs.c.log.Warn("handler refused a message for good; rejecting it to the dead-letter queue", "consumer", cs.tag, "err", err)
+		// Debug: the handler's owner reports its own rejections (the
+		// receiver logs one line each); the broker dead-letters the
+		// message if its queue has a dead-letter queue, else discards it.
+		cs.c.log.Debug("handler refused a message for good; rejecting it", "consumer", cs.tag, "err", err)
 		return engine.Permanent
 	default:
 		cs.requeued.Add(1)

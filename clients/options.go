@@ -158,8 +158,14 @@ type QueueOptions struct {
 	// again goes to the dead-letter queue.
 	DeliveryLimit int
 	// DeadLetterQueue receives rejected messages and those past the
-	// delivery limit.
+	// delivery limit; it must be declared first. By convention it is named
+	// <queue>.dlq (see docs/clients.md, "Dead-lettered messages").
 	DeadLetterQueue string
+	// Discard drops rejected messages and those past the delivery limit:
+	// the explicit opt-out of a dead-letter queue. It cannot be combined
+	// with DeadLetterQueue. (A queue declared with neither also discards,
+	// for compatibility; declare one of the two.)
+	Discard bool
 	// Durable: the queue, its bindings and the messages it holds survive
 	// broker restarts, kill -9 and (with --fsync always) power loss; a
 	// confirm then means the message is on disk. The broker must run with

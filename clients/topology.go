@@ -258,6 +258,7 @@ func (c *Conn) DeclareQueue(ctx context.Context, name string, o QueueOptions) er
 		DeliveryLimit:   uint64(o.DeliveryLimit),
 		DeadLetterQueue: o.DeadLetterQueue,
 		Durable:         o.Durable,
+		Discard:         o.Discard,
 	}
 	if _, err := c.roundTrip(ctx, fmt.Sprintf("declare queue %q", name), true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id

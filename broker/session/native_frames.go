@@ -270,6 +270,7 @@ func queueOptions(f *wire.DeclareQueue) broker.QueueOptions {
 		DeliveryLimit:   clampInt(f.DeliveryLimit),
 		DeadLetterQueue: f.DeadLetterQueue,
 		Durable:         f.Durable,
+		Discard:         f.Discard,
 	}
 }
 

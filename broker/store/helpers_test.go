@@ -57,6 +57,7 @@ func sampleRecords() []Record {
 		{Type: RecDeclareExchange, Exchange: "orders", ExchangeType: 3},
 		{Type: RecDeclareQueue, Queue: "q1", QueueOptions: QueueOptions{MaxLength: 10, MaxBytes: 1 << 20, AckTimeout: 30 * time.Second, DeliveryLimit: 5, DeadLetterQueue: "dlq"}},
 		{Type: RecDeclareQueue, Queue: "dlq"},
+		{Type: RecDeclareQueue, Queue: "q3", QueueOptions: QueueOptions{Discard: true}},
 		{Type: RecBind, Exchange: "orders", Queue: "q1", Key: "eu.#"},
 		{Type: RecPublish, Seq: 7, MessageID: "m-7", Exchange: "orders", Key: "eu.de", Body: []byte("hello"), Targets: []Target{{Queue: "q1", Deliveries: 2}, {Queue: "q2"}}},
 		{Type: RecDelivered, Seq: 7, Queue: "q1"},

@@ -62,6 +62,9 @@ const (
 	Discarded    Outcome = 3 // dropped and counted (no dead-letter queue, or it was full)
 )
 
+// queueFlagDiscard is the only bit of RecDeclareQueue's optional flags byte.
+const queueFlagDiscard = 1
+
 // QueueOptions mirror broker.QueueOptions. The store does not import the
 // core (the core will import the store's record types), so it keeps its
 // own copy of the fields it persists.
@@ -71,6 +74,9 @@ type QueueOptions struct {
 	AckTimeout      time.Duration
 	DeliveryLimit   int64
 	DeadLetterQueue string
+	// Discard: written as an optional trailing flags byte (bit 0), omitted
+	// when false so that logs written before it read unchanged.
+	Discard bool
 }
 
 // Target is one queue a message sits in, with the deliveries made from it.
@@ -171,6 +177,9 @@ func appendPayload(b []byte, r *Record) ([]byte, error) {
 			b = binary.AppendUvarint(b, u)
 		}
 		b = appendString(b, o.DeadLetterQueue)
+		if o.Discard {
+			b = append(b, queueFlagDiscard)
+		}
 	case RecDeleteQueue:
 		b = appendString(b, r.Queue)
 	case RecBind, RecUnbind:
@@ -339,6 +348,12 @@ func decodePayload(t RecordType, p []byte, copyBody bool) (Record, error) {
 		r.QueueOptions.AckTimeout = time.Duration(d.int63("ack timeout"))
 		r.QueueOptions.DeliveryLimit = d.int63("delivery limit")
 		r.QueueOptions.DeadLetterQueue = d.str("dead-letter queue")
+		if d.err == nil && len(d.b) > 0 {
+			if d.byte("queue flags") != queueFlagDiscard {
+				d.fail("queue flags")
+			}
+			r.QueueOptions.Discard = d.err == nil
+		}
 	case RecDeleteQueue:
 		r.Queue = d.str("queue name")
 	case RecBind, RecUnbind:

@@ -156,6 +156,9 @@ type DeclareQueue struct {
 	// Durable: the queue and its messages survive broker restarts (sent as
 	// the optional trailing flags byte, bit 0; absent means 0).
 	Durable bool
+	// Discard: rejected messages are dropped rather than dead-lettered,
+	// asked for explicitly (flags bit 1). Exclusive with DeadLetterQueue.
+	Discard bool
 }
 
 // DeleteQueue deletes a queue; OK.Count is the number of messages discarded.

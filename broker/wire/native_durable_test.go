@@ -39,7 +39,7 @@ func TestDeclareQueueDurableFlag(t *testing.T) {
 			t.Fatalf("decode %x: %+v %v", c.payload, got, err)
 		}
 	}
-	bad := append(append([]byte(nil), pp...), 0x02)
+	bad := append(append([]byte(nil), pp...), 0x04)
 	var got wire.DeclareQueue
 	if err := wire.DecodeDeclareQueue(bad, &got); !errors.Is(err, wire.ErrBadValue) {
 		t.Fatalf("unknown flag bit: %v", err)
@@ -47,5 +47,25 @@ func TestDeclareQueueDurableFlag(t *testing.T) {
 	extra := append(append([]byte(nil), dp...), 0x00)
 	if err := wire.DecodeDeclareQueue(extra, &got); !errors.Is(err, wire.ErrTrailingBytes) {
 		t.Fatalf("byte after flags: %v", err)
+	}
+}
+
+func TestDeclareQueueDiscardFlag(t *testing.T) {
+	plain := wire.DeclareQueue{ReqID: 7, Name: "q"}
+	pp := declareQueuePayload(t, &plain)
+	for _, c := range []struct {
+		durable, discard bool
+		flags            byte
+	}{{false, true, 0x02}, {true, true, 0x03}} {
+		f := plain
+		f.Durable, f.Discard = c.durable, c.discard
+		p := declareQueuePayload(t, &f)
+		if !bytes.Equal(p[:len(pp)], pp) || len(p) != len(pp)+1 || p[len(pp)] != c.flags {
+			t.Fatalf("%+v: payload %x, want %x plus flags %02x", f, p, pp, c.flags)
+		}
+		var got wire.DeclareQueue
+		if err := wire.DecodeDeclareQueue(p, &got); err != nil || got != f {
+			t.Fatalf("decode %x: %+v %v, want %+v", p, got, err, f)
+		}
 	}
 }

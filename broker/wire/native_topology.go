@@ -49,16 +49,26 @@ func AppendDeclareQueue(dst []byte, f *DeclareQueue) []byte {
 	dst = appendUvarint(dst, f.AckTimeoutMs)
 	dst = appendUvarint(dst, f.DeliveryLimit)
 	dst = appendString(dst, f.DeadLetterQueue)
+	var flags byte
 	if f.Durable {
+		flags |= declareQueueDurable
+	}
+	if f.Discard {
+		flags |= declareQueueDiscard
+	}
+	if flags != 0 {
 		// Optional trailing flags: omitted when zero, so frames of clients
 		// that predate durable queues stay byte-identical.
-		dst = append(dst, declareQueueDurable)
+		dst = append(dst, flags)
 	}
 	return endFrame(dst, start)
 }
 
 // declareQueueDurable is bit 0 of DeclareQueue's optional flags field.
 const declareQueueDurable = 1
+
+// declareQueueDiscard is bit 1: drop rejected messages (no dead-letter queue).
+const declareQueueDiscard = 2
 
 // DecodeDeclareQueue decodes a DeclareQueue payload.
 func DecodeDeclareQueue(p []byte, f *DeclareQueue) error {
@@ -70,9 +80,11 @@ func DecodeDeclareQueue(p []byte, f *DeclareQueue) error {
 	f.AckTimeoutMs = d.uvarint("ack_timeout_ms")
 	f.DeliveryLimit = d.uvarint("delivery_limit")
 	f.DeadLetterQueue = d.str("dead_letter_queue", MaxNameLen)
-	f.Durable = false
+	f.Durable, f.Discard = false, false
 	if d.err == nil && d.off < len(d.buf) {
-		f.Durable = d.flags("flags", declareQueueDurable)&declareQueueDurable != 0
+		flags := d.flags("flags", declareQueueDurable|declareQueueDiscard)
+		f.Durable = flags&declareQueueDurable != 0
+		f.Discard = flags&declareQueueDiscard != 0
 	}
 	return d.finish()
 }

@@ -7,7 +7,8 @@
 //  1. for each delivery: an id already in the store is a duplicate (acked,
 //     counted); an envelope that does not open (unknown format, tampered,
 //     untrusted sender, wrong key, replayed under another id, ...) is a
-//     permanent failure: rejected to the dead-letter queue and counted with
+//     permanent failure: rejected (the broker moves it to the queue's
+//     dead-letter queue, if it has one) and counted with
 //     its reason; otherwise its record is appended to the store;
 //  2. one fsync for the whole batch (group commit);
 //  3. only then the verdicts are returned, and the driver acks.

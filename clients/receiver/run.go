@@ -23,8 +23,13 @@ type RunOptions struct {
 	// outcomes (for progress displays and --print). It runs on the
 	// consumer's goroutine: keep it short.
 	AfterBatch func(batch []Delivery, out []Outcome)
-	// Logger receives rejections and failures (default slog.Default()).
+	// Logger receives rejections (one line each) and failures (default
+	// slog.Default()).
 	Logger *slog.Logger
+	// RejectedTo names where the broker puts rejected messages (the
+	// queue's dead-letter queue), for the rejection log lines; empty:
+	// "the queue's dead-letter queue".
+	RejectedTo string
 	// Started, if set, is called once the broker accepted the consumer.
 	Started func()
 }
@@ -43,6 +48,10 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	rejectedTo := opts.RejectedTo
+	if rejectedTo == "" {
+		rejectedTo = "the queue's dead-letter queue"
 	}
 	fatal := make(chan error, 1)
 	var (
@@ -73,8 +82,8 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		for i, o := range outs {
 			switch o.Verdict {
 			case Rejected:
-				log.Warn("receiver: rejected a message to the dead-letter queue",
-					"id", batch[i].MessageID, "queue", batch[i].Queue, "reason", o.Reason, "err", o.Err)
+				log.Warn("receiver: rejected a message",
+					"id", batch[i].MessageID, "queue", batch[i].Queue, "reason", o.Reason, "to", rejectedTo, "err", o.Err)
 				errs[i] = clients.Permanent(fmt.Errorf("%s: %w", o.Reason, o.Err))
 			case Retry:
 				errs[i] = o.Err

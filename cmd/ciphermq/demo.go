@@ -163,7 +163,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	}
 	defer rconn.Close()
 	if o.durable {
-		if err := declareQueue(ctx, errW, rconn, queue, defaultExchange, routingKey, true); err != nil {
+		if _, err := declareQueue(ctx, errW, rconn, queue, defaultExchange, routingKey, true); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(w, "durable queue %s, broker data directory %s (fsync always)\n", queue, cfg.DataDir)

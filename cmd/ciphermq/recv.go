@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/receiver"
@@ -46,11 +47,20 @@ of deliveries is acked only after its records are fsync'd, so a crash never lose
 message, and a redelivered message is never stored twice. A record whose delivery the broker
 flagged as a redelivery (an earlier delivery was not acked) carries "redelivered":true.
 
-Envelopes that cannot be opened (tampered, untrusted sender, not for this key, ...) are rejected
-to the queue's dead-letter queue and counted by reason. recv declares its queue if it is missing
-and binds it to --exchange with --routing-key. With --durable it declares the queue durable, so
-what it holds survives broker restarts (the broker needs --data-dir; the predeclared default_queue is
-in memory, so pass --queue too). Ctrl-C (SIGINT) or SIGTERM prints a summary and exits 0.`,
+Envelopes that cannot be opened (tampered, untrusted sender, not for this key, ...) are rejected:
+the broker moves them to the queue's dead-letter queue, <queue>.dlq by convention, where
+` + "`ciphermq dlq`" + ` lists them and moves them back once the cause is fixed. recv logs one line per
+rejection and its summary says how many went where, by reason.
+
+recv declares its dead-letter queue and its queue if they are missing (the queue with
+<queue>.dlq as its dead-letter queue) and binds the queue to --exchange with --routing-key. A
+queue that already exists with other options is consumed as it is, with a warning: its rejections
+go wherever its own options say. With --durable both queues are declared durable, so what they
+hold survives broker restarts (the broker needs --data-dir; the predeclared default_queue is in
+memory, so pass --queue too).
+
+Ctrl-C (SIGINT) or SIGTERM prints a summary and exits: 0 if nothing was rejected, 5 if some
+messages were rejected (see docs/clients.md for the exit codes).`,
 		Example: `  ciphermq recv --key receiver.key --trust sender.pub --out received.jsonl
   ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py
   ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders`,
@@ -125,7 +135,8 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	if err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
+	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable)
+	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -133,45 +144,72 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		Queue:    queue,
 		Prefetch: o.prefetch,
 		Logger:   quietLogger(counter),
+		RejectedTo: func() string {
+			if dlq == "" {
+				return "unknown: the queue's own options decide"
+			}
+			return dlq
+		}(),
 		Started: func() {
 			fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
 		},
 		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
 	})
 	counter.finish(r.Stats())
-	printRecvSummary(cmd.OutOrStdout(), r.Stats(), time.Since(start), out, st.Len())
+	stats := r.Stats()
+	printRecvSummary(cmd.OutOrStdout(), stats, time.Since(start), out, st.Len(), queue, dlq)
 	if runErr != nil {
 		return fmt.Errorf("receiver stopped: %w", runErr)
+	}
+	if n := stats.RejectedTotal(); n > 0 {
+		where := "to dead-letter queue " + dlq + ": `ciphermq dlq list --queue " + queue + "` shows them, `ciphermq dlq move` replays them"
+		if dlq == "" {
+			where = "to wherever queue " + queue + "'s own options send them (recv did not declare it)"
+		}
+		return &exitError{exitRejected, fmt.Errorf("rejected %d message(s) %s", n, where)}
 	}
 	return nil
 }
 
-// declareQueue makes sure the queue exists and is bound; an existing queue
-// with other options is fine (we only consume it), unless durable was
-// asked: then an existing queue that is not exactly a durable one with
-// default options is refused, since recv cannot tell whether it survives
+// exitRejected is recv's exit code when it rejected messages.
+const exitRejected = 5
+
+// declareQueue makes sure the queue and its dead-letter queue <queue>.dlq
+// exist and the queue is bound, and returns the dead-letter queue ("" when
+// recv cannot tell where rejections go). An existing queue with other
+// options is fine (we only consume it, with a warning), unless durable was
+// asked: then an existing queue that is not exactly the durable one recv
+// would declare is refused, since recv cannot tell whether it survives
 // restarts and must not promise what it cannot check.
-func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, durable bool) error {
-	err := conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable})
+func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, durable bool) (string, error) {
+	dlq := broker.DeadLetterQueueName(queue)
+	err := conn.DeclareQueue(ctx, dlq, clients.QueueOptions{Durable: durable})
+	if err == nil {
+		err = conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable, DeadLetterQueue: dlq})
+	}
 	if clients.IsAccessRefused(err) && !durable {
 		// A receiver granted read on its queue only: an operator manages
 		// the topology. Consuming then needs only the read permission.
-		fmt.Fprintf(stderr, "not permitted to declare queue %s (%v): consuming it as an operator set it up\n", queue, err)
-		return nil
+		fmt.Fprintf(stderr, "not permitted to declare queue %s or %s (%v): consuming it as an operator set it up; its rejections go where its options say\n", queue, dlq, err)
+		return "", nil
 	}
 	switch {
 	case err != nil && durable && clients.IsMismatch(err):
-		return fmt.Errorf("--durable: queue %q already exists with other options (%w): "+
-			"pass --queue with a name not in use (the predeclared %s is in memory), or delete the queue first", queue, err, defaultQueue)
+		return "", fmt.Errorf("--durable: queue %q or %q already exists with other options (%w): "+
+			"pass --queue with a name not in use (the predeclared %s is in memory), or delete the queue first", queue, dlq, err, defaultQueue)
 	case err != nil && durable && !clients.IsMismatch(err):
-		return fmt.Errorf("declare durable queue %q: %w (durable queues need a broker started with --data-dir)", queue, err)
+		return "", fmt.Errorf("declare durable queue %q: %w (durable queues need a broker started with --data-dir)", queue, err)
 	case err != nil && !clients.IsMismatch(err):
-		return fmt.Errorf("declare queue %q: %w", queue, err)
+		return "", fmt.Errorf("declare queue %q: %w", queue, err)
+	case err != nil:
+		fmt.Fprintf(stderr, "warning: queue %s already exists with options recv did not set (%v): consuming it as it is; "+
+			"its rejected messages go to its own dead-letter queue, or are discarded if it has none\n", queue, err)
+		dlq = ""
 	}
 	if err := conn.Bind(ctx, exchange, queue, key); err != nil {
-		return fmt.Errorf("bind queue %q to exchange %q with key %q: %w: pass an existing --exchange", queue, exchange, key, err)
+		return "", fmt.Errorf("bind queue %q to exchange %q with key %q: %w: pass an existing --exchange", queue, exchange, key, err)
 	}
-	return nil
+	return dlq, nil
 }
 
 // loadOpener builds an opener from the receiver's key files: modern keys
@@ -246,11 +284,18 @@ func printRecord(w io.Writer, rec store.Record) {
 	fmt.Fprintf(w, "%s\t%s\t%s\n", rec.MessageID, rec.Sender, msg)
 }
 
-func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out string, total int) {
+func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out string, total int, queue, dlq string) {
 	fmt.Fprintf(w, "received %d, stored %d, duplicates %d, rejected %d in %s\n",
 		s.Received, s.Stored, s.Duplicates, s.RejectedTotal(), elapsed.Round(time.Millisecond))
+	if n := s.RejectedTotal(); n > 0 {
+		if dlq != "" {
+			fmt.Fprintf(w, "rejected %d to dead-letter queue %s (list: ciphermq dlq list --queue %s; replay: ciphermq dlq move --queue %s):\n", n, dlq, queue, queue)
+		} else {
+			fmt.Fprintf(w, "rejected %d to the dead-letter queue of %s, if it has one (recv did not declare it):\n", n, queue)
+		}
+	}
 	for _, reason := range slices.Sorted(maps.Keys(s.Rejected)) {
-		fmt.Fprintf(w, "  rejected %d: %s\n", s.Rejected[reason], reason)
+		fmt.Fprintf(w, "  %d %s\n", s.Rejected[reason], reason)
 	}
 	fmt.Fprintf(w, "output: %s (%d messages in all)\n", out, total)
 }
