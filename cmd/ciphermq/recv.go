@@ -31,6 +31,7 @@ type recvFlags struct {
 	progress bool
 	prefetch int
 	durable  bool
+	inMemory bool
 }
 
 func init() { register(newRecvCmd) }
@@ -48,12 +49,15 @@ flagged as a redelivery (an earlier delivery was not acked) carries "redelivered
 
 Envelopes that cannot be opened (tampered, untrusted sender, not for this key, ...) are rejected
 to the queue's dead-letter queue and counted by reason. recv declares its queue if it is missing
-and binds it to --exchange with --routing-key. With --durable it declares the queue durable, so
-what it holds survives broker restarts (the broker needs --data-dir; the predeclared default_queue is
-in memory, so pass --queue too). Ctrl-C (SIGINT) or SIGTERM prints a summary and exits 0.`,
+and binds it to --exchange with --routing-key. The queue is durable by default, so what it holds
+survives broker restarts: on a broker started --in-memory (no data directory) recv says so and
+falls back to an in-memory queue, and a queue that already exists in memory is consumed as it is.
+--durable insists (an error instead of a fallback); --in-memory asks for an in-memory queue.
+Ctrl-C (SIGINT) or SIGTERM prints a summary and exits 0.`,
 		Example: `  ciphermq recv --key receiver.key --trust sender.pub --out received.jsonl
   ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py
-  ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders`,
+  ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders
+  ciphermq recv --key receiver.key --trust sender.pub --in-memory --queue scratch --routing-key scratch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRecv(cmd, o) },
 	}
@@ -70,7 +74,8 @@ in memory, so pass --queue too). Ctrl-C (SIGINT) or SIGTERM prints a summary and
 	f.BoolVar(&o.print, "print", false, "also print every stored message on standard output")
 	f.BoolVar(&o.progress, "progress", false, "show the running count even when standard error is not a terminal")
 	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
-	f.BoolVar(&o.durable, "durable", false, "declare the queue durable: it and its messages survive broker restarts (the broker needs --data-dir)")
+	f.BoolVar(&o.durable, "durable", false, "insist on a durable queue: an error instead of falling back to an in-memory one (durable is the default)")
+	f.BoolVar(&o.inMemory, "in-memory", false, "declare the queue in memory: its messages are lost if the broker stops")
 	return cmd
 }
 
@@ -81,6 +86,9 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	if o.prefetch <= 0 {
 		return errors.New("--prefetch must be >= 1")
+	}
+	if o.durable && o.inMemory {
+		return errors.New("--durable and --in-memory exclude each other: pick one")
 	}
 	opener, err := loadOpener(cmd.ErrOrStderr(), cfg)
 	if err != nil {
@@ -125,7 +133,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	if err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable); err != nil {
+	if err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability()); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -146,13 +154,48 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	return nil
 }
 
+// queueDurability is what recv asks of its queue.
+type queueDurability uint8
+
+const (
+	durableIfPossible queueDurability = iota // the default
+	durableRequired                          // --durable
+	inMemoryQueue                            // --in-memory
+)
+
+func (o *recvFlags) durability() queueDurability {
+	// --durable with --in-memory is refused in runRecv.
+	switch {
+	case o.durable:
+		return durableRequired
+	case o.inMemory:
+		return inMemoryQueue
+	}
+	return durableIfPossible
+}
+
 // declareQueue makes sure the queue exists and is bound; an existing queue
 // with other options is fine (we only consume it), unless durable was
-// asked: then an existing queue that is not exactly a durable one with
+// required: then an existing queue that is not exactly a durable one with
 // default options is refused, since recv cannot tell whether it survives
-// restarts and must not promise what it cannot check.
-func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, durable bool) error {
+// restarts and must not promise what it cannot check. By default it asks
+// for a durable queue and falls back, saying so, to an in-memory one on a
+// broker without a data directory, or to the existing queue as it is.
+func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, want queueDurability) error {
+	durable := want != inMemoryQueue
 	err := conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable})
+	if want == durableIfPossible {
+		switch c, _ := clients.BrokerCode(err); {
+		case err == nil:
+		case c == clients.CodeUnavailable:
+			fmt.Fprintf(stderr, "the broker keeps no data directory (started --in-memory?): queue %s is in memory only, its messages are lost if the broker stops\n", queue)
+			durable = false
+			err = conn.DeclareQueue(ctx, queue, clients.QueueOptions{})
+		case clients.IsMismatch(err):
+			fmt.Fprintf(stderr, "queue %s already exists and is not a plain durable queue (in memory, or other options): consuming it as it is\n", queue)
+			durable = false
+		}
+	}
 	if clients.IsAccessRefused(err) && !durable {
 		// A receiver granted read on its queue only: an operator manages
 		// the topology. Consuming then needs only the read permission.
@@ -162,9 +205,9 @@ func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, que
 	switch {
 	case err != nil && durable && clients.IsMismatch(err):
 		return fmt.Errorf("--durable: queue %q already exists with other options (%w): "+
-			"pass --queue with a name not in use (the predeclared %s is in memory), or delete the queue first", queue, err, defaultQueue)
+			"pass --queue with a name not in use (on a broker started --in-memory the predeclared %s is in memory), or delete the queue first", queue, err, defaultQueue)
 	case err != nil && durable && !clients.IsMismatch(err):
-		return fmt.Errorf("declare durable queue %q: %w (durable queues need a broker started with --data-dir)", queue, err)
+		return fmt.Errorf("declare durable queue %q: %w (durable queues need a broker with a data directory: one not started --in-memory)", queue, err)
 	case err != nil && !clients.IsMismatch(err):
 		return fmt.Errorf("declare queue %q: %w", queue, err)
 	}
