@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/scenarios/check"
 )
@@ -50,12 +51,12 @@ func TestKill9DefaultBrokerDuringSendLosesNoConfirmedMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
-	broker := &Broker{Process: newProcess("broker", dir, bin, "server", "--listen", addr, "--log-level", "warn"), Addr: addr}
-	broker.Env = []string{"XDG_STATE_HOME=" + state} // the default data directory, isolated
-	if err := broker.Start(ctx); err != nil {
+	brk := &Broker{Process: newProcess("broker", dir, bin, "server", "--listen", addr, "--log-level", "warn"), Addr: addr}
+	brk.Env = []string{"XDG_STATE_HOME=" + state} // the default data directory, isolated
+	if err := brk.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer broker.Kill(context.Background())
+	defer brk.Kill(context.Background())
 
 	report := filepath.Join(dir, "report.jsonl")
 	send := newProcess("send", dir, bin, "send", "--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"),
@@ -75,7 +76,7 @@ func TestKill9DefaultBrokerDuringSendLosesNoConfirmedMessage(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := broker.Kill(ctx); err != nil {
+	if err := brk.Kill(ctx); err != nil {
 		t.Fatal(err)
 	}
 	atKill := confirmedIn(report)
@@ -83,7 +84,7 @@ func TestKill9DefaultBrokerDuringSendLosesNoConfirmedMessage(t *testing.T) {
 		t.Fatalf("send ended before the kill landed:\n%s", send.LogTail(20))
 	}
 	killedAt := time.Now()
-	if err := broker.Start(ctx); err != nil {
+	if err := brk.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := send.Wait(ctx); err != nil {
@@ -137,8 +138,9 @@ func confirmedIDs(t *testing.T, path string) map[string]bool {
 	}
 }
 
-// drainIDs consumes default_queue until it has seen want distinct ids and
-// the queue is empty, and returns the ids.
+// drainIDs consumes default_queue until the broker reports it empty with
+// nothing unacked (the handler hands each id over before its ack), and
+// returns the ids it delivered. want only sizes the wait's report.
 func drainIDs(ctx context.Context, t *testing.T, addr string, want int) map[string]bool {
 	t.Helper()
 	c, err := clients.Dial(ctx, addr, clients.Options{ClientName: "kill9-check"})
@@ -146,8 +148,8 @@ func drainIDs(ctx context.Context, t *testing.T, addr string, want int) map[stri
 		t.Fatal(err)
 	}
 	defer c.Close()
-	got := make(chan string, 1024)
-	cons, err := c.Consume(ctx, clients.ConsumerOptions{Queue: "default_queue", Prefetch: 1024, Handler: func(_ context.Context, d *clients.Delivery) error {
+	got := make(chan string, 4096)
+	cons, err := c.Consume(ctx, clients.ConsumerOptions{Queue: broker.DefaultQueue, Prefetch: 1024, Handler: func(_ context.Context, d *clients.Delivery) error {
 		got <- d.MessageID
 		return nil
 	}})
@@ -156,13 +158,47 @@ func drainIDs(ctx context.Context, t *testing.T, addr string, want int) map[stri
 	}
 	defer cons.Cancel(context.Background())
 	ids := map[string]bool{}
-	for len(ids) < want {
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
 		select {
 		case id := <-got:
 			ids[id] = true
+			continue
+		case <-poll.C:
 		case <-ctx.Done():
-			t.Fatalf("default_queue gave %d distinct ids of %d confirmed before the deadline", len(ids), want)
+			t.Fatalf("default_queue gave %d distinct ids (%d confirmed) before the deadline", len(ids), want)
+		}
+		if queueEmpty(ctx, t, c) {
+			for {
+				select {
+				case id := <-got:
+					ids[id] = true
+				default:
+					return ids
+				}
+			}
 		}
 	}
-	return ids
+}
+
+// queueEmpty asks the broker whether default_queue holds nothing, ready or
+// unacked.
+func queueEmpty(ctx context.Context, t *testing.T, c *clients.Conn) bool {
+	t.Helper()
+	raw, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st broker.Stats
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range st.Queues {
+		if q.Name == broker.DefaultQueue {
+			return q.Ready == 0 && q.Unacked == 0
+		}
+	}
+	t.Fatalf("the broker has no %s", broker.DefaultQueue)
+	return false
 }
