@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -70,6 +71,11 @@ func openCipherProcess(ctx context.Context, o TargetOptions, durable, useTLS boo
 			return nil, err
 		}
 		args = append(args, "--data-dir", dataDir, "--fsync", durableFsync)
+	}
+	if !durable && supportsInMemory(bin) {
+		// A broker is durable by default: the in-memory target says so
+		// (a binary that predates --in-memory is in memory anyway).
+		args = append(args, "--in-memory")
 	}
 	removeDir := func() error {
 		var err error
@@ -146,4 +152,12 @@ func stopProcess(p *os.Process, exited <-chan error) error {
 		<-exited
 		return fmt.Errorf("bench: broker pid %d ignored SIGTERM for 10s and was killed", p.Pid)
 	}
+}
+
+// supportsInMemory reports whether the ciphermq binary bin knows
+// `server --in-memory` (brokers durable by default); older binaries are
+// always in memory without a --data-dir.
+func supportsInMemory(bin string) bool {
+	out, err := exec.Command(bin, "server", "--help").CombinedOutput()
+	return err == nil && strings.Contains(string(out), "--in-memory")
 }

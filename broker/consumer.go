@@ -197,9 +197,9 @@ func (c *Core) nextConsumer(q *queue) *consumer {
 	if l.cursor == nil {
 		return nil
 	}
-	cs := l.room.ceil(l.cursor.pos, &c.work)
+	cs := l.room.ceil(l.cursor.pos, &c.roomWork)
 	if cs == nil {
-		cs = l.room.first(&c.work)
+		cs = l.room.first(&c.roomWork)
 	}
 	if cs == nil {
 		return nil

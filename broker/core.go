@@ -42,6 +42,9 @@ type Core struct {
 	// (a consumer removed, an unacked copy discarded, a stats entry
 	// built), so that tests can prove their cost without timing them.
 	work uint64
+	// roomWork counts the steps of the queues' room indexes (roomset.go),
+	// apart from work so that work stays "what a command removes or lists".
+	roomWork uint64
 
 	duplicates uint64 // publishes confirmed as duplicates
 	refused    uint64 // publishes refused, for any reason

@@ -27,7 +27,7 @@ func TestCheckInvariantsDetectsCorruption(t *testing.T) {
 		{"work conserving", func(c *Core) { c.queues["q"].consumers.head.prefetch = 5 }, "has room"},
 		{"room set", func(c *Core) {
 			l := &c.queues["q"].consumers
-			l.room.insert(l.head, &c.work) // full at its prefetch: not a member
+			l.room.insert(l.head, &c.roomWork) // full at its prefetch: not a member
 		}, "room set"},
 	}
 	for _, tc := range tests {

@@ -168,14 +168,19 @@ func (c *Core) persistBinding(ex *exchange, q *queue, key string) {
 	c.persistRecords(recs...)
 }
 
-// Restore builds a core from what the durable log held: the default
-// topology (unless cfg.NoDefaults), then the durable exchanges, queues and
-// bindings, every queue's messages in enqueue order (ready; redelivered
-// if they were delivered before), and the dedup window. read returns a
+// Restore builds a core from what the durable log held: the durable
+// exchanges, queues and bindings, every queue's messages in enqueue order
+// (ready; redelivered if they were delivered before), and the dedup
+// window, then the default topology (unless cfg.NoDefaults), durable: a
+// broker with a log keeps default_queue on disk too. read returns a
 // message's contents (store.Store.ReadMessage). Nothing restored is
-// written to the log again.
+// written to the log again; the defaults are written on the first start
+// only (declaring them again with the same options writes nothing).
 func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Message, error), now time.Time) (*Core, error) {
-	c := New(cfg)
+	bare := cfg
+	bare.NoDefaults = true
+	c := New(bare)
+	c.cfg.NoDefaults = cfg.NoDefaults
 	c.advance(now)
 	c.persist.restoring = true
 	defer func() { c.persist.restoring = false }()
@@ -251,7 +256,30 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 	}
 	c.dedup.expire(c.now)
 	c.persist.nextSeq = max(rec.NextSeq, 1) - 1
+	if !cfg.NoDefaults {
+		c.persist.restoring = false
+		if err := c.declareDurableDefaults(); err != nil {
+			return nil, fmt.Errorf("restore: the default topology: %w", err)
+		}
+	}
 	return c, nil
+}
+
+// declareDurableDefaults declares the seed protocol's topology as New does,
+// with default_queue and its dead-letter queue durable (and so its binding
+// and default_exchange).
+func (c *Core) declareDurableDefaults() error {
+	for _, err := range []error{
+		c.DeclareExchange(DefaultExchange, Direct),
+		c.DeclareQueue(DefaultDeadLetterQueue, QueueOptions{Durable: true}),
+		c.DeclareQueue(DefaultQueue, QueueOptions{Durable: true, DeadLetterQueue: DefaultDeadLetterQueue}),
+		c.Bind(DefaultExchange, DefaultQueue, DefaultRoutingKey),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func containsQueue(qs []store.Queue, name string) bool {

@@ -272,3 +272,27 @@ func TestCheckInvariantsCatchesHeldMiscount(t *testing.T) {
 		t.Fatal("a held count that does not match the queue passed the check")
 	}
 }
+
+// TestConfirmSaysWhetherEveryCopyIsOnDisk: a confirm is Durable only when
+// every target queue is durable; one in-memory target makes it "in memory
+// only", and so does a duplicate that routes to an in-memory queue.
+func TestConfirmSaysWhetherEveryCopyIsOnDisk(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	durableTopology(t, r.c)
+	r.c.Open(1, t0)
+	r.publish(1, 1, "ex", "dk", "a")   // durable only
+	r.publish(1, 2, "ex", "mk", "b")   // in memory only
+	r.publish(1, 3, "ex", "both", "c") // one copy in memory
+	r.publish(1, 4, "ex", "dk", "a")   // duplicate of a: durable route
+	r.publish(1, 5, "ex", "mk", "b")   // duplicate of b: in-memory route
+	want := map[uint64]bool{1: true, 2: false, 3: false, 4: true, 5: false}
+	effs := r.sync()
+	if len(effs) != len(want) {
+		t.Fatalf("effects %s, want five confirms", kinds(effs))
+	}
+	for _, e := range effs {
+		if e.Kind != EffectConfirm || e.Durable != want[e.Seq] {
+			t.Errorf("publish %d: %s durable=%v, want confirm durable=%v", e.Seq, e.Kind, e.Durable, want[e.Seq])
+		}
+	}
+}

@@ -47,16 +47,18 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		// Already accepted: confirm again without enqueueing, so that a
 		// publisher retrying after a lost confirm converges.
 		c.duplicates++
+		allDurable := false
 		if ex != nil {
 			c.router.reset()
 			ex.route(p.RoutingKey, &c.router)
+			allDurable = allTargetsDurable(c.router.targets)
 			for _, q := range c.router.targets {
 				q.c.duplicates++
 			}
 		}
 		// The first copy's confirm may still wait for its fsync: a
 		// duplicate's must not overtake it.
-		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Duplicate: true}, c.PendingPersist() > 0)
+		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Duplicate: true, Durable: allDurable}, c.PendingPersist() > 0)
 		return nil
 	}
 	if ex == nil {
@@ -130,12 +132,23 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		c.persistPublish(storeSeq, id, ex.name, rk, p.Prefix, body, targets, material)
 	}
 	if !lossy {
-		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq}, durable && !c.cfg.Mutations.ConfirmBeforePersist)
+		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Durable: allTargetsDurable(targets)}, durable && !c.cfg.Mutations.ConfirmBeforePersist)
 	}
 	for _, q := range targets {
 		c.dispatch(q)
 	}
 	return nil
+}
+
+// allTargetsDurable reports whether a publish to targets is on disk in all
+// of them once persisted: false for no targets or any in-memory queue.
+func allTargetsDurable(targets []*queue) bool {
+	for _, q := range targets {
+		if !q.opts.Durable {
+			return false
+		}
+	}
+	return len(targets) > 0
 }
 
 // copyMessage copies id, routing key and body into one immutable buffer.

@@ -172,9 +172,9 @@ func (c *Core) syncRoom(cs *consumer) {
 	want := cs.active && cs.hasRoom()
 	switch {
 	case want && !cs.inRoom:
-		cs.q.consumers.room.insert(cs, &c.work)
+		cs.q.consumers.room.insert(cs, &c.roomWork)
 	case !want && cs.inRoom:
-		cs.q.consumers.room.remove(cs, &c.work)
+		cs.q.consumers.room.remove(cs, &c.roomWork)
 	}
 }
 
@@ -305,7 +305,7 @@ func (c *Core) dropConnRoom(cn *connection) {
 	for _, q := range qs {
 		l := &q.consumers
 		if l.leaving >= 64 && 4*l.leaving >= l.room.n {
-			c.roomBuf = l.room.dropConn(cn, c.roomBuf, &c.work)
+			c.roomBuf = l.room.dropConn(cn, c.roomBuf, &c.roomWork)
 		}
 		l.leaving = 0
 	}

@@ -276,7 +276,12 @@ type Effect struct {
 	Conn      ConnID
 	Seq       uint64
 	Duplicate bool
-	Err       *Error
-	Delivery  Delivery
-	Records   []store.Record // EffectPersist only
+	// Durable (EffectConfirm only): every queue the publish was routed to
+	// is durable, so the confirm is released only once the message is on
+	// disk in all of them. False: in memory only in at least one queue.
+	// For a duplicate it describes the queues the message routes to now.
+	Durable  bool
+	Err      *Error
+	Delivery Delivery
+	Records  []store.Record // EffectPersist only
 }

@@ -18,7 +18,7 @@ func TestConfirmDoneBeforeResolutionIsClosedByIt(t *testing.T) {
 	if !errors.Is(f.Err(), ErrUnresolved) || f.Duplicate() {
 		t.Fatalf("unresolved: Err %v Duplicate %v", f.Err(), f.Duplicate())
 	}
-	f.resolve(nil, true, 1)
+	f.resolve(nil, true, false, 1)
 	select {
 	case <-done:
 	default:
@@ -32,8 +32,8 @@ func TestConfirmDoneBeforeResolutionIsClosedByIt(t *testing.T) {
 func TestConfirmResolvesOnceAndDoneAfterwardsIsClosed(t *testing.T) {
 	f := &Confirm{id: "m"}
 	refused := errors.New("refused")
-	f.resolve(refused, false, 1)
-	f.resolve(nil, true, 1) // a later answer changes nothing
+	f.resolve(refused, false, false, 1)
+	f.resolve(nil, true, false, 1) // a later answer changes nothing
 	if !errors.Is(f.Err(), refused) || f.Duplicate() {
 		t.Fatalf("Err %v Duplicate %v, want the first resolution", f.Err(), f.Duplicate())
 	}
@@ -65,7 +65,7 @@ func TestConfirmWaitersAndResolverRace(t *testing.T) {
 		for range 4 {
 			go func() { errs <- f.Wait(context.Background()) }()
 		}
-		f.resolve(nil, false, 1)
+		f.resolve(nil, false, false, 1)
 		for range 4 {
 			if err := <-errs; err != nil {
 				t.Fatalf("Wait = %v", err)

@@ -254,9 +254,11 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := wire.AppendPreamble(nil)
-	var features uint64
+	// Confirm durability is always asked for: it costs nothing, and a
+	// broker that predates it simply does not grant it.
+	features := wire.FeatureConfirmDurability
 	if !c.opts.NoSharedPrefixes {
-		features = wire.FeatureSharedPrefixes
+		features |= wire.FeatureSharedPrefixes
 	}
 	auth := c.opts.authFrame()
 	if auth != nil {

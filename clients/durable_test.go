@@ -202,3 +202,31 @@ func TestDurableQueueAcrossARestartWithClientsConnected(t *testing.T) {
 		t.Fatalf("%d distinct ids consumed, want 150", rec.distinct())
 	}
 }
+
+// TestConfirmDurableSaysWhereTheMessageIs: a publish to a durable queue
+// resolves Durable, one to an in-memory queue of the same broker does not.
+func TestConfirmDurableSaysWhereTheMessageIs(t *testing.T) {
+	b := startBroker(t, func(cfg *server.Config) { cfg.DataDir = t.TempDir() })
+	c := dial(t, b.addr)
+	setupQueue(t, c, "disk", QueueOptions{Durable: true})
+	setupQueue(t, c, "mem", QueueOptions{})
+	ctx := testCtx(t)
+	for _, q := range []struct {
+		name    string
+		durable bool
+	}{{"disk", true}, {"mem", false}} {
+		pub := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: q.name})
+		for i := range 3 {
+			f, err := pub.Publish(ctx, fmt.Sprintf("%s-%d", q.name, i), []byte("x"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Wait(ctx); err != nil {
+				t.Fatalf("confirm of %s: %v", f.ID(), err)
+			}
+			if f.Durable() != q.durable {
+				t.Fatalf("confirm of %s: Durable() = %v, want %v", f.ID(), f.Durable(), q.durable)
+			}
+		}
+	}
+}

@@ -47,6 +47,7 @@ const (
 	CodeQueueFull        uint16 = 301
 	CodeResourceLimit    uint16 = 500
 	CodeShuttingDown     uint16 = 502
+	CodeUnavailable      uint16 = 503 // e.g. a broker without durable storage
 	CodeAuthFailed       uint16 = 600
 	CodeAccessRefused    uint16 = 601
 )

@@ -115,7 +115,7 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 		c.handleConfirmLocked(in, now)
 	case wire.FrameConfirmDup:
 		if ref, ok := c.takeSeqLocked(in.dup.Seq); ok {
-			ref.pub.eng.HandleConfirmDup(wire.ConfirmDup{Seq: ref.local})
+			ref.pub.eng.HandleConfirmDup(wire.ConfirmDup{Seq: ref.local, Durable: in.dup.Durable})
 			ref.pub.pumpLocked(now)
 		}
 	case wire.FrameNack:
@@ -197,7 +197,7 @@ func (c *Conn) handleConfirmLocked(in *inbound, now time.Time) {
 	var runLast uint64
 	flush := func() {
 		if run.pub != nil {
-			run.pub.eng.HandleConfirm(wire.Confirm{First: run.local, Last: runLast})
+			run.pub.eng.HandleConfirm(wire.Confirm{First: run.local, Last: runLast, Durable: in.confirm.Durable})
 		}
 	}
 	for s := lo; ; s++ {

@@ -53,13 +53,14 @@ const confirmSlab = 64
 // the answer came): most confirms are resolved in batches and read with Err,
 // so they never need one.
 type Confirm struct {
-	id    string
-	state atomic.Uint32 // confirmUnresolved, then confirmResolved once err and dup are set
-	mu    sync.Mutex    // guards done, and the resolution against a concurrent Done
-	done  chan struct{}
-	err   error
-	dup   bool
-	sends int
+	id      string
+	state   atomic.Uint32 // confirmUnresolved, then confirmResolved once err and dup are set
+	mu      sync.Mutex    // guards done, and the resolution against a concurrent Done
+	done    chan struct{}
+	err     error
+	dup     bool
+	durable bool
+	sends   int
 }
 
 const (
@@ -122,6 +123,16 @@ func (f *Confirm) Duplicate() bool {
 	return f.state.Load() == confirmResolved && f.dup
 }
 
+// Durable reports, once confirmed, that the broker said the message is on
+// disk (written and fsynced) in every queue it was routed to: it survives
+// a broker crash. False means in memory only in at least one queue (lost
+// if the broker stops), or a broker that predates the durability flag
+// (protocol feature bit 2), or a confirm that is not resolved or was
+// refused.
+func (f *Confirm) Durable() bool {
+	return f.state.Load() == confirmResolved && f.err == nil && f.durable
+}
+
 // Sends is, once the broker answered, how many times the message was sent
 // (publish frames over all connections): 1 when nothing was lost, more
 // after a reconnect or a confirm timeout. It is 0 while unresolved and for
@@ -136,13 +147,13 @@ func (f *Confirm) Sends() int {
 // resolve sets the outcome once; later calls do nothing. err, dup and
 // sends are written before the state is published, so a reader that sees
 // confirmResolved sees them.
-func (f *Confirm) resolve(err error, dup bool, sends int) {
+func (f *Confirm) resolve(err error, dup, durable bool, sends int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.state.Load() == confirmResolved {
 		return
 	}
-	f.err, f.dup, f.sends = err, dup, sends
+	f.err, f.dup, f.durable, f.sends = err, dup, durable, sends
 	f.state.Store(confirmResolved)
 	if f.done != nil {
 		close(f.done)
@@ -343,11 +354,11 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		}
 		switch r.Outcome {
 		case engine.Confirmed:
-			f.resolve(nil, false, r.Sends)
+			f.resolve(nil, false, r.Durable, r.Sends)
 		case engine.Duplicate:
-			f.resolve(nil, true, r.Sends)
+			f.resolve(nil, true, r.Durable, r.Sends)
 		default:
-			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason, Sends: r.Sends}, false, r.Sends)
+			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason, Sends: r.Sends}, false, false, r.Sends)
 		}
 	}
 	clear(p.resolved)
@@ -474,7 +485,7 @@ func (p *Publisher) abandon(err error) int {
 	p.once.Do(func() { close(p.stop) })
 	for _, t := range tokens {
 		if f, ok := t.(*Confirm); ok {
-			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false, 0)
+			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false, false, 0)
 		}
 	}
 	return len(tokens)

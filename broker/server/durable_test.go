@@ -127,8 +127,10 @@ func TestFailingDiskRefusesDurablePublishesOnly(t *testing.T) {
 	var batch []byte
 	batch = wire.AppendDeclareQueue(batch, &wire.DeclareQueue{ReqID: 1, Name: "d", Durable: true})
 	batch = wire.AppendBind(batch, &wire.Bind{ReqID: 2, Exchange: broker.DefaultExchange, Queue: "d", Key: "d"})
+	batch = wire.AppendDeclareQueue(batch, &wire.DeclareQueue{ReqID: 3, Name: "m"})
+	batch = wire.AppendBind(batch, &wire.Bind{ReqID: 4, Exchange: broker.DefaultExchange, Queue: "m", Key: "m"})
 	c.send(batch)
-	for id := uint64(1); id <= 2; id++ {
+	for id := uint64(1); id <= 4; id++ {
 		if f := c.next(); !reflect.DeepEqual(f, &wire.OK{ReqID: id}) {
 			t.Fatalf("request %d answered %#v", id, f)
 		}
@@ -143,12 +145,61 @@ func TestFailingDiskRefusesDurablePublishesOnly(t *testing.T) {
 	if len(nacks) != 1 || nacks[0].Seq != 2 || nacks[0].Code != uint16(broker.CodeUnavailable) {
 		t.Fatalf("publish during an fsync error: %+v", nacks)
 	}
-	// Later durable publishes are refused at once; the default (in-memory)
-	// queue keeps working on the same connection.
+	// Later durable publishes are refused at once; an in-memory queue
+	// keeps working on the same connection. (With a data directory the
+	// default queue is durable: it is refused too.)
 	c.send(append(publishFrame(3, broker.DefaultExchange, "d", "later", []byte("x")),
-		publishFrame(4, broker.DefaultExchange, broker.DefaultRoutingKey, "mem", []byte("x"))...))
+		publishFrame(4, broker.DefaultExchange, "m", "mem", []byte("x"))...))
 	confirmed, nacks := confirmAll(t, c, 2)
 	if len(nacks) != 1 || nacks[0].Seq != 3 || nacks[0].Code != uint16(broker.CodeUnavailable) || !confirmed[4] {
 		t.Fatalf("after the failure: confirmed %v nacks %+v", confirmed, nacks)
+	}
+}
+
+// TestDefaultQueueIsDurableWithADataDir: a broker with a data directory
+// declares default_queue durable, confirms publishes to it as on disk, and
+// keeps its messages over restarts (declaring the defaults again on a log
+// that holds them is no mismatch).
+func TestDefaultQueueIsDurableWithADataDir(t *testing.T) {
+	cfg := testConfig()
+	cfg.DataDir = t.TempDir()
+	srv, addr := startServer(t, cfg)
+	c := dialNative(t, addr, wire.Hello{ClientName: "defaults", Features: wire.FeatureConfirmDurability})
+	const n = 50
+	var batch []byte
+	for seq := uint64(1); seq <= n; seq++ {
+		batch = append(batch, publishFrame(seq, broker.DefaultExchange, broker.DefaultRoutingKey, fmt.Sprintf("m%d", seq), []byte("payload"))...)
+	}
+	c.send(batch)
+	for got := uint64(0); got < n; {
+		f, ok := c.next().(*wire.Confirm)
+		if !ok || !f.Durable {
+			t.Fatalf("after %d confirms: %#v, want a durable Confirm", got, f)
+		}
+		got += f.Last - f.First + 1
+	}
+	c.nc.Close()
+	for restart := range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		err := srv.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, _ = startServer(t, cfg)
+		if q := queueOf(srv, broker.DefaultQueue); q.Ready != n {
+			t.Fatalf("restart %d: default_queue %+v, want %d ready", restart+1, q, n)
+		}
+	}
+}
+
+// TestDefaultQueueStaysInMemoryWithoutADataDir: the library's zero value
+// keeps the seed topology in memory, and says so in every confirm.
+func TestDefaultQueueStaysInMemoryWithoutADataDir(t *testing.T) {
+	_, addr := startServer(t, testConfig())
+	c := dialNative(t, addr, wire.Hello{ClientName: "mem", Features: wire.FeatureConfirmDurability})
+	c.send(publishFrame(1, broker.DefaultExchange, broker.DefaultRoutingKey, "m1", []byte("payload")))
+	if f := c.next(); !reflect.DeepEqual(f, &wire.Confirm{First: 1, Last: 1}) {
+		t.Fatalf("got %#v, want an in-memory Confirm", f)
 	}
 }

@@ -37,10 +37,14 @@ type Native struct {
 	out   []byte
 
 	// Confirms of consecutive publish seqs collapse into one range, flushed
-	// before any other publish outcome and whenever Output is read.
-	rangeActive bool
-	rangeFirst  uint64
-	rangeLast   uint64
+	// before any other publish outcome and whenever Output is read. With
+	// FeatureConfirmDurability (durability true) a range holds confirms of
+	// one durability only.
+	rangeActive  bool
+	rangeFirst   uint64
+	rangeLast    uint64
+	rangeDurable bool
+	durability   bool
 
 	// lastSeq is the greatest publish seq handled; stalePublishes counts
 	// publish frames ignored because their seq was not above it.
@@ -188,17 +192,18 @@ func (n *Native) HandleEffect(e broker.Effect, now time.Time) {
 	}
 	switch e.Kind {
 	case broker.EffectConfirm:
+		durable := n.durability && e.Durable
 		if e.Duplicate {
 			n.flushRange()
-			n.out = wire.AppendConfirmDup(n.out, &wire.ConfirmDup{Seq: e.Seq})
+			n.out = wire.AppendConfirmDup(n.out, &wire.ConfirmDup{Seq: e.Seq, Durable: durable})
 			break
 		}
-		if n.rangeActive && e.Seq == n.rangeLast+1 {
+		if n.rangeActive && e.Seq == n.rangeLast+1 && durable == n.rangeDurable {
 			n.rangeLast = e.Seq
 			break
 		}
 		n.flushRange()
-		n.rangeActive, n.rangeFirst, n.rangeLast = true, e.Seq, e.Seq
+		n.rangeActive, n.rangeFirst, n.rangeLast, n.rangeDurable = true, e.Seq, e.Seq, durable
 	case broker.EffectRefuse:
 		n.flushRange()
 		nack := wire.Nack{Seq: e.Seq, Code: uint16(broker.CodeInternal), Reason: "publish refused"}
@@ -292,7 +297,7 @@ func (n *Native) PrefixStats() (defined, evicted uint64) {
 // flushRange writes the pending confirm range, if any.
 func (n *Native) flushRange() {
 	if n.rangeActive {
-		n.out = wire.AppendConfirm(n.out, &wire.Confirm{First: n.rangeFirst, Last: n.rangeLast})
+		n.out = wire.AppendConfirm(n.out, &wire.Confirm{First: n.rangeFirst, Last: n.rangeLast, Durable: n.rangeDurable})
 		n.rangeActive = false
 	}
 }

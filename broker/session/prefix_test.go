@@ -45,7 +45,7 @@ func TestFeatureNegotiation(t *testing.T) {
 	w := newWorld(t, broker.Config{})
 	// Every bit but FeatureAuth, which is not a negotiation (an Auth frame
 	// must follow; auth_test.go).
-	if _, got := openWithFeatures(t, w, 0xFF&^wire.FeatureAuth); got != wire.FeatureSharedPrefixes {
+	if _, got := openWithFeatures(t, w, 0xFF&^wire.FeatureAuth); got != wire.SupportedFeatures&^wire.FeatureAuth {
 		t.Fatalf("client asks for 0xFD: granted %#x, want only what the server supports", got)
 	}
 	if _, got := openWithFeatures(t, w, 0); got != 0 {

@@ -212,6 +212,12 @@ type Publish struct {
 type Confirm struct {
 	First uint64
 	Last  uint64
+	// Durable: every publish in the range is on disk in every queue it was
+	// routed to (all of them durable). False means in memory only in at
+	// least one queue, or that the connection did not negotiate
+	// FeatureConfirmDurability (the server then never sets it). Encoded as
+	// an optional trailing flags byte (bit 0), omitted when false.
+	Durable bool
 }
 
 // Nack resolves one publish as refused.
@@ -225,6 +231,8 @@ type Nack struct {
 // had already been accepted inside the dedup window (not enqueued again).
 type ConfirmDup struct {
 	Seq uint64
+	// Durable: as Confirm.Durable, for the queues the id routes to now.
+	Durable bool
 }
 
 // Consume registers a push consumer.

@@ -117,11 +117,11 @@ func genFrame(t *rapid.T) wire.Frame {
 	case wire.FrameConfirm:
 		first := genU64(t, "first")
 		last := rapid.Uint64Min(first).Draw(t, "last")
-		return &wire.Confirm{First: first, Last: last}
+		return &wire.Confirm{First: first, Last: last, Durable: rapid.Bool().Draw(t, "durable")}
 	case wire.FrameNack:
 		return &wire.Nack{Seq: genU64(t, "seq"), Code: rapid.Uint16().Draw(t, "code"), Reason: genReason(t)}
 	case wire.FrameConfirmDup:
-		return &wire.ConfirmDup{Seq: genU64(t, "seq")}
+		return &wire.ConfirmDup{Seq: genU64(t, "seq"), Durable: rapid.Bool().Draw(t, "durable")}
 	case wire.FrameConsume:
 		return &wire.Consume{ReqID: genU64(t, "req"), Queue: genName(t, "q"), ConsumerTag: genName(t, "ctag"), Prefetch: genU64(t, "pf"), AckTimeoutMs: genU64(t, "at")}
 	case wire.FrameConsumeOK:

@@ -41,7 +41,36 @@ func AppendConfirm(dst []byte, f *Confirm) []byte {
 	dst, start := beginFrame(dst, FrameConfirm)
 	dst = appendUvarint(dst, f.First)
 	dst = appendUvarint(dst, f.Last)
+	dst = appendConfirmFlags(dst, f.Durable)
 	return endFrame(dst, start)
+}
+
+// confirmDurable is bit 0 of the optional flags field of Confirm and
+// ConfirmDup: every target queue of the publish is durable and the message
+// is on disk. The field is sent only on connections that negotiated
+// FeatureConfirmDurability (a peer that predates it never sees it), and
+// there only when a bit is set: absent means "in memory only".
+const confirmDurable = 1
+
+// appendConfirmFlags writes the optional trailing flags: nothing for 0.
+func appendConfirmFlags(dst []byte, durable bool) []byte {
+	if durable {
+		dst = append(dst, confirmDurable)
+	}
+	return dst
+}
+
+// confirmFlags reads the optional trailing flags. Absent means 0; an
+// explicit 0 is refused, so every Confirm and ConfirmDup has one encoding.
+func (d *decoder) confirmFlags() bool {
+	if d.err != nil || d.off == len(d.buf) {
+		return false
+	}
+	v := d.flags("flags", confirmDurable)
+	if d.err == nil && v == 0 {
+		d.fail("flags", fmt.Errorf("%w: flags 0 are sent by omitting the field", ErrBadValue))
+	}
+	return v&confirmDurable != 0
 }
 
 // DecodeConfirm decodes a Confirm payload; First must not exceed Last.
@@ -52,6 +81,7 @@ func DecodeConfirm(p []byte, f *Confirm) error {
 	if d.err == nil && f.First > f.Last {
 		d.fail("last", fmt.Errorf("%w: range %d..%d is empty", ErrBadValue, f.First, f.Last))
 	}
+	f.Durable = d.confirmFlags()
 	return d.finish()
 }
 
@@ -77,6 +107,7 @@ func DecodeNack(p []byte, f *Nack) error {
 func AppendConfirmDup(dst []byte, f *ConfirmDup) []byte {
 	dst, start := beginFrame(dst, FrameConfirmDup)
 	dst = appendUvarint(dst, f.Seq)
+	dst = appendConfirmFlags(dst, f.Durable)
 	return endFrame(dst, start)
 }
 
@@ -84,6 +115,7 @@ func AppendConfirmDup(dst []byte, f *ConfirmDup) []byte {
 func DecodeConfirmDup(p []byte, f *ConfirmDup) error {
 	d := decoder{buf: p, frame: FrameConfirmDup}
 	f.Seq = d.uvarint("seq")
+	f.Durable = d.confirmFlags()
 	return d.finish()
 }
 

@@ -25,8 +25,15 @@ const FeatureSharedPrefixes uint64 = 1 << 0
 // (the server echoes it in HelloOK once the connection is authenticated).
 const FeatureAuth uint64 = 1 << 1
 
+// FeatureConfirmDurability is bit 2 of Hello.Features and HelloOK.Features:
+// the server marks each Confirm and ConfirmDup whose publish is on disk in
+// every target queue (the optional trailing flags, bit 0). Without it a
+// confirm says nothing about durability, and the frames stay byte-identical
+// to those of servers that predate the bit.
+const FeatureConfirmDurability uint64 = 1 << 2
+
 // SupportedFeatures are the feature bits this package implements.
-const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth
+const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth | FeatureConfirmDurability
 
 const (
 	// MaxPrefixSize bounds one prefix definition (bytes). A cmq1 session

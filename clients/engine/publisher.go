@@ -63,6 +63,9 @@ type Resolution struct {
 	// Code and Reason are the broker's, set only when Outcome is Refused.
 	Code   uint16
 	Reason string
+	// Durable (Confirmed or Duplicate): the broker said the message is on
+	// disk in every queue it was routed to (Confirm/ConfirmDup flags).
+	Durable bool
 	// Sends counts every publish frame this message took, over all
 	// connections (1 when nothing was lost).
 	Sends int
@@ -464,7 +467,7 @@ func (p *Publisher) HandleConfirm(c wire.Confirm) int {
 		if e.resolved {
 			continue // two of its attempts fell in the same range
 		}
-		p.resolve(e, Resolution{Outcome: Confirmed})
+		p.resolve(e, Resolution{Outcome: Confirmed, Durable: c.Durable})
 		n++
 	}
 	if n == 0 {
@@ -481,7 +484,7 @@ func (p *Publisher) HandleConfirmDup(d wire.ConfirmDup) bool {
 		p.stats.Stale++
 		return false
 	}
-	p.resolve(e, Resolution{Outcome: Duplicate})
+	p.resolve(e, Resolution{Outcome: Duplicate, Durable: d.Durable})
 	return true
 }
 

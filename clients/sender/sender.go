@@ -68,6 +68,9 @@ type Result struct {
 	// (clients.IsIndeterminate): an earlier attempt may have been stored.
 	Err       error
 	Duplicate bool // confirmed as a duplicate of an earlier publish of ID
+	// Durable: confirmed as on disk in every queue it was routed to
+	// (clients.Confirm.Durable); false for a confirm "in memory only".
+	Durable bool
 }
 
 // Observer sees the life of every message (a report, a test, the demo's
@@ -85,7 +88,11 @@ type Summary struct {
 	Sent       int
 	Confirmed  int // including duplicates
 	Duplicates int
-	Refused    map[string]int // by the broker's reason and code
+	// OnDisk counts the confirmed messages the broker said are on disk in
+	// every target queue; Confirmed - OnDisk are in memory only somewhere
+	// (lost if the broker stops).
+	OnDisk  int
+	Refused map[string]int // by the broker's reason and code
 	// Indeterminate counts refusals of messages sent more than once (after
 	// a reconnect or a confirm timeout): an earlier attempt may have been
 	// stored, so they may or may not arrive. They are not in Refused.
@@ -278,7 +285,7 @@ func (r *run) collect(ctx context.Context, pub *clients.Publisher) {
 }
 
 func (r *run) settle(p pendingMsg) {
-	res := Result{Index: p.index, ID: p.f.ID(), Err: p.f.Err(), Duplicate: p.f.Duplicate()}
+	res := Result{Index: p.index, ID: p.f.ID(), Err: p.f.Err(), Duplicate: p.f.Duplicate(), Durable: p.f.Durable()}
 	r.sum.count(res)
 	if r.o.Observer != nil {
 		if oerr := r.o.Observer.Resolved(res); oerr != nil {
@@ -295,6 +302,9 @@ func (s *Summary) count(res Result) {
 		s.Confirmed++
 		if res.Duplicate {
 			s.Duplicates++
+		}
+		if res.Durable {
+			s.OnDisk++
 		}
 	case errors.Is(err, clients.ErrUnconfirmed):
 		s.Unconfirmed++

@@ -32,12 +32,9 @@ type demoOptions struct {
 	dir      string
 	window   int
 	progress bool
-	durable  bool
+	durable  bool // deprecated: durable is the default
+	inMemory bool
 }
-
-// demoDurableQueue is the queue demo --durable declares: the predeclared
-// default_queue is in memory and cannot become durable.
-const demoDurableQueue = "demo_durable"
 
 func init() { register(newDemoCmd) }
 
@@ -49,9 +46,10 @@ func newDemoCmd() *cobra.Command {
 		Long: `demo starts a broker on a free port of 127.0.0.1, generates keys (in a new temporary directory,
 or in --dir, reusing keys already there), starts a durable receiver and a sender, moves --count end
 to end encrypted messages, and prints what happened: sent, confirmed, received, duplicates, lost
-(always 0), the throughput, and where the receiver's output file is. With --durable the broker
-keeps a data directory (DIR/broker-data, fsync always) and the messages go through a durable queue
-(` + demoDurableQueue + `), so every confirm means the message was on the broker's disk.`,
+(always 0), the throughput, and where the receiver's output file is. The broker is durable, as
+'ciphermq server' is by default: it keeps its data directory in DIR/broker-data (the temporary
+directory unless --dir; fsync always), default_queue is durable, and every confirm means the
+message was on the broker's disk. --in-memory runs the broker without one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -70,7 +68,9 @@ keeps a data directory (DIR/broker-data, fsync always) and the messages go throu
 	f.StringVar(&o.dir, "dir", "", "directory for keys and the output file (default: a new temporary directory)")
 	f.IntVar(&o.window, "window", 1024, "publisher window: most messages awaiting a confirm")
 	f.BoolVar(&o.progress, "progress", false, "draw the progress bar even when standard error is not a terminal")
-	f.BoolVar(&o.durable, "durable", false, "give the broker a data directory (in --dir) and send through a durable queue")
+	f.BoolVar(&o.inMemory, "in-memory", false, "run the broker without a data directory: messages in memory only")
+	f.BoolVar(&o.durable, "durable", false, "durable is the default now; kept for old scripts")
+	_ = f.MarkHidden("durable")
 	return cmd
 }
 
@@ -115,13 +115,16 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	}
 	log := quietLogger(errW)
 
-	// The broker, in process, on a free port; with --durable it keeps its
-	// log in the demo's directory, so a second run with --dir reopens it.
+	// The broker, in process, on a free port; unless --in-memory it keeps
+	// its log in the demo's directory, so a second run with --dir reopens
+	// it, and default_queue is durable.
+	if o.durable && o.inMemory {
+		return res, errors.New("--durable and --in-memory exclude each other")
+	}
 	cfg := server.DefaultConfig()
 	queue, routingKey := defaultQueue, defaultRoutingKey
-	if o.durable {
+	if !o.inMemory {
 		cfg.DataDir = filepath.Join(dir, "broker-data")
-		queue, routingKey = demoDurableQueue, demoDurableQueue
 	}
 	srv, err := server.New(cfg, log)
 	if err != nil {
@@ -162,11 +165,13 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 		return res, err
 	}
 	defer rconn.Close()
-	if o.durable {
-		if _, err := declareQueue(ctx, errW, rconn, queue, defaultExchange, routingKey, true); err != nil {
+	if cfg.DataDir != "" {
+		if _, err := declareQueue(ctx, errW, rconn, queue, defaultExchange, routingKey, durableRequired); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(w, "durable queue %s, broker data directory %s (fsync always)\n", queue, cfg.DataDir)
+	} else {
+		fmt.Fprintf(w, "in-memory broker (--in-memory): queue %s is lost if the broker stops\n", queue)
 	}
 	rctx, stopReceiver := context.WithCancel(ctx)
 	defer stopReceiver()
@@ -317,7 +322,7 @@ func printDemo(w io.Writer, r demoResult) {
 		rate = float64(r.received) / r.elapsed.Seconds()
 	}
 	fmt.Fprintf(w, "  sent         %d\n", r.send.Sent)
-	fmt.Fprintf(w, "  confirmed    %d (duplicates %d, refused %d, unconfirmed %d)\n", r.send.Confirmed, r.send.Duplicates, r.send.refused(), r.send.Unconfirmed)
+	fmt.Fprintf(w, "  confirmed    %d (duplicates %d, refused %d, unconfirmed %d) %s\n", r.send.Confirmed, r.send.Duplicates, r.send.refused(), r.send.Unconfirmed, r.send.where())
 	fmt.Fprintf(w, "  received     %d decrypted and stored (fsync'd before ack), %d duplicate deliveries dropped, %d rejected\n",
 		r.received, r.stats.Duplicates, r.stats.RejectedTotal())
 	fmt.Fprintf(w, "  lost         %d\n", r.lost)

@@ -67,13 +67,13 @@ func TestDemoBadFlags(t *testing.T) {
 }
 
 // TestDemoDurableGoesThroughADurableQueue runs the demo twice on one
-// directory with --durable: both runs move every message, the broker's log
+// directory (durable by default): both runs move every message, the broker's log
 // is in DIR/broker-data, and the second run reopens it.
-func TestDemoDurableGoesThroughADurableQueue(t *testing.T) {
+func TestDemoIsDurableByDefault(t *testing.T) {
 	dir := t.TempDir()
 	for run := 1; run <= 2; run++ {
 		var out bytes.Buffer
-		res, err := runDemo(context.Background(), &out, io.Discard, &demoOptions{count: 200, size: 50, format: "modern", dir: dir, window: 64, durable: true})
+		res, err := runDemo(context.Background(), &out, io.Discard, &demoOptions{count: 200, size: 50, format: "modern", dir: dir, window: 64})
 		if err != nil {
 			t.Fatalf("run %d: %v\n%s", run, err, out.String())
 		}
@@ -83,7 +83,7 @@ func TestDemoDurableGoesThroughADurableQueue(t *testing.T) {
 		if res.send.Confirmed != 200 || res.received != 200 || res.lost != 0 || res.twice != 0 {
 			t.Fatalf("run %d: result = %+v", run, res)
 		}
-		if want := "durable queue " + demoDurableQueue; !strings.Contains(out.String(), want) {
+		if want := "durable queue " + defaultQueue; !strings.Contains(out.String(), want) {
 			t.Errorf("run %d: output lacks %q:\n%s", run, want, out.String())
 		}
 	}
@@ -97,7 +97,7 @@ func TestDemoDurableGoesThroughADurableQueue(t *testing.T) {
 	// A broker opened on the demo's data directory has the queue back
 	// (empty: everything was acked), so it really was declared durable.
 	srv, _, _ := startDurableBroker(t, filepath.Join(dir, "broker-data"))
-	if got := queueReady(srv, demoDurableQueue); got != 0 {
-		t.Fatalf("queue %s after reopening the demo's data directory: %d messages held (-1: missing), want 0", demoDurableQueue, got)
+	if got := queueReady(srv, defaultQueue); got != 0 {
+		t.Fatalf("queue %s after reopening the demo's data directory: %d messages held (-1: missing), want 0", defaultQueue, got)
 	}
 }

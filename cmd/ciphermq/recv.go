@@ -32,6 +32,7 @@ type recvFlags struct {
 	progress bool
 	prefetch int
 	durable  bool
+	inMemory bool
 }
 
 func init() { register(newRecvCmd) }
@@ -53,17 +54,19 @@ the broker moves them to the queue's dead-letter queue, <queue>.dlq by conventio
 rejection and its summary says how many went where, by reason.
 
 recv declares its dead-letter queue and its queue if they are missing (the queue with
-<queue>.dlq as its dead-letter queue) and binds the queue to --exchange with --routing-key. A
-queue that already exists with other options is consumed as it is, with a warning: its rejections
-go wherever its own options say. With --durable both queues are declared durable, so what they
-hold survives broker restarts (the broker needs --data-dir; the predeclared default_queue is in
-memory, so pass --queue too).
+<queue>.dlq as its dead-letter queue) and binds the queue to --exchange with --routing-key. Both
+are durable by default, so what they hold survives broker restarts: on a broker started
+--in-memory (no data directory) recv says so and falls back to in-memory queues. A queue that
+already exists with other options is consumed as it is, with a warning: its rejections go
+wherever its own options say. --durable insists (an error instead of a fallback); --in-memory
+asks for in-memory queues.
 
 Ctrl-C (SIGINT) or SIGTERM prints a summary and exits: 0 if nothing was rejected, 5 if some
 messages were rejected (see docs/clients.md for the exit codes).`,
 		Example: `  ciphermq recv --key receiver.key --trust sender.pub --out received.jsonl
   ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py
-  ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders`,
+  ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders
+  ciphermq recv --key receiver.key --trust sender.pub --in-memory --queue scratch --routing-key scratch`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRecv(cmd, o) },
 	}
@@ -80,7 +83,8 @@ messages were rejected (see docs/clients.md for the exit codes).`,
 	f.BoolVar(&o.print, "print", false, "also print every stored message on standard output")
 	f.BoolVar(&o.progress, "progress", false, "show the running count even when standard error is not a terminal")
 	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
-	f.BoolVar(&o.durable, "durable", false, "declare the queue durable: it and its messages survive broker restarts (the broker needs --data-dir)")
+	f.BoolVar(&o.durable, "durable", false, "insist on a durable queue: an error instead of falling back to an in-memory one (durable is the default)")
+	f.BoolVar(&o.inMemory, "in-memory", false, "declare the queue in memory: its messages are lost if the broker stops")
 	return cmd
 }
 
@@ -91,6 +95,9 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	if o.prefetch <= 0 {
 		return errors.New("--prefetch must be >= 1")
+	}
+	if o.durable && o.inMemory {
+		return errors.New("--durable and --in-memory exclude each other: pick one")
 	}
 	opener, err := loadOpener(cmd.ErrOrStderr(), cfg)
 	if err != nil {
@@ -135,7 +142,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durable)
+	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability())
 	if err != nil {
 		return err
 	}
@@ -174,31 +181,68 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 // exitRejected is recv's exit code when it rejected messages.
 const exitRejected = 5
 
+// queueDurability is what recv asks of its queues.
+type queueDurability uint8
+
+const (
+	durableIfPossible queueDurability = iota // the default
+	durableRequired                          // --durable
+	inMemoryQueue                            // --in-memory
+)
+
+func (o *recvFlags) durability() queueDurability {
+	// --durable with --in-memory is refused in runRecv.
+	switch {
+	case o.durable:
+		return durableRequired
+	case o.inMemory:
+		return inMemoryQueue
+	}
+	return durableIfPossible
+}
+
 // declareQueue makes sure the queue and its dead-letter queue <queue>.dlq
 // exist and the queue is bound, and returns the dead-letter queue ("" when
-// recv cannot tell where rejections go). An existing queue with other
-// options is fine (we only consume it, with a warning), unless durable was
-// asked: then an existing queue that is not exactly the durable one recv
-// would declare is refused, since recv cannot tell whether it survives
-// restarts and must not promise what it cannot check.
-func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, durable bool) (string, error) {
+// recv cannot tell where rejections go). By default both are durable, with
+// a fallback (said on stderr) to in-memory queues on a broker without a
+// data directory. An existing queue with other options is consumed as it
+// is, with a warning, unless --durable was given: then it is refused, since
+// recv cannot tell whether it survives restarts and must not promise what
+// it cannot check. A receiver not permitted to declare (granted read only)
+// consumes the queue an operator set up.
+func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, want queueDurability) (string, error) {
 	dlq := broker.DeadLetterQueueName(queue)
-	err := conn.DeclareQueue(ctx, dlq, clients.QueueOptions{Durable: durable})
-	if err == nil {
-		err = conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable, DeadLetterQueue: dlq})
+	declare := func(durable bool) error {
+		err := conn.DeclareQueue(ctx, dlq, clients.QueueOptions{Durable: durable})
+		if err == nil {
+			err = conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable, DeadLetterQueue: dlq})
+		}
+		return err
 	}
-	if clients.IsAccessRefused(err) && !durable {
-		// A receiver granted read on its queue only: an operator manages
-		// the topology. Consuming then needs only the read permission.
+	err := declare(want != inMemoryQueue)
+	if want == durableIfPossible {
+		switch c, _ := clients.BrokerCode(err); {
+		case c == clients.CodeUnavailable:
+			fmt.Fprintf(stderr, "the broker keeps no data directory (started --in-memory?): queues %s and %s are in memory only, their messages are lost if the broker stops\n", queue, dlq)
+			err = declare(false)
+		case clients.IsMismatch(err):
+			// They may exist in memory with recv's options otherwise (the
+			// default topology of a broker without a data directory).
+			if err = declare(false); err == nil {
+				fmt.Fprintf(stderr, "queues %s and %s exist in memory: their messages are lost if the broker stops\n", queue, dlq)
+			}
+		}
+	}
+	if clients.IsAccessRefused(err) && want != durableRequired {
 		fmt.Fprintf(stderr, "not permitted to declare queue %s or %s (%v): consuming it as an operator set it up; its rejections go where its options say\n", queue, dlq, err)
 		return "", nil
 	}
 	switch {
-	case err != nil && durable && clients.IsMismatch(err):
+	case err != nil && want == durableRequired && clients.IsMismatch(err):
 		return "", fmt.Errorf("--durable: queue %q or %q already exists with other options (%w): "+
-			"pass --queue with a name not in use (the predeclared %s is in memory), or delete the queue first", queue, dlq, err, defaultQueue)
-	case err != nil && durable && !clients.IsMismatch(err):
-		return "", fmt.Errorf("declare durable queue %q: %w (durable queues need a broker started with --data-dir)", queue, err)
+			"pass --queue with a name not in use (on a broker started --in-memory the predeclared %s is in memory), or delete the queue first", queue, dlq, err, defaultQueue)
+	case err != nil && want == durableRequired:
+		return "", fmt.Errorf("declare durable queue %q: %w (durable queues need a broker with a data directory: one not started --in-memory)", queue, err)
 	case err != nil && !clients.IsMismatch(err):
 		return "", fmt.Errorf("declare queue %q: %w", queue, err)
 	case err != nil:

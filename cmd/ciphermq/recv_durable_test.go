@@ -45,12 +45,17 @@ func startDurableBroker(t *testing.T, dataDir string) (srv *server.Server, addr 
 	return srv, l.Addr().String(), stop
 }
 
-// TestRecvDurableQueueKeepsMessagesAcrossABrokerRestart: recv --durable
-// declares its queue durable; messages sent while no receiver runs are
-// still there after the broker restarts on the same data directory, and a
-// second recv stores them all.
+// TestRecvDurableQueueKeepsMessagesAcrossABrokerRestart: recv declares its
+// queue durable by default (and with --durable); messages sent while no
+// receiver runs are still there after the broker restarts on the same data
+// directory, and a second recv stores them all.
 func TestRecvDurableQueueKeepsMessagesAcrossABrokerRestart(t *testing.T) {
 	isolate(t)
+	t.Run("default", func(t *testing.T) { recvKeepsMessagesAcrossARestart(t) })
+	t.Run("--durable", func(t *testing.T) { recvKeepsMessagesAcrossARestart(t, "--durable") })
+}
+
+func recvKeepsMessagesAcrossARestart(t *testing.T, extra ...string) {
 	dataDir := t.TempDir()
 	srv, addr, stop := startDurableBroker(t, dataDir)
 	keys := t.TempDir()
@@ -59,8 +64,8 @@ func TestRecvDurableQueueKeepsMessagesAcrossABrokerRestart(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "received.jsonl")
 	recvArgs := func(addr string) []string {
-		return []string{"--broker", addr, "--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub"),
-			"--out", out, "--durable", "--queue", "orders", "--routing-key", "orders"}
+		return append([]string{"--broker", addr, "--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub")},
+			append([]string{"--out", out, "--queue", "orders", "--routing-key", "orders"}, extra...)...)
 	}
 	// The first recv only declares the queue and binding, then stops.
 	r := startRecv(t, recvArgs(addr)...)
@@ -102,7 +107,6 @@ func TestRecvDurableQueueKeepsMessagesAcrossABrokerRestart(t *testing.T) {
 func TestRecvDurableErrorsSayWhatToDo(t *testing.T) {
 	isolate(t)
 	_, memAddr := startBroker(t)
-	_, diskAddr, _ := startDurableBroker(t, t.TempDir())
 	keys := t.TempDir()
 	if _, err := keygen(t, "--dir", keys); err != nil {
 		t.Fatal(err)
@@ -113,8 +117,9 @@ func TestRecvDurableErrorsSayWhatToDo(t *testing.T) {
 		args []string
 		want string
 	}{
-		// The predeclared default_queue is in memory: asking for it durable is refused, not silently ignored.
-		{[]string{"--broker", diskAddr}, "pass --queue with a name not in use"},
+		// On an --in-memory broker the predeclared default_queue is in memory: asking for it durable is refused, not silently ignored.
+		{[]string{"--broker", memAddr}, "pass --queue with a name not in use"},
+		// A durable queue on a broker without a data directory is refused with a hint.
 		{[]string{"--broker", memAddr, "--queue", "orders"}, "--data-dir"},
 	}
 	for _, tc := range cases {
@@ -122,6 +127,38 @@ func TestRecvDurableErrorsSayWhatToDo(t *testing.T) {
 		err := r.wait(t)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("recv %v: %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestRecvFallsBackToMemoryOnAnInMemoryBroker: by default recv asks for a
+// durable queue; a broker without a data directory cannot give one, and
+// recv says so and consumes an in-memory queue instead. --in-memory asks
+// for one without the warning.
+func TestRecvFallsBackToMemoryOnAnInMemoryBroker(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--dir", keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"--queue", "orders", "--routing-key", "orders"}, true},
+		{nil, false}, // default_queue exists in memory: consumed as it is
+		{[]string{"--queue", "scratch", "--routing-key", "scratch", "--in-memory"}, false},
+	} {
+		args := append([]string{"--broker", addr, "--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub"),
+			"--out", filepath.Join(t.TempDir(), "o.jsonl")}, c.args...)
+		r := startRecv(t, args...)
+		r.started(t)
+		if err := r.stop(t); err != nil {
+			t.Fatalf("recv %v: %v\n%s", c.args, err, r.errOut.String())
+		}
+		if got := strings.Contains(r.errOut.String(), "in memory only"); got != c.warn {
+			t.Errorf("recv %v: warning shown %v, want %v:\n%s", c.args, got, c.warn, r.errOut.String())
 		}
 	}
 }

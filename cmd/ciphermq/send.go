@@ -451,11 +451,29 @@ func generatedSource(n, size int) sender.Source {
 func (s sendSummary) print(w io.Writer) {
 	fmt.Fprintf(w, "sent %d, confirmed %d (duplicates %d), refused %d, unconfirmed %d in %s (%.0f msg/s)\n",
 		s.Sent, s.Confirmed, s.Duplicates, s.RefusedTotal(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.Rate())
+	if s.Confirmed > 0 {
+		// A line of its own: the first line's format is what scripts parse.
+		fmt.Fprintf(w, "  confirmed %d %s\n", s.Confirmed, s.where())
+	}
 	if s.Indeterminate > 0 {
 		fmt.Fprintf(w, "  indeterminate %d: refused after a resend; an earlier attempt may have been stored\n", s.Indeterminate)
 	}
 	for _, reason := range slices.Sorted(maps.Keys(s.Refused)) {
 		fmt.Fprintf(w, "  refused %d: %s\n", s.Refused[reason], reason)
+	}
+}
+
+// where says where the confirmed messages are, as the broker's confirms
+// said: on disk, in memory only, or a mix with counts.
+func (s sendSummary) where() string {
+	const mem = "in memory only: lost if the broker stops"
+	switch inMem := s.Confirmed - s.OnDisk; {
+	case inMem == 0:
+		return "(on disk)"
+	case s.OnDisk == 0:
+		return "(" + mem + ")"
+	default:
+		return fmt.Sprintf("(%d on disk, %d %s)", s.OnDisk, inMem, mem)
 	}
 }
 

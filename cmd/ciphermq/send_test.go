@@ -47,6 +47,9 @@ func TestSendPublishesEveryMessageWithConfirms(t *testing.T) {
 	if !strings.Contains(out, "sent 3, confirmed 3 (duplicates 0), refused 0, unconfirmed 0") {
 		t.Errorf("summary: %s", out)
 	}
+	if !strings.Contains(out, "\n  confirmed 3 (in memory only: lost if the broker stops)\n") {
+		t.Errorf("summary does not say the confirms were in memory only: %s", out)
+	}
 	out, _, err = runSendCmd(t, "a\nb\n", append(common, "--stdin")...)
 	if err != nil || !strings.Contains(out, "confirmed 2") {
 		t.Fatalf("send --stdin: %v\n%s", err, out)
@@ -159,13 +162,13 @@ func TestSendReportSequentialIDsAndSeededMessages(t *testing.T) {
 	args := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key"),
 		"--count", "3", "--size", "40", "--content-seed", "9", "--id-prefix", "p1", "--first", "5",
 		"--report", report, "--report-queue", "default_queue"}
-	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "confirmed 3 (duplicates 0)") {
+	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "(duplicates 0)") {
 		t.Fatalf("send: %v\n%s", err, out)
 	}
 	// The same command again (a sender restarted from index 5) sends the
 	// same ids and plaintexts: the broker confirms them as duplicates, and
 	// the report grows.
-	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "confirmed 3 (duplicates 3)") {
+	if out, _, err := runSendCmd(t, "", args...); err != nil || !strings.Contains(out, "(duplicates 3)") {
 		t.Fatalf("send again: %v\n%s", err, out)
 	}
 	if got := queueReady(srv, "default_queue"); got != 3 {
@@ -264,4 +267,25 @@ func readSendReport(t *testing.T, path string) check.History {
 		h.Add(e)
 	}
 	return h
+}
+
+// TestSendSummarySaysWhereConfirmedMessagesAre: a broker with a data
+// directory confirms default_queue publishes as on disk; a publish that
+// routes to an in-memory queue too is counted apart.
+func TestSendSummarySaysWhereConfirmedMessagesAre(t *testing.T) {
+	isolate(t)
+	_, addr, _ := startDurableBroker(t, t.TempDir())
+	keys := t.TempDir()
+	if _, err := keygen(t, "--dir", keys); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--broker", addr, "--to-key", filepath.Join(keys, "receiver.pub"), "--sign-key", filepath.Join(keys, "sender.key")}
+	out, _, err := runSendCmd(t, "", append(common, "one", "two", "three")...)
+	if err != nil || !strings.Contains(out, "\n  confirmed 3 (on disk)\n") {
+		t.Fatalf("send to a durable default_queue: %v\n%s", err, out)
+	}
+	s := sendSummary{sender.Summary{Confirmed: 5, OnDisk: 2}}
+	if got, want := s.where(), "(2 on disk, 3 in memory only: lost if the broker stops)"; got != want {
+		t.Fatalf("mixed: %q, want %q", got, want)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -96,7 +97,8 @@ See docs/server.md and docs/security.md.`,
 	f.Int("dedup-max-ids", def.DedupMaxIDs, "most message ids remembered for deduplication")
 	f.Int("default-prefetch", def.DefaultPrefetch, "unacked limit of a consumer that asks for 0 (0: the core's default)")
 	f.Duration("default-ack-timeout", def.DefaultAckTimeout, "ack timeout of queues declared without one (0: none)")
-	f.String("data-dir", "", "directory of the durable queues' log (locked while the broker runs); empty: durable queues are refused")
+	f.String("data-dir", "", "directory of the broker's durable log (locked while the broker runs); default $XDG_STATE_HOME/ciphermq, else ~/.local/state/ciphermq")
+	f.Bool("in-memory", false, "keep no data directory: default_queue is in memory, durable declarations are refused, and every confirm says 'in memory only' (lost if the broker stops)")
 	f.String("fsync", "always", "durable log fsync policy: always (confirm after fsync) or interval (confirm before fsync; power loss can lose confirmed messages, see docs/storage.md)")
 	f.Duration("fsync-interval", 0, "fsync period under --fsync interval (0: 10ms)")
 	return cmd
@@ -177,6 +179,9 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 	setI("default-prefetch", &cfg.DefaultPrefetch)
 	setD("default-ack-timeout", &cfg.DefaultAckTimeout)
 	setS("data-dir", &cfg.DataDir)
+	if err := applyDataDir(cmd, &cfg); err != nil {
+		return cfg, err
+	}
 	setD("fsync-interval", &cfg.FsyncInterval)
 	if err := memoryWatermarks(&cfg, o); err != nil {
 		return cfg, err
@@ -190,6 +195,45 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 		cfg.Fsync = p
 	}
 	return cfg, cfg.Validate()
+}
+
+// applyDataDir makes the broker durable by default: without --data-dir (or
+// a config file's data_dir) it keeps its data in defaultDataDir; only an
+// explicit --in-memory runs without one.
+func applyDataDir(cmd *cobra.Command, cfg *server.Config) error {
+	f := cmd.Flags()
+	if inMem, _ := f.GetBool("in-memory"); inMem {
+		if f.Changed("data-dir") {
+			return fmt.Errorf("--in-memory and --data-dir exclude each other: pick one")
+		}
+		cfg.DataDir = ""
+		return nil
+	}
+	if cfg.DataDir != "" {
+		return nil
+	}
+	dir, err := defaultDataDir()
+	if err != nil {
+		return err
+	}
+	cfg.DataDir = dir
+	return nil
+}
+
+// defaultDataDir is where a broker started without --data-dir keeps its
+// data: $XDG_STATE_HOME/ciphermq, else ~/.local/state/ciphermq (the XDG
+// base directory spec's place for state that persists between restarts).
+// A per-user directory, not one relative to the working directory, so that
+// restarting the broker from another terminal finds the same messages.
+func defaultDataDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "ciphermq"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return "", fmt.Errorf("no default data directory (neither $XDG_STATE_HOME nor $HOME is set): pass --data-dir DIR, or --in-memory to keep messages in memory only")
+	}
+	return filepath.Join(home, ".local", "state", "ciphermq"), nil
 }
 
 // newLogger builds the slog logger the flags ask for.
@@ -235,6 +279,11 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 	srv, err := server.New(cfg, logger)
 	if err != nil {
 		return err
+	}
+	if cfg.DataDir == "" {
+		logger.Warn("running in memory (--in-memory): confirmed messages are lost if the broker stops")
+	} else {
+		logger.Info("durable by default: data directory", "data_dir", cfg.DataDir)
 	}
 	parent := cmd.Context()
 	if parent == nil {

@@ -146,3 +146,40 @@ func TestServerTLSFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServerIsDurableByDefault: without --data-dir the broker keeps its
+// data in $XDG_STATE_HOME/ciphermq (else ~/.local/state/ciphermq);
+// --data-dir overrides, --in-memory opts out, and both together are
+// refused.
+func TestServerIsDurableByDefault(t *testing.T) {
+	state, home := t.TempDir(), t.TempDir()
+	t.Setenv("HOME", home)
+	dataDir := func(env string, args ...string) (string, error) {
+		t.Helper()
+		t.Setenv("XDG_STATE_HOME", env)
+		cmd := newServerCmd()
+		if err := cmd.ParseFlags(args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := serverConfig(cmd, &serverFlags{})
+		return cfg.DataDir, err
+	}
+	for _, c := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{state, nil, filepath.Join(state, "ciphermq")},
+		{"", nil, filepath.Join(home, ".local", "state", "ciphermq")},
+		{"relative/not/used", nil, filepath.Join(home, ".local", "state", "ciphermq")},
+		{state, []string{"--data-dir", "/srv/q"}, "/srv/q"},
+		{state, []string{"--in-memory"}, ""},
+	} {
+		if got, err := dataDir(c.env, c.args...); err != nil || got != c.want {
+			t.Errorf("XDG_STATE_HOME=%q %v: data dir %q (%v), want %q", c.env, c.args, got, err, c.want)
+		}
+	}
+	if _, err := dataDir(state, "--in-memory", "--data-dir", "/srv/q"); err == nil || !strings.Contains(err.Error(), "exclude each other") {
+		t.Errorf("--in-memory with --data-dir: %v", err)
+	}
+}

@@ -49,7 +49,7 @@ type serverProc struct {
 // startServerProc starts `ciphermq server args...` and stops it (SIGTERM)
 // when the spec ends.
 func startServerProc(args ...string) *serverProc {
-	p := &serverProc{cmd: exec.Command(bin, append([]string{"server"}, args...)...), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
+	p := &serverProc{cmd: exec.Command(bin, append([]string{"server", "--in-memory"}, args...)...), log: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	Expect(p.cmd.Start()).To(Succeed())
 	go func() { p.cmd.Wait(); close(p.exited) }()
@@ -218,7 +218,7 @@ var _ = Describe("ciphermq with a users file over mutual TLS (real processes)", 
 	It("refuses to start anonymous on 0.0.0.0 without --users, and starts with --allow-anonymous", func(ctx SpecContext) {
 		port := freeLoopbackPort()
 		By("without --users: a clear refusal and a non-zero exit, before serving")
-		cmd := exec.CommandContext(ctx, bin, "server", "--listen", "0.0.0.0:"+port)
+		cmd := exec.CommandContext(ctx, bin, "server", "--in-memory", "--listen", "0.0.0.0:"+port)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		err := cmd.Run()

@@ -29,6 +29,7 @@ func newBroker(dir, bin string) (*Broker, error) {
 	}
 	p := newProcess("broker", dir, bin, "server",
 		"--listen", addr,
+		"--in-memory", // these scenarios test the in-memory broker; durable.go starts one with defaults
 		"--heartbeat", brokerHeartbeat.String(),
 		"--log-format", "json",
 		"--shutdown-timeout", "2s",

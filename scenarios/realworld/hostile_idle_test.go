@@ -41,7 +41,7 @@ func TestHostileOneByteTextConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Broker{Process: newProcess("broker", dir, bin, "server", "--listen", addr, "--log-level", "warn",
+	b := &Broker{Process: newProcess("broker", dir, bin, "server", "--listen", addr, "--in-memory", "--log-level", "warn",
 		"--max-connections-per-source", fmt.Sprint(perSource), "--text-line-timeout", lineTimeout.String(),
 		"--handshake-timeout", "2s", "--shutdown-timeout", "2s"), Addr: addr}
 	if err := b.Start(ctx); err != nil {

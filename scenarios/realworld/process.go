@@ -22,6 +22,7 @@ type Process struct {
 	Path    string   // executable
 	Args    []string // without the executable
 	LogPath string
+	Env     []string // added to the (cleaned) parent environment
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -54,7 +55,7 @@ func (p *Process) Start() error {
 	p.starts++
 	fmt.Fprintf(logf, "=== %s start %d: %s %s\n", p.Name, p.starts, filepath.Base(p.Path), strings.Join(p.Args, " "))
 	cmd := exec.Command(p.Path, p.Args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), p.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

@@ -59,7 +59,7 @@ func startTLSBrokerWithCRL(ctx context.Context, crlPath string) *tlsBroker {
 	Expect(err).NotTo(HaveOccurred())
 	b.addr = l.Addr().String()
 	l.Close()
-	b.cmd = exec.Command(bin, "server", "--listen", "off", "--tls-listen", b.addr,
+	b.cmd = exec.Command(bin, "server", "--in-memory", "--listen", "off", "--tls-listen", b.addr,
 		"--tls-cert", b.server.Cert, "--tls-key", b.server.Key, "--tls-ca", b.server.CA,
 		"--tls-client-auth", "require", "--log-level", "debug")
 	if crlPath != "" {
