@@ -268,11 +268,21 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 // declareDurableDefaults declares the seed protocol's topology as New does,
 // with default_queue and its dead-letter queue durable (and so its binding
 // and default_exchange).
+//
+// A default queue the log already holds is kept as it is, whatever its
+// options: a log written by an older version (default_queue without its
+// dead-letter queue, say) must restore, not fail on a mismatch.
 func (c *Core) declareDurableDefaults() error {
+	declare := func(name string, opts QueueOptions) error {
+		if c.queues[name] != nil {
+			return nil
+		}
+		return c.DeclareQueue(name, opts)
+	}
 	for _, err := range []error{
 		c.DeclareExchange(DefaultExchange, Direct),
-		c.DeclareQueue(DefaultDeadLetterQueue, QueueOptions{Durable: true}),
-		c.DeclareQueue(DefaultQueue, QueueOptions{Durable: true, DeadLetterQueue: DefaultDeadLetterQueue}),
+		declare(DefaultDeadLetterQueue, QueueOptions{Durable: true}),
+		declare(DefaultQueue, QueueOptions{Durable: true, DeadLetterQueue: DefaultDeadLetterQueue}),
 		c.Bind(DefaultExchange, DefaultQueue, DefaultRoutingKey),
 	} {
 		if err != nil {

@@ -63,7 +63,7 @@ func TestServerRunsUntilItsContextEnds(t *testing.T) {
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newServerCmd()
-	cmd.SetArgs([]string{"--listen", addr, "--log-level", "error"})
+	cmd.SetArgs([]string{"--listen", addr, "--log-level", "error", "--data-dir", t.TempDir()})
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	var nc net.Conn
