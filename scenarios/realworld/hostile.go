@@ -36,7 +36,11 @@ const (
 	// every phase; HostileGapBound the longest interval without a canary
 	// delivery. The memory-flood entry, where the budget blocks every
 	// publisher by design, has its own gap bound (Attack.GapBound).
-	HostileP99Bound = 500 * time.Millisecond
+	// Measured (docs/testing.md): the worst canary p99 during an attack
+	// was 466 ms (stats-pipeline) and the worst gap 486 ms, outside the
+	// memory alarm; 1.5 s and 2 s leave 3-4x for a loaded CI machine and
+	// are still below the shortest pre-fix freeze (4.5 s).
+	HostileP99Bound = 1500 * time.Millisecond
 	HostileGapBound = 2 * time.Second
 	// hostileAfter is how long the canary keeps publishing after the attack
 	// ended: a freeze caused by the attacker's teardown shows there.
