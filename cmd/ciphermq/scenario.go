@@ -227,6 +227,10 @@ See docs/testing.md, "Hostile-client catalogue".`,
 			defer stop()
 			var failed []string
 			for _, a := range attacks {
+				if ctx.Err() != nil {
+					failed = append(failed, a.Name+" (not run: interrupted)")
+					continue
+				}
 				runDir := dir
 				if runDir == "" {
 					if runDir, err = os.MkdirTemp("", "ciphermq-hostile-"+a.Name+"-"); err != nil {

@@ -191,14 +191,16 @@ func RunHostile(ctx context.Context, a Attack, cfg HostileConfig) (HostileResult
 		"--memory-high-watermark", strconv.Itoa(HostileWatermark), "--shutdown-timeout", "2s"}
 	args = append(args, a.Flags...)
 	b := &Broker{Process: newProcess("broker", cfg.Dir, cfg.Binary, args...), Addr: addr}
-	if err := b.Start(ctx); err != nil {
-		return res, err
-	}
 	defer func() {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		_ = b.Terminate(tctx)
 	}()
+	// Started before it is waited for: a failed start (ctx ended) still
+	// terminates the child above.
+	if err := b.Start(ctx); err != nil {
+		return res, err
+	}
 	pid := b.Pid()
 	res.BaseRSS = rssBytes(pid)
 
