@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -29,7 +30,7 @@ the broker, the receivers and the senders, with a TCP fault proxy between every 
 broker; afterwards the senders' reports and the receivers' files are checked for lost,
 duplicated, unexpected, corrupted and unresolved messages. See docs/testing.md.`,
 	}
-	cmd.AddCommand(newScenarioListCmd(), newScenarioRunCmd(), newScenarioSenderCmd())
+	cmd.AddCommand(newScenarioListCmd(), newScenarioRunCmd(), newScenarioSenderCmd(), newScenarioHostileCmd())
 	return cmd
 }
 
@@ -161,5 +162,117 @@ func newScenarioSenderCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "sender configuration (JSON, written by the scenario harness)")
 	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// newScenarioHostileCmd runs the hostile-client catalogue (issue 11): an
+// attack on a real broker process with a canary publisher and consumer
+// beside it.
+func newScenarioHostileCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "hostile",
+		Short: "Run the hostile-client catalogue: one attack on a real broker with a canary beside it",
+		Long: `hostile runs the entries of the hostile-client catalogue: this binary is started as the broker
+(--memory-high-watermark 64MiB), a canary publishes 1,000 msg/s on its own queue and consumes it,
+and the attack runs from 127.0.0.1 (the canary connects from 127.0.0.2). A run passes when the
+canary lost nothing, its p99 latency and longest delivery gap stayed under the catalogue's bounds
+during and after the attack, the broker's RSS stayed under the budget plus a constant, and the
+broker is alive. The short variants are what go test runs; --long runs bigger, longer attacks.
+See docs/testing.md, "Hostile-client catalogue".`,
+	}
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the catalogue's attacks",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			for _, a := range realworld.HostileCatalogue() {
+				fmt.Fprintf(w, "%s\t%s\n", a.Name, a.Description)
+			}
+			return w.Flush()
+		},
+	}
+	var (
+		long    bool
+		dir     string
+		timeout time.Duration
+	)
+	run := &cobra.Command{
+		Use:     "run NAME... | run --all",
+		Short:   "Run attacks (all with --all) and print what the canary saw; exit code 1 if any failed",
+		Example: "  ciphermq scenario hostile run memory-flood --long\n  ciphermq scenario hostile run --all",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			all, _ := cmd.Flags().GetBool("all")
+			var attacks []realworld.Attack
+			switch {
+			case all && len(args) > 0:
+				return errors.New("give attack names or --all, not both")
+			case all:
+				attacks = realworld.HostileCatalogue()
+			case len(args) == 0:
+				return errors.New("which attack? `ciphermq scenario hostile list` shows them; or --all")
+			}
+			for _, name := range args {
+				a, ok := realworld.LookupAttack(name)
+				if !ok {
+					return fmt.Errorf("%w %q: `ciphermq scenario hostile list` shows the catalogue", realworld.ErrUnknownScenario, name)
+				}
+				attacks = append(attacks, a)
+			}
+			bin, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("find the ciphermq binary to start as the broker: %w", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var failed []string
+			for _, a := range attacks {
+				if ctx.Err() != nil {
+					failed = append(failed, a.Name+" (not run: interrupted)")
+					continue
+				}
+				runDir := dir
+				if runDir == "" {
+					if runDir, err = os.MkdirTemp("", "ciphermq-hostile-"+a.Name+"-"); err != nil {
+						return err
+					}
+				} else {
+					runDir = filepath.Join(dir, a.Name)
+					if err := os.MkdirAll(runDir, 0o755); err != nil {
+						return err
+					}
+				}
+				actx, cancel := context.WithTimeout(ctx, timeout)
+				res, err := realworld.RunHostile(actx, a, realworld.HostileConfig{Binary: bin, Dir: runDir, Long: long})
+				cancel()
+				if err == nil {
+					err = a.Check(res)
+				}
+				if err == nil && dir == "" {
+					res.Dir = "" // removed below
+				}
+				fmt.Fprint(cmd.OutOrStdout(), res.Describe())
+				if err != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s: %v\n%s", a.Name, err, res.BrokerLog)
+					failed = append(failed, a.Name)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "PASS %s\n", a.Name)
+				if dir == "" {
+					os.RemoveAll(runDir)
+				}
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("hostile attacks failed: %v", failed)
+			}
+			return nil
+		},
+	}
+	f := run.Flags()
+	f.Bool("all", false, "run every attack of the catalogue, one after the other")
+	f.BoolVar(&long, "long", false, "the long variant: bigger attacks, 10 s of canary after each")
+	f.StringVar(&dir, "dir", "", "directory for the runs' files (one subdirectory per attack), kept (default: temporary, removed when the attack passes)")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "deadline for each attack's run")
+	cmd.AddCommand(list, run)
 	return cmd
 }

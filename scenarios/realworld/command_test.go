@@ -45,4 +45,22 @@ var _ = Describe("ciphermq scenario", func() {
 		Expect(string(out)).To(ContainSubstring("lost 0, unexpected 0, duplicated 0"))
 		Expect(string(out)).To(ContainSubstring("PASS baseline"))
 	}, SpecTimeout(2*time.Minute))
+
+	It("lists the hostile-client catalogue, refuses an unknown attack, and runs one with a canary", func(ctx SpecContext) {
+		out, err := ciphermq("scenario", "hostile", "list")
+		Expect(err).NotTo(HaveOccurred(), out)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		cat := realworld.HostileCatalogue()
+		Expect(lines).To(HaveLen(len(cat)))
+		for i, a := range cat {
+			Expect(strings.Fields(lines[i])[0]).To(Equal(a.Name))
+		}
+		out, err = ciphermq("scenario", "hostile", "run", "no-such-attack")
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring(`unknown scenario "no-such-attack"`))
+		o, err := exec.CommandContext(ctx, bin, "scenario", "hostile", "run", "text-consume-flood").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(o))
+		Expect(string(o)).To(ContainSubstring("lost 0"))
+		Expect(string(o)).To(ContainSubstring("PASS text-consume-flood"))
+	}, SpecTimeout(2*time.Minute))
 })
