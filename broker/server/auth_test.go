@@ -229,7 +229,7 @@ func TestPerUserConnectionLimitAndReload(t *testing.T) {
 // publishing meanwhile.
 func TestWrongPasswordFloodIsBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs hundreds of production-cost argon2 verifications; skipped with -short")
+		t.Skip("-short: runs hundreds of production-cost argon2 verifications; .ci/run runs it without -short")
 	}
 	cfg := testConfig()
 	cfg.Auth.UsersFile = writeUsers(t,

@@ -16,7 +16,7 @@ func openPTY(t *testing.T) (controller, tty *os.File) {
 	t.Helper()
 	controller, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
+		t.Skipf("no pseudo-terminal can be opened here (%v), so the no-echo prompt cannot be driven; the --password-stdin path is tested regardless", err)
 	}
 	t.Cleanup(func() { controller.Close() })
 	if err := unix.IoctlSetPointerInt(int(controller.Fd()), unix.TIOCSPTLCK, 0); err != nil {

@@ -26,7 +26,7 @@ import (
 // seconds); KILL9_COUNT=100000 runs the full count.
 func TestKill9DefaultBrokerDuringSendLosesNoConfirmedMessage(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the broker binary")
+		t.Skip("-short: builds the ciphermq binary and SIGKILLs a real broker process; .ci/run runs it without -short")
 	}
 	n := 20_000
 	if v := os.Getenv("KILL9_COUNT"); v != "" {

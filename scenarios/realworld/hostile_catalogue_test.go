@@ -12,7 +12,7 @@ import (
 // through `ciphermq scenario hostile run NAME --long`.
 func TestHostileCatalogue(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the broker binary")
+		t.Skip("-short: builds the ciphermq binary and runs real broker processes for tens of seconds; .ci/run runs it without -short")
 	}
 	bctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -22,7 +22,7 @@ import (
 // (127.0.0.2) connect before and during the attack and lose nothing.
 func TestHostileOneByteTextConnections(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the broker binary")
+		t.Skip("-short: builds the ciphermq binary and opens 2,000 connections to a real broker process; .ci/run runs it without -short")
 	}
 	const (
 		attackers   = 2000
