@@ -50,6 +50,11 @@ type topicNode struct {
 // exactly: such a run matches a stretch of n words iff n equals its number
 // of stars (no "#") or is at least that number (some "#"), which depends
 // neither on the order of its words nor on how many "#" it has.
+//
+// NormalizeTopicPattern is topicPattern for code outside the core (the
+// simulator counts the trie nodes a set of bindings makes).
+func NormalizeTopicPattern(key string) []string { return topicPattern(key) }
+
 func topicPattern(key string) []string {
 	if key == "" {
 		return nil

@@ -413,7 +413,7 @@ func (p *loadPatterns) add(pattern string) {
 	if p.prefixes == nil {
 		p.prefixes = map[string]bool{}
 	}
-	words := normalizeTopic(pattern)
+	words := broker.NormalizeTopicPattern(pattern)
 	for i := 1; i <= len(words); i++ {
 		p.prefixes[strings.Join(words[:i], ".")] = true
 	}
@@ -421,39 +421,6 @@ func (p *loadPatterns) add(pattern string) {
 
 // nodes bounds the trie nodes of the node's own bindings (the root too).
 func (p *loadPatterns) nodes() uint64 { return 1 + uint64(len(p.prefixes)) }
-
-// normalizeTopic is the core's normalisation of a binding pattern
-// (broker/topic.go): each run of wildcards becomes its stars then one "#"
-// if it had any.
-func normalizeTopic(key string) []string {
-	if key == "" {
-		return nil
-	}
-	var out []string
-	words := strings.Split(key, ".")
-	for i := 0; i < len(words); {
-		if words[i] != "*" && words[i] != "#" {
-			out = append(out, words[i])
-			i++
-			continue
-		}
-		stars, hash := 0, false
-		for ; i < len(words) && (words[i] == "*" || words[i] == "#"); i++ {
-			if words[i] == "*" {
-				stars++
-			} else {
-				hash = true
-			}
-		}
-		for ; stars > 0; stars-- {
-			out = append(out, "*")
-		}
-		if hash {
-			out = append(out, "#")
-		}
-	}
-	return out
-}
 
 // The per-command bounds of the load check (docs/testing.md, "Hostile
 // load"). Work is Core.work: consumers removed, unacked copies discarded,

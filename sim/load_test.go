@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/ciphermq/ciphermq/broker"
 	"slices"
 	"strings"
 	"testing"
@@ -79,14 +80,14 @@ func TestHostileLoadDeterministic(t *testing.T) {
 	}
 }
 
-// TestNormalizeTopicMatchesTheCore: the meter's normalisation is the
+// (broker/topic.go's examples), which the trie-node bound relies on.
 // core's (broker/topic.go's examples).
 func TestNormalizeTopicMatchesTheCore(t *testing.T) {
 	for in, want := range map[string]string{
 		"#.#": "#", "#.*.#.*": "*.*.#", "a.#.*.b.*": "a.*.#.b.*", "a": "a", "#.*.k1": "*.#.k1",
 	} {
-		if got := strings.Join(normalizeTopic(in), "."); got != want {
-			t.Errorf("normalizeTopic(%q) = %q, want %q", in, got, want)
+		if got := strings.Join(broker.NormalizeTopicPattern(in), "."); got != want {
+			t.Errorf("NormalizeTopicPattern(%q) = %q, want %q", in, got, want)
 		}
 	}
 	var p loadPatterns
