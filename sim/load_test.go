@@ -1,11 +1,11 @@
 package sim
 
 import (
-	"github.com/ciphermq/ciphermq/broker"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
