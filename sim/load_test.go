@@ -80,8 +80,8 @@ func TestHostileLoadDeterministic(t *testing.T) {
 	}
 }
 
+// TestNormalizeTopicMatchesTheCore: the meter uses the core's normalisation
 // (broker/topic.go's examples), which the trie-node bound relies on.
-// core's (broker/topic.go's examples).
 func TestNormalizeTopicMatchesTheCore(t *testing.T) {
 	for in, want := range map[string]string{
 		"#.#": "#", "#.*.#.*": "*.*.#", "a.#.*.b.*": "a.*.#.b.*", "a": "a", "#.*.k1": "*.#.k1",
