@@ -39,12 +39,17 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	return srv, serveUntilCleanup(t, srv, srv.Serve)
+}
+
+// serveUntilCleanup runs serve (srv.Serve or srv.ServeTLS) on a fresh
+// loopback listener until the test ends, then shuts srv down and checks
+// that serve returned ErrServerClosed. It returns the listener's address.
+func serveUntilCleanup(t testing.TB, srv *Server, serve func(net.Listener) error) string {
+	t.Helper()
+	l := mustListen(t)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	go func() { served <- serve(l) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
@@ -52,10 +57,10 @@ func startServer(t testing.TB, cfg Config) (*Server, string) {
 			t.Errorf("Shutdown: %v", err)
 		}
 		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+			t.Errorf("serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return srv, l.Addr().String()
+	return l.Addr().String()
 }
 
 // eventually polls cond until it holds or waitTimeout passes.

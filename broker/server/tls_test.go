@@ -220,20 +220,7 @@ func (f *tlsFixture) start(t *testing.T, cfg Config) (*Server, string) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	l := mustListen(t)
-	served := make(chan error, 1)
-	go func() { served <- srv.ServeTLS(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-served; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("ServeTLS returned %v", err)
-		}
-	})
-	return srv, l.Addr().String()
+	return srv, serveUntilCleanup(t, srv, srv.ServeTLS)
 }
 
 // clientConfig trusts the fixture's CA and presents leaf (if not nil).
