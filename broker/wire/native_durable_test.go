@@ -44,6 +44,10 @@ func TestDeclareQueueDurableFlag(t *testing.T) {
 	if err := wire.DecodeDeclareQueue(bad, &got); !errors.Is(err, wire.ErrBadValue) {
 		t.Fatalf("unknown flag bit: %v", err)
 	}
+	zero := append(append([]byte(nil), pp...), 0x00)
+	if err := wire.DecodeDeclareQueue(zero, &got); !errors.Is(err, wire.ErrBadValue) {
+		t.Fatalf("explicit zero flags must be refused (one encoding per frame): %v", err)
+	}
 	extra := append(append([]byte(nil), dp...), 0x00)
 	if err := wire.DecodeDeclareQueue(extra, &got); !errors.Is(err, wire.ErrTrailingBytes) {
 		t.Fatalf("byte after flags: %v", err)

@@ -60,17 +60,9 @@ func appendConfirmFlags(dst []byte, durable bool) []byte {
 	return dst
 }
 
-// confirmFlags reads the optional trailing flags. Absent means 0; an
-// explicit 0 is refused, so every Confirm and ConfirmDup has one encoding.
+// confirmFlags reads the optional trailing flags of Confirm and ConfirmDup.
 func (d *decoder) confirmFlags() bool {
-	if d.err != nil || d.off == len(d.buf) {
-		return false
-	}
-	v := d.flags("flags", confirmDurable)
-	if d.err == nil && v == 0 {
-		d.fail("flags", fmt.Errorf("%w: flags 0 are sent by omitting the field", ErrBadValue))
-	}
-	return v&confirmDurable != 0
+	return d.optionalFlags("flags", confirmDurable)&confirmDurable != 0
 }
 
 // DecodeConfirm decodes a Confirm payload; First must not exceed Last.

@@ -80,12 +80,9 @@ func DecodeDeclareQueue(p []byte, f *DeclareQueue) error {
 	f.AckTimeoutMs = d.uvarint("ack_timeout_ms")
 	f.DeliveryLimit = d.uvarint("delivery_limit")
 	f.DeadLetterQueue = d.str("dead_letter_queue", MaxNameLen)
-	f.Durable, f.Discard = false, false
-	if d.err == nil && d.off < len(d.buf) {
-		flags := d.flags("flags", declareQueueDurable|declareQueueDiscard)
-		f.Durable = flags&declareQueueDurable != 0
-		f.Discard = flags&declareQueueDiscard != 0
-	}
+	flags := d.optionalFlags("flags", declareQueueDurable|declareQueueDiscard)
+	f.Durable = flags&declareQueueDurable != 0
+	f.Discard = flags&declareQueueDiscard != 0
 	return d.finish()
 }
 

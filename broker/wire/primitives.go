@@ -139,6 +139,20 @@ func (d *decoder) flags(field string, known uint8) uint8 {
 	return b
 }
 
+// optionalFlags reads a trailing flags byte that may be absent (absent
+// means 0). An explicit 0 is refused, so every frame has one encoding:
+// encoders omit the byte when no bit is set.
+func (d *decoder) optionalFlags(field string, known uint8) uint8 {
+	if d.err != nil || d.off == len(d.buf) {
+		return 0
+	}
+	v := d.flags(field, known)
+	if d.err == nil && v == 0 {
+		d.fail(field, fmt.Errorf("%w: flags 0 are sent by omitting the field", ErrBadValue))
+	}
+	return v
+}
+
 // bytes reads a length-prefixed field that aliases the payload. max < 0
 // means no limit beyond the payload itself.
 func (d *decoder) bytes(field string, max int) []byte {
