@@ -46,6 +46,7 @@ type Server struct {
 	tlsAddr  net.Addr   // (mu) first TLS listener's address
 
 	mem memBudget // (mu) the global memory budget (membudget.go)
+	ops opsStats  // (mu) the driver's own counters and latencies (metrics.go)
 
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
@@ -327,6 +328,9 @@ func (s *Server) settle(now time.Time) {
 				continue
 			}
 			c := s.conns[e.Conn]
+			if e.Kind == broker.EffectConfirm || e.Kind == broker.EffectRefuse {
+				s.countOutcome(e, c, now)
+			}
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
 				continue

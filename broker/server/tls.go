@@ -449,3 +449,14 @@ func (c *conn) handshakeTLS(tc *tls.Conn) error {
 		"resumed", cs.DidResume, "identity", c.peer.CertIdentity)
 	return nil
 }
+
+// HTTPTLSConfig returns a TLS configuration for the operations HTTP
+// listener (broker/ops): the broker's certificate, CA bundle, client
+// certificate mode and CRL, reloaded with them (ReloadTLS). Nil without TLS
+// material.
+func (s *Server) HTTPTLSConfig() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.base.Clone()
+}
