@@ -1,6 +1,7 @@
 package ops_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +21,11 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/ops"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
 const waitTimeout = 10 * time.Second
@@ -464,4 +469,84 @@ func (r *recorder) status() int {
 		return 200
 	}
 	return r.code
+}
+
+// TestMetricsAuthNeedsMonitoringTag: with MetricsAuth, /metrics wants basic
+// auth of a user tagged monitoring (or administrator); a wrong password is
+// 401, a user without the tag 403, and the refusals are audit records.
+func TestMetricsAuthNeedsMonitoringTag(t *testing.T) {
+	cheap := access.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	hash := func(pw string) string {
+		phc, err := access.HashPassword([]byte(pw), bytes.Repeat([]byte{7}, 16), cheap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return phc
+	}
+	path := filepath.Join(t.TempDir(), "users.json")
+	if err := userfile.Save(path, &access.File{Version: access.FileVersion, Users: []access.User{
+		{Name: "prom", PasswordHash: hash("scrape"), Tags: []string{access.TagMonitoring}},
+		{Name: "app", PasswordHash: hash("secret")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := inMemory()
+	cfg.Auth.UsersFile = path
+	var logs syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	srv, err := server.New(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ops.New(ops.Config{MetricsAuth: srv.AuthenticateHTTP, Logger: logger}, srv).Handler()
+	get := func(path, user, pw string) int {
+		rec := &recorder{header: http.Header{}}
+		req, _ := http.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		if user != "" {
+			req.SetBasicAuth(user, pw)
+		}
+		h.ServeHTTP(rec, req)
+		return rec.status()
+	}
+	for _, c := range []struct {
+		path, user, pw string
+		want           int
+	}{
+		{"/metrics", "", "", http.StatusUnauthorized},
+		{"/metrics", "prom", "wrong", http.StatusUnauthorized},
+		{"/metrics", "nobody", "scrape", http.StatusUnauthorized},
+		{"/metrics", "app", "secret", http.StatusForbidden},
+		{"/metrics/per-object", "app", "secret", http.StatusForbidden},
+		{"/metrics", "prom", "scrape", http.StatusOK},
+		{"/metrics/per-object", "prom", "scrape", http.StatusOK},
+		{"/healthz", "", "", http.StatusOK}, // probes need no credentials
+	} {
+		if got := get(c.path, c.user, c.pw); got != c.want {
+			t.Errorf("GET %s as %q/%q: %d, want %d", c.path, c.user, c.pw, got, c.want)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{`"audit":true,"event":"auth_failure"`, `"audit":true,"event":"access_refused"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -7,11 +7,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/audit"
 )
 
 // TLS settings' accepted values.
@@ -406,7 +409,7 @@ func (s *Server) ReloadTLS() error {
 	if m.revoked != nil {
 		crls = m.revoked.count
 	}
-	s.log.Info("TLS material reloaded", "cert_serial", m.leaf.SerialNumber.String(), "cert_not_after", m.leaf.NotAfter.Format(time.RFC3339), "crls", crls)
+	audit.Log(s.log, slog.LevelInfo, audit.Admin, "TLS material reloaded", "cert_serial", m.leaf.SerialNumber.String(), "cert_not_after", m.leaf.NotAfter.Format(time.RFC3339), "crls", crls)
 	return nil
 }
 
