@@ -94,7 +94,7 @@ var (
 	dedupEffectiveDesc = desc("dedup_window_effective_seconds", "How far back deduplication reaches now: the window, or less when a user's id limit evicts ids before they age out.")
 	logBytesDesc       = desc("durable_log_bytes", "Bytes of the durable log's segments.")
 	fsyncDesc          = desc("durable_fsync_seconds", "Duration of the durable log's fsyncs.")
-	confirmLatDesc     = desc("publish_confirm_latency_seconds", "From reading a publish (native protocol) to releasing its confirm, fsync included for durable queues.")
+	confirmLatDesc     = desc("publish_confirm_latency_seconds", "From reading a publish (native protocol) to releasing its confirm or refusal, fsync included for durable queues.")
 )
 
 // Describe sends every descriptor the collector may emit.

@@ -314,6 +314,7 @@ func (s *Server) touch(c *conn) {
 // connection and the core's timer. s.mu held. Call it after every call into
 // the core or a session.
 func (s *Server) settle(now time.Time) {
+	var released time.Time // when outcomes were released, for metrics.go
 	for {
 		// Copy: a session handling an effect may call the core, which
 		// appends to (and may overwrite) the slice Drain returned.
@@ -329,7 +330,12 @@ func (s *Server) settle(now time.Time) {
 			}
 			c := s.conns[e.Conn]
 			if e.Kind == broker.EffectConfirm || e.Kind == broker.EffectRefuse {
-				s.countOutcome(e, c, now)
+				if released.IsZero() {
+					// Once per settle: now is when the operation began,
+					// before the core's work the latency should include.
+					released = time.Now()
+				}
+				s.countOutcome(e, c, released)
 			}
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
