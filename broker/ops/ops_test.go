@@ -10,11 +10,13 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -549,4 +551,79 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestPerObjectWriterMatchesCollector: /metrics/per-object, written
+// directly in the text format, has exactly the families, help, types,
+// series and values of the per-queue collector (which CollectAndLint
+// checks), label escaping included.
+func TestPerObjectWriterMatchesCollector(t *testing.T) {
+	srv, addr, base := startBroker(t, inMemory(), ops.Config{})
+	ctx := context.Background()
+	conn, err := clients.Dial(ctx, addr, clients.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	names := []string{"plain", `back\slash`, `quo"te`, "ünï", "z.last"}
+	for _, q := range names {
+		declareBound(t, conn, q, clients.QueueOptions{})
+	}
+	pub, _ := conn.NewPublisher(clients.PublisherOptions{})
+	for i, q := range names {
+		for j := range i + 1 {
+			c, err := pub.PublishTo(ctx, "x", q, fmt.Sprint(q, j), []byte("body"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(ops.NewCollector(srv, true))
+	want, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := scrape(t, base+"/metrics/per-object")
+	if len(got) != len(want) {
+		t.Fatalf("%d families written, the collector has %d", len(got), len(want))
+	}
+	for _, wf := range want {
+		gf := got[wf.GetName()]
+		if gf == nil {
+			t.Errorf("family %s missing", wf.GetName())
+			continue
+		}
+		if gf.GetHelp() != wf.GetHelp() || gf.GetType() != wf.GetType() {
+			t.Errorf("%s: help %q type %v, collector %q %v", wf.GetName(), gf.GetHelp(), gf.GetType(), wf.GetHelp(), wf.GetType())
+		}
+		series := func(f *dto.MetricFamily) map[string]float64 {
+			out := map[string]float64{}
+			for _, m := range f.GetMetric() {
+				var pairs []string
+				for _, lp := range m.GetLabel() {
+					pairs = append(pairs, lp.GetName()+"="+lp.GetValue())
+				}
+				slices.Sort(pairs)
+				key := strings.Join(pairs, ";")
+				out[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+			return out
+		}
+		gs, ws := series(gf), series(wf)
+		if nq := len(srv.Stats().Queues); len(gs) != len(ws) || len(ws) != nq {
+			t.Errorf("%s: %d series written, collector %d, queues %d", wf.GetName(), len(gs), len(ws), nq)
+		}
+		for k, v := range ws {
+			if gv, ok := gs[k]; !ok || gv != v {
+				t.Errorf("%s{%s}: written %v (present %v), collector %v", wf.GetName(), k, gv, ok, v)
+			}
+		}
+	}
+	if v, ok := value(got, "ciphermq_queue_messages_ready", "queue", `quo"te`); !ok || v != 3 {
+		t.Errorf(`ready{queue="quo\"te"} = %v (present %v), want 3`, v, ok)
+	}
 }

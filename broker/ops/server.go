@@ -103,18 +103,15 @@ func New(cfg Config, src Source) *Server {
 	agg := prometheus.NewRegistry()
 	agg.MustRegister(NewCollector(src, false))
 	agg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	per := prometheus.NewRegistry()
-	per.MustRegister(NewCollector(src, true))
-	opts := func(reg *prometheus.Registry) promhttp.HandlerOpts {
-		return promhttp.HandlerOpts{
-			ErrorLog:            slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-			ErrorHandling:       promhttp.ContinueOnError,
-			MaxRequestsInFlight: maxScrapes,
-			Registry:            reg,
-		}
-	}
-	s.mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(agg, opts(agg))))
-	s.mux.Handle("GET /metrics/per-object", s.metricsAuth(promhttp.HandlerFor(per, opts(per))))
+	s.mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(agg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: maxScrapes,
+		Registry:            agg,
+	})))
+	// The per-queue series of NewCollector(src, true), written directly
+	// (perobject.go).
+	s.mux.Handle("GET /metrics/per-object", s.metricsAuth(&perObjectHandler{src: src, inFlight: make(chan struct{}, maxScrapes)}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
