@@ -3,6 +3,8 @@ package ops_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker/ops"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/internal/tlsgen"
 	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
@@ -625,5 +628,67 @@ func TestPerObjectWriterMatchesCollector(t *testing.T) {
 	}
 	if v, ok := value(got, "ciphermq_queue_messages_ready", "queue", `quo"te`); !ok || v != 3 {
 		t.Errorf(`ready{queue="quo\"te"} = %v (present %v), want 3`, v, ok)
+	}
+}
+
+// TestHTTPSWithTheBrokersCertificate: with Config.TLS from the broker
+// (--http-tls) the listener serves HTTPS with the broker's certificate.
+func TestHTTPSWithTheBrokersCertificate(t *testing.T) {
+	ca, err := tlsgen.NewCA("ops test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := ca.LocalServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := tlsgen.WriteFiles(t.TempDir(), "server", ca, leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := inMemory()
+	cfg.TLS.Listen, cfg.TLS.CertFile, cfg.TLS.KeyFile = "127.0.0.1:0", files.Cert, files.Key
+	srv, err := server.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := srv.HTTPTLSConfig()
+	if tc == nil {
+		t.Fatal("no TLS config from a broker with a certificate")
+	}
+	o := ops.New(ops.Config{Listen: "127.0.0.1:0", TLS: tc}, srv)
+	l, err := o.Listen(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- o.Serve(l) }()
+	defer func() {
+		o.Shutdown(context.Background())
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.PEM)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + l.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Fatalf("GET /healthz over TLS: %s, TLS state %v", resp.Status, resp.TLS != nil)
+	}
+	// Go's server answers plain HTTP on a TLS port with a 400: what
+	// matters is that nothing is served without TLS.
+	if resp, err := http.Get("http://" + l.Addr().String() + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP served on the HTTPS listener")
+		}
+	}
+	if srv2, _ := server.New(inMemory(), nil); srv2.HTTPTLSConfig() != nil {
+		t.Fatal("a broker without TLS material returned a TLS config")
 	}
 }
