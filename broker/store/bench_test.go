@@ -96,10 +96,18 @@ func BenchmarkAppendStall(b *testing.B) {
 		s, _ := mustOpen(b, fsys, Options{Logger: quiet(), SegmentSize: 16 << 20, DedupMaxIDs: 250_000})
 		body := make([]byte, 512)
 		lat := make([]time.Duration, 0, 3*msgs)
+		var rollMax, otherMax time.Duration
 		timed := func(recs ...Record) {
+			segs := len(s.segs)
 			t0 := time.Now()
 			mustAppend(b, s, recs...)
-			lat = append(lat, time.Since(t0))
+			d := time.Since(t0)
+			lat = append(lat, d)
+			if len(s.segs) != segs {
+				rollMax = max(rollMax, d)
+			} else {
+				otherMax = max(otherMax, d)
+			}
 		}
 		for seq := uint64(1); seq <= msgs; seq++ {
 			id := fmt.Sprintf("sender-1-message-%d", seq)
@@ -120,6 +128,8 @@ func BenchmarkAppendStall(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds()), "p99-ns")
 		b.ReportMetric(float64(lat[len(lat)*999/1000].Nanoseconds()), "p99.9-ns")
 		b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds()), "max-ns")
+		b.ReportMetric(float64(rollMax.Nanoseconds()), "roll-max-ns")
+		b.ReportMetric(float64(otherMax.Nanoseconds()), "other-max-ns")
 		b.ReportMetric(float64(segs-1), "rolls")
 	}
 }

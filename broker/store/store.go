@@ -295,12 +295,10 @@ func (s *Store) createSegment(name string, num uint64) (*segment, error) {
 		return nil, fmt.Errorf("create segment %s: %w", name, err)
 	}
 	s.st.pruneDedup(s.opts.DedupWindow, s.opts.DedupMaxIDs)
-	b := segHeader(num, s.st.nextSeq)
-	for _, r := range s.st.snapshot() {
-		if b, err = AppendRecord(b, &r); err != nil {
-			_ = f.Close()
-			return nil, fmt.Errorf("snapshot into %s: %w", name, err)
-		}
+	b, err := s.st.appendSnapshot(segHeader(num, s.st.nextSeq))
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("snapshot into %s: %w", name, err)
 	}
 	if err := writeAll(f, b); err != nil {
 		_ = f.Close()
