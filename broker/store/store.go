@@ -399,7 +399,7 @@ func (s *Store) Sync() (LSN, error) {
 	}
 	// Each pass relocates a bounded step; the bound on passes only guards
 	// against a bug looping forever (compaction converges well before).
-	for passes := 4*len(s.segs) + 8; passes > 0; passes-- {
+	for passes := 4*len(s.segs) + 8 + 3*len(s.st.live)/relocateStep; passes > 0; passes-- {
 		t, err := s.BeginSync()
 		if err != nil {
 			return s.durable, err
