@@ -49,7 +49,7 @@ func (s *Server) openStorage() error {
 	}
 	st, rec, err := store.Open(fsys, store.Options{
 		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow,
-		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log,
+		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log, SegmentSize: s.cfg.storageSegmentSize,
 	})
 	if err != nil {
 		return fmt.Errorf("server: open data directory: %w", err)
