@@ -144,12 +144,18 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	// After the first signal, a second one is no longer caught: it ends the
 	// process at once, should the clean stop hang on a stuck broker.
 	context.AfterFunc(ctx, stop)
+	var deadline time.Time
 	if o.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, o.timeout, errRecvTimeout)
+		deadline = time.Now().Add(o.timeout)
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errRecvTimeout)
 		defer cancel()
 	}
-	timedOut := func() bool { return errors.Is(context.Cause(ctx), errRecvTimeout) }
+	// The clock too, not only the context: a connection deadline taken from
+	// the context can expire a moment before the context's own timer fires.
+	timedOut := func() bool {
+		return errors.Is(context.Cause(ctx), errRecvTimeout) || (!deadline.IsZero() && !time.Now().Before(deadline))
+	}
 	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
 	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(counter))
 	if err != nil {
