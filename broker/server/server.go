@@ -322,10 +322,12 @@ func (s *Server) settle(now time.Time) {
 		if len(s.effects) == 0 {
 			break
 		}
+		persisted := false
 		for i := range s.effects {
 			e := &s.effects[i]
 			if e.Kind == broker.EffectPersist {
-				s.persist(e, now)
+				s.persistBatch(e)
+				persisted = true
 				continue
 			}
 			c := s.conns[e.Conn]
@@ -343,6 +345,9 @@ func (s *Server) settle(now time.Time) {
 			}
 			c.sess.HandleEffect(*e, now)
 			s.touch(c)
+		}
+		if persisted {
+			s.flushPersist(now)
 		}
 	}
 	clear(s.effects)
