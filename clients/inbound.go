@@ -43,7 +43,7 @@ func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []b
 		if c.sess == s && len(s.wbuf) > 0 {
 			s.wakeLocked()
 		}
-		c.mu.Unlock()
+		c.unlock()
 	}()
 	for {
 		if c.sess != s {
