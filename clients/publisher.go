@@ -201,7 +201,7 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 		c:        c,
 		opts:     o,
 		idPrefix: randomIDPrefix(),
-		stop: make(chan struct{}),
+		stop:     make(chan struct{}),
 		eng: engine.NewPublisher(engine.PublisherConfig{
 			Window:            o.Window,
 			ConfirmTimeout:    o.ConfirmTimeout,
