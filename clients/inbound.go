@@ -256,7 +256,7 @@ func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver, prefix []byte) {
 			c.flushSettlementsLocked(s)
 			return
 		}
-		dl.ref = ref
+		dl.ref, dl.cs = ref, cs
 		cs.enqueueLocked(dl)
 	case engine.AckDuplicate:
 		if cs != nil {

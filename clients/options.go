@@ -210,7 +210,9 @@ type PublisherOptions struct {
 // Handler processes one delivery. Return nil once the message is processed
 // durably (it is acked), an error wrapped with Permanent when it can never
 // be processed (it is rejected to the dead-letter queue), any other error to
-// have it requeued and delivered again.
+// have it requeued and delivered again. A handler that finishes
+// asynchronously returns ErrSettleLater and settles the delivery later with
+// Delivery.Ack, Nack or Reject.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // BatchHandler processes every delivery buffered at the moment (up to the
@@ -249,6 +251,14 @@ type ConsumerOptions struct {
 	// envelope.OpenParts gets the same result without the copy. Off, Body
 	// is always the whole body and Prefix nil.
 	SplitPrefix bool
+	// SettleBatch is how many verdicts of a Handler (one per delivery) are
+	// gathered before their acks, nacks and rejects are sent (default 32).
+	// The verdicts are sent earlier when the deliveries buffered at the
+	// moment run out, so a slow stream is never held back; consecutive acks
+	// travel as one Ack{Multiple} where the protocol allows. 1 sends every
+	// verdict at once. A BatchHandler's verdicts are sent per call, and
+	// Delivery.Ack, Nack and Reject at once.
+	SettleBatch int
 }
 
 const (
