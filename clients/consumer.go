@@ -34,8 +34,9 @@ type Delivery struct {
 	Redelivered   bool
 	DeliveryCount uint64
 
-	ref engine.Ref
-	cs  *Consumer
+	ref  engine.Ref
+	cs   *Consumer // nil for a fetched message
+	conn *Conn
 	// Guarded by Conn.mu: settled once acked, nacked or rejected (by the
 	// handler's return or explicitly); deferred while the handler returned
 	// ErrSettleLater and nothing settled it yet.
@@ -72,24 +73,25 @@ func (d *Delivery) Nack() error { return d.settleExplicit(engine.Transient) }
 func (d *Delivery) Reject() error { return d.settleExplicit(engine.Permanent) }
 
 func (d *Delivery) settleExplicit(res engine.Result) error {
-	cs := d.cs
-	if cs == nil {
-		return fmt.Errorf("%w: settle %q: the delivery did not come from a consumer", ErrInvalid, d.MessageID)
+	cs, c := d.cs, d.conn
+	if c == nil {
+		return fmt.Errorf("%w: settle %q: the delivery did not come from a consumer or Fetch", ErrInvalid, d.MessageID)
 	}
-	c := cs.c
 	c.mu.Lock()
 	if d.settled {
 		c.mu.Unlock()
 		return fmt.Errorf("settle %q: %w", d.MessageID, ErrAlreadySettled)
 	}
 	d.settled = true
-	inHandler := !d.deferred // still counted in active by run; released by settle
+	inHandler := cs != nil && !d.deferred // still counted in active by run; released by settle
 	d.deferred = false
 	s := c.sess
 	claimed := c.claimLocked(s)
 	err := c.cons.Settle(d.ref, res)
-	cs.count(res)
-	if !inHandler {
+	if cs != nil {
+		cs.count(res)
+	}
+	if cs != nil && !inHandler {
 		if err != nil && res == engine.Stored && len(cs.twins[d.MessageID]) > 0 {
 			// The redelivery of the message on the new connection waits
 			// for this verdict (releaseLocked): it is acked in its place.
