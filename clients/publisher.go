@@ -302,7 +302,7 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 		// frame's other fields, so the caller may reuse its buffer. The
 		// future rides along as the message's token.
 		err = p.eng.AddCopy(engine.Message{
-			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Prefix: prefix, Body: body, Token: f,
+			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Prefix: prefix.engine(), Body: body, Token: f,
 		})
 	}
 	if err != nil {
@@ -548,8 +548,8 @@ func (p *Publisher) abandon(err error) int {
 
 // appendPublish writes one publish (see wire.AppendPublishPrefixed).
 // Conn.mu held.
-func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *Prefix) []byte {
-	var w *wire.OutboundPrefixes[*Prefix]
+func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *engine.Prefix) []byte {
+	var w *wire.OutboundPrefixes[*engine.Prefix]
 	if s.prefixes {
 		w = &s.outPre
 	}
