@@ -166,7 +166,7 @@ func ExamplePublisherOptions_onConfirm() {
 		}
 	}
 	_, _ = pub.PublishTo(ctx, "", "no-such-queue", "", []byte("lost")) // no route
-	_ = pub.Close(ctx) // returns after the last OnConfirm call
+	_ = pub.Close(ctx)                                                 // returns after the last OnConfirm call
 	fmt.Println("confirmed:", confirmed.Load(), "refused:", refused.Load())
 	// Output: confirmed: 1000 refused: 1
 }

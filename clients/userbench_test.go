@@ -116,7 +116,7 @@ func benchUserStyle(b *testing.B, callback bool, pubs, cons int) {
 		c := dial(fmt.Sprintf("pub-%d", i))
 		o := clients.PublisherOptions{Exchange: "userbench", RoutingKey: queue, Window: userWindow}
 		if callback {
-			_ = func(cf *clients.Confirm) {
+			o.OnConfirm = func(cf *clients.Confirm) {
 				if cf.Err() != nil {
 					failed.Add(1)
 				}
