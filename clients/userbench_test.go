@@ -143,7 +143,9 @@ func benchUserStyle(b *testing.B, callback bool, pubs, cons int) {
 		if i < b.N%pubs {
 			n++
 		}
-		prefix := "u" + strconv.Itoa(i) + "-"
+		// Ids unique per run: the broker's dedup window (per user and
+		// exchange) would take a repeated id for a resend.
+		prefix := queue + "-" + strconv.Itoa(i) + "-"
 		wg.Add(1)
 		go func() { // the publisher
 			defer wg.Done()
