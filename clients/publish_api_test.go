@@ -1,10 +1,13 @@
 package clients
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Messages published without an id get one from the library, unique, and
@@ -174,5 +177,43 @@ func TestPublishToTheDefaultExchange(t *testing.T) {
 	}
 	if err := f.Wait(ctx); !IsNoRoute(err) {
 		t.Fatalf("publish to a missing queue through the default exchange: %v, want no route", err)
+	}
+}
+
+// Messages abandoned by Close (the broker never answered) reach OnConfirm
+// too, once each, with ErrUnconfirmed, and before Close returns.
+func TestOnConfirmSeesAbandonedMessages(t *testing.T) {
+	sb := startSilentBroker(t, 0)
+	c := dial(t, sb.addr())
+	ctx := testCtx(t)
+	var mu sync.Mutex
+	calls := map[string]error{}
+	pub := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q", OnConfirm: func(f *Confirm) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, again := calls[f.ID()]; again {
+			t.Errorf("OnConfirm called twice for %s", f.ID())
+		}
+		calls[f.ID()] = f.Err()
+	}})
+	for i := range 5 {
+		if _, err := pub.Publish(ctx, fmt.Sprintf("m-%d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond) // the silent broker never confirms
+	defer cancel()
+	if err := pub.Close(short); err == nil {
+		t.Fatal("Close with 5 unconfirmed messages returned nil")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 5 {
+		t.Fatalf("OnConfirm saw %d messages, want 5", len(calls))
+	}
+	for id, err := range calls {
+		if !errors.Is(err, ErrUnconfirmed) {
+			t.Fatalf("%s: %v, want ErrUnconfirmed", id, err)
+		}
 	}
 }

@@ -530,19 +530,22 @@ func (p *Publisher) abandon(err error) int {
 		tokens = p.eng.PendingTokens(nil)
 	}
 	p.closing, p.gone = true, true
-	p.markDrainedLocked()
-	p.wakeWaitersLocked()
-	c.mu.Unlock()
-	p.timer.Stop()
-	p.once.Do(func() { close(p.stop) })
 	for _, t := range tokens {
 		if f, ok := t.(*Confirm); ok {
 			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false, false, 0)
 			if p.opts.OnConfirm != nil {
-				p.opts.OnConfirm(f)
+				// Queued behind the answers already due, so the calls stay
+				// one at a time and in order.
+				c.notices = append(c.notices, notice{p: p, f: f})
+				p.notices++
 			}
 		}
 	}
+	p.markDrainedLocked()
+	p.wakeWaitersLocked()
+	c.unlock()
+	p.timer.Stop()
+	p.once.Do(func() { close(p.stop) })
 	return len(tokens)
 }
 
