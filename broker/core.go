@@ -32,6 +32,7 @@ type Core struct {
 
 	// Scratch state reused across calls to avoid per-call allocations.
 	router     router
+	nameBuf    []byte // route's scratch: a default-exchange target's core name
 	scratch    []*message
 	touched    []*queue
 	touchEpoch uint64

@@ -32,7 +32,9 @@
 //
 //	validate   id 1..255 bytes, body <= MaxMessageSize, key <= 255 bytes
 //	dedup      id accepted within DedupWindow? → EffectConfirm{Duplicate}, nothing enqueued
-//	route      the exchange's bindings give the target queues, each once, in name order
+//	route      the exchange's bindings give the target queues, each once, in name order;
+//	           the nameless default exchange ("", or a vhost's prefix alone) gives the
+//	           queue of that vhost named by the routing key, without a binding
 //	admit      every target queue has room (MaxLength, MaxBytes)? all or nothing
 //	store      a copy goes to the tail of each target queue (name order)
 //	confirm    EffectConfirm: the publisher may forget the message now

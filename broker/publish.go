@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"time"
 	"unsafe"
 )
@@ -48,9 +49,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		// publisher retrying after a lost confirm converges.
 		c.duplicates++
 		allDurable := false
-		if ex != nil {
+		if ex != nil || isDefaultExchange(p.Exchange) {
 			c.router.reset()
-			ex.route(p.RoutingKey, &c.router)
+			c.route(ex, p.Exchange, p.RoutingKey)
 			allDurable = allTargetsDurable(c.router.targets)
 			for _, q := range c.router.targets {
 				q.c.duplicates++
@@ -61,13 +62,22 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Duplicate: true, Durable: allDurable}, c.PendingPersist() > 0)
 		return nil
 	}
-	if ex == nil {
+	exName := ""
+	switch {
+	case ex != nil:
+		exName = ex.name
+	case isDefaultExchange(p.Exchange):
+		exName = string(p.Exchange) // "", or the vhost's prefix: no allocation for ""
+	default:
 		return Errorf(CodeExchangeNotFound, "exchange %q not found: declare it before publishing", shown(string(p.Exchange)))
 	}
 	c.router.reset()
-	ex.route(p.RoutingKey, &c.router)
+	c.route(ex, p.Exchange, p.RoutingKey)
 	targets := c.router.targets // in name order: enqueue and delivery order across queues
 	if len(targets) == 0 {
+		if ex == nil {
+			return Errorf(CodeNoRoute, "the default exchange routes to the queue named by the routing key, and there is no queue %q: declare it first", p.RoutingKey)
+		}
 		ex.unroutable++
 		return Errorf(CodeNoRoute, "exchange %q has no binding for routing key %q: bind a queue first", shown(ex.name), p.RoutingKey)
 	}
@@ -103,7 +113,9 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	// target queue; message records come from the free list. The prefix is
 	// immutable and shared as it is: by every target queue here, and by
 	// every other message published with it.
-	ex.published++
+	if ex != nil {
+		ex.published++
+	}
 	id, rk, body := copyMessage(p.MessageID, p.RoutingKey, p.Body)
 	lossy := c.cfg.Mutations.ConfirmBeforeEnqueue
 	if lossy {
@@ -114,7 +126,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 			continue // the deliberate bug: confirmed, never enqueued
 		}
 		m := c.newMessage()
-		m.id, m.exchange, m.routingKey, m.body, m.prefix = id, ex.name, rk, body, p.Prefix
+		m.id, m.exchange, m.routingKey, m.body, m.prefix = id, exName, rk, body, p.Prefix
 		m.q = q
 		q.seq++
 		m.seq = q.seq
@@ -129,7 +141,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	}
 	window.record(key, c.now)
 	if durable {
-		c.persistPublish(storeSeq, id, ex.name, rk, p.Prefix, body, targets, material)
+		c.persistPublish(storeSeq, id, exName, rk, p.Prefix, body, targets, material)
 	}
 	if !lossy {
 		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Durable: allTargetsDurable(targets)}, durable && !c.cfg.Mutations.ConfirmBeforePersist)
@@ -138,6 +150,33 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		c.dispatch(q)
 	}
 	return nil
+}
+
+// isDefaultExchange reports whether a core exchange name is the nameless
+// default exchange of AMQP: "" in the default vhost, and the vhost's prefix
+// alone ("name\x1f") in another vhost. Declared names are never empty, so
+// no declared exchange is ever taken for it.
+func isDefaultExchange(exchange []byte) bool {
+	return len(exchange) == 0 || exchange[len(exchange)-1] == VhostSeparator[0]
+}
+
+// route puts the queues a publish to exchange (ex, nil for the default
+// exchange) with key reaches into c.router. The default exchange routes to
+// the queue of its own vhost named by the key, if there is one: a key that
+// is empty or holds the vhost separator names no queue (it could otherwise
+// reach into another vhost).
+func (c *Core) route(ex *exchange, exchange, key []byte) {
+	if ex != nil {
+		ex.route(key, &c.router)
+		return
+	}
+	if len(key) == 0 || bytes.IndexByte(key, VhostSeparator[0]) >= 0 {
+		return
+	}
+	c.nameBuf = append(append(c.nameBuf[:0], exchange...), key...)
+	if q := c.queues[string(c.nameBuf)]; q != nil { // the lookup does not allocate
+		c.router.add(q)
+	}
 }
 
 // allTargetsDurable reports whether a publish to targets is on disk in all

@@ -59,6 +59,49 @@ type Conn struct {
 	consumers map[string]*Consumer
 	nextCTag  uint64
 	stats     ConnStats
+
+	// Resolved confirms for OnConfirm callbacks, in resolution order. They
+	// are handed over by whoever releases c.mu next (unlock), one goroutine
+	// at a time (notifying), never with c.mu held.
+	notices      []notice
+	noticesSpare []notice
+	notifying    bool
+}
+
+// notice is one resolved confirm for its publisher's OnConfirm.
+type notice struct {
+	p *Publisher
+	f *Confirm
+}
+
+// unlock releases c.mu, after making the OnConfirm calls that are due,
+// unless another goroutine is making them already (it takes these too, in
+// order). Called with c.mu held; returns with it released.
+func (c *Conn) unlock() {
+	if len(c.notices) == 0 || c.notifying {
+		c.mu.Unlock()
+		return
+	}
+	c.notifying = true
+	for len(c.notices) > 0 {
+		batch := c.notices
+		c.notices, c.noticesSpare = c.noticesSpare[:0], nil
+		c.mu.Unlock()
+		for _, n := range batch {
+			n.p.opts.OnConfirm(n.f)
+		}
+		c.mu.Lock()
+		for _, n := range batch {
+			n.p.notices--
+			n.p.checkDrainedLocked()
+		}
+		clear(batch)
+		if c.noticesSpare == nil {
+			c.noticesSpare = batch[:0]
+		}
+	}
+	c.notifying = false
+	c.mu.Unlock()
 }
 
 // ConnStats are the connection's own counters.
@@ -143,7 +186,7 @@ func (c *Conn) claimLocked(s *session) bool {
 // held; returns with it released.
 func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
 	if !claimed {
-		c.mu.Unlock()
+		c.unlock()
 		return
 	}
 	buf := s.wbuf
@@ -167,7 +210,7 @@ func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
 		s.spare = buf[:0]
 	}
 	more := len(s.wbuf) > 0 || s.final
-	c.mu.Unlock()
+	c.unlock()
 	if err != nil {
 		s.fail(fmt.Errorf("write to broker: %w", err))
 		return
@@ -360,8 +403,8 @@ func (c *Conn) install(s *session) bool {
 		p.pumpLocked(now)
 	}
 	close(c.upCh)
-	c.mu.Unlock()
-	c.log.Info("connected to broker", "session", s.epoch, "heartbeat", s.hb)
+	c.unlock()
+	c.log.Debug("connected to broker", "session", s.epoch, "heartbeat", s.hb)
 	c.wg.Add(2)
 	go c.readLoop(s)
 	go c.writeLoop(s)
@@ -626,6 +669,6 @@ func (c *Conn) Close() error {
 		cs.end(ErrClosed)
 	}
 	c.wg.Wait()
-	c.log.Info("connection closed")
+	c.log.Debug("connection closed")
 	return nil
 }

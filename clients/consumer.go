@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,7 +34,79 @@ type Delivery struct {
 	Redelivered   bool
 	DeliveryCount uint64
 
-	ref engine.Ref
+	ref  engine.Ref
+	cs   *Consumer // nil for a fetched message
+	conn *Conn
+	// Guarded by Conn.mu: settled once acked, nacked or rejected (by the
+	// handler's return or explicitly); deferred while the handler returned
+	// ErrSettleLater and nothing settled it yet.
+	settled, deferred bool
+}
+
+// Ack settles the delivery as processed: the broker forgets the message.
+// With Nack and Reject it is for handlers that finish asynchronously: a
+// handler that returns ErrSettleLater leaves the delivery unsettled, and
+// the application calls one of the three later, from any goroutine. A
+// handler may also call one of them before returning; its return value
+// then settles nothing.
+//
+// Only the first settlement counts: later calls return ErrAlreadySettled.
+// If the connection broke since the delivery arrived, the broker has
+// requeued the message already. Its redelivery on the new connection is
+// held back while an earlier delivery of its id is unsettled; an Ack then
+// acks the redelivery instead (and returns nil), any other settlement lets
+// the handler have it. If the redelivery has not arrived yet, the call
+// returns an error wrapping ErrDeliveryStale and the handler gets the
+// redelivery.
+//
+// Acks are sent at once, not batched (see ConsumerOptions.SettleBatch for
+// the batching of handler verdicts). Until it is settled a delivery counts
+// against the prefetch: unsettled deliveries hold back new ones.
+func (d *Delivery) Ack() error { return d.settleExplicit(engine.Stored) }
+
+// Nack settles the delivery as not processed now: the broker requeues the
+// message and delivers it again (Redelivered set).
+func (d *Delivery) Nack() error { return d.settleExplicit(engine.Transient) }
+
+// Reject settles the delivery as never processable: the broker moves it to
+// its queue's dead-letter queue, or discards it if there is none.
+func (d *Delivery) Reject() error { return d.settleExplicit(engine.Permanent) }
+
+func (d *Delivery) settleExplicit(res engine.Result) error {
+	cs, c := d.cs, d.conn
+	if c == nil {
+		return fmt.Errorf("%w: settle %q: the delivery did not come from a consumer or Fetch", ErrInvalid, d.MessageID)
+	}
+	c.mu.Lock()
+	if d.settled {
+		c.mu.Unlock()
+		return fmt.Errorf("settle %q: %w", d.MessageID, ErrAlreadySettled)
+	}
+	d.settled = true
+	inHandler := cs != nil && !d.deferred // still counted in active by run; released by settle
+	d.deferred = false
+	s := c.sess
+	claimed := c.claimLocked(s)
+	err := c.cons.Settle(d.ref, res)
+	if cs != nil {
+		cs.count(res)
+	}
+	if cs != nil && !inHandler {
+		if err != nil && res == engine.Stored && len(cs.twins[d.MessageID]) > 0 {
+			// The redelivery of the message on the new connection waits
+			// for this verdict (releaseLocked): it is acked in its place.
+			err = nil
+		}
+		cs.releaseLocked(d.MessageID, res)
+	}
+	if s != nil {
+		c.flushSettlementsLocked(s)
+	}
+	c.writeClaimedUnlock(s, claimed)
+	if err != nil {
+		return fmt.Errorf("settle %q: %w (%w)", d.MessageID, ErrDeliveryStale, err)
+	}
+	return nil
 }
 
 // fieldCache makes a Delivery with few allocations: body and message id
@@ -115,6 +188,8 @@ type Consumer struct {
 	requeued   atomic.Uint64
 	rejected   atomic.Uint64
 
+	settleEvery int // opts.SettleBatch or its default
+
 	// Guarded by c.mu.
 	queue    []*Delivery
 	stopped  bool
@@ -156,10 +231,14 @@ func (c *Conn) Consume(ctx context.Context, opts ConsumerOptions) (*Consumer, er
 	if opts.Prefetch == 0 {
 		opts.Prefetch = defaultPrefetch
 	}
+	if opts.SettleBatch < 0 {
+		return nil, fmt.Errorf("%w: consume %q: negative SettleBatch", ErrInvalid, opts.Queue)
+	}
 	cs := &Consumer{
 		c: c, opts: opts,
 		wake: make(chan struct{}, 1), done: make(chan struct{}),
 		active: make(map[string]int), twins: make(map[string][]*Delivery),
+		settleEvery: cmp.Or(opts.SettleBatch, defaultSettleBatch),
 	}
 	if opts.Seen != nil {
 		cs.seen = engine.SeenFunc(opts.Seen)
@@ -453,12 +532,17 @@ func (cs *Consumer) run() {
 	}
 }
 
-// settleEvery bounds how many verdicts of single-message handlers wait
-// before their acks are flushed.
-const settleEvery = 32
+// defaultSettleBatch bounds how many verdicts of single-message handlers
+// wait before their acks are flushed (ConsumerOptions.SettleBatch).
+const defaultSettleBatch = 32
+
+// resultLater marks a delivery whose handler returned ErrSettleLater: it is
+// not an engine result and never reaches the engine.
+const resultLater engine.Result = 0
 
 func (cs *Consumer) handleEach(batch []*Delivery) {
-	results := make([]engine.Result, 0, settleEvery)
+	settleEvery := cs.settleEvery
+	results := make([]engine.Result, 0, min(settleEvery, len(batch)))
 	start := 0
 	for i, d := range batch {
 		if cs.ctx.Err() != nil {
@@ -493,15 +577,15 @@ func (cs *Consumer) verdict(err error) engine.Result {
 	switch {
 	case err == nil:
 		return engine.Stored
+	case errors.Is(err, ErrSettleLater):
+		return resultLater
 	case IsPermanent(err):
-		cs.rejected.Add(1)
 		// Debug: the handler's owner reports its own rejections (the
 		// receiver logs one line each); the broker dead-letters the
 		// message if its queue has a dead-letter queue, else discards it.
 		cs.c.log.Debug("handler refused a message for good; rejecting it", "consumer", cs.tag, "err", err)
 		return engine.Permanent
 	default:
-		cs.requeued.Add(1)
 		cs.c.log.Debug("handler failed; requeueing the message", "consumer", cs.tag, "err", err)
 		return engine.Transient
 	}
@@ -523,13 +607,34 @@ func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
 		if results != nil {
 			res = results[i]
 		}
+		if d.settled {
+			continue // settled by Ack, Nack or Reject in the handler
+		}
+		if res == resultLater {
+			d.deferred = true // Ack, Nack or Reject settles and releases it
+			continue
+		}
+		d.settled = true
 		_ = c.cons.Settle(d.ref, res)
+		if results != nil {
+			cs.count(res)
+		}
 		cs.releaseLocked(d.MessageID, res)
 	}
 	if s != nil {
 		c.flushSettlementsLocked(s)
 	}
 	c.writeClaimedUnlock(s, claimed)
+}
+
+// count adds a verdict to the consumer's counters.
+func (cs *Consumer) count(res engine.Result) {
+	switch res {
+	case engine.Transient:
+		cs.requeued.Add(1)
+	case engine.Permanent:
+		cs.rejected.Add(1)
+	}
 }
 
 // releaseLocked ends the handling of one delivery of id and decides its

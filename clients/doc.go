@@ -19,8 +19,11 @@
 //     than once (Confirm.Sends > 1) is not definite, since an earlier attempt
 //     may have been stored if the dedup window had forgotten the id:
 //     IsIndeterminate reports it.
-//   - A delivery is acked only after its handler returned nil. A handler
-//     error requeues it; an error wrapped with Permanent dead-letters it.
+//   - A delivery is acked only after its handler returned nil, or when the
+//     application calls Delivery.Ack (a handler that finishes
+//     asynchronously returns ErrSettleLater). A handler error (or Nack)
+//     requeues it; an error wrapped with Permanent (or Reject) dead-letters
+//     it.
 //     With ConsumerOptions.Seen, ids already processed are acked without
 //     calling the handler, so a receiver that records ids durably before
 //     returning nil processes each message once.
@@ -68,6 +71,14 @@
 //			return nil // acked
 //		},
 //	})
+//
+// The message id may be left empty: the publisher then makes one, kept for
+// every resend. PublisherOptions.OnConfirm is called once per resolved
+// confirm, so a high-rate publisher needs no goroutine per outstanding
+// confirm. An empty exchange is AMQP's default exchange: it routes to the
+// queue named by the routing key. Conn.Fetch pulls one message without
+// subscribing. BrokerStats asks the broker for its counters; every other
+// Stats method returns the library's own. The runnable examples show each.
 //
 // For group commit, BatchHandler receives every delivery buffered at that
 // moment: append them, fsync once, return nil for each, and they are acked

@@ -30,6 +30,17 @@ var (
 	// ErrConsumerEnded: the consumer was cancelled, by Cancel or by the
 	// broker (for example because its queue was deleted).
 	ErrConsumerEnded = errors.New("clients: consumer ended")
+	// ErrSettleLater, returned by a Handler (or as a BatchHandler's verdict
+	// for one delivery), leaves the delivery unsettled: the application
+	// settles it later with Delivery.Ack, Nack or Reject.
+	ErrSettleLater = errors.New("clients: the delivery is settled later by Delivery.Ack, Nack or Reject")
+	// ErrAlreadySettled: Ack, Nack or Reject on a delivery that was settled
+	// already; the first settlement stands.
+	ErrAlreadySettled = errors.New("clients: delivery already settled")
+	// ErrDeliveryStale: Ack, Nack or Reject on a delivery whose connection
+	// ended since it arrived. The broker requeued the message when the
+	// connection ended and delivers it again.
+	ErrDeliveryStale = errors.New("clients: the delivery's connection ended; the broker requeued the message")
 )
 
 // Broker reason codes (broker.Code) that the helpers below test for. They

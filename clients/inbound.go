@@ -24,6 +24,8 @@ type inbound struct {
 	errFrame   wire.Error
 	consumeOK  wire.ConsumeOK
 	statsOK    wire.StatsOK
+	fetchOK    wire.FetchOK
+	fetchEmpty wire.FetchEmpty
 	cancelled  wire.Cancelled
 	close      wire.Close
 	touched    []*Publisher
@@ -43,7 +45,7 @@ func (c *Conn) dispatch(s *session, in *inbound, typ wire.FrameType, payload []b
 		if c.sess == s && len(s.wbuf) > 0 {
 			s.wakeLocked()
 		}
-		c.mu.Unlock()
+		c.unlock()
 	}()
 	for {
 		if c.sess != s {
@@ -95,6 +97,10 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 		err = wire.DecodeConsumeOK(payload, &in.consumeOK)
 	case wire.FrameStatsOK:
 		err = wire.DecodeStatsOK(payload, &in.statsOK)
+	case wire.FrameFetchOK:
+		err = wire.DecodeFetchOK(payload, &in.fetchOK)
+	case wire.FrameFetchEmpty:
+		err = wire.DecodeFetchEmpty(payload, &in.fetchEmpty)
 	case wire.FrameCancelled:
 		err = wire.DecodeCancelled(payload, &in.cancelled)
 	case wire.FrameClose:
@@ -154,6 +160,17 @@ func (c *Conn) applyLocked(s *session, in *inbound, typ wire.FrameType, payload 
 		c.answerLocked(in.consumeOK.ReqID, reply{tag: in.consumeOK.ConsumerTag})
 	case wire.FrameStatsOK:
 		c.answerLocked(in.statsOK.ReqID, reply{json: slices.Clone(in.statsOK.JSON)})
+	case wire.FrameFetchOK:
+		dl := c.handleFetchedLocked(s, &in.fetchOK.Deliver)
+		if _, waiting := c.reqs[in.fetchOK.ReqID]; !waiting && dl != nil {
+			// Its Fetch gave up waiting: back to the queue.
+			dl.settled = true
+			_ = c.cons.Settle(dl.ref, engine.Transient)
+			c.flushSettlementsLocked(s)
+		}
+		c.answerLocked(in.fetchOK.ReqID, reply{fetched: dl})
+	case wire.FrameFetchEmpty:
+		c.answerLocked(in.fetchEmpty.ReqID, reply{empty: true})
 	case wire.FrameError:
 		e := in.errFrame
 		if e.ReqID == 0 {
@@ -256,7 +273,7 @@ func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver, prefix []byte) {
 			c.flushSettlementsLocked(s)
 			return
 		}
-		dl.ref = ref
+		dl.ref, dl.cs, dl.conn = ref, cs, c
 		cs.enqueueLocked(dl)
 	case engine.AckDuplicate:
 		if cs != nil {
@@ -264,6 +281,21 @@ func (c *Conn) handleDeliverLocked(s *session, d *wire.Deliver, prefix []byte) {
 		}
 		c.flushSettlementsLocked(s)
 	}
+}
+
+// handleFetchedLocked runs a fetched message through the connection's
+// consumer engine like a delivery: it is returned for the caller to settle
+// (Delivery.Ack, Nack, Reject) if new, nil if the engine settles it itself
+// (a twin of a delivery being handled right now, or a repeat).
+func (c *Conn) handleFetchedLocked(s *session, d *wire.Deliver) *Delivery {
+	dl := c.fields.delivery(d, nil, false)
+	ref, dec := c.cons.HandleSeenID(d, dl.MessageID, nil)
+	if dec != engine.Process {
+		c.flushSettlementsLocked(s)
+		return nil
+	}
+	dl.ref, dl.conn = ref, c
+	return dl
 }
 
 // flushSettlementsLocked queues the consumer engine's ack, nack and reject

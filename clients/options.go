@@ -177,9 +177,12 @@ type QueueOptions struct {
 // PublisherOptions configure a Publisher.
 type PublisherOptions struct {
 	// Exchange and RoutingKey are where Publish sends; PublishTo names them
-	// per message instead. Exchange may stay empty only if every message goes
-	// through PublishTo. (The broker's predeclared "default_exchange" is a
-	// direct exchange bound to its "default_queue".)
+	// per message instead. The empty Exchange is AMQP's nameless default
+	// exchange: it routes each message to the queue named by its routing
+	// key, without a binding (publishing to it needs write permission on
+	// the exchange named "", see docs/security.md). (The broker's
+	// predeclared "default_exchange" is another thing: a direct exchange
+	// bound to its "default_queue".)
 	Exchange   string
 	RoutingKey string
 	// Window bounds the messages awaiting a confirm (default 256). Publish
@@ -191,12 +194,25 @@ type PublisherOptions struct {
 	// the connection breaks, which a reconnect handles at once; this is the
 	// safety net for a broker that silently lost a frame.
 	ConfirmTimeout time.Duration
+	// OnConfirm, if set, is called once for every message when its Confirm
+	// resolves (confirmed, duplicate, refused, or abandoned by Close), in
+	// the order the answers arrive, so a high-rate publisher needs no
+	// goroutine waiting on each Confirm. The Confirm returned by Publish is
+	// the one passed. Calls are made one at a time, never with the
+	// connection's lock held, on a goroutine of the library (often the one
+	// reading from the broker): the callback must return quickly and must
+	// not block, in particular not on Publish with a full window (the
+	// answers that make room could wait behind it). Publisher.Close returns
+	// only after the last call.
+	OnConfirm func(*Confirm)
 }
 
 // Handler processes one delivery. Return nil once the message is processed
 // durably (it is acked), an error wrapped with Permanent when it can never
 // be processed (it is rejected to the dead-letter queue), any other error to
-// have it requeued and delivered again.
+// have it requeued and delivered again. A handler that finishes
+// asynchronously returns ErrSettleLater and settles the delivery later with
+// Delivery.Ack, Nack or Reject.
 type Handler func(ctx context.Context, d *Delivery) error
 
 // BatchHandler processes every delivery buffered at the moment (up to the
@@ -235,6 +251,14 @@ type ConsumerOptions struct {
 	// envelope.OpenParts gets the same result without the copy. Off, Body
 	// is always the whole body and Prefix nil.
 	SplitPrefix bool
+	// SettleBatch is how many verdicts of a Handler (one per delivery) are
+	// gathered before their acks, nacks and rejects are sent (default 32).
+	// The verdicts are sent earlier when the deliveries buffered at the
+	// moment run out, so a slow stream is never held back; consecutive acks
+	// travel as one Ack{Multiple} where the protocol allows. 1 sends every
+	// verdict at once. A BatchHandler's verdicts are sent per call, and
+	// Delivery.Ack, Nack and Reject at once.
+	SettleBatch int
 }
 
 const (

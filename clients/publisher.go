@@ -2,8 +2,10 @@ package clients
 
 import (
 	"context"
+	cryptorand "crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,9 +14,11 @@ import (
 	"github.com/ciphermq/ciphermq/clients/engine"
 )
 
-// Publisher publishes with confirms over a Conn. Every message carries an id
-// chosen by the caller; the publisher sends it, and sends it again with the
-// same id after a reconnect or a confirm timeout, until the broker answers.
+// Publisher publishes with confirms over a Conn. Every message carries an id,
+// chosen by the caller or, when the caller gives "", by the publisher; it
+// sends the message, and sends it again with the same id after a reconnect
+// or a confirm timeout, until the broker answers. The broker's dedup window
+// drops the copies it already holds, so resending is safe.
 // It is safe for concurrent use. Several publishers may share a Conn.
 type Publisher struct {
 	c    *Conn
@@ -22,13 +26,20 @@ type Publisher struct {
 	stop chan struct{} // closed when the publisher is abandoned
 	once sync.Once
 
+	// idPrefix and nextID make the ids of messages published without one:
+	// idPrefix is random per publisher, so two publishers (in this process
+	// or another) never make the same id.
+	idPrefix string
+	nextID   atomic.Uint64
+
 	// Guarded by c.mu.
 	eng      *engine.Publisher
 	slab     []Confirm           // futures are carved from slabs: one allocation per confirmSlab publishes
 	resolved []engine.Resolution // pumpLocked's scratch
 	room     chan struct{}       // closed when the window has room again; nil while nobody waits
 	closing  bool
-	drained  chan struct{} // closed when closing and no message is pending
+	notices  int           // resolutions queued for OnConfirm and not yet handed to it
+	drained  chan struct{} // closed when closing, no message is pending and no OnConfirm call is due
 	gone     bool          // abandoned: answers for it are ignored
 	timer    *time.Timer
 	timerAt  time.Time
@@ -187,9 +198,10 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 		o.ConfirmTimeout = defaultConfirmTimeout
 	}
 	p := &Publisher{
-		c:    c,
-		opts: o,
-		stop: make(chan struct{}),
+		c:        c,
+		opts:     o,
+		idPrefix: randomIDPrefix(),
+		stop:     make(chan struct{}),
 		eng: engine.NewPublisher(engine.PublisherConfig{
 			Window:            o.Window,
 			ConfirmTimeout:    o.ConfirmTimeout,
@@ -215,7 +227,10 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 
 // Publish sends body with message id msgID to the publisher's exchange and
 // routing key. It blocks while the window is full, until ctx ends, and
-// returns a Confirm to wait on. The body is copied. Reusing an id that is
+// returns a Confirm to wait on (and, with PublisherOptions.OnConfirm, hands
+// the same Confirm to that callback once it resolves). The body is copied.
+// An empty msgID lets the publisher make a unique one (Confirm.ID tells
+// it), kept for every resend of the message. Reusing an id that is
 // still pending is refused; reusing one the broker already holds gives a
 // Duplicate confirm. If ctx is done before the message is accepted (already
 // on entry, or while waiting for room) Publish returns an error wrapping
@@ -241,6 +256,11 @@ func (p *Publisher) PublishPrefixed(ctx context.Context, exchange, routingKey, m
 }
 
 func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID string, prefix *Prefix, body []byte) (*Confirm, error) {
+	if msgID == "" {
+		// Assigned once, here: the engine resends the message with this id,
+		// so the broker's dedup still recognises the copies.
+		msgID = p.idPrefix + strconv.FormatUint(p.nextID.Add(1), 36)
+	}
 	if err := p.check(exchange, routingKey, msgID, prefix.Len()+len(body)); err != nil {
 		return nil, err
 	}
@@ -282,7 +302,7 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 		// frame's other fields, so the caller may reuse its buffer. The
 		// future rides along as the message's token.
 		err = p.eng.AddCopy(engine.Message{
-			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Prefix: prefix, Body: body, Token: f,
+			ID: msgID, Exchange: exchange, RoutingKey: routingKey, Prefix: prefix.engine(), Body: body, Token: f,
 		})
 	}
 	if err != nil {
@@ -301,14 +321,11 @@ func (p *Publisher) publish(ctx context.Context, exchange, routingKey, msgID str
 }
 
 func (p *Publisher) check(exchange, routingKey, msgID string, bodyLen int) error {
-	if msgID == "" {
-		return fmt.Errorf("%w: empty message id; give every message a unique id (it is what makes resending safe)", ErrInvalid)
-	}
 	if len(msgID) > wire.MaxMessageIDLen {
 		return fmt.Errorf("%w: message id of %d bytes; the limit is %d", ErrInvalid, len(msgID), wire.MaxMessageIDLen)
 	}
-	if err := checkName("exchange", exchange, false); err != nil {
-		return fmt.Errorf("publish %q: %w (set PublisherOptions.Exchange or use PublishTo)", msgID, err)
+	if err := checkName("exchange", exchange, true); err != nil {
+		return fmt.Errorf("publish %q: %w", msgID, err)
 	}
 	if err := checkName("routing key", routingKey, true); err != nil {
 		return err
@@ -360,12 +377,14 @@ func (p *Publisher) pumpLocked(now time.Time) {
 		default:
 			f.resolve(&BrokerError{Op: fmt.Sprintf("publish %q", r.ID), Code: r.Code, Reason: r.Reason, Sends: r.Sends}, false, false, r.Sends)
 		}
+		if p.opts.OnConfirm != nil {
+			c.notices = append(c.notices, notice{p: p, f: f})
+			p.notices++
+		}
 	}
 	clear(p.resolved)
 	p.wakeWaitersLocked()
-	if p.closing && p.eng.Pending() == 0 {
-		p.markDrainedLocked()
-	}
+	p.checkDrainedLocked()
 	s := c.sess
 	if s == nil {
 		return
@@ -398,9 +417,9 @@ func (p *Publisher) armTimerLocked() {
 func (p *Publisher) onTimer() {
 	c := p.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	p.timerAt = time.Time{}
 	p.pumpLocked(time.Now())
+	c.unlock()
 }
 
 // wakeWaitersLocked lets publishes blocked on a full window try again.
@@ -408,6 +427,14 @@ func (p *Publisher) wakeWaitersLocked() {
 	if p.room != nil && (p.eng.Pending() < p.opts.Window || p.closing) {
 		close(p.room)
 		p.room = nil
+	}
+}
+
+// checkDrainedLocked marks a closing publisher drained once nothing is
+// pending and every OnConfirm call is made.
+func (p *Publisher) checkDrainedLocked() {
+	if p.closing && p.eng.Pending() == 0 && p.notices == 0 {
+		p.markDrainedLocked()
 	}
 }
 
@@ -429,12 +456,39 @@ func (p *Publisher) Pending() int {
 	return p.eng.Pending()
 }
 
-// Stats returns the publisher engine's counters (sent, resent, confirmed,
-// duplicates, refused, ...).
-func (p *Publisher) Stats() engine.PublisherStats {
+// PublisherStats are one publisher's own counters (the broker's counters
+// are Conn.BrokerStats).
+type PublisherStats struct {
+	Published  uint64 // messages accepted by Publish
+	Sent       uint64 // publish frames written, resends included
+	Resent     uint64 // publish frames that repeated an earlier attempt
+	Timeouts   uint64 // confirm timeouts that led to a resend
+	Confirmed  uint64 // messages confirmed
+	Duplicates uint64 // messages confirmed as duplicates of an earlier publish of their id
+	Refused    uint64 // messages refused by the broker
+	RetryNacks uint64 // refusals that are retried (the broker shutting down)
+	Stale      uint64 // answers naming no pending message (ignored)
+	Sessions   uint64 // connections (sessions) the publisher has published on
+}
+
+// Stats returns the publisher's own counters.
+func (p *Publisher) Stats() PublisherStats {
 	p.c.mu.Lock()
-	defer p.c.mu.Unlock()
-	return p.eng.Stats()
+	st := p.eng.Stats()
+	p.c.mu.Unlock()
+	return PublisherStats{
+		Published: st.Added, Sent: st.Sent, Resent: st.Resent, Timeouts: st.Timeouts,
+		Confirmed: st.Confirmed, Duplicates: st.Duplicates, Refused: st.Refused,
+		RetryNacks: st.RetryNacks, Stale: st.Stale, Sessions: st.Connections,
+	}
+}
+
+// randomIDPrefix is 64 random bits in base 36 and a dash: the start of the
+// ids a publisher makes for messages published without one.
+func randomIDPrefix() string {
+	var b [8]byte
+	_, _ = cryptorand.Read(b[:]) // never fails (crypto/rand panics rather)
+	return strconv.FormatUint(binary.LittleEndian.Uint64(b[:]), 36) + "-"
 }
 
 // Close stops accepting publishes and waits until every published message
@@ -445,9 +499,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	c := p.c
 	c.mu.Lock()
 	p.closing = true
-	if p.eng.Pending() == 0 {
-		p.markDrainedLocked()
-	}
+	p.checkDrainedLocked()
 	p.wakeWaitersLocked()
 	c.mu.Unlock()
 	var err error
@@ -478,23 +530,29 @@ func (p *Publisher) abandon(err error) int {
 		tokens = p.eng.PendingTokens(nil)
 	}
 	p.closing, p.gone = true, true
-	p.markDrainedLocked()
-	p.wakeWaitersLocked()
-	c.mu.Unlock()
-	p.timer.Stop()
-	p.once.Do(func() { close(p.stop) })
 	for _, t := range tokens {
 		if f, ok := t.(*Confirm); ok {
 			f.resolve(fmt.Errorf("publish %q: %w", f.id, err), false, false, 0)
+			if p.opts.OnConfirm != nil {
+				// Queued behind the answers already due, so the calls stay
+				// one at a time and in order.
+				c.notices = append(c.notices, notice{p: p, f: f})
+				p.notices++
+			}
 		}
 	}
+	p.markDrainedLocked()
+	p.wakeWaitersLocked()
+	c.unlock()
+	p.timer.Stop()
+	p.once.Do(func() { close(p.stop) })
 	return len(tokens)
 }
 
 // appendPublish writes one publish (see wire.AppendPublishPrefixed).
 // Conn.mu held.
-func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *Prefix) []byte {
-	var w *wire.OutboundPrefixes[*Prefix]
+func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *engine.Prefix) []byte {
+	var w *wire.OutboundPrefixes[*engine.Prefix]
 	if s.prefixes {
 		w = &s.outPre
 	}

@@ -136,16 +136,14 @@ func TestPublishInvalidArgumentsAreRefusedLocally(t *testing.T) {
 	b := startBroker(t, func(cfg *serverConfig) { cfg.MaxMessageSize = 1000 })
 	c := dial(t, b.addr)
 	p := newPublisher(t, c, PublisherOptions{Exchange: "ex", RoutingKey: "q"})
-	noEx := newPublisher(t, c, PublisherOptions{})
 	ctx := testCtx(t)
 	tests := []struct {
 		name string
 		call func() (*Confirm, error)
 	}{
-		{"empty id", func() (*Confirm, error) { return p.Publish(ctx, "", nil) }},
 		{"long id", func() (*Confirm, error) { return p.Publish(ctx, strings.Repeat("i", 256), nil) }},
 		{"body above the broker's limit", func() (*Confirm, error) { return p.Publish(ctx, "big", make([]byte, 1001)) }},
-		{"no exchange", func() (*Confirm, error) { return noEx.Publish(ctx, "m", nil) }},
+		{"exchange name too long", func() (*Confirm, error) { return p.PublishTo(ctx, strings.Repeat("x", 256), "q", "m", nil) }},
 		{"long routing key", func() (*Confirm, error) { return p.PublishTo(ctx, "ex", strings.Repeat("k", 256), "m", nil) }},
 	}
 	for _, tc := range tests {
@@ -215,8 +213,8 @@ func TestPublishBlocksWhileTheWindowIsFull(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "window") {
 		t.Fatalf("publish into a full window: %v, want a deadline error naming the window", err)
 	}
-	if s := p.Stats(); s.Added != 2 || p.Pending() != 2 {
-		t.Fatalf("after the refused publish: %d added, %d pending; want 2 and 2", s.Added, p.Pending())
+	if s := p.Stats(); s.Published != 2 || p.Pending() != 2 {
+		t.Fatalf("after the refused publish: %d added, %d pending; want 2 and 2", s.Published, p.Pending())
 	}
 	// A broker again (empty: the client declares the topology again and
 	// resends what is pending): only the two accepted messages arrive.
@@ -250,7 +248,7 @@ func TestPublishWithADoneContextIsNotAccepted(t *testing.T) {
 			t.Fatalf("%s with a cancelled context: confirm %v, err %v; want no confirm and context.Canceled", name, f, err)
 		}
 	}
-	if s := p.Stats(); s.Added != 0 || s.Sent != 0 || p.Pending() != 0 {
+	if s := p.Stats(); s.Published != 0 || s.Sent != 0 || p.Pending() != 0 {
 		t.Fatalf("after refused publishes: %+v, %d pending; want nothing added or sent", s, p.Pending())
 	}
 	// The broker handles a connection's frames in order: once a later

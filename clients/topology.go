@@ -12,10 +12,12 @@ import (
 
 // reply is the broker's answer to one request.
 type reply struct {
-	err   error
-	count uint64
-	tag   string
-	json  []byte
+	err     error
+	count   uint64
+	tag     string
+	json    []byte
+	fetched *Delivery // FetchOK: nil if the engine settled it itself
+	empty   bool      // FetchEmpty
 }
 
 // request is one request awaiting its answer: ch for a caller that waits,
@@ -355,9 +357,17 @@ func (c *Conn) DeleteExchange(ctx context.Context, name string) error {
 	return err
 }
 
-// Stats returns the broker's statistics document (broker.Stats as JSON;
-// decode it into that type or into a map).
-func (c *Conn) Stats(ctx context.Context) (json.RawMessage, error) {
+// Stats is BrokerStats, under its older name.
+//
+// Deprecated: use BrokerStats; the library's own counters are ClientStats,
+// Publisher.Stats and Consumer.Stats.
+func (c *Conn) Stats(ctx context.Context) (json.RawMessage, error) { return c.BrokerStats(ctx) }
+
+// BrokerStats asks the broker for its statistics document (broker.Stats as
+// JSON; decode it into that type or into a map): queues, exchanges,
+// connections as the broker counts them. The library's own counters are
+// ClientStats, Publisher.Stats and Consumer.Stats.
+func (c *Conn) BrokerStats(ctx context.Context) (json.RawMessage, error) {
 	var f wire.Stats
 	rep, err := c.roundTrip(ctx, "stats", true, func(dst []byte, id uint64) []byte {
 		f.ReqID = id
@@ -367,4 +377,34 @@ func (c *Conn) Stats(ctx context.Context) (json.RawMessage, error) {
 		return nil, err
 	}
 	return json.RawMessage(rep.json), nil
+}
+
+// Fetch takes one message from queue without subscribing (a pull, AMQP's
+// basic.get): ok is false when the queue is empty. The delivery is the
+// caller's to settle with Delivery.Ack, Nack or Reject; until then the
+// broker holds it as unacked for this connection (its ack timeout applies),
+// and if the connection breaks first the broker requeues it. Fetching needs
+// read permission on the queue. A message whose id a handler of this
+// connection is processing right now is held back like a consumer's
+// redelivery; Fetch then asks for the next one.
+func (c *Conn) Fetch(ctx context.Context, queue string) (d *Delivery, ok bool, err error) {
+	if err := checkName("queue", queue, false); err != nil {
+		return nil, false, err
+	}
+	op := fmt.Sprintf("fetch from %q", queue)
+	for {
+		// Idempotent: a fetch whose answer was lost with its connection
+		// left an unacked delivery there, which the broker requeued.
+		rep, err := c.roundTrip(ctx, op, true, func(dst []byte, id uint64) []byte {
+			return wire.AppendFetch(dst, &wire.Fetch{ReqID: id, Queue: queue})
+		})
+		switch {
+		case err != nil:
+			return nil, false, err
+		case rep.empty:
+			return nil, false, nil
+		case rep.fetched != nil:
+			return rep.fetched, true, nil
+		}
+	}
 }

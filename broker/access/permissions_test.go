@@ -443,3 +443,27 @@ func TestOtherVhostSpellingIsNeverVisible(t *testing.T) {
 		}
 	}
 }
+
+// Publishing to the default exchange "" needs write on the exchange named
+// "" (as in RabbitMQ, where it is the default exchange's permission), not
+// on the queue the routing key names: a pattern that matches "" grants it.
+func TestDefaultExchangeNeedsWriteOnTheEmptyName(t *testing.T) {
+	for _, c := range []struct {
+		write, deny string
+		allowed     bool
+	}{
+		{".*", "", true},
+		{"^$", "", true},
+		{"^(|orders)$", "", true},
+		{"^orders$", "", false},
+		{".+", "", false},
+		{".*", "^$", false},
+	} {
+		p := Permissions{Write: c.write, Deny: Deny{Write: c.deny}}
+		id := mustIdentity(t, mustDB(t, User{Name: "u", Permissions: map[string]Permissions{"/": p}}), "u", "/")
+		err := id.Publish([]byte(""))
+		if (err == nil) != c.allowed {
+			t.Errorf("write %q deny %q: Publish(\"\") = %v, want allowed %v", c.write, c.deny, err, c.allowed)
+		}
+	}
+}
