@@ -30,6 +30,7 @@ type serverFlags struct {
 	memLimit   string
 	memHigh    string
 	memLow     string
+	mgmtListen string
 }
 
 func newServerCmd() *cobra.Command {
@@ -60,6 +61,7 @@ See docs/server.md and docs/security.md.`,
 	f.StringVar(&o.memLimit, "memory-limit", "", "soft limit for the process's memory, e.g. 900MiB or 2GiB (Go's GC works harder near it; empty: GOMEMLIMIT or none)")
 	f.StringVar(&o.memHigh, "memory-high-watermark", "0.4", "global memory budget: above it publishers are blocked until consumers drain the broker; a size (512MiB, 2GiB) or a fraction of the cgroup's memory limit, else the machine's (0.4); off: no budget")
 	f.StringVar(&o.memLow, "memory-low-watermark", "0.9", "publishers resume below this: a size, or a fraction of the high watermark")
+	f.StringVar(&o.mgmtListen, "mgmt-listen", "", "HTTP address of the management API and web console (host:port; empty: off); see docs/operations.md")
 	f.String("listen", def.Listen, "plain TCP address to listen on (host:port); off: TLS only")
 	f.String("tls-listen", "", "TLS address to listen on, conventionally port 5671 (empty: no TLS listener)")
 	f.String("tls-cert", "", "server certificate chain (PEM) for the TLS listener")
@@ -295,6 +297,11 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go reloadOnHUP(ctx, srv, logger, hup)
+	stopMgmt, err := startMgmt(ctx, srv, cfg, o.mgmtListen, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMgmt()
 	if err := srv.ListenAndServe(ctx); err != nil {
 		return err
 	}
