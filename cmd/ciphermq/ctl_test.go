@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-		"log/slog"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -79,7 +79,10 @@ func TestCtlOverTheManagementAPI(t *testing.T) {
 	var seen sync.WaitGroup
 	seen.Add(3)
 	cons, err := conn.Consume(ctx, clients.ConsumerOptions{Queue: "default_queue", Prefetch: 10,
-		Handler: func(context.Context, *clients.Delivery) error { seen.Done(); return clients.Permanent(errors.New("reject")) }})
+		Handler: func(context.Context, *clients.Delivery) error {
+			seen.Done()
+			return clients.Permanent(errors.New("reject"))
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
