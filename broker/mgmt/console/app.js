@@ -110,7 +110,7 @@ async function pageOverview(page) {
   const canvas = el("canvas", { id: "rates-chart", width: 640, height: 200 });
   page.replaceChildren(el("h2", {}, "Overview"), el("div", { class: "cards", id: "overview-cards" }),
     el("h3", {}, "Message rates"),
-    el("div", { class: "legend" }, el("span", { style: "color:#1f77b4" }, "publish"), el("span", { style: "color:#2ca02c" }, "deliver"), el("span", { style: "color:#ff7f0e" }, "ack")),
+    el("div", { class: "legend" }, el("span", { class: "publish" }, "publish"), el("span", { class: "deliver" }, "deliver"), el("span", { class: "ack" }, "ack")),
     canvas, el("h3", {}, "Health"), el("div", { id: "overview-health" }));
   every(2000, async () => {
     try {
@@ -136,7 +136,7 @@ async function pageQueues(page) {
     try {
       const qs = await api("GET", "/api/queues");
       const head = el("tr", {}, ...["Vhost", "Name", "Ready", "Unacked", "Total", "Bytes", "Consumers", "Publish", "Deliver", "Ack"].map((h, i) => el("th", { class: i > 1 ? "num" : "" }, h)));
-      const rows = qs.map((q) => el("tr", { "data-queue": q.vhost + "/" + q.name },
+      const rows = qs.map((q) => el("tr", { "data-vhost": q.vhost, "data-name": q.name },
         el("td", {}, q.vhost),
         el("td", {}, el("a", { href: "#queue/" + qpath(q.vhost, q.name) }, q.name)),
         el("td", { class: "num ready" }, q.messages_ready),
