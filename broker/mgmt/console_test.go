@@ -156,7 +156,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// Sign in the way the login form does (credentials in sessionStorage),
 	// so the first API call is authenticated and logs no 401.
-	run(chromedp.Navigate(b.URL+"/style.css"))
+	run(chromedp.Navigate(b.URL + "/style.css"))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`sessionStorage.setItem("cmq-auth", %q), true`, creds))); err != nil {
 		t.Fatal(err)
 	}
