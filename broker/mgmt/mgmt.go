@@ -52,11 +52,12 @@ type Options struct {
 
 // Handler serves the management API and the console.
 type Handler struct {
-	srv   *server.Server
-	log   *slog.Logger
-	mux   *http.ServeMux
-	rates *rates
-	api   []apiRoute
+	srv    *server.Server
+	log    *slog.Logger
+	mux    *http.ServeMux
+	rates  *rates
+	api    []apiRoute
+	logins *loginCache
 }
 
 // NewHandler returns the management handler for srv: /api/... and the
@@ -68,7 +69,7 @@ func NewHandler(srv *server.Server, opts Options) *Handler {
 	if opts.RateInterval <= 0 {
 		opts.RateInterval = time.Second
 	}
-	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval)}
+	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval), logins: newLoginCache()}
 	h.routes()
 	return h
 }
@@ -183,7 +184,17 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	good, err := h.srv.CheckPassword(ctx, sourceIP(r.RemoteAddr), name, []byte(pass))
+	// Throttling first, as for broker logins: after too many failures even
+	// recently verified credentials wait.
+	var good bool
+	var err error
+	if h.srv.LoginThrottled(sourceIP(r.RemoteAddr)) {
+		err = server.ErrThrottled
+	} else {
+		good, err = h.logins.check(db, name, pass, func() (bool, error) {
+			return h.srv.CheckPassword(ctx, sourceIP(r.RemoteAddr), name, []byte(pass))
+		})
+	}
 	if errors.Is(err, server.ErrThrottled) {
 		h.log.Warn("audit: management login throttled", "remote", r.RemoteAddr, "user", name)
 		w.Header().Set("Retry-After", "60")

@@ -210,3 +210,7 @@ func (s *Server) Health() Health {
 	}
 	return h
 }
+
+// LoginThrottled reports whether logins from source (an IP) fail at once
+// for now (too many recent failures).
+func (s *Server) LoginThrottled(source string) bool { return s.auth.throttled(source, time.Now()) }
