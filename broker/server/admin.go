@@ -80,7 +80,7 @@ func (s *Server) connInfo(c *conn) ConnInfo {
 	}
 	if who, ok := s.auth.connUser[c.id]; ok {
 		ci.User = who
-		ci.Vhost = s.auth.connVhost[c.id]
+		ci.Vhost = s.auth.vhostOf[c.id]
 	}
 	ci.Unacked = s.core.ConnUnacked(c.id)
 	s.core.ConnConsumers(c.id, func(ci2 broker.ConsumerInfo) { ci.Consumers = append(ci.Consumers, ci2) })

@@ -196,9 +196,9 @@ type authState struct {
 	failures map[string]*failures // by source IP
 	inflight map[string]int       // logins waiting for or in verification, by source IP
 
-	perUser   map[string]int           // (Server.mu) connections per user
-	connUser  map[broker.ConnID]string // (Server.mu) admitted connections
-	connVhost map[broker.ConnID]string // (Server.mu) their vhosts, for management listings
+	perUser  map[string]int           // (Server.mu) connections per user
+	connUser map[broker.ConnID]string // (Server.mu) admitted connections
+	vhostOf  map[broker.ConnID]string // (Server.mu) their vhosts, for management listings
 }
 
 type failures struct {
@@ -208,14 +208,14 @@ type failures struct {
 
 func newAuthState(cfg AuthConfig) (*authState, error) {
 	a := &authState{
-		cfg:       cfg,
-		sem:       make(chan struct{}, cfg.AuthWorkers),
-		queue:     make(chan struct{}, cfg.AuthQueue+cfg.AuthWorkers),
-		failures:  make(map[string]*failures),
-		inflight:  make(map[string]int),
-		perUser:   make(map[string]int),
-		connUser:  make(map[broker.ConnID]string),
-		connVhost: make(map[broker.ConnID]string),
+		cfg:      cfg,
+		sem:      make(chan struct{}, cfg.AuthWorkers),
+		queue:    make(chan struct{}, cfg.AuthQueue+cfg.AuthWorkers),
+		failures: make(map[string]*failures),
+		inflight: make(map[string]int),
+		perUser:  make(map[string]int),
+		connUser: make(map[broker.ConnID]string),
+		vhostOf:  make(map[broker.ConnID]string),
 	}
 	if cfg.UsersFile != "" {
 		db, err := loadUsers(cfg.UsersFile, cfg.UserLimits)
@@ -235,7 +235,7 @@ func (a *authState) admit(conn broker.ConnID, id *access.Identity) *broker.Error
 	}
 	a.perUser[id.User]++
 	a.connUser[conn] = id.User
-	a.connVhost[conn] = id.Vhost
+	a.vhostOf[conn] = id.Vhost
 	return nil
 }
 
@@ -246,7 +246,7 @@ func (a *authState) release(conn broker.ConnID) {
 		return
 	}
 	delete(a.connUser, conn)
-	delete(a.connVhost, conn)
+	delete(a.vhostOf, conn)
 	if a.perUser[u]--; a.perUser[u] <= 0 {
 		delete(a.perUser, u)
 	}
