@@ -83,6 +83,10 @@ func TestAPIVhosts(t *testing.T) {
 	if len(conns) != 0 {
 		t.Fatalf("root sees a connection of vhost shop: %+v", conns)
 	}
+	wantStatus(t, call(t, b, "ops", "GET", "/api/connections", nil, &conns), 200)
+	if len(conns) != 1 || conns[0].Vhost != "shop" {
+		t.Fatalf("ops sees connections %+v, want its one on vhost shop", conns)
+	}
 }
 
 // Failed logins are throttled per address like broker logins.
