@@ -156,6 +156,7 @@ async function pageQueues(page) {
 async function pageQueue(page, vhost, name) {
   const base = "/api/queues/" + qpath(vhost, name);
   page.replaceChildren(el("h2", {}, "Queue " + name + " (vhost " + vhost + ")"), el("div", { id: "queue-body" }));
+  let purgeArmed = false; // a purge takes two clicks; survives the page's refreshes
   async function refresh() {
     try {
       const q = await api("GET", base);
@@ -167,7 +168,12 @@ async function pageQueue(page, vhost, name) {
       parts.push(el("h3", {}, "Consumers"), el("table", { id: "queue-consumers" }, el("tr", {}, el("th", {}, "Tag"), el("th", {}, "Connection"), el("th", { class: "num" }, "Prefetch"), el("th", { class: "num" }, "Unacked")),
         ...q.consumer_details.map((c) => el("tr", {}, el("td", {}, c.consumer_tag), el("td", {}, el("a", { href: "#connections" }, c.connection)), el("td", { class: "num" }, c.prefetch_count), el("td", { class: "num" }, c.messages_unacknowledged)))));
       if (state.whoami && state.whoami.can_administer) {
-        parts.push(el("p", {}, el("button", { class: "danger", id: "purge", onclick: async () => { await api("DELETE", base + "/contents"); refresh(); } }, "Purge ready messages")));
+        parts.push(el("p", {}, el("button", { class: "danger", id: "purge", onclick: async (ev) => {
+          if (!purgeArmed) { purgeArmed = true; ev.target.textContent = "Confirm purge"; return; }
+          purgeArmed = false;
+          try { const r = await api("DELETE", base + "/contents"); setStatus(new Error("purged " + r.message_count + " message(s)")); } catch (e) { setStatus(e); }
+          refresh();
+        } }, purgeArmed ? "Confirm purge" : "Purge ready messages")));
       }
       parts.push(el("h3", {}, "Dead-letter queue"));
       if (!q.dead_letter_queue) parts.push(el("p", {}, "This queue has no dead-letter queue."));
