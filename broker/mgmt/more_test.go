@@ -155,3 +155,36 @@ func TestAPIAlarmsCheckFailsOnMemoryAlarm(t *testing.T) {
 		t.Fatalf("alarms: %v", st)
 	}
 }
+
+// Connections page by number, following the cursor.
+func TestAPIConnectionPages(t *testing.T) {
+	b := mgmttest.Start(t, server.DefaultConfig(), nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for range 3 {
+		conn, err := clients.Dial(ctx, b.Addr, clients.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+	}
+	waitFor(t, "three connections", func() bool { return b.Server.Stats().Connections == 3 })
+	var names []string
+	after := ""
+	pages := 0
+	for {
+		var page []struct{ Name string }
+		resp := call(t, b, "", "GET", "/api/connections?page_size=2&after="+url.QueryEscape(after), nil, &page)
+		wantStatus(t, resp, 200)
+		pages++
+		for _, c := range page {
+			names = append(names, c.Name)
+		}
+		if after = resp.Header.Get(mgmt.NextHeader); after == "" || pages > 5 {
+			break
+		}
+	}
+	if len(names) != 3 || pages != 2 || names[0] == names[1] || names[1] == names[2] {
+		t.Fatalf("connections over %d pages: %v", pages, names)
+	}
+}
