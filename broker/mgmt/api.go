@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 )
@@ -425,7 +427,7 @@ func (h *Handler) deleteQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	h.rates.forget(qname)
-	h.log.Info("audit: queue deleted", "user", u.name, "remote", r.RemoteAddr, "vhost", r.PathValue("vhost"), "queue", r.PathValue("name"), "discarded", n)
+	audit.Log(h.log, slog.LevelInfo, audit.Admin, "queue deleted", "user", u.name, "remote", r.RemoteAddr, "vhost", r.PathValue("vhost"), "queue", r.PathValue("name"), "discarded", n)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -441,7 +443,7 @@ func (h *Handler) purgeQueue(w http.ResponseWriter, r *http.Request, u *user) {
 		errorFor(w, err)
 		return
 	}
-	h.log.Info("audit: queue purged", "user", u.name, "remote", r.RemoteAddr, "vhost", r.PathValue("vhost"), "queue", r.PathValue("name"), "discarded", n)
+	audit.Log(h.log, slog.LevelInfo, audit.Admin, "queue purged", "user", u.name, "remote", r.RemoteAddr, "vhost", r.PathValue("vhost"), "queue", r.PathValue("name"), "discarded", n)
 	writeJSON(w, http.StatusOK, map[string]int{"message_count": n})
 }
 
@@ -588,7 +590,7 @@ func (h *Handler) moveDeadLetters(w http.ResponseWriter, r *http.Request, u *use
 		errorFor(w, err)
 		return
 	}
-	h.log.Info("audit: dead-lettered messages moved back", "user", u.name, "remote", r.RemoteAddr, "vhost", r.PathValue("vhost"), "queue", r.PathValue("name"), "moved", n)
+	audit.Log(h.log, slog.LevelInfo, audit.Admin, "dead-lettered messages moved back", "user", u.name, "remote", r.RemoteAddr, "vhost", r.PathValue("vhost"), "queue", r.PathValue("name"), "moved", n)
 	writeJSON(w, http.StatusOK, map[string]int{"moved": n, "left": left})
 }
 
@@ -819,7 +821,7 @@ func (h *Handler) closeConnection(w http.ResponseWriter, r *http.Request, u *use
 		writeError(w, http.StatusNotFound, "not_found", "connection "+connName(c.ID)+" is already closed")
 		return
 	}
-	h.log.Info("audit: connection closed", "user", u.name, "remote", r.RemoteAddr, "conn", connName(c.ID), "peer", c.Remote, "conn_user", c.User)
+	audit.Log(h.log, slog.LevelInfo, audit.Admin, "connection closed", "user", u.name, "remote", r.RemoteAddr, "conn", connName(c.ID), "peer", c.Remote, "conn_user", c.User)
 	w.WriteHeader(http.StatusNoContent)
 }
 

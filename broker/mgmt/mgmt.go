@@ -32,6 +32,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/access"
+	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/server"
 )
 
@@ -169,7 +170,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 	db := h.srv.Users()
 	if db == nil {
 		if !loopback(r.RemoteAddr) {
-			h.log.Warn("audit: management request refused: broker without users, client not on loopback", "remote", r.RemoteAddr, "path", r.URL.Path)
+			audit.Log(h.log, slog.LevelWarn, audit.AccessRefused, "management request refused: broker without users, client not on loopback", "remote", r.RemoteAddr, "path", r.URL.Path)
 			writeError(w, http.StatusForbidden, "access_refused",
 				"this broker has no users file: its management API answers loopback clients only; start the broker with --users")
 			return nil
@@ -196,13 +197,13 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 		})
 	}
 	if errors.Is(err, server.ErrThrottled) {
-		h.log.Warn("audit: management login throttled", "remote", r.RemoteAddr, "user", name)
+		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management login throttled", "remote", r.RemoteAddr, "user", name)
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too_many_requests", err.Error())
 		return nil
 	}
 	if !good {
-		h.log.Warn("audit: management authentication failed", "remote", r.RemoteAddr, "user", name)
+		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management authentication failed", "remote", r.RemoteAddr, "user", name)
 		h.challenge(w, r, "authentication failed: unknown user or wrong password")
 		return nil
 	}
@@ -216,7 +217,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 		u.vhosts = append(u.vhosts, v)
 	}
 	if !u.has(access.TagManagement) && !u.has(access.TagMonitoring) && !u.has(access.TagAdministrator) {
-		h.log.Warn("audit: management access refused: no management tag", "remote", r.RemoteAddr, "user", name)
+		audit.Log(h.log, slog.LevelWarn, audit.AccessRefused, "management access refused: no management tag", "remote", r.RemoteAddr, "user", name)
 		writeError(w, http.StatusForbidden, "access_refused",
 			"user "+name+" has none of the tags management, monitoring or administrator (ciphermq user tag)")
 		return nil
@@ -249,7 +250,7 @@ func (h *Handler) authed(fn func(http.ResponseWriter, *http.Request, *user)) htt
 func (h *Handler) adminOnly(action string, fn func(http.ResponseWriter, *http.Request, *user)) http.HandlerFunc {
 	return h.authed(func(w http.ResponseWriter, r *http.Request, u *user) {
 		if !u.admin() {
-			h.log.Warn("audit: management action refused: not an administrator", "remote", r.RemoteAddr, "user", u.name, "action", action, "path", r.URL.Path)
+			audit.Log(h.log, slog.LevelWarn, audit.AccessRefused, "management action refused: not an administrator", "remote", r.RemoteAddr, "user", u.name, "action", action, "path", r.URL.Path)
 			writeError(w, http.StatusForbidden, "access_refused", "user "+u.name+" may not "+action+": that needs the administrator tag")
 			return
 		}

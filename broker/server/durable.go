@@ -122,13 +122,19 @@ func (s *Server) syncLoop(d *durability) {
 		tok := d.appended
 		f, upTo, err := d.st.BeginSync()
 		s.mu.Unlock()
+		var took time.Duration
 		if err == nil {
 			// Outside the lock: publishes keep arriving and are appended
 			// meanwhile; they form the next batch.
+			start := time.Now()
 			err = f.Sync()
+			took = time.Since(start)
 		}
 		s.mu.Lock()
 		now := time.Now()
+		if err == nil {
+			s.ops.fsync.observe(took)
+		}
 		if !d.failed {
 			if _, err = d.st.EndSync(upTo, err); err != nil {
 				s.storageFailed(err, now)

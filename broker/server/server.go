@@ -46,6 +46,7 @@ type Server struct {
 	tlsAddr  net.Addr   // (mu) first TLS listener's address
 
 	mem memBudget // (mu) the global memory budget (membudget.go)
+	ops opsStats  // (mu) the driver's own counters and latencies (metrics.go)
 
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
@@ -313,6 +314,7 @@ func (s *Server) touch(c *conn) {
 // connection and the core's timer. s.mu held. Call it after every call into
 // the core or a session.
 func (s *Server) settle(now time.Time) {
+	var released time.Time // when outcomes were released, for metrics.go
 	for {
 		// Copy: a session handling an effect may call the core, which
 		// appends to (and may overwrite) the slice Drain returned.
@@ -327,6 +329,14 @@ func (s *Server) settle(now time.Time) {
 				continue
 			}
 			c := s.conns[e.Conn]
+			if e.Kind == broker.EffectConfirm || e.Kind == broker.EffectRefuse {
+				if released.IsZero() {
+					// Once per settle: now is when the operation began,
+					// before the core's work the latency should include.
+					released = time.Now()
+				}
+				s.countOutcome(e, c, released)
+			}
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
 				continue

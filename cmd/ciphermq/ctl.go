@@ -18,7 +18,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker/mgmt"
 )
 
-// defaultMgmtURL is where `ciphermq server --mgmt-listen 127.0.0.1:15672`
+// defaultMgmtURL is where the operations listener of `ciphermq server` (--http-listen, default 127.0.0.1:15672)
 // serves (RabbitMQ's management port).
 const defaultMgmtURL = "http://127.0.0.1:15672"
 
@@ -30,7 +30,7 @@ func newCtlCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ctl",
 		Short: "Inspect and administer a running broker over its management API",
-		Long: `ctl talks to the broker's management API (ciphermq server --mgmt-listen; docs/operations.md):
+		Long: `ctl talks to the broker's management API (served on the operations listener, ciphermq server --http-listen; docs/operations.md):
 list queues, exchanges, bindings, connections and consumers, purge or delete a queue, close a
 connection, and list or move back dead-lettered messages (metadata only: the broker never holds
 plaintext). Output is a table; --json prints the API's JSON for scripts. Listing needs a user
@@ -197,7 +197,7 @@ func ctlRequest(cmd *cobra.Command, method, path string, body any, out any, hdr 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("management API at %s: %w (is the broker running with --mgmt-listen? set --url or $%s)", base, err, setMgmtURL.env)
+		return nil, fmt.Errorf("management API at %s: %w (is the broker running, and its --http-listen at this address? set --url or $%s)", base, err, setMgmtURL.env)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

@@ -169,7 +169,7 @@ func TestCtlOverTheManagementAPI(t *testing.T) {
 	if queueExists(b.Server, "default_queue") {
 		t.Fatal("default_queue survived ctl delete queue")
 	}
-	if _, err := runCtl(t, "--url", "http://127.0.0.1:1", "list", "queues", "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), "--mgmt-listen") {
+	if _, err := runCtl(t, "--url", "http://127.0.0.1:1", "list", "queues", "--timeout", "2s"); err == nil || !strings.Contains(err.Error(), "--http-listen") {
 		t.Fatalf("unreachable API: %v", err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,15 +20,15 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// server --mgmt-listen serves the management API and the console, and ctl
-// reads it.
-func TestServerMgmtListen(t *testing.T) {
+// The operations listener (--http-listen) serves the management API and the
+// console beside /metrics, and ctl reads it.
+func TestServerHTTPListenServesManagement(t *testing.T) {
 	isolate(t)
 	t.Setenv(setMgmtURL.env, "")
 	addr, mgmtAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newServerCmd()
-	cmd.SetArgs([]string{"--listen", addr, "--mgmt-listen", mgmtAddr, "--log-level", "error", "--in-memory"})
+	cmd.SetArgs([]string{"--listen", addr, "--http-listen", mgmtAddr, "--log-level", "error", "--in-memory"})
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	defer func() {
@@ -64,24 +62,6 @@ func TestServerMgmtListen(t *testing.T) {
 	}
 	out, err := runCtl(t, "--url", url, "list", "queues")
 	if err != nil || !strings.Contains(out, "default_queue") {
-		t.Fatalf("ctl against --mgmt-listen: %v\n%s", err, out)
-	}
-}
-
-// With users, a management listener beyond loopback needs
-// --allow-plain-without-tls (basic auth over plain HTTP).
-func TestServerMgmtListenRefusesPlainPasswordsBeyondLoopback(t *testing.T) {
-	isolate(t)
-	users := filepath.Join(t.TempDir(), "users.json")
-	if err := os.WriteFile(users, []byte(`{"version":1,"users":[]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := newServerCmd()
-	cmd.SetArgs([]string{"--listen", freeAddr(t), "--users", users, "--mgmt-listen", "0.0.0.0:0", "--log-level", "error", "--in-memory"})
-	cmd.SetOut(io.Discard)
-	cmd.SetErr(io.Discard)
-	err := cmd.Execute()
-	if err == nil || !strings.Contains(err.Error(), "--allow-plain-without-tls") {
-		t.Fatalf("got %v", err)
+		t.Fatalf("ctl against --http-listen: %v\n%s", err, out)
 	}
 }
