@@ -345,3 +345,18 @@ func (id *Identity) SeeExchange(name string) bool {
 func (id *Identity) SeeBrokerWide() bool {
 	return id.unrestricted || id.HasTag(TagMonitoring) || id.HasTag(TagAdministrator)
 }
+
+// Vhosts lists the vhosts the user has permissions on, sorted (nil for an
+// unknown user).
+func (db *DB) Vhosts(user string) []string {
+	e := db.users[user]
+	if e == nil {
+		return nil
+	}
+	vs := make([]string, 0, len(e.perms))
+	for v := range e.perms {
+		vs = append(vs, v)
+	}
+	slices.Sort(vs)
+	return vs
+}

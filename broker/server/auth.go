@@ -200,6 +200,7 @@ type authState struct {
 
 	perUser  map[string]int           // (Server.mu) connections per user
 	connUser map[broker.ConnID]string // (Server.mu) admitted connections
+	vhostOf  map[broker.ConnID]string // (Server.mu) their vhosts, for management listings
 }
 
 type failures struct {
@@ -216,6 +217,7 @@ func newAuthState(cfg AuthConfig) (*authState, error) {
 		inflight: make(map[string]int),
 		perUser:  make(map[string]int),
 		connUser: make(map[broker.ConnID]string),
+		vhostOf:  make(map[broker.ConnID]string),
 	}
 	if cfg.UsersFile != "" {
 		db, err := loadUsers(cfg.UsersFile, cfg.UserLimits)
@@ -235,6 +237,7 @@ func (a *authState) admit(conn broker.ConnID, id *access.Identity) *broker.Error
 	}
 	a.perUser[id.User]++
 	a.connUser[conn] = id.User
+	a.vhostOf[conn] = id.Vhost
 	return nil
 }
 
@@ -245,6 +248,7 @@ func (a *authState) release(conn broker.ConnID) {
 		return
 	}
 	delete(a.connUser, conn)
+	delete(a.vhostOf, conn)
 	if a.perUser[u]--; a.perUser[u] <= 0 {
 		delete(a.perUser, u)
 	}

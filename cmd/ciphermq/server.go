@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ciphermq/ciphermq/broker/mgmt"
 	"github.com/ciphermq/ciphermq/broker/ops"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/broker/store"
@@ -368,8 +369,15 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 		return nil, fmt.Errorf("--metrics-auth %q: use none or users", o.metricsAuth)
 	}
 	s := ops.New(oc, srv)
-	// Other operations handlers (management API, console) mount here with
-	// s.Handle before Serve.
+	// The management API and the web console share the listener (their
+	// own authentication: broker users by HTTP basic auth; docs/operations.md).
+	if cfg.Auth.UsersFile != "" && !o.httpTLS && !loopbackHost(o.httpListen) && !cfg.Auth.AllowPlainWithoutTLS {
+		logger.Warn("operations listener beyond loopback without --http-tls: management API passwords (HTTP basic auth) cross the network in clear text",
+			"http_listen", o.httpListen)
+	}
+	mh := mgmt.NewHandler(srv, mgmt.Options{Logger: logger})
+	s.Handle("/api/", mh)
+	s.Handle("/", mh)
 	l, err := s.Listen(ctx)
 	if err != nil {
 		return nil, err
