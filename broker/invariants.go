@@ -210,8 +210,21 @@ func (c *Core) checkUsage() error {
 	for _, q := range c.queues {
 		at(q.owner).Queues++
 	}
+	held := func(m *message) {
+		if m.publisher != "" {
+			at(m.publisher).QueuedBytes += copyCost(m) + MessageOverhead
+		}
+	}
+	for _, q := range c.queues {
+		for i := 0; i < q.ready.len(); i++ {
+			held(q.ready.at(i))
+		}
+	}
 	for _, cn := range c.conns {
 		at(cn.owner.User).Consumers += len(cn.consumers)
+		for _, m := range cn.appendAll(nil) {
+			held(m)
+		}
 	}
 	for u, w := range want {
 		if *w == (Usage{}) {
