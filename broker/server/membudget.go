@@ -175,9 +175,14 @@ func (c *conn) waitForMemory() bool {
 	}
 }
 
-// pausedByAlarm reports whether the alarm stops reading c. s.mu held.
+// pausedByAlarm reports whether the alarm stops reading c. s.mu held. A
+// native session says so itself (its hold of publishes is full); a
+// grown read buffer stops the reading of other sessions (a long text
+// line). A native session's grown buffer is already allocated and
+// accounted, and what it reads into it is bounded by the hold, so it
+// keeps being read.
 func (c *conn) pausedByAlarm() bool {
-	if c.inGrown {
+	if _, native := c.sess.(*session.Native); c.inGrown && !native {
 		return true
 	}
 	ma, ok := c.sess.(session.MemoryAlarmed)

@@ -34,11 +34,12 @@ type MemoryAlarmed interface {
 
 // HeldPublishLimit bounds the publish frames (Publish, PublishRef,
 // Prefix) a native session holds, in arrival order, while the memory
-// alarm pauses its publisher: up to this many bytes are read, kept and
-// handled when the alarm clears, so that the frames behind them (acks,
-// consumes, declares, deletes, stats) are served meanwhile. A publish
-// that does not fit stops the reading of the connection, as a whole, until
-// the alarm clears. A client that honours Blocked sends at most its
+// alarm pauses its publisher: up to this many bytes (or one frame of any
+// size when the hold is empty) are read, kept and handled when the alarm
+// clears, so that the frames behind them (acks, consumes, declares,
+// deletes, stats) are served meanwhile. A publish that does not fit stops
+// the reading of the connection, as a whole, until the alarm clears. A
+// session holds at most HeldPublishLimit + one max-size frame. A client that honours Blocked sends at most its
 // in-flight publishes after it, so the hold rarely fills.
 const HeldPublishLimit = 64 << 10
 
@@ -74,7 +75,7 @@ func (m *memAlarm) holds(typ wire.FrameType) bool {
 
 // hold keeps one whole frame, or reports that it does not fit.
 func (m *memAlarm) hold(frame []byte) bool {
-	if len(m.held)+len(frame) > HeldPublishLimit {
+	if len(m.held) > 0 && len(m.held)+len(frame) > HeldPublishLimit {
 		m.holdFull = true
 		return false
 	}
