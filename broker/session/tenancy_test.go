@@ -277,3 +277,40 @@ func TestPerUserQueueLimit(t *testing.T) {
 		t.Errorf("after a delete: %#v", got)
 	}
 }
+
+// TestMemoryShareRefusesOverBothProtocols: a user at its memory share gets
+// Nack 503 on the native protocol and an Error line on the text protocol;
+// another user's publish on the same broker is confirmed.
+func TestMemoryShareRefusesOverBothProtocols(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	share := access.Limits{MaxQueuedBytes: 1} // the first message reaches it
+	withUsers(t, w,
+		authUser{name: "mallory", perms: map[string]access.Permissions{"/": all}, limits: share},
+		authUser{name: "alice", perms: map[string]access.Permissions{"/": all}, limits: share},
+	)
+	w.cfg.TextUser = "mallory"
+	mallory, alice := external(t, w, "mallory", "/"), external(t, w, "alice", "/")
+	pub := func(s *session.Native, seq uint64, id string) wire.Frame {
+		got := request(t, w, s, wire.AppendPublish(nil, &wire.Publish{Seq: seq, Exchange: []byte(broker.DefaultExchange),
+			RoutingKey: []byte(broker.DefaultRoutingKey), MessageID: []byte(id), Body: []byte("b")}))
+		if len(got) != 1 {
+			t.Fatalf("publish %s answered %#v", id, got)
+		}
+		return got[0]
+	}
+	if f, ok := pub(mallory, 1, "m-1").(*wire.Confirm); !ok {
+		t.Fatalf("mallory's first publish: %#v", f)
+	}
+	n, ok := pub(mallory, 2, "m-2").(*wire.Nack)
+	if !ok || n.Code != uint16(broker.CodeUnavailable) || !strings.Contains(n.Reason, `user "mallory" memory share reached`) {
+		t.Fatalf("mallory's publish over her share: %#v, want Nack 503", n)
+	}
+	if f, ok := pub(alice, 1, "a-1").(*wire.Confirm); !ok {
+		t.Fatalf("alice's publish while mallory is at her share: %#v", f)
+	}
+	_, text := w.text()
+	w.feed(text, []byte("publish default_exchange default_key "+envelope("m-3")+"\n"))
+	if got := lines(t, w.take(text)); len(got) != 1 || !strings.HasPrefix(got[0], `Error: user "mallory" memory share reached`) {
+		t.Fatalf("text publish as mallory over her share answered %q", got)
+	}
+}
