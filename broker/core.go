@@ -20,6 +20,13 @@ type Core struct {
 	// that a stats page costs O(log n + page) and never sorts.
 	exchangeIndex nameIndex[*exchange]
 	queueIndex    nameIndex[*queue]
+	// defaultExchanges and defaultQueues index the default vhost's
+	// objects only: its names have no vhost prefix and interleave with
+	// other vhosts' in the indexes above, so a default-vhost stats page
+	// walks these (EachVhostQueue). A named vhost's names share their
+	// prefix and are contiguous in the indexes above.
+	defaultExchanges nameIndex[*exchange]
+	defaultQueues    nameIndex[*queue]
 	conns         map[ConnID]*connection
 	nBindings     int
 	nConsumers    int

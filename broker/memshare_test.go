@@ -98,3 +98,54 @@ func TestCheckUsageCatchesQueuedBytesDrift(t *testing.T) {
 		t.Fatalf("CheckInvariants with drifted queued bytes: %v, want a usage error", err)
 	}
 }
+
+// TestEachVhostVisitsOnlyThatVhost: a vhost's walk visits its own queues
+// and exchanges only (the work meter counts each visit), the default
+// vhost's included, whatever the other vhosts hold.
+func TestEachVhostVisitsOnlyThatVhost(t *testing.T) {
+	h := newHarness(t, Config{})
+	for i := range 300 {
+		h.queue(Qualify("big", fmt.Sprintf("q%03d", i)), QueueOptions{})
+		h.exchange(Qualify("big", fmt.Sprintf("x%03d", i)), Direct)
+	}
+	for _, n := range []string{"a", "bigger", "zz"} {
+		h.queue(n, QueueOptions{})
+		h.exchange(n, Direct)
+	}
+	h.queue(Qualify("v", "only"), QueueOptions{})
+	h.check()
+	walk := func(vhost string) (queues, exchanges []string, work uint64) {
+		before, _ := h.c.WorkMeter()
+		h.c.EachVhostQueue(vhost, "", func(q QueueStats) bool { queues = append(queues, q.Name); return true })
+		h.c.EachVhostExchange(vhost, "", func(e ExchangeStats) bool { exchanges = append(exchanges, e.Name); return true })
+		after, _ := h.c.WorkMeter()
+		return queues, exchanges, after - before
+	}
+	q, x, work := walk(DefaultVhost)
+	if fmt.Sprint(q) != "[a bigger zz]" || fmt.Sprint(x) != "[a bigger zz]" || work != 6 {
+		t.Fatalf("default vhost walk: queues %v, exchanges %v, work %d", q, x, work)
+	}
+	q, x, work = walk("v")
+	if len(q) != 1 || q[0] != Qualify("v", "only") || len(x) != 0 || work != 1 {
+		t.Fatalf("vhost v walk: queues %q, exchanges %q, work %d", q, x, work)
+	}
+	if q, _, _ = walk("big"); len(q) != 300 {
+		t.Fatalf("vhost big walk: %d queues, want 300", len(q))
+	}
+	// Deletes leave the indexes.
+	if _, err := h.c.DeleteQueue("bigger", h.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.DeleteExchange("bigger"); err != nil {
+		t.Fatal(err)
+	}
+	h.check()
+	if q, x, _ = walk(""); len(q) != 2 || len(x) != 2 {
+		t.Fatalf("after deletes: %v %v", q, x)
+	}
+	// The invariant check sees a default-vhost index that drifted.
+	h.c.defaultQueues.delete("a")
+	if err := h.c.CheckInvariants(); err == nil || !strings.Contains(err.Error(), "default vhost index") {
+		t.Fatalf("CheckInvariants with a drifted index: %v", err)
+	}
+}

@@ -41,4 +41,6 @@ type Core interface {
 	StatsSummary() broker.Stats
 	EachQueue(after string, fn func(broker.QueueStats) bool)
 	EachExchange(after string, fn func(broker.ExchangeStats) bool)
+	EachVhostQueue(vhost, after string, fn func(broker.QueueStats) bool)
+	EachVhostExchange(vhost, after string, fn func(broker.ExchangeStats) bool)
 }

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -312,5 +313,49 @@ func TestMemoryShareRefusesOverBothProtocols(t *testing.T) {
 	w.feed(text, []byte("publish default_exchange default_key "+envelope("m-3")+"\n"))
 	if got := lines(t, w.take(text)); len(got) != 1 || !strings.HasPrefix(got[0], `Error: user "mallory" memory share reached`) {
 		t.Fatalf("text publish as mallory over her share answered %q", got)
+	}
+}
+
+// TestStatsWalkIsBoundedForFilteredUsers: a user whose permissions hide
+// more than MaxStatsScan names of its vhost before the ones it may see
+// gets a truncated reply without a cursor (never a hidden name), and the
+// request visits at most MaxStatsScan queues; other vhosts' queues are
+// never visited by a default-vhost user.
+func TestStatsWalkIsBoundedForFilteredUsers(t *testing.T) {
+	w := newWorld(t, broker.Config{MaxQueues: 3 * session.MaxStatsScan})
+	withUsers(t, w, authUser{name: "u", perms: map[string]access.Permissions{"/": {Read: "z-.*"}}})
+	for i := range session.MaxStatsScan + 5 {
+		if err := w.core.DeclareQueue(fmt.Sprintf("a-%05d", i), broker.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Another vhost's names sort among the default vhost's.
+		if err := w.core.DeclareQueue(broker.Qualify("b", fmt.Sprintf("q%05d", i)), broker.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.core.DeclareQueue("z-visible", broker.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := external(t, w, "u", "/")
+	before, _ := w.core.WorkMeter()
+	st := nativeStats(t, w, s)
+	after, _ := w.core.WorkMeter()
+	if len(st.Queues) != 0 || !st.Truncated || st.NextQueue != "" {
+		t.Fatalf("stats over %d hidden names: %d queues, truncated %v, next %q; want a truncated reply without a cursor",
+			session.MaxStatsScan+5, len(st.Queues), st.Truncated, st.NextQueue)
+	}
+	// The exchanges list visits the default vhost's few exchanges.
+	if work := after - before; work > session.MaxStatsScan+10 {
+		t.Fatalf("one stats request did %d units of work, want at most %d", work, session.MaxStatsScan+10)
+	}
+	// With fewer hidden names the visible queue is listed.
+	for i := range 10 {
+		if _, err := w.core.DeleteQueue(fmt.Sprintf("a-%05d", i), w.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.settle()
+	if q, _ := names(nativeStats(t, w, s)); len(q) != 1 || q[0] != "z-visible" {
+		t.Fatalf("with %d hidden names the reply lists %v, want z-visible", session.MaxStatsScan-5, q)
 	}
 }
