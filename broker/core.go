@@ -27,10 +27,10 @@ type Core struct {
 	// prefix and are contiguous in the indexes above.
 	defaultExchanges nameIndex[*exchange]
 	defaultQueues    nameIndex[*queue]
-	conns         map[ConnID]*connection
-	nBindings     int
-	nConsumers    int
-	usage         map[string]*Usage // per user; only users holding something
+	conns            map[ConnID]*connection
+	nBindings        int
+	nConsumers       int
+	usage            map[string]*Usage // per user; only users holding something
 
 	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
