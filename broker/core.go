@@ -20,6 +20,11 @@ type Core struct {
 	// that a stats page costs O(log n + page) and never sorts.
 	exchangeIndex nameIndex[*exchange]
 	queueIndex    nameIndex[*queue]
+	conns         map[ConnID]*connection
+	nBindings     int
+	nConsumers    int
+	usage         map[string]*Usage // per user; only users holding something
+
 	// defaultExchanges and defaultQueues index the default vhost's
 	// objects only: its names have no vhost prefix and interleave with
 	// other vhosts' in the indexes above, so a default-vhost stats page
@@ -27,10 +32,6 @@ type Core struct {
 	// prefix and are contiguous in the indexes above.
 	defaultExchanges nameIndex[*exchange]
 	defaultQueues    nameIndex[*queue]
-	conns            map[ConnID]*connection
-	nBindings        int
-	nConsumers       int
-	usage            map[string]*Usage // per user; only users holding something
 
 	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
