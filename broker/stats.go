@@ -40,6 +40,17 @@ type Stats struct {
 	Truncated    bool   `json:"truncated,omitempty"`
 	NextQueue    string `json:"next_queue,omitempty"`
 	NextExchange string `json:"next_exchange,omitempty"`
+	// MemoryShare, in a session's reply to a user that has a memory share
+	// (UserLimits.QueuedBytes), is that share and what the user holds
+	// against it (Usage.QueuedBytes); absent otherwise.
+	MemoryShare *MemoryShareStats `json:"memory_share,omitempty"`
+}
+
+// MemoryShareStats is one user's memory share and its use.
+type MemoryShareStats struct {
+	User        string `json:"user"`
+	QueuedBytes int64  `json:"queued_bytes"`
+	Share       int64  `json:"share"`
 }
 
 // DedupUserStats describes one user's dedup window.

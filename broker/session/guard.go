@@ -137,6 +137,9 @@ func (g *guard) statsPage(core Core, limit int) broker.Stats {
 	out := g.stats(s)
 	out.NextQueue, out.NextExchange = nextQ, nextX
 	out.Truncated = cutQ || cutX
+	if share := g.owner.Limits.QueuedBytes; share > 0 {
+		out.MemoryShare = &broker.MemoryShareStats{User: g.owner.User, QueuedBytes: core.Usage(g.owner.User).QueuedBytes, Share: share}
+	}
 	return out
 }
 

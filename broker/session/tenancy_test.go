@@ -309,6 +309,11 @@ func TestMemoryShareRefusesOverBothProtocols(t *testing.T) {
 	if f, ok := pub(alice, 1, "a-1").(*wire.Confirm); !ok {
 		t.Fatalf("alice's publish while mallory is at her share: %#v", f)
 	}
+	// Stats show each user its own share and use.
+	ms := nativeStats(t, w, mallory).MemoryShare
+	if ms == nil || ms.User != "mallory" || ms.Share != 1 || ms.QueuedBytes != w.core.Usage("mallory").QueuedBytes || ms.QueuedBytes <= 0 {
+		t.Fatalf("mallory's stats memory share: %+v", ms)
+	}
 	_, text := w.text()
 	w.feed(text, []byte("publish default_exchange default_key "+envelope("m-3")+"\n"))
 	if got := lines(t, w.take(text)); len(got) != 1 || !strings.HasPrefix(got[0], `Error: user "mallory" memory share reached`) {
