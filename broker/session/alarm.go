@@ -39,8 +39,9 @@ type MemoryAlarmed interface {
 // clears, so that the frames behind them (acks, consumes, declares,
 // deletes, stats) are served meanwhile. A publish that does not fit stops
 // the reading of the connection, as a whole, until the alarm clears. A
-// session holds at most HeldPublishLimit + one max-size frame. A client that honours Blocked sends at most its
-// in-flight publishes after it, so the hold rarely fills.
+// session holds at most HeldPublishLimit + one max-size frame. A client
+// that honours Blocked sends at most its in-flight publishes after it, so
+// the hold rarely fills.
 const HeldPublishLimit = 64 << 10
 
 var (
@@ -83,7 +84,8 @@ func (m *memAlarm) hold(frame []byte) bool {
 	return true
 }
 
-// paused reports that the driver is not reading this connection.
+// paused reports that the alarm pauses this connection's publishes (they
+// are held; the driver stops reading only once the hold is full).
 func (m *memAlarm) paused() bool { return m.on && m.published }
 
 // SetMemoryAlarm implements MemoryAlarmed.
@@ -128,8 +130,8 @@ func (n *Native) replayHeld(now time.Time) {
 			return
 		}
 	}
-	if n.mem.held == nil {
-		n.mem.held = held[:0]
+	if n.mem.held == nil && cap(held) <= HeldPublishLimit {
+		n.mem.held = held[:0] // reused; a buffer grown for a large frame is let go
 	}
 }
 
