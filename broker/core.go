@@ -25,6 +25,14 @@ type Core struct {
 	nConsumers    int
 	usage         map[string]*Usage // per user; only users holding something
 
+	// defaultExchanges and defaultQueues index the default vhost's
+	// objects only: its names have no vhost prefix and interleave with
+	// other vhosts' in the indexes above, so a default-vhost stats page
+	// walks these (EachVhostQueue). A named vhost's names share their
+	// prefix and are contiguous in the indexes above.
+	defaultExchanges nameIndex[*exchange]
+	defaultQueues    nameIndex[*queue]
+
 	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
 

@@ -179,6 +179,9 @@ func (c *Core) CheckInvariants() error {
 	if err := c.checkMemory(); err != nil {
 		return err
 	}
+	if err := c.checkVhostIndexes(); err != nil {
+		return err
+	}
 	for _, u := range c.dedup.users {
 		d := c.dedup.byUser[u]
 		if len(d.fifo)-d.head != d.ids.len() {
@@ -187,6 +190,33 @@ func (c *Core) CheckInvariants() error {
 		if d.enabled() && d.ids.len() > d.max {
 			return fmt.Errorf("dedup window of user %q: %d ids above the limit %d", u, d.ids.len(), d.max)
 		}
+	}
+	return nil
+}
+
+// checkVhostIndexes verifies that the default vhost's indexes hold
+// exactly its queues and exchanges.
+func (c *Core) checkVhostIndexes() error {
+	nq, nx := 0, 0
+	for name, q := range c.queues {
+		if inDefaultVhost(name) {
+			nq++
+			if got, ok := c.defaultQueues.get(name); !ok || got != q {
+				return fmt.Errorf("default vhost index: queue %q missing", name)
+			}
+		}
+	}
+	for name, ex := range c.exchanges {
+		if inDefaultVhost(name) {
+			nx++
+			if got, ok := c.defaultExchanges.get(name); !ok || got != ex {
+				return fmt.Errorf("default vhost index: exchange %q missing", name)
+			}
+		}
+	}
+	if nq != c.defaultQueues.len() || nx != c.defaultExchanges.len() {
+		return fmt.Errorf("default vhost index: %d queues and %d exchanges indexed, %d and %d exist",
+			c.defaultQueues.len(), c.defaultExchanges.len(), nq, nx)
 	}
 	return nil
 }
@@ -210,8 +240,21 @@ func (c *Core) checkUsage() error {
 	for _, q := range c.queues {
 		at(q.owner).Queues++
 	}
+	held := func(m *message) {
+		if m.publisher != "" {
+			at(m.publisher).QueuedBytes += copyCost(m) + MessageOverhead
+		}
+	}
+	for _, q := range c.queues {
+		for i := 0; i < q.ready.len(); i++ {
+			held(q.ready.at(i))
+		}
+	}
 	for _, cn := range c.conns {
 		at(cn.owner.User).Consumers += len(cn.consumers)
+		for _, m := range cn.appendAll(nil) {
+			held(m)
+		}
 	}
 	for u, w := range want {
 		if *w == (Usage{}) {

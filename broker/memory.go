@@ -60,7 +60,11 @@ func copyCost(m *message) int64 {
 func (c *Core) memHold(m *message) {
 	a := &c.mem
 	a.copies++
-	a.copyBytes += copyCost(m)
+	cost := copyCost(m)
+	a.copyBytes += cost
+	if m.publisher != "" {
+		c.use(m.publisher).QueuedBytes += cost + MessageOverhead
+	}
 	if p := m.prefix; p != nil {
 		if a.prefixes == nil {
 			a.prefixes = make(map[*Prefix]int64)
@@ -77,7 +81,11 @@ func (c *Core) memHold(m *message) {
 func (c *Core) memRelease(m *message) {
 	a := &c.mem
 	a.copies--
-	a.copyBytes -= copyCost(m)
+	cost := copyCost(m)
+	a.copyBytes -= cost
+	if m.publisher != "" {
+		c.unuse(m.publisher, func(u *Usage) { u.QueuedBytes -= cost + MessageOverhead })
+	}
 	if a.copies < 0 || a.copyBytes < 0 {
 		panic("broker: memory accounting below zero")
 	}

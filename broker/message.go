@@ -21,6 +21,7 @@ type message struct {
 	prefix     *Prefix // shared leading part of the body; nil if none
 
 	q           *queue
+	publisher   string // the publishing user its copy counts against (Usage.QueuedBytes); "" for none
 	seq         uint64 // enqueue order within q; requeues restore this order
 	storeSeq    uint64 // the durable log's message number; 0 unless q is durable
 	deliveries  uint32 // delivery attempts so far

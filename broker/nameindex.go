@@ -145,3 +145,19 @@ func ascendAfter[V any](n *nameNode[V], after string, fn func(string, V) bool) b
 	}
 	return true
 }
+
+// get returns the value stored under key.
+func (t *nameIndex[V]) get(key string) (V, bool) {
+	for n := t.root; n != nil; {
+		switch {
+		case key < n.key:
+			n = n.left
+		case key > n.key:
+			n = n.right
+		default:
+			return n.val, true
+		}
+	}
+	var zero V
+	return zero, false
+}

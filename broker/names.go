@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
@@ -109,6 +110,10 @@ const (
 	VhostSeparator = "\x1f"
 	MaxVhostLen    = 255
 )
+
+// inDefaultVhost reports whether a core name belongs to the default vhost
+// (it carries no vhost prefix).
+func inDefaultVhost(name string) bool { return !strings.Contains(name, VhostSeparator) }
 
 // Qualify returns the core's name for name in vhost.
 func Qualify(vhost, name string) string {

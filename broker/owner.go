@@ -21,6 +21,11 @@ type Owner struct {
 // per-user limit.
 type UserLimits struct {
 	Queues, Exchanges, Bindings, Consumers int
+	// QueuedBytes is the user's memory share: while the message copies it
+	// published and the broker still holds count this many bytes or more
+	// (Usage.QueuedBytes), its publishes are refused with CodeUnavailable
+	// (ErrMemoryShare), whoever owns the queues; other users publish on.
+	QueuedBytes int64
 }
 
 // Usage is what one user holds.
@@ -29,6 +34,13 @@ type Usage struct {
 	Exchanges int `json:"exchanges"`
 	Bindings  int `json:"bindings"`
 	Consumers int `json:"consumers"`
+	// QueuedBytes is what the message copies this user published and the
+	// broker still holds (ready or unacked, in any queue) count in the
+	// core's memory estimate: id, routing key and body plus a quarter,
+	// plus MessageOverhead, per copy; shared prefixes excluded (they count
+	// in the global estimate once). Messages restored from the durable log
+	// and those of the anonymous user "" count for nobody.
+	QueuedBytes int64 `json:"queued_bytes"`
 }
 
 // Usage returns what user holds now.
@@ -57,7 +69,7 @@ func (c *Core) unuse(user string, f func(*Usage)) {
 		panic("broker: releasing usage of user " + user + " who holds nothing")
 	}
 	f(u)
-	if u.Queues < 0 || u.Exchanges < 0 || u.Bindings < 0 || u.Consumers < 0 {
+	if u.Queues < 0 || u.Exchanges < 0 || u.Bindings < 0 || u.Consumers < 0 || u.QueuedBytes < 0 {
 		panic("broker: negative usage for user " + user)
 	}
 	if *u == (Usage{}) {
@@ -72,6 +84,28 @@ func overLimit(o Owner, kind string, held, limit int) *Error {
 		return Errorf(CodeResourceLimit, "user %q already holds %d %s, its limit: remove some first or ask an operator to raise the user's limit", o.User, held, kind)
 	}
 	return nil
+}
+
+// ErrMemoryShare matches (errors.Is) the refusal of a publish whose user
+// is at its memory share: code 503 (Unavailable, "not now"), nothing
+// enqueued. The publisher should wait and resend: the share frees as the
+// consumers of its messages ack them (docs/server.md, "Memory budget").
+var ErrMemoryShare = &Error{Code: CodeUnavailable, Msg: "user memory share reached"}
+
+// overShare refuses a publish of o while the copies o published and the
+// core still holds count at least o's memory share. The check is before
+// routing, so one accepted publish may overshoot the share by its own
+// copies (at most MaxMessageSize per target queue).
+func (c *Core) overShare(o Owner) *Error {
+	limit := o.Limits.QueuedBytes
+	if limit <= 0 || o.User == "" {
+		return nil
+	}
+	u := c.usage[o.User]
+	if u == nil || u.QueuedBytes < limit {
+		return nil
+	}
+	return Errorf(CodeUnavailable, "user %q memory share reached: its published messages still held by the broker count %d bytes, its share is %d; this message was not accepted, resend it once consumers have drained some (the share is per user: other users are not blocked)", o.User, u.QueuedBytes, limit)
 }
 
 // OpenAs registers a new connection acting as owner: its consumers count

@@ -62,6 +62,10 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		c.emitOutcome(Effect{Kind: EffectConfirm, Conn: conn, Seq: p.Seq, Duplicate: true, Durable: allDurable}, c.PendingPersist() > 0)
 		return nil
 	}
+	owner := c.conns[conn].owner
+	if e := c.overShare(owner); e != nil {
+		return e
+	}
 	exName := ""
 	switch {
 	case ex != nil:
@@ -128,6 +132,7 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 		m := c.newMessage()
 		m.id, m.exchange, m.routingKey, m.body, m.prefix = id, exName, rk, body, p.Prefix
 		m.q = q
+		m.publisher = owner.User
 		q.seq++
 		m.seq = q.seq
 		if q.opts.Durable {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"strings"
 )
 
 // Stats is a snapshot of the core's counters. Slices are sorted by name so
@@ -39,6 +40,17 @@ type Stats struct {
 	Truncated    bool   `json:"truncated,omitempty"`
 	NextQueue    string `json:"next_queue,omitempty"`
 	NextExchange string `json:"next_exchange,omitempty"`
+	// MemoryShare, in a session's reply to a user that has a memory share
+	// (UserLimits.QueuedBytes), is that share and what the user holds
+	// against it (Usage.QueuedBytes); absent otherwise.
+	MemoryShare *MemoryShareStats `json:"memory_share,omitempty"`
+}
+
+// MemoryShareStats is one user's memory share and its use.
+type MemoryShareStats struct {
+	User        string `json:"user"`
+	QueuedBytes int64  `json:"queued_bytes"`
+	Share       int64  `json:"share"`
 }
 
 // DedupUserStats describes one user's dedup window.
@@ -147,6 +159,53 @@ func (c *Core) EachQueue(after string, fn func(QueueStats) bool) {
 		c.work++
 		return fn(q.stats())
 	})
+}
+
+// EachVhostQueue is EachQueue over the queues of one vhost only ("" or
+// DefaultVhost: the default one), from the core name after (empty: the
+// vhost's first): reaching the first costs O(log queues), each next one
+// O(1) amortised, and no other vhost's queue is visited.
+func (c *Core) EachVhostQueue(vhost, after string, fn func(QueueStats) bool) {
+	if prefix := Qualify(vhost, ""); prefix != "" {
+		c.queueIndex.ascend(max(after, prefix), func(name string, q *queue) bool {
+			if !strings.HasPrefix(name, prefix) {
+				return false
+			}
+			c.work++
+			return fn(q.stats())
+		})
+		return
+	}
+	c.defaultQueues.ascend(after, func(_ string, q *queue) bool {
+		c.work++
+		return fn(q.stats())
+	})
+}
+
+// EachVhostExchange is EachVhostQueue for exchanges.
+func (c *Core) EachVhostExchange(vhost, after string, fn func(ExchangeStats) bool) {
+	each := func(_ string, ex *exchange) bool {
+		c.work++
+		return fn(exchangeStats(ex))
+	}
+	if prefix := Qualify(vhost, ""); prefix != "" {
+		c.exchangeIndex.ascend(max(after, prefix), func(name string, ex *exchange) bool {
+			return strings.HasPrefix(name, prefix) && each(name, ex)
+		})
+		return
+	}
+	c.defaultExchanges.ascend(after, each)
+}
+
+// exchangeStats is one exchange's line of the stats.
+func exchangeStats(ex *exchange) ExchangeStats {
+	return ExchangeStats{
+		Name:       ex.name,
+		Type:       ex.typ.String(),
+		Bindings:   len(ex.bindings),
+		Published:  ex.published,
+		Unroutable: ex.unroutable,
+	}
 }
 
 // EachExchange is EachQueue for exchanges.

@@ -40,6 +40,9 @@ func (c *Core) DeclareExchangeAs(owner Owner, name string, typ ExchangeType) err
 	ex.owner = owner.User
 	c.exchanges[name] = ex
 	c.exchangeIndex.set(name, ex)
+	if inDefaultVhost(name) {
+		c.defaultExchanges.set(name, ex)
+	}
 	c.use(owner.User).Exchanges++
 	return nil
 }
@@ -61,6 +64,9 @@ func (c *Core) DeleteExchange(name string) error {
 	}
 	delete(c.exchanges, name)
 	c.exchangeIndex.delete(name)
+	if inDefaultVhost(name) {
+		c.defaultExchanges.delete(name)
+	}
 	c.unuse(ex.owner, func(u *Usage) { u.Exchanges-- })
 	if ex.durable {
 		c.persistRecords(store.Record{Type: store.RecDeleteExchange, Exchange: name})
@@ -122,6 +128,9 @@ func (c *Core) DeclareQueueAs(owner Owner, name string, opts QueueOptions) error
 	q.owner = owner.User
 	c.queues[name] = q
 	c.queueIndex.set(name, q)
+	if inDefaultVhost(name) {
+		c.defaultQueues.set(name, q)
+	}
 	c.use(owner.User).Queues++
 	if dlq != nil {
 		dlq.dlqUsers++
@@ -219,6 +228,9 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 	}
 	delete(c.queues, name)
 	c.queueIndex.delete(name)
+	if inDefaultVhost(name) {
+		c.defaultQueues.delete(name)
+	}
 	c.deleted.add(&q.c)
 	c.unuse(q.owner, func(u *Usage) { u.Queues-- })
 	if q.opts.Durable {

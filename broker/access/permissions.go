@@ -170,6 +170,7 @@ func (l Limits) or(d Limits) Limits {
 		MaxExchanges:   pick(l.MaxExchanges, d.MaxExchanges),
 		MaxBindings:    pick(l.MaxBindings, d.MaxBindings),
 		MaxConsumers:   pick(l.MaxConsumers, d.MaxConsumers),
+		MaxQueuedBytes: pick(l.MaxQueuedBytes, d.MaxQueuedBytes),
 	}
 }
 
@@ -195,9 +196,10 @@ const pubCacheMax = 256
 
 // Anonymous is the identity of every connection of a broker without a
 // users file: the user guest on the default vhost, allowed everything
-// there, with no per-user limits.
+// there, with no per-user limits (no memory share either: only the
+// broker's global memory budget applies).
 func Anonymous() *Identity {
-	return &Identity{User: Guest, Vhost: DefaultVhost, unrestricted: true, Limits: Limits{-1, -1, -1, -1, -1}}
+	return &Identity{User: Guest, Vhost: DefaultVhost, unrestricted: true, Limits: Limits{-1, -1, -1, -1, -1, -1}}
 }
 
 // HasTag reports whether the identity carries tag.
@@ -207,10 +209,11 @@ func (id *Identity) HasTag(tag string) bool { return slices.Contains(id.Tags, ta
 func (id *Identity) Owner() broker.Owner {
 	lim := func(v int) int { return max(v, 0) } // negative: none; core: <= 0 means none
 	return broker.Owner{User: id.User, Limits: broker.UserLimits{
-		Queues:    lim(id.Limits.MaxQueues),
-		Exchanges: lim(id.Limits.MaxExchanges),
-		Bindings:  lim(id.Limits.MaxBindings),
-		Consumers: lim(id.Limits.MaxConsumers),
+		Queues:      lim(id.Limits.MaxQueues),
+		Exchanges:   lim(id.Limits.MaxExchanges),
+		Bindings:    lim(id.Limits.MaxBindings),
+		Consumers:   lim(id.Limits.MaxConsumers),
+		QueuedBytes: int64(lim(id.Limits.MaxQueuedBytes)),
 	}}
 }
 

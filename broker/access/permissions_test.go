@@ -379,11 +379,11 @@ func TestSeeQueueExchangeBrokerWide(t *testing.T) {
 }
 
 func TestOwnerLimits(t *testing.T) {
-	defaults := Limits{MaxConnections: 10, MaxQueues: 20, MaxExchanges: 30, MaxBindings: 40, MaxConsumers: -1}
+	defaults := Limits{MaxConnections: 10, MaxQueues: 20, MaxExchanges: 30, MaxBindings: 40, MaxConsumers: -1, MaxQueuedBytes: 1 << 20}
 	db, err := NewDB(&File{Version: FileVersion, Users: []User{
 		{Name: "plain", Permissions: map[string]Permissions{"/": {}}},
 		{Name: "custom", Permissions: map[string]Permissions{"/": {}},
-			Limits: Limits{MaxConnections: 1, MaxQueues: 2, MaxExchanges: -1, MaxBindings: 0, MaxConsumers: 5}},
+			Limits: Limits{MaxConnections: 1, MaxQueues: 2, MaxExchanges: -1, MaxBindings: 0, MaxConsumers: 5, MaxQueuedBytes: -1}},
 	}}, defaults)
 	if err != nil {
 		t.Fatal(err)
@@ -392,11 +392,11 @@ func TestOwnerLimits(t *testing.T) {
 	if plain.Limits != defaults {
 		t.Errorf("plain limits = %+v, want the defaults %+v", plain.Limits, defaults)
 	}
-	if got, want := plain.Owner(), (broker.Owner{User: "plain", Limits: broker.UserLimits{Queues: 20, Exchanges: 30, Bindings: 40, Consumers: 0}}); got != want {
+	if got, want := plain.Owner(), (broker.Owner{User: "plain", Limits: broker.UserLimits{Queues: 20, Exchanges: 30, Bindings: 40, Consumers: 0, QueuedBytes: 1 << 20}}); got != want {
 		t.Errorf("plain Owner = %+v, want %+v (negative: no limit)", got, want)
 	}
 	custom := mustIdentity(t, db, "custom", "/")
-	if want := (Limits{MaxConnections: 1, MaxQueues: 2, MaxExchanges: -1, MaxBindings: 40, MaxConsumers: 5}); custom.Limits != want {
+	if want := (Limits{MaxConnections: 1, MaxQueues: 2, MaxExchanges: -1, MaxBindings: 40, MaxConsumers: 5, MaxQueuedBytes: -1}); custom.Limits != want {
 		t.Errorf("custom limits = %+v, want %+v", custom.Limits, want)
 	}
 	if got, want := custom.Owner(), (broker.Owner{User: "custom", Limits: broker.UserLimits{Queues: 2, Exchanges: 0, Bindings: 40, Consumers: 5}}); got != want {

@@ -65,6 +65,11 @@ type Limits struct {
 	MaxExchanges   int `json:"max_exchanges,omitempty"`
 	MaxBindings    int `json:"max_bindings,omitempty"`
 	MaxConsumers   int `json:"max_consumers,omitempty"`
+	// MaxQueuedBytes is the user's memory share: the bytes its published
+	// messages may hold in the broker (broker.Usage.QueuedBytes, in any
+	// queue, until acked) before its publishes are refused with 503. The
+	// server's default is a tenth of its memory high watermark.
+	MaxQueuedBytes int `json:"max_queued_bytes,omitempty"`
 }
 
 // File is the users file: a format version and the users.

@@ -183,7 +183,7 @@ func validateUser(u *User) error {
 	}{
 		{"max_connections", u.Limits.MaxConnections}, {"max_queues", u.Limits.MaxQueues},
 		{"max_exchanges", u.Limits.MaxExchanges}, {"max_bindings", u.Limits.MaxBindings},
-		{"max_consumers", u.Limits.MaxConsumers},
+		{"max_consumers", u.Limits.MaxConsumers}, {"max_queued_bytes", u.Limits.MaxQueuedBytes},
 	} {
 		if l.v < -1 {
 			return fmt.Errorf("limits: %s %d: must be -1 (no limit), 0 (server default) or a positive number", l.field, l.v)
@@ -248,7 +248,7 @@ var (
 	denyShape        = &shape{fields: map[string]*shape{"configure": nil, "write": nil, "read": nil}}
 	permissionsShape = &shape{fields: map[string]*shape{"configure": nil, "write": nil, "read": nil, "deny": denyShape}}
 	limitsShape      = &shape{fields: map[string]*shape{
-		"max_connections": nil, "max_queues": nil, "max_exchanges": nil, "max_bindings": nil, "max_consumers": nil,
+		"max_connections": nil, "max_queues": nil, "max_exchanges": nil, "max_bindings": nil, "max_consumers": nil, "max_queued_bytes": nil,
 	}}
 	userShape = &shape{fields: map[string]*shape{
 		"name": nil, "password_hash": nil, "tags": nil,

@@ -27,7 +27,7 @@ const fullFile = `{
         "/": {"configure": "alice\\..*", "write": ".*", "read": ".*", "deny": {"configure": "", "write": "amq\\..*", "read": "secret\\..*"}},
         "staging": {"configure": "", "write": "", "read": "logs"}
       },
-      "limits": {"max_connections": 10, "max_queues": -1, "max_exchanges": 0, "max_bindings": 5, "max_consumers": 7}
+      "limits": {"max_connections": 10, "max_queues": -1, "max_exchanges": 0, "max_bindings": 5, "max_consumers": 7, "max_queued_bytes": 1048576}
     }
   ]
 }`
@@ -44,7 +44,7 @@ func TestParseFileFull(t *testing.T) {
 				"/":       {Configure: `alice\..*`, Write: ".*", Read: ".*", Deny: Deny{Write: `amq\..*`, Read: `secret\..*`}},
 				"staging": {Read: "logs"},
 			},
-			Limits: Limits{MaxConnections: 10, MaxQueues: -1, MaxBindings: 5, MaxConsumers: 7},
+			Limits: Limits{MaxConnections: 10, MaxQueues: -1, MaxBindings: 5, MaxConsumers: 7, MaxQueuedBytes: 1 << 20},
 		},
 		{Name: "bob", Tags: []string{"monitoring"}},
 	}}
@@ -181,6 +181,7 @@ func TestParseFileRefuses(t *testing.T) {
 		{"limit below -1", user(`{"name": "alice", "limits": {"max_queues": -2}}`), `user "alice": limits: max_queues -2: must be -1`},
 		{"connections below -1", user(`{"name": "alice", "limits": {"max_connections": -5}}`), "max_connections -5"},
 		{"consumers below -1", user(`{"name": "alice", "limits": {"max_consumers": -9}}`), "max_consumers -9"},
+		{"memory share below -1", user(`{"name": "alice", "limits": {"max_queued_bytes": -5}}`), "max_queued_bytes -5"},
 		{"fractional limit", user(`{"name": "alice", "limits": {"max_bindings": 1.5}}`), "cannot unmarshal number 1.5"},
 		{"exchanges below -1", user(`{"name": "alice", "limits": {"max_exchanges": -3}}`), "max_exchanges -3"},
 	} {

@@ -120,6 +120,20 @@ func (a AuthConfig) withDefaults() AuthConfig {
 	return a
 }
 
+// DefaultUserMemoryShare is the default per-user memory share
+// (access.Limits.MaxQueuedBytes) as a fraction of the memory high
+// watermark: like the other per-user limits, a tenth of the broker's.
+const DefaultUserMemoryShare = 0.1
+
+// withMemoryShare fills the default memory share from the broker's high
+// watermark (none without a budget).
+func (a AuthConfig) withMemoryShare(high int64) AuthConfig {
+	if a.UserLimits.MaxQueuedBytes == 0 && high > 0 {
+		a.UserLimits.MaxQueuedBytes = max(1, int(float64(high)*DefaultUserMemoryShare))
+	}
+	return a
+}
+
 // validate refuses an insecure combination: a broker without users that
 // listens beyond loopback, unless the operator said so.
 func (a AuthConfig) validate(listens ...string) error {

@@ -19,9 +19,12 @@ import (
 // whole buffer once it grew past DefaultReadBufferSize for a large frame or
 // a long line). Buffers are summed as they change, in settle, so a check is
 // O(1). Above the high watermark the memory alarm turns on: every session
-// is told (native: Blocked), the readers of connections that published (or
-// whose read buffer grew) stop reading, text publishes are refused. Below
-// the low watermark it turns off (native: Unblocked) and they read again.
+// is told (native: Blocked); a native session that published holds its
+// further publishes (up to session.HeldPublishLimit) while it keeps
+// serving its other frames, and its reader stops only when that hold is
+// full (or its read buffer grew); text publishes are refused. Below the
+// low watermark it turns off (native: Unblocked), the held publishes are
+// handled and the readers read again.
 
 // DefaultMemoryLowFraction is the low watermark as a fraction of the high
 // one when MemoryLowWatermark is 0.
@@ -71,6 +74,9 @@ func (s *Server) accountBuffers(c *conn) {
 			s.tellSession(c, s.mem.alarm, time.Now())
 		}
 		held = int64(len(c.sess.Output())) + c.inHeld
+		if ma, ok := c.sess.(session.MemoryAlarmed); ok {
+			held += int64(ma.HeldBytes())
+		}
 	}
 	s.mem.buffers += held - c.memHeld
 	c.memHeld = held
@@ -109,6 +115,10 @@ func (s *Server) checkMemory(now time.Time) {
 		s.log.Info("memory alarm cleared: below the low watermark; publishers resume",
 			"usage", usage, "low_watermark", s.mem.low)
 		s.tellSessions(false, now)
+		// Native sessions handled the publishes they held: route
+		// their outcomes (this may turn the alarm on again; that tells
+		// the sessions and handles nothing, so this recursion ends).
+		s.settle(now)
 	}
 }
 
@@ -138,9 +148,12 @@ func (s *Server) tellSession(c *conn, on bool, now time.Time) {
 	}
 }
 
-// waitForMemory blocks the reader while the alarm is on and c published
-// (or its read buffer grew for one large frame or line). It returns false
-// if the connection ended.
+// waitForMemory blocks the reader while the alarm is on and c's session
+// stopped at a publish it cannot hold (or c's read buffer grew for one
+// large frame or line). A paused publisher whose session still has room to
+// hold its publishes keeps being read, so its acks, consumes, deletes and
+// stats are served during the alarm. It returns false if the connection
+// ended.
 func (c *conn) waitForMemory() bool {
 	for {
 		c.s.mu.Lock()
@@ -162,13 +175,18 @@ func (c *conn) waitForMemory() bool {
 	}
 }
 
-// pausedByAlarm reports whether the alarm stops reading c. s.mu held.
+// pausedByAlarm reports whether the alarm stops reading c. s.mu held. A
+// native session says so itself (its hold of publishes is full); a
+// grown read buffer stops the reading of other sessions (a long text
+// line). A native session's grown buffer is already allocated and
+// accounted, and what it reads into it is bounded by the hold, so it
+// keeps being read.
 func (c *conn) pausedByAlarm() bool {
-	if c.inGrown {
+	if _, native := c.sess.(*session.Native); c.inGrown && !native {
 		return true
 	}
 	ma, ok := c.sess.(session.MemoryAlarmed)
-	return ok && ma.HasPublished()
+	return ok && ma.ReadPaused()
 }
 
 // ParseMemoryWatermark reads a watermark: a size such as 512MiB, 2GiB or a

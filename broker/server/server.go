@@ -69,7 +69,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		perSource: make(map[string]int),
 		listeners: make(map[net.Listener]struct{}),
 	}
-	auth, err := newAuthState(cfg.Auth.withDefaults())
+	auth, err := newAuthState(cfg.Auth.withDefaults().withMemoryShare(cfg.MemoryHighWatermark))
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -110,5 +111,103 @@ func TestTextPublishRefusedDuringMemoryAlarm(t *testing.T) {
 	w.feed(s, []byte("publish default_exchange default_key "+envelope("m1")+"\n"))
 	if got := lines(t, w.take(s)); len(got) != 1 || got[0] != "ACK m1" {
 		t.Fatalf("publish after the alarm answered %q", got)
+	}
+}
+
+// TestNativePausedPublisherKeepsBeingServed: during the alarm a session
+// that published holds its further publishes in order and answers the
+// frames behind them (declare, stats, delete); when the alarm clears it
+// handles the held publishes.
+func TestNativePausedPublisherKeepsBeingServed(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := openNative(t, w)
+	w.feed(s, publishFrame(1, "a"))
+	s.SetMemoryAlarm(true, "full", w.now)
+	w.take(s)
+	var in []byte
+	in = append(in, publishFrame(2, "b")...)
+	in = wire.AppendDeclareQueue(in, &wire.DeclareQueue{ReqID: 7, Name: "side"})
+	in = append(in, publishFrame(3, "c")...)
+	in = wire.AppendStats(in, &wire.Stats{ReqID: 8})
+	in = wire.AppendDeleteQueue(in, &wire.DeleteQueue{ReqID: 9, Name: "side"})
+	w.feed(s, in) // fails unless everything is consumed
+	if s.ReadPaused() {
+		t.Fatal("two small held publishes paused the reading")
+	}
+	if s.HeldBytes() != len(publishFrame(2, "b"))+len(publishFrame(3, "c")) {
+		t.Fatalf("held %d bytes, want the two publish frames", s.HeldBytes())
+	}
+	var reqs []uint64
+	for _, f := range frames(t, w.take(s)) {
+		switch f := f.(type) {
+		case *wire.OK:
+			reqs = append(reqs, f.ReqID)
+		case *wire.StatsOK:
+			reqs = append(reqs, f.ReqID)
+		case *wire.Confirm, *wire.Nack:
+			t.Fatalf("a publish was answered during the alarm: %#v", f)
+		default:
+			t.Fatalf("unexpected frame %#v", f)
+		}
+	}
+	if len(reqs) != 3 || reqs[0] != 7 || reqs[1] != 8 || reqs[2] != 9 {
+		t.Fatalf("answered requests %v, want 7, 8, 9 in order", reqs)
+	}
+	if q, _ := w.core.Queue(broker.DefaultQueue); q.Ready != 1 {
+		t.Fatalf("default queue holds %d during the alarm, want only the first message", q.Ready)
+	}
+	s.SetMemoryAlarm(false, "", w.now)
+	w.settle()
+	fs := frames(t, w.take(s))
+	if _, ok := fs[0].(*wire.Unblocked); !ok {
+		t.Fatalf("first frame after the alarm %#v, want Unblocked", fs[0])
+	}
+	if c, ok := fs[len(fs)-1].(*wire.Confirm); !ok || c.First != 2 || c.Last != 3 {
+		t.Fatalf("last frame after the alarm %#v, want Confirm 2..3", fs[len(fs)-1])
+	}
+	if q, _ := w.core.Queue(broker.DefaultQueue); q.Ready != 3 {
+		t.Fatalf("default queue holds %d after the alarm, want 3", q.Ready)
+	}
+	if s.HeldBytes() != 0 {
+		t.Fatalf("still holding %d bytes", s.HeldBytes())
+	}
+}
+
+// TestNativeHoldIsBounded: publishes beyond HeldPublishLimit are not
+// consumed; the session asks the driver to stop reading until the alarm
+// clears, then takes them.
+func TestNativeHoldIsBounded(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	_, s := openNative(t, w)
+	w.feed(s, publishFrame(1, "first"))
+	s.SetMemoryAlarm(true, "full", w.now)
+	w.take(s)
+	body := make([]byte, 4096)
+	var in []byte
+	n := 0
+	for seq := uint64(2); len(in) <= 2*session.HeldPublishLimit; seq++ {
+		in = wire.AppendPublish(in, &wire.Publish{Seq: seq, Exchange: []byte(broker.DefaultExchange),
+			RoutingKey: []byte(broker.DefaultRoutingKey), MessageID: []byte(fmt.Sprint("m", seq)), Body: body})
+		n++
+	}
+	consumed, err := s.Feed(in, w.now)
+	w.settle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if consumed >= len(in) || consumed > session.HeldPublishLimit+len(in)/n {
+		t.Fatalf("consumed %d of %d bytes during the alarm, want at most the hold of %d", consumed, len(in), session.HeldPublishLimit)
+	}
+	if !s.ReadPaused() || s.HeldBytes() != consumed {
+		t.Fatalf("ReadPaused %v, held %d, consumed %d: want paused with everything consumed held", s.ReadPaused(), s.HeldBytes(), consumed)
+	}
+	s.SetMemoryAlarm(false, "", w.now)
+	w.settle()
+	if s.ReadPaused() {
+		t.Fatal("still paused after the alarm cleared")
+	}
+	w.feed(s, in[consumed:])
+	if q, _ := w.core.Queue(broker.DefaultQueue); q.Ready != n+1 {
+		t.Fatalf("default queue holds %d, want all %d messages", q.Ready, n+1)
 	}
 }

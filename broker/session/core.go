@@ -41,4 +41,7 @@ type Core interface {
 	StatsSummary() broker.Stats
 	EachQueue(after string, fn func(broker.QueueStats) bool)
 	EachExchange(after string, fn func(broker.ExchangeStats) bool)
+	Usage(user string) broker.Usage
+	EachVhostQueue(vhost, after string, fn func(broker.QueueStats) bool)
+	EachVhostExchange(vhost, after string, fn func(broker.ExchangeStats) bool)
 }

@@ -73,48 +73,73 @@ func (g *guard) mine(qname string) bool {
 // "next_exchange" naming the last entry listed.
 const MaxStatsEntries = 1000
 
+// MaxStatsScan caps the names of its vhost, queues and exchanges
+// separately, one stats request visits. It only matters for an identity
+// whose permissions hide names within its vhost: such a reply may stop
+// before MaxStatsEntries visible entries, "truncated": true, with
+// "next_queue"/"next_exchange" naming the last entry listed ("" when none
+// was), never a name the identity may not see.
+const MaxStatsScan = 10 * MaxStatsEntries
+
 // statsPage builds one stats reply from the core's summary and its name
-// ordered lists, visiting only what the reply needs: the summary is O(1)
-// in the broker's size, and the lists stop after limit visible entries.
-// A vhost's names share its prefix and are contiguous in name order, so
-// its page costs O(log n + limit); the default vhost skips other vhosts'
-// names one by one (at most MaxQueues + MaxExchanges string checks).
+// ordered lists, visiting only what the reply needs and only the
+// session's vhost: the summary is O(1) in the broker's size, and each list
+// walks the vhost's own names (contiguous in the core's name index; the
+// default vhost has an index of its own) until limit visible entries or
+// MaxStatsScan names, so a page costs O(log n + MaxStatsScan) whatever
+// the other vhosts hold.
 func (g *guard) statsPage(core Core, limit int) broker.Stats {
 	s := core.StatsSummary()
 	s.QueueCount, s.ExchangeCount = 0, 0 // the reply keeps its historical shape
 	s.Queues, s.Exchanges = []broker.QueueStats{}, []broker.ExchangeStats{}
 	var nextQ, nextX string
-	core.EachQueue(g.prefix, func(q broker.QueueStats) bool {
-		if !strings.HasPrefix(q.Name, g.prefix) {
-			return false // past this vhost's names
+	var cutQ, cutX bool
+	scanned := 0
+	core.EachVhostQueue(g.id.Vhost, "", func(q broker.QueueStats) bool {
+		if scanned == MaxStatsScan {
+			cutQ = true
+			return false
 		}
-		if !g.mine(q.Name) || !g.id.SeeQueue(g.local(q.Name)) {
+		scanned++
+		if !g.id.SeeQueue(g.local(q.Name)) {
 			return true
 		}
 		if len(s.Queues) == limit {
-			nextQ = g.local(s.Queues[limit-1].Name)
+			cutQ = true
 			return false
 		}
 		s.Queues = append(s.Queues, q)
 		return true
 	})
-	core.EachExchange(g.prefix, func(e broker.ExchangeStats) bool {
-		if !strings.HasPrefix(e.Name, g.prefix) {
+	scanned = 0
+	core.EachVhostExchange(g.id.Vhost, "", func(e broker.ExchangeStats) bool {
+		if scanned == MaxStatsScan {
+			cutX = true
 			return false
 		}
-		if !g.mine(e.Name) || !g.id.SeeExchange(g.local(e.Name)) {
+		scanned++
+		if !g.id.SeeExchange(g.local(e.Name)) {
 			return true
 		}
 		if len(s.Exchanges) == limit {
-			nextX = g.local(s.Exchanges[limit-1].Name)
+			cutX = true
 			return false
 		}
 		s.Exchanges = append(s.Exchanges, e)
 		return true
 	})
+	if cutQ && len(s.Queues) > 0 {
+		nextQ = g.local(s.Queues[len(s.Queues)-1].Name)
+	}
+	if cutX && len(s.Exchanges) > 0 {
+		nextX = g.local(s.Exchanges[len(s.Exchanges)-1].Name)
+	}
 	out := g.stats(s)
 	out.NextQueue, out.NextExchange = nextQ, nextX
-	out.Truncated = nextQ != "" || nextX != ""
+	out.Truncated = cutQ || cutX
+	if share := g.owner.Limits.QueuedBytes; share > 0 {
+		out.MemoryShare = &broker.MemoryShareStats{User: g.owner.User, QueuedBytes: core.Usage(g.owner.User).QueuedBytes, Share: share}
+	}
 	return out
 }
 

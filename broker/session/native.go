@@ -141,6 +141,15 @@ func (n *Native) Feed(in []byte, now time.Time) (int, error) {
 		if size == 0 {
 			break
 		}
+		if n.state == open && n.mem.holds(typ) {
+			// The memory alarm pauses this publisher: keep the publish
+			// for later and serve what follows it (alarm.go).
+			if !n.mem.hold(in[off : off+size]) {
+				break // the hold is full: the driver stops reading
+			}
+			off += size
+			continue
+		}
 		off += size
 		if err := n.handleFrame(typ, payload, now); err != nil {
 			return len(in), err

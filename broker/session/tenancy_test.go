@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -275,5 +276,91 @@ func TestPerUserQueueLimit(t *testing.T) {
 	request(t, w, free, wire.AppendDeleteQueue(nil, &wire.DeleteQueue{ReqID: 9, Name: "c1"}))
 	if got := request(t, w, capped, wire.AppendDeclareQueue(nil, &wire.DeclareQueue{ReqID: 10, Name: "c3"})); *got[0].(*wire.OK) != (wire.OK{ReqID: 10}) {
 		t.Errorf("after a delete: %#v", got)
+	}
+}
+
+// TestMemoryShareRefusesOverBothProtocols: a user at its memory share gets
+// Nack 503 on the native protocol and an Error line on the text protocol;
+// another user's publish on the same broker is confirmed.
+func TestMemoryShareRefusesOverBothProtocols(t *testing.T) {
+	w := newWorld(t, broker.Config{})
+	share := access.Limits{MaxQueuedBytes: 1} // the first message reaches it
+	withUsers(t, w,
+		authUser{name: "mallory", perms: map[string]access.Permissions{"/": all}, limits: share},
+		authUser{name: "alice", perms: map[string]access.Permissions{"/": all}, limits: share},
+	)
+	w.cfg.TextUser = "mallory"
+	mallory, alice := external(t, w, "mallory", "/"), external(t, w, "alice", "/")
+	pub := func(s *session.Native, seq uint64, id string) wire.Frame {
+		got := request(t, w, s, wire.AppendPublish(nil, &wire.Publish{Seq: seq, Exchange: []byte(broker.DefaultExchange),
+			RoutingKey: []byte(broker.DefaultRoutingKey), MessageID: []byte(id), Body: []byte("b")}))
+		if len(got) != 1 {
+			t.Fatalf("publish %s answered %#v", id, got)
+		}
+		return got[0]
+	}
+	if f, ok := pub(mallory, 1, "m-1").(*wire.Confirm); !ok {
+		t.Fatalf("mallory's first publish: %#v", f)
+	}
+	n, ok := pub(mallory, 2, "m-2").(*wire.Nack)
+	if !ok || n.Code != uint16(broker.CodeUnavailable) || !strings.Contains(n.Reason, `user "mallory" memory share reached`) {
+		t.Fatalf("mallory's publish over her share: %#v, want Nack 503", n)
+	}
+	if f, ok := pub(alice, 1, "a-1").(*wire.Confirm); !ok {
+		t.Fatalf("alice's publish while mallory is at her share: %#v", f)
+	}
+	// Stats show each user its own share and use.
+	ms := nativeStats(t, w, mallory).MemoryShare
+	if ms == nil || ms.User != "mallory" || ms.Share != 1 || ms.QueuedBytes != w.core.Usage("mallory").QueuedBytes || ms.QueuedBytes <= 0 {
+		t.Fatalf("mallory's stats memory share: %+v", ms)
+	}
+	_, text := w.text()
+	w.feed(text, []byte("publish default_exchange default_key "+envelope("m-3")+"\n"))
+	if got := lines(t, w.take(text)); len(got) != 1 || !strings.HasPrefix(got[0], `Error: user "mallory" memory share reached`) {
+		t.Fatalf("text publish as mallory over her share answered %q", got)
+	}
+}
+
+// TestStatsWalkIsBoundedForFilteredUsers: a user whose permissions hide
+// more than MaxStatsScan names of its vhost before the ones it may see
+// gets a truncated reply without a cursor (never a hidden name), and the
+// request visits at most MaxStatsScan queues; other vhosts' queues are
+// never visited by a default-vhost user.
+func TestStatsWalkIsBoundedForFilteredUsers(t *testing.T) {
+	w := newWorld(t, broker.Config{MaxQueues: 3 * session.MaxStatsScan})
+	withUsers(t, w, authUser{name: "u", perms: map[string]access.Permissions{"/": {Read: "z-.*"}}})
+	for i := range session.MaxStatsScan + 5 {
+		if err := w.core.DeclareQueue(fmt.Sprintf("a-%05d", i), broker.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// Another vhost's names sort among the default vhost's.
+		if err := w.core.DeclareQueue(broker.Qualify("b", fmt.Sprintf("q%05d", i)), broker.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.core.DeclareQueue("z-visible", broker.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := external(t, w, "u", "/")
+	before, _ := w.core.WorkMeter()
+	st := nativeStats(t, w, s)
+	after, _ := w.core.WorkMeter()
+	if len(st.Queues) != 0 || !st.Truncated || st.NextQueue != "" {
+		t.Fatalf("stats over %d hidden names: %d queues, truncated %v, next %q; want a truncated reply without a cursor",
+			session.MaxStatsScan+5, len(st.Queues), st.Truncated, st.NextQueue)
+	}
+	// The exchanges list visits the default vhost's few exchanges.
+	if work := after - before; work > session.MaxStatsScan+10 {
+		t.Fatalf("one stats request did %d units of work, want at most %d", work, session.MaxStatsScan+10)
+	}
+	// With fewer hidden names the visible queue is listed.
+	for i := range 10 {
+		if _, err := w.core.DeleteQueue(fmt.Sprintf("a-%05d", i), w.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.settle()
+	if q, _ := names(nativeStats(t, w, s)); len(q) != 1 || q[0] != "z-visible" {
+		t.Fatalf("with %d hidden names the reply lists %v, want z-visible", session.MaxStatsScan-5, q)
 	}
 }

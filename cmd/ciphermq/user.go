@@ -323,6 +323,7 @@ func limitFields(l *access.Limits) []struct {
 	}{
 		{"max-connections", &l.MaxConnections}, {"max-queues", &l.MaxQueues}, {"max-exchanges", &l.MaxExchanges},
 		{"max-bindings", &l.MaxBindings}, {"max-consumers", &l.MaxConsumers},
+		{"max-queued-bytes", &l.MaxQueuedBytes},
 	}
 }
 
@@ -475,14 +476,18 @@ operations API uses them.
 func newUserLimitsCmd(o *userOptions) *cobra.Command {
 	var l access.Limits
 	cmd := &cobra.Command{
-		Use:   "limits NAME [--max-connections N] [--max-queues N] [--max-exchanges N] [--max-bindings N] [--max-consumers N]",
+		Use:   "limits NAME [--max-connections N] [--max-queues N] [--max-exchanges N] [--max-bindings N] [--max-consumers N] [--max-queued-bytes N]",
 		Short: "Set a user's limits (0: the server's default, -1: no limit)",
 		Long: `limits sets the limits given as flags and keeps the others. N is a number of objects the
 user may hold at once across the broker; 0 means the server's default and -1 no limit.
+--max-queued-bytes is the user's memory share in bytes: while the messages it published
+and the broker still holds count that much, its publishes are refused with code 503
+(default: a tenth of the server's --memory-high-watermark).
 Without flags it prints the current limits.
 
   ciphermq user limits alice --max-connections 10 --max-queues 50
   ciphermq user limits alice --max-queues 0
+  ciphermq user limits alice --max-queued-bytes 67108864
 
 ` + reloadNote,
 		Args: cobra.ExactArgs(1),

@@ -80,13 +80,19 @@ type Canary struct {
 // to the predeclared direct exchange with its own key) and starts
 // publishing at rate messages per second.
 func StartCanary(ctx context.Context, addr string, rate float64) (*Canary, error) {
+	return StartCanaryAs(ctx, addr, rate, "", "")
+}
+
+// StartCanaryAs is StartCanary logged in as user with password (PLAIN;
+// none when user is empty).
+func StartCanaryAs(ctx context.Context, addr string, rate float64, user, password string) (*Canary, error) {
 	c := &Canary{Rate: rate, Queue: "canary", stop: make(chan struct{}), pubDone: make(chan struct{}),
 		confirm: make(chan *clients.Confirm, 1<<16), confDone: make(chan struct{})}
 	dial := func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: canaryAddr}}
 		return d.DialContext(ctx, "tcp", addr)
 	}
-	opts := clients.Options{ClientName: "canary", DialFunc: dial, Logger: slog.New(slog.DiscardHandler)}
+	opts := clients.Options{ClientName: "canary", DialFunc: dial, Logger: slog.New(slog.DiscardHandler), User: user, Password: password}
 	var err error
 	if c.subConn, err = clients.Dial(ctx, addr, opts); err != nil {
 		return nil, fmt.Errorf("canary consumer: %w", err)

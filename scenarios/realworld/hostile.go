@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +70,51 @@ type Attack struct {
 	// the alarm blocks every publisher; the during-attack bounds are the
 	// defaults plus D.
 	AlarmHold bool
+	// Tenants: the broker runs with a users file (made with `ciphermq
+	// user`): the canary logs in as user "canary", the attack as
+	// hostileTenant with a memory share of hostileTenantShare bytes.
+	Tenants bool
+}
+
+// The attacking tenant of Tenants entries: its name, password and memory
+// share (--max-queued-bytes), an eighth of HostileWatermark so that its
+// flood stops at its share well below the broker's alarm.
+const (
+	hostileTenant         = "mallory"
+	hostileTenantPassword = "mallory-password"
+	hostileTenantShare    = HostileWatermark / 8
+	hostileCanaryPassword = "canary-password"
+)
+
+// writeTenantUsers makes the users file of a Tenants run with the binary's
+// own user commands: canary, allowed everything on "/", and the attacking
+// tenant, allowed its hostile-* names and the scenario exchange, with its
+// memory share.
+func writeTenantUsers(ctx context.Context, bin, file string) error {
+	run := func(stdin string, args ...string) error {
+		cmd := exec.CommandContext(ctx, bin, append([]string{"user", "--file", file}, args...)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("ciphermq user %s: %w\n%s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	for _, step := range []struct {
+		stdin string
+		args  []string
+	}{
+		{hostileCanaryPassword + "\n", []string{"add", "canary", "--password-stdin"}},
+		{"", []string{"grant", "canary", "--vhost", "/", "--configure", ".*", "--write", ".*", "--read", ".*"}},
+		{hostileTenantPassword + "\n", []string{"add", hostileTenant, "--password-stdin"}},
+		{"", []string{"grant", hostileTenant, "--vhost", "/", "--configure", "hostile-.*",
+			"--write", "hostile-.*|" + scenarioExchange, "--read", "hostile-.*|" + scenarioExchange}},
+		{"", []string{"limits", hostileTenant, "--max-queued-bytes", strconv.Itoa(hostileTenantShare)}},
+	} {
+		if err := run(step.stdin, step.args...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // AttackScale is an attack's size: N is its main count (bindings, queues,
@@ -190,6 +237,15 @@ func RunHostile(ctx context.Context, a Attack, cfg HostileConfig) (HostileResult
 	args := []string{"server", "--listen", addr, "--log-level", "warn",
 		"--memory-high-watermark", strconv.Itoa(HostileWatermark), "--shutdown-timeout", "2s"}
 	args = append(args, a.Flags...)
+	canaryUser, canaryPassword := "", ""
+	if a.Tenants {
+		users := filepath.Join(cfg.Dir, "users.json")
+		if err := writeTenantUsers(ctx, cfg.Binary, users); err != nil {
+			return res, err
+		}
+		args = append(args, "--users", users)
+		canaryUser, canaryPassword = "canary", hostileCanaryPassword
+	}
 	b := &Broker{Process: newProcess("broker", cfg.Dir, cfg.Binary, args...), Addr: addr}
 	defer func() {
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -227,7 +283,7 @@ func RunHostile(ctx context.Context, a Attack, cfg HostileConfig) (HostileResult
 		}
 	}()
 
-	can, err := StartCanary(ctx, addr, hostileCanaryRate)
+	can, err := StartCanaryAs(ctx, addr, hostileCanaryRate, canaryUser, canaryPassword)
 	if err != nil {
 		close(sampleStop)
 		return res, err

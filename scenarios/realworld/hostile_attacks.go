@@ -65,6 +65,14 @@ func HostileCatalogue() []Attack {
 			AlarmHold: true,
 		},
 		{
+			Name: "tenant-memory-flood",
+			Description: "a tenant (user mallory, memory share 8 MiB) floods its own queue nobody consumes until its share refuses it, " +
+				"keeps trying, then deletes the queue; the canary is another user and is never blocked",
+			Short: AttackScale{N: 4000, D: time.Second}, Long: AttackScale{N: 4000, D: 10 * time.Second},
+			Run:     tenantMemoryFlood,
+			Tenants: true,
+		},
+		{
 			Name:        "tenant-flood",
 			Description: "fairness: a tenant publishes to its own queue as fast as it can while its consumer drains it",
 			Short:       AttackScale{N: 2, D: 3 * time.Second}, Long: AttackScale{N: 4, D: 30 * time.Second},
@@ -475,8 +483,11 @@ func memoryFlood(ctx context.Context, addr string, s AttackScale) (string, error
 	}
 	stop()
 	<-flooded
-	// The flooder's connection is not read during the alarm: an
-	// administrator's connection (that never published) drains the broker.
+	// An administrator's connection (that never published) drains the
+	// broker. (The flooder's own connection could too: during the alarm
+	// its publishes are held but its other requests are served, see
+	// TestBlockedPublisherCanDeleteItsQueue; its window of publishes may
+	// have filled its hold, though, which stops its reading.)
 	admin, err := attackerConn(ctx, addr, "admin")
 	if err != nil {
 		return "", err
@@ -492,6 +503,80 @@ func memoryFlood(ctx context.Context, addr string, s AttackScale) (string, error
 	}
 	return fmt.Sprintf("16 KiB publishes: blocked after %d sent; held %v; %d sent, %d confirmed; queue deleted with %d messages, alarm cleared",
 		blockedAt, s.D, sent.Load(), confirmed.Load(), n), nil
+}
+
+// tenantMemoryFlood floods as hostileTenant until its memory share
+// refuses a publish (503), goes on publishing (refused) for s.D, and
+// deletes its queue. It fails if the share never refuses within s.N
+// publishes or if the broker's global alarm blocks the tenant (the share
+// must stop it first).
+func tenantMemoryFlood(ctx context.Context, addr string, s AttackScale) (string, error) {
+	c, err := clients.Dial(ctx, addr, clients.Options{ClientName: "tenant-flooder", Logger: slog.New(slog.DiscardHandler),
+		User: hostileTenant, Password: hostileTenantPassword})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	const q = "hostile-share"
+	if err := c.DeclareQueue(ctx, q, clients.QueueOptions{}); err != nil {
+		return "", err
+	}
+	if err := c.Bind(ctx, scenarioExchange, q, q); err != nil {
+		return "", err
+	}
+	pub, err := c.NewPublisher(clients.PublisherOptions{Exchange: scenarioExchange, RoutingKey: q, Window: 256,
+		ConfirmTimeout: 2 * time.Minute})
+	if err != nil {
+		return "", err
+	}
+	body := make([]byte, 16<<10)
+	publish := func(id string) error {
+		cf, err := pub.Publish(ctx, id, body)
+		if err != nil {
+			return err
+		}
+		return cf.Wait(ctx)
+	}
+	refused := func(err error) bool {
+		code, ok := clients.BrokerCode(err)
+		return ok && code == clients.CodeUnavailable
+	}
+	accepted := 0
+	for ; ; accepted++ {
+		if accepted == s.N {
+			return "", fmt.Errorf("%d publishes of 16 KiB accepted without a memory share refusal", accepted)
+		}
+		err := publish(fmt.Sprint("m-", accepted))
+		if refused(err) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if c.Blocked() {
+		return "", errors.New("the broker's global memory alarm blocked the tenant: its share did not stop it first")
+	}
+	// Keep trying for s.D: every publish is refused, nothing is held.
+	tries, more := 0, 0
+	for end := time.Now().Add(s.D); time.Now().Before(end); tries++ {
+		err := publish(fmt.Sprint("again-", tries))
+		switch {
+		case err == nil:
+			more++ // nobody consumes: an acceptance means the share did not hold
+		case !refused(err):
+			return "", err
+		}
+	}
+	n, err := c.DeleteQueue(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	if more > 0 {
+		return "", fmt.Errorf("%d publishes accepted after the share refused one, with nobody consuming", more)
+	}
+	return fmt.Sprintf("16 KiB publishes: %d accepted, then refused by the 8 MiB share (code 503); %d more refused over %v; the tenant deleted its queue (%d messages)",
+		accepted, tries, s.D, n), nil
 }
 
 func tenantFlood(ctx context.Context, addr string, s AttackScale) (string, error) {
