@@ -22,6 +22,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -45,11 +46,11 @@ func TestMain(m *testing.M) {
 
 func receiverChild(addr, dir string) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "receiver child:", err); return 2 }
-	key, err := envelope.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
+	key, err := keyfile.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
 	if err != nil {
 		return fail(err)
 	}
-	trust, err := envelope.LoadSigningPublicKey(filepath.Join(dir, "sender.pub"))
+	trust, err := keyfile.LoadSigningPublicKey(filepath.Join(dir, "sender.pub"))
 	if err != nil {
 		return fail(err)
 	}
@@ -144,10 +145,10 @@ func killScenario(t *testing.T, seed uint64, n, kills int, mode string) []string
 	srv, addr := startBroker(t)
 	dir := t.TempDir()
 	k := newKeys(t, seed)
-	if err := envelope.WriteRecipientKeyFiles(filepath.Join(dir, "receiver.key"), filepath.Join(dir, "receiver.pub"), k.recipient, false); err != nil {
+	if err := keyfile.WriteRecipientKeyFiles(filepath.Join(dir, "receiver.key"), filepath.Join(dir, "receiver.pub"), k.recipient, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := envelope.WriteSigningKeyFiles(filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub"), k.signer, false); err != nil {
+	if err := keyfile.WriteSigningKeyFiles(filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub"), k.signer, false); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.jsonl")

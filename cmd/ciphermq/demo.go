@@ -21,6 +21,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
@@ -239,11 +240,11 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 				return nil, nil, err
 			}
 		}
-		k, err := envelope.LoadSeedPrivateKey(priv)
+		k, err := keyfile.LoadSeedPrivateKey(priv)
 		if err != nil {
 			return nil, nil, err
 		}
-		pk, err := envelope.LoadSeedPublicKey(pub)
+		pk, err := keyfile.LoadSeedPublicKey(pub)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -264,11 +265,11 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 			return nil, nil, err
 		}
 	}
-	rk, err := envelope.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
+	rk, err := keyfile.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
 	if err != nil {
 		return nil, nil, err
 	}
-	sk, err := envelope.LoadSigningPrivateKey(filepath.Join(dir, "sender.key"))
+	sk, err := keyfile.LoadSigningPrivateKey(filepath.Join(dir, "sender.key"))
 	if err != nil {
 		return nil, nil, err
 	}
