@@ -8,7 +8,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // recorder turns what the nodes observe into a scenarios/check history.

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/faults"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // Result is what a run produced.

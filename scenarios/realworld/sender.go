@@ -14,7 +14,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/keyfile"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // SenderConfig configures RunSender, the publisher of a scenario. It runs
