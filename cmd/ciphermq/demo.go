@@ -23,6 +23,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/clients/receiver/runner"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -178,7 +179,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	defer stopReceiver()
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- rcv.Run(rctx, rconn, receiver.RunOptions{Queue: queue, Prefetch: 2048, Logger: log})
+		runErr <- runner.Run(rctx, rcv, rconn, runner.Options{Queue: queue, Prefetch: 2048, Logger: log})
 	}()
 
 	// The sender.

@@ -1,6 +1,6 @@
 //go:build unix
 
-package receiver
+package runner
 
 import (
 	"bytes"
@@ -23,6 +23,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/keyfile"
+	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -63,7 +64,7 @@ func receiverChild(addr, dir string) int {
 		return fail(err)
 	}
 	defer st.Close()
-	r, err := New(st, so)
+	r, err := receiver.New(st, so)
 	if err != nil {
 		return fail(err)
 	}
@@ -92,7 +93,7 @@ func receiverChild(addr, dir string) int {
 		return 0
 	}
 	// Small batches make kills land between, inside and after fsyncs.
-	if err := r.Run(ctx, conn, RunOptions{Queue: "default_queue", Prefetch: 16}); err != nil {
+	if err := Run(ctx, r, conn, Options{Queue: "default_queue", Prefetch: 16}); err != nil {
 		return fail(err)
 	}
 	return 0
