@@ -123,7 +123,8 @@ var CoreForbidden = []string{
 }
 
 // CoreStdExceptions lets one core import one otherwise forbidden package,
-// with the reason.
+// keyed "core import" (for example "broker/wire os"), with the reason.
+// None today.
 var CoreStdExceptions = map[string]string{}
 
 // CoreThirdParty are the modules outside the standard library a core may
