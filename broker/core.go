@@ -48,6 +48,9 @@ type Core struct {
 
 	duplicates uint64 // publishes confirmed as duplicates
 	refused    uint64 // publishes refused, for any reason
+	// deleted sums the counters of deleted queues, so that broker-wide
+	// totals (DeletedQueueCounters plus the live queues) never go back.
+	deleted queueCounters
 
 	persist persistState
 

@@ -43,6 +43,19 @@ type queueCounters struct {
 	deadLetterIn                                  uint64
 }
 
+// add adds o's counters to a.
+func (a *queueCounters) add(o *queueCounters) {
+	a.published += o.published
+	a.duplicates += o.duplicates
+	a.delivered += o.delivered
+	a.redelivered += o.redelivered
+	a.acked += o.acked
+	a.deadLettered += o.deadLettered
+	a.discarded += o.discarded
+	a.refused += o.refused
+	a.deadLetterIn += o.deadLetterIn
+}
+
 func newQueue(name string, opts QueueOptions, ackTimeout time.Duration, dlq *queue) *queue {
 	return &queue{
 		name:       name,

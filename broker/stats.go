@@ -201,6 +201,28 @@ func (c *Core) Queue(name string) (QueueStats, bool) {
 	return q.stats(), true
 }
 
+// DeletedQueueCounters returns the summed counters (Published to
+// DeadLetterIn) of every queue deleted so far; the other fields are zero.
+// Broker-wide totals are these plus the live queues' counters, so they
+// never decrease when a queue goes (metrics exporters rely on it). O(1).
+func (c *Core) DeletedQueueCounters() QueueStats {
+	return countersStats(&c.deleted)
+}
+
+func countersStats(k *queueCounters) QueueStats {
+	return QueueStats{
+		Published:    k.published,
+		Duplicates:   k.duplicates,
+		Delivered:    k.delivered,
+		Redelivered:  k.redelivered,
+		Acked:        k.acked,
+		DeadLettered: k.deadLettered,
+		Discarded:    k.discarded,
+		Refused:      k.refused,
+		DeadLetterIn: k.deadLetterIn,
+	}
+}
+
 func (q *queue) stats() QueueStats {
 	return QueueStats{
 		Name:         q.name,

@@ -167,3 +167,47 @@ func TestDrainReusesItsSlice(t *testing.T) {
 		t.Fatal("drain after drain returned effects")
 	}
 }
+
+// TestDeletedQueueCountersKeepTotals: deleting a queue moves its counters
+// into DeletedQueueCounters, so a broker-wide total (deleted plus live
+// queues) does not go back when a queue goes.
+func TestDeletedQueueCountersKeepTotals(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.topology("a", "b")
+	h.open(1)
+	h.mustConfirm(1, "x", "a", "m1", "x")
+	h.mustConfirm(1, "x", "a", "m2", "x")
+	h.mustConfirm(1, "x", "b", "m3", "x")
+	d, ok := h.fetch(1, "a")
+	if !ok {
+		t.Fatal("fetch from a: nothing")
+	}
+	h.ack(1, d.Tag, false)
+	total := func() QueueStats {
+		t := h.c.DeletedQueueCounters()
+		h.c.EachQueue("", func(q QueueStats) bool {
+			t.Published += q.Published
+			t.Delivered += q.Delivered
+			t.Acked += q.Acked
+			return true
+		})
+		return t
+	}
+	before := total()
+	if before.Published != 3 || before.Delivered != 1 || before.Acked != 1 {
+		t.Fatalf("totals before the delete: %+v, want 3 published, 1 delivered, 1 acked", before)
+	}
+	if got := h.c.DeletedQueueCounters(); got != (QueueStats{}) {
+		t.Fatalf("nothing deleted yet, DeletedQueueCounters = %+v", got)
+	}
+	if _, err := h.c.DeleteQueue("a", h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.check()
+	if after := total(); after != before {
+		t.Fatalf("totals after deleting a: %+v, want unchanged %+v", after, before)
+	}
+	if got := h.c.DeletedQueueCounters(); got.Published != 2 || got.Acked != 1 {
+		t.Fatalf("DeletedQueueCounters = %+v, want a's 2 published and 1 acked", got)
+	}
+}

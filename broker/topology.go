@@ -219,6 +219,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 	}
 	delete(c.queues, name)
 	c.queueIndex.delete(name)
+	c.deleted.add(&q.c)
 	c.unuse(q.owner, func(u *Usage) { u.Queues-- })
 	if q.opts.Durable {
 		c.persistRecords(record.Record{Type: record.RecDeleteQueue, Queue: name})

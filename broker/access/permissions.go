@@ -126,6 +126,14 @@ func (db *DB) PasswordHash(user string) (phc string, ok bool) {
 // Exists reports whether the user is in the file.
 func (db *DB) Exists(user string) bool { return db.users[user] != nil }
 
+// Tags returns a copy of the user's tags (nil for an unknown user).
+func (db *DB) Tags(user string) []string {
+	if e := db.users[user]; e != nil {
+		return slices.Clone(e.user.Tags)
+	}
+	return nil
+}
+
 // Identity returns the identity of an authenticated user on vhost, or an
 // error with CodeAccessRefused when the user has no permissions there
 // (RabbitMQ's "access to vhost refused"), or CodeAuthFailed for an unknown

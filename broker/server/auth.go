@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/access"
+	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/session"
 	"github.com/ciphermq/ciphermq/internal/userfile"
 )
@@ -179,7 +181,7 @@ func (s *Server) ReloadUsers() error {
 		return err
 	}
 	s.auth.users.Store(db)
-	s.log.Info("users file reloaded", "file", s.auth.cfg.UsersFile, "users", db.Len())
+	audit.Log(s.log, slog.LevelInfo, audit.Admin, "users file reloaded", "file", s.auth.cfg.UsersFile, "users", db.Len())
 	return nil
 }
 
@@ -347,7 +349,7 @@ func (s *Server) pollAuth(c *conn) {
 	}
 	source := sourceOf(c.remote)
 	if !s.auth.enter(source) {
-		s.log.Warn("login refused: too many logins in verification from this address", "remote", c.remote, "user", chk.User, "limit", s.auth.cfg.AuthPerSource)
+		audit.Log(s.log, slog.LevelWarn, audit.AuthFailure, "login refused: too many logins in verification from this address", "remote", c.remote, "user", chk.User, "limit", s.auth.cfg.AuthPerSource)
 		a.PasswordChecked(false, time.Now())
 		return
 	}
@@ -357,7 +359,7 @@ func (s *Server) pollAuth(c *conn) {
 		s.auth.leave(source)
 		// Every slot is taken: refuse at once instead of queueing without
 		// bound (the client sees an authentication failure and may retry).
-		s.log.Warn("login refused: password verification queue full", "remote", c.remote, "user", chk.User)
+		audit.Log(s.log, slog.LevelWarn, audit.AuthFailure, "login refused: password verification queue full", "remote", c.remote, "user", chk.User)
 		a.PasswordChecked(false, time.Now())
 		return
 	}
@@ -375,7 +377,7 @@ func (s *Server) verify(c *conn, a session.Authenticator, chk session.PasswordCh
 	defer func() { <-s.auth.queue }()
 	ok := false
 	if s.auth.throttled(source, time.Now()) {
-		s.log.Warn("login refused: too many failed logins from this address", "remote", c.remote, "user", chk.User,
+		audit.Log(s.log, slog.LevelWarn, audit.AuthFailure, "login refused: too many failed logins from this address", "remote", c.remote, "user", chk.User,
 			"limit", s.auth.cfg.AuthFailureLimit, "window", s.auth.cfg.AuthFailureWindow)
 	} else {
 		select {

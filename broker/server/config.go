@@ -108,6 +108,9 @@ type Config struct {
 	// storageFS replaces the real disk under DataDir (tests inject a
 	// store.MemFS that fails on demand).
 	storageFS store.FS
+	// storageSegmentSize overrides the log's segment size (tests that
+	// need rolls and compaction without writing 64 MiB).
+	storageSegmentSize int64
 
 	// Auth configures users, anonymous access and the text protocol.
 	Auth AuthConfig

@@ -41,6 +41,9 @@ type conn struct {
 	inGrown         bool  // (mu) the read buffer grew past its default size
 	alarmSeen       bool  // (mu) its session knows the memory alarm is on
 
+	pubSeen uint64  // (mu) greatest publish seq seen after a Feed (metrics.go)
+	pubs    pubRing // (mu) when the publishes not yet answered arrived
+
 	wake     chan struct{} // wakes the writer; capacity 1, never blocks
 	drained  chan struct{} // wakes a reader stopped by flow control
 	done     chan struct{} // closed when torn down
@@ -227,6 +230,7 @@ func (c *conn) readLoop(buf []byte, n int) {
 		now := time.Now()
 		consumed, _ := c.sess.Feed(buf[:n], now)
 		c.noteInput(buf, n-consumed)
+		c.notePublishes(now)
 		c.s.pollAuth(c)
 		c.s.touch(c)
 		c.s.settle(now)

@@ -19,8 +19,10 @@ type durability struct {
 	st       *store.Store
 	policy   store.SyncPolicy
 	interval time.Duration
-	appended uint64 // last persist token appended (s.mu)
-	failed   bool   // (s.mu)
+	appended uint64         // last persist token appended (s.mu)
+	batch    []store.Record // records of one outbox drain, not yet appended (s.mu)
+	batchSeq uint64         // the token of the last effect in batch (s.mu)
+	failed   bool           // (s.mu)
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -47,7 +49,7 @@ func (s *Server) openStorage() error {
 	}
 	st, rec, err := store.Open(fsys, store.Options{
 		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow,
-		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log,
+		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log, SegmentSize: s.cfg.storageSegmentSize,
 	})
 	if err != nil {
 		return fmt.Errorf("server: open data directory: %w", err)
@@ -67,17 +69,33 @@ func (s *Server) openStorage() error {
 	return nil
 }
 
-// persist appends one EffectPersist's records. s.mu held.
-func (s *Server) persist(e *broker.Effect, now time.Time) {
+// persistBatch collects one EffectPersist's records; flushPersist appends
+// everything one drain of the core's outbox collected with one Append (one
+// write(2) under s.mu instead of one per effect). s.mu held.
+func (s *Server) persistBatch(e *broker.Effect) {
 	d := s.dur
 	if d == nil || d.failed {
 		return // the core already refuses durable work; settles are moot
 	}
-	if _, err := d.st.Append(e.Records...); err != nil {
+	d.batch = append(d.batch, e.Records...)
+	d.batchSeq = e.Seq
+}
+
+func (s *Server) flushPersist(now time.Time) {
+	d := s.dur
+	if d == nil || len(d.batch) == 0 {
+		return
+	}
+	recs, seq := d.batch, d.batchSeq
+	defer func() { clear(recs); d.batch = recs[:0] }()
+	if d.failed {
+		return
+	}
+	if _, err := d.st.Append(recs...); err != nil {
 		s.storageFailed(err, now)
 		return
 	}
-	d.appended = e.Seq
+	d.appended = seq
 	if d.policy == store.SyncInterval {
 		// The documented trade-off: confirm once written, fsync later.
 		s.core.Persisted(d.appended, now)
@@ -95,10 +113,13 @@ func (s *Server) storageFailed(err error, now time.Time) {
 	s.core.StorageFailed(err.Error(), now)
 }
 
-// syncLoop is the group-commit goroutine: it takes the token and LSN to
-// cover under s.mu, fsyncs without the lock (connections keep publishing,
-// and what they append forms the next batch), then, under s.mu again,
-// marks the store durable and releases the confirms up to the token.
+// syncLoop is the group-commit goroutine. Under s.mu it takes the token to
+// release and a sync task (store.BeginSync: cheap); without the lock it
+// runs the task's disk work: the fsyncs, the end of a segment roll, the
+// removal of settled segments (connections keep publishing meanwhile, and
+// what they append forms the next batch); under s.mu again it records the
+// outcome (one bounded compaction step), releases the confirms up to the
+// token, and goes round again while the store has work pending.
 func (s *Server) syncLoop(d *durability) {
 	defer d.done.Done()
 	var tick <-chan time.Time
@@ -115,29 +136,44 @@ func (s *Server) syncLoop(d *durability) {
 		case <-tick:
 		}
 		s.mu.Lock()
-		if d.failed || d.st.Durable() == d.st.Appended() {
+		if d.failed || !d.st.Pending() {
 			s.mu.Unlock()
 			continue
 		}
 		tok := d.appended
-		f, upTo, err := d.st.BeginSync()
+		task, err := d.st.BeginSync()
 		s.mu.Unlock()
+		var took time.Duration
 		if err == nil {
 			// Outside the lock: publishes keep arriving and are appended
 			// meanwhile; they form the next batch.
-			err = f.Sync()
+			start := time.Now()
+			err = task.Run()
+			took = time.Since(start)
 		}
 		s.mu.Lock()
 		now := time.Now()
+		more := false
+		if err == nil {
+			s.ops.fsync.observe(took)
+		}
 		if !d.failed {
-			if _, err = d.st.EndSync(upTo, err); err != nil {
+			if _, err = d.st.EndSync(task, err); err != nil {
 				s.storageFailed(err, now)
 			} else if d.policy == store.SyncAlways {
 				s.core.Persisted(tok, now)
 			}
 			s.settle(now)
+			// Under SyncInterval the ticker paces the tasks.
+			more = d.policy == store.SyncAlways && !d.failed && d.st.Pending()
 		}
 		s.mu.Unlock()
+		if more {
+			select {
+			case d.wake <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 

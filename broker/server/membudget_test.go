@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/wire"
@@ -174,9 +175,13 @@ func TestMemoryBudgetBlocksPublishersWhileConsumersDrain(t *testing.T) {
 }
 
 // readFrame reads one non-heartbeat frame without failing the test (for
-// reader goroutines).
+// reader goroutines). Each read gets its own deadline: the one dialNative
+// left behind would otherwise bound the whole reader, and on a loaded
+// machine a long flood outlives it. A minute without any frame (not even a
+// heartbeat) is a stall.
 func readFrame(c *nativeClient) (wire.Frame, error) {
 	for {
+		c.nc.SetReadDeadline(time.Now().Add(6 * waitTimeout))
 		typ, payload, err := c.r.ReadFrame()
 		if err != nil {
 			return nil, err

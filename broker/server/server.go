@@ -46,6 +46,7 @@ type Server struct {
 	tlsAddr  net.Addr   // (mu) first TLS listener's address
 
 	mem memBudget // (mu) the global memory budget (membudget.go)
+	ops opsStats  // (mu) the driver's own counters and latencies (metrics.go)
 
 	active  sync.WaitGroup // connection goroutines
 	serving sync.WaitGroup // Serve loops
@@ -313,6 +314,7 @@ func (s *Server) touch(c *conn) {
 // connection and the core's timer. s.mu held. Call it after every call into
 // the core or a session.
 func (s *Server) settle(now time.Time) {
+	var released time.Time // when outcomes were released, for metrics.go
 	for {
 		// Copy: a session handling an effect may call the core, which
 		// appends to (and may overwrite) the slice Drain returned.
@@ -320,19 +322,32 @@ func (s *Server) settle(now time.Time) {
 		if len(s.effects) == 0 {
 			break
 		}
+		persisted := false
 		for i := range s.effects {
 			e := &s.effects[i]
 			if e.Kind == broker.EffectPersist {
-				s.persist(e, now)
+				s.persistBatch(e)
+				persisted = true
 				continue
 			}
 			c := s.conns[e.Conn]
+			if e.Kind == broker.EffectConfirm || e.Kind == broker.EffectRefuse {
+				if released.IsZero() {
+					// Once per settle: now is when the operation began,
+					// before the core's work the latency should include.
+					released = time.Now()
+				}
+				s.countOutcome(e, c, released)
+			}
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
 				continue
 			}
 			c.sess.HandleEffect(*e, now)
 			s.touch(c)
+		}
+		if persisted {
+			s.flushPersist(now)
 		}
 	}
 	clear(s.effects)

@@ -7,11 +7,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/audit"
 )
 
 // TLS settings' accepted values.
@@ -406,7 +409,7 @@ func (s *Server) ReloadTLS() error {
 	if m.revoked != nil {
 		crls = m.revoked.count
 	}
-	s.log.Info("TLS material reloaded", "cert_serial", m.leaf.SerialNumber.String(), "cert_not_after", m.leaf.NotAfter.Format(time.RFC3339), "crls", crls)
+	audit.Log(s.log, slog.LevelInfo, audit.Admin, "TLS material reloaded", "cert_serial", m.leaf.SerialNumber.String(), "cert_not_after", m.leaf.NotAfter.Format(time.RFC3339), "crls", crls)
 	return nil
 }
 
@@ -448,4 +451,15 @@ func (c *conn) handshakeTLS(tc *tls.Conn) error {
 		"cipher_suite", tls.CipherSuiteName(cs.CipherSuite), "curve", cs.CurveID.String(),
 		"resumed", cs.DidResume, "identity", c.peer.CertIdentity)
 	return nil
+}
+
+// HTTPTLSConfig returns a TLS configuration for the operations HTTP
+// listener (broker/ops): the broker's certificate, CA bundle, client
+// certificate mode and CRL, reloaded with them (ReloadTLS). Nil without TLS
+// material.
+func (s *Server) HTTPTLSConfig() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.base.Clone()
 }

@@ -91,6 +91,12 @@ func NewNative(core Core, conn broker.ConnID, cfg Config, now time.Time) *Native
 	return NewNativeFrom(core, conn, cfg, Peer{Loopback: true}, now)
 }
 
+// LastPublishSeq returns the greatest publish seq this session has handled
+// (0: none yet). Seqs increase on a connection, so a driver that reads it
+// after each Feed learns which publishes that Feed carried, to time their
+// confirms (broker/server measures publish→confirm latency this way).
+func (n *Native) LastPublishSeq() uint64 { return n.lastSeq }
+
 // NewNativeFrom is NewNative for a peer the driver describes. The
 // connection reaches the core (Open) once it is authenticated.
 func NewNativeFrom(core Core, conn broker.ConnID, cfg Config, peer Peer, now time.Time) *Native {

@@ -3,10 +3,12 @@ package session
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/access"
+	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -201,7 +203,7 @@ func (n *Native) PasswordChecked(ok bool, now time.Time) {
 func (n *Native) identify(now time.Time) error {
 	id, err := n.auth.db.Identity(n.auth.user, n.auth.vhost)
 	if err != nil {
-		n.log.Warn("authentication refused", "user", n.auth.user, "vhost", n.auth.vhost, "remote", n.peer.Remote, "err", err)
+		audit.Log(n.log, slog.LevelWarn, audit.AuthFailure, "authentication refused", "user", n.auth.user, "vhost", n.auth.vhost, "remote", n.peer.Remote, "err", err)
 		return n.fail(0, codeOf(err), errors.New(messageOf(err)))
 	}
 	return n.authenticated(id, n.auth.mechanism, now)
@@ -211,7 +213,7 @@ func (n *Native) identify(now time.Time) error {
 func (n *Native) authenticated(id *access.Identity, mechanism string, now time.Time) error {
 	if n.cfg.Admit != nil {
 		if e := n.cfg.Admit(n.conn, id); e != nil {
-			n.log.Warn("connection refused", "user", id.User, "remote", n.peer.Remote, "err", e)
+			audit.Log(n.log, slog.LevelWarn, audit.AuthFailure, "connection refused", "user", id.User, "remote", n.peer.Remote, "err", e)
 			return n.fail(0, e.Code, errors.New(e.Msg))
 		}
 	}
@@ -234,6 +236,6 @@ func (n *Native) authenticated(id *access.Identity, mechanism string, now time.T
 // the log line names the remote address, the user tried and the detail
 // the client is not told.
 func (n *Native) authFail(answer, detail string) error {
-	n.log.Warn("authentication failed", "remote", n.peer.Remote, "user", n.auth.user, "mechanism", n.auth.mechanism, "detail", detail)
+	audit.Log(n.log, slog.LevelWarn, audit.AuthFailure, "authentication failed", "remote", n.peer.Remote, "user", n.auth.user, "mechanism", n.auth.mechanism, "detail", detail)
 	return n.fail(0, broker.CodeAuthFailed, errors.New(answer))
 }

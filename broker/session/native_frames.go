@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -239,7 +241,7 @@ func (n *Native) malformed(err error) error {
 // denied answers a request the identity may not make. It is logged at
 // info: a stream of them is worth an operator's attention.
 func (n *Native) denied(reqID uint64, e *broker.Error) {
-	n.log.Info("request refused: access refused", "user", n.g.id.User, "vhost", n.g.id.Vhost, "remote", n.peer.Remote, "err", e.Msg)
+	audit.Log(n.log, slog.LevelInfo, audit.AccessRefused, "request refused: access refused", "user", n.g.id.User, "vhost", n.g.id.Vhost, "remote", n.peer.Remote, "err", e.Msg)
 	n.result(reqID, 0, e)
 }
 

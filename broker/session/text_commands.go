@@ -2,9 +2,11 @@ package session
 
 import (
 	"encoding/json"
+	"log/slog"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -254,7 +256,7 @@ func (t *Text) ack(id string, now time.Time) {
 // answers some refusals with success wordings ("Queue bound", "Subscribed
 // to queue"); a permission refusal is never worded as a success.
 func (t *Text) denied(e *broker.Error) {
-	t.log.Info("text command refused: access refused", "user", t.g.id.User, "err", e.Msg)
+	audit.Log(t.log, slog.LevelInfo, audit.AccessRefused, "text command refused: access refused", "user", t.g.id.User, "err", e.Msg)
 	t.reply(wire.AppendReplyError(t.scratch[:0], e.Error()))
 }
 

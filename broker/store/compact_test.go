@@ -73,9 +73,19 @@ func TestRelocationSurvivesCrashBeforeDelete(t *testing.T) {
 		mustSync(t, s)
 		seq++
 	}
-	// Relocate by hand and crash before anything is deleted.
-	s.compacting = true
-	if err := s.relocate(s.segs[0]); err != nil {
+	// Relocate by hand, sync the copies and crash before the old segment
+	// is deleted (the task after the one that synced them would do that).
+	if _, err := s.relocateFrom(s.segs[0], 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	task, err := s.BeginSync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(task.doomed) != 0 {
+		t.Fatalf("a segment whose relocated copies are not durable yet is about to be removed: %d", task.doomed[0].num)
+	}
+	if err := task.Run(); err != nil {
 		t.Fatal(err)
 	}
 	fsys.Crash(0)

@@ -83,13 +83,19 @@ func TestWriteErrorFailsTheStore(t *testing.T) {
 	}
 }
 
-func TestFailedRollFailsTheStore(t *testing.T) {
+func TestFailedRollFsyncFailsTheNextSync(t *testing.T) {
 	fsys := NewMemFS()
 	s, _ := mustOpen(t, fsys, Options{Logger: quiet(), SegmentSize: 200})
 	defer s.Close()
 	mustAppend(t, s, publish(1, string(make([]byte, 150)), "q"))
-	fsys.FailNextSyncs(2, nil) // the roll's fsync of the old segment
-	if _, err := s.Append(publish(2, string(make([]byte, 150)), "q")); !errors.Is(err, ErrFailed) {
-		t.Fatalf("append that needed a roll with failing fsync: %v", err)
+	fsys.FailNextSyncs(2, nil) // the fsync of the sealed segment
+	// Append rolls without syncing (that is the sync task's work), so the
+	// failing fsync shows at the next Sync, which fails the store.
+	mustAppend(t, s, publish(2, string(make([]byte, 150)), "q"))
+	if _, err := s.Sync(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("sync after a roll with failing fsync: %v", err)
+	}
+	if _, err := s.Append(publish(3, "x", "q")); !errors.Is(err, ErrFailed) {
+		t.Fatalf("append after the failed sync: %v", err)
 	}
 }

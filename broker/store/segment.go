@@ -31,6 +31,9 @@ type segment struct {
 	size      int64
 	live      int   // live messages whose newest record is here
 	liveBytes int64 // their record bytes
+	// relocatedAt is the LSN of the last copy compaction relocated from
+	// this segment; it may be removed only once that is durable.
+	relocatedAt LSN
 }
 
 func segName(num uint64) string { return fmt.Sprintf("%020d%s", num, segSuffix) }

@@ -157,24 +157,37 @@ func (s *state) pruneDedup(window time.Duration, maxIDs int) {
 	}
 }
 
-// snapshot is the topology and dedup window as records, in an order that
-// replays cleanly (exchanges and queues before bindings, dead-letter
-// queues before the queues naming them does not matter to the store).
-func (s *state) snapshot() []Record {
-	var recs []Record
+// appendSnapshot appends the topology and dedup window, encoded as
+// records, in an order that replays cleanly (exchanges and queues before
+// bindings; dead-letter queues before the queues naming them does not
+// matter to the store). It encodes one record at a time: the dedup window
+// can hold hundreds of thousands of ids, and a slice of Records for them
+// cost more CPU (and the driver's lock held meanwhile) than the encoding.
+func (s *state) appendSnapshot(b []byte) ([]byte, error) {
+	// One allocation for the whole snapshot (a dedup record is about 40
+	// bytes): growing the buffer step by step cost as much as the encoding.
+	b = slices.Grow(b, 64*(len(s.dedup)+len(s.exchanges)+len(s.queues)+len(s.bindings)))
+	var err error
+	add := func(r *Record) {
+		if err == nil {
+			b, err = AppendRecord(b, r)
+		}
+	}
 	for _, e := range s.exchangeList() {
-		recs = append(recs, Record{Type: RecDeclareExchange, Exchange: e.Name, ExchangeType: e.Type})
+		add(&Record{Type: RecDeclareExchange, Exchange: e.Name, ExchangeType: e.Type})
 	}
 	for _, q := range s.queueList() {
-		recs = append(recs, Record{Type: RecDeclareQueue, Queue: q.Name, QueueOptions: q.Options})
+		add(&Record{Type: RecDeclareQueue, Queue: q.Name, QueueOptions: q.Options})
 	}
-	for _, b := range s.bindingList() {
-		recs = append(recs, Record{Type: RecBind, Exchange: b.Exchange, Queue: b.Queue, Key: b.Key})
+	for _, bd := range s.bindingList() {
+		add(&Record{Type: RecBind, Exchange: bd.Exchange, Queue: bd.Queue, Key: bd.Key})
 	}
+	r := Record{Type: RecDedup}
 	for _, d := range s.dedupList() {
-		recs = append(recs, Record{Type: RecDedup, MessageID: d.ID, Time: d.Time})
+		r.MessageID, r.Time = d.ID, d.Time
+		add(&r)
 	}
-	return recs
+	return b, err
 }
 
 func (s *state) exchangeList() []Exchange {

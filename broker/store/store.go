@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -75,10 +76,17 @@ type Store struct {
 	appended, durable LSN
 	failed            error
 	closed            bool
-	compacting        bool
 	// appendedSinceRoll counts records appended to the active segment
 	// after its snapshot; a segment holding only a snapshot never rolls.
 	appendedSinceRoll int
+	// rolling is the roll the next sync task finishes: the segment before
+	// the active one may still have unsynced bytes and the active one still
+	// has its temporary name. At most one roll is pending (see roll).
+	rolling *pendingRoll
+	// relocSeqs are the messages of segment relocSeg that compaction has
+	// still to move forward (computed once per segment).
+	relocSeg  uint64
+	relocSeqs []uint64
 }
 
 // Open locks the data directory, replays the log and returns the store
@@ -106,19 +114,29 @@ func (s *Store) replay() (*Recovered, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: list data directory: %w", err)
 	}
-	var nums []uint64
+	var nums, tmps []uint64
 	for _, n := range names {
 		if num, ok := parseSegName(n); ok {
 			nums = append(nums, num)
+		} else if base, ok := strings.CutSuffix(n, tmpSuffix); ok {
+			if num, ok := parseSegName(base); ok {
+				tmps = append(tmps, num)
+			}
 		}
 	}
 	slices.Sort(nums)
 	rec := &Recovered{}
+	lastTorn := false
 	for i, num := range nums {
 		last := i == len(nums)-1
+		damaged := len(rec.Damage)
 		if err := s.replaySegment(num, last, rec); err != nil {
 			return nil, err
 		}
+		lastTorn = last && len(rec.Damage) > damaged
+	}
+	if err := s.finishInterruptedRoll(nums, tmps, lastTorn, rec); err != nil {
+		return nil, err
 	}
 	if len(s.segs) == 0 {
 		next := uint64(1)
@@ -141,6 +159,48 @@ func (s *Store) replay() (*Recovered, error) {
 	}
 	s.log.Info("store: log replayed", "segments", len(s.segs), "records", rec.Records, "live_messages", len(s.st.live), "queues", len(rec.Queues))
 	return rec, nil
+}
+
+// finishInterruptedRoll deals with segments left under their temporary
+// name by a roll whose sync task never ended. The one right after the last
+// segment is adopted (renamed, then replayed as the last segment) when that
+// segment replayed whole: after a process crash the page cache kept both,
+// and under SyncInterval its records may have been confirmed. After a
+// power loss that tore the last segment, the temporary one is dropped (and
+// reported): nothing in it was confirmed under SyncAlways, since confirms
+// wait for the task that fsyncs the sealed segment first, and keeping it
+// would put records behind a hole. Any other temporary segment is stale.
+func (s *Store) finishInterruptedRoll(nums, tmps []uint64, lastTorn bool, rec *Recovered) error {
+	slices.Sort(tmps)
+	for _, num := range tmps {
+		tmp := segName(num) + tmpSuffix
+		if len(nums) > 0 && num == nums[len(nums)-1]+1 && len(s.segs) > 0 && !lastTorn {
+			if err := s.fs.Rename(tmp, segName(num)); err != nil {
+				return fmt.Errorf("store: finish the roll to %s: %w", segName(num), err)
+			}
+			if err := s.fs.SyncDir(); err != nil {
+				return fmt.Errorf("store: sync data directory: %w", err)
+			}
+			if err := s.replaySegment(num, true, rec); err != nil {
+				return err
+			}
+			continue
+		}
+		size := int64(-1)
+		if f, err := s.fs.Open(tmp); err == nil {
+			size, _ = f.Size()
+			_ = f.Close()
+		}
+		if err := s.fs.Remove(tmp); err != nil {
+			return fmt.Errorf("store: remove unfinished segment %s: %w", tmp, err)
+		}
+		if err := s.fs.SyncDir(); err != nil {
+			return fmt.Errorf("store: sync data directory: %w", err)
+		}
+		rec.Damage = append(rec.Damage, Damage{Segment: tmp, Offset: 0, Dropped: max(size, 0),
+			Reason: "unfinished segment roll after a torn or missing previous segment (never confirmed under fsync always)"})
+	}
+	return nil
 }
 
 func (s *Store) replaySegment(num uint64, last bool, rec *Recovered) error {
@@ -205,37 +265,46 @@ func (s *Store) replaySegment(num uint64, last bool, rec *Recovered) error {
 
 // newSegment creates segment num, writes its header and a snapshot of the
 // topology and dedup window (so older segments are never needed for
-// those), syncs it and its directory entry, and makes it active.
+// those), syncs it and its directory entry, and makes it active. Only Open
+// uses it; a running store rolls with roll, which leaves the syncs to the
+// next sync task.
 func (s *Store) newSegment(num uint64) error {
 	name := segName(num)
-	f, err := s.fs.Create(name)
+	sg, err := s.createSegment(name, num)
 	if err != nil {
-		return fmt.Errorf("create segment %s: %w", name, err)
+		return err
 	}
-	s.st.pruneDedup(s.opts.DedupWindow, s.opts.DedupMaxIDs)
-	b := segHeader(num, s.st.nextSeq)
-	for _, r := range s.st.snapshot() {
-		if b, err = AppendRecord(b, &r); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("snapshot into %s: %w", name, err)
-		}
-	}
-	if err := writeAll(f, b); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write segment %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
+	if err := sg.file.Sync(); err != nil {
+		_ = sg.file.Close()
 		return fmt.Errorf("sync segment %s: %w", name, err)
 	}
 	if err := s.fs.SyncDir(); err != nil {
-		_ = f.Close()
+		_ = sg.file.Close()
 		return fmt.Errorf("sync data directory after creating %s: %w", name, err)
 	}
-	sg := &segment{num: num, file: f, size: int64(len(b))}
 	s.segs = append(s.segs, sg)
 	s.st.segs[num] = sg
 	return nil
+}
+
+// createSegment creates the file name for segment num and writes its
+// header and snapshot with one write, without syncing anything.
+func (s *Store) createSegment(name string, num uint64) (*segment, error) {
+	f, err := s.fs.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %s: %w", name, err)
+	}
+	s.st.pruneDedup(s.opts.DedupWindow, s.opts.DedupMaxIDs)
+	b, err := s.st.appendSnapshot(segHeader(num, s.st.nextSeq))
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("snapshot into %s: %w", name, err)
+	}
+	if err := writeAll(f, b); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("write segment %s: %w", name, err)
+	}
+	return &segment{num: num, file: f, size: int64(len(b))}, nil
 }
 
 func writeAll(f File, b []byte) error {
@@ -291,7 +360,7 @@ func (s *Store) Append(recs ...Record) (LSN, error) {
 		ends = append(ends, len(b))
 	}
 	s.buf = b
-	if a := s.active(); s.appendedSinceRoll > 0 && a.size+int64(len(b)) > s.opts.SegmentSize {
+	if a := s.active(); s.rolling == nil && s.appendedSinceRoll > 0 && a.size+int64(len(b)) > s.opts.SegmentSize {
 		if err := s.roll(); err != nil {
 			return s.appended, err
 		}
@@ -319,46 +388,30 @@ func ends0(ends []int) int {
 }
 
 // Sync makes everything appended so far durable (one fsync for however
-// many records: group commit) and returns the highest durable LSN. It then
-// deletes or compacts segments whose messages are all settled. An fsync
-// error fails the store.
+// many records: group commit) and returns the highest durable LSN. It also
+// finishes a pending segment roll and deletes or compacts segments whose
+// messages are all settled, running sync tasks until none is left to do.
+// A driver that must not block while the disk works uses BeginSync,
+// SyncTask.Run and EndSync instead. An fsync error fails the store.
 func (s *Store) Sync() (LSN, error) {
 	if err := s.usable(); err != nil {
 		return s.durable, err
 	}
-	if err := s.syncActive(); err != nil {
-		return s.durable, err
-	}
-	if !s.compacting && len(s.segs) > 1 {
-		if err := s.compact(); err != nil {
+	// Each pass relocates a bounded step; the bound on passes only guards
+	// against a bug looping forever (compaction converges well before).
+	for passes := 4*len(s.segs) + 8 + 3*len(s.st.live)/relocateStep; passes > 0; passes-- {
+		t, err := s.BeginSync()
+		if err != nil {
 			return s.durable, err
+		}
+		if _, err := s.EndSync(t, t.Run()); err != nil {
+			return s.durable, err
+		}
+		if !s.Pending() {
+			break
 		}
 	}
 	return s.durable, nil
-}
-
-func (s *Store) syncActive() error {
-	if s.durable == s.appended {
-		return nil
-	}
-	a := s.active()
-	if err := a.file.Sync(); err != nil {
-		return s.fail(fmt.Errorf("fsync segment %s: %w", segName(a.num), err))
-	}
-	s.durable = s.appended
-	return nil
-}
-
-// roll syncs the active segment and starts the next one.
-func (s *Store) roll() error {
-	if err := s.syncActive(); err != nil {
-		return err
-	}
-	if err := s.newSegment(s.active().num + 1); err != nil {
-		return s.fail(err)
-	}
-	s.appendedSinceRoll = 0
-	return nil
 }
 
 // Durable is the highest LSN made durable by Sync.
@@ -457,36 +510,4 @@ func (s *Store) closeFiles() {
 	if err := errors.Join(errs...); err != nil {
 		s.log.Warn("store: closing segment files", "err", err)
 	}
-}
-
-// BeginSync is the first half of Sync for a driver that fsyncs without
-// holding its own lock (so that publishes keep arriving and form the next
-// batch): it returns the active segment and the LSN an fsync of it will
-// cover (older segments were fsync'd when they rolled). Call File.Sync
-// outside the lock, then EndSync with its result under the lock. Appends
-// may run in between; Sync, EndSync and Close may not.
-func (s *Store) BeginSync() (File, LSN, error) {
-	if err := s.usable(); err != nil {
-		return nil, s.durable, err
-	}
-	return s.active().file, s.appended, nil
-}
-
-// EndSync records the outcome of the fsync started by BeginSync: an error
-// fails the store; success makes everything up to upTo durable and runs
-// compaction, like Sync.
-func (s *Store) EndSync(upTo LSN, syncErr error) (LSN, error) {
-	if err := s.usable(); err != nil {
-		return s.durable, err
-	}
-	if syncErr != nil {
-		return s.durable, s.fail(fmt.Errorf("fsync segment: %w", syncErr))
-	}
-	s.durable = max(s.durable, upTo)
-	if !s.compacting && len(s.segs) > 1 {
-		if err := s.compact(); err != nil {
-			return s.durable, err
-		}
-	}
-	return s.durable, nil
 }

@@ -187,12 +187,12 @@ func TestSplitSyncCoversWhatWasAppendedBefore(t *testing.T) {
 	fsys := NewMemFS()
 	s, _ := mustOpen(t, fsys, testOpts())
 	mustAppend(t, s, publish(1, "a", "q"), publish(2, "b", "q"))
-	f, upTo, err := s.BeginSync()
-	if err != nil || upTo != 2 {
-		t.Fatalf("BeginSync: %v %v", upTo, err)
+	task, err := s.BeginSync()
+	if err != nil || task.upTo != 2 {
+		t.Fatalf("BeginSync: %v %v", task, err)
 	}
 	mustAppend(t, s, publish(3, "c", "q")) // arrives during the fsync
-	if d, err := s.EndSync(upTo, f.Sync()); err != nil || d != 2 {
+	if d, err := s.EndSync(task, task.Run()); err != nil || d != 2 {
 		t.Fatalf("EndSync: durable %d err %v, want 2", d, err)
 	}
 	fsys.Crash(0)
@@ -205,8 +205,8 @@ func TestSplitSyncCoversWhatWasAppendedBefore(t *testing.T) {
 	}
 
 	mustAppend(t, s, publish(4, "d", "q"))
-	_, up, _ := s.BeginSync()
-	if d, err := s.EndSync(up, errors.New("EIO")); !errors.Is(err, ErrFailed) || d >= up {
+	task, _ = s.BeginSync()
+	if d, err := s.EndSync(task, errors.New("EIO")); !errors.Is(err, ErrFailed) || d >= task.upTo {
 		t.Fatalf("EndSync with an fsync error: durable %d err %v", d, err)
 	}
 }

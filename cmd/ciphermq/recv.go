@@ -34,7 +34,11 @@ type recvFlags struct {
 	prefetch int
 	durable  bool
 	inMemory bool
+	timeout  time.Duration
 }
+
+// errRecvTimeout is the cause of the context that --timeout ends.
+var errRecvTimeout = errors.New("--timeout passed")
 
 func init() { register(newRecvCmd) }
 
@@ -63,7 +67,11 @@ wherever its own options say. --durable insists (an error instead of a fallback)
 asks for in-memory queues.
 
 Ctrl-C (SIGINT) or SIGTERM prints a summary and exits: 0 if nothing was rejected, 5 if some
-messages were rejected (see docs/clients.md for the exit codes).`,
+messages were rejected (see docs/clients.md for the exit codes).
+
+--timeout bounds the whole run (connecting, declaring, receiving): when it passes, recv stops as
+on Ctrl-C and exits as above if it was connected to the broker at that moment, or with code 4 if
+the broker could not be reached (never connected, or the connection was lost and not repaired).`,
 		Example: `  ciphermq recv --key receiver.key --trust sender.pub --out received.jsonl
   ciphermq recv --key receiver_private.pem --print          # seed format, like the reference Receiver.py
   ciphermq recv --key receiver.key --trust sender.pub --durable --queue orders --routing-key orders
@@ -86,6 +94,7 @@ messages were rejected (see docs/clients.md for the exit codes).`,
 	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
 	f.BoolVar(&o.durable, "durable", false, "insist on a durable queue: an error instead of falling back to an in-memory one (durable is the default)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "declare the queue in memory: its messages are lost if the broker stops")
+	f.DurationVar(&o.timeout, "timeout", 0, "end the whole run (connecting, declaring, receiving) after this long: a clean stop, or exit code 4 if the broker was unreachable (0: no limit)")
 	return cmd
 }
 
@@ -99,6 +108,9 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	if o.durable && o.inMemory {
 		return errors.New("--durable and --in-memory exclude each other: pick one")
+	}
+	if o.timeout < 0 {
+		return errors.New("--timeout must be >= 0 (0: no limit)")
 	}
 	opener, err := loadOpener(cmd.ErrOrStderr(), cfg)
 	if err != nil {
@@ -133,18 +145,40 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	// After the first signal, a second one is no longer caught: it ends the
 	// process at once, should the clean stop hang on a stuck broker.
 	context.AfterFunc(ctx, stop)
+	var deadline time.Time
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		deadline = time.Now().Add(o.timeout)
+		ctx, cancel = context.WithDeadlineCause(ctx, deadline, errRecvTimeout)
+		defer cancel()
+	}
+	// The clock too, not only the context: a connection deadline taken from
+	// the context can expire a moment before the context's own timer fires.
+	timedOut := func() bool {
+		return errors.Is(context.Cause(ctx), errRecvTimeout) || (!deadline.IsZero() && !time.Now().Before(deadline))
+	}
 	addr, queue := cfg.value(setBroker), cfg.value(setQueue)
 	dopts, err := cfg.dialOptions("ciphermq-recv", quietLogger(counter))
 	if err != nil {
 		return err
 	}
+	unreachable := func(what string, err error) error {
+		fmt.Fprintf(cmd.OutOrStdout(), "received 0: --timeout (%s) passed while %s broker %s\n", o.timeout, what, addr)
+		return &exitError{exitTimedOut, fmt.Errorf("--timeout passed while %s broker %s (%v): nothing was received", what, addr, err)}
+	}
 	conn, err := clients.Dial(ctx, addr, dopts)
 	if err != nil {
+		if timedOut() {
+			return unreachable("connecting to", err)
+		}
 		return connectError(addr, err)
 	}
 	defer conn.Close()
 	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability())
 	if err != nil {
+		if timedOut() {
+			return unreachable("declaring queue "+queue+" on", err)
+		}
 		return err
 	}
 	start := time.Now()
@@ -163,11 +197,18 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		},
 		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
 	})
+	// Whether the broker was there when --timeout ended the run, taken
+	// before the summary (the stop itself does not change it).
+	lostBroker := timedOut() && !conn.Connected()
 	counter.finish(r.Stats())
 	stats := r.Stats()
 	printRecvSummary(cmd.OutOrStdout(), stats, time.Since(start), out, st.Len(), queue, dlq)
 	if runErr != nil {
 		return fmt.Errorf("receiver stopped: %w", runErr)
+	}
+	if lostBroker {
+		fmt.Fprintf(cmd.OutOrStdout(), "  --timeout (%s) passed while broker %s was unreachable (connection lost, not repaired)\n", o.timeout, addr)
+		return &exitError{exitTimedOut, fmt.Errorf("--timeout passed while broker %s was unreachable: the connection was lost and not repaired", addr)}
 	}
 	if n := stats.RejectedTotal(); n > 0 {
 		where := "to dead-letter queue " + dlq + ": `ciphermq dlq list --queue " + queue + "` shows them, `ciphermq dlq move` replays them"

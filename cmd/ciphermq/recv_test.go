@@ -297,3 +297,60 @@ func TestRecvRepairsATornFileAndRefusesACorruptOne(t *testing.T) {
 		t.Fatalf("recv on a corrupt file: %v, want a refusal naming line 1", err)
 	}
 }
+
+// TestRecvTimeoutBoundsTheRun: --timeout ends a receiving run cleanly
+// (exit 0, summary printed), ends a run whose broker never answers with
+// exit code 4 and a report, and ends a run whose broker went away with
+// exit code 4 too.
+func TestRecvTimeoutBoundsTheRun(t *testing.T) {
+	isolate(t)
+	keys := t.TempDir()
+	if _, err := keygen(t, "--dir", keys); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--key", filepath.Join(keys, "receiver.key"), "--trust", filepath.Join(keys, "sender.pub"), "--in-memory"}
+
+	t.Run("connected", func(t *testing.T) {
+		_, addr := startBroker(t)
+		out := filepath.Join(t.TempDir(), "received.jsonl")
+		r := startRecv(t, append(common, "--broker", addr, "--out", out, "--timeout", "1s")...)
+		if err := r.wait(t); err != nil {
+			t.Fatalf("recv --timeout against a live broker: %v\n%s", err, r.errOut.String())
+		}
+		if !strings.Contains(r.out.String(), "received 0, stored 0") {
+			t.Errorf("summary:\n%s", r.out.String())
+		}
+	})
+
+	t.Run("a broker that never answers", func(t *testing.T) {
+		addr := silentListener(t)
+		r := startRecv(t, append(common, "--broker", addr, "--out", filepath.Join(t.TempDir(), "r.jsonl"), "--timeout", "1s")...)
+		err := r.wait(t)
+		if got := exitCode(err); got != exitTimedOut {
+			t.Fatalf("exit code %d, want %d (%v)", got, exitTimedOut, err)
+		}
+		if !strings.Contains(err.Error(), "--timeout passed while connecting to broker "+addr) ||
+			!strings.Contains(r.out.String(), "received 0: --timeout (1s) passed") {
+			t.Errorf("error %v, report:\n%s", err, r.out.String())
+		}
+	})
+
+	t.Run("the broker went away", func(t *testing.T) {
+		srv, addr := startBroker(t)
+		out := filepath.Join(t.TempDir(), "received.jsonl")
+		r := startRecv(t, append(common, "--broker", addr, "--out", out, "--timeout", "3s")...)
+		r.started(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		err := r.wait(t)
+		if got := exitCode(err); got != exitTimedOut {
+			t.Fatalf("exit code %d, want %d (%v)\n%s", got, exitTimedOut, err, r.out.String())
+		}
+		if !strings.Contains(r.out.String(), "was unreachable") {
+			t.Errorf("report:\n%s", r.out.String())
+		}
+	})
+}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ciphermq/ciphermq/broker/ops"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/broker/store"
 )
@@ -30,6 +33,10 @@ type serverFlags struct {
 	memLimit   string
 	memHigh    string
 	memLow     string
+
+	httpListen  string
+	httpTLS     bool
+	metricsAuth string
 }
 
 func newServerCmd() *cobra.Command {
@@ -60,6 +67,9 @@ See docs/server.md and docs/security.md.`,
 	f.StringVar(&o.memLimit, "memory-limit", "", "soft limit for the process's memory, e.g. 900MiB or 2GiB (Go's GC works harder near it; empty: GOMEMLIMIT or none)")
 	f.StringVar(&o.memHigh, "memory-high-watermark", "0.4", "global memory budget: above it publishers are blocked until consumers drain the broker; a size (512MiB, 2GiB) or a fraction of the cgroup's memory limit, else the machine's (0.4); off: no budget")
 	f.StringVar(&o.memLow, "memory-low-watermark", "0.9", "publishers resume below this: a size, or a fraction of the high watermark")
+	f.StringVar(&o.httpListen, "http-listen", ops.DefaultListen, "operations HTTP listener (/metrics, /healthz, /readyz; see docs/operations.md), host:port; off: none")
+	f.BoolVar(&o.httpTLS, "http-tls", false, "serve the operations listener over HTTPS with the broker's --tls-cert and --tls-key")
+	f.StringVar(&o.metricsAuth, "metrics-auth", "none", "who may read /metrics: none (whoever reaches --http-listen, loopback by default) or users (HTTP basic auth of a --users user tagged monitoring or administrator)")
 	f.String("listen", def.Listen, "plain TCP address to listen on (host:port); off: TLS only")
 	f.String("tls-listen", "", "TLS address to listen on, conventionally port 5671 (empty: no TLS listener)")
 	f.String("tls-cert", "", "server certificate chain (PEM) for the TLS listener")
@@ -295,11 +305,94 @@ func runServer(cmd *cobra.Command, o *serverFlags) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go reloadOnHUP(ctx, srv, logger, hup)
-	if err := srv.ListenAndServe(ctx); err != nil {
+	opsSrv, err := startOps(ctx, srv, cfg, o, logger)
+	if err != nil && !cmd.Flags().Changed("http-listen") && errors.Is(err, syscall.EADDRINUSE) {
+		// The default port is taken (another broker on this machine): the
+		// broker still starts; an explicit --http-listen must bind.
+		logger.Warn("operations listener not started: its default address is in use; pass --http-listen ADDR or off", "err", err)
+		opsSrv, err = nil, nil
+	}
+	if err != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // closes the data directory
+		return err
+	}
+	err = srv.ListenAndServe(ctx)
+	if opsSrv != nil {
+		// After the broker: /readyz says "shutting down" while it drains.
+		sctx, cancel := context.WithTimeout(context.Background(), opsShutdownTimeout)
+		defer cancel()
+		if serr := opsSrv.Shutdown(sctx); serr != nil {
+			logger.Warn("operations listener: shutdown", "err", serr)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	logger.Info("server stopped")
 	return nil
+}
+
+// opsShutdownTimeout bounds the wait for HTTP requests in progress when
+// the broker stops.
+const opsShutdownTimeout = 5 * time.Second
+
+// startOps binds and serves the operations HTTP listener (broker/ops) the
+// flags ask for; nil when --http-listen is off.
+func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *serverFlags, logger *slog.Logger) (*ops.Server, error) {
+	if err := ops.CheckListen(o.httpListen); err != nil {
+		return nil, err
+	}
+	if o.httpListen == ops.ListenOff {
+		return nil, nil
+	}
+	oc := ops.Config{Listen: o.httpListen, Logger: logger}
+	if o.httpTLS {
+		if oc.TLS = srv.HTTPTLSConfig(); oc.TLS == nil {
+			return nil, fmt.Errorf("--http-tls needs the broker's TLS material: pass --tls-cert and --tls-key")
+		}
+	}
+	switch o.metricsAuth {
+	case "none":
+		if !loopbackHost(o.httpListen) {
+			logger.Warn("operations listener beyond loopback with --metrics-auth none: whoever reaches it reads every queue's name and counts",
+				"http_listen", o.httpListen)
+		}
+	case "users":
+		if cfg.Auth.UsersFile == "" {
+			return nil, fmt.Errorf("--metrics-auth users needs --users (the users file holds the monitoring users)")
+		}
+		oc.MetricsAuth = srv.AuthenticateHTTP
+	default:
+		return nil, fmt.Errorf("--metrics-auth %q: use none or users", o.metricsAuth)
+	}
+	s := ops.New(oc, srv)
+	// Other operations handlers (management API, console) mount here with
+	// s.Handle before Serve.
+	l, err := s.Listen(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := s.Serve(l); err != nil {
+			logger.Error("operations listener failed", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// loopbackHost reports whether host:port names a loopback address.
+func loopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // reloadOnHUP calls srv.Reload for every signal on hup until ctx ends.

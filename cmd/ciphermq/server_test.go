@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +43,10 @@ func TestServerRejectsBadSettings(t *testing.T) {
 		{"--listen", "nonsense"},
 		{"--log-level", "loud"},
 		{"--config", filepath.Join(t.TempDir(), "missing.json")},
+		{"--in-memory", "--listen", "127.0.0.1:0", "--http-listen", "nonsense"},
+		{"--in-memory", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-auth", "maybe"},
+		{"--in-memory", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--metrics-auth", "users"}, // no --users
+		{"--in-memory", "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--http-tls"},              // no certificate
 	} {
 		cmd := newServerCmd()
 		cmd.SetArgs(args)
@@ -181,5 +187,60 @@ func TestServerIsDurableByDefault(t *testing.T) {
 	}
 	if _, err := dataDir(state, "--in-memory", "--data-dir", "/srv/q"); err == nil || !strings.Contains(err.Error(), "exclude each other") {
 		t.Errorf("--in-memory with --data-dir: %v", err)
+	}
+}
+
+// TestServerServesOperationsListener: --http-listen serves /healthz and
+// /metrics beside the broker, and both stop with the server's context.
+func TestServerServesOperationsListener(t *testing.T) {
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	addr, httpAddr := free(), free()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newServerCmd()
+	cmd.SetArgs([]string{"--listen", addr, "--http-listen", httpAddr, "--log-level", "error", "--in-memory"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	get := func(path string) (int, string, error) {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _, err := get("/readyz")
+		if err == nil && code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("operations listener never ready: %d %v", code, err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling for the listener, not a correctness wait
+	}
+	code, body, err := get("/metrics")
+	if err != nil || code != http.StatusOK || !strings.Contains(body, "ciphermq_queues ") {
+		t.Fatalf("/metrics: %d %v, body without ciphermq_queues:\n%.500s", code, err, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("server returned %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not stop")
+	}
+	if _, _, err := get("/healthz"); err == nil {
+		t.Fatal("operations listener still answers after the server stopped")
 	}
 }
