@@ -3,7 +3,7 @@ package broker
 import (
 	"time"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // Ack settles the delivery tag of conn (or, with multiple, every outstanding
@@ -21,7 +21,7 @@ func (c *Core) Ack(conn ConnID, tag uint64, multiple bool, now time.Time) error 
 	for _, m := range ms {
 		c.release(m)
 		m.q.c.acked++
-		c.persistSettle(m, store.Acked)
+		c.persistSettle(m, record.Acked)
 		c.drop(m)
 	}
 	c.scratch = clearMessages(ms)

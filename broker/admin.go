@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // Administrative operations and listings for management drivers (the
@@ -60,7 +60,7 @@ func (c *Core) MoveReady(from, to string, limit int, now time.Time) (int, error)
 		}
 		src.ready.popFront()
 		c.work++
-		c.persistSettle(m, store.DeadLettered)
+		c.persistSettle(m, record.DeadLettered)
 		src.bytes -= int64(m.size())
 		dst.seq++
 		m.q, m.seq = dst, dst.seq

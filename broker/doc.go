@@ -91,7 +91,7 @@
 //
 // A queue declared with QueueOptions.Durable (its bindings, the exchanges
 // they bind to, and its messages) is written to the driver's log: the core
-// emits EffectPersist with store.Record values and a token, and the order
+// emits EffectPersist with record.Record values and a token, and the order
 // becomes store → persist → confirm. The confirm of a publish that reached
 // a durable queue is held until the driver calls Persisted with a token at
 // least as high (after its fsync); a connection's later confirms and
@@ -100,7 +100,7 @@
 // of durable queues are persisted too, without holding anything.
 // StorageFailed turns held confirms into CodeUnavailable refusals and
 // refuses durable publishes until StorageRecovered; in-memory queues are
-// unaffected. Restore builds a core from what store.Open recovered.
+// unaffected. Restore builds a core from what store.Open (broker/store) recovered.
 //
 // # Order guarantees
 //

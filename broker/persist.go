@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // persistState is the core's side of durability. The core never touches a
@@ -14,7 +14,7 @@ import (
 // while the driver reports the storage failed.
 type persistState struct {
 	token   uint64 // last persist token issued
-	nextSeq uint64 // next durable message number (store.Record.Seq)
+	nextSeq uint64 // next durable message number (record.Record.Seq)
 	held    []heldOutcome
 	heldAt  int    // held[:heldAt] already released
 	failed  *Error // non-nil while durable storage is unusable
@@ -30,7 +30,7 @@ type heldOutcome struct {
 }
 
 // persistRecords emits records for the log and returns their token.
-func (c *Core) persistRecords(recs ...store.Record) uint64 {
+func (c *Core) persistRecords(recs ...record.Record) uint64 {
 	if c.persist.restoring {
 		return c.persist.token
 	}
@@ -114,8 +114,8 @@ func (c *Core) StorageRecovered() { c.persist.failed = nil }
 // Persisted.
 func (c *Core) PendingPersist() int { return len(c.persist.held) - c.persist.heldAt }
 
-func storeOptions(o QueueOptions) store.QueueOptions {
-	return store.QueueOptions{
+func storeOptions(o QueueOptions) record.QueueOptions {
+	return record.QueueOptions{
 		MaxLength: int64(o.MaxLength), MaxBytes: o.MaxBytes, AckTimeout: o.AckTimeout,
 		DeliveryLimit: int64(o.DeliveryLimit), DeadLetterQueue: o.DeadLetterQueue,
 		Discard: o.Discard,
@@ -123,11 +123,11 @@ func storeOptions(o QueueOptions) store.QueueOptions {
 }
 
 // persistSettle records that m left its durable queue.
-func (c *Core) persistSettle(m *message, outcome store.Outcome) {
+func (c *Core) persistSettle(m *message, outcome record.Outcome) {
 	if m.storeSeq == 0 || !m.q.opts.Durable {
 		return
 	}
-	c.persistRecords(store.Record{Type: store.RecSettle, Seq: m.storeSeq, Queue: m.q.name, Outcome: outcome})
+	c.persistRecords(record.Record{Type: record.RecSettle, Seq: m.storeSeq, Queue: m.q.name, Outcome: outcome})
 	m.storeSeq = 0
 }
 
@@ -136,7 +136,7 @@ func (c *Core) persistDelivered(m *message) {
 	if m.storeSeq == 0 || !m.q.opts.Durable {
 		return
 	}
-	c.persistRecords(store.Record{Type: store.RecDelivered, Seq: m.storeSeq, Queue: m.q.name})
+	c.persistRecords(record.Record{Type: record.RecDelivered, Seq: m.storeSeq, Queue: m.q.name})
 }
 
 // persistCopy writes m as a new message of its (durable) queue, for a copy
@@ -147,9 +147,9 @@ func (c *Core) persistCopy(m *message) {
 	}
 	c.persist.nextSeq++
 	m.storeSeq = c.persist.nextSeq
-	c.persistRecords(store.Record{
-		Type: store.RecPublish, Seq: m.storeSeq, MessageID: m.id, Exchange: m.exchange, Key: m.routingKey,
-		BodyPrefix: m.prefix.Bytes(), Body: m.body, Targets: []store.Target{{Queue: m.q.name}},
+	c.persistRecords(record.Record{
+		Type: record.RecPublish, Seq: m.storeSeq, MessageID: m.id, Exchange: m.exchange, Key: m.routingKey,
+		BodyPrefix: m.prefix.Bytes(), Body: m.body, Targets: []record.Target{{Queue: m.q.name}},
 	})
 }
 
@@ -159,12 +159,12 @@ func (c *Core) persistBinding(ex *exchange, q *queue, key string) {
 	if !q.opts.Durable {
 		return
 	}
-	recs := make([]store.Record, 0, 2)
+	recs := make([]record.Record, 0, 2)
 	if !ex.durable {
 		ex.durable = true
-		recs = append(recs, store.Record{Type: store.RecDeclareExchange, Exchange: ex.name, ExchangeType: uint8(ex.typ)})
+		recs = append(recs, record.Record{Type: record.RecDeclareExchange, Exchange: ex.name, ExchangeType: uint8(ex.typ)})
 	}
-	recs = append(recs, store.Record{Type: store.RecBind, Exchange: ex.name, Queue: q.name, Key: key})
+	recs = append(recs, record.Record{Type: record.RecBind, Exchange: ex.name, Queue: q.name, Key: key})
 	c.persistRecords(recs...)
 }
 
@@ -176,7 +176,7 @@ func (c *Core) persistBinding(ex *exchange, q *queue, key string) {
 // message's contents (store.Store.ReadMessage). Nothing restored is
 // written to the log again; the defaults are written on the first start
 // only (declaring them again with the same options writes nothing).
-func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Message, error), now time.Time) (*Core, error) {
+func Restore(cfg Config, rec *record.Recovered, read func(seq uint64) (record.Message, error), now time.Time) (*Core, error) {
 	bare := cfg
 	bare.NoDefaults = true
 	c := New(bare)
@@ -193,7 +193,7 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 	// Dead-letter queues must exist before the queues naming them.
 	pending := rec.Queues
 	for len(pending) > 0 {
-		var later []store.Queue
+		var later []record.Queue
 		for _, q := range pending {
 			o := q.Options
 			if o.DeadLetterQueue != "" && c.queues[o.DeadLetterQueue] == nil && containsQueue(pending, o.DeadLetterQueue) {
@@ -292,7 +292,7 @@ func (c *Core) declareDurableDefaults() error {
 	return nil
 }
 
-func containsQueue(qs []store.Queue, name string) bool {
+func containsQueue(qs []record.Queue, name string) bool {
 	for _, q := range qs {
 		if q.Name == name {
 			return true
@@ -305,15 +305,15 @@ func containsQueue(qs []store.Queue, name string) bool {
 // durable target queue (in name order), and its dedup entry (the id's
 // scoped key material, see dedupScopes.material).
 func (c *Core) persistPublish(seq uint64, id, exchange, key string, prefix *Prefix, body []byte, targets []*queue, dedupMaterial []byte) {
-	tq := make([]store.Target, 0, len(targets))
+	tq := make([]record.Target, 0, len(targets))
 	for _, q := range targets {
 		if q.opts.Durable {
-			tq = append(tq, store.Target{Queue: q.name})
+			tq = append(tq, record.Target{Queue: q.name})
 		}
 	}
-	recs := []store.Record{{Type: store.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, BodyPrefix: prefix.Bytes(), Body: body, Targets: tq}}
+	recs := []record.Record{{Type: record.RecPublish, Seq: seq, MessageID: id, Exchange: exchange, Key: key, BodyPrefix: prefix.Bytes(), Body: body, Targets: tq}}
 	if c.dedup.enabled() {
-		recs = append(recs, store.Record{Type: store.RecDedup, MessageID: string(dedupMaterial), Time: c.now.UnixNano()})
+		recs = append(recs, record.Record{Type: record.RecDedup, MessageID: string(dedupMaterial), Time: c.now.UnixNano()})
 	}
 	c.persistRecords(recs...)
 }

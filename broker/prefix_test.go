@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // publishPrefixed publishes prefix ‖ rest and returns the effects.
@@ -116,14 +116,14 @@ func TestDurablePrefixedMessageSurvivesRestart(t *testing.T) {
 }
 
 func TestRecordBodyPrefixIsOneFieldOnDisk(t *testing.T) {
-	joined := store.Record{Type: store.RecPublish, Seq: 1, MessageID: "m", Body: []byte("headrest"), Targets: []store.Target{{Queue: "q"}}}
+	joined := record.Record{Type: record.RecPublish, Seq: 1, MessageID: "m", Body: []byte("headrest"), Targets: []record.Target{{Queue: "q"}}}
 	split := joined
 	split.BodyPrefix, split.Body = []byte("head"), []byte("rest")
-	a, err := store.AppendRecord(nil, &joined)
+	a, err := record.AppendRecord(nil, &joined)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := store.AppendRecord(nil, &split)
+	b, err := record.AppendRecord(nil, &split)
 	if err != nil {
 		t.Fatal(err)
 	}

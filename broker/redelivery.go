@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // release takes an unacked message away from its connection, consumer and
@@ -33,7 +33,7 @@ func (c *Core) release(m *message) {
 
 // drop removes a message in limbo or ready from the core for good.
 func (c *Core) drop(m *message) {
-	c.persistSettle(m, store.Discarded)
+	c.persistSettle(m, record.Discarded)
 	m.q.bytes -= int64(m.size())
 	if m.q.bytes < 0 {
 		panic("broker: queue " + m.q.name + " byte count below zero")
@@ -95,7 +95,7 @@ func (c *Core) deadLetter(m *message) {
 		return
 	}
 	src.c.deadLettered++
-	c.persistSettle(m, store.DeadLettered)
+	c.persistSettle(m, record.DeadLettered)
 	src.bytes -= int64(m.size())
 	dlq.seq++
 	m.q, m.seq = dlq, dlq.seq

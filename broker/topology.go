@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // DeclareExchange creates an exchange. Declaring an existing exchange with
@@ -69,7 +69,7 @@ func (c *Core) DeleteExchange(name string) error {
 	}
 	c.unuse(ex.owner, func(u *Usage) { u.Exchanges-- })
 	if ex.durable {
-		c.persistRecords(store.Record{Type: store.RecDeleteExchange, Exchange: name})
+		c.persistRecords(record.Record{Type: record.RecDeleteExchange, Exchange: name})
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func (c *Core) DeclareQueueAs(owner Owner, name string, opts QueueOptions) error
 		dlq.dlqUsers++
 	}
 	if opts.Durable {
-		c.persistRecords(store.Record{Type: store.RecDeclareQueue, Queue: name, QueueOptions: storeOptions(opts)})
+		c.persistRecords(record.Record{Type: record.RecDeclareQueue, Queue: name, QueueOptions: storeOptions(opts)})
 	}
 	return nil
 }
@@ -234,7 +234,7 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 	c.deleted.add(&q.c)
 	c.unuse(q.owner, func(u *Usage) { u.Queues-- })
 	if q.opts.Durable {
-		c.persistRecords(store.Record{Type: store.RecDeleteQueue, Queue: name})
+		c.persistRecords(record.Record{Type: record.RecDeleteQueue, Queue: name})
 	}
 	return discarded, nil
 }
@@ -284,7 +284,7 @@ func (c *Core) Unbind(exchange, queue, key string) error {
 		c.nBindings--
 		c.unuse(by, func(u *Usage) { u.Bindings-- })
 		if q.opts.Durable {
-			c.persistRecords(store.Record{Type: store.RecUnbind, Exchange: ex.name, Queue: q.name, Key: key})
+			c.persistRecords(record.Record{Type: record.RecUnbind, Exchange: ex.name, Queue: q.name, Key: key})
 		}
 	}
 	return nil

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/record"
 )
 
 // ConnID names one client connection. The driver (server or simulator) picks
@@ -283,5 +283,5 @@ type Effect struct {
 	Durable  bool
 	Err      *Error
 	Delivery Delivery
-	Records  []store.Record // EffectPersist only
+	Records  []record.Record // EffectPersist only
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/faults"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 var _ store.FS = diskFS{}

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // TestDeadLettersLostWithTheBrokerAreLegitimatelyLost: seed 1384 with long

@@ -75,7 +75,7 @@
 // heal except those marked forever, crashed nodes restart), and runs the
 // liveness phase until every publisher in the liveness core has resolved
 // everything and every queue consumed from the core is drained, or the
-// liveness bound passes. The history goes to scenarios/check; Result holds
+// liveness bound passes. The history goes to internal/check; Result holds
 // the report, the simulator's own findings (enqueued twice, prefetch
 // exceeded, not converged), the "sometimes" coverage, stats and the trace
 // hash. Sweep runs many seeds, in parallel if asked (runs share nothing).

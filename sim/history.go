@@ -8,10 +8,10 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
-// recorder turns what the nodes observe into a scenarios/check history.
+// recorder turns what the nodes observe into a internal/check history.
 // Everything is recorded at the moment the node learns it, in event-loop
 // order, so the history is as deterministic as the trace.
 type recorder struct {

@@ -14,7 +14,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/store"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // discardLogger silences the libraries' logs inside the simulator: the

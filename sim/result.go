@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/faults"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // Result is what a run produced.
@@ -15,7 +15,7 @@ type Result struct {
 	// TraceHash is the hex SHA-256 of the trace: the run's fingerprint.
 	TraceHash  string
 	TraceLines uint64
-	// History is the run's record for scenarios/check; Report its verdict.
+	// History is the run's record for internal/check; Report its verdict.
 	History check.History
 	Options check.Options
 	Report  check.Report
@@ -168,7 +168,7 @@ func SimSometimes() []string {
 		SometimesAuthPlain, SometimesAuthFailure, SometimesHostileRefused, SometimesHostilePrePublished}
 }
 
-// AddTo adds the counts to a scenarios/check coverage counter.
+// AddTo adds the counts to a internal/check coverage counter.
 func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(check.SometimesRedelivery, c.Redelivery)
 	cv.Add(check.SometimesDedupHit, c.DedupHitReceiver)

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 func TestCalmRunDeliversEverythingExactlyOnce(t *testing.T) {

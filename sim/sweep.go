@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // SweepConfig runs many seeds of one configuration.

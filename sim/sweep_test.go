@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ciphermq/ciphermq/faults"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 var (

@@ -42,7 +42,7 @@ func TestCompactionKeepsDiskProportionalToUnacked(t *testing.T) {
 	}
 	s, rec := mustOpen(t, fsys, opts)
 	defer s.Close()
-	want := []MessageRef{{1, 1}, {2, 1}, {3, 1}}
+	want := []MessageRef{{Seq: 1, Deliveries: 1}, {Seq: 2, Deliveries: 1}, {Seq: 3, Deliveries: 1}}
 	if len(rec.Messages) != 1 || fmt.Sprint(rec.Messages[0].Messages) != fmt.Sprint(want) {
 		t.Fatalf("recovered %+v, want the pinned messages with one delivery each", rec.Messages)
 	}

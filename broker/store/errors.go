@@ -1,6 +1,10 @@
 package store
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/ciphermq/ciphermq/broker/record"
+)
 
 var (
 	// ErrLocked: another broker process holds the data directory.
@@ -15,7 +19,7 @@ var (
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("store: closed")
 	// ErrTooLarge: a record above Options.MaxRecordSize.
-	ErrTooLarge = errors.New("store: record too large")
+	ErrTooLarge = record.ErrTooLarge
 	// ErrBadRecord: a record could not be decoded.
-	ErrBadRecord = errors.New("store: bad record")
+	ErrBadRecord = record.ErrBadRecord
 )

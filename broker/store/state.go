@@ -101,9 +101,9 @@ func (s *state) apply(r *Record, seg uint64, off, size int64) {
 			s.removeTarget(seq, m, r.Queue)
 		}
 	case RecBind:
-		s.bindings[Binding{r.Exchange, r.Queue, r.Key}] = struct{}{}
+		s.bindings[Binding{Exchange: r.Exchange, Queue: r.Queue, Key: r.Key}] = struct{}{}
 	case RecUnbind:
-		delete(s.bindings, Binding{r.Exchange, r.Queue, r.Key})
+		delete(s.bindings, Binding{Exchange: r.Exchange, Queue: r.Queue, Key: r.Key})
 	case RecPublish:
 		s.setLive(r.Seq, &liveMsg{seg: seg, off: off, size: size, targets: slices.Clone(r.Targets)})
 		s.nextSeq = max(s.nextSeq, r.Seq+1)

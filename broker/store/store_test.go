@@ -41,9 +41,9 @@ func TestReopenRebuildsState(t *testing.T) {
 	want := &Recovered{
 		Exchanges: []Exchange{{Name: "ex", Type: 1}},
 		Queues:    []Queue{{Name: "a", Options: QueueOptions{MaxLength: 3, DeadLetterQueue: "b"}}, {Name: "b"}},
-		Bindings:  []Binding{{"ex", "a", "k"}},
+		Bindings:  []Binding{{Exchange: "ex", Queue: "a", Key: "k"}},
 		Messages:  []QueueMessages{{Queue: "a", Messages: []MessageRef{{Seq: 1, Deliveries: 2}, {Seq: 2}}}},
-		Dedup:     []DedupEntry{{"id-1", 100}, {"id-2", 200}},
+		Dedup:     []DedupEntry{{ID: "id-1", Time: 100}, {ID: "id-2", Time: 200}},
 		NextSeq:   4,
 	}
 	if !sameRecovered(rec, want) {
@@ -151,8 +151,8 @@ func TestSnapshotKeepsTopologyAndPrunesDedup(t *testing.T) {
 	s, rec := mustOpen(t, fsys, opts)
 	defer s.Close()
 	want := &Recovered{
-		Exchanges: []Exchange{{"e", 1}}, Queues: []Queue{{Name: "q"}}, Bindings: []Binding{{"e", "q", "k"}},
-		Messages: []QueueMessages{}, Dedup: []DedupEntry{{"n", int64(10 * time.Second)}}, NextSeq: 41,
+		Exchanges: []Exchange{{Name: "e", Type: 1}}, Queues: []Queue{{Name: "q"}}, Bindings: []Binding{{Exchange: "e", Queue: "q", Key: "k"}},
+		Messages: []QueueMessages{}, Dedup: []DedupEntry{{ID: "n", Time: int64(10 * time.Second)}}, NextSeq: 41,
 	}
 	if !sameRecovered(rec, want) {
 		t.Fatalf("recovered\n%+v\nwant\n%+v", rec, want)
@@ -232,7 +232,7 @@ func TestSnapshotBoundsDedupByCount(t *testing.T) {
 	if s.Stats().Segments > 2 {
 		t.Fatalf("old segments kept: %+v", s.Stats())
 	}
-	want := []DedupEntry{{"id-08", 8}, {"id-09", 9}, {"id-10", 10}}
+	want := []DedupEntry{{ID: "id-08", Time: 8}, {ID: "id-09", Time: 9}, {ID: "id-10", Time: 10}}
 	if !reflect.DeepEqual(rec.Dedup, want) {
 		t.Fatalf("dedup %v, want the newest 3 %v", rec.Dedup, want)
 	}

@@ -73,7 +73,4 @@ var (
 	// ErrKeyCorrupted: the key file's key id line names another key than
 	// the one the file holds: the file was corrupted or edited.
 	ErrKeyCorrupted = errors.New("envelope: key file is corrupted (its key does not match its key id line)")
-	// ErrKeyFileExists: refusing to overwrite an existing key file; pass force
-	// to replace it.
-	ErrKeyFileExists = errors.New("envelope: key file already exists")
 )

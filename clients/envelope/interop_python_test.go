@@ -3,7 +3,9 @@ package envelope
 import (
 	"bufio"
 	"bytes"
+	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -106,11 +108,11 @@ func TestInteropPythonSealsGoOpens(t *testing.T) {
 	python := findPython(t)
 	dir := t.TempDir()
 	runPython(t, python, "", "genkey", dir)
-	priv, err := LoadSeedPrivateKey(filepath.Join(dir, "receiver_private.pem"))
+	priv, err := readSeedPrivateKey(filepath.Join(dir, "receiver_private.pem"))
 	if err != nil {
 		t.Fatalf("Go cannot read Python's private key: %v", err)
 	}
-	pub, err := LoadSeedPublicKey(filepath.Join(dir, "receiver_public.pem"))
+	pub, err := readSeedPublicKey(filepath.Join(dir, "receiver_public.pem"))
 	if err != nil || !pub.Equal(&priv.PublicKey) {
 		t.Fatalf("Go cannot read Python's public key: %v", err)
 	}
@@ -148,10 +150,10 @@ func TestInteropGoSealsPythonOpens(t *testing.T) {
 	dir := t.TempDir()
 	privPath, pubPath := filepath.Join(dir, "receiver_private.pem"), filepath.Join(dir, "receiver_public.pem")
 	k, _ := seedKeys(t)
-	if err := WriteSeedKeyFiles(privPath, pubPath, k, false); err != nil {
+	if err := writeSeedKeyFiles(privPath, pubPath, k); err != nil {
 		t.Fatal(err)
 	}
-	pub, err := LoadSeedPublicKey(pubPath)
+	pub, err := readSeedPublicKey(pubPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +206,7 @@ func TestInteropPythonRejectsTampering(t *testing.T) {
 	dir := t.TempDir()
 	privPath, pubPath := filepath.Join(dir, "p.pem"), filepath.Join(dir, "q.pem")
 	k, _ := seedKeys(t)
-	if err := WriteSeedKeyFiles(privPath, pubPath, k, false); err != nil {
+	if err := writeSeedKeyFiles(privPath, pubPath, k); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := NewSeedSealer(&k.PublicKey, nil)
@@ -217,4 +219,31 @@ func TestInteropPythonRejectsTampering(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(lines[0], `"error"`) {
 		t.Fatalf("python accepted a tampered envelope: %v", lines)
 	}
+}
+
+// The file helpers of the interop tests (key files proper live in
+// clients/keyfile, which imports this package).
+
+func readSeedPrivateKey(path string) (*rsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSeedPrivateKey(data)
+}
+
+func readSeedPublicKey(path string) (*rsa.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSeedPublicKey(data)
+}
+
+func writeSeedKeyFiles(privPath, pubPath string, k *rsa.PrivateKey) error {
+	pub, err := MarshalSeedPublicKey(&k.PublicKey)
+	if err != nil {
+		return err
+	}
+	return errors.Join(os.WriteFile(privPath, MarshalSeedPrivateKey(k), 0o600), os.WriteFile(pubPath, pub, 0o644))
 }

@@ -7,11 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 )
 
@@ -26,12 +22,6 @@ const (
 	PEMPKCS8Private     = "PRIVATE KEY"
 	PEMPKIXPublic       = "PUBLIC KEY"
 	PEMRSAPrivate       = "RSA PRIVATE KEY"
-)
-
-// Key file permissions: private keys are readable by their owner only.
-const (
-	PrivateKeyPerm fs.FileMode = 0o600
-	PublicKeyPerm  fs.FileMode = 0o644
 )
 
 // ---- encoding ----
@@ -307,140 +297,4 @@ func ParseSeedPublicKey(data []byte) (*rsa.PublicKey, error) {
 		return nil, err
 	}
 	return rk, nil
-}
-
-// ---- files ----
-
-// WriteKeyFile writes data to path with perm. Without force it refuses to
-// replace an existing file (ErrKeyFileExists). With force it writes a
-// temporary file beside path and renames it over, so a reader never sees a
-// half-written key and the final file has exactly perm (modulo umask).
-func WriteKeyFile(path string, data []byte, perm fs.FileMode, force bool) error {
-	if !force {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%w: %s (pass force to overwrite)", ErrKeyFileExists, path)
-		}
-		if err != nil {
-			return fmt.Errorf("envelope: creating key file: %w", err)
-		}
-		return finishFile(f, data, path)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("envelope: creating key file: %w", err)
-	}
-	tmp := f.Name()
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("envelope: setting key file mode: %w", err)
-	}
-	if err := finishFile(f, data, tmp); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("envelope: replacing key file: %w", err)
-	}
-	return nil
-}
-
-func finishFile(f *os.File, data []byte, name string) error {
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		return fmt.Errorf("envelope: writing key file %s: %w", name, err)
-	}
-	return nil
-}
-
-// writePair writes a private and a public file, refusing up front when
-// either exists (so a refused write leaves neither file half-replaced).
-func writePair(privPath string, priv []byte, pubPath string, pub []byte, force bool) error {
-	if !force {
-		for _, p := range []string{privPath, pubPath} {
-			if _, err := os.Lstat(p); err == nil {
-				return fmt.Errorf("%w: %s (pass force to overwrite)", ErrKeyFileExists, p)
-			}
-		}
-	}
-	if err := WriteKeyFile(privPath, priv, PrivateKeyPerm, force); err != nil {
-		return err
-	}
-	return WriteKeyFile(pubPath, pub, PublicKeyPerm, force)
-}
-
-// WriteRecipientKeyFiles writes k's private (0600) and public (0644) files.
-func WriteRecipientKeyFiles(privPath, pubPath string, k *RecipientPrivateKey, force bool) error {
-	return writePair(privPath, MarshalRecipientPrivateKey(k), pubPath, MarshalRecipientPublicKey(k.Public()), force)
-}
-
-// WriteSigningKeyFiles writes k's private (0600) and public (0644) files.
-func WriteSigningKeyFiles(privPath, pubPath string, k ed25519.PrivateKey, force bool) error {
-	priv, err := MarshalSigningPrivateKey(k)
-	if err != nil {
-		return err
-	}
-	pub, err := MarshalSigningPublicKey(k.Public().(ed25519.PublicKey))
-	if err != nil {
-		return err
-	}
-	return writePair(privPath, priv, pubPath, pub, force)
-}
-
-// WriteSeedKeyFiles writes receiver_private.pem / receiver_public.pem style
-// files for k (private 0600, public 0644).
-func WriteSeedKeyFiles(privPath, pubPath string, k *rsa.PrivateKey, force bool) error {
-	pub, err := MarshalSeedPublicKey(&k.PublicKey)
-	if err != nil {
-		return err
-	}
-	return writePair(privPath, MarshalSeedPrivateKey(k), pubPath, pub, force)
-}
-
-// readKeyFile reads a key file, naming the path in errors.
-func readKeyFile[T any](path string, parse func([]byte) (T, error)) (T, error) {
-	var zero T
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return zero, fmt.Errorf("envelope: reading key file: %w", err)
-	}
-	k, err := parse(data)
-	if err != nil {
-		return zero, fmt.Errorf("%s: %w", path, err)
-	}
-	return k, nil
-}
-
-// LoadRecipientPrivateKey reads a recipient private key file.
-func LoadRecipientPrivateKey(path string) (*RecipientPrivateKey, error) {
-	return readKeyFile(path, ParseRecipientPrivateKey)
-}
-
-// LoadRecipientPublicKey reads a recipient public key file.
-func LoadRecipientPublicKey(path string) (RecipientPublicKey, error) {
-	return readKeyFile(path, ParseRecipientPublicKey)
-}
-
-// LoadSigningPrivateKey reads an Ed25519 private key file.
-func LoadSigningPrivateKey(path string) (ed25519.PrivateKey, error) {
-	return readKeyFile(path, ParseSigningPrivateKey)
-}
-
-// LoadSigningPublicKey reads an Ed25519 public key file.
-func LoadSigningPublicKey(path string) (ed25519.PublicKey, error) {
-	return readKeyFile(path, ParseSigningPublicKey)
-}
-
-// LoadSeedPrivateKey reads a reference receiver_private.pem.
-func LoadSeedPrivateKey(path string) (*rsa.PrivateKey, error) {
-	return readKeyFile(path, ParseSeedPrivateKey)
-}
-
-// LoadSeedPublicKey reads a reference receiver_public.pem.
-func LoadSeedPublicKey(path string) (*rsa.PublicKey, error) {
-	return readKeyFile(path, ParseSeedPublicKey)
 }

@@ -2,11 +2,8 @@ package envelope
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"encoding/pem"
 	"errors"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -135,31 +132,5 @@ func TestKeyIDsAreShortPrefixesOfTheHeaderKeyID(t *testing.T) {
 	}
 	if priv := MarshalSeedPrivateKey(rsaKey); !bytes.HasPrefix(priv, []byte("-----BEGIN RSA PRIVATE KEY-----\n")) {
 		t.Fatalf("seed private key file changed:\n%s", priv)
-	}
-}
-
-// TestOpenSSLReadsSigningKeysWithTheirKeyIDLine: the line is RFC 7468
-// explanatory text, which standard PEM readers skip.
-func TestOpenSSLReadsSigningKeysWithTheirKeyIDLine(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl is not on PATH, so no independent reader can check the key files (.ci/run installs openssl, so CI runs this)")
-	}
-	dir := t.TempDir()
-	priv, pub := filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub")
-	sk := mustSigner(t, 11)
-	if err := WriteSigningKeyFiles(priv, pub, sk, false); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, "pkey", "-in", priv, "-pubout").CombinedOutput()
-	if err != nil {
-		t.Fatalf("openssl pkey on the private key: %v\n%s", err, out)
-	}
-	got, err := ParseSigningPublicKey(out)
-	if err != nil || !got.Equal(sk.Public().(ed25519.PublicKey)) {
-		t.Fatalf("openssl derived another public key (%v):\n%s", err, out)
-	}
-	if out, err := exec.Command(bin, "pkey", "-pubin", "-in", pub, "-noout").CombinedOutput(); err != nil {
-		t.Fatalf("openssl pkey on the public key: %v\n%s", err, out)
 	}
 }

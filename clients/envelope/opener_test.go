@@ -78,7 +78,7 @@ func TestSentinelsAreDistinct(t *testing.T) {
 		ErrTruncated, ErrTooLarge, ErrMalformed, ErrBadJSON, ErrBadBase64, ErrMessageIDMismatch,
 		ErrTampered, ErrTamperedHeader, ErrUntrustedSender, ErrNotRecipient, ErrWrongKey,
 		ErrInvalidMessageID, ErrInvalidOptions, ErrSessionExhausted,
-		ErrNotPEM, ErrWrongPEMType, ErrInvalidKey, ErrKeyFileExists}
+		ErrNotPEM, ErrWrongPEMType, ErrInvalidKey, ErrKeyCorrupted}
 	for i, a := range all {
 		for j, b := range all {
 			if i != j && (errors.Is(a, b) || a.Error() == b.Error()) {

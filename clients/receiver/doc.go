@@ -18,6 +18,6 @@
 // more what is on disk; the driver must stop and reopen it.
 //
 // Process is deterministic (no goroutines, no clock: now is a parameter), so
-// the simulator runs exactly this code; Run (run.go) is the driver over the
-// networked client library.
+// the simulator runs exactly this code; package runner (clients/receiver/runner)
+// is the driver over the networked client library.
 package receiver

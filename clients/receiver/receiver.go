@@ -112,6 +112,22 @@ func (r *Receiver) OnStored(fn func(store.Record)) {
 	r.onStored = fn
 }
 
+// AddDriverDuplicates adds a counter of duplicates the driver acked
+// without calling Process (the consumer library acks ids the store reports
+// as Seen) to Stats; counters of earlier drivers of this Receiver are kept.
+func (r *Receiver) AddDriverDuplicates(count func() uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	base := r.driverDuplicates
+	r.driverDuplicates = func() uint64 {
+		n := count()
+		if base != nil {
+			n += base() // an earlier driver of this Receiver
+		}
+		return n
+	}
+}
+
 // New returns a receiver over an open store and an opener (which decides
 // which formats, keys and senders are accepted).
 func New(s *store.Store, o envelope.Opener) (*Receiver, error) {

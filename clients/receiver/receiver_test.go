@@ -3,14 +3,12 @@ package receiver
 import (
 	"bytes"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -259,35 +257,6 @@ func TestReasonOfUnknownError(t *testing.T) {
 	}
 	if got := ReasonOf(fmt.Errorf("wrapped: %w", envelope.ErrWrongKey)); got != "wrong-key" {
 		t.Fatalf("ReasonOf = %q", got)
-	}
-}
-
-func TestCheckExactlyOnceReportsEveryKindOfViolation(t *testing.T) {
-	line := func(id, msg string) []byte {
-		b, _ := json.Marshal(map[string]string{"message_id": id, "message": msg})
-		return append(b, '\n')
-	}
-	sent := map[string]string{"a": "A", "b": "B", "c": "C"}
-	confirmed := map[string]bool{"a": true, "b": true, "c": true}
-	good := slices.Concat(line("a", "A"), line("b", "B"), line("c", "C"))
-	if v := checkExactlyOnce(good, sent, confirmed); len(v) != 0 {
-		t.Fatalf("clean output reported: %v", v)
-	}
-	cases := map[string]struct {
-		raw  []byte
-		want string
-	}{
-		"lost":       {slices.Concat(line("a", "A"), line("c", "C")), "b stored 0 times"},
-		"duplicate":  {slices.Concat(good, line("b", "B")), "b stored 2 times"},
-		"unexpected": {slices.Concat(good, line("z", "Z")), `unexpected record "z"`},
-		"corrupted":  {slices.Concat(line("a", "A"), line("b", "X"), line("c", "C")), `"b" holds "X"`},
-		"unreadable": {slices.Concat(good, []byte("junk\n")), "does not scan"},
-	}
-	for name, tc := range cases {
-		v := checkExactlyOnce(tc.raw, sent, confirmed)
-		if !slices.ContainsFunc(v, func(s string) bool { return strings.Contains(s, tc.want) }) {
-			t.Errorf("%s: violations %v, want one containing %q", name, v, tc.want)
-		}
 	}
 }
 

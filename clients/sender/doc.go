@@ -37,6 +37,6 @@
 // reconnect or a confirm timeout) answers only the last attempt: an earlier
 // one may have been stored if the broker's dedup window no longer knew the
 // id (clients.IsIndeterminate). The report writes such a refusal as
-// scenarios/check's "indeterminate" outcome, not "refused", and the Summary
+// internal/check's "indeterminate" outcome, not "refused", and the Summary
 // counts it in Indeterminate rather than Refused.
 package sender

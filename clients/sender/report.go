@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // ReportOptions configure a Report.
@@ -27,7 +27,7 @@ type ReportOptions struct {
 	Now func() time.Time
 }
 
-// Report writes the life of every message as JSON Lines of scenarios/check
+// Report writes the life of every message as JSON Lines of internal/check
 // events: a publish event (the attempt: id, publisher, seq = the message's
 // index, the plaintext's SHA-256, Queues) before the message is published,
 // then an outcome event when it resolves: confirmed, confirmed-duplicate,

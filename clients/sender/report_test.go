@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 func createFile(t testing.TB, path string) *os.File {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 func TestRunConfirmsEveryMessageAndObservesInOrder(t *testing.T) {

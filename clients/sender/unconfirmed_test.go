@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // TestRunCountsUnconfirmedWhenTheBrokerIsGone: with the broker shut down

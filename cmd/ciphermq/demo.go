@@ -21,7 +21,9 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/clients/receiver/runner"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -177,7 +179,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	defer stopReceiver()
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- rcv.Run(rctx, rconn, receiver.RunOptions{Queue: queue, Prefetch: 2048, Logger: log})
+		runErr <- runner.Run(rctx, rcv, rconn, runner.Options{Queue: queue, Prefetch: 2048, Logger: log})
 	}()
 
 	// The sender.
@@ -239,11 +241,11 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 				return nil, nil, err
 			}
 		}
-		k, err := envelope.LoadSeedPrivateKey(priv)
+		k, err := keyfile.LoadSeedPrivateKey(priv)
 		if err != nil {
 			return nil, nil, err
 		}
-		pk, err := envelope.LoadSeedPublicKey(pub)
+		pk, err := keyfile.LoadSeedPublicKey(pub)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -264,11 +266,11 @@ func demoKeys(dir string, format envelope.Format, w io.Writer) (envelope.Sealer,
 			return nil, nil, err
 		}
 	}
-	rk, err := envelope.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
+	rk, err := keyfile.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
 	if err != nil {
 		return nil, nil, err
 	}
-	sk, err := envelope.LoadSigningPrivateKey(filepath.Join(dir, "sender.key"))
+	sk, err := keyfile.LoadSigningPrivateKey(filepath.Join(dir, "sender.key"))
 	if err != nil {
 		return nil, nil, err
 	}

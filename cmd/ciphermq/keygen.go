@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
 )
 
 // keygenOptions are keygen's flags.
@@ -98,7 +99,7 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := envelope.WriteSeedKeyFiles(files[0].path, files[1].path, k, o.force); err != nil {
+		if err := keyfile.WriteSeedKeyFiles(files[0].path, files[1].path, k, o.force); err != nil {
 			return fmt.Errorf("write seed key files: %w", err)
 		}
 		files[0].id, files[1].id = seedPrivID(k), seedPrivID(k)
@@ -111,10 +112,10 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 		if err != nil {
 			return err
 		}
-		if err := envelope.WriteRecipientKeyFiles(files[0].path, files[1].path, rk, o.force); err != nil {
+		if err := keyfile.WriteRecipientKeyFiles(files[0].path, files[1].path, rk, o.force); err != nil {
 			return fmt.Errorf("write receiver key files: %w", err)
 		}
-		if err := envelope.WriteSigningKeyFiles(files[2].path, files[3].path, sk, o.force); err != nil {
+		if err := keyfile.WriteSigningKeyFiles(files[2].path, files[3].path, sk, o.force); err != nil {
 			return fmt.Errorf("write sender key files: %w", err)
 		}
 		files[0].id, files[1].id = recipientPrivID(rk), recipientPrivID(rk)

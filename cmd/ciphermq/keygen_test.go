@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
 )
 
 func keygen(t *testing.T, args ...string) (string, error) {
@@ -45,21 +45,21 @@ func TestKeygenModernWritesUsableKeysWithPrivateModes(t *testing.T) {
 		t.Errorf("output must list the files and say what to do next:\n%s", out)
 	}
 	// The files are real keys that fit together.
-	rk, err := envelope.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
+	rk, err := keyfile.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := envelope.LoadRecipientPublicKey(filepath.Join(dir, "receiver.pub"))
+	pub, err := keyfile.LoadRecipientPublicKey(filepath.Join(dir, "receiver.pub"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rk.ID() != pub.ID() {
 		t.Error("receiver.pub does not belong to receiver.key")
 	}
-	if _, err := envelope.LoadSigningPrivateKey(filepath.Join(dir, "sender.key")); err != nil {
+	if _, err := keyfile.LoadSigningPrivateKey(filepath.Join(dir, "sender.key")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := envelope.LoadSigningPublicKey(filepath.Join(dir, "sender.pub")); err != nil {
+	if _, err := keyfile.LoadSigningPublicKey(filepath.Join(dir, "sender.pub")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -108,10 +108,10 @@ func TestKeygenSeedWritesReferenceFiles(t *testing.T) {
 	if got := mode(t, filepath.Join(dir, "receiver_private.pem")); got != 0o600 {
 		t.Errorf("receiver_private.pem mode = %o, want 600", got)
 	}
-	if _, err := envelope.LoadSeedPrivateKey(filepath.Join(dir, "receiver_private.pem")); err != nil {
+	if _, err := keyfile.LoadSeedPrivateKey(filepath.Join(dir, "receiver_private.pem")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := envelope.LoadSeedPublicKey(filepath.Join(dir, "receiver_public.pem")); err != nil {
+	if _, err := keyfile.LoadSeedPublicKey(filepath.Join(dir, "receiver_public.pem")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "sender.key")); err == nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
 )
 
 // flipBase64 replaces the character at offset i of the first PEM body line
@@ -38,11 +38,11 @@ func TestKeygenSendAndRecvPrintTheKeyIDsTheyUse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("keygen: %v\n%s", err, out)
 	}
-	rk, err := envelope.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
+	rk, err := keyfile.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sk, err := envelope.LoadSigningPrivateKey(filepath.Join(dir, "sender.key"))
+	sk, err := keyfile.LoadSigningPrivateKey(filepath.Join(dir, "sender.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestSeedKeyFilesStayReferenceFilesAndShowTheirID(t *testing.T) {
 	if !bytes.HasPrefix(data, []byte("-----BEGIN PUBLIC KEY-----\n")) {
 		t.Fatalf("seed public key is not a bare PEM file:\n%s", data)
 	}
-	pub, err := envelope.LoadSeedPublicKey(pubPath)
+	pub, err := keyfile.LoadSeedPublicKey(pubPath)
 	if err != nil {
 		t.Fatal(err)
 	}

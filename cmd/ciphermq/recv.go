@@ -22,6 +22,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/clients/receiver/runner"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -181,7 +182,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return err
 	}
 	start := time.Now()
-	runErr := r.Run(ctx, conn, receiver.RunOptions{
+	runErr := runner.Run(ctx, r, conn, runner.Options{
 		Queue:    queue,
 		Prefetch: o.prefetch,
 		Logger:   quietLogger(counter),

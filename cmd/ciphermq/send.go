@@ -64,7 +64,7 @@ sending and waits up to --grace for outstanding confirms; a second Ctrl-C quits 
 Exit codes: 0 every message confirmed; 1 an error (flags, keys, broker unreachable); 3 some messages
 refused or unconfirmed; 4 --timeout passed; 130 interrupted (Ctrl-C or SIGTERM).
 
---report FILE appends one JSON line per event (the scenario checker's event model, scenarios/check):
+--report FILE appends one JSON line per event (the scenario checker's event model, internal/check):
 a "publish" line written before each message is published, then an "outcome" line when the broker
 answers. A message with no outcome line was never answered: its outcome is unknown.`,
 		Example: `  ciphermq send --to-key receiver.pub --sign-key sender.key "hello"

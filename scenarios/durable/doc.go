@@ -3,7 +3,7 @@
 // broker/wire so that the test depends on nothing but the wire format)
 // run while the broker is killed with SIGKILL at random points of their
 // progress and restarted on the same data directory. Their history goes
-// to the same checker as the simulator's (scenarios/check) with the queue
+// to the same checker as the simulator's (internal/check) with the queue
 // declared durable, so no broker restart excuses anything: every
 // confirmed message must be processed.
 //

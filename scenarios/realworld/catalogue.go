@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/faults/proxy"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // faultHold is how long a link-level fault (black hole, stall) lasts: well

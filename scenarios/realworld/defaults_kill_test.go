@@ -14,7 +14,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // TestKill9DefaultBrokerDuringSendLosesNoConfirmedMessage is issue 12's

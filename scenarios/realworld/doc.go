@@ -4,7 +4,7 @@
 // that records every attempt and outcome), with the TCP fault proxy of
 // package faults/proxy between every client and the broker. At the end the
 // senders' reports and the receivers' output files become one
-// scenarios/check history, and the same checker that judges the simulator
+// internal/check history, and the same checker that judges the simulator
 // judges the run.
 //
 // # Shape of a run

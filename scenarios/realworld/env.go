@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/faults/proxy"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // The topology of every scenario: the broker's predeclared direct exchange,

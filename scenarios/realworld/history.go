@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/store"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // ReadReport reads a sender's report: one check.Event per line. A torn last

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/store"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // fixture is a small run written the way real processes write it: a sender

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/faults/proxy"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // Scenario is one named entry of the catalogue.

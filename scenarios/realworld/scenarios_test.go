@@ -10,7 +10,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/ciphermq/ciphermq/faults"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 	"github.com/ciphermq/ciphermq/scenarios/realworld"
 )
 

@@ -13,7 +13,8 @@ import (
 
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 // SenderConfig configures RunSender, the publisher of a scenario. It runs
@@ -272,13 +273,13 @@ func loadSessionSealer(toKeys []string, signKey string) (*envelope.SessionSealer
 	}
 	recipients := make([]envelope.RecipientPublicKey, 0, len(toKeys))
 	for _, p := range toKeys {
-		k, err := envelope.LoadRecipientPublicKey(p)
+		k, err := keyfile.LoadRecipientPublicKey(p)
 		if err != nil {
 			return nil, fmt.Errorf("sender: recipient key: %w", err)
 		}
 		recipients = append(recipients, k)
 	}
-	signer, err := envelope.LoadSigningPrivateKey(signKey)
+	signer, err := keyfile.LoadSigningPrivateKey(signKey)
 	if err != nil {
 		return nil, fmt.Errorf("sender: signing key: %w", err)
 	}

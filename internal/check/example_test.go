@@ -3,7 +3,7 @@ package check_test
 import (
 	"fmt"
 
-	"github.com/ciphermq/ciphermq/scenarios/check"
+	"github.com/ciphermq/ciphermq/internal/check"
 )
 
 func ExampleCheck() {

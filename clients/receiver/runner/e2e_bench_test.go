@@ -1,6 +1,6 @@
 //go:build unix
 
-package receiver
+package runner
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/internal/testutil"
 )
@@ -59,11 +60,11 @@ func benchEndToEnd(b *testing.B, mode string, size int) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	r, _ := New(st, op)
+	r, _ := receiver.New(st, op)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() {
-		runDone <- r.Run(ctx, dial(b, addr, "receiver"), RunOptions{Queue: "default_queue", Prefetch: benchPrefetch})
+		runDone <- Run(ctx, r, dial(b, addr, "receiver"), Options{Queue: "default_queue", Prefetch: benchPrefetch})
 	}()
 	pub, err := dial(b, addr, "sender").NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "default_key", Window: benchWindow})
 	if err != nil {

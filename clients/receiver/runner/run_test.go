@@ -1,4 +1,4 @@
-package receiver
+package runner
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/internal/testbroker"
 )
@@ -47,12 +48,12 @@ func TestRunStoresEveryConfirmedMessageOnce(t *testing.T) {
 	k := newKeys(t, 7)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
 	st := openStore(t, path, store.Options{})
-	r, _ := New(st, opener(t, k))
+	r, _ := receiver.New(st, opener(t, k))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() {
-		runDone <- r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "default_queue", Logger: slog.New(slog.DiscardHandler)})
+		runDone <- Run(ctx, r, dial(t, addr, "receiver"), Options{Queue: "default_queue", Logger: slog.New(slog.DiscardHandler)})
 	}()
 
 	pub, err := dial(t, addr, "sender").NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "default_key", Window: 32})
@@ -110,8 +111,8 @@ func TestRunStoresEveryConfirmedMessageOnce(t *testing.T) {
 }
 
 func TestRunRefusesNoQueue(t *testing.T) {
-	r, _ := New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 8)))
-	if err := r.Run(context.Background(), nil, RunOptions{}); err == nil {
+	r, _ := receiver.New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 8)))
+	if err := Run(context.Background(), r, nil, Options{}); err == nil {
 		t.Fatal("Run without a queue succeeded")
 	}
 }
@@ -133,10 +134,10 @@ func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{})
-	r, _ := New(st, opener(t, k))
+	r, _ := receiver.New(st, opener(t, k))
 	runDone := make(chan error, 1)
 	go func() {
-		runDone <- r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "inbox", Logger: slog.New(slog.DiscardHandler)})
+		runDone <- Run(ctx, r, dial(t, addr, "receiver"), Options{Queue: "inbox", Logger: slog.New(slog.DiscardHandler)})
 	}()
 	pub, err := admin.NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "inbox"})
 	if err != nil {
@@ -144,7 +145,7 @@ func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
 	}
 	good := seal(t, sealer(t, k, k.signer), "good", "fine")
 	forged := seal(t, sealer(t, k, stranger.signer), "forged", "evil")
-	for _, d := range []Delivery{good, forged} {
+	for _, d := range []receiver.Delivery{good, forged} {
 		f, err := pub.Publish(ctx, d.MessageID, d.Body)
 		if err != nil {
 			t.Fatal(err)
@@ -182,12 +183,12 @@ func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
 	if err := st.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := New(st, opener(t, k))
+	r, _ := receiver.New(st, opener(t, k))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runDone := make(chan error, 1)
 	go func() {
-		runDone <- r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "default_queue", Logger: slog.New(slog.DiscardHandler)})
+		runDone <- Run(ctx, r, dial(t, addr, "receiver"), Options{Queue: "default_queue", Logger: slog.New(slog.DiscardHandler)})
 	}()
 	pub, err := dial(t, addr, "sender").NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "default_key"})
 	if err != nil {
@@ -213,10 +214,10 @@ func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
 
 func TestRunStoppedBeforeItStartsIsNotAnError(t *testing.T) {
 	_, addr := startBroker(t)
-	r, _ := New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 14)))
+	r, _ := receiver.New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 14)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := r.Run(ctx, dial(t, addr, "receiver"), RunOptions{Queue: "default_queue"}); err != nil {
+	if err := Run(ctx, r, dial(t, addr, "receiver"), Options{Queue: "default_queue"}); err != nil {
 		t.Fatalf("Run with a cancelled context: %v, want nil (stopped by its caller)", err)
 	}
 }

@@ -1,4 +1,9 @@
-package receiver
+// Package runner drives a receiver.Receiver from the networked client
+// library: it consumes a queue, hands each batch to Receiver.Process and
+// acks, rejects or requeues by its verdicts. It is the receiver's network
+// half, kept apart so that the receiver itself (which the simulator runs)
+// does not link sockets and goroutines.
+package runner
 
 import (
 	"context"
@@ -8,10 +13,11 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/receiver"
 )
 
-// RunOptions configure Run.
-type RunOptions struct {
+// Options configure Run.
+type Options struct {
 	// Queue to consume (required).
 	Queue string
 	// Prefetch bounds the unacked deliveries, and so the batch size
@@ -22,7 +28,7 @@ type RunOptions struct {
 	// AfterBatch, if set, is called after every durable batch with the
 	// outcomes (for progress displays and --print). It runs on the
 	// consumer's goroutine: keep it short.
-	AfterBatch func(batch []Delivery, out []Outcome)
+	AfterBatch func(batch []receiver.Delivery, out []receiver.Outcome)
 	// Logger receives rejections (one line each) and failures (default
 	// slog.Default()).
 	Logger *slog.Logger
@@ -34,11 +40,11 @@ type RunOptions struct {
 	Started func()
 }
 
-// Run consumes opts.Queue on conn into the receiver until ctx ends (it then
+// Run consumes opts.Queue on conn into r until ctx ends (it then
 // returns nil) or the store fails (it returns the error; restart the
 // receiver to recover). Deliveries are acked only after their batch's
 // fsync; ids already stored durably are acked at once by the library.
-func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions) error {
+func Run(ctx context.Context, r *receiver.Receiver, conn *clients.Conn, opts Options) error {
 	if opts.Queue == "" {
 		return errors.New("receiver: no queue to consume")
 	}
@@ -55,8 +61,8 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 	}
 	fatal := make(chan error, 1)
 	var (
-		batch []Delivery
-		outs  []Outcome
+		batch []receiver.Delivery
+		outs  []receiver.Outcome
 	)
 	handler := func(_ context.Context, ds []*clients.Delivery) []error {
 		errs := make([]error, len(ds))
@@ -65,7 +71,7 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		received := opts.Now()
 		batch = batch[:0]
 		for _, d := range ds {
-			batch = append(batch, Delivery{MessageID: d.MessageID, Queue: d.Queue, Prefix: d.Prefix, Body: d.Body, ReceivedAt: received, Redelivered: d.Redelivered})
+			batch = append(batch, receiver.Delivery{MessageID: d.MessageID, Queue: d.Queue, Prefix: d.Prefix, Body: d.Body, ReceivedAt: received, Redelivered: d.Redelivered})
 		}
 		var err error
 		outs, err = r.Process(batch, opts.Now(), outs)
@@ -81,11 +87,11 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		}
 		for i, o := range outs {
 			switch o.Verdict {
-			case Rejected:
+			case receiver.Rejected:
 				log.Warn("receiver: rejected a message",
 					"id", batch[i].MessageID, "queue", batch[i].Queue, "reason", o.Reason, "to", rejectedTo, "err", o.Err)
 				errs[i] = clients.Permanent(fmt.Errorf("%s: %w", o.Reason, o.Err))
-			case Retry:
+			case receiver.Retry:
 				errs[i] = o.Err
 			}
 		}
@@ -98,7 +104,7 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 		Queue:        opts.Queue,
 		Prefetch:     opts.Prefetch,
 		BatchHandler: handler,
-		Seen:         r.store.Seen, // durable ids only: safe to ack at once
+		Seen:         r.Store().Seen, // durable ids only: safe to ack at once
 		// cmq1 envelopes whose header travelled as a shared prefix are
 		// opened in their two parts: no copy of the header per message.
 		SplitPrefix: true,
@@ -112,16 +118,7 @@ func (r *Receiver) Run(ctx context.Context, conn *clients.Conn, opts RunOptions)
 	if opts.Started != nil {
 		opts.Started()
 	}
-	r.mu.Lock()
-	base := r.driverDuplicates
-	r.driverDuplicates = func() uint64 {
-		n := cons.Stats().Duplicates
-		if base != nil {
-			n += base() // an earlier Run of this Receiver
-		}
-		return n
-	}
-	r.mu.Unlock()
+	r.AddDriverDuplicates(func() uint64 { return cons.Stats().Duplicates })
 	var runErr error
 	select {
 	case <-ctx.Done():

@@ -1,6 +1,6 @@
 //go:build unix
 
-package receiver
+package runner
 
 import (
 	"bytes"
@@ -22,6 +22,8 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/keyfile"
+	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -45,11 +47,11 @@ func TestMain(m *testing.M) {
 
 func receiverChild(addr, dir string) int {
 	fail := func(err error) int { fmt.Fprintln(os.Stderr, "receiver child:", err); return 2 }
-	key, err := envelope.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
+	key, err := keyfile.LoadRecipientPrivateKey(filepath.Join(dir, "receiver.key"))
 	if err != nil {
 		return fail(err)
 	}
-	trust, err := envelope.LoadSigningPublicKey(filepath.Join(dir, "sender.pub"))
+	trust, err := keyfile.LoadSigningPublicKey(filepath.Join(dir, "sender.pub"))
 	if err != nil {
 		return fail(err)
 	}
@@ -62,7 +64,7 @@ func receiverChild(addr, dir string) int {
 		return fail(err)
 	}
 	defer st.Close()
-	r, err := New(st, so)
+	r, err := receiver.New(st, so)
 	if err != nil {
 		return fail(err)
 	}
@@ -91,7 +93,7 @@ func receiverChild(addr, dir string) int {
 		return 0
 	}
 	// Small batches make kills land between, inside and after fsyncs.
-	if err := r.Run(ctx, conn, RunOptions{Queue: "default_queue", Prefetch: 16}); err != nil {
+	if err := Run(ctx, r, conn, Options{Queue: "default_queue", Prefetch: 16}); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -144,10 +146,10 @@ func killScenario(t *testing.T, seed uint64, n, kills int, mode string) []string
 	srv, addr := startBroker(t)
 	dir := t.TempDir()
 	k := newKeys(t, seed)
-	if err := envelope.WriteRecipientKeyFiles(filepath.Join(dir, "receiver.key"), filepath.Join(dir, "receiver.pub"), k.recipient, false); err != nil {
+	if err := keyfile.WriteRecipientKeyFiles(filepath.Join(dir, "receiver.key"), filepath.Join(dir, "receiver.pub"), k.recipient, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := envelope.WriteSigningKeyFiles(filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub"), k.signer, false); err != nil {
+	if err := keyfile.WriteSigningKeyFiles(filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub"), k.signer, false); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.jsonl")

@@ -1,4 +1,4 @@
-package store
+package record
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: encode: %v", r.Type, err)
 		}
-		got, n, err := DecodeRecord(b, DefaultMaxRecordSize)
+		got, n, err := DecodeRecord(b, testMaxRecordSize)
 		if err != nil {
 			t.Fatalf("%s: decode: %v", r.Type, err)
 		}
@@ -67,12 +67,12 @@ func TestRecordDecodeDetectsDamage(t *testing.T) {
 	for i := range b {
 		c := append([]byte(nil), b...)
 		c[i] ^= 0x40
-		if _, _, err := DecodeRecord(c, DefaultMaxRecordSize); err == nil {
+		if _, _, err := DecodeRecord(c, testMaxRecordSize); err == nil {
 			t.Errorf("flip at byte %d not detected", i)
 		}
 	}
 	for cut := 0; cut < len(b); cut++ {
-		if _, _, err := DecodeRecord(b[:cut], DefaultMaxRecordSize); !errors.Is(err, errShort) {
+		if _, _, err := DecodeRecord(b[:cut], testMaxRecordSize); !errors.Is(err, errShort) {
 			t.Errorf("cut at %d: err %v, want errShort", cut, err)
 		}
 	}
