@@ -246,7 +246,7 @@ func Restore(cfg Config, rec *store.Recovered, read func(seq uint64) (store.Mess
 		}
 	}
 	for _, d := range rec.Dedup {
-		if !c.dedup.enabled() {
+		if !c.dedup.enabled() || cfg.Mutations.ForgetDedupOnRestore {
 			break
 		}
 		w := c.dedup.of(userOfMaterial(d.ID))

@@ -24,7 +24,7 @@ func init() { register(newSimCmd) }
 
 // coverageBatch is the smallest swarm sweep that must reach every
 // "sometimes" event (the batch size sim's own sweep test promises them for).
-const coverageBatch = 100
+const coverageBatch = sim.SometimesBudget
 
 // simFlags are sim's flags. Workload fields left at zero take the
 // simulator's defaults (sim.DefaultWorkload).
@@ -179,6 +179,8 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"prefix-id-reuse":             func(m *sim.Mutations) { m.PrefixIDReuse = true },
 	"prefix-ref-wrong":            func(m *sim.Mutations) { m.PrefixRefWrong = true },
 	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
+	"restore-forgets-dedup":       func(m *sim.Mutations) { m.RestoreForgetsDedup = true },
+	"topic-hash-one-word":         func(m *sim.Mutations) { m.TopicHashOneWord = true },
 }
 
 func mutationNames() []string {
