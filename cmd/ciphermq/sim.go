@@ -286,9 +286,9 @@ func verdicts(r sim.Result) []verdict {
 		{"I1 no loss", status(len(rep.Lost) == 0),
 			fmt.Sprintf("lost=%d (excused: legitimately lost %d, stranded %d, dead-lettered %d)",
 				len(rep.Lost), len(rep.LegitimatelyLost), len(rep.Stranded), len(rep.DeadLettered))},
-		{"I2 exactly once", status(len(rep.Duplicated) == 0 && len(r.EnqueuedTwice) == 0),
-			fmt.Sprintf("duplicated=%d enqueued-twice=%d (receiver dedup hits %d, broker dedup hits %d)",
-				len(rep.Duplicated), len(r.EnqueuedTwice), r.Coverage.DedupHitReceiver, r.Coverage.DedupHitBroker)},
+		{"I2 exactly once", status(len(rep.Duplicated) == 0 && len(r.EnqueuedTwice) == 0 && len(r.EnqueuedAgain) == 0),
+			fmt.Sprintf("duplicated=%d enqueued-twice=%d enqueued-again=%d (receiver dedup hits %d, broker dedup hits %d, re-enqueued after a restart that forgot %d)",
+				len(rep.Duplicated), len(r.EnqueuedTwice), len(r.EnqueuedAgain), r.Coverage.DedupHitReceiver, r.Coverage.DedupHitBroker, r.Oracle.Resent)},
 		{"I3 integrity", status(len(rep.Corrupted) == 0 && len(rep.Unexpected) == 0),
 			fmt.Sprintf("corrupted=%d unexpected=%d (tampered copies rejected: %d)",
 				len(rep.Corrupted), len(rep.Unexpected), len(r.Rejected))},
@@ -305,6 +305,9 @@ func verdicts(r sim.Result) []verdict {
 	}
 	vs = append(vs, verdict{"I6 bounds", status(len(r.PrefetchExceeded) == 0 && len(r.OverLimit) == 0),
 		fmt.Sprintf("prefetch-exceeded=%d over-limit=%d", len(r.PrefetchExceeded), len(r.OverLimit))})
+	vs = append(vs, verdict{"routing", status(len(r.Misrouted) == 0),
+		fmt.Sprintf("misrouted=%d (the core's queues against the reference model: %d enqueues over %d compared steps)",
+			len(r.Misrouted), r.Oracle.Enqueues, r.Oracle.Steps)})
 	if r.Auth || len(r.AccessViolations) > 0 {
 		// Authenticated runs only (30% of swarm seeds, every seed with --auth).
 		vs = append(vs, verdict{"access control", status(len(r.AccessViolations) == 0),

@@ -487,6 +487,8 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		{"I1 no loss", sim.Result{Report: check.Report{Lost: one}}},
 		{"I2 exactly once", sim.Result{Report: check.Report{Duplicated: one}}},
 		{"I2 exactly once", sim.Result{EnqueuedTwice: []string{"p0-1@q0"}}},
+		{"I2 exactly once", sim.Result{EnqueuedAgain: []string{"p0-1@q0"}}},
+		{"routing", sim.Result{Misrouted: []string{"p0-1 enqueued in [q1]"}}},
 		{"I3 integrity", sim.Result{Report: check.Report{Corrupted: one}}},
 		{"I3 integrity", sim.Result{Report: check.Report{Unexpected: one}}},
 		{"I4 publisher liveness", sim.Result{Report: check.Report{Pending: one}}},
@@ -515,7 +517,7 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		}
 	}
 	clean := verdicts(sim.Result{Converged: true})
-	if len(clean) != 6 || clean[4].Status != "not checked" {
+	if len(clean) != 7 || clean[4].Status != "not checked" {
 		t.Fatalf("a clean run without an order promise: %+v", clean)
 	}
 	for _, v := range verdicts(sim.Result{Converged: true, Options: ordered}) {
