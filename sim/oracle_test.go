@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +171,25 @@ func TestExactlyOnceOracleCatchesRestoreForgettingDedup(t *testing.T) {
 		}
 	}
 	t.Fatalf("no seed of %d reported a copy enqueued again after a restart", mutationSeeds)
+}
+
+// TestSweepRequiresOnlyWhatItsSizeReaches: a sweep of N seeds requires an
+// event only from the event's budget on.
+func TestSweepRequiresOnlyWhatItsSizeReaches(t *testing.T) {
+	swarm := Config{Swarm: true}
+	if got := RequiredSometimes(SometimesBudget-1, swarm); len(got) != 0 {
+		t.Fatalf("a sweep below every budget requires %v", got)
+	}
+	got := RequiredSometimes(SometimesBudget, swarm)
+	if !slices.Contains(got, SometimesPrefixEvicted) || slices.Contains(got, SometimesSegmentRolled) {
+		t.Fatalf("a swarm sweep of %d requires %v", SometimesBudget, got)
+	}
+	if got := RequiredSometimes(SometimesBudget, Config{Swarm: true, Workload: Workload{Durable: true}}); !slices.Contains(got, SometimesLogCompacted) {
+		t.Fatalf("a durable sweep does not require the log's events: %v", got)
+	}
+	sometimesBudgets[SometimesPrefixEvicted] = 500
+	defer delete(sometimesBudgets, SometimesPrefixEvicted)
+	if slices.Contains(RequiredSometimes(499, swarm), SometimesPrefixEvicted) || !slices.Contains(RequiredSometimes(500, swarm), SometimesPrefixEvicted) {
+		t.Fatal("an event with a budget of 500 is required below it or not from it")
+	}
 }
