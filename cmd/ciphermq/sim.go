@@ -42,6 +42,7 @@ type simFlags struct {
 	auth     bool
 	load     bool
 	mutate   []string
+	mutants  bool
 	work     sim.Workload
 }
 
@@ -78,9 +79,18 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.seedSet = cmd.Flags().Changed("seed")
+			if o.mutants && o.seeds == "" && !o.seedSet {
+				o.seeds = "1..60"
+			}
 			cfg, err := o.config()
 			if err != nil {
 				return err
+			}
+			if o.mutants {
+				if o.seeds == "" || len(o.mutate) > 0 {
+					return errors.New("--mutants runs every mutant over --seeds A..B (default 1..60): leave out --seed and --mutate")
+				}
+				return runMutants(cmd.OutOrStdout(), o, cfg)
 			}
 			replay := replayFlags(cmd.Flags())
 			if o.seeds != "" {
@@ -123,6 +133,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	// a checker fail (and its replay fail the same way). Hidden from help.
 	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(mutationNames(), ", "))
 	_ = f.MarkHidden("mutate")
+	f.BoolVar(&o.mutants, "mutants", false, "print the mutation catalogue: each TEST ONLY mutant, the first seed of --seeds (default 1..60) that catches it, and the go test that does")
 	return cmd
 }
 

@@ -581,3 +581,18 @@ func TestSimSweepCatchesSkippedPublishPermission(t *testing.T) {
 		t.Fatalf("the replay %q did not fail the same way: %v\n%s", m[1], err, again)
 	}
 }
+
+func TestMutantCatalogueIsComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range mutantCatalogue {
+		if _, ok := mutationSwitches[m.name]; !ok {
+			t.Errorf("catalogue entry %q is no --mutate switch", m.name)
+		}
+		seen[m.name] = true
+	}
+	for name := range mutationSwitches {
+		if !seen[name] {
+			t.Errorf("--mutate %q is missing from the mutant catalogue", name)
+		}
+	}
+}
