@@ -78,11 +78,15 @@ type persistedID struct {
 	id  string
 }
 
-// queueSig is what the oracle compares to skip steps that changed nothing.
+// queueSig is what the oracle compares to skip steps that changed no
+// queue's contents (every way a copy enters or leaves a queue moves one of
+// these counters).
 type queueSig struct {
 	published, deadLetterIn, acked, deadLettered, discarded uint64
-	ready, unacked                                          int
-	ok                                                      bool
+	// held is ready + unacked: a delivery or a requeue moves a copy
+	// between the two and changes nothing the oracle compares.
+	held int
+	ok   bool
 }
 
 func newEnqueueOracle(model *refModel, queues []string, durable bool, window time.Duration) *enqueueOracle {
@@ -102,7 +106,7 @@ func (o *enqueueOracle) sig(c *broker.Core, q string) queueSig {
 		return queueSig{}
 	}
 	return queueSig{published: s.Published, deadLetterIn: s.DeadLetterIn, acked: s.Acked, deadLettered: s.DeadLettered,
-		discarded: s.Discarded, ready: s.Ready, unacked: s.Unacked, ok: true}
+		discarded: s.Discarded, held: s.Ready + s.Unacked, ok: true}
 }
 
 // heldNow is the multiset of copies the core holds in the observed queues.
@@ -185,13 +189,17 @@ func (o *enqueueOracle) step(c *broker.Core, t VTime) {
 	before := o.held
 	o.held = now
 	added := map[string]int{} // per queue
-	var newKeys []heldKey
-	for _, k := range sortedKeys(now) {
-		if n := now[k] - before[k]; n > 0 {
-			added[k.queue] += n
-			for range n {
-				newKeys = append(newKeys, k)
-			}
+	grown := map[heldKey]int{}
+	for k, n := range now {
+		if d := n - before[k]; d > 0 {
+			added[k.queue] += d
+			grown[k] = d
+		}
+	}
+	var newKeys []heldKey // in a fixed order: the findings must replay
+	for _, k := range sortedKeys(grown) {
+		for range grown[k] {
+			newKeys = append(newKeys, k)
 		}
 	}
 	for i, q := range o.queues {
