@@ -119,12 +119,12 @@ func TestSimJSONIsOneObjectWithVerdicts(t *testing.T) {
 		t.Fatalf("--json output is not one JSON object: %v\n%s", err, out)
 	}
 	// Seed 3 draws an authenticated run, which adds the access-control
-	// verdict after I1..I6.
-	if !rep.OK || rep.Seed != 3 || len(rep.TraceHash) != 64 || len(rep.Verdicts) != 7 || !rep.Auth || rep.Hostile == nil ||
+	// verdict after I1..I6 and routing.
+	if !rep.OK || rep.Seed != 3 || len(rep.TraceHash) != 64 || len(rep.Verdicts) != 8 || !rep.Auth || rep.Hostile == nil ||
 		rep.Stats.MessagesPublished == 0 {
 		t.Fatalf("unexpected JSON report: %+v", rep)
 	}
-	if last := rep.Verdicts[6]; last.Invariant != "access control" || last.Status != "ok" {
+	if last := rep.Verdicts[7]; last.Invariant != "access control" || last.Status != "ok" {
 		t.Errorf("the seventh verdict is %+v, want access control ok", last)
 	}
 	for i, v := range rep.Verdicts[:6] {
