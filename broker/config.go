@@ -90,6 +90,14 @@ type Mutations struct {
 	// instead of after Persisted (a confirmed message can be lost by a
 	// crash before its record reached the disk).
 	ConfirmBeforePersist bool
+	// ForgetDedupOnRestore: Restore does not rebuild the dedup window from
+	// the log, so a publish retried after a restart is enqueued again
+	// although its first copy was on disk (checked only in Restore).
+	ForgetDedupOnRestore bool
+	// TopicHashOneWord: a topic binding's "#" words are bound as "*", so
+	// "#" matches exactly one word instead of zero or more (checked only
+	// in Bind, never on the publish path).
+	TopicHashOneWord bool
 }
 
 // withDefaults returns cfg with every zero field replaced by its default.

@@ -246,7 +246,7 @@ func Restore(cfg Config, rec *record.Recovered, read func(seq uint64) (record.Me
 		}
 	}
 	for _, d := range rec.Dedup {
-		if !c.dedup.enabled() {
+		if !c.dedup.enabled() || cfg.Mutations.ForgetDedupOnRestore {
 			break
 		}
 		w := c.dedup.of(userOfMaterial(d.ID))

@@ -3,6 +3,7 @@ package broker
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/record"
@@ -252,6 +253,9 @@ func (c *Core) BindAs(owner Owner, exchange, queue, key string) error {
 	if err != nil {
 		return err
 	}
+	if c.cfg.Mutations.TopicHashOneWord && ex.typ == Topic {
+		key = mutateHashToStar(key)
+	}
 	if _, ok := ex.bindings[bindingKey{q, key}]; ok {
 		return nil
 	}
@@ -303,4 +307,16 @@ func (c *Core) bindingEnds(exchange, queue, key string) (*exchange, *queue, erro
 		return nil, nil, Errorf(CodeQueueNotFound, "queue %q not found: declare it before binding", shown(queue))
 	}
 	return ex, q, nil
+}
+
+// mutateHashToStar is the TopicHashOneWord mutation (TEST ONLY): every
+// "#" word of a pattern becomes "*".
+func mutateHashToStar(key string) string {
+	words := strings.Split(key, ".")
+	for i, w := range words {
+		if w == "#" {
+			words[i] = "*"
+		}
+	}
+	return strings.Join(words, ".")
 }

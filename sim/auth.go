@@ -84,7 +84,7 @@ func (st *runState) usersFile() *access.File {
 	}
 	for i := 0; i < st.work.Publishers; i++ {
 		// A publisher writes to the three exchanges, nothing else.
-		add("p"+strconv.Itoa(i), access.Permissions{Write: "^(" + exDirect + "|" + exFanout + "|" + exTopic + ")$"}, access.Limits{})
+		add("p"+strconv.Itoa(i), access.Permissions{Write: "^(" + exDirect + "|" + exFanout + "|" + exTopic + "|" + exGrammar + ")$"}, access.Limits{})
 	}
 	for i := 0; i < st.work.Receivers; i++ {
 		// A receiver reads its own queue and the dead-letter queue.

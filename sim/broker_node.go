@@ -41,6 +41,21 @@ type brokerNode struct {
 	syncArmed bool
 
 	crashes uint64
+	// segments is the log's segment count after the last fsync: a rise is
+	// a roll, a fall a compaction (coverage).
+	segments int
+}
+
+// countSegments notes rolls and compactions of the durable log.
+func (b *brokerNode) countSegments() {
+	n := b.log.Stats().Segments
+	switch {
+	case n > b.segments:
+		b.st.cov.SegmentRolled++
+	case n < b.segments:
+		b.st.cov.LogCompacted++
+	}
+	b.segments = n
 }
 
 type brokerConn struct {
@@ -72,6 +87,7 @@ func (b *brokerNode) start() {
 	if err := b.st.topo.declare(b.core); err != nil {
 		panic(fmt.Sprintf("sim: declare topology: %v", err))
 	}
+	b.st.oracle.started(b.core, b.inc, b.w.Now())
 	b.up = true
 	b.w.trace.begin(b.w.Now(), "broker").word("start").num("incarnation", b.inc).end()
 }
@@ -121,6 +137,7 @@ func (b *brokerNode) crash() {
 			torn = 1 + b.w.rng.intn(256)
 		}
 		b.fs.Crash(torn)
+		b.st.oracle.crashed()
 		b.log = nil
 		b.syncArmed = false
 	}
@@ -130,7 +147,7 @@ func (b *brokerNode) crash() {
 // on start-up.
 func (b *brokerNode) restore() {
 	now := b.w.Now().Time()
-	st, rec, err := store.Open(b.fs, store.Options{Policy: store.SyncAlways, Logger: discardLogger})
+	st, rec, err := store.Open(b.fs, store.Options{Policy: store.SyncAlways, Logger: discardLogger, SegmentSize: b.st.drawn.segmentSize})
 	if err != nil {
 		panic(fmt.Sprintf("sim: broker: open its log after a crash: %v", err))
 	}
@@ -139,6 +156,7 @@ func (b *brokerNode) restore() {
 		panic(fmt.Sprintf("sim: broker: restore from its log: %v", err))
 	}
 	b.log, b.core, b.appended = st, core, 0
+	b.segments = st.Stats().Segments
 	b.w.trace.begin(b.w.Now(), "broker").word("restored").num("queues", uint64(len(rec.Queues))).end()
 }
 
@@ -152,6 +170,7 @@ func (b *brokerNode) persist(e broker.Effect) {
 		return
 	}
 	b.appended = e.Seq
+	b.st.oracle.persisted(e.Seq, e.Records)
 	if b.st.mut.BrokerConfirmBeforeFsync {
 		// MUTATION: confirms leave once the records are written, before
 		// they are durable.
@@ -172,6 +191,8 @@ func (b *brokerNode) persist(e broker.Effect) {
 			b.core.StorageFailed(err.Error(), b.w.Now().Time())
 		} else {
 			b.w.trace.begin(b.w.Now(), "broker").word("fsync").num("token", tok).end()
+			b.st.oracle.fsynced(tok)
+			b.countSegments()
 			b.core.Persisted(tok, b.w.Now().Time())
 		}
 		b.settle()
@@ -315,6 +336,7 @@ func (b *brokerNode) settle() {
 		}
 	}
 	b.checkBounds()
+	b.st.oracle.step(b.core, b.w.Now())
 	b.arm()
 }
 

@@ -223,6 +223,14 @@ type Mutations struct {
 	// tenant's denied publishes are confirmed (Result.AccessViolations).
 	// Only authenticated runs can see it.
 	SkipPublishPermission bool
+	// RestoreForgetsDedup: a durable broker restarted from its log does not
+	// rebuild its dedup window, so a publish retried after the restart is
+	// enqueued again (Result.EnqueuedAgain; the receivers' dedup hides it
+	// from the history).
+	RestoreForgetsDedup bool
+	// TopicHashOneWord: the core binds every "#" of a topic pattern as "*"
+	// (Result.Misrouted).
+	TopicHashOneWord bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -19,13 +19,17 @@ import (
 
 // runState is everything one run shares between its nodes.
 type runState struct {
-	w    *World
-	work Workload
-	mut  Mutations
-	plan faults.Plan
-	hist *recorder
-	cov  Coverage
-	topo topology
+	w     *World
+	work  Workload
+	mut   Mutations
+	plan  faults.Plan
+	hist  *recorder
+	cov   Coverage
+	topo  topology
+	seed  uint64
+	drawn drawnConfig
+	// oracle watches the core's queues (oracle.go).
+	oracle *enqueueOracle
 
 	brk    *brokerNode
 	pubs   []*publisherNode
@@ -81,7 +85,7 @@ func Run(cfg Config) Result {
 		return res
 	}
 	w := newWorld(cfg.Seed, cfg.Trace)
-	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder()}
+	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: cfg.Seed}
 	switch {
 	case cfg.Plan != nil:
 		st.plan = *cfg.Plan
@@ -112,6 +116,7 @@ func Run(cfg Config) Result {
 	}
 	st.schedule()
 	w.trace.begin(0, "sim").word("run").num("seed", cfg.Seed).str("plan", st.plan.String()).end()
+	w.trace.begin(0, "sim").word("config").str("grammar", st.drawn.describe()).num("segment", uint64(st.drawn.segmentSize)).end()
 
 	// Safety phase, then heal, then liveness.
 	deadline := st.healAt.Add(st.plan.Phases.LivenessBoundMs.Duration())
@@ -144,16 +149,24 @@ func Run(cfg Config) Result {
 func (st *runState) build() {
 	w, work := st.w, st.work
 	st.healAt = VTime(st.plan.Phases.HealAtMs.Duration())
+	names := make([]string, work.Receivers)
+	for i := range names {
+		names[i] = "q" + strconv.Itoa(i)
+	}
+	st.drawn = drawConfig(st.seed, names)
 	st.topo = newTopology(work.Receivers, broker.QueueOptions{
 		AckTimeout: work.AckTimeout, DeliveryLimit: work.DeliveryLimit, MaxLength: max(work.MaxLength, 0),
 		Durable: work.Durable,
-	})
+	}, st.drawn.grammar, st.drawn.keys)
+	st.oracle = newEnqueueOracle(st.topo.model, st.topo.queues, work.Durable, broker.DefaultDedupWindow)
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
 	st.brk = &brokerNode{w: w, st: st,
 		cfg: broker.Config{NoDefaults: true, Mutations: broker.Mutations{
 			NoDedup:              st.mut.BrokerNoDedup,
 			NoRequeueOnClose:     st.mut.NoRequeueOnDisconnect,
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
+			ForgetDedupOnRestore: st.mut.RestoreForgetsDedup,
+			TopicHashOneWord:     st.mut.TopicHashOneWord,
 		}},
 		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
 			MutationPrefixIDReuse: st.mut.PrefixIDReuse, MutationPrefixRefWrong: st.mut.PrefixRefWrong,
@@ -214,6 +227,9 @@ func (st *runState) build() {
 		p := &publisherNode{st: st, signer: signers[i], recipients: recipients, sessionMessages: work.SessionMessages}
 		if p.sessionMessages == 0 {
 			p.sessionMessages = 2 + w.rng.intn(39)
+			if st.drawn.sessionMessages > 0 {
+				p.sessionMessages = st.drawn.sessionMessages
+			}
 		}
 		l := newLink(n)
 		p.cc = clientConn{w: w, node: n, link: l, brk: st.brk, hooks: p, backoff: backoff, heartbeat: work.Heartbeat,
@@ -227,6 +243,7 @@ func (st *runState) build() {
 		slices.Sort(times)
 		for j := 0; j < perPub[i]; j++ {
 			ex, key, qs := st.topo.pick(w.rng)
+			st.oracle.plan(n.Name+"-"+strconv.Itoa(j), ex, key)
 			body := make([]byte, work.MinBody+w.rng.intn(work.MaxBody-work.MinBody+1))
 			_, _ = w.rng.Read(body)
 			p.plan = append(p.plan, plannedMessage{
@@ -443,6 +460,14 @@ func (st *runState) finish(res *Result) {
 	res.Rejected = st.hist.rejected
 	res.OverLimit = st.boundViolations
 	res.EnqueuedTwice = st.hist.enqueuedTwice
+	for _, e := range st.hist.h.Events {
+		if e.Kind == check.KindOutcome && (e.Outcome == check.OutcomeConfirmed || e.Outcome == check.OutcomeConfirmedDuplicate) {
+			st.oracle.confirmed(e.MessageID)
+		}
+	}
+	res.Misrouted = st.oracle.misrouted
+	res.EnqueuedAgain = st.oracle.enqueuedAgain
+	res.Oracle = OracleStats{Steps: st.oracle.steps, Enqueues: st.oracle.count(), Resent: st.oracle.resent}
 	res.RejectedIntact = st.hist.rejectedIntact
 	res.ProtocolViolations = st.protocolViolations
 	res.AccessViolations = st.accessViolations

@@ -98,10 +98,7 @@ func Sweep(cfg SweepConfig) SweepResult {
 		close(results)
 	}()
 
-	expected := append(check.StandardSometimes(), SimSometimes()...)
-	if cfg.Template.HostileLoad != LoadOff {
-		expected = append(expected, LoadSometimes()...)
-	}
+	expected := RequiredSometimes(cfg.Seeds, cfg.Template)
 	out := SweepResult{Runs: cfg.Seeds, Coverage: check.NewCoverage(expected...),
 		Hashes: make([]string, cfg.Seeds)}
 	done := 0

@@ -15,14 +15,18 @@ import (
 //	topic   "t.q<i>.*"            -> q<i>
 //	        "t.all.#"             -> every queue
 //
-// Dead letters of every queue go to "dlq", drained by every receiver (so a
-// receiver cut off for ever does not strand them). The
-// simulator computes the expected targets of each publish from this table
-// (its oracle) and never asks the core.
+// A fourth exchange, "tg" (topic), carries bindings drawn per seed from a
+// pattern grammar (config.go, drawConfig): wildcards at every position,
+// several bindings per queue. Dead letters of every queue go to "dlq",
+// drained by every receiver (so a receiver cut off for ever does not strand
+// them). The simulator computes the expected targets of each publish from
+// its reference model of this table (refmodel.go, the routing oracle) and
+// never asks the core.
 const (
 	exDirect        = "direct"
 	exFanout        = "fanout"
 	exTopic         = "topic"
+	exGrammar       = "tg"
 	deadLetterQueue = "dlq"
 	// unroutableKey is published now and then on the direct exchange to
 	// exercise refusals (CodeNoRoute): an explicit NACK, never a silent drop.
@@ -32,14 +36,34 @@ const (
 type topology struct {
 	queues []string
 	opts   broker.QueueOptions
+	model  *refModel
+	binds  []bindDecl
+	// grammar lists the patterns bound on exGrammar (the seed's draw), and
+	// keys the routing keys publishes on it draw from.
+	grammar []bindDecl
+	keys    []string
 }
 
-func newTopology(receivers int, opts broker.QueueOptions) topology {
-	t := topology{opts: opts}
+type bindDecl struct{ exchange, queue, key string }
+
+func newTopology(receivers int, opts broker.QueueOptions, grammar []bindDecl, keys []string) topology {
+	t := topology{opts: opts, model: newRefModel(), grammar: grammar, keys: keys}
 	for i := 0; i < receivers; i++ {
 		t.queues = append(t.queues, "q"+strconv.Itoa(i))
 	}
 	t.opts.DeadLetterQueue = deadLetterQueue
+	t.model.declare(exDirect, broker.Direct)
+	t.model.declare(exFanout, broker.Fanout)
+	t.model.declare(exTopic, broker.Topic)
+	t.model.declare(exGrammar, broker.Topic)
+	for _, q := range t.queues {
+		t.binds = append(t.binds, bindDecl{exDirect, q, q}, bindDecl{exFanout, q, ""},
+			bindDecl{exTopic, q, "t." + q + ".*"}, bindDecl{exTopic, q, "t.all.#"})
+	}
+	t.binds = append(t.binds, grammar...)
+	for _, b := range t.binds {
+		t.model.bind(b.exchange, b.queue, b.key)
+	}
 	return t
 }
 
@@ -53,46 +77,47 @@ func (t topology) declare(c *broker.Core) error {
 	for _, ex := range []struct {
 		name string
 		typ  broker.ExchangeType
-	}{{exDirect, broker.Direct}, {exFanout, broker.Fanout}, {exTopic, broker.Topic}} {
+	}{{exDirect, broker.Direct}, {exFanout, broker.Fanout}, {exTopic, broker.Topic}, {exGrammar, broker.Topic}} {
 		if err := c.DeclareExchange(ex.name, ex.typ); err != nil {
 			return err
 		}
 	}
 	for _, q := range t.queues {
-		steps := []func() error{
-			func() error { return c.DeclareQueue(q, t.opts) },
-			func() error { return c.Bind(exDirect, q, q) },
-			func() error { return c.Bind(exFanout, q, "") },
-			func() error { return c.Bind(exTopic, q, "t."+q+".*") },
-			func() error { return c.Bind(exTopic, q, "t.all.#") },
+		if err := c.DeclareQueue(q, t.opts); err != nil {
+			return err
 		}
-		for _, s := range steps {
-			if err := s(); err != nil {
-				return err
-			}
+	}
+	for _, b := range t.binds {
+		if err := c.Bind(b.exchange, b.queue, b.key); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // pick draws an exchange and routing key and returns the queues the
-// topology must route them to.
+// reference model routes them to.
 func (t topology) pick(g *rng) (exchange, key string, queues []string) {
 	n := len(t.queues)
+	if len(t.keys) > 0 && g.chance(0.25) {
+		exchange, key = exGrammar, t.keys[g.intn(len(t.keys))]
+		return exchange, key, t.model.route(exchange, key)
+	}
 	switch g.intn(3) {
 	case 0:
 		if g.chance(0.02) {
-			return exDirect, unroutableKey, nil
+			exchange, key = exDirect, unroutableKey
+		} else {
+			exchange, key = exDirect, t.queues[g.intn(n)]
 		}
-		q := t.queues[g.intn(n)]
-		return exDirect, q, []string{q}
 	case 1:
-		return exFanout, "k" + strconv.Itoa(g.intn(10)), append([]string(nil), t.queues...)
+		exchange, key = exFanout, "k"+strconv.Itoa(g.intn(10))
 	default:
 		if g.chance(0.3) {
-			return exTopic, "t.all.x" + strconv.Itoa(g.intn(3)), append([]string(nil), t.queues...)
+			exchange, key = exTopic, "t.all.x"+strconv.Itoa(g.intn(3))
+		} else {
+			exchange, key = exTopic, "t."+t.queues[g.intn(n)]+".z"
 		}
-		q := t.queues[g.intn(n)]
-		return exTopic, "t." + q + ".z", []string{q}
 	}
+	return exchange, key, t.model.route(exchange, key)
 }

@@ -24,7 +24,7 @@ func init() { register(newSimCmd) }
 
 // coverageBatch is the smallest swarm sweep that must reach every
 // "sometimes" event (the batch size sim's own sweep test promises them for).
-const coverageBatch = 100
+const coverageBatch = sim.SometimesBudget
 
 // simFlags are sim's flags. Workload fields left at zero take the
 // simulator's defaults (sim.DefaultWorkload).
@@ -42,6 +42,7 @@ type simFlags struct {
 	auth     bool
 	load     bool
 	mutate   []string
+	mutants  bool
 	work     sim.Workload
 }
 
@@ -78,9 +79,18 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.seedSet = cmd.Flags().Changed("seed")
+			if o.mutants && o.seeds == "" && !o.seedSet {
+				o.seeds = "1..60"
+			}
 			cfg, err := o.config()
 			if err != nil {
 				return err
+			}
+			if o.mutants {
+				if o.seeds == "" || len(o.mutate) > 0 {
+					return errors.New("--mutants runs every mutant over --seeds A..B (default 1..60): leave out --seed and --mutate")
+				}
+				return runMutants(cmd.OutOrStdout(), o, cfg)
 			}
 			replay := replayFlags(cmd.Flags())
 			if o.seeds != "" {
@@ -123,6 +133,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	// a checker fail (and its replay fail the same way). Hidden from help.
 	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(mutationNames(), ", "))
 	_ = f.MarkHidden("mutate")
+	f.BoolVar(&o.mutants, "mutants", false, "print the mutation catalogue: each TEST ONLY mutant, the first seed of --seeds (default 1..60) that catches it, and the go test that does")
 	return cmd
 }
 
@@ -179,6 +190,8 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"prefix-id-reuse":             func(m *sim.Mutations) { m.PrefixIDReuse = true },
 	"prefix-ref-wrong":            func(m *sim.Mutations) { m.PrefixRefWrong = true },
 	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
+	"restore-forgets-dedup":       func(m *sim.Mutations) { m.RestoreForgetsDedup = true },
+	"topic-hash-one-word":         func(m *sim.Mutations) { m.TopicHashOneWord = true },
 }
 
 func mutationNames() []string {
@@ -284,9 +297,9 @@ func verdicts(r sim.Result) []verdict {
 		{"I1 no loss", status(len(rep.Lost) == 0),
 			fmt.Sprintf("lost=%d (excused: legitimately lost %d, stranded %d, dead-lettered %d)",
 				len(rep.Lost), len(rep.LegitimatelyLost), len(rep.Stranded), len(rep.DeadLettered))},
-		{"I2 exactly once", status(len(rep.Duplicated) == 0 && len(r.EnqueuedTwice) == 0),
-			fmt.Sprintf("duplicated=%d enqueued-twice=%d (receiver dedup hits %d, broker dedup hits %d)",
-				len(rep.Duplicated), len(r.EnqueuedTwice), r.Coverage.DedupHitReceiver, r.Coverage.DedupHitBroker)},
+		{"I2 exactly once", status(len(rep.Duplicated) == 0 && len(r.EnqueuedTwice) == 0 && len(r.EnqueuedAgain) == 0),
+			fmt.Sprintf("duplicated=%d enqueued-twice=%d enqueued-again=%d (receiver dedup hits %d, broker dedup hits %d, re-enqueued after a restart that forgot %d)",
+				len(rep.Duplicated), len(r.EnqueuedTwice), len(r.EnqueuedAgain), r.Coverage.DedupHitReceiver, r.Coverage.DedupHitBroker, r.Oracle.Resent)},
 		{"I3 integrity", status(len(rep.Corrupted) == 0 && len(rep.Unexpected) == 0),
 			fmt.Sprintf("corrupted=%d unexpected=%d (tampered copies rejected: %d)",
 				len(rep.Corrupted), len(rep.Unexpected), len(r.Rejected))},
@@ -303,6 +316,9 @@ func verdicts(r sim.Result) []verdict {
 	}
 	vs = append(vs, verdict{"I6 bounds", status(len(r.PrefetchExceeded) == 0 && len(r.OverLimit) == 0),
 		fmt.Sprintf("prefetch-exceeded=%d over-limit=%d", len(r.PrefetchExceeded), len(r.OverLimit))})
+	vs = append(vs, verdict{"routing", status(len(r.Misrouted) == 0),
+		fmt.Sprintf("misrouted=%d (the core's queues against the reference model: %d enqueues over %d compared steps)",
+			len(r.Misrouted), r.Oracle.Enqueues, r.Oracle.Steps)})
 	if r.Auth || len(r.AccessViolations) > 0 {
 		// Authenticated runs only (30% of swarm seeds, every seed with --auth).
 		vs = append(vs, verdict{"access control", status(len(r.AccessViolations) == 0),

@@ -119,12 +119,12 @@ func TestSimJSONIsOneObjectWithVerdicts(t *testing.T) {
 		t.Fatalf("--json output is not one JSON object: %v\n%s", err, out)
 	}
 	// Seed 3 draws an authenticated run, which adds the access-control
-	// verdict after I1..I6.
-	if !rep.OK || rep.Seed != 3 || len(rep.TraceHash) != 64 || len(rep.Verdicts) != 7 || !rep.Auth || rep.Hostile == nil ||
+	// verdict after I1..I6 and routing.
+	if !rep.OK || rep.Seed != 3 || len(rep.TraceHash) != 64 || len(rep.Verdicts) != 8 || !rep.Auth || rep.Hostile == nil ||
 		rep.Stats.MessagesPublished == 0 {
 		t.Fatalf("unexpected JSON report: %+v", rep)
 	}
-	if last := rep.Verdicts[6]; last.Invariant != "access control" || last.Status != "ok" {
+	if last := rep.Verdicts[7]; last.Invariant != "access control" || last.Status != "ok" {
 		t.Errorf("the seventh verdict is %+v, want access control ok", last)
 	}
 	for i, v := range rep.Verdicts[:6] {
@@ -487,6 +487,8 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		{"I1 no loss", sim.Result{Report: check.Report{Lost: one}}},
 		{"I2 exactly once", sim.Result{Report: check.Report{Duplicated: one}}},
 		{"I2 exactly once", sim.Result{EnqueuedTwice: []string{"p0-1@q0"}}},
+		{"I2 exactly once", sim.Result{EnqueuedAgain: []string{"p0-1@q0"}}},
+		{"routing", sim.Result{Misrouted: []string{"p0-1 enqueued in [q1]"}}},
 		{"I3 integrity", sim.Result{Report: check.Report{Corrupted: one}}},
 		{"I3 integrity", sim.Result{Report: check.Report{Unexpected: one}}},
 		{"I4 publisher liveness", sim.Result{Report: check.Report{Pending: one}}},
@@ -515,7 +517,7 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		}
 	}
 	clean := verdicts(sim.Result{Converged: true})
-	if len(clean) != 6 || clean[4].Status != "not checked" {
+	if len(clean) != 7 || clean[4].Status != "not checked" {
 		t.Fatalf("a clean run without an order promise: %+v", clean)
 	}
 	for _, v := range verdicts(sim.Result{Converged: true, Options: ordered}) {
@@ -577,5 +579,20 @@ func TestSimSweepCatchesSkippedPublishPermission(t *testing.T) {
 	again, _, err := runSimCmd(t, replayArgs(t, m[1])...)
 	if err == nil || !strings.Contains(again, "access control         VIOLATED") {
 		t.Fatalf("the replay %q did not fail the same way: %v\n%s", m[1], err, again)
+	}
+}
+
+func TestMutantCatalogueIsComplete(t *testing.T) {
+	seen := map[string]bool{}
+	for _, m := range mutantCatalogue {
+		if _, ok := mutationSwitches[m.name]; !ok {
+			t.Errorf("catalogue entry %q is no --mutate switch", m.name)
+		}
+		seen[m.name] = true
+	}
+	for name := range mutationSwitches {
+		if !seen[name] {
+			t.Errorf("--mutate %q is missing from the mutant catalogue", name)
+		}
 	}
 }
