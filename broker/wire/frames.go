@@ -274,10 +274,19 @@ type Deliver struct {
 	RoutingKey    []byte
 	MessageID     []byte
 	Body          []byte
+	// Reason is why the delivered copy was dead-lettered (ReasonNone for
+	// a message that was not). Encoded as flags bit 1 and a reason byte
+	// right after the flags; sent only when FeatureRejectReasons was
+	// granted. Flags never carries bit 1 itself: the codec derives it.
+	Reason RejectReason
 }
 
 // FlagRedelivered marks a Deliver (or FetchOK) of a message delivered before.
 const FlagRedelivered = 1
+
+// flagDeadLetterReason (Deliver flags bit 1): a reason byte follows the
+// flags. Derived from Deliver.Reason by the codec.
+const flagDeadLetterReason = 2
 
 // Ack acknowledges DeliveryTag (and, with Multiple, every earlier
 // outstanding tag of the connection).
@@ -292,11 +301,17 @@ type NackDelivery struct {
 	DeliveryTag uint64
 	Multiple    bool
 	Requeue     bool
+	// Reason (optional trailing byte, only with FeatureRejectReasons) is
+	// why the messages are dead-lettered; refused together with Requeue.
+	Reason RejectReason
 }
 
 // Reject dead-letters one delivery.
 type Reject struct {
 	DeliveryTag uint64
+	// Reason (optional trailing byte, only with FeatureRejectReasons) is
+	// why: the broker records it on the dead-lettered copy.
+	Reason RejectReason
 }
 
 // AckRefused reports that an Ack, NackDelivery or Reject named a tag that is

@@ -1,5 +1,7 @@
 package wire
 
+import "fmt"
+
 // Consuming frames: Consume, ConsumeOK, Cancel, Cancelled, Deliver, Ack,
 // NackDelivery, Reject, AckRefused, Fetch, FetchOK, FetchEmpty.
 
@@ -88,7 +90,14 @@ func appendDeliverFields(dst []byte, f *Deliver) []byte {
 func appendDeliverHead(dst []byte, f *Deliver) []byte {
 	dst = appendBytes(dst, f.ConsumerTag)
 	dst = appendUvarint(dst, f.DeliveryTag)
-	dst = append(dst, f.Flags)
+	flags := f.Flags &^ flagDeadLetterReason
+	if f.Reason != ReasonNone {
+		flags |= flagDeadLetterReason
+	}
+	dst = append(dst, flags)
+	if f.Reason != ReasonNone {
+		dst = append(dst, byte(f.Reason))
+	}
 	dst = appendUvarint(dst, f.DeliveryCount)
 	dst = appendBytes(dst, f.Queue)
 	dst = appendBytes(dst, f.Exchange)
@@ -104,7 +113,12 @@ func decodeDeliverFields(d *decoder, f *Deliver) {
 func decodeDeliverHead(d *decoder, f *Deliver) {
 	f.ConsumerTag = d.bytes("consumer_tag", MaxNameLen)
 	f.DeliveryTag = d.uvarint("delivery_tag")
-	f.Flags = d.flags("flags", FlagRedelivered)
+	f.Flags = d.flags("flags", FlagRedelivered|flagDeadLetterReason)
+	f.Reason = ReasonNone
+	if f.Flags&flagDeadLetterReason != 0 {
+		f.Flags &^= flagDeadLetterReason
+		f.Reason = d.reason("reason")
+	}
 	f.DeliveryCount = d.uvarint("delivery_count")
 	f.Queue = d.bytes("queue", MaxNameLen)
 	f.Exchange = d.bytes("exchange", MaxNameLen)
@@ -160,6 +174,7 @@ func AppendNackDelivery(dst []byte, f *NackDelivery) []byte {
 		flags |= ackFlagRequeue
 	}
 	dst = append(dst, flags)
+	dst = appendOptionalReason(dst, f.Reason)
 	return endFrame(dst, start)
 }
 
@@ -170,6 +185,10 @@ func DecodeNackDelivery(p []byte, f *NackDelivery) error {
 	flags := d.flags("flags", ackFlagMultiple|ackFlagRequeue)
 	f.Multiple = flags&ackFlagMultiple != 0
 	f.Requeue = flags&ackFlagRequeue != 0
+	f.Reason = d.optionalReason("reason")
+	if d.err == nil && f.Requeue && f.Reason != ReasonNone {
+		d.fail("reason", fmt.Errorf("%w: a reason with requeue: only a dead-lettering nack has one", ErrBadValue))
+	}
 	return d.finish()
 }
 
@@ -177,6 +196,7 @@ func DecodeNackDelivery(p []byte, f *NackDelivery) error {
 func AppendReject(dst []byte, f *Reject) []byte {
 	dst, start := beginFrame(dst, FrameReject)
 	dst = appendUvarint(dst, f.DeliveryTag)
+	dst = appendOptionalReason(dst, f.Reason)
 	return endFrame(dst, start)
 }
 
@@ -184,6 +204,7 @@ func AppendReject(dst []byte, f *Reject) []byte {
 func DecodeReject(p []byte, f *Reject) error {
 	d := decoder{buf: p, frame: FrameReject}
 	f.DeliveryTag = d.uvarint("delivery_tag")
+	f.Reason = d.optionalReason("reason")
 	return d.finish()
 }
 

@@ -33,7 +33,7 @@ const FeatureAuth uint64 = 1 << 1
 const FeatureConfirmDurability uint64 = 1 << 2
 
 // SupportedFeatures are the feature bits this package implements.
-const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth | FeatureConfirmDurability
+const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth | FeatureConfirmDurability | FeatureRejectReasons
 
 const (
 	// MaxPrefixSize bounds one prefix definition (bytes). A cmq1 session

@@ -1,0 +1,138 @@
+package wire
+
+import "fmt"
+
+// RejectReason says why a message was dead-lettered: one byte from a fixed,
+// documented table (docs/protocol.md, "Reject reasons"). A client sends it
+// in Reject (and NackDelivery without requeue), the broker keeps it on the
+// dead-lettered copy, persists it with a durable queue's message, and shows
+// it in Deliver/FetchOK of that copy, the management API and
+// `ciphermq dlq list`. The numbers are on the wire and on disk: never
+// renumber them; new reasons take new numbers.
+//
+// Zero is "no reason": it is never encoded (the field is omitted) and an
+// explicit 0 is refused, so every frame has one encoding.
+type RejectReason uint8
+
+const (
+	ReasonNone RejectReason = iota // not encoded: no reason given
+	// Reasons a receiver gives when it cannot open an envelope (the names
+	// are those of clients/receiver.ReasonOf).
+	ReasonNotRecipient      // sealed for other recipients
+	ReasonWrongKey          // the receiver's key does not open it
+	ReasonUntrustedSender   // signed by a sender outside the trust set
+	ReasonTampered          // authentication of the body failed
+	ReasonTamperedHeader    // the signed session header does not verify
+	ReasonMessageIDMismatch // the envelope is bound to another message id
+	ReasonMalformed         // cannot be parsed
+	ReasonUnknownFormat     // not an envelope format the receiver knows
+	ReasonUnknownVersion    // a format version the receiver does not know
+	ReasonUnsupportedSuite  // a cipher suite the receiver does not support
+	ReasonFormatNotAccepted // a format the receiver was told not to accept
+	ReasonTooLarge          // larger than the receiver accepts
+	ReasonTruncated         // ends early
+	ReasonInvalidMessageID  // the message id is not acceptable
+	ReasonInvalidRecord     // opened, but the receiver's store refuses the record
+	ReasonOther             // the client gave a reason with no code of its own
+	// ReasonDeliveryLimit is set by the broker: the message was delivered
+	// its queue's delivery limit times and returned again.
+	ReasonDeliveryLimit
+
+	maxRejectReason = ReasonDeliveryLimit
+)
+
+var rejectReasonNames = [...]string{
+	ReasonNone:              "none",
+	ReasonNotRecipient:      "not-recipient",
+	ReasonWrongKey:          "wrong-key",
+	ReasonUntrustedSender:   "untrusted-sender",
+	ReasonTampered:          "tampered",
+	ReasonTamperedHeader:    "tampered-header",
+	ReasonMessageIDMismatch: "message-id-mismatch",
+	ReasonMalformed:         "malformed",
+	ReasonUnknownFormat:     "unknown-format",
+	ReasonUnknownVersion:    "unknown-version",
+	ReasonUnsupportedSuite:  "unsupported-suite",
+	ReasonFormatNotAccepted: "format-not-accepted",
+	ReasonTooLarge:          "too-large",
+	ReasonTruncated:         "truncated",
+	ReasonInvalidMessageID:  "invalid-message-id",
+	ReasonInvalidRecord:     "invalid-record",
+	ReasonOther:             "other",
+	ReasonDeliveryLimit:     "delivery-limit",
+}
+
+// String is the reason's stable name ("not-recipient"); "none" for no
+// reason, "reason(N)" for a number this version does not know.
+func (r RejectReason) String() string {
+	if r <= maxRejectReason {
+		return rejectReasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Known reports whether r is in this version's table (ReasonNone included).
+func (r RejectReason) Known() bool { return r <= maxRejectReason }
+
+// ParseRejectReason returns the reason named name (a String result, "none"
+// included), or false.
+func ParseRejectReason(name string) (RejectReason, bool) {
+	for i, n := range rejectReasonNames {
+		if n == name {
+			return RejectReason(i), true
+		}
+	}
+	return ReasonNone, false
+}
+
+// RejectReasons returns every reason of the table but ReasonNone, in number
+// order (for docs and tests).
+func RejectReasons() []RejectReason {
+	out := make([]RejectReason, 0, maxRejectReason)
+	for r := RejectReason(1); r <= maxRejectReason; r++ {
+		out = append(out, r)
+	}
+	return out
+}
+
+// FeatureRejectReasons is bit 3 of Hello.Features and HelloOK.Features: the
+// client may give a reason in Reject and NackDelivery, and the server marks
+// a Deliver/DeliverRef/FetchOK of a dead-lettered copy with the reason it
+// was dead-lettered for. Without it neither side sends the fields, and the
+// frames stay byte-identical to those of peers that predate the bit.
+const FeatureRejectReasons uint64 = 1 << 3
+
+// reason reads a reason byte that must be present: non-zero and known.
+func (d *decoder) reason(field string) RejectReason {
+	r := RejectReason(d.byte1(field))
+	if d.err != nil {
+		return ReasonNone
+	}
+	if r == ReasonNone {
+		d.fail(field, fmt.Errorf("%w: reason 0 is sent by omitting the field", ErrBadValue))
+		return ReasonNone
+	}
+	if !r.Known() {
+		d.fail(field, fmt.Errorf("%w: unknown reject reason %d", ErrBadValue, uint8(r)))
+		return ReasonNone
+	}
+	return r
+}
+
+// optionalReason reads a trailing reason byte that may be absent (absent
+// means ReasonNone).
+func (d *decoder) optionalReason(field string) RejectReason {
+	if d.err != nil || d.off == len(d.buf) {
+		return ReasonNone
+	}
+	return d.reason(field)
+}
+
+// appendOptionalReason writes r as a trailing field, or nothing for
+// ReasonNone.
+func appendOptionalReason(dst []byte, r RejectReason) []byte {
+	if r == ReasonNone {
+		return dst
+	}
+	return append(dst, byte(r))
+}
