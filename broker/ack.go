@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/record"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // Ack settles the delivery tag of conn (or, with multiple, every outstanding
@@ -34,6 +35,18 @@ func (c *Core) Ack(conn ConnID, tag uint64, multiple bool, now time.Time) error 
 // limit they are dead-lettered instead), without requeue they are
 // dead-lettered.
 func (c *Core) Nack(conn ConnID, tag uint64, multiple, requeue bool, now time.Time) error {
+	return c.NackReason(conn, tag, multiple, requeue, wire.ReasonNone, now)
+}
+
+// NackReason is Nack with the reason the client gave for dead-lettering
+// (wire.ReasonNone: none); the dead-lettered copies keep it. A reason with
+// requeue is refused (a requeued message past its delivery limit is
+// dead-lettered with wire.ReasonDeliveryLimit), as is a reason outside the
+// table.
+func (c *Core) NackReason(conn ConnID, tag uint64, multiple, requeue bool, reason wire.RejectReason, now time.Time) error {
+	if reason != wire.ReasonNone && (requeue || !reason.Known() || reason == wire.ReasonDeliveryLimit) {
+		return Errorf(CodeInvalidArgument, "reject reason %v cannot be given here: only a dead-lettering nack or reject has one, and delivery-limit is the broker's own", reason)
+	}
 	c.advance(now)
 	ms, err := c.settling(conn, tag, multiple)
 	if err != nil {
@@ -47,7 +60,7 @@ func (c *Core) Nack(conn ConnID, tag uint64, multiple, requeue bool, now time.Ti
 		c.requeue(ms)
 	} else {
 		for _, m := range ms {
-			c.deadLetter(m)
+			c.deadLetter(m, reason)
 		}
 	}
 	c.scratch = clearMessages(ms)
@@ -57,7 +70,12 @@ func (c *Core) Nack(conn ConnID, tag uint64, multiple, requeue bool, now time.Ti
 
 // Reject dead-letters one delivery (Nack without requeue, single tag).
 func (c *Core) Reject(conn ConnID, tag uint64, now time.Time) error {
-	return c.Nack(conn, tag, false, false, now)
+	return c.NackReason(conn, tag, false, false, wire.ReasonNone, now)
+}
+
+// RejectReason is Reject with the reason the client gave (see NackReason).
+func (c *Core) RejectReason(conn ConnID, tag uint64, reason wire.RejectReason, now time.Time) error {
+	return c.NackReason(conn, tag, false, false, reason, now)
 }
 
 // settling resolves the deliveries an ack/nack/reject names, in tag order,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/record"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // Administrative operations and listings for management drivers (the
@@ -65,6 +66,7 @@ func (c *Core) MoveReady(from, to string, limit int, now time.Time) (int, error)
 		dst.seq++
 		m.q, m.seq = dst, dst.seq
 		m.deliveries, m.redelivered = 0, false
+		m.reason = wire.ReasonNone // back in a queue: no longer dead-lettered
 		dst.bytes += int64(m.size())
 		dst.ready.pushBack(m)
 		c.persistCopy(m)
@@ -83,6 +85,9 @@ type ReadyMessage struct {
 	Size        int
 	Deliveries  uint32
 	Redelivered bool
+	// Reason is why the message was dead-lettered (wire.ReasonNone: it was
+	// not, or no reason was given, e.g. by a text-protocol client).
+	Reason wire.RejectReason
 	// Head is up to the first headLen bytes of the logical body (a copy):
 	// enough for a driver to read an envelope's public header.
 	Head []byte
@@ -108,7 +113,7 @@ func (c *Core) PeekReady(name string, offset, limit, headLen int, fn func(ReadyM
 			head = append(head, m.body[:min(len(m.body), rest)]...)
 		}
 		fn(ReadyMessage{MessageID: m.id, Exchange: m.exchange, RoutingKey: m.routingKey, Size: m.size(),
-			Deliveries: m.deliveries, Redelivered: m.redelivered, Head: head})
+			Deliveries: m.deliveries, Redelivered: m.redelivered, Reason: m.reason, Head: head})
 	}
 	return true
 }

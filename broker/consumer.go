@@ -270,6 +270,8 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 		Body:          m.body,
 		Redelivered:   m.redelivered,
 		DeliveryCount: m.deliveries,
+
+		DeadLetterReason: m.reason,
 	}
 }
 

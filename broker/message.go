@@ -1,5 +1,7 @@
 package broker
 
+import "github.com/ciphermq/ciphermq/broker/wire"
+
 // msgState is where a message record is in its life cycle.
 type msgState uint8
 
@@ -27,6 +29,10 @@ type message struct {
 	deliveries  uint32 // delivery attempts so far
 	redelivered bool
 	state       msgState
+	// reason is why this copy was dead-lettered (wire.ReasonNone if it
+	// was not). One byte in what was padding after state: the record
+	// stays in its size class (TestMessageRecordSize).
+	reason wire.RejectReason
 
 	// Set while unacked.
 	owner     *connection

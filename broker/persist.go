@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/record"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // persistState is the core's side of durability. The core never touches a
@@ -150,6 +151,7 @@ func (c *Core) persistCopy(m *message) {
 	c.persistRecords(record.Record{
 		Type: record.RecPublish, Seq: m.storeSeq, MessageID: m.id, Exchange: m.exchange, Key: m.routingKey,
 		BodyPrefix: m.prefix.Bytes(), Body: m.body, Targets: []record.Target{{Queue: m.q.name}},
+		Reason: uint8(m.reason),
 	})
 }
 
@@ -239,6 +241,7 @@ func Restore(cfg Config, rec *record.Recovered, read func(seq uint64) (record.Me
 			m.storeSeq = ref.Seq
 			m.deliveries = ref.Deliveries
 			m.redelivered = ref.Deliveries > 0
+			m.reason = wire.RejectReason(msg.Reason)
 			m.state = stateReady
 			q.ready.pushBack(m)
 			q.bytes += int64(len(body))

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ciphermq/ciphermq/broker/record"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // release takes an unacked message away from its connection, consumer and
@@ -72,7 +73,7 @@ func (c *Core) requeue(ms []*message) {
 	}
 	for _, m := range ms {
 		if m.state == stateLimbo && pastDeliveryLimit(m) {
-			c.deadLetter(m)
+			c.deadLetter(m, wire.ReasonDeliveryLimit)
 		}
 	}
 }
@@ -85,8 +86,9 @@ func pastDeliveryLimit(m *message) bool {
 }
 
 // deadLetter moves a message in limbo to its queue's dead-letter queue, or
-// discards it (counted) when there is none or it is full.
-func (c *Core) deadLetter(m *message) {
+// discards it (counted) when there is none or it is full. The copy keeps
+// reason (wire.ReasonNone: none given).
+func (c *Core) deadLetter(m *message, reason wire.RejectReason) {
 	src := m.q
 	dlq := src.dlq
 	if dlq == nil || !dlq.hasRoomFor(m.size()) {
@@ -100,6 +102,7 @@ func (c *Core) deadLetter(m *message) {
 	dlq.seq++
 	m.q, m.seq = dlq, dlq.seq
 	m.deliveries, m.redelivered = 0, false
+	m.reason = reason
 	m.state = stateReady
 	dlq.bytes += int64(m.size())
 	dlq.c.deadLetterIn++

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/record"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // ConnID names one client connection. The driver (server or simulator) picks
@@ -220,6 +221,9 @@ type Delivery struct {
 	Body          []byte
 	Redelivered   bool
 	DeliveryCount uint32 // 1 on the first delivery
+	// DeadLetterReason is why the message was dead-lettered into this
+	// queue (wire.ReasonNone: it was not, or no reason was given).
+	DeadLetterReason wire.RejectReason
 }
 
 // AppendBody appends the logical body, Prefix ‖ Body, to dst.

@@ -106,6 +106,12 @@ type Record struct {
 	Targets    []Target
 	Outcome    Outcome
 	Time       int64 // unix nanoseconds
+	// Reason (RecPublish only) is why the copy was dead-lettered: a
+	// wire.RejectReason number, 0 for none. Written as an optional
+	// trailing byte after the body, omitted for 0 (so logs written before
+	// it read unchanged, and a publish record without a reason is
+	// byte-identical to the old format); an explicit 0 is refused.
+	Reason uint8
 }
 
 // On disk a record is a 9-byte header and a payload:
@@ -202,6 +208,9 @@ func appendPayload(b []byte, r *Record) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(len(r.BodyPrefix)+len(r.Body)))
 		b = append(b, r.BodyPrefix...)
 		b = append(b, r.Body...)
+		if r.Reason != 0 {
+			b = append(b, r.Reason)
+		}
 	case RecDelivered:
 		b = binary.AppendUvarint(b, r.Seq)
 		b = appendString(b, r.Queue)
@@ -386,6 +395,14 @@ func decodePayload(t RecordType, p []byte, copyBody bool) (Record, error) {
 			r.Body = body
 			if copyBody {
 				r.Body = append([]byte(nil), body...)
+			}
+		}
+		if d.err == nil && len(d.b) > 0 {
+			// The reason's number is not checked against the table here:
+			// the store keeps what the core wrote; 0 is refused so that
+			// each record has one encoding.
+			if r.Reason = d.byte("dead-letter reason"); r.Reason == 0 {
+				d.fail("dead-letter reason (0 is written by omitting it)")
 			}
 		}
 	case RecDelivered:

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -78,5 +79,46 @@ func TestRecordDecodeDetectsDamage(t *testing.T) {
 	}
 	if _, _, err := DecodeRecord(b, 3); !errors.Is(err, ErrBadRecord) {
 		t.Errorf("length above the limit: err %v", err)
+	}
+}
+
+func TestPublishReasonIsAnOptionalTrailingByte(t *testing.T) {
+	plain := publish(3, "body", "q.dlq")
+	old, err := AppendRecord(nil, &plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The payload of a reason-less publish is the old format, unchanged.
+	wantOld := append([]byte{3, 4}, "id-3"...)
+	wantOld = append(wantOld, 2, 'e', 'x', 1, 'k', 1, 5)
+	wantOld = append(wantOld, "q.dlq"...)
+	wantOld = append(wantOld, 0, 4)
+	wantOld = append(wantOld, "body"...)
+	if !bytes.Equal(old[HeaderSize:], wantOld) {
+		t.Fatalf("reason-less publish payload %x, want the old format %x", old[HeaderSize:], wantOld)
+	}
+	withReason := plain
+	withReason.Reason = 1
+	b, err := AppendRecord(nil, &withReason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b[HeaderSize:], append(append([]byte(nil), wantOld...), 1)) {
+		t.Fatalf("with a reason: %x", b[HeaderSize:])
+	}
+	for _, c := range []struct {
+		rec  []byte
+		want uint8
+	}{{old, 0}, {b, 1}} {
+		r, _, err := DecodeRecord(c.rec, testMaxRecordSize)
+		if err != nil || r.Reason != c.want || string(r.Body) != "body" {
+			t.Fatalf("decode: %+v %v", r, err)
+		}
+	}
+	if _, err := DecodePayload(RecPublish, append(append([]byte(nil), wantOld...), 0)); !errors.Is(err, ErrBadRecord) {
+		t.Fatalf("explicit reason 0: %v", err)
+	}
+	if _, err := DecodePayload(RecPublish, append(append([]byte(nil), wantOld...), 1, 1)); !errors.Is(err, ErrBadRecord) {
+		t.Fatalf("byte after the reason: %v", err)
 	}
 }

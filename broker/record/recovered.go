@@ -46,6 +46,8 @@ type Message struct {
 	Exchange   string
 	RoutingKey string
 	Body       []byte
+	// Reason is the dead-letter reason of the copy (Record.Reason).
+	Reason uint8
 }
 
 // Damage is a torn or corrupt tail that recovery cut off. Whatever it held

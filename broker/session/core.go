@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // Core is the part of *broker.Core a session uses. It is an interface only
@@ -35,6 +36,8 @@ type Core interface {
 	Ack(conn broker.ConnID, tag uint64, multiple bool, now time.Time) error
 	Nack(conn broker.ConnID, tag uint64, multiple, requeue bool, now time.Time) error
 	Reject(conn broker.ConnID, tag uint64, now time.Time) error
+	NackReason(conn broker.ConnID, tag uint64, multiple, requeue bool, reason wire.RejectReason, now time.Time) error
+	RejectReason(conn broker.ConnID, tag uint64, reason wire.RejectReason, now time.Time) error
 	Fetch(conn broker.ConnID, queue string, now time.Time) (broker.Delivery, bool, error)
 
 	Stats() broker.Stats

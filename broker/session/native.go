@@ -45,6 +45,9 @@ type Native struct {
 	rangeLast    uint64
 	rangeDurable bool
 	durability   bool
+	// reasons: the connection negotiated FeatureRejectReasons (the client
+	// may give a reject reason; deliveries of dead-lettered copies say why).
+	reasons bool
 
 	// lastSeq is the greatest publish seq handled; stalePublishes counts
 	// publish frames ignored because their seq was not above it.
@@ -268,6 +271,9 @@ func (n *Native) deliverFrame(d *broker.Delivery) *wire.Deliver {
 	}
 	if d.Redelivered {
 		f.Flags |= wire.FlagRedelivered
+	}
+	if n.reasons {
+		f.Reason = d.DeadLetterReason
 	}
 	return f
 }

@@ -66,13 +66,19 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		if err := wire.DecodeNackDelivery(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.ackResult(f.DeliveryTag, n.core.Nack(n.conn, f.DeliveryTag, f.Multiple, f.Requeue, now))
+		if f.Reason != wire.ReasonNone && !n.reasons {
+			return n.fail(0, broker.CodeProtocol, errors.New("NackDelivery with a reason on a connection that did not negotiate reject reasons"))
+		}
+		n.ackResult(f.DeliveryTag, n.core.NackReason(n.conn, f.DeliveryTag, f.Multiple, f.Requeue, f.Reason, now))
 	case wire.FrameReject:
 		var f wire.Reject
 		if err := wire.DecodeReject(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.ackResult(f.DeliveryTag, n.core.Reject(n.conn, f.DeliveryTag, now))
+		if f.Reason != wire.ReasonNone && !n.reasons {
+			return n.fail(0, broker.CodeProtocol, errors.New("Reject with a reason on a connection that did not negotiate reject reasons"))
+		}
+		n.ackResult(f.DeliveryTag, n.core.RejectReason(n.conn, f.DeliveryTag, f.Reason, now))
 	case wire.FrameHeartbeat:
 		// lastRecv was refreshed by Feed; only the (empty) payload is checked.
 		if err := wire.DecodeHeartbeat(p, nil); err != nil {

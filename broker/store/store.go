@@ -445,7 +445,7 @@ func (s *Store) ReadMessage(seq uint64) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{Seq: r.Seq, ID: r.MessageID, Exchange: r.Exchange, RoutingKey: r.Key, Body: r.Body}, nil
+	return Message{Seq: r.Seq, ID: r.MessageID, Exchange: r.Exchange, RoutingKey: r.Key, Body: r.Body, Reason: r.Reason}, nil
 }
 
 func (s *Store) readRecord(m *liveMsg) (Record, error) {
