@@ -122,6 +122,9 @@ type session struct {
 	// Shared prefixes, if HelloOK granted them (docs/protocol.md §5a).
 	// Both windows belong to this transport connection and die with it.
 	prefixes bool
+	// Reject reasons, if HelloOK granted them: else settlements go
+	// without (an older broker refuses the field).
+	reasons bool
 	maxFrame int                                   // negotiated; 0: none announced
 	outPre   wire.OutboundPrefixes[*engine.Prefix] // guarded by Conn.mu
 	inPre    wire.InboundPrefixes[[]byte]          // the reader's
@@ -299,7 +302,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	buf := wire.AppendPreamble(nil)
 	// Confirm durability is always asked for: it costs nothing, and a
 	// broker that predates it simply does not grant it.
-	features := wire.FeatureConfirmDurability
+	features := wire.FeatureConfirmDurability | wire.FeatureRejectReasons
 	if !c.opts.NoSharedPrefixes {
 		features |= wire.FeatureSharedPrefixes
 	}
@@ -366,6 +369,7 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 		tw:       trywrite.New(nc),
 		r:        r,
 		prefixes: features&ok.Features&wire.FeatureSharedPrefixes != 0,
+		reasons:  features&ok.Features&wire.FeatureRejectReasons != 0,
 		maxFrame: int(ok.MaxFrameSize),
 		hb:       time.Duration(ok.HeartbeatMs) * time.Millisecond,
 		wake:     make(chan struct{}, 1),

@@ -31,8 +31,12 @@ type Delivery struct {
 	ConsumerTag string
 	// Redelivered is set when the broker delivered this message before
 	// (the earlier attempt was not acked); DeliveryCount counts attempts.
-	Redelivered   bool
-	DeliveryCount uint64
+	Redelivered bool
+	// DeadLetterReason is why the message was dead-lettered into Queue
+	// (wire.ReasonNone: it was not, the rejecting client gave no reason,
+	// or the broker predates reasons). See RejectWithReason.
+	DeadLetterReason RejectReason
+	DeliveryCount    uint64
 
 	ref  engine.Ref
 	cs   *Consumer // nil for a fetched message
@@ -62,17 +66,29 @@ type Delivery struct {
 // Acks are sent at once, not batched (see ConsumerOptions.SettleBatch for
 // the batching of handler verdicts). Until it is settled a delivery counts
 // against the prefetch: unsettled deliveries hold back new ones.
-func (d *Delivery) Ack() error { return d.settleExplicit(engine.Stored) }
+func (d *Delivery) Ack() error { return d.settleExplicit(engine.Stored, wire.ReasonNone) }
 
 // Nack settles the delivery as not processed now: the broker requeues the
 // message and delivers it again (Redelivered set).
-func (d *Delivery) Nack() error { return d.settleExplicit(engine.Transient) }
+func (d *Delivery) Nack() error { return d.settleExplicit(engine.Transient, wire.ReasonNone) }
 
 // Reject settles the delivery as never processable: the broker moves it to
 // its queue's dead-letter queue, or discards it if there is none.
-func (d *Delivery) Reject() error { return d.settleExplicit(engine.Permanent) }
+func (d *Delivery) Reject() error { return d.settleExplicit(engine.Permanent, wire.ReasonNone) }
 
-func (d *Delivery) settleExplicit(res engine.Result) error {
+// RejectWithReason is Reject with the reason the broker records on the
+// dead-lettered copy (shown by `ciphermq dlq list` and the management
+// API). The reason is dropped, and the message still rejected, when the
+// broker predates reasons. wire.ReasonDeliveryLimit is the broker's own:
+// giving it is refused with ErrInvalid, as is a number outside the table.
+func (d *Delivery) RejectWithReason(reason RejectReason) error {
+	if err := checkRejectReason(reason); err != nil {
+		return fmt.Errorf("reject %q: %w", d.MessageID, err)
+	}
+	return d.settleExplicit(engine.Permanent, reason)
+}
+
+func (d *Delivery) settleExplicit(res engine.Result, reason wire.RejectReason) error {
 	cs, c := d.cs, d.conn
 	if c == nil {
 		return fmt.Errorf("%w: settle %q: the delivery did not come from a consumer or Fetch", ErrInvalid, d.MessageID)
@@ -87,7 +103,7 @@ func (d *Delivery) settleExplicit(res engine.Result) error {
 	d.deferred = false
 	s := c.sess
 	claimed := c.claimLocked(s)
-	err := c.cons.Settle(d.ref, res)
+	err := c.cons.SettleReason(d.ref, res, reason)
 	if cs != nil {
 		cs.count(res)
 	}
@@ -161,6 +177,8 @@ func (fc *fieldCache) delivery(d *wire.Deliver, prefix []byte, split bool) *Deli
 		ConsumerTag:   intern(d.ConsumerTag, &fc.tag),
 		Redelivered:   d.Flags&wire.FlagRedelivered != 0,
 		DeliveryCount: d.DeliveryCount,
+
+		DeadLetterReason: d.Reason,
 	}
 	if len(d.MessageID) == 0 {
 		dl.MessageID = ""
@@ -540,9 +558,16 @@ const defaultSettleBatch = 32
 // not an engine result and never reaches the engine.
 const resultLater engine.Result = 0
 
+// verdict is a handler's verdict on one delivery: the engine result and,
+// for a rejection, its reason.
+type verdict struct {
+	res    engine.Result
+	reason wire.RejectReason
+}
+
 func (cs *Consumer) handleEach(batch []*Delivery) {
 	settleEvery := cs.settleEvery
-	results := make([]engine.Result, 0, min(settleEvery, len(batch)))
+	results := make([]verdict, 0, min(settleEvery, len(batch)))
 	start := 0
 	for i, d := range batch {
 		if cs.ctx.Err() != nil {
@@ -562,7 +587,7 @@ func (cs *Consumer) handleEach(batch []*Delivery) {
 func (cs *Consumer) handleBatch(batch []*Delivery) {
 	cs.handled.Add(uint64(len(batch)))
 	errs := cs.opts.BatchHandler(cs.ctx, batch)
-	results := make([]engine.Result, len(batch))
+	results := make([]verdict, len(batch))
 	for i := range batch {
 		if i < len(errs) {
 			results[i] = cs.verdict(errs[i])
@@ -573,7 +598,15 @@ func (cs *Consumer) handleBatch(batch []*Delivery) {
 	cs.settle(batch, results)
 }
 
-func (cs *Consumer) verdict(err error) engine.Result {
+func (cs *Consumer) verdict(err error) verdict {
+	res := cs.result(err)
+	if res != engine.Permanent {
+		return verdict{res: res}
+	}
+	return verdict{res: res, reason: RejectReasonOf(err)}
+}
+
+func (cs *Consumer) result(err error) engine.Result {
 	switch {
 	case err == nil:
 		return engine.Stored
@@ -594,7 +627,7 @@ func (cs *Consumer) verdict(err error) engine.Result {
 // settle records verdicts (nil results: requeue all) and flushes the
 // resulting frames. Deliveries of a session that ended are skipped: the
 // broker requeued them already.
-func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
+func (cs *Consumer) settle(ds []*Delivery, results []verdict) {
 	if len(ds) == 0 {
 		return
 	}
@@ -603,9 +636,9 @@ func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
 	s := c.sess
 	claimed := c.claimLocked(s) // acks are written from here when the socket is idle
 	for i, d := range ds {
-		res := engine.Transient
+		res, reason := engine.Transient, wire.ReasonNone
 		if results != nil {
-			res = results[i]
+			res, reason = results[i].res, results[i].reason
 		}
 		if d.settled {
 			continue // settled by Ack, Nack or Reject in the handler
@@ -615,7 +648,7 @@ func (cs *Consumer) settle(ds []*Delivery, results []engine.Result) {
 			continue
 		}
 		d.settled = true
-		_ = c.cons.Settle(d.ref, res)
+		_ = c.cons.SettleReason(d.ref, res, reason)
 		if results != nil {
 			cs.count(res)
 		}

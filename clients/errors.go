@@ -3,6 +3,8 @@ package clients
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // Sentinel errors. Errors returned by this package wrap them with context;
@@ -148,7 +150,10 @@ func IsAccessRefused(err error) bool { return hasCode(err, CodeAccessRefused) }
 func IsMismatch(err error) bool { return hasCode(err, CodeMismatch) }
 
 // permanentError marks a handler error as permanent.
-type permanentError struct{ err error }
+type permanentError struct {
+	err    error
+	reason wire.RejectReason
+}
 
 func (e *permanentError) Error() string { return "permanent: " + e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
@@ -161,6 +166,45 @@ func Permanent(err error) error {
 		return nil
 	}
 	return &permanentError{err: err}
+}
+
+// RejectReason says why a message is rejected: a number from the broker's
+// reject-reason table (broker/wire, docs/protocol.md "Reject reasons"),
+// recorded on the dead-lettered copy.
+type RejectReason = wire.RejectReason
+
+// PermanentReason is Permanent with the reason the broker records on the
+// dead-lettered copy (see Delivery.RejectWithReason): the receiver, for
+// instance, rejects an envelope sealed for another key with
+// wire.ReasonNotRecipient. PermanentReason(_, nil) is nil. An invalid
+// reason (wire.ReasonDeliveryLimit, a number outside the table) is
+// dropped: the message is still rejected, without a reason.
+func PermanentReason(reason RejectReason, err error) error {
+	if err == nil {
+		return nil
+	}
+	if checkRejectReason(reason) != nil {
+		reason = wire.ReasonNone
+	}
+	return &permanentError{err: err, reason: reason}
+}
+
+// RejectReasonOf returns the reason err was wrapped with by
+// PermanentReason (the outermost one), or wire.ReasonNone.
+func RejectReasonOf(err error) RejectReason {
+	var p *permanentError
+	if errors.As(err, &p) {
+		return p.reason
+	}
+	return wire.ReasonNone
+}
+
+// checkRejectReason refuses the reasons a client may not give.
+func checkRejectReason(r RejectReason) error {
+	if !r.Known() || r == wire.ReasonDeliveryLimit {
+		return fmt.Errorf("%w: reject reason %v is not one a client gives", ErrInvalid, r)
+	}
+	return nil
 }
 
 // IsPermanent reports whether err was wrapped with Permanent.

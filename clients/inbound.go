@@ -302,6 +302,9 @@ func (c *Conn) handleFetchedLocked(s *session, d *wire.Deliver) *Delivery {
 // frames on the session.
 func (c *Conn) flushSettlementsLocked(s *session) {
 	for _, st := range c.cons.Poll() {
+		if !s.reasons {
+			st.Reason = wire.ReasonNone
+		}
 		s.wbuf = st.AppendTo(s.wbuf)
 	}
 	if len(s.wbuf) > 0 {

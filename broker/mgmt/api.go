@@ -460,9 +460,10 @@ type deadLetterJSON struct {
 	Deliveries     uint32   `json:"deliveries"`
 	Redelivered    bool     `json:"redelivered"`
 	Problem        string   `json:"problem,omitempty"`
-	// Reason: the broker does not record why a receiver rejected a
-	// message (recv logs it); a message past its delivery limit is not
-	// told apart either.
+	// Reason is why the message was dead-lettered: a name from the
+	// reject-reason table (docs/protocol.md), "delivery-limit" for one
+	// past its queue's delivery limit, "unknown" when the rejecting client
+	// gave none (the text protocol has no way to, nor do older clients).
 	Reason string `json:"reason"`
 }
 
@@ -531,8 +532,7 @@ func (h *Handler) deadLetters(w http.ResponseWriter, r *http.Request, u *user) {
 	out := make([]deadLetterJSON, 0, len(msgs))
 	for _, m := range msgs {
 		e := deadLetterJSON{ID: m.MessageID, Size: m.Size, Exchange: shownName(m.Exchange), RoutingKey: m.RoutingKey,
-			Deliveries: m.Deliveries, Redelivered: m.Redelivered,
-			Reason: "rejected or past its delivery limit (the broker does not record which)"}
+			Deliveries: m.Deliveries, Redelivered: m.Redelivered, Reason: m.Reason.String()}
 		if len(m.Head) < m.Size {
 			e.Format = envelope.Detect(m.Head).String()
 			e.Problem = fmt.Sprintf("larger than %d bytes: envelope header not inspected", deadLetterInspectN)

@@ -42,7 +42,7 @@ const (
 )
 
 var rejectReasonNames = [...]string{
-	ReasonNone:              "none",
+	ReasonNone:              "unknown",
 	ReasonNotRecipient:      "not-recipient",
 	ReasonWrongKey:          "wrong-key",
 	ReasonUntrustedSender:   "untrusted-sender",
@@ -62,8 +62,8 @@ var rejectReasonNames = [...]string{
 	ReasonDeliveryLimit:     "delivery-limit",
 }
 
-// String is the reason's stable name ("not-recipient"); "none" for no
-// reason, "reason(N)" for a number this version does not know.
+// String is the reason's stable name ("not-recipient"); "unknown" for no
+// reason (none was given: a text-protocol or older client), "reason(N)" for a number this version does not know.
 func (r RejectReason) String() string {
 	if r <= maxRejectReason {
 		return rejectReasonNames[r]
@@ -74,7 +74,7 @@ func (r RejectReason) String() string {
 // Known reports whether r is in this version's table (ReasonNone included).
 func (r RejectReason) Known() bool { return r <= maxRejectReason }
 
-// ParseRejectReason returns the reason named name (a String result, "none"
+// ParseRejectReason returns the reason named name (a String result, "unknown"
 // included), or false.
 func ParseRejectReason(name string) (RejectReason, bool) {
 	for i, n := range rejectReasonNames {

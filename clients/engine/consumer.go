@@ -90,6 +90,10 @@ type Settlement struct {
 	DeliveryTag uint64
 	// Multiple (acks only): every outstanding tag up to DeliveryTag.
 	Multiple bool
+	// Reason (rejects only): why, as given to SettleReason. A driver whose
+	// connection did not negotiate wire.FeatureRejectReasons clears it
+	// before sending.
+	Reason wire.RejectReason
 }
 
 // Frame returns the wire frame: a *wire.Ack, *wire.NackDelivery or
@@ -99,7 +103,7 @@ func (s Settlement) Frame() wire.Frame {
 	case SettleNack:
 		return &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true}
 	case SettleReject:
-		return &wire.Reject{DeliveryTag: s.DeliveryTag}
+		return &wire.Reject{DeliveryTag: s.DeliveryTag, Reason: s.Reason}
 	}
 	return &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple}
 }
@@ -110,7 +114,7 @@ func (s Settlement) AppendTo(dst []byte) []byte {
 	case SettleNack:
 		return wire.AppendNackDelivery(dst, &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true})
 	case SettleReject:
-		return wire.AppendReject(dst, &wire.Reject{DeliveryTag: s.DeliveryTag})
+		return wire.AppendReject(dst, &wire.Reject{DeliveryTag: s.DeliveryTag, Reason: s.Reason})
 	}
 	return wire.AppendAck(dst, &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple})
 }
@@ -205,6 +209,8 @@ type inDelivery struct {
 	// still held here, so its ack timeout expired and the broker no longer
 	// counts it against the prefetch.
 	expired bool
+	// reason: why it is rejected (stReject only).
+	reason wire.RejectReason
 }
 
 // Consumer is the deterministic consuming state machine of one connection:
@@ -492,6 +498,16 @@ func (c *Consumer) drainSeen() {
 // Process for. Settlements of the parked twins of that delivery follow from
 // it. The frames go out with the next Poll.
 func (c *Consumer) Settle(r Ref, res Result) error {
+	return c.SettleReason(r, res, wire.ReasonNone)
+}
+
+// SettleReason is Settle with the reason of a Permanent verdict, sent in
+// the Reject frame (wire.ReasonNone: none). A reason with another verdict
+// is refused (ErrUnknownOutcome).
+func (c *Consumer) SettleReason(r Ref, res Result, reason wire.RejectReason) error {
+	if reason != wire.ReasonNone && res != Permanent {
+		return fmt.Errorf("settle tag %d: %w (a reason with verdict %d: only a rejection has one)", r.Tag, ErrUnknownOutcome, res)
+	}
 	if res < Stored || res > Permanent {
 		return fmt.Errorf("settle tag %d: %w (%d)", r.Tag, ErrUnknownOutcome, res)
 	}
@@ -515,6 +531,7 @@ func (c *Consumer) Settle(r Ref, res Result) error {
 		d.state = stNack
 	case Permanent:
 		d.state = stReject
+		d.reason = reason
 	}
 	c.ready = append(c.ready, r.Tag)
 	for _, t := range d.twins {
@@ -607,7 +624,7 @@ func (c *Consumer) Poll() []Settlement {
 		if !ok {
 			continue // acked by the Multiple above
 		}
-		state := d.state
+		state, reason := d.state, d.reason
 		c.forget(tag, d)
 		switch state {
 		case stAck:
@@ -622,7 +639,7 @@ func (c *Consumer) Poll() []Settlement {
 			c.stats.Nacked++
 			c.block(tag)
 		case stReject:
-			c.out = append(c.out, Settlement{Kind: SettleReject, DeliveryTag: tag})
+			c.out = append(c.out, Settlement{Kind: SettleReject, DeliveryTag: tag, Reason: reason})
 			c.stats.Rejected++
 			c.block(tag)
 		}

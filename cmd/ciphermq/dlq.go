@@ -53,12 +53,13 @@ func addDLQFlags(cmd *cobra.Command) {
 func newDLQListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the messages in <queue>.dlq: id, size, format, sender key id, recipients",
-		Long: `list shows every message in <queue>.dlq without removing it: its id, its size, its envelope
-format and, for the modern format, the sender key id and recipient key ids read from the signed
-session header (no key needed, nothing is decrypted) and whether that header's signature
-verifies. The broker does not record why a message was rejected: recv logs and summarises the
-reason when it rejects. Listing takes each message once and gives it back (the broker counts it
+		Short: "List the messages in <queue>.dlq: id, reason, size, format, sender key id, recipients",
+		Long: `list shows every message in <queue>.dlq without removing it: its id, why it was
+dead-lettered (the reason the rejecting receiver gave, such as not-recipient or untrusted-sender;
+delivery-limit for a message past its queue's delivery limit; unknown when the rejecting client
+gave none, as text-protocol clients cannot), its size, its envelope format and, for the modern
+format, the sender key id and recipient key ids read from the signed session header (no key
+needed, nothing is decrypted) and whether that header's signature verifies. Listing takes each message once and gives it back (the broker counts it
 as a delivery, and marks it redelivered).`,
 		Example: "  ciphermq dlq list --queue orders",
 		Args:    cobra.NoArgs,
@@ -96,6 +97,7 @@ Messages dead-lettered while move runs are left for the next run.`,
 // dlqEntry is one listed message.
 type dlqEntry struct {
 	ID         string   `json:"id"`
+	Reason     string   `json:"reason"`
 	Size       int      `json:"size"`
 	Format     string   `json:"format"`
 	Sender     string   `json:"sender,omitempty"`
@@ -110,7 +112,7 @@ type dlqEntry struct {
 func inspectDelivery(d *clients.Delivery) dlqEntry {
 	body := d.WholeBody()
 	md := envelope.Inspect(body)
-	e := dlqEntry{ID: d.MessageID, Size: len(body), Format: md.Format.String(), Sender: md.SenderKeyID,
+	e := dlqEntry{ID: d.MessageID, Reason: d.DeadLetterReason.String(), Size: len(body), Format: md.Format.String(), Sender: md.SenderKeyID,
 		SigValid: md.SignatureValid, Recipients: md.RecipientKeyIDs,
 		Exchange: d.Exchange, RoutingKey: d.RoutingKey, Deliveries: d.DeliveryCount}
 	if md.Err != nil {
@@ -233,7 +235,7 @@ func dlqList(ctx context.Context, w io.Writer, conn *clients.Conn, dlq string, n
 					sender += " (signature does not verify)"
 				}
 			}
-			fmt.Fprintf(w, "  %s\t%d bytes\t%s\tsender %s\trecipients %v\tfrom %s/%s\t%d deliveries", e.ID, e.Size, e.Format, sender, e.Recipients, e.Exchange, e.RoutingKey, e.Deliveries)
+			fmt.Fprintf(w, "  %s\t%s\t%d bytes\t%s\tsender %s\trecipients %v\tfrom %s/%s\t%d deliveries", e.ID, e.Reason, e.Size, e.Format, sender, e.Recipients, e.Exchange, e.RoutingKey, e.Deliveries)
 			if e.Problem != "" {
 				fmt.Fprintf(w, "\t%s", e.Problem)
 			}

@@ -63,8 +63,9 @@ func TestWrongTrustThenFixedReplaysTheDeadLetteredMessages(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dlq list: %v\n%s", err, list)
 	}
-	if !strings.Contains(list, "default_queue.dlq: 50 message(s)") || strings.Count(list, "\tcmq1\tsender ") != n {
-		t.Fatalf("dlq list:\n%s", list)
+	if !strings.Contains(list, "default_queue.dlq: 50 message(s)") || strings.Count(list, "\tcmq1\tsender ") != n ||
+		strings.Count(list, "\tuntrusted-sender\t") != n {
+		t.Fatalf("dlq list (want every message with reason untrusted-sender):\n%s", list)
 	}
 	t.Logf("dlq list:\n%s", strings.Join(strings.SplitN(list, "\n", 3)[:2], "\n"))
 	if queueReady(srv, "default_queue.dlq") != n {
@@ -145,5 +146,50 @@ func TestDLQMoveInsideTheDedupWindowLosesNothing(t *testing.T) {
 	}
 	if d, q := queueReady(srv, "default_queue.dlq"), queueReady(srv, "default_queue"); d != n || q != 0 {
 		t.Fatalf("after a move inside the dedup window: dlq %d, queue %d (want %d, 0)", d, q, n)
+	}
+}
+
+// A receiver with a key the messages were not sealed for rejects them as
+// not-recipient; the broker records the reason, and `dlq list` (table and
+// JSON) shows it for every message.
+func TestDLQListShowsTheReceiversRejectReason(t *testing.T) {
+	isolate(t)
+	srv, addr := startBroker(t)
+	sealedFor, wrongKey := t.TempDir(), t.TempDir()
+	for _, dir := range []string{sealedFor, wrongKey} {
+		if _, err := keygen(t, "--dir", dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 5
+	out := filepath.Join(t.TempDir(), "received.jsonl")
+	wrong := startRecv(t, "--broker", addr, "--key", filepath.Join(wrongKey, "receiver.key"),
+		"--trust", filepath.Join(sealedFor, "sender.pub"), "--out", out)
+	wrong.started(t)
+	sendOut, _, err := runSendCmd(t, "", "--broker", addr, "--to-key", filepath.Join(sealedFor, "receiver.pub"),
+		"--sign-key", filepath.Join(sealedFor, "sender.key"), "--count", "5")
+	if err != nil || !strings.Contains(sendOut, "confirmed 5") {
+		t.Fatalf("send: %v\n%s", err, sendOut)
+	}
+	waitUntil(t, "5 messages in default_queue.dlq", func() bool { return queueReady(srv, "default_queue.dlq") == n })
+	if err := wrong.stop(t); exitCode(err) != exitRejected {
+		t.Fatalf("recv with the wrong key: exit %d, %v", exitCode(err), err)
+	}
+	if s := wrong.out.String(); !strings.Contains(s, "  5 not-recipient") {
+		t.Fatalf("recv summary:\n%s", s)
+	}
+	list, _, err := runDLQCmd(t, "list", "--broker", addr)
+	if err != nil {
+		t.Fatalf("dlq list: %v\n%s", err, list)
+	}
+	if got := strings.Count(list, "\tnot-recipient\t"); got != n {
+		t.Fatalf("dlq list shows not-recipient %d times, want %d:\n%s", got, n, list)
+	}
+	js, _, err := runDLQCmd(t, "list", "--broker", addr, "--json")
+	if err != nil {
+		t.Fatalf("dlq list --json: %v\n%s", err, js)
+	}
+	if got := strings.Count(js, `"reason":"not-recipient"`); got != n {
+		t.Fatalf("dlq list --json shows the reason %d times, want %d:\n%s", got, n, js)
 	}
 }

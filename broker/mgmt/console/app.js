@@ -181,8 +181,8 @@ async function pageQueue(page, vhost, name) {
       else {
         const d = await api("GET", base + "/dead-letters?limit=50");
         parts.push(el("p", {}, d.queue + ": " + d.total + " message(s). Metadata only: the broker never holds plaintext."));
-        parts.push(el("table", { id: "dead-letters" }, el("tr", {}, ...["Id", "Size", "Format", "Sender key", "Signature", "Recipients", "From", "Problem"].map((h) => el("th", {}, h))),
-          ...d.messages.map((m) => el("tr", {}, el("td", {}, m.id), el("td", { class: "num" }, m.size), el("td", {}, m.format), el("td", {}, m.sender || "-"),
+        parts.push(el("table", { id: "dead-letters" }, el("tr", {}, ...["Id", "Size", "Reason", "Format", "Sender key", "Signature", "Recipients", "From", "Problem"].map((h) => el("th", {}, h))),
+          ...d.messages.map((m) => el("tr", {}, el("td", {}, m.id), el("td", { class: "num" }, m.size), el("td", {}, m.reason), el("td", {}, m.format), el("td", {}, m.sender || "-"),
             el("td", {}, m.sender ? (m.signature_valid ? "valid" : "does not verify") : "-"), el("td", {}, (m.recipients || []).join(" ")),
             el("td", {}, m.exchange + " / " + m.routing_key), el("td", {}, m.problem || "")))));
         if (d.total > 0 && state.whoami && state.whoami.can_administer) {

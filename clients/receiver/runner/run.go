@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 )
@@ -90,7 +91,13 @@ func Run(ctx context.Context, r *receiver.Receiver, conn *clients.Conn, opts Opt
 			case receiver.Rejected:
 				log.Warn("receiver: rejected a message",
 					"id", batch[i].MessageID, "queue", batch[i].Queue, "reason", o.Reason, "to", rejectedTo, "err", o.Err)
-				errs[i] = clients.Permanent(fmt.Errorf("%s: %w", o.Reason, o.Err))
+				// The reason's name is the wire table's: the broker records
+				// it on the dead-lettered copy (`ciphermq dlq list` shows it).
+				code, ok := wire.ParseRejectReason(o.Reason)
+				if !ok || code == wire.ReasonNone {
+					code = wire.ReasonOther
+				}
+				errs[i] = clients.PermanentReason(code, fmt.Errorf("%s: %w", o.Reason, o.Err))
 			case receiver.Retry:
 				errs[i] = o.Err
 			}
