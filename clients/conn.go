@@ -124,7 +124,7 @@ type session struct {
 	prefixes bool
 	// Reject reasons, if HelloOK granted them: else settlements go
 	// without (an older broker refuses the field).
-	reasons bool
+	reasons  bool
 	maxFrame int                                   // negotiated; 0: none announced
 	outPre   wire.OutboundPrefixes[*engine.Prefix] // guarded by Conn.mu
 	inPre    wire.InboundPrefixes[[]byte]          // the reader's

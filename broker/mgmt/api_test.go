@@ -432,8 +432,9 @@ func TestAPIEndpoints(t *testing.T) {
 			Queue    string
 			Total    int
 			Messages []struct {
-				ID   string `json:"id"`
-				Size int    `json:"size"`
+				ID     string `json:"id"`
+				Size   int    `json:"size"`
+				Reason string `json:"reason"`
 			}
 		}
 		resp := call(t, b, "mon", "GET", "/api/queues/%2F/orders/dead-letters", nil, &dl)
@@ -442,7 +443,8 @@ func TestAPIEndpoints(t *testing.T) {
 		if bytes.Contains(raw, []byte("secret plaintext")) {
 			t.Fatalf("the dead-letter listing shows message bodies: %s", raw)
 		}
-		if dl.Queue != "orders.dlq" || dl.Total != 3 || len(dl.Messages) != 3 || dl.Messages[0].ID != "bad-0" || dl.Messages[0].Size != len("secret plaintext 0") {
+		if dl.Queue != "orders.dlq" || dl.Total != 3 || len(dl.Messages) != 3 || dl.Messages[0].ID != "bad-0" || dl.Messages[0].Size != len("secret plaintext 0") ||
+			dl.Messages[0].Reason != "unknown" { // rejected with clients.Permanent: no reason given
 			t.Fatalf("dead letters %+v", dl)
 		}
 		wantStatus(t, call(t, b, "mon", "GET", "/api/queues/%2F/orders/dead-letters?limit=1&offset=2", nil, &dl), 200)

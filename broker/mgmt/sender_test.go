@@ -11,6 +11,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/mgmt/mgmttest"
 	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 )
@@ -56,7 +57,7 @@ func TestDeadLettersShowSenderIdentity(t *testing.T) {
 	rejected := make(chan struct{}, 1)
 	cons, err := conn.Consume(ctx, clients.ConsumerOptions{Queue: "default_queue", Handler: func(context.Context, *clients.Delivery) error {
 		rejected <- struct{}{}
-		return clients.Permanent(errors.New("test: reject"))
+		return clients.PermanentReason(wire.ReasonNotRecipient, errors.New("test: reject"))
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +74,7 @@ func TestDeadLettersShowSenderIdentity(t *testing.T) {
 			SigValid   bool     `json:"signature_valid"`
 			Recipients []string `json:"recipients"`
 			Problem    string   `json:"problem"`
+			Reason     string   `json:"reason"`
 		} `json:"messages"`
 	}
 	resp := call(t, b, "", "GET", "/api/queues/%2F/default_queue/dead-letters", nil, &dl)
@@ -87,7 +89,7 @@ func TestDeadLettersShowSenderIdentity(t *testing.T) {
 	m := dl.Messages[0]
 	wantSender := envelope.SignerKeyID(signer.Public().(ed25519.PublicKey))
 	if m.ID != "sealed-1" || m.Format != "cmq1" || m.Sender != wantSender || !m.SigValid ||
-		len(m.Recipients) != 1 || m.Recipients[0] != rcpt.ID().Short() || m.Problem != "" {
+		len(m.Recipients) != 1 || m.Recipients[0] != rcpt.ID().Short() || m.Problem != "" || m.Reason != "not-recipient" {
 		t.Fatalf("dead letter %+v, want sender %s recipient %s", m, wantSender, rcpt.ID().Short())
 	}
 }
