@@ -104,7 +104,7 @@ without users answers loopback clients without credentials.`,
 
 	dlq := &cobra.Command{Use: "dlq", Short: "List or move back a queue's dead-lettered messages", Args: cobra.NoArgs}
 	dlqList := &cobra.Command{
-		Use: "list QUEUE", Short: "List the messages in QUEUE's dead-letter queue by metadata (id, size, sender key, recipients)", Args: cobra.ExactArgs(1),
+		Use: "list QUEUE", Short: "List the messages in QUEUE's dead-letter queue by metadata (id, reason, size, sender key, recipients)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return ctlDLQList(cmd, args[0]) },
 	}
 	dlqList.Flags().String("vhost", "/", "the queue's vhost")
@@ -345,7 +345,7 @@ func ctlDLQList(cmd *cobra.Command, queue string) error {
 	}
 	return ctlPrint(cmd, all, func(w io.Writer) {
 		fmt.Fprintf(w, "%s: %d message(s) (metadata only)\n", all.Queue, all.Total)
-		table(w, []string{"id", "size", "format", "sender", "signature_valid", "exchange", "routing_key", "deliveries", "problem"}, all.Messages)
+		table(w, []string{"id", "reason", "size", "format", "sender", "signature_valid", "exchange", "routing_key", "deliveries", "problem"}, all.Messages)
 	})
 }
 

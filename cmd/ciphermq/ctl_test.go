@@ -17,6 +17,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/mgmt/mgmttest"
 	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients"
 )
 
@@ -81,7 +82,7 @@ func TestCtlOverTheManagementAPI(t *testing.T) {
 	cons, err := conn.Consume(ctx, clients.ConsumerOptions{Queue: "default_queue", Prefetch: 10,
 		Handler: func(context.Context, *clients.Delivery) error {
 			seen.Done()
-			return clients.Permanent(errors.New("reject"))
+			return clients.PermanentReason(wire.ReasonTampered, errors.New("reject"))
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -123,8 +124,9 @@ func TestCtlOverTheManagementAPI(t *testing.T) {
 	}
 
 	out, err = runCtl(t, append([]string{"dlq", "list", "default_queue"}, admin...)...)
-	if err != nil || !strings.Contains(out, "default_queue.dlq: 3 message(s)") || !strings.Contains(out, "r1") || strings.Contains(out, "body of") {
-		t.Fatalf("dlq list: %v\n%s", err, out)
+	if err != nil || !strings.Contains(out, "default_queue.dlq: 3 message(s)") || !strings.Contains(out, "r1") || strings.Contains(out, "body of") ||
+		!regexpLine(out, `^r1\s+tampered\s`) {
+		t.Fatalf("dlq list (want r1 with reason tampered): %v\n%s", err, out)
 	}
 	// monitoring may not change anything; the API's reason is shown.
 	t.Setenv(envPassword, "mon-pw")
