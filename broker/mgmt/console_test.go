@@ -214,6 +214,14 @@ func TestConsoleInChromium(t *testing.T) {
 	if dlRows != 3 {
 		t.Fatalf("queue detail lists %d dead-lettered messages, want 3", dlRows)
 	}
+	// The reason column: the workload rejected with no reason.
+	reasons, err := chromedp.Run(ctx, chromedp.Evaluate[string](`Array.from(document.querySelectorAll("#dead-letters tr")).slice(1).map((r) => r.cells[2].textContent).join(",")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reasons != "unknown,unknown,unknown" {
+		t.Fatalf("reason column %q, want unknown for each (rejected without a reason)", reasons)
+	}
 	checkClean("queue detail")
 
 	// Health page.
