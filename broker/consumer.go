@@ -17,7 +17,9 @@ type consumer struct {
 
 	// prev and next link the consumers of q in registration order.
 	prev, next *consumer
-	roomNode   // membership of q's room set (roomset.go)
+	// cprev and cnext link the consumers of conn (connection.chead).
+	cprev, cnext *consumer
+	roomNode     // membership of q's room set (roomset.go)
 }
 
 // consumerList holds a queue's consumers in registration order, as a
@@ -33,7 +35,6 @@ type consumerList struct {
 	cursor     *consumer // nil exactly when the list is empty
 	nextPos    uint64    // the position the next consumer to join gets
 	room       roomSet   // the consumers with room, by position
-	leaving    int       // scratch for Core.dropConnRoom; 0 between calls
 }
 
 func (l *consumerList) len() int { return l.n }
@@ -140,6 +141,11 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 		cn.consumers = make(map[string]*consumer)
 	}
 	cn.consumers[tag] = cs
+	cs.cnext = cn.chead
+	if cn.chead != nil {
+		cn.chead.cprev = cs
+	}
+	cn.chead = cs
 	q.consumers.pushBack(cs)
 	c.syncRoom(cs)
 	c.nConsumers++
@@ -177,41 +183,78 @@ func (c *Core) removeConsumer(cs *consumer) {
 		panic("broker: consumer " + cs.tag + " missing from its connection")
 	}
 	delete(cn.consumers, cs.tag)
+	if cs.cprev != nil {
+		cs.cprev.cnext = cs.cnext
+	} else {
+		cn.chead = cs.cnext
+	}
+	if cs.cnext != nil {
+		cs.cnext.cprev = cs.cprev
+	}
+	cs.cprev, cs.cnext = nil, nil
 	cs.q.consumers.remove(cs)
 	c.nConsumers--
 	c.unuse(cn.owner.User, func(u *Usage) { u.Consumers-- })
 }
 
 // hasRoom reports whether the consumer may take one more push: below its
-// prefetch, and its connection below its outbound bound.
+// prefetch, and its connection below its outbound bound and not closing.
 func (cs *consumer) hasRoom() bool {
-	return cs.unacked < cs.prefetch && !cs.conn.outFull()
+	return cs.unacked < cs.prefetch && !cs.conn.outFull() && !cs.conn.closing
 }
 
 // nextConsumer picks, round robin, the next consumer of q with room under
 // its prefetch, or nil if all are full: the first consumer with room at or
 // after the cursor in list order, wrapping to the head. The room set
 // answers in O(log consumers) whatever the number of full consumers.
-func (c *Core) nextConsumer(q *queue) *consumer {
+//
+// Consumers of a closing connection may still be in the room set (Close
+// does not visit them: teardown.go removes them in bounded steps). One met
+// here is removed on the spot, its teardown step done early, which leaves
+// the cursor where removing all of them at Close would have: so the choice
+// is the one the one-shot Close made. *skips counts those removals; at
+// Config.TeardownStep of them the queue is left behind (nil) and its
+// dispatch resumes at the next Tick, so no call removes more than that.
+func (c *Core) nextConsumer(q *queue, skips *int) *consumer {
 	l := &q.consumers
-	if l.cursor == nil {
-		return nil
+	for {
+		if l.cursor == nil {
+			return nil
+		}
+		cs := l.room.ceil(l.cursor.pos, &c.roomWork)
+		if cs == nil {
+			cs = l.room.first(&c.roomWork)
+		}
+		if cs == nil {
+			return nil
+		}
+		if cs.conn.closing {
+			if *skips >= c.cfg.TeardownStep {
+				c.leaveBehind(q)
+				return nil
+			}
+			*skips++
+			c.removeConsumer(cs)
+			continue
+		}
+		l.cursor = l.succ(cs)
+		return cs
 	}
-	cs := l.room.ceil(l.cursor.pos, &c.roomWork)
-	if cs == nil {
-		cs = l.room.first(&c.roomWork)
+}
+
+// leaveBehind marks q as having a dispatch to finish at the next Tick.
+func (c *Core) leaveBehind(q *queue) {
+	if !q.behind {
+		q.behind = true
+		c.behind = append(c.behind, q)
 	}
-	if cs == nil {
-		return nil
-	}
-	l.cursor = l.succ(cs)
-	return cs
 }
 
 // dispatch pushes ready messages of q to its consumers while some have room.
 func (c *Core) dispatch(q *queue) {
+	skips := 0
 	for q.ready.len() > 0 && q.consumers.len() > 0 {
-		cs := c.nextConsumer(q)
+		cs := c.nextConsumer(q, &skips)
 		if cs == nil {
 			return
 		}

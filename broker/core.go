@@ -21,9 +21,14 @@ type Core struct {
 	exchangeIndex nameIndex[*exchange]
 	queueIndex    nameIndex[*queue]
 	conns         map[ConnID]*connection
-	nBindings     int
-	nConsumers    int
-	usage         map[string]*Usage // per user; only users holding something
+	// closing lists the closed connections whose teardown is not done,
+	// oldest first (teardown.go); behind, the queues whose dispatch
+	// stopped at its skip budget.
+	closing    []*teardown
+	behind     []*queue
+	nBindings  int
+	nConsumers int
+	usage      map[string]*Usage // per user; only users holding something
 
 	dedup     dedupScopes
 	deadlines []*deadlineQueue // sorted by timeout
@@ -36,7 +41,6 @@ type Core struct {
 	touched    []*queue
 	touchEpoch uint64
 	free       []*message
-	roomBuf    []*consumer
 
 	// work counts the elementary steps of teardown and listing operations
 	// (a consumer removed, an unacked copy discarded, a stats entry
@@ -120,33 +124,20 @@ func (c *Core) Open(conn ConnID, now time.Time) {
 // marked redelivered (or are dead-lettered past the delivery limit), then
 // they are offered to the remaining consumers. Closing an unknown
 // connection does nothing.
+//
+// The connection is closed at once (its ID is free, its frames are
+// refused, it gets no delivery); the removals and requeues run in bounded
+// steps, Config.TeardownStep per call, here and in the following Ticks
+// (teardown.go). A connection holding less than one budget is done here.
 func (c *Core) Close(conn ConnID, now time.Time) {
 	c.advance(now)
 	cn := c.conns[conn]
 	if cn == nil {
 		return
 	}
-	// Removal order does not matter: removals commute (no effects, and the
-	// round-robin cursor ends on the first survivor at or after it).
-	c.dropConnRoom(cn)
-	for _, cs := range cn.consumers {
-		c.removeConsumer(cs)
-	}
-	ms := cn.appendAll(c.scratch[:0])
-	c.beginTouch()
-	for _, m := range ms {
-		c.release(m)
-	}
-	if c.cfg.Mutations.NoRequeueOnClose {
-		for _, m := range ms {
-			c.drop(m) // the deliberate bug: lost without a trace
-		}
-	} else {
-		c.requeue(ms)
-	}
-	c.scratch = clearMessages(ms)
 	delete(c.conns, conn) // its held outcomes are dropped by Persisted
-	c.dispatchTouched()
+	c.startTeardown(cn)
+	c.runTeardowns()
 }
 
 // Drain returns the effects produced since the previous Drain, in order.
