@@ -19,9 +19,14 @@ type connection struct {
 	chead *consumer
 	// closing is set by Close: the connection is out of Core.conns, gets
 	// no deliveries, and td releases what it holds in bounded steps.
-	closing     bool
-	td          *teardown
-	consumerSeq uint64 // for generated consumer tags
+	closing bool
+	td      *teardown
+	// parked lists consumers taken out of their room sets while the
+	// connection was full; unparkQueued: it is in Core.unparking
+	// (outbound.go).
+	parked       []*consumer
+	unparkQueued bool
+	consumerSeq  uint64 // for generated consumer tags
 	// held counts this connection's confirms and refusals waiting in
 	// Core.held: while it is > 0 every new one queues behind them, so the
 	// connection sees its outcomes in publish order.

@@ -14,6 +14,10 @@ type consumer struct {
 	ackTimeout time.Duration // effective: the consumer's, else the queue's
 	unacked    int
 	active     bool // false once cancelled; its deliveries may still be outstanding
+	// parked: taken out of its queue's room set by a dispatch that met it
+	// while its connection was at its outbound bound (outbound.go); it is
+	// in conn.parked until the connection's unpark job puts it back.
+	parked bool
 
 	// prev and next link the consumers of q in registration order.
 	prev, next *consumer
@@ -212,10 +216,13 @@ func (cs *consumer) hasRoom() bool {
 // does not visit them: teardown.go removes them in bounded steps). One met
 // here is removed on the spot, its teardown step done early, which leaves
 // the cursor where removing all of them at Close would have: so the choice
-// is the one the one-shot Close made. *skips counts those removals; at
+// is the one the one-shot Close made. Likewise a consumer whose connection
+// is at its outbound bound stays in the set until a search meets it, and
+// is then parked (outbound.go). c.skips counts those removals; at
 // Config.TeardownStep of them the queue is left behind (nil) and its
-// dispatch resumes at the next Tick, so no call removes more than that.
-func (c *Core) nextConsumer(q *queue, skips *int) *consumer {
+// dispatch resumes at the next Tick, so no call removes more than that
+// (the count is per core call: advance resets it).
+func (c *Core) nextConsumer(q *queue) *consumer {
 	l := &q.consumers
 	for {
 		if l.cursor == nil {
@@ -228,13 +235,17 @@ func (c *Core) nextConsumer(q *queue, skips *int) *consumer {
 		if cs == nil {
 			return nil
 		}
-		if cs.conn.closing {
-			if *skips >= c.cfg.TeardownStep {
+		if cs.conn.closing || cs.conn.outFull() {
+			if c.skips >= c.cfg.TeardownStep {
 				c.leaveBehind(q)
 				return nil
 			}
-			*skips++
-			c.removeConsumer(cs)
+			c.skips++
+			if cs.conn.closing {
+				c.removeConsumer(cs)
+			} else {
+				c.park(cs)
+			}
 			continue
 		}
 		l.cursor = l.succ(cs)
@@ -252,9 +263,8 @@ func (c *Core) leaveBehind(q *queue) {
 
 // dispatch pushes ready messages of q to its consumers while some have room.
 func (c *Core) dispatch(q *queue) {
-	skips := 0
 	for q.ready.len() > 0 && q.consumers.len() > 0 {
-		cs := c.nextConsumer(q, &skips)
+		cs := c.nextConsumer(q)
 		if cs == nil {
 			return
 		}
@@ -287,11 +297,10 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 	if cs != nil {
 		cs.unacked++
 	}
-	wasFull := cn.outFull()
+	// Becoming full costs nothing here: the connection's other consumers
+	// are parked lazily, when a dispatch meets them (outbound.go).
 	cn.outBytes += int64(m.size()) + deliveryOverhead
-	if !wasFull && cn.outFull() {
-		c.syncConnRoom(cn) // cs included
-	} else if cs != nil {
+	if cs != nil {
 		c.syncRoom(cs)
 	}
 	cn.track(m)

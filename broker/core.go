@@ -26,6 +26,8 @@ type Core struct {
 	// stopped at its skip budget.
 	closing    []*teardown
 	behind     []*queue
+	unparking  []*connection // writable again, with parked consumers (outbound.go)
+	skips      int           // closing or full consumers dispatch skipped in this call
 	nBindings  int
 	nConsumers int
 	usage      map[string]*Usage // per user; only users holding something
@@ -94,7 +96,11 @@ func mustNil(err error) {
 
 // advance moves the core's clock to now unless now is earlier: a driver's
 // clock stepping back must not reorder deadlines.
+//
+// Every command calls it first, so it also starts the command's budget of
+// consumers that dispatch may skip (nextConsumer).
 func (c *Core) advance(now time.Time) {
+	c.skips = 0
 	if now.After(c.now) {
 		c.now = now
 	}

@@ -136,7 +136,7 @@ func (c *Core) Tick(now time.Time) {
 
 // catchUp continues the work left for later by earlier calls: the
 // dispatches that stopped at their skip budget, then one step budget of
-// teardown.
+// unparking (outbound.go) and one of teardown (teardown.go).
 func (c *Core) catchUp() {
 	if len(c.behind) > 0 {
 		c.beginTouch()
@@ -148,6 +148,7 @@ func (c *Core) catchUp() {
 		c.behind = c.behind[:0]
 		c.dispatchTouched()
 	}
+	c.runUnparks()
 	c.runTeardowns()
 }
 
@@ -155,7 +156,7 @@ func (c *Core) catchUp() {
 // or dedup expiry, or the core's current time while a teardown or a
 // dispatch left for later is pending. ok is false when nothing is pending.
 func (c *Core) NextDeadline() (time.Time, bool) {
-	if len(c.closing) > 0 || len(c.behind) > 0 {
+	if len(c.closing) > 0 || len(c.behind) > 0 || len(c.unparking) > 0 {
 		return c.now, true
 	}
 	dq, at := c.earliestDeadline()

@@ -97,6 +97,25 @@ func (c *Core) CheckInvariants() error {
 		}
 		consumers += n
 	}
+	for _, cn := range c.allConns() {
+		listed := make(map[*consumer]bool, len(cn.parked))
+		for _, cs := range cn.parked {
+			if !cs.parked && cs.active {
+				return fmt.Errorf("connection %d lists consumer %s as parked, but it is not", cn.id, cs.tag)
+			}
+			listed[cs] = true
+		}
+		for _, cs := range cn.consumers {
+			if cs.parked && !listed[cs] {
+				return fmt.Errorf("consumer %s is parked but not listed on its connection %d", cs.tag, cn.id)
+			}
+		}
+	}
+	for _, cn := range c.unparking {
+		if !cn.unparkQueued {
+			return fmt.Errorf("connection %d queued for unparking without its mark", cn.id)
+		}
+	}
 	for _, q := range c.behind {
 		if !q.behind {
 			return fmt.Errorf("queue %s listed behind without its mark", q.name)
@@ -189,7 +208,7 @@ func (c *Core) CheckInvariants() error {
 			if cs.unacked > cs.prefetch {
 				return fmt.Errorf("queue %s: consumer %s has %d unacked above its prefetch %d", name, cs.tag, cs.unacked, cs.prefetch)
 			}
-			if q.ready.len() > 0 && cs.hasRoom() && !q.behind {
+			if q.ready.len() > 0 && cs.hasRoom() && !q.behind && !(cs.parked && cs.conn.unparkQueued) {
 				return fmt.Errorf("queue %s: %d messages ready while consumer %s has room", name, q.ready.len(), cs.tag)
 			}
 		}

@@ -1,7 +1,7 @@
 package broker
 
 // roomSet indexes the consumers of one queue that have room for one more
-// push (below their prefetch, their connection below its outbound bound),
+// push (below their prefetch, not parked: see outbound.go),
 // ordered by their position in the queue's consumer list. Dispatch asks it
 // for the first consumer with room at or after the round-robin cursor,
 // wrapping to the first one: the consumer the old scan over the whole list
@@ -165,25 +165,24 @@ func (s *roomSet) first(w *uint64) *consumer {
 	return n
 }
 
-// syncRoom makes cs's membership of its queue's room set match whether it
-// has room now. Every change to what hasRoom reads (the consumer's unacked
-// count, its being active, its connection's outbound state) calls it.
+// roomWanted is what a consumer's membership of its queue's room set
+// follows: active, below its prefetch, not parked. Its connection's
+// outbound state is not part of it: a full connection's consumers are
+// parked lazily (outbound.go), so that a crossing costs O(1).
+func (cs *consumer) roomWanted() bool {
+	return cs.active && cs.unacked < cs.prefetch && !cs.parked && !cs.conn.closing
+}
+
+// syncRoom makes cs's membership of its queue's room set match
+// roomWanted. Every change to what it reads (the consumer's unacked count,
+// its being active, parked) calls it.
 func (c *Core) syncRoom(cs *consumer) {
-	want := cs.active && cs.hasRoom()
+	want := cs.roomWanted()
 	switch {
 	case want && !cs.inRoom:
 		cs.q.consumers.room.insert(cs, &c.roomWork)
 	case !want && cs.inRoom:
 		cs.q.consumers.room.remove(cs, &c.roomWork)
-	}
-}
-
-// syncConnRoom resynchronises every consumer of cn after its outbound
-// state changed: O(consumers of cn x log), once per transition, as the
-// dispatch on Writable already was.
-func (c *Core) syncConnRoom(cn *connection) {
-	for _, cs := range cn.consumers {
-		c.syncRoom(cs)
 	}
 }
 
@@ -199,7 +198,7 @@ func (l *consumerList) checkRoom() (string, bool) {
 		prev = cs.pos
 		// A closing connection's consumers leave the set lazily
 		// (teardown.go): in it or not, both are right.
-		if cs.inRoom != (cs.active && cs.hasRoom()) && !cs.conn.closing {
+		if cs.inRoom != cs.roomWanted() && !cs.conn.closing {
 			return "consumer " + cs.tag + " room set membership does not match its room", false
 		}
 		if cs.inRoom {

@@ -305,6 +305,8 @@ func TestCheckInvariantsSeesClosingConnections(t *testing.T) {
 		{"consumer links", func(c *Core) { c.closing[0].cn.chead = nil }, "consumers linked"},
 		{"behind mark", func(c *Core) { c.behind = append(c.behind, c.queues["a"]) }, "behind"},
 		{"lost delivery", func(c *Core) { c.closing[0].src = c.closing[0].src[1:] }, "live count"},
+		{"parked unlisted", func(c *Core) { c.closing[0].cn.chead.parked = true }, "parked but not listed"},
+		{"unparking mark", func(c *Core) { c.unparking = append(c.unparking, c.conns[1]) }, "unparking without its mark"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := teardownScene(t, 3)
@@ -318,5 +320,81 @@ func TestCheckInvariantsSeesClosingConnections(t *testing.T) {
 				t.Fatalf("got %v, want an error about %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOutboundCrossingBounded: a connection with 5,000 consumers of one
+// queue crosses its outbound bound both ways. No call does more than one
+// step budget of parking or unparking (each an O(log n) room-set change),
+// and the messages still flow: to another connection while it is full,
+// to its own consumers once it is writable again.
+func TestOutboundCrossingBounded(t *testing.T) {
+	const n, budget = 5000, 64
+	h := newHarness(t, Config{TeardownStep: budget, MaxConsumers: 2 * n})
+	h.topology("q")
+	h.open(1)
+	h.open(2)
+	for i := range n {
+		if _, err := h.c.Consume(2, ConsumeOptions{Queue: "q", Tag: fmt.Sprint("c", i), Prefetch: 1}, h.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.c.SetOutboundLimit(2, 500)
+	depth := avlDepth(n)
+	bounded := func(what string, f func()) []Delivery {
+		t.Helper()
+		w, rw := h.c.work, h.c.roomWork
+		f()
+		h.check()
+		if dw, drw := h.c.work-w, h.c.roomWork-rw; dw > budget || drw > (budget+1)*2*depth+2*depth {
+			t.Fatalf("%s: %d steps, %d room steps: above the budget %d", what, dw, drw, budget)
+		}
+		return h.drainDeliveries()
+	}
+	// Fill it: 64+ bytes per delivery, so a handful of messages.
+	for i := 0; !h.c.conns[2].outFull(); i++ {
+		if ds := h.mustConfirm(1, "x", "q", fmt.Sprint("fill", i), "body"); len(ds) != 1 || i > 100 {
+			t.Fatalf("filling: %v", ds)
+		}
+	}
+	// The next message meets full consumers; another connection's
+	// consumer joins the round robin at its end.
+	h.open(3)
+	h.consume(3, ConsumeOptions{Queue: "q", Prefetch: 1})
+	var ds []Delivery
+	ds = append(ds, bounded("publish to a full connection's consumers", func() {
+		h.publish(1, "x", "q", "m1", "body")
+	})...)
+	for i := 0; len(ds) == 0; i++ {
+		ds = append(ds, bounded("tick", func() { h.c.Tick(h.now) })...)
+		if i > n {
+			t.Fatal("m1 never delivered")
+		}
+	}
+	if len(ds) != 1 || ds[0].MessageID != "m1" || h.c.closing != nil {
+		t.Fatalf("got %v, want m1 for connection 3", ds)
+	}
+	parked := len(h.c.conns[2].parked)
+	if parked == 0 {
+		t.Fatal("no consumer was parked")
+	}
+	// Writable again: the parked ones come back a budget at a time.
+	ds = bounded("writable", func() { h.c.Writable(2, 0, h.now) })
+	calls := 1
+	for h.c.unparking != nil {
+		bounded("tick", func() { h.c.Tick(h.now) })
+		calls++
+	}
+	if want := parked / budget; calls < want {
+		t.Fatalf("%d parked consumers unparked in %d calls", parked, calls)
+	}
+	if len(h.c.conns[2].parked) != 0 {
+		t.Fatal("consumers still parked after the job")
+	}
+	for i := range 3 {
+		ds = h.mustConfirm(1, "x", "q", fmt.Sprint("after", i), "body")
+		if len(ds) != 1 || ds[0].ConsumerTag == "" {
+			t.Fatalf("after writable: %v", ds)
+		}
 	}
 }
