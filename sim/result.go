@@ -128,6 +128,9 @@ type Coverage struct {
 	DeadLetter       uint64 // a delivery from the dead-letter queue
 	CrashInFsync     uint64 // a receiver crashed inside an fsync
 	ParkedTwin       uint64 // a redelivery arrived while its twin was being processed
+	// ChunkedTeardown: a connection closed with more than one teardown
+	// budget of work, so its requeues went on in later Ticks.
+	ChunkedTeardown uint64
 	// ExpiredHeld: a receiver's consumer engine learned that the broker
 	// took back a delivery it still held (ack timeout), so that delivery
 	// no longer counts against the prefetch (ConsumerStats.Expired plus

@@ -150,7 +150,7 @@ func (st *runState) build() {
 	})
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
 	st.brk = &brokerNode{w: w, st: st,
-		cfg: broker.Config{NoDefaults: true, Mutations: broker.Mutations{
+		cfg: broker.Config{NoDefaults: true, TeardownStep: simTeardownStep, Mutations: broker.Mutations{
 			NoDedup:              st.mut.BrokerNoDedup,
 			NoRequeueOnClose:     st.mut.NoRequeueOnDisconnect,
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
