@@ -181,6 +181,7 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(check.SometimesDeadLetter, c.DeadLetter)
 	cv.Add(check.SometimesFsyncCrash, c.CrashInFsync)
 	cv.Add("parked-twin", c.ParkedTwin)
+	cv.Add("chunked-teardown", c.ChunkedTeardown)
 	cv.Add("expired-while-held", c.ExpiredHeld)
 	cv.Add(SometimesPrefixedDelivery, c.PrefixedDelivery)
 	cv.Add(SometimesPrefixEvicted, c.PrefixEvicted)
