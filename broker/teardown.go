@@ -23,7 +23,8 @@ import "strings"
 //     that no compaction walks it) is copied, one entry per step, into
 //     the array of a heap keyed (queue name, enqueue seq), the order the
 //     one-shot requeue sorted by.
-//  3. heapify: sift down from the middle to the root, one level per step.
+//  3. heapify: sift down from the middle to the root, one step per node
+//     and one per level it moves down.
 //  4. requeue: pop the greatest key, push it to the head of its queue
 //     (marked redelivered) and dispatch it at the end of the call. Popping
 //     in descending order and pushing at the head leaves each queue's
@@ -156,6 +157,7 @@ func (c *Core) teardownSteps(td *teardown, budget int) int {
 				td.phase = tdRequeue
 				continue
 			}
+			c.step(&budget) // even when the node is in place already
 			c.siftDown(td.heap, td.sift, &budget)
 			td.sift--
 		case tdRequeue:

@@ -398,3 +398,23 @@ func TestOutboundCrossingBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestTeardownCountsEveryHeapNode: entries already in max-heap order make
+// heapify move nothing; each node visited must still cost a step, or one
+// call could visit half the heap for free.
+func TestTeardownCountsEveryHeapNode(t *testing.T) {
+	const n, budget = 600, 8
+	c := New(Config{NoDefaults: true})
+	td := &teardown{cn: &connection{closing: true}, phase: tdHeapify}
+	for i := n - 1; i >= 0; i-- { // descending keys: a valid max-heap
+		td.heap = append(td.heap, teardownRef{qname: "q", seq: uint64(i)})
+	}
+	td.sift = n/2 - 1
+	start, w := td.sift, c.work
+	if left := c.teardownSteps(td, budget); left != 0 {
+		t.Fatalf("%d of the budget left with %d nodes to heapify", left, td.sift+1)
+	}
+	if visited := start - td.sift; visited != budget || c.work-w != budget {
+		t.Fatalf("one budget of %d steps visited %d heap nodes and counted %d steps", budget, visited, c.work-w)
+	}
+}
