@@ -329,6 +329,11 @@ func (c *Core) Held() []HeldMessage {
 			unacked[m.q] = append(unacked[m.q], m)
 		}
 	}
+	for _, td := range c.closing {
+		for _, m := range td.appendLive(nil) {
+			unacked[m.q] = append(unacked[m.q], m)
+		}
+	}
 	var out []HeldMessage
 	for _, name := range names {
 		q := c.queues[name]
