@@ -53,12 +53,11 @@ type Options struct {
 
 // Handler serves the management API and the console.
 type Handler struct {
-	srv    *server.Server
-	log    *slog.Logger
-	mux    *http.ServeMux
-	rates  *rates
-	api    []apiRoute
-	logins *loginCache
+	srv   *server.Server
+	log   *slog.Logger
+	mux   *http.ServeMux
+	rates *rates
+	api   []apiRoute
 }
 
 // NewHandler returns the management handler for srv: /api/... and the
@@ -70,7 +69,7 @@ func NewHandler(srv *server.Server, opts Options) *Handler {
 	if opts.RateInterval <= 0 {
 		opts.RateInterval = time.Second
 	}
-	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval), logins: newLoginCache()}
+	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval)}
 	h.routes()
 	return h
 }
@@ -185,29 +184,20 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	// Throttling first, as for broker logins: after too many failures even
-	// recently verified credentials wait.
-	var good bool
-	var err error
-	if h.srv.LoginThrottled(sourceIP(r.RemoteAddr)) {
-		err = server.ErrThrottled
-	} else {
-		good, err = h.logins.check(db, name, pass, func() (bool, error) {
-			return h.srv.CheckPassword(ctx, sourceIP(r.RemoteAddr), name, []byte(pass))
-		})
-	}
+	login, err := h.srv.AuthenticateHTTP(ctx, name, []byte(pass), r.RemoteAddr)
 	if errors.Is(err, server.ErrThrottled) {
 		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management login throttled", "remote", r.RemoteAddr, "user", name)
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too_many_requests", err.Error())
 		return nil
 	}
-	if !good {
-		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management authentication failed", "remote", r.RemoteAddr, "user", name)
+	if err != nil {
+		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management authentication failed", "remote", r.RemoteAddr, "user", name, "err", err)
 		h.challenge(w, r, "authentication failed: unknown user or wrong password")
 		return nil
 	}
-	u := &user{name: name, tags: db.Tags(name), ids: map[string]*access.Identity{}}
+	db = login.Users
+	u := &user{name: name, tags: login.Tags, ids: map[string]*access.Identity{}}
 	for _, v := range db.Vhosts(name) {
 		id, err := db.Identity(name, v)
 		if err != nil {

@@ -368,13 +368,16 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 	default:
 		return nil, fmt.Errorf("--metrics-auth %q: use none or users", o.metricsAuth)
 	}
+	if err := checkHTTPPlain(cfg, o); err != nil {
+		return nil, err
+	}
+	if cfg.Auth.UsersFile != "" && !o.httpTLS && !loopbackHost(o.httpListen) {
+		logger.Warn("operations listener beyond loopback without --http-tls (--allow-plain-without-tls): management API passwords (HTTP basic auth) cross the network in clear text",
+			"http_listen", o.httpListen)
+	}
 	s := ops.New(oc, srv)
 	// The management API and the web console share the listener (their
 	// own authentication: broker users by HTTP basic auth; docs/operations.md).
-	if cfg.Auth.UsersFile != "" && !o.httpTLS && !loopbackHost(o.httpListen) && !cfg.Auth.AllowPlainWithoutTLS {
-		logger.Warn("operations listener beyond loopback without --http-tls: management API passwords (HTTP basic auth) cross the network in clear text",
-			"http_listen", o.httpListen)
-	}
 	mh := mgmt.NewHandler(srv, mgmt.Options{Logger: logger})
 	s.Handle("/api/", mh)
 	s.Handle("/", mh)
@@ -388,6 +391,20 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 		}
 	}()
 	return s, nil
+}
+
+// checkHTTPPlain applies the broker's rule for PLAIN passwords over TCP to
+// the operations listener: with users, HTTP basic auth sends a password in
+// every request, so a listener beyond loopback needs --http-tls unless
+// --allow-plain-without-tls says clear text is acceptable (a TLS proxy in
+// front, a trusted network).
+func checkHTTPPlain(cfg server.Config, o *serverFlags) error {
+	if o.httpListen == ops.ListenOff || cfg.Auth.UsersFile == "" || o.httpTLS || cfg.Auth.AllowPlainWithoutTLS || loopbackHost(o.httpListen) {
+		return nil
+	}
+	return fmt.Errorf("--http-listen %s is beyond loopback and the broker has --users: HTTP basic auth would send passwords in clear text; "+
+		"add --http-tls (with --tls-cert and --tls-key), listen on loopback (e.g. 127.0.0.1:15672, behind a TLS proxy), "+
+		"or accept clear text with --allow-plain-without-tls (the same rule as PLAIN logins over TCP)", o.httpListen)
 }
 
 // loopbackHost reports whether host:port names a loopback address.
