@@ -49,6 +49,12 @@ type Options struct {
 	// (default 1s): a sample older than this is replaced at the next
 	// request.
 	RateInterval time.Duration
+	// OverviewMaxAge is how long a user's /api/overview totals are reused
+	// (default RateInterval; negative: recomputed at every request).
+	OverviewMaxAge time.Duration
+	// MaxScan bounds the entries one listing request visits (default
+	// 10,000; tests lower it).
+	MaxScan int
 }
 
 // Handler serves the management API and the console.
@@ -58,6 +64,9 @@ type Handler struct {
 	mux   *http.ServeMux
 	rates *rates
 	api   []apiRoute
+
+	overviewMaxAge time.Duration
+	maxScan        int
 }
 
 // NewHandler returns the management handler for srv: /api/... and the
@@ -69,7 +78,14 @@ func NewHandler(srv *server.Server, opts Options) *Handler {
 	if opts.RateInterval <= 0 {
 		opts.RateInterval = time.Second
 	}
-	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval)}
+	if opts.OverviewMaxAge == 0 {
+		opts.OverviewMaxAge = opts.RateInterval
+	}
+	if opts.MaxScan <= 0 {
+		opts.MaxScan = defaultMaxScan
+	}
+	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval),
+		overviewMaxAge: opts.OverviewMaxAge, maxScan: opts.MaxScan}
 	h.routes()
 	return h
 }
@@ -87,6 +103,7 @@ type user struct {
 	tags   []string
 	ids    map[string]*access.Identity // by vhost
 	vhosts []string                    // sorted
+	users  *access.DB                  // the users file it logged in with (nil: no users)
 }
 
 func (u *user) has(tag string) bool { return slices.Contains(u.tags, tag) }
@@ -197,7 +214,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 		return nil
 	}
 	db = login.Users
-	u := &user{name: name, tags: login.Tags, ids: map[string]*access.Identity{}}
+	u := &user{name: name, tags: login.Tags, ids: map[string]*access.Identity{}, users: db}
 	for _, v := range db.Vhosts(name) {
 		id, err := db.Identity(name, v)
 		if err != nil {

@@ -30,9 +30,9 @@ func TestRatesFromSampledCounters(t *testing.T) {
 	}
 	// The overview keeps a bounded history for its chart.
 	for i := range maxHistory + 10 {
-		r.overview(t0.Add(time.Duration(i)*time.Second), counters{Published: uint64(i * 10)}, i, 0)
+		r.overview("u", t0.Add(time.Duration(i)*time.Second), counters{Published: uint64(i * 10)}, i, 0)
 	}
-	_, hist := r.overview(t0.Add(time.Duration(maxHistory+10)*time.Second), counters{Published: uint64((maxHistory + 10) * 10)}, 0, 0)
+	_, hist := r.overview("u", t0.Add(time.Duration(maxHistory+10)*time.Second), counters{Published: uint64((maxHistory + 10) * 10)}, 0, 0)
 	if len(hist) != maxHistory || hist[len(hist)-1].Publish != 10 {
 		t.Fatalf("history: %d points, last %+v", len(hist), hist[len(hist)-1])
 	}
