@@ -340,6 +340,11 @@ func (s *Server) settle(now time.Time) {
 					released = time.Now()
 				}
 				s.countOutcome(e, c, released)
+			} else if e.Kind == broker.EffectDeliver && len(s.ops.deliverSamples) > 0 {
+				if released.IsZero() {
+					released = time.Now()
+				}
+				s.observeDeliver(&e.Delivery, released)
 			}
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
