@@ -206,6 +206,7 @@ func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) 
 		return nil
 	}
 	n.lastSeq = f.Seq
+	n.lastID = append(n.lastID[:0], f.MessageID...)
 	n.mem.published = true
 	if e := n.g.id.Publish(f.Exchange); e != nil && !n.cfg.MutationSkipPublishPermission {
 		n.core.Refuse(n.conn, f.Seq, e, now)
