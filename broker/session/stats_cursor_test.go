@@ -320,3 +320,43 @@ func defaultVhostQueues(w *world) []string {
 	}
 	return out
 }
+
+// TestTextStatsResumeToken: a text user whose permissions hide more than
+// MaxStatsScan names gets a token, never a hidden name, and continues
+// from it with "stats queues resume <token>".
+func TestTextStatsResumeToken(t *testing.T) {
+	w := newWorld(t, broker.Config{MaxQueues: 2 * session.MaxStatsScan})
+	withUsers(t, w, authUser{name: "u", perms: map[string]access.Permissions{"/": {Read: "z-.*"}}})
+	w.cfg.TextUser = "u"
+	for i := range session.MaxStatsScan + 1 {
+		if err := w.core.DeclareQueue(fmt.Sprintf("a-%05d", i), broker.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.core.DeclareQueue("z-1", broker.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, s := w.text()
+	ask := func(line string) (string, broker.Stats) {
+		t.Helper()
+		w.feed(s, []byte(line+"\n"))
+		got := lines(t, w.take(s))
+		doc, ok := strings.CutPrefix(got[0], "Stats: ")
+		if len(got) != 1 || !ok {
+			t.Fatalf("%q answered %q", line, got)
+		}
+		var st broker.Stats
+		if err := json.Unmarshal([]byte(doc), &st); err != nil {
+			t.Fatal(err)
+		}
+		return doc, st
+	}
+	raw, st := ask("stats")
+	if len(st.Queues) != 0 || st.NextQueue != "" || st.NextQueueToken == 0 || strings.Contains(raw, "a-") {
+		t.Fatalf("first page: %s", raw)
+	}
+	_, st = ask(fmt.Sprintf("stats queues resume %d", st.NextQueueToken))
+	if q, _ := names(st); !slices.Equal(q, []string{"z-1"}) || st.Truncated {
+		t.Fatalf("resumed: %v truncated %v", q, st.Truncated)
+	}
+}
