@@ -297,9 +297,9 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := wire.AppendPreamble(nil)
-	// Confirm durability is always asked for: it costs nothing, and a
-	// broker that predates it simply does not grant it.
-	features := wire.FeatureConfirmDurability
+	// Confirm durability and stats cursors are always asked for: they cost
+	// nothing, and a broker that predates them simply does not grant them.
+	features := wire.FeatureConfirmDurability | wire.FeatureStatsCursor
 	if !c.opts.NoSharedPrefixes {
 		features |= wire.FeatureSharedPrefixes
 	}

@@ -45,6 +45,8 @@ type Native struct {
 	rangeLast    uint64
 	rangeDurable bool
 	durability   bool
+	// statsCursor: the client negotiated FeatureStatsCursor.
+	statsCursor bool
 
 	// lastSeq is the greatest publish seq handled; stalePublishes counts
 	// publish frames ignored because their seq was not above it.

@@ -176,7 +176,10 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		if err := wire.DecodeStats(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.stats(f.ReqID)
+		if f.List != 0 && !n.statsCursor {
+			return n.fail(0, broker.CodeProtocol, errors.New("Stats with a cursor on a connection that did not negotiate stats cursors"))
+		}
+		n.stats(&f)
 	case wire.FrameHello:
 		return n.fail(0, broker.CodeProtocol, errors.New("second Hello on an open connection"))
 	case wire.FrameAuth:
@@ -311,8 +314,14 @@ func (n *Native) fetch(f *wire.Fetch, now time.Time) {
 	}
 }
 
-func (n *Native) stats(reqID uint64) {
-	doc, err := json.Marshal(n.g.statsPage(n.core, MaxStatsEntries))
+func (n *Native) stats(f *wire.Stats) {
+	reqID := f.ReqID
+	page, e := n.g.statsPage(n.core, MaxStatsEntries, *f)
+	if e != nil {
+		n.result(reqID, 0, e)
+		return
+	}
+	doc, err := json.Marshal(page)
 	if err != nil {
 		n.result(reqID, 0, broker.Errorf(broker.CodeInternal, "encoding stats: %v", err))
 		return
