@@ -32,7 +32,7 @@ func Catalogue() []Scenario {
 	return []Scenario{
 		{Name: "baseline", Description: "no faults: every confirmed message processed once", Messages: 1000,
 			Faults: func(ctx context.Context, r *run) error { return r.waitAttempted(ctx, r.total) }},
-		{Name: "broker-kill", Description: "SIGKILL the broker at 40% of the publishes, restart it at once on the same state", Messages: 1000,
+		{Name: "broker-kill", Description: "the consumer stops at 20% of the publishes so a backlog builds; SIGKILL the broker at 60%, restart it at once on the same state, the consumer resumes", Messages: 1000,
 			Faults: brokerKill},
 		{Name: "resets", Description: "the fault proxy resets connections at random (1% of chunks, both ways) until 75% of the publishes", Messages: 1000,
 			Faults: resets},
@@ -61,14 +61,18 @@ func ScenarioNames() []string {
 }
 
 func brokerKill(ctx context.Context, r *run) error {
-	if err := r.waitAttempted(ctx, r.total*4/10); err != nil {
+	if err := r.waitAttempted(ctx, r.total*2/10); err != nil {
+		return err
+	}
+	r.holdConsumer(true)
+	if err := r.waitAttempted(ctx, r.total*6/10); err != nil {
 		return err
 	}
 	if err := r.target.Kill(ctx); err != nil {
 		return err
 	}
 	r.record(check.BrokerRestart(r.since()))
-	r.note("broker SIGKILLed after %d attempts, %d confirmed", r.attempted.Load(), r.confirmed.Load())
+	r.note("broker SIGKILLed after %d attempts, %d confirmed, %d processed", r.attempted.Load(), r.confirmed.Load(), r.processed.Load())
 	if err := r.target.Restart(ctx); err != nil {
 		return err
 	}
@@ -76,6 +80,7 @@ func brokerKill(ctx context.Context, r *run) error {
 	if err := r.target.Setup(ctx, r.target.Addr()); err != nil {
 		return fmt.Errorf("setup after restart: %w", err)
 	}
+	r.holdConsumer(false)
 	return r.waitAttempted(ctx, r.total)
 }
 
@@ -156,7 +161,12 @@ type run struct {
 	proxies   []*proxy.Proxy
 	attempted atomic.Int64
 	confirmed atomic.Int64
-	mu        sync.Mutex
+	processed atomic.Int64
+	// held stops the consumer (its connection closed, no new one) while
+	// set; cancelSession ends its current session.
+	held          atomic.Bool
+	cancelSession context.CancelFunc
+	mu            sync.Mutex
 	events    []check.Event
 	notes     []string
 	log       *slog.Logger
@@ -174,6 +184,18 @@ func (r *run) note(format string, args ...any) {
 	r.mu.Lock()
 	r.notes = append(r.notes, fmt.Sprintf(format, args...))
 	r.mu.Unlock()
+}
+
+// holdConsumer stops (true) or resumes (false) the consumer.
+func (r *run) holdConsumer(on bool) {
+	r.held.Store(on)
+	if on {
+		r.mu.Lock()
+		if r.cancelSession != nil {
+			r.cancelSession()
+		}
+		r.mu.Unlock()
+	}
 }
 
 func (r *run) waitAttempted(ctx context.Context, n int) error {
@@ -356,14 +378,27 @@ func (s *idSet) has(id string) bool {
 // makes is seen by the application), until ctx ends.
 func (r *run) consume(ctx context.Context, addr string, processed *idSet) {
 	for ctx.Err() == nil {
-		s, err := r.target.Dial(ctx, addr, "xb-consumer")
+		if r.held.Load() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		r.mu.Lock()
+		r.cancelSession = cancel
+		r.mu.Unlock()
+		s, err := r.target.Dial(sctx, addr, "xb-consumer")
 		if err == nil {
-			err = s.Consume(ctx, func(id string, body []byte, redelivered bool) {
+			err = s.Consume(sctx, func(id string, body []byte, redelivered bool) {
 				r.record(check.Processed(r.since(), "c1", queueName, id, check.DigestOf(body), redelivered))
+				r.processed.Add(1)
 				processed.add(id)
 			})
 			s.Close()
 		}
+		cancel()
 		if ctx.Err() == nil {
 			r.log.Info("consumer reconnects", "err", err)
 			select {

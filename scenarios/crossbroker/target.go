@@ -75,12 +75,12 @@ func isRefusal(err error) bool {
 const queueName = "xb"
 
 var makers = map[string]func(Options) Target{
-	"ciphermq":            func(o Options) Target { return newCipher(o, false) },
-	"ciphermq-durable":    func(o Options) Target { return newCipher(o, true) },
-	"rabbitmq-transient":  func(o Options) Target { return newRabbit(o, false) },
-	"rabbitmq-quorum":     func(o Options) Target { return newRabbit(o, true) },
-	"nats-memory":         func(o Options) Target { return newNATS(o, false) },
-	"nats-file":           func(o Options) Target { return newNATS(o, true) },
+	"ciphermq":           func(o Options) Target { return newCipher(o, false) },
+	"ciphermq-durable":   func(o Options) Target { return newCipher(o, true) },
+	"rabbitmq-transient": func(o Options) Target { return newRabbit(o, false) },
+	"rabbitmq-quorum":    func(o Options) Target { return newRabbit(o, true) },
+	"nats-memory":        func(o Options) Target { return newNATS(o, false) },
+	"nats-file":          func(o Options) Target { return newNATS(o, true) },
 }
 
 // families expand the short names of --target.
