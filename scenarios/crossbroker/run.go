@@ -167,9 +167,9 @@ type run struct {
 	held          atomic.Bool
 	cancelSession context.CancelFunc
 	mu            sync.Mutex
-	events    []check.Event
-	notes     []string
-	log       *slog.Logger
+	events        []check.Event
+	notes         []string
+	log           *slog.Logger
 }
 
 func (r *run) since() time.Duration { return time.Since(r.epoch) }
