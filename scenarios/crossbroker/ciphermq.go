@@ -83,10 +83,15 @@ func (t *cipherTarget) Restart(ctx context.Context) error {
 	return waitListening(wctx, t.addr, p, log)
 }
 
-func (t *cipherTarget) Addr() string                   { return t.addr }
-func (t *cipherTarget) Kill(ctx context.Context) error { return t.p.kill(ctx) }
-func (t *cipherTarget) Pause() error                   { return t.p.signal(syscall.SIGSTOP) }
-func (t *cipherTarget) Resume() error                  { return t.p.signal(syscall.SIGCONT) }
+func (t *cipherTarget) Addr() string { return t.addr }
+func (t *cipherTarget) Kill(ctx context.Context) error {
+	if err := t.p.kill(ctx); err != nil {
+		return err
+	}
+	return waitRefused(ctx, t.Addr())
+}
+func (t *cipherTarget) Pause() error  { return t.p.signal(syscall.SIGSTOP) }
+func (t *cipherTarget) Resume() error { return t.p.signal(syscall.SIGCONT) }
 func (t *cipherTarget) ConfirmTimeout() time.Duration {
 	// The client resends on its own after a reconnect; a new attempt from
 	// the harness would only add a second copy of the same id.

@@ -90,11 +90,16 @@ func (t *natsTarget) Restart(ctx context.Context) error {
 	return waitListening(wctx, t.Addr(), p, log)
 }
 
-func (t *natsTarget) Addr() string                   { return "127.0.0.1:" + strconv.Itoa(t.port) }
-func (t *natsTarget) Kill(ctx context.Context) error { return t.p.kill(ctx) }
-func (t *natsTarget) Pause() error                   { return t.p.signal(syscall.SIGSTOP) }
-func (t *natsTarget) Resume() error                  { return t.p.signal(syscall.SIGCONT) }
-func (t *natsTarget) ConfirmTimeout() time.Duration  { return 3 * time.Second }
+func (t *natsTarget) Addr() string { return "127.0.0.1:" + strconv.Itoa(t.port) }
+func (t *natsTarget) Kill(ctx context.Context) error {
+	if err := t.p.kill(ctx); err != nil {
+		return err
+	}
+	return waitRefused(ctx, t.Addr())
+}
+func (t *natsTarget) Pause() error                  { return t.p.signal(syscall.SIGSTOP) }
+func (t *natsTarget) Resume() error                 { return t.p.signal(syscall.SIGCONT) }
+func (t *natsTarget) ConfirmTimeout() time.Duration { return 3 * time.Second }
 
 func (t *natsTarget) Stop() {
 	if t.p != nil {

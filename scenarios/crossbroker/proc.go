@@ -71,14 +71,55 @@ func (p *proc) kill(ctx context.Context) error {
 		return err
 	}
 	if p.pid != p.cmd.Process.Pid {
-		_ = p.cmd.Process.Kill()
+		// The whole process group: the launcher and the VM's helpers
+		// (erl_child_setup, inet_gethost), which could hold its sockets.
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	}
 	select {
 	case <-p.exited:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("crossbroker: %s (pid %d) did not exit after SIGKILL: %w", p.name, p.pid, ctx.Err())
 	}
+	// The signalled process may not be the one waited for (RabbitMQ's VM
+	// under its launcher): until it is gone its listening socket still
+	// accepts, and a restart would be taken as up before it is.
+	for alive(p.pid) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("crossbroker: %s (pid %d) did not exit after SIGKILL: %w", p.name, p.pid, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitRefused waits until nothing accepts connections on addr: a killed
+// broker's socket is gone before its successor starts.
+func waitRefused(ctx context.Context, addr string) error {
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("crossbroker: %s still accepts connections after the broker was killed: %w", addr, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 // stop asks the broker to stop (SIGTERM), then kills it after grace.
@@ -117,8 +158,13 @@ func waitListening(ctx context.Context, addr string, p *proc, logPath string) er
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
+			// A dial to a free port of the ephemeral range can connect to
+			// itself (TCP simultaneous open): that is not the broker.
+			self := c.LocalAddr().String() == c.RemoteAddr().String()
 			c.Close()
-			return nil
+			if !self {
+				return nil
+			}
 		}
 		if p != nil && !p.running() {
 			return fmt.Errorf("crossbroker: %s exited before listening on %s; see %s", p.name, addr, logPath)

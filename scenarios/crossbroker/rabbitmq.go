@@ -128,9 +128,17 @@ func (t *rabbitTarget) Restart(ctx context.Context) error {
 	}
 	// Signals go to the Erlang VM (beam.smp), whose pid the server writes;
 	// the launcher script only waits for it.
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		return fmt.Errorf("crossbroker: RabbitMQ pid file: %w", err)
+	// The pid file can come a moment after the listener: wait for it.
+	var data []byte
+	for {
+		if data, err = os.ReadFile(pidFile); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("crossbroker: RabbitMQ pid file %s: %w", pidFile, errors.Join(err, wctx.Err()))
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil {
@@ -140,11 +148,16 @@ func (t *rabbitTarget) Restart(ctx context.Context) error {
 	return nil
 }
 
-func (t *rabbitTarget) Addr() string                   { return "127.0.0.1:" + strconv.Itoa(t.port) }
-func (t *rabbitTarget) Kill(ctx context.Context) error { return t.p.kill(ctx) }
-func (t *rabbitTarget) Pause() error                   { return t.p.signal(syscall.SIGSTOP) }
-func (t *rabbitTarget) Resume() error                  { return t.p.signal(syscall.SIGCONT) }
-func (t *rabbitTarget) ConfirmTimeout() time.Duration  { return 3 * time.Second }
+func (t *rabbitTarget) Addr() string { return "127.0.0.1:" + strconv.Itoa(t.port) }
+func (t *rabbitTarget) Kill(ctx context.Context) error {
+	if err := t.p.kill(ctx); err != nil {
+		return err
+	}
+	return waitRefused(ctx, t.Addr())
+}
+func (t *rabbitTarget) Pause() error                  { return t.p.signal(syscall.SIGSTOP) }
+func (t *rabbitTarget) Resume() error                 { return t.p.signal(syscall.SIGCONT) }
+func (t *rabbitTarget) ConfirmTimeout() time.Duration { return 3 * time.Second }
 
 func (t *rabbitTarget) Stop() {
 	if t.p != nil {

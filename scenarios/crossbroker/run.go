@@ -71,15 +71,18 @@ func brokerKill(ctx context.Context, r *run) error {
 	if err := r.target.Kill(ctx); err != nil {
 		return err
 	}
+	killed := r.since()
 	r.record(check.BrokerRestart(r.since()))
 	r.note("broker SIGKILLed after %d attempts, %d confirmed, %d processed", r.attempted.Load(), r.confirmed.Load(), r.processed.Load())
 	if err := r.target.Restart(ctx); err != nil {
 		return err
 	}
 	// A transient queue (or memory stream) did not survive: declare again.
+	restarted := killed
 	if err := r.target.Setup(ctx, r.target.Addr()); err != nil {
 		return fmt.Errorf("setup after restart: %w", err)
 	}
+	r.note("broker restarted and set up after %s", (r.since() - restarted).Round(time.Millisecond))
 	r.holdConsumer(false)
 	return r.waitAttempted(ctx, r.total)
 }
