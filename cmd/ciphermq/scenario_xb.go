@@ -59,8 +59,8 @@ func describeXB(r crossbroker.Result) string {
 		fmt.Fprintf(&b, "  RUN INCOMPLETE: %v (files in %s)\n", r.Err, r.Dir)
 	}
 	fmt.Fprintf(&b, "  %s\n", r.Report.Summary())
-	fmt.Fprintf(&b, "  lost %d, duplicated %d, unexpected %d, corrupted %d, pending %d; indeterminate attempts %d, abandoned %d\n",
-		len(r.Report.Lost), len(r.Report.Duplicated), len(r.Report.Unexpected), len(r.Report.Corrupted), len(r.Report.Pending),
+	fmt.Fprintf(&b, "  lost %d, duplicated %d (redelivered %d), unexpected %d, corrupted %d, pending %d; indeterminate attempts %d, abandoned %d\n",
+		len(r.Report.Lost), len(r.Report.Duplicated), r.Redelivered, len(r.Report.Unexpected), len(r.Report.Corrupted), len(r.Report.Pending),
 		r.Indeterminate, r.Abandoned)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
@@ -72,7 +72,7 @@ func describeXB(r crossbroker.Result) string {
 // docs/testing.md holds.
 func writeXBTable(out io.Writer, results []crossbroker.Result) {
 	w := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
-	fmt.Fprintln(w, "| target\t| scenario\t| confirmed\t| lost\t| duplicated\t| unexpected\t| indeterminate\t| verdict\t|")
+	fmt.Fprintln(w, "| target\t| scenario\t| confirmed\t| lost\t| duplicated (redelivered / republished)\t| unexpected\t| indeterminate\t| verdict\t|")
 	fmt.Fprintln(w, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, r := range results {
 		verdict := "ok"
@@ -83,8 +83,9 @@ func writeXBTable(out io.Writer, results []crossbroker.Result) {
 			verdict = "FAIL"
 		}
 		c := r.Report.Counts
-		fmt.Fprintf(w, "| %s\t| %s\t| %d\t| %d\t| %d\t| %d\t| %d\t| %s\t|\n", r.Target, r.Scenario,
-			c.Confirmed+c.ConfirmedDuplicate, len(r.Report.Lost), len(r.Report.Duplicated), len(r.Report.Unexpected),
+		fmt.Fprintf(w, "| %s\t| %s\t| %d\t| %d\t| %d (%d / %d)\t| %d\t| %d\t| %s\t|\n", r.Target, r.Scenario,
+			c.Confirmed+c.ConfirmedDuplicate, len(r.Report.Lost), len(r.Report.Duplicated), r.Redelivered,
+			len(r.Report.Duplicated)-r.Redelivered, len(r.Report.Unexpected),
 			r.Indeterminate+r.Abandoned, verdict)
 	}
 	w.Flush()

@@ -96,3 +96,18 @@ func TestIndeterminateCount(t *testing.T) {
 		t.Fatalf("indeterminate() = %d retried, %d abandoned; want 1, 1", retried, abandoned)
 	}
 }
+
+// TestRedeliveredDuplicates: a second copy flagged redelivered counts as a
+// redelivery; one not flagged (a republished message) does not.
+func TestRedeliveredDuplicates(t *testing.T) {
+	r := &run{}
+	d := check.DigestOf([]byte("x"))
+	r.record(check.Processed(0, "c1", queueName, "a", d, false))
+	r.record(check.Processed(1, "c1", queueName, "a", d, true))
+	r.record(check.Processed(2, "c1", queueName, "b", d, false))
+	r.record(check.Processed(3, "c1", queueName, "b", d, false))
+	r.record(check.Processed(4, "c1", queueName, "c", d, false))
+	if got := r.redeliveredDuplicates(); got != 1 {
+		t.Fatalf("redeliveredDuplicates() = %d, want 1", got)
+	}
+}

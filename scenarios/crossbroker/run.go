@@ -151,9 +151,14 @@ type Result struct {
 	Indeterminate int
 	// Abandoned counts messages still unresolved after every retry.
 	Abandoned int
-	Notes     []string
-	Dir       string
-	Err       error // the run itself failed (the broker would not start...)
+	// Redelivered counts the duplicated messages whose extra copies all
+	// came flagged as redeliveries (the consumer's ack was lost: the
+	// broker's at-least-once delivery); the other duplicates are second
+	// messages stored by a retried publish (no dedup on publish).
+	Redelivered int
+	Notes       []string
+	Dir         string
+	Err         error // the run itself failed (the broker would not start...)
 }
 
 // run is the state of one run.
@@ -265,7 +270,31 @@ func Run(ctx context.Context, targetName string, sc Scenario, o Options, cfg Con
 		res.Err = err
 	}
 	res.Indeterminate, res.Abandoned = r.indeterminate()
+	res.Redelivered = r.redeliveredDuplicates()
 	return res
+}
+
+// redeliveredDuplicates counts the messages processed more than once
+// whose every copy after the first was flagged redelivered.
+func (r *run) redeliveredDuplicates() int {
+	seen := map[string]int{}
+	fresh := map[string]bool{} // a copy after the first not flagged
+	for _, e := range r.events {
+		if e.Kind != check.KindProcessed {
+			continue
+		}
+		seen[e.MessageID]++
+		if seen[e.MessageID] > 1 && !e.Redelivered {
+			fresh[e.MessageID] = true
+		}
+	}
+	n := 0
+	for id, c := range seen {
+		if c > 1 && !fresh[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // indeterminate counts the messages with an attempt the client could not
