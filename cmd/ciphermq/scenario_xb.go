@@ -72,7 +72,7 @@ func describeXB(r crossbroker.Result) string {
 // docs/testing.md holds.
 func writeXBTable(out io.Writer, results []crossbroker.Result) {
 	w := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
-	fmt.Fprintln(w, "| target\t| scenario\t| confirmed\t| lost\t| duplicated (redelivered / republished)\t| unexpected\t| indeterminate\t| verdict\t|")
+	fmt.Fprintln(w, "| target\t| scenario\t| confirmed\t| lost\t| duplicated (redelivered / republished)\t| unexpected\t| indeterminate\t| checker (exactly once)\t|")
 	fmt.Fprintln(w, "|---\t|---\t|---\t|---\t|---\t|---\t|---\t|---\t|")
 	for _, r := range results {
 		verdict := "ok"
