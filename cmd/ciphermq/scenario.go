@@ -89,6 +89,9 @@ that broker instead: ciphermq, rabbitmq or nats (both configurations of each) or
 				if !cmd.Flags().Changed("seed") {
 					seed = uint64(time.Now().UnixNano())
 				}
+				if !cmd.Flags().Changed("timeout") {
+					timeout = 3 * time.Minute // a RabbitMQ node alone takes up to 30 s to boot, twice
+				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				return runCrossBroker(ctx, cmd.OutOrStdout(), args, ts, seed, keep, timeout)

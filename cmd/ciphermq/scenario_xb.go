@@ -25,14 +25,19 @@ func runCrossBroker(ctx context.Context, out io.Writer, scenarios, targets []str
 	if err != nil {
 		return fmt.Errorf("find the ciphermq binary to start as the broker: %w", err)
 	}
+	var scs []crossbroker.Scenario
+	for _, name := range scenarios {
+		sc, ok := crossbroker.Lookup(name)
+		if !ok {
+			return fmt.Errorf("unknown cross-broker scenario %q: use one of %s", name, strings.Join(crossbroker.ScenarioNames(), ", "))
+		}
+		scs = append(scs, sc)
+	}
 	var results []crossbroker.Result
 	var incomplete []string
 	for _, tg := range targets {
-		for _, name := range scenarios {
-			sc, ok := crossbroker.Lookup(name)
-			if !ok {
-				return fmt.Errorf("unknown cross-broker scenario %q: use one of %s", name, strings.Join(crossbroker.ScenarioNames(), ", "))
-			}
+		for _, sc := range scs {
+			name := sc.Name
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
