@@ -66,6 +66,11 @@ type Config struct {
 	// Resource limits; 0 selects the defaults above. Exceeding one is
 	// refused with CodeResourceLimit.
 	MaxQueues, MaxExchanges, MaxBindings, MaxConsumers int
+	// TeardownStep bounds the work one core call spends on releasing
+	// closed connections (a consumer removed, a delivery requeued, a heap
+	// level sifted; default DefaultTeardownStep): a connection holding
+	// more is torn down over the following Ticks.
+	TeardownStep int
 
 	// Mutations deliberately break guarantees. TEST ONLY: they exist so the
 	// fault harness can prove that its checkers notice a broken broker.
@@ -128,6 +133,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.MaxConsumers <= 0 {
 		cfg.MaxConsumers = DefaultMaxConsumers
+	}
+	if cfg.TeardownStep <= 0 {
+		cfg.TeardownStep = DefaultTeardownStep
 	}
 	return cfg
 }

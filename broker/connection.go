@@ -10,11 +10,23 @@ type connection struct {
 	// outLimit bounds the bytes pushed to the connection that its driver
 	// has not written yet (0: no bound); outBytes is the driver's last
 	// report plus what was delivered since (see Writable).
-	outLimit    int64
-	outBytes    int64
-	lastTag     uint64               // delivery tags are 1, 2, 3, ... and never reused
-	consumers   map[string]*consumer // by tag
-	consumerSeq uint64               // for generated consumer tags
+	outLimit  int64
+	outBytes  int64
+	lastTag   uint64               // delivery tags are 1, 2, 3, ... and never reused
+	consumers map[string]*consumer // by tag
+	// chead links the same consumers (consumer.cprev/cnext), so that a
+	// teardown can remove them a few at a time (teardown.go).
+	chead *consumer
+	// closing is set by Close: the connection is out of Core.conns, gets
+	// no deliveries, and td releases what it holds in bounded steps.
+	closing bool
+	td      *teardown
+	// parked lists consumers taken out of their room sets while the
+	// connection was full; unparkQueued: it is in Core.unparking
+	// (outbound.go).
+	parked       []*consumer
+	unparkQueued bool
+	consumerSeq  uint64 // for generated consumer tags
 	// held counts this connection's confirms and refusals waiting in
 	// Core.held: while it is > 0 every new one queues behind them, so the
 	// connection sees its outcomes in publish order.

@@ -14,10 +14,16 @@ type consumer struct {
 	ackTimeout time.Duration // effective: the consumer's, else the queue's
 	unacked    int
 	active     bool // false once cancelled; its deliveries may still be outstanding
+	// parked: taken out of its queue's room set by a dispatch that met it
+	// while its connection was at its outbound bound (outbound.go); it is
+	// in conn.parked until the connection's unpark job puts it back.
+	parked bool
 
 	// prev and next link the consumers of q in registration order.
 	prev, next *consumer
-	roomNode   // membership of q's room set (roomset.go)
+	// cprev and cnext link the consumers of conn (connection.chead).
+	cprev, cnext *consumer
+	roomNode     // membership of q's room set (roomset.go)
 }
 
 // consumerList holds a queue's consumers in registration order, as a
@@ -33,7 +39,6 @@ type consumerList struct {
 	cursor     *consumer // nil exactly when the list is empty
 	nextPos    uint64    // the position the next consumer to join gets
 	room       roomSet   // the consumers with room, by position
-	leaving    int       // scratch for Core.dropConnRoom; 0 between calls
 }
 
 func (l *consumerList) len() int { return l.n }
@@ -140,6 +145,11 @@ func (c *Core) Consume(conn ConnID, opts ConsumeOptions, now time.Time) (string,
 		cn.consumers = make(map[string]*consumer)
 	}
 	cn.consumers[tag] = cs
+	cs.cnext = cn.chead
+	if cn.chead != nil {
+		cn.chead.cprev = cs
+	}
+	cn.chead = cs
 	q.consumers.pushBack(cs)
 	c.syncRoom(cs)
 	c.nConsumers++
@@ -177,35 +187,78 @@ func (c *Core) removeConsumer(cs *consumer) {
 		panic("broker: consumer " + cs.tag + " missing from its connection")
 	}
 	delete(cn.consumers, cs.tag)
+	if cs.cprev != nil {
+		cs.cprev.cnext = cs.cnext
+	} else {
+		cn.chead = cs.cnext
+	}
+	if cs.cnext != nil {
+		cs.cnext.cprev = cs.cprev
+	}
+	cs.cprev, cs.cnext = nil, nil
 	cs.q.consumers.remove(cs)
 	c.nConsumers--
 	c.unuse(cn.owner.User, func(u *Usage) { u.Consumers-- })
 }
 
 // hasRoom reports whether the consumer may take one more push: below its
-// prefetch, and its connection below its outbound bound.
+// prefetch, and its connection below its outbound bound and not closing.
 func (cs *consumer) hasRoom() bool {
-	return cs.unacked < cs.prefetch && !cs.conn.outFull()
+	return cs.unacked < cs.prefetch && !cs.conn.outFull() && !cs.conn.closing
 }
 
 // nextConsumer picks, round robin, the next consumer of q with room under
 // its prefetch, or nil if all are full: the first consumer with room at or
 // after the cursor in list order, wrapping to the head. The room set
 // answers in O(log consumers) whatever the number of full consumers.
+//
+// Consumers of a closing connection may still be in the room set (Close
+// does not visit them: teardown.go removes them in bounded steps). One met
+// here is removed on the spot, its teardown step done early, which leaves
+// the cursor where removing all of them at Close would have: so the choice
+// is the one the one-shot Close made. Likewise a consumer whose connection
+// is at its outbound bound stays in the set until a search meets it, and
+// is then parked (outbound.go). c.skips counts those removals; at
+// Config.TeardownStep of them the queue is left behind (nil) and its
+// dispatch resumes at the next Tick, so no call removes more than that
+// (the count is per core call: advance resets it).
 func (c *Core) nextConsumer(q *queue) *consumer {
 	l := &q.consumers
-	if l.cursor == nil {
-		return nil
+	for {
+		if l.cursor == nil {
+			return nil
+		}
+		cs := l.room.ceil(l.cursor.pos, &c.roomWork)
+		if cs == nil {
+			cs = l.room.first(&c.roomWork)
+		}
+		if cs == nil {
+			return nil
+		}
+		if cs.conn.closing || cs.conn.outFull() {
+			if c.skips >= c.cfg.TeardownStep {
+				c.leaveBehind(q)
+				return nil
+			}
+			c.skips++
+			if cs.conn.closing {
+				c.removeConsumer(cs)
+			} else {
+				c.park(cs)
+			}
+			continue
+		}
+		l.cursor = l.succ(cs)
+		return cs
 	}
-	cs := l.room.ceil(l.cursor.pos, &c.roomWork)
-	if cs == nil {
-		cs = l.room.first(&c.roomWork)
+}
+
+// leaveBehind marks q as having a dispatch to finish at the next Tick.
+func (c *Core) leaveBehind(q *queue) {
+	if !q.behind {
+		q.behind = true
+		c.behind = append(c.behind, q)
 	}
-	if cs == nil {
-		return nil
-	}
-	l.cursor = l.succ(cs)
-	return cs
 }
 
 // dispatch pushes ready messages of q to its consumers while some have room.
@@ -244,11 +297,10 @@ func (c *Core) deliver(m *message, cn *connection, cs *consumer, ackTimeout time
 	if cs != nil {
 		cs.unacked++
 	}
-	wasFull := cn.outFull()
+	// Becoming full costs nothing here: the connection's other consumers
+	// are parked lazily, when a dispatch meets them (outbound.go).
 	cn.outBytes += int64(m.size()) + deliveryOverhead
-	if !wasFull && cn.outFull() {
-		c.syncConnRoom(cn) // cs included
-	} else if cs != nil {
+	if cs != nil {
 		c.syncRoom(cs)
 	}
 	cn.track(m)

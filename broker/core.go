@@ -21,9 +21,16 @@ type Core struct {
 	exchangeIndex nameIndex[*exchange]
 	queueIndex    nameIndex[*queue]
 	conns         map[ConnID]*connection
-	nBindings     int
-	nConsumers    int
-	usage         map[string]*Usage // per user; only users holding something
+	// closing lists the closed connections whose teardown is not done,
+	// oldest first (teardown.go); behind, the queues whose dispatch
+	// stopped at its skip budget.
+	closing    []*teardown
+	behind     []*queue
+	unparking  []*connection // writable again, with parked consumers (outbound.go)
+	skips      int           // closing or full consumers dispatch skipped in this call
+	nBindings  int
+	nConsumers int
+	usage      map[string]*Usage // per user; only users holding something
 
 	// defaultExchanges and defaultQueues index the default vhost's
 	// objects only: its names have no vhost prefix and interleave with
@@ -45,7 +52,6 @@ type Core struct {
 	touched    []*queue
 	touchEpoch uint64
 	free       []*message
-	roomBuf    []*consumer
 
 	// work counts the elementary steps of teardown and listing operations
 	// (a consumer removed, an unacked copy discarded, a stats entry
@@ -102,7 +108,11 @@ func mustNil(err error) {
 
 // advance moves the core's clock to now unless now is earlier: a driver's
 // clock stepping back must not reorder deadlines.
+//
+// Every command calls it first, so it also starts the command's budget of
+// consumers that dispatch may skip (nextConsumer).
 func (c *Core) advance(now time.Time) {
+	c.skips = 0
 	if now.After(c.now) {
 		c.now = now
 	}
@@ -132,33 +142,20 @@ func (c *Core) Open(conn ConnID, now time.Time) {
 // marked redelivered (or are dead-lettered past the delivery limit), then
 // they are offered to the remaining consumers. Closing an unknown
 // connection does nothing.
+//
+// The connection is closed at once (its ID is free, its frames are
+// refused, it gets no delivery); the removals and requeues run in bounded
+// steps, Config.TeardownStep per call, here and in the following Ticks
+// (teardown.go). A connection holding less than one budget is done here.
 func (c *Core) Close(conn ConnID, now time.Time) {
 	c.advance(now)
 	cn := c.conns[conn]
 	if cn == nil {
 		return
 	}
-	// Removal order does not matter: removals commute (no effects, and the
-	// round-robin cursor ends on the first survivor at or after it).
-	c.dropConnRoom(cn)
-	for _, cs := range cn.consumers {
-		c.removeConsumer(cs)
-	}
-	ms := cn.appendAll(c.scratch[:0])
-	c.beginTouch()
-	for _, m := range ms {
-		c.release(m)
-	}
-	if c.cfg.Mutations.NoRequeueOnClose {
-		for _, m := range ms {
-			c.drop(m) // the deliberate bug: lost without a trace
-		}
-	} else {
-		c.requeue(ms)
-	}
-	c.scratch = clearMessages(ms)
 	delete(c.conns, conn) // its held outcomes are dropped by Persisted
-	c.dispatchTouched()
+	c.startTeardown(cn)
+	c.runTeardowns()
 }
 
 // Drain returns the effects produced since the previous Drain, in order.

@@ -126,17 +126,39 @@ func (c *Core) Tick(now time.Time) {
 		ms = append(ms, r.m)
 		c.release(r.m)
 	}
-	if len(ms) == 0 {
-		return
+	if len(ms) > 0 {
+		c.requeue(ms)
+		c.scratch = clearMessages(ms)
+		c.dispatchTouched()
 	}
-	c.requeue(ms)
-	c.scratch = clearMessages(ms)
-	c.dispatchTouched()
+	c.catchUp()
+}
+
+// catchUp continues the work left for later by earlier calls: the
+// dispatches that stopped at their skip budget, then one step budget of
+// unparking (outbound.go) and one of teardown (teardown.go).
+func (c *Core) catchUp() {
+	if len(c.behind) > 0 {
+		c.beginTouch()
+		for i, q := range c.behind {
+			q.behind = false
+			c.touch(q)
+			c.behind[i] = nil
+		}
+		c.behind = c.behind[:0]
+		c.dispatchTouched()
+	}
+	c.runUnparks()
+	c.runTeardowns()
 }
 
 // NextDeadline returns when Tick next has work: the earliest ack deadline
-// or dedup expiry. ok is false when nothing is pending.
+// or dedup expiry, or the core's current time while a teardown or a
+// dispatch left for later is pending. ok is false when nothing is pending.
 func (c *Core) NextDeadline() (time.Time, bool) {
+	if len(c.closing) > 0 || len(c.behind) > 0 || len(c.unparking) > 0 {
+		return c.now, true
+	}
 	dq, at := c.earliestDeadline()
 	ok := dq != nil
 	if exp, has := c.dedup.nextExpiry(); has && (!ok || exp.Before(at)) {

@@ -84,7 +84,8 @@
 // the next delivery increments it. When a consumer is cancelled its
 // outstanding deliveries stay valid until acked or until the connection
 // closes. When a connection closes, all its outstanding deliveries are
-// requeued. When a queue is deleted, its consumers get EffectCancelled and
+// requeued (in bounded steps for a large connection: see "Cost under
+// hostile load" below). When a queue is deleted, its consumers get EffectCancelled and
 // every message it held is discarded (the count is returned).
 //
 // # Durable queues
@@ -107,7 +108,11 @@
 //   - Within a queue, messages that were never delivered leave in enqueue
 //     order; with one consumer and no redelivery that is publish order.
 //   - Messages put back (nack, timeout, close) go to the head of their
-//     queue, in their original enqueue order.
+//     queue, in their original enqueue order. A large close puts them
+//     back a step budget at a time, the last ones in enqueue order first,
+//     each in front of the ones before: the queue's final arrangement is
+//     the same, but messages requeued early may be delivered to waiting
+//     consumers before ones requeued later (they are all redeliveries).
 //   - A message routed to several queues is stored and dispatched in queue
 //     name order; when one call frees room in several queues they are
 //     dispatched in name order too.
@@ -132,19 +137,33 @@
 // Consume, Cancel and a consumer's removal are O(1) whatever the number of
 // consumers. Each queue links its unacked copies, so DeleteQueue costs
 // O(what the queue holds) (plus a sort of its unacked copies, for a
-// deterministic discard order) and never visits other connections. Close
-// costs O(consumers + unacked) of the closing connection, in one call: it
-// is not cut into steps yet. Measured on a loaded 2-CPU machine that is
-// 0.07–0.5 µs per consumer up to 10,000 consumers but 150–280 ms for the
-// 100,000-consumer worst case that Config.MaxConsumers allows by default
-// (cache misses and GC; docs/performance.md): above the ~1 ms budget of
-// issue #11, so bounded teardown steps (a closing state visible to
-// dispatch and to the model) are still to do. Queues and exchanges are also kept in name-ordered AVL
-// indexes (worst-case O(log n) at declare and delete), so StatsSummary is
-// independent of the broker's size and StatsPage costs O(log n + page);
-// Stats (everything) is for tests. Dispatch still scans a queue's full
-// consumers round robin until it finds one with room: O(consumers of that
-// queue) when most are at their prefetch.
+// deterministic discard order) and never visits other connections.
+//
+// Close is cut into bounded steps (teardown.go). The connection is closed
+// at once: out of the connection table (its frames are refused, its ID is
+// free), no delivery goes to it, and its consumers no longer count for
+// routing (dispatch removes those it meets). Its consumers are then
+// removed and its unacked deliveries requeued at most
+// Config.TeardownStep steps per core call, in Close and in the Ticks that
+// follow (NextDeadline says "now" while one is pending). A message's life
+// gains no state: a closing connection's delivery stays unacked (counted
+// by its queue, still discarded if the queue is deleted, still requeued
+// by its ack timeout) until its step requeues it, and from then it is a
+// ready message like any other, at the head of its queue in its original
+// enqueue order, marked redelivered, offered at once to the other
+// consumers. Those past the delivery limit are dead-lettered after all the
+// others, in order, as before. A connection holding less than one budget
+// is torn down within Close, exactly as the one-shot Close did.
+//
+// A connection crossing its outbound bound costs O(1): its consumers stay
+// in their queues' room sets and are parked when a dispatch meets them;
+// the return below the bound unparks them in bounded steps (outbound.go
+// explains the amortisation). Queues and exchanges are also kept in
+// name-ordered AVL indexes (worst-case O(log n) at declare and delete),
+// so StatsSummary is independent of the broker's size and StatsPage costs
+// O(log n + page); Stats (everything) is for tests. Dispatch finds the
+// next consumer with room in O(log consumers) (roomset.go), skipping at
+// most one TeardownStep budget of closing or full consumers per call.
 //
 // # Refusals
 //

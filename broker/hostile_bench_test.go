@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -64,10 +65,13 @@ func BenchmarkCloseConsumers(b *testing.B) {
 				b.StartTimer()
 				start := time.Now()
 				c.Close(1, t0)
+				for c.Closing() > 0 { // the teardown's later steps
+					c.Tick(t0)
+				}
 				total += time.Since(start)
 			}
 			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N*n), "ns/consumer")
-			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e6, "ms/close")
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e6, "ms/teardown")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -239,6 +243,92 @@ func BenchmarkCloseManyQueues(b *testing.B) {
 				total += time.Since(start)
 			}
 			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1e6, "ms/close")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkTeardownPerCall closes a connection holding n consumers (on two
+// queues, prefetch 1) and n unacked deliveries, one per consumer, while
+// another connection's consumer waits on both queues and takes every
+// message back as it is requeued. It times every core call of the
+// teardown (Close, then the Ticks a driver makes while NextDeadline says
+// now) and reports the worst call: its teardown steps (Core.work), its
+// room-set steps and its time, against the number of calls. With the
+// per-call budget the worst call stays flat as n grows; only the number
+// of calls grows. Time per call is also shown for the old one-shot Close
+// by BenchmarkCloseConsumers (now Close plus its Ticks).
+func BenchmarkTeardownPerCall(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		b.Run(fmt.Sprint("consumers=", n), func(b *testing.B) {
+			var durs []time.Duration
+			var total time.Duration
+			var maxSteps, maxRoom uint64
+			calls := 0
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				c := New(Config{NoDefaults: true, MaxConsumers: 2 * n})
+				for _, err := range []error{c.DeclareExchange("x", Direct), c.DeclareQueue("a", QueueOptions{}),
+					c.DeclareQueue("b", QueueOptions{}), c.Bind("x", "a", "a"), c.Bind("x", "b", "b")} {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Open(1, t0)
+				c.Open(2, t0)
+				c.Open(3, t0)
+				for j := 0; j < n; j++ {
+					q := []string{"a", "b"}[j%2]
+					if _, err := c.Consume(1, ConsumeOptions{Queue: q, Prefetch: 1}, t0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				p := &Publish{Exchange: []byte("x"), Body: []byte("body")}
+				for j := 0; j < n; j++ {
+					p.Seq++
+					p.RoutingKey = []byte([]string{"a", "b"}[j%2])
+					p.MessageID = fmt.Appendf(p.MessageID[:0], "m%d", j)
+					c.Publish(3, p, t0)
+				}
+				for _, q := range []string{"a", "b"} {
+					if _, err := c.Consume(2, ConsumeOptions{Queue: q, Prefetch: 2 * n}, t0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				c.Drain()
+				b.StartTimer()
+				for call := func() { c.Close(1, t0) }; ; call = func() { c.Tick(t0) } {
+					w, rw := c.work, c.roomWork
+					start := time.Now()
+					call()
+					d := time.Since(start)
+					c.Drain()
+					calls++
+					total += d
+					durs = append(durs, d)
+					maxSteps = max(maxSteps, c.work-w)
+					maxRoom = max(maxRoom, c.roomWork-rw)
+					if c.Closing() == 0 {
+						break
+					}
+				}
+				b.StopTimer()
+				if st, _ := c.Queue("a"); st.Unacked != n/2 || st.Ready != 0 {
+					b.Fatalf("queue a after the teardown: %+v", st)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(maxSteps), "max-steps/call")
+			b.ReportMetric(float64(maxRoom), "max-room-steps/call")
+			// Wall time per call: on a loaded machine the maximum is mostly
+			// the process being descheduled, so the median and p99 are
+			// reported beside it.
+			slices.Sort(durs)
+			b.ReportMetric(float64(durs[len(durs)/2].Nanoseconds()), "p50-ns/call")
+			b.ReportMetric(float64(durs[len(durs)*99/100].Nanoseconds()), "p99-ns/call")
+			b.ReportMetric(float64(durs[len(durs)-1].Nanoseconds()), "max-ns/call")
+			b.ReportMetric(float64(total.Nanoseconds())/float64(calls), "ns/call")
+			b.ReportMetric(float64(calls)/float64(b.N), "calls")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

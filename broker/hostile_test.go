@@ -58,13 +58,35 @@ func TestManyConsumersOnOneConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	left := n - n/3
-	before := c.work
-	c.Close(1, t0)
+	before, roomBefore := c.work, c.roomWork
+	// Close and the Ticks after it remove the consumers, at most one step
+	// budget per call.
+	calls := 0
+	for call := func() { c.Close(1, t0) }; ; call = func() { c.Tick(t0) } {
+		w := c.work
+		call()
+		calls++
+		if got := c.work - w; got > DefaultTeardownStep {
+			t.Fatalf("call %d did %d teardown steps, above the budget %d", calls, got, DefaultTeardownStep)
+		}
+		if c.Closing() == 0 {
+			break
+		}
+		if at, ok := c.NextDeadline(); !ok || !at.Equal(t0) {
+			t.Fatalf("a teardown is pending but NextDeadline is %v, %v: the driver would not come back", at, ok)
+		}
+	}
 	// One step per consumer, plus its removal from its queue's room set:
 	// an AVL path, at most 1.45 log2(n) nodes deep, twice (the node and
 	// its successor).
-	if got, bound := c.work-before, uint64(left)*(1+2*avlDepth(n)); got < uint64(left) || got > bound {
-		t.Fatalf("closing a connection with %d consumers did %d steps, want %d..%d", left, got, left, bound)
+	if got := c.work - before; got != uint64(left) {
+		t.Fatalf("closing a connection with %d consumers did %d steps, want %d", left, got, left)
+	}
+	if got, bound := c.roomWork-roomBefore, uint64(left)*2*avlDepth(n); got > bound {
+		t.Fatalf("closing a connection with %d consumers did %d room steps, want at most %d", left, got, bound)
+	}
+	if want := (left + DefaultTeardownStep - 1) / DefaultTeardownStep; calls < want {
+		t.Fatalf("teardown done in %d calls, fewer than %d: a call did more than its budget", calls, want)
 	}
 	if got := c.Stats().Consumers; got != 10 {
 		t.Fatalf("%d consumers left, want the other connection's 10", got)

@@ -66,6 +66,61 @@ func (c *Core) CheckInvariants() error {
 		}
 		consumers += len(cn.consumers)
 	}
+	for _, td := range c.closing {
+		cn := td.cn
+		if !cn.closing || cn.td != td || c.conns[cn.id] == cn {
+			return fmt.Errorf("closing connection %d: not marked closing, or still open", cn.id)
+		}
+		ms := td.appendLive(nil)
+		if len(ms) != cn.live {
+			return fmt.Errorf("closing connection %d: live count %d, but its teardown holds %d deliveries", cn.id, cn.live, len(ms))
+		}
+		for _, m := range ms {
+			if c.queues[m.q.name] != m.q {
+				return fmt.Errorf("closing connection %d: tag %d belongs to deleted queue %s", cn.id, m.tag, m.q.name)
+			}
+			unackedPerQueue[m.q]++
+			bytesPerQueue[m.q] += int64(m.size())
+			if m.consumer != nil {
+				perConsumer[m.consumer]++
+			}
+		}
+		n := 0
+		for cs := cn.chead; cs != nil; cs = cs.cnext {
+			if !cs.active || cs.conn != cn || cn.consumers[cs.tag] != cs {
+				return fmt.Errorf("closing connection %d: consumer %s inactive or owned elsewhere", cn.id, cs.tag)
+			}
+			n++
+		}
+		if n != len(cn.consumers) {
+			return fmt.Errorf("closing connection %d: %d consumers linked, %d by tag", cn.id, n, len(cn.consumers))
+		}
+		consumers += n
+	}
+	for _, cn := range c.allConns() {
+		listed := make(map[*consumer]bool, len(cn.parked))
+		for _, cs := range cn.parked {
+			if !cs.parked && cs.active {
+				return fmt.Errorf("connection %d lists consumer %s as parked, but it is not", cn.id, cs.tag)
+			}
+			listed[cs] = true
+		}
+		for _, cs := range cn.consumers {
+			if cs.parked && !listed[cs] {
+				return fmt.Errorf("consumer %s is parked but not listed on its connection %d", cs.tag, cn.id)
+			}
+		}
+	}
+	for _, cn := range c.unparking {
+		if !cn.unparkQueued {
+			return fmt.Errorf("connection %d queued for unparking without its mark", cn.id)
+		}
+	}
+	for _, q := range c.behind {
+		if !q.behind {
+			return fmt.Errorf("queue %s listed behind without its mark", q.name)
+		}
+	}
 	if consumers != c.nConsumers {
 		return fmt.Errorf("consumer count %d, but connections hold %d", c.nConsumers, consumers)
 	}
@@ -147,13 +202,13 @@ func (c *Core) CheckInvariants() error {
 			return err
 		}
 		for cs := q.consumers.head; cs != nil; cs = cs.next {
-			if !cs.active || cs.q != q || c.conns[cs.conn.id] != cs.conn {
+			if !cs.active || cs.q != q || (c.conns[cs.conn.id] != cs.conn && !cs.conn.closing) {
 				return fmt.Errorf("queue %s: consumer %s is stale", name, cs.tag)
 			}
 			if cs.unacked > cs.prefetch {
 				return fmt.Errorf("queue %s: consumer %s has %d unacked above its prefetch %d", name, cs.tag, cs.unacked, cs.prefetch)
 			}
-			if q.ready.len() > 0 && cs.hasRoom() {
+			if q.ready.len() > 0 && cs.hasRoom() && !q.behind && !(cs.parked && cs.conn.unparkQueued) {
 				return fmt.Errorf("queue %s: %d messages ready while consumer %s has room", name, q.ready.len(), cs.tag)
 			}
 		}
@@ -166,7 +221,7 @@ func (c *Core) CheckInvariants() error {
 			return fmt.Errorf("consumer %s: unacked count %d, but %d deliveries are outstanding", cs.tag, cs.unacked, n)
 		}
 	}
-	for _, cn := range c.conns {
+	for _, cn := range c.allConns() {
 		for _, cs := range cn.consumers {
 			if cs.unacked != perConsumer[cs] {
 				return fmt.Errorf("consumer %s: unacked count %d, but %d deliveries are outstanding", cs.tag, cs.unacked, perConsumer[cs])
@@ -250,7 +305,15 @@ func (c *Core) checkUsage() error {
 			held(q.ready.at(i))
 		}
 	}
-	for _, cn := range c.conns {
+	for _, td := range c.closing {
+		// A closing connection's deliveries were detached at Close: they
+		// are still held (and still charged to their publishers) until
+		// the teardown requeues or dead-letters them.
+		for _, m := range td.appendLive(nil) {
+			held(m)
+		}
+	}
+	for _, cn := range c.allConns() {
 		at(cn.owner.User).Consumers += len(cn.consumers)
 		for _, m := range cn.appendAll(nil) {
 			held(m)

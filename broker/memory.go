@@ -164,6 +164,11 @@ func (c *Core) checkMemory() error {
 			count(m)
 		}
 	}
+	for _, td := range c.closing {
+		for _, m := range td.appendLive(nil) {
+			count(m)
+		}
+	}
 	a := &c.mem
 	if copies != a.copies || bytes != a.copyBytes || prefixBytes != a.prefixBytes {
 		return fmt.Errorf("memory accounting: %d copies, %d bytes, %d prefix bytes; recount: %d, %d, %d",

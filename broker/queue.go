@@ -28,6 +28,9 @@ type queue struct {
 	// allocating a set.
 	routeMark uint64
 	touchMark uint64
+	// behind: a dispatch stopped at its budget of closing consumers to
+	// skip (consumer.go nextConsumer); Core.behind lists it for Tick.
+	behind bool
 
 	c queueCounters
 }

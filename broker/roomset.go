@@ -1,7 +1,7 @@
 package broker
 
 // roomSet indexes the consumers of one queue that have room for one more
-// push (below their prefetch, their connection below its outbound bound),
+// push (below their prefetch, not parked: see outbound.go),
 // ordered by their position in the queue's consumer list. Dispatch asks it
 // for the first consumer with room at or after the round-robin cursor,
 // wrapping to the first one: the consumer the old scan over the whole list
@@ -165,25 +165,24 @@ func (s *roomSet) first(w *uint64) *consumer {
 	return n
 }
 
-// syncRoom makes cs's membership of its queue's room set match whether it
-// has room now. Every change to what hasRoom reads (the consumer's unacked
-// count, its being active, its connection's outbound state) calls it.
+// roomWanted is what a consumer's membership of its queue's room set
+// follows: active, below its prefetch, not parked. Its connection's
+// outbound state is not part of it: a full connection's consumers are
+// parked lazily (outbound.go), so that a crossing costs O(1).
+func (cs *consumer) roomWanted() bool {
+	return cs.active && cs.unacked < cs.prefetch && !cs.parked && !cs.conn.closing
+}
+
+// syncRoom makes cs's membership of its queue's room set match
+// roomWanted. Every change to what it reads (the consumer's unacked count,
+// its being active, parked) calls it.
 func (c *Core) syncRoom(cs *consumer) {
-	want := cs.active && cs.hasRoom()
+	want := cs.roomWanted()
 	switch {
 	case want && !cs.inRoom:
 		cs.q.consumers.room.insert(cs, &c.roomWork)
 	case !want && cs.inRoom:
 		cs.q.consumers.room.remove(cs, &c.roomWork)
-	}
-}
-
-// syncConnRoom resynchronises every consumer of cn after its outbound
-// state changed: O(consumers of cn x log), once per transition, as the
-// dispatch on Writable already was.
-func (c *Core) syncConnRoom(cn *connection) {
-	for _, cs := range cn.consumers {
-		c.syncRoom(cs)
 	}
 }
 
@@ -197,7 +196,9 @@ func (l *consumerList) checkRoom() (string, bool) {
 			return "consumer positions are not increasing in list order", false
 		}
 		prev = cs.pos
-		if cs.inRoom != (cs.active && cs.hasRoom()) {
+		// A closing connection's consumers leave the set lazily
+		// (teardown.go): in it or not, both are right.
+		if cs.inRoom != cs.roomWanted() && !cs.conn.closing {
 			return "consumer " + cs.tag + " room set membership does not match its room", false
 		}
 		if cs.inRoom {
@@ -240,75 +241,4 @@ func checkRoomTree(n *consumer, lo, hi uint64) (int, bool) {
 		return 0, false
 	}
 	return ln + rn + 1, true
-}
-
-// dropConn takes every member whose connection is cn out of the set at
-// once by rebuilding a balanced tree from the others: O(members), which
-// beats one O(log n) removal each (and their cache misses) when cn owns a
-// good part of the set, as when a connection with many consumers closes.
-func (s *roomSet) dropConn(cn *connection, buf []*consumer, w *uint64) []*consumer {
-	buf = appendInOrder(s.root, buf[:0], w)
-	kept := buf[:0]
-	for _, cs := range buf {
-		if cs.conn == cn {
-			cs.inRoom = false
-			cs.rl, cs.rr, cs.rheight = nil, nil, 0
-			continue
-		}
-		kept = append(kept, cs)
-	}
-	s.root, s.n = buildBalanced(kept, w), len(kept)
-	clear(buf)
-	return buf[:0]
-}
-
-func appendInOrder(n *consumer, dst []*consumer, w *uint64) []*consumer {
-	for n != nil {
-		*w++
-		dst = appendInOrder(n.rl, dst, w)
-		dst = append(dst, n)
-		n = n.rr
-	}
-	return dst
-}
-
-// buildBalanced links sorted members into a tree of minimal height.
-func buildBalanced(cs []*consumer, w *uint64) *consumer {
-	if len(cs) == 0 {
-		return nil
-	}
-	*w++
-	mid := len(cs) / 2
-	n := cs[mid]
-	n.rl = buildBalanced(cs[:mid], w)
-	n.rr = buildBalanced(cs[mid+1:], w)
-	n.rfix()
-	return n
-}
-
-// dropConnRoom takes the consumers of a closing connection out of their
-// queues' room sets: queue by queue, individually when the connection owns
-// few of the set's members, by one rebuild when it owns a quarter or more
-// (then the rebuild's O(members) is O(what the connection owns)).
-func (c *Core) dropConnRoom(cn *connection) {
-	qs := c.touched[:0] // free here: Close begins its touch after this
-	for _, cs := range cn.consumers {
-		if !cs.inRoom {
-			continue
-		}
-		l := &cs.q.consumers
-		if l.leaving == 0 {
-			qs = append(qs, cs.q)
-		}
-		l.leaving++
-	}
-	for _, q := range qs {
-		l := &q.consumers
-		if l.leaving >= 64 && 4*l.leaving >= l.room.n {
-			c.roomBuf = l.room.dropConn(cn, c.roomBuf, &c.roomWork)
-		}
-		l.leaving = 0
-	}
-	clear(qs)
-	c.touched = qs[:0]
 }

@@ -126,9 +126,29 @@ func TestDispatchSkipsFullConnectionsInLogTime(t *testing.T) {
 	if _, err := c.Consume(4, ConsumeOptions{Queue: "q", Tag: "c4", Prefetch: 1}, t0); err != nil {
 		t.Fatal(err)
 	}
-	publishOne(t, c, 2, 2) // fills c4
-	c.Drain()
 	bound := 8 * avlDepth(n)
+	// Connection 3 crossed its bound at no cost; its consumers are parked
+	// when dispatch meets them, at most one budget per call (outbound.go),
+	// the calls that follow continuing from Tick. Once they are parked,
+	// publish and ack cost O(log n).
+	perCall := uint64(DefaultTeardownStep+1)*2*avlDepth(n) + bound
+	calls := 0
+	before := c.roomWork
+	publishOne(t, c, 2, 2) // for c4, once the round robin gets past connection 3
+	if got := c.roomWork - before; got > perCall {
+		t.Fatalf("publish did %d steps, bound %d", got, perCall)
+	}
+	for len(c.behind) > 0 {
+		before = c.roomWork
+		c.Tick(t0)
+		calls++
+		if got := c.roomWork - before; got > perCall {
+			t.Fatalf("tick did %d steps, bound %d", got, perCall)
+		}
+	}
+	if effs := c.Drain(); len(effs) != 4 || effs[3].Conn != 4 || effs[3].Delivery.MessageID != "m2" {
+		t.Fatalf("after the parking: %+v, want m1 to connection 3 and m2 to 4", effs)
+	}
 	for round := uint64(1); round <= 5; round++ {
 		before := c.roomWork
 		publishOne(t, c, 2, 2+round)
@@ -156,9 +176,17 @@ func TestDispatchSkipsFullConnectionsInLogTime(t *testing.T) {
 	if err := c.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}
-	// Once connection 3 drains, its consumers have room again and take
-	// the next message in round-robin order.
+	if calls < n/DefaultTeardownStep {
+		t.Fatalf("%d consumers parked within %d calls: more than a budget per call", n, calls)
+	}
+	// Once connection 3 drains, its consumers have room again (an unpark
+	// job, one budget per call) and take the next message in round-robin
+	// order.
+	before = c.roomWork
 	c.Writable(3, 0, t0)
+	if got := c.roomWork - before; got > perCall {
+		t.Fatalf("writable did %d steps, bound %d", got, perCall)
+	}
 	c.Drain()
 	publishOne(t, c, 2, 100)
 	effs := c.Drain()

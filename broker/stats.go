@@ -40,6 +40,13 @@ type Stats struct {
 	Truncated    bool   `json:"truncated,omitempty"`
 	NextQueue    string `json:"next_queue,omitempty"`
 	NextExchange string `json:"next_exchange,omitempty"`
+	// NextQueueToken and NextExchangeToken, in a session's reply, stand
+	// for a position the client may not see: the scan bound cut the list
+	// before any entry it may see, so there is no name to continue after.
+	// The client continues with the token instead (docs/protocol.md,
+	// "Stats replies"); it is valid on that connection only.
+	NextQueueToken    uint64 `json:"next_queue_token,omitempty"`
+	NextExchangeToken uint64 `json:"next_exchange_token,omitempty"`
 	// MemoryShare, in a session's reply to a user that has a memory share
 	// (UserLimits.QueuedBytes), is that share and what the user holds
 	// against it (Usage.QueuedBytes); absent otherwise.
@@ -326,6 +333,11 @@ func (c *Core) Held() []HeldMessage {
 	unacked := make(map[*queue][]*message)
 	for _, cn := range c.conns {
 		for _, m := range cn.appendAll(nil) {
+			unacked[m.q] = append(unacked[m.q], m)
+		}
+	}
+	for _, td := range c.closing {
+		for _, m := range td.appendLive(nil) {
 			unacked[m.q] = append(unacked[m.q], m)
 		}
 	}

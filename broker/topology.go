@@ -187,6 +187,9 @@ func (c *Core) DeleteQueue(name string, now time.Time) (int, error) {
 	for q.consumers.len() > 0 {
 		cs := q.consumers.head
 		c.removeConsumer(cs)
+		if cs.conn.closing {
+			continue // its connection is gone: nobody to tell
+		}
 		c.out = append(c.out, Effect{
 			Kind: EffectCancelled,
 			Conn: cs.conn.id,

@@ -300,9 +300,10 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	buf := wire.AppendPreamble(nil)
-	// Confirm durability is always asked for: it costs nothing, and a
-	// broker that predates it simply does not grant it.
-	features := wire.FeatureConfirmDurability | wire.FeatureRejectReasons
+	// Confirm durability, stats cursors and reject reasons are always asked
+	// for: they cost nothing, and a broker that predates them simply does
+	// not grant them.
+	features := wire.FeatureConfirmDurability | wire.FeatureStatsCursor | wire.FeatureRejectReasons
 	if !c.opts.NoSharedPrefixes {
 		features |= wire.FeatureSharedPrefixes
 	}

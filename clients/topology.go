@@ -379,6 +379,139 @@ func (c *Conn) BrokerStats(ctx context.Context) (json.RawMessage, error) {
 	return json.RawMessage(rep.json), nil
 }
 
+// StatsList names the list a stats cursor continues.
+type StatsList uint8
+
+// The lists of a stats document.
+const (
+	StatsQueues    = StatsList(wire.StatsQueues)
+	StatsExchanges = StatsList(wire.StatsExchanges)
+)
+
+// StatsCursor asks for one page of the broker's statistics (docs/protocol.md,
+// "Stats replies"). The zero value asks for the first page of both lists.
+// Otherwise List names the list to continue, from after the name After
+// (a document's "next_queue" or "next_exchange") or, when Resume is not 0,
+// from a resume token ("next_queue_token", "next_exchange_token"), which
+// is valid only on the connection that received it.
+type StatsCursor struct {
+	List   StatsList
+	After  string
+	Resume uint64
+}
+
+// ErrStatsCursorUnsupported: the broker did not grant stats cursors
+// (wire.FeatureStatsCursor), so only the first stats page can be read.
+var ErrStatsCursorUnsupported = errors.New("clients: the broker does not support stats cursors: only the first stats page can be read")
+
+// BrokerStatsPage asks for one page of the broker's statistics: BrokerStats
+// with a cursor. The document's "truncated", "next_queue",
+// "next_queue_token", "next_exchange" and "next_exchange_token" say where
+// the next page starts; EachBrokerStatsPage follows them.
+func (c *Conn) BrokerStatsPage(ctx context.Context, cur StatsCursor) (json.RawMessage, error) {
+	f := wire.Stats{List: uint8(cur.List), After: cur.After, Resume: cur.Resume}
+	if f.List != 0 {
+		if cur.List != StatsQueues && cur.List != StatsExchanges {
+			return nil, fmt.Errorf("stats page: list %d is neither StatsQueues nor StatsExchanges: %w", cur.List, ErrInvalid)
+		}
+		if cur.After == "" && cur.Resume == 0 {
+			return nil, fmt.Errorf("stats page: a cursor needs After or Resume (the zero StatsCursor asks for the first page): %w", ErrInvalid)
+		}
+		if len(cur.After) > wire.MaxNameLen {
+			return nil, fmt.Errorf("stats page: cursor name is %d bytes, the limit is %d: %w", len(cur.After), wire.MaxNameLen, ErrInvalid)
+		}
+		// The grant of the connection live now; a reconnect to a broker
+		// without the feature between this check and the send would make
+		// that broker close the connection (code 104).
+		c.mu.Lock()
+		granted := c.server.Features&wire.FeatureStatsCursor != 0
+		c.mu.Unlock()
+		if !granted {
+			return nil, fmt.Errorf("stats page: %w", ErrStatsCursorUnsupported)
+		}
+	} else if cur.After != "" || cur.Resume != 0 {
+		return nil, fmt.Errorf("stats page: a cursor position without a List: %w", ErrInvalid)
+	}
+	rep, err := c.roundTrip(ctx, "stats", true, func(dst []byte, id uint64) []byte {
+		f.ReqID = id
+		return wire.AppendStats(dst, &f)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(rep.json), nil
+}
+
+// statsNext is the cursor part of a stats document.
+type statsNext struct {
+	Truncated         bool   `json:"truncated"`
+	NextQueue         string `json:"next_queue"`
+	NextQueueToken    uint64 `json:"next_queue_token"`
+	NextExchange      string `json:"next_exchange"`
+	NextExchangeToken uint64 `json:"next_exchange_token"`
+}
+
+func (n statsNext) cursor(list StatsList) (StatsCursor, bool) {
+	name, token := n.NextQueue, n.NextQueueToken
+	if list == StatsExchanges {
+		name, token = n.NextExchange, n.NextExchangeToken
+	}
+	switch {
+	case token != 0:
+		return StatsCursor{List: list, Resume: token}, true
+	case name != "":
+		return StatsCursor{List: list, After: name}, true
+	}
+	return StatsCursor{}, false
+}
+
+// EachBrokerStatsPage reads the broker's statistics page by page and calls
+// fn with each document, until every list is complete or fn returns an
+// error (which it returns). The first page has both lists; the pages after
+// it continue the queues, then the exchanges, and list nothing of the
+// other one. A page truncated on a broker without stats cursors ends with
+// ErrStatsCursorUnsupported after fn saw it. A resume token does not
+// survive a reconnect: if the connection is replaced between two pages,
+// the broker refuses the token (code 101) and the walk ends with that
+// error; call again to start over.
+func (c *Conn) EachBrokerStatsPage(ctx context.Context, fn func(json.RawMessage) error) error {
+	doc, err := c.BrokerStatsPage(ctx, StatsCursor{})
+	if err != nil {
+		return err
+	}
+	var first statsNext
+	if err := json.Unmarshal(doc, &first); err != nil {
+		return fmt.Errorf("stats: %w", err)
+	}
+	if err := fn(doc); err != nil {
+		return err
+	}
+	for _, list := range []StatsList{StatsQueues, StatsExchanges} {
+		next, prev := first, StatsCursor{}
+		for {
+			cur, more := next.cursor(list)
+			if !more {
+				break
+			}
+			if cur == prev {
+				return fmt.Errorf("stats: the broker answered cursor %+v with itself: paging would not end", cur)
+			}
+			prev = cur
+			if doc, err = c.BrokerStatsPage(ctx, cur); err != nil {
+				return err
+			}
+			next = statsNext{}
+			if err := json.Unmarshal(doc, &next); err != nil {
+				return fmt.Errorf("stats: %w", err)
+			}
+			if err := fn(doc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // Fetch takes one message from queue without subscribing (a pull, AMQP's
 // basic.get): ok is false when the queue is empty. The delivery is the
 // caller's to settle with Delivery.Ack, Nack or Reject; until then the

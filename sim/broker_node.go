@@ -277,13 +277,18 @@ func (b *brokerNode) onBroken(c *Conn) {
 func (b *brokerNode) closeConn(bc *brokerConn, why string) {
 	bc.gone = true
 	if bc.meter != nil {
+		// Close also spends its budget on older teardowns still pending.
+		older := b.core.Closing() > 0
 		w0, _ := b.core.WorkMeter()
 		bc.s.Close(b.w.Now().Time())
 		w1, states := b.core.WorkMeter()
 		b.judgeLoad(fmt.Sprintf("close of connection %d (%s; %d consumes, %d deliveries)", bc.c.ID, why, bc.meter.consumes, bc.meter.delivered),
-			w1-w0, uint64(states), bc.meter.closeBound(), 0)
+			w1-w0, uint64(states), bc.meter.closeBound(older), 0)
 	} else {
 		bc.s.Close(b.w.Now().Time())
+	}
+	if b.core.Closing() > 0 {
+		b.st.cov.ChunkedTeardown++
 	}
 	delete(b.byID, bc.c.ID)
 	b.w.trace.begin(b.w.Now(), "broker").word("close").num("conn", uint64(bc.c.ID)).str("why", why).end()
@@ -410,6 +415,12 @@ func effectWord(k broker.EffectKind) string {
 	return "effect"
 }
 
+// simTeardownStep is the broker's teardown budget in the simulator: far
+// below the default, so that the closes of honest receivers holding a
+// few deliveries, not only the hostile-load node's, are cut into steps
+// (broker/teardown.go) and the checkers see chunked redelivery.
+const simTeardownStep = 16
+
 // nextDeadline is the earliest timer of the core and all sessions.
 func (b *brokerNode) nextDeadline() (VTime, bool) {
 	var at VTime
@@ -450,7 +461,14 @@ func (b *brokerNode) arm() {
 // tick runs the core's and the sessions' timers that are due.
 func (b *brokerNode) tick() {
 	now := b.w.Now().Time()
-	b.core.Tick(now)
+	if b.st.load != nil {
+		w0, _ := b.core.WorkMeter()
+		b.core.Tick(now)
+		w1, states := b.core.WorkMeter()
+		b.judgeLoad("tick (teardown and unpark steps)", w1-w0, uint64(states), boundCallWork, 0)
+	} else {
+		b.core.Tick(now)
+	}
 	for _, bc := range b.conns {
 		if t, ok := bc.s.NextDeadline(); ok && !t.After(now) {
 			bc.s.Tick(now)

@@ -51,7 +51,14 @@
 // bursts, a greedy consumer that never acks, floods. The broker node feeds
 // its connections one frame at a time and checks each command's cost in the
 // core (Core.WorkMeter) against a bound computed from that command's own
-// input (Result.LoadViolations). See load.go.
+// input (Result.LoadViolations), and every Tick against one core call's
+// bound. See load.go.
+//
+// The broker runs with a teardown budget of 16 steps per call
+// (simTeardownStep), so that a closing receiver holding more than a few
+// deliveries is torn down over several Ticks (broker/teardown.go) while the
+// other clients keep working: the checkers see its messages come back in
+// steps (coverage point chunked-teardown).
 //
 // # Durable queues
 //

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -431,8 +432,14 @@ const (
 	// more follow (broker/session/guard.go, TestStatsPageCost).
 	boundStatsWork = 2 * (1000 + 1)
 	// boundOtherWork: any other command (declare, bind, consume, publish,
-	// ack) removes or lists nothing.
-	boundOtherWork = 0
+	// ack) removes or lists nothing itself, but its dispatch may remove
+	// consumers of closing connections or park those of full ones that it
+	// meets: at most one teardown budget per call (broker/consumer.go).
+	boundOtherWork = simTeardownStep
+	// boundCallWork bounds any one core call's teardown work: one budget
+	// of skips, one of unparking, one of teardown plus one heap sift path
+	// (broker/teardown.go, broker/outbound.go).
+	boundCallWork = 3*simTeardownStep + 64
 )
 
 // boundFor is the bound of one command of the load node: work and topic
@@ -471,9 +478,22 @@ func boundFor(t wire.FrameType, payload []byte, m *loadMeter, pats *loadPatterns
 }
 
 // closeBound is the bound of tearing down one of the load node's
-// connections: one step per consumer it registered and per unacked copy
-// it held (at most what it was delivered), TestManyConsumersOnOneConnection.
-func (m *loadMeter) closeBound() uint64 { return m.consumes + m.delivered }
+// connections: one step per consumer it registered, and per unacked copy
+// it held (at most what it was delivered) one to collect it, one to pop it
+// and one per heap level on each of heapify and pop
+// (TestManyConsumersOnOneConnection, broker/teardown.go). Close itself does
+// at most one budget of it; the rest runs in the Ticks that follow, each
+// judged against boundCallWork.
+// With older, other teardowns were pending, and Close may spend its
+// budget on them too.
+func (m *loadMeter) closeBound(older bool) uint64 {
+	d := m.delivered
+	own := m.consumes + d*(2+2*uint64(bits.Len64(d)))
+	if older {
+		own += simTeardownStep + 64
+	}
+	return min(own, boundCallWork)
+}
 
 // meterFeed feeds bc's buffered input one frame at a time, checking each
 // command's cost. It returns the feed error, if any.

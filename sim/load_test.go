@@ -110,8 +110,8 @@ func TestLoadBoundsAndViolation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w, s, what := boundFor(typ, payload, m, &p); w != 0 || s != 11*4 || !strings.Contains(what, "publish to l.topic") {
-		t.Fatalf("topic publish bound: work %d, states %d (%s); want 0 and (10+1)*4", w, s, what)
+	if w, s, what := boundFor(typ, payload, m, &p); w != simTeardownStep || s != 11*4 || !strings.Contains(what, "publish to l.topic") {
+		t.Fatalf("topic publish bound: work %d, states %d (%s); want the teardown budget and (10+1)*4", w, s, what)
 	}
 	st := wire.AppendStats(nil, &wire.Stats{ReqID: 1})
 	typ, payload, _, _ = wire.SplitFrame(st, 0)
@@ -119,8 +119,14 @@ func TestLoadBoundsAndViolation(t *testing.T) {
 		t.Fatalf("stats bound %d", w)
 	}
 	m.consumes, m.delivered = 3, 5
-	if m.closeBound() != 8 {
-		t.Fatalf("close bound %d", m.closeBound())
+	// 3 consumers, and 5 copies at 2 steps plus 2 x 3 heap levels each.
+	if got := m.closeBound(false); got != 3+5*(2+2*3) {
+		t.Fatalf("close bound %d", got)
+	}
+	// Older teardowns pending: one more budget and sift path, but never
+	// above one call's bound.
+	if got := m.closeBound(true); got != boundCallWork {
+		t.Fatalf("close bound with older teardowns %d, want %d", got, boundCallWork)
 	}
 
 	w := newWorld(1, nil)

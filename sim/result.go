@@ -155,6 +155,9 @@ type Coverage struct {
 	DeadLetter       uint64 // a delivery from the dead-letter queue
 	CrashInFsync     uint64 // a receiver crashed inside an fsync
 	ParkedTwin       uint64 // a redelivery arrived while its twin was being processed
+	// ChunkedTeardown: a connection closed with more than one teardown
+	// budget of work, so its requeues went on in later Ticks.
+	ChunkedTeardown uint64
 	// ExpiredHeld: a receiver's consumer engine learned that the broker
 	// took back a delivery it still held (ack timeout), so that delivery
 	// no longer counts against the prefetch (ConsumerStats.Expired plus
@@ -253,6 +256,7 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(check.SometimesDeadLetter, c.DeadLetter)
 	cv.Add(check.SometimesFsyncCrash, c.CrashInFsync)
 	cv.Add("parked-twin", c.ParkedTwin)
+	cv.Add("chunked-teardown", c.ChunkedTeardown)
 	cv.Add("expired-while-held", c.ExpiredHeld)
 	cv.Add(SometimesPrefixedDelivery, c.PrefixedDelivery)
 	cv.Add(SometimesPrefixEvicted, c.PrefixEvicted)

@@ -161,7 +161,7 @@ func (st *runState) build() {
 	st.oracle = newEnqueueOracle(st.topo.model, st.topo.queues, work.Durable, broker.DefaultDedupWindow)
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
 	st.brk = &brokerNode{w: w, st: st,
-		cfg: broker.Config{NoDefaults: true, Mutations: broker.Mutations{
+		cfg: broker.Config{NoDefaults: true, TeardownStep: simTeardownStep, Mutations: broker.Mutations{
 			NoDedup:              st.mut.BrokerNoDedup,
 			NoRequeueOnClose:     st.mut.NoRequeueOnDisconnect,
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,

@@ -257,12 +257,18 @@ func (h *Handler) listQueues(w http.ResponseWriter, r *http.Request, u *user) {
 		return
 	}
 	var page []broker.QueueStats
-	next := ""
+	next, visited := "", ""
+	scanned := 0
 	h.srv.Admin(func(core *broker.Core, _ time.Time) {
 		core.EachQueue(startFor(vhost, after), func(q broker.QueueStats) bool {
 			if pastVhost(q.Name, vhost) {
 				return false
 			}
+			if scanned++; scanned > h.maxScan {
+				next = visited // a page cut short by the scan bound
+				return false
+			}
+			visited = q.Name
 			if !inVhost(q.Name, vhost) || !u.seeQueue(q.Name) {
 				return true
 			}
@@ -333,6 +339,12 @@ func consumerOf(c broker.ConsumerInfo) consumerJSON {
 	vhost, q := broker.SplitQualified(c.Queue)
 	return consumerJSON{Queue: q, Vhost: vhost, Tag: c.Tag, Connection: connName(c.Conn), Prefetch: c.Prefetch, Unacked: c.Unacked}
 }
+
+// defaultMaxScan bounds the entries one listing request visits, seen by the user
+// or not: a user who may see few of many queues gets a short (even empty)
+// page and a cursor to go on from, so that a request's cost follows its
+// page size, not the broker's size.
+const defaultMaxScan = 10 * MaxPageSize
 
 // maxDetailEntries bounds the bindings and consumers a queue's detail
 // lists (the broker's per-user limits bound them too).
@@ -614,12 +626,18 @@ func (h *Handler) listExchanges(w http.ResponseWriter, r *http.Request, u *user)
 	}
 	out := []exchangeJSON{}
 	next := ""
-	var last string
+	var last, visited string
+	scanned := 0
 	h.srv.Admin(func(core *broker.Core, _ time.Time) {
 		core.EachExchange(startFor(vhost, after), func(e broker.ExchangeStats) bool {
 			if pastVhost(e.Name, vhost) {
 				return false
 			}
+			if scanned++; scanned > h.maxScan {
+				next = visited
+				return false
+			}
+			visited = e.Name
 			if !inVhost(e.Name, vhost) || !u.seeExchange(e.Name) {
 				return true
 			}
@@ -657,13 +675,19 @@ func (h *Handler) listBindings(w http.ResponseWriter, r *http.Request, u *user) 
 		cur[0] = startFor(vhost, "")
 	}
 	out := []bindingJSON{}
-	var last broker.BindingInfo
+	var last, visited broker.BindingInfo
 	next := ""
+	scanned := 0
 	h.srv.Admin(func(core *broker.Core, _ time.Time) {
 		core.EachBinding(cur[0], cur[1], cur[2], func(b broker.BindingInfo) bool {
 			if pastVhost(b.Exchange, vhost) {
 				return false
 			}
+			if scanned++; scanned > h.maxScan {
+				next = encodeCursor(visited.Exchange, visited.Queue, visited.Key)
+				return false
+			}
+			visited = b
 			if !inVhost(b.Exchange, vhost) || !u.seeExchange(b.Exchange) || !u.seeQueue(b.Queue) {
 				return true
 			}
@@ -762,13 +786,15 @@ func (h *Handler) listConnections(w http.ResponseWriter, r *http.Request, u *use
 	after := connIDParam(cursor)
 	out := []connJSON{}
 	truncated := false
+	scanned := 0
 	for !truncated {
 		conns, more := h.srv.Connections(after, size)
 		for i, c := range conns {
-			if len(out) == size {
+			if len(out) == size || scanned == h.maxScan {
 				truncated = true
 				break
 			}
+			scanned++
 			after = c.ID
 			if h.seeConn(u, c) {
 				out = append(out, connOf(c))
@@ -845,63 +871,78 @@ type overviewJSON struct {
 	Truncated    bool             `json:"truncated,omitempty"`
 }
 
-// maxOverviewQueues bounds the queues the overview sums (the broker's
-// default MaxQueues): beyond it the totals cover the first ones by name and
-// say truncated.
+// maxOverviewQueues bounds the queues (and exchanges) one overview visits
+// (the broker's default MaxQueues): beyond it the totals cover the first
+// ones by name and say truncated.
 const maxOverviewQueues = broker.DefaultMaxQueues
 
-// overview sums the queues the user may see: O(queues), bounded by
-// maxOverviewQueues.
-func (h *Handler) overview(w http.ResponseWriter, _ *http.Request, u *user) {
-	var (
-		sum       broker.QueueStats
-		nq, nx    int
-		summary   broker.Stats
-		truncated bool
-	)
-	h.srv.Admin(func(core *broker.Core, _ time.Time) {
-		summary = core.StatsSummary()
-		visited := 0
-		core.EachQueue("", func(q broker.QueueStats) bool {
-			if visited++; visited > maxOverviewQueues {
-				truncated = true
-				return false
-			}
-			if !u.seeQueue(q.Name) {
-				return true
-			}
-			nq++
-			sum.Ready += q.Ready
-			sum.Unacked += q.Unacked
-			sum.Consumers += q.Consumers
-			sum.Published += q.Published
-			sum.Delivered += q.Delivered
-			sum.Redelivered += q.Redelivered
-			sum.Acked += q.Acked
-			sum.DeadLettered += q.DeadLettered
-			sum.Discarded += q.Discarded
-			sum.Refused += q.Refused
-			sum.Duplicates += q.Duplicates
+// overviewTotals are a user's sums over the queues it may see.
+type overviewTotals struct {
+	sum       broker.QueueStats
+	nq, nx    int
+	truncated bool
+}
+
+// totals sums the queues u may see: O(min(queues, maxOverviewQueues)),
+// in pages of the server's lock (server.Server.EachQueue), at most once
+// per overviewMaxAge per user (the answer is reused meanwhile).
+func (h *Handler) totals(u *user, now time.Time) overviewTotals {
+	if t, ok := h.rates.cachedTotals(u.name, u.users, now, h.overviewMaxAge); ok {
+		return t
+	}
+	var t overviewTotals
+	visited := 0
+	h.srv.EachQueue(func(q broker.QueueStats) bool {
+		if visited++; visited > maxOverviewQueues {
+			t.truncated = true
+			return false
+		}
+		if !u.seeQueue(q.Name) {
 			return true
-		})
-		visited = 0
+		}
+		t.nq++
+		t.sum.Ready += q.Ready
+		t.sum.Unacked += q.Unacked
+		t.sum.Consumers += q.Consumers
+		t.sum.Published += q.Published
+		t.sum.Delivered += q.Delivered
+		t.sum.Redelivered += q.Redelivered
+		t.sum.Acked += q.Acked
+		t.sum.DeadLettered += q.DeadLettered
+		t.sum.Discarded += q.Discarded
+		t.sum.Refused += q.Refused
+		t.sum.Duplicates += q.Duplicates
+		return true
+	})
+	visited = 0
+	h.srv.Admin(func(core *broker.Core, _ time.Time) {
 		core.EachExchange("", func(e broker.ExchangeStats) bool {
 			if visited++; visited > maxOverviewQueues {
-				truncated = true
+				t.truncated = true
 				return false
 			}
 			if u.seeExchange(e.Name) {
-				nx++
+				t.nx++
 			}
 			return true
 		})
 	})
+	h.rates.storeTotals(u.name, u.users, now, t)
+	return t
+}
+
+// overview sums the queues the user may see (totals).
+func (h *Handler) overview(w http.ResponseWriter, _ *http.Request, u *user) {
+	var summary broker.Stats
+	h.srv.Admin(func(core *broker.Core, _ time.Time) { summary = core.StatsSummary() })
 	now := time.Now()
-	rt, hist := h.rates.overview(now, counters{Published: sum.Published, Delivered: sum.Delivered, Redelivered: sum.Redelivered, Acked: sum.Acked, DeadLettered: sum.DeadLettered}, sum.Ready, sum.Unacked)
+	t := h.totals(u, now)
+	sum := t.sum
+	rt, hist := h.rates.overview(u.name, now, counters{Published: sum.Published, Delivered: sum.Delivered, Redelivered: sum.Redelivered, Acked: sum.Acked, DeadLettered: sum.DeadLettered}, sum.Ready, sum.Unacked)
 	o := overviewJSON{
 		Product:      "CipherMQ",
 		User:         u.name,
-		ObjectTotals: map[string]int{"queues": nq, "exchanges": nx, "consumers": sum.Consumers},
+		ObjectTotals: map[string]int{"queues": t.nq, "exchanges": t.nx, "consumers": sum.Consumers},
 		QueueTotals:  map[string]int{"messages_ready": sum.Ready, "messages_unacknowledged": sum.Unacked, "messages": sum.Ready + sum.Unacked},
 		MessageStats: messageStats{
 			Publish: sum.Published, PublishDetails: rate{rt.Published},
@@ -912,7 +953,7 @@ func (h *Handler) overview(w http.ResponseWriter, _ *http.Request, u *user) {
 			Duplicates: sum.Duplicates, Discarded: sum.Discarded, Refused: sum.Refused,
 		},
 		History:   hist,
-		Truncated: truncated,
+		Truncated: t.truncated,
 	}
 	if u.wide() {
 		o.ObjectTotals["connections"] = summary.Connections

@@ -49,16 +49,24 @@ type Options struct {
 	// (default 1s): a sample older than this is replaced at the next
 	// request.
 	RateInterval time.Duration
+	// OverviewMaxAge is how long a user's /api/overview totals are reused
+	// (default RateInterval; negative: recomputed at every request).
+	OverviewMaxAge time.Duration
+	// MaxScan bounds the entries one listing request visits (default
+	// 10,000; tests lower it).
+	MaxScan int
 }
 
 // Handler serves the management API and the console.
 type Handler struct {
-	srv    *server.Server
-	log    *slog.Logger
-	mux    *http.ServeMux
-	rates  *rates
-	api    []apiRoute
-	logins *loginCache
+	srv   *server.Server
+	log   *slog.Logger
+	mux   *http.ServeMux
+	rates *rates
+	api   []apiRoute
+
+	overviewMaxAge time.Duration
+	maxScan        int
 }
 
 // NewHandler returns the management handler for srv: /api/... and the
@@ -70,7 +78,14 @@ func NewHandler(srv *server.Server, opts Options) *Handler {
 	if opts.RateInterval <= 0 {
 		opts.RateInterval = time.Second
 	}
-	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval), logins: newLoginCache()}
+	if opts.OverviewMaxAge == 0 {
+		opts.OverviewMaxAge = opts.RateInterval
+	}
+	if opts.MaxScan <= 0 {
+		opts.MaxScan = defaultMaxScan
+	}
+	h := &Handler{srv: srv, log: opts.Logger, mux: http.NewServeMux(), rates: newRates(opts.RateInterval),
+		overviewMaxAge: opts.OverviewMaxAge, maxScan: opts.MaxScan}
 	h.routes()
 	return h
 }
@@ -88,6 +103,7 @@ type user struct {
 	tags   []string
 	ids    map[string]*access.Identity // by vhost
 	vhosts []string                    // sorted
+	users  *access.DB                  // the users file it logged in with (nil: no users)
 }
 
 func (u *user) has(tag string) bool { return slices.Contains(u.tags, tag) }
@@ -185,29 +201,20 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) *user {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	// Throttling first, as for broker logins: after too many failures even
-	// recently verified credentials wait.
-	var good bool
-	var err error
-	if h.srv.LoginThrottled(sourceIP(r.RemoteAddr)) {
-		err = server.ErrThrottled
-	} else {
-		good, err = h.logins.check(db, name, pass, func() (bool, error) {
-			return h.srv.CheckPassword(ctx, sourceIP(r.RemoteAddr), name, []byte(pass))
-		})
-	}
+	login, err := h.srv.AuthenticateHTTP(ctx, name, []byte(pass), r.RemoteAddr)
 	if errors.Is(err, server.ErrThrottled) {
 		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management login throttled", "remote", r.RemoteAddr, "user", name)
 		w.Header().Set("Retry-After", "60")
 		writeError(w, http.StatusTooManyRequests, "too_many_requests", err.Error())
 		return nil
 	}
-	if !good {
-		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management authentication failed", "remote", r.RemoteAddr, "user", name)
+	if err != nil {
+		audit.Log(h.log, slog.LevelWarn, audit.AuthFailure, "management authentication failed", "remote", r.RemoteAddr, "user", name, "err", err)
 		h.challenge(w, r, "authentication failed: unknown user or wrong password")
 		return nil
 	}
-	u := &user{name: name, tags: db.Tags(name), ids: map[string]*access.Identity{}}
+	db = login.Users
+	u := &user{name: name, tags: login.Tags, ids: map[string]*access.Identity{}, users: db}
 	for _, v := range db.Vhosts(name) {
 		id, err := db.Identity(name, v)
 		if err != nil {

@@ -3,6 +3,8 @@ package mgmt
 import (
 	"sync"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/access"
 )
 
 // counters are the monotonic counters rates are computed from.
@@ -29,10 +31,21 @@ type series struct {
 type rates struct {
 	interval time.Duration
 
-	mu      sync.Mutex
-	queues  map[string]*series // by core queue name
-	overall series
-	history []historyPoint // the overview's recent rates, for the chart
+	mu     sync.Mutex
+	queues map[string]*series // by core queue name
+	views  map[string]*view   // the overview of each user, by name
+}
+
+// view is one user's overview: its totals (reused for a moment), the
+// rates of those totals and their recent history for the chart. Users see
+// different queues, so each has its own.
+type view struct {
+	users     *access.DB // the users file the totals were computed under
+	totalsAt  time.Time
+	totals    overviewTotals
+	hasTotals bool
+	overall   series
+	history   []historyPoint
 }
 
 // historyPoint is one point of the overview's chart.
@@ -49,11 +62,12 @@ type historyPoint struct {
 const (
 	maxHistory      = 120
 	maxRateSeries   = 20_000 // per-queue series kept; beyond, the stalest go
+	maxViews        = 256    // users' overviews kept; beyond, the stalest go
 	rateSeriesStale = 10 * time.Minute
 )
 
 func newRates(interval time.Duration) *rates {
-	return &rates{interval: interval, queues: make(map[string]*series)}
+	return &rates{interval: interval, queues: make(map[string]*series), views: make(map[string]*view)}
 }
 
 // observe records c for s at now (if the last sample is at least interval
@@ -125,19 +139,59 @@ func (r *rates) pruneLocked(now time.Time) {
 	}
 }
 
-// overview returns the broker-wide rates and appends to the chart history
-// when a new sample was taken.
-func (r *rates) overview(now time.Time, c counters, ready, unacked int) (counters64, []historyPoint) {
+// viewLocked returns user's view, making room for it.
+func (r *rates) viewLocked(user string, now time.Time) *view {
+	v := r.views[user]
+	if v == nil {
+		if len(r.views) >= maxViews {
+			for k, old := range r.views {
+				if now.Sub(old.overall.seen) > rateSeriesStale {
+					delete(r.views, k)
+				}
+			}
+			if len(r.views) >= maxViews {
+				clear(r.views)
+			}
+		}
+		v = &view{}
+		r.views[user] = v
+	}
+	return v
+}
+
+// cachedTotals returns user's totals if they were computed under the same
+// users file less than maxAge ago.
+func (r *rates) cachedTotals(user string, users *access.DB, now time.Time, maxAge time.Duration) (overviewTotals, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	before := r.overall.cur.at
-	rt, ok := r.observe(&r.overall, now, c)
-	if ok && !r.overall.cur.at.Equal(before) {
-		r.history = append(r.history, historyPoint{At: now.UnixMilli(), Publish: rt.Published, Deliver: rt.Delivered,
+	v := r.views[user]
+	if v == nil || !v.hasTotals || v.users != users || maxAge < 0 || now.Sub(v.totalsAt) >= maxAge {
+		return overviewTotals{}, false
+	}
+	return v.totals, true
+}
+
+func (r *rates) storeTotals(user string, users *access.DB, now time.Time, t overviewTotals) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.viewLocked(user, now)
+	v.users, v.totalsAt, v.totals, v.hasTotals = users, now, t, true
+}
+
+// overview returns the rates of user's totals and appends to its chart
+// history when a new sample was taken.
+func (r *rates) overview(user string, now time.Time, c counters, ready, unacked int) (counters64, []historyPoint) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.viewLocked(user, now)
+	before := v.overall.cur.at
+	rt, ok := r.observe(&v.overall, now, c)
+	if ok && !v.overall.cur.at.Equal(before) {
+		v.history = append(v.history, historyPoint{At: now.UnixMilli(), Publish: rt.Published, Deliver: rt.Delivered,
 			Ack: rt.Acked, Redeliver: rt.Redelivered, Ready: ready, Unacked: unacked})
-		if len(r.history) > maxHistory {
-			r.history = append(r.history[:0], r.history[len(r.history)-maxHistory:]...)
+		if len(v.history) > maxHistory {
+			v.history = append(v.history[:0], v.history[len(v.history)-maxHistory:]...)
 		}
 	}
-	return rt, append([]historyPoint(nil), r.history...)
+	return rt, append([]historyPoint(nil), v.history...)
 }

@@ -3,8 +3,6 @@ package mgmt
 import (
 	"testing"
 	"time"
-
-	"github.com/ciphermq/ciphermq/broker/access"
 )
 
 func TestRatesFromSampledCounters(t *testing.T) {
@@ -32,36 +30,10 @@ func TestRatesFromSampledCounters(t *testing.T) {
 	}
 	// The overview keeps a bounded history for its chart.
 	for i := range maxHistory + 10 {
-		r.overview(t0.Add(time.Duration(i)*time.Second), counters{Published: uint64(i * 10)}, i, 0)
+		r.overview("u", t0.Add(time.Duration(i)*time.Second), counters{Published: uint64(i * 10)}, i, 0)
 	}
-	_, hist := r.overview(t0.Add(time.Duration(maxHistory+10)*time.Second), counters{Published: uint64((maxHistory + 10) * 10)}, 0, 0)
+	_, hist := r.overview("u", t0.Add(time.Duration(maxHistory+10)*time.Second), counters{Published: uint64((maxHistory + 10) * 10)}, 0, 0)
 	if len(hist) != maxHistory || hist[len(hist)-1].Publish != 10 {
 		t.Fatalf("history: %d points, last %+v", len(hist), hist[len(hist)-1])
-	}
-}
-
-func TestLoginCacheRemembersSuccessesOnly(t *testing.T) {
-	c := newLoginCache()
-	db1, db2 := &access.DB{}, &access.DB{}
-	calls := 0
-	verify := func(ok bool) func() (bool, error) {
-		return func() (bool, error) { calls++; return ok, nil }
-	}
-	if ok, _ := c.check(db1, "u", "bad", verify(false)); ok || calls != 1 {
-		t.Fatal("a wrong password passed")
-	}
-	if ok, _ := c.check(db1, "u", "bad", verify(false)); ok || calls != 2 {
-		t.Fatal("a failure was cached")
-	}
-	c.check(db1, "u", "good", verify(true))
-	if ok, _ := c.check(db1, "u", "good", verify(false)); !ok || calls != 3 {
-		t.Fatalf("a recent success was verified again (calls %d)", calls)
-	}
-	if ok, _ := c.check(db1, "u", "goodX", verify(false)); ok {
-		t.Fatal("another password matched the cached one")
-	}
-	// A reloaded users file forgets everything.
-	if ok, _ := c.check(db2, "u", "good", verify(false)); ok {
-		t.Fatal("a success survived a users file reload")
 	}
 }

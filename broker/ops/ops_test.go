@@ -281,6 +281,13 @@ func TestMetricsEqualStatsAfterWorkload(t *testing.T) {
 	if got := mustValue(t, agg, "ciphermq_publish_confirm_latency_seconds"); got != 17 {
 		t.Errorf("publish→confirm latency observations = %v, want 17 (16 confirms + 1 refusal)", got)
 	}
+	// Publish→deliver is sampled: one read with publishes in 16. Each
+	// publish above was its own read (the client waited for its confirm),
+	// so the 16th, eu-0's duplicate, was sampled; eu-0's first delivery
+	// timed it.
+	if got := mustValue(t, agg, "ciphermq_publish_deliver_latency_seconds"); got != 1 {
+		t.Errorf("publish→deliver latency observations = %v, want 1 (the 16th publish read)", got)
+	}
 	for _, q := range st.Queues {
 		for name, want := range map[string]float64{
 			"ciphermq_queue_messages_ready":           float64(q.Ready),

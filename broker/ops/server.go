@@ -52,9 +52,9 @@ type Source interface {
 	Ready() error
 }
 
-// Authenticator checks HTTP basic credentials and returns the user's tags
-// (server.Server.AuthenticateHTTP).
-type Authenticator func(ctx context.Context, user string, password []byte, remote string) ([]string, error)
+// Authenticator checks HTTP basic credentials
+// (server.Server.AuthenticateHTTP, shared with the management API).
+type Authenticator func(ctx context.Context, user string, password []byte, remote string) (*server.HTTPLogin, error)
 
 // Config configures the listener.
 type Config struct {
@@ -209,16 +209,21 @@ func (s *Server) metricsAuth(h http.Handler) http.Handler {
 			http.Error(w, "authentication required: a user tagged monitoring or administrator", http.StatusUnauthorized)
 			return
 		}
-		tags, err := check(r.Context(), user, []byte(pass), r.RemoteAddr)
+		login, err := check(r.Context(), user, []byte(pass), r.RemoteAddr)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="ciphermq metrics"`)
+			audit.Log(s.log, slog.LevelWarn, audit.AuthFailure, "metrics login refused",
+				"user", user, "remote", r.RemoteAddr, "resource", r.URL.Path, "err", err)
 			status := http.StatusUnauthorized
-			if errors.Is(err, server.ErrAuthBusy) {
-				status = http.StatusServiceUnavailable
+			if errors.Is(err, server.ErrThrottled) {
+				status = http.StatusTooManyRequests
+				w.Header().Set("Retry-After", "60")
+			} else {
+				w.Header().Set("WWW-Authenticate", `Basic realm="ciphermq metrics"`)
 			}
 			http.Error(w, err.Error(), status)
 			return
 		}
+		tags := login.Tags
 		if !slices.Contains(tags, access.TagMonitoring) && !slices.Contains(tags, access.TagAdministrator) {
 			audit.Log(s.log, slog.LevelWarn, audit.AccessRefused, "metrics refused: user lacks the monitoring tag",
 				"user", user, "remote", r.RemoteAddr, "resource", r.URL.Path)

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"time"
@@ -122,50 +121,6 @@ func (s *Server) Users() *access.DB { return s.auth.users.Load() }
 // users to listen beyond loopback.
 func (s *Server) AllowAnonymous() bool { return s.auth.cfg.AllowAnonymous }
 
-// ErrThrottled: too many failed logins from the source, or the
-// verification pool is full.
-var ErrThrottled = errors.New("server: too many logins from this address; try again later")
-
-// CheckPassword verifies user's password as a native login would, with
-// the same bounded verification pool, per-source limit and failure
-// throttling (source is the client's IP). It never holds the server's
-// lock while hashing. An unknown user costs as much as a wrong password.
-func (s *Server) CheckPassword(ctx context.Context, source, user string, password []byte) (bool, error) {
-	db := s.auth.users.Load()
-	if db == nil {
-		return false, nil
-	}
-	if s.auth.throttled(source, time.Now()) {
-		return false, ErrThrottled
-	}
-	if !s.auth.enter(source) {
-		return false, ErrThrottled
-	}
-	defer s.auth.leave(source)
-	select {
-	case s.auth.queue <- struct{}{}:
-	default:
-		return false, ErrThrottled
-	}
-	defer func() { <-s.auth.queue }()
-	select {
-	case s.auth.sem <- struct{}{}:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	phc, known := db.PasswordHash(user)
-	if !known {
-		phc = access.DummyPHC()
-	}
-	good, err := access.VerifyPassword(phc, password)
-	<-s.auth.sem
-	ok := good && err == nil && known
-	if !ok {
-		s.auth.failed(source, time.Now())
-	}
-	return ok, err
-}
-
 // Health is the state of the memory budget and the durable log.
 type Health struct {
 	MemoryUsed      int64  `json:"mem_used"`
@@ -210,7 +165,3 @@ func (s *Server) Health() Health {
 	}
 	return h
 }
-
-// LoginThrottled reports whether logins from source (an IP) fail at once
-// for now (too many recent failures).
-func (s *Server) LoginThrottled(source string) bool { return s.auth.throttled(source, time.Now()) }

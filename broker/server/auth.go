@@ -195,6 +195,7 @@ func (s *Server) ReloadUsers() error {
 		return err
 	}
 	s.auth.users.Store(db)
+	s.httpLogins.forget()
 	audit.Log(s.log, slog.LevelInfo, audit.Admin, "users file reloaded", "file", s.auth.cfg.UsersFile, "users", db.Len())
 	return nil
 }

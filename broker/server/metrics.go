@@ -57,7 +57,64 @@ type opsStats struct {
 	confirmed      uint64 // confirms released, duplicates included
 	refused        map[string]uint64
 	confirmLatency histogram
+	deliverLatency histogram
 	fsync          histogram
+
+	// Publish→deliver sampling: one read in deliverSampleEvery that
+	// carried native publishes has its last publish's message id
+	// remembered with the read's time, until that id's first delivery.
+	publishReads   uint64
+	deliverSamples map[string]time.Time // by message id; at most maxDeliverSamples
+}
+
+const (
+	// deliverSampleEvery: one read with publishes in this many is sampled.
+	deliverSampleEvery = 16
+	// maxDeliverSamples bounds the sampled messages awaiting delivery.
+	maxDeliverSamples = 1024
+	// deliverSampleMaxAge: a sample not delivered by then is dropped
+	// unobserved (the histogram covers deliveries within this age).
+	deliverSampleMaxAge = time.Minute
+)
+
+// sampleDeliver remembers that the publish of message id arrived at now,
+// if this read is one sampled. s.mu held.
+func (s *Server) sampleDeliver(id []byte, now time.Time) {
+	s.ops.publishReads++
+	if s.ops.publishReads%deliverSampleEvery != 0 || len(id) == 0 {
+		return
+	}
+	if s.ops.deliverSamples == nil {
+		s.ops.deliverSamples = make(map[string]time.Time)
+	}
+	if len(s.ops.deliverSamples) >= maxDeliverSamples {
+		// Rare (1,024 sampled messages undelivered): O(maxDeliverSamples).
+		for k, at := range s.ops.deliverSamples {
+			if now.Sub(at) >= deliverSampleMaxAge {
+				delete(s.ops.deliverSamples, k)
+			}
+		}
+		if len(s.ops.deliverSamples) >= maxDeliverSamples {
+			return // full of recent samples: skip this one
+		}
+	}
+	s.ops.deliverSamples[string(id)] = now
+}
+
+// observeDeliver times a message's first delivery if its publish was
+// sampled. s.mu held.
+func (s *Server) observeDeliver(d *broker.Delivery, now time.Time) {
+	if d.DeliveryCount != 1 {
+		return
+	}
+	at, ok := s.ops.deliverSamples[d.MessageID]
+	if !ok {
+		return
+	}
+	delete(s.ops.deliverSamples, d.MessageID)
+	if now.Sub(at) < deliverSampleMaxAge {
+		s.ops.deliverLatency.observe(now.Sub(at))
+	}
 }
 
 // RefuseReason names a refusal code in metrics labels: a small, fixed set
@@ -108,10 +165,13 @@ func (s *Server) countOutcome(e *broker.Effect, c *conn, now time.Time) {
 
 // publishSeqer is implemented by sessions whose publish seqs increase on
 // the connection (the native protocol).
-type publishSeqer interface{ LastPublishSeq() uint64 }
+type publishSeqer interface {
+	LastPublishSeq() uint64
+	LastPublishID() []byte
+}
 
 // notePublishes records when the publishes of the Feed that just ran
-// arrived. s.mu held.
+// arrived, and offers the last one to publish→deliver sampling. s.mu held.
 func (c *conn) notePublishes(now time.Time) {
 	ps, ok := c.sess.(publishSeqer)
 	if !ok {
@@ -120,6 +180,7 @@ func (c *conn) notePublishes(now time.Time) {
 	if seq := ps.LastPublishSeq(); seq > c.pubSeen {
 		c.pubSeen = seq
 		c.pubs.push(seq, now)
+		c.s.sampleDeliver(ps.LastPublishID(), now)
 	}
 }
 
@@ -184,6 +245,7 @@ type Metrics struct {
 	Confirmed      uint64            // confirms released, duplicates included
 	Refused        map[string]uint64 // refused publishes by RefuseReason
 	ConfirmLatency Histogram         // publish read → confirm released (native protocol)
+	DeliverLatency Histogram         // publish read → first delivery handed to the consumer's connection (sampled, native publishes)
 
 	Durable  bool  // a data directory is open
 	LogBytes int64 // bytes of the durable log's segments
@@ -204,6 +266,7 @@ func (s *Server) Metrics() Metrics {
 		Confirmed:      s.ops.confirmed,
 		Refused:        make(map[string]uint64, len(s.ops.refused)),
 		ConfirmLatency: s.ops.confirmLatency.snapshot(),
+		DeliverLatency: s.ops.deliverLatency.snapshot(),
 		Fsync:          s.ops.fsync.snapshot(),
 	}
 	for k, v := range s.ops.refused {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -123,4 +124,47 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestDeliverSampling: one read with publishes in deliverSampleEvery is
+// remembered by message id, timed at that id's first delivery and then
+// forgotten; redeliveries and unsampled ids are not timed; the samples
+// stay bounded, and stale ones make room.
+func TestDeliverSampling(t *testing.T) {
+	s, err := New(testConfig(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1000, 0)
+	for i := 1; i <= 2*deliverSampleEvery; i++ {
+		s.sampleDeliver([]byte(fmt.Sprintf("m%d", i)), t0)
+	}
+	if len(s.ops.deliverSamples) != 2 {
+		t.Fatalf("%d samples after %d reads, want 2", len(s.ops.deliverSamples), 2*deliverSampleEvery)
+	}
+	first := fmt.Sprintf("m%d", deliverSampleEvery)
+	s.observeDeliver(&broker.Delivery{MessageID: "m1", DeliveryCount: 1}, t0.Add(time.Second))
+	s.observeDeliver(&broker.Delivery{MessageID: first, DeliveryCount: 2}, t0.Add(time.Second))
+	if s.ops.deliverLatency.count != 0 {
+		t.Fatal("an unsampled id or a redelivery was timed")
+	}
+	s.observeDeliver(&broker.Delivery{MessageID: first, DeliveryCount: 1}, t0.Add(3*time.Millisecond))
+	s.observeDeliver(&broker.Delivery{MessageID: first, DeliveryCount: 1}, t0.Add(time.Second)) // another queue's copy
+	if h := s.ops.deliverLatency.snapshot(); h.Count != 1 || h.Sum != 0.003 {
+		t.Fatalf("histogram %+v, want one observation of 3ms", h)
+	}
+	// Bounded: a full set of recent samples takes no more; once they are
+	// stale, they make room.
+	for i := range (maxDeliverSamples + 10) * deliverSampleEvery {
+		s.sampleDeliver([]byte(fmt.Sprintf("n%d", i)), t0)
+	}
+	if n := len(s.ops.deliverSamples); n != maxDeliverSamples {
+		t.Fatalf("%d samples, want the bound %d", n, maxDeliverSamples)
+	}
+	for range deliverSampleEvery {
+		s.sampleDeliver([]byte("late"), t0.Add(deliverSampleMaxAge))
+	}
+	if _, ok := s.ops.deliverSamples["late"]; !ok || len(s.ops.deliverSamples) != 1 {
+		t.Fatalf("stale samples not dropped: %d left", len(s.ops.deliverSamples))
+	}
 }

@@ -38,8 +38,9 @@ type Server struct {
 	coreTimer    *time.Timer
 	coreDeadline time.Time
 
-	dur  *durability // nil without Config.DataDir
-	auth *authState
+	dur        *durability // nil without Config.DataDir
+	auth       *authState
+	httpLogins *httpLoginCache // verified HTTP logins (httpauth.go)
 
 	tls      *tlsState  // nil without TLS material
 	reloadMu sync.Mutex // serialises reloads
@@ -74,6 +75,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.auth = auth
+	s.httpLogins = newHTTPLoginCache()
 	s.sessCfg.Users = auth.users.Load
 	s.sessCfg.Admit = auth.admit
 	s.sessCfg.TextUser = auth.cfg.TextUser
@@ -338,6 +340,11 @@ func (s *Server) settle(now time.Time) {
 					released = time.Now()
 				}
 				s.countOutcome(e, c, released)
+			} else if e.Kind == broker.EffectDeliver && len(s.ops.deliverSamples) > 0 {
+				if released.IsZero() {
+					released = time.Now()
+				}
+				s.observeDeliver(&e.Delivery, released)
 			}
 			if c == nil || c.sess == nil {
 				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/access"
+	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
 // Peer is what the driver knows about the other end of a connection, for
@@ -29,6 +30,8 @@ type guard struct {
 	owner  broker.Owner
 	prefix string // the core-name prefix of the vhost ("" for the default vhost)
 	qbuf   []byte // scratch: a qualified exchange name for a publish
+	// resumes are the stats resume tokens this session handed out.
+	resumes statsResumes
 }
 
 func newGuard(id *access.Identity) guard {
@@ -77,9 +80,45 @@ const MaxStatsEntries = 1000
 // separately, one stats request visits. It only matters for an identity
 // whose permissions hide names within its vhost: such a reply may stop
 // before MaxStatsEntries visible entries, "truncated": true, with
-// "next_queue"/"next_exchange" naming the last entry listed ("" when none
-// was), never a name the identity may not see.
+// "next_queue"/"next_exchange" naming the last entry listed, or, when
+// none was, "next_queue_token"/"next_exchange_token" holding a resume
+// token (statsResumes), never a name the identity may not see.
 const MaxStatsScan = 10 * MaxStatsEntries
+
+// StatsResumeTokens is how many resume tokens a session remembers: a
+// token is valid on the connection that received it until this many
+// newer ones were handed out there.
+const StatsResumeTokens = 8
+
+// statsResumes remembers the positions behind the resume tokens a session
+// handed out: the core name a scan stopped at when MaxStatsScan cut a
+// list before any visible entry. The name stays here, so the client can
+// continue without learning it. Tokens count up from 1 per session
+// (deterministic); the ring keeps the last StatsResumeTokens.
+type statsResumes struct {
+	last uint64
+	ring [StatsResumeTokens]statsResume
+}
+
+type statsResume struct {
+	token uint64
+	list  uint8
+	pos   string // a core name
+}
+
+func (r *statsResumes) add(list uint8, pos string) uint64 {
+	r.last++
+	r.ring[r.last%StatsResumeTokens] = statsResume{token: r.last, list: list, pos: pos}
+	return r.last
+}
+
+func (r *statsResumes) get(list uint8, token uint64) (string, bool) {
+	e := r.ring[token%StatsResumeTokens]
+	if e.token != token || e.list != list {
+		return "", false
+	}
+	return e.pos, true
+}
 
 // statsPage builds one stats reply from the core's summary and its name
 // ordered lists, visiting only what the reply needs and only the
@@ -88,59 +127,104 @@ const MaxStatsScan = 10 * MaxStatsEntries
 // default vhost has an index of its own) until limit visible entries or
 // MaxStatsScan names, so a page costs O(log n + MaxStatsScan) whatever
 // the other vhosts hold.
-func (g *guard) statsPage(core Core, limit int) broker.Stats {
+//
+// req is the request's cursor (wire.Stats): none lists both lists from
+// their first entry; one lists only its list, strictly after the name
+// req.After (in the session's vhost; a hidden or absent name is only a
+// position, and the reply is the same whether it exists) or from the
+// position behind the resume token req.Resume. An unknown token is an
+// error that names nothing.
+func (g *guard) statsPage(core Core, limit int, req wire.Stats) (broker.Stats, *broker.Error) {
 	s := core.StatsSummary()
 	s.QueueCount, s.ExchangeCount = 0, 0 // the reply keeps its historical shape
 	s.Queues, s.Exchanges = []broker.QueueStats{}, []broker.ExchangeStats{}
-	var nextQ, nextX string
-	var cutQ, cutX bool
-	scanned := 0
-	core.EachVhostQueue(g.id.Vhost, "", func(q broker.QueueStats) bool {
-		if scanned == MaxStatsScan {
-			cutQ = true
-			return false
-		}
-		scanned++
-		if !g.id.SeeQueue(g.local(q.Name)) {
-			return true
-		}
-		if len(s.Queues) == limit {
-			cutQ = true
-			return false
-		}
-		s.Queues = append(s.Queues, q)
-		return true
-	})
-	scanned = 0
-	core.EachVhostExchange(g.id.Vhost, "", func(e broker.ExchangeStats) bool {
-		if scanned == MaxStatsScan {
-			cutX = true
-			return false
-		}
-		scanned++
-		if !g.id.SeeExchange(g.local(e.Name)) {
-			return true
-		}
-		if len(s.Exchanges) == limit {
-			cutX = true
-			return false
-		}
-		s.Exchanges = append(s.Exchanges, e)
-		return true
-	})
-	if cutQ && len(s.Queues) > 0 {
-		nextQ = g.local(s.Queues[len(s.Queues)-1].Name)
+	var qc, xc statsCut
+	from, e := g.statsFrom(req)
+	if e != nil {
+		return broker.Stats{}, e
 	}
-	if cutX && len(s.Exchanges) > 0 {
-		nextX = g.local(s.Exchanges[len(s.Exchanges)-1].Name)
+	if req.List == 0 || req.List == wire.StatsQueues {
+		qc = statsWalk(core.EachVhostQueue, g.id.Vhost, g.q(from), limit, &s.Queues,
+			func(q broker.QueueStats) string { return q.Name },
+			func(name string) bool { return g.id.SeeQueue(g.local(name)) })
+	}
+	if req.List == 0 || req.List == wire.StatsExchanges {
+		xc = statsWalk(core.EachVhostExchange, g.id.Vhost, g.q(from), limit, &s.Exchanges,
+			func(e broker.ExchangeStats) string { return e.Name },
+			func(name string) bool { return g.id.SeeExchange(g.local(name)) })
 	}
 	out := g.stats(s)
-	out.NextQueue, out.NextExchange = nextQ, nextX
-	out.Truncated = cutQ || cutX
+	out.NextQueue, out.NextQueueToken = g.statsNext(wire.StatsQueues, qc)
+	out.NextExchange, out.NextExchangeToken = g.statsNext(wire.StatsExchanges, xc)
+	out.Truncated = qc.cut || xc.cut
 	if share := g.owner.Limits.QueuedBytes; share > 0 {
 		out.MemoryShare = &broker.MemoryShareStats{User: g.owner.User, QueuedBytes: core.Usage(g.owner.User).QueuedBytes, Share: share}
 	}
-	return out
+	return out, nil
+}
+
+// statsFrom returns the local name a page starts after ("" for the
+// first): the cursor's name, or the position behind its resume token
+// (stored as a core name, returned local).
+func (g *guard) statsFrom(req wire.Stats) (string, *broker.Error) {
+	if req.Resume == 0 {
+		return req.After, nil
+	}
+	pos, ok := g.resumes.get(req.List, req.Resume)
+	if !ok {
+		return "", broker.Errorf(broker.CodeInvalidArgument,
+			"stats resume token %d is not valid here: a token lasts on the connection that received it, for its last %d tokens; start again from the first page or after the last name listed",
+			req.Resume, StatsResumeTokens)
+	}
+	return g.local(pos), nil
+}
+
+// statsCut is how a list walk ended: cut (more may follow), the last
+// core name listed, and the last core name scanned (the position a resume
+// token stands for when nothing was listed).
+type statsCut struct {
+	cut     bool
+	listed  string
+	scanned string
+}
+
+// statsWalk lists, in name order after the core name from, at most limit
+// entries that see accepts, visiting at most MaxStatsScan names.
+func statsWalk[T any](each func(vhost, after string, fn func(T) bool), vhost, from string, limit int, page *[]T, name func(T) string, see func(string) bool) statsCut {
+	var c statsCut
+	scanned := 0
+	each(vhost, from, func(x T) bool {
+		if scanned == MaxStatsScan {
+			c.cut = true
+			return false
+		}
+		scanned++
+		c.scanned = name(x)
+		if !see(c.scanned) {
+			return true
+		}
+		if len(*page) == limit {
+			c.cut = true
+			return false
+		}
+		*page = append(*page, x)
+		c.listed = c.scanned
+		return true
+	})
+	return c
+}
+
+// statsNext is a cut list's cursor: the last name listed (the client saw
+// it), or, when the scan bound cut the list before any visible entry, a
+// resume token for the last name scanned, which the client must not see.
+func (g *guard) statsNext(list uint8, c statsCut) (string, uint64) {
+	switch {
+	case !c.cut:
+		return "", 0
+	case c.listed != "":
+		return g.local(c.listed), 0
+	}
+	return "", g.resumes.add(list, c.scanned)
 }
 
 // stats narrows the core's stats to what this identity may see: the

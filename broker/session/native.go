@@ -48,11 +48,16 @@ type Native struct {
 	// reasons: the connection negotiated FeatureRejectReasons (the client
 	// may give a reject reason; deliveries of dead-lettered copies say why).
 	reasons bool
+	// statsCursor: the client negotiated FeatureStatsCursor.
+	statsCursor bool
 
 	// lastSeq is the greatest publish seq handled; stalePublishes counts
 	// publish frames ignored because their seq was not above it.
 	lastSeq        uint64
 	stalePublishes uint64
+	// lastID is the message id of the publish of lastSeq (a reused copy),
+	// for the driver's publish→deliver sampling.
+	lastID []byte
 
 	heartbeat time.Duration // negotiated; 0 = off
 	openedAt  time.Time
@@ -99,6 +104,12 @@ func NewNative(core Core, conn broker.ConnID, cfg Config, now time.Time) *Native
 // after each Feed learns which publishes that Feed carried, to time their
 // confirms (broker/server measures publish→confirm latency this way).
 func (n *Native) LastPublishSeq() uint64 { return n.lastSeq }
+
+// LastPublishID returns the message id of the publish of LastPublishSeq
+// (nil: none yet). The bytes are the session's and change at the next
+// Feed: copy what must outlive it. broker/server samples publish→deliver
+// latency with it.
+func (n *Native) LastPublishID() []byte { return n.lastID }
 
 // NewNativeFrom is NewNative for a peer the driver describes. The
 // connection reaches the core (Open) once it is authenticated.

@@ -100,6 +100,7 @@ func (n *Native) hello(p []byte, now time.Time) error {
 	n.prefixes = features&wire.FeatureSharedPrefixes != 0
 	n.durability = features&wire.FeatureConfirmDurability != 0
 	n.reasons = features&wire.FeatureRejectReasons != 0
+	n.statsCursor = features&wire.FeatureStatsCursor != 0
 	n.frameLimit = int(min(frame, uint64(n.cfg.MaxFrameSize)))
 	n.auth.hello = wire.HelloOK{
 		ServerName:     n.cfg.ServerName,

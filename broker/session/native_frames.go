@@ -182,7 +182,10 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 		if err := wire.DecodeStats(p, &f); err != nil {
 			return n.malformed(err)
 		}
-		n.stats(f.ReqID)
+		if f.List != 0 && !n.statsCursor {
+			return n.fail(0, broker.CodeProtocol, errors.New("Stats with a cursor on a connection that did not negotiate stats cursors"))
+		}
+		n.stats(&f)
 	case wire.FrameHello:
 		return n.fail(0, broker.CodeProtocol, errors.New("second Hello on an open connection"))
 	case wire.FrameAuth:
@@ -212,6 +215,7 @@ func (n *Native) publish(f *wire.Publish, prefix *broker.Prefix, now time.Time) 
 		return nil
 	}
 	n.lastSeq = f.Seq
+	n.lastID = append(n.lastID[:0], f.MessageID...)
 	n.mem.published = true
 	if e := n.g.id.Publish(f.Exchange); e != nil && !n.cfg.MutationSkipPublishPermission {
 		n.core.Refuse(n.conn, f.Seq, e, now)
@@ -316,8 +320,14 @@ func (n *Native) fetch(f *wire.Fetch, now time.Time) {
 	}
 }
 
-func (n *Native) stats(reqID uint64) {
-	doc, err := json.Marshal(n.g.statsPage(n.core, MaxStatsEntries))
+func (n *Native) stats(f *wire.Stats) {
+	reqID := f.ReqID
+	page, e := n.g.statsPage(n.core, MaxStatsEntries, *f)
+	if e != nil {
+		n.result(reqID, 0, e)
+		return
+	}
+	doc, err := json.Marshal(page)
 	if err != nil {
 		n.result(reqID, 0, broker.Errorf(broker.CodeInternal, "encoding stats: %v", err))
 		return

@@ -7,14 +7,14 @@ import (
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
-// With feature bit 3 a Reject's reason reaches the dead-lettered copy, and
+// With feature bit 4 a Reject's reason reaches the dead-lettered copy, and
 // a Fetch of it on a connection that negotiated the bit says why; one that
 // did not gets the old frame, without the reason.
 func TestRejectReasonThroughTheNativeSession(t *testing.T) {
 	w := newWorld(t, broker.Config{})
 	s, granted := openWithFeatures(t, w, wire.FeatureRejectReasons)
 	if granted&wire.FeatureRejectReasons == 0 {
-		t.Fatalf("features granted %b, want bit 3", granted)
+		t.Fatalf("features granted %b, want bit 4", granted)
 	}
 	w.feed(s, publishFrame(1, "m1"))
 	w.take(s)

@@ -323,7 +323,8 @@ func TestMemoryShareRefusesOverBothProtocols(t *testing.T) {
 
 // TestStatsWalkIsBoundedForFilteredUsers: a user whose permissions hide
 // more than MaxStatsScan names of its vhost before the ones it may see
-// gets a truncated reply without a cursor (never a hidden name), and the
+// gets a truncated reply without a name cursor (never a hidden name) but
+// with a resume token (TestStatsResumeTokens follows it), and the
 // request visits at most MaxStatsScan queues; other vhosts' queues are
 // never visited by a default-vhost user.
 func TestStatsWalkIsBoundedForFilteredUsers(t *testing.T) {
@@ -345,9 +346,9 @@ func TestStatsWalkIsBoundedForFilteredUsers(t *testing.T) {
 	before, _ := w.core.WorkMeter()
 	st := nativeStats(t, w, s)
 	after, _ := w.core.WorkMeter()
-	if len(st.Queues) != 0 || !st.Truncated || st.NextQueue != "" {
-		t.Fatalf("stats over %d hidden names: %d queues, truncated %v, next %q; want a truncated reply without a cursor",
-			session.MaxStatsScan+5, len(st.Queues), st.Truncated, st.NextQueue)
+	if len(st.Queues) != 0 || !st.Truncated || st.NextQueue != "" || st.NextQueueToken == 0 {
+		t.Fatalf("stats over %d hidden names: %d queues, truncated %v, next %q, token %d; want a truncated reply with only a token",
+			session.MaxStatsScan+5, len(st.Queues), st.Truncated, st.NextQueue, st.NextQueueToken)
 	}
 	// The exchanges list visits the default vhost's few exchanges.
 	if work := after - before; work > session.MaxStatsScan+10 {

@@ -263,7 +263,13 @@ func (t *Text) denied(e *broker.Error) {
 // stats answers "Stats: <json>" with the core's statistics as this
 // connection's user may see them.
 func (t *Text) stats() {
-	doc, err := json.Marshal(t.g.statsPage(t.core, MaxStatsEntries))
+	req := wire.Stats{List: t.cmd.StatsList, After: string(t.cmd.StatsAfter), Resume: t.cmd.StatsResume}
+	page, e := t.g.statsPage(t.core, MaxStatsEntries, req)
+	if e != nil {
+		t.reply(wire.AppendReplyError(t.scratch[:0], e.Msg))
+		return
+	}
+	doc, err := json.Marshal(page)
 	if err != nil {
 		t.reply(wire.AppendReplyError(t.scratch[:0], "stats: "+err.Error()))
 		return

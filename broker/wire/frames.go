@@ -185,9 +185,29 @@ type OK struct {
 }
 
 // Stats asks for the broker's statistics; StatsOK carries them as JSON.
+//
+// Without a cursor (List 0, the form older clients send) it asks for the
+// first page of both lists. With one (only on a connection that
+// negotiated FeatureStatsCursor) it asks for the next page of one list:
+// List is StatsQueues or StatsExchanges, and the page starts strictly
+// after the name After, or, when Resume is not 0, at the session-local
+// resume token a previous reply gave ("next_queue_token",
+// "next_exchange_token"). Encoded as an optional trailing flags byte
+// (bits 0-1: the list; bit 2: a token follows instead of a name) and one
+// field: a non-empty after string or a non-zero resume uvarint, so every
+// request has exactly one encoding.
 type Stats struct {
-	ReqID uint64
+	ReqID  uint64
+	List   uint8 // 0: first page of both lists; StatsQueues; StatsExchanges
+	After  string
+	Resume uint64
 }
+
+// Stats.List values.
+const (
+	StatsQueues    uint8 = 1
+	StatsExchanges uint8 = 2
+)
 
 // StatsOK carries broker.Stats as JSON.
 type StatsOK struct {

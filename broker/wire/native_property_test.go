@@ -108,7 +108,15 @@ func genFrame(t *rapid.T) wire.Frame {
 	case wire.FrameOK:
 		return &wire.OK{ReqID: genU64(t, "req"), Count: genU64(t, "count")}
 	case wire.FrameStats:
-		return &wire.Stats{ReqID: genU64(t, "req")}
+		f := &wire.Stats{ReqID: genU64(t, "req"), List: rapid.Uint8Range(0, 2).Draw(t, "list")}
+		switch {
+		case f.List == 0:
+		case rapid.Bool().Draw(t, "resume"):
+			f.Resume = max(genU64(t, "token"), 1)
+		default:
+			f.After = rapid.StringN(1, 40, wire.MaxNameLen).Draw(t, "after")
+		}
+		return f
 	case wire.FrameStatsOK:
 		return &wire.StatsOK{ReqID: genU64(t, "req"), JSON: genBytes(t, "json", 500)}
 	case wire.FramePublish:

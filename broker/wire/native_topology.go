@@ -1,5 +1,7 @@
 package wire
 
+import "fmt"
+
 // Topology frames: DeclareExchange, DeleteExchange, DeclareQueue,
 // DeleteQueue, Bind, Unbind, OK, Stats, StatsOK.
 
@@ -150,17 +152,58 @@ func DecodeOK(p []byte, f *OK) error {
 	return d.finish()
 }
 
-// AppendStats appends a Stats request frame.
+// AppendStats appends a Stats request frame. A request without a cursor
+// (List 0) is byte-identical to the frame of clients that predate
+// cursors; with List set it carries the flags byte and either Resume
+// (when not 0) or After.
 func AppendStats(dst []byte, f *Stats) []byte {
 	dst, start := beginFrame(dst, FrameStats)
 	dst = appendUvarint(dst, f.ReqID)
+	if f.List != 0 {
+		flags := f.List & statsListMask
+		if f.Resume != 0 {
+			dst = append(dst, flags|statsResume)
+			dst = appendUvarint(dst, f.Resume)
+		} else {
+			dst = append(dst, flags)
+			dst = appendString(dst, f.After)
+		}
+	}
 	return endFrame(dst, start)
 }
 
-// DecodeStats decodes a Stats payload.
+// Stats flags: bits 0-1 name the list, bit 2 says a resume token follows.
+const (
+	statsListMask = 3
+	statsResume   = 4
+)
+
+// DecodeStats decodes a Stats payload. The cursor is optional; when
+// present its list must be exactly one of StatsQueues and StatsExchanges,
+// and its position a non-empty name or a non-zero token (absent means
+// "the first page", so an empty one would be a second encoding of it).
 func DecodeStats(p []byte, f *Stats) error {
 	d := decoder{buf: p, frame: FrameStats}
 	f.ReqID = d.uvarint("req_id")
+	f.List, f.After, f.Resume = 0, "", 0
+	if d.err == nil && d.off < len(d.buf) {
+		flags := d.flags("flags", statsListMask|statsResume)
+		f.List = flags & statsListMask
+		if d.err == nil && f.List != StatsQueues && f.List != StatsExchanges {
+			d.fail("flags", fmt.Errorf("%w: a stats cursor names exactly one list (flags 0x%02x)", ErrBadValue, flags))
+		}
+		if flags&statsResume != 0 {
+			f.Resume = d.uvarint("resume")
+			if d.err == nil && f.Resume == 0 {
+				d.fail("resume", fmt.Errorf("%w: resume token 0 is not a token", ErrBadValue))
+			}
+		} else {
+			f.After = d.str("after", MaxNameLen)
+			if d.err == nil && f.After == "" {
+				d.fail("after", fmt.Errorf("%w: an empty cursor is sent by omitting the cursor", ErrBadValue))
+			}
+		}
+	}
 	return d.finish()
 }
 

@@ -32,8 +32,15 @@ const FeatureAuth uint64 = 1 << 1
 // to those of servers that predate the bit.
 const FeatureConfirmDurability uint64 = 1 << 2
 
+// FeatureStatsCursor is bit 3 of Hello.Features and HelloOK.Features: the
+// server accepts a cursor in Stats requests (the optional trailing flags
+// and position) and may answer with "next_queue_token" and
+// "next_exchange_token". A server without it refuses a Stats frame with
+// trailing bytes, so a client sends a cursor only when HelloOK grants it.
+const FeatureStatsCursor uint64 = 1 << 3
+
 // SupportedFeatures are the feature bits this package implements.
-const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth | FeatureConfirmDurability | FeatureRejectReasons
+const SupportedFeatures = FeatureSharedPrefixes | FeatureAuth | FeatureConfirmDurability | FeatureStatsCursor | FeatureRejectReasons
 
 const (
 	// MaxPrefixSize bounds one prefix definition (bytes). A cmq1 session

@@ -95,12 +95,12 @@ func RejectReasons() []RejectReason {
 	return out
 }
 
-// FeatureRejectReasons is bit 3 of Hello.Features and HelloOK.Features: the
+// FeatureRejectReasons is bit 4 of Hello.Features and HelloOK.Features: the
 // client may give a reason in Reject and NackDelivery, and the server marks
 // a Deliver/DeliverRef/FetchOK of a dead-lettered copy with the reason it
 // was dead-lettered for. Without it neither side sends the fields, and the
 // frames stay byte-identical to those of peers that predate the bit.
-const FeatureRejectReasons uint64 = 1 << 3
+const FeatureRejectReasons uint64 = 1 << 4
 
 // reason reads a reason byte that must be present: non-zero and known.
 func (d *decoder) reason(field string) RejectReason {

@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // TextVerb is the command word of a text-protocol line.
@@ -78,6 +79,14 @@ type TextCommand struct {
 	Body []byte
 	// Batch: publish_batch's envelopes in order.
 	Batch []TextMessage
+	// Stats: stats's optional cursor (our extension; docs/protocol.md,
+	// "Stats replies"): "stats queues after <name>", "stats exchanges
+	// after <name>", "stats queues resume <token>" or "stats exchanges
+	// resume <token>". The fields mean what wire.Stats's do; StatsList is
+	// 0 for a bare "stats".
+	StatsList   uint8
+	StatsAfter  []byte
+	StatsResume uint64
 }
 
 // Sentinels of text parse failures; each maps to a fixed reply line (see
@@ -212,9 +221,57 @@ func (c *TextCommand) parse(line []byte) error {
 			return fail(ErrMissingMessageID, "")
 		}
 		c.MessageID = id
-	case TextStats, TextResetStats:
+	case TextStats:
+		if err := c.parseStatsCursor(rest); err != nil {
+			return fail(ErrInvalidArgument, err.Error())
+		}
+	case TextResetStats:
 	default:
 		return fail(ErrUnknownCommand, "")
+	}
+	return nil
+}
+
+// statsUsage is the detail of a refused stats cursor.
+const statsUsage = `use "stats", "stats queues|exchanges after <name>" or "stats queues|exchanges resume <token>"`
+
+// parseStatsCursor reads stats's optional cursor. A bare "stats" is the
+// reference command; anything after it must be a whole cursor, so that a
+// paging client that mistypes one gets an error, not the first page again
+// (which it would page through for ever).
+func (c *TextCommand) parseStatsCursor(rest []byte) error {
+	list, rest := nextToken(rest)
+	if list == nil {
+		return nil
+	}
+	kind, rest := nextToken(rest)
+	pos, rest := nextToken(rest)
+	extra, _ := nextToken(rest)
+	switch string(list) {
+	case "queues":
+		c.StatsList = StatsQueues
+	case "exchanges":
+		c.StatsList = StatsExchanges
+	default:
+		return fmt.Errorf("unknown stats list %q: %s", truncateUTF8(string(list), 64), statsUsage)
+	}
+	if pos == nil || extra != nil {
+		return errors.New(statsUsage)
+	}
+	switch string(kind) {
+	case "after":
+		if len(pos) > MaxNameLen {
+			return fmt.Errorf("stats cursor is %d bytes, the limit is %d", len(pos), MaxNameLen)
+		}
+		c.StatsAfter = pos
+	case "resume":
+		v, err := strconv.ParseUint(string(pos), 10, 64)
+		if err != nil || v == 0 || pos[0] == '0' {
+			return fmt.Errorf("stats resume token %q is not a token from a stats reply", truncateUTF8(string(pos), 64))
+		}
+		c.StatsResume = v
+	default:
+		return errors.New(statsUsage)
 	}
 	return nil
 }

@@ -157,28 +157,38 @@ func runDLQ(cmd *cobra.Command, move bool) error {
 	return dlqMove(ctx, w, conn, queue, dlq, n)
 }
 
-// queueDepth returns the messages held by queue (ready + unacked).
+// queueDepth returns the messages held by queue (ready + unacked). It
+// reads the broker's stats page by page until the queue is listed, so it
+// finds the queue however many others the broker holds.
 func queueDepth(ctx context.Context, conn *clients.Conn, queue string) (int, error) {
-	raw, err := conn.Stats(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("stats: %w", err)
-	}
-	var st broker.Stats
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return 0, fmt.Errorf("stats: %w", err)
-	}
-	for _, q := range st.Queues {
-		if q.Name == queue {
-			if q.Unacked > 0 {
-				return 0, fmt.Errorf("%s has %d messages being handled by another consumer: stop it first", queue, q.Unacked)
-			}
-			return q.Ready, nil
+	var (
+		found bool
+		q     broker.QueueStats
+	)
+	errFound := errors.New("found")
+	err := conn.EachBrokerStatsPage(ctx, func(raw json.RawMessage) error {
+		var st broker.Stats
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return err
 		}
+		for _, x := range st.Queues {
+			if x.Name == queue {
+				found, q = true, x
+				return errFound
+			}
+		}
+		return nil
+	})
+	if err != nil && !found {
+		return 0, fmt.Errorf("stats: %w", err)
 	}
-	if st.Truncated {
-		return 0, fmt.Errorf("queue %s is not on the first page of the broker's stats (more than %d queues): not supported yet", queue, len(st.Queues))
+	if !found {
+		return 0, fmt.Errorf("queue %s does not exist: the queue has no dead-letter queue by the <queue>.dlq convention", queue)
 	}
-	return 0, fmt.Errorf("queue %s does not exist: the queue has no dead-letter queue by the <queue>.dlq convention", queue)
+	if q.Unacked > 0 {
+		return 0, fmt.Errorf("%s has %d messages being handled by another consumer: stop it first", queue, q.Unacked)
+	}
+	return q.Ready, nil
 }
 
 // errGiveBack makes the consumer requeue a delivery (a transient failure).

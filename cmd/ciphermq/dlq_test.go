@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 func runDLQCmd(t *testing.T, args ...string) (string, string, error) {
@@ -191,5 +195,34 @@ func TestDLQListShowsTheReceiversRejectReason(t *testing.T) {
 	}
 	if got := strings.Count(js, `"reason":"not-recipient"`); got != n {
 		t.Fatalf("dlq list --json shows the reason %d times, want %d:\n%s", got, n, js)
+	}
+}
+
+// `dlq list` finds a dead-letter queue beyond the first stats page (more
+// than 1,000 queues sort before it) by following the stats cursor.
+func TestDLQListFindsQueuesPastTheFirstStatsPage(t *testing.T) {
+	isolate(t)
+	_, addr := startBroker(t)
+	ctx := context.Background()
+	conn, err := clients.Dial(ctx, addr, clients.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 1500 {
+		if err := conn.DeclareQueue(ctx, fmt.Sprintf("a-%04d", i), clients.QueueOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.DeclareQueue(ctx, "zz.dlq", clients.QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runDLQCmd(t, "list", "--broker", addr, "--queue", "zz")
+	if err != nil || !strings.Contains(out, "zz.dlq is empty") {
+		t.Fatalf("dlq list of zz: %v\n%s", err, out)
+	}
+	_, _, err = runDLQCmd(t, "list", "--broker", addr, "--queue", "zzz")
+	if err == nil || !strings.Contains(err.Error(), "queue zzz.dlq does not exist") {
+		t.Fatalf("dlq list of a queue without a dead-letter queue: %v", err)
 	}
 }

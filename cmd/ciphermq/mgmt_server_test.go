@@ -1,13 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/broker/access"
+	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
 func freeAddr(t *testing.T) string {
@@ -63,5 +69,57 @@ func TestServerHTTPListenServesManagement(t *testing.T) {
 	out, err := runCtl(t, "--url", url, "list", "queues")
 	if err != nil || !strings.Contains(out, "default_queue") {
 		t.Fatalf("ctl against --http-listen: %v\n%s", err, out)
+	}
+}
+
+// A broker with users refuses an operations listener beyond loopback
+// without --http-tls, as it refuses PLAIN logins over plain TCP, unless
+// --allow-plain-without-tls; the error names the flags.
+func TestServerRefusesPlainHTTPBeyondLoopback(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users.json")
+	cheap := access.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	phc, err := access.HashPassword([]byte("pw"), bytes.Repeat([]byte{1}, 16), cheap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := userfile.Save(users, &access.File{Version: access.FileVersion, Users: []access.User{{Name: "ops", PasswordHash: phc}}}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newServerCmd()
+	cmd.SetArgs([]string{"--in-memory", "--users", users, "--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0", "--log-level", "error"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	err = cmd.Execute()
+	if err == nil {
+		t.Fatal("plain HTTP beyond loopback with users accepted")
+	}
+	for _, flag := range []string{"--http-tls", "--allow-plain-without-tls", "--http-listen"} {
+		if !strings.Contains(err.Error(), flag) {
+			t.Errorf("error does not name %s: %v", flag, err)
+		}
+	}
+
+	for _, c := range []struct {
+		listen, users string
+		tls, allow    bool
+		refused       bool
+	}{
+		{"0.0.0.0:15672", "u.json", false, false, true},
+		{":15672", "u.json", false, false, true},
+		{"192.0.2.7:15672", "u.json", false, false, true},
+		{"0.0.0.0:15672", "u.json", true, false, false},
+		{"0.0.0.0:15672", "u.json", false, true, false},
+		{"0.0.0.0:15672", "", false, false, false}, // no users: no passwords (the API answers loopback only)
+		{"127.0.0.1:15672", "u.json", false, false, false},
+		{"[::1]:15672", "u.json", false, false, false},
+		{"localhost:15672", "u.json", false, false, false},
+		{"off", "u.json", false, false, false},
+	} {
+		cfg := server.DefaultConfig()
+		cfg.Auth.UsersFile, cfg.Auth.AllowPlainWithoutTLS = c.users, c.allow
+		err := checkHTTPPlain(cfg, &serverFlags{httpListen: c.listen, httpTLS: c.tls})
+		if (err != nil) != c.refused {
+			t.Errorf("%+v: %v", c, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ciphermq/ciphermq/faults"
+	"github.com/ciphermq/ciphermq/scenarios/crossbroker"
 	"github.com/ciphermq/ciphermq/scenarios/realworld"
 )
 
@@ -30,7 +32,7 @@ the broker, the receivers and the senders, with a TCP fault proxy between every 
 broker; afterwards the senders' reports and the receivers' files are checked for lost,
 duplicated, unexpected, corrupted and unresolved messages. See docs/testing.md.`,
 	}
-	cmd.AddCommand(newScenarioListCmd(), newScenarioRunCmd(), newScenarioSenderCmd(), newScenarioHostileCmd())
+	cmd.AddCommand(newScenarioListCmd(), newScenarioRunCmd(), newScenarioSenderCmd(), newScenarioHostileCmd(), newScenarioMatrixCmd())
 	return cmd
 }
 
@@ -57,6 +59,7 @@ func newScenarioRunCmd() *cobra.Command {
 		dir      string
 		timeout  time.Duration
 		verbose  bool
+		target   string
 	)
 	cmd := &cobra.Command{
 		Use:   "run NAME | run --plan FILE",
@@ -64,12 +67,35 @@ func newScenarioRunCmd() *cobra.Command {
 		Long: `run runs one catalogue scenario (see "scenario list"), or, with --plan, a fault plan file
 (the format of docs/faults.md, the same plans the simulator runs): two senders and two receivers
 publish until the plan heals while every client link follows the plan's link faults, cuts and
-partitions. Crashes, disk faults and single-frame drops in a plan are listed as not applied.`,
+partitions. Crashes, disk faults and single-frame drops in a plan are listed as not applied.
+
+With --target, NAME is a cross-broker scenario (` + strings.Join(crossbroker.ScenarioNames(), ", ") + `) run against
+that broker instead: ciphermq, rabbitmq or nats (both configurations of each) or one configuration
+(` + strings.Join(crossbroker.TargetNames(), ", ") + `); "scenario matrix" runs them all.`,
 		Example: `  ciphermq scenario run resets
   ciphermq scenario run receiver-kill --seed 7 --keep
-  ciphermq scenario run --plan scenarios/realworld/testdata/flaky-links.json`,
+  ciphermq scenario run --plan scenarios/realworld/testdata/flaky-links.json
+  ciphermq scenario run broker-kill --target rabbitmq`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if target != "" {
+				if planPath != "" || len(args) != 1 {
+					return errors.New("with --target give one cross-broker scenario name (no --plan): " + strings.Join(crossbroker.ScenarioNames(), ", "))
+				}
+				ts, err := crossbroker.ExpandTargets(target)
+				if err != nil {
+					return err
+				}
+				if !cmd.Flags().Changed("seed") {
+					seed = uint64(time.Now().UnixNano())
+				}
+				if !cmd.Flags().Changed("timeout") {
+					timeout = 3 * time.Minute // a RabbitMQ node alone takes up to 30 s to boot, twice
+				}
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return runCrossBroker(ctx, cmd.OutOrStdout(), args, ts, seed, keep, timeout)
+			}
 			sc, err := chooseScenario(args, planPath)
 			if err != nil {
 				return err
@@ -108,6 +134,7 @@ partitions. Crashes, disk faults and single-frame drops in a plan are listed as 
 	f.DurationVar(&timeout, "timeout", 90*time.Second, "deadline for the whole run")
 	f.BoolVar(&verbose, "verbose", false, "log the fault proxies' connection events on standard error")
 	f.StringVar(&planPath, "plan", "", "run this fault plan file instead of a named scenario")
+	f.StringVar(&target, "target", "", "run the cross-broker scenario NAME against this broker: ciphermq, rabbitmq, nats or one configuration (see scenario matrix)")
 	return cmd
 }
 

@@ -68,7 +68,7 @@ See docs/server.md and docs/security.md.`,
 	f.StringVar(&o.memLimit, "memory-limit", "", "soft limit for the process's memory, e.g. 900MiB or 2GiB (Go's GC works harder near it; empty: GOMEMLIMIT or none)")
 	f.StringVar(&o.memHigh, "memory-high-watermark", "0.4", "global memory budget: above it publishers are blocked until consumers drain the broker; a size (512MiB, 2GiB) or a fraction of the cgroup's memory limit, else the machine's (0.4); off: no budget")
 	f.StringVar(&o.memLow, "memory-low-watermark", "0.9", "publishers resume below this: a size, or a fraction of the high watermark")
-	f.StringVar(&o.httpListen, "http-listen", ops.DefaultListen, "operations HTTP listener (/metrics, /healthz, /readyz; see docs/operations.md), host:port; off: none")
+	f.StringVar(&o.httpListen, "http-listen", ops.DefaultListen, "operations HTTP listener (/metrics, /healthz, /readyz, the management API and console; see docs/operations.md), host:port; off: none. With --users, beyond loopback it needs --http-tls (or --allow-plain-without-tls)")
 	f.BoolVar(&o.httpTLS, "http-tls", false, "serve the operations listener over HTTPS with the broker's --tls-cert and --tls-key")
 	f.StringVar(&o.metricsAuth, "metrics-auth", "none", "who may read /metrics: none (whoever reaches --http-listen, loopback by default) or users (HTTP basic auth of a --users user tagged monitoring or administrator)")
 	f.String("listen", def.Listen, "plain TCP address to listen on (host:port); off: TLS only")
@@ -84,7 +84,7 @@ See docs/server.md and docs/security.md.`,
 	f.Bool("allow-anonymous", false, "let a broker without --users listen on a non-loopback address (anyone who reaches it may do anything)")
 	f.String("text-protocol", string(server.TextProtocolLoopback), "reference text protocol (no credentials): off, loopback (from loopback addresses only) or on")
 	f.String("text-user", "guest", "user that text-protocol connections act as (needs permissions on vhost / in the users file)")
-	f.Bool("allow-plain-without-tls", false, "accept PLAIN passwords over unencrypted TCP from non-loopback addresses")
+	f.Bool("allow-plain-without-tls", false, "accept PLAIN passwords over unencrypted TCP from non-loopback addresses, and HTTP basic auth on a non-loopback --http-listen without --http-tls")
 	f.Int("auth-workers", server.DefaultAuthWorkers, "concurrent password verifications (memory: workers x 19 MiB with default argon2id parameters)")
 	f.Int("auth-per-source", server.DefaultAuthPerSource, "logins from one address waiting for or in password verification at once; more fail at once")
 	f.Int("auth-failure-limit", server.DefaultAuthFailureLimit, "failed logins from one address within --auth-failure-window after which its logins fail at once")
@@ -368,13 +368,16 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 	default:
 		return nil, fmt.Errorf("--metrics-auth %q: use none or users", o.metricsAuth)
 	}
+	if err := checkHTTPPlain(cfg, o); err != nil {
+		return nil, err
+	}
+	if cfg.Auth.UsersFile != "" && !o.httpTLS && !loopbackHost(o.httpListen) {
+		logger.Warn("operations listener beyond loopback without --http-tls (--allow-plain-without-tls): management API passwords (HTTP basic auth) cross the network in clear text",
+			"http_listen", o.httpListen)
+	}
 	s := ops.New(oc, srv)
 	// The management API and the web console share the listener (their
 	// own authentication: broker users by HTTP basic auth; docs/operations.md).
-	if cfg.Auth.UsersFile != "" && !o.httpTLS && !loopbackHost(o.httpListen) && !cfg.Auth.AllowPlainWithoutTLS {
-		logger.Warn("operations listener beyond loopback without --http-tls: management API passwords (HTTP basic auth) cross the network in clear text",
-			"http_listen", o.httpListen)
-	}
 	mh := mgmt.NewHandler(srv, mgmt.Options{Logger: logger})
 	s.Handle("/api/", mh)
 	s.Handle("/", mh)
@@ -388,6 +391,20 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 		}
 	}()
 	return s, nil
+}
+
+// checkHTTPPlain applies the broker's rule for PLAIN passwords over TCP to
+// the operations listener: with users, HTTP basic auth sends a password in
+// every request, so a listener beyond loopback needs --http-tls unless
+// --allow-plain-without-tls says clear text is acceptable (a TLS proxy in
+// front, a trusted network).
+func checkHTTPPlain(cfg server.Config, o *serverFlags) error {
+	if o.httpListen == ops.ListenOff || cfg.Auth.UsersFile == "" || o.httpTLS || cfg.Auth.AllowPlainWithoutTLS || loopbackHost(o.httpListen) {
+		return nil
+	}
+	return fmt.Errorf("--http-listen %s is beyond loopback and the broker has --users: HTTP basic auth would send passwords in clear text; "+
+		"add --http-tls (with --tls-cert and --tls-key), listen on loopback (e.g. 127.0.0.1:15672, behind a TLS proxy), "+
+		"or accept clear text with --allow-plain-without-tls (the same rule as PLAIN logins over TCP)", o.httpListen)
 }
 
 // loopbackHost reports whether host:port names a loopback address.

@@ -47,7 +47,7 @@ func (b *ProcessBroker) Start(ctx context.Context) error {
 	if fsync == "" {
 		fsync = "always"
 	}
-	cmd := exec.Command(b.Bin, "server", "--listen", b.addr, "--data-dir", b.DataDir, "--fsync", fsync, "--heartbeat", "1s", "--log-level", "warn")
+	cmd := exec.Command(b.Bin, "server", "--listen", b.addr, "--data-dir", b.DataDir, "--fsync", fsync, "--heartbeat", "1s", "--log-level", "warn", "--http-listen", "off")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

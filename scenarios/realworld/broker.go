@@ -33,6 +33,7 @@ func newBroker(dir, bin string) (*Broker, error) {
 		"--heartbeat", brokerHeartbeat.String(),
 		"--log-format", "json",
 		"--shutdown-timeout", "2s",
+		"--http-listen", "off", // many brokers run side by side; none needs the operations port
 	)
 	return &Broker{Process: p, Addr: addr}, nil
 }

@@ -235,7 +235,7 @@ func RunHostile(ctx context.Context, a Attack, cfg HostileConfig) (HostileResult
 		return res, err
 	}
 	args := []string{"server", "--listen", addr, "--log-level", "warn",
-		"--memory-high-watermark", strconv.Itoa(HostileWatermark), "--shutdown-timeout", "2s"}
+		"--memory-high-watermark", strconv.Itoa(HostileWatermark), "--shutdown-timeout", "2s", "--http-listen", "off"}
 	args = append(args, a.Flags...)
 	canaryUser, canaryPassword := "", ""
 	if a.Tenants {

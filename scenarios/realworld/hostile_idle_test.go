@@ -43,7 +43,7 @@ func TestHostileOneByteTextConnections(t *testing.T) {
 	}
 	b := &Broker{Process: newProcess("broker", dir, bin, "server", "--listen", addr, "--in-memory", "--log-level", "warn",
 		"--max-connections-per-source", fmt.Sprint(perSource), "--text-line-timeout", lineTimeout.String(),
-		"--handshake-timeout", "2s", "--shutdown-timeout", "2s"), Addr: addr}
+		"--handshake-timeout", "2s", "--shutdown-timeout", "2s", "--http-listen", "off"), Addr: addr}
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -167,10 +167,7 @@ func RunSender(ctx context.Context, cfg SenderConfig) (SenderSummary, error) {
 	defer f.Close()
 	rep := &eventWriter{w: f}
 
-	conn, err := clients.Dial(ctx, cfg.Broker, clients.Options{
-		ClientName: "scenario-sender-" + cfg.Publisher, Logger: cfg.Logger,
-		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
-	})
+	conn, err := dialThroughFaults(ctx, cfg)
 	if err != nil {
 		return sum, fmt.Errorf("sender: connect to %s: %w", cfg.Broker, err)
 	}
@@ -284,4 +281,37 @@ func loadSessionSealer(toKeys []string, signKey string) (*envelope.SessionSealer
 		return nil, fmt.Errorf("sender: signing key: %w", err)
 	}
 	return envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: recipients})
+}
+
+// dialThroughFaults makes the sender's first connection. clients.Dial fails
+// fast on purpose (a user who mistyped the address wants to know at once),
+// but a scenario's sender dials through a fault proxy that may already
+// reset or drop its handshake: that is one of the faults under test, not a
+// reason to end the run. It retries with a growing pause until cfg.Timeout,
+// except for refusals that no retry can change (authentication, access).
+func dialThroughFaults(ctx context.Context, cfg SenderConfig) (*clients.Conn, error) {
+	opts := clients.Options{
+		ClientName: "scenario-sender-" + cfg.Publisher, Logger: cfg.Logger,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+	}
+	deadline := time.Now().Add(cfg.Timeout)
+	pause := opts.ReconnectMin
+	for attempt := 1; ; attempt++ {
+		conn, err := clients.Dial(ctx, cfg.Broker, opts)
+		if err == nil {
+			return conn, nil
+		}
+		if clients.IsAuthFailed(err) || clients.IsAccessRefused(err) || ctx.Err() != nil || time.Now().Add(pause).After(deadline) {
+			return nil, fmt.Errorf("attempt %d: %w", attempt, err)
+		}
+		cfg.Logger.Warn("first connection failed; retrying", "attempt", attempt, "err", err)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		pause = min(2*pause, opts.ReconnectMax)
+	}
 }

@@ -42,6 +42,12 @@ var FastParams = access.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 1
 // without a users file, whose API answers loopback clients anonymously).
 func Start(t testing.TB, cfg server.Config, users []User, logger *slog.Logger) *Broker {
 	t.Helper()
+	return StartWith(t, cfg, users, mgmt.Options{Logger: logger})
+}
+
+// StartWith is Start with the handler's options.
+func StartWith(t testing.TB, cfg server.Config, users []User, opts mgmt.Options) *Broker {
+	t.Helper()
 	b := &Broker{Users: map[string]string{}}
 	if len(users) > 0 {
 		f := &access.File{Version: access.FileVersion}
@@ -62,7 +68,7 @@ func Start(t testing.TB, cfg server.Config, users []User, logger *slog.Logger) *
 		cfg.Auth.UsersFile = path
 	}
 	b.Server, b.Addr = testbroker.Start(t, cfg)
-	b.HTTP = httptest.NewServer(mgmt.NewHandler(b.Server, mgmt.Options{Logger: logger}))
+	b.HTTP = httptest.NewServer(mgmt.NewHandler(b.Server, opts))
 	t.Cleanup(b.HTTP.Close)
 	b.URL = b.HTTP.URL
 	return b
