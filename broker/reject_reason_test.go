@@ -130,3 +130,23 @@ func TestMoveReadyClearsTheReason(t *testing.T) {
 	}
 	h.check()
 }
+
+// A delivery past its queue's delivery limit whose connection closes is
+// dead-lettered by the broker with reason delivery-limit.
+func TestConnectionCloseDeadLettersWithDeliveryLimit(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.exchange("x", Direct)
+	h.queue("dlq", QueueOptions{})
+	h.queue("q", QueueOptions{DeadLetterQueue: "dlq", DeliveryLimit: 1})
+	h.bind("x", "q", "q")
+	h.open(1)
+	seedQueue(h, "q", "m1")
+	if _, ok := h.fetch(1, "q"); !ok {
+		t.Fatal("nothing to fetch")
+	}
+	h.close(1)
+	if got := peekReasons(h.c, "dlq"); len(got) != 1 || got["m1"] != wire.ReasonDeliveryLimit {
+		t.Fatalf("dlq reasons after the close %v, want m1 delivery-limit", got)
+	}
+	h.check()
+}
