@@ -185,7 +185,7 @@ func DecodeNackDelivery(p []byte, f *NackDelivery) error {
 	flags := d.flags("flags", ackFlagMultiple|ackFlagRequeue)
 	f.Multiple = flags&ackFlagMultiple != 0
 	f.Requeue = flags&ackFlagRequeue != 0
-	f.Reason = d.optionalReason("reason")
+	f.Reason = d.optionalClientReason("reason")
 	if d.err == nil && f.Requeue && f.Reason != ReasonNone {
 		d.fail("reason", fmt.Errorf("%w: a reason with requeue: only a dead-lettering nack has one", ErrBadValue))
 	}
@@ -204,7 +204,7 @@ func AppendReject(dst []byte, f *Reject) []byte {
 func DecodeReject(p []byte, f *Reject) error {
 	d := decoder{buf: p, frame: FrameReject}
 	f.DeliveryTag = d.uvarint("delivery_tag")
-	f.Reason = d.optionalReason("reason")
+	f.Reason = d.optionalClientReason("reason")
 	return d.finish()
 }
 

@@ -128,6 +128,17 @@ func (d *decoder) optionalReason(field string) RejectReason {
 	return d.reason(field)
 }
 
+// optionalClientReason is optionalReason for the client's frames (Reject,
+// NackDelivery): ReasonDeliveryLimit is the broker's own and refused.
+func (d *decoder) optionalClientReason(field string) RejectReason {
+	r := d.optionalReason(field)
+	if d.err == nil && r == ReasonDeliveryLimit {
+		d.fail(field, fmt.Errorf("%w: %v is set by the broker only", ErrBadValue, r))
+		return ReasonNone
+	}
+	return r
+}
+
 // appendOptionalReason writes r as a trailing field, or nothing for
 // ReasonNone.
 func appendOptionalReason(dst []byte, r RejectReason) []byte {
