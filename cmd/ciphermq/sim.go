@@ -16,13 +16,10 @@ import (
 
 	"github.com/ciphermq/ciphermq/faults"
 	"github.com/ciphermq/ciphermq/sim"
+	"github.com/ciphermq/ciphermq/sim/simreport"
 )
 
 func init() { register(newSimCmd) }
-
-// coverageBatch is the smallest swarm sweep that must reach every
-// "sometimes" event (the batch size sim's own sweep test promises them for).
-const coverageBatch = sim.SometimesBudget
 
 // simFlags are sim's flags. Workload fields left at zero take the
 // simulator's defaults (sim.DefaultWorkload).
@@ -281,11 +278,11 @@ func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error
 	if errors.Is(r.Err, sim.ErrInvalidConfig) {
 		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", r.Err)
 	}
-	rep := seedReport{
+	rep := simreport.Seed{
 		Seed: r.Seed, OK: r.OK(), Summary: r.Summary(), Plan: r.Plan.String(), FaultsOn: r.Plan.Enabled(),
-		TraceHash: r.TraceHash, TraceLines: r.TraceLines, Verdicts: verdicts(r), Coverage: r.Coverage,
+		TraceHash: r.TraceHash, TraceLines: r.TraceLines, Verdicts: simreport.Verdicts(r), Coverage: r.Coverage,
 		Stats: r.Stats, Report: r.Report, WallMs: float64(wall.Microseconds()) / 1000,
-		MsgsPerSec: perSecond(r.Stats.MessagesPublished, wall), Mutations: o.mutate,
+		MsgsPerSec: simreport.PerSecond(r.Stats.MessagesPublished, wall), Mutations: o.mutate,
 		Replay: replayCommand(r.Seed, replay), Auth: r.Auth,
 	}
 	if r.Auth {
@@ -298,11 +295,11 @@ func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error
 		rep.FaultsOn = []string{}
 	}
 	if o.jsonOut {
-		if err := writeJSON(w, rep); err != nil {
+		if err := simreport.WriteJSON(w, rep); err != nil {
 			return err
 		}
 	} else {
-		printSeedReport(w, rep)
+		simreport.PrintSeed(w, rep)
 	}
 	if !rep.OK {
 		return fmt.Errorf("seed %d failed: %s\nreplay: %s", r.Seed, r.Summary(), rep.Replay)
@@ -315,21 +312,21 @@ func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string
 	if err != nil {
 		return err
 	}
-	rep := sweepReport{First: first, Last: first + uint64(n) - 1, Workers: o.workers, Mutations: o.mutate,
-		CoverageRequired: cfg.Swarm && n >= coverageBatch, Failures: []sweepFailure{}, Missing: []string{}}
-	bar := newSweepBar(errW, n, o.progress)
+	rep := simreport.Sweep{First: first, Last: first + uint64(n) - 1, Workers: o.workers, Mutations: o.mutate,
+		CoverageRequired: cfg.Swarm && n >= simreport.CoverageBatch, Failures: []simreport.SweepFailure{}, Missing: []string{}}
+	bar := simreport.NewBar(errW, n, o.progress)
 	start := time.Now()
 	// Failures are summarised as they arrive, so no failing run is kept
 	// whole (its history can be large); they are sorted by seed below.
 	res := sim.Sweep(sim.SweepConfig{Template: cfg, First: first, Seeds: n, Workers: o.workers, KeepFailures: 1,
 		Progress: func(done int, r sim.Result) {
 			if !r.OK() {
-				rep.Failures = append(rep.Failures, sweepFailure{Seed: r.Seed, Summary: r.Summary(), Plan: r.Plan.String(),
+				rep.Failures = append(rep.Failures, simreport.SweepFailure{Seed: r.Seed, Summary: r.Summary(), Plan: r.Plan.String(),
 					TraceHash: r.TraceHash, Replay: replayCommand(r.Seed, replay)})
 			}
-			bar.update(done, len(rep.Failures), time.Since(start))
+			bar.Update(done, len(rep.Failures), time.Since(start))
 		}})
-	bar.finish()
+	bar.Finish()
 	wall := time.Since(start)
 	if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
 		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
@@ -341,17 +338,17 @@ func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string
 	cov := res.Coverage
 	rep.WallSec = wall.Seconds()
 	rep.SeedsPerMin = float64(rep.Runs) / max(wall.Minutes(), 1e-9)
-	rep.MsgsPerSec = perSecond(rep.Messages, wall)
-	rep.Coverage = coverageCounts(cov)
+	rep.MsgsPerSec = simreport.PerSecond(rep.Messages, wall)
+	rep.Coverage = simreport.CoverageCounts(cov)
 	if rep.CoverageRequired {
 		rep.Missing = append(rep.Missing, cov.Missing()...)
 	}
 	if o.jsonOut {
-		if err := writeJSON(w, rep); err != nil {
+		if err := simreport.WriteJSON(w, rep); err != nil {
 			return err
 		}
 	} else {
-		printSweepReport(w, rep)
+		simreport.PrintSweep(w, rep)
 	}
-	return rep.err()
+	return rep.Err()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ciphermq/ciphermq/sim"
+	"github.com/ciphermq/ciphermq/sim/simreport"
 )
 
 // failingSeed is the first swarm seed that fails with the receiver's dedup
@@ -112,7 +113,7 @@ func TestSimJSONIsOneObjectWithVerdicts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep seedReport
+	var rep simreport.Seed
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("--json output is not one JSON object: %v\n%s", err, out)
 	}
@@ -194,7 +195,7 @@ func TestSimSweepPrintsTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep sweepReport
+	var rep simreport.Sweep
 	if err := json.Unmarshal([]byte(js), &rep); err != nil {
 		t.Fatalf("--json sweep output: %v\n%s", err, js)
 	}
@@ -304,7 +305,7 @@ func TestSimSweepListsEveryFailureInSeedOrderWhateverTheWorkers(t *testing.T) {
 	if err == nil {
 		t.Fatalf("a sweep with receiver dedup off passed:\n%s", js)
 	}
-	var rep sweepReport
+	var rep simreport.Sweep
 	if err := json.Unmarshal([]byte(js), &rep); err != nil {
 		t.Fatalf("--json sweep output: %v\n%s", err, js)
 	}

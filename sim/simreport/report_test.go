@@ -1,8 +1,9 @@
-package main
+package simreport
 
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,44 +12,44 @@ import (
 )
 
 func TestSimSweepMissingSometimesEventIsAFailure(t *testing.T) {
-	rep := sweepReport{First: 1, Last: 100, Runs: 100, CoverageRequired: true, Missing: []string{"crash-during-fsync"},
+	rep := Sweep{First: 1, Last: 100, Runs: 100, CoverageRequired: true, Missing: []string{"crash-during-fsync"},
 		Coverage: map[string]uint64{"crash-during-fsync": 0, "redelivery": 9}}
-	err := rep.err()
+	err := rep.Err()
 	if err == nil || !strings.Contains(err.Error(), "crash-during-fsync") {
 		t.Fatalf("a never-seen sometimes event must fail the sweep and be named: %v", err)
 	}
 	var out bytes.Buffer
-	printSweepReport(&out, rep)
+	PrintSweep(&out, rep)
 	if !strings.Contains(out.String(), "NEVER SEEN (a failure): crash-during-fsync") {
 		t.Fatalf("the table does not name the missing event:\n%s", out.String())
 	}
 	rep.Missing = nil
-	if err := rep.err(); err != nil {
+	if err := rep.Err(); err != nil {
 		t.Fatalf("a clean sweep failed: %v", err)
 	}
 }
 
 func TestSimSweepTableShowsEveryFailingSeedSomeInShort(t *testing.T) {
-	rep := sweepReport{First: 1, Last: 30, Runs: 30, Failed: fullFailures + 2}
+	rep := Sweep{First: 1, Last: 30, Runs: 30, Failed: FullFailures + 2}
 	for i := range rep.Failed {
 		seed := uint64(i + 1)
-		rep.Failures = append(rep.Failures, sweepFailure{Seed: seed, Summary: "SAFETY VIOLATED", Plan: "swarm",
-			TraceHash: "h", Replay: replayCommand(seed, []string{"--mutate receiver-no-dedup"})})
+		rep.Failures = append(rep.Failures, SweepFailure{Seed: seed, Summary: "SAFETY VIOLATED", Plan: "swarm",
+			TraceHash: "h", Replay: fmt.Sprintf("ciphermq sim --seed %d --mutate receiver-no-dedup", seed)})
 	}
 	var out bytes.Buffer
-	printSweepReport(&out, rep)
+	PrintSweep(&out, rep)
 	text := out.String()
 	if got := strings.Count(text, "FAILED seed "); got != rep.Failed {
 		t.Fatalf("%d failing seeds shown, want all %d:\n%s", got, rep.Failed, text)
 	}
-	if got := strings.Count(text, "  plan: swarm"); got != fullFailures {
-		t.Errorf("%d failures in full, want %d", got, fullFailures)
+	if got := strings.Count(text, "  plan: swarm"); got != FullFailures {
+		t.Errorf("%d failures in full, want %d", got, FullFailures)
 	}
 	last := "FAILED seed 22; replay: ciphermq sim --seed 22 --mutate receiver-no-dedup"
 	if !strings.Contains(text, "2 more failing seeds") || !strings.Contains(text, last) {
 		t.Errorf("the short failures lack their count or replay commands:\n%s", text)
 	}
-	if err := rep.err(); err == nil || !strings.Contains(err.Error(), "22 of 30 seeds failed") ||
+	if err := rep.Err(); err == nil || !strings.Contains(err.Error(), "22 of 30 seeds failed") ||
 		!strings.Contains(err.Error(), "ciphermq sim --seed 1 --mutate receiver-no-dedup") {
 		t.Errorf("exit error %v", err)
 	}
@@ -85,21 +86,21 @@ func TestVerdictsNameTheInvariantEachFindingBreaks(t *testing.T) {
 		if tc.want != "I4 publisher liveness" {
 			r.Converged = true
 		}
-		var violated []string
-		for _, v := range verdicts(r) {
-			if v.violated() {
-				violated = append(violated, v.Invariant)
+		var Violated []string
+		for _, v := range Verdicts(r) {
+			if v.Violated() {
+				Violated = append(Violated, v.Invariant)
 			}
 		}
-		if len(violated) != 1 || violated[0] != tc.want {
-			t.Errorf("case %d: violated %v, want only %q", i, violated, tc.want)
+		if len(Violated) != 1 || Violated[0] != tc.want {
+			t.Errorf("case %d: Violated %v, want only %q", i, Violated, tc.want)
 		}
 	}
-	clean := verdicts(sim.Result{Converged: true})
+	clean := Verdicts(sim.Result{Converged: true})
 	if len(clean) != 7 || clean[4].Status != "not checked" {
 		t.Fatalf("a clean run without an order promise: %+v", clean)
 	}
-	for _, v := range verdicts(sim.Result{Converged: true, Options: ordered}) {
+	for _, v := range Verdicts(sim.Result{Converged: true, Options: ordered}) {
 		if v.Status != "ok" {
 			t.Errorf("a clean ordered run: %+v", v)
 		}

@@ -1,4 +1,9 @@
-package main
+// Package simreport turns the simulator's results into what
+// 'ciphermq sim' prints: one verdict per invariant (docs/architecture.md,
+// "Invariants"), the report of one seed and of a sweep, as text or JSON,
+// and the sweep's progress line. It decides nothing about a run: the
+// simulator and internal/check do; this package only sorts and shows.
+package simreport
 
 import (
 	"encoding/json"
@@ -13,15 +18,20 @@ import (
 	"github.com/ciphermq/ciphermq/sim"
 )
 
-// verdict is one invariant's outcome in one run.
-type verdict struct {
+// CoverageBatch is the smallest swarm sweep that must reach every
+// "sometimes" event (the batch size sim's own sweep test promises them for).
+const CoverageBatch = sim.SometimesBudget
+
+// Verdict is one invariant's outcome in one run.
+type Verdict struct {
 	Invariant string `json:"invariant"`
 	// Status is "ok", "VIOLATED" or "not checked".
 	Status string `json:"status"`
 	Detail string `json:"detail"`
 }
 
-func (v verdict) violated() bool { return v.Status == "VIOLATED" }
+// Violated reports whether the run broke the invariant.
+func (v Verdict) Violated() bool { return v.Status == "VIOLATED" }
 
 func status(ok bool) string {
 	if ok {
@@ -30,11 +40,11 @@ func status(ok bool) string {
 	return "VIOLATED"
 }
 
-// verdicts sorts a run's findings by invariant (docs/architecture.md,
+// Verdicts sorts a run's findings by invariant (docs/architecture.md,
 // "Invariants").
-func verdicts(r sim.Result) []verdict {
+func Verdicts(r sim.Result) []Verdict {
 	rep := r.Report
-	vs := []verdict{
+	vs := []Verdict{
 		{"I1 no loss", status(len(rep.Lost) == 0),
 			fmt.Sprintf("lost=%d (excused: legitimately lost %d, stranded %d, dead-lettered %d)",
 				len(rep.Lost), len(rep.LegitimatelyLost), len(rep.Stranded), len(rep.DeadLettered))},
@@ -49,20 +59,20 @@ func verdicts(r sim.Result) []verdict {
 				len(rep.Pending), r.Converged, len(rep.Abandoned), len(rep.Indeterminate))},
 	}
 	if len(r.Options.OrderedQueues) == 0 {
-		vs = append(vs, verdict{"I5 order", "not checked", "not promised for this weather (order is checked only where the weather keeps I5's premise: TCP-like links, no crashes, unbounded queues)"})
+		vs = append(vs, Verdict{"I5 order", "not checked", "not promised for this weather (order is checked only where the weather keeps I5's premise: TCP-like links, no crashes, unbounded queues)"})
 	} else {
-		vs = append(vs, verdict{"I5 order", status(len(rep.Nonmonotonic) == 0 && len(rep.Skipped) == 0),
+		vs = append(vs, Verdict{"I5 order", status(len(rep.Nonmonotonic) == 0 && len(rep.Skipped) == 0),
 			fmt.Sprintf("nonmonotonic=%d skipped=%d over %d ordered queues",
 				len(rep.Nonmonotonic), len(rep.Skipped), len(r.Options.OrderedQueues))})
 	}
-	vs = append(vs, verdict{"I6 bounds", status(len(r.PrefetchExceeded) == 0 && len(r.OverLimit) == 0),
+	vs = append(vs, Verdict{"I6 bounds", status(len(r.PrefetchExceeded) == 0 && len(r.OverLimit) == 0),
 		fmt.Sprintf("prefetch-exceeded=%d over-limit=%d", len(r.PrefetchExceeded), len(r.OverLimit))})
-	vs = append(vs, verdict{"routing", status(len(r.Misrouted) == 0),
+	vs = append(vs, Verdict{"routing", status(len(r.Misrouted) == 0),
 		fmt.Sprintf("misrouted=%d (the core's queues against the reference model: %d enqueues over %d compared steps)",
 			len(r.Misrouted), r.Oracle.Enqueues, r.Oracle.Steps)})
 	if r.Auth || len(r.AccessViolations) > 0 {
 		// Authenticated runs only (30% of swarm seeds, every seed with --auth).
-		vs = append(vs, verdict{"access control", status(len(r.AccessViolations) == 0),
+		vs = append(vs, Verdict{"access control", status(len(r.AccessViolations) == 0),
 			fmt.Sprintf("violations=%d (hostile tenant: %s)", len(r.AccessViolations), r.Hostile)})
 	}
 	if r.Load || len(r.LoadViolations) > 0 {
@@ -71,20 +81,20 @@ func verdicts(r sim.Result) []verdict {
 		if len(r.LoadViolations) > 0 {
 			first = "; first: " + r.LoadViolations[0]
 		}
-		vs = append(vs, verdict{"command cost", status(len(r.LoadViolations) == 0),
+		vs = append(vs, Verdict{"command cost", status(len(r.LoadViolations) == 0),
 			fmt.Sprintf("over-bound=%d (hostile load: %s)%s", len(r.LoadViolations), r.LoadStats, first)})
 	}
 	if len(rep.Malformed) > 0 {
-		vs = append(vs, verdict{"history", "VIOLATED", fmt.Sprintf("malformed=%d (a recorder's mistake)", len(rep.Malformed))})
+		vs = append(vs, Verdict{"history", "VIOLATED", fmt.Sprintf("malformed=%d (a recorder's mistake)", len(rep.Malformed))})
 	}
 	if r.Err != nil {
-		vs = append(vs, verdict{"run", "VIOLATED", r.Err.Error()})
+		vs = append(vs, Verdict{"run", "VIOLATED", r.Err.Error()})
 	}
 	return vs
 }
 
-// seedReport is one run as --json prints it.
-type seedReport struct {
+// Seed is one run as --json prints it.
+type Seed struct {
 	Seed       uint64       `json:"seed"`
 	OK         bool         `json:"ok"`
 	Summary    string       `json:"summary"`
@@ -92,7 +102,7 @@ type seedReport struct {
 	FaultsOn   []string     `json:"faults_on"`
 	TraceHash  string       `json:"trace_hash"`
 	TraceLines uint64       `json:"trace_lines"`
-	Verdicts   []verdict    `json:"verdicts"`
+	Verdicts   []Verdict    `json:"Verdicts"`
 	Coverage   sim.Coverage `json:"coverage"`
 	Stats      sim.Stats    `json:"stats"`
 	Report     check.Report `json:"report"`
@@ -109,7 +119,8 @@ type seedReport struct {
 	LoadStats *sim.LoadStats `json:"hostile_load_stats,omitempty"`
 }
 
-func printSeedReport(w io.Writer, r seedReport) {
+// PrintSeed prints one run as text.
+func PrintSeed(w io.Writer, r Seed) {
 	fmt.Fprintf(w, "seed %d: %s\n", r.Seed, r.Summary)
 	if len(r.Mutations) > 0 {
 		fmt.Fprintf(w, "TEST ONLY mutations on: %s (a failure is expected)\n", strings.Join(r.Mutations, ", "))
@@ -143,8 +154,8 @@ func printSeedReport(w io.Writer, r seedReport) {
 	}
 }
 
-// sweepFailure is one failing seed of a sweep.
-type sweepFailure struct {
+// SweepFailure is one failing seed of a sweep.
+type SweepFailure struct {
 	Seed      uint64 `json:"seed"`
 	Summary   string `json:"summary"`
 	Plan      string `json:"plan"`
@@ -152,8 +163,8 @@ type sweepFailure struct {
 	Replay    string `json:"replay"`
 }
 
-// sweepReport is a sweep as --json prints it.
-type sweepReport struct {
+// Sweep is a sweep as --json prints it.
+type Sweep struct {
 	First       uint64  `json:"first"`
 	Last        uint64  `json:"last"`
 	Runs        int     `json:"runs"`
@@ -166,11 +177,11 @@ type sweepReport struct {
 	Messages   uint64            `json:"msgs_published"`
 	MsgsPerSec float64           `json:"simulated_msgs_per_wall_sec"`
 	Coverage   map[string]uint64 `json:"coverage"`
-	// CoverageRequired: a swarm sweep of at least coverageBatch seeds must
+	// CoverageRequired: a swarm sweep of at least CoverageBatch seeds must
 	// see every standard "sometimes" event; Missing lists those it did not.
 	CoverageRequired bool           `json:"coverage_required"`
 	Missing          []string       `json:"missing_sometimes"`
-	Failures         []sweepFailure `json:"failures"`
+	Failures         []SweepFailure `json:"failures"`
 	Mutations        []string       `json:"mutations,omitempty"`
 	// AuthRuns counts the authenticated seeds; Hostile sums their hostile
 	// tenants' counts (refusals by code).
@@ -182,9 +193,9 @@ type sweepReport struct {
 	Load     sim.LoadStats `json:"hostile_load"`
 }
 
-// err is the sweep's exit verdict: a failing seed, or a required
+// err is the sweep's exit Verdict: a failing seed, or a required
 // "sometimes" event that never happened.
-func (r sweepReport) err() error {
+func (r Sweep) Err() error {
 	switch {
 	case r.Failed > 0:
 		return fmt.Errorf("%d of %d seeds failed; replay the first with: %s", r.Failed, r.Runs, r.Failures[0].Replay)
@@ -195,8 +206,8 @@ func (r sweepReport) err() error {
 	return nil
 }
 
-// coverageCounts lists every counter of cv by name.
-func coverageCounts(cv *check.Coverage) map[string]uint64 {
+// CoverageCounts lists every counter of cv by name.
+func CoverageCounts(cv *check.Coverage) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, field := range strings.Fields(cv.String()) {
 		name, _, ok := strings.Cut(field, "=")
@@ -207,7 +218,8 @@ func coverageCounts(cv *check.Coverage) map[string]uint64 {
 	return out
 }
 
-func printSweepReport(w io.Writer, r sweepReport) {
+// PrintSweep prints a sweep as text.
+func PrintSweep(w io.Writer, r Sweep) {
 	fmt.Fprintf(w, "sweep of seeds %d..%d (%d workers)\n", r.First, r.Last, r.Workers)
 	if len(r.Mutations) > 0 {
 		fmt.Fprintf(w, "TEST ONLY mutations on: %s (failures are expected)\n", strings.Join(r.Mutations, ", "))
@@ -237,17 +249,17 @@ func printSweepReport(w io.Writer, r sweepReport) {
 	}
 	switch {
 	case !r.CoverageRequired:
-		fmt.Fprintf(w, "coverage not required: only swarm sweeps of %d seeds or more must reach every event\n", coverageBatch)
+		fmt.Fprintf(w, "coverage not required: only swarm sweeps of %d seeds or more must reach every event\n", CoverageBatch)
 	case len(r.Missing) > 0:
 		fmt.Fprintf(w, "NEVER SEEN (a failure): %s\n", strings.Join(r.Missing, ", "))
 	default:
 		fmt.Fprintln(w, "every required \"sometimes\" event was seen")
 	}
 	for i, f := range r.Failures {
-		if i == fullFailures {
-			fmt.Fprintf(w, "%d more failing seeds (summaries in --json):\n", len(r.Failures)-fullFailures)
+		if i == FullFailures {
+			fmt.Fprintf(w, "%d more failing seeds (summaries in --json):\n", len(r.Failures)-FullFailures)
 		}
-		if i >= fullFailures {
+		if i >= FullFailures {
 			fmt.Fprintf(w, "FAILED seed %d; replay: %s\n", f.Seed, f.Replay)
 			continue
 		}
@@ -255,22 +267,25 @@ func printSweepReport(w io.Writer, r sweepReport) {
 	}
 }
 
-// fullFailures bounds the failing seeds a sweep's table shows in full; the
+// FullFailures bounds the failing seeds a sweep's table shows in full; the
 // others get one line with their replay command.
-const fullFailures = 20
+const FullFailures = 20
 
-// sweepBar redraws one progress line on a terminal (or when forced).
-type sweepBar struct {
+// Bar redraws one progress line on a terminal (or when forced).
+type Bar struct {
 	w     io.Writer
 	total int
 	on    bool
 }
 
-func newSweepBar(w io.Writer, total int, on bool) *sweepBar {
-	return &sweepBar{w: w, total: total, on: on}
+// NewBar returns the progress line of a sweep of total seeds; it draws
+// nothing unless on.
+func NewBar(w io.Writer, total int, on bool) *Bar {
+	return &Bar{w: w, total: total, on: on}
 }
 
-func (b *sweepBar) update(done, failed int, elapsed time.Duration) {
+// Update redraws the line.
+func (b *Bar) Update(done, failed int, elapsed time.Duration) {
 	if !b.on || b.total == 0 {
 		return
 	}
@@ -280,17 +295,20 @@ func (b *sweepBar) update(done, failed int, elapsed time.Duration) {
 		strings.Repeat(" ", width-fill), done, b.total, failed, float64(done)/max(elapsed.Minutes(), 1e-9))
 }
 
-func (b *sweepBar) finish() {
+// Finish ends the line.
+func (b *Bar) Finish() {
 	if b.on && b.total > 0 {
 		fmt.Fprintln(b.w)
 	}
 }
 
-func perSecond(n uint64, d time.Duration) float64 {
+// PerSecond is n per second of d.
+func PerSecond(n uint64, d time.Duration) float64 {
 	return float64(n) / max(d.Seconds(), 1e-9)
 }
 
-func writeJSON(w io.Writer, v any) error {
+// WriteJSON writes v as indented JSON.
+func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
