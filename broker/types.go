@@ -52,44 +52,46 @@ func ParseExchangeType(s string) (ExchangeType, error) {
 }
 
 // Code is a stable, documented reason code. The numeric values are part of
-// the native wire protocol (docs/protocol.md) and must never be renumbered.
+// the native wire protocol and must never be renumbered: they, their names
+// and meanings are the catalogue of broker/wire (wire.Codes, printed in
+// docs/protocol.md §10); the constants below are its values in this type.
 type Code uint16
 
 const (
-	CodeOK Code = 0
+	CodeOK Code = Code(wire.CodeOK)
 
 	// Client errors about the request itself.
-	CodeMalformed       Code = 100 // frame or line could not be parsed
-	CodeInvalidArgument Code = 101 // a field is out of range or empty
-	CodeTooLarge        Code = 102 // message or frame above the configured limit
-	CodeUnknownCommand  Code = 103 // command or frame type not understood
-	CodeProtocol        Code = 104 // valid frame at the wrong time (e.g. publish before hello)
+	CodeMalformed       = Code(wire.CodeMalformed)       // frame or line could not be parsed
+	CodeInvalidArgument = Code(wire.CodeInvalidArgument) // a field is out of range or empty
+	CodeTooLarge        = Code(wire.CodeTooLarge)        // message or frame above the configured limit
+	CodeUnknownCommand  = Code(wire.CodeUnknownCommand)  // command or frame type not understood
+	CodeProtocol        = Code(wire.CodeProtocol)        // valid frame at the wrong time (e.g. publish before hello)
 
 	// Names and topology.
-	CodeExchangeNotFound Code = 200
-	CodeQueueNotFound    Code = 201
-	CodeMismatch         Code = 202 // redeclared with another type or other options
-	CodeConsumerNotFound Code = 203
-	CodeReserved         Code = 204 // the name is reserved (e.g. deleting the default exchange)
-	CodeInUse            Code = 205 // e.g. a dead-letter queue still referenced
+	CodeExchangeNotFound = Code(wire.CodeExchangeNotFound)
+	CodeQueueNotFound    = Code(wire.CodeQueueNotFound)
+	CodeMismatch         = Code(wire.CodeMismatch) // redeclared with another type or other options
+	CodeConsumerNotFound = Code(wire.CodeConsumerNotFound)
+	CodeReserved         = Code(wire.CodeReserved) // the name is reserved (e.g. deleting the default exchange)
+	CodeInUse            = Code(wire.CodeInUse)    // e.g. a dead-letter queue still referenced
 
 	// Publish refusals.
-	CodeNoRoute   Code = 300 // the exchange routed the message to no queue
-	CodeQueueFull Code = 301 // max length or max bytes of a target queue reached
+	CodeNoRoute   = Code(wire.CodeNoRoute)   // the exchange routed the message to no queue
+	CodeQueueFull = Code(wire.CodeQueueFull) // max length or max bytes of a target queue reached
 
 	// Acknowledgements.
-	CodeUnknownDeliveryTag Code = 400 // stale (redelivered since) or never issued
+	CodeUnknownDeliveryTag = Code(wire.CodeUnknownDeliveryTag) // stale (redelivered since) or never issued
 
 	// Resources and server state.
-	CodeResourceLimit Code = 500 // too many connections, queues, consumers, ...
-	CodeTimeout       Code = 501 // handshake or heartbeat deadline missed
-	CodeShuttingDown  Code = 502
-	CodeUnavailable   Code = 503 // e.g. durable storage failing
-	CodeInternal      Code = 599
+	CodeResourceLimit = Code(wire.CodeResourceLimit) // too many connections, queues, consumers, ...
+	CodeTimeout       = Code(wire.CodeTimeout)       // handshake or heartbeat deadline missed
+	CodeShuttingDown  = Code(wire.CodeShuttingDown)
+	CodeUnavailable   = Code(wire.CodeUnavailable) // e.g. durable storage failing
+	CodeInternal      = Code(wire.CodeInternal)
 
 	// Identity and permissions.
-	CodeAuthFailed    Code = 600 // authentication failed or required; the same answer for an unknown user and a wrong password
-	CodeAccessRefused Code = 601 // the user may not do this operation on this resource (the message names both)
+	CodeAuthFailed    = Code(wire.CodeAuthFailed)    // authentication failed or required; the same answer for an unknown user and a wrong password
+	CodeAccessRefused = Code(wire.CodeAccessRefused) // the user may not do this operation on this resource (the message names both)
 )
 
 // Error is the error type of every refusal the core makes. Its Code travels

@@ -45,24 +45,24 @@ var (
 	ErrDeliveryStale = errors.New("clients: the delivery's connection ended; the broker requeued the message")
 )
 
-// Broker reason codes (broker.Code) that the helpers below test for. They
-// are part of the native protocol and never renumbered.
+// Broker reason codes that the helpers below test for: the values of
+// broker/wire's catalogue (wire.Codes, docs/protocol.md §10).
 const (
-	CodeInvalidArgument  uint16 = 101
-	CodeTooLarge         uint16 = 102
-	CodeExchangeNotFound uint16 = 200
-	CodeQueueNotFound    uint16 = 201
-	CodeMismatch         uint16 = 202
-	CodeConsumerNotFound uint16 = 203
-	CodeReserved         uint16 = 204
-	CodeInUse            uint16 = 205
-	CodeNoRoute          uint16 = 300
-	CodeQueueFull        uint16 = 301
-	CodeResourceLimit    uint16 = 500
-	CodeShuttingDown     uint16 = 502
-	CodeUnavailable      uint16 = 503 // e.g. a broker without durable storage
-	CodeAuthFailed       uint16 = 600
-	CodeAccessRefused    uint16 = 601
+	CodeInvalidArgument  = wire.CodeInvalidArgument
+	CodeTooLarge         = wire.CodeTooLarge
+	CodeExchangeNotFound = wire.CodeExchangeNotFound
+	CodeQueueNotFound    = wire.CodeQueueNotFound
+	CodeMismatch         = wire.CodeMismatch
+	CodeConsumerNotFound = wire.CodeConsumerNotFound
+	CodeReserved         = wire.CodeReserved
+	CodeInUse            = wire.CodeInUse
+	CodeNoRoute          = wire.CodeNoRoute
+	CodeQueueFull        = wire.CodeQueueFull
+	CodeResourceLimit    = wire.CodeResourceLimit
+	CodeShuttingDown     = wire.CodeShuttingDown
+	CodeUnavailable      = wire.CodeUnavailable
+	CodeAuthFailed       = wire.CodeAuthFailed
+	CodeAccessRefused    = wire.CodeAccessRefused
 )
 
 // BrokerError is a refusal by the broker: of a publish (a Nack), of a

@@ -207,7 +207,7 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 			ConfirmTimeout:    o.ConfirmTimeout,
 			MaxConfirmTimeout: max(maxConfirmTimeout, o.ConfirmTimeout),
 			Rand:              c.rnd,
-			RetryCodes:        []uint16{CodeShuttingDown},
+			RetryCodes:        wire.RetryCodes(),
 		}),
 		drained: make(chan struct{}),
 	}

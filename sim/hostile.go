@@ -197,7 +197,7 @@ func (h *hostileNode) frame(t wire.FrameType, payload []byte) {
 	case wire.FrameOK:
 		var f wire.OK
 		if wire.DecodeOK(payload, &f) == nil {
-			h.answered(f.ReqID, "OK", 0)
+			h.answered(f.ReqID, t.String(), 0)
 		}
 	case wire.FrameError:
 		var f wire.Error
@@ -207,18 +207,18 @@ func (h *hostileNode) frame(t wire.FrameType, payload []byte) {
 	case wire.FrameConsumeOK:
 		var f wire.ConsumeOK
 		if wire.DecodeConsumeOK(payload, &f) == nil {
-			h.answered(f.ReqID, "ConsumeOK", 0)
+			h.answered(f.ReqID, t.String(), 0)
 		}
 	case wire.FrameFetchOK:
 		var f wire.FetchOK
 		if wire.DecodeFetchOK(payload, &f) == nil {
-			h.answered(f.ReqID, "FetchOK", 0)
+			h.answered(f.ReqID, t.String(), 0)
 			h.ack(f.Deliver.DeliveryTag)
 		}
 	case wire.FrameFetchEmpty:
 		var f wire.FetchEmpty
 		if wire.DecodeFetchEmpty(payload, &f) == nil {
-			h.answered(f.ReqID, "FetchEmpty", 0)
+			h.answered(f.ReqID, t.String(), 0)
 		}
 	case wire.FrameConfirm:
 		var f wire.Confirm

@@ -191,7 +191,7 @@ func (n *Native) handleFrame(typ wire.FrameType, p []byte, now time.Time) error 
 	case wire.FrameAuth:
 		return n.fail(0, broker.CodeProtocol, errors.New("Auth on an authenticated connection"))
 	default:
-		if typ.Known() {
+		if f, ok := wire.LookupFrame(typ); ok && !f.Dir.ClientSends() {
 			return n.fail(0, broker.CodeProtocol, fmt.Errorf("frame %s is sent by servers only", typ))
 		}
 		return n.fail(0, broker.CodeUnknownCommand, &wire.UnknownFrameTypeError{Type: typ})

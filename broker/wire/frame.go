@@ -12,71 +12,27 @@ type Frame interface {
 	AppendTo(dst []byte) []byte
 }
 
-var frameNames = map[FrameType]string{
-	FrameHello:           "Hello",
-	FrameHelloOK:         "HelloOK",
-	FrameHeartbeat:       "Heartbeat",
-	FrameClose:           "Close",
-	FrameError:           "Error",
-	FrameAuth:            "Auth",
-	FrameBlocked:         "Blocked",
-	FrameUnblocked:       "Unblocked",
-	FrameDeclareExchange: "DeclareExchange",
-	FrameDeleteExchange:  "DeleteExchange",
-	FrameDeclareQueue:    "DeclareQueue",
-	FrameDeleteQueue:     "DeleteQueue",
-	FrameBind:            "Bind",
-	FrameUnbind:          "Unbind",
-	FrameOK:              "OK",
-	FrameStats:           "Stats",
-	FrameStatsOK:         "StatsOK",
-	FramePublish:         "Publish",
-	FrameConfirm:         "Confirm",
-	FrameNack:            "Nack",
-	FrameConfirmDup:      "ConfirmDup",
-	FramePrefix:          "Prefix",
-	FramePublishRef:      "PublishRef",
-	FrameConsume:         "Consume",
-	FrameConsumeOK:       "ConsumeOK",
-	FrameCancel:          "Cancel",
-	FrameDeliver:         "Deliver",
-	FrameAck:             "Ack",
-	FrameNackDelivery:    "NackDelivery",
-	FrameReject:          "Reject",
-	FrameAckRefused:      "AckRefused",
-	FrameFetch:           "Fetch",
-	FrameFetchOK:         "FetchOK",
-	FrameFetchEmpty:      "FetchEmpty",
-	FrameCancelled:       "Cancelled",
-	FrameDeliverRef:      "DeliverRef",
-}
-
 // String names the frame type as docs/protocol.md does.
 func (t FrameType) String() string {
-	if n, ok := frameNames[t]; ok {
-		return n
+	if f, ok := LookupFrame(t); ok {
+		return f.Name
 	}
 	return fmt.Sprintf("FrameType(0x%02x)", uint8(t))
 }
 
 // Known reports whether this protocol version defines t.
 func (t FrameType) Known() bool {
-	_, ok := frameNames[t]
-	return ok
+	return frameIndex[t] != 0
 }
 
-// FrameTypes lists every defined frame type in numeric order.
+// FrameTypes lists every defined frame type in numeric order (the
+// catalogue's order, Frames).
 func FrameTypes() []FrameType {
-	return []FrameType{
-		FrameHello, FrameHelloOK, FrameHeartbeat, FrameClose, FrameError, FrameAuth,
-		FrameBlocked, FrameUnblocked,
-		FrameDeclareExchange, FrameDeleteExchange, FrameDeclareQueue, FrameDeleteQueue,
-		FrameBind, FrameUnbind, FrameOK, FrameStats, FrameStatsOK,
-		FramePublish, FrameConfirm, FrameNack, FrameConfirmDup, FramePrefix, FramePublishRef,
-		FrameConsume, FrameConsumeOK, FrameCancel, FrameDeliver, FrameAck,
-		FrameNackDelivery, FrameReject, FrameAckRefused, FrameFetch, FrameFetchOK,
-		FrameFetchEmpty, FrameCancelled, FrameDeliverRef,
+	ts := make([]FrameType, len(frameCatalogue))
+	for i, f := range frameCatalogue {
+		ts[i] = f.Type
 	}
+	return ts
 }
 
 // NewFrame returns a zero struct of the given type, or nil if t is unknown.

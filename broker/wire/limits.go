@@ -39,11 +39,3 @@ const (
 	ExchangeFanout uint8 = 2
 	ExchangeTopic  uint8 = 3
 )
-
-// Codes this package assigns to its own errors (see ErrorCode). They are the
-// values of broker.CodeMalformed, CodeTooLarge and CodeUnknownCommand.
-const (
-	CodeMalformed      uint16 = 100
-	CodeTooLarge       uint16 = 102
-	CodeUnknownCommand uint16 = 103
-)

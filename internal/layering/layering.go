@@ -102,9 +102,16 @@ var Layers = []Layer{
 			"build on each other (broker/mgmt/mgmttest on internal/testbroker)",
 	},
 	{
+		Name:      "report",
+		Packages:  []string{"sim/simreport"},
+		MayImport: []string{"core", "support", "sim"},
+		Why: "what the commands print about a run: the simulator's findings sorted into " +
+			"one verdict per invariant, seed and sweep reports; they run nothing themselves",
+	},
+	{
 		Name:      "cmd",
 		Packages:  []string{"cmd/ciphermq", "scripts/memflood"},
-		MayImport: []string{"core", "support", "driver", "app", "sim", "harness"},
+		MayImport: []string{"core", "support", "driver", "app", "sim", "harness", "report"},
 		Why:       "flags and wiring",
 	},
 }
