@@ -21,6 +21,14 @@ type Config struct {
 	Plan *faults.Plan
 	// Swarm draws the plan from the seed (faults.Swarm), TigerBeetle style.
 	Swarm bool
+	// DrawSeed, when not zero, replaces Seed for the swarm's draws that
+	// shape the run before it starts: the fault plan, the configuration
+	// (swarmcfg.go), whether the run is authenticated and whether it has a
+	// hostile-load node. The run itself (timings, bodies, keys, crash
+	// times) still follows Seed. The guided explorer (explore.go) runs new
+	// seeds under the draws of seeds that reached new behaviour; zero
+	// keeps every seed's own draws, as a sweep does.
+	DrawSeed uint64
 	// Workload is what the clients do; zero fields take DefaultWorkload's.
 	Workload Workload
 	// Auth runs authenticated: the broker has a users database, every

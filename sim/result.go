@@ -11,6 +11,8 @@ import (
 // Result is what a run produced.
 type Result struct {
 	Seed uint64
+	// DrawSeed is Config.DrawSeed: zero when the run drew from its own seed.
+	DrawSeed uint64
 	Plan faults.Plan
 	// TraceHash is the hex SHA-256 of the trace: the run's fingerprint.
 	TraceHash  string

@@ -79,13 +79,17 @@ type randomCut struct {
 // converged or the bound passed, then check the history.
 func Run(cfg Config) Result {
 	work := cfg.Workload.withDefaults()
-	res := Result{Seed: cfg.Seed}
+	res := Result{Seed: cfg.Seed, DrawSeed: cfg.DrawSeed}
 	if err := work.validate(); err != nil {
 		res.Err = err
 		return res
 	}
 	w := newWorld(cfg.Seed, cfg.Trace)
-	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: cfg.Seed}
+	draw := cfg.Seed
+	if cfg.DrawSeed != 0 {
+		draw = cfg.DrawSeed
+	}
+	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw}
 	switch {
 	case cfg.Plan != nil:
 		st.plan = *cfg.Plan
@@ -93,14 +97,14 @@ func Run(cfg Config) Result {
 		// The plan draws from its own generator (seeded from the run's seed),
 		// so a plan stays the same when the simulator's use of its generator
 		// changes, and printing it replays it.
-		st.plan = faults.Swarm(rand.New(rand.NewPCG(cfg.Seed, 0x5157A2)))
+		st.plan = faults.Swarm(rand.New(rand.NewPCG(draw, 0x5157A2)))
 	default:
 		st.plan = Calm()
 	}
 	res.Plan = st.plan
-	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(cfg.Seed))
+	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(draw))
 	res.Auth = st.auth
-	res.Load = cfg.HostileLoad == LoadOn || (cfg.HostileLoad == LoadSwarm && cfg.Swarm && loadDrawn(cfg.Seed))
+	res.Load = cfg.HostileLoad == LoadOn || (cfg.HostileLoad == LoadSwarm && cfg.Swarm && loadDrawn(draw))
 	if err := st.plan.Validate(); err != nil {
 		res.Err = fmt.Errorf("sim: fault plan: %w", err)
 		return res
@@ -116,6 +120,10 @@ func Run(cfg Config) Result {
 	}
 	st.schedule()
 	w.trace.begin(0, "sim").word("run").num("seed", cfg.Seed).str("plan", st.plan.String()).end()
+	if cfg.DrawSeed != 0 {
+		// Only then, so that every other run's trace is unchanged.
+		w.trace.begin(0, "sim").word("draws").num("seed", cfg.DrawSeed).end()
+	}
 	w.trace.begin(0, "sim").word("config").str("grammar", st.drawn.describe()).num("segment", uint64(st.drawn.segmentSize)).end()
 
 	// Safety phase, then heal, then liveness.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,11 +45,17 @@ type simFlags struct {
 	mutate   []string
 	mutants  bool
 	work     sim.Workload
+	// duration, guided: run sim.Explore instead of a sweep; drawSeed is
+	// Config.DrawSeed (a guided run's replay names it).
+	duration time.Duration
+	guided   bool
+	drawSeed uint64
 }
 
 // replayExcluded are the flags a replay command never repeats: they choose
 // what to run and how to show it, not what the run is.
-var replayExcluded = map[string]bool{"seed": true, "seeds": true, "workers": true, "trace": true, "json": true, "progress": true}
+var replayExcluded = map[string]bool{"seed": true, "seeds": true, "workers": true, "trace": true, "json": true, "progress": true,
+	"duration": true, "guided": true}
 
 func newSimCmd() *cobra.Command {
 	o := &simFlags{}
@@ -81,6 +88,9 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 			o.seedSet = cmd.Flags().Changed("seed")
 			if o.mutants && o.seeds == "" && !o.seedSet {
 				o.seeds = "1..60"
+			}
+			if o.duration > 0 || o.guided {
+				return runSimExplore(cmd.OutOrStdout(), o, replayFlags(cmd.Flags()))
 			}
 			cfg, err := o.config()
 			if err != nil {
@@ -133,13 +143,16 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	// a checker fail (and its replay fail the same way). Hidden from help.
 	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(mutationNames(), ", "))
 	_ = f.MarkHidden("mutate")
+	f.DurationVar(&o.duration, "duration", 0, "run swarm seeds from the start of --seeds (default 1) until this much wall time has passed, e.g. 1h; reports seeds/min and every failure's replay")
+	f.BoolVar(&o.guided, "guided", false, "coverage-guided: half the runs reuse the draws (plan, configuration) of runs that reached new behaviour (with --duration or --seeds; docs/testing.md)")
+	f.Uint64Var(&o.drawSeed, "draw-seed", 0, "draw the plan and configuration from this seed instead of --seed (guided runs' replays name it; 0: the run's own seed)")
 	f.BoolVar(&o.mutants, "mutants", false, "print the mutation catalogue: each TEST ONLY mutant, the first seed of --seeds (default 1..60) that catches it, and the go test that does")
 	return cmd
 }
 
 // config turns the flags into the run's template (its Seed is set later).
 func (o *simFlags) config() (sim.Config, error) {
-	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth, HostileLoad: sim.LoadSwarm}
+	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth, HostileLoad: sim.LoadSwarm, DrawSeed: o.drawSeed}
 	if o.load {
 		cfg.HostileLoad = sim.LoadOn
 	}
@@ -176,6 +189,45 @@ func (o *simFlags) config() (sim.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// runSimExplore runs sim.Explore (--duration, --guided): seeds from the
+// start of --seeds (default 1), until the end of --seeds or --duration.
+func runSimExplore(w io.Writer, o *simFlags, replay []string) error {
+	ec := sim.ExploreConfig{First: 1, Duration: o.duration, Workers: o.workers, Guided: o.guided}
+	switch {
+	case o.seedSet || o.trace || o.jsonOut || o.mutants:
+		return errors.New("--duration and --guided run many seeds: give --seeds A..B (or none, with --duration) and leave out --seed, --trace, --json and --mutants")
+	case o.drawSeed != 0:
+		return errors.New("--draw-seed replays one run: use it with --seed N")
+	case o.seeds != "":
+		first, n, err := parseSeedRange(o.seeds)
+		if err != nil {
+			return err
+		}
+		ec.First, ec.Runs = first, n
+	case o.duration <= 0:
+		return errors.New("--guided needs --seeds A..B or --duration D")
+	}
+	o.seeds = "1..1" // config() wants a seed choice; Explore sets every seed
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	ec.Template = cfg
+	res := sim.Explore(ec)
+	if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
+		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
+	}
+	rp := func(c sim.Candidate) string {
+		fl := replay
+		if c.DrawSeed != 0 {
+			fl = append(slices.Clone(replay), "--draw-seed "+strconv.FormatUint(c.DrawSeed, 10))
+		}
+		return replayCommand(c.Seed, fl)
+	}
+	res.Print(w, o.guided, rp)
+	return res.Err(rp)
 }
 
 // mutationSwitches maps --mutate names onto sim.Mutations fields.
