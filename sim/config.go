@@ -40,6 +40,12 @@ type Config struct {
 	// (load.go): off by default; LoadSwarm draws it for LoadFraction of
 	// swarm seeds, LoadOn forces it.
 	HostileLoad LoadMode
+	// FixedWorkload turns the swarm's per-seed workload draws off
+	// (swarmcfg.go, drawWorkload): a swarm run then uses Workload and its
+	// defaults as given, as before the draws existed. Without it, a swarm
+	// run draws queue bounds, prefetch, message sizes, slow batches and
+	// durability for the fields left at zero.
+	FixedWorkload bool
 	// Mutations break one guarantee each. TEST ONLY.
 	Mutations Mutations
 	// Trace, when set, receives every trace line (--trace).
@@ -72,6 +78,11 @@ type Workload struct {
 	// Default 120 (queues fill while their receiver is down); negative for
 	// no bound.
 	MaxLength int
+	// MaxBytes bounds the body bytes every queue but the dead-letter queue
+	// holds (ready + unacked); a publish beyond it is refused with
+	// CodeQueueFull. Default 0: no bound (swarm runs draw one for some
+	// seeds); negative for no bound.
+	MaxBytes int64
 	// Durable declares every queue durable: the broker writes a log (the
 	// real broker/store over an in-memory crash-simulating file system),
 	// confirms only after its fsync, and a restarted broker restores its
@@ -171,6 +182,12 @@ func (w Workload) withDefaults() Workload {
 		w.PlainClients = d.PlainClients
 	}
 	return w
+}
+
+// describe is the settings a swarm seed may draw, for the trace.
+func (w Workload) describe() string {
+	return fmt.Sprintf("prefetch=%d max-length=%d max-bytes=%d body=%d..%d slow-batch=%v durable=%t",
+		w.Prefetch, w.MaxLength, w.MaxBytes, w.MinBody, w.MaxBody, w.SlowBatch, w.Durable)
 }
 
 func (w Workload) validate() error {

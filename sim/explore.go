@@ -69,12 +69,12 @@ type ExploreResult struct {
 	seen       map[string]bool
 }
 
-// exploreBatch is the number of runs per worker that one batch starts.
-// Runs of a batch choose their draws from the corpus as it stood when the
-// batch began, and its results are merged in run order, so a guided
-// exploration of a given number of runs is deterministic whatever the
-// workers' timing.
-const exploreBatch = 4
+// exploreBatch is the number of runs one batch starts. Runs of a batch
+// choose their draws from the corpus as it stood when the batch began, and
+// its results are merged in run order; the size does not depend on the
+// workers, so a guided exploration of a given number of runs is
+// deterministic whatever the number of workers and their timing.
+const exploreBatch = 16
 
 // Explore runs seeds First, First+1, ... in batches until Runs runs or
 // Duration has passed. Unguided, run i is swarm seed First+i exactly as
@@ -108,7 +108,7 @@ func Explore(cfg ExploreConfig) ExploreResult {
 		if cfg.Runs <= 0 && cfg.Duration <= 0 {
 			break
 		}
-		n := workers * exploreBatch
+		n := exploreBatch
 		if cfg.Runs > 0 {
 			n = min(n, cfg.Runs-out.Runs)
 		}

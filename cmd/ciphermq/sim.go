@@ -133,6 +133,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	f.DurationVar(&o.work.AckTimeout, "ack-timeout", d.AckTimeout, "every queue's ack timeout (virtual time)")
 	f.IntVar(&o.work.DeliveryLimit, "delivery-limit", d.DeliveryLimit, "dead-letter a message delivered this often")
 	f.IntVar(&o.work.MaxLength, "max-length", d.MaxLength, "bound of every queue but the dead-letter queue (negative: none)")
+	f.Int64Var(&o.work.MaxBytes, "max-bytes", d.MaxBytes, "bound in body bytes of every queue but the dead-letter queue (0: swarm seeds draw it; negative: none)")
 	f.BoolVar(&o.work.Durable, "durable", d.Durable, "declare every queue durable: the broker logs to a simulated disk, confirms after fsync, restores after a crash")
 	f.Float64Var(&o.work.SlowBatch, "slow-batch", d.SlowBatch, "probability that a receiver's batch stalls (0..1)")
 	f.Float64Var(&o.work.PoisonRate, "poison-rate", d.PoisonRate, "fraction of tampered messages, to be dead-lettered (negative: none)")
