@@ -146,8 +146,20 @@ func (d workloadDraw) apply(raw Workload, work *Workload) bool {
 	if !raw.Durable && d.durable {
 		work.Durable, changed = true, true
 	}
+	if work.SlowBatch > 0 && raw.Prefetch == 0 && work.Prefetch < slowMinPrefetch {
+		// A receiver that stalls now and then for up to twice the ack
+		// timeout with a small prefetch cannot drain its queue within the
+		// liveness bound (seed 22 with prefetch 1 and slow batches: 49
+		// messages left; seed 8 of TestSlowBatchesKeepExactlyOnce): keep
+		// the default prefetch for slow runs.
+		work.Prefetch = DefaultWorkload().Prefetch
+	}
 	return changed
 }
+
+// slowMinPrefetch is the smallest drawn prefetch a run with slow batches
+// keeps.
+const slowMinPrefetch = 8
 
 // drawPattern draws a topic pattern of 1..5 words: literals, "*" and "#"
 // at any position, so leading, trailing, repeated ("#.#") and mixed

@@ -14,9 +14,16 @@ func TestWorkloadDrawsApplyOnlyToUnsetFields(t *testing.T) {
 	if !d.apply(Workload{}, &work) {
 		t.Fatal("no draw applied to an empty workload")
 	}
-	if work.Prefetch != 1 || work.MaxLength != -1 || work.MaxBytes != 16<<10 || work.MinBody != 256 ||
+	// Slow batches keep the default prefetch (slowMinPrefetch).
+	if work.Prefetch != DefaultWorkload().Prefetch || work.MaxLength != -1 || work.MaxBytes != 16<<10 || work.MinBody != 256 ||
 		work.MaxBody != 2048 || work.SlowBatch != 0.05 || !work.Durable {
 		t.Fatalf("drawn workload %s", work.describe())
+	}
+	fast := d
+	fast.slowBatch = 0
+	work = Workload{}.withDefaults()
+	if fast.apply(Workload{}, &work); work.Prefetch != 1 {
+		t.Fatalf("prefetch %d, drew 1 without slow batches", work.Prefetch)
 	}
 	raw := Workload{Prefetch: 7, MaxLength: 30, MaxBytes: -1, MaxBody: 100, SlowBatch: 0.5, Durable: true}
 	work = raw.withDefaults()
