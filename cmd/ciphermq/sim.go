@@ -86,6 +86,15 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.seedSet = cmd.Flags().Changed("seed")
+			// Workload settings a swarm seed draws for itself (sim's
+			// drawWorkload) stay unset unless given, so the seed's draw
+			// applies; the simulator's defaults apply otherwise.
+			for name, field := range map[string]*int{"prefetch": &o.work.Prefetch, "max-length": &o.work.MaxLength,
+				"min-body": &o.work.MinBody, "max-body": &o.work.MaxBody} {
+				if !cmd.Flags().Changed(name) {
+					*field = 0
+				}
+			}
 			if o.mutants && o.seeds == "" && !o.seedSet {
 				o.seeds = "1..60"
 			}
