@@ -146,19 +146,21 @@ func (d workloadDraw) apply(raw Workload, work *Workload) bool {
 	if !raw.Durable && d.durable {
 		work.Durable, changed = true, true
 	}
-	if work.SlowBatch > 0 && raw.Prefetch == 0 && work.Prefetch < slowMinPrefetch {
+	if (work.SlowBatch > 0 || work.Durable) && raw.Prefetch == 0 && work.Prefetch < slowMinPrefetch {
 		// A receiver that stalls now and then for up to twice the ack
 		// timeout with a small prefetch cannot drain its queue within the
 		// liveness bound (seed 22 with prefetch 1 and slow batches: 49
-		// messages left; seed 8 of TestSlowBatchesKeepExactlyOnce): keep
-		// the default prefetch for slow runs.
+		// messages left; seed 8 of TestSlowBatchesKeepExactlyOnce), nor
+		// can a durable run with prefetch 1 on a lossy datagram link
+		// (seed 137 with --durable: 4 messages left): keep the default
+		// prefetch for slow and durable runs.
 		work.Prefetch = DefaultWorkload().Prefetch
 	}
 	return changed
 }
 
 // slowMinPrefetch is the smallest drawn prefetch a run with slow batches
-// keeps.
+// or durable queues keeps.
 const slowMinPrefetch = 8
 
 // drawPattern draws a topic pattern of 1..5 words: literals, "*" and "#"

@@ -14,13 +14,13 @@ func TestWorkloadDrawsApplyOnlyToUnsetFields(t *testing.T) {
 	if !d.apply(Workload{}, &work) {
 		t.Fatal("no draw applied to an empty workload")
 	}
-	// Slow batches keep the default prefetch (slowMinPrefetch).
+	// Slow and durable runs keep the default prefetch (slowMinPrefetch).
 	if work.Prefetch != DefaultWorkload().Prefetch || work.MaxLength != -1 || work.MaxBytes != 16<<10 || work.MinBody != 256 ||
 		work.MaxBody != 2048 || work.SlowBatch != 0.05 || !work.Durable {
 		t.Fatalf("drawn workload %s", work.describe())
 	}
 	fast := d
-	fast.slowBatch = 0
+	fast.slowBatch, fast.durable = 0, false
 	work = Workload{}.withDefaults()
 	if fast.apply(Workload{}, &work); work.Prefetch != 1 {
 		t.Fatalf("prefetch %d, drew 1 without slow batches", work.Prefetch)
