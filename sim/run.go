@@ -105,6 +105,10 @@ func Run(cfg Config) Result {
 		st.plan = Calm()
 	}
 	res.Plan = st.plan
+	if drewWork && cfg.Workload.Prefetch == 0 && st.work.Prefetch < slowMinPrefetch && !smallPrefetchFits(st.plan.Enabled()) {
+		st.work.Prefetch = DefaultWorkload().Prefetch
+		res.Workload = st.work
+	}
 	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(draw))
 	res.Auth = st.auth
 	res.Load = cfg.HostileLoad == LoadOn || (cfg.HostileLoad == LoadSwarm && cfg.Swarm && loadDrawn(draw))
@@ -131,7 +135,7 @@ func Run(cfg Config) Result {
 	if drewWork {
 		// Only then, so that the traces of runs without drawn settings
 		// are unchanged.
-		w.trace.begin(0, "sim").word("workload").str("drawn", work.describe()).end()
+		w.trace.begin(0, "sim").word("workload").str("drawn", st.work.describe()).end()
 	}
 
 	// Safety phase, then heal, then liveness.

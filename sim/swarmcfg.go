@@ -84,7 +84,9 @@ func drawConfig(seed uint64, queues []string) drawnConfig {
 // sweep's CPU time per seed is measured in docs/testing.md.
 func drawWorkload(g *rand.Rand) workloadDraw {
 	var w workloadDraw
-	// Prefetch 1..32 for a third of the seeds (the default is 16).
+	// Prefetch 1..32 for a third of the seeds (the default is 16). A
+	// small one (below slowMinPrefetch) is kept only on plans without link
+	// delays or datagram links (smallPrefetchFits).
 	if g.IntN(3) == 0 {
 		w.prefetch = []int{1, 2, 3, 4, 8, 32}[g.IntN(6)]
 	}
@@ -159,8 +161,8 @@ func (d workloadDraw) apply(raw Workload, work *Workload) bool {
 	return changed
 }
 
-// slowMinPrefetch is the smallest drawn prefetch a run with slow batches
-// or durable queues keeps.
+// slowMinPrefetch is the smallest drawn prefetch a run with slow batches,
+// durable queues or slow links keeps.
 const slowMinPrefetch = 8
 
 // drawPattern draws a topic pattern of 1..5 words: literals, "*" and "#"
@@ -225,4 +227,15 @@ func (d drawnConfig) describe() string {
 	}
 	b.WriteString(" keys=" + strings.Join(d.keys, ","))
 	return b.String()
+}
+
+// smallPrefetchFits reports whether a drawn prefetch below slowMinPrefetch
+// can drain the queues within the liveness bound under the plan: not with
+// link delays nor on datagram links, where a receiver taking a few
+// messages per round trip is too slow (with prefetch 1..4 drawn on every
+// plan, seeds 1140, 1275, 1394, 1461, 1639, 1780 and 1788 of 1..2000 ended
+// not converged; seed 1780 converges with 8 in 44 of its 60 s and with 4
+// not at all).
+func smallPrefetchFits(on []string) bool {
+	return !slices.Contains(on, "delay") && !slices.Contains(on, "datagram")
 }

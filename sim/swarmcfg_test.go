@@ -9,7 +9,7 @@ import (
 // runs keep the workload as given, and a seed draws the same settings
 // every time.
 func TestWorkloadDrawsApplyOnlyToUnsetFields(t *testing.T) {
-	d := workloadDraw{prefetch: 1, maxLength: -1, maxBytes: 16 << 10, minBody: 256, maxBody: 2048, slowBatch: 0.05, durable: true}
+	d := workloadDraw{prefetch: 3, maxLength: -1, maxBytes: 16 << 10, minBody: 256, maxBody: 2048, slowBatch: 0.05, durable: true}
 	work := Workload{}.withDefaults()
 	if !d.apply(Workload{}, &work) {
 		t.Fatal("no draw applied to an empty workload")
@@ -22,8 +22,8 @@ func TestWorkloadDrawsApplyOnlyToUnsetFields(t *testing.T) {
 	fast := d
 	fast.slowBatch, fast.durable = 0, false
 	work = Workload{}.withDefaults()
-	if fast.apply(Workload{}, &work); work.Prefetch != 1 {
-		t.Fatalf("prefetch %d, drew 1 without slow batches", work.Prefetch)
+	if fast.apply(Workload{}, &work); work.Prefetch != 3 {
+		t.Fatalf("prefetch %d, drew 3 without slow batches", work.Prefetch)
 	}
 	raw := Workload{Prefetch: 7, MaxLength: 30, MaxBytes: -1, MaxBody: 100, SlowBatch: 0.5, Durable: true}
 	work = raw.withDefaults()
@@ -72,13 +72,13 @@ func TestWorkloadDrawsApplyOnlyToUnsetFields(t *testing.T) {
 func TestSwarmRunUsesItsDrawnWorkload(t *testing.T) {
 	var seed uint64
 	for s := uint64(1); s < 200; s++ {
-		if w := drawConfig(s, queueNames(2)).work; w.prefetch != 0 && !w.durable && w.slowBatch == 0 {
+		if w := drawConfig(s, queueNames(2)).work; w.prefetch >= slowMinPrefetch && !w.durable && w.slowBatch == 0 {
 			seed = s
 			break
 		}
 	}
 	if seed == 0 {
-		t.Fatal("no seed of 1..199 draws a prefetch")
+		t.Fatal("no seed of 1..199 draws a prefetch of 8 or more")
 	}
 	want := drawConfig(seed, queueNames(2)).work.prefetch
 	if r := Run(Config{Seed: seed, Swarm: true, Workload: Workload{Messages: 20}}); r.Workload.Prefetch != want {
@@ -90,5 +90,16 @@ func TestSwarmRunUsesItsDrawnWorkload(t *testing.T) {
 	calm := Calm()
 	if r := Run(Config{Seed: seed, Plan: &calm, Workload: Workload{Messages: 20}}); r.Workload.Prefetch != DefaultWorkload().Prefetch {
 		t.Fatalf("seed %d under a plan: prefetch %d", seed, r.Workload.Prefetch)
+	}
+}
+
+func TestSmallPrefetchOnlyOnFastLinks(t *testing.T) {
+	if !smallPrefetchFits([]string{"disconnect", "partition"}) || smallPrefetchFits([]string{"delay"}) || smallPrefetchFits([]string{"drop", "datagram"}) {
+		t.Fatal("smallPrefetchFits: want true only without delay and datagram")
+	}
+	// Seed 1780 draws a small prefetch and a plan with delays: it runs
+	// with the default.
+	if r := Run(Config{Seed: 1780, Swarm: true, Workload: Workload{Messages: 10}}); r.Workload.Prefetch != DefaultWorkload().Prefetch {
+		t.Fatalf("seed 1780: prefetch %d on plan %s", r.Workload.Prefetch, r.Plan.String())
 	}
 }
