@@ -74,6 +74,8 @@ trace hash is its fingerprint.
   ciphermq sim --seeds 1..2000           a sweep, in parallel, with a table at the end
   ciphermq sim --seed 42 --auth          authenticated: users, PLAIN logins and a hostile tenant
   ciphermq sim --seed 42 --hostile-load  with a hostile-load node whose every command's cost is bounded
+  ciphermq sim --duration 1h             swarm seeds from 1 until an hour has passed, seeds/min and failures
+  ciphermq sim --guided --seeds 1..2000  coverage-guided: reuse the draws of runs that reached new behaviour
 
 One run prints its summary, the trace hash, each invariant's verdict (I1 no loss, I2 exactly
 once, I3 integrity, I4 publisher liveness, I5 order, I6 bounds), the faults that were on, the
