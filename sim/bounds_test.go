@@ -70,3 +70,16 @@ func TestDuplicatedPublishAfterQueueFullIsNotEnqueued(t *testing.T) {
 		}
 	}
 }
+
+func TestOverBytesFindingIsReported(t *testing.T) {
+	qs := broker.QueueStats{Name: "q0", Ready: 3, Unacked: 1, Bytes: 4096}
+	if overBytes(qs, 4096) != "" {
+		t.Fatal("4096 bytes within a bound of 4096 reported")
+	}
+	if overBytes(qs, 0) != "" {
+		t.Fatal("a queue without a byte bound reported")
+	}
+	if overBytes(qs, 4095) == "" {
+		t.Fatal("4096 bytes above a bound of 4095 not reported")
+	}
+}

@@ -349,8 +349,8 @@ func (b *brokerNode) settle() {
 // than its MaxLength. A refusal (CodeQueueFull) is the only legal answer to
 // a full queue; exceeding the bound is recorded as a finding.
 func (b *brokerNode) checkBounds() {
-	limit := b.st.topo.opts.MaxLength
-	if limit <= 0 {
+	limit, maxBytes := b.st.topo.opts.MaxLength, b.st.topo.opts.MaxBytes
+	if limit <= 0 && maxBytes <= 0 {
 		return
 	}
 	for _, q := range b.st.topo.queues {
@@ -358,15 +358,28 @@ func (b *brokerNode) checkBounds() {
 		if !ok {
 			continue
 		}
-		if f := overLimit(qs, limit); f != "" {
+		f := overLimit(qs, limit)
+		if f == "" {
+			f = overBytes(qs, maxBytes)
+		}
+		if f != "" {
 			b.st.boundViolations = append(b.st.boundViolations, fmt.Sprintf("%v %s", b.w.Now(), f))
 		}
 	}
 }
 
+// overBytes describes a queue holding more body bytes than maxBytes (when
+// positive), or is "".
+func overBytes(qs broker.QueueStats, maxBytes int64) string {
+	if maxBytes > 0 && qs.Bytes > maxBytes {
+		return fmt.Sprintf("queue %s holds %d bytes (%d ready, %d unacked), above its max bytes %d", qs.Name, qs.Bytes, qs.Ready, qs.Unacked, maxBytes)
+	}
+	return ""
+}
+
 // overLimit describes a queue holding more than limit messages, or is "".
 func overLimit(qs broker.QueueStats, limit int) string {
-	if held := qs.Ready + qs.Unacked; held > limit {
+	if held := qs.Ready + qs.Unacked; limit > 0 && held > limit {
 		return fmt.Sprintf("queue %s holds %d messages (%d ready, %d unacked), above its max length %d", qs.Name, held, qs.Ready, qs.Unacked, limit)
 	}
 	return ""

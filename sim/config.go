@@ -21,6 +21,14 @@ type Config struct {
 	Plan *faults.Plan
 	// Swarm draws the plan from the seed (faults.Swarm), TigerBeetle style.
 	Swarm bool
+	// DrawSeed, when not zero, replaces Seed for the swarm's draws that
+	// shape the run before it starts: the fault plan, the configuration
+	// (swarmcfg.go), whether the run is authenticated and whether it has a
+	// hostile-load node. The run itself (timings, bodies, keys, crash
+	// times) still follows Seed. The guided explorer (explore.go) runs new
+	// seeds under the draws of seeds that reached new behaviour; zero
+	// keeps every seed's own draws, as a sweep does.
+	DrawSeed uint64
 	// Workload is what the clients do; zero fields take DefaultWorkload's.
 	Workload Workload
 	// Auth runs authenticated: the broker has a users database, every
@@ -32,6 +40,12 @@ type Config struct {
 	// (load.go): off by default; LoadSwarm draws it for LoadFraction of
 	// swarm seeds, LoadOn forces it.
 	HostileLoad LoadMode
+	// FixedWorkload turns the swarm's per-seed workload draws off
+	// (swarmcfg.go, drawWorkload): a swarm run then uses Workload and its
+	// defaults as given, as before the draws existed. Without it, a swarm
+	// run draws queue bounds, prefetch, message sizes, slow batches and
+	// durability for the fields left at zero.
+	FixedWorkload bool
 	// Mutations break one guarantee each. TEST ONLY.
 	Mutations Mutations
 	// Trace, when set, receives every trace line (--trace).
@@ -64,6 +78,11 @@ type Workload struct {
 	// Default 120 (queues fill while their receiver is down); negative for
 	// no bound.
 	MaxLength int
+	// MaxBytes bounds the body bytes every queue but the dead-letter queue
+	// holds (ready + unacked); a publish beyond it is refused with
+	// CodeQueueFull. Default 0: no bound (swarm runs draw one for some
+	// seeds); negative for no bound.
+	MaxBytes int64
 	// Durable declares every queue durable: the broker writes a log (the
 	// real broker/store over an in-memory crash-simulating file system),
 	// confirms only after its fsync, and a restarted broker restores its
@@ -163,6 +182,12 @@ func (w Workload) withDefaults() Workload {
 		w.PlainClients = d.PlainClients
 	}
 	return w
+}
+
+// describe is the settings a swarm seed may draw, for the trace.
+func (w Workload) describe() string {
+	return fmt.Sprintf("prefetch=%d max-length=%d max-bytes=%d body=%d..%d slow-batch=%v durable=%t",
+		w.Prefetch, w.MaxLength, w.MaxBytes, w.MinBody, w.MaxBody, w.SlowBatch, w.Durable)
 }
 
 func (w Workload) validate() error {

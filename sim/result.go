@@ -11,7 +11,12 @@ import (
 // Result is what a run produced.
 type Result struct {
 	Seed uint64
-	Plan faults.Plan
+	// DrawSeed is Config.DrawSeed: zero when the run drew from its own seed.
+	DrawSeed uint64
+	// Workload is the workload the run used: defaults filled in and, in a
+	// swarm run, the per-seed draws applied.
+	Workload Workload
+	Plan     faults.Plan
 	// TraceHash is the hex SHA-256 of the trace: the run's fingerprint.
 	TraceHash  string
 	TraceLines uint64

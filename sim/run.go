@@ -79,13 +79,20 @@ type randomCut struct {
 // converged or the bound passed, then check the history.
 func Run(cfg Config) Result {
 	work := cfg.Workload.withDefaults()
-	res := Result{Seed: cfg.Seed}
+	res := Result{Seed: cfg.Seed, DrawSeed: cfg.DrawSeed}
+	draw := cfg.Seed
+	if cfg.DrawSeed != 0 {
+		draw = cfg.DrawSeed
+	}
+	drawn := drawConfig(draw, queueNames(work.Receivers))
+	drewWork := cfg.Swarm && !cfg.FixedWorkload && drawn.work.apply(cfg.Workload, &work)
 	if err := work.validate(); err != nil {
 		res.Err = err
 		return res
 	}
+	res.Workload = work
 	w := newWorld(cfg.Seed, cfg.Trace)
-	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: cfg.Seed}
+	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw, drawn: drawn}
 	switch {
 	case cfg.Plan != nil:
 		st.plan = *cfg.Plan
@@ -93,14 +100,18 @@ func Run(cfg Config) Result {
 		// The plan draws from its own generator (seeded from the run's seed),
 		// so a plan stays the same when the simulator's use of its generator
 		// changes, and printing it replays it.
-		st.plan = faults.Swarm(rand.New(rand.NewPCG(cfg.Seed, 0x5157A2)))
+		st.plan = faults.Swarm(rand.New(rand.NewPCG(draw, 0x5157A2)))
 	default:
 		st.plan = Calm()
 	}
 	res.Plan = st.plan
-	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(cfg.Seed))
+	if drewWork && cfg.Workload.Prefetch == 0 && st.work.Prefetch < slowMinPrefetch && !smallPrefetchFits(st.plan.Enabled()) {
+		st.work.Prefetch = DefaultWorkload().Prefetch
+		res.Workload = st.work
+	}
+	st.auth = cfg.Auth || (cfg.Swarm && authDrawn(draw))
 	res.Auth = st.auth
-	res.Load = cfg.HostileLoad == LoadOn || (cfg.HostileLoad == LoadSwarm && cfg.Swarm && loadDrawn(cfg.Seed))
+	res.Load = cfg.HostileLoad == LoadOn || (cfg.HostileLoad == LoadSwarm && cfg.Swarm && loadDrawn(draw))
 	if err := st.plan.Validate(); err != nil {
 		res.Err = fmt.Errorf("sim: fault plan: %w", err)
 		return res
@@ -116,7 +127,16 @@ func Run(cfg Config) Result {
 	}
 	st.schedule()
 	w.trace.begin(0, "sim").word("run").num("seed", cfg.Seed).str("plan", st.plan.String()).end()
+	if cfg.DrawSeed != 0 {
+		// Only then, so that every other run's trace is unchanged.
+		w.trace.begin(0, "sim").word("draws").num("seed", cfg.DrawSeed).end()
+	}
 	w.trace.begin(0, "sim").word("config").str("grammar", st.drawn.describe()).num("segment", uint64(st.drawn.segmentSize)).end()
+	if drewWork {
+		// Only then, so that the traces of runs without drawn settings
+		// are unchanged.
+		w.trace.begin(0, "sim").word("workload").str("drawn", st.work.describe()).end()
+	}
 
 	// Safety phase, then heal, then liveness.
 	deadline := st.healAt.Add(st.plan.Phases.LivenessBoundMs.Duration())
@@ -149,14 +169,9 @@ func Run(cfg Config) Result {
 func (st *runState) build() {
 	w, work := st.w, st.work
 	st.healAt = VTime(st.plan.Phases.HealAtMs.Duration())
-	names := make([]string, work.Receivers)
-	for i := range names {
-		names[i] = "q" + strconv.Itoa(i)
-	}
-	st.drawn = drawConfig(st.seed, names)
 	st.topo = newTopology(work.Receivers, broker.QueueOptions{
 		AckTimeout: work.AckTimeout, DeliveryLimit: work.DeliveryLimit, MaxLength: max(work.MaxLength, 0),
-		Durable: work.Durable,
+		MaxBytes: max(work.MaxBytes, 0), Durable: work.Durable,
 	}, st.drawn.grammar, st.drawn.keys)
 	st.oracle = newEnqueueOracle(st.topo.model, st.topo.queues, work.Durable, broker.DefaultDedupWindow)
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
@@ -273,6 +288,15 @@ func (st *runState) build() {
 		st.hostile = st.newHostile(clientConn{w: w, node: n, link: l, brk: st.brk, backoff: backoff, heartbeat: work.Heartbeat,
 			cov: &st.cov, violations: &st.protocolViolations, user: hostileUser, accessViolations: &st.accessViolations})
 	}
+}
+
+// queueNames are the honest queues' names, one per receiver.
+func queueNames(receivers int) []string {
+	names := make([]string, receivers)
+	for i := range names {
+		names[i] = "q" + strconv.Itoa(i)
+	}
+	return names
 }
 
 // authenticate makes an honest client log in as its own user in an
@@ -399,7 +423,7 @@ func (st *runState) orderPromised() bool {
 			return false
 		}
 	}
-	if st.topo.opts.MaxLength > 0 {
+	if st.topo.opts.MaxLength > 0 || st.topo.opts.MaxBytes > 0 {
 		// A bounded queue refuses a publish when full and takes a later one
 		// once a slot frees: if a publisher's message a is refused (its
 		// Nack still on the way), its next message b is accepted, and a's
@@ -408,7 +432,8 @@ func (st *runState) orderPromised() bool {
 		// order can put a before a b that was already accepted. Found with
 		// order checked on bounded queues: seeds 2540, 3149, 5133 and 7968
 		// of the default workload, and seed 22 with MaxLength 20
-		// (TestBoundedQueuesCannotPromiseOrder).
+		// (TestBoundedQueuesCannotPromiseOrder). A bound in bytes refuses
+		// the same way.
 		return false
 	}
 	c := st.plan.Crashes

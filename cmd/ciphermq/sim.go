@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,11 +40,17 @@ type simFlags struct {
 	mutate   []string
 	mutants  bool
 	work     sim.Workload
+	// duration, guided: run sim.Explore instead of a sweep; drawSeed is
+	// Config.DrawSeed (a guided run's replay names it).
+	duration time.Duration
+	guided   bool
+	drawSeed uint64
 }
 
 // replayExcluded are the flags a replay command never repeats: they choose
 // what to run and how to show it, not what the run is.
-var replayExcluded = map[string]bool{"seed": true, "seeds": true, "workers": true, "trace": true, "json": true, "progress": true}
+var replayExcluded = map[string]bool{"seed": true, "seeds": true, "workers": true, "trace": true, "json": true, "progress": true,
+	"duration": true, "guided": true}
 
 func newSimCmd() *cobra.Command {
 	o := &simFlags{}
@@ -62,6 +69,8 @@ trace hash is its fingerprint.
   ciphermq sim --seeds 1..2000           a sweep, in parallel, with a table at the end
   ciphermq sim --seed 42 --auth          authenticated: users, PLAIN logins and a hostile tenant
   ciphermq sim --seed 42 --hostile-load  with a hostile-load node whose every command's cost is bounded
+  ciphermq sim --duration 1h             swarm seeds from 1 until an hour has passed, seeds/min and failures
+  ciphermq sim --guided --seeds 1..2000  coverage-guided: reuse the draws of runs that reached new behaviour
 
 One run prints its summary, the trace hash, each invariant's verdict (I1 no loss, I2 exactly
 once, I3 integrity, I4 publisher liveness, I5 order, I6 bounds), the faults that were on, the
@@ -74,8 +83,20 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 		SilenceUsage: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.seedSet = cmd.Flags().Changed("seed")
+			// Workload settings a swarm seed draws for itself (sim's
+			// drawWorkload) stay unset unless given, so the seed's draw
+			// applies; the simulator's defaults apply otherwise.
+			for name, field := range map[string]*int{"prefetch": &o.work.Prefetch, "max-length": &o.work.MaxLength,
+				"min-body": &o.work.MinBody, "max-body": &o.work.MaxBody} {
+				if !cmd.Flags().Changed(name) {
+					*field = 0
+				}
+			}
 			if o.mutants && o.seeds == "" && !o.seedSet {
 				o.seeds = "1..60"
+			}
+			if o.duration > 0 || o.guided {
+				return runSimExplore(cmd.OutOrStdout(), o, replayFlags(cmd.Flags()))
 			}
 			cfg, err := o.config()
 			if err != nil {
@@ -118,6 +139,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	f.DurationVar(&o.work.AckTimeout, "ack-timeout", d.AckTimeout, "every queue's ack timeout (virtual time)")
 	f.IntVar(&o.work.DeliveryLimit, "delivery-limit", d.DeliveryLimit, "dead-letter a message delivered this often")
 	f.IntVar(&o.work.MaxLength, "max-length", d.MaxLength, "bound of every queue but the dead-letter queue (negative: none)")
+	f.Int64Var(&o.work.MaxBytes, "max-bytes", d.MaxBytes, "bound in body bytes of every queue but the dead-letter queue (0: swarm seeds draw it; negative: none)")
 	f.BoolVar(&o.work.Durable, "durable", d.Durable, "declare every queue durable: the broker logs to a simulated disk, confirms after fsync, restores after a crash")
 	f.Float64Var(&o.work.SlowBatch, "slow-batch", d.SlowBatch, "probability that a receiver's batch stalls (0..1)")
 	f.Float64Var(&o.work.PoisonRate, "poison-rate", d.PoisonRate, "fraction of tampered messages, to be dead-lettered (negative: none)")
@@ -128,13 +150,16 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	// a checker fail (and its replay fail the same way). Hidden from help.
 	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(mutationNames(), ", "))
 	_ = f.MarkHidden("mutate")
+	f.DurationVar(&o.duration, "duration", 0, "run swarm seeds from the start of --seeds (default 1) until this much wall time has passed, e.g. 1h; reports seeds/min and every failure's replay")
+	f.BoolVar(&o.guided, "guided", false, "coverage-guided: half the runs reuse the draws (plan, configuration) of runs that reached new behaviour (with --duration or --seeds; docs/testing.md)")
+	f.Uint64Var(&o.drawSeed, "draw-seed", 0, "draw the plan and configuration from this seed instead of --seed (guided runs' replays name it; 0: the run's own seed)")
 	f.BoolVar(&o.mutants, "mutants", false, "print the mutation catalogue: each TEST ONLY mutant, the first seed of --seeds (default 1..60) that catches it, and the go test that does")
 	return cmd
 }
 
 // config turns the flags into the run's template (its Seed is set later).
 func (o *simFlags) config() (sim.Config, error) {
-	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth, HostileLoad: sim.LoadSwarm}
+	cfg := sim.Config{Workload: o.work, MaxSteps: o.maxSteps, Auth: o.auth, HostileLoad: sim.LoadSwarm, DrawSeed: o.drawSeed}
 	if o.load {
 		cfg.HostileLoad = sim.LoadOn
 	}
@@ -171,6 +196,45 @@ func (o *simFlags) config() (sim.Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// runSimExplore runs sim.Explore (--duration, --guided): seeds from the
+// start of --seeds (default 1), until the end of --seeds or --duration.
+func runSimExplore(w io.Writer, o *simFlags, replay []string) error {
+	ec := sim.ExploreConfig{First: 1, Duration: o.duration, Workers: o.workers, Guided: o.guided}
+	switch {
+	case o.seedSet || o.trace || o.jsonOut || o.mutants:
+		return errors.New("--duration and --guided run many seeds: give --seeds A..B (or none, with --duration) and leave out --seed, --trace, --json and --mutants")
+	case o.drawSeed != 0:
+		return errors.New("--draw-seed replays one run: use it with --seed N")
+	case o.seeds != "":
+		first, n, err := parseSeedRange(o.seeds)
+		if err != nil {
+			return err
+		}
+		ec.First, ec.Runs = first, n
+	case o.duration <= 0:
+		return errors.New("--guided needs --seeds A..B or --duration D")
+	}
+	o.seeds = "1..1" // config() wants a seed choice; Explore sets every seed
+	cfg, err := o.config()
+	if err != nil {
+		return err
+	}
+	ec.Template = cfg
+	res := sim.Explore(ec)
+	if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
+		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
+	}
+	rp := func(c sim.Candidate) string {
+		fl := replay
+		if c.DrawSeed != 0 {
+			fl = append(slices.Clone(replay), "--draw-seed "+strconv.FormatUint(c.DrawSeed, 10))
+		}
+		return replayCommand(c.Seed, fl)
+	}
+	res.Print(w, o.guided, rp)
+	return res.Err(rp)
 }
 
 // mutationSwitches maps --mutate names onto sim.Mutations fields.

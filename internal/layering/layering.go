@@ -110,7 +110,7 @@ var Layers = []Layer{
 	},
 	{
 		Name:      "cmd",
-		Packages:  []string{"cmd/ciphermq", "scripts/memflood"},
+		Packages:  []string{"cmd/ciphermq", "scripts/memflood", "scripts/simcov"},
 		MayImport: []string{"core", "support", "driver", "app", "sim", "harness", "report"},
 		Why:       "flags and wiring",
 	},
