@@ -14,11 +14,7 @@ func TestAuthenticatedRunsHoldTheInvariants(t *testing.T) {
 	var cov Coverage
 	n := batch(40)
 	for seed := uint64(1); seed <= uint64(n); seed++ {
-		// The fixed default workload: with the per-seed workload draws,
-		// seed 13 (bodies 256..2048) leaves all 12 of its tenant's denied
-		// operations unanswered (no 601, no other code) while its honest
-		// clients pass; not yet explained (issue #14, docs/testing.md).
-		r := Run(Config{Seed: seed, Swarm: true, Auth: true, FixedWorkload: true})
+		r := Run(Config{Seed: seed, Swarm: true, Auth: true})
 		if !r.Auth {
 			t.Fatalf("seed %d: Auth forced but the run was not authenticated", seed)
 		}
@@ -31,9 +27,13 @@ func TestAuthenticatedRunsHoldTheInvariants(t *testing.T) {
 		cov.HostilePrePublished += r.Coverage.HostilePrePublished
 	}
 	t.Logf("%d seeds: hostile tenant %s; %d PLAIN logins, %d wrong passwords refused", n, total, cov.AuthPlain, cov.AuthFailure)
-	if total.Denied == 0 || total.Refused[uint16(broker.CodeAccessRefused)] != total.Denied {
-		t.Errorf("denied operations %d, refused with 601 %d: every answered denied op is a 601 and some must be answered",
-			total.Denied, total.Refused[uint16(broker.CodeAccessRefused)])
+	// Every denied operation is refused with 601 unless its connection
+	// ended first (seed 13: its only attack round went out just after a
+	// broker crash, before the tenant learnt the connection was dead).
+	answered := total.Denied - total.Unanswered
+	if answered == 0 || total.Refused[uint16(broker.CodeAccessRefused)] != answered {
+		t.Errorf("denied operations %d (unanswered %d), refused with 601 %d: every answered denied op is a 601 and some must be answered",
+			total.Denied, total.Unanswered, total.Refused[uint16(broker.CodeAccessRefused)])
 	}
 	if total.Refused[uint16(broker.CodeResourceLimit)] == 0 {
 		t.Error("the tenant's queue beyond its limit was never refused with code 500")

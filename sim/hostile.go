@@ -60,6 +60,12 @@ type HostileStats struct {
 	PrePublished uint64 `json:"pre_published"`
 	// Tapped counts deliveries of its own queues.
 	Tapped uint64 `json:"tapped"`
+	// Unanswered counts denied operations that got no answer because
+	// their connection ended first (a broker crash, a cut link): sent
+	// into a connection the tenant did not yet know was dead. Every
+	// denied operation is either refused with 601, answered otherwise (an
+	// access violation) or unanswered.
+	Unanswered uint64 `json:"unanswered"`
 }
 
 // Add adds o's counts to s.
@@ -67,6 +73,7 @@ func (s *HostileStats) Add(o HostileStats) {
 	s.Denied += o.Denied
 	s.PrePublished += o.PrePublished
 	s.Tapped += o.Tapped
+	s.Unanswered += o.Unanswered
 	for code, n := range o.Refused {
 		s.refused(code, n)
 	}
@@ -93,7 +100,7 @@ func (s HostileStats) String() string {
 	for _, code := range codes {
 		out += fmt.Sprintf(" %d=%d", code, s.Refused[code])
 	}
-	return out + fmt.Sprintf(", honest ids pre-published %d, tapped %d", s.PrePublished, s.Tapped)
+	return out + fmt.Sprintf(", unanswered (connection lost first) %d, honest ids pre-published %d, tapped %d", s.Unanswered, s.PrePublished, s.Tapped)
 }
 
 // newHostile builds the tenant and draws its attack schedule.
@@ -123,6 +130,7 @@ func (h *hostileNode) req(what string, denied bool) uint64 {
 // ready implements clientHooks: set up its own objects (again, after a
 // reconnect or a broker restart).
 func (h *hostileNode) ready() {
+	h.forgetPending() // nothing, unless a connection ended unnoticed
 	h.reqs = map[uint64]hostileOp{}
 	h.pubs = map[uint64]hostileOp{}
 	b := h.cc.out[:0]
@@ -253,6 +261,24 @@ func (h *hostileNode) ack(tag uint64) {
 
 // answered judges the answer to request id: a denied operation must be
 // refused with CodeAccessRefused.
+// forgetPending counts the denied operations still waiting for an answer
+// as unanswered: called when a new connection replaces the one they were
+// sent on, and at the end of the run.
+func (h *hostileNode) forgetPending() {
+	for _, op := range h.reqs {
+		if op.denied {
+			h.stats.Unanswered++
+		}
+	}
+	for _, op := range h.pubs {
+		if op.denied {
+			h.stats.Unanswered++
+		}
+	}
+	clear(h.reqs)
+	clear(h.pubs)
+}
+
 func (h *hostileNode) answered(id uint64, answer string, code uint16) {
 	op, ok := h.reqs[id]
 	if !ok {
@@ -295,7 +321,30 @@ func (h *hostileNode) judge(op hostileOp, answer string, code uint16) {
 	h.st.accessViolations = append(h.st.accessViolations, fmt.Sprintf("%s at %v: %s", h.name(), w.Now(), what))
 }
 
-// lost implements clientHooks: what was in flight is forgotten.
+// finish ends the run for the tenant: a denied operation still waiting for
+// an answer on a live connection after the liveness phase was never
+// answered, which the broker owes (an access violation); on a dead one it
+// is unanswered.
+func (h *hostileNode) finish() {
+	if h.cc.isReady {
+		for _, op := range h.reqs {
+			if op.denied {
+				h.judge(op, "never answered", 0)
+			}
+		}
+		for _, op := range h.pubs {
+			if op.denied {
+				h.judge(op, "never answered", 0)
+			}
+		}
+		clear(h.reqs)
+		clear(h.pubs)
+	}
+	h.forgetPending()
+}
+
+// lost implements clientHooks: what was in flight is forgotten (its
+// denied operations counted as unanswered).
 func (h *hostileNode) lost() {
-	h.reqs, h.pubs = nil, nil
+	h.forgetPending()
 }

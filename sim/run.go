@@ -497,6 +497,7 @@ func (st *runState) finish(res *Result) {
 	res.ProtocolViolations = st.protocolViolations
 	res.AccessViolations = st.accessViolations
 	if st.hostile != nil {
+		st.hostile.finish()
 		res.Hostile = st.hostile.stats
 	}
 	if st.load != nil {
