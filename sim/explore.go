@@ -195,21 +195,9 @@ func (out *ExploreResult) add(r Result, c Candidate, keep int) {
 	} else {
 		out.Reused++
 	}
-	r.Coverage.AddTo(out.Coverage)
 	out.Hashes = append(out.Hashes, r.TraceHash)
-	out.Messages += r.Stats.MessagesPublished
-	if r.Auth {
-		out.AuthRuns++
-		out.Hostile.Add(r.Hostile)
-	}
-	if r.Load {
-		out.LoadRuns++
-		out.Load.Add(r.LoadStats)
-	}
-	if !r.OK() {
-		out.Failed++
+	if out.SweepResult.add(r, keep) {
 		out.FailedRuns = append(out.FailedRuns, c)
-		out.Failures = keepFirstFailures(out.Failures, r, keep)
 	}
 	for _, f := range Features(r) {
 		if !out.seen[f] {

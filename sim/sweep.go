@@ -105,26 +105,34 @@ func Sweep(cfg SweepConfig) SweepResult {
 	for f := range results {
 		r := f.res
 		done++
-		r.Coverage.AddTo(out.Coverage)
 		out.Hashes[f.pos] = r.TraceHash
-		out.Messages += r.Stats.MessagesPublished
-		if r.Auth {
-			out.AuthRuns++
-			out.Hostile.Add(r.Hostile)
-		}
-		if r.Load {
-			out.LoadRuns++
-			out.Load.Add(r.LoadStats)
-		}
-		if !r.OK() {
-			out.Failed++
-			out.Failures = keepFirstFailures(out.Failures, r, keep)
-		}
+		out.add(r, keep)
 		if cfg.Progress != nil {
 			cfg.Progress(done, r)
 		}
 	}
 	return out
+}
+
+// add folds one run's result into the totals (not its trace hash, whose
+// position the caller knows); it reports whether the run failed.
+func (out *SweepResult) add(r Result, keep int) (failed bool) {
+	r.Coverage.AddTo(out.Coverage)
+	out.Messages += r.Stats.MessagesPublished
+	if r.Auth {
+		out.AuthRuns++
+		out.Hostile.Add(r.Hostile)
+	}
+	if r.Load {
+		out.LoadRuns++
+		out.Load.Add(r.LoadStats)
+	}
+	if r.OK() {
+		return false
+	}
+	out.Failed++
+	out.Failures = keepFirstFailures(out.Failures, r, keep)
+	return true
 }
 
 // keepFirstFailures inserts r into fs (sorted by seed) and drops the

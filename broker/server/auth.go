@@ -147,7 +147,7 @@ func (a AuthConfig) validate(listens ...string) error {
 		if l == "" || l == "off" {
 			continue
 		}
-		if !loopbackAddress(l) {
+		if !LoopbackAddress(l) {
 			return fmt.Errorf("listening on %s with no users configured would let anyone who reaches it read, delete and forge every queue's messages: "+
 				"create users (ciphermq user add NAME --file users.json; ciphermq user grant ...) and start with --users users.json, "+
 				"or pass --allow-anonymous if this network is trusted", l)
@@ -156,8 +156,9 @@ func (a AuthConfig) validate(listens ...string) error {
 	return nil
 }
 
-// loopbackAddress reports whether a listen address binds loopback only.
-func loopbackAddress(hostport string) bool {
+// LoopbackAddress reports whether a listen address ("host:port") binds
+// loopback only: "localhost" or a loopback IP.
+func LoopbackAddress(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
 		return false

@@ -167,8 +167,8 @@ func TestTextProtocolModes(t *testing.T) {
 	}
 	for addr, want := range map[string]bool{"127.0.0.1:5672": true, "[::1]:5672": true, "localhost:5672": true,
 		"0.0.0.0:5672": false, ":5672": false, "192.0.2.1:5672": false, "[::]:5672": false} {
-		if got := loopbackAddress(addr); got != want {
-			t.Errorf("loopbackAddress(%q) = %v, want %v", addr, got, want)
+		if got := LoopbackAddress(addr); got != want {
+			t.Errorf("LoopbackAddress(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -356,7 +355,7 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 	}
 	switch o.metricsAuth {
 	case "none":
-		if !loopbackHost(o.httpListen) {
+		if !server.LoopbackAddress(o.httpListen) {
 			logger.Warn("operations listener beyond loopback with --metrics-auth none: whoever reaches it reads every queue's name and counts",
 				"http_listen", o.httpListen)
 		}
@@ -371,7 +370,7 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 	if err := checkHTTPPlain(cfg, o); err != nil {
 		return nil, err
 	}
-	if cfg.Auth.UsersFile != "" && !o.httpTLS && !loopbackHost(o.httpListen) {
+	if cfg.Auth.UsersFile != "" && !o.httpTLS && !server.LoopbackAddress(o.httpListen) {
 		logger.Warn("operations listener beyond loopback without --http-tls (--allow-plain-without-tls): management API passwords (HTTP basic auth) cross the network in clear text",
 			"http_listen", o.httpListen)
 	}
@@ -399,7 +398,7 @@ func startOps(ctx context.Context, srv *server.Server, cfg server.Config, o *ser
 // --allow-plain-without-tls says clear text is acceptable (a TLS proxy in
 // front, a trusted network).
 func checkHTTPPlain(cfg server.Config, o *serverFlags) error {
-	if o.httpListen == ops.ListenOff || cfg.Auth.UsersFile == "" || o.httpTLS || cfg.Auth.AllowPlainWithoutTLS || loopbackHost(o.httpListen) {
+	if o.httpListen == ops.ListenOff || cfg.Auth.UsersFile == "" || o.httpTLS || cfg.Auth.AllowPlainWithoutTLS || server.LoopbackAddress(o.httpListen) {
 		return nil
 	}
 	return fmt.Errorf("--http-listen %s is beyond loopback and the broker has --users: HTTP basic auth would send passwords in clear text; "+
@@ -407,18 +406,6 @@ func checkHTTPPlain(cfg server.Config, o *serverFlags) error {
 		"or accept clear text with --allow-plain-without-tls (the same rule as PLAIN logins over TCP)", o.httpListen)
 }
 
-// loopbackHost reports whether host:port names a loopback address.
-func loopbackHost(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // reloadOnHUP calls srv.Reload for every signal on hup until ctx ends.
 func reloadOnHUP(ctx context.Context, srv *server.Server, logger *slog.Logger, hup <-chan os.Signal) {
