@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
@@ -21,9 +20,8 @@ type cipherTarget struct {
 	bin     string
 	durable bool
 	dir     string
-	addr    string
 	args    []string
-	p       *proc
+	brokerProc
 }
 
 const cipherExchange = "xb-x"
@@ -83,15 +81,6 @@ func (t *cipherTarget) Restart(ctx context.Context) error {
 	return waitListening(wctx, t.addr, p, log)
 }
 
-func (t *cipherTarget) Addr() string { return t.addr }
-func (t *cipherTarget) Kill(ctx context.Context) error {
-	if err := t.p.kill(ctx); err != nil {
-		return err
-	}
-	return waitRefused(ctx, t.Addr())
-}
-func (t *cipherTarget) Pause() error  { return t.p.signal(syscall.SIGSTOP) }
-func (t *cipherTarget) Resume() error { return t.p.signal(syscall.SIGCONT) }
 func (t *cipherTarget) ConfirmTimeout() time.Duration {
 	// The client resends on its own after a reconnect; a new attempt from
 	// the harness would only add a second copy of the same id.

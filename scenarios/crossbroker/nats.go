@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,7 +24,7 @@ type natsTarget struct {
 	bin  string
 	dir  string
 	port int
-	p    *proc
+	brokerProc
 }
 
 func newNATS(_ Options, file bool) Target { return &natsTarget{file: file} }
@@ -70,7 +69,7 @@ func (t *natsTarget) Start(ctx context.Context, dir string) error {
 	if err != nil {
 		return err
 	}
-	t.dir, t.port = dir, port
+	t.dir, t.port, t.addr = dir, port, "127.0.0.1:"+strconv.Itoa(port)
 	if err := os.MkdirAll(filepath.Join(dir, "nats"), 0o755); err != nil {
 		return err
 	}
@@ -90,15 +89,6 @@ func (t *natsTarget) Restart(ctx context.Context) error {
 	return waitListening(wctx, t.Addr(), p, log)
 }
 
-func (t *natsTarget) Addr() string { return "127.0.0.1:" + strconv.Itoa(t.port) }
-func (t *natsTarget) Kill(ctx context.Context) error {
-	if err := t.p.kill(ctx); err != nil {
-		return err
-	}
-	return waitRefused(ctx, t.Addr())
-}
-func (t *natsTarget) Pause() error                  { return t.p.signal(syscall.SIGSTOP) }
-func (t *natsTarget) Resume() error                 { return t.p.signal(syscall.SIGCONT) }
 func (t *natsTarget) ConfirmTimeout() time.Duration { return 3 * time.Second }
 
 func (t *natsTarget) Stop() {

@@ -197,3 +197,26 @@ func execOutput(bin string, args ...string) (string, error) {
 	out, err := exec.Command(bin, args...).Output()
 	return strings.TrimSpace(string(out)), err
 }
+
+// brokerProc is the part of a Target common to every broker: one server
+// process listening on a loopback address, killed, paused and resumed by
+// signals.
+type brokerProc struct {
+	addr string
+	p    *proc
+}
+
+func (b *brokerProc) Addr() string { return b.addr }
+
+// Kill sends SIGKILL to the broker's process group and waits until its
+// port refuses connections, so a restart cannot be mistaken for the old
+// process still answering.
+func (b *brokerProc) Kill(ctx context.Context) error {
+	if err := b.p.kill(ctx); err != nil {
+		return err
+	}
+	return waitRefused(ctx, b.addr)
+}
+
+func (b *brokerProc) Pause() error  { return b.p.signal(syscall.SIGSTOP) }
+func (b *brokerProc) Resume() error { return b.p.signal(syscall.SIGCONT) }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -26,8 +25,8 @@ type rabbitTarget struct {
 	port     int
 	env      []string
 	epmd     *proc
-	p        *proc
 	nodeName string
+	brokerProc
 }
 
 const rabbitScript = "/usr/lib/rabbitmq/bin/rabbitmq-server"
@@ -71,6 +70,7 @@ func (t *rabbitTarget) Start(ctx context.Context, dir string) error {
 		ports[i] = p
 	}
 	t.dir, t.port = dir, ports[0]
+	t.addr = "127.0.0.1:" + strconv.Itoa(t.port)
 	d := filepath.Join(dir, "rabbitmq")
 	for _, sub := range []string{"home", "mnesia", "log"} {
 		if err := os.MkdirAll(filepath.Join(d, sub), 0o755); err != nil {
@@ -148,15 +148,6 @@ func (t *rabbitTarget) Restart(ctx context.Context) error {
 	return nil
 }
 
-func (t *rabbitTarget) Addr() string { return "127.0.0.1:" + strconv.Itoa(t.port) }
-func (t *rabbitTarget) Kill(ctx context.Context) error {
-	if err := t.p.kill(ctx); err != nil {
-		return err
-	}
-	return waitRefused(ctx, t.Addr())
-}
-func (t *rabbitTarget) Pause() error                  { return t.p.signal(syscall.SIGSTOP) }
-func (t *rabbitTarget) Resume() error                 { return t.p.signal(syscall.SIGCONT) }
 func (t *rabbitTarget) ConfirmTimeout() time.Duration { return 3 * time.Second }
 
 func (t *rabbitTarget) Stop() {
