@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,51 +12,21 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/receiver/receivertest"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
-var now = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+// The shared helpers of clients/receiver/receivertest, under the names
+// these tests use.
+var now = receivertest.Now
 
-type keys struct {
-	recipient *envelope.RecipientPrivateKey
-	signer    ed25519.PrivateKey
-}
+type keys = receivertest.Keys
 
-func newKeys(t testing.TB, seed uint64) keys {
-	t.Helper()
-	rng := rand.NewChaCha8([32]byte{byte(seed)})
-	rk, err := envelope.GenerateRecipientKey(rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := envelope.GenerateSigningKey(rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys{rk, sk}
-}
-
-func sealer(t testing.TB, k keys, signer ed25519.PrivateKey) envelope.Sealer {
-	t.Helper()
-	s, err := envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: []envelope.RecipientPublicKey{k.recipient.Public()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func opener(t testing.TB, k keys) envelope.Opener {
-	t.Helper()
-	so, err := envelope.NewSessionOpener(envelope.SessionOpenerOptions{Key: k.recipient, Trusted: []ed25519.PublicKey{k.signer.Public().(ed25519.PublicKey)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := envelope.NewOpener(nil, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
+var (
+	newKeys = receivertest.NewKeys
+	sealer  = receivertest.Sealer
+	opener  = receivertest.Opener
+)
 
 func seal(t testing.TB, s envelope.Sealer, id, msg string) Delivery {
 	t.Helper()
@@ -100,7 +69,7 @@ func TestProcessStoresDedupsAndRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := sealer(t, k, k.signer)
+	good := sealer(t, k, k.Signer)
 	tampered := seal(t, good, "m-tampered", "x")
 	tampered.Body[len(tampered.Body)-1] ^= 1
 	replayed := seal(t, good, "m-original", "y")
@@ -111,8 +80,8 @@ func TestProcessStoresDedupsAndRejects(t *testing.T) {
 		seal(t, good, "m-2", "world"),
 		seal(t, good, "m-1", "hello"), // the same id twice in one batch
 		tampered,
-		seal(t, sealer(t, k, stranger.signer), "m-untrusted", "z"),
-		seal(t, sealer(t, stranger, k.signer), "m-not-mine", "z"),
+		seal(t, sealer(t, k, stranger.Signer), "m-untrusted", "z"),
+		seal(t, sealer(t, stranger, k.Signer), "m-not-mine", "z"),
 		replayed,
 		{MessageID: "m-garbage", Body: []byte("not an envelope")},
 	}
@@ -145,7 +114,7 @@ func TestProcessStoresDedupsAndRejects(t *testing.T) {
 	if len(recs) != 2 || string(recs[0].Message) != "hello" || string(recs[1].Message) != "world" {
 		t.Fatalf("records = %+v", recs)
 	}
-	wantSender := "ed25519:" + envelope.SignerKeyID(k.signer.Public().(ed25519.PublicKey))
+	wantSender := "ed25519:" + envelope.SignerKeyID(k.Signer.Public().(ed25519.PublicKey))
 	if recs[0].Sender != wantSender || !recs[0].StoredAt.Equal(now.Add(time.Second)) || !recs[0].ReceivedAt.Equal(now) || recs[0].Queue != "q" {
 		t.Errorf("record fields = %+v, want sender %s", recs[0], wantSender)
 	}
@@ -154,7 +123,7 @@ func TestProcessStoresDedupsAndRejects(t *testing.T) {
 func TestDuplicatesAfterRestart(t *testing.T) {
 	k := newKeys(t, 3)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	s := sealer(t, k, k.signer)
+	s := sealer(t, k, k.Signer)
 	d1, d2 := seal(t, s, "a", "1"), seal(t, s, "b", "2")
 
 	st, err := store.Open(path, store.Options{})
@@ -198,7 +167,7 @@ func TestSeedFormatIsStoredAsUnauthenticated(t *testing.T) {
 	o, _ := envelope.NewOpener(so, nil)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
 	r, _ := New(openStore(t, path, store.Options{}), o)
-	out, err := r.Process([]Delivery{seal(t, ss, "s-1", "legacy"), seal(t, sealer(t, newKeys(t, 4), newKeys(t, 4).signer), "s-2", "modern")}, now, nil)
+	out, err := r.Process([]Delivery{seal(t, ss, "s-1", "legacy"), seal(t, sealer(t, newKeys(t, 4), newKeys(t, 4).Signer), "s-2", "modern")}, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +204,7 @@ func TestFailedSyncAcksNothing(t *testing.T) {
 	ffs := &failingFS{}
 	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{FS: ffs})
 	r, _ := New(st, opener(t, k))
-	s := sealer(t, k, k.signer)
+	s := sealer(t, k, k.Signer)
 	ffs.fail = true
 	out, err := r.Process([]Delivery{seal(t, s, "a", "1"), {MessageID: "bad", Body: []byte("x")}}, now, nil)
 	if !errors.Is(err, store.ErrBroken) {
@@ -272,7 +241,7 @@ func TestOnStoredSeesDurableRecordsOnly(t *testing.T) {
 		}
 		got = append(got, rec.MessageID+"="+string(rec.Message))
 	})
-	s := sealer(t, k, k.signer)
+	s := sealer(t, k, k.Signer)
 	if _, err := r.Process([]Delivery{seal(t, s, "a", "1"), seal(t, s, "b", "22"), seal(t, s, "a", "1"), {MessageID: "x", Body: []byte("?")}}, now, nil); err != nil {
 		t.Fatal(err)
 	}

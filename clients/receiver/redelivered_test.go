@@ -11,7 +11,7 @@ func TestProcessKeepsTheRedeliveredFlag(t *testing.T) {
 	k := newKeys(t, 21)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
 	r, _ := New(openStore(t, path, store.Options{}), opener(t, k))
-	s := sealer(t, k, k.signer)
+	s := sealer(t, k, k.Signer)
 	first, again := seal(t, s, "first", "a"), seal(t, s, "again", "b")
 	again.Redelivered = true
 	if _, err := r.Process([]Delivery{first, again}, now, nil); err != nil {

@@ -63,7 +63,7 @@ var Layers = []Layer{
 	},
 	{
 		Name: "support",
-		Packages: []string{"broker/store", "broker/wire/wiretest", "clients/store", "clients/receiver",
+		Packages: []string{"broker/store", "broker/wire/wiretest", "clients/store", "clients/receiver", "clients/receiver/receivertest",
 			"clients/keyfile", "internal/check", "internal/trywrite", "internal/tlsgen",
 			"internal/testutil", "internal/userfile", "faults", "faults/proxy"},
 		MayImport: []string{"core", "support"},

@@ -47,7 +47,7 @@ func benchEndToEnd(b *testing.B, mode string, size int) {
 	var seal func(dst []byte, id string, msg []byte) ([]byte, []byte, error)
 	if mode == "modern" {
 		op = opener(b, k)
-		s := sealer(b, k, k.signer).(envelope.PartsSealer)
+		s := sealer(b, k, k.Signer).(envelope.PartsSealer)
 		seal = func(dst []byte, id string, msg []byte) ([]byte, []byte, error) {
 			return s.SealParts(dst, id, msg, time.Now())
 		}

@@ -2,62 +2,26 @@ package runner
 
 import (
 	"bytes"
-	"crypto/ed25519"
-	"math/rand/v2"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/clients/receiver/receivertest"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
-// Test helpers shared with the receiver package's own tests (a copy: test
-// files of two packages cannot share code).
+// The shared helpers of clients/receiver/receivertest, under the names
+// these tests use.
+var now = receivertest.Now
 
-var now = time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+type keys = receivertest.Keys
 
-type keys struct {
-	recipient *envelope.RecipientPrivateKey
-	signer    ed25519.PrivateKey
-}
-
-func newKeys(t testing.TB, seed uint64) keys {
-	t.Helper()
-	rng := rand.NewChaCha8([32]byte{byte(seed)})
-	rk, err := envelope.GenerateRecipientKey(rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sk, err := envelope.GenerateSigningKey(rng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys{rk, sk}
-}
-
-func sealer(t testing.TB, k keys, signer ed25519.PrivateKey) envelope.Sealer {
-	t.Helper()
-	s, err := envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: []envelope.RecipientPublicKey{k.recipient.Public()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func opener(t testing.TB, k keys) envelope.Opener {
-	t.Helper()
-	so, err := envelope.NewSessionOpener(envelope.SessionOpenerOptions{Key: k.recipient, Trusted: []ed25519.PublicKey{k.signer.Public().(ed25519.PublicKey)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := envelope.NewOpener(nil, so)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
+var (
+	newKeys = receivertest.NewKeys
+	sealer  = receivertest.Sealer
+	opener  = receivertest.Opener
+)
 
 func seal(t testing.TB, s envelope.Sealer, id, msg string) receiver.Delivery {
 	t.Helper()

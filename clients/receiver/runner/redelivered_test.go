@@ -20,7 +20,7 @@ import (
 func TestRunStoresTheBrokersRedeliveredFlag(t *testing.T) {
 	srv, addr := startBroker(t)
 	k := newKeys(t, 22)
-	s := sealer(t, k, k.signer)
+	s := sealer(t, k, k.Signer)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	pub, err := dial(t, addr, "sender").NewPublisher(clients.PublisherOptions{Exchange: "default_exchange", RoutingKey: "default_key"})

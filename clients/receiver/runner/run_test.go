@@ -60,7 +60,7 @@ func TestRunStoresEveryConfirmedMessageOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := sealer(t, k, k.signer)
+	s := sealer(t, k, k.Signer)
 	const n = 300
 	var confirms []*clients.Confirm
 	for i := range n {
@@ -143,8 +143,8 @@ func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := seal(t, sealer(t, k, k.signer), "good", "fine")
-	forged := seal(t, sealer(t, k, stranger.signer), "forged", "evil")
+	good := seal(t, sealer(t, k, k.Signer), "good", "fine")
+	forged := seal(t, sealer(t, k, stranger.Signer), "forged", "evil")
 	for _, d := range []receiver.Delivery{good, forged} {
 		f, err := pub.Publish(ctx, d.MessageID, d.Body)
 		if err != nil {
@@ -194,7 +194,7 @@ func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := seal(t, sealer(t, k, k.signer), "old", "x")
+	d := seal(t, sealer(t, k, k.Signer), "old", "x")
 	f, err := pub.Publish(ctx, d.MessageID, d.Body)
 	if err != nil {
 		t.Fatal(err)

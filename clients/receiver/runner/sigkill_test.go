@@ -146,10 +146,10 @@ func killScenario(t *testing.T, seed uint64, n, kills int, mode string) []string
 	srv, addr := startBroker(t)
 	dir := t.TempDir()
 	k := newKeys(t, seed)
-	if err := keyfile.WriteRecipientKeyFiles(filepath.Join(dir, "receiver.key"), filepath.Join(dir, "receiver.pub"), k.recipient, false); err != nil {
+	if err := keyfile.WriteRecipientKeyFiles(filepath.Join(dir, "receiver.key"), filepath.Join(dir, "receiver.pub"), k.Recipient, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := keyfile.WriteSigningKeyFiles(filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub"), k.signer, false); err != nil {
+	if err := keyfile.WriteSigningKeyFiles(filepath.Join(dir, "sender.key"), filepath.Join(dir, "sender.pub"), k.Signer, false); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out.jsonl")
@@ -193,7 +193,7 @@ func killScenario(t *testing.T, seed uint64, n, kills int, mode string) []string
 			pubErr <- err
 			return
 		}
-		s := sealer(t, k, k.signer)
+		s := sealer(t, k, k.Signer)
 		ctx := context.Background()
 		futures := make([]*clients.Confirm, 0, n)
 		for i := range n {
