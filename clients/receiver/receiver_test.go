@@ -1,11 +1,9 @@
 package receiver
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -23,9 +21,11 @@ var now = receivertest.Now
 type keys = receivertest.Keys
 
 var (
-	newKeys = receivertest.NewKeys
-	sealer  = receivertest.Sealer
-	opener  = receivertest.Opener
+	newKeys   = receivertest.NewKeys
+	sealer    = receivertest.Sealer
+	opener    = receivertest.Opener
+	openStore = receivertest.OpenStore
+	readAll   = receivertest.ReadAll
 )
 
 func seal(t testing.TB, s envelope.Sealer, id, msg string) Delivery {
@@ -35,29 +35,6 @@ func seal(t testing.TB, s envelope.Sealer, id, msg string) Delivery {
 		t.Fatal(err)
 	}
 	return Delivery{MessageID: id, Queue: "q", Body: env, ReceivedAt: now}
-}
-
-func openStore(t *testing.T, path string, opts store.Options) *store.Store {
-	t.Helper()
-	s, err := store.Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func readAll(t *testing.T, path string) []store.Record {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []store.Record
-	if err := store.Scan(bytes.NewReader(raw), func(r store.Record) error { out = append(out, r); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestProcessStoresDedupsAndRejects(t *testing.T) {

@@ -5,12 +5,15 @@
 package receivertest
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 // Now is the fixed clock reading the receiver tests stamp messages with.
@@ -59,4 +62,29 @@ func Opener(t testing.TB, k Keys) envelope.Opener {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// OpenStore opens the receiver store at path, closed when the test ends.
+func OpenStore(t *testing.T, path string, opts store.Options) *store.Store {
+	t.Helper()
+	s, err := store.Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// ReadAll reads every record of the store file at path.
+func ReadAll(t *testing.T, path string) []store.Record {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.Record
+	if err := store.Scan(bytes.NewReader(raw), func(r store.Record) error { out = append(out, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
