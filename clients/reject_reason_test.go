@@ -57,6 +57,9 @@ func TestRejectReasonReachesTheDeadLetterQueue(t *testing.T) {
 	// "plain" is still unsettled (ErrSettleLater): closing the connection
 	// requeues it; a second connection fetches and rejects it.
 	c.Close()
+	// The broker learns of the close asynchronously and requeues in
+	// bounded steps: wait for it before fetching.
+	eventually(t, "plain requeued", func() bool { return b.queue("q").Ready == 1 })
 	c2 := dial(t, b.addr)
 	d, ok, err := c2.Fetch(ctx, "q")
 	if err != nil || !ok || d.MessageID != "plain" {

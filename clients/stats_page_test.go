@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	brokersession "github.com/ciphermq/ciphermq/broker/session"
+
 	"github.com/ciphermq/ciphermq/broker"
 )
 
@@ -53,7 +55,7 @@ func TestEachBrokerStatsPage(t *testing.T) {
 	if !slices.Equal(queues, want) || len(queues) < n {
 		t.Fatalf("paged %d queues, the broker has %d", len(queues), len(want))
 	}
-	if pages != (len(want)+999)/1000 {
+	if per := brokersession.MaxStatsEntries; pages != (len(want)+per-1)/per {
 		t.Errorf("%d pages for %d queues", pages, len(want))
 	}
 	if len(exchanges) == 0 || !slices.IsSorted(exchanges) {

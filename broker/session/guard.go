@@ -74,7 +74,7 @@ func (g *guard) mine(qname string) bool {
 // stats reply lists (docs/protocol.md): a reply with more to list stops
 // in name order and says "truncated": true, with "next_queue" and
 // "next_exchange" naming the last entry listed.
-const MaxStatsEntries = 1000
+const MaxStatsEntries = 250
 
 // MaxStatsScan caps the names of its vhost, queues and exchanges
 // separately, one stats request visits. It only matters for an identity

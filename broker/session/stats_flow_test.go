@@ -69,8 +69,9 @@ func TestPipelinedStatsStopAtOutputBound(t *testing.T) {
 	if len(st.Queues) != session.MaxStatsEntries || !st.Truncated || st.NextQueue != st.Queues[len(st.Queues)-1].Name {
 		t.Fatalf("reply lists %d queues, truncated %v, next %q", len(st.Queues), st.Truncated, st.NextQueue)
 	}
-	// The page holds default_queue, default_queue.dlq and q0000..q0997.
-	if st.Queues[0].Name != "default_queue" || st.Queues[1].Name != "default_queue.dlq" || st.NextQueue != "q0997" {
+	// The page holds default_queue, default_queue.dlq and q0000 onwards.
+	last := fmt.Sprintf("q%04d", session.MaxStatsEntries-3)
+	if st.Queues[0].Name != "default_queue" || st.Queues[1].Name != "default_queue.dlq" || st.NextQueue != last {
 		t.Fatalf("page runs from %s to %s", st.Queues[0].Name, st.NextQueue)
 	}
 }
