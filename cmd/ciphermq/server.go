@@ -406,7 +406,6 @@ func checkHTTPPlain(cfg server.Config, o *serverFlags) error {
 		"or accept clear text with --allow-plain-without-tls (the same rule as PLAIN logins over TCP)", o.httpListen)
 }
 
-
 // reloadOnHUP calls srv.Reload for every signal on hup until ctx ends.
 func reloadOnHUP(ctx context.Context, srv *server.Server, logger *slog.Logger, hup <-chan os.Signal) {
 	for {
