@@ -21,6 +21,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker/mgmt/mgmttest"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 var testUsers = []mgmttest.User{
@@ -104,13 +105,7 @@ func (l *logCapture) find(sub string) bool {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.Eventually(t, what, 20*time.Second, cond)
 }
 
 // workload declares orders (dead-letter queue orders.dlq) bound to

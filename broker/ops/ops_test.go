@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	cmqtest "github.com/ciphermq/ciphermq/internal/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -149,13 +151,7 @@ func mustValue(t *testing.T, fams map[string]*dto.MetricFamily, name string, lab
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond) // polling interval, not a correctness sleep
-	}
+	cmqtest.Eventually(t, what, waitTimeout, cond)
 }
 
 // TestMetricsEqualStatsAfterWorkload runs a scripted workload against a

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
 func TestServerConfigPrecedenceFlagOverFileOverDefault(t *testing.T) {
@@ -73,16 +75,10 @@ func TestServerRunsUntilItsContextEnds(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 	var nc net.Conn
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if nc, err = net.Dial("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server never listened: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling for the listener, not a correctness wait
-	}
+	testutil.Eventually(t, "the server to listen", 10*time.Second, func() bool {
+		nc, err = net.Dial("tcp", addr)
+		return err == nil
+	})
 	defer nc.Close()
 	nc.Write([]byte("declare_queue q\n"))
 	buf := make([]byte, 64)
@@ -216,17 +212,10 @@ func TestServerServesOperationsListener(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b), err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.Eventually(t, "the operations listener to be ready", 10*time.Second, func() bool {
 		code, _, err := get("/readyz")
-		if err == nil && code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("operations listener never ready: %d %v", code, err)
-		}
-		time.Sleep(5 * time.Millisecond) // polling for the listener, not a correctness wait
-	}
+		return err == nil && code == http.StatusOK
+	})
 	code, body, err := get("/metrics")
 	if err != nil || code != http.StatusOK || !strings.Contains(body, "ciphermq_queues ") {
 		t.Fatalf("/metrics: %d %v, body without ciphermq_queues:\n%.500s", code, err, body)
