@@ -60,7 +60,11 @@ var _ = Describe("a flood of wrong-password logins (real process)", func() {
 		// opened wide so that the pool itself is what the flood meets.
 		p := startServerProc("--listen", addr, "--users", users, "--auth-workers", strconv.Itoa(workers),
 			"--auth-per-source", "100000", "--auth-failure-limit", "100000000", "--handshake-timeout", "2m",
-			"--max-connections", "5000", "--log-level", "error")
+			"--max-connections", "5000", "--log-level", "error",
+			// All 1,000 attackers and the canary come from 127.0.0.1: the
+			// per-source connection limit (default 1,000) would refuse
+			// one of them before the pool ever sees it.
+			"--max-connections-per-source", "5000")
 		p.waitListening(ctx, addr)
 
 		canary, err := clients.Dial(ctx, addr, clients.Options{ClientName: "canary", User: "canary", Password: "canary-pw"})
