@@ -37,7 +37,10 @@ var _ = Describe("a durable queue on a broker in a container", Label("containers
 		GinkgoWriter.Printf("container: %d kills at confirms %v, faults %v, %d confirmed, %d processed, %d redeliveries dropped, %d reconnects\n",
 			res.Kills, res.ConfirmedAtKill, res.Disruptions, res.Confirmed, res.Processed, res.Redeliveries, res.Reconnects)
 		Expect(res.Kills).To(BeNumerically(">=", 2), "the kills must land while messages flow")
-		Expect(res.Disruptions).To(HaveLen(3), "pauses and cuts must land while messages flow")
+		// How many faults land before the 3,000 messages are through depends
+		// on the machine's speed (as for the kills): require both kinds.
+		Expect(res.Disruptions).To(ContainElement(HavePrefix("pause")), "a pause must land while messages flow")
+		Expect(res.Disruptions).To(ContainElement(HavePrefix("network cut")), "a network cut must land while messages flow")
 		report := check.Check(res.History, check.Options{DurableQueues: []string{"durable-orders"}})
 		Expect(report.OK()).To(BeTrue(), report.Summary())
 		Expect(res.Processed).To(Equal(3000))
