@@ -90,6 +90,9 @@ func (c *Core) settling(conn ConnID, tag uint64, multiple bool) ([]*message, err
 	}
 	ms := c.scratch[:0]
 	if multiple {
+		if c.cfg.Mutations.AckMultipleOverreach {
+			tag = cn.lastTag // MUTATION: beyond the tag the client named
+		}
 		ms = cn.appendUpTo(tag, ms)
 		if len(ms) == 0 {
 			return nil, Errorf(CodeUnknownDeliveryTag, "no delivery up to tag %d is outstanding on this connection: they were settled or requeued already", tag)

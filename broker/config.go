@@ -103,6 +103,19 @@ type Mutations struct {
 	// "#" matches exactly one word instead of zero or more (checked only
 	// in Bind, never on the publish path).
 	TopicHashOneWord bool
+	// AckMultipleOverreach: a Multiple ack settles every delivery
+	// outstanding on the connection, not only those up to its tag, so
+	// deliveries still on their way to the consumer are acked (checked
+	// only when an ack is Multiple).
+	AckMultipleOverreach bool
+	// DeadLetterDrops: a message that should be dead-lettered (rejected,
+	// nacked without requeue, past its delivery limit) is dropped instead
+	// of moved to the dead-letter queue (checked only on that path).
+	DeadLetterDrops bool
+	// RestoreDropsNewest: Restore skips the newest message the log holds
+	// for each queue, as a replay that stops one record short would
+	// (checked only in Restore).
+	RestoreDropsNewest bool
 }
 
 // withDefaults returns cfg with every zero field replaced by its default.

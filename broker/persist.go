@@ -227,7 +227,11 @@ func Restore(cfg Config, rec *record.Recovered, read func(seq uint64) (record.Me
 		if q == nil {
 			return nil, fmt.Errorf("restore: the log holds messages for queue %q, which it never declared", qm.Queue)
 		}
-		for _, ref := range qm.Messages {
+		refs := qm.Messages
+		if cfg.Mutations.RestoreDropsNewest && len(refs) > 0 {
+			refs = refs[:len(refs)-1] // MUTATION: one record short
+		}
+		for _, ref := range refs {
 			msg, err := read(ref.Seq)
 			if err != nil {
 				return nil, fmt.Errorf("restore message %d of queue %q: %w", ref.Seq, qm.Queue, err)

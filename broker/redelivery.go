@@ -91,7 +91,7 @@ func pastDeliveryLimit(m *message) bool {
 func (c *Core) deadLetter(m *message, reason wire.RejectReason) {
 	src := m.q
 	dlq := src.dlq
-	if dlq == nil || !dlq.hasRoomFor(m.size()) {
+	if dlq == nil || !dlq.hasRoomFor(m.size()) || c.cfg.Mutations.DeadLetterDrops {
 		src.c.discarded++
 		c.drop(m)
 		return

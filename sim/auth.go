@@ -88,7 +88,7 @@ func (st *runState) usersFile() *access.File {
 	}
 	for i := 0; i < st.work.Receivers; i++ {
 		// A receiver reads its own queue and the dead-letter queue.
-		add("r"+strconv.Itoa(i), access.Permissions{Read: "^(" + st.topo.queues[i] + "|" + deadLetterQueue + ")$"}, access.Limits{})
+		add("r"+strconv.Itoa(i), access.Permissions{Read: "^(" + st.topo.queues[i] + "|" + deadLetterQueue + "|" + deadLetterChain + ")$"}, access.Limits{})
 	}
 	mine := `^m\..*$`
 	add(hostileUser, access.Permissions{

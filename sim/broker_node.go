@@ -186,6 +186,9 @@ func (b *brokerNode) persist(e broker.Effect) {
 			return
 		}
 		b.syncArmed = false
+		if b.crashesInSync() {
+			return
+		}
 		tok := b.appended
 		if _, err := b.log.Sync(); err != nil {
 			b.core.StorageFailed(err.Error(), b.w.Now().Time())
@@ -407,7 +410,7 @@ func (b *brokerNode) traceEffect(e broker.Effect) {
 		if e.Delivery.Redelivered {
 			b.st.cov.Redelivery++
 		}
-		if e.Delivery.Queue == deadLetterQueue {
+		if isDeadLetterQueue(e.Delivery.Queue) {
 			b.st.cov.DeadLetter++
 		} else if lim := b.st.work.DeliveryLimit; lim > 0 && int(e.Delivery.DeliveryCount) >= lim {
 			b.st.hist.lastDelivery(e.Delivery.Queue, e.Delivery.MessageID)

@@ -256,6 +256,20 @@ type Mutations struct {
 	// TopicHashOneWord: the core binds every "#" of a topic pattern as "*"
 	// (Result.Misrouted).
 	TopicHashOneWord bool
+	// AckMultipleOverreach: the core's Multiple ack settles every delivery
+	// outstanding on the connection, beyond the tag named, so deliveries
+	// still on their way are acked and lost when the connection drops
+	// before they are stored (delivery tags; Report.Lost).
+	AckMultipleOverreach bool
+	// DeadLetterDrops: the core drops what it should dead-letter
+	// (Report.Lost: a copy rejected by the application or past its
+	// delivery limit counts as dead-lettered only once drained from the
+	// dead-letter queue).
+	DeadLetterDrops bool
+	// RestoreDropsNewest: a durable broker restored from its log skips the
+	// newest message of each queue (persistence and replay; Report.Lost,
+	// durable copies are never excused).
+	RestoreDropsNewest bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -49,7 +49,7 @@ type firstKey struct {
 // A duplicated Deliver datagram repeats its delivery tag and is no finding
 // either, hence the tag is kept.
 func (r *recorder) firstDelivery(t VTime, rc string, inc uint64, queue, id string, d *wire.Deliver) {
-	if d.DeliveryCount != 1 || d.Flags&wire.FlagRedelivered != 0 || queue == deadLetterQueue {
+	if d.DeliveryCount != 1 || d.Flags&wire.FlagRedelivered != 0 || isDeadLetterQueue(queue) {
 		// The dead-letter queue legitimately holds one copy per queue the
 		// message was dead-lettered from.
 		return
@@ -138,6 +138,15 @@ func (r *recorder) lastDelivery(queue, id string) {
 	}
 }
 
+// appRejected notes that a receiver's application rejected the copy of id
+// in queue for good (ackstyle.go). Nothing is recorded as dead-lettered
+// yet: the copy counts as dead-lettered only once a receiver drains it
+// from the dead-letter queue (deadLetter), so a broker that loses a
+// rejected message is caught (I1). A broker that dies while the dead
+// letter waits holds it in the dead-letter queue, which stands for this
+// queue's copy (brokerLost), as for a delivery limit.
+func (r *recorder) appRejected(queue, id string) { r.lastDelivery(queue, id) }
+
 // brokerLost records what the broker held when it died. A copy held in the
 // dead-letter queue stands for the copy of the queue it was dead-lettered
 // from, which is the copy the checker accounts for: a dead letter lost with
@@ -146,7 +155,7 @@ func (r *recorder) brokerLost(t VTime, held []broker.HeldMessage) {
 	qm := make([]check.QueueMessage, 0, len(held))
 	for _, m := range held {
 		qm = append(qm, check.QueueMessage{Queue: m.Queue, MessageID: m.MessageID})
-		if m.Queue == deadLetterQueue {
+		if isDeadLetterQueue(m.Queue) {
 			for _, q := range r.limitQueues[m.MessageID] {
 				qm = append(qm, check.QueueMessage{Queue: q, MessageID: m.MessageID})
 			}

@@ -96,6 +96,9 @@ func newEnqueueOracle(model *refModel, queues []string, durable bool, window tim
 		enqueues: map[heldKey][]enqueueAt{}, enqueued: map[string]bool{}, synced: map[string]bool{}}
 }
 
+// chain observes the second dead-letter queue of a dead-letter chain too.
+func (o *enqueueOracle) chain() { o.queues = append(o.queues, deadLetterChain) }
+
 func (o *enqueueOracle) plan(id, exchange, key string) {
 	o.expect[id] = plannedRoute{exchange, key}
 }
@@ -131,7 +134,7 @@ func (o *enqueueOracle) started(c *broker.Core, inc uint64, t VTime) {
 	}
 	o.held = o.heldNow(c)
 	for _, k := range sortedKeys(o.held) {
-		if k.queue == deadLetterQueue {
+		if isDeadLetterQueue(k.queue) {
 			if !o.enqueued[k.id] {
 				o.misrouted = append(o.misrouted, fmt.Sprintf("%s@%s restored at %v, but never enqueued anywhere", k.id, k.queue, at(t)))
 			}
@@ -176,7 +179,7 @@ func (o *enqueueOracle) step(c *broker.Core, t VTime) {
 			changed = true
 		}
 		published[i] = s.published - o.sigs[i].published
-		if q == deadLetterQueue {
+		if isDeadLetterQueue(q) {
 			published[i] = s.deadLetterIn - o.sigs[i].deadLetterIn
 		}
 		o.sigs[i] = s
@@ -205,7 +208,7 @@ func (o *enqueueOracle) step(c *broker.Core, t VTime) {
 	for i, q := range o.queues {
 		if uint64(added[q]) != published[i] {
 			what := "enqueued"
-			if q == deadLetterQueue {
+			if isDeadLetterQueue(q) {
 				what = "dead-lettered into"
 			}
 			o.misrouted = append(o.misrouted, fmt.Sprintf("at %v the core counts %d messages %s %s, but %d new copies appeared there", at(t), published[i], what, q, added[q]))
@@ -216,7 +219,7 @@ func (o *enqueueOracle) step(c *broker.Core, t VTime) {
 	byID := map[string][]string{}
 	var ids []string
 	for _, k := range newKeys {
-		if k.queue == deadLetterQueue {
+		if isDeadLetterQueue(k.queue) {
 			o.deadLetter(k, before, now, t)
 			continue
 		}
@@ -265,11 +268,12 @@ func (o *enqueueOracle) route(id string, got []string, t VTime) {
 	}
 }
 
-// deadLetter judges one copy that appeared in the dead-letter queue: some
-// ordinary queue must have let go of that id in the same step.
+// deadLetter judges one copy that appeared in a dead-letter queue: some
+// other queue (an ordinary one, or the first dead-letter queue of a
+// chain) must have let go of that id in the same step.
 func (o *enqueueOracle) deadLetter(k heldKey, before, now map[heldKey]int, t VTime) {
 	for _, q := range o.queues {
-		if q == deadLetterQueue {
+		if q == k.queue {
 			continue
 		}
 		if h := (heldKey{q, k.id}); before[h] > now[h] {

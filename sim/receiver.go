@@ -110,7 +110,7 @@ func (r *receiverNode) start() {
 	// the broker promised not to send them (I6).
 	prefetch := r.st.work.Prefetch
 	if r.alsoDLQ {
-		prefetch *= 2
+		prefetch *= 1 + len(r.st.topo.deadLetterQueues())
 	}
 	r.eng = engine.NewConsumer(engine.ConsumerConfig{Seen: seen, Prefetch: prefetch})
 	r.batch, r.inputs = r.batch[:0], r.inputs[:0]
@@ -178,7 +178,9 @@ func (r *receiverNode) ready() {
 	r.consumes = r.consumes[:0]
 	r.consumes = append(r.consumes, consumeState{queue: r.queue})
 	if r.alsoDLQ {
-		r.consumes = append(r.consumes, consumeState{queue: deadLetterQueue})
+		for _, dl := range r.st.topo.deadLetterQueues() {
+			r.consumes = append(r.consumes, consumeState{queue: dl})
+		}
 	}
 	r.sendConsumes()
 }
@@ -308,7 +310,10 @@ func (r *receiverNode) deliver(d *wire.Deliver) {
 	r.st.hist.firstDelivery(r.cc.w.Now(), r.name(), r.cc.conn.inc, q, id, d)
 	w.trace.begin(w.Now(), r.name()).word("deliver").num("tag", d.DeliveryTag).str("id", id).str("q", q).
 		str("decision", dec.String()).end()
-	if q == deadLetterQueue && dec != engine.Ignored {
+	if isDeadLetterQueue(q) && dec != engine.Ignored {
+		if dec == engine.Process && r.chainRejects(ref, q, id) {
+			return
+		}
 		// Dead-lettered messages are not processed as valid; they are
 		// accounted for (an operator sees them) and acked. The engine's
 		// dedup is by id, so it may call a dead letter a duplicate when
@@ -329,6 +334,9 @@ func (r *receiverNode) deliver(d *wire.Deliver) {
 		r.st.cov.ParkedTwin++
 		return
 	case engine.Ignored:
+		return
+	}
+	if r.st.acks.on() && r.refuses(ref, q, id) {
 		return
 	}
 	r.batch = append(r.batch, pendingStore{ref: ref, id: id, queue: q,
@@ -404,6 +412,9 @@ func (r *receiverNode) flush() {
 		}
 		if !r.st.mut.AckBeforeFsync {
 			_ = r.eng.Settle(p.ref, res)
+			if r.st.acks.single {
+				r.sendSettlements() // one frame per settlement, never Multiple
+			}
 		}
 	}
 	r.batch = r.batch[:0]

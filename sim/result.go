@@ -187,6 +187,16 @@ type Coverage struct {
 	// segments (compaction). Counted after each fsync.
 	SegmentRolled uint64
 	LogCompacted  uint64
+	// Ack styles (ackstyle.go): the application failed a delivery for now
+	// (a nack with requeue) or refused it for good (a reject).
+	AppNack   uint64
+	AppReject uint64
+	// ChainReject: a receiver rejected a dead letter on along a
+	// dead-letter chain (dlq -> dlq2).
+	ChainReject uint64
+	// BrokerCrashInFsync: the durable broker lost power inside its log's
+	// fsync (brokerdisk.go).
+	BrokerCrashInFsync uint64
 }
 
 // The simulator's own sometimes-events, expected of every sweep besides
@@ -271,6 +281,10 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add(SometimesHostilePrePublished, c.HostilePrePublished)
 	cv.Add(SometimesSegmentRolled, c.SegmentRolled)
 	cv.Add(SometimesLogCompacted, c.LogCompacted)
+	cv.Add("app-nack", c.AppNack)
+	cv.Add("app-reject", c.AppReject)
+	cv.Add("dead-letter-chained", c.ChainReject)
+	cv.Add("broker-crash-in-fsync", c.BrokerCrashInFsync)
 	for i, n := range LoadSometimes() {
 		if c.LoadAttacks[i] > 0 {
 			cv.Add(n, c.LoadAttacks[i])

@@ -28,6 +28,9 @@ type runState struct {
 	topo  topology
 	seed  uint64
 	drawn drawnConfig
+	// acks is the receivers' ack style (ackstyle.go): drawn per swarm
+	// seed, zero otherwise.
+	acks ackDraw
 	// oracle watches the core's queues (oracle.go).
 	oracle *enqueueOracle
 
@@ -86,13 +89,18 @@ func Run(cfg Config) Result {
 	}
 	drawn := drawConfig(draw, queueNames(work.Receivers))
 	drewWork := cfg.Swarm && !cfg.FixedWorkload && drawn.work.apply(cfg.Workload, &work)
+	var acks ackDraw
+	if cfg.Swarm && !cfg.FixedWorkload {
+		acks = drawn.acks
+		acks.apply(cfg.Workload, &work)
+	}
 	if err := work.validate(); err != nil {
 		res.Err = err
 		return res
 	}
 	res.Workload = work
 	w := newWorld(cfg.Seed, cfg.Trace)
-	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw, drawn: drawn}
+	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw, drawn: drawn, acks: acks}
 	switch {
 	case cfg.Plan != nil:
 		st.plan = *cfg.Plan
@@ -137,6 +145,9 @@ func Run(cfg Config) Result {
 		// are unchanged.
 		w.trace.begin(0, "sim").word("workload").str("drawn", st.work.describe()).end()
 	}
+	if st.acks.on() {
+		w.trace.begin(0, "sim").word("acks").str("drawn", st.acks.describe()).end()
+	}
 
 	// Safety phase, then heal, then liveness.
 	deadline := st.healAt.Add(st.plan.Phases.LivenessBoundMs.Duration())
@@ -173,7 +184,11 @@ func (st *runState) build() {
 		AckTimeout: work.AckTimeout, DeliveryLimit: work.DeliveryLimit, MaxLength: max(work.MaxLength, 0),
 		MaxBytes: max(work.MaxBytes, 0), Durable: work.Durable,
 	}, st.drawn.grammar, st.drawn.keys)
+	st.topo.chain = st.acks.chain
 	st.oracle = newEnqueueOracle(st.topo.model, st.topo.queues, work.Durable, broker.DefaultDedupWindow)
+	if st.topo.chain {
+		st.oracle.chain()
+	}
 	st.bnode = faults.Node{Name: "broker", Role: faults.RoleBroker}
 	st.brk = &brokerNode{w: w, st: st,
 		cfg: broker.Config{NoDefaults: true, TeardownStep: simTeardownStep, Mutations: broker.Mutations{
@@ -182,6 +197,9 @@ func (st *runState) build() {
 			ConfirmBeforeEnqueue: st.mut.ConfirmBeforeEnqueue,
 			ForgetDedupOnRestore: st.mut.RestoreForgetsDedup,
 			TopicHashOneWord:     st.mut.TopicHashOneWord,
+			AckMultipleOverreach: st.mut.AckMultipleOverreach,
+			DeadLetterDrops:      st.mut.DeadLetterDrops,
+			RestoreDropsNewest:   st.mut.RestoreDropsNewest,
 		}},
 		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
 			MutationPrefixIDReuse: st.mut.PrefixIDReuse, MutationPrefixRefWrong: st.mut.PrefixRefWrong,
@@ -405,8 +423,10 @@ func (st *runState) stuckOn() string {
 	if inCore {
 		// Every receiver drains the dead-letter queue, so one in the core
 		// must have emptied it.
-		if qs, ok := st.brk.core.Queue(deadLetterQueue); !ok || qs.Ready+qs.Unacked > 0 {
-			return fmt.Sprintf("the dead-letter queue holds %d ready and %d unacked messages", qs.Ready, qs.Unacked)
+		for _, dl := range st.topo.deadLetterQueues() {
+			if qs, ok := st.brk.core.Queue(dl); !ok || qs.Ready+qs.Unacked > 0 {
+				return fmt.Sprintf("the dead-letter queue %s holds %d ready and %d unacked messages", dl, qs.Ready, qs.Unacked)
+			}
 		}
 	}
 	return ""
@@ -474,7 +494,7 @@ func (st *runState) finish(res *Result) {
 		}
 	}
 	if st.work.Durable {
-		opts.DurableQueues = append(append(opts.DurableQueues, st.topo.queues...), deadLetterQueue)
+		opts.DurableQueues = append(append(opts.DurableQueues, st.topo.queues...), st.topo.deadLetterQueues()...)
 	}
 	if st.orderPromised() {
 		opts.OrderedQueues = append(opts.OrderedQueues, st.topo.queues...)

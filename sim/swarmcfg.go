@@ -27,6 +27,8 @@ type drawnConfig struct {
 	// work holds the workload settings a swarm run draws (workloadDraws):
 	// applied only to the fields the caller left at zero.
 	work workloadDraw
+	// acks is the receivers' ack style (ackstyle.go), drawn after work.
+	acks ackDraw
 }
 
 // workloadDraw is the part of the workload a swarm seed draws; a zero
@@ -74,6 +76,7 @@ func drawConfig(seed uint64, queues []string) drawnConfig {
 	// Drawn after everything above, so that the draws above stay what
 	// they were for every seed.
 	d.work = drawWorkload(g)
+	d.acks = drawAcks(g)
 	return d
 }
 

@@ -28,6 +28,10 @@ const (
 	exTopic         = "topic"
 	exGrammar       = "tg"
 	deadLetterQueue = "dlq"
+	// deadLetterChain is where the dead-letter queue's own dead letters go
+	// in runs that draw a dead-letter chain (ackDraw.chain): queue -> dlq
+	// -> dlq2, both drained by every receiver.
+	deadLetterChain = "dlq2"
 	// unroutableKey is published now and then on the direct exchange to
 	// exercise refusals (CodeNoRoute): an explicit NACK, never a silent drop.
 	unroutableKey = "nowhere"
@@ -42,6 +46,19 @@ type topology struct {
 	// keys the routing keys publishes on it draw from.
 	grammar []bindDecl
 	keys    []string
+	// chain: the dead-letter queue dead-letters into deadLetterChain.
+	chain bool
+}
+
+// isDeadLetterQueue reports whether q is one of the dead-letter queues.
+func isDeadLetterQueue(q string) bool { return q == deadLetterQueue || q == deadLetterChain }
+
+// deadLetterQueues are the run's dead-letter queues, in chain order.
+func (t topology) deadLetterQueues() []string {
+	if t.chain {
+		return []string{deadLetterQueue, deadLetterChain}
+	}
+	return []string{deadLetterQueue}
 }
 
 type bindDecl struct{ exchange, queue, key string }
@@ -71,7 +88,14 @@ func newTopology(receivers int, opts broker.QueueOptions, grammar []bindDecl, ke
 func (t topology) declare(c *broker.Core) error {
 	// The dead-letter queue needs an ack timeout too: on a lossy link a
 	// delivery from it can vanish while the connection lives on.
-	if err := c.DeclareQueue(deadLetterQueue, broker.QueueOptions{AckTimeout: t.opts.AckTimeout, Durable: t.opts.Durable}); err != nil {
+	dlq := broker.QueueOptions{AckTimeout: t.opts.AckTimeout, Durable: t.opts.Durable}
+	if t.chain {
+		if err := c.DeclareQueue(deadLetterChain, dlq); err != nil {
+			return err
+		}
+		dlq.DeadLetterQueue = deadLetterChain
+	}
+	if err := c.DeclareQueue(deadLetterQueue, dlq); err != nil {
 		return err
 	}
 	for _, ex := range []struct {

@@ -251,6 +251,9 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
 	"restore-forgets-dedup":       func(m *sim.Mutations) { m.RestoreForgetsDedup = true },
 	"topic-hash-one-word":         func(m *sim.Mutations) { m.TopicHashOneWord = true },
+	"ack-multiple-overreach":      func(m *sim.Mutations) { m.AckMultipleOverreach = true },
+	"dead-letter-drops":           func(m *sim.Mutations) { m.DeadLetterDrops = true },
+	"restore-drops-newest":        func(m *sim.Mutations) { m.RestoreDropsNewest = true },
 }
 
 func mutationNames() []string {

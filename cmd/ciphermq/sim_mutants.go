@@ -34,6 +34,9 @@ var mutantCatalogue = []mutant{
 	{"skip-publish-permission", "publish permission", false, "sim.TestCheckersCatchEveryMutation"},
 	{"restore-forgets-dedup", "dedup across restarts (replay)", true, "sim.TestExactlyOnceOracleCatchesRestoreForgettingDedup"},
 	{"topic-hash-one-word", "topic routing", false, "sim.TestRoutingOracleCatchesTopicHashOneWord"},
+	{"ack-multiple-overreach", "delivery tags", false, "sim.TestCheckersCatchEveryMutation"},
+	{"dead-letter-drops", "dead-lettering", false, "sim.TestCheckersCatchEveryMutation"},
+	{"restore-drops-newest", "store replay (durable log recovery)", true, "sim.TestCheckersCatchRestoreDroppingNewest"},
 }
 
 // mutantChunk is how many seeds run between checks for a first failure.
@@ -52,10 +55,6 @@ func runMutants(w io.Writer, o *simFlags, cfg sim.Config) error {
 	missed := 0
 	for _, m := range mutantCatalogue {
 		c := cfg
-		// The default workload the mutants were measured against: with the
-		// per-seed workload draws, broker-confirm-before-fsync goes
-		// uncaught in durable seeds 1..200 (docs/testing.md).
-		c.FixedWorkload = true
 		c.Mutations = sim.Mutations{}
 		if err := setMutation(&c.Mutations, m.name); err != nil {
 			return err
