@@ -43,6 +43,15 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 		// hostile tenant whose denied publish the mutation lets through.
 		{"publish permission skipped", Mutations{SkipPublishPermission: true},
 			func(r Result) bool { return len(r.AccessViolations) > 0 }},
+		// Delivery tags: a Multiple ack that settles beyond its tag acks
+		// deliveries still on their way, lost when the connection drops
+		// before they are stored.
+		{"multiple ack beyond its tag", Mutations{AckMultipleOverreach: true},
+			func(r Result) bool { return len(r.Report.Lost) > 0 }},
+		// Dead-lettering: the application rejects of the ack-style draws
+		// (ackstyle.go) count as dead-lettered only once drained.
+		{"dead letters dropped", Mutations{DeadLetterDrops: true},
+			func(r Result) bool { return len(r.Report.Lost) > 0 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,4 +91,33 @@ func TestCheckersCatchConfirmBeforeFsync(t *testing.T) {
 		}
 	}
 	t.Fatalf("no seed of %d lost a durable message confirmed before fsync", mutationSeeds)
+}
+
+// TestCheckersCatchDurableMutationsUnderDraws: the durable mutants are
+// caught with the per-seed draws on (ack styles, chains, workload), now
+// that the broker's log fsync can crash the broker (brokerdisk.go): a
+// confirm released before the fsync, and a replay that stops one record
+// short, both lose confirmed durable messages.
+func TestCheckersCatchDurableMutationsUnderDraws(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mut  Mutations
+	}{
+		{"confirm before fsync", Mutations{BrokerConfirmBeforeFsync: true}},
+		{"restore drops newest", Mutations{RestoreDropsNewest: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for seed := uint64(1); seed <= mutationSeeds; seed++ {
+				res := Run(Config{Seed: seed, Swarm: true, Workload: Workload{Durable: true}, Mutations: tc.mut})
+				if len(res.Report.Lost) > 0 {
+					if res.OK() {
+						t.Fatalf("seed %d: lost copies but the run counts as OK", seed)
+					}
+					t.Logf("caught at seed %d: %s", seed, res.Summary())
+					return
+				}
+			}
+			t.Fatalf("no durable swarm seed of %d lost a message under %q", mutationSeeds, tc.name)
+		})
+	}
 }

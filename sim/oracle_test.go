@@ -193,3 +193,54 @@ func TestSweepRequiresOnlyWhatItsSizeReaches(t *testing.T) {
 		t.Fatal("an event with a budget of 500 is required below it or not from it")
 	}
 }
+
+// TestOracleAcceptsOnlyPairedHiddenDeadLetters: in one step a dead letter
+// of id X is acked from the dead-letter queue while X's copy in another
+// queue is rejected into it, so the held copies of X do not change (seed
+// 573 with application rejects). The counters pair the hidden entry with
+// the hidden exit, so it is no finding; an entry the counters cannot pair
+// still is.
+func TestOracleAcceptsOnlyPairedHiddenDeadLetters(t *testing.T) {
+	r := newOracleRig(t, broker.Config{}, false)
+	r.publish("m-1", exFanout, "k") // q0 and q1
+	now := func() time.Time { r.now += VTime(time.Millisecond); return r.now.Time() }
+	deliver := func(q string) uint64 {
+		t.Helper()
+		if _, err := r.core.Consume(1, broker.ConsumeOptions{Queue: q, Prefetch: 10}, now()); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range r.core.Drain() {
+			if e.Kind == broker.EffectDeliver && e.Delivery.Queue == q {
+				return e.Delivery.Tag
+			}
+		}
+		t.Fatalf("no delivery from %s", q)
+		return 0
+	}
+	if err := r.core.Reject(1, deliver("q1"), now()); err != nil {
+		t.Fatal(err)
+	}
+	r.core.Drain()
+	r.o.step(r.core, r.now)
+	dl, q0 := deliver(deadLetterQueue), deliver("q0")
+	r.o.step(r.core, r.now)
+	if err := r.core.Ack(1, dl, false, now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.core.Reject(1, q0, now()); err != nil {
+		t.Fatal(err)
+	}
+	r.core.Drain()
+	r.o.step(r.core, r.now)
+	if len(r.o.misrouted) != 0 {
+		t.Fatalf("a paired hidden dead letter was reported: %v", r.o.misrouted)
+	}
+	// The core's counter says one more dead letter came in than the oracle
+	// saw, with no exit to pair it: a finding.
+	i := slices.Index(r.o.queues, deadLetterQueue)
+	r.o.sigs[i].deadLetterIn--
+	r.o.step(r.core, r.now)
+	if len(r.o.misrouted) != 1 || !strings.Contains(r.o.misrouted[0], "dead-lettered into dlq") {
+		t.Fatalf("an unpaired dead letter went unnoticed: %v", r.o.misrouted)
+	}
+}

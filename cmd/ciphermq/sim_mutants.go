@@ -27,7 +27,7 @@ var mutantCatalogue = []mutant{
 	{"no-requeue-on-disconnect", "redelivery on disconnect", false, "sim.TestCheckersCatchEveryMutation"},
 	{"confirm-before-enqueue", "confirm mapping", false, "sim.TestCheckersCatchEveryMutation"},
 	{"ack-before-fsync", "receiver persistence", false, "sim.TestCheckersCatchEveryMutation"},
-	{"broker-confirm-before-fsync", "broker persistence", true, "sim.TestCheckersCatchConfirmBeforeFsync"},
+	{"broker-confirm-before-fsync", "broker persistence", true, "sim.TestCheckersCatchConfirmBeforeFsync, sim.TestCheckersCatchDurableMutationsUnderDraws"},
 	{"prefetch-ignored", "prefetch bound", false, "sim.TestCheckersCatchEveryMutation"},
 	{"prefix-id-reuse", "shared-prefix ids", false, "sim.TestCheckersCatchEveryMutation"},
 	{"prefix-ref-wrong", "shared-prefix references", false, "sim.TestCheckersCatchEveryMutation"},
@@ -36,7 +36,7 @@ var mutantCatalogue = []mutant{
 	{"topic-hash-one-word", "topic routing", false, "sim.TestRoutingOracleCatchesTopicHashOneWord"},
 	{"ack-multiple-overreach", "delivery tags", false, "sim.TestCheckersCatchEveryMutation"},
 	{"dead-letter-drops", "dead-lettering", false, "sim.TestCheckersCatchEveryMutation"},
-	{"restore-drops-newest", "store replay (durable log recovery)", true, "sim.TestCheckersCatchRestoreDroppingNewest"},
+	{"restore-drops-newest", "store replay (durable log recovery)", true, "sim.TestCheckersCatchDurableMutationsUnderDraws"},
 }
 
 // mutantChunk is how many seeds run between checks for a first failure.
