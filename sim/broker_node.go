@@ -186,7 +186,7 @@ func (b *brokerNode) persist(e broker.Effect) {
 			return
 		}
 		b.syncArmed = false
-		if b.crashesInSync() {
+		if b.diskFaultInSync() {
 			return
 		}
 		tok := b.appended

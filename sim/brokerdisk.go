@@ -1,27 +1,58 @@
 package sim
 
-import "github.com/ciphermq/ciphermq/faults"
+import (
+	"time"
 
-// crashesInSync applies the plan's disk faults to the durable broker's
-// group commit: with probability Plan.Disk.FsyncCrash the machine loses
-// power inside the fsync, so the log keeps what earlier fsyncs made
-// durable, perhaps plus a torn tail of this commit's records
-// (brokerNode.crash), and the broker restarts after the plan's disk
-// downtime and restores from the log. It reports whether the broker
-// crashed; the commit's confirms then never leave. Only during the safety
-// phase (crashNow), like every other crash.
+	"github.com/ciphermq/ciphermq/faults"
+)
+
+// diskFaultInSync applies the plan's disk faults to the durable broker's
+// group commit, each time with probability Plan.Disk.FsyncCrash: a crash
+// inside the fsync, or, with Config.BrokerFsyncErrors, half of the time
+// a failed fsync instead:
 //
-// Failed fsyncs that return an error (EIO) are not drawn: the core then
-// refuses durable publishes until its driver reopens the log
-// (Core.StorageRecovered), a recovery this driver does not have yet.
-func (b *brokerNode) crashesInSync() bool {
+//   - a crash inside the fsync: the machine loses power, so the log keeps
+//     what earlier fsyncs made durable, perhaps plus a torn tail of this
+//     commit's records (brokerNode.crash); the broker restarts after the
+//     plan's disk downtime and restores from the log. It reports true:
+//     the commit's confirms never leave. Only during the safety phase
+//     (crashNow), like every other crash.
+//   - a failed fsync (EIO, store.MemFS.FailNextSyncs): the log's Sync
+//     returns the error, and the node does what broker/server does,
+//     Core.StorageFailed (the confirms waiting become CodeUnavailable
+//     refusals, durable publishes are refused); the operator then
+//     restarts the broker (power-loss semantics: what the failed fsync
+//     did not make durable is gone) after 1..50 ms, also after the heal
+//     (nothing else would lift the failure). It reports false: the Sync
+//     runs and fails.
+func (b *brokerNode) diskFaultInSync() bool {
 	p := b.st.plan.Disk.FsyncCrash
 	if p == 0 || b.fs == nil || b.st.healed || !b.w.rng.chance(p) {
 		return false
 	}
+	if b.st.fsyncErrors && b.w.rng.chance(0.5) {
+		b.fs.FailNextSyncs(1, nil)
+		b.st.cov.BrokerFsyncError++
+		b.w.trace.begin(b.w.Now(), "broker").word("fsync-error").end()
+		inc, down := b.inc, b.downtimeAfterDiskFault()
+		b.w.after(b.w.rng.between(time.Millisecond, 50*time.Millisecond), func() {
+			if !b.up || b.inc != inc || b.st.isDown("broker") {
+				return
+			}
+			b.w.trace.begin(b.w.Now(), "broker").word("operator-restart").end()
+			b.crash()
+			b.st.restartLater("broker", down, b.st.restartBroker)
+		})
+		return false
+	}
 	b.st.cov.BrokerCrashInFsync++
-	down := b.st.plan.FsyncCrashDowntime(faults.RoleBroker).Sample(b.w.rng.r).Duration()
+	down := b.downtimeAfterDiskFault()
 	b.w.trace.begin(b.w.Now(), "broker").word("crash-in-fsync").end()
 	b.st.crashNow("broker", b.crash, b.st.restartBroker, down)
 	return true
+}
+
+func (b *brokerNode) downtimeAfterDiskFault() time.Duration {
+	d := b.st.plan.FsyncCrashDowntime(faults.RoleBroker).Sample(b.w.rng.r).Duration()
+	return max(d, time.Millisecond)
 }

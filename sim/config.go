@@ -44,8 +44,16 @@ type Config struct {
 	// (swarmcfg.go, drawWorkload): a swarm run then uses Workload and its
 	// defaults as given, as before the draws existed. Without it, a swarm
 	// run draws queue bounds, prefetch, message sizes, slow batches and
-	// durability for the fields left at zero.
+	// durability for the fields left at zero, and the receivers' ack style
+	// and a dead-letter chain (ackstyle.go).
 	FixedWorkload bool
+	// BrokerFsyncErrors lets half of the durable broker's disk faults be
+	// failed fsyncs (EIO) instead of crashes inside the fsync
+	// (brokerdisk.go). Off by default, and never drawn by the swarm: the
+	// core then refuses, with code 503, publishes it already enqueued and
+	// may have delivered, which the checker reports as unexpected
+	// (processed but refused; docs/testing.md, "Durable queues").
+	BrokerFsyncErrors bool
 	// Mutations break one guarantee each. TEST ONLY.
 	Mutations Mutations
 	// Trace, when set, receives every trace line (--trace).

@@ -197,6 +197,9 @@ type Coverage struct {
 	// BrokerCrashInFsync: the durable broker lost power inside its log's
 	// fsync (brokerdisk.go).
 	BrokerCrashInFsync uint64
+	// BrokerFsyncError: the durable broker's log fsync failed (EIO), the
+	// core refused what waited, and the broker was restarted.
+	BrokerFsyncError uint64
 }
 
 // The simulator's own sometimes-events, expected of every sweep besides
@@ -285,6 +288,7 @@ func (c Coverage) AddTo(cv *check.Coverage) {
 	cv.Add("app-reject", c.AppReject)
 	cv.Add("dead-letter-chained", c.ChainReject)
 	cv.Add("broker-crash-in-fsync", c.BrokerCrashInFsync)
+	cv.Add("broker-fsync-error", c.BrokerFsyncError)
 	for i, n := range LoadSometimes() {
 		if c.LoadAttacks[i] > 0 {
 			cv.Add(n, c.LoadAttacks[i])

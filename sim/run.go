@@ -31,6 +31,8 @@ type runState struct {
 	// acks is the receivers' ack style (ackstyle.go): drawn per swarm
 	// seed, zero otherwise.
 	acks ackDraw
+	// fsyncErrors: Config.BrokerFsyncErrors.
+	fsyncErrors bool
 	// oracle watches the core's queues (oracle.go).
 	oracle *enqueueOracle
 
@@ -100,7 +102,8 @@ func Run(cfg Config) Result {
 	}
 	res.Workload = work
 	w := newWorld(cfg.Seed, cfg.Trace)
-	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw, drawn: drawn, acks: acks}
+	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw, drawn: drawn, acks: acks,
+		fsyncErrors: cfg.BrokerFsyncErrors}
 	switch {
 	case cfg.Plan != nil:
 		st.plan = *cfg.Plan
