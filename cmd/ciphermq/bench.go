@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ciphermq/ciphermq/bench"
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 func init() { register(newBenchCmd) }
@@ -108,7 +109,15 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	if err != nil {
 		return err
 	}
-	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary, TLS: tlsCfg})
+	var auth clients.Options
+	if err := cc.credentials(&auth); err != nil {
+		return err
+	}
+	if (auth.User != "" || auth.Mechanism != "" || auth.Vhost != "") && (o.addr == "" || !strings.HasPrefix(o.target, "ciphermq") || strings.Contains(o.target, "inproc")) {
+		return errors.New("--user, --auth and --vhost authenticate to a CipherMQ broker given with --broker (a broker bench starts has no users)")
+	}
+	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary, TLS: tlsCfg,
+		User: auth.User, Password: auth.Password, Mechanism: auth.Mechanism, Vhost: auth.Vhost})
 	if err != nil {
 		return err
 	}

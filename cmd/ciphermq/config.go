@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ciphermq/ciphermq/clients"
 )
@@ -219,14 +220,21 @@ func envHint(s setting) string { return " [$" + s.env + "]" }
 // given.
 func addTLSFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.String("tls-ca", "", "connect with TLS; CA bundle (PEM) that signs the broker's certificate (default: the system's roots)"+envHint(setTLSCA))
-	f.String("tls-cert", "", "connect with TLS; client certificate (PEM) for brokers that require one"+envHint(setTLSCert))
-	f.String("tls-key", "", "connect with TLS; the client certificate's private key (PEM)"+envHint(setTLSKey))
-	f.String("tls-server-name", "", "connect with TLS; name expected in the broker's certificate (default: the --broker host)"+envHint(setTLSServerName))
+	addTLSFileFlags(f, "--broker")
 	f.String("user", "", "broker user to authenticate as (PLAIN; the password comes from --password-file or $"+envPassword+")"+envHint(setUser))
 	f.String("password-file", "", "file whose first line is the --user's password"+envHint(setPasswordFile))
 	f.String("vhost", "", "virtual host to act in (default /)"+envHint(setVhost))
 	f.String("auth", "", "authentication: plain (default with --user) or external (the TLS client certificate names the user)"+envHint(setAuth))
+}
+
+// addTLSFileFlags registers --tls-ca, --tls-cert, --tls-key and
+// --tls-server-name; target names the flag whose host the server name
+// defaults to.
+func addTLSFileFlags(f *pflag.FlagSet, target string) {
+	f.String("tls-ca", "", "connect with TLS; CA bundle (PEM) that signs the broker's certificate (default: the system's roots)"+envHint(setTLSCA))
+	f.String("tls-cert", "", "connect with TLS; client certificate (PEM) for brokers that require one"+envHint(setTLSCert))
+	f.String("tls-key", "", "connect with TLS; the client certificate's private key (PEM)"+envHint(setTLSKey))
+	f.String("tls-server-name", "", "connect with TLS; name expected in the broker's certificate (default: the "+target+" host)"+envHint(setTLSServerName))
 }
 
 // credentials fills the authentication options from the settings.

@@ -35,13 +35,16 @@ list queues, exchanges, bindings, connections and consumers, purge or delete a q
 connection, and list or move back dead-lettered messages (metadata only: the broker never holds
 plaintext). Output is a table; --json prints the API's JSON for scripts. Listing needs a user
 with the management, monitoring or administrator tag; changes need administrator. A broker
-without users answers loopback clients without credentials.`,
+without users answers loopback clients without credentials. An https:// --url (the broker's
+--http-tls) takes --tls-ca, --tls-cert, --tls-key and --tls-server-name like the other client
+commands.`,
 		Args: cobra.NoArgs,
 	}
 	pf := cmd.PersistentFlags()
 	pf.String("url", "", "management API base URL"+envHint(setMgmtURL)+" (default "+defaultMgmtURL+")")
 	pf.String("user", "", "broker user (HTTP basic auth; the password comes from --password-file or $"+envPassword+")"+envHint(setUser))
 	pf.String("password-file", "", "file whose first line is the --user's password"+envHint(setPasswordFile))
+	addTLSFileFlags(pf, "--url")
 	pf.String("config", "", "JSON config file (default: $"+envConfig+", else ~/.config/ciphermq/config.json if it exists)")
 	pf.Bool("json", false, "print JSON instead of a table")
 	pf.Duration("timeout", 30*time.Second, "give up after this long")
@@ -195,7 +198,27 @@ func ctlRequest(cmd *cobra.Command, method, path string, body any, out any, hdr 
 	if user != "" {
 		req.SetBasicAuth(user, password)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tlsCfg != nil && strings.HasPrefix(strings.ToLower(base), "http://") {
+		for _, s := range []setting{setTLSCA, setTLSCert, setTLSKey, setTLSServerName} {
+			if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+				return nil, fmt.Errorf("--%s with --url %s: TLS needs an https:// URL (the broker's --http-tls listener)", s.flag, base)
+			}
+		}
+	}
+	if tlsCfg != nil {
+		// The broker's --http-tls listener: its CA, client certificate
+		// and name, as the other client commands take them.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
+		client = &http.Client{Transport: tr}
+		defer tr.CloseIdleConnections()
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("management API at %s: %w (is the broker running, and its --http-listen at this address? set --url or $%s)", base, err, setMgmtURL.env)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/internal/tlsgen"
 	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
@@ -121,5 +122,75 @@ func TestServerRefusesPlainHTTPBeyondLoopback(t *testing.T) {
 		if (err != nil) != c.refused {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// ctl reaches an --http-tls listener that requires client certificates
+// with --tls-ca, --tls-cert and --tls-key (or $CIPHERMQ_TLS_*), as the
+// other client commands do; without them it fails with the TLS error, and
+// TLS flags with an http:// URL are refused.
+func TestCtlOverHTTPSWithClientCertificate(t *testing.T) {
+	isolate(t)
+	t.Setenv(setMgmtURL.env, "")
+	for _, s := range []setting{setTLSCA, setTLSCert, setTLSKey, setTLSServerName} {
+		t.Setenv(s.env, "")
+	}
+	dir := t.TempDir()
+	ca, err := tlsgen.NewCA("ctl test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvLeaf, _ := ca.LocalServer()
+	sf, err := tlsgen.WriteFiles(dir, "server", ca, srvLeaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliLeaf, _ := ca.Issue(tlsgen.LeafOptions{CommonName: "ops"})
+	cf, err := tlsgen.WriteFiles(dir, "client", ca, cliLeaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, mgmtAddr := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := newServerCmd()
+	cmd.SetArgs([]string{"--listen", addr, "--http-listen", mgmtAddr, "--http-tls", "--log-level", "error", "--in-memory",
+		"--tls-listen", freeAddr(t), "--tls-cert", sf.Cert, "--tls-key", sf.Key, "--tls-ca", sf.CA, "--tls-client-auth", "require"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	}()
+	url := "https://" + mgmtAddr
+	withCert := []string{"--url", url, "--tls-ca", cf.CA, "--tls-cert", cf.Cert, "--tls-key", cf.Key}
+	var out string
+	waitUntil(t, "ctl over HTTPS", func() bool {
+		out, err = runCtl(t, append(withCert, "list", "queues")...)
+		return err == nil
+	})
+	if !strings.Contains(out, "default_queue") {
+		t.Fatalf("ctl list queues over HTTPS:\n%s", out)
+	}
+	if _, err := runCtl(t, "--url", url, "--tls-ca", cf.CA, "list", "queues"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("ctl without a client certificate: %v, want a TLS certificate error", err)
+	}
+	if _, err := runCtl(t, "--url", url, "list", "queues"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("ctl without the CA: %v, want a certificate verification error", err)
+	}
+	t.Setenv(setTLSCA.env, cf.CA)
+	t.Setenv(setTLSCert.env, cf.Cert)
+	t.Setenv(setTLSKey.env, cf.Key)
+	if out, err := runCtl(t, "--url", url, "list", "queues"); err != nil || !strings.Contains(out, "default_queue") {
+		t.Fatalf("ctl with $CIPHERMQ_TLS_*: %v\n%s", err, out)
+	}
+	if _, err := runCtl(t, "--url", "http://"+mgmtAddr, "--tls-ca", cf.CA, "list", "queues"); err == nil || !strings.Contains(err.Error(), "https://") {
+		t.Fatalf("TLS flags with an http:// URL: %v, want an error naming https://", err)
 	}
 }
