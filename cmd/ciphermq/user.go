@@ -165,8 +165,9 @@ func newUserDeleteCmd(o *userOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a user",
-		Long: `delete removes a user and all its permissions. Connections it has open stay open until
-the server reloads the file.
+		Long: `delete removes a user and all its permissions. Once the server reloads the file, the user
+can no longer log in; connections it has open keep working until they close (a reload does not
+end them; the server's --max-connection-age bounds how long they last).
 
   ciphermq user delete alice
 
