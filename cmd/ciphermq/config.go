@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -310,10 +311,22 @@ func connectError(addr string, err error) error {
 		return fmt.Errorf("connect to broker %s: %w: check --user and its password (--password-file or $%s), or --auth external with a client certificate", addr, err, envPassword)
 	case clients.IsAccessRefused(err):
 		return fmt.Errorf("connect to broker %s: %w: ask the operator to grant the user permissions on the vhost (ciphermq user grant)", addr, err)
+	case isTLSRefusal(err):
+		return fmt.Errorf("connect to broker %s: %w: check the TLS settings (--tls-ca, --tls-cert, --tls-key, --tls-server-name or $CIPHERMQ_TLS_*)", addr, err)
 	}
 	var be *clients.BrokerError
 	if errors.As(err, &be) {
 		return fmt.Errorf("connect to broker %s: %w", addr, err)
 	}
 	return fmt.Errorf("connect to broker %s: %w (if the broker is elsewhere, pass --broker or set CIPHERMQ_BROKER)", addr, err)
+}
+
+// isTLSRefusal reports whether a connection failed in TLS: the broker's
+// certificate did not verify, or the broker sent an alert (it refused the
+// client certificate, or has none it accepts). The broker was reached, so
+// the "is it elsewhere?" hint would mislead.
+func isTLSRefusal(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var oe *net.OpError
+	return errors.As(err, &ve) || (errors.As(err, &oe) && oe.Op == "remote error")
 }

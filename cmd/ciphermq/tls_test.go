@@ -48,6 +48,18 @@ func TestSendOverMutualTLSFromFlagsEnvAndConfigFile(t *testing.T) {
 	if out, _, err := runSendCmd(t, "", append(common, "plain")...); err == nil {
 		t.Fatalf("plain TCP to a TLS listener succeeded:\n%s", out)
 	}
+	// Without the client certificate the broker refuses the TLS session,
+	// and without the CA the broker's certificate does not verify: the
+	// error points at the TLS settings, not at the address.
+	for name, args := range map[string][]string{
+		"no client certificate": {"--tls-ca", cf.CA, "--tls-server-name", "localhost"},
+		"no CA":                 {"--tls-cert", cf.Cert, "--tls-key", cf.Key, "--tls-server-name", "localhost"},
+	} {
+		_, _, err := runSendCmd(t, "", append(append(common, args...), name)...)
+		if err == nil || !strings.Contains(err.Error(), "check the TLS settings") || strings.Contains(err.Error(), "elsewhere") {
+			t.Errorf("send with %s: %v, want the TLS settings hint", name, err)
+		}
+	}
 	// A certificate without its key is refused before connecting.
 	if _, _, err := runSendCmd(t, "", append(common, "--tls-cert", cf.Cert, "half")...); err == nil || !strings.Contains(err.Error(), "without its key") {
 		t.Fatalf("--tls-cert alone: %v", err)
