@@ -54,6 +54,15 @@ func feedInChunks(t *testing.T, w *world, s interface {
 	Feed([]byte, time.Time) (int, error)
 	Closed() (bool, string)
 }, in []byte, chunk int) {
+	feedInChunksThen(t, w, s, in, chunk, nil)
+}
+
+// feedInChunksThen is feedInChunks calling after (if not nil) once each
+// piece is fed and settled, as a driver serves a session between reads.
+func feedInChunksThen(t *testing.T, w *world, s interface {
+	Feed([]byte, time.Time) (int, error)
+	Closed() (bool, string)
+}, in []byte, chunk int, after func()) {
 	var buf []byte
 	for len(in) > 0 {
 		k := min(chunk, len(in))
@@ -65,6 +74,9 @@ func feedInChunks(t *testing.T, w *world, s interface {
 			t.Fatalf("Feed consumed %d of %d bytes", n, len(buf))
 		}
 		buf = buf[n:]
+		if after != nil {
+			after()
+		}
 		closed, _ := s.Closed()
 		if err != nil && !closed {
 			t.Fatalf("Feed failed (%v) but the session is open", err)
@@ -115,37 +127,20 @@ func FuzzNativeHandshakeWithUsers(f *testing.F) {
 		_, s := w.nativeFrom(peer)
 		credentials := peer.CertIdentity != ""
 		var out []byte
-		var buf []byte
-		for step := int(chunk)%16 + 1; len(in) > 0; {
-			k := min(step, len(in))
-			buf = append(buf, in[:k]...)
-			in = in[k:]
-			n, err := s.Feed(buf, w.now)
-			w.settle()
-			if n < 0 || n > len(buf) {
-				t.Fatalf("Feed consumed %d of %d bytes", n, len(buf))
-			}
-			buf = buf[n:]
+		feedInChunksThen(t, w, s, in, int(chunk)%16+1, func() {
 			if c, ok := s.TakePasswordCheck(); ok {
 				phc := c.PHC
 				if phc == "" {
 					phc = access.DummyPHC()
 				}
-				good, verr := access.VerifyPassword(phc, c.Password)
-				good = good && verr == nil && c.PHC != ""
+				good, err := access.VerifyPassword(phc, c.Password)
+				good = good && err == nil && c.PHC != ""
 				credentials = credentials || good
 				s.PasswordChecked(good, w.now)
 				w.settle()
 			}
 			out = append(out, w.take(s)...)
-			closed, _ := s.Closed()
-			if err != nil && !closed {
-				t.Fatalf("Feed failed (%v) but the session is open", err)
-			}
-			if closed {
-				break
-			}
-		}
+		})
 		// A preamble of another version is answered with ours
 		// (protocol.md §1), then the connection closes.
 		out = bytes.TrimPrefix(out, wire.AppendPreamble(nil))

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/server"
-	"github.com/ciphermq/ciphermq/internal/tlsgen"
 	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
@@ -27,18 +26,16 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// The operations listener (--http-listen) serves the management API and the
-// console beside /metrics, and ctl reads it.
-func TestServerHTTPListenServesManagement(t *testing.T) {
-	isolate(t)
-	t.Setenv(setMgmtURL.env, "")
-	addr, mgmtAddr := freeAddr(t), freeAddr(t)
+// runServerCmd runs `ciphermq server args...` in this process until the
+// test ends, then stops it and requires a clean exit.
+func runServerCmd(t *testing.T, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newServerCmd()
-	cmd.SetArgs([]string{"--listen", addr, "--http-listen", mgmtAddr, "--log-level", "error", "--in-memory"})
+	cmd.SetArgs(args)
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -48,7 +45,16 @@ func TestServerHTTPListenServesManagement(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Error("server did not stop")
 		}
-	}()
+	})
+}
+
+// The operations listener (--http-listen) serves the management API and the
+// console beside /metrics, and ctl reads it.
+func TestServerHTTPListenServesManagement(t *testing.T) {
+	isolate(t)
+	t.Setenv(setMgmtURL.env, "")
+	addr, mgmtAddr := freeAddr(t), freeAddr(t)
+	runServerCmd(t, "--listen", addr, "--http-listen", mgmtAddr, "--log-level", "error", "--in-memory")
 	url := "http://" + mgmtAddr
 	waitUntil(t, "the management listener", func() bool {
 		resp, err := http.Get(url + "/api/health/checks/ready")
@@ -135,42 +141,14 @@ func TestCtlOverHTTPSWithClientCertificate(t *testing.T) {
 	for _, s := range []setting{setTLSCA, setTLSCert, setTLSKey, setTLSServerName} {
 		t.Setenv(s.env, "")
 	}
-	dir := t.TempDir()
-	ca, err := tlsgen.NewCA("ctl test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvLeaf, _ := ca.LocalServer()
-	sf, err := tlsgen.WriteFiles(dir, "server", ca, srvLeaf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cliLeaf, _ := ca.Issue(tlsgen.LeafOptions{CommonName: "ops"})
-	cf, err := tlsgen.WriteFiles(dir, "client", ca, cliLeaf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, mgmtAddr := freeAddr(t), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := newServerCmd()
-	cmd.SetArgs([]string{"--listen", addr, "--http-listen", mgmtAddr, "--http-tls", "--log-level", "error", "--in-memory",
-		"--tls-listen", freeAddr(t), "--tls-cert", sf.Cert, "--tls-key", sf.Key, "--tls-ca", sf.CA, "--tls-client-auth", "require"})
-	done := make(chan error, 1)
-	go func() { done <- cmd.ExecuteContext(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("server: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-	}()
+	sf, cf := mutualTLSFiles(t, t.TempDir(), "ops")
+	mgmtAddr := freeAddr(t)
+	runServerCmd(t, "--listen", freeAddr(t), "--http-listen", mgmtAddr, "--http-tls", "--log-level", "error", "--in-memory",
+		"--tls-listen", freeAddr(t), "--tls-cert", sf.Cert, "--tls-key", sf.Key, "--tls-ca", sf.CA, "--tls-client-auth", "require")
 	url := "https://" + mgmtAddr
 	withCert := []string{"--url", url, "--tls-ca", cf.CA, "--tls-cert", cf.Cert, "--tls-key", cf.Key}
 	var out string
+	var err error
 	waitUntil(t, "ctl over HTTPS", func() bool {
 		out, err = runCtl(t, append(withCert, "list", "queues")...)
 		return err == nil
