@@ -109,12 +109,21 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	if err != nil {
 		return err
 	}
+	// Credentials are for a CipherMQ broker given with --broker; a broker
+	// bench starts has no users, so there they are refused when given as
+	// flags (and $CIPHERMQ_USER and the like, meant for other commands,
+	// are not read).
 	var auth clients.Options
-	if err := cc.credentials(&auth); err != nil {
-		return err
-	}
-	if (auth.User != "" || auth.Mechanism != "" || auth.Vhost != "") && (o.addr == "" || !strings.HasPrefix(o.target, "ciphermq") || strings.Contains(o.target, "inproc")) {
-		return errors.New("--user, --auth and --vhost authenticate to a CipherMQ broker given with --broker (a broker bench starts has no users)")
+	if o.addr != "" && strings.HasPrefix(o.target, "ciphermq") && !strings.Contains(o.target, "inproc") {
+		if err := cc.credentials(&auth); err != nil {
+			return err
+		}
+	} else {
+		for _, s := range []setting{setUser, setPasswordFile, setVhost, setAuth} {
+			if cmd.Flags().Changed(s.flag) {
+				return fmt.Errorf("--%s authenticates to a CipherMQ broker given with --broker; a broker bench starts has no users", s.flag)
+			}
+		}
 	}
 	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary, TLS: tlsCfg,
 		User: auth.User, Password: auth.Password, Mechanism: auth.Mechanism, Vhost: auth.Vhost})

@@ -110,4 +110,10 @@ func TestBenchAuthenticatesToABrokerWithUsers(t *testing.T) {
 	if _, err := run("--target", "ciphermq-inproc", "--user", "bencher", "--password-file", pw); err == nil || !strings.Contains(err.Error(), "--broker") {
 		t.Fatalf("credentials for a broker bench starts: %v, want an error naming --broker", err)
 	}
+	// $CIPHERMQ_USER, set for the other commands, does not stop a bench
+	// of a broker bench starts.
+	t.Setenv(setUser.env, "bencher")
+	if out, err := run("--target", "ciphermq-inproc"); err != nil {
+		t.Fatalf("bench of its own broker with $%s set: %v\n%s", setUser.env, err, out)
+	}
 }
