@@ -19,9 +19,13 @@ type state struct {
 	live      map[uint64]*liveMsg
 	dedup     map[string]int64
 	newest    int64 // latest dedup time seen
-	nextSeq   uint64
-	orphans   int // delivered/settle records for messages no longer in the log
-	segs      map[uint64]*segment
+	// window keeps the dedup entries in the order they were recorded, with
+	// their encoded records, so that a roll writes the snapshot's dedup part
+	// without sorting or encoding anything (see dedupWindow).
+	window  dedupWindow
+	nextSeq uint64
+	orphans int // delivered/settle records for messages no longer in the log
+	segs    map[uint64]*segment
 }
 
 type liveMsg struct {
@@ -76,8 +80,10 @@ func (s *state) removeTarget(seq uint64, m *liveMsg, q string) bool {
 	return true
 }
 
-// apply folds one record, found at (seg, off) with size bytes, into the state.
-func (s *state) apply(r *Record, seg uint64, off, size int64) {
+// apply folds one record, found at (seg, off) and encoded as raw, into
+// the state.
+func (s *state) apply(r *Record, seg uint64, off int64, raw []byte) {
+	size := int64(len(raw))
 	switch r.Type {
 	case RecDeclareExchange:
 		s.exchanges[r.Exchange] = r.ExchangeType
@@ -130,43 +136,71 @@ func (s *state) apply(r *Record, seg uint64, off, size int64) {
 			// The window outlives the message: a caller's id may share memory
 			// with the whole message (the core keeps id and body in one
 			// buffer), which the map would otherwise keep alive.
-			s.dedup[strings.Clone(r.MessageID)] = r.Time
+			id := strings.Clone(r.MessageID)
+			s.dedup[id] = r.Time
+			s.window.push(id, r.Time, raw)
 		} else if r.Time > t {
 			s.dedup[r.MessageID] = r.Time
+			s.window.push(strings.Clone(r.MessageID), r.Time, raw)
+			s.window.stale++ // the id's older entry
 		}
 		s.newest = max(s.newest, r.Time)
 	}
 }
 
 // pruneDedup forgets ids older than the window before the newest one,
-// then all but the newest maxIDs.
+// then all but the newest maxIDs (oldest first in the order they were
+// recorded, which is time order: the core's clock never goes back). It
+// costs what it removes, not the window's size, except after a clock went
+// back between two runs or after many ids were recorded again (rare), when
+// it rebuilds the window in (time, id) order first.
 func (s *state) pruneDedup(window time.Duration, maxIDs int) {
+	if s.window.unsorted || s.window.stale > len(s.dedup)+1024 {
+		s.rebuildWindow()
+	}
+	w := &s.window
 	if window > 0 {
 		cut := s.newest - int64(window)
-		for id, t := range s.dedup {
-			if t < cut {
-				delete(s.dedup, id)
-			}
+		for w.len() > 0 && w.ents[0].t < cut {
+			s.popDedup()
 		}
 	}
-	if maxIDs > 0 && len(s.dedup) > maxIDs {
-		all := s.dedupList() // oldest first
-		for _, d := range all[:len(all)-maxIDs] {
-			delete(s.dedup, d.ID)
+	if maxIDs > 0 {
+		for len(s.dedup) > maxIDs {
+			s.popDedup()
 		}
 	}
 }
 
-// appendSnapshot appends the topology and dedup window, encoded as
-// records, in an order that replays cleanly (exchanges and queues before
-// bindings; dead-letter queues before the queues naming them does not
-// matter to the store). It encodes one record at a time: the dedup window
-// can hold hundreds of thousands of ids, and a slice of Records for them
-// cost more CPU (and the driver's lock held meanwhile) than the encoding.
-func (s *state) appendSnapshot(b []byte) ([]byte, error) {
-	// One allocation for the whole snapshot (a dedup record is about 40
-	// bytes): growing the buffer step by step cost as much as the encoding.
-	b = slices.Grow(b, 64*(len(s.dedup)+len(s.exchanges)+len(s.queues)+len(s.bindings)))
+// popDedup forgets the window's oldest entry (an id recorded again since
+// only loses its older entry).
+func (s *state) popDedup() {
+	e := s.window.pop()
+	if t, ok := s.dedup[e.id]; ok && t == e.t {
+		delete(s.dedup, e.id)
+	} else {
+		s.window.stale--
+	}
+}
+
+// rebuildWindow re-encodes the window from the map in (time, id) order.
+func (s *state) rebuildWindow() {
+	s.window = dedupWindow{}
+	r := Record{Type: RecDedup}
+	var b []byte
+	for _, d := range s.dedupList() {
+		r.MessageID, r.Time = d.ID, d.Time
+		b, _ = AppendRecord(b[:0], &r) // cannot fail: the id was decoded or encoded before
+		s.window.push(d.ID, d.Time, b)
+	}
+}
+
+// appendTopology appends the snapshot's topology, encoded as records, in
+// an order that replays cleanly (exchanges and queues before bindings;
+// dead-letter queues before the queues naming them does not matter to the
+// store). The dedup part of a snapshot is s.window's bytes, written as
+// they are.
+func (s *state) appendTopology(b []byte) ([]byte, error) {
 	var err error
 	add := func(r *Record) {
 		if err == nil {
@@ -181,11 +215,6 @@ func (s *state) appendSnapshot(b []byte) ([]byte, error) {
 	}
 	for _, bd := range s.bindingList() {
 		add(&Record{Type: RecBind, Exchange: bd.Exchange, Queue: bd.Queue, Key: bd.Key})
-	}
-	r := Record{Type: RecDedup}
-	for _, d := range s.dedupList() {
-		r.MessageID, r.Time = d.ID, d.Time
-		add(&r)
 	}
 	return b, err
 }

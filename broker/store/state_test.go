@@ -12,7 +12,12 @@ func TestDedupWindowCopiesIDs(t *testing.T) {
 	copy(buf, "msg-0001")
 	id := unsafe.String(&buf[0], 8)
 	s := newState()
-	s.apply(&Record{Type: RecDedup, MessageID: id, Time: 1}, 1, 0, 0)
+	r := Record{Type: RecDedup, MessageID: id, Time: 1}
+	raw, err := AppendRecord(nil, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.apply(&r, 1, 0, raw)
 	if len(s.dedup) != 1 {
 		t.Fatalf("dedup holds %d ids, want 1", len(s.dedup))
 	}
