@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -17,11 +16,10 @@ type state struct {
 	queues    map[string]QueueOptions
 	bindings  map[Binding]struct{}
 	live      map[uint64]*liveMsg
-	dedup     map[string]int64
 	newest    int64 // latest dedup time seen
-	// window keeps the dedup entries in the order they were recorded, with
-	// their encoded records, so that a roll writes the snapshot's dedup part
-	// without sorting or encoding anything (see dedupWindow).
+	// window is the dedup window: its records in the order they were
+	// recorded, so that a roll writes the snapshot's dedup part without
+	// sorting or encoding anything (see dedupWindow).
 	window  dedupWindow
 	nextSeq uint64
 	orphans int // delivered/settle records for messages no longer in the log
@@ -41,7 +39,6 @@ func newState() *state {
 		queues:    map[string]QueueOptions{},
 		bindings:  map[Binding]struct{}{},
 		live:      map[uint64]*liveMsg{},
-		dedup:     map[string]int64{},
 		nextSeq:   1,
 		segs:      map[uint64]*segment{},
 	}
@@ -132,66 +129,32 @@ func (s *state) apply(r *Record, seg uint64, off int64, raw []byte) {
 			s.orphans++
 		}
 	case RecDedup:
-		if t, ok := s.dedup[r.MessageID]; !ok {
-			// The window outlives the message: a caller's id may share memory
-			// with the whole message (the core keeps id and body in one
-			// buffer), which the map would otherwise keep alive.
-			id := strings.Clone(r.MessageID)
-			s.dedup[id] = r.Time
-			s.window.push(id, r.Time, raw)
-		} else if r.Time > t {
-			s.dedup[r.MessageID] = r.Time
-			s.window.push(strings.Clone(r.MessageID), r.Time, raw)
-			s.window.stale++ // the id's older entry
-		}
+		s.window.push(r.Time, raw)
 		s.newest = max(s.newest, r.Time)
 	}
 }
 
-// pruneDedup forgets ids older than the window before the newest one,
-// then all but the newest maxIDs (oldest first in the order they were
-// recorded, which is time order: the core's clock never goes back). It
-// costs what it removes, not the window's size, except after a clock went
-// back between two runs or after many ids were recorded again (rare), when
-// it rebuilds the window in (time, id) order first.
+// pruneDedup forgets entries older than the window before the newest
+// one, then all but the newest maxIDs entries (oldest first in the order
+// they were recorded, which is time order: the core's clock never goes
+// back). It costs what it removes, not the window's size, except after a
+// clock went back between two runs (rare), when it first rebuilds the
+// window in (time, id) order.
 func (s *state) pruneDedup(window time.Duration, maxIDs int) {
-	if s.window.unsorted || s.window.stale > len(s.dedup)+1024 {
-		s.rebuildWindow()
-	}
 	w := &s.window
+	if w.unsorted {
+		w.rebuild()
+	}
 	if window > 0 {
 		cut := s.newest - int64(window)
-		for w.len() > 0 && w.ents[0].t < cut {
-			s.popDedup()
+		for w.len() > 0 && w.times[0] < cut {
+			w.pop()
 		}
 	}
 	if maxIDs > 0 {
-		for len(s.dedup) > maxIDs {
-			s.popDedup()
+		for w.len() > maxIDs {
+			w.pop()
 		}
-	}
-}
-
-// popDedup forgets the window's oldest entry (an id recorded again since
-// only loses its older entry).
-func (s *state) popDedup() {
-	e := s.window.pop()
-	if t, ok := s.dedup[e.id]; ok && t == e.t {
-		delete(s.dedup, e.id)
-	} else {
-		s.window.stale--
-	}
-}
-
-// rebuildWindow re-encodes the window from the map in (time, id) order.
-func (s *state) rebuildWindow() {
-	s.window = dedupWindow{}
-	r := Record{Type: RecDedup}
-	var b []byte
-	for _, d := range s.dedupList() {
-		r.MessageID, r.Time = d.ID, d.Time
-		b, _ = AppendRecord(b[:0], &r) // cannot fail: the id was decoded or encoded before
-		s.window.push(d.ID, d.Time, b)
 	}
 }
 
@@ -245,15 +208,6 @@ func (s *state) bindingList() []Binding {
 	slices.SortFunc(out, func(a, b Binding) int {
 		return cmp.Or(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Queue, b.Queue), cmp.Compare(a.Key, b.Key))
 	})
-	return out
-}
-
-func (s *state) dedupList() []DedupEntry {
-	out := make([]DedupEntry, 0, len(s.dedup))
-	for id, t := range s.dedup {
-		out = append(out, DedupEntry{ID: id, Time: t})
-	}
-	slices.SortFunc(out, func(a, b DedupEntry) int { return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.ID, b.ID)) })
 	return out
 }
 

@@ -151,7 +151,8 @@ func (s *Store) replay() (*Recovered, error) {
 	rec.Queues = s.st.queueList()
 	rec.Bindings = s.st.bindingList()
 	rec.Messages = s.st.queueMessages()
-	rec.Dedup = s.st.dedupList()
+	// Every segment's snapshot repeats the window: keep one entry per id.
+	rec.Dedup = s.st.window.rebuild()
 	rec.NextSeq = s.st.nextSeq
 	rec.Orphans = s.st.orphans
 	for _, d := range rec.Damage {

@@ -10,24 +10,33 @@ import (
 	"time"
 )
 
-// windowModel is the dedup window as the store kept it before it kept the
-// window in recording order: a map pruned at each roll by time, then by
-// count in (time, id) order.
+// windowModel is the dedup window as documented: every entry in
+// recording order; a roll prunes by time, then by count, oldest first,
+// after rebuilding the window (one entry per id, (time, id) order) if a
+// time went back; replay keeps one entry per id with its newest time.
 type windowModel struct {
-	ids    map[string]int64
-	newest int64
+	ents     []DedupEntry
+	newest   int64
+	unsorted bool
 }
 
 func (m *windowModel) record(id string, t int64) {
-	if old, ok := m.ids[id]; !ok || t > old {
-		m.ids[id] = t
+	if n := len(m.ents); n > 0 && t < m.ents[n-1].Time {
+		m.unsorted = true
 	}
+	m.ents = append(m.ents, DedupEntry{ID: id, Time: t})
 	m.newest = max(m.newest, t)
 }
 
-func (m *windowModel) list() []DedupEntry {
-	out := make([]DedupEntry, 0, len(m.ids))
-	for id, t := range m.ids {
+func (m *windowModel) distinct() []DedupEntry {
+	newest := map[string]int64{}
+	for _, e := range m.ents {
+		if t, ok := newest[e.ID]; !ok || e.Time > t {
+			newest[e.ID] = e.Time
+		}
+	}
+	out := make([]DedupEntry, 0, len(newest))
+	for id, t := range newest {
 		out = append(out, DedupEntry{ID: id, Time: t})
 	}
 	slices.SortFunc(out, func(a, b DedupEntry) int { return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.ID, b.ID)) })
@@ -35,26 +44,42 @@ func (m *windowModel) list() []DedupEntry {
 }
 
 func (m *windowModel) prune(window time.Duration, maxIDs int) {
-	for id, t := range m.ids {
-		if window > 0 && t < m.newest-int64(window) {
-			delete(m.ids, id)
-		}
+	if m.unsorted {
+		m.ents, m.unsorted = m.distinct(), false
 	}
-	if all := m.list(); maxIDs > 0 && len(all) > maxIDs {
-		for _, d := range all[:len(all)-maxIDs] {
-			delete(m.ids, d.ID)
-		}
+	for window > 0 && len(m.ents) > 0 && m.ents[0].Time < m.newest-int64(window) {
+		m.ents = m.ents[1:]
 	}
+	for maxIDs > 0 && len(m.ents) > maxIDs {
+		m.ents = m.ents[1:]
+	}
+}
+
+// windowEntries decodes the store's window, oldest first.
+func windowEntries(t *testing.T, w *dedupWindow) []DedupEntry {
+	t.Helper()
+	out := []DedupEntry{}
+	if err := w.each(func(raw []byte) error {
+		r, _, err := DecodeRecord(raw, len(raw))
+		out = append(out, DedupEntry{ID: r.MessageID, Time: r.Time})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != w.len() {
+		t.Fatalf("window has %d records and %d times", len(out), w.len())
+	}
+	return out
 }
 
 // TestDedupWindowAcrossRolls streams dedup entries through many rolls of
 // tiny segments, settling every message so that old segments go and each
 // new segment's snapshot is all that carries the window. Ids come back
-// with newer times (stale entries in the window), the clock steps back now
-// and then (the window must rebuild in time order), and every time is
-// distinct so that the model's (time, id) order and recording order agree.
-// After every roll the store's window must equal the model's, and so must
-// what a reopened store recovers, after a clean close and after a power
+// with newer times (two entries for one id), the clock steps back now and
+// then (the window must rebuild in time order), and every time is
+// distinct. After every step the store's window must equal the model's,
+// entry for entry, and what a reopened store recovers must be the model's
+// ids with their newest times, after a process crash and after a power
 // cut.
 func TestDedupWindowAcrossRolls(t *testing.T) {
 	for _, tc := range []struct {
@@ -71,7 +96,7 @@ func TestDedupWindowAcrossRolls(t *testing.T) {
 			fsys := NewMemFS()
 			opts := Options{Logger: quiet(), SegmentSize: 2048, DedupWindow: tc.window, DedupMaxIDs: tc.maxIDs}
 			s, _ := mustOpen(t, fsys, opts)
-			m := &windowModel{ids: map[string]int64{}}
+			m := &windowModel{}
 			used := map[int64]bool{}
 			clock := int64(1000)
 			rolls, stale, back := 0, 0, 0
@@ -106,7 +131,7 @@ func TestDedupWindowAcrossRolls(t *testing.T) {
 				m.record(id, at)
 				step(func() { mustAppend(t, s, settle(seq, "q")) })
 				step(func() { mustSync(t, s) })
-				if got, want := s.st.dedupList(), m.list(); !reflect.DeepEqual(got, want) {
+				if got, want := windowEntries(t, &s.st.window), append([]DedupEntry{}, m.ents...); !reflect.DeepEqual(got, want) {
 					t.Fatalf("after message %d (%d rolls): window\n%v\nwant\n%v", seq, rolls, got, want)
 				}
 			}
@@ -119,7 +144,7 @@ func TestDedupWindowAcrossRolls(t *testing.T) {
 
 			// kill -9: the page cache keeps every byte.
 			s2, rec := mustOpen(t, processCrash(t, fsys), opts)
-			if want := m.list(); !reflect.DeepEqual(rec.Dedup, want) {
+			if want := m.distinct(); !reflect.DeepEqual(rec.Dedup, want) {
 				t.Fatalf("after a process crash: recovered window\n%v\nwant\n%v", rec.Dedup, want)
 			}
 			if err := s2.Close(); err != nil {
@@ -129,8 +154,14 @@ func TestDedupWindowAcrossRolls(t *testing.T) {
 			fsys.Crash(1)
 			s, rec = mustOpen(t, fsys, opts)
 			defer s.Close()
-			if want := m.list(); !reflect.DeepEqual(rec.Dedup, want) {
+			if want := m.distinct(); !reflect.DeepEqual(rec.Dedup, want) {
 				t.Fatalf("after a power cut: recovered window\n%v\nwant\n%v", rec.Dedup, want)
+			}
+			// Every segment's snapshot repeated the window; the reopened
+			// store keeps one entry per id (or its next roll would count the
+			// copies against DedupMaxIDs).
+			if got, want := windowEntries(t, &s.st.window), m.distinct(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("after a power cut: the reopened store's window\n%v\nwant\n%v", got, want)
 			}
 		})
 	}
