@@ -150,3 +150,59 @@ func TestConnectionCloseDeadLettersWithDeliveryLimit(t *testing.T) {
 	}
 	h.check()
 }
+
+// A NackDelivery with multiple and a reason gives that one reason to every
+// delivery it settles: a frame says one thing, as AMQP's multiple nack
+// applies one requeue flag to all. A client with different reasons sends
+// one Reject per delivery (the Go library always does), and each keeps its
+// own.
+func TestMultipleNackGivesItsOneReasonToEveryDelivery(t *testing.T) {
+	r := newDurableRig(t, Config{})
+	durableTopology(t, r.c)
+	r.c.Open(1, t0)
+	ids := []string{"a", "b", "c", "d", "e"}
+	for i, id := range ids {
+		r.publish(1, uint64(i+1), "ex", "dk", id)
+	}
+	r.sync()
+	if _, err := r.c.Consume(1, ConsumeOptions{Queue: "d", Tag: "c", Prefetch: 10}, t0); err != nil {
+		t.Fatal(err)
+	}
+	tags := map[string]uint64{}
+	for _, e := range r.pump() {
+		if e.Kind == EffectDeliver {
+			tags[e.Delivery.MessageID] = e.Delivery.Tag
+		}
+	}
+	if len(tags) != len(ids) {
+		t.Fatalf("deliveries %v", tags)
+	}
+	// d and e: one Reject each, with reasons of their own; then a multiple
+	// nack up to c covers a, b and c (d and e are settled already).
+	if err := r.c.RejectReason(1, tags["d"], wire.ReasonWrongKey, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.RejectReason(1, tags["e"], wire.ReasonNotRecipient, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.NackReason(1, tags["e"], true, false, wire.ReasonUntrustedSender, t0); err != nil {
+		t.Fatal(err)
+	}
+	r.sync()
+	want := map[string]wire.RejectReason{"a": wire.ReasonUntrustedSender, "b": wire.ReasonUntrustedSender,
+		"c": wire.ReasonUntrustedSender, "d": wire.ReasonWrongKey, "e": wire.ReasonNotRecipient}
+	for _, when := range []string{"before the restart", "after the restart"} {
+		if when == "after the restart" {
+			r.crash()
+		}
+		got := peekReasons(r.c, "dlq")
+		if len(got) != len(want) {
+			t.Fatalf("%s: dlq holds %v, want %v", when, got, want)
+		}
+		for id, w := range want {
+			if got[id] != w {
+				t.Errorf("%s: %s has reason %v, want %v", when, id, got[id], w)
+			}
+		}
+	}
+}
