@@ -84,13 +84,15 @@ func (r *refReceiver) run(addr string, stop <-chan struct{}, noAck bool) (string
 			}
 		}()
 	}
+	// stop may close the socket at any moment, here too: an error after it
+	// is the test's own shutdown (stoppedOr), never a receiver failure.
 	if _, err := nc.Write([]byte("consume default_queue\n")); err != nil {
-		return "", err
+		return "", stoppedOr(stop, err)
 	}
 	buf := make([]byte, 1024)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := nc.Read(buf); err != nil { // the subscription reply, discarded
-		return "", err
+		return "", stoppedOr(stop, err)
 	}
 	for {
 		select {
@@ -105,12 +107,7 @@ func (r *refReceiver) run(addr string, stop <-chan struct{}, noAck bool) (string
 			continue
 		}
 		if err != nil {
-			select {
-			case <-stop:
-				return "", nil
-			default:
-			}
-			return "", err
+			return "", stoppedOr(stop, err)
 		}
 		id, ok := r.parsePush(string(buf[:n]))
 		if !ok {
