@@ -303,7 +303,7 @@ func declareQueueAsIs(ctx context.Context, stderr io.Writer, conn *clients.Conn,
 	case err != nil && !asIs:
 		return "", fmt.Errorf("queue %q already exists with options recv did not set (%w): recv cannot tell where its rejected messages "+
 			"would go, and a queue declared without a dead-letter queue discards them. Consume another --queue (recv declares it with "+
-			"%s), delete this one so that recv declares it, or pass --queue-as-is to consume it anyway", queue, err, dlq)
+			"%s), delete this one once it is empty (`ciphermq ctl delete queue`) so that recv declares it, or pass --queue-as-is to consume it anyway", queue, err, dlq)
 	case err != nil:
 		fmt.Fprintf(stderr, "warning: queue %s already exists with options recv did not set (%v): consuming it as it is; "+
 			"its rejected messages go to its own dead-letter queue, or are discarded if it has none\n", queue, err)
