@@ -34,6 +34,7 @@ type recvFlags struct {
 	prefetch int
 	durable  bool
 	inMemory bool
+	asIs     bool
 	timeout  time.Duration
 }
 
@@ -61,10 +62,13 @@ rejection and its summary says how many went where, by reason.
 recv declares its dead-letter queue and its queue if they are missing (the queue with
 <queue>.dlq as its dead-letter queue) and binds the queue to --exchange with --routing-key. Both
 are durable by default, so what they hold survives broker restarts: on a broker started
---in-memory (no data directory) recv says so and falls back to in-memory queues. A queue that
-already exists with other options is consumed as it is, with a warning: its rejections go
-wherever its own options say. --durable insists (an error instead of a fallback); --in-memory
-asks for in-memory queues.
+--in-memory (no data directory) recv says so and falls back to in-memory queues. --durable
+insists (an error instead of a fallback); --in-memory asks for in-memory queues.
+
+A queue that already exists with options recv did not set (declared by another client, perhaps
+without a dead-letter queue) is refused: recv cannot tell where its rejections would go, and a
+queue declared with no dead-letter queue discards them. --queue-as-is consumes it anyway: its
+rejections then go where its own options say.
 
 Ctrl-C (SIGINT) or SIGTERM prints a summary and exits: 0 if nothing was rejected, 5 if some
 messages were rejected (see docs/clients.md for the exit codes).
@@ -94,6 +98,7 @@ the broker could not be reached (never connected, or the connection was lost and
 	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
 	f.BoolVar(&o.durable, "durable", false, "insist on a durable queue: an error instead of falling back to an in-memory one (durable is the default)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "declare the queue in memory: its messages are lost if the broker stops")
+	f.BoolVar(&o.asIs, "queue-as-is", false, "consume a queue that exists with options recv did not set: its rejections go where its own options say (discarded if it has no dead-letter queue)")
 	f.DurationVar(&o.timeout, "timeout", 0, "end the whole run (connecting, declaring, receiving) after this long: a clean stop, or exit code 4 if the broker was unreachable (0: no limit)")
 	return cmd
 }
@@ -174,7 +179,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability())
+	dlq, err := declareQueueAsIs(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability(), o.asIs)
 	if err != nil {
 		if timedOut() {
 			return unreachable("declaring queue "+queue+" on", err)
@@ -248,11 +253,19 @@ func (o *recvFlags) durability() queueDurability {
 // recv cannot tell where rejections go). By default both are durable, with
 // a fallback (said on stderr) to in-memory queues on a broker without a
 // data directory. An existing queue with other options is consumed as it
-// is, with a warning, unless --durable was given: then it is refused, since
-// recv cannot tell whether it survives restarts and must not promise what
-// it cannot check. A receiver not permitted to declare (granted read only)
-// consumes the queue an operator set up.
+// is only with asIs (--queue-as-is), with a warning, and never with
+// --durable: otherwise it is refused, since recv cannot tell where its
+// rejections go (a queue declared without a dead-letter queue discards
+// them, and nothing is discarded unless someone asked) nor whether it
+// survives restarts. A receiver not permitted to declare (granted read
+// only) consumes the queue an operator set up.
 func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, want queueDurability) (string, error) {
+	return declareQueueAsIs(ctx, stderr, conn, queue, exchange, key, want, false)
+}
+
+// declareQueueAsIs is declareQueue; asIs (--queue-as-is) consumes an
+// existing queue with other options as it is.
+func declareQueueAsIs(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, want queueDurability, asIs bool) (string, error) {
 	dlq := broker.DeadLetterQueueName(queue)
 	declare := func(durable bool) error {
 		err := conn.DeclareQueue(ctx, dlq, clients.QueueOptions{Durable: durable})
@@ -287,6 +300,10 @@ func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, que
 		return "", fmt.Errorf("declare durable queue %q: %w (durable queues need a broker with a data directory: one not started --in-memory)", queue, err)
 	case err != nil && !clients.IsMismatch(err):
 		return "", fmt.Errorf("declare queue %q: %w", queue, err)
+	case err != nil && !asIs:
+		return "", fmt.Errorf("queue %q already exists with options recv did not set (%w): recv cannot tell where its rejected messages "+
+			"would go, and a queue declared without a dead-letter queue discards them. Consume another --queue (recv declares it with "+
+			"%s), delete this one once it is empty (`ciphermq ctl delete queue`) so that recv declares it, or pass --queue-as-is to consume it anyway", queue, err, dlq)
 	case err != nil:
 		fmt.Fprintf(stderr, "warning: queue %s already exists with options recv did not set (%v): consuming it as it is; "+
 			"its rejected messages go to its own dead-letter queue, or are discarded if it has none\n", queue, err)
