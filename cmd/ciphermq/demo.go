@@ -188,7 +188,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 		return res, err
 	}
 	defer sconn.Close()
-	fmt.Fprintf(w, "moving %d %s messages of %d bytes: broker %s (in process), receiver output %s\n", o.count, formatLabel(format), o.size, addr, res.out)
+	fmt.Fprintf(w, "moving %d %s messages of %d bytes: broker %s (in process), receiver output %s\n", o.count, format.Label(), o.size, addr, res.out)
 	var mu sync.Mutex
 	confirmed := make(map[string]bool, o.count)
 	start := time.Now()
