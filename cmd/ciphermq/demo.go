@@ -168,7 +168,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	}
 	defer rconn.Close()
 	if cfg.DataDir != "" {
-		if _, err := declareQueue(ctx, errW, rconn, queue, defaultExchange, routingKey, durableRequired); err != nil {
+		if _, err := runner.DeclareQueue(ctx, errW, rconn, queue, defaultExchange, routingKey, runner.DurableRequired); err != nil {
 			return res, err
 		}
 		fmt.Fprintf(w, "durable queue %s, broker data directory %s (fsync always)\n", queue, cfg.DataDir)

@@ -18,7 +18,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/receiver"
@@ -174,7 +173,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability())
+	dlq, err := runner.DeclareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability())
 	if err != nil {
 		if timedOut() {
 			return unreachable("declaring queue "+queue+" on", err)
@@ -223,79 +222,15 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 // exitRejected is recv's exit code when it rejected messages.
 const exitRejected = 5
 
-// queueDurability is what recv asks of its queues.
-type queueDurability uint8
-
-const (
-	durableIfPossible queueDurability = iota // the default
-	durableRequired                          // --durable
-	inMemoryQueue                            // --in-memory
-)
-
-func (o *recvFlags) durability() queueDurability {
+func (o *recvFlags) durability() runner.Durability {
 	// --durable with --in-memory is refused in runRecv.
 	switch {
 	case o.durable:
-		return durableRequired
+		return runner.DurableRequired
 	case o.inMemory:
-		return inMemoryQueue
+		return runner.InMemory
 	}
-	return durableIfPossible
-}
-
-// declareQueue makes sure the queue and its dead-letter queue <queue>.dlq
-// exist and the queue is bound, and returns the dead-letter queue ("" when
-// recv cannot tell where rejections go). By default both are durable, with
-// a fallback (said on stderr) to in-memory queues on a broker without a
-// data directory. An existing queue with other options is consumed as it
-// is, with a warning, unless --durable was given: then it is refused, since
-// recv cannot tell whether it survives restarts and must not promise what
-// it cannot check. A receiver not permitted to declare (granted read only)
-// consumes the queue an operator set up.
-func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, want queueDurability) (string, error) {
-	dlq := broker.DeadLetterQueueName(queue)
-	declare := func(durable bool) error {
-		err := conn.DeclareQueue(ctx, dlq, clients.QueueOptions{Durable: durable})
-		if err == nil {
-			err = conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable, DeadLetterQueue: dlq})
-		}
-		return err
-	}
-	err := declare(want != inMemoryQueue)
-	if want == durableIfPossible {
-		switch c, _ := clients.BrokerCode(err); {
-		case c == clients.CodeUnavailable:
-			fmt.Fprintf(stderr, "the broker keeps no data directory (started --in-memory?): queues %s and %s are in memory only, their messages are lost if the broker stops\n", queue, dlq)
-			err = declare(false)
-		case clients.IsMismatch(err):
-			// They may exist in memory with recv's options otherwise (the
-			// default topology of a broker without a data directory).
-			if err = declare(false); err == nil {
-				fmt.Fprintf(stderr, "queues %s and %s exist in memory: their messages are lost if the broker stops\n", queue, dlq)
-			}
-		}
-	}
-	if clients.IsAccessRefused(err) && want != durableRequired {
-		fmt.Fprintf(stderr, "not permitted to declare queue %s or %s (%v): consuming it as an operator set it up; its rejections go where its options say\n", queue, dlq, err)
-		return "", nil
-	}
-	switch {
-	case err != nil && want == durableRequired && clients.IsMismatch(err):
-		return "", fmt.Errorf("--durable: queue %q or %q already exists with other options (%w): "+
-			"pass --queue with a name not in use (on a broker started --in-memory the predeclared %s is in memory), or delete the queue first", queue, dlq, err, defaultQueue)
-	case err != nil && want == durableRequired:
-		return "", fmt.Errorf("declare durable queue %q: %w (durable queues need a broker with a data directory: one not started --in-memory)", queue, err)
-	case err != nil && !clients.IsMismatch(err):
-		return "", fmt.Errorf("declare queue %q: %w", queue, err)
-	case err != nil:
-		fmt.Fprintf(stderr, "warning: queue %s already exists with options recv did not set (%v): consuming it as it is; "+
-			"its rejected messages go to its own dead-letter queue, or are discarded if it has none\n", queue, err)
-		dlq = ""
-	}
-	if err := conn.Bind(ctx, exchange, queue, key); err != nil {
-		return "", fmt.Errorf("bind queue %q to exchange %q with key %q: %w: pass an existing --exchange", queue, exchange, key, err)
-	}
-	return dlq, nil
+	return runner.DurableIfPossible
 }
 
 // loadOpener builds an opener from the receiver's key files: modern keys
