@@ -324,7 +324,7 @@ func printDemo(w io.Writer, r demoResult) {
 		rate = float64(r.received) / r.elapsed.Seconds()
 	}
 	fmt.Fprintf(w, "  sent         %d\n", r.send.Sent)
-	fmt.Fprintf(w, "  confirmed    %d (duplicates %d, refused %d, unconfirmed %d) %s\n", r.send.Confirmed, r.send.Duplicates, r.send.refused(), r.send.Unconfirmed, r.send.where())
+	fmt.Fprintf(w, "  confirmed    %d (duplicates %d, refused %d, unconfirmed %d) %s\n", r.send.Confirmed, r.send.Duplicates, r.send.refused(), r.send.Unconfirmed, r.send.Where())
 	fmt.Fprintf(w, "  received     %d decrypted and stored (fsync'd before ack), %d duplicate deliveries dropped, %d rejected\n",
 		r.received, r.stats.Duplicates, r.stats.RejectedTotal())
 	fmt.Fprintf(w, "  lost         %d\n", r.lost)

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -183,7 +181,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}
 	conn, err := clients.Dial(st.publish, addr, dopts)
 	if err != nil {
-		sendSummary{sender.Summary{Refused: map[string]int{}}}.printRun(cmd.OutOrStdout(), total, st.reason())
+		sender.Summary{Refused: map[string]int{}}.PrintRun(cmd.OutOrStdout(), total, st.reason())
 		if code, why := st.outcome(); code != 0 {
 			return &exitError{code, fmt.Errorf("%s while connecting to broker %s: nothing was sent", why, addr)}
 		}
@@ -208,7 +206,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}, src)
 	st.close()
 	bar.finish()
-	sendSummary{sum}.printRun(cmd.OutOrStdout(), total, st.reason())
+	sum.PrintRun(cmd.OutOrStdout(), total, st.reason())
 	if err != nil {
 		if code, why := st.outcome(); code != 0 {
 			return &exitError{code, fmt.Errorf("%s: %w", why, err)}
@@ -217,7 +215,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}
 	complete := sum.Sent == total && sum.Unconfirmed == 0
 	if code, why := st.outcome(); code != 0 && !(code == exitTimedOut && complete) {
-		return &exitError{code, fmt.Errorf("%s: %d sent, %d confirmed, %s", why, sum.Sent, sum.Confirmed, neverSent(total, sum.Sent))}
+		return &exitError{code, fmt.Errorf("%s: %d sent, %d confirmed, %s", why, sum.Sent, sum.Confirmed, sender.NeverSent(total, sum.Sent))}
 	}
 	if err := sum.Err(); err != nil {
 		return &exitError{exitNotConfirmed, err}
@@ -358,14 +356,6 @@ func (s *sendStop) reason() string {
 	return why
 }
 
-// neverSent says how many messages of the run were never published.
-func neverSent(total, sent int) string {
-	if total < 0 {
-		return "the rest of standard input was never sent"
-	}
-	return fmt.Sprintf("%d never sent", total-sent)
-}
-
 // loadSealer builds the sealer the settings ask for, printing the id of
 // every key it uses on w.
 func loadSealer(w io.Writer, cfg *clientConfig) (envelope.Sealer, error) {
@@ -446,52 +436,6 @@ func sendAll(ctx context.Context, conn *clients.Conn, p sendPlan, src sender.Sou
 
 func generatedSource(n, size int) sender.Source {
 	return sender.Generated(sender.GenerateOptions{Count: n, Size: size})
-}
-
-func (s sendSummary) print(w io.Writer) {
-	fmt.Fprintf(w, "sent %d, confirmed %d (duplicates %d), refused %d, unconfirmed %d in %s (%.0f msg/s)\n",
-		s.Sent, s.Confirmed, s.Duplicates, s.RefusedTotal(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.Rate())
-	if s.Confirmed > 0 {
-		// A line of its own: the first line's format is what scripts parse.
-		fmt.Fprintf(w, "  confirmed %d %s\n", s.Confirmed, s.where())
-	}
-	if s.Indeterminate > 0 {
-		fmt.Fprintf(w, "  indeterminate %d: refused after a resend; an earlier attempt may have been stored\n", s.Indeterminate)
-	}
-	for _, reason := range slices.Sorted(maps.Keys(s.Refused)) {
-		fmt.Fprintf(w, "  refused %d: %s\n", s.Refused[reason], reason)
-	}
-}
-
-// where says where the confirmed messages are, as the broker's confirms
-// said: on disk, in memory only, or a mix with counts.
-func (s sendSummary) where() string {
-	const mem = "in memory only: lost if the broker stops"
-	switch inMem := s.Confirmed - s.OnDisk; {
-	case inMem == 0:
-		return "(on disk)"
-	case s.OnDisk == 0:
-		return "(" + mem + ")"
-	default:
-		return fmt.Sprintf("(%d on disk, %d %s)", s.OnDisk, inMem, mem)
-	}
-}
-
-// printRun prints the summary of a send run: print's lines, then how many
-// messages were never sent and why the run stopped early, if it did.
-func (s sendSummary) printRun(w io.Writer, total int, stopped string) {
-	s.print(w)
-	if total < 0 && stopped == "" {
-		return
-	}
-	if total >= 0 && total == s.Sent && stopped == "" {
-		return
-	}
-	line := "  " + neverSent(total, s.Sent)
-	if stopped != "" {
-		line += " (" + stopped + ")"
-	}
-	fmt.Fprintln(w, line)
 }
 
 // quietLogger shows the library's warnings and errors (reconnects, ...) on
