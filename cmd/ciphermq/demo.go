@@ -24,6 +24,7 @@ import (
 	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/receiver/runner"
+	"github.com/ciphermq/ciphermq/clients/sender"
 	"github.com/ciphermq/ciphermq/clients/store"
 )
 
@@ -194,7 +195,7 @@ func runDemo(ctx context.Context, w, errW io.Writer, o *demoOptions) (demoResult
 	start := time.Now()
 	res.send, err = sendAll(ctx, sconn, sendPlan{
 		exchange: defaultExchange, routingKey: routingKey, window: o.window, timeout: time.Minute, sealer: sealer,
-	}, generatedSource(o.count, o.size), newProgress(errW, o.count, o.progress), func(id string, err error) {
+	}, generatedSource(o.count, o.size), sender.NewBar(errW, o.count, o.progress || isTerminal(errW)), func(id string, err error) {
 		if err == nil {
 			mu.Lock()
 			confirmed[id] = true
