@@ -396,48 +396,6 @@ func loadSealer(w io.Writer, cfg *clientConfig) (envelope.Sealer, error) {
 	return envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: recipients})
 }
 
-// sendPlan, sendSummary and sendAll adapt sender.Run to the demo's call
-// (cmd/ciphermq/demo.go), which predates the sender package.
-type sendPlan struct {
-	exchange, routingKey string
-	window               int
-	timeout              time.Duration
-	sealer               envelope.Sealer
-}
-
-type sendSummary struct{ sender.Summary }
-
-// refused counts every refusal, the indeterminate ones (refused after a
-// resend) included: the demo treats any as a failure.
-func (s sendSummary) refused() int { return s.RefusedTotal() + s.Indeterminate }
-
-// resolvedFunc is an Observer that only watches outcomes.
-type resolvedFunc func(id string, err error)
-
-func (resolvedFunc) Attempt(sender.Attempt) error { return nil }
-func (f resolvedFunc) Resolved(r sender.Result) error {
-	f(r.ID, r.Err)
-	return nil
-}
-
-func sendAll(ctx context.Context, conn *clients.Conn, p sendPlan, src sender.Source,
-	bar *sender.Bar, onResolved func(id string, err error)) (sendSummary, error) {
-	o := sender.Options{
-		Exchange: p.exchange, RoutingKey: p.routingKey, Window: p.window, Timeout: p.timeout, Sealer: p.sealer,
-		Progress: bar.Update,
-	}
-	if onResolved != nil {
-		o.Observer = resolvedFunc(onResolved)
-	}
-	sum, err := sender.Run(ctx, conn, o, src)
-	bar.Finish()
-	return sendSummary{sum}, err
-}
-
-func generatedSource(n, size int) sender.Source {
-	return sender.Generated(sender.GenerateOptions{Count: n, Size: size})
-}
-
 // quietLogger shows the library's warnings and errors (reconnects, ...) on
 // w without the info chatter.
 func quietLogger(w io.Writer) *slog.Logger {

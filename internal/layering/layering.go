@@ -95,10 +95,10 @@ var Layers = []Layer{
 	},
 	{
 		Name: "harness",
-		Packages: []string{"scenarios/realworld", "scenarios/durable", "bench", "internal/testbroker",
+		Packages: []string{"scenarios/realworld", "scenarios/durable", "bench", "demo", "internal/testbroker",
 			"internal/layering", "broker/mgmt/mgmttest", "scenarios/crossbroker"},
 		MayImport: []string{"core", "support", "driver", "app", "sim", "harness"},
-		Why: "tests and benchmarks of real processes and real sockets; test helpers may " +
+		Why: "tests, benchmarks and the demo over real processes and real sockets; test helpers may " +
 			"build on each other (broker/mgmt/mgmttest on internal/testbroker)",
 	},
 	{
