@@ -105,8 +105,9 @@ var Layers = []Layer{
 		Name:      "report",
 		Packages:  []string{"sim/simreport"},
 		MayImport: []string{"core", "support", "sim"},
-		Why: "what the commands print about a run: the simulator's findings sorted into " +
-			"one verdict per invariant, seed and sweep reports; they run nothing themselves",
+		Why: "what the simulator command runs and prints: the simulator's findings sorted into " +
+			"one verdict per invariant, seed and sweep reports, the mutation catalogue; " +
+			"it drives the deterministic simulator only, never a socket or a real process",
 	},
 	{
 		Name:      "cmd",
