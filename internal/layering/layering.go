@@ -80,11 +80,11 @@ var Layers = []Layer{
 	},
 	{
 		Name:      "app",
-		Packages:  []string{"clients/receiver/runner", "clients/sender", "broker/ops", "broker/mgmt"},
+		Packages:  []string{"clients/receiver/runner", "clients/sender", "broker/ops", "broker/mgmt", "broker/mgmt/mgmtclient"},
 		MayImport: []string{"core", "support", "driver"},
 		Why: "programs built on a driver: the receiver's consume loop and the send loop on the " +
 			"client library, the operations endpoint (metrics) and the management API and " +
-			"console on the server",
+			"console on the server, and that API's HTTP client",
 	},
 	{
 		Name:      "sim",
