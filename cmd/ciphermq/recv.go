@@ -6,15 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
-	"strconv"
-	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -120,7 +115,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		out = defaultOut
 	}
 	stderr := cmd.ErrOrStderr()
-	counter := newRunningCount(stderr, o.progress)
+	counter := runner.NewCount(stderr, o.progress || isTerminal(stderr))
 	st, err := store.Open(out, store.Options{Logger: quietLogger(counter)})
 	if err != nil {
 		return err
@@ -136,7 +131,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	if o.print {
 		w := cmd.OutOrStdout()
-		r.OnStored(func(rec store.Record) { printRecord(w, rec) })
+		r.OnStored(func(rec store.Record) { runner.PrintRecord(w, rec) })
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -194,14 +189,14 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		Started: func() {
 			fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
 		},
-		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
+		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.Show(r.Stats()) },
 	})
 	// Whether the broker was there when --timeout ended the run, taken
 	// before the summary (the stop itself does not change it).
 	lostBroker := timedOut() && !conn.Connected()
-	counter.finish(r.Stats())
-	stats := r.Stats()
-	printRecvSummary(cmd.OutOrStdout(), stats, time.Since(start), out, st.Len(), queue, dlq)
+	counter.Finish(r.Stats())
+	sum := runner.Summary{Stats: r.Stats(), Elapsed: time.Since(start), Out: out, Total: st.Len(), Queue: queue, DLQ: dlq}
+	sum.Print(cmd.OutOrStdout())
 	if runErr != nil {
 		return fmt.Errorf("receiver stopped: %w", runErr)
 	}
@@ -209,12 +204,8 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "  --timeout (%s) passed while broker %s was unreachable (connection lost, not repaired)\n", o.timeout, addr)
 		return &exitError{exitTimedOut, fmt.Errorf("--timeout passed while broker %s was unreachable: the connection was lost and not repaired", addr)}
 	}
-	if n := stats.RejectedTotal(); n > 0 {
-		where := "to dead-letter queue " + dlq + ": `ciphermq dlq list --queue " + queue + "` shows them, `ciphermq dlq move` replays them"
-		if dlq == "" {
-			where = "to wherever queue " + queue + "'s own options send them (recv did not declare it)"
-		}
-		return &exitError{exitRejected, fmt.Errorf("rejected %d message(s) %s", n, where)}
+	if err := sum.RejectedErr(); err != nil {
+		return &exitError{exitRejected, err}
 	}
 	return nil
 }
@@ -293,93 +284,6 @@ func loadOpener(w io.Writer, cfg *clientConfig) (envelope.Opener, error) {
 		}
 	}
 	return envelope.NewOpener(seed, session)
-}
-
-// printRecord writes one stored message for --print: id, sender, and the
-// plaintext (quoted when it is not printable text).
-func printRecord(w io.Writer, rec store.Record) {
-	msg := string(rec.Message)
-	if !utf8.Valid(rec.Message) || strconv.Quote(msg) != `"`+msg+`"` {
-		msg = strconv.Quote(msg)
-	}
-	fmt.Fprintf(w, "%s\t%s\t%s\n", rec.MessageID, rec.Sender, msg)
-}
-
-func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out string, total int, queue, dlq string) {
-	fmt.Fprintf(w, "received %d, stored %d, duplicates %d, rejected %d in %s\n",
-		s.Received, s.Stored, s.Duplicates, s.RejectedTotal(), elapsed.Round(time.Millisecond))
-	if n := s.RejectedTotal(); n > 0 {
-		if dlq != "" {
-			fmt.Fprintf(w, "rejected %d to dead-letter queue %s (list: ciphermq dlq list --queue %s; replay: ciphermq dlq move --queue %s):\n", n, dlq, queue, queue)
-		} else {
-			fmt.Fprintf(w, "rejected %d to the dead-letter queue of %s, if it has one (recv did not declare it):\n", n, queue)
-		}
-	}
-	for _, reason := range slices.Sorted(maps.Keys(s.Rejected)) {
-		fmt.Fprintf(w, "  %d %s\n", s.Rejected[reason], reason)
-	}
-	fmt.Fprintf(w, "output: %s (%d messages in all)\n", out, total)
-}
-
-// runningCount shows the receiver's counters on one terminal line. It is
-// also the writer of recv's log lines, which clear the line, go on their
-// own line, and have the count drawn again below them.
-type runningCount struct {
-	mu    sync.Mutex
-	w     io.Writer
-	on    bool
-	last  time.Time
-	drawn bool // the count is on the current line
-	ever  bool
-	s     receiver.Stats
-}
-
-func newRunningCount(w io.Writer, force bool) *runningCount {
-	return &runningCount{w: w, on: force || isTerminal(w)}
-}
-
-func (c *runningCount) show(s receiver.Stats) {
-	if !c.on {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.s = s
-	if now := time.Now(); !c.ever || now.Sub(c.last) >= 100*time.Millisecond {
-		c.drawLocked(now)
-	}
-}
-
-func (c *runningCount) drawLocked(now time.Time) {
-	c.last, c.drawn, c.ever = now, true, true
-	fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d\x1b[K", c.s.Received, c.s.Stored, c.s.Duplicates, c.s.RejectedTotal())
-}
-
-// Write writes log output below the count line.
-func (c *runningCount) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.drawn {
-		fmt.Fprint(c.w, "\r\x1b[K")
-		c.drawn = false
-	}
-	n, err := c.w.Write(b)
-	if c.on && c.ever {
-		c.drawLocked(time.Now())
-	}
-	return n, err
-}
-
-// finish draws the final counts, exactly, and ends the line.
-func (c *runningCount) finish(s receiver.Stats) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.on && c.ever {
-		c.s = s
-		c.drawLocked(time.Now())
-		fmt.Fprintln(c.w)
-		c.drawn = false
-	}
 }
 
 func isTerminal(w io.Writer) bool {
