@@ -80,10 +80,10 @@ var Layers = []Layer{
 	},
 	{
 		Name:      "app",
-		Packages:  []string{"clients/receiver/runner", "clients/sender", "broker/ops", "broker/mgmt", "broker/mgmt/mgmtclient"},
+		Packages:  []string{"clients/receiver/runner", "clients/sender", "clients/dlq", "broker/ops", "broker/mgmt", "broker/mgmt/mgmtclient"},
 		MayImport: []string{"core", "support", "driver"},
-		Why: "programs built on a driver: the receiver's consume loop and the send loop on the " +
-			"client library, the operations endpoint (metrics) and the management API and " +
+		Why: "programs built on a driver: the receiver's consume loop, the send loop and the " +
+			"dead-letter tools on the client library, the operations endpoint (metrics) and the management API and " +
 			"console on the server, and that API's HTTP client",
 	},
 	{
