@@ -90,6 +90,15 @@ func Depth(ctx context.Context, conn *clients.Conn, queue string) (int, error) {
 	return q.Ready, nil
 }
 
+// stopWhen waits until done is closed or ctx ends, then cancels cons.
+func stopWhen(ctx context.Context, done <-chan struct{}, cons *clients.Consumer) {
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	_ = cons.Cancel(context.WithoutCancel(ctx))
+}
+
 // errGiveBack makes the consumer requeue a delivery (a transient failure).
 var errGiveBack = errors.New("dlq: given back")
 
@@ -129,11 +138,7 @@ func List(ctx context.Context, conn *clients.Conn, dlq string, n int) (Listing, 
 	if err != nil {
 		return Listing{}, fmt.Errorf("consume %s: %w", dlq, err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	_ = cons.Cancel(context.WithoutCancel(ctx))
+	stopWhen(ctx, done, cons)
 	mu.Lock()
 	defer mu.Unlock()
 	return Listing{DLQ: dlq, N: n, Entries: slices.Clone(entries)}, nil
@@ -285,11 +290,7 @@ func Move(ctx context.Context, conn *clients.Conn, queue, dlq string, n int) (Mo
 	if err != nil {
 		return Moved{}, fmt.Errorf("consume %s: %w", dlq, err)
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
-	_ = cons.Cancel(context.WithoutCancel(ctx))
+	stopWhen(ctx, done, cons)
 	mu.Lock()
 	defer mu.Unlock()
 	res.Moved, res.Duplicates = moved, dups

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // The demo itself is tested in package demo; these tests cover the
@@ -33,15 +35,20 @@ func TestDemoCommandReusesKeysInDir(t *testing.T) {
 	}
 }
 
-func runDemoCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
+// runCobra runs cmd with args in-process and returns what it wrote.
+func runCobra(t *testing.T, cmd *cobra.Command, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := newDemoCmd()
 	var out, errOut bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
 	cmd.SetArgs(args)
 	err = cmd.Execute()
 	return out.String(), errOut.String(), err
+}
+
+func runDemoCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	return runCobra(t, newDemoCmd(), args...)
 }
 
 func TestDemoCommandFlagErrors(t *testing.T) {
