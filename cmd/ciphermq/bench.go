@@ -3,13 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,7 +53,7 @@ target's ratio to --base). See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.summarize != "" {
-				return runSummarize(cmd.OutOrStdout(), o.summarize, o.base, o.only)
+				return bench.SummarizeFile(cmd.OutOrStdout(), o.summarize, o.base, o.only)
 			}
 			return runBench(cmd, o)
 		},
@@ -99,7 +97,7 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 		o.cfg.Duration = 0
 	}
 	if o.progress {
-		o.cfg.Progress = progressBar(cmd.ErrOrStderr())
+		o.cfg.Progress = bench.ProgressLine(cmd.ErrOrStderr())
 	}
 	cc, err := loadClientConfig(cmd)
 	if err != nil {
@@ -158,45 +156,5 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	if err != nil {
 		return err
 	}
-	if !res.OK() {
-		return fmt.Errorf("run failed: lost %d, duplicated %d, foreign %d, error %q", res.Lost, res.Duplicated, res.Foreign, res.Error)
-	}
-	return nil
-}
-
-func runSummarize(w io.Writer, path, base string, only []string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rs, err := bench.ReadJSON(f)
-	if err != nil {
-		return err
-	}
-	if len(rs) == 0 {
-		return fmt.Errorf("%s holds no results (JSON lines of ciphermq bench --json)", path)
-	}
-	if rs = bench.OnlyTargets(rs, only); len(rs) == 0 {
-		return fmt.Errorf("%s holds no results of the targets %s (--only)", path, strings.Join(only, ", "))
-	}
-	return bench.WriteSummary(w, bench.Summarize(rs, base), base)
-}
-
-// progressBar redraws one status line on w.
-func progressBar(w io.Writer) func(bench.Progress) {
-	return func(p bench.Progress) {
-		var frac float64
-		switch {
-		case p.Count > 0:
-			frac = float64(p.Confirmed) / float64(p.Count)
-		case p.Planned > 0:
-			frac = float64(p.Elapsed) / float64(p.Planned)
-		}
-		frac = min(max(frac, 0), 1)
-		const width = 30
-		n := int(frac * width)
-		fmt.Fprintf(w, "\r\033[K[%s%s] %5.1fs  confirmed %d  received %d", strings.Repeat("#", n), strings.Repeat(" ", width-n),
-			p.Elapsed.Round(100*time.Millisecond).Seconds(), p.Confirmed, p.Received)
-	}
+	return res.Err()
 }
