@@ -41,6 +41,7 @@ type Core struct {
 	defaultQueues    nameIndex[*queue]
 
 	dedup     dedupScopes
+	hintKeys  []dedupKey       // PrefetchPublishes' scratch
 	deadlines []*deadlineQueue // sorted by timeout
 
 	out, spare []Effect
