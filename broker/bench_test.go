@@ -89,17 +89,7 @@ func BenchmarkPublishDeliverAck512NoDedup(b *testing.B) {
 // deliveries, as a pipelined consumer does, with an ack timeout set so the
 // deadline queue is exercised too.
 func BenchmarkPublishDeliverAckBatch(b *testing.B) {
-	c := New(Config{DefaultAckTimeout: 30 * time.Second, NoDefaults: true})
-	if err := c.DeclareExchange("x", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Bind("x", "q", "k"); err != nil {
-		b.Fatal(err)
-	}
-	c.Open(1, t0)
+	c := xqk(b, Config{DefaultAckTimeout: 30 * time.Second, NoDefaults: true})
 	if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Prefetch: 256}, t0); err != nil {
 		b.Fatal(err)
 	}
@@ -366,17 +356,7 @@ func BenchmarkPublishFanout10kDescending(b *testing.B) {
 // the native session does with the publishes of one read.
 func benchPublishFullWindow(b *testing.B, hinted bool, cfg Config) {
 	const batch = 16
-	c := New(cfg)
-	if err := c.DeclareExchange("x", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Bind("x", "q", "k"); err != nil {
-		b.Fatal(err)
-	}
-	c.Open(1, t0)
+	c := xqk(b, cfg)
 	if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Prefetch: 256}, t0); err != nil {
 		b.Fatal(err)
 	}

@@ -11,19 +11,7 @@ import (
 // ones for publishes that never come and ones for another user. Their
 // effects must be identical, publish by publish.
 func TestPublishHintsNeverChangeOutcomes(t *testing.T) {
-	plain, hinted := New(Config{NoDefaults: true}), New(Config{NoDefaults: true})
-	for _, c := range []*Core{plain, hinted} {
-		if err := c.DeclareExchange("x", Direct); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Bind("x", "q", "k"); err != nil {
-			t.Fatal(err)
-		}
-		c.Open(1, t0)
-	}
+	plain, hinted := xqk(t, Config{NoDefaults: true}), xqk(t, Config{NoDefaults: true})
 	rng := rand.New(rand.NewPCG(7, 9))
 	id := func() []byte { return fmt.Appendf(nil, "m-%d", rng.IntN(300)) } // repeats happen
 	var seq uint64
@@ -70,4 +58,22 @@ func TestPublishHintsNeverChangeOutcomes(t *testing.T) {
 	if dups == 0 {
 		t.Fatal("no publish was a duplicate: the test did not exercise the dedup lookup")
 	}
+}
+
+// xqk returns a core with direct exchange x bound to queue q by key k and
+// connection 1 open.
+func xqk(t testing.TB, cfg Config) *Core {
+	t.Helper()
+	c := New(cfg)
+	if err := c.DeclareExchange("x", Direct); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bind("x", "q", "k"); err != nil {
+		t.Fatal(err)
+	}
+	c.Open(1, t0)
+	return c
 }
