@@ -9,7 +9,7 @@ import "time"
 // It is container/heap's algorithm written out for *pubEntry: every message
 // is pushed once per send and removed once per confirm, and the interface
 // calls of container/heap were a visible share of a publish's cost. The
-// steps (and so the order of equal-deadline entries) are those of
+// steps, and so the heap's layout after each operation, are those of
 // container/heap; TestDeadlineHeapMatchesContainerHeap holds them equal.
 type deadlineHeap []*pubEntry
 
@@ -48,7 +48,7 @@ func (h deadlineHeap) down(i0, n int) bool {
 		}
 		j := j1 // left child
 		if j2 := j1 + 1; j2 < n && before(h[j2], h[j1]) {
-			j = j2 // = 2*i + 2  // right child
+			j = j2 // right child
 		}
 		if !before(h[j], h[i]) {
 			break
