@@ -350,11 +350,9 @@ func BenchmarkPublishFanout10kDescending(b *testing.B) {
 
 // benchPublishFullWindow publishes into a full dedup window (the default
 // 250,000 ids, as on a broker that has run for a while), acking in batches
-// of 16 like a pipelined consumer, so most of a publish's cost is its dedup
-// lookup and eviction: slots of a table far larger than the caches. hinted
-// gives the core each batch of 16 publishes first (PrefetchPublishes), as
-// the native session does with the publishes of one read.
-func benchPublishFullWindow(b *testing.B, hinted bool, cfg Config) {
+// of 16 like a pipelined consumer: each publish looks its id up in, and
+// evicts the oldest id from, a table far larger than the caches.
+func benchPublishFullWindow(b *testing.B, cfg Config) {
 	const batch = 16
 	c := xqk(b, cfg)
 	if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Prefetch: 256}, t0); err != nil {
@@ -365,18 +363,13 @@ func benchPublishFullWindow(b *testing.B, hinted bool, cfg Config) {
 	for i := range ids {
 		ids[i] = make([]byte, 0, 40)
 	}
-	hints := make([]PublishHint, batch)
 	ex, rk := []byte("x"), []byte("k")
 	p := &Publish{Exchange: ex, RoutingKey: rk, Body: body}
 	var seq uint64
-	run := func(n int, hint bool) {
+	run := func(n int) {
 		for i := 0; i < n; i += batch {
 			for j := range ids {
 				ids[j] = strconv.AppendUint(append(ids[j][:0], "userbench-m5x2k1-0-"...), seq+uint64(j), 10)
-				hints[j] = PublishHint{Exchange: ex, MessageID: ids[j]}
-			}
-			if hint {
-				c.PrefetchPublishes("", hints)
 			}
 			var last uint64
 			for j := range ids {
@@ -394,7 +387,7 @@ func benchPublishFullWindow(b *testing.B, hinted bool, cfg Config) {
 			}
 		}
 	}
-	run(DefaultDedupMaxIDs, false) // fill the window
+	run(DefaultDedupMaxIDs) // fill the window
 	if got := c.dedup.len(); got != DefaultDedupMaxIDs && cfg.DedupWindow >= 0 {
 		b.Fatalf("dedup window holds %d ids, want it full (%d)", got, DefaultDedupMaxIDs)
 	}
@@ -402,19 +395,15 @@ func benchPublishFullWindow(b *testing.B, hinted bool, cfg Config) {
 	b.ReportAllocs()
 	defer reportCPU(b)()
 	b.ResetTimer()
-	run(b.N, hinted)
+	run(b.N)
 }
 
 func BenchmarkPublishFullDedupWindow(b *testing.B) {
-	benchPublishFullWindow(b, false, Config{NoDefaults: true})
-}
-
-func BenchmarkPublishFullDedupWindowHinted(b *testing.B) {
-	benchPublishFullWindow(b, true, Config{NoDefaults: true})
+	benchPublishFullWindow(b, Config{NoDefaults: true})
 }
 
 // BenchmarkPublishNoDedupBatched is the same traffic without a dedup
 // window: the difference is what remembering ids costs.
 func BenchmarkPublishNoDedupBatched(b *testing.B) {
-	benchPublishFullWindow(b, false, Config{NoDefaults: true, DedupWindow: -1})
+	benchPublishFullWindow(b, Config{NoDefaults: true, DedupWindow: -1})
 }

@@ -41,7 +41,6 @@ type Core struct {
 	defaultQueues    nameIndex[*queue]
 
 	dedup     dedupScopes
-	hintKeys  []dedupKey       // PrefetchPublishes' scratch
 	deadlines []*deadlineQueue // sorted by timeout
 
 	out, spare []Effect

@@ -63,31 +63,6 @@ func (d *dedupWindow) seen(id []byte, now time.Time) (bool, dedupKey) {
 	return d.ids.contains(k), k
 }
 
-// prefetch loads into the CPU cache the set slots that seen and record
-// will read for keys, the keys of the next publishes in order: each key's
-// home slot and, while the window is full, the slot of the id each of them
-// will evict. The loop does nothing else, so the CPU can wait for many of
-// these cache misses at once; a publish that then looks its id up finds
-// the slot cached instead of waiting for memory on its own. It changes no
-// state anyone can observe (touched only keeps the loads).
-func (d *dedupWindow) prefetch(keys []dedupKey) {
-	if !d.enabled() || d.ids.len() == 0 {
-		return
-	}
-	t := d.touched
-	for _, k := range keys {
-		t ^= d.ids.slotOf(k)[0]
-	}
-	if d.ids.len() >= d.max {
-		for i := range keys {
-			if j := d.head + i; j < len(d.fifo) {
-				t ^= d.ids.slotOf(d.fifo[j].key)[0]
-			}
-		}
-	}
-	d.touched = t
-}
-
 // record remembers an accepted id by the key seen returned; the caller
 // has checked seen first.
 func (d *dedupWindow) record(k dedupKey, now time.Time) {

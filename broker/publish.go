@@ -18,32 +18,6 @@ func (c *Core) Publish(conn ConnID, p *Publish, now time.Time) {
 	}
 }
 
-// PublishHint names a publish a driver is about to hand to Publish: its
-// exchange (as Publish will get it) and message id.
-type PublishHint struct {
-	Exchange, MessageID []byte
-}
-
-// PrefetchPublishes is a hint that user's publishes hints follow, in that
-// order. It loads into the CPU cache what their dedup lookups will read,
-// so a driver holding a batch of publishes (all those of one network read)
-// lets the CPU wait for their cache misses together instead of one per
-// publish: the dedup window is a table far larger than the caches, read at
-// random. It changes no state and no outcome; a wrong or stale hint only
-// costs the loads.
-func (c *Core) PrefetchPublishes(user string, hints []PublishHint) {
-	w := c.dedup.byUser[user] // no window yet: nothing to load
-	if w == nil || !w.enabled() || len(hints) == 0 {
-		return
-	}
-	keys := c.hintKeys[:0]
-	for _, h := range hints {
-		keys = append(keys, keyOf(c.dedup.material(user, h.Exchange, h.MessageID)))
-	}
-	w.prefetch(keys)
-	c.hintKeys = keys
-}
-
 // Refuse answers publish seq of conn with a refusal decided outside the
 // core (a session's permission check), in the connection's outcome order:
 // it never overtakes a confirm that waits for its fsync.

@@ -30,7 +30,6 @@ type Core interface {
 	Unbind(exchange, queue, key string) error
 
 	Publish(conn broker.ConnID, p *broker.Publish, now time.Time)
-	PrefetchPublishes(user string, hints []broker.PublishHint)
 	Refuse(conn broker.ConnID, seq uint64, err *broker.Error, now time.Time)
 	Consume(conn broker.ConnID, opts broker.ConsumeOptions, now time.Time) (tag string, err error)
 	Cancel(conn broker.ConnID, tag string, now time.Time) error

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
@@ -89,10 +88,6 @@ type nativeScratch struct {
 	ack        wire.Ack
 	deliver    wire.Deliver
 	strs       []byte // backing bytes of deliver's string fields
-	// hintPublishes' decode target, hints and vhost-qualified exchanges.
-	hintPub  wire.PublishRef
-	hints    []broker.PublishHint
-	hintExch []byte
 }
 
 var _ Session = (*Native)(nil)
@@ -140,11 +135,8 @@ func (n *Native) Feed(in []byte, now time.Time) (int, error) {
 	if len(in) > 0 {
 		n.lastRecv = now
 	}
-	off, hinted := 0, 0
+	off := 0
 	for !n.closed {
-		if n.state == open && off >= hinted {
-			hinted = off + n.hintPublishes(in[off:])
-		}
 		if n.state == awaitPreamble {
 			if len(in)-off < wire.PreambleSize {
 				break
@@ -184,60 +176,6 @@ func (n *Native) Feed(in []byte, now time.Time) (int, error) {
 		return len(in), nil
 	}
 	return off, nil
-}
-
-// prefetchBatch is how many publishes ahead Feed tells the core about.
-const prefetchBatch = 16
-
-// hintPublishes tells the core which publishes the next frames of in carry
-// (at most prefetchBatch of them), so that it loads what their dedup
-// lookups read together (broker.Core.PrefetchPublishes) rather than one
-// cache miss per publish. It returns how far into in it looked. Frames are
-// only peeked at: Feed handles them (and any error) as before.
-func (n *Native) hintPublishes(in []byte) int {
-	hints := n.scratch.hints[:0]
-	f := &n.scratch.hintPub
-	off := 0
-	for len(hints) < prefetchBatch {
-		typ, payload, size, err := wire.SplitFrame(in[off:], n.cfg.MaxFrameSize)
-		if err != nil || size == 0 {
-			break
-		}
-		off += size
-		switch typ {
-		case wire.FramePublish:
-			err = wire.DecodePublish(payload, &f.Publish)
-		case wire.FramePublishRef:
-			err = wire.DecodePublishRef(payload, f)
-		default:
-			continue
-		}
-		if err == nil {
-			hints = append(hints, broker.PublishHint{Exchange: f.Publish.Exchange, MessageID: f.Publish.MessageID})
-		}
-	}
-	if len(hints) > 0 {
-		if p := n.g.prefix; p != "" {
-			// The core knows exchanges by their vhost-qualified names
-			// (guard.qb); build them in one buffer grown up front, so
-			// appending never moves the names already made.
-			need := 0
-			for _, h := range hints {
-				need += len(p) + len(h.Exchange)
-			}
-			b := slices.Grow(n.scratch.hintExch[:0], need)
-			for i, h := range hints {
-				start := len(b)
-				b = append(append(b, p...), h.Exchange...)
-				hints[i].Exchange = b[start:len(b):len(b)]
-			}
-			n.scratch.hintExch = b
-		}
-		n.core.PrefetchPublishes(n.g.id.User, hints)
-	}
-	clear(hints) // pins no input buffer
-	n.scratch.hints = hints[:0]
-	return off
 }
 
 // EndOfInput implements Session. A partial frame in rest is dropped: the
