@@ -251,6 +251,7 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
 	"restore-forgets-dedup":       func(m *sim.Mutations) { m.RestoreForgetsDedup = true },
 	"topic-hash-one-word":         func(m *sim.Mutations) { m.TopicHashOneWord = true },
+	"conn-confirm-off-by-one":     func(m *sim.Mutations) { m.ConnConfirmOffByOne = true },
 }
 
 func mutationNames() []string {

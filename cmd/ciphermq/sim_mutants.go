@@ -34,6 +34,7 @@ var mutantCatalogue = []mutant{
 	{"skip-publish-permission", "publish permission", false, "sim.TestCheckersCatchEveryMutation"},
 	{"restore-forgets-dedup", "dedup across restarts (replay)", true, "sim.TestExactlyOnceOracleCatchesRestoreForgettingDedup"},
 	{"topic-hash-one-word", "topic routing", false, "sim.TestRoutingOracleCatchesTopicHashOneWord"},
+	{"conn-confirm-off-by-one", "client confirm mapping (engine.Conn)", false, "sim.TestCheckersCatchEveryMutation"},
 }
 
 // mutantChunk is how many seeds run between checks for a first failure.
