@@ -8,7 +8,6 @@ import (
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
-
 // frame is one frame the engine wrote.
 type frame struct {
 	typ     wire.FrameType
