@@ -52,15 +52,20 @@ func (r *seqRing) take(seq uint64) (seqRef, bool) {
 // a hostile range near 2^64 costs no more than what is in flight. ok is
 // false when nothing can match.
 func (r *seqRing) span(first, last uint64) (lo, hi uint64, ok bool) {
-	n := uint64(r.len())
+	return clampSpan(r.base, uint64(r.len()), first, last)
+}
+
+// clampSpan clamps [first, last] to the n numbers from base on (seqRing
+// and seqIndex hold such a window).
+func clampSpan(base, n, first, last uint64) (lo, hi uint64, ok bool) {
 	if n == 0 || first > last {
 		return 0, 0, false
 	}
-	end := r.base + n - 1
-	if last < r.base || first > end {
+	end := base + n - 1
+	if last < base || first > end {
 		return 0, 0, false
 	}
-	return max(first, r.base), min(last, end), true
+	return max(first, base), min(last, end), true
 }
 
 // advance moves the front over taken slots and compacts the slice once the
