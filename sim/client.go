@@ -12,16 +12,10 @@ import (
 )
 
 // clientHooks is what a node adds to the shared connection handling of
-// clientConn.
+// clientConn. It also implements eventHooks or frameHooks.
 type clientHooks interface {
 	// ready runs once the broker answered Hello on connection c.
 	ready()
-	// frame handles one frame after the handshake, for a node that reads
-	// the broker's frames itself (the hostile and load nodes, which
-	// misbehave on purpose); the payload aliases the input buffer and is
-	// only valid during the call. A node that implements eventHooks gets
-	// event instead.
-	frame(t wire.FrameType, payload []byte)
 	// lost runs when the current connection is gone (broken, timed out,
 	// closed by the broker), before a reconnect is scheduled. The engine
 	// has already disconnected.
@@ -30,10 +24,26 @@ type clientHooks interface {
 
 // eventHooks is implemented by the nodes that speak the protocol through
 // the connection engine (publishers and receivers): they get what each
-// frame meant to it.
+// frame after the handshake meant to it.
 type eventHooks interface {
 	event(ev *engine.Event)
 }
+
+// frameHooks is implemented by the nodes that read the broker's frames
+// themselves after the engine's handshake (the hostile and load nodes,
+// which misbehave on purpose); the payload aliases the input buffer and is
+// only valid during the call.
+type frameHooks interface {
+	frame(t wire.FrameType, payload []byte)
+}
+
+// Each node gets the broker's frames one way or the other.
+var (
+	_ eventHooks = (*publisherNode)(nil)
+	_ eventHooks = (*receiverNode)(nil)
+	_ frameHooks = (*hostileNode)(nil)
+	_ frameHooks = (*loadNode)(nil)
+)
 
 // clientConn is a client node's side of its connection to the broker: dial
 // and redial with backoff, frame splitting through the real codec,
@@ -292,10 +302,11 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 	case engine.EventUnexpected:
 		w.trace.begin(w.Now(), cc.name()).word("unexpected-frame").str("type", t.String()).end()
 	default:
-		if eh, ok := cc.hooks.(eventHooks); ok {
-			eh.event(&ev)
-		} else {
-			cc.hooks.frame(t, payload)
+		switch h := cc.hooks.(type) {
+		case eventHooks:
+			h.event(&ev)
+		case frameHooks:
+			h.frame(t, payload)
 		}
 	}
 	cc.flush()

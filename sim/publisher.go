@@ -223,7 +223,7 @@ func (p *publisherNode) collect() {
 	}
 }
 
-// ready, frame, event and lost implement clientHooks and eventHooks.
+// ready, event and lost implement clientHooks and eventHooks.
 func (p *publisherNode) ready() {
 	before := p.eng.Stats().Resent
 	p.pump()
@@ -231,8 +231,6 @@ func (p *publisherNode) ready() {
 		p.st.cov.ReconnectResend++
 	}
 }
-
-func (p *publisherNode) frame(t wire.FrameType, _ []byte) { p.event(&engine.Event{Type: t}) }
 
 // event traces the broker's answers; the connection engine has handed them
 // to the publisher engine already.

@@ -246,9 +246,6 @@ func (r *receiverNode) lost() {
 	r.inputs = r.inputs[:0]
 }
 
-// frame implements clientHooks (the receiver takes events instead).
-func (r *receiverNode) frame(t wire.FrameType, _ []byte) { r.event(&engine.Event{Type: t}) }
-
 // event implements eventHooks.
 func (r *receiverNode) event(ev *engine.Event) {
 	w := r.cc.w
