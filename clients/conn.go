@@ -126,7 +126,6 @@ type session struct {
 	spare   []byte    // the writer's previous buffer, reused
 	final   bool      // Close queued: end the session once the output is written
 	writing bool      // a goroutine is writing to nc; frames queued meanwhile wait for it
-	wrote   bool      // something was written since the last heartbeat tick
 	wroteAt time.Time // when the last write ended
 
 	wake chan struct{} // cap 1: the engine has output
@@ -189,9 +188,6 @@ func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
 	n, err := s.tw.Write(buf)
 	c.mu.Lock()
 	s.writing, s.wroteAt = false, time.Now()
-	if n > 0 {
-		s.wrote = true
-	}
 	live := c.sess == s // else the engine's output is a newer session's
 	if live && err == nil && n < len(buf) {
 		// The kernel took part of it: the rest goes first, before the
@@ -474,22 +470,37 @@ func (c *Conn) isClosed() bool {
 // while another goroutine holds the socket (session.writing).
 func (c *Conn) writeLoop(s *session) {
 	defer c.wg.Done()
+	// One timer at the engine's next deadline: a heartbeat when nothing
+	// else went out for an interval, and the broker's silence (the
+	// reader's deadline applies the same rule to a blocked read).
+	var beat *time.Timer
 	var tick <-chan time.Time
-	if s.hb > 0 {
-		t := time.NewTicker(s.hb)
-		defer t.Stop()
-		tick = t.C
+	c.mu.Lock()
+	if at, ok := c.eng.NextDeadline(); ok && c.sess == s {
+		beat = time.NewTimer(time.Until(at))
+		tick = beat.C
+	}
+	c.mu.Unlock()
+	if beat != nil {
+		defer beat.Stop()
 	}
 	for {
 		select {
 		case <-s.wake:
 		case <-tick:
 			c.mu.Lock()
-			if !s.wrote && c.sess == s {
-				c.eng.Queue(wire.AppendHeartbeat)
+			var silent error
+			if c.sess == s && c.eng.Tick(time.Now()) {
+				silent = fmt.Errorf("broker silent for %v (3 heartbeats)", 3*c.eng.Heartbeat())
 			}
-			s.wrote = false
+			if at, ok := c.eng.NextDeadline(); ok && c.sess == s {
+				beat.Reset(time.Until(at))
+			}
 			c.mu.Unlock()
+			if silent != nil {
+				s.fail(silent)
+				return
+			}
 		case <-s.done:
 			return
 		}
@@ -519,7 +530,7 @@ func (c *Conn) writeLoop(s *session) {
 		}
 		c.mu.Lock()
 		if len(buf) > 0 {
-			s.writing, s.wrote, s.wroteAt = false, true, time.Now()
+			s.writing, s.wroteAt = false, time.Now()
 		}
 		if s.spare == nil && cap(buf) <= maxKeptBuffer {
 			s.spare = buf[:0]

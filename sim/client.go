@@ -46,8 +46,8 @@ var (
 )
 
 // clientConn is a client node's side of its connection to the broker: dial
-// and redial with backoff, frame splitting through the real codec,
-// heartbeats and failure detection, around the client library's own
+// and redial with backoff, frame splitting through the real codec, and the
+// timer of the heartbeat rule, around the client library's own
 // connection engine (engine.Conn: the handshake, frame dispatch, sequence
 // numbers and confirm mapping, prefix windows, delivery bookkeeping), which
 // the library's networked driver runs over TCP.
@@ -77,8 +77,8 @@ type clientConn struct {
 
 	backoff   engine.Backoff
 	attempt   int
-	heartbeat time.Duration
-	lastHeard VTime
+	heartbeat time.Duration // proposed in Hello; the broker's once it answered
+	timerGen  uint64        // the pending heartbeat timer's (armTimer)
 	// gen changes whenever the connection is replaced or the process
 	// crashes, so timers of an older connection do nothing.
 	gen uint64
@@ -175,7 +175,6 @@ func (cc *clientConn) opened(c *Conn) {
 	cc.conn = c
 	cc.isReady = false
 	cc.inbuf = cc.inbuf[:0]
-	cc.lastHeard = cc.w.Now()
 	cc.connects++
 	if cc.attempt > 0 || cc.connects > 1 {
 		cc.reconnects++
@@ -194,16 +193,17 @@ func (cc *clientConn) opened(c *Conn) {
 	cc.flush()
 	// The handshake has a deadline too: a Hello lost to a breaking link
 	// must not leave the client waiting for ever.
-	cc.armLiveness()
+	cc.armTimer()
 }
 
 // send writes b (whole frames) on the current connection, if any, after
-// what the engine has queued.
+// what the engine has queued (through the engine: its heartbeat rule counts
+// what the node sends itself).
 func (cc *clientConn) send(b []byte) {
-	cc.flush()
 	if cc.conn != nil && len(b) > 0 {
-		cc.w.net.send(cc.conn, up, b)
+		cc.eng.Queue(func(dst []byte) []byte { return append(dst, b...) })
 	}
+	cc.flush()
 }
 
 // flush writes the engine's output on the current connection (the link
@@ -225,7 +225,6 @@ func (cc *clientConn) onBytes(c *Conn, b []byte) {
 	if c != cc.conn || !cc.alive {
 		return
 	}
-	cc.lastHeard = cc.w.Now()
 	cc.inbuf = append(cc.inbuf, b...)
 	off := 0
 	for off < len(cc.inbuf) && cc.conn == c {
@@ -271,12 +270,12 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 			}
 			cc.cov.AuthPlain++
 		}
-		if ok := cc.eng.Server(); ok.HeartbeatMs > 0 {
-			cc.heartbeat = time.Duration(ok.HeartbeatMs) * time.Millisecond
+		if hb := cc.eng.Heartbeat(); hb > 0 {
+			cc.heartbeat = hb
 		}
 		w.trace.begin(w.Now(), cc.name()).word("ready").num("conn", uint64(cc.conn.ID)).end()
 		cc.hooks.ready()
-		cc.armHeartbeat()
+		cc.armTimer() // the broker's interval
 	case engine.EventClosed:
 		switch {
 		case ev.Violation && t == wire.FramePrefix:
@@ -349,34 +348,29 @@ func (cc *clientConn) lost() {
 	cc.redial()
 }
 
-// armHeartbeat sends a heartbeat every interval while the connection lives.
-func (cc *clientConn) armHeartbeat() {
-	gen, c := cc.gen, cc.conn
-	cc.w.after(cc.heartbeat, func() {
-		if gen != cc.gen || c != cc.conn || !cc.alive {
+// armTimer runs the engine's heartbeat rule at its next deadline while the
+// connection lives: a heartbeat in each interval nothing else went out, and
+// the broker declared dead after three silent intervals (the handshake
+// included), which is how a client notices a one-way partition on a link
+// that does not break by itself. Arming again replaces the pending timer.
+func (cc *clientConn) armTimer() {
+	at, ok := cc.eng.NextDeadline()
+	if !ok {
+		return
+	}
+	cc.timerGen++
+	gen, tgen, c := cc.gen, cc.timerGen, cc.conn
+	cc.w.sched.at(FromTime(at), func() {
+		if gen != cc.gen || tgen != cc.timerGen || c != cc.conn || !cc.alive {
 			return
 		}
-		cc.out = wire.AppendHeartbeat(cc.out[:0])
-		cc.send(cc.out)
-		cc.armHeartbeat()
-	})
-}
-
-// armLiveness declares the broker dead after three silent heartbeat
-// intervals (the protocol's rule), which is how a client notices a one-way
-// partition on a link that does not break by itself.
-func (cc *clientConn) armLiveness() {
-	gen, c := cc.gen, cc.conn
-	cc.w.after(cc.heartbeat, func() {
-		if gen != cc.gen || c != cc.conn || !cc.alive {
-			return
-		}
-		if cc.w.Now().Sub(cc.lastHeard) >= 3*cc.heartbeat {
+		if cc.eng.Tick(cc.w.Now().Time()) {
 			cc.w.trace.begin(cc.w.Now(), cc.name()).word("broker-silent").num("conn", uint64(c.ID)).end()
 			cc.drop("heartbeat timeout")
 			return
 		}
-		cc.armLiveness()
+		cc.flush()
+		cc.armTimer()
 	})
 }
 

@@ -124,16 +124,17 @@ type Event struct {
 // concurrent use.
 //
 // Conn outlives transports: each transport is one Handshake ... Disconnected
-// span, and publishers added once stay across them. Heartbeats, liveness
-// and request/answer matching stay with the driver: they are timers and
-// waiters, not protocol state.
+// span, and publishers added once stay across them. The heartbeat rule is
+// here too (Tick: send something every interval, and a broker silent for
+// three intervals is dead); request/answer matching stays with the driver.
 //
 // The driver's loop:
 //
-//	c.Handshake(auth)                  // a new transport: write Output
+//	c.Handshake(auth, now)             // a new transport: write Output
 //	ev := c.Receive(typ, payload, now) // each frame read; act on ev
 //	c.Pump(p, now)                     // after Add, an answer or a deadline of p
 //	c.FlushSettlements()               // after Consumer().Settle...
+//	silent := c.Tick(now)              // at NextDeadline: heartbeats, liveness
 //	buf := c.TakeOutput(spare)         // write buf
 //	c.Disconnected(now)                // the transport is gone
 type Conn struct {
@@ -154,6 +155,13 @@ type Conn struct {
 	out     []byte
 	in      inbound
 	touched []*Publisher
+
+	// The heartbeat rule: hb is the interval (proposed, then negotiated;
+	// 0: none), queued says output was queued since the last beat.
+	hb        time.Duration
+	lastHeard time.Time
+	nextBeat  time.Time
+	queued    bool
 }
 
 // inbound holds the decode targets, reused frame after frame so decoding
@@ -236,6 +244,9 @@ func (c *Conn) Handshake(auth *wire.Auth, now time.Time) {
 		c.out = wire.AppendAuth(c.out, auth)
 	}
 	c.state = connHandshake
+	// Until HelloOK the proposed interval bounds the wait for it.
+	c.hb = max(c.cfg.Heartbeat, 0)
+	c.lastHeard, c.nextBeat, c.queued = now, now.Add(c.hb), true
 }
 
 // Disconnected ends the current transport: the consumer engine forgets its
@@ -266,6 +277,8 @@ func (c *Conn) up(ok *wire.HelloOK, now time.Time) {
 	c.state = connUp
 	c.server = *ok
 	c.granted = c.cfg.Features & ok.Features
+	c.hb = time.Duration(ok.HeartbeatMs) * time.Millisecond // 0: the broker wants none
+	c.nextBeat = now.Add(c.hb)
 	c.cons.Connected()
 	for _, p := range c.pubs {
 		p.Connected(now)
@@ -290,6 +303,43 @@ func (c *Conn) Blocked() bool { return c.state == connUp && c.blocked }
 // PrefixEvictions counts the shared prefixes the outbound window pushed out
 // on the current connection.
 func (c *Conn) PrefixEvictions() uint64 { return c.outPre.Evictions }
+
+// Heartbeat is the heartbeat interval of the current connection: the one
+// the broker announced in HelloOK, or until then the one proposed (0:
+// none).
+func (c *Conn) Heartbeat() time.Duration { return c.hb }
+
+// NextDeadline says when Tick must run next: the next heartbeat or the
+// instant the broker has been silent for three intervals. False while down
+// or without heartbeats.
+func (c *Conn) NextDeadline() (time.Time, bool) {
+	if c.state == connDown || c.hb <= 0 {
+		return time.Time{}, false
+	}
+	dead := c.lastHeard.Add(3 * c.hb)
+	if c.state == connUp && c.nextBeat.Before(dead) {
+		return c.nextBeat, true
+	}
+	return dead, true
+}
+
+// Tick applies the heartbeat rule at now: once the connection is up, a
+// Heartbeat is queued at each interval in which nothing else was; and it
+// reports silent when nothing came from the broker for three intervals
+// (the handshake included): the driver then drops the transport.
+func (c *Conn) Tick(now time.Time) (silent bool) {
+	if c.state == connDown || c.hb <= 0 {
+		return false
+	}
+	if c.state == connUp && !now.Before(c.nextBeat) {
+		if !c.queued {
+			c.out = wire.AppendHeartbeat(c.out)
+		}
+		c.queued = false
+		c.nextBeat = now.Add(c.hb)
+	}
+	return now.Sub(c.lastHeard) >= 3*c.hb
+}
 
 // Output returns the bytes waiting to be written. The slice is the
 // engine's until TakeOutput.
@@ -317,6 +367,7 @@ func (c *Conn) PutBack(rest []byte) []byte {
 // the output: encode appends them to its argument and returns it.
 func (c *Conn) Queue(encode func(dst []byte) []byte) {
 	c.out = encode(c.out)
+	c.queued = true
 }
 
 // Pump polls p and queues its publish frames, renumbered in the
@@ -337,6 +388,7 @@ func (c *Conn) Pump(p *Publisher, now time.Time) []wire.Publish {
 		w = &c.outPre
 	}
 	maxFrame := int(c.server.MaxFrameSize)
+	c.queued = true
 	for i := range frames {
 		f := &frames[i]
 		c.seqOwner.add(c.wireSeq, seqRef{pub: p, local: f.Seq})
@@ -355,6 +407,7 @@ func (c *Conn) FlushSettlements() []Settlement {
 		return nil
 	}
 	out := c.cons.Poll()
+	c.queued = c.queued || len(out) > 0
 	reasons := c.granted&wire.FeatureRejectReasons != 0
 	for i := range out {
 		if !reasons {
@@ -375,6 +428,9 @@ var errNotGranted = errors.New("shared prefixes were not negotiated on this conn
 // trusted.
 func (c *Conn) Receive(typ wire.FrameType, payload []byte, now time.Time) Event {
 	ev := Event{Kind: EventIgnored, Type: typ}
+	if c.state != connDown {
+		c.lastHeard = now
+	}
 	switch c.state {
 	case connDown:
 		return ev

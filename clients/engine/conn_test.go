@@ -335,3 +335,62 @@ func TestConnPutBackKeepsOrder(t *testing.T) {
 		t.Fatalf("output %q after a partial write, spare %q", c.Output(), spare)
 	}
 }
+
+// The heartbeat rule: a Heartbeat only in an interval with no other
+// output, and silence for three intervals (the handshake's too) reported.
+func TestConnHeartbeatRule(t *testing.T) {
+	c := NewConn(ConnConfig{Heartbeat: 10 * time.Second})
+	c.Handshake(nil, t0)
+	written(t, c)
+	if at, ok := c.NextDeadline(); !ok || !at.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("handshake deadline %v %v, want three proposed intervals", at, ok)
+	}
+	if c.Tick(t0.Add(29*time.Second)) || !c.Tick(t0.Add(30*time.Second)) {
+		t.Fatal("a broker silent through the handshake must be reported at three intervals, not before")
+	}
+	c.Handshake(nil, t0)
+	written(t, c)
+	c.Receive(wire.FrameHelloOK, wire.AppendHelloOK(nil, &wire.HelloOK{HeartbeatMs: 1000})[wire.FrameHeaderSize:], t0)
+	if c.Heartbeat() != time.Second {
+		t.Fatalf("interval %v, want the broker's 1s", c.Heartbeat())
+	}
+	beats := func() int {
+		n := 0
+		for _, f := range written(t, c) {
+			if f.typ == wire.FrameHeartbeat {
+				n++
+			}
+		}
+		return n
+	}
+	// The first interval carried the handshake: no heartbeat.
+	at, _ := c.NextDeadline()
+	if !at.Equal(t0.Add(time.Second)) || c.Tick(at) || beats() != 0 {
+		t.Fatalf("first beat at %v sent a heartbeat or reported silence", at)
+	}
+	// An idle interval gets one.
+	at, _ = c.NextDeadline()
+	c.Tick(at)
+	if beats() != 1 {
+		t.Fatal("an idle interval got no heartbeat")
+	}
+	// An interval with other output does not.
+	c.Queue(func(b []byte) []byte { return wire.AppendFetch(b, &wire.Fetch{ReqID: 1, Queue: "q"}) })
+	at, _ = c.NextDeadline()
+	c.Tick(at)
+	if beats() != 0 {
+		t.Fatal("a heartbeat went out in an interval that carried a frame")
+	}
+	// Hearing from the broker keeps it alive; three silent intervals do not.
+	c.Receive(wire.FrameHeartbeat, nil, at)
+	if c.Tick(at.Add(2999 * time.Millisecond)) {
+		t.Fatal("silent before three intervals")
+	}
+	if !c.Tick(at.Add(3 * time.Second)) {
+		t.Fatal("three silent intervals not reported")
+	}
+	c.Disconnected(at)
+	if _, ok := c.NextDeadline(); ok {
+		t.Fatal("a deadline while down")
+	}
+}

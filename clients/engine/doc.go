@@ -15,9 +15,9 @@
 // its shared prefix, a malformed or protocol-breaking frame ends it. Pump
 // numbers a publisher's frames in the connection's sequence and writes them,
 // by prefix reference where the window allows; FlushSettlements writes the
-// consumer engine's acks. Disconnected makes every publisher take back what
-// was in flight, so the next connection resends it. Output holds the bytes
-// to write.
+// consumer engine's acks. Tick, at NextDeadline, applies the heartbeat
+// rule. Disconnected makes every publisher take back what was in flight, so
+// the next connection resends it. Output holds the bytes to write.
 //
 // # Publisher
 //
