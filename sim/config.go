@@ -256,6 +256,12 @@ type Mutations struct {
 	// TopicHashOneWord: the core binds every "#" of a topic pattern as "*"
 	// (Result.Misrouted).
 	TopicHashOneWord bool
+	// ConnConfirmOffByOne: the publishers' connection engines
+	// (engine.Conn, the client library's own) map each Confirm one
+	// sequence number too far, so a publish the broker did not confirm
+	// (refused, or lost with its connection) is reported confirmed
+	// (Report.Lost).
+	ConnConfirmOffByOne bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

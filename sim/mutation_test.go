@@ -43,6 +43,10 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 		// hostile tenant whose denied publish the mutation lets through.
 		{"publish permission skipped", Mutations{SkipPublishPermission: true},
 			func(r Result) bool { return len(r.AccessViolations) > 0 }},
+		// The client's own connection engine (engine.Conn, which the
+		// library runs too) confirms one publish too many per Confirm.
+		{"client confirm mapping off by one", Mutations{ConnConfirmOffByOne: true},
+			func(r Result) bool { return len(r.Report.Lost) > 0 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

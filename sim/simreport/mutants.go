@@ -24,6 +24,7 @@ var mutationSwitches = map[string]func(*sim.Mutations){
 	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
 	"restore-forgets-dedup":       func(m *sim.Mutations) { m.RestoreForgetsDedup = true },
 	"topic-hash-one-word":         func(m *sim.Mutations) { m.TopicHashOneWord = true },
+	"conn-confirm-off-by-one":     func(m *sim.Mutations) { m.ConnConfirmOffByOne = true },
 }
 
 // MutationNames are the --mutate names, sorted.
@@ -71,6 +72,7 @@ var MutantCatalogue = []Mutant{
 	{"skip-publish-permission", "publish permission", false, "sim.TestCheckersCatchEveryMutation"},
 	{"restore-forgets-dedup", "dedup across restarts (replay)", true, "sim.TestExactlyOnceOracleCatchesRestoreForgettingDedup"},
 	{"topic-hash-one-word", "topic routing", false, "sim.TestRoutingOracleCatchesTopicHashOneWord"},
+	{"conn-confirm-off-by-one", "client confirm mapping (engine.Conn)", false, "sim.TestCheckersCatchEveryMutation"},
 }
 
 // mutantChunk is how many seeds run between checks for a first failure.
