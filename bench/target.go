@@ -96,6 +96,11 @@ type TargetOptions struct {
 	// The -tls targets that start their broker make their own
 	// certificates and ignore it.
 	TLS *tls.Config
+	// User, Password, Mechanism ("PLAIN" or "EXTERNAL") and Vhost
+	// authenticate the ciphermq targets' native connections to a broker
+	// at Addr that has users (clients.Options). The text protocol has no
+	// credentials: its connections act as the broker's --text-user.
+	User, Password, Mechanism, Vhost string
 }
 
 // targetMakers maps names to constructors.

@@ -36,6 +36,9 @@ type cipherTarget struct {
 	// by Close).
 	tls     *tls.Config
 	certDir string
+	// auth holds the credentials of a broker at --broker (User,
+	// Password, Mechanism, Vhost); empty for a broker this target started.
+	auth clients.Options
 }
 
 // durableFsync is the fsync policy of the durable targets' brokers: confirm
@@ -137,7 +140,8 @@ func (t *cipherTarget) connectAdmin(ctx context.Context) error {
 }
 
 func (t *cipherTarget) options(name string) clients.Options {
-	return clients.Options{ClientName: name, Logger: slog.New(slog.DiscardHandler), MaxFrameSize: 32 << 20, TLS: t.tls}
+	return clients.Options{ClientName: name, Logger: slog.New(slog.DiscardHandler), MaxFrameSize: 32 << 20, TLS: t.tls,
+		User: t.auth.User, Password: t.auth.Password, Mechanism: t.auth.Mechanism, Vhost: t.auth.Vhost}
 }
 
 func (t *cipherTarget) Name() string   { return t.name }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 // openCipherProcess connects to a CipherMQ broker in its own process: the one
@@ -35,7 +37,8 @@ func openCipherProcess(ctx context.Context, o TargetOptions, durable, useTLS boo
 		if useTLS && o.TLS == nil {
 			return nil, fmt.Errorf("bench: %s with --broker needs the TLS settings of that broker (--tls-ca, --tls-cert, --tls-key)", name)
 		}
-		t := &cipherTarget{name: name, addr: o.Addr, pid: o.BrokerPID, durable: durable, tls: o.TLS}
+		t := &cipherTarget{name: name, addr: o.Addr, pid: o.BrokerPID, durable: durable, tls: o.TLS,
+			auth: clients.Options{User: o.User, Password: o.Password, Mechanism: o.Mechanism, Vhost: o.Vhost}}
 		if err := t.connectAdmin(ctx); err != nil {
 			return nil, err
 		}

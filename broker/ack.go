@@ -42,7 +42,9 @@ func (c *Core) Nack(conn ConnID, tag uint64, multiple, requeue bool, now time.Ti
 // (wire.ReasonNone: none); the dead-lettered copies keep it. A reason with
 // requeue is refused (a requeued message past its delivery limit is
 // dead-lettered with wire.ReasonDeliveryLimit), as is a reason outside the
-// table.
+// table. With multiple, the one reason goes to every delivery settled (a
+// frame says one thing; a client with different reasons rejects each
+// delivery on its own, as the Go library does).
 func (c *Core) NackReason(conn ConnID, tag uint64, multiple, requeue bool, reason wire.RejectReason, now time.Time) error {
 	if reason != wire.ReasonNone && (requeue || !reason.Known() || reason == wire.ReasonDeliveryLimit) {
 		return Errorf(CodeInvalidArgument, "reject reason %v cannot be given here: only a dead-lettering nack or reject has one, and delivery-limit is the broker's own", reason)

@@ -89,17 +89,7 @@ func BenchmarkPublishDeliverAck512NoDedup(b *testing.B) {
 // deliveries, as a pipelined consumer does, with an ack timeout set so the
 // deadline queue is exercised too.
 func BenchmarkPublishDeliverAckBatch(b *testing.B) {
-	c := New(Config{DefaultAckTimeout: 30 * time.Second, NoDefaults: true})
-	if err := c.DeclareExchange("x", Direct); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Bind("x", "q", "k"); err != nil {
-		b.Fatal(err)
-	}
-	c.Open(1, t0)
+	c := xqk(b, Config{DefaultAckTimeout: 30 * time.Second, NoDefaults: true})
 	if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Prefetch: 256}, t0); err != nil {
 		b.Fatal(err)
 	}
@@ -356,4 +346,64 @@ func BenchmarkPublishFanout10kDescending(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		publish(i)
 	}
+}
+
+// benchPublishFullWindow publishes into a full dedup window (the default
+// 250,000 ids, as on a broker that has run for a while), acking in batches
+// of 16 like a pipelined consumer: each publish looks its id up in, and
+// evicts the oldest id from, a table far larger than the caches.
+func benchPublishFullWindow(b *testing.B, cfg Config) {
+	const batch = 16
+	c := xqk(b, cfg)
+	if _, err := c.Consume(1, ConsumeOptions{Queue: "q", Prefetch: 256}, t0); err != nil {
+		b.Fatal(err)
+	}
+	body := make([]byte, 512)
+	ids := make([][]byte, batch)
+	for i := range ids {
+		ids[i] = make([]byte, 0, 40)
+	}
+	ex, rk := []byte("x"), []byte("k")
+	p := &Publish{Exchange: ex, RoutingKey: rk, Body: body}
+	var seq uint64
+	run := func(n int) {
+		for i := 0; i < n; i += batch {
+			for j := range ids {
+				ids[j] = strconv.AppendUint(append(ids[j][:0], "userbench-m5x2k1-0-"...), seq+uint64(j), 10)
+			}
+			var last uint64
+			for j := range ids {
+				seq++
+				p.Seq, p.MessageID = seq, ids[j]
+				c.Publish(1, p, t0)
+				for _, e := range c.Drain() {
+					if e.Kind == EffectDeliver {
+						last = e.Delivery.Tag
+					}
+				}
+			}
+			if err := c.Ack(1, last, true, t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	run(DefaultDedupMaxIDs) // fill the window
+	if got := c.dedup.len(); got != DefaultDedupMaxIDs && cfg.DedupWindow >= 0 {
+		b.Fatalf("dedup window holds %d ids, want it full (%d)", got, DefaultDedupMaxIDs)
+	}
+	b.SetBytes(512)
+	b.ReportAllocs()
+	defer reportCPU(b)()
+	b.ResetTimer()
+	run(b.N)
+}
+
+func BenchmarkPublishFullDedupWindow(b *testing.B) {
+	benchPublishFullWindow(b, Config{NoDefaults: true})
+}
+
+// BenchmarkPublishNoDedupBatched is the same traffic without a dedup
+// window: the difference is what remembering ids costs.
+func BenchmarkPublishNoDedupBatched(b *testing.B) {
+	benchPublishFullWindow(b, Config{NoDefaults: true, DedupWindow: -1})
 }

@@ -252,3 +252,21 @@ func wantCode(t testing.TB, err error, code Code) {
 }
 
 func equalStrings(a, b []string) bool { return slices.Equal(a, b) }
+
+// xqk returns a core with direct exchange x bound to queue q by key k and
+// connection 1 open.
+func xqk(t testing.TB, cfg Config) *Core {
+	t.Helper()
+	c := New(cfg)
+	if err := c.DeclareExchange("x", Direct); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Bind("x", "q", "k"); err != nil {
+		t.Fatal(err)
+	}
+	c.Open(1, t0)
+	return c
+}

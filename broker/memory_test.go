@@ -68,17 +68,7 @@ func queuedHeap(t *testing.T, n, size int, prefix *Prefix, cfg Config) (float64,
 	t.Helper()
 	cfg.NoDefaults = true
 	before := heapInUse()
-	c := New(cfg)
-	if err := c.DeclareExchange("x", Direct); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.DeclareQueue("q", QueueOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Bind("x", "q", "k"); err != nil {
-		t.Fatal(err)
-	}
-	c.Open(1, t0)
+	c := xqk(t, cfg)
 	p := &Publish{Exchange: []byte("x"), RoutingKey: []byte("k"), Prefix: prefix, Body: make([]byte, size)}
 	id := make([]byte, 0, 32)
 	for i := range n {

@@ -26,11 +26,15 @@ func peekReasons(c *Core, queue string) map[string]wire.RejectReason {
 	return out
 }
 
-func TestRejectReasonReachesTheDeadLetterListingAndSurvivesARestart(t *testing.T) {
+// deliverDurable publishes ids to durableTopology's queue d (durable,
+// dead-letter queue dlq, delivery limit 2) on connection 1, consumes them
+// there and returns each delivery's tag by id.
+func deliverDurable(t *testing.T, ids ...string) (*durableRig, map[string]uint64) {
+	t.Helper()
 	r := newDurableRig(t, Config{})
-	durableTopology(t, r.c) // d: durable, dead-letter queue dlq, delivery limit 2
+	durableTopology(t, r.c)
 	r.c.Open(1, t0)
-	for i, id := range []string{"plain", "why", "nacked", "limit"} {
+	for i, id := range ids {
 		r.publish(1, uint64(i+1), "ex", "dk", id)
 	}
 	r.sync()
@@ -43,9 +47,29 @@ func TestRejectReasonReachesTheDeadLetterListingAndSurvivesARestart(t *testing.T
 			tags[e.Delivery.MessageID] = e.Delivery.Tag
 		}
 	}
-	if len(tags) != 4 {
+	if len(tags) != len(ids) {
 		t.Fatalf("deliveries %v", tags)
 	}
+	return r, tags
+}
+
+// checkDLQReasons fails unless dlq holds exactly want's ids, each with its
+// reason.
+func checkDLQReasons(t *testing.T, c *Core, when string, want map[string]wire.RejectReason) {
+	t.Helper()
+	got := peekReasons(c, "dlq")
+	if len(got) != len(want) {
+		t.Fatalf("%s: dlq holds %v, want %v", when, got, want)
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s: %s has reason %v, want %v", when, id, got[id], w)
+		}
+	}
+}
+
+func TestRejectReasonReachesTheDeadLetterListingAndSurvivesARestart(t *testing.T) {
+	r, tags := deliverDurable(t, "plain", "why", "nacked", "limit")
 	mustOK := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -73,21 +97,9 @@ func TestRejectReasonReachesTheDeadLetterListingAndSurvivesARestart(t *testing.T
 	r.sync()
 	want := map[string]wire.RejectReason{"plain": wire.ReasonNone, "why": wire.ReasonNotRecipient,
 		"nacked": wire.ReasonUntrustedSender, "limit": wire.ReasonDeliveryLimit}
-	check := func(when string) {
-		t.Helper()
-		got := peekReasons(r.c, "dlq")
-		if len(got) != len(want) {
-			t.Fatalf("%s: dlq holds %v, want %v", when, got, want)
-		}
-		for id, w := range want {
-			if got[id] != w {
-				t.Fatalf("%s: %s has reason %v, want %v", when, id, got[id], w)
-			}
-		}
-	}
-	check("before the restart")
+	checkDLQReasons(t, r.c, "before the restart", want)
 	r.crash()
-	check("after the restart")
+	checkDLQReasons(t, r.c, "after the restart", want)
 	// A delivery of the dead-lettered copy carries the reason too.
 	r.c.Open(2, t0)
 	seen := map[string]wire.RejectReason{}
@@ -149,4 +161,30 @@ func TestConnectionCloseDeadLettersWithDeliveryLimit(t *testing.T) {
 		t.Fatalf("dlq reasons after the close %v, want m1 delivery-limit", got)
 	}
 	h.check()
+}
+
+// A NackDelivery with multiple and a reason gives that one reason to every
+// delivery it settles: a frame says one thing, as AMQP's multiple nack
+// applies one requeue flag to all. A client with different reasons sends
+// one Reject per delivery (the Go library always does), and each keeps its
+// own.
+func TestMultipleNackGivesItsOneReasonToEveryDelivery(t *testing.T) {
+	r, tags := deliverDurable(t, "a", "b", "c", "d", "e")
+	// d and e: one Reject each, with reasons of their own; then a multiple
+	// nack up to c covers a, b and c (d and e are settled already).
+	if err := r.c.RejectReason(1, tags["d"], wire.ReasonWrongKey, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.RejectReason(1, tags["e"], wire.ReasonNotRecipient, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.c.NackReason(1, tags["e"], true, false, wire.ReasonUntrustedSender, t0); err != nil {
+		t.Fatal(err)
+	}
+	r.sync()
+	want := map[string]wire.RejectReason{"a": wire.ReasonUntrustedSender, "b": wire.ReasonUntrustedSender,
+		"c": wire.ReasonUntrustedSender, "d": wire.ReasonWrongKey, "e": wire.ReasonNotRecipient}
+	checkDLQReasons(t, r.c, "before the restart", want)
+	r.crash()
+	checkDLQReasons(t, r.c, "after the restart", want)
 }

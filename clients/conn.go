@@ -27,9 +27,12 @@ import (
 // supervisor reconnects. When no write is in progress, a publish or a
 // consumer's acks are written at once by the calling goroutine, without
 // waiting (see writeClaimedUnlock): waking the writer goroutine would cost
-// more than the write. The reliability logic lives in the deterministic
-// engines of package engine; Conn only drives them. One mutex guards the
-// engines and the outgoing buffer; it is never held across I/O.
+// more than the write. The protocol and reliability logic lives in the
+// deterministic connection engine of package engine (engine.Conn: the
+// handshake, frame dispatch, sequence numbers and confirm mapping, prefix
+// windows, the consumer and publisher engines); Conn only drives it. One
+// mutex guards the engine, whose output buffer is the outgoing buffer; it
+// is never held across I/O.
 type Conn struct {
 	addr    string
 	opts    Options
@@ -51,11 +54,10 @@ type Conn struct {
 	nextReq   uint64
 	reqs      map[uint64]*request
 	topo      topology
-	pubs      map[*Publisher]struct{}
-	wireSeq   uint64           // next publish sequence number on the session
-	seqOwner  seqRing          // wire seq -> publisher and its engine's seq
-	cons      *engine.Consumer // every delivery of the connection
-	fields    fieldCache       // makes Deliveries cheaply, see fieldCache
+	eng       *engine.Conn                     // the protocol state; its output is the session's outgoing buffer
+	pubs      map[*engine.Publisher]*Publisher // by engine, for the engine's answers
+	cons      *engine.Consumer                 // eng.Consumer(): every delivery of the connection
+	fields    fieldCache                       // makes Deliveries cheaply, see fieldCache
 	consumers map[string]*Consumer
 	nextCTag  uint64
 	stats     ConnStats
@@ -119,26 +121,14 @@ type session struct {
 	epoch uint64
 	hb    time.Duration
 
-	// Shared prefixes, if HelloOK granted them (docs/protocol.md §5a).
-	// Both windows belong to this transport connection and die with it.
-	prefixes bool
-	// Reject reasons, if HelloOK granted them: else settlements go
-	// without (an older broker refuses the field).
-	reasons  bool
-	maxFrame int                                   // negotiated; 0: none announced
-	outPre   wire.OutboundPrefixes[*engine.Prefix] // guarded by Conn.mu
-	inPre    wire.InboundPrefixes[[]byte]          // the reader's
-
-	// Guarded by Conn.mu.
-	wbuf    []byte    // frames waiting for the writer
+	// Guarded by Conn.mu. The frames waiting for the writer are the
+	// engine's output (Conn.eng.Output) while this session is Conn.sess.
 	spare   []byte    // the writer's previous buffer, reused
-	final   bool      // Close queued: end the session once wbuf is written
+	final   bool      // Close queued: end the session once the output is written
 	writing bool      // a goroutine is writing to nc; frames queued meanwhile wait for it
-	wrote   bool      // something was written since the last heartbeat tick
 	wroteAt time.Time // when the last write ended
-	blocked bool      // the broker's memory alarm is on (blocked.go)
 
-	wake chan struct{} // cap 1: wbuf has data
+	wake chan struct{} // cap 1: the engine has output
 	done chan struct{} // closed when the session ends
 	once sync.Once
 	err  error // why it ended; read after done
@@ -192,27 +182,24 @@ func (c *Conn) writeClaimedUnlock(s *session, claimed bool) {
 		c.unlock()
 		return
 	}
-	buf := s.wbuf
-	s.wbuf, s.spare = s.spare[:0], nil
+	buf := c.eng.TakeOutput(s.spare)
+	s.spare = nil
 	c.mu.Unlock()
 	n, err := s.tw.Write(buf)
 	c.mu.Lock()
 	s.writing, s.wroteAt = false, time.Now()
-	if n > 0 {
-		s.wrote = true
-	}
-	if err == nil && n < len(buf) {
+	live := c.sess == s // else the engine's output is a newer session's
+	if live && err == nil && n < len(buf) {
 		// The kernel took part of it: the rest goes first, before the
 		// frames queued meanwhile.
-		rest := append(buf[:copy(buf, buf[n:])], s.wbuf...)
-		if cap(s.wbuf) <= maxKeptBuffer {
-			s.spare = s.wbuf[:0]
+		queued := c.eng.PutBack(buf[:copy(buf, buf[n:])])
+		if cap(queued) <= maxKeptBuffer {
+			s.spare = queued
 		}
-		s.wbuf = rest
 	} else if s.spare == nil && cap(buf) <= maxKeptBuffer {
 		s.spare = buf[:0]
 	}
-	more := len(s.wbuf) > 0 || s.final
+	more := live && (len(c.eng.Output()) > 0 || s.final)
 	c.unlock()
 	if err != nil {
 		s.fail(fmt.Errorf("write to broker: %w", err))
@@ -230,11 +217,6 @@ func (s *session) fail(err error) {
 		close(s.done)
 		_ = s.nc.Close()
 	})
-}
-
-type seqRef struct {
-	pub   *Publisher
-	local uint64
 }
 
 // globalRand draws jitter from math/rand/v2's global source: the library is
@@ -258,10 +240,23 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		closeCh:   make(chan struct{}),
 		upCh:      make(chan struct{}),
 		reqs:      make(map[uint64]*request),
-		pubs:      make(map[*Publisher]struct{}),
-		cons:      engine.NewConsumer(engine.ConsumerConfig{}),
+		pubs:      make(map[*engine.Publisher]*Publisher),
 		consumers: make(map[string]*Consumer),
 	}
+	// Confirm durability, stats cursors and reject reasons are always asked
+	// for: they cost nothing, and a broker that predates them simply does
+	// not grant them.
+	features := wire.FeatureConfirmDurability | wire.FeatureStatsCursor | wire.FeatureRejectReasons
+	if !opts.NoSharedPrefixes {
+		features |= wire.FeatureSharedPrefixes
+	}
+	c.eng = engine.NewConn(engine.ConnConfig{
+		ClientName:   opts.ClientName,
+		Heartbeat:    opts.Heartbeat,
+		MaxFrameSize: opts.MaxFrameSize,
+		Features:     features,
+	})
+	c.cons = c.eng.Consumer()
 	s, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -299,28 +294,12 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	// ctx ends without a deadline (cancelled by Close).
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	buf := wire.AppendPreamble(nil)
-	// Confirm durability, stats cursors and reject reasons are always asked
-	// for: they cost nothing, and a broker that predates them simply does
-	// not grant them.
-	features := wire.FeatureConfirmDurability | wire.FeatureStatsCursor | wire.FeatureRejectReasons
-	if !c.opts.NoSharedPrefixes {
-		features |= wire.FeatureSharedPrefixes
-	}
-	auth := c.opts.authFrame()
-	if auth != nil {
-		features |= wire.FeatureAuth
-	}
-	buf = wire.AppendHello(buf, &wire.Hello{
-		Version:      wire.ProtocolVersion,
-		ClientName:   c.opts.ClientName,
-		HeartbeatMs:  uint64(c.opts.Heartbeat / time.Millisecond),
-		MaxFrameSize: uint64(max(c.opts.MaxFrameSize, 0)),
-		Features:     features,
-	})
-	if auth != nil {
-		buf = wire.AppendAuth(buf, auth)
-	}
+	// No session is live while a handshake runs (c.sess is nil), so the
+	// engine's output holds only the handshake.
+	c.mu.Lock()
+	c.eng.Handshake(c.opts.authFrame(), time.Now())
+	buf := c.eng.TakeOutput(nil)
+	c.mu.Unlock()
 	if _, err := nc.Write(buf); err != nil {
 		return nil, fmt.Errorf("send hello: %w", err)
 	}
@@ -335,24 +314,18 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 		}
 		return nil, fmt.Errorf("read hello answer: %w (is the address a CipherMQ broker speaking the native protocol?)", err)
 	}
-	var ok wire.HelloOK
-	switch typ {
-	case wire.FrameHelloOK:
-		if err := wire.DecodeHelloOK(payload, &ok); err != nil {
-			return nil, fmt.Errorf("decode HelloOK: %w", err)
-		}
-	case wire.FrameError:
-		var e wire.Error
-		if err := wire.DecodeErrorFrame(payload, &e); err != nil {
-			return nil, fmt.Errorf("decode Error: %w", err)
-		}
-		return nil, &BrokerError{Op: "connection", Code: e.Code, Reason: e.Message}
-	case wire.FrameClose:
-		var cl wire.Close
-		if err := wire.DecodeClose(payload, &cl); err != nil {
-			return nil, fmt.Errorf("decode Close: %w", err)
-		}
-		return nil, &BrokerError{Op: "connection", Code: cl.Code, Reason: cl.Reason}
+	// The engine is up from here, but publishes and settlements wait for
+	// install: they are written only while c.sess is set.
+	c.mu.Lock()
+	ev := c.eng.Receive(typ, payload, time.Now())
+	ok := c.eng.Server()
+	c.mu.Unlock()
+	switch {
+	case ev.Kind == engine.EventReady:
+	case ev.Kind == engine.EventClosed && ev.Err == nil:
+		return nil, &BrokerError{Op: "connection", Code: ev.Code, Reason: ev.Reason}
+	case ev.Kind == engine.EventClosed:
+		return nil, ev.Err
 	default:
 		return nil, fmt.Errorf("broker answered Hello with %s instead of HelloOK", typ)
 	}
@@ -366,15 +339,12 @@ func (c *Conn) handshake(ctx context.Context, nc net.Conn) (*session, error) {
 	c.maxMessage.Store(int64(ok.MaxMessageSize))
 	c.maxFrame.Store(int64(ok.MaxFrameSize))
 	return &session{
-		nc:       nc,
-		tw:       trywrite.New(nc),
-		r:        r,
-		prefixes: features&ok.Features&wire.FeatureSharedPrefixes != 0,
-		reasons:  features&ok.Features&wire.FeatureRejectReasons != 0,
-		maxFrame: int(ok.MaxFrameSize),
-		hb:       time.Duration(ok.HeartbeatMs) * time.Millisecond,
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		nc:   nc,
+		tw:   trywrite.New(nc),
+		r:    r,
+		hb:   time.Duration(ok.HeartbeatMs) * time.Millisecond,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
 	}, nil
 }
 
@@ -392,20 +362,20 @@ func (c *Conn) install(s *session) bool {
 	c.epoch++
 	s.epoch = c.epoch
 	c.sess = s
-	c.wireSeq = 1
-	c.seqOwner.reset()
 	c.stats.Connects++
 	if c.stats.Connects > 1 {
 		c.stats.Reconnects++
 	}
-	c.cons.Connected()
+	// The engine connected its consumer and publishers at HelloOK; what it
+	// resends goes after the topology and the subscriptions.
 	c.replayTopologyLocked(s)
 	for _, cs := range c.consumers {
 		c.subscribeLocked(s, cs, nil)
 	}
-	for p := range c.pubs {
-		p.eng.Connected(now)
-		p.pumpLocked(now)
+	for _, ep := range c.eng.Publishers() {
+		if p := c.pubs[ep]; p != nil {
+			p.pumpLocked(now)
+		}
 	}
 	close(c.upCh)
 	c.unlock()
@@ -429,14 +399,10 @@ func (c *Conn) sessionEnded(s *session) {
 	}
 	c.sess = nil
 	c.upCh = make(chan struct{})
-	c.cons.Disconnected()
+	c.eng.Disconnected(now)
 	for _, cs := range c.consumers {
 		cs.dropQueuedLocked()
 	}
-	for p := range c.pubs {
-		p.eng.Disconnected(now)
-	}
-	c.seqOwner.reset()
 	for id, r := range c.reqs {
 		if r.epoch == s.epoch {
 			delete(c.reqs, id)
@@ -504,34 +470,55 @@ func (c *Conn) isClosed() bool {
 // while another goroutine holds the socket (session.writing).
 func (c *Conn) writeLoop(s *session) {
 	defer c.wg.Done()
+	// One timer at the engine's next deadline: a heartbeat when nothing
+	// else went out for an interval, and the broker's silence (the
+	// reader's deadline applies the same rule to a blocked read).
+	var beat *time.Timer
 	var tick <-chan time.Time
-	if s.hb > 0 {
-		t := time.NewTicker(s.hb)
-		defer t.Stop()
-		tick = t.C
+	c.mu.Lock()
+	if at, ok := c.eng.NextDeadline(); ok && c.sess == s {
+		beat = time.NewTimer(time.Until(at))
+		tick = beat.C
+	}
+	c.mu.Unlock()
+	if beat != nil {
+		defer beat.Stop()
 	}
 	for {
 		select {
 		case <-s.wake:
 		case <-tick:
 			c.mu.Lock()
-			if !s.wrote {
-				s.wbuf = wire.AppendHeartbeat(s.wbuf)
+			var silent error
+			if c.sess == s && c.eng.Tick(time.Now()) {
+				silent = fmt.Errorf("broker silent for %v (3 heartbeats)", 3*c.eng.Heartbeat())
 			}
-			s.wrote = false
+			if at, ok := c.eng.NextDeadline(); ok && c.sess == s {
+				beat.Reset(time.Until(at))
+			}
 			c.mu.Unlock()
+			if silent != nil {
+				s.fail(silent)
+				return
+			}
 		case <-s.done:
 			return
 		}
 		c.mu.Lock()
+		if c.sess != s {
+			// Ended (or never installed): the engine's output is not
+			// this session's.
+			c.mu.Unlock()
+			return
+		}
 		if s.writing {
 			// A publisher or consumer is writing; it wakes this loop if
 			// anything is left when it is done.
 			c.mu.Unlock()
 			continue
 		}
-		buf := s.wbuf
-		s.wbuf, s.spare = s.spare[:0], nil
+		buf := c.eng.TakeOutput(s.spare)
+		s.spare = nil
 		s.writing = len(buf) > 0
 		c.mu.Unlock()
 		if len(buf) > 0 {
@@ -543,13 +530,14 @@ func (c *Conn) writeLoop(s *session) {
 		}
 		c.mu.Lock()
 		if len(buf) > 0 {
-			s.writing, s.wrote, s.wroteAt = false, true, time.Now()
+			s.writing, s.wroteAt = false, time.Now()
 		}
 		if s.spare == nil && cap(buf) <= maxKeptBuffer {
 			s.spare = buf[:0]
 		}
-		final := s.final && len(s.wbuf) == 0
-		pending := len(s.wbuf) > 0
+		live := c.sess == s
+		final := s.final && (!live || len(c.eng.Output()) == 0)
+		pending := live && len(c.eng.Output()) > 0
 		c.mu.Unlock()
 		if final {
 			s.fail(ErrClosed)
@@ -577,7 +565,6 @@ func (c *Conn) writeTimeout(s *session) time.Duration {
 func (c *Conn) readLoop(s *session) {
 	defer c.wg.Done()
 	var armed time.Time
-	in := newInbound()
 	for {
 		if s.hb > 0 {
 			if now := time.Now(); now.Sub(armed) > s.hb/2 {
@@ -598,7 +585,7 @@ func (c *Conn) readLoop(s *session) {
 			s.fail(fmt.Errorf("read from broker: %w", err))
 			return
 		}
-		if err := c.dispatch(s, in, typ, payload); err != nil {
+		if err := c.dispatch(s, typ, payload); err != nil {
 			s.fail(err)
 			return
 		}
@@ -639,11 +626,13 @@ func (c *Conn) Close() error {
 	close(c.closeCh)
 	s := c.sess
 	if s != nil {
-		s.wbuf = wire.AppendClose(s.wbuf, &wire.Close{Code: 0, Reason: "client closing"})
+		c.eng.Queue(func(dst []byte) []byte {
+			return wire.AppendClose(dst, &wire.Close{Code: 0, Reason: "client closing"})
+		})
 		s.final = true
 	}
 	pubs := make([]*Publisher, 0, len(c.pubs))
-	for p := range c.pubs {
+	for _, p := range c.pubs {
 		pubs = append(pubs, p)
 	}
 	consumers := make([]*Consumer, 0, len(c.consumers))

@@ -206,7 +206,7 @@ func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
 		c.mu.Unlock()
 		t.Fatal("the idle socket could not be claimed")
 	}
-	s.wbuf = wire.AppendHeartbeat(s.wbuf)
+	c.eng.Queue(wire.AppendHeartbeat)
 	claimed := make(chan struct{})
 	go func() {
 		c.mu.Lock()
@@ -217,11 +217,11 @@ func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
 	eventually(t, "the caller's write started", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return len(s.wbuf) == 0 // taken by writeClaimedUnlock, which now waits for the socket's lock
+		return len(c.eng.Output()) == 0 // taken by writeClaimedUnlock, which now waits for the socket's lock
 	})
 	c.mu.Lock()
 	burst := maxKeptBuffer + 1<<20
-	s.wbuf = append(s.wbuf, make([]byte, burst)...)
+	c.eng.Queue(func(dst []byte) []byte { return append(dst, make([]byte, burst)...) })
 	c.mu.Unlock()
 
 	// End the blocking write: its deadline passes, it releases the lock,
@@ -236,7 +236,7 @@ func TestPartialWriteFromTheCallerKeepsNoOversizedSpare(t *testing.T) {
 	// on the full socket); the spare is then its queue's buffer.
 	kept := cap(s.spare)
 	if s.writing {
-		kept = max(kept, cap(s.wbuf))
+		kept = max(kept, cap(c.eng.Output()))
 	}
 	c.mu.Unlock()
 	s.fail(errors.New("test over")) // the writer goroutine would wait on the full socket
@@ -290,7 +290,7 @@ func TestCloseDuringACallersWriteSendsTheCloseFrameLast(t *testing.T) {
 			c.mu.Unlock()
 			return false
 		}
-		s.wbuf = wire.AppendHeartbeat(s.wbuf)
+		c.eng.Queue(wire.AppendHeartbeat)
 		go c.writeClaimedUnlock(s, true) // its try-write waits for the blocking write
 		return true
 	})

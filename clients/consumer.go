@@ -208,6 +208,11 @@ type Consumer struct {
 
 	settleEvery int // opts.SettleBatch or its default
 
+	// Owned by the goroutine of run: the batch slice the queue gets next
+	// (single-message handlers only), and handleEach's verdicts.
+	spare   []*Delivery
+	results []verdict
+
 	// Guarded by c.mu.
 	queue    []*Delivery
 	stopped  bool
@@ -532,8 +537,10 @@ func (cs *Consumer) run() {
 		}
 		for cs.ctx.Err() == nil {
 			c.mu.Lock()
+			// Two slices take turns: the queue fills one while the
+			// handler works through the other.
 			batch := cs.queue
-			cs.queue = nil
+			cs.queue, cs.spare = cs.spare[:0], nil
 			for _, d := range batch {
 				cs.active[d.MessageID]++
 			}
@@ -542,9 +549,11 @@ func (cs *Consumer) run() {
 				break
 			}
 			if cs.opts.BatchHandler != nil {
-				cs.handleBatch(batch)
+				cs.handleBatch(batch) // the handler may keep the slice: not reused
 			} else {
 				cs.handleEach(batch)
+				clear(batch) // pins no delivery
+				cs.spare = batch[:0]
 			}
 		}
 	}
@@ -567,7 +576,8 @@ type verdict struct {
 
 func (cs *Consumer) handleEach(batch []*Delivery) {
 	settleEvery := cs.settleEvery
-	results := make([]verdict, 0, min(settleEvery, len(batch)))
+	results := cs.results[:0]
+	defer func() { cs.results = results[:0] }()
 	start := 0
 	for i, d := range batch {
 		if cs.ctx.Err() != nil {
@@ -674,10 +684,14 @@ func (cs *Consumer) count(res engine.Result) {
 // cross-session twins: acked as duplicates if the message is now stored,
 // queued for the handler otherwise.
 func (cs *Consumer) releaseLocked(id string, res engine.Result) {
-	if cs.active[id]--; cs.active[id] > 0 {
+	if n := cs.active[id] - 1; n > 0 {
+		cs.active[id] = n
 		return
 	}
 	delete(cs.active, id)
+	if len(cs.twins) == 0 {
+		return // the usual case: no lookup by id
+	}
 	twins := cs.twins[id]
 	if len(twins) == 0 {
 		return

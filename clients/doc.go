@@ -2,11 +2,13 @@
 // broker over the native protocol that repairs itself, publishers with
 // confirms, and consumers with acknowledgements.
 //
-// The reliability logic (windows, sequence numbers, confirms, retries,
-// dedup decisions, ack batching) is not here: it lives in the deterministic
-// engines of package clients/engine, which the fault simulator drives too.
-// This package is their networked driver: sockets, goroutines, timers and
-// one mutex.
+// The protocol and reliability logic (the handshake, frame dispatch,
+// sequence numbers and confirm mapping, shared-prefix windows, windows,
+// retries, dedup decisions, ack batching) is not here: it lives in the
+// deterministic connection engine of package clients/engine (engine.Conn
+// and the publisher and consumer engines under it), which the fault
+// simulator drives too. This package is its networked driver: sockets,
+// TLS, goroutines, timers, requests and one mutex.
 //
 // # Guarantees
 //

@@ -218,10 +218,8 @@ func (c *Conn) NewPublisher(o PublisherOptions) (*Publisher, error) {
 	if c.closed {
 		return nil, fmt.Errorf("new publisher: %w", ErrClosed)
 	}
-	c.pubs[p] = struct{}{}
-	if c.sess != nil {
-		p.eng.Connected(time.Now())
-	}
+	c.pubs[p.eng] = p
+	c.eng.AddPublisher(p.eng, time.Now())
 	return p, nil
 }
 
@@ -387,18 +385,9 @@ func (p *Publisher) pumpLocked(now time.Time) {
 	p.checkDrainedLocked()
 	s := c.sess
 	if s == nil {
-		return
+		return // the engine may be up already; install pumps once the session is
 	}
-	frames := p.eng.Poll(now)
-	prefixes := p.eng.Prefixes()
-	for i := range frames {
-		f := &frames[i]
-		c.seqOwner.add(c.wireSeq, seqRef{pub: p, local: f.Seq})
-		f.Seq = c.wireSeq
-		c.wireSeq++
-		s.wbuf = s.appendPublish(s.wbuf, f, prefixes[i])
-	}
-	if len(frames) > 0 {
+	if len(c.eng.Pump(p.eng, now)) > 0 {
 		s.wakeLocked()
 	}
 	p.armTimerLocked()
@@ -522,7 +511,8 @@ func (p *Publisher) Close(ctx context.Context) error {
 func (p *Publisher) abandon(err error) int {
 	c := p.c
 	c.mu.Lock()
-	delete(c.pubs, p)
+	delete(c.pubs, p.eng)
+	c.eng.RemovePublisher(p.eng)
 	var tokens []any
 	if !p.gone {
 		// The engine keeps its entries; answers for them are ignored from
@@ -547,14 +537,4 @@ func (p *Publisher) abandon(err error) int {
 	p.timer.Stop()
 	p.once.Do(func() { close(p.stop) })
 	return len(tokens)
-}
-
-// appendPublish writes one publish (see wire.AppendPublishPrefixed).
-// Conn.mu held.
-func (s *session) appendPublish(dst []byte, f *wire.Publish, pre *engine.Prefix) []byte {
-	var w *wire.OutboundPrefixes[*engine.Prefix]
-	if s.prefixes {
-		w = &s.outPre
-	}
-	return wire.AppendPublishPrefixed(dst, w, pre, pre.Bytes(), s.maxFrame, f)
 }

@@ -100,7 +100,7 @@ func (c *Conn) sendRequestLocked(s *session, r *request, enc func(dst []byte, id
 	id := c.nextReq
 	r.epoch = s.epoch
 	c.reqs[id] = r
-	s.wbuf = enc(s.wbuf, id)
+	c.eng.Queue(func(dst []byte) []byte { return enc(dst, id) })
 	s.wakeLocked()
 	return id
 }

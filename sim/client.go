@@ -11,23 +11,46 @@ import (
 	"github.com/ciphermq/ciphermq/faults"
 )
 
-// clientHooks is what a publisher or receiver node adds to the shared
-// connection handling of clientConn.
+// clientHooks is what a node adds to the shared connection handling of
+// clientConn. It also implements eventHooks or frameHooks.
 type clientHooks interface {
 	// ready runs once the broker answered Hello on connection c.
 	ready()
-	// frame handles one frame after the handshake; the payload aliases the
-	// input buffer and is only valid during the call.
-	frame(t wire.FrameType, payload []byte)
 	// lost runs when the current connection is gone (broken, timed out,
-	// closed by the broker), before a reconnect is scheduled.
+	// closed by the broker), before a reconnect is scheduled. The engine
+	// has already disconnected.
 	lost()
 }
 
+// eventHooks is implemented by the nodes that speak the protocol through
+// the connection engine (publishers and receivers): they get what each
+// frame after the handshake meant to it.
+type eventHooks interface {
+	event(ev *engine.Event)
+}
+
+// frameHooks is implemented by the nodes that read the broker's frames
+// themselves after the engine's handshake (the hostile and load nodes,
+// which misbehave on purpose); the payload aliases the input buffer and is
+// only valid during the call.
+type frameHooks interface {
+	frame(t wire.FrameType, payload []byte)
+}
+
+// Each node gets the broker's frames one way or the other.
+var (
+	_ eventHooks = (*publisherNode)(nil)
+	_ eventHooks = (*receiverNode)(nil)
+	_ frameHooks = (*hostileNode)(nil)
+	_ frameHooks = (*loadNode)(nil)
+)
+
 // clientConn is a client node's side of its connection to the broker: dial
-// and redial with backoff, the native handshake, frame splitting through the
-// real codec, heartbeats, and failure detection. The client library's real
-// driver does the same over TCP.
+// and redial with backoff, frame splitting through the real codec, and the
+// timer of the heartbeat rule, around the client library's own
+// connection engine (engine.Conn: the handshake, frame dispatch, sequence
+// numbers and confirm mapping, prefix windows, delivery bookkeeping), which
+// the library's networked driver runs over TCP.
 type clientConn struct {
 	w     *World
 	node  faults.Node
@@ -39,21 +62,23 @@ type clientConn struct {
 	conn    *Conn
 	isReady bool
 	inbuf   []byte
-	out     []byte
+	out     []byte // the raw nodes' frames (hostile, load)
+	spare   []byte // the engine's previous output buffer, reused
 
-	// Shared prefixes (docs/protocol.md §5a): prefixes says whether this
-	// client asks for them in Hello, granted whether the broker agreed on
-	// the current connection. Both windows start empty on each connection.
+	// eng is this incarnation's connection engine. A node that needs one
+	// configured (a consumer's dedup set and prefetch, a publisher)
+	// sets it before start; start makes a plain one otherwise, and crash
+	// drops it.
+	eng *engine.Conn
+	// prefixes says whether this client asks for shared prefixes
+	// (docs/protocol.md §5a) in Hello.
 	prefixes bool
-	granted  bool
 	cov      *Coverage // the run's, for the sometimes-events seen here
-	outPre   wire.OutboundPrefixes[*engine.Prefix]
-	inPre    wire.InboundPrefixes[[]byte]
 
 	backoff   engine.Backoff
 	attempt   int
-	heartbeat time.Duration
-	lastHeard VTime
+	heartbeat time.Duration // proposed in Hello; the broker's once it answered
+	timerGen  uint64        // the pending heartbeat timer's (armTimer)
 	// gen changes whenever the connection is replaced or the process
 	// crashes, so timers of an older connection do nothing.
 	gen uint64
@@ -76,8 +101,22 @@ type clientConn struct {
 
 func (cc *clientConn) name() string { return cc.node.Name }
 
+// newEngine makes a connection engine for this client; mutate plants the
+// connection mutation of the run (publishers only).
+func (cc *clientConn) newEngine(cons engine.ConsumerConfig, mutate bool) *engine.Conn {
+	var features uint64
+	if cc.prefixes {
+		features = wire.FeatureSharedPrefixes
+	}
+	return engine.NewConn(engine.ConnConfig{ClientName: cc.node.Name, Heartbeat: cc.heartbeat,
+		Features: features, Consumer: cons, MutationConfirmOffByOne: mutate})
+}
+
 // start brings the process up and dials.
 func (cc *clientConn) start() {
+	if cc.eng == nil {
+		cc.eng = cc.newEngine(engine.ConsumerConfig{}, false)
+	}
 	cc.alive = true
 	cc.gen++
 	cc.attempt = 0
@@ -95,6 +134,7 @@ func (cc *clientConn) crash() {
 	}
 	cc.isReady = false
 	cc.inbuf = cc.inbuf[:0]
+	cc.eng = nil
 }
 
 func (cc *clientConn) dial() {
@@ -135,24 +175,11 @@ func (cc *clientConn) opened(c *Conn) {
 	cc.conn = c
 	cc.isReady = false
 	cc.inbuf = cc.inbuf[:0]
-	cc.granted = false
-	cc.outPre.Reset()
-	cc.inPre.Reset()
-	cc.lastHeard = cc.w.Now()
 	cc.connects++
 	if cc.attempt > 0 || cc.connects > 1 {
 		cc.reconnects++
 	}
-	b := append(cc.out[:0], wire.Preamble[:]...)
-	var features uint64
-	if cc.prefixes {
-		features = wire.FeatureSharedPrefixes
-	}
-	if cc.user != "" {
-		features |= wire.FeatureAuth
-	}
-	b = wire.AppendHello(b, &wire.Hello{Version: wire.ProtocolVersion, ClientName: cc.node.Name,
-		HeartbeatMs: uint64(cc.heartbeat / time.Millisecond), Features: features})
+	var auth *wire.Auth
 	if cc.user != "" {
 		password := passwordOf(cc.user)
 		cc.probing = cc.wrongFirst
@@ -160,20 +187,36 @@ func (cc *clientConn) opened(c *Conn) {
 			cc.wrongFirst = false
 			password += "-wrong"
 		}
-		b = wire.AppendAuth(b, &wire.Auth{Mechanism: "PLAIN", Response: wire.PlainResponse(cc.user, password)})
+		auth = &wire.Auth{Mechanism: "PLAIN", Response: wire.PlainResponse(cc.user, password)}
 	}
-	cc.out = b
-	cc.w.net.send(c, up, b)
+	cc.eng.Handshake(auth, cc.w.Now().Time())
+	cc.flush()
 	// The handshake has a deadline too: a Hello lost to a breaking link
 	// must not leave the client waiting for ever.
-	cc.armLiveness()
+	cc.armTimer()
 }
 
-// send writes b (whole frames) on the current connection, if any.
+// send writes b (whole frames) on the current connection, if any, after
+// what the engine has queued (through the engine: its heartbeat rule counts
+// what the node sends itself).
 func (cc *clientConn) send(b []byte) {
 	if cc.conn != nil && len(b) > 0 {
+		cc.eng.Queue(func(dst []byte) []byte { return append(dst, b...) })
+	}
+	cc.flush()
+}
+
+// flush writes the engine's output on the current connection (the link
+// copies it).
+func (cc *clientConn) flush() {
+	if cc.eng == nil || len(cc.eng.Output()) == 0 {
+		return
+	}
+	b := cc.eng.TakeOutput(cc.spare)
+	if cc.conn != nil {
 		cc.w.net.send(cc.conn, up, b)
 	}
+	cc.spare = b
 }
 
 // onBytes implements endpoint: split frames with the real codec and hand
@@ -182,7 +225,6 @@ func (cc *clientConn) onBytes(c *Conn, b []byte) {
 	if c != cc.conn || !cc.alive {
 		return
 	}
-	cc.lastHeard = cc.w.Now()
 	cc.inbuf = append(cc.inbuf, b...)
 	off := 0
 	for off < len(cc.inbuf) && cc.conn == c {
@@ -210,18 +252,15 @@ func (cc *clientConn) onBytes(c *Conn, b []byte) {
 }
 
 func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
-	switch t {
-	case wire.FrameHeartbeat:
+	w := cc.w
+	ev := cc.eng.Receive(t, payload, w.Now().Time())
+	if t == wire.FrameError && ev.Err == nil && ev.Kind != engine.EventIgnored {
+		w.trace.begin(w.Now(), cc.name()).word("error").num("req", ev.ReqID).num("code", uint64(ev.Code)).end()
+	}
+	switch ev.Kind {
+	case engine.EventIgnored:
 		return
-	case wire.FrameHelloOK:
-		var ok wire.HelloOK
-		if err := wire.DecodeHelloOK(payload, &ok); err != nil {
-			cc.drop("bad HelloOK")
-			return
-		}
-		if cc.isReady {
-			return // a duplicated datagram
-		}
+	case engine.EventReady:
 		cc.isReady = true
 		cc.attempt = 0
 		if cc.user != "" {
@@ -231,47 +270,45 @@ func (cc *clientConn) handle(t wire.FrameType, payload []byte) {
 			}
 			cc.cov.AuthPlain++
 		}
-		cc.granted = ok.Features&wire.FeatureSharedPrefixes != 0
-		if ok.HeartbeatMs > 0 {
-			cc.heartbeat = time.Duration(ok.HeartbeatMs) * time.Millisecond
+		if hb := cc.eng.Heartbeat(); hb > 0 {
+			cc.heartbeat = hb
 		}
-		cc.w.trace.begin(cc.w.Now(), cc.name()).word("ready").num("conn", uint64(cc.conn.ID)).end()
+		w.trace.begin(w.Now(), cc.name()).word("ready").num("conn", uint64(cc.conn.ID)).end()
 		cc.hooks.ready()
-		cc.armHeartbeat()
-	case wire.FramePrefix:
-		var f wire.Prefix
-		if err := wire.DecodePrefix(payload, &f); err != nil || !cc.granted {
-			cc.drop("bad Prefix")
-			return
-		}
-		if err := cc.inPre.Define(f.ID, append([]byte(nil), f.Bytes...)); err != nil {
-			cc.brokerViolated("bad-prefix", err)
-			return
-		}
-		if f.ID > wire.PrefixWindow {
-			cc.cov.PrefixEvicted++ // the broker's window pushed id-32 out
-		}
-	case wire.FrameClose:
-		cc.drop("closed by broker")
-	case wire.FrameError:
-		var e wire.Error
-		_ = wire.DecodeErrorFrame(payload, &e)
-		cc.w.trace.begin(cc.w.Now(), cc.name()).word("error").num("req", e.ReqID).num("code", uint64(e.Code)).end()
-		if e.ReqID == 0 {
+		cc.armTimer() // the broker's interval
+	case engine.EventClosed:
+		switch {
+		case ev.Violation && t == wire.FramePrefix:
+			cc.brokerViolated("bad-prefix", ev.Err)
+		case ev.Violation:
+			cc.brokerViolated("bad-prefix-ref", ev.Err)
+		case ev.Err != nil:
+			w.trace.begin(w.Now(), cc.name()).word("bad-frame").str("err", ev.Err.Error()).end()
+			cc.drop("malformed frame")
+		case t == wire.FrameError:
 			if !cc.isReady && cc.user != "" {
-				cc.authRefused(e.Code)
+				cc.authRefused(ev.Code)
 			}
 			cc.drop("connection error from broker")
-			return
+		default:
+			cc.drop("closed by broker")
 		}
-		if cc.isReady {
-			cc.hooks.frame(t, payload)
+		return
+	case engine.EventPrefix:
+		if ev.PrefixID > wire.PrefixWindow {
+			cc.cov.PrefixEvicted++ // the broker's window pushed id-32 out
 		}
+	case engine.EventUnexpected:
+		w.trace.begin(w.Now(), cc.name()).word("unexpected-frame").str("type", t.String()).end()
 	default:
-		if cc.isReady {
-			cc.hooks.frame(t, payload)
+		switch h := cc.hooks.(type) {
+		case eventHooks:
+			h.event(&ev)
+		case frameHooks:
+			h.frame(t, payload)
 		}
 	}
+	cc.flush()
 }
 
 // onBroken implements endpoint.
@@ -304,38 +341,36 @@ func (cc *clientConn) brokerViolated(what string, err error) {
 func (cc *clientConn) lost() {
 	cc.isReady = false
 	cc.inbuf = cc.inbuf[:0]
+	if cc.eng != nil {
+		cc.eng.Disconnected(cc.w.Now().Time())
+	}
 	cc.hooks.lost()
 	cc.redial()
 }
 
-// armHeartbeat sends a heartbeat every interval while the connection lives.
-func (cc *clientConn) armHeartbeat() {
-	gen, c := cc.gen, cc.conn
-	cc.w.after(cc.heartbeat, func() {
-		if gen != cc.gen || c != cc.conn || !cc.alive {
+// armTimer runs the engine's heartbeat rule at its next deadline while the
+// connection lives: a heartbeat in each interval nothing else went out, and
+// the broker declared dead after three silent intervals (the handshake
+// included), which is how a client notices a one-way partition on a link
+// that does not break by itself. Arming again replaces the pending timer.
+func (cc *clientConn) armTimer() {
+	at, ok := cc.eng.NextDeadline()
+	if !ok {
+		return
+	}
+	cc.timerGen++
+	gen, tgen, c := cc.gen, cc.timerGen, cc.conn
+	cc.w.sched.at(FromTime(at), func() {
+		if gen != cc.gen || tgen != cc.timerGen || c != cc.conn || !cc.alive {
 			return
 		}
-		cc.out = wire.AppendHeartbeat(cc.out[:0])
-		cc.send(cc.out)
-		cc.armHeartbeat()
-	})
-}
-
-// armLiveness declares the broker dead after three silent heartbeat
-// intervals (the protocol's rule), which is how a client notices a one-way
-// partition on a link that does not break by itself.
-func (cc *clientConn) armLiveness() {
-	gen, c := cc.gen, cc.conn
-	cc.w.after(cc.heartbeat, func() {
-		if gen != cc.gen || c != cc.conn || !cc.alive {
-			return
-		}
-		if cc.w.Now().Sub(cc.lastHeard) >= 3*cc.heartbeat {
+		if cc.eng.Tick(cc.w.Now().Time()) {
 			cc.w.trace.begin(cc.w.Now(), cc.name()).word("broker-silent").num("conn", uint64(c.ID)).end()
 			cc.drop("heartbeat timeout")
 			return
 		}
-		cc.armLiveness()
+		cc.flush()
+		cc.armTimer()
 	})
 }
 

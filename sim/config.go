@@ -278,6 +278,12 @@ type Mutations struct {
 	// newest message of each queue (persistence and replay; Report.Lost,
 	// durable copies are never excused).
 	RestoreDropsNewest bool
+	// ConnConfirmOffByOne: the publishers' connection engines
+	// (engine.Conn, the client library's own) map each Confirm one
+	// sequence number too far, so a publish the broker did not confirm
+	// (refused, or lost with its connection) is reported confirmed
+	// (Report.Lost).
+	ConnConfirmOffByOne bool
 }
 
 // Calm is a fault-free plan: perfect TCP links, no crashes.

@@ -17,7 +17,9 @@
 //
 // The simulator never re-implements what it tests. The broker node is the
 // real broker core plus one real protocol session per connection; the
-// publisher and receiver nodes run the real client engines, and the receiver
+// publisher and receiver nodes run the real client engines (engine.Conn, the
+// client library's own connection engine, with its publisher and consumer
+// engines), and the receiver
 // keeps its output in the real store over a simulated Disk. Every byte
 // between nodes is produced and parsed by the real codecs of broker/wire,
 // carried by a Link:

@@ -52,6 +52,10 @@ func TestCheckersCatchEveryMutation(t *testing.T) {
 		// (ackstyle.go) count as dead-lettered only once drained.
 		{"dead letters dropped", Mutations{DeadLetterDrops: true},
 			func(r Result) bool { return len(r.Report.Lost) > 0 }},
+		// The client's own connection engine (engine.Conn, which the
+		// library runs too) confirms one publish too many per Confirm.
+		{"client confirm mapping off by one", Mutations{ConnConfirmOffByOne: true},
+			func(r Result) bool { return len(r.Report.Lost) > 0 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,8 +29,8 @@ type plannedMessage struct {
 	poison bool
 }
 
-// publisherNode runs the real publisher engine and the real envelope sealer
-// behind a clientConn.
+// publisherNode runs the real publisher engine, attached to its clientConn's
+// connection engine, and the real envelope sealer.
 type publisherNode struct {
 	cc clientConn
 	st *runState
@@ -50,7 +50,6 @@ type publisherNode struct {
 	// added lists the ids given to the current engine, in order, so a crash
 	// can name what was still pending without iterating a map.
 	added  []string
-	out    []byte
 	wakeAt VTime
 	wakeOn bool
 
@@ -81,6 +80,8 @@ func (p *publisherNode) start() {
 	if err != nil {
 		panic(fmt.Sprintf("sim: publisher %s: build sealer: %v", p.name(), err))
 	}
+	p.cc.eng = p.cc.newEngine(engine.ConsumerConfig{}, p.st.mut.ConnConfirmOffByOne)
+	p.cc.eng.AddPublisher(p.eng, w.Now().Time())
 	p.sealer = s
 	p.prefix, p.prefixOf = nil, nil
 	p.added = p.added[:0]
@@ -171,30 +172,21 @@ func (p *publisherNode) publishNext() {
 	p.scheduleNext()
 }
 
-// pump sends what the engine wants sent and re-arms its timer.
+// pump has the connection engine send what the publisher engine wants sent
+// (numbered in the connection's sequence) and re-arms its timer.
 func (p *publisherNode) pump() {
 	w := p.cc.w
 	if p.eng == nil {
 		return
 	}
-	frames := p.eng.Poll(w.Now().Time())
-	prefixes := p.eng.Prefixes()
-	if len(frames) > 0 && p.cc.conn != nil {
-		b := p.out[:0]
-		var win *wire.OutboundPrefixes[*engine.Prefix]
-		if p.cc.granted {
-			win = &p.cc.outPre
-		}
-		before := p.cc.outPre.Evictions
-		for i := range frames {
-			b = wire.AppendPublishPrefixed(b, win, prefixes[i], prefixes[i].Bytes(), 0, &frames[i])
-			w.trace.begin(w.Now(), p.name()).word("send-publish").num("seq", frames[i].Seq).
-				bytesWord(frames[i].MessageID).end()
-		}
-		p.out = b
-		p.st.cov.PrefixEvicted += p.cc.outPre.Evictions - before
-		p.cc.send(b)
+	before := p.cc.eng.PrefixEvictions()
+	frames := p.cc.eng.Pump(p.eng, w.Now().Time())
+	for i := range frames {
+		w.trace.begin(w.Now(), p.name()).word("send-publish").num("seq", frames[i].Seq).
+			bytesWord(frames[i].MessageID).end()
 	}
+	p.st.cov.PrefixEvicted += p.cc.eng.PrefixEvictions() - before
+	p.cc.flush()
 	p.collect()
 	p.arm()
 }
@@ -231,9 +223,8 @@ func (p *publisherNode) collect() {
 	}
 }
 
-// ready, frame and lost implement clientHooks.
+// ready, event and lost implement clientHooks and eventHooks.
 func (p *publisherNode) ready() {
-	p.eng.Connected(p.cc.w.Now().Time())
 	before := p.eng.Stats().Resent
 	p.pump()
 	if p.eng.Stats().Resent > before {
@@ -241,47 +232,27 @@ func (p *publisherNode) ready() {
 	}
 }
 
-func (p *publisherNode) frame(t wire.FrameType, payload []byte) {
+// event traces the broker's answers; the connection engine has handed them
+// to the publisher engine already.
+func (p *publisherNode) event(ev *engine.Event) {
 	w := p.cc.w
-	switch t {
-	case wire.FrameConfirm:
-		var c wire.Confirm
-		if err := wire.DecodeConfirm(payload, &c); err != nil {
-			p.cc.drop("bad Confirm")
-			return
-		}
-		w.trace.begin(w.Now(), p.name()).word("confirm").num("first", c.First).num("last", c.Last).end()
-		p.eng.HandleConfirm(c)
-	case wire.FrameConfirmDup:
-		var c wire.ConfirmDup
-		if err := wire.DecodeConfirmDup(payload, &c); err != nil {
-			p.cc.drop("bad ConfirmDup")
-			return
-		}
-		w.trace.begin(w.Now(), p.name()).word("confirm-dup").num("seq", c.Seq).end()
+	switch {
+	case ev.Kind == engine.EventAnswered && ev.Type == wire.FrameConfirm:
+		w.trace.begin(w.Now(), p.name()).word("confirm").num("first", ev.First).num("last", ev.Last).end()
+	case ev.Kind == engine.EventAnswered && ev.Type == wire.FrameConfirmDup:
+		w.trace.begin(w.Now(), p.name()).word("confirm-dup").num("seq", ev.First).end()
 		p.st.cov.DedupHitBroker++
-		p.eng.HandleConfirmDup(c)
-	case wire.FrameNack:
-		var n wire.Nack
-		if err := wire.DecodeNack(payload, &n); err != nil {
-			p.cc.drop("bad Nack")
-			return
-		}
-		w.trace.begin(w.Now(), p.name()).word("nack").num("seq", n.Seq).num("code", uint64(n.Code)).end()
-		p.eng.HandleNack(n)
+	case ev.Kind == engine.EventAnswered && ev.Type == wire.FrameNack:
+		w.trace.begin(w.Now(), p.name()).word("nack").num("seq", ev.First).num("code", uint64(ev.Code)).end()
 	default:
-		w.trace.begin(w.Now(), p.name()).word("unexpected-frame").str("type", t.String()).end()
+		w.trace.begin(w.Now(), p.name()).word("unexpected-frame").str("type", ev.Type.String()).end()
 		return
 	}
 	p.pump()
 }
 
-func (p *publisherNode) lost() {
-	if p.eng == nil {
-		return
-	}
-	p.eng.Disconnected(p.cc.w.Now().Time())
-}
+// lost: the connection engine has taken back what was in flight.
+func (p *publisherNode) lost() {}
 
 // digestOf names a plaintext in traces and histories.
 func digestOf(b []byte) string {

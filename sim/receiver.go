@@ -24,7 +24,8 @@ var discardLogger = slog.New(slog.DiscardHandler)
 // storeFile is the receiver's output file name on its simulated disk.
 const storeFile = "received.jsonl"
 
-// receiverNode runs the real consumer engine and the real receiver core
+// receiverNode runs the real consumer engine (its clientConn's connection
+// engine's) and the real receiver core
 // (envelope opener + store, one fsync per batch) over a simulated Disk.
 // Deliveries that arrive at the same virtual instant form one batch.
 type receiverNode struct {
@@ -112,7 +113,8 @@ func (r *receiverNode) start() {
 	if r.alsoDLQ {
 		prefetch *= 1 + len(r.st.topo.deadLetterQueues())
 	}
-	r.eng = engine.NewConsumer(engine.ConsumerConfig{Seen: seen, Prefetch: prefetch})
+	r.cc.eng = r.cc.newEngine(engine.ConsumerConfig{Seen: seen, Prefetch: prefetch}, false)
+	r.eng = r.cc.eng.Consumer()
 	r.batch, r.inputs = r.batch[:0], r.inputs[:0]
 	r.flushArmed = false
 	w.trace.begin(w.Now(), r.name()).word("start").num("stored", uint64(s.Len())).end()
@@ -174,7 +176,6 @@ func (r *receiverNode) crash() {
 
 // ready implements clientHooks: register the consumers.
 func (r *receiverNode) ready() {
-	r.eng.Connected()
 	r.consumes = r.consumes[:0]
 	r.consumes = append(r.consumes, consumeState{queue: r.queue})
 	if r.alsoDLQ {
@@ -237,11 +238,9 @@ func (r *receiverNode) consumeAnswered(req uint64) {
 	}
 }
 
-// lost implements clientHooks.
+// lost implements clientHooks: the connection engine has forgotten the
+// connection's deliveries.
 func (r *receiverNode) lost() {
-	if r.eng != nil {
-		r.eng.Disconnected()
-	}
 	// Deliveries of the dead connection cannot be acked any more (the
 	// broker requeues them); a batch not yet processed is dropped.
 	r.batch = r.batch[:0]
@@ -249,54 +248,31 @@ func (r *receiverNode) lost() {
 	r.inputs = r.inputs[:0]
 }
 
-// frame implements clientHooks.
-func (r *receiverNode) frame(t wire.FrameType, payload []byte) {
+// event implements eventHooks.
+func (r *receiverNode) event(ev *engine.Event) {
 	w := r.cc.w
-	switch t {
-	case wire.FrameDeliver:
-		var d wire.Deliver
-		if err := wire.DecodeDeliver(payload, &d); err != nil {
-			r.cc.drop("bad Deliver")
-			return
+	switch ev.Kind {
+	case engine.EventDeliver:
+		d := ev.Deliver
+		if ev.Type == wire.FrameDeliverRef {
+			// The logical body, prefix ‖ rest, as the client library builds it.
+			d.Body = append(append(make([]byte, 0, len(ev.Prefix)+len(d.Body)), ev.Prefix...), d.Body...)
+			r.st.cov.PrefixedDelivery++
 		}
-		r.deliver(&d)
+		r.deliver(d)
 		r.scheduleFlush()
-	case wire.FrameDeliverRef:
-		var d wire.DeliverRef
-		if err := wire.DecodeDeliverRef(payload, &d); err != nil || !r.cc.granted {
-			r.cc.drop("bad DeliverRef")
-			return
+	case engine.EventAckRefused:
+		r.st.cov.StaleAckRefused++
+		w.trace.begin(w.Now(), r.name()).word("ack-refused").num("tag", ev.DeliveryTag).end()
+	case engine.EventReply:
+		switch {
+		case ev.Type == wire.FrameConsumeOK:
+			r.consumeAnswered(ev.ReqID)
+		case ev.Type == wire.FrameError && ev.Code == uint16(broker.CodeInUse):
+			r.consumeAnswered(ev.ReqID)
 		}
-		pre, err := r.cc.inPre.Lookup(d.PrefixID)
-		if err != nil {
-			r.cc.brokerViolated("bad-prefix-ref", err)
-			return
-		}
-		// The logical body, prefix ‖ rest, as the client library builds it.
-		d.Deliver.Body = append(append(make([]byte, 0, len(pre)+len(d.Deliver.Body)), pre...), d.Deliver.Body...)
-		r.st.cov.PrefixedDelivery++
-		r.deliver(&d.Deliver)
-		r.scheduleFlush()
-	case wire.FrameAckRefused:
-		var a wire.AckRefused
-		if err := wire.DecodeAckRefused(payload, &a); err == nil {
-			r.eng.HandleAckRefused(a)
-			r.st.cov.StaleAckRefused++
-			w.trace.begin(w.Now(), r.name()).word("ack-refused").num("tag", a.DeliveryTag).end()
-		}
-	case wire.FrameConsumeOK:
-		var ok wire.ConsumeOK
-		if err := wire.DecodeConsumeOK(payload, &ok); err == nil {
-			r.consumeAnswered(ok.ReqID)
-		}
-	case wire.FrameError:
-		var e wire.Error
-		if err := wire.DecodeErrorFrame(payload, &e); err == nil && e.Code == uint16(broker.CodeInUse) {
-			r.consumeAnswered(e.ReqID)
-		}
-	case wire.FrameOK:
 	default:
-		w.trace.begin(w.Now(), r.name()).word("unexpected-frame").str("type", t.String()).end()
+		w.trace.begin(w.Now(), r.name()).word("unexpected-frame").str("type", ev.Type.String()).end()
 	}
 }
 
@@ -428,26 +404,21 @@ func (r *receiverNode) sendSettlements() {
 	if r.eng == nil {
 		return
 	}
-	b := r.out[:0]
-	for _, s := range r.eng.Poll() {
+	for _, s := range r.cc.eng.FlushSettlements() {
 		switch s.Kind {
 		case engine.SettleAck:
-			b = wire.AppendAck(b, &wire.Ack{DeliveryTag: s.DeliveryTag, Multiple: s.Multiple})
 			tr := r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("ack").num("tag", s.DeliveryTag)
 			if s.Multiple {
 				tr.word("multiple")
 			}
 			tr.end()
 		case engine.SettleNack:
-			b = wire.AppendNackDelivery(b, &wire.NackDelivery{DeliveryTag: s.DeliveryTag, Requeue: true})
 			r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("nack").num("tag", s.DeliveryTag).end()
 		case engine.SettleReject:
-			b = wire.AppendReject(b, &wire.Reject{DeliveryTag: s.DeliveryTag})
 			r.cc.w.trace.begin(r.cc.w.Now(), r.name()).word("reject").num("tag", s.DeliveryTag).end()
 		}
 	}
-	r.out = b
-	r.cc.send(b)
+	r.cc.flush()
 }
 
 // failStop handles a store failure the way the receiver core asks: after a

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
+	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/audit"
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients/envelope"
@@ -426,9 +427,23 @@ func (h *Handler) queueBindings(w http.ResponseWriter, r *http.Request, u *user)
 	writeJSON(w, http.StatusOK, out)
 }
 
+// permitted applies the protocol's operation table (docs/security.md) to an
+// administrator's change of a queue: the tag lets it use the management
+// API, its permissions on the vhost still decide which queues it may
+// change. A refusal is 403 with the protocol's reason and changes nothing.
+func (h *Handler) permitted(w http.ResponseWriter, r *http.Request, u *user, check func(*access.Identity, string) *broker.Error) bool {
+	id := u.ids[r.PathValue("vhost")]
+	if e := check(id, r.PathValue("name")); e != nil {
+		audit.Log(h.log, slog.LevelWarn, audit.AccessRefused, "management action refused: "+e.Msg, "remote", r.RemoteAddr, "user", u.name, "path", r.URL.Path)
+		writeError(w, http.StatusForbidden, "access_refused", e.Msg)
+		return false
+	}
+	return true
+}
+
 func (h *Handler) deleteQueue(w http.ResponseWriter, r *http.Request, u *user) {
 	qname, ok := queueName(w, r, u)
-	if !ok {
+	if !ok || !h.permitted(w, r, u, (*access.Identity).DeleteQueue) {
 		return
 	}
 	var n int
@@ -445,7 +460,7 @@ func (h *Handler) deleteQueue(w http.ResponseWriter, r *http.Request, u *user) {
 
 func (h *Handler) purgeQueue(w http.ResponseWriter, r *http.Request, u *user) {
 	qname, ok := queueName(w, r, u)
-	if !ok {
+	if !ok || !h.permitted(w, r, u, (*access.Identity).Purge) {
 		return
 	}
 	var n int

@@ -30,6 +30,8 @@ var testUsers = []mgmttest.User{
 	{Name: "notag", Password: "notag-pw", Permissions: map[string]access.Permissions{"/": mgmttest.AllPermissions}},
 	// mgr sees only what it may read: the orders queues.
 	{Name: "mgr", Password: "mgr-pw", Tags: []string{access.TagManagement}, Permissions: map[string]access.Permissions{"/": {Read: "orders.*"}}},
+	// narrow is an administrator whose permissions cover other queues only.
+	{Name: "narrow", Password: "narrow-pw", Tags: []string{access.TagAdministrator}, Permissions: map[string]access.Permissions{"/": {Configure: "tmp-.*", Read: "tmp-.*"}}},
 }
 
 // call performs one request and decodes a JSON answer into out (if not nil).
@@ -235,6 +237,29 @@ func TestAPIEndpoints(t *testing.T) {
 				body = map[string]int{}
 			}
 			wantStatus(t, call(t, b, "mon", rq.m, rq.p, body, nil), 403)
+		}
+		// An administrator still needs the operation table's permission
+		// on the queue (purge: read; delete: configure), as over the
+		// protocols; a refusal names it and changes nothing.
+		before, _ := queueStat(b, "orders.dlq")
+		for _, rq := range []struct{ m, p, want string }{
+			{"DELETE", "/api/queues/%2F/orders.dlq/contents", `may not purge queue "orders.dlq" in vhost "/" (read permission)`},
+			{"DELETE", "/api/queues/%2F/orders", `may not delete queue "orders" in vhost "/" (configure permission)`},
+		} {
+			var e struct{ Error, Reason string }
+			wantStatus(t, call(t, b, "narrow", rq.m, rq.p, nil, &e), 403)
+			if e.Error != "access_refused" || !strings.Contains(e.Reason, rq.want) {
+				t.Fatalf("%s %s as narrow: %+v, want access_refused naming %q", rq.m, rq.p, e, rq.want)
+			}
+		}
+		if after, _ := queueStat(b, "orders.dlq"); after.Ready != before.Ready || before.Ready == 0 {
+			t.Fatalf("orders.dlq after the refused purge: %+v, before %+v", after, before)
+		}
+		if _, ok := queueStat(b, "orders"); !ok {
+			t.Fatal("orders is gone after the refused delete")
+		}
+		if !audit.find("management action refused: access refused") {
+			t.Fatal("no audit record of the permission refusal")
 		}
 		if !audit.find("management action refused: not an administrator audit=true") {
 			t.Fatal("no audit record of the refused action")

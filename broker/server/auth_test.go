@@ -331,3 +331,47 @@ func TestAuthInFlightPerSourceIsBounded(t *testing.T) {
 		t.Fatal("a login after one finished refused")
 	}
 }
+
+// BenchmarkLoginFailure times failed PLAIN logins end to end (dial, Hello,
+// Auth, the Error frame) against production-cost hashes
+// (access.DefaultArgon2Params), alternating an unknown user and a known user
+// with a wrong password so that both see the same machine load; it reports
+// the mean of each (ms/unknown-user, ms/wrong-password), which should be
+// equal: an unknown user is verified against a dummy hash with the default
+// parameters. Figures only (docs/security.md):
+// go test -run '^$' -bench LoginFailure -benchtime 20x -count 5 ./broker/server/
+func BenchmarkLoginFailure(b *testing.B) {
+	cfg := authConfig()
+	cfg.Auth.AuthFailureLimit = 1 << 30 // measure the verification, not the throttle
+	cfg.Auth.UsersFile = writeUsers(b, access.User{Name: "alice", PasswordHash: hashFor(b, "alice-pw", access.DefaultArgon2Params), Permissions: allOn("/")})
+	_, addr := startServer(b, cfg)
+	login := func(user string) time.Duration {
+		start := time.Now()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		cl := &nativeClient{t: b, nc: nc, r: wire.NewReader(nc, 0)}
+		in := wire.AppendHello(wire.AppendPreamble(nil), &wire.Hello{Version: wire.ProtocolVersion, ClientName: "bench", Features: wire.FeatureAuth})
+		cl.send(wire.AppendAuth(in, plain(user, "wrong-pw")))
+		if e, ok := cl.next().(*wire.Error); !ok || e.Code != uint16(broker.CodeAuthFailed) {
+			b.Fatalf("login as %s answered %#v, want code 600", user, e)
+		}
+		return time.Since(start)
+	}
+	var unknown, wrong time.Duration
+	n := 0
+	for b.Loop() {
+		if n%2 == 0 {
+			unknown += login("mallory")
+			wrong += login("alice")
+		} else {
+			wrong += login("alice")
+			unknown += login("mallory")
+		}
+		n++
+	}
+	b.ReportMetric(float64(unknown.Microseconds())/1000/float64(n), "ms/unknown-user")
+	b.ReportMetric(float64(wrong.Microseconds())/1000/float64(n), "ms/wrong-password")
+}

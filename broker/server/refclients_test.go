@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -84,13 +85,15 @@ func (r *refReceiver) run(addr string, stop <-chan struct{}, noAck bool) (string
 			}
 		}()
 	}
+	// stop may close the socket at any moment, here too: an error after it
+	// is the test's own shutdown (stoppedOr), never a receiver failure.
 	if _, err := nc.Write([]byte("consume default_queue\n")); err != nil {
-		return "", err
+		return "", stoppedOr(stop, err)
 	}
 	buf := make([]byte, 1024)
 	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := nc.Read(buf); err != nil { // the subscription reply, discarded
-		return "", err
+		return "", stoppedOr(stop, err)
 	}
 	for {
 		select {
@@ -105,12 +108,7 @@ func (r *refReceiver) run(addr string, stop <-chan struct{}, noAck bool) (string
 			continue
 		}
 		if err != nil {
-			select {
-			case <-stop:
-				return "", nil
-			default:
-			}
-			return "", err
+			return "", stoppedOr(stop, err)
 		}
 		id, ok := r.parsePush(string(buf[:n]))
 		if !ok {
@@ -195,7 +193,7 @@ func (r *refReceiver) ackConfirmed(raw, id string) bool {
 // example by timing out while waiting for messages it lost).
 func (r *refReceiver) explainOnFailure(t *testing.T, want []string) {
 	if t.Failed() {
-		for _, p := range r.problems(want) {
+		for _, p := range r.problems(want, false) {
 			t.Log(p)
 		}
 	}
@@ -216,19 +214,55 @@ func (r *refReceiver) count() int {
 // check fails the test on every problem reported by problems.
 func (r *refReceiver) check(t *testing.T, want []string) {
 	t.Helper()
-	for _, p := range r.problems(want) {
+	for _, p := range r.problems(want, false) {
 		t.Error(p)
 	}
 }
 
+// checkRecovered is check for a live run, where a push may ride along with
+// the previous reply in one read after all: the pacing gap is measured from
+// the broker's write, and a receiver not scheduled for longer than the gap
+// (a loaded machine, -race) reads both at once. Receiver.py then drops the
+// push without acking it, and the broker pushes it again after the text
+// ack timeout. Such a chunk is no loss when every message in it was
+// processed later; it is logged.
+func (r *refReceiver) checkRecovered(t *testing.T, want []string) {
+	t.Helper()
+	for _, p := range r.problems(want, true) {
+		t.Error(p)
+	}
+}
+
+// pushedIDs returns the message ids of the pushes in a chunk.
+var pushedIDs = regexp.MustCompile(`Message: (\S+) `)
+
 // problems lists lost, unknown or discarded chunks and any difference
-// between the processed set and want.
-func (r *refReceiver) problems(want []string) []string {
+// between the processed set and want. With recovered, a lost chunk whose
+// every push was processed later is not a problem.
+func (r *refReceiver) problems(want []string, recovered bool) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
-	if len(r.lost)+len(r.unknown)+len(r.unexpAck) > 0 {
-		out = append(out, fmt.Sprintf("reference receiver lost data: lost=%q unknown=%q discarded=%q", r.lost, r.unknown, r.unexpAck))
+	lost := r.lost
+	if recovered {
+		processed := map[string]bool{}
+		for _, id := range r.processed {
+			processed[id] = true
+		}
+		lost = nil
+		for _, chunk := range r.lost {
+			ms := pushedIDs.FindAllStringSubmatch(chunk, -1)
+			ok := len(ms) > 0
+			for _, m := range ms {
+				ok = ok && processed[m[1]]
+			}
+			if !ok {
+				lost = append(lost, chunk)
+			}
+		}
+	}
+	if len(lost)+len(r.unknown)+len(r.unexpAck) > 0 {
+		out = append(out, fmt.Sprintf("reference receiver lost data: lost=%q unknown=%q discarded=%q", lost, r.unknown, r.unexpAck))
 	}
 	got := map[string]bool{}
 	for _, id := range r.processed {
@@ -253,8 +287,25 @@ func ids(prefix string, n int) []string {
 	return out
 }
 
+// refConfig is testConfig for the reference receiver's runs: a push read
+// together with the previous reply is dropped unacked, as Receiver.py does
+// (see checkRecovered), and comes back after this ack timeout (2 s: well
+// above an ack's round trip, well below the tests' wait).
+func refConfig() Config {
+	cfg := testConfig()
+	cfg.TextAckTimeout = 2 * time.Second
+	return cfg
+}
+
+// logRecovered logs the pushes the receiver dropped and got again.
+func (r *refReceiver) logRecovered(t *testing.T) {
+	if len(r.lost) > 0 {
+		t.Logf("%d push(es) read together with a reply and pushed again after the ack timeout: %q", len(r.lost), r.lost)
+	}
+}
+
 func TestReferenceClientsBacklogBeforeSubscribe(t *testing.T) {
-	srv, addr := startServer(t, testConfig())
+	srv, addr := startServer(t, refConfig())
 	want := ids("backlog", 25)
 	for _, id := range want {
 		if err := refSend(addr, id); err != nil {
@@ -267,19 +318,20 @@ func TestReferenceClientsBacklogBeforeSubscribe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := r.run(addr, stop, false); done <- err }()
 	eventually(t, "the backlog to be processed", func() bool { return r.count() >= len(want) })
-	eventually(t, "the last ack to land", func() bool { return queueOf(srv, "default_queue").Acked == uint64(len(want)) })
+	eventually(t, "the last ack to land", func() bool { return queueOf(srv, "default_queue").Acked >= uint64(len(want)) })
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatalf("receiver: %v", err)
 	}
-	r.check(t, want)
+	r.logRecovered(t)
+	r.checkRecovered(t, want)
 	if r.dups != 0 {
 		t.Errorf("%d duplicate deliveries without any fault", r.dups)
 	}
 }
 
 func TestReferenceClientsWhileRunning(t *testing.T) {
-	srv, addr := startServer(t, testConfig())
+	srv, addr := startServer(t, refConfig())
 	r := newRefReceiver()
 	stop := make(chan struct{})
 	done := make(chan error, 1)
@@ -301,12 +353,33 @@ func TestReferenceClientsWhileRunning(t *testing.T) {
 		}
 	}
 	eventually(t, "all messages processed", func() bool { return r.count() >= len(want) })
-	eventually(t, "the last ack to land", func() bool { return queueOf(srv, "default_queue").Acked == uint64(len(want)) })
+	eventually(t, "the last ack to land", func() bool { return queueOf(srv, "default_queue").Acked >= uint64(len(want)) })
 	close(stop)
 	if err := <-done; err != nil {
 		t.Fatalf("receiver: %v", err)
 	}
-	r.check(t, want)
+	r.logRecovered(t)
+	r.checkRecovered(t, want)
+}
+
+// TestCheckRecoveredFailsOnAPushNeverProcessed: checkRecovered excuses a
+// dropped push only when its message was processed later.
+func TestCheckRecoveredFailsOnAPushNeverProcessed(t *testing.T) {
+	r := newRefReceiver()
+	if _, ok := r.parsePush("Message: a " + envelope("a") + "\nMessage: b " + envelope("b") + "\n"); ok {
+		t.Fatal("two pushes in one chunk parsed as one")
+	}
+	r.processed = []string{"a"}
+	if got := r.problems([]string{"a", "b"}, true); len(got) == 0 || !strings.Contains(got[0], "lost data") {
+		t.Fatalf("b was never processed, problems %q", got)
+	}
+	r.processed = []string{"a", "b"}
+	if got := r.problems([]string{"a", "b"}, true); len(got) != 0 {
+		t.Fatalf("both processed later, problems %q", got)
+	}
+	if got := r.problems([]string{"a", "b"}, false); len(got) == 0 {
+		t.Fatal("the strict check excused a dropped push")
+	}
 }
 
 func TestReferenceReceiverReconnectGetsUnackedMessageAgain(t *testing.T) {
@@ -347,7 +420,7 @@ func TestReferenceReceiverDetectsCoalescedLines(t *testing.T) {
 	if id, ok := r.parsePush("Message: c " + envelope("c") + "\n"); !ok || id != "c" {
 		t.Fatalf("a clean push was refused: %q %v", id, ok)
 	}
-	if len(r.lost) != 2 || len(r.unexpAck) != 1 || len(r.problems([]string{"c"})) == 0 {
+	if len(r.lost) != 2 || len(r.unexpAck) != 1 || len(r.problems([]string{"c"}, false)) == 0 {
 		t.Fatalf("lost=%q discarded=%q; check must report both", r.lost, r.unexpAck)
 	}
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -17,11 +16,14 @@ type state struct {
 	queues    map[string]QueueOptions
 	bindings  map[Binding]struct{}
 	live      map[uint64]*liveMsg
-	dedup     map[string]int64
 	newest    int64 // latest dedup time seen
-	nextSeq   uint64
-	orphans   int // delivered/settle records for messages no longer in the log
-	segs      map[uint64]*segment
+	// window is the dedup window: its records in the order they were
+	// recorded, so that a roll writes the snapshot's dedup part without
+	// sorting or encoding anything (see dedupWindow).
+	window  dedupWindow
+	nextSeq uint64
+	orphans int // delivered/settle records for messages no longer in the log
+	segs    map[uint64]*segment
 }
 
 type liveMsg struct {
@@ -37,7 +39,6 @@ func newState() *state {
 		queues:    map[string]QueueOptions{},
 		bindings:  map[Binding]struct{}{},
 		live:      map[uint64]*liveMsg{},
-		dedup:     map[string]int64{},
 		nextSeq:   1,
 		segs:      map[uint64]*segment{},
 	}
@@ -76,8 +77,10 @@ func (s *state) removeTarget(seq uint64, m *liveMsg, q string) bool {
 	return true
 }
 
-// apply folds one record, found at (seg, off) with size bytes, into the state.
-func (s *state) apply(r *Record, seg uint64, off, size int64) {
+// apply folds one record, found at (seg, off) and encoded as raw, into
+// the state.
+func (s *state) apply(r *Record, seg uint64, off int64, raw []byte) {
+	size := int64(len(raw))
 	switch r.Type {
 	case RecDeclareExchange:
 		s.exchanges[r.Exchange] = r.ExchangeType
@@ -126,47 +129,41 @@ func (s *state) apply(r *Record, seg uint64, off, size int64) {
 			s.orphans++
 		}
 	case RecDedup:
-		if t, ok := s.dedup[r.MessageID]; !ok {
-			// The window outlives the message: a caller's id may share memory
-			// with the whole message (the core keeps id and body in one
-			// buffer), which the map would otherwise keep alive.
-			s.dedup[strings.Clone(r.MessageID)] = r.Time
-		} else if r.Time > t {
-			s.dedup[r.MessageID] = r.Time
-		}
+		s.window.push(r.Time, raw)
 		s.newest = max(s.newest, r.Time)
 	}
 }
 
-// pruneDedup forgets ids older than the window before the newest one,
-// then all but the newest maxIDs.
+// pruneDedup forgets entries older than the window before the newest
+// one, then all but the newest maxIDs entries (oldest first in the order
+// they were recorded, which is time order: the core's clock never goes
+// back). It costs what it removes, not the window's size, except after a
+// clock went back between two runs (rare), when it first rebuilds the
+// window in (time, id) order.
 func (s *state) pruneDedup(window time.Duration, maxIDs int) {
+	w := &s.window
+	if w.unsorted {
+		w.rebuild()
+	}
 	if window > 0 {
 		cut := s.newest - int64(window)
-		for id, t := range s.dedup {
-			if t < cut {
-				delete(s.dedup, id)
-			}
+		for w.len() > 0 && w.times[0] < cut {
+			w.pop()
 		}
 	}
-	if maxIDs > 0 && len(s.dedup) > maxIDs {
-		all := s.dedupList() // oldest first
-		for _, d := range all[:len(all)-maxIDs] {
-			delete(s.dedup, d.ID)
+	if maxIDs > 0 {
+		for w.len() > maxIDs {
+			w.pop()
 		}
 	}
 }
 
-// appendSnapshot appends the topology and dedup window, encoded as
-// records, in an order that replays cleanly (exchanges and queues before
-// bindings; dead-letter queues before the queues naming them does not
-// matter to the store). It encodes one record at a time: the dedup window
-// can hold hundreds of thousands of ids, and a slice of Records for them
-// cost more CPU (and the driver's lock held meanwhile) than the encoding.
-func (s *state) appendSnapshot(b []byte) ([]byte, error) {
-	// One allocation for the whole snapshot (a dedup record is about 40
-	// bytes): growing the buffer step by step cost as much as the encoding.
-	b = slices.Grow(b, 64*(len(s.dedup)+len(s.exchanges)+len(s.queues)+len(s.bindings)))
+// appendTopology appends the snapshot's topology, encoded as records, in
+// an order that replays cleanly (exchanges and queues before bindings;
+// dead-letter queues before the queues naming them does not matter to the
+// store). The dedup part of a snapshot is s.window's bytes, written as
+// they are.
+func (s *state) appendTopology(b []byte) ([]byte, error) {
 	var err error
 	add := func(r *Record) {
 		if err == nil {
@@ -181,11 +178,6 @@ func (s *state) appendSnapshot(b []byte) ([]byte, error) {
 	}
 	for _, bd := range s.bindingList() {
 		add(&Record{Type: RecBind, Exchange: bd.Exchange, Queue: bd.Queue, Key: bd.Key})
-	}
-	r := Record{Type: RecDedup}
-	for _, d := range s.dedupList() {
-		r.MessageID, r.Time = d.ID, d.Time
-		add(&r)
 	}
 	return b, err
 }
@@ -216,15 +208,6 @@ func (s *state) bindingList() []Binding {
 	slices.SortFunc(out, func(a, b Binding) int {
 		return cmp.Or(cmp.Compare(a.Exchange, b.Exchange), cmp.Compare(a.Queue, b.Queue), cmp.Compare(a.Key, b.Key))
 	})
-	return out
-}
-
-func (s *state) dedupList() []DedupEntry {
-	out := make([]DedupEntry, 0, len(s.dedup))
-	for id, t := range s.dedup {
-		out = append(out, DedupEntry{ID: id, Time: t})
-	}
-	slices.SortFunc(out, func(a, b DedupEntry) int { return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.ID, b.ID)) })
 	return out
 }
 

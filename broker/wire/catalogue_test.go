@@ -11,13 +11,16 @@ import (
 )
 
 // mdTable returns the rows (cells trimmed, header and separator dropped) of
-// the first Markdown table under the "## " heading that starts with
-// heading.
+// the first Markdown table under the heading (any level: "## ", "### ")
+// that starts with heading, before the next heading.
 func mdTable(doc, heading string) ([][]string, error) {
 	lines := strings.Split(doc, "\n")
+	isHeading := func(l string) bool {
+		return strings.HasPrefix(strings.TrimLeft(l, "#"), " ") && strings.HasPrefix(l, "#")
+	}
 	i := 0
 	for ; i < len(lines); i++ {
-		if strings.HasPrefix(lines[i], "## "+heading) {
+		if isHeading(lines[i]) && strings.HasPrefix(strings.TrimSpace(strings.TrimLeft(lines[i], "#")), heading) {
 			break
 		}
 	}
@@ -25,7 +28,7 @@ func mdTable(doc, heading string) ([][]string, error) {
 		return nil, fmt.Errorf("no section %q", heading)
 	}
 	for i++; i < len(lines) && !strings.HasPrefix(lines[i], "|"); i++ {
-		if strings.HasPrefix(lines[i], "## ") {
+		if isHeading(lines[i]) {
 			return nil, fmt.Errorf("section %q has no table", heading)
 		}
 	}
@@ -83,6 +86,30 @@ func codeRows(cs []wire.ReasonCode) map[string][]string {
 	return m
 }
 
+// reasonRow is one reject reason as docs/protocol.md §5b prints it.
+type reasonRow struct {
+	code          int
+	name, meaning string
+}
+
+// reasons is the reject reason table of broker/wire, "unknown" (0) included.
+func reasons() []reasonRow {
+	var rs []reasonRow
+	for _, r := range append([]wire.RejectReason{wire.ReasonNone}, wire.RejectReasons()...) {
+		rs = append(rs, reasonRow{int(r), r.String(), r.Meaning()})
+	}
+	return rs
+}
+
+func reasonRows(rs []reasonRow) map[string][]string {
+	m := make(map[string][]string, len(rs))
+	for _, r := range rs {
+		key := strconv.Itoa(r.code)
+		m[key] = []string{key, "`" + r.name + "`", r.meaning}
+	}
+	return m
+}
+
 // tableDiff lists every disagreement between a document's rows and the
 // catalogue's: rows missing on either side, rows that differ, rows twice.
 func tableDiff(what string, doc [][]string, want map[string][]string) []string {
@@ -112,7 +139,7 @@ func tableDiff(what string, doc [][]string, want map[string][]string) []string {
 	return diffs
 }
 
-func docDiffs(doc string, fs []wire.FrameInfo, cs []wire.ReasonCode) ([]string, error) {
+func docDiffs(doc string, fs []wire.FrameInfo, cs []wire.ReasonCode, rs []reasonRow) ([]string, error) {
 	frames, err := mdTable(doc, "4. Frame types")
 	if err != nil {
 		return nil, err
@@ -121,18 +148,24 @@ func docDiffs(doc string, fs []wire.FrameInfo, cs []wire.ReasonCode) ([]string, 
 	if err != nil {
 		return nil, err
 	}
+	rejects, err := mdTable(doc, "5b. Reject reasons")
+	if err != nil {
+		return nil, err
+	}
 	diffs := tableDiff("frame", frames, frameRows(fs))
-	return append(diffs, tableDiff("code", codes, codeRows(cs))...), nil
+	diffs = append(diffs, tableDiff("code", codes, codeRows(cs))...)
+	return append(diffs, tableDiff("reject reason", rejects, reasonRows(rs))...), nil
 }
 
-// TestCatalogueMatchesProtocolDoc: docs/protocol.md's frame table (§4) and
-// code table (§10) say what the catalogue says, row for row.
+// TestCatalogueMatchesProtocolDoc: docs/protocol.md's frame table (§4), code
+// table (§10) and reject reason table (§5b) say what the catalogue and
+// wire.RejectReason say, row for row.
 func TestCatalogueMatchesProtocolDoc(t *testing.T) {
 	b, err := os.ReadFile("../../docs/protocol.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	diffs, err := docDiffs(string(b), wire.Frames(), wire.Codes())
+	diffs, err := docDiffs(string(b), wire.Frames(), wire.Codes(), reasons())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,47 +175,42 @@ func TestCatalogueMatchesProtocolDoc(t *testing.T) {
 }
 
 // TestCatalogueDocCheckFails: the comparison above reports a missing frame,
-// a missing code, a changed name, a changed meaning, an extra row and a
-// changed feature bit (so a drifted doc cannot pass it).
+// a missing code, a missing reject reason, a changed name, a changed
+// meaning, an extra row and a changed feature bit (so a drifted doc cannot
+// pass it).
 func TestCatalogueDocCheckFails(t *testing.T) {
 	b, err := os.ReadFile("../../docs/protocol.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	edits := map[string]func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode){
-		"frame missing from the doc": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			return append(fs, wire.FrameInfo{Type: 0x7F, Name: "New", Dir: wire.BothWays}), cs
+	type tables struct {
+		fs []wire.FrameInfo
+		cs []wire.ReasonCode
+		rs []reasonRow
+	}
+	edits := map[string]func(t *tables){
+		"frame missing from the doc": func(t *tables) {
+			t.fs = append(t.fs, wire.FrameInfo{Type: 0x7F, Name: "New", Dir: wire.BothWays})
 		},
-		"code missing from the doc": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			return fs, append(cs, wire.ReasonCode{Code: 700, Name: "New", Meaning: "new", Fatal: "no"})
+		"code missing from the doc": func(t *tables) {
+			t.cs = append(t.cs, wire.ReasonCode{Code: 700, Name: "New", Meaning: "new", Fatal: "no"})
 		},
-		"frame only in the doc": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			return fs[1:], cs
-		},
-		"renamed frame": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			fs[0].Name = "Helo"
-			return fs, cs
-		},
-		"code only in the doc": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			return fs, cs[:len(cs)-1]
-		},
-		"changed meaning": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			cs[len(cs)-1].Meaning += "."
-			return fs, cs
-		},
-		"changed feature bit": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			fs[len(fs)-1].Feature = wire.FeatureAuth
-			return fs, cs
-		},
-		"changed resend": func(fs []wire.FrameInfo, cs []wire.ReasonCode) ([]wire.FrameInfo, []wire.ReasonCode) {
-			cs[0].Resend = true
-			return fs, cs
-		},
+		"frame only in the doc":         func(t *tables) { t.fs = t.fs[1:] },
+		"renamed frame":                 func(t *tables) { t.fs[0].Name = "Helo" },
+		"code only in the doc":          func(t *tables) { t.cs = t.cs[:len(t.cs)-1] },
+		"changed meaning":               func(t *tables) { t.cs[len(t.cs)-1].Meaning += "." },
+		"changed feature bit":           func(t *tables) { t.fs[len(t.fs)-1].Feature = wire.FeatureAuth },
+		"changed resend":                func(t *tables) { t.cs[0].Resend = true },
+		"reject reason missing":         func(t *tables) { t.rs = append(t.rs, reasonRow{18, "new", "new"}) },
+		"reject reason only in the doc": func(t *tables) { t.rs = t.rs[:len(t.rs)-1] },
+		"renamed reject reason":         func(t *tables) { t.rs[1].name = "not-a-recipient" },
+		"changed reason meaning":        func(t *tables) { t.rs[3].meaning += "." },
 	}
 	for name, edit := range edits {
-		fs, cs := edit(wire.Frames(), wire.Codes())
-		diffs, err := docDiffs(doc, fs, cs)
+		tb := tables{wire.Frames(), wire.Codes(), reasons()}
+		edit(&tb)
+		diffs, err := docDiffs(doc, tb.fs, tb.cs, tb.rs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,8 +218,12 @@ func TestCatalogueDocCheckFails(t *testing.T) {
 			t.Errorf("%s: want exactly 1 disagreement, got %d: %q", name, len(diffs), diffs)
 		}
 	}
-	if _, err := docDiffs("# no tables here\n", wire.Frames(), wire.Codes()); err == nil {
+	if _, err := docDiffs("# no tables here\n", wire.Frames(), wire.Codes(), reasons()); err == nil {
 		t.Error("a document without the sections passed")
+	}
+	noReasons := strings.Replace(doc, "### 5b. Reject reasons", "### 5b. Something else", 1)
+	if _, err := docDiffs(noReasons, wire.Frames(), wire.Codes(), reasons()); err == nil {
+		t.Error("a document without the reject reason section passed")
 	}
 }
 

@@ -41,34 +41,46 @@ const (
 	maxRejectReason = ReasonDeliveryLimit
 )
 
-var rejectReasonNames = [...]string{
-	ReasonNone:              "unknown",
-	ReasonNotRecipient:      "not-recipient",
-	ReasonWrongKey:          "wrong-key",
-	ReasonUntrustedSender:   "untrusted-sender",
-	ReasonTampered:          "tampered",
-	ReasonTamperedHeader:    "tampered-header",
-	ReasonMessageIDMismatch: "message-id-mismatch",
-	ReasonMalformed:         "malformed",
-	ReasonUnknownFormat:     "unknown-format",
-	ReasonUnknownVersion:    "unknown-version",
-	ReasonUnsupportedSuite:  "unsupported-suite",
-	ReasonFormatNotAccepted: "format-not-accepted",
-	ReasonTooLarge:          "too-large",
-	ReasonTruncated:         "truncated",
-	ReasonInvalidMessageID:  "invalid-message-id",
-	ReasonInvalidRecord:     "invalid-record",
-	ReasonOther:             "other",
-	ReasonDeliveryLimit:     "delivery-limit",
+// rejectReasonTable is each reason's stable name and what it means, as
+// docs/protocol.md §5b prints them (TestCatalogueMatchesProtocolDoc compares
+// the two row for row).
+var rejectReasonTable = [...]struct{ name, meaning string }{
+	ReasonNone:              {"unknown", "no reason given (never encoded: the field is omitted)"},
+	ReasonNotRecipient:      {"not-recipient", "the envelope is sealed for other recipient keys"},
+	ReasonWrongKey:          {"wrong-key", "the receiver's key cannot unwrap the session key"},
+	ReasonUntrustedSender:   {"untrusted-sender", "signed by a key outside the receiver's trust set"},
+	ReasonTampered:          {"tampered", "payload authentication failed"},
+	ReasonTamperedHeader:    {"tampered-header", "the signed session header does not verify"},
+	ReasonMessageIDMismatch: {"message-id-mismatch", "the envelope is bound to another message id"},
+	ReasonMalformed:         {"malformed", "cannot be parsed"},
+	ReasonUnknownFormat:     {"unknown-format", "neither envelope format"},
+	ReasonUnknownVersion:    {"unknown-version", "an envelope version the receiver does not know"},
+	ReasonUnsupportedSuite:  {"unsupported-suite", "a cipher suite the receiver does not support"},
+	ReasonFormatNotAccepted: {"format-not-accepted", "a format the receiver was told not to accept"},
+	ReasonTooLarge:          {"too-large", "larger than the receiver accepts"},
+	ReasonTruncated:         {"truncated", "ends early"},
+	ReasonInvalidMessageID:  {"invalid-message-id", "the message id is not acceptable"},
+	ReasonInvalidRecord:     {"invalid-record", "opened, but the receiver's store refuses the record"},
+	ReasonOther:             {"other", "a client reason with no code of its own"},
+	ReasonDeliveryLimit:     {"delivery-limit", "set by the broker only: delivered its queue's delivery limit times"},
 }
 
 // String is the reason's stable name ("not-recipient"); "unknown" for no
 // reason (none was given: a text-protocol or older client), "reason(N)" for a number this version does not know.
 func (r RejectReason) String() string {
 	if r <= maxRejectReason {
-		return rejectReasonNames[r]
+		return rejectReasonTable[r].name
 	}
 	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Meaning says in a few words what the reason means (docs/protocol.md §5b);
+// empty for a number this version does not know.
+func (r RejectReason) Meaning() string {
+	if r <= maxRejectReason {
+		return rejectReasonTable[r].meaning
+	}
+	return ""
 }
 
 // Known reports whether r is in this version's table (ReasonNone included).
@@ -77,8 +89,8 @@ func (r RejectReason) Known() bool { return r <= maxRejectReason }
 // ParseRejectReason returns the reason named name (a String result, "unknown"
 // included), or false.
 func ParseRejectReason(name string) (RejectReason, bool) {
-	for i, n := range rejectReasonNames {
-		if n == name {
+	for i, e := range rejectReasonTable {
+		if e.name == name {
 			return RejectReason(i), true
 		}
 	}

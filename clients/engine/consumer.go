@@ -264,7 +264,8 @@ type Consumer struct {
 	expired  int
 	suspects []prefetchSuspect
 
-	slab  []inDelivery // records are carved from slabs, see newInDelivery
+	slab  []inDelivery  // records are carved from slabs, see newInDelivery
+	free  []*inDelivery // forgotten records, reused first (at most maxFreeDeliveries)
 	out   []Settlement
 	stats ConsumerStats
 }
@@ -275,7 +276,17 @@ type Consumer struct {
 // (HandleSeenID), which must not stay pinned by a neighbour.
 const deliverySlab = 64
 
+// maxFreeDeliveries bounds the forgotten records kept for reuse: a full
+// prefetch window's worth at the default prefetch, several times over.
+const maxFreeDeliveries = 1024
+
 func (c *Consumer) newInDelivery() *inDelivery {
+	if n := len(c.free); n > 0 {
+		d := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return d
+	}
 	if len(c.slab) == 0 {
 		c.slab = make([]inDelivery, deliverySlab)
 	}
@@ -446,6 +457,11 @@ func (c *Consumer) forget(tag uint64, d *inDelivery) {
 		c.expired--
 	}
 	*d = inDelivery{} // see deliverySlab
+	// Nothing else points at a record (a Ref names it by epoch and tag),
+	// so the next delivery can have it.
+	if len(c.free) < maxFreeDeliveries {
+		c.free = append(c.free, d)
+	}
 }
 
 // markSeen records tag as seen and reports false if it was seen before.

@@ -1,9 +1,23 @@
-// Package engine holds the client-side reliability logic of CipherMQ as two
+// Package engine holds the client side of CipherMQ's protocol as
 // deterministic state machines, in the style of etcd's raft RawNode: no
 // goroutines, no clock reads (time is a parameter), no sockets, no global
 // randomness (jitter comes from a Rand the caller passes in). The networked
 // library (package clients) and the deterministic simulator (package sim)
 // are two drivers of exactly this code.
+//
+// # Conn
+//
+// Conn is one broker connection, the client's twin of the broker's
+// per-connection session: Handshake writes the preamble and Hello; Receive
+// takes each frame the broker sends and says what it meant (an Event):
+// HelloOK makes it ready, a Confirm range is mapped from the connection's
+// sequence numbers back to the publishers that sent them, a DeliverRef gets
+// its shared prefix, a malformed or protocol-breaking frame ends it. Pump
+// numbers a publisher's frames in the connection's sequence and writes them,
+// by prefix reference where the window allows; FlushSettlements writes the
+// consumer engine's acks. Tick, at NextDeadline, applies the heartbeat
+// rule. Disconnected makes every publisher take back what was in flight, so
+// the next connection resends it. Output holds the bytes to write.
 //
 // # Publisher
 //

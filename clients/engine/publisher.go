@@ -2,7 +2,6 @@ package engine
 
 import (
 	"cmp"
-	"container/heap"
 	"fmt"
 	"slices"
 	"time"
@@ -122,6 +121,7 @@ type PublisherStats struct {
 type pubEntry struct {
 	msg                Message
 	id, exchange, rkey []byte // frame fields, converted once
+	buf                []byte // the one buffer behind id, exchange, rkey (and a copied body)
 	order              uint64 // add order: resends after a reconnect keep it
 	onWire             bool   // sent on the current connection, unanswered
 	due                bool   // confirm overdue: in the due list
@@ -169,12 +169,16 @@ type Publisher struct {
 	due       []*pubEntry // on the wire, confirm overdue, to resend
 	deadlines deadlineHeap
 
-	slab     []pubEntry  // entries are carved from slabs, see newEntry
-	hits     []*pubEntry // HandleConfirm's scratch
-	out      []wire.Publish
-	outPre   []*Prefix // the prefix of each frame in out
-	resolved []Resolution
-	stats    PublisherStats
+	slab []pubEntry // entries are carved from slabs, see newEntry
+	// Entries and buffers of resolved messages, kept for the next adds
+	// (at most Window of each; see recycle).
+	freeEntries []*pubEntry
+	freeBufs    [][]byte
+	hits        []*pubEntry // HandleConfirm's scratch
+	out         []wire.Publish
+	outPre      []*Prefix // the prefix of each frame in out
+	resolved    []Resolution
+	stats       PublisherStats
 }
 
 // NewPublisher returns a disconnected publisher. Call Connected once the
@@ -229,7 +233,7 @@ func (p *Publisher) add(m Message, copyBody bool) error {
 	if copyBody {
 		n += len(m.Body)
 	}
-	buf := make([]byte, 0, n)
+	buf := p.newBuf(n)
 	buf = append(buf, m.ID...)
 	buf = append(buf, m.Exchange...)
 	buf = append(buf, m.RoutingKey...)
@@ -244,6 +248,7 @@ func (p *Publisher) add(m Message, copyBody bool) error {
 		id:       buf[:i:i],
 		exchange: buf[i:x:x],
 		rkey:     buf[x:k:k],
+		buf:      buf,
 		order:    p.nextOrder,
 		heapIdx:  -1,
 	}
@@ -259,14 +264,56 @@ func (p *Publisher) add(m Message, copyBody bool) error {
 // entry pins only small records.
 const entrySlab = 64
 
-// newEntry carves an entry from the current slab.
+// newEntry takes a resolved message's entry, or carves one from the
+// current slab.
 func (p *Publisher) newEntry() *pubEntry {
+	if n := len(p.freeEntries); n > 0 {
+		e := p.freeEntries[n-1]
+		p.freeEntries[n-1] = nil
+		p.freeEntries = p.freeEntries[:n-1]
+		return e
+	}
 	if len(p.slab) == 0 {
 		p.slab = make([]pubEntry, entrySlab)
 	}
 	e := &p.slab[0]
 	p.slab = p.slab[1:]
 	return e
+}
+
+// maxRecycledBuf is the largest buffer kept for reuse: larger messages pay
+// for their allocation with their size anyway, and an idle publisher then
+// holds at most Window x 16 KiB of spare buffers.
+const maxRecycledBuf = 16 << 10
+
+// newBuf returns an empty buffer of capacity at least n: a resolved
+// message's if one is spare and large enough, else a new one.
+func (p *Publisher) newBuf(n int) []byte {
+	if k := len(p.freeBufs); k > 0 {
+		b := p.freeBufs[k-1]
+		p.freeBufs[k-1] = nil
+		p.freeBufs = p.freeBufs[:k-1]
+		if cap(b) >= n {
+			return b
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+// recycle keeps a resolved entry and its buffer for later adds. The engine
+// owns both: the buffer holds its own copies of the frame fields (and of
+// the body with AddCopy; with Add the body stays the caller's and is not
+// kept). No list reaches a resolved entry but the due list, until the next
+// Poll clears it; Poll skips an entry whose due flag is off, which a reused
+// entry's is until that Poll has sent it.
+func (p *Publisher) recycle(e *pubEntry) {
+	if b := e.buf; b != nil && cap(b) <= maxRecycledBuf && len(p.freeBufs) < p.cfg.Window {
+		p.freeBufs = append(p.freeBufs, b[:0])
+	}
+	e.buf = nil
+	if len(p.freeEntries) < p.cfg.Window {
+		p.freeEntries = append(p.freeEntries, e)
+	}
 }
 
 // Connected starts a new connection: sequence numbers restart at 1 and every
@@ -327,7 +374,7 @@ func (p *Publisher) Disconnected(now time.Time) {
 // list. Poll calls it; a driver may also call it alone.
 func (p *Publisher) Tick(now time.Time) {
 	for len(p.deadlines) > 0 && !p.deadlines[0].deadline.After(now) {
-		e := heap.Pop(&p.deadlines).(*pubEntry)
+		e := p.deadlines.pop()
 		e.due = true
 		p.due = append(p.due, e)
 		p.stats.Timeouts++
@@ -347,7 +394,9 @@ func (p *Publisher) NextDeadline() (time.Time, bool) {
 // overdue messages (in add order), then waiting messages while the window
 // has room. It
 // returns nothing while disconnected. The slice and the frames' byte fields
-// are valid until the next Poll; the byte fields must not be modified.
+// are valid until the next Poll or Add/AddCopy, whichever comes first (the
+// buffers of resolved messages are reused by later adds); the byte fields
+// must not be modified.
 func (p *Publisher) Poll(now time.Time) []wire.Publish {
 	p.out = p.out[:0]
 	clear(p.outPre) // pins no prefix of an earlier Poll
@@ -528,6 +577,7 @@ func (p *Publisher) resolve(e *pubEntry, r Resolution) {
 	// lives on while any neighbour is pending: let the buffers go now.
 	e.msg = Message{}
 	e.id, e.exchange, e.rkey, e.moreSeqs = nil, nil, nil, nil
+	p.recycle(e)
 	switch r.Outcome {
 	case Confirmed:
 		p.stats.Confirmed++

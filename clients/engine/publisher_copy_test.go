@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
@@ -167,4 +168,117 @@ func TestConsumerHandleSeenIDRefusesAnotherID(t *testing.T) {
 		}
 	}()
 	c.HandleSeenID(&wire.Deliver{DeliveryTag: 1, MessageID: []byte("a")}, "b", nil)
+}
+
+func TestPublisherReusesResolvedBuffersAndEntries(t *testing.T) {
+	// In steady state (add, send, confirm) a publish allocates nothing: the
+	// entry and the buffer of a confirmed message serve the next one.
+	p := newPub(t, PublisherConfig{Window: 8})
+	body := make([]byte, 512)
+	var rs []Resolution
+	i := 0
+	step := func() {
+		body[0] = byte(i)
+		id := ids512[i%len(ids512)]
+		i++
+		if err := p.AddCopy(Message{ID: id, Exchange: "ex", RoutingKey: "rk", Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		fs := p.Poll(t0)
+		if len(fs) != 1 || string(fs[0].MessageID) != id || fs[0].Body[0] != byte(i-1) || string(fs[0].Exchange) != "ex" || string(fs[0].RoutingKey) != "rk" {
+			t.Fatalf("frame %d carries id %q body[0] %d, want %q and %d", i, fs[0].MessageID, fs[0].Body[0], id, byte(i-1))
+		}
+		p.HandleConfirm(wire.Confirm{First: fs[0].Seq, Last: fs[0].Seq})
+		rs = p.AppendResolutions(rs[:0])
+		if len(rs) != 1 || rs[0].ID != id {
+			t.Fatalf("resolutions %+v, want %q", rs, id)
+		}
+	}
+	for range 100 { // warm up: maps, scratch slices and the first slab
+		step()
+	}
+	if allocs := testing.AllocsPerRun(1000, step); allocs != 0 {
+		t.Fatalf("%.1f allocations per confirmed AddCopy in steady state, want 0", allocs)
+	}
+}
+
+var ids512 = func() []string {
+	ids := make([]string, 512)
+	for i := range ids {
+		ids[i] = "id-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	return ids
+}()
+
+func TestPublisherReusedEntryOnTheDueListIsSentOnce(t *testing.T) {
+	// An entry confirmed after its timeout put it on the due list stays
+	// there until the next Poll, and the next add reuses it: that Poll
+	// must send the new message once, not once as a resend and once as new.
+	p := newPub(t, PublisherConfig{Window: 4, ConfirmTimeout: time.Second, Jitter: -1})
+	if err := p.AddCopy(Message{ID: "a", Exchange: "ex", Body: []byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	first := p.Poll(t0)
+	p.Tick(t0.Add(2 * time.Second)) // "a" is overdue: on the due list
+	if p.HandleConfirm(wire.Confirm{First: first[0].Seq, Last: first[0].Seq}) != 1 {
+		t.Fatal("the confirm resolved nothing")
+	}
+	if err := p.AddCopy(Message{ID: "b", Exchange: "ex", Body: []byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	fs := p.Poll(t0.Add(2 * time.Second))
+	if len(fs) != 1 || string(fs[0].MessageID) != "b" {
+		ids := make([]string, len(fs))
+		for i, f := range fs {
+			ids[i] = string(f.MessageID)
+		}
+		t.Fatalf("Poll sent %q, want [b] once", ids)
+	}
+}
+
+func TestConsumerReusesForgottenRecords(t *testing.T) {
+	// A delivery acked and sent forgets its record; the next delivery
+	// takes it, so the steady state allocates nothing per delivery.
+	c := NewConsumer(ConsumerConfig{Prefetch: 8})
+	c.Connected()
+	d := wire.Deliver{Body: []byte("body")}
+	idBytes := make([][]byte, len(ids512))
+	for i, id := range ids512 {
+		idBytes[i] = []byte(id)
+	}
+	tag := uint64(0)
+	step := func() {
+		tag++
+		i := tag % uint64(len(ids512))
+		id := ids512[i]
+		d.DeliveryTag, d.MessageID = tag, idBytes[i]
+		ref, dec := c.HandleSeenID(&d, id, nil)
+		if dec != Process {
+			t.Fatalf("delivery %d: decision %v", tag, dec)
+		}
+		if err := c.Settle(ref, Stored); err != nil {
+			t.Fatal(err)
+		}
+		if out := c.Poll(); len(out) != 1 || out[0].DeliveryTag != tag {
+			t.Fatalf("delivery %d: settlements %+v", tag, out)
+		}
+	}
+	for range 100 {
+		step()
+	}
+	// Records come from slabs of 64, so an allocation count per delivery
+	// would round a missing reuse down to 0: check the record itself.
+	step()
+	tag++
+	d.DeliveryTag, d.MessageID = tag, idBytes[0]
+	if len(c.free) == 0 {
+		t.Fatal("no forgotten record kept for reuse")
+	}
+	before := c.free[len(c.free)-1]
+	if _, dec := c.HandleSeenID(&d, ids512[0], nil); dec != Process {
+		t.Fatalf("decision %v", dec)
+	}
+	if c.outstanding[tag] != before {
+		t.Fatal("a new delivery got a fresh record while a forgotten one was free")
+	}
 }

@@ -59,13 +59,5 @@ func (x *seqIndex) del(seq uint64) {
 // span clamps [first, last] to the numbers the index may hold, so a hostile
 // range near 2^64 costs no more than what is in flight.
 func (x *seqIndex) span(first, last uint64) (lo, hi uint64, ok bool) {
-	n := uint64(x.width())
-	if n == 0 || first > last {
-		return 0, 0, false
-	}
-	end := x.base + n - 1
-	if last < x.base || first > end {
-		return 0, 0, false
-	}
-	return max(first, x.base), min(last, end), true
+	return clampSpan(x.base, uint64(x.width()), first, last)
 }

@@ -31,6 +31,15 @@ func (f Format) String() string {
 	return fmt.Sprintf("unknown-format(%d)", uint8(f))
 }
 
+// Label names the format for people, as the commands print it:
+// "modern (cmq1)" or "seed (reference RSA)".
+func (f Format) Label() string {
+	if f == FormatSeed {
+		return "seed (reference RSA)"
+	}
+	return "modern (cmq1)"
+}
+
 // ParseFormat parses "seed" or "cmq1" (also "modern").
 func ParseFormat(s string) (Format, error) {
 	switch s {

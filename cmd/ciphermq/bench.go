@@ -3,17 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ciphermq/ciphermq/bench"
+	"github.com/ciphermq/ciphermq/clients"
 )
 
 func init() { register(newBenchCmd) }
@@ -54,7 +53,7 @@ target's ratio to --base). See docs/performance.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.summarize != "" {
-				return runSummarize(cmd.OutOrStdout(), o.summarize, o.base, o.only)
+				return bench.SummarizeFile(cmd.OutOrStdout(), o.summarize, o.base, o.only)
 			}
 			return runBench(cmd, o)
 		},
@@ -98,7 +97,7 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 		o.cfg.Duration = 0
 	}
 	if o.progress {
-		o.cfg.Progress = progressBar(cmd.ErrOrStderr())
+		o.cfg.Progress = bench.ProgressLine(cmd.ErrOrStderr())
 	}
 	cc, err := loadClientConfig(cmd)
 	if err != nil {
@@ -108,7 +107,24 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	if err != nil {
 		return err
 	}
-	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary, TLS: tlsCfg})
+	// Credentials are for a CipherMQ broker given with --broker; a broker
+	// bench starts has no users, so there they are refused when given as
+	// flags (and $CIPHERMQ_USER and the like, meant for other commands,
+	// are not read).
+	var auth clients.Options
+	if o.addr != "" && strings.HasPrefix(o.target, "ciphermq") && !strings.Contains(o.target, "inproc") {
+		if err := cc.credentials(&auth); err != nil {
+			return err
+		}
+	} else {
+		for _, s := range []setting{setUser, setPasswordFile, setVhost, setAuth} {
+			if cmd.Flags().Changed(s.flag) {
+				return fmt.Errorf("--%s authenticates to a CipherMQ broker given with --broker; a broker bench starts has no users", s.flag)
+			}
+		}
+	}
+	t, err := bench.Open(ctx, o.target, bench.TargetOptions{Addr: o.addr, BrokerPID: o.brokerPID, ServerBinary: o.serverBinary, TLS: tlsCfg,
+		User: auth.User, Password: auth.Password, Mechanism: auth.Mechanism, Vhost: auth.Vhost})
 	if err != nil {
 		return err
 	}
@@ -140,45 +156,5 @@ func runBench(cmd *cobra.Command, o *benchFlags) error {
 	if err != nil {
 		return err
 	}
-	if !res.OK() {
-		return fmt.Errorf("run failed: lost %d, duplicated %d, foreign %d, error %q", res.Lost, res.Duplicated, res.Foreign, res.Error)
-	}
-	return nil
-}
-
-func runSummarize(w io.Writer, path, base string, only []string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rs, err := bench.ReadJSON(f)
-	if err != nil {
-		return err
-	}
-	if len(rs) == 0 {
-		return fmt.Errorf("%s holds no results (JSON lines of ciphermq bench --json)", path)
-	}
-	if rs = bench.OnlyTargets(rs, only); len(rs) == 0 {
-		return fmt.Errorf("%s holds no results of the targets %s (--only)", path, strings.Join(only, ", "))
-	}
-	return bench.WriteSummary(w, bench.Summarize(rs, base), base)
-}
-
-// progressBar redraws one status line on w.
-func progressBar(w io.Writer) func(bench.Progress) {
-	return func(p bench.Progress) {
-		var frac float64
-		switch {
-		case p.Count > 0:
-			frac = float64(p.Confirmed) / float64(p.Count)
-		case p.Planned > 0:
-			frac = float64(p.Elapsed) / float64(p.Planned)
-		}
-		frac = min(max(frac, 0), 1)
-		const width = 30
-		n := int(frac * width)
-		fmt.Fprintf(w, "\r\033[K[%s%s] %5.1fs  confirmed %d  received %d", strings.Repeat("#", n), strings.Repeat(" ", width-n),
-			p.Elapsed.Round(100*time.Millisecond).Seconds(), p.Confirmed, p.Received)
-	}
+	return res.Err()
 }

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ciphermq/ciphermq/clients"
 )
@@ -219,14 +221,21 @@ func envHint(s setting) string { return " [$" + s.env + "]" }
 // given.
 func addTLSFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.String("tls-ca", "", "connect with TLS; CA bundle (PEM) that signs the broker's certificate (default: the system's roots)"+envHint(setTLSCA))
-	f.String("tls-cert", "", "connect with TLS; client certificate (PEM) for brokers that require one"+envHint(setTLSCert))
-	f.String("tls-key", "", "connect with TLS; the client certificate's private key (PEM)"+envHint(setTLSKey))
-	f.String("tls-server-name", "", "connect with TLS; name expected in the broker's certificate (default: the --broker host)"+envHint(setTLSServerName))
+	addTLSFileFlags(f, "--broker")
 	f.String("user", "", "broker user to authenticate as (PLAIN; the password comes from --password-file or $"+envPassword+")"+envHint(setUser))
 	f.String("password-file", "", "file whose first line is the --user's password"+envHint(setPasswordFile))
 	f.String("vhost", "", "virtual host to act in (default /)"+envHint(setVhost))
 	f.String("auth", "", "authentication: plain (default with --user) or external (the TLS client certificate names the user)"+envHint(setAuth))
+}
+
+// addTLSFileFlags registers --tls-ca, --tls-cert, --tls-key and
+// --tls-server-name; target names the flag whose host the server name
+// defaults to.
+func addTLSFileFlags(f *pflag.FlagSet, target string) {
+	f.String("tls-ca", "", "connect with TLS; CA bundle (PEM) that signs the broker's certificate (default: the system's roots)"+envHint(setTLSCA))
+	f.String("tls-cert", "", "connect with TLS; client certificate (PEM) for brokers that require one"+envHint(setTLSCert))
+	f.String("tls-key", "", "connect with TLS; the client certificate's private key (PEM)"+envHint(setTLSKey))
+	f.String("tls-server-name", "", "connect with TLS; name expected in the broker's certificate (default: the "+target+" host)"+envHint(setTLSServerName))
 }
 
 // credentials fills the authentication options from the settings.
@@ -302,10 +311,22 @@ func connectError(addr string, err error) error {
 		return fmt.Errorf("connect to broker %s: %w: check --user and its password (--password-file or $%s), or --auth external with a client certificate", addr, err, envPassword)
 	case clients.IsAccessRefused(err):
 		return fmt.Errorf("connect to broker %s: %w: ask the operator to grant the user permissions on the vhost (ciphermq user grant)", addr, err)
+	case isTLSRefusal(err):
+		return fmt.Errorf("connect to broker %s: %w: check the TLS settings (--tls-ca, --tls-cert, --tls-key, --tls-server-name or $CIPHERMQ_TLS_*)", addr, err)
 	}
 	var be *clients.BrokerError
 	if errors.As(err, &be) {
 		return fmt.Errorf("connect to broker %s: %w", addr, err)
 	}
 	return fmt.Errorf("connect to broker %s: %w (if the broker is elsewhere, pass --broker or set CIPHERMQ_BROKER)", addr, err)
+}
+
+// isTLSRefusal reports whether a connection failed in TLS: the broker's
+// certificate did not verify, or the broker sent an alert (it refused the
+// client certificate, or has none it accepts). The broker was reached, so
+// the "is it elsewhere?" hint would mislead.
+func isTLSRefusal(err error) bool {
+	var ve *tls.CertificateVerificationError
+	var oe *net.OpError
+	return errors.As(err, &ve) || (errors.As(err, &oe) && oe.Op == "remote error")
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,19 +8,18 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ciphermq/ciphermq/broker/mgmt"
+	"github.com/ciphermq/ciphermq/broker/mgmt/mgmtclient"
 )
 
 // defaultMgmtURL is where the operations listener of `ciphermq server` (--http-listen, default 127.0.0.1:15672)
 // serves (RabbitMQ's management port).
 const defaultMgmtURL = "http://127.0.0.1:15672"
 
-var setMgmtURL = setting{"url", "CIPHERMQ_MGMT_URL", func(*fileConfig) []string { return nil }, []string{defaultMgmtURL}}
+var setMgmtURL = setting{"url", mgmtclient.URLEnv, func(*fileConfig) []string { return nil }, []string{defaultMgmtURL}}
 
 func init() { register(newCtlCmd) }
 
@@ -35,13 +32,16 @@ list queues, exchanges, bindings, connections and consumers, purge or delete a q
 connection, and list or move back dead-lettered messages (metadata only: the broker never holds
 plaintext). Output is a table; --json prints the API's JSON for scripts. Listing needs a user
 with the management, monitoring or administrator tag; changes need administrator. A broker
-without users answers loopback clients without credentials.`,
+without users answers loopback clients without credentials. An https:// --url (the broker's
+--http-tls) takes --tls-ca, --tls-cert, --tls-key and --tls-server-name like the other client
+commands.`,
 		Args: cobra.NoArgs,
 	}
 	pf := cmd.PersistentFlags()
 	pf.String("url", "", "management API base URL"+envHint(setMgmtURL)+" (default "+defaultMgmtURL+")")
 	pf.String("user", "", "broker user (HTTP basic auth; the password comes from --password-file or $"+envPassword+")"+envHint(setUser))
 	pf.String("password-file", "", "file whose first line is the --user's password"+envHint(setPasswordFile))
+	addTLSFileFlags(pf, "--url")
 	pf.String("config", "", "JSON config file (default: $"+envConfig+", else ~/.config/ciphermq/config.json if it exists)")
 	pf.Bool("json", false, "print JSON instead of a table")
 	pf.Duration("timeout", 30*time.Second, "give up after this long")
@@ -66,7 +66,7 @@ without users answers loopback clients without credentials.`,
 			var out struct {
 				N int `json:"message_count"`
 			}
-			if err := ctlDo(cmd, "DELETE", queuePath(cmd, args[0])+"/contents", nil, &out, nil); err != nil {
+			if err := ctlDo(cmd, "DELETE", ctlQueuePath(cmd, args[0])+"/contents", nil, &out, nil); err != nil {
 				return err
 			}
 			return ctlPrint(cmd, out, func(w io.Writer) { fmt.Fprintf(w, "purged %d message(s) from %s\n", out.N, args[0]) })
@@ -77,7 +77,7 @@ without users answers loopback clients without credentials.`,
 	delQ := &cobra.Command{
 		Use: "queue NAME", Short: "Delete a queue and the messages it holds", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ctlDo(cmd, "DELETE", queuePath(cmd, args[0]), nil, nil, nil); err != nil {
+			if err := ctlDo(cmd, "DELETE", ctlQueuePath(cmd, args[0]), nil, nil, nil); err != nil {
 				return err
 			}
 			return ctlPrint(cmd, map[string]string{"deleted": args[0]}, func(w io.Writer) { fmt.Fprintf(w, "deleted queue %s\n", args[0]) })
@@ -118,7 +118,7 @@ when QUEUE is full. Compare ciphermq dlq move, which does the same over a client
 		RunE: func(cmd *cobra.Command, args []string) error {
 			limit, _ := cmd.Flags().GetInt("limit")
 			var out struct{ Moved, Left int }
-			if err := ctlDo(cmd, "POST", queuePath(cmd, args[0])+"/dead-letters/move", map[string]int{"limit": limit}, &out, nil); err != nil {
+			if err := ctlDo(cmd, "POST", ctlQueuePath(cmd, args[0])+"/dead-letters/move", map[string]int{"limit": limit}, &out, nil); err != nil {
 				return err
 			}
 			return ctlPrint(cmd, out, func(w io.Writer) {
@@ -138,85 +138,63 @@ when QUEUE is full. Compare ciphermq dlq move, which does the same over a client
 	return cmd
 }
 
-func queuePath(cmd *cobra.Command, name string) string {
+// ctlQueuePath is the API path of the queue name in --vhost.
+func ctlQueuePath(cmd *cobra.Command, name string) string {
 	vhost, _ := cmd.Flags().GetString("vhost")
-	if vhost == "" {
-		vhost = "/"
-	}
-	return "/api/queues/" + url.PathEscape(vhost) + "/" + url.PathEscape(name)
+	return mgmtclient.QueuePath(vhost, name)
 }
 
-// ctlDo performs one API request; out receives the JSON answer. It
-// returns the next-page cursor through hdr when hdr is not nil.
-func ctlDo(cmd *cobra.Command, method, path string, body any, out any, hdr http.Header) error {
-	_, err := ctlRequest(cmd, method, path, body, out, hdr)
-	return err
-}
-
-func ctlRequest(cmd *cobra.Command, method, path string, body any, out any, hdr http.Header) (http.Header, error) {
+// ctlClient is the API client the flags, the environment and the config
+// file describe.
+func ctlClient(cmd *cobra.Command) (*mgmtclient.Client, error) {
 	cfg, err := loadClientConfig(cmd)
 	if err != nil {
 		return nil, err
 	}
-	base := cfg.value(setMgmtURL)
-	user := cfg.value(setUser)
-	var password string
+	c := &mgmtclient.Client{BaseURL: cfg.value(setMgmtURL), User: cfg.value(setUser)}
 	if p := cfg.pathValue(setPasswordFile); p != "" {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("reading the password file: %w", err)
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
-		password = strings.TrimSuffix(line, "\r")
+		c.Password = strings.TrimSuffix(line, "\r")
 	} else {
-		password = os.Getenv(envPassword)
+		c.Password = os.Getenv(envPassword)
 	}
-	if user != "" && password == "" {
-		return nil, fmt.Errorf("user %q has no password: pass --password-file or set $%s", user, envPassword)
+	if c.User != "" && c.Password == "" {
+		return nil, fmt.Errorf("user %q has no password: pass --password-file or set $%s", c.User, envPassword)
 	}
-	timeout, _ := cmd.Flags().GetDuration("timeout")
-	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, rd)
-	if err != nil {
-		return nil, fmt.Errorf("--url %q: %w", base, err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("management API at %s: %w (is the broker running, and its --http-listen at this address? set --url or $%s)", base, err, setMgmtURL.env)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	c.Timeout, _ = cmd.Flags().GetDuration("timeout")
+	tlsCfg, err := cfg.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode >= 300 {
-		var e struct{ Error, Reason string }
-		if json.Unmarshal(raw, &e) == nil && e.Reason != "" {
-			return nil, fmt.Errorf("%s %s: %s (%s, HTTP %d)", method, path, e.Reason, e.Error, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return nil, fmt.Errorf("%s %s: bad JSON answer: %w", method, path, err)
+	if tlsCfg != nil && strings.HasPrefix(strings.ToLower(c.BaseURL), "http://") {
+		for _, s := range []setting{setTLSCA, setTLSCert, setTLSKey, setTLSServerName} {
+			if f := cmd.Flags().Lookup(s.flag); f != nil && f.Changed {
+				return nil, fmt.Errorf("--%s with --url %s: TLS needs an https:// URL (the broker's --http-tls listener)", s.flag, c.BaseURL)
+			}
 		}
 	}
-	return resp.Header, nil
+	if tlsCfg != nil {
+		// The broker's --http-tls listener: its CA, client certificate
+		// and name, as the other client commands take them.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsCfg
+		c.HTTP = &http.Client{Transport: tr}
+	}
+	return c, nil
+}
+
+// ctlDo performs one API request; out receives the JSON answer.
+func ctlDo(cmd *cobra.Command, method, path string, body any, out any, hdr http.Header) error {
+	c, err := ctlClient(cmd)
+	if err != nil {
+		return err
+	}
+	_, err = c.Do(cmd.Context(), method, path, body, out, hdr)
+	return err
 }
 
 func ctlJSON(cmd *cobra.Command) bool {
@@ -236,139 +214,43 @@ func ctlPrint(cmd *cobra.Command, v any, table func(io.Writer)) error {
 	return nil
 }
 
-// ctlList fetches every page of a listing.
+// ctlList fetches every page of a listing and prints it.
 func ctlList(cmd *cobra.Command, what string) error {
-	path := "/api/" + what
-	if f := cmd.Flags().Lookup("vhost"); f != nil && f.Value.String() != "" {
-		path += "/" + url.PathEscape(f.Value.String())
+	c, err := ctlClient(cmd)
+	if err != nil {
+		return err
 	}
-	var all []map[string]any
-	after := ""
-	for {
-		var page []map[string]any
-		p := path
-		if after != "" {
-			p += "?after=" + url.QueryEscape(after)
-		}
-		h, err := ctlRequest(cmd, "GET", p, nil, &page, nil)
-		if err != nil {
-			return err
-		}
-		all = append(all, page...)
-		if after = h.Get(mgmt.NextHeader); after == "" {
-			break
-		}
+	vhost := ""
+	if f := cmd.Flags().Lookup("vhost"); f != nil {
+		vhost = f.Value.String()
 	}
-	if all == nil {
-		all = []map[string]any{}
+	all, err := c.List(cmd.Context(), what, vhost)
+	if err != nil {
+		return err
 	}
-	cols := map[string][]string{
-		"queues":      {"vhost", "name", "messages_ready", "messages_unacknowledged", "consumers", "message_stats.publish_details.rate", "message_stats.deliver_get_details.rate", "message_stats.ack_details.rate"},
-		"exchanges":   {"vhost", "name", "type", "bindings", "published", "unroutable"},
-		"bindings":    {"vhost", "source", "destination", "routing_key"},
-		"connections": {"name", "peer_host", "protocol", "user", "vhost", "ssl", "consumers", "messages_unacknowledged"},
-		"consumers":   {"vhost", "queue", "consumer_tag", "connection", "prefetch_count", "messages_unacknowledged"},
-	}[what]
-	return ctlPrint(cmd, all, func(w io.Writer) { table(w, cols, all) })
-}
-
-// field reads a dotted path from a decoded JSON object.
-func field(m map[string]any, path string) any {
-	var v any = m
-	for _, k := range strings.Split(path, ".") {
-		mm, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = mm[k]
-	}
-	return v
-}
-
-func table(w io.Writer, cols []string, rows []map[string]any) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := make([]string, len(cols))
-	for i, c := range cols {
-		c = strings.TrimPrefix(c, "message_stats.")
-		c = strings.TrimSuffix(c, "_details.rate")
-		if strings.HasSuffix(cols[i], ".rate") {
-			c += "/s"
-		}
-		head[i] = c
-	}
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	for _, r := range rows {
-		cells := make([]string, len(cols))
-		for i, c := range cols {
-			switch v := field(r, c).(type) {
-			case nil:
-				cells[i] = "-"
-			case float64:
-				if strings.HasSuffix(c, ".rate") {
-					cells[i] = fmt.Sprintf("%.1f", v)
-				} else {
-					cells[i] = fmt.Sprintf("%.0f", v)
-				}
-			default:
-				cells[i] = fmt.Sprint(v)
-			}
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
-	tw.Flush()
+	return ctlPrint(cmd, all, func(w io.Writer) { mgmtclient.Table(w, mgmtclient.ListColumns(what), all) })
 }
 
 func ctlDLQList(cmd *cobra.Command, queue string) error {
-	var all struct {
-		Queue    string           `json:"queue"`
-		Total    int              `json:"total"`
-		Messages []map[string]any `json:"messages"`
+	c, err := ctlClient(cmd)
+	if err != nil {
+		return err
 	}
-	for offset := 0; ; {
-		var page struct {
-			Queue    string           `json:"queue"`
-			Total    int              `json:"total"`
-			Messages []map[string]any `json:"messages"`
-		}
-		if err := ctlDo(cmd, "GET", fmt.Sprintf("%s/dead-letters?limit=100&offset=%d", queuePath(cmd, queue), offset), nil, &page, nil); err != nil {
-			return err
-		}
-		all.Queue, all.Total = page.Queue, page.Total
-		all.Messages = append(all.Messages, page.Messages...)
-		offset += len(page.Messages)
-		if len(page.Messages) == 0 || offset >= page.Total {
-			break
-		}
+	all, err := c.DeadLetters(cmd.Context(), ctlQueuePath(cmd, queue))
+	if err != nil {
+		return err
 	}
-	if all.Messages == nil {
-		all.Messages = []map[string]any{}
-	}
-	return ctlPrint(cmd, all, func(w io.Writer) {
-		fmt.Fprintf(w, "%s: %d message(s) (metadata only)\n", all.Queue, all.Total)
-		table(w, []string{"id", "reason", "size", "format", "sender", "signature_valid", "exchange", "routing_key", "deliveries", "problem"}, all.Messages)
-	})
+	return ctlPrint(cmd, all, func(w io.Writer) { mgmtclient.PrintDeadLetters(w, all) })
 }
 
 func ctlOverview(cmd *cobra.Command) error {
-	var o map[string]any
-	if err := ctlDo(cmd, "GET", "/api/overview", nil, &o, nil); err != nil {
+	c, err := ctlClient(cmd)
+	if err != nil {
 		return err
 	}
-	delete(o, "rate_history")
-	return ctlPrint(cmd, o, func(w io.Writer) {
-		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		for _, k := range []string{"queue_totals.messages_ready", "queue_totals.messages_unacknowledged", "object_totals.queues", "object_totals.exchanges",
-			"object_totals.consumers", "object_totals.connections", "message_stats.publish_details.rate", "message_stats.deliver_get_details.rate",
-			"message_stats.ack_details.rate", "health.mem_used", "health.mem_limit", "health.mem_alarm", "health.durable", "health.storage_failed"} {
-			v := field(o, k)
-			if v == nil {
-				continue
-			}
-			if f, ok := v.(float64); ok && !strings.HasSuffix(k, ".rate") {
-				v = fmt.Sprintf("%.0f", f)
-			}
-			fmt.Fprintf(tw, "%s\t%v\n", k, v)
-		}
-		tw.Flush()
-	})
+	o, err := c.Overview(cmd.Context())
+	if err != nil {
+		return err
+	}
+	return ctlPrint(cmd, o, func(w io.Writer) { mgmtclient.PrintOverview(w, o) })
 }

@@ -2,40 +2,17 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
-func TestDemoMovesEveryMessageExactlyOnce(t *testing.T) {
-	for _, format := range []string{"modern", "seed"} {
-		t.Run(format, func(t *testing.T) {
-			dir := t.TempDir()
-			var out bytes.Buffer
-			res, err := runDemo(context.Background(), &out, io.Discard, &demoOptions{count: 300, size: 50, format: format, dir: dir, window: 64})
-			if err != nil {
-				t.Fatalf("demo: %v\n%s", err, out.String())
-			}
-			if err := res.failure(); err != nil {
-				t.Fatal(err)
-			}
-			if res.send.Confirmed != 300 || res.received != 300 || res.lost != 0 || res.twice != 0 || res.stats.Stored != 300 {
-				t.Fatalf("result = %+v", res)
-			}
-			for _, want := range []string{"lost         0", "stored twice 0", filepath.Join(dir, "received.jsonl"), "msg/s"} {
-				if !strings.Contains(out.String(), want) {
-					t.Errorf("demo output lacks %q:\n%s", want, out.String())
-				}
-			}
-			if got := len(recordsIn(res.out)); got != 300 {
-				t.Fatalf("output file holds %d records", got)
-			}
-		})
-	}
-}
+// The demo itself is tested in package demo; these tests cover the
+// command's wiring: flags, output and exit code.
 
 func TestDemoCommandReusesKeysInDir(t *testing.T) {
 	dir := t.TempDir()
@@ -58,46 +35,54 @@ func TestDemoCommandReusesKeysInDir(t *testing.T) {
 	}
 }
 
-func TestDemoBadFlags(t *testing.T) {
-	for _, o := range []*demoOptions{{count: 0, window: 1, format: "modern"}, {count: 1, window: 1, format: "rot13"}} {
-		if _, err := runDemo(context.Background(), io.Discard, io.Discard, o); err == nil {
-			t.Errorf("runDemo(%+v) succeeded", o)
+// runCobra runs cmd with args in-process and returns what it wrote.
+func runCobra(t *testing.T, cmd *cobra.Command, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err = cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func runDemoCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	return runCobra(t, newDemoCmd(), args...)
+}
+
+func TestDemoCommandFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--count", "0"}, "--count and --window must be >= 1, --size >= 0"},
+		{[]string{"--format", "rot13", "--count", "1"}, "--format: "},
+		{[]string{"--durable", "--in-memory", "--count", "1", "--dir", t.TempDir()}, "--durable and --in-memory exclude each other"},
+	} {
+		_, _, err := runDemoCmd(t, c.args...)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || exitCode(err) != 1 {
+			t.Errorf("demo %v: err %v (exit %d), want %q and exit 1", c.args, err, exitCode(err), c.want)
 		}
 	}
 }
 
-// TestDemoDurableGoesThroughADurableQueue runs the demo twice on one
-// directory (durable by default): both runs move every message, the broker's log
-// is in DIR/broker-data, and the second run reopens it.
-func TestDemoIsDurableByDefault(t *testing.T) {
+func TestDemoCommandFlagsReachTheDemo(t *testing.T) {
 	dir := t.TempDir()
-	for run := 1; run <= 2; run++ {
-		var out bytes.Buffer
-		res, err := runDemo(context.Background(), &out, io.Discard, &demoOptions{count: 200, size: 50, format: "modern", dir: dir, window: 64})
-		if err != nil {
-			t.Fatalf("run %d: %v\n%s", run, err, out.String())
-		}
-		if err := res.failure(); err != nil {
-			t.Fatalf("run %d: %v", run, err)
-		}
-		if res.send.Confirmed != 200 || res.received != 200 || res.lost != 0 || res.twice != 0 {
-			t.Fatalf("run %d: result = %+v", run, res)
-		}
-		if want := "durable queue " + defaultQueue; !strings.Contains(out.String(), want) {
-			t.Errorf("run %d: output lacks %q:\n%s", run, want, out.String())
+	out, errOut, err := runDemoCmd(t, "--count", "30", "--size", "7", "--format", "seed", "--dir", dir, "--window", "4", "--in-memory", "--progress")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"moving 30 seed (reference RSA) messages of 7 bytes", "in-memory broker (--in-memory)",
+		"  sent         30\n", "  output       " + filepath.Join(dir, "received.jsonl")} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	segs, err := filepath.Glob(filepath.Join(dir, "broker-data", "*.seg"))
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("no log segment in %s: %v %v", filepath.Join(dir, "broker-data"), segs, err)
+	if !strings.Contains(errOut, "sent 30/30") {
+		t.Errorf("--progress drew no bar on stderr: %q", errOut)
 	}
-	if got := len(recordsIn(filepath.Join(dir, "received.jsonl"))); got != 400 {
-		t.Fatalf("output holds %d records after two runs of 200", got)
-	}
-	// A broker opened on the demo's data directory has the queue back
-	// (empty: everything was acked), so it really was declared durable.
-	srv, _, _ := startDurableBroker(t, filepath.Join(dir, "broker-data"))
-	if got := queueReady(srv, defaultQueue); got != 0 {
-		t.Fatalf("queue %s after reopening the demo's data directory: %d messages held (-1: missing), want 0", defaultQueue, got)
+	if _, err := os.Stat(filepath.Join(dir, "keys", "receiver_private.pem")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -21,12 +17,6 @@ type keygenOptions struct {
 	name       string
 	senderName string
 	force      bool
-}
-
-// keyFile is one file keygen writes, with what it is for.
-type keyFile struct {
-	path, role string
-	id         string // key id of the pair the file belongs to
 }
 
 func init() { register(newKeygenCmd) }
@@ -62,68 +52,13 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 	if err != nil {
 		return fmt.Errorf("--format: %w", err)
 	}
-	if o.name == "" || filepath.Base(o.name) != o.name || (format == envelope.FormatSession && (o.senderName == "" || filepath.Base(o.senderName) != o.senderName)) {
-		return errors.New("--name and --sender-name must be plain file names without directories: use --dir for the directory")
+	files, err := keyfile.Generate(keyfile.GenerateOptions{Format: format, Dir: o.dir, Name: o.name, SenderName: o.senderName, Force: o.force})
+	if err != nil {
+		return err
 	}
-	if err := os.MkdirAll(o.dir, 0o700); err != nil {
-		return fmt.Errorf("create key directory: %w: choose another --dir", err)
-	}
-	var files []keyFile
-	if format == envelope.FormatSeed {
-		files = []keyFile{
-			{path: filepath.Join(o.dir, o.name+"_private.pem"), role: "receiver private key (RSA-2048, 0600): keep it on the receiver (recv --key)"},
-			{path: filepath.Join(o.dir, o.name+"_public.pem"), role: "receiver public key: give it to senders (send --to-key)"},
-		}
-	} else {
-		files = []keyFile{
-			{path: filepath.Join(o.dir, o.name+".key"), role: "receiver private key (ML-KEM-768+X25519, 0600): keep it on the receiver (recv --key)"},
-			{path: filepath.Join(o.dir, o.name+".pub"), role: "receiver public key: give it to senders (send --to-key)"},
-			{path: filepath.Join(o.dir, o.senderName+".key"), role: "sender signing key (Ed25519, 0600): keep it on the sender (send --sign-key)"},
-			{path: filepath.Join(o.dir, o.senderName+".pub"), role: "sender public key: give it to receivers (recv --trust)"},
-		}
-	}
-	// Refuse before writing anything, so a refusal never leaves a mix of
-	// old and new keys behind.
-	if !o.force {
-		for _, kf := range files {
-			if _, err := os.Lstat(kf.path); err == nil {
-				return fmt.Errorf("%s already exists: keygen never overwrites keys (messages sealed for the old key "+
-					"could no longer be opened); pass --force to replace it, or choose another --dir or --name", kf.path)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("check %s: %w", kf.path, err)
-			}
-		}
-	}
-	if format == envelope.FormatSeed {
-		k, err := envelope.GenerateSeedKey(nil)
-		if err != nil {
-			return err
-		}
-		if err := keyfile.WriteSeedKeyFiles(files[0].path, files[1].path, k, o.force); err != nil {
-			return fmt.Errorf("write seed key files: %w", err)
-		}
-		files[0].id, files[1].id = seedPrivID(k), seedPrivID(k)
-	} else {
-		rk, err := envelope.GenerateRecipientKey(nil)
-		if err != nil {
-			return err
-		}
-		sk, err := envelope.GenerateSigningKey(nil)
-		if err != nil {
-			return err
-		}
-		if err := keyfile.WriteRecipientKeyFiles(files[0].path, files[1].path, rk, o.force); err != nil {
-			return fmt.Errorf("write receiver key files: %w", err)
-		}
-		if err := keyfile.WriteSigningKeyFiles(files[2].path, files[3].path, sk, o.force); err != nil {
-			return fmt.Errorf("write sender key files: %w", err)
-		}
-		files[0].id, files[1].id = recipientPrivID(rk), recipientPrivID(rk)
-		files[2].id, files[3].id = signerPrivID(sk), signerPrivID(sk)
-	}
-	fmt.Fprintf(out, "wrote %s keys:\n", formatLabel(format))
+	fmt.Fprintf(out, "wrote %s keys:\n", format.Label())
 	for _, kf := range files {
-		fmt.Fprintf(out, "  %-28s key id %s  %s\n", kf.path, kf.id, kf.role)
+		fmt.Fprintf(out, "  %-28s key id %s  %s\n", kf.Path, kf.ID, kf.Role)
 	}
 	if format == envelope.FormatSeed {
 		fmt.Fprintln(out, "seed files are the reference's format and carry no Key-ID line: compare the key id send and recv print")
@@ -133,19 +68,11 @@ func runKeygen(out io.Writer, o *keygenOptions) error {
 	fmt.Fprintln(out, "next, in three terminals:")
 	fmt.Fprintln(out, "  ciphermq server")
 	if format == envelope.FormatSeed {
-		fmt.Fprintf(out, "  ciphermq recv --key %s --out received.jsonl\n", files[0].path)
-		fmt.Fprintf(out, "  ciphermq send --format seed --to-key %s \"hello\"\n", files[1].path)
+		fmt.Fprintf(out, "  ciphermq recv --key %s --out received.jsonl\n", files[0].Path)
+		fmt.Fprintf(out, "  ciphermq send --format seed --to-key %s \"hello\"\n", files[1].Path)
 	} else {
-		fmt.Fprintf(out, "  ciphermq recv --key %s --trust %s --out received.jsonl\n", files[0].path, files[3].path)
-		fmt.Fprintf(out, "  ciphermq send --to-key %s --sign-key %s \"hello\"\n", files[1].path, files[2].path)
+		fmt.Fprintf(out, "  ciphermq recv --key %s --trust %s --out received.jsonl\n", files[0].Path, files[3].Path)
+		fmt.Fprintf(out, "  ciphermq send --to-key %s --sign-key %s \"hello\"\n", files[1].Path, files[2].Path)
 	}
 	return nil
-}
-
-// formatLabel names an envelope format for people.
-func formatLabel(f envelope.Format) string {
-	if f == envelope.FormatSeed {
-		return "seed (reference RSA)"
-	}
-	return "modern (cmq1)"
 }

@@ -26,18 +26,16 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// The operations listener (--http-listen) serves the management API and the
-// console beside /metrics, and ctl reads it.
-func TestServerHTTPListenServesManagement(t *testing.T) {
-	isolate(t)
-	t.Setenv(setMgmtURL.env, "")
-	addr, mgmtAddr := freeAddr(t), freeAddr(t)
+// runServerCmd runs `ciphermq server args...` in this process until the
+// test ends, then stops it and requires a clean exit.
+func runServerCmd(t *testing.T, args ...string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := newServerCmd()
-	cmd.SetArgs([]string{"--listen", addr, "--http-listen", mgmtAddr, "--log-level", "error", "--in-memory"})
+	cmd.SetArgs(args)
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -47,7 +45,16 @@ func TestServerHTTPListenServesManagement(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Error("server did not stop")
 		}
-	}()
+	})
+}
+
+// The operations listener (--http-listen) serves the management API and the
+// console beside /metrics, and ctl reads it.
+func TestServerHTTPListenServesManagement(t *testing.T) {
+	isolate(t)
+	t.Setenv(setMgmtURL.env, "")
+	addr, mgmtAddr := freeAddr(t), freeAddr(t)
+	runServerCmd(t, "--listen", addr, "--http-listen", mgmtAddr, "--log-level", "error", "--in-memory")
 	url := "http://" + mgmtAddr
 	waitUntil(t, "the management listener", func() bool {
 		resp, err := http.Get(url + "/api/health/checks/ready")
@@ -121,5 +128,47 @@ func TestServerRefusesPlainHTTPBeyondLoopback(t *testing.T) {
 		if (err != nil) != c.refused {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// ctl reaches an --http-tls listener that requires client certificates
+// with --tls-ca, --tls-cert and --tls-key (or $CIPHERMQ_TLS_*), as the
+// other client commands do; without them it fails with the TLS error, and
+// TLS flags with an http:// URL are refused.
+func TestCtlOverHTTPSWithClientCertificate(t *testing.T) {
+	isolate(t)
+	t.Setenv(setMgmtURL.env, "")
+	for _, s := range []setting{setTLSCA, setTLSCert, setTLSKey, setTLSServerName} {
+		t.Setenv(s.env, "")
+	}
+	sf, cf := mutualTLSFiles(t, t.TempDir(), "ops")
+	mgmtAddr := freeAddr(t)
+	runServerCmd(t, "--listen", freeAddr(t), "--http-listen", mgmtAddr, "--http-tls", "--log-level", "error", "--in-memory",
+		"--tls-listen", freeAddr(t), "--tls-cert", sf.Cert, "--tls-key", sf.Key, "--tls-ca", sf.CA, "--tls-client-auth", "require")
+	url := "https://" + mgmtAddr
+	withCert := []string{"--url", url, "--tls-ca", cf.CA, "--tls-cert", cf.Cert, "--tls-key", cf.Key}
+	var out string
+	var err error
+	waitUntil(t, "ctl over HTTPS", func() bool {
+		out, err = runCtl(t, append(withCert, "list", "queues")...)
+		return err == nil
+	})
+	if !strings.Contains(out, "default_queue") {
+		t.Fatalf("ctl list queues over HTTPS:\n%s", out)
+	}
+	if _, err := runCtl(t, "--url", url, "--tls-ca", cf.CA, "list", "queues"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("ctl without a client certificate: %v, want a TLS certificate error", err)
+	}
+	if _, err := runCtl(t, "--url", url, "list", "queues"); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("ctl without the CA: %v, want a certificate verification error", err)
+	}
+	t.Setenv(setTLSCA.env, cf.CA)
+	t.Setenv(setTLSCert.env, cf.Cert)
+	t.Setenv(setTLSKey.env, cf.Key)
+	if out, err := runCtl(t, "--url", url, "list", "queues"); err != nil || !strings.Contains(out, "default_queue") {
+		t.Fatalf("ctl with $CIPHERMQ_TLS_*: %v\n%s", err, out)
+	}
+	if _, err := runCtl(t, "--url", "http://"+mgmtAddr, "--tls-ca", cf.CA, "list", "queues"); err == nil || !strings.Contains(err.Error(), "https://") {
+		t.Fatalf("TLS flags with an http:// URL: %v, want an error naming https://", err)
 	}
 }

@@ -6,19 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
-	"strconv"
-	"sync"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/clients/receiver"
@@ -34,6 +28,7 @@ type recvFlags struct {
 	prefetch int
 	durable  bool
 	inMemory bool
+	asIs     bool
 	timeout  time.Duration
 }
 
@@ -61,10 +56,13 @@ rejection and its summary says how many went where, by reason.
 recv declares its dead-letter queue and its queue if they are missing (the queue with
 <queue>.dlq as its dead-letter queue) and binds the queue to --exchange with --routing-key. Both
 are durable by default, so what they hold survives broker restarts: on a broker started
---in-memory (no data directory) recv says so and falls back to in-memory queues. A queue that
-already exists with other options is consumed as it is, with a warning: its rejections go
-wherever its own options say. --durable insists (an error instead of a fallback); --in-memory
-asks for in-memory queues.
+--in-memory (no data directory) recv says so and falls back to in-memory queues. --durable
+insists (an error instead of a fallback); --in-memory asks for in-memory queues.
+
+A queue that already exists with options recv did not set (declared by another client, perhaps
+without a dead-letter queue) is refused: recv cannot tell where its rejections would go, and a
+queue declared with no dead-letter queue discards them. --queue-as-is consumes it anyway: its
+rejections then go where its own options say.
 
 Ctrl-C (SIGINT) or SIGTERM prints a summary and exits: 0 if nothing was rejected, 5 if some
 messages were rejected (see docs/clients.md for the exit codes).
@@ -94,6 +92,7 @@ the broker could not be reached (never connected, or the connection was lost and
 	f.IntVar(&o.prefetch, "prefetch", 1024, "most unacked deliveries at once (also the largest batch per fsync)")
 	f.BoolVar(&o.durable, "durable", false, "insist on a durable queue: an error instead of falling back to an in-memory one (durable is the default)")
 	f.BoolVar(&o.inMemory, "in-memory", false, "declare the queue in memory: its messages are lost if the broker stops")
+	f.BoolVar(&o.asIs, "queue-as-is", false, "consume a queue that exists with options recv did not set: its rejections go where its own options say (discarded if it has no dead-letter queue)")
 	f.DurationVar(&o.timeout, "timeout", 0, "end the whole run (connecting, declaring, receiving) after this long: a clean stop, or exit code 4 if the broker was unreachable (0: no limit)")
 	return cmd
 }
@@ -121,7 +120,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		out = defaultOut
 	}
 	stderr := cmd.ErrOrStderr()
-	counter := newRunningCount(stderr, o.progress)
+	counter := runner.NewCount(stderr, o.progress || isTerminal(stderr))
 	st, err := store.Open(out, store.Options{Logger: quietLogger(counter)})
 	if err != nil {
 		return err
@@ -137,7 +136,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	if o.print {
 		w := cmd.OutOrStdout()
-		r.OnStored(func(rec store.Record) { printRecord(w, rec) })
+		r.OnStored(func(rec store.Record) { runner.PrintRecord(w, rec) })
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -174,7 +173,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		return connectError(addr, err)
 	}
 	defer conn.Close()
-	dlq, err := declareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability())
+	dlq, err := runner.DeclareQueue(ctx, stderr, conn, queue, cfg.value(setExchange), cfg.value(setRoutingKey), o.durability(), o.asIs)
 	if err != nil {
 		if timedOut() {
 			return unreachable("declaring queue "+queue+" on", err)
@@ -195,14 +194,14 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		Started: func() {
 			fmt.Fprintf(stderr, "receiving from queue %s on %s into %s (%d messages stored before); Ctrl-C to stop\n", queue, addr, out, st.Len())
 		},
-		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.show(r.Stats()) },
+		AfterBatch: func([]receiver.Delivery, []receiver.Outcome) { counter.Show(r.Stats()) },
 	})
 	// Whether the broker was there when --timeout ended the run, taken
 	// before the summary (the stop itself does not change it).
 	lostBroker := timedOut() && !conn.Connected()
-	counter.finish(r.Stats())
-	stats := r.Stats()
-	printRecvSummary(cmd.OutOrStdout(), stats, time.Since(start), out, st.Len(), queue, dlq)
+	counter.Finish(r.Stats())
+	sum := runner.Summary{Stats: r.Stats(), Elapsed: time.Since(start), Out: out, Total: st.Len(), Queue: queue, DLQ: dlq}
+	sum.Print(cmd.OutOrStdout())
 	if runErr != nil {
 		return fmt.Errorf("receiver stopped: %w", runErr)
 	}
@@ -210,12 +209,8 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "  --timeout (%s) passed while broker %s was unreachable (connection lost, not repaired)\n", o.timeout, addr)
 		return &exitError{exitTimedOut, fmt.Errorf("--timeout passed while broker %s was unreachable: the connection was lost and not repaired", addr)}
 	}
-	if n := stats.RejectedTotal(); n > 0 {
-		where := "to dead-letter queue " + dlq + ": `ciphermq dlq list --queue " + queue + "` shows them, `ciphermq dlq move` replays them"
-		if dlq == "" {
-			where = "to wherever queue " + queue + "'s own options send them (recv did not declare it)"
-		}
-		return &exitError{exitRejected, fmt.Errorf("rejected %d message(s) %s", n, where)}
+	if err := sum.RejectedErr(); err != nil {
+		return &exitError{exitRejected, err}
 	}
 	return nil
 }
@@ -223,79 +218,15 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 // exitRejected is recv's exit code when it rejected messages.
 const exitRejected = 5
 
-// queueDurability is what recv asks of its queues.
-type queueDurability uint8
-
-const (
-	durableIfPossible queueDurability = iota // the default
-	durableRequired                          // --durable
-	inMemoryQueue                            // --in-memory
-)
-
-func (o *recvFlags) durability() queueDurability {
+func (o *recvFlags) durability() runner.Durability {
 	// --durable with --in-memory is refused in runRecv.
 	switch {
 	case o.durable:
-		return durableRequired
+		return runner.DurableRequired
 	case o.inMemory:
-		return inMemoryQueue
+		return runner.InMemory
 	}
-	return durableIfPossible
-}
-
-// declareQueue makes sure the queue and its dead-letter queue <queue>.dlq
-// exist and the queue is bound, and returns the dead-letter queue ("" when
-// recv cannot tell where rejections go). By default both are durable, with
-// a fallback (said on stderr) to in-memory queues on a broker without a
-// data directory. An existing queue with other options is consumed as it
-// is, with a warning, unless --durable was given: then it is refused, since
-// recv cannot tell whether it survives restarts and must not promise what
-// it cannot check. A receiver not permitted to declare (granted read only)
-// consumes the queue an operator set up.
-func declareQueue(ctx context.Context, stderr io.Writer, conn *clients.Conn, queue, exchange, key string, want queueDurability) (string, error) {
-	dlq := broker.DeadLetterQueueName(queue)
-	declare := func(durable bool) error {
-		err := conn.DeclareQueue(ctx, dlq, clients.QueueOptions{Durable: durable})
-		if err == nil {
-			err = conn.DeclareQueue(ctx, queue, clients.QueueOptions{Durable: durable, DeadLetterQueue: dlq})
-		}
-		return err
-	}
-	err := declare(want != inMemoryQueue)
-	if want == durableIfPossible {
-		switch c, _ := clients.BrokerCode(err); {
-		case c == clients.CodeUnavailable:
-			fmt.Fprintf(stderr, "the broker keeps no data directory (started --in-memory?): queues %s and %s are in memory only, their messages are lost if the broker stops\n", queue, dlq)
-			err = declare(false)
-		case clients.IsMismatch(err):
-			// They may exist in memory with recv's options otherwise (the
-			// default topology of a broker without a data directory).
-			if err = declare(false); err == nil {
-				fmt.Fprintf(stderr, "queues %s and %s exist in memory: their messages are lost if the broker stops\n", queue, dlq)
-			}
-		}
-	}
-	if clients.IsAccessRefused(err) && want != durableRequired {
-		fmt.Fprintf(stderr, "not permitted to declare queue %s or %s (%v): consuming it as an operator set it up; its rejections go where its options say\n", queue, dlq, err)
-		return "", nil
-	}
-	switch {
-	case err != nil && want == durableRequired && clients.IsMismatch(err):
-		return "", fmt.Errorf("--durable: queue %q or %q already exists with other options (%w): "+
-			"pass --queue with a name not in use (on a broker started --in-memory the predeclared %s is in memory), or delete the queue first", queue, dlq, err, defaultQueue)
-	case err != nil && want == durableRequired:
-		return "", fmt.Errorf("declare durable queue %q: %w (durable queues need a broker with a data directory: one not started --in-memory)", queue, err)
-	case err != nil && !clients.IsMismatch(err):
-		return "", fmt.Errorf("declare queue %q: %w", queue, err)
-	case err != nil:
-		fmt.Fprintf(stderr, "warning: queue %s already exists with options recv did not set (%v): consuming it as it is; "+
-			"its rejected messages go to its own dead-letter queue, or are discarded if it has none\n", queue, err)
-		dlq = ""
-	}
-	if err := conn.Bind(ctx, exchange, queue, key); err != nil {
-		return "", fmt.Errorf("bind queue %q to exchange %q with key %q: %w: pass an existing --exchange", queue, exchange, key, err)
-	}
-	return dlq, nil
+	return runner.DurableIfPossible
 }
 
 // loadOpener builds an opener from the receiver's key files: modern keys
@@ -358,93 +289,6 @@ func loadOpener(w io.Writer, cfg *clientConfig) (envelope.Opener, error) {
 		}
 	}
 	return envelope.NewOpener(seed, session)
-}
-
-// printRecord writes one stored message for --print: id, sender, and the
-// plaintext (quoted when it is not printable text).
-func printRecord(w io.Writer, rec store.Record) {
-	msg := string(rec.Message)
-	if !utf8.Valid(rec.Message) || strconv.Quote(msg) != `"`+msg+`"` {
-		msg = strconv.Quote(msg)
-	}
-	fmt.Fprintf(w, "%s\t%s\t%s\n", rec.MessageID, rec.Sender, msg)
-}
-
-func printRecvSummary(w io.Writer, s receiver.Stats, elapsed time.Duration, out string, total int, queue, dlq string) {
-	fmt.Fprintf(w, "received %d, stored %d, duplicates %d, rejected %d in %s\n",
-		s.Received, s.Stored, s.Duplicates, s.RejectedTotal(), elapsed.Round(time.Millisecond))
-	if n := s.RejectedTotal(); n > 0 {
-		if dlq != "" {
-			fmt.Fprintf(w, "rejected %d to dead-letter queue %s (list: ciphermq dlq list --queue %s; replay: ciphermq dlq move --queue %s):\n", n, dlq, queue, queue)
-		} else {
-			fmt.Fprintf(w, "rejected %d to the dead-letter queue of %s, if it has one (recv did not declare it):\n", n, queue)
-		}
-	}
-	for _, reason := range slices.Sorted(maps.Keys(s.Rejected)) {
-		fmt.Fprintf(w, "  %d %s\n", s.Rejected[reason], reason)
-	}
-	fmt.Fprintf(w, "output: %s (%d messages in all)\n", out, total)
-}
-
-// runningCount shows the receiver's counters on one terminal line. It is
-// also the writer of recv's log lines, which clear the line, go on their
-// own line, and have the count drawn again below them.
-type runningCount struct {
-	mu    sync.Mutex
-	w     io.Writer
-	on    bool
-	last  time.Time
-	drawn bool // the count is on the current line
-	ever  bool
-	s     receiver.Stats
-}
-
-func newRunningCount(w io.Writer, force bool) *runningCount {
-	return &runningCount{w: w, on: force || isTerminal(w)}
-}
-
-func (c *runningCount) show(s receiver.Stats) {
-	if !c.on {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.s = s
-	if now := time.Now(); !c.ever || now.Sub(c.last) >= 100*time.Millisecond {
-		c.drawLocked(now)
-	}
-}
-
-func (c *runningCount) drawLocked(now time.Time) {
-	c.last, c.drawn, c.ever = now, true, true
-	fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d\x1b[K", c.s.Received, c.s.Stored, c.s.Duplicates, c.s.RejectedTotal())
-}
-
-// Write writes log output below the count line.
-func (c *runningCount) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.drawn {
-		fmt.Fprint(c.w, "\r\x1b[K")
-		c.drawn = false
-	}
-	n, err := c.w.Write(b)
-	if c.on && c.ever {
-		c.drawLocked(time.Now())
-	}
-	return n, err
-}
-
-// finish draws the final counts, exactly, and ends the line.
-func (c *runningCount) finish(s receiver.Stats) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.on && c.ever {
-		c.s = s
-		c.drawLocked(time.Now())
-		fmt.Fprintln(c.w)
-		c.drawn = false
-	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ciphermq/ciphermq/faults"
 	"github.com/ciphermq/ciphermq/scenarios/crossbroker"
 	"github.com/ciphermq/ciphermq/scenarios/realworld"
 )
@@ -96,7 +94,7 @@ that broker instead: ciphermq, rabbitmq or nats (both configurations of each) or
 				defer stop()
 				return runCrossBroker(ctx, cmd.OutOrStdout(), args, ts, seed, keep, timeout)
 			}
-			sc, err := chooseScenario(args, planPath)
+			sc, err := realworld.ChooseScenario(args, planPath)
 			if err != nil {
 				return err
 			}
@@ -113,18 +111,9 @@ that broker instead: ciphermq, rabbitmq or nats (both configurations of each) or
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			res, runErr := realworld.Run(ctx, sc, realworld.Config{
+			return realworld.RunAndReport(ctx, cmd.OutOrStdout(), sc, realworld.Config{
 				Binary: bin, Seed: seed, Dir: dir, Keep: keep, Timeout: timeout, Logger: logger,
 			})
-			fmt.Fprint(cmd.OutOrStdout(), res.Describe())
-			switch {
-			case runErr != nil:
-				return fmt.Errorf("scenario %s did not complete: %w (replay with --seed %d)", sc.Name, runErr, seed)
-			case !res.Passed():
-				return fmt.Errorf("scenario %s failed the checker: %w (replay with --seed %d)", sc.Name, res.Report.Err(), seed)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "PASS %s\n", sc.Name)
-			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -136,28 +125,6 @@ that broker instead: ciphermq, rabbitmq or nats (both configurations of each) or
 	f.StringVar(&planPath, "plan", "", "run this fault plan file instead of a named scenario")
 	f.StringVar(&target, "target", "", "run the cross-broker scenario NAME against this broker: ciphermq, rabbitmq, nats or one configuration (see scenario matrix)")
 	return cmd
-}
-
-// chooseScenario picks the catalogue entry named in args, or the plan file.
-func chooseScenario(args []string, planPath string) (realworld.Scenario, error) {
-	switch {
-	case planPath != "" && len(args) > 0:
-		return realworld.Scenario{}, errors.New("give a scenario name or --plan FILE, not both")
-	case planPath != "":
-		pl, err := faults.Load(planPath)
-		if err != nil {
-			return realworld.Scenario{}, err
-		}
-		sc, _, err := realworld.PlanScenario(pl) // the notes appear in the report
-		return sc, err
-	case len(args) == 0:
-		return realworld.Scenario{}, errors.New("which scenario? `ciphermq scenario list` shows them; or give --plan FILE")
-	}
-	sc, ok := realworld.Lookup(args[0])
-	if !ok {
-		return sc, fmt.Errorf("%w %q: `ciphermq scenario list` shows the catalogue", realworld.ErrUnknownScenario, args[0])
-	}
-	return sc, nil
 }
 
 // newScenarioSenderCmd is the sender process the scenarios start; it is an
@@ -230,21 +197,9 @@ See docs/testing.md, "Hostile-client catalogue".`,
 		Example: "  ciphermq scenario hostile run memory-flood --long\n  ciphermq scenario hostile run --all",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			all, _ := cmd.Flags().GetBool("all")
-			var attacks []realworld.Attack
-			switch {
-			case all && len(args) > 0:
-				return errors.New("give attack names or --all, not both")
-			case all:
-				attacks = realworld.HostileCatalogue()
-			case len(args) == 0:
-				return errors.New("which attack? `ciphermq scenario hostile list` shows them; or --all")
-			}
-			for _, name := range args {
-				a, ok := realworld.LookupAttack(name)
-				if !ok {
-					return fmt.Errorf("%w %q: `ciphermq scenario hostile list` shows the catalogue", realworld.ErrUnknownScenario, name)
-				}
-				attacks = append(attacks, a)
+			attacks, err := realworld.SelectAttacks(args, all)
+			if err != nil {
+				return err
 			}
 			bin, err := os.Executable()
 			if err != nil {
@@ -252,47 +207,7 @@ See docs/testing.md, "Hostile-client catalogue".`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			var failed []string
-			for _, a := range attacks {
-				if ctx.Err() != nil {
-					failed = append(failed, a.Name+" (not run: interrupted)")
-					continue
-				}
-				runDir := dir
-				if runDir == "" {
-					if runDir, err = os.MkdirTemp("", "ciphermq-hostile-"+a.Name+"-"); err != nil {
-						return err
-					}
-				} else {
-					runDir = filepath.Join(dir, a.Name)
-					if err := os.MkdirAll(runDir, 0o755); err != nil {
-						return err
-					}
-				}
-				actx, cancel := context.WithTimeout(ctx, timeout)
-				res, err := realworld.RunHostile(actx, a, realworld.HostileConfig{Binary: bin, Dir: runDir, Long: long})
-				cancel()
-				if err == nil {
-					err = a.Check(res)
-				}
-				if err == nil && dir == "" {
-					res.Dir = "" // removed below
-				}
-				fmt.Fprint(cmd.OutOrStdout(), res.Describe())
-				if err != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "FAIL %s: %v\n%s", a.Name, err, res.BrokerLog)
-					failed = append(failed, a.Name)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "PASS %s\n", a.Name)
-				if dir == "" {
-					os.RemoveAll(runDir)
-				}
-			}
-			if len(failed) > 0 {
-				return fmt.Errorf("hostile attacks failed: %v", failed)
-			}
-			return nil
+			return realworld.RunAttacks(ctx, cmd.OutOrStdout(), attacks, realworld.AttacksConfig{Binary: bin, Dir: dir, Long: long, Timeout: timeout})
 		},
 	}
 	f := run.Flags()

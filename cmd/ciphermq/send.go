@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -173,7 +171,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 		total = o.count
 	}
 	stderr := cmd.ErrOrStderr()
-	bar := newProgress(stderr, o.count, o.progress)
+	bar := sender.NewBar(stderr, o.count, o.progress || isTerminal(stderr))
 	st := newSendStop(cmd.Context(), o.timeout, o.grace, bar)
 	defer st.close()
 	addr := cfg.value(setBroker)
@@ -183,7 +181,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}
 	conn, err := clients.Dial(st.publish, addr, dopts)
 	if err != nil {
-		sendSummary{sender.Summary{Refused: map[string]int{}}}.printRun(cmd.OutOrStdout(), total, st.reason())
+		sender.Summary{Refused: map[string]int{}}.PrintRun(cmd.OutOrStdout(), total, st.reason())
 		if code, why := st.outcome(); code != 0 {
 			return &exitError{code, fmt.Errorf("%s while connecting to broker %s: nothing was sent", why, addr)}
 		}
@@ -207,8 +205,8 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 		Abort:      st.abort,
 	}, src)
 	st.close()
-	bar.finish()
-	sendSummary{sum}.printRun(cmd.OutOrStdout(), total, st.reason())
+	bar.Finish()
+	sum.PrintRun(cmd.OutOrStdout(), total, st.reason())
 	if err != nil {
 		if code, why := st.outcome(); code != 0 {
 			return &exitError{code, fmt.Errorf("%s: %w", why, err)}
@@ -217,7 +215,7 @@ func runSend(cmd *cobra.Command, o *sendFlags, args []string) error {
 	}
 	complete := sum.Sent == total && sum.Unconfirmed == 0
 	if code, why := st.outcome(); code != 0 && !(code == exitTimedOut && complete) {
-		return &exitError{code, fmt.Errorf("%s: %d sent, %d confirmed, %s", why, sum.Sent, sum.Confirmed, neverSent(total, sum.Sent))}
+		return &exitError{code, fmt.Errorf("%s: %d sent, %d confirmed, %s", why, sum.Sent, sum.Confirmed, sender.NeverSent(total, sum.Sent))}
 	}
 	if err := sum.Err(); err != nil {
 		return &exitError{exitNotConfirmed, err}
@@ -251,7 +249,7 @@ type sendStop struct {
 	once                   sync.Once
 
 	sent, confirmed atomic.Int64
-	bar             *progress
+	bar             *sender.Bar
 
 	mu          sync.Mutex
 	interrupted bool
@@ -260,7 +258,7 @@ type sendStop struct {
 	deadline    time.Time
 }
 
-func newSendStop(parent context.Context, timeout, grace time.Duration, bar *progress) *sendStop {
+func newSendStop(parent context.Context, timeout, grace time.Duration, bar *sender.Bar) *sendStop {
 	s := &sendStop{sigs: make(chan os.Signal, 2), done: make(chan struct{}), bar: bar}
 	signal.Notify(s.sigs, os.Interrupt, syscall.SIGTERM)
 	base := context.WithoutCancel(parent)
@@ -289,7 +287,7 @@ func newSendStop(parent context.Context, timeout, grace time.Duration, bar *prog
 		s.mu.Unlock()
 		s.stopPublish()
 		outstanding := s.sent.Load() - s.confirmed.Load()
-		s.bar.logf("interrupted: stopped sending; waiting up to %s for %d outstanding confirms (Ctrl-C again to quit at once)", grace, outstanding)
+		s.bar.Logf("interrupted: stopped sending; waiting up to %s for %d outstanding confirms (Ctrl-C again to quit at once)", grace, outstanding)
 		t := time.NewTimer(grace)
 		defer t.Stop()
 		select {
@@ -297,9 +295,9 @@ func newSendStop(parent context.Context, timeout, grace time.Duration, bar *prog
 			s.mu.Lock()
 			s.forced = true
 			s.mu.Unlock()
-			s.bar.logf("interrupted again: quitting without waiting for confirms")
+			s.bar.Logf("interrupted again: quitting without waiting for confirms")
 		case <-t.C:
-			s.bar.logf("grace of %s over: the messages still unanswered count as unconfirmed", grace)
+			s.bar.Logf("grace of %s over: the messages still unanswered count as unconfirmed", grace)
 		case <-base.Done():
 			s.setTimedOut()
 		case <-s.done:
@@ -321,7 +319,7 @@ func (s *sendStop) setTimedOut() {
 func (s *sendStop) progress(sent, confirmed int) {
 	s.sent.Store(int64(sent))
 	s.confirmed.Store(int64(confirmed))
-	s.bar.update(sent, confirmed)
+	s.bar.Update(sent, confirmed)
 }
 
 // close stops watching signals; it is idempotent.
@@ -356,14 +354,6 @@ func (s *sendStop) outcome() (int, string) {
 func (s *sendStop) reason() string {
 	_, why := s.outcome()
 	return why
-}
-
-// neverSent says how many messages of the run were never published.
-func neverSent(total, sent int) string {
-	if total < 0 {
-		return "the rest of standard input was never sent"
-	}
-	return fmt.Sprintf("%d never sent", total-sent)
 }
 
 // loadSealer builds the sealer the settings ask for, printing the id of
@@ -406,188 +396,8 @@ func loadSealer(w io.Writer, cfg *clientConfig) (envelope.Sealer, error) {
 	return envelope.NewSessionSealer(envelope.SessionOptions{Signer: signer, Recipients: recipients})
 }
 
-// sendPlan, sendSummary and sendAll adapt sender.Run to the demo's call
-// (cmd/ciphermq/demo.go), which predates the sender package.
-type sendPlan struct {
-	exchange, routingKey string
-	window               int
-	timeout              time.Duration
-	sealer               envelope.Sealer
-}
-
-type sendSummary struct{ sender.Summary }
-
-// refused counts every refusal, the indeterminate ones (refused after a
-// resend) included: the demo treats any as a failure.
-func (s sendSummary) refused() int { return s.RefusedTotal() + s.Indeterminate }
-
-// resolvedFunc is an Observer that only watches outcomes.
-type resolvedFunc func(id string, err error)
-
-func (resolvedFunc) Attempt(sender.Attempt) error { return nil }
-func (f resolvedFunc) Resolved(r sender.Result) error {
-	f(r.ID, r.Err)
-	return nil
-}
-
-func sendAll(ctx context.Context, conn *clients.Conn, p sendPlan, src sender.Source,
-	bar *progress, onResolved func(id string, err error)) (sendSummary, error) {
-	o := sender.Options{
-		Exchange: p.exchange, RoutingKey: p.routingKey, Window: p.window, Timeout: p.timeout, Sealer: p.sealer,
-		Progress: bar.update,
-	}
-	if onResolved != nil {
-		o.Observer = resolvedFunc(onResolved)
-	}
-	sum, err := sender.Run(ctx, conn, o, src)
-	bar.finish()
-	return sendSummary{sum}, err
-}
-
-func generatedSource(n, size int) sender.Source {
-	return sender.Generated(sender.GenerateOptions{Count: n, Size: size})
-}
-
-func (s sendSummary) print(w io.Writer) {
-	fmt.Fprintf(w, "sent %d, confirmed %d (duplicates %d), refused %d, unconfirmed %d in %s (%.0f msg/s)\n",
-		s.Sent, s.Confirmed, s.Duplicates, s.RefusedTotal(), s.Unconfirmed, s.Elapsed.Round(time.Millisecond), s.Rate())
-	if s.Confirmed > 0 {
-		// A line of its own: the first line's format is what scripts parse.
-		fmt.Fprintf(w, "  confirmed %d %s\n", s.Confirmed, s.where())
-	}
-	if s.Indeterminate > 0 {
-		fmt.Fprintf(w, "  indeterminate %d: refused after a resend; an earlier attempt may have been stored\n", s.Indeterminate)
-	}
-	for _, reason := range slices.Sorted(maps.Keys(s.Refused)) {
-		fmt.Fprintf(w, "  refused %d: %s\n", s.Refused[reason], reason)
-	}
-}
-
-// where says where the confirmed messages are, as the broker's confirms
-// said: on disk, in memory only, or a mix with counts.
-func (s sendSummary) where() string {
-	const mem = "in memory only: lost if the broker stops"
-	switch inMem := s.Confirmed - s.OnDisk; {
-	case inMem == 0:
-		return "(on disk)"
-	case s.OnDisk == 0:
-		return "(" + mem + ")"
-	default:
-		return fmt.Sprintf("(%d on disk, %d %s)", s.OnDisk, inMem, mem)
-	}
-}
-
-// printRun prints the summary of a send run: print's lines, then how many
-// messages were never sent and why the run stopped early, if it did.
-func (s sendSummary) printRun(w io.Writer, total int, stopped string) {
-	s.print(w)
-	if total < 0 && stopped == "" {
-		return
-	}
-	if total >= 0 && total == s.Sent && stopped == "" {
-		return
-	}
-	line := "  " + neverSent(total, s.Sent)
-	if stopped != "" {
-		line += " (" + stopped + ")"
-	}
-	fmt.Fprintln(w, line)
-}
-
 // quietLogger shows the library's warnings and errors (reconnects, ...) on
 // w without the info chatter.
 func quietLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// progress draws a one-line progress bar on a terminal. It is also the
-// writer of the command's log lines, so that a log line clears the bar,
-// goes on its own line, and the bar is drawn again below it.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	total int
-	on    bool
-	start time.Time
-	last  time.Time
-	drawn bool // a bar is on the current line
-	ever  bool // a bar was drawn at least once
-
-	sent, confirmed int // the latest counts
-}
-
-func newProgress(w io.Writer, total int, force bool) *progress {
-	return &progress{w: w, total: total, on: force || isTerminal(w), start: time.Now()}
-}
-
-func (p *progress) update(sent, confirmed int) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.sent, p.confirmed = sent, confirmed
-	if !p.on {
-		return
-	}
-	now := time.Now()
-	if p.ever && now.Sub(p.last) < 100*time.Millisecond && sent != p.total {
-		return
-	}
-	p.drawLocked(now)
-}
-
-func (p *progress) drawLocked(now time.Time) {
-	p.last, p.drawn, p.ever = now, true, true
-	sent, confirmed := p.sent, p.confirmed
-	rate := float64(confirmed) / max(now.Sub(p.start).Seconds(), 1e-9)
-	if p.total > 0 {
-		const width = 30
-		fill := min(width, sent*width/p.total)
-		bar := make([]byte, width)
-		for i := range bar {
-			bar[i] = ' '
-			if i < fill {
-				bar[i] = '='
-			}
-		}
-		fmt.Fprintf(p.w, "\r[%s] %3d%% sent %d/%d confirmed %d %8.0f msg/s\x1b[K", bar, sent*100/p.total, sent, p.total, confirmed, rate)
-		return
-	}
-	fmt.Fprintf(p.w, "\rsent %d confirmed %d %8.0f msg/s\x1b[K", sent, confirmed, rate)
-}
-
-// Write writes log output: the bar is cleared first and drawn again after.
-func (p *progress) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.drawn = false
-	}
-	n, err := p.w.Write(b)
-	if p.on && p.ever {
-		p.drawLocked(time.Now())
-	}
-	return n, err
-}
-
-// logf writes one log line (see Write).
-func (p *progress) logf(format string, args ...any) {
-	_, _ = p.Write([]byte(fmt.Sprintf(format, args...) + "\n"))
-}
-
-// finish draws the bar once more with the final counts, exactly, and ends
-// its line.
-func (p *progress) finish() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.on && p.ever {
-		p.drawLocked(time.Now())
-		fmt.Fprintln(p.w)
-		p.drawn = false
-	}
 }

@@ -284,8 +284,8 @@ func TestSendSummarySaysWhereConfirmedMessagesAre(t *testing.T) {
 	if err != nil || !strings.Contains(out, "\n  confirmed 3 (on disk)\n") {
 		t.Fatalf("send to a durable default_queue: %v\n%s", err, out)
 	}
-	s := sendSummary{sender.Summary{Confirmed: 5, OnDisk: 2}}
-	if got, want := s.where(), "(2 on disk, 3 in memory only: lost if the broker stops)"; got != want {
+	s := sender.Summary{Confirmed: 5, OnDisk: 2}
+	if got, want := s.Where(), "(2 on disk, 3 in memory only: lost if the broker stops)"; got != want {
 		t.Fatalf("mixed: %q, want %q", got, want)
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -151,7 +148,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 
 	// Test-only switches that break one guarantee each, so anyone can watch
 	// a checker fail (and its replay fail the same way). Hidden from help.
-	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(mutationNames(), ", "))
+	f.StringSliceVar(&o.mutate, "mutate", nil, "TEST ONLY: break a guarantee: "+strings.Join(simreport.MutationNames(), ", "))
 	_ = f.MarkHidden("mutate")
 	f.DurationVar(&o.duration, "duration", 0, "run swarm seeds from the start of --seeds (default 1) until this much wall time has passed, e.g. 1h; reports seeds/min and every failure's replay")
 	f.BoolVar(&o.guided, "guided", false, "coverage-guided: half the runs reuse the draws (plan, configuration) of runs that reached new behaviour (with --duration or --seeds; docs/testing.md)")
@@ -195,7 +192,7 @@ func (o *simFlags) config() (sim.Config, error) {
 		cfg.Swarm = true
 	}
 	for _, name := range o.mutate {
-		if err := setMutation(&cfg.Mutations, name); err != nil {
+		if err := simreport.SetMutation(&cfg.Mutations, name); err != nil {
 			return cfg, err
 		}
 	}
@@ -212,7 +209,7 @@ func runSimExplore(w io.Writer, o *simFlags, replay []string) error {
 	case o.drawSeed != 0:
 		return errors.New("--draw-seed replays one run: use it with --seed N")
 	case o.seeds != "":
-		first, n, err := parseSeedRange(o.seeds)
+		first, n, err := simreport.ParseSeedRange(o.seeds)
 		if err != nil {
 			return err
 		}
@@ -226,75 +223,7 @@ func runSimExplore(w io.Writer, o *simFlags, replay []string) error {
 		return err
 	}
 	ec.Template = cfg
-	res := sim.Explore(ec)
-	if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
-		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
-	}
-	rp := func(c sim.Candidate) string {
-		fl := replay
-		if c.DrawSeed != 0 {
-			fl = append(slices.Clone(replay), "--draw-seed "+strconv.FormatUint(c.DrawSeed, 10))
-		}
-		return replayCommand(c.Seed, fl)
-	}
-	res.Print(w, o.guided, rp)
-	return res.Err(rp)
-}
-
-// mutationSwitches maps --mutate names onto sim.Mutations fields.
-var mutationSwitches = map[string]func(*sim.Mutations){
-	"receiver-no-dedup":           func(m *sim.Mutations) { m.ReceiverNoDedup = true },
-	"broker-no-dedup":             func(m *sim.Mutations) { m.BrokerNoDedup = true },
-	"no-requeue-on-disconnect":    func(m *sim.Mutations) { m.NoRequeueOnDisconnect = true },
-	"confirm-before-enqueue":      func(m *sim.Mutations) { m.ConfirmBeforeEnqueue = true },
-	"ack-before-fsync":            func(m *sim.Mutations) { m.AckBeforeFsync = true },
-	"broker-confirm-before-fsync": func(m *sim.Mutations) { m.BrokerConfirmBeforeFsync = true },
-	"prefetch-ignored":            func(m *sim.Mutations) { m.PrefetchIgnored = true },
-	"prefix-id-reuse":             func(m *sim.Mutations) { m.PrefixIDReuse = true },
-	"prefix-ref-wrong":            func(m *sim.Mutations) { m.PrefixRefWrong = true },
-	"skip-publish-permission":     func(m *sim.Mutations) { m.SkipPublishPermission = true },
-	"restore-forgets-dedup":       func(m *sim.Mutations) { m.RestoreForgetsDedup = true },
-	"topic-hash-one-word":         func(m *sim.Mutations) { m.TopicHashOneWord = true },
-	"ack-multiple-overreach":      func(m *sim.Mutations) { m.AckMultipleOverreach = true },
-	"dead-letter-drops":           func(m *sim.Mutations) { m.DeadLetterDrops = true },
-	"restore-drops-newest":        func(m *sim.Mutations) { m.RestoreDropsNewest = true },
-}
-
-func mutationNames() []string {
-	names := make([]string, 0, len(mutationSwitches))
-	for n := range mutationSwitches {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func setMutation(m *sim.Mutations, name string) error {
-	set, ok := mutationSwitches[strings.TrimSpace(name)]
-	if !ok {
-		return fmt.Errorf("--mutate %q: unknown mutation: use one of %s", name, strings.Join(mutationNames(), ", "))
-	}
-	set(m)
-	return nil
-}
-
-// parseSeedRange reads "A..B" (both included, A <= B).
-func parseSeedRange(s string) (first uint64, n int, err error) {
-	a, b, ok := strings.Cut(s, "..")
-	if !ok {
-		return 0, 0, fmt.Errorf("--seeds %q: write a range A..B, e.g. 1..2000", s)
-	}
-	lo, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 64)
-	hi, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 64)
-	switch {
-	case err1 != nil || err2 != nil:
-		return 0, 0, fmt.Errorf("--seeds %q: both ends must be whole numbers, e.g. 1..2000", s)
-	case hi < lo:
-		return 0, 0, fmt.Errorf("--seeds %q: need A <= B", s)
-	case hi-lo >= 1<<31:
-		return 0, 0, fmt.Errorf("--seeds %q: more than 2^31 seeds: sweep a smaller range", s)
-	}
-	return lo, int(hi-lo) + 1, nil
+	return simreport.RunExplore(w, ec, replay)
 }
 
 // replayFlags are the flags the user set that define a run (plan, workload,
@@ -317,25 +246,9 @@ func replayFlags(fs *pflag.FlagSet) []string {
 			}
 			return
 		}
-		out = append(out, "--"+fl.Name+" "+shellQuote(v))
+		out = append(out, "--"+fl.Name+" "+simreport.ShellQuote(v))
 	})
 	return out
-}
-
-// replayCommand is the exact command that runs seed again as configured.
-func replayCommand(seed uint64, flags []string) string {
-	return strings.Join(append([]string{"ciphermq sim --seed " + strconv.FormatUint(seed, 10)}, flags...), " ")
-}
-
-// shellQuote quotes s for a POSIX shell when it holds anything but safe
-// characters.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
@@ -343,83 +256,23 @@ func runSimSeed(w io.Writer, o *simFlags, cfg sim.Config, replay []string) error
 	if o.trace {
 		cfg.Trace = w
 	}
-	start := time.Now()
-	r := sim.Run(cfg)
-	wall := time.Since(start)
-	if errors.Is(r.Err, sim.ErrInvalidConfig) {
-		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", r.Err)
-	}
-	rep := simreport.Seed{
-		Seed: r.Seed, OK: r.OK(), Summary: r.Summary(), Plan: r.Plan.String(), FaultsOn: r.Plan.Enabled(),
-		TraceHash: r.TraceHash, TraceLines: r.TraceLines, Verdicts: simreport.Verdicts(r), Coverage: r.Coverage,
-		Stats: r.Stats, Report: r.Report, WallMs: float64(wall.Microseconds()) / 1000,
-		MsgsPerSec: simreport.PerSecond(r.Stats.MessagesPublished, wall), Mutations: o.mutate,
-		Replay: replayCommand(r.Seed, replay), Auth: r.Auth,
-	}
-	if r.Auth {
-		rep.Hostile = &r.Hostile
-	}
-	if r.Load {
-		rep.Load, rep.LoadStats = true, &r.LoadStats
-	}
-	if rep.FaultsOn == nil {
-		rep.FaultsOn = []string{}
-	}
-	if o.jsonOut {
-		if err := simreport.WriteJSON(w, rep); err != nil {
-			return err
-		}
-	} else {
-		simreport.PrintSeed(w, rep)
-	}
-	if !rep.OK {
-		return fmt.Errorf("seed %d failed: %s\nreplay: %s", r.Seed, r.Summary(), rep.Replay)
-	}
-	return nil
+	return simreport.RunSeed(w, simreport.SeedRun{Config: cfg, JSON: o.jsonOut, Mutations: o.mutate, Replay: replay})
 }
 
 func runSimSweep(w, errW io.Writer, o *simFlags, cfg sim.Config, replay []string) error {
-	first, n, err := parseSeedRange(o.seeds)
+	first, n, err := simreport.ParseSeedRange(o.seeds)
 	if err != nil {
 		return err
 	}
-	rep := simreport.Sweep{First: first, Last: first + uint64(n) - 1, Workers: o.workers, Mutations: o.mutate,
-		CoverageRequired: cfg.Swarm && n >= simreport.CoverageBatch, Failures: []simreport.SweepFailure{}, Missing: []string{}}
-	bar := simreport.NewBar(errW, n, o.progress)
-	start := time.Now()
-	// Failures are summarised as they arrive, so no failing run is kept
-	// whole (its history can be large); they are sorted by seed below.
-	res := sim.Sweep(sim.SweepConfig{Template: cfg, First: first, Seeds: n, Workers: o.workers, KeepFailures: 1,
-		Progress: func(done int, r sim.Result) {
-			if !r.OK() {
-				rep.Failures = append(rep.Failures, simreport.SweepFailure{Seed: r.Seed, Summary: r.Summary(), Plan: r.Plan.String(),
-					TraceHash: r.TraceHash, Replay: replayCommand(r.Seed, replay)})
-			}
-			bar.Update(done, len(rep.Failures), time.Since(start))
-		}})
-	bar.Finish()
-	wall := time.Since(start)
-	if len(res.Failures) > 0 && errors.Is(res.Failures[0].Err, sim.ErrInvalidConfig) {
-		return fmt.Errorf("%w: fix the flags (ciphermq sim --help)", res.Failures[0].Err)
+	return simreport.RunSweep(w, errW, simreport.SweepRun{Config: cfg, First: first, Seeds: n, Workers: o.workers,
+		Progress: o.progress, JSON: o.jsonOut, Mutations: o.mutate, Replay: replay})
+}
+
+// runMutants prints the mutation catalogue's table (--mutants).
+func runMutants(w io.Writer, o *simFlags, cfg sim.Config) error {
+	first, n, err := simreport.ParseSeedRange(o.seeds)
+	if err != nil {
+		return err
 	}
-	sort.Slice(rep.Failures, func(i, j int) bool { return rep.Failures[i].Seed < rep.Failures[j].Seed })
-	rep.Runs, rep.Failed, rep.Messages = res.Runs, res.Failed, res.Messages
-	rep.AuthRuns, rep.Hostile = res.AuthRuns, res.Hostile
-	rep.LoadRuns, rep.Load = res.LoadRuns, res.Load
-	cov := res.Coverage
-	rep.WallSec = wall.Seconds()
-	rep.SeedsPerMin = float64(rep.Runs) / max(wall.Minutes(), 1e-9)
-	rep.MsgsPerSec = simreport.PerSecond(rep.Messages, wall)
-	rep.Coverage = simreport.CoverageCounts(cov)
-	if rep.CoverageRequired {
-		rep.Missing = append(rep.Missing, cov.Missing()...)
-	}
-	if o.jsonOut {
-		if err := simreport.WriteJSON(w, rep); err != nil {
-			return err
-		}
-	} else {
-		simreport.PrintSweep(w, rep)
-	}
-	return rep.Err()
+	return simreport.RunMutants(w, simreport.MutantsRun{Config: cfg, First: first, Seeds: n, Workers: o.workers}, simreport.MutantCatalogue)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -40,13 +39,7 @@ var (
 // runSimCmd runs "ciphermq sim args..." in-process.
 func runSimCmd(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	cmd := newSimCmd()
-	var out, errOut bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	cmd.SetArgs(args)
-	err = cmd.Execute()
-	return out.String(), errOut.String(), err
+	return runCobra(t, newSimCmd(), args...)
 }
 
 func traceHash(t *testing.T, out string) string {
@@ -316,7 +309,7 @@ func TestSimSweepListsEveryFailureInSeedOrderWhateverTheWorkers(t *testing.T) {
 		if i > 0 && f.Seed <= rep.Failures[i-1].Seed {
 			t.Fatalf("failures not in seed order: %d after %d", f.Seed, rep.Failures[i-1].Seed)
 		}
-		if !strings.Contains(f.Summary, "duplicated") || f.Replay != replayCommand(f.Seed, []string{"--mutate receiver-no-dedup"}) {
+		if !strings.Contains(f.Summary, "duplicated") || f.Replay != simreport.ReplayCommand(f.Seed, []string{"--mutate receiver-no-dedup"}) {
 			t.Errorf("failure of seed %d: summary %q, replay %q", f.Seed, f.Summary, f.Replay)
 		}
 	}
@@ -336,7 +329,7 @@ func TestSimPlanFileRunsAndReplaysWithIt(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if got := replayCommand(2, replayFlags(mustParse(t, "--seed", "2", "--plan", path, "--max-length=-1").Flags())); got !=
+	if got := simreport.ReplayCommand(2, replayFlags(mustParse(t, "--seed", "2", "--plan", path, "--max-length=-1").Flags())); got !=
 		"ciphermq sim --seed 2 --max-length -1 --plan "+path {
 		t.Errorf("replay command %q", got)
 	}
@@ -406,20 +399,6 @@ func TestSimBadFlagsSayWhatToDo(t *testing.T) {
 	}
 }
 
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain/path.json": "plain/path.json",
-		"with space":      "'with space'",
-		"it's":            `'it'\''s'`,
-		"":                "''",
-		"-1":              "-1",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestSimSeedZeroIsASeed(t *testing.T) {
 	out, _, err := runSimCmd(t, "--seed", "0")
 	if err != nil {
@@ -433,14 +412,14 @@ func TestSimSeedZeroIsASeed(t *testing.T) {
 func TestReplayKeepsWhatShapesTheRunDropsHowItIsShown(t *testing.T) {
 	cmd := mustParse(t, "--seeds", "1..9", "--workers", "2", "--json", "--progress", "--durable", "--calm",
 		"--messages", "50", "--mutate", "ack-before-fsync,prefetch-ignored", "--publish-span", "2s")
-	got := replayCommand(7, replayFlags(cmd.Flags()))
+	got := simreport.ReplayCommand(7, replayFlags(cmd.Flags()))
 	want := "ciphermq sim --seed 7 --calm --durable --messages 50 --mutate ack-before-fsync,prefetch-ignored --publish-span 2s"
 	if got != want {
 		t.Fatalf("replay command\n got %q\nwant %q", got, want)
 	}
 	// The rendered command parses back to the same run configuration.
 	again := mustParse(t, replayArgs(t, got)...)
-	if r := replayCommand(7, replayFlags(again.Flags())); r != want {
+	if r := simreport.ReplayCommand(7, replayFlags(again.Flags())); r != want {
 		t.Fatalf("the replay command does not round-trip: %q", r)
 	}
 }
@@ -482,20 +461,5 @@ func TestSimSweepCatchesSkippedPublishPermission(t *testing.T) {
 	again, _, err := runSimCmd(t, replayArgs(t, m[1])...)
 	if err == nil || !strings.Contains(again, "access control         VIOLATED") {
 		t.Fatalf("the replay %q did not fail the same way: %v\n%s", m[1], err, again)
-	}
-}
-
-func TestMutantCatalogueIsComplete(t *testing.T) {
-	seen := map[string]bool{}
-	for _, m := range mutantCatalogue {
-		if _, ok := mutationSwitches[m.name]; !ok {
-			t.Errorf("catalogue entry %q is no --mutate switch", m.name)
-		}
-		seen[m.name] = true
-	}
-	for name := range mutationSwitches {
-		if !seen[name] {
-			t.Errorf("--mutate %q is missing from the mutant catalogue", name)
-		}
 	}
 }

@@ -10,25 +10,38 @@ import (
 	"github.com/ciphermq/ciphermq/internal/tlsgen"
 )
 
+// mutualTLSFiles writes into dir a CA, a broker certificate for localhost
+// and 127.0.0.1 ("server-*") and a client certificate named cn
+// ("client-*"), all from that CA.
+func mutualTLSFiles(t *testing.T, dir, cn string) (server, client tlsgen.Files) {
+	t.Helper()
+	ca, err := tlsgen.NewCA(cn + " test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srvLeaf, err := ca.LocalServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if server, err = tlsgen.WriteFiles(dir, "server", ca, srvLeaf); err != nil {
+		t.Fatal(err)
+	}
+	cliLeaf, err := ca.Issue(tlsgen.LeafOptions{CommonName: cn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client, err = tlsgen.WriteFiles(dir, "client", ca, cliLeaf); err != nil {
+		t.Fatal(err)
+	}
+	return server, client
+}
+
 // TLS settings reach send (and every client command through the same
 // plumbing) from flags, environment variables and the config file.
 func TestSendOverMutualTLSFromFlagsEnvAndConfigFile(t *testing.T) {
 	home := isolate(t)
 	dir := t.TempDir()
-	ca, err := tlsgen.NewCA("cli test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srvLeaf, _ := ca.LocalServer()
-	sf, err := tlsgen.WriteFiles(dir, "server", ca, srvLeaf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cliLeaf, _ := ca.Issue(tlsgen.LeafOptions{CommonName: "cli"})
-	cf, err := tlsgen.WriteFiles(dir, "client", ca, cliLeaf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sf, cf := mutualTLSFiles(t, dir, "cli")
 	cfg := server.DefaultConfig()
 	cfg.TLS.Listen = "127.0.0.1:0"
 	cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile, cfg.TLS.ClientAuth = sf.Cert, sf.Key, sf.CA, server.ClientAuthRequire
@@ -47,6 +60,18 @@ func TestSendOverMutualTLSFromFlagsEnvAndConfigFile(t *testing.T) {
 	// Plain TCP to the TLS port fails.
 	if out, _, err := runSendCmd(t, "", append(common, "plain")...); err == nil {
 		t.Fatalf("plain TCP to a TLS listener succeeded:\n%s", out)
+	}
+	// Without the client certificate the broker refuses the TLS session,
+	// and without the CA the broker's certificate does not verify: the
+	// error points at the TLS settings, not at the address.
+	for name, args := range map[string][]string{
+		"no client certificate": {"--tls-ca", cf.CA, "--tls-server-name", "localhost"},
+		"no CA":                 {"--tls-cert", cf.Cert, "--tls-key", cf.Key, "--tls-server-name", "localhost"},
+	} {
+		_, _, err := runSendCmd(t, "", append(append(common, args...), name)...)
+		if err == nil || !strings.Contains(err.Error(), "check the TLS settings") || strings.Contains(err.Error(), "elsewhere") {
+			t.Errorf("send with %s: %v, want the TLS settings hint", name, err)
+		}
 	}
 	// A certificate without its key is refused before connecting.
 	if _, _, err := runSendCmd(t, "", append(common, "--tls-cert", cf.Cert, "half")...); err == nil || !strings.Contains(err.Error(), "without its key") {

@@ -4,17 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -85,7 +81,7 @@ log in with a password. The new user has no permissions on any vhost until you r
 			if err := access.ValidateUserName(name); err != nil {
 				return fmt.Errorf("user name: %w", err)
 			}
-			tagList, err := parseTags(tags)
+			tagList, err := userfile.ParseTags(tags)
 			if err != nil {
 				return err
 			}
@@ -94,7 +90,7 @@ log in with a password. The new user has no permissions on any vhost until you r
 			}
 			// Refuse early, before asking for a password; Update checks
 			// again under the lock.
-			if f, err := userfile.Load(o.file); err == nil && findUser(f, name) >= 0 {
+			if f, err := userfile.Load(o.file); err == nil && userfile.FindUser(f, name) >= 0 {
 				return existsError(name)
 			}
 			hash := ""
@@ -104,7 +100,7 @@ log in with a password. The new user has no permissions on any vhost until you r
 				}
 			}
 			err = userfile.Update(o.file, func(f *access.File) error {
-				if findUser(f, name) >= 0 {
+				if userfile.FindUser(f, name) >= 0 {
 					return existsError(name)
 				}
 				f.Users = append(f.Users, access.User{Name: name, PasswordHash: hash, Tags: tagList})
@@ -143,14 +139,14 @@ stdin with --password-stdin.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			if _, err := loadUser(o.file, name); err != nil {
+			if _, err := userfile.LoadUser(o.file, name); err != nil {
 				return err
 			}
 			hash, err := newPasswordHash(cmd, name, fromStdin)
 			if err != nil {
 				return err
 			}
-			if err := editUser(o.file, name, func(u *access.User) error { u.PasswordHash = hash; return nil }); err != nil {
+			if err := userfile.EditUser(o.file, name, func(u *access.User) error { u.PasswordHash = hash; return nil }); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "changed the password of user %s\n", name)
@@ -165,8 +161,9 @@ func newUserDeleteCmd(o *userOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete NAME",
 		Short: "Delete a user",
-		Long: `delete removes a user and all its permissions. Connections it has open stay open until
-the server reloads the file.
+		Long: `delete removes a user and all its permissions. Once the server reloads the file, the user
+can no longer log in; connections it has open keep working until they close (a reload does not
+end them; the server's --max-connection-age bounds how long they last).
 
   ciphermq user delete alice
 
@@ -175,9 +172,9 @@ the server reloads the file.
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			err := userfile.Update(o.file, func(f *access.File) error {
-				i := findUser(f, name)
+				i := userfile.FindUser(f, name)
 				if i < 0 {
-					return noUserError(name, o.file)
+					return userfile.NoUserError(name, o.file)
 				}
 				f.Users = slices.Delete(f.Users, i, i+1)
 				return nil
@@ -192,16 +189,6 @@ the server reloads the file.
 }
 
 // ---- list ----
-
-// listedUser is one user as "user list --json" shows it: everything but
-// the password hash.
-type listedUser struct {
-	Name        string                        `json:"name"`
-	HasPassword bool                          `json:"has_password"`
-	Tags        []string                      `json:"tags"`
-	Permissions map[string]access.Permissions `json:"permissions"`
-	Limits      access.Limits                 `json:"limits"`
-}
 
 func newUserListCmd(o *userOptions) *cobra.Command {
 	var asJSON bool
@@ -228,116 +215,13 @@ quotes is shown quoted. Password hashes are never shown.
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return listJSON(out, f)
+				return userfile.WriteListJSON(out, f)
 			}
-			return listTable(out, f)
+			return userfile.WriteListTable(out, f)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (one array of users) instead of a table")
 	return cmd
-}
-
-func listJSON(out io.Writer, f *access.File) error {
-	users := make([]listedUser, 0, len(f.Users))
-	for _, u := range f.Users {
-		lu := listedUser{Name: u.Name, HasPassword: u.PasswordHash != "", Tags: u.Tags, Permissions: u.Permissions, Limits: u.Limits}
-		if lu.Tags == nil {
-			lu.Tags = []string{}
-		}
-		if lu.Permissions == nil {
-			lu.Permissions = map[string]access.Permissions{}
-		}
-		users = append(users, lu)
-	}
-	enc := json.NewEncoder(out)
-	enc.SetIndent("", "  ")
-	return enc.Encode(users)
-}
-
-func listTable(out io.Writer, f *access.File) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPASSWORD\tTAGS\tVHOST\tCONFIGURE\tWRITE\tREAD\tDENY\tLIMITS")
-	for _, u := range f.Users {
-		pw := "no"
-		if u.PasswordHash != "" {
-			pw = "yes"
-		}
-		tags := strings.Join(u.Tags, ",")
-		if tags == "" {
-			tags = "-"
-		}
-		limits := formatLimits(u.Limits)
-		vhosts := slices.Sorted(func(yield func(string) bool) {
-			for v := range u.Permissions {
-				if !yield(v) {
-					return
-				}
-			}
-		})
-		if len(vhosts) == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\t-\t-\t%s\n", u.Name, pw, tags, limits)
-		}
-		for _, v := range vhosts {
-			p := u.Permissions[v]
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, pw, tags, v,
-				showExpr(p.Configure), showExpr(p.Write), showExpr(p.Read), formatDeny(p.Deny), limits)
-		}
-	}
-	return tw.Flush()
-}
-
-// showExpr shows an expression as written, except that "" (which matches
-// nothing) shows as "" and one with spaces or non-printable characters is
-// quoted in Go syntax, so each is visible and unambiguous.
-func showExpr(e string) string {
-	if e == "" {
-		return `""`
-	}
-	if strings.ContainsFunc(e, func(r rune) bool { return r == ' ' || r == '"' || !unicode.IsPrint(r) }) {
-		return strconv.Quote(e)
-	}
-	return e
-}
-
-func formatDeny(d access.Deny) string {
-	var parts []string
-	for _, e := range []struct{ k, v string }{{"configure", d.Configure}, {"write", d.Write}, {"read", d.Read}} {
-		if e.v != "" {
-			parts = append(parts, e.k+"="+showExpr(e.v))
-		}
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, ",")
-}
-
-// limitFields pairs each limit's flag and file name with its field.
-func limitFields(l *access.Limits) []struct {
-	name string
-	v    *int
-} {
-	return []struct {
-		name string
-		v    *int
-	}{
-		{"max-connections", &l.MaxConnections}, {"max-queues", &l.MaxQueues}, {"max-exchanges", &l.MaxExchanges},
-		{"max-bindings", &l.MaxBindings}, {"max-consumers", &l.MaxConsumers},
-		{"max-queued-bytes", &l.MaxQueuedBytes},
-	}
-}
-
-func formatLimits(l access.Limits) string {
-	var parts []string
-	for _, f := range limitFields(&l) {
-		if *f.v != 0 {
-			parts = append(parts, strings.ReplaceAll(f.name, "-", "_")+"="+strconv.Itoa(*f.v))
-		}
-	}
-	if len(parts) == 0 {
-		return "-"
-	}
-	return strings.Join(parts, ",")
 }
 
 // ---- grant, revoke ----
@@ -379,7 +263,7 @@ A deny expression refuses what it matches even where a grant matches too.
 					return fmt.Errorf("--%s: %w", e.flag, err)
 				}
 			}
-			err := editUser(o.file, name, func(u *access.User) error {
+			err := userfile.EditUser(o.file, name, func(u *access.User) error {
 				if u.Permissions == nil {
 					u.Permissions = map[string]access.Permissions{}
 				}
@@ -390,7 +274,7 @@ A deny expression refuses what it matches even where a grant matches too.
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "granted user %s on vhost %s: configure %s write %s read %s, deny %s\n",
-				name, vhost, showExpr(p.Configure), showExpr(p.Write), showExpr(p.Read), formatDeny(p.Deny))
+				name, vhost, userfile.ShowExpr(p.Configure), userfile.ShowExpr(p.Write), userfile.ShowExpr(p.Read), userfile.FormatDeny(p.Deny))
 			return nil
 		},
 	}
@@ -421,7 +305,7 @@ func newUserRevokeCmd(o *userOptions) *cobra.Command {
 			if !cmd.Flags().Changed("vhost") {
 				return errors.New("--vhost is required (the default vhost is \"/\")")
 			}
-			err := editUser(o.file, name, func(u *access.User) error {
+			err := userfile.EditUser(o.file, name, func(u *access.User) error {
 				if _, ok := u.Permissions[vhost]; !ok {
 					return fmt.Errorf("user %s has no permissions on vhost %q", name, vhost)
 				}
@@ -456,11 +340,11 @@ operations API uses them.
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			tags, err := parseTags(args[1])
+			tags, err := userfile.ParseTags(args[1])
 			if err != nil {
 				return err
 			}
-			if err := editUser(o.file, name, func(u *access.User) error { u.Tags = tags; return nil }); err != nil {
+			if err := userfile.EditUser(o.file, name, func(u *access.User) error { u.Tags = tags; return nil }); err != nil {
 				return err
 			}
 			shown := strings.Join(tags, ",")
@@ -493,29 +377,29 @@ Without flags it prints the current limits.
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
-			set := limitFields(&l)
+			set := userfile.LimitFields(&l)
 			changed := false
 			for _, s := range set {
-				if cmd.Flags().Changed(s.name) {
+				if cmd.Flags().Changed(s.Name) {
 					changed = true
-					if *s.v < -1 {
-						return fmt.Errorf("--%s %d: must be -1 (no limit), 0 (server default) or a positive number", s.name, *s.v)
+					if *s.V < -1 {
+						return fmt.Errorf("--%s %d: must be -1 (no limit), 0 (server default) or a positive number", s.Name, *s.V)
 					}
 				}
 			}
 			if !changed {
-				u, err := loadUser(o.file, name)
+				u, err := userfile.LoadUser(o.file, name)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "limits of user %s: %s\n", name, formatLimits(u.Limits))
+				fmt.Fprintf(cmd.OutOrStdout(), "limits of user %s: %s\n", name, userfile.FormatLimits(u.Limits))
 				return nil
 			}
 			var result access.Limits
-			err := editUser(o.file, name, func(u *access.User) error {
-				for i, dst := range limitFields(&u.Limits) {
-					if cmd.Flags().Changed(dst.name) {
-						*dst.v = *set[i].v
+			err := userfile.EditUser(o.file, name, func(u *access.User) error {
+				for i, dst := range userfile.LimitFields(&u.Limits) {
+					if cmd.Flags().Changed(dst.Name) {
+						*dst.V = *set[i].V
 					}
 				}
 				result = u.Limits
@@ -524,72 +408,18 @@ Without flags it prints the current limits.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "limits of user %s: %s\n", name, formatLimits(result))
+			fmt.Fprintf(cmd.OutOrStdout(), "limits of user %s: %s\n", name, userfile.FormatLimits(result))
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	for _, s := range limitFields(&l) {
-		f.IntVar(s.v, s.name, 0, strings.ReplaceAll(strings.TrimPrefix(s.name, "max-"), "-", " ")+" at most (0: server default, -1: no limit)")
+	for _, s := range userfile.LimitFields(&l) {
+		f.IntVar(s.V, s.Name, 0, strings.ReplaceAll(strings.TrimPrefix(s.Name, "max-"), "-", " ")+" at most (0: server default, -1: no limit)")
 	}
 	return cmd
 }
 
 // ---- helpers ----
-
-// parseTags splits a comma-separated tag list, refusing unknown tags.
-func parseTags(s string) ([]string, error) {
-	var tags []string
-	for t := range strings.SplitSeq(s, ",") {
-		t = strings.TrimSpace(t)
-		if t == "" {
-			continue
-		}
-		if !slices.Contains(access.KnownTags, t) {
-			return nil, fmt.Errorf("unknown tag %q: the tags are %s", t, strings.Join(access.KnownTags, ", "))
-		}
-		if !slices.Contains(tags, t) {
-			tags = append(tags, t)
-		}
-	}
-	return tags, nil
-}
-
-func findUser(f *access.File, name string) int {
-	return slices.IndexFunc(f.Users, func(u access.User) bool { return u.Name == name })
-}
-
-func noUserError(name, file string) error {
-	return fmt.Errorf("no user %q in %s (\"ciphermq user list\" shows the users)", name, file)
-}
-
-// loadUser reads the file and returns the named user.
-func loadUser(file, name string) (access.User, error) {
-	f, err := userfile.Load(file)
-	if err != nil {
-		return access.User{}, err
-	}
-	i := findUser(f, name)
-	if i < 0 {
-		return access.User{}, noUserError(name, file)
-	}
-	return f.Users[i], nil
-}
-
-// editUser applies fn to the named user under userfile.Update. A missing
-// file is an error here (only add creates the file).
-func editUser(file, name string, fn func(*access.User) error) error {
-	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("users file %s does not exist: \"ciphermq user add\" creates it", file)
-	}
-	return userfile.Update(file, func(f *access.File) error {
-		i := findUser(f, name)
-		if i < 0 {
-			return noUserError(name, file)
-		}
-		return fn(&f.Users[i])
-	})
-}
 
 // newPasswordHash reads a new password (stdin line or terminal prompt) and
 // returns its argon2id PHC string with a fresh random salt.

@@ -80,11 +80,11 @@ var Layers = []Layer{
 	},
 	{
 		Name:      "app",
-		Packages:  []string{"clients/receiver/runner", "clients/sender", "broker/ops", "broker/mgmt"},
+		Packages:  []string{"clients/receiver/runner", "clients/sender", "clients/dlq", "broker/ops", "broker/mgmt", "broker/mgmt/mgmtclient"},
 		MayImport: []string{"core", "support", "driver"},
-		Why: "programs built on a driver: the receiver's consume loop and the send loop on the " +
-			"client library, the operations endpoint (metrics) and the management API and " +
-			"console on the server",
+		Why: "programs built on a driver: the receiver's consume loop, the send loop and the " +
+			"dead-letter tools on the client library, the operations endpoint (metrics) and the management API and " +
+			"console on the server, and that API's HTTP client",
 	},
 	{
 		Name:      "sim",
@@ -95,18 +95,19 @@ var Layers = []Layer{
 	},
 	{
 		Name: "harness",
-		Packages: []string{"scenarios/realworld", "scenarios/durable", "bench", "internal/testbroker",
+		Packages: []string{"scenarios/realworld", "scenarios/durable", "bench", "demo", "internal/testbroker",
 			"internal/layering", "broker/mgmt/mgmttest", "scenarios/crossbroker"},
 		MayImport: []string{"core", "support", "driver", "app", "sim", "harness"},
-		Why: "tests and benchmarks of real processes and real sockets; test helpers may " +
+		Why: "tests, benchmarks and the demo over real processes and real sockets; test helpers may " +
 			"build on each other (broker/mgmt/mgmttest on internal/testbroker)",
 	},
 	{
 		Name:      "report",
 		Packages:  []string{"sim/simreport"},
 		MayImport: []string{"core", "support", "sim"},
-		Why: "what the commands print about a run: the simulator's findings sorted into " +
-			"one verdict per invariant, seed and sweep reports; they run nothing themselves",
+		Why: "what the simulator command runs and prints: the simulator's findings sorted into " +
+			"one verdict per invariant, seed and sweep reports, the mutation catalogue; " +
+			"it drives the deterministic simulator only, never a socket or a real process",
 	},
 	{
 		Name:      "cmd",

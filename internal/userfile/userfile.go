@@ -3,6 +3,9 @@
 // bytes). Load refuses a file other users could read or write, Save
 // replaces the file atomically with mode 0600, and Update serialises
 // read-modify-write cycles across processes with an advisory lock.
+// users.go holds what `ciphermq user` does to one user (LoadUser,
+// EditUser, ParseTags) and how it lists them (WriteListTable,
+// WriteListJSON).
 package userfile
 
 import (

@@ -215,6 +215,43 @@ var _ = Describe("ciphermq with a users file over mutual TLS (real processes)", 
 		Expect(string(data)).NotTo(ContainSubstring("from nobody"))
 	}, SpecTimeout(2*time.Minute))
 
+	It("reloads the users file on SIGHUP: a user added by `ciphermq user add` logs in after the signal, and is refused again after `user delete` and another one", func(ctx SpecContext) {
+		b := startAuthBroker(ctx)
+		users := filepath.Join(b.dir, "users.json")
+		user := func(stdin string, args ...string) {
+			cmd := exec.CommandContext(ctx, bin, append([]string{"user"}, append(args, "--file", users)...)...)
+			cmd.Stdin = strings.NewReader(stdin)
+			out, err := cmd.CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), string(out))
+		}
+		hup := func(n int) {
+			Expect(b.cmd.Process.Signal(syscall.SIGHUP)).To(Succeed())
+			Eventually(func() int { return strings.Count(b.log.String(), "reload on SIGHUP done") }).
+				WithContext(ctx).WithTimeout(15 * time.Second).Should(Equal(n))
+		}
+		carol := b.client(b.alice, "--user", "carol", "--password-file", b.rightPassword)
+
+		By("user add and grant without SIGHUP: the broker does not know carol yet (600)")
+		user("correct horse battery staple\n", "add", "carol", "--password-stdin")
+		user("", "grant", "carol", "--vhost", "/", "--write", "default_exchange")
+		out, err := b.send(ctx, append(carol, "--id-prefix", "carol-a", "before the reload")...)
+		Expect(err).To(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("code 600"))
+
+		By("SIGHUP: carol logs in and publishes")
+		hup(1)
+		out, err = b.send(ctx, append(carol, "--id-prefix", "carol-b", "after the reload")...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("confirmed 1"))
+
+		By("user delete and SIGHUP: carol is refused again")
+		user("", "delete", "carol")
+		hup(2)
+		out, err = b.send(ctx, append(carol, "--id-prefix", "carol-c", "after the delete")...)
+		Expect(err).To(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("code 600"))
+	}, SpecTimeout(2*time.Minute))
+
 	It("refuses to start anonymous on 0.0.0.0 without --users, and starts with --allow-anonymous", func(ctx SpecContext) {
 		port := freeLoopbackPort()
 		By("without --users: a clear refusal and a non-zero exit, before serving")

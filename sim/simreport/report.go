@@ -1,8 +1,10 @@
-// Package simreport turns the simulator's results into what
-// 'ciphermq sim' prints: one verdict per invariant (docs/architecture.md,
-// "Invariants"), the report of one seed and of a sweep, as text or JSON,
-// and the sweep's progress line. It decides nothing about a run: the
-// simulator and internal/check do; this package only sorts and shows.
+// Package simreport is what 'ciphermq sim' runs and prints: one verdict
+// per invariant (docs/architecture.md, "Invariants"), the report of one
+// seed and of a sweep, as text or JSON, the sweep's progress line, the
+// mutation catalogue (--mutate, --mutants) and the runs behind them
+// (RunSeed, RunSweep, RunExplore, RunMutants; run.go). It decides nothing
+// about a run: the simulator and internal/check do; this package runs the
+// simulator as the command asks, then sorts and shows.
 package simreport
 
 import (

@@ -1,11 +1,11 @@
-package clients
+package engine
 
-// seqRing maps a session's publish sequence numbers to the publisher that
-// sent each one. The connection hands sequence numbers out one after the
-// other and the broker confirms them roughly in order, so a slice indexed
-// by (seq - base) does the job of a map with no hashing: adding is an
-// append, taking one clears its slot, and the front advances over cleared
-// slots. Guarded by Conn.mu.
+// seqRing maps a connection's publish sequence numbers to the publisher
+// that sent each one and that publisher's own number. The connection hands
+// sequence numbers out one after the other and the broker confirms them
+// roughly in order, so a slice indexed by (seq - base) does the job of a map
+// with no hashing: adding is an append, taking one clears its slot, and the
+// front advances over cleared slots.
 type seqRing struct {
 	refs []seqRef // refs[head] is sequence number base
 	head int
@@ -28,7 +28,7 @@ func (r *seqRing) add(seq uint64, ref seqRef) {
 	if r.len() == 0 {
 		r.refs, r.head, r.base = r.refs[:0], 0, seq
 	} else if seq != r.base+uint64(r.len()) {
-		panic("clients: publish sequence numbers must be added consecutively")
+		panic("engine: publish sequence numbers must be added consecutively")
 	}
 	r.refs = append(r.refs, ref)
 }
@@ -52,15 +52,20 @@ func (r *seqRing) take(seq uint64) (seqRef, bool) {
 // a hostile range near 2^64 costs no more than what is in flight. ok is
 // false when nothing can match.
 func (r *seqRing) span(first, last uint64) (lo, hi uint64, ok bool) {
-	n := uint64(r.len())
+	return clampSpan(r.base, uint64(r.len()), first, last)
+}
+
+// clampSpan clamps [first, last] to the n numbers from base on (seqRing
+// and seqIndex hold such a window).
+func clampSpan(base, n, first, last uint64) (lo, hi uint64, ok bool) {
 	if n == 0 || first > last {
 		return 0, 0, false
 	}
-	end := r.base + n - 1
-	if last < r.base || first > end {
+	end := base + n - 1
+	if last < base || first > end {
 		return 0, 0, false
 	}
-	return max(first, r.base), min(last, end), true
+	return max(first, base), min(last, end), true
 }
 
 // advance moves the front over taken slots and compacts the slice once the
@@ -79,4 +84,11 @@ func (r *seqRing) advance() {
 		clear(r.refs[n:])
 		r.refs, r.head = r.refs[:n], 0
 	}
+}
+
+// seqRef is one entry of a seqRing: the publisher that sent a connection
+// sequence number, and the number its own engine gave the frame.
+type seqRef struct {
+	pub   *Publisher
+	local uint64
 }

@@ -1,4 +1,4 @@
-package clients
+package engine
 
 import (
 	"math"
@@ -7,7 +7,7 @@ import (
 
 func TestSeqRingTakesEachEntryOnce(t *testing.T) {
 	var r seqRing
-	p1, p2 := &Publisher{}, &Publisher{}
+	p1, p2 := NewPublisher(PublisherConfig{}), NewPublisher(PublisherConfig{})
 	for s := uint64(1); s <= 6; s++ {
 		pub := p1
 		if s%2 == 0 {
