@@ -99,9 +99,11 @@
 // refusals queue behind it, so each connection still sees its outcomes in
 // publish order. Acks, requeues' deliveries, dead-lettering and deletions
 // of durable queues are persisted too, without holding anything.
-// StorageFailed turns held confirms into CodeUnavailable refusals and
-// refuses durable publishes until StorageRecovered; in-memory queues are
-// unaffected. Restore builds a core from what store.Open (broker/store) recovered.
+// StorageFailed drops the held outcomes (their messages are enqueued but
+// maybe not on disk: neither a confirm nor a refusal would be true) and
+// names their connections for the driver to close with CodeUnavailable;
+// it refuses durable publishes, and resends of them, until
+// StorageRecovered; in-memory queues are unaffected. Restore builds a core from what store.Open (broker/store) recovered.
 //
 // # Order guarantees
 //

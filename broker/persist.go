@@ -87,25 +87,46 @@ func (c *Core) compactHeld() {
 }
 
 // StorageFailed tells the core that durable storage cannot be written (a
-// failed fsync, a full disk): the confirms still waiting become refusals
-// with CodeUnavailable (their messages may or may not be on disk; the
-// publisher retries and the dedup window answers), and publishes to
-// durable queues are refused until StorageRecovered. In-memory queues keep
-// working.
-func (c *Core) StorageFailed(reason string, now time.Time) {
+// failed fsync, a full disk). From then on publishes to durable queues
+// are refused (CodeUnavailable, "stored nothing": true, nothing is
+// enqueued) until StorageRecovered; in-memory queues keep working.
+//
+// The outcomes still held for an fsync are NOT released, neither as
+// confirms nor as refusals: their messages are enqueued in memory (some
+// may already be delivered and processed), yet the broker cannot know
+// whether their records reached the disk, so a confirm would promise a
+// durability nobody has and a refusal would claim that nothing was stored
+// (docs/protocol.md §7). Their outcome is unknown, and the only honest
+// answer is none. StorageFailed returns the connections that had held
+// outcomes and the reason to give them: the driver must close each one
+// (Session.Shutdown with why.Code, CodeUnavailable, and why.Msg), so
+// that its publisher reconnects and sends the unanswered publishes again
+// at once instead of waiting for its confirm timeout. The retry is
+// answered by the dedup window: while storage is failed, a duplicate
+// routed to a durable queue is refused CodeUnavailable, which a publisher
+// that sent the message more than once reports as indeterminate; after
+// the operator's restart, a duplicate of a message that survived in the
+// log is confirmed, and one that did not is published afresh. A
+// connection whose held outcomes are dropped gets no further answer for
+// them even if the driver leaves it open (a publisher's confirm timeout
+// then resends), so no answer is ever a lie.
+func (c *Core) StorageFailed(reason string, now time.Time) (closing []ConnID, why *Error) {
 	c.advance(now)
 	c.persist.failed = Errorf(CodeUnavailable, "durable storage failed (%s): publishes to durable queues are refused until an operator fixes the disk; in-memory queues still work", reason)
+	why = Errorf(CodeUnavailable, "durable storage failed (%s): the outcome of your unconfirmed publishes is unknown; reconnect and send them again", reason)
 	p := &c.persist
 	for ; p.heldAt < len(p.held); p.heldAt++ {
 		h := p.held[p.heldAt]
-		if e := h.effect; e.Kind == EffectConfirm {
-			c.refused++
-			h.effect = Effect{Kind: EffectRefuse, Conn: e.Conn, Seq: e.Seq, Err: c.persist.failed}
+		if c.conns[h.effect.Conn] == h.cn && h.cn.held > 0 {
+			// Dropped, not released: nothing of this connection goes out
+			// behind an outcome that never will.
+			h.cn.held = 0
+			closing = append(closing, h.effect.Conn)
 		}
-		c.release1(h)
 		p.held[p.heldAt] = heldOutcome{}
 	}
 	c.compactHeld()
+	return closing, why
 }
 
 // StorageRecovered lifts StorageFailed (the driver reopened its log).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ciphermq/ciphermq/broker/store"
@@ -201,29 +202,93 @@ func TestUnacknowledgedDurableMessagesComeBackRedelivered(t *testing.T) {
 	}
 }
 
-func TestStorageFailureRefusesDurableOnly(t *testing.T) {
+// TestStorageFailureLeavesUnknownOutcomesUnanswered: after a failed
+// fsync the publishes waiting for it are enqueued but maybe not on disk,
+// so the core answers them neither with a confirm (durability unknown)
+// nor with a refusal ("stored nothing" would be false): it drops them and
+// names their connections for the driver to close. The old behaviour
+// (refusing them CodeUnavailable) fails the "no answer" checks.
+func TestStorageFailureLeavesUnknownOutcomesUnanswered(t *testing.T) {
 	r := newDurableRig(t, Config{})
 	durableTopology(t, r.c)
-	r.c.Open(1, t0)
-	r.publish(1, 1, "ex", "dk", "a")
-	r.pump()
-	r.c.StorageFailed("fsync: input/output error", t0)
-	effs := r.pump()
-	if len(effs) != 1 || effs[0].Kind != EffectRefuse || effs[0].Err.Code != CodeUnavailable {
-		t.Fatalf("held confirm after failure: %s", describe(effs))
+	for _, id := range []ConnID{1, 2, 3, 4} {
+		r.c.Open(id, t0)
 	}
-	r.publish(1, 2, "ex", "dk", "b")
-	r.publish(1, 3, "ex", "mk", "c")
-	effs = r.pump()
-	if len(effs) != 2 || effs[0].Kind != EffectRefuse || effs[0].Err.Code != CodeUnavailable || effs[1].Kind != EffectConfirm {
-		t.Fatalf("durable refused, in-memory confirmed: %s", describe(effs))
+	r.publish(3, 1, "ex", "dk", "c") // durable, fsynced and confirmed before the failure
+	if effs := r.sync(); len(effs) != 1 || effs[0].Kind != EffectConfirm {
+		t.Fatalf("c before the failure: %s", describe(effs))
+	}
+	r.publish(1, 1, "ex", "dk", "a") // held for its fsync
+	r.publish(1, 2, "ex", "mk", "m") // in memory, queued behind a
+	r.publish(2, 1, "ex", "mk", "x") // in memory, answered at once
+	if effs := r.pump(); len(effs) != 1 || effs[0].Kind != EffectConfirm || effs[0].Conn != 2 {
+		t.Fatalf("before the failure: %s", describe(effs))
+	}
+	closing, why := r.c.StorageFailed("fsync: input/output error", t0)
+	if !slices.Equal(closing, []ConnID{1}) || why == nil || why.Code != CodeUnavailable ||
+		!strings.Contains(why.Msg, "outcome of your unconfirmed publishes is unknown") {
+		t.Fatalf("StorageFailed = %v, %v: want connection 1 closed with CodeUnavailable", closing, why)
+	}
+	if effs := r.pump(); len(effs) != 0 {
+		t.Fatalf("held outcomes after the failure must stay unanswered: %s", describe(effs))
+	}
+	if r.c.PendingPersist() != 0 {
+		t.Fatalf("%d outcomes still held", r.c.PendingPersist())
+	}
+	// Why no answer: a is enqueued (and may be delivered) all the same.
+	if got := heldIDs(r.c, "d"); !slices.Contains(got, "a") {
+		t.Fatalf("queue d holds %v: a should be enqueued", got)
+	}
+	// The publisher's resend of a, on a new connection: a duplicate of a
+	// message whose fsync failed is not confirmed, it is refused
+	// CodeUnavailable (indeterminate for a publisher that sent it twice);
+	// a duplicate routed only to memory is confirmed; so are fresh
+	// in-memory publishes, while fresh durable ones are refused.
+	r.publish(4, 1, "ex", "dk", "a")
+	r.publish(4, 2, "ex", "mk", "m")
+	r.publish(4, 3, "ex", "dk", "b")
+	r.publish(4, 4, "ex", "mk", "n")
+	r.publish(4, 5, "ex", "both", "x") // duplicate, one target durable
+	effs := r.pump()
+	want := []struct {
+		kind EffectKind
+		dup  bool
+	}{{EffectRefuse, false}, {EffectConfirm, true}, {EffectRefuse, false}, {EffectConfirm, false}, {EffectRefuse, false}}
+	if len(effs) != len(want) {
+		t.Fatalf("after the failure: %s", describe(effs))
+	}
+	for i, w := range want {
+		e := effs[i]
+		if e.Conn != 4 || e.Kind != w.kind || e.Duplicate != w.dup || (e.Kind == EffectRefuse && e.Err.Code != CodeUnavailable) {
+			t.Fatalf("after the failure, outcome %d: %s", i, describe(effs))
+		}
+	}
+	if got := heldIDs(r.c, "d"); slices.Contains(got, "b") || countOf(got, "a") != 1 {
+		t.Fatalf("queue d holds %v: b refused, a once", got)
 	}
 	wantCode(t, r.c.DeclareQueue("d2", QueueOptions{Durable: true}), CodeUnavailable)
+	// Connection 1, if its driver did not close it, is not blocked behind
+	// the dropped outcomes.
+	r.publish(1, 3, "ex", "mk", "o")
+	if effs := r.pump(); len(effs) != 1 || effs[0].Kind != EffectConfirm || effs[0].Conn != 1 {
+		t.Fatalf("connection 1 after the failure: %s", describe(effs))
+	}
 	r.c.StorageRecovered()
-	r.publish(1, 4, "ex", "dk", "d")
-	if effs := r.sync(); len(effs) != 1 || effs[0].Kind != EffectConfirm {
+	r.publish(4, 6, "ex", "dk", "d")
+	r.publish(4, 7, "ex", "dk", "a")
+	if effs := r.sync(); len(effs) != 2 || effs[0].Kind != EffectConfirm || effs[0].Duplicate ||
+		effs[1].Kind != EffectConfirm || !effs[1].Duplicate {
 		t.Fatalf("after recovery: %s", describe(effs))
 	}
+}
+
+func countOf(ids []string, id string) (n int) {
+	for _, x := range ids {
+		if x == id {
+			n++
+		}
+	}
+	return n
 }
 
 func TestDurableQueueNeedsDurableDeadLetterQueue(t *testing.T) {

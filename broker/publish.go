@@ -47,15 +47,24 @@ func (c *Core) publish(conn ConnID, p *Publish) *Error {
 	if dup {
 		// Already accepted: confirm again without enqueueing, so that a
 		// publisher retrying after a lost confirm converges.
-		c.duplicates++
-		allDurable := false
+		allDurable, anyDurable := false, false
+		c.router.reset()
 		if ex != nil || isDefaultExchange(p.Exchange) {
-			c.router.reset()
 			c.route(ex, p.Exchange, p.RoutingKey)
 			allDurable = allTargetsDurable(c.router.targets)
 			for _, q := range c.router.targets {
-				q.c.duplicates++
+				anyDurable = anyDurable || q.opts.Durable
 			}
+		}
+		if anyDurable && c.persist.failed != nil {
+			// The first copy may be one whose fsync failed (StorageFailed):
+			// confirming it would promise durability. A publisher that
+			// sent it before reports this refusal as indeterminate.
+			return c.persist.failed
+		}
+		c.duplicates++
+		for _, q := range c.router.targets {
+			q.c.duplicates++
 		}
 		// The first copy's confirm may still wait for its fsync: a
 		// duplicate's must not overtake it.

@@ -166,7 +166,7 @@ func (b *brokerNode) persist(e broker.Effect) {
 		return
 	}
 	if _, err := b.log.Append(e.Records...); err != nil {
-		b.core.StorageFailed(err.Error(), b.w.Now().Time())
+		b.storageFailed(err)
 		return
 	}
 	b.appended = e.Seq
@@ -191,7 +191,7 @@ func (b *brokerNode) persist(e broker.Effect) {
 		}
 		tok := b.appended
 		if _, err := b.log.Sync(); err != nil {
-			b.core.StorageFailed(err.Error(), b.w.Now().Time())
+			b.storageFailed(err)
 		} else {
 			b.w.trace.begin(b.w.Now(), "broker").word("fsync").num("token", tok).end()
 			b.st.oracle.fsynced(tok)

@@ -1,10 +1,24 @@
 package sim
 
 import (
+	"math/rand/v2"
 	"time"
 
 	"github.com/ciphermq/ciphermq/faults"
 )
+
+// FsyncErrorFraction is the share of swarm seeds that run with
+// Config.BrokerFsyncErrors (it matters only to seeds that are durable and
+// whose plan has disk faults). The choice comes from its own generator,
+// seeded from the run's seed, so the other seeds' runs (and trace hashes)
+// are the ones they were without it.
+const FsyncErrorFraction = 0.5
+
+// fsyncErrorsDrawn says whether a swarm seed's disk faults may be failed
+// fsyncs.
+func fsyncErrorsDrawn(seed uint64) bool {
+	return rand.New(rand.NewPCG(seed, 0xF5E0E2)).Float64() < FsyncErrorFraction
+}
 
 // diskFaultInSync applies the plan's disk faults to the durable broker's
 // group commit, each time with probability Plan.Disk.FsyncCrash: a crash
@@ -18,13 +32,15 @@ import (
 //     the commit's confirms never leave. Only during the safety phase
 //     (crashNow), like every other crash.
 //   - a failed fsync (EIO, store.MemFS.FailNextSyncs): the log's Sync
-//     returns the error, and the node does what broker/server does,
-//     Core.StorageFailed (the confirms waiting become CodeUnavailable
-//     refusals, durable publishes are refused); the operator then
+//     returns the error, and the node does what broker/server does
+//     (storageFailed: Core.StorageFailed leaves the publishes waiting for
+//     the fsync unanswered and the node closes their connections with
+//     CodeUnavailable; durable publishes are refused); the operator then
 //     restarts the broker (power-loss semantics: what the failed fsync
 //     did not make durable is gone) after 1..50 ms, also after the heal
 //     (nothing else would lift the failure). It reports false: the Sync
 //     runs and fails.
+
 func (b *brokerNode) diskFaultInSync() bool {
 	p := b.st.plan.Disk.FsyncCrash
 	if p == 0 || b.fs == nil || b.st.healed || !b.w.rng.chance(p) {
@@ -55,4 +71,19 @@ func (b *brokerNode) diskFaultInSync() bool {
 func (b *brokerNode) downtimeAfterDiskFault() time.Duration {
 	d := b.st.plan.FsyncCrashDowntime(faults.RoleBroker).Sample(b.w.rng.r).Duration()
 	return max(d, time.Millisecond)
+}
+
+// storageFailed does what broker/server does when its log fails: tell the
+// core, and close (CodeUnavailable) the connections whose publishes the
+// core leaves unanswered because their outcome is unknown, so that their
+// publishers reconnect and resend them. The caller settles.
+func (b *brokerNode) storageFailed(err error) {
+	closing, why := b.core.StorageFailed(err.Error(), b.w.Now().Time())
+	for _, id := range closing {
+		if bc := b.byID[id]; bc != nil && !bc.gone {
+			b.w.trace.begin(b.w.Now(), "broker").word("close-unknown-outcome").num("conn", uint64(id)).end()
+			bc.s.Shutdown(why.Code, why.Msg)
+			b.markDirty(bc)
+		}
+	}
 }

@@ -49,10 +49,10 @@ type Config struct {
 	FixedWorkload bool
 	// BrokerFsyncErrors lets half of the durable broker's disk faults be
 	// failed fsyncs (EIO) instead of crashes inside the fsync
-	// (brokerdisk.go). Off by default, and never drawn by the swarm: the
-	// core then refuses, with code 503, publishes it already enqueued and
-	// may have delivered, which the checker reports as unexpected
-	// (processed but refused; docs/testing.md, "Durable queues").
+	// (brokerdisk.go): the core then leaves the publishes waiting for the
+	// fsync unanswered and the broker closes their connections (their
+	// outcome is unknown; Core.StorageFailed). Swarm runs draw it for
+	// FsyncErrorFraction of their seeds; true forces it.
 	BrokerFsyncErrors bool
 	// Mutations break one guarantee each. TEST ONLY.
 	Mutations Mutations

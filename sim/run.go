@@ -31,7 +31,7 @@ type runState struct {
 	// acks is the receivers' ack style (ackstyle.go): drawn per swarm
 	// seed, zero otherwise.
 	acks ackDraw
-	// fsyncErrors: Config.BrokerFsyncErrors.
+	// fsyncErrors: Config.BrokerFsyncErrors, or drawn (fsyncErrorsDrawn).
 	fsyncErrors bool
 	// oracle watches the core's queues (oracle.go).
 	oracle *enqueueOracle
@@ -103,7 +103,7 @@ func Run(cfg Config) Result {
 	res.Workload = work
 	w := newWorld(cfg.Seed, cfg.Trace)
 	st := &runState{w: w, work: work, mut: cfg.Mutations, hist: newRecorder(), seed: draw, drawn: drawn, acks: acks,
-		fsyncErrors: cfg.BrokerFsyncErrors}
+		fsyncErrors: cfg.BrokerFsyncErrors || (cfg.Swarm && fsyncErrorsDrawn(draw))}
 	switch {
 	case cfg.Plan != nil:
 		st.plan = *cfg.Plan

@@ -110,7 +110,18 @@ func (s *Server) flushPersist(now time.Time) {
 func (s *Server) storageFailed(err error, now time.Time) {
 	s.dur.failed = true
 	s.log.Error("durable storage failed: refusing publishes to durable queues", "err", err)
-	s.core.StorageFailed(err.Error(), now)
+	closing, why := s.core.StorageFailed(err.Error(), now)
+	// The core leaves the publishes whose fsync failed unanswered (their
+	// outcome is unknown): close their connections so that the publishers
+	// reconnect and resend them now (settle closes them after the Close
+	// frame).
+	for _, id := range closing {
+		if c := s.conns[id]; c != nil && c.sess != nil && !c.gone {
+			s.log.Warn("closing a connection whose publishes wait for the failed fsync", "conn", uint64(id), "remote", c.remote)
+			c.sess.Shutdown(why.Code, why.Msg)
+			s.touch(c)
+		}
+	}
 }
 
 // syncLoop is the group-commit goroutine. Under s.mu it takes the token to

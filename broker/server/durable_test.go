@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ciphermq/ciphermq/broker"
@@ -115,8 +116,10 @@ func TestConfigFileDurableKeys(t *testing.T) {
 }
 
 // TestFailingDiskRefusesDurablePublishesOnly: after an fsync error the
-// broker refuses publishes to durable queues with code 503 and keeps
-// serving in-memory queues; it does not crash.
+// broker closes (503) the connection whose publish waited for it without
+// answering that publish, refuses publishes to durable queues (and the
+// resend) with code 503 and keeps serving in-memory queues; it does not
+// crash.
 func TestFailingDiskRefusesDurablePublishesOnly(t *testing.T) {
 	disk := store.NewMemFS()
 	cfg := testConfig()
@@ -141,17 +144,25 @@ func TestFailingDiskRefusesDurablePublishesOnly(t *testing.T) {
 	}
 	disk.FailNextSyncs(1000, nil)
 	c.send(publishFrame(2, broker.DefaultExchange, "d", "lost-disk", []byte("x")))
-	_, nacks := confirmAll(t, c, 1)
-	if len(nacks) != 1 || nacks[0].Seq != 2 || nacks[0].Code != uint16(broker.CodeUnavailable) {
-		t.Fatalf("publish during an fsync error: %+v", nacks)
+	// The publish waiting for the failed fsync is enqueued but maybe not
+	// on disk: no Confirm, no Nack ("stored nothing" would be false); its
+	// connection is closed with 503 so that the publisher resends it.
+	f := c.next()
+	if cl, ok := f.(*wire.Close); !ok || cl.Code != uint16(broker.CodeUnavailable) ||
+		!strings.Contains(cl.Reason, "outcome of your unconfirmed publishes is unknown") {
+		t.Fatalf("publish during an fsync error: got %#v, want Close 503", f)
 	}
-	// Later durable publishes are refused at once; an in-memory queue
-	// keeps working on the same connection. (With a data directory the
-	// default queue is durable: it is refused too.)
-	c.send(append(publishFrame(3, broker.DefaultExchange, "d", "later", []byte("x")),
-		publishFrame(4, broker.DefaultExchange, "m", "mem", []byte("x"))...))
-	confirmed, nacks := confirmAll(t, c, 2)
-	if len(nacks) != 1 || nacks[0].Seq != 3 || nacks[0].Code != uint16(broker.CodeUnavailable) || !confirmed[4] {
+	c = dialNative(t, addr, wire.Hello{ClientName: "disk, again"})
+	// The resend is refused (the client reports it indeterminate: sent
+	// twice), later durable publishes are refused at once, and an
+	// in-memory queue keeps working. (With a data directory the default
+	// queue is durable: it is refused too.)
+	c.send(append(append(publishFrame(1, broker.DefaultExchange, "d", "lost-disk", []byte("x")),
+		publishFrame(2, broker.DefaultExchange, "d", "later", []byte("x"))...),
+		publishFrame(3, broker.DefaultExchange, "m", "mem", []byte("x"))...))
+	confirmed, nacks := confirmAll(t, c, 3)
+	if len(nacks) != 2 || nacks[0].Seq != 1 || nacks[1].Seq != 2 || nacks[0].Code != uint16(broker.CodeUnavailable) ||
+		nacks[1].Code != uint16(broker.CodeUnavailable) || !confirmed[3] {
 		t.Fatalf("after the failure: confirmed %v nacks %+v", confirmed, nacks)
 	}
 }

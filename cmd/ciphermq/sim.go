@@ -140,7 +140,7 @@ Any failure exits with status 1 and prints the command that replays it. See docs
 	f.IntVar(&o.work.MaxLength, "max-length", d.MaxLength, "bound of every queue but the dead-letter queue (negative: none)")
 	f.Int64Var(&o.work.MaxBytes, "max-bytes", d.MaxBytes, "bound in body bytes of every queue but the dead-letter queue (0: swarm seeds draw it; negative: none)")
 	f.BoolVar(&o.work.Durable, "durable", d.Durable, "declare every queue durable: the broker logs to a simulated disk, confirms after fsync, restores after a crash")
-	f.BoolVar(&o.fsyncErrors, "broker-fsync-errors", false, "with --durable: half of the plan's disk faults on the broker's log are failed fsyncs (EIO) instead of crashes (off: an open finding, docs/testing.md)")
+	f.BoolVar(&o.fsyncErrors, "broker-fsync-errors", false, "with --durable: half of the plan's disk faults on the broker's log are failed fsyncs (EIO) instead of crashes, on every seed (swarm seeds draw it for half of them; docs/testing.md)")
 	f.Float64Var(&o.work.SlowBatch, "slow-batch", d.SlowBatch, "probability that a receiver's batch stalls (0..1)")
 	f.Float64Var(&o.work.PoisonRate, "poison-rate", d.PoisonRate, "fraction of tampered messages, to be dead-lettered (negative: none)")
 	f.DurationVar(&o.work.Heartbeat, "heartbeat", d.Heartbeat, "heartbeat interval clients propose (virtual time)")
