@@ -21,7 +21,9 @@
 //
 // The TCP server (broker/server) and the simulator (sim) are the two
 // drivers; both call this same code, serialised (the core is not safe for
-// concurrent use). Given the same calls with the same times, the core
+// concurrent use), through one driver loop (broker/driver) that drains
+// the outbox after every step and routes each effect to its connection's
+// session, and EffectPersist's records to the durable log. Given the same calls with the same times, the core
 // produces the same effects, bit for bit: map iteration never decides an
 // output, and ties are broken by names and sequence numbers.
 //

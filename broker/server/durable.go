@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,19 +10,18 @@ import (
 	"github.com/ciphermq/ciphermq/broker/store"
 )
 
-// durability drives the durable log: settle appends the records of every
-// EffectPersist (under s.mu), and one goroutine does group commit: it
-// fsyncs whatever was appended since the last fsync and then reports the
-// last token appended before it to the core, which releases the confirms
-// waiting for it. Publishes that arrive while an fsync runs form the next
-// batch.
+// durability drives the durable log: the driver loop (settle) appends the
+// records of every EffectPersist (Append, under s.mu), and one goroutine
+// does group commit: it fsyncs whatever was appended since the last fsync
+// and then reports the last token appended before it to the loop
+// (Synced), which releases the confirms waiting for it. Publishes that
+// arrive while an fsync runs form the next batch.
 type durability struct {
+	s        *Server
 	st       *store.Store
 	policy   store.SyncPolicy
 	interval time.Duration
-	appended uint64         // last persist token appended (s.mu)
 	batch    []store.Record // records of one outbox drain, not yet appended (s.mu)
-	batchSeq uint64         // the token of the last effect in batch (s.mu)
 	failed   bool           // (s.mu)
 
 	wake      chan struct{}
@@ -60,7 +60,7 @@ func (s *Server) openStorage() error {
 		return fmt.Errorf("server: restore from %s: %w", s.cfg.DataDir, err)
 	}
 	s.core = core
-	d := &durability{st: st, policy: st.Policy(), interval: st.SyncInterval(), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	d := &durability{s: s, st: st, policy: st.Policy(), interval: st.SyncInterval(), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.dur = d
 	s.log.Info("durable storage open", "data_dir", s.cfg.DataDir, "fsync", d.policy.String(),
 		"queues", len(rec.Queues), "damaged_tails", len(rec.Damage))
@@ -69,48 +69,45 @@ func (s *Server) openStorage() error {
 	return nil
 }
 
-// persistBatch collects one EffectPersist's records; flushPersist appends
-// everything one drain of the core's outbox collected with one Append (one
-// write(2) under s.mu instead of one per effect). s.mu held.
-func (s *Server) persistBatch(e *broker.Effect) {
-	d := s.dur
-	if d == nil || d.failed {
-		return // the core already refuses durable work; settles are moot
+// errStorageClosed refuses appends after closeStorage.
+var errStorageClosed = errors.New("durable storage is closed")
+
+// Append implements driver.Log: the records of one drain of the core's
+// outbox go to the log with one Append (one write(2) under s.mu instead of
+// one per effect); under SyncAlways the syncer is woken (under
+// SyncInterval the loop releases the confirms at once). s.mu held.
+func (d *durability) Append(effects []*broker.Effect) error {
+	if d.failed {
+		// The loop stops appending after a failure, so the log was closed
+		// (closeStorage): the core refuses durable work from now on.
+		return errStorageClosed
 	}
-	d.batch = append(d.batch, e.Records...)
-	d.batchSeq = e.Seq
+	for _, e := range effects {
+		d.batch = append(d.batch, e.Records...)
+	}
+	recs := d.batch
+	defer func() { clear(recs); d.batch = recs[:0] }()
+	if _, err := d.st.Append(recs...); err != nil {
+		d.fail(err) // the loop tells the core
+		return err
+	}
+	if d.policy != store.SyncInterval {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
-func (s *Server) flushPersist(now time.Time) {
-	d := s.dur
-	if d == nil || len(d.batch) == 0 {
-		return
-	}
-	recs, seq := d.batch, d.batchSeq
-	defer func() { clear(recs); d.batch = recs[:0] }()
-	if d.failed {
-		return
-	}
-	if _, err := d.st.Append(recs...); err != nil {
-		s.storageFailed(err, now)
-		return
-	}
-	d.appended = seq
-	if d.policy == store.SyncInterval {
-		// The documented trade-off: confirm once written, fsync later.
-		s.core.Persisted(d.appended, now)
-		return
-	}
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
+func (d *durability) fail(err error) {
+	d.failed = true
+	d.s.log.Error("durable storage failed: refusing publishes to durable queues", "err", err)
 }
 
 func (s *Server) storageFailed(err error, now time.Time) {
-	s.dur.failed = true
-	s.log.Error("durable storage failed: refusing publishes to durable queues", "err", err)
-	s.core.StorageFailed(err.Error(), now)
+	s.dur.fail(err)
+	s.loop.StorageFailed(err.Error(), now)
 }
 
 // syncLoop is the group-commit goroutine. Under s.mu it takes the token to
@@ -140,7 +137,7 @@ func (s *Server) syncLoop(d *durability) {
 			s.mu.Unlock()
 			continue
 		}
-		tok := d.appended
+		tok := s.loop.Appended()
 		task, err := d.st.BeginSync()
 		s.mu.Unlock()
 		var took time.Duration
@@ -161,7 +158,7 @@ func (s *Server) syncLoop(d *durability) {
 			if _, err = d.st.EndSync(task, err); err != nil {
 				s.storageFailed(err, now)
 			} else if d.policy == store.SyncAlways {
-				s.core.Persisted(tok, now)
+				s.loop.Synced(tok, now)
 			}
 			s.settle(now)
 			// Under SyncInterval the ticker paces the tasks.

@@ -20,6 +20,8 @@
 //
 // After every call into a session (Feed, HandleEffect, Tick, Wrote) the
 // driver re-reads Output, NextDeadline and Closed: any of them may change.
+// Both drivers run this loop through package broker/driver (Loop.Settle),
+// written once.
 // When the transport goes away the driver calls Close(now), which detaches
 // the connection from the core so its unacked deliveries requeue.
 //

@@ -25,7 +25,9 @@ type Session interface {
 	EndOfInput(rest []byte, now time.Time)
 	// HandleEffect takes one core effect addressed to this connection. It
 	// never calls the core, so a driver may route the effects of one Drain
-	// while iterating over the slice Drain returned.
+	// while iterating over the slice Drain returned, without copying it
+	// (broker/driver does; TestHandleEffectNeverCallsTheCore holds both
+	// protocols to this).
 	HandleEffect(e broker.Effect, now time.Time)
 	// Output returns the bytes to write next. The slice stays valid, and its
 	// contents unchanged, until Wrote; the driver may write it without

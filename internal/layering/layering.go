@@ -56,7 +56,7 @@ var Layers = []Layer{
 	{
 		Name: "core",
 		Packages: []string{"broker/wire", "broker/record", "broker", "broker/access", "broker/audit",
-			"broker/session", "clients/engine", "clients/envelope"},
+			"broker/session", "broker/driver", "clients/engine", "clients/envelope"},
 		MayImport: []string{"core"},
 		Why: "deterministic state machines: the simulator runs them as they are, so they " +
 			"touch no socket, file, clock or goroutine and import nothing that does",
