@@ -43,7 +43,7 @@ func (h *host) Effect(e *broker.Effect, p *peer, ok bool) {
 	if ok {
 		name = p.name
 	}
-	h.events = append(h.events, fmt.Sprintf("effect %s %s", kindName(e.Kind), name))
+	h.events = append(h.events, fmt.Sprintf("effect %s %s", e.Kind, name))
 }
 
 func (h *host) Ready(p *peer, now time.Time) {
@@ -136,22 +136,6 @@ func decode(t *testing.T, out []byte) []wire.Frame {
 		out = out[n:]
 	}
 	return fs
-}
-
-func kindName(k broker.EffectKind) string {
-	switch k {
-	case broker.EffectConfirm:
-		return "confirm"
-	case broker.EffectRefuse:
-		return "refuse"
-	case broker.EffectDeliver:
-		return "deliver"
-	case broker.EffectCancelled:
-		return "cancelled"
-	case broker.EffectPersist:
-		return "persist"
-	}
-	return "unknown"
 }
 
 func publish(seq uint64, exchange, key, id string) []byte {
