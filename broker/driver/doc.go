@@ -20,7 +20,7 @@
 //     unacked deliveries requeue, in bounded steps for a large connection),
 //     routes what the core emits for the closing connection to its closed
 //     session, and forgets the connection only when the outbox is empty;
-//   - timers: TickCore, TickConn and TickSessions run what is due, and
+//   - timers: TickCore, Conn.Tick and TickSessions run what is due, and
 //     NextDeadline is the earliest instant the core or a session needs a
 //     Tick. A chunked teardown keeps the core's deadline at "now" until it is
 //     done, so a host that re-arms after every Settle continues it.
