@@ -325,6 +325,10 @@ func (l *Loop[C]) Settle(now time.Time) {
 			}
 		}
 		l.spare = batch[:0]
+		// Round again even if this round drained nothing: a Ready may
+		// have closed a connection (a session that failed on its own, a
+		// heartbeat timeout), and what the core emitted for the others
+		// (requeued deliveries) leaves in this step, not at the next event.
 	}
 	l.forget()
 	l.settling = false
