@@ -103,7 +103,7 @@
 // of durable queues are persisted too, without holding anything.
 // StorageFailed turns held confirms into CodeUnavailable refusals and
 // refuses durable publishes until StorageRecovered; in-memory queues are
-// unaffected. Restore builds a core from what store.Open (broker/store) recovered.
+// unaffected. Restore builds a core from what wal.Open (broker/wal) recovered.
 //
 // # Order guarantees
 //

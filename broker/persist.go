@@ -175,7 +175,7 @@ func (c *Core) persistBinding(ex *exchange, q *queue, key string) {
 // (ready; redelivered if they were delivered before), and the dedup
 // window, then the default topology (unless cfg.NoDefaults), durable: a
 // broker with a log keeps default_queue on disk too. read returns a
-// message's contents (store.Store.ReadMessage). Nothing restored is
+// message's contents (wal.Store.ReadMessage). Nothing restored is
 // written to the log again; the defaults are written on the first start
 // only (declaring them again with the same options writes nothing).
 func Restore(cfg Config, rec *record.Recovered, read func(seq uint64) (record.Message, error), now time.Time) (*Core, error) {

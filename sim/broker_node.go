@@ -7,8 +7,8 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/driver"
-	"github.com/ciphermq/ciphermq/broker/session"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/protocol"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // brokerNode is the real broker core plus one real native protocol session
@@ -22,7 +22,7 @@ type brokerNode struct {
 	w   *World
 	st  *runState
 	cfg broker.Config
-	scf session.Config
+	scf protocol.Config
 
 	up   bool
 	core *broker.Core
@@ -32,11 +32,11 @@ type brokerNode struct {
 	wakeOn bool
 	inc    uint64 // incarnation, bumped by every restart
 
-	// Durable mode: the broker's write-ahead log (the real broker/store)
+	// Durable mode: the broker's write-ahead log (the real broker/wal)
 	// over its in-memory crash-simulating file system, which survives
 	// incarnations. A group-commit fsync runs after a short disk delay.
-	fs        *store.MemFS
-	log       *store.Store
+	fs        *wal.MemFS
+	log       *wal.Store
 	syncArmed bool
 
 	crashes uint64
@@ -59,7 +59,7 @@ func (b *brokerNode) countSegments() {
 
 type brokerConn struct {
 	c     *Conn
-	s     session.Session
+	s     protocol.Session
 	lc    *driver.Conn[*brokerConn]
 	inbuf []byte
 	gone  bool
@@ -151,7 +151,7 @@ func (b *brokerNode) crash() {
 // on start-up.
 func (b *brokerNode) restore() {
 	now := b.w.Now().Time()
-	st, rec, err := store.Open(b.fs, store.Options{Policy: store.SyncAlways, Logger: discardLogger, SegmentSize: b.st.drawn.segmentSize})
+	st, rec, err := wal.Open(b.fs, wal.Options{Policy: wal.SyncAlways, Logger: discardLogger, SegmentSize: b.st.drawn.segmentSize})
 	if err != nil {
 		panic(fmt.Sprintf("sim: broker: open its log after a crash: %v", err))
 	}
@@ -208,7 +208,7 @@ func (b *brokerNode) accept(c *Conn) bool {
 	}
 	now := b.w.Now().Time()
 	c.inc = b.inc
-	bc := &brokerConn{c: c, s: session.NewNative(b.core, c.ID, b.scf, now)}
+	bc := &brokerConn{c: c, s: protocol.NewNative(b.core, c.ID, b.scf, now)}
 	if b.st.load != nil && c.link == b.st.load.cc.link {
 		bc.meter = &loadMeter{}
 	}

@@ -17,7 +17,7 @@ import (
 //     plan's disk downtime and restores from the log. It reports true:
 //     the commit's confirms never leave. Only during the safety phase
 //     (crashNow), like every other crash.
-//   - a failed fsync (EIO, store.MemFS.FailNextSyncs): the log's Sync
+//   - a failed fsync (EIO, wal.MemFS.FailNextSyncs): the log's Sync
 //     returns the error, and the node does what broker/server does,
 //     Core.StorageFailed (the confirms waiting become CodeUnavailable
 //     refusals, durable publishes are refused); the operator then

@@ -66,8 +66,8 @@
 //
 // # Durable queues
 //
-// With Workload.Durable the broker node writes the real broker/store log
-// over store.MemFS (which survives incarnations), fsyncs in group commits,
+// With Workload.Durable the broker node writes the real broker/wal log
+// over wal.MemFS (which survives incarnations), fsyncs in group commits,
 // releases confirms through Core.Persisted, and restores itself with
 // broker.Restore after a power loss.
 //

@@ -8,7 +8,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/driver"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/internal/testutil"
 )
@@ -28,17 +28,17 @@ func BenchmarkLoopPublishDeliverAck(b *testing.B) {
 // benchHost writes a touched connection's whole output at once.
 type benchHost struct{ effects int }
 
-func (h *benchHost) Effect(*broker.Effect, *session.Native, bool) { h.effects++ }
-func (h *benchHost) Ready(*session.Native, time.Time)             {}
+func (h *benchHost) Effect(*broker.Effect, *protocol.Native, bool) { h.effects++ }
+func (h *benchHost) Ready(*protocol.Native, time.Time)             {}
 
 func benchLoop(b *testing.B, useLoop bool) {
 	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	core := broker.New(broker.Config{})
-	cfg := session.Config{Heartbeat: -1, HandshakeTimeout: time.Hour}
+	cfg := protocol.Config{Heartbeat: -1, HandshakeTimeout: time.Hour}
 	h := &benchHost{}
 	loop := driver.New(core, h, driver.Options{})
-	sessions := map[broker.ConnID]*session.Native{}
-	conns := map[*session.Native]*driver.Conn[*session.Native]{}
+	sessions := map[broker.ConnID]*protocol.Native{}
+	conns := map[*protocol.Native]*driver.Conn[*protocol.Native]{}
 	settle := func() {
 		if useLoop {
 			loop.Settle(now)
@@ -54,7 +54,7 @@ func benchLoop(b *testing.B, useLoop bool) {
 			}
 		}
 	}
-	feed := func(s *session.Native, in []byte) {
+	feed := func(s *protocol.Native, in []byte) {
 		var n int
 		var err error
 		if useLoop {
@@ -67,15 +67,15 @@ func benchLoop(b *testing.B, useLoop bool) {
 		}
 		settle()
 	}
-	wrote := func(s *session.Native) {
+	wrote := func(s *protocol.Native) {
 		if useLoop {
 			conns[s].Wrote(len(s.Output()), now)
 		} else {
 			s.Wrote(len(s.Output()), now)
 		}
 	}
-	open := func(id broker.ConnID) *session.Native {
-		s := session.NewNative(core, id, cfg, now)
+	open := func(id broker.ConnID) *protocol.Native {
+		s := protocol.NewNative(core, id, cfg, now)
 		sessions[id] = s
 		conns[s] = loop.Open(id, s, s)
 		feed(s, wire.AppendHello(wire.AppendPreamble(nil), &wire.Hello{Version: wire.ProtocolVersion}))

@@ -5,7 +5,7 @@
 //
 // A Loop owns the per-step bookkeeping that used to be written twice:
 //
-//   - the registry of connections and their sessions (broker/session);
+//   - the registry of connections and their sessions (broker/protocol);
 //   - feeding a connection's bytes to its session and marking it touched;
 //   - draining the core's outbox until it is empty, routing each effect to
 //     its connection's session (HandleEffect) in the order the core emitted
@@ -41,7 +41,7 @@
 // routes what they produce before it returns, and a Settle called from
 // inside a callback does nothing.
 //
-//	c := loop.Open(id, session.NewNative(core, id, cfg, now), hostConn)
+//	c := loop.Open(id, protocol.NewNative(core, id, cfg, now), hostConn)
 //	loop.Settle(now)
 //	n, err := c.Feed(bytes, now)  // then keep in[n:] for the next Feed
 //	loop.Settle(now)              // Host.Effect per effect, Log.Append per drain, Host.Ready per touched connection

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 )
 
 // Host is what the loop asks of its driver. C is the driver's own handle of
@@ -86,7 +86,7 @@ func New[C any](core *broker.Core, host Host[C], opts Options) *Loop[C] {
 type Conn[C any] struct {
 	loop    *Loop[C]
 	id      broker.ConnID
-	sess    session.Session
+	sess    protocol.Session
 	host    C
 	touched bool
 	closed  bool
@@ -96,7 +96,7 @@ type Conn[C any] struct {
 // connection the host opened) and the host's handle, and marks it touched
 // (its first Ready comes with the next Settle). Opening an id that is still
 // registered is a bug of the host and panics.
-func (l *Loop[C]) Open(id broker.ConnID, sess session.Session, c C) *Conn[C] {
+func (l *Loop[C]) Open(id broker.ConnID, sess protocol.Session, c C) *Conn[C] {
 	if _, dup := l.conns[id]; dup {
 		panic(fmt.Sprintf("driver: connection %d opened while still registered", id))
 	}
@@ -143,7 +143,7 @@ func (cn *Conn[C]) ID() broker.ConnID { return cn.id }
 // Closed, NextDeadline, Protocol) at any time under its serialisation; a
 // call that changes it should go through the Conn's methods, or be followed
 // by Touch.
-func (cn *Conn[C]) Session() session.Session { return cn.sess }
+func (cn *Conn[C]) Session() protocol.Session { return cn.sess }
 
 // Host is the handle the host gave Open.
 func (cn *Conn[C]) Host() C { return cn.host }
@@ -213,17 +213,17 @@ func (cn *Conn[C]) Shutdown(code broker.Code, reason string) {
 // TakePasswordCheck returns the login the session parked for a password
 // check, if any: the host verifies it off its hot path and answers with
 // PasswordChecked.
-func (cn *Conn[C]) TakePasswordCheck() (session.PasswordCheck, bool) {
-	a, ok := cn.sess.(session.Authenticator)
+func (cn *Conn[C]) TakePasswordCheck() (protocol.PasswordCheck, bool) {
+	a, ok := cn.sess.(protocol.Authenticator)
 	if !ok || cn.closed {
-		return session.PasswordCheck{}, false
+		return protocol.PasswordCheck{}, false
 	}
 	return a.TakePasswordCheck()
 }
 
 // PasswordChecked gives the session the verdict of the check it parked.
 func (cn *Conn[C]) PasswordChecked(ok bool, now time.Time) {
-	a, isAuth := cn.sess.(session.Authenticator)
+	a, isAuth := cn.sess.(protocol.Authenticator)
 	if !isAuth || cn.closed {
 		return
 	}

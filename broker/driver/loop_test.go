@@ -10,7 +10,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/driver"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -91,8 +91,8 @@ func (h *host) open(name string, heartbeat time.Duration) *peer {
 	h.t.Helper()
 	h.next++
 	p := &peer{name: name}
-	cfg := session.Config{Heartbeat: heartbeat, HandshakeTimeout: 5 * time.Second}
-	p.lc = h.loop.Open(h.next, session.NewNative(h.core, h.next, cfg, h.now), p)
+	cfg := protocol.Config{Heartbeat: heartbeat, HandshakeTimeout: 5 * time.Second}
+	p.lc = h.loop.Open(h.next, protocol.NewNative(h.core, h.next, cfg, h.now), p)
 	hello := wire.AppendHello(wire.AppendPreamble(nil), &wire.Hello{Version: wire.ProtocolVersion, ClientName: name})
 	h.feed(p, hello)
 	if len(p.frames) != 1 {
@@ -421,7 +421,7 @@ func TestOpeningARegisteredIDPanics(t *testing.T) {
 			t.Fatal("no panic")
 		}
 	}()
-	h.loop.Open(p.lc.ID(), session.NewNative(h.core, p.lc.ID(), session.Config{}, h.now), &peer{})
+	h.loop.Open(p.lc.ID(), protocol.NewNative(h.core, p.lc.ID(), protocol.Config{}, h.now), &peer{})
 }
 
 func TestConnsYieldsOpenConnectionsInOpenOrder(t *testing.T) {

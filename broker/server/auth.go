@@ -13,7 +13,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/audit"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
@@ -386,7 +386,7 @@ func (s *Server) pollAuth(c *conn) {
 // verify runs one password check on the pool and reports the verdict to
 // the session. An unknown user is verified against a dummy hash, so the
 // answer takes as long as for a wrong password.
-func (s *Server) verify(c *conn, chk session.PasswordCheck) {
+func (s *Server) verify(c *conn, chk protocol.PasswordCheck) {
 	source := sourceOf(c.remote)
 	defer s.active.Done()
 	defer s.auth.leave(source)
@@ -451,8 +451,8 @@ func (c *conn) refuseText() {
 }
 
 // peerOf describes a connection for its session.
-func (s *Server) peerOf(c *conn) session.Peer {
-	return session.Peer{Remote: c.peer.Remote, Loopback: c.peer.Loopback, TLS: c.peer.TLS, CertIdentity: c.peer.CertIdentity}
+func (s *Server) peerOf(c *conn) protocol.Peer {
+	return protocol.Peer{Remote: c.peer.Remote, Loopback: c.peer.Loopback, TLS: c.peer.TLS, CertIdentity: c.peer.CertIdentity}
 }
 
 // FileAuthConfig is the config file's part for AuthConfig.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/driver"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -31,7 +31,7 @@ type conn struct {
 
 	ageTimer *time.Timer // (mu) ends the connection at MaxConnectionAge
 
-	sess    session.Session     // (mu) nil until the protocol is known
+	sess    protocol.Session    // (mu) nil until the protocol is known
 	lc      *driver.Conn[*conn] // (mu) the connection in the driver loop; nil while sess is
 	gone    bool                // (mu) torn down
 	timer   *time.Timer         // (mu) fires at the session's next deadline
@@ -164,9 +164,9 @@ func (c *conn) run(overLimit string) {
 		return
 	}
 	if proto == wire.ProtocolNative {
-		c.sess = session.NewNativeFrom(c.s.core, c.id, c.s.sessCfg, c.s.peerOf(c), now)
+		c.sess = protocol.NewNativeFrom(c.s.core, c.id, c.s.sessCfg, c.s.peerOf(c), now)
 	} else {
-		c.sess = session.NewText(c.s.core, c.id, c.s.sessCfg, now)
+		c.sess = protocol.NewText(c.s.core, c.id, c.s.sessCfg, now)
 	}
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // durability drives the durable log: the driver loop (settle) appends the
@@ -18,11 +18,11 @@ import (
 // arrive while an fsync runs form the next batch.
 type durability struct {
 	s        *Server
-	st       *store.Store
-	policy   store.SyncPolicy
+	st       *wal.Store
+	policy   wal.SyncPolicy
 	interval time.Duration
-	batch    []store.Record // records of one outbox drain, not yet appended (s.mu)
-	failed   bool           // (s.mu)
+	batch    []wal.Record // records of one outbox drain, not yet appended (s.mu)
+	failed   bool         // (s.mu)
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -39,15 +39,15 @@ func (s *Server) openStorage() error {
 		s.core.StorageFailed("this broker runs without --data-dir", time.Now())
 		return nil
 	}
-	var fsys store.FS = s.cfg.storageFS
+	var fsys wal.FS = s.cfg.storageFS
 	if fsys == nil {
-		osfs, err := store.NewOSFS(s.cfg.DataDir)
+		osfs, err := wal.NewOSFS(s.cfg.DataDir)
 		if err != nil {
 			return err
 		}
 		fsys = osfs
 	}
-	st, rec, err := store.Open(fsys, store.Options{
+	st, rec, err := wal.Open(fsys, wal.Options{
 		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow,
 		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log, SegmentSize: s.cfg.storageSegmentSize,
 	})
@@ -91,7 +91,7 @@ func (d *durability) Append(effects []*broker.Effect) error {
 		d.fail(err) // the loop tells the core
 		return err
 	}
-	if d.policy != store.SyncInterval {
+	if d.policy != wal.SyncInterval {
 		select {
 		case d.wake <- struct{}{}:
 		default:
@@ -111,7 +111,7 @@ func (s *Server) storageFailed(err error, now time.Time) {
 }
 
 // syncLoop is the group-commit goroutine. Under s.mu it takes the token to
-// release and a sync task (store.BeginSync: cheap); without the lock it
+// release and a sync task (wal.BeginSync: cheap); without the lock it
 // runs the task's disk work: the fsyncs, the end of a segment roll, the
 // removal of settled segments (connections keep publishing meanwhile, and
 // what they append forms the next batch); under s.mu again it records the
@@ -120,7 +120,7 @@ func (s *Server) storageFailed(err error, now time.Time) {
 func (s *Server) syncLoop(d *durability) {
 	defer d.done.Done()
 	var tick <-chan time.Time
-	if d.policy == store.SyncInterval {
+	if d.policy == wal.SyncInterval {
 		t := time.NewTicker(d.interval)
 		defer t.Stop()
 		tick = t.C
@@ -157,12 +157,12 @@ func (s *Server) syncLoop(d *durability) {
 		if !d.failed {
 			if _, err = d.st.EndSync(task, err); err != nil {
 				s.storageFailed(err, now)
-			} else if d.policy == store.SyncAlways {
+			} else if d.policy == wal.SyncAlways {
 				s.loop.Synced(tok, now)
 			}
 			s.settle(now)
 			// Under SyncInterval the ticker paces the tasks.
-			more = d.policy == store.SyncAlways && !d.failed && d.st.Pending()
+			more = d.policy == wal.SyncAlways && !d.failed && d.st.Pending()
 		}
 		s.mu.Unlock()
 		if more {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/driver"
-	"github.com/ciphermq/ciphermq/broker/session"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/protocol"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
@@ -24,7 +24,7 @@ var ErrServerClosed = errors.New("server: closed")
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	sessCfg session.Config
+	sessCfg protocol.Config
 
 	mu        sync.Mutex // guards everything below and the core and sessions
 	core      *broker.Core
@@ -93,7 +93,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		opts.Log = s.dur
 		// The documented trade-off of --fsync interval: confirm once
 		// written, fsync later.
-		opts.ReleaseOnWrite = s.dur.policy == store.SyncInterval
+		opts.ReleaseOnWrite = s.dur.policy == wal.SyncInterval
 	}
 	s.loop = driver.New(s.core, (*loopHost)(s), opts)
 	s.coreTimer = time.AfterFunc(time.Hour, s.onCoreTimer)
