@@ -81,7 +81,7 @@ func openCipherInproc(ctx context.Context, o TargetOptions, durable, useTLS bool
 			return nil, err
 		}
 		name, cfg.DataDir = "ciphermq-inproc-durable", dir
-		// DefaultConfig's fsync policy is store.SyncAlways; kept as is.
+		// DefaultConfig's fsync policy is wal.SyncAlways; kept as is.
 	}
 	// The seed's 20 ms quiet time before each text push exists for the
 	// reference clients' 1024-byte reads; the bench's text client frames

@@ -21,7 +21,9 @@
 //
 // The TCP server (broker/server) and the simulator (sim) are the two
 // drivers; both call this same code, serialised (the core is not safe for
-// concurrent use). Given the same calls with the same times, the core
+// concurrent use), through one driver loop (broker/driver) that drains
+// the outbox after every step and routes each effect to its connection's
+// session, and EffectPersist's records to the durable log. Given the same calls with the same times, the core
 // produces the same effects, bit for bit: map iteration never decides an
 // output, and ties are broken by names and sequence numbers.
 //
@@ -103,7 +105,8 @@
 // maybe not on disk: neither a confirm nor a refusal would be true) and
 // names their connections for the driver to close with CodeUnavailable;
 // it refuses durable publishes, and resends of them, until
-// StorageRecovered; in-memory queues are unaffected. Restore builds a core from what store.Open (broker/store) recovered.
+// StorageRecovered; in-memory queues are unaffected. Restore builds a
+// core from what wal.Open (broker/wal) recovered.
 //
 // # Order guarantees
 //

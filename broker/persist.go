@@ -99,9 +99,10 @@ func (c *Core) compactHeld() {
 // (docs/protocol.md §7). Their outcome is unknown, and the only honest
 // answer is none. StorageFailed returns the connections that had held
 // outcomes and the reason to give them: the driver must close each one
-// (Session.Shutdown with why.Code, CodeUnavailable, and why.Msg), so
-// that its publisher reconnects and sends the unanswered publishes again
-// at once instead of waiting for its confirm timeout. The retry is
+// (protocol.Session.Shutdown with why.Code, CodeUnavailable, and why.Msg;
+// driver.Loop.StorageFailed does it), so that its publisher reconnects
+// and sends the unanswered publishes again at once instead of waiting for
+// its confirm timeout. The retry is
 // answered by the dedup window: while storage is failed, a duplicate
 // routed to a durable queue is refused CodeUnavailable, which a publisher
 // that sent the message more than once reports as indeterminate; after
@@ -196,7 +197,7 @@ func (c *Core) persistBinding(ex *exchange, q *queue, key string) {
 // (ready; redelivered if they were delivered before), and the dedup
 // window, then the default topology (unless cfg.NoDefaults), durable: a
 // broker with a log keeps default_queue on disk too. read returns a
-// message's contents (store.Store.ReadMessage). Nothing restored is
+// message's contents (wal.Store.ReadMessage). Nothing restored is
 // written to the log again; the defaults are written on the first start
 // only (declaring them again with the same options writes nothing).
 func Restore(cfg Config, rec *record.Recovered, read func(seq uint64) (record.Message, error), now time.Time) (*Core, error) {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // durableRig drives a core like the server does: EffectPersist records go
@@ -15,8 +15,8 @@ import (
 // Persisted. Other effects are kept for the test.
 type durableRig struct {
 	t       fataler
-	fs      *store.MemFS
-	st      *store.Store
+	fs      *wal.MemFS
+	st      *wal.Store
 	c       *Core
 	cfg     Config
 	lastTok uint64 // token of the last appended EffectPersist
@@ -31,14 +31,14 @@ type fataler interface {
 
 func newDurableRig(t fataler, cfg Config) *durableRig {
 	cfg.NoDefaults = true
-	r := &durableRig{t: t, fs: store.NewMemFS(), cfg: cfg}
+	r := &durableRig{t: t, fs: wal.NewMemFS(), cfg: cfg}
 	r.start()
 	return r
 }
 
 func (r *durableRig) start() {
 	r.t.Helper()
-	st, rec, err := store.Open(r.fs, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	st, rec, err := wal.Open(r.fs, wal.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		r.t.Fatalf("open store: %v", err)
 	}

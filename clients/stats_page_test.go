@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	brokersession "github.com/ciphermq/ciphermq/broker/session"
+	brokersession "github.com/ciphermq/ciphermq/broker/protocol"
 
 	"github.com/ciphermq/ciphermq/broker"
 )

@@ -24,11 +24,11 @@ import (
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/receiver/runner"
 	"github.com/ciphermq/ciphermq/clients/sender"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 // Options are the demo's settings (the flags of `ciphermq demo`; error
@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	// The durable receiver.
 	res.Out = filepath.Join(dir, "received.jsonl")
-	st, err := store.Open(res.Out, store.Options{Logger: log})
+	st, err := inbox.Open(res.Out, inbox.Options{Logger: log})
 	if err != nil {
 		return res, err
 	}
@@ -309,7 +309,7 @@ func CountInFile(path string, confirmed map[string]bool) (received, lost, twice 
 	}
 	defer f.Close()
 	count := make(map[string]int, len(confirmed))
-	err = store.Scan(f, func(r store.Record) error {
+	err = inbox.Scan(f, func(r inbox.Record) error {
 		if confirmed[r.MessageID] {
 			count[r.MessageID]++
 		}

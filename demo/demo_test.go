@@ -12,20 +12,20 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/server"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/sender"
-	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/internal/testbroker"
 )
 
-func recordsIn(t *testing.T, path string) []store.Record {
+func recordsIn(t *testing.T, path string) []inbox.Record {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var recs []store.Record
-	if err := store.Scan(bytes.NewReader(raw), func(r store.Record) error { recs = append(recs, r); return nil }); err != nil {
+	var recs []inbox.Record
+	if err := inbox.Scan(bytes.NewReader(raw), func(r inbox.Record) error { recs = append(recs, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return recs
@@ -204,13 +204,13 @@ func TestFailure(t *testing.T) {
 
 func TestCountInFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	st, err := store.Open(path, store.Options{})
+	st, err := inbox.Open(path, inbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0).UTC()
 	for _, id := range []string{"a", "b", "other"} {
-		if err := st.Append(store.Record{MessageID: id, Queue: "q", Sender: "s", Message: []byte(id), ReceivedAt: now, StoredAt: now}); err != nil {
+		if err := st.Append(inbox.Record{MessageID: id, Queue: "q", Sender: "s", Message: []byte(id), ReceivedAt: now, StoredAt: now}); err != nil {
 			t.Fatal(err)
 		}
 	}

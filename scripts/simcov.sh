@@ -18,7 +18,7 @@ seeds=${1:-1..2000}
 out=${2:-.scratch-simcov}
 shift $(( $# < 2 ? $# : 2 ))
 [ "${1:-}" = "--" ] && shift
-pkgs=./broker,./broker/store,./broker/session,./clients/engine,./clients/receiver,./clients/store
+pkgs=./broker,./broker/wal,./broker/protocol,./clients/engine,./clients/receiver,./clients/inbox
 # The main package must be instrumented too: without it the binary writes
 # no coverage data at exit.
 coverpkg=$pkgs,./cmd/ciphermq
@@ -31,8 +31,8 @@ go tool covdata percent -i="$out/covdata" >"$out/percent.txt"
 go tool covdata textfmt -i="$out/covdata" -o "$out/sweep.txt"
 unit=()
 if [ "${SIMCOV_UNIT:-1}" != 0 ]; then
-  go test -count=1 -covermode=set -coverprofile="$out/unit.txt" ./broker ./broker/store ./broker/session \
-    ./clients/engine ./clients/receiver ./clients/store >"$out/unit.log"
+  go test -count=1 -covermode=set -coverprofile="$out/unit.txt" ./broker ./broker/wal ./broker/protocol \
+    ./clients/engine ./clients/receiver ./clients/inbox >"$out/unit.log"
   unit=(--unit "$out/unit.txt")
 fi
 go run ./scripts/simcov --sweep "$out/sweep.txt" "${unit[@]}" | tee "$out/report.txt"

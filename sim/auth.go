@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker/access"
-	"github.com/ciphermq/ciphermq/broker/session"
 )
 
 // Authenticated mode (Config.Auth): the broker gets a users database and
@@ -119,11 +118,7 @@ func (st *runState) setupAuth() {
 // after a virtual delay drawn from the run's generator (argon2id takes
 // tens of milliseconds in a real broker, off its event loop).
 func (b *brokerNode) pollAuth(bc *brokerConn) {
-	a, ok := bc.s.(session.Authenticator)
-	if !ok {
-		return
-	}
-	pc, ok := a.TakePasswordCheck()
+	pc, ok := bc.lc.TakePasswordCheck()
 	if !ok {
 		return
 	}
@@ -140,8 +135,7 @@ func (b *brokerNode) pollAuth(bc *brokerConn) {
 		}
 		b.w.trace.begin(b.w.Now(), "broker").word("password-checked").num("conn", uint64(bc.c.ID)).
 			str("user", pc.User).str("ok", strconv.FormatBool(good)).end()
-		a.PasswordChecked(good, b.w.Now().Time())
-		b.markDirty(bc)
+		bc.lc.PasswordChecked(good, b.w.Now().Time())
 		b.settle()
 	})
 }

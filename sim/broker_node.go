@@ -6,38 +6,37 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/session"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/driver"
+	"github.com/ciphermq/ciphermq/broker/protocol"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // brokerNode is the real broker core plus one real native protocol session
-// per connection. Bytes from the links are fed into the sessions, so every
-// frame is parsed and produced by broker/wire, exactly as in the server.
+// per connection, driven by the server's driver loop (broker/driver). Bytes
+// from the links are fed into the sessions, so every frame is parsed and
+// produced by broker/wire, and every effect routed, exactly as in the
+// server. brokerNode is the loop's Host (Effect, Ready: traces, and writing
+// a touched connection's output to its link at once) and, in durable mode,
+// its Log (Append).
 type brokerNode struct {
 	w   *World
 	st  *runState
 	cfg broker.Config
-	scf session.Config
+	scf protocol.Config
 
-	up    bool
-	core  *broker.Core
-	conns []*brokerConn // ordered by ConnID: iteration order is fixed
-	byID  map[broker.ConnID]*brokerConn
-	// dirty lists connections whose session may have output or a changed
-	// deadline after the current step.
-	dirty []*brokerConn
+	up   bool
+	core *broker.Core
+	loop *driver.Loop[*brokerConn] // one per incarnation, around core
 
 	wakeAt VTime
 	wakeOn bool
 	inc    uint64 // incarnation, bumped by every restart
 
-	// Durable mode: the broker's write-ahead log (the real broker/store)
+	// Durable mode: the broker's write-ahead log (the real broker/wal)
 	// over its in-memory crash-simulating file system, which survives
-	// incarnations. appended is the last persist token appended, and a
-	// group-commit fsync runs after a short disk delay.
-	fs        *store.MemFS
-	log       *store.Store
-	appended  uint64
+	// incarnations. A group-commit fsync runs after a short disk delay.
+	fs        *wal.MemFS
+	log       *wal.Store
 	syncArmed bool
 
 	crashes uint64
@@ -60,9 +59,9 @@ func (b *brokerNode) countSegments() {
 
 type brokerConn struct {
 	c     *Conn
-	s     session.Session
+	s     protocol.Session
+	lc    *driver.Conn[*brokerConn]
 	inbuf []byte
-	dirty bool
 	gone  bool
 	// meter is set on the hostile-load node's connections (load.go).
 	meter *loadMeter
@@ -80,9 +79,15 @@ func (b *brokerNode) start() {
 	} else {
 		b.core = broker.New(b.cfg)
 	}
-	b.byID = map[broker.ConnID]*brokerConn{}
-	b.conns = b.conns[:0]
-	b.dirty = b.dirty[:0]
+	opts := driver.Options{
+		// MUTATION: confirms leave once the records are written, before
+		// they are durable.
+		ReleaseOnWrite: b.st.mut.BrokerConfirmBeforeFsync,
+	}
+	if b.log != nil {
+		opts.Log = b
+	}
+	b.loop = driver.New(b.core, b, opts)
 	b.wakeOn = false
 	if err := b.st.topo.declare(b.core); err != nil {
 		panic(fmt.Sprintf("sim: declare topology: %v", err))
@@ -121,16 +126,15 @@ func (b *brokerNode) crash() {
 	})
 	b.w.trace.begin(b.w.Now(), "broker").word("crash").num("held", uint64(len(held))).end()
 	b.st.hist.brokerLost(b.w.Now(), held)
-	for _, bc := range b.conns {
-		if !bc.gone {
+	for lc := range b.loop.Conns() {
+		if bc := lc.Host(); !bc.gone {
 			bc.gone = true
 			b.w.net.closeFrom(bc.c, sideBroker, "broker crash")
 		}
 	}
 	b.up = false
 	b.core = nil
-	b.conns = nil
-	b.byID = nil
+	b.loop = nil
 	if b.fs != nil {
 		torn := 0
 		if b.w.rng.chance(0.5) {
@@ -147,7 +151,7 @@ func (b *brokerNode) crash() {
 // on start-up.
 func (b *brokerNode) restore() {
 	now := b.w.Now().Time()
-	st, rec, err := store.Open(b.fs, store.Options{Policy: store.SyncAlways, Logger: discardLogger, SegmentSize: b.st.drawn.segmentSize})
+	st, rec, err := wal.Open(b.fs, wal.Options{Policy: wal.SyncAlways, Logger: discardLogger, SegmentSize: b.st.drawn.segmentSize})
 	if err != nil {
 		panic(fmt.Sprintf("sim: broker: open its log after a crash: %v", err))
 	}
@@ -155,29 +159,23 @@ func (b *brokerNode) restore() {
 	if err != nil {
 		panic(fmt.Sprintf("sim: broker: restore from its log: %v", err))
 	}
-	b.log, b.core, b.appended = st, core, 0
+	b.log, b.core = st, core
 	b.segments = st.Stats().Segments
 	b.w.trace.begin(b.w.Now(), "broker").word("restored").num("queues", uint64(len(rec.Queues))).end()
 }
 
-// persist appends one EffectPersist's records and arms the group commit.
-func (b *brokerNode) persist(e broker.Effect) {
-	if b.log == nil {
-		return
-	}
-	if _, err := b.log.Append(e.Records...); err != nil {
-		b.storageFailed(err)
-		return
-	}
-	b.appended = e.Seq
-	b.st.oracle.persisted(e.Seq, e.Records)
-	if b.st.mut.BrokerConfirmBeforeFsync {
-		// MUTATION: confirms leave once the records are written, before
-		// they are durable.
-		b.core.Persisted(e.Seq, b.w.Now().Time())
+// Append implements driver.Log: each EffectPersist's records are appended
+// on their own (the log's segment rolls fall where they always did), and
+// the group commit is armed.
+func (b *brokerNode) Append(effects []*broker.Effect) error {
+	for _, e := range effects {
+		if _, err := b.log.Append(e.Records...); err != nil {
+			return err
+		}
+		b.st.oracle.persisted(e.Seq, e.Records)
 	}
 	if b.syncArmed {
-		return
+		return nil
 	}
 	b.syncArmed = true
 	inc := b.inc
@@ -189,17 +187,18 @@ func (b *brokerNode) persist(e broker.Effect) {
 		if b.diskFaultInSync() {
 			return
 		}
-		tok := b.appended
+		tok := b.loop.Appended()
 		if _, err := b.log.Sync(); err != nil {
-			b.storageFailed(err)
+			b.loop.StorageFailed(err.Error(), b.w.Now().Time())
 		} else {
 			b.w.trace.begin(b.w.Now(), "broker").word("fsync").num("token", tok).end()
 			b.st.oracle.fsynced(tok)
 			b.countSegments()
-			b.core.Persisted(tok, b.w.Now().Time())
+			b.loop.Synced(tok, b.w.Now().Time())
 		}
 		b.settle()
 	})
+	return nil
 }
 
 // accept registers a new connection; false while the broker is down.
@@ -209,23 +208,23 @@ func (b *brokerNode) accept(c *Conn) bool {
 	}
 	now := b.w.Now().Time()
 	c.inc = b.inc
-	bc := &brokerConn{c: c, s: session.NewNative(b.core, c.ID, b.scf, now)}
+	bc := &brokerConn{c: c, s: protocol.NewNative(b.core, c.ID, b.scf, now)}
 	if b.st.load != nil && c.link == b.st.load.cc.link {
 		bc.meter = &loadMeter{}
 	}
-	b.conns = append(b.conns, bc)
-	b.byID[c.ID] = bc
+	bc.lc = b.loop.Open(c.ID, bc.s, bc)
 	b.w.trace.begin(b.w.Now(), "broker").word("accept").num("conn", uint64(c.ID)).end()
-	b.markDirty(bc)
 	b.settle()
 	return true
 }
 
-func (b *brokerNode) markDirty(bc *brokerConn) {
-	if !bc.dirty {
-		bc.dirty = true
-		b.dirty = append(b.dirty, bc)
+// conn returns the open connection c, or nil.
+func (b *brokerNode) conn(c *Conn) *brokerConn {
+	lc, ok := b.loop.Lookup(c.ID)
+	if !ok || lc.Host().gone {
+		return nil
 	}
+	return lc.Host()
 }
 
 // onBytes implements endpoint: feed the session, route the core's effects,
@@ -234,8 +233,8 @@ func (b *brokerNode) onBytes(c *Conn, data []byte) {
 	if !b.up {
 		return
 	}
-	bc := b.byID[c.ID]
-	if bc == nil || bc.gone {
+	bc := b.conn(c)
+	if bc == nil {
 		return
 	}
 	now := b.w.Now().Time()
@@ -248,7 +247,7 @@ func (b *brokerNode) onBytes(c *Conn, data []byte) {
 		// A session stops early at its output bound; the simulated
 		// transport has no back pressure, so feed it on at once.
 		var n int
-		n, err = bc.s.Feed(bc.inbuf, now)
+		n, err = bc.lc.Feed(bc.inbuf, now)
 		k := copy(bc.inbuf, bc.inbuf[n:])
 		bc.inbuf = bc.inbuf[:k]
 		if n == 0 {
@@ -258,8 +257,8 @@ func (b *brokerNode) onBytes(c *Conn, data []byte) {
 	if err != nil {
 		b.w.trace.begin(b.w.Now(), "broker").word("feed-error").num("conn", uint64(c.ID)).str("err", err.Error()).end()
 	}
+	bc.lc.Touch() // meterFeed feeds the session itself
 	b.pollAuth(bc)
-	b.markDirty(bc)
 	b.settle()
 }
 
@@ -269,8 +268,8 @@ func (b *brokerNode) onBroken(c *Conn) {
 	if !b.up {
 		return
 	}
-	bc := b.byID[c.ID]
-	if bc == nil || bc.gone {
+	bc := b.conn(c)
+	if bc == nil {
 		return
 	}
 	b.closeConn(bc, "transport broke")
@@ -283,69 +282,55 @@ func (b *brokerNode) closeConn(bc *brokerConn, why string) {
 		// Close also spends its budget on older teardowns still pending.
 		older := b.core.Closing() > 0
 		w0, _ := b.core.WorkMeter()
-		bc.s.Close(b.w.Now().Time())
+		bc.lc.Close(b.w.Now().Time())
 		w1, states := b.core.WorkMeter()
 		b.judgeLoad(fmt.Sprintf("close of connection %d (%s; %d consumes, %d deliveries)", bc.c.ID, why, bc.meter.consumes, bc.meter.delivered),
 			w1-w0, uint64(states), bc.meter.closeBound(older), 0)
 	} else {
-		bc.s.Close(b.w.Now().Time())
+		bc.lc.Close(b.w.Now().Time())
 	}
 	if b.core.Closing() > 0 {
 		b.st.cov.ChunkedTeardown++
 	}
-	delete(b.byID, bc.c.ID)
 	b.w.trace.begin(b.w.Now(), "broker").word("close").num("conn", uint64(bc.c.ID)).str("why", why).end()
-	b.conns = slices.DeleteFunc(b.conns, func(x *brokerConn) bool { return x == bc })
 }
 
-// settle runs the driver loop until quiet: route effects to sessions, write
-// their output, close what must close, and re-arm the timer.
+// settle runs the driver loop until quiet (effects to sessions and the
+// log, touched connections' output to their links, closes), then checks the
+// step and re-arms the timer.
 func (b *brokerNode) settle() {
-	now := b.w.Now().Time()
-	for {
-		effects := b.core.Drain()
-		for _, e := range effects {
-			if e.Kind == broker.EffectPersist {
-				b.persist(e)
-				continue
-			}
-			bc := b.byID[e.Conn]
-			if bc == nil {
-				continue // the connection closed after the core queued this
-			}
-			if bc.meter != nil && e.Kind == broker.EffectDeliver {
-				bc.meter.delivered++
-			}
-			b.traceEffect(e)
-			bc.s.HandleEffect(e, now)
-			b.markDirty(bc)
-		}
-		if len(b.dirty) == 0 {
-			break
-		}
-		dirty := b.dirty
-		b.dirty = nil
-		for _, bc := range dirty {
-			bc.dirty = false
-			if bc.gone {
-				continue
-			}
-			if out := bc.s.Output(); len(out) > 0 {
-				b.w.net.send(bc.c, down, out)
-				bc.s.Wrote(len(out), now)
-			}
-			if closed, why := bc.s.Closed(); closed {
-				b.w.net.closeFrom(bc.c, sideBroker, why)
-				b.closeConn(bc, why)
-			}
-		}
-		if len(effects) == 0 && len(b.dirty) == 0 {
-			break
-		}
-	}
+	b.loop.Settle(b.w.Now().Time())
 	b.checkBounds()
 	b.st.oracle.step(b.core, b.w.Now())
 	b.arm()
+}
+
+// Effect implements driver.Host: trace an effect routed to an open
+// connection (a closing one's go to its closed session untraced).
+func (b *brokerNode) Effect(e *broker.Effect, bc *brokerConn, ok bool) {
+	if !ok || bc.gone {
+		return // the connection closed after the core queued this
+	}
+	if bc.meter != nil && e.Kind == broker.EffectDeliver {
+		bc.meter.delivered++
+	}
+	b.traceEffect(*e)
+}
+
+// Ready implements driver.Host: the simulated transport takes a touched
+// connection's output at once, and a closed session closes its link.
+func (b *brokerNode) Ready(bc *brokerConn, now time.Time) {
+	if bc.gone {
+		return
+	}
+	if out := bc.s.Output(); len(out) > 0 {
+		b.w.net.send(bc.c, down, out)
+		bc.lc.Wrote(len(out), now)
+	}
+	if closed, why := bc.s.Closed(); closed {
+		b.w.net.closeFrom(bc.c, sideBroker, why)
+		b.closeConn(bc, why)
+	}
 }
 
 // checkBounds checks I6 after every step of the broker: no queue holds more
@@ -439,22 +424,8 @@ const simTeardownStep = 16
 
 // nextDeadline is the earliest timer of the core and all sessions.
 func (b *brokerNode) nextDeadline() (VTime, bool) {
-	var at VTime
-	ok := false
-	consider := func(t time.Time, has bool) {
-		if !has {
-			return
-		}
-		v := FromTime(t)
-		if !ok || v < at {
-			at, ok = v, true
-		}
-	}
-	consider(b.core.NextDeadline())
-	for _, bc := range b.conns {
-		consider(bc.s.NextDeadline())
-	}
-	return at, ok
+	t, ok := b.loop.NextDeadline()
+	return FromTime(t), ok
 }
 
 // arm keeps one wake-up scheduled at the earliest deadline.
@@ -479,17 +450,12 @@ func (b *brokerNode) tick() {
 	now := b.w.Now().Time()
 	if b.st.load != nil {
 		w0, _ := b.core.WorkMeter()
-		b.core.Tick(now)
+		b.loop.TickCore(now)
 		w1, states := b.core.WorkMeter()
 		b.judgeLoad("tick (teardown and unpark steps)", w1-w0, uint64(states), boundCallWork, 0)
 	} else {
-		b.core.Tick(now)
+		b.loop.TickCore(now)
 	}
-	for _, bc := range b.conns {
-		if t, ok := bc.s.NextDeadline(); ok && !t.After(now) {
-			bc.s.Tick(now)
-			b.markDirty(bc)
-		}
-	}
+	b.loop.TickSessions(now)
 	b.settle()
 }

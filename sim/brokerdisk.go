@@ -31,10 +31,10 @@ func fsyncErrorsDrawn(seed uint64) bool {
 //     plan's disk downtime and restores from the log. It reports true:
 //     the commit's confirms never leave. Only during the safety phase
 //     (crashNow), like every other crash.
-//   - a failed fsync (EIO, store.MemFS.FailNextSyncs): the log's Sync
+//   - a failed fsync (EIO, wal.MemFS.FailNextSyncs): the log's Sync
 //     returns the error, and the node does what broker/server does
-//     (storageFailed: Core.StorageFailed leaves the publishes waiting for
-//     the fsync unanswered and the node closes their connections with
+//     (driver.Loop.StorageFailed: the core leaves the publishes waiting
+//     for the fsync unanswered and the loop closes their connections with
 //     CodeUnavailable; durable publishes are refused); the operator then
 //     restarts the broker (power-loss semantics: what the failed fsync
 //     did not make durable is gone) after 1..50 ms, also after the heal
@@ -71,19 +71,4 @@ func (b *brokerNode) diskFaultInSync() bool {
 func (b *brokerNode) downtimeAfterDiskFault() time.Duration {
 	d := b.st.plan.FsyncCrashDowntime(faults.RoleBroker).Sample(b.w.rng.r).Duration()
 	return max(d, time.Millisecond)
-}
-
-// storageFailed does what broker/server does when its log fails: tell the
-// core, and close (CodeUnavailable) the connections whose publishes the
-// core leaves unanswered because their outcome is unknown, so that their
-// publishers reconnect and resend them. The caller settles.
-func (b *brokerNode) storageFailed(err error) {
-	closing, why := b.core.StorageFailed(err.Error(), b.w.Now().Time())
-	for _, id := range closing {
-		if bc := b.byID[id]; bc != nil && !bc.gone {
-			b.w.trace.begin(b.w.Now(), "broker").word("close-unknown-outcome").num("conn", uint64(id)).end()
-			bc.s.Shutdown(why.Code, why.Msg)
-			b.markDirty(bc)
-		}
-	}
 }

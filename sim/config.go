@@ -92,7 +92,7 @@ type Workload struct {
 	// seeds); negative for no bound.
 	MaxBytes int64
 	// Durable declares every queue durable: the broker writes a log (the
-	// real broker/store over an in-memory crash-simulating file system),
+	// real broker/wal over an in-memory crash-simulating file system),
 	// confirms only after its fsync, and a restarted broker restores its
 	// queues from it, so nothing it confirmed may be lost to a broker crash.
 	Durable bool

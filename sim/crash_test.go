@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/faults"
 	"github.com/ciphermq/ciphermq/internal/check"
 )
 
-var _ store.FS = diskFS{}
-var _ store.File = (*DiskHandle)(nil)
+var _ inbox.FS = diskFS{}
+var _ inbox.File = (*DiskHandle)(nil)
 
 // crashPlan is a calm plan with one scheduled crash of node at atMs.
 func crashPlan(node string, atMs, downMs faults.Millis) faults.Plan {
@@ -102,13 +102,13 @@ func TestStoreRecoversTornTailOnSimulatedDisk(t *testing.T) {
 	w := newWorld(9, nil)
 	d := newDisk(w, "r0", DiskFaults{Torn: 1})
 	// A one-byte buffer makes every Append reach the file at once, unsynced.
-	opts := store.Options{FS: diskFS{d}, Logger: slog.New(slog.DiscardHandler), BufferBytes: 1}
-	s, err := store.Open("out", opts)
+	opts := inbox.Options{FS: diskFS{d}, Logger: slog.New(slog.DiscardHandler), BufferBytes: 1}
+	s, err := inbox.Open("out", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"a", "b"} {
-		if err := s.Append(store.Record{MessageID: id, Queue: "q", Message: []byte("x")}); err != nil {
+		if err := s.Append(inbox.Record{MessageID: id, Queue: "q", Message: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -116,7 +116,7 @@ func TestStoreRecoversTornTailOnSimulatedDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	durable := len(d.Contents("out"))
-	if err := s.Append(store.Record{MessageID: "c", Queue: "q", Message: bytes.Repeat([]byte("y"), 200)}); err != nil {
+	if err := s.Append(inbox.Record{MessageID: "c", Queue: "q", Message: bytes.Repeat([]byte("y"), 200)}); err != nil {
 		t.Fatal(err)
 	}
 	if len(d.Contents("out")) <= durable {
@@ -126,7 +126,7 @@ func TestStoreRecoversTornTailOnSimulatedDisk(t *testing.T) {
 	if got := len(d.Contents("out")); got <= durable {
 		t.Fatalf("torn crash kept %d bytes, want more than the %d durable ones (a torn tail)", got, durable)
 	}
-	s2, err := store.Open("out", opts)
+	s2, err := inbox.Open("out", opts)
 	if err != nil {
 		t.Fatalf("reopen after a torn crash: %v", err)
 	}
@@ -142,7 +142,7 @@ func TestStoreRecoversTornTailOnSimulatedDisk(t *testing.T) {
 	if _, err := d.OpenLocked("out"); err == nil {
 		t.Fatal("the reopened store does not hold the lock")
 	}
-	if err := s2.Close(); err != nil && !errors.Is(err, store.ErrClosed) {
+	if err := s2.Close(); err != nil && !errors.Is(err, inbox.ErrClosed) {
 		t.Fatal(err)
 	}
 }

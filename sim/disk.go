@@ -31,7 +31,7 @@ type DiskFaults struct {
 
 // Disk is a receiver's simulated durable storage. Writes are buffered until
 // Sync; a crash keeps only what was synced, possibly plus a torn part of
-// what was not. It implements clients/store's FS and File interfaces, so the
+// what was not. It implements clients/inbox's FS and File interfaces, so the
 // real store logic runs over it.
 type Disk struct {
 	w      *World
@@ -60,7 +60,7 @@ func newDisk(w *World, owner string, f DiskFaults) *Disk {
 // CrashPending reports whether an fsync just crashed the owner.
 func (d *Disk) CrashPending() bool { return d.crashing }
 
-// OpenLocked implements store.FS.
+// OpenLocked implements wal.FS.
 func (d *Disk) OpenLocked(name string) (*DiskHandle, error) {
 	if d.crashing {
 		return nil, ErrCrashed
@@ -111,7 +111,7 @@ func (d *Disk) Contents(name string) []byte {
 	return nil
 }
 
-// DiskHandle is an open, locked file of a Disk (store.File).
+// DiskHandle is an open, locked file of a Disk (wal.File).
 type DiskHandle struct {
 	d      *Disk
 	f      *diskFile

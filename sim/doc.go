@@ -16,7 +16,9 @@
 // # What runs inside
 //
 // The simulator never re-implements what it tests. The broker node is the
-// real broker core plus one real protocol session per connection; the
+// real broker core plus one real protocol session per connection, driven by
+// the server's own driver loop (broker/driver: routing effects, the durable
+// log's appends and confirm release, teardown, timers); the
 // publisher and receiver nodes run the real client engines (engine.Conn, the
 // client library's own connection engine, with its publisher and consumer
 // engines), and the receiver
@@ -64,8 +66,8 @@
 //
 // # Durable queues
 //
-// With Workload.Durable the broker node writes the real broker/store log
-// over store.MemFS (which survives incarnations), fsyncs in group commits,
+// With Workload.Durable the broker node writes the real broker/wal log
+// over wal.MemFS (which survives incarnations), fsyncs in group commits,
 // releases confirms through Core.Persisted, and restores itself with
 // broker.Restore after a power loss.
 //

@@ -438,7 +438,7 @@ func (p *loadPatterns) nodes() uint64 { return 1 + uint64(len(p.prefixes)) }
 const (
 	// boundStatsWork: a stats reply lists at most MaxStatsEntries queues
 	// and as many exchanges, and visits one more of each to know whether
-	// more follow (broker/session/guard.go, TestStatsPageCost).
+	// more follow (broker/protocol/guard.go, TestStatsPageCost).
 	boundStatsWork = 2 * (1000 + 1)
 	// boundOtherWork: any other command (declare, bind, consume, publish,
 	// ack) removes or lists nothing itself, but its dispatch may remove

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // The broker-level oracles. They watch the core itself, never the
@@ -150,9 +150,9 @@ func (o *enqueueOracle) started(c *broker.Core, inc uint64, t VTime) {
 func (o *enqueueOracle) crashed() { o.unsynced = o.unsynced[:0] }
 
 // persisted notes the publish records of one EffectPersist.
-func (o *enqueueOracle) persisted(seq uint64, recs []store.Record) {
+func (o *enqueueOracle) persisted(seq uint64, recs []wal.Record) {
 	for _, r := range recs {
-		if r.Type == store.RecPublish {
+		if r.Type == wal.RecPublish {
 			o.unsynced = append(o.unsynced, persistedID{seq, r.MessageID})
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // TestTopicMatchReference pins the reference model's topic rule, written
@@ -121,8 +121,8 @@ func TestExactlyOnceOracleAcrossRestarts(t *testing.T) {
 		t.Fatalf("a second enqueue in one incarnation went unnoticed: %v", r.o.enqueuedAgain)
 	}
 	// m-2's record reaches the disk, m-3's is appended but never fsynced.
-	r.o.persisted(1, []store.Record{{Type: store.RecPublish, MessageID: "m-2"}})
-	r.o.persisted(2, []store.Record{{Type: store.RecPublish, MessageID: "m-3"}})
+	r.o.persisted(1, []wal.Record{{Type: wal.RecPublish, MessageID: "m-2"}})
+	r.o.persisted(2, []wal.Record{{Type: wal.RecPublish, MessageID: "m-3"}})
 	r.o.fsynced(1)
 	r.publish("m-3", exDirect, "q1")
 	r.o.crashed()

@@ -12,8 +12,8 @@ import (
 	"github.com/ciphermq/ciphermq/broker/wire"
 	"github.com/ciphermq/ciphermq/clients/engine"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/internal/check"
 )
 
@@ -39,7 +39,7 @@ type receiverNode struct {
 	key     *envelope.RecipientPrivateKey
 	trusted []ed25519.PublicKey
 	disk    *Disk
-	store   *store.Store
+	store   *inbox.Store
 	rcv     *receiver.Receiver
 	eng     *engine.Consumer
 	nextReq uint64
@@ -79,7 +79,7 @@ func (r *receiverNode) name() string { return r.cc.name() }
 // its dedup set, and connect.
 func (r *receiverNode) start() {
 	w := r.cc.w
-	s, err := store.Open(storeFile, store.Options{FS: diskFS{r.disk}, Logger: discardLogger})
+	s, err := inbox.Open(storeFile, inbox.Options{FS: diskFS{r.disk}, Logger: discardLogger})
 	if errors.Is(err, ErrCrashed) {
 		// The repair's own fsync crashed: down again, retry later.
 		r.failStop(err)
@@ -139,7 +139,7 @@ func (r *receiverNode) harvest() {
 		return
 	}
 	w := r.cc.w
-	err := store.Scan(bytes.NewReader(data[r.scanOff:end]), func(rec store.Record) error {
+	err := inbox.Scan(bytes.NewReader(data[r.scanOff:end]), func(rec inbox.Record) error {
 		if _, ok := r.recorded[rec.MessageID]; ok {
 			return nil
 		}
@@ -441,10 +441,10 @@ func (r *receiverNode) restart() {
 	r.start()
 }
 
-// diskFS adapts a Disk to store.FS.
+// diskFS adapts a Disk to inbox.FS.
 type diskFS struct{ d *Disk }
 
-func (f diskFS) OpenLocked(name string) (store.File, error) {
+func (f diskFS) OpenLocked(name string) (inbox.File, error) {
 	h, err := f.d.OpenLocked(name)
 	if err != nil {
 		return nil, err

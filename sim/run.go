@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/session"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/protocol"
+	"github.com/ciphermq/ciphermq/broker/wal"
 	"github.com/ciphermq/ciphermq/clients/engine"
 	"github.com/ciphermq/ciphermq/clients/envelope"
 	"github.com/ciphermq/ciphermq/faults"
@@ -204,7 +204,7 @@ func (st *runState) build() {
 			DeadLetterDrops:      st.mut.DeadLetterDrops,
 			RestoreDropsNewest:   st.mut.RestoreDropsNewest,
 		}},
-		scf: session.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
+		scf: protocol.Config{Heartbeat: work.Heartbeat, HandshakeTimeout: 5 * work.Heartbeat,
 			MutationPrefixIDReuse: st.mut.PrefixIDReuse, MutationPrefixRefWrong: st.mut.PrefixRefWrong,
 			MutationSkipPublishPermission: st.mut.SkipPublishPermission}.WithDefaults(),
 	}
@@ -212,7 +212,7 @@ func (st *runState) build() {
 		st.setupAuth()
 	}
 	if work.Durable {
-		st.brk.fs = store.NewMemFS()
+		st.brk.fs = wal.NewMemFS()
 	}
 
 	// Keys come from the run's generator, so they replay with the seed.

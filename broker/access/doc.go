@@ -7,6 +7,6 @@
 // clocks, goroutines or global randomness. Reading and writing the users
 // file and running the (expensive) password verification on a bounded
 // worker pool belong to the driver (broker/server); the protocol sessions
-// (broker/session) hold an Identity fixed at the handshake and ask it
+// (broker/protocol) hold an Identity fixed at the handshake and ask it
 // before every command, so a denied command never reaches the core.
 package access

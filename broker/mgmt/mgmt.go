@@ -37,7 +37,7 @@ import (
 )
 
 // MaxPageSize caps every listing, like the broker's own stats pages
-// (session.MaxStatsEntries).
+// (protocol.MaxStatsEntries).
 const MaxPageSize = 1000
 
 // Options configure the handler.

@@ -106,8 +106,7 @@ func (s *Server) CloseConnection(id broker.ConnID, reason string) error {
 		return nil
 	}
 	s.log.Info("closing a connection on request", "conn", uint64(id), "remote", c.remote, "reason", reason)
-	c.sess.Shutdown(broker.CodeShuttingDown, reason)
-	s.touch(c)
+	c.lc.Shutdown(broker.CodeShuttingDown, reason)
 	s.settle(now)
 	return nil
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/broker/access"
 	"github.com/ciphermq/ciphermq/broker/audit"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 	"github.com/ciphermq/ciphermq/internal/userfile"
 )
 
@@ -359,18 +359,14 @@ func sourceOf(remote string) string {
 // pollAuth hands a session's pending password check to the verification
 // pool (Server.mu held).
 func (s *Server) pollAuth(c *conn) {
-	a, ok := c.sess.(session.Authenticator)
-	if !ok {
-		return
-	}
-	chk, ok := a.TakePasswordCheck()
+	chk, ok := c.lc.TakePasswordCheck()
 	if !ok {
 		return
 	}
 	source := sourceOf(c.remote)
 	if !s.auth.enter(source) {
 		audit.Log(s.log, slog.LevelWarn, audit.AuthFailure, "login refused: too many logins in verification from this address", "remote", c.remote, "user", chk.User, "limit", s.auth.cfg.AuthPerSource)
-		a.PasswordChecked(false, time.Now())
+		c.lc.PasswordChecked(false, time.Now())
 		return
 	}
 	select {
@@ -380,17 +376,17 @@ func (s *Server) pollAuth(c *conn) {
 		// Every slot is taken: refuse at once instead of queueing without
 		// bound (the client sees an authentication failure and may retry).
 		audit.Log(s.log, slog.LevelWarn, audit.AuthFailure, "login refused: password verification queue full", "remote", c.remote, "user", chk.User)
-		a.PasswordChecked(false, time.Now())
+		c.lc.PasswordChecked(false, time.Now())
 		return
 	}
 	s.active.Add(1)
-	go s.verify(c, a, chk)
+	go s.verify(c, chk)
 }
 
 // verify runs one password check on the pool and reports the verdict to
 // the session. An unknown user is verified against a dummy hash, so the
 // answer takes as long as for a wrong password.
-func (s *Server) verify(c *conn, a session.Authenticator, chk session.PasswordCheck) {
+func (s *Server) verify(c *conn, chk protocol.PasswordCheck) {
 	source := sourceOf(c.remote)
 	defer s.active.Done()
 	defer s.auth.leave(source)
@@ -426,8 +422,7 @@ func (s *Server) verify(c *conn, a session.Authenticator, chk session.PasswordCh
 		return
 	}
 	now := time.Now()
-	a.PasswordChecked(ok, now)
-	s.touch(c)
+	c.lc.PasswordChecked(ok, now)
 	s.settle(now)
 }
 
@@ -456,8 +451,8 @@ func (c *conn) refuseText() {
 }
 
 // peerOf describes a connection for its session.
-func (s *Server) peerOf(c *conn) session.Peer {
-	return session.Peer{Remote: c.peer.Remote, Loopback: c.peer.Loopback, TLS: c.peer.TLS, CertIdentity: c.peer.CertIdentity}
+func (s *Server) peerOf(c *conn) protocol.Peer {
+	return protocol.Peer{Remote: c.peer.Remote, Loopback: c.peer.Loopback, TLS: c.peer.TLS, CertIdentity: c.peer.CertIdentity}
 }
 
 // FileAuthConfig is the config file's part for AuthConfig.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/session"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/protocol"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // Defaults of Config (see DefaultConfig).
@@ -90,24 +90,24 @@ type Config struct {
 	// TextIdleTimeout closes a text connection without a consumer that
 	// sends no complete line for this long; TextLineTimeout one whose
 	// unterminated line is not complete this long after its first byte.
-	// Negative disables either (see session.Config).
+	// Negative disables either (see protocol.Config).
 	TextIdleTimeout time.Duration
 	TextLineTimeout time.Duration
 	// ServerName is announced to native clients.
 	ServerName string
 
-	// DataDir holds the durable queues' log (broker/store). Empty: no
+	// DataDir holds the durable queues' log (broker/wal). Empty: no
 	// durable storage; declaring a durable queue is refused.
 	DataDir string
-	// Fsync is the durable log's fsync policy: store.SyncAlways (confirm
-	// after fsync, the default) or store.SyncInterval (confirm at once,
+	// Fsync is the durable log's fsync policy: wal.SyncAlways (confirm
+	// after fsync, the default) or wal.SyncInterval (confirm at once,
 	// fsync every FsyncInterval; see docs/storage.md for what that loses).
-	Fsync store.SyncPolicy
-	// FsyncInterval is the fsync period under store.SyncInterval (0: 10ms).
+	Fsync wal.SyncPolicy
+	// FsyncInterval is the fsync period under wal.SyncInterval (0: 10ms).
 	FsyncInterval time.Duration
 	// storageFS replaces the real disk under DataDir (tests inject a
-	// store.MemFS that fails on demand).
-	storageFS store.FS
+	// wal.MemFS that fails on demand).
+	storageFS wal.FS
 	// storageSegmentSize overrides the log's segment size (tests that
 	// need rolls and compaction without writing 64 MiB).
 	storageSegmentSize int64
@@ -127,18 +127,18 @@ func DefaultConfig() Config {
 		TLS:                     TLSConfig{ClientAuth: ClientAuthNone, MinVersion: "1.3", IdentityFrom: IdentityAuto},
 		MaxConnections:          DefaultMaxConnections,
 		MaxConnectionsPerSource: DefaultMaxConnectionsPerSource,
-		MaxFrameSize:            session.DefaultMaxFrameSize,
-		MaxLineSize:             session.DefaultMaxLineSize,
-		HandshakeTimeout:        session.DefaultHandshakeTimeout,
-		Heartbeat:               session.DefaultHeartbeat,
+		MaxFrameSize:            protocol.DefaultMaxFrameSize,
+		MaxLineSize:             protocol.DefaultMaxLineSize,
+		HandshakeTimeout:        protocol.DefaultHandshakeTimeout,
+		Heartbeat:               protocol.DefaultHeartbeat,
 		OutboundBufferBytes:     DefaultOutboundBuffer,
 		WriteTimeout:            DefaultWriteTimeout,
 		ShutdownTimeout:         DefaultShutdownTimeout,
-		TextAckTimeout:          session.DefaultTextAckTimeout,
-		TextPacingGap:           session.DefaultTextPacingGap,
-		TextIdleTimeout:         session.DefaultTextIdleTimeout,
-		TextLineTimeout:         session.DefaultTextLineTimeout,
-		ServerName:              session.DefaultServerName,
+		TextAckTimeout:          protocol.DefaultTextAckTimeout,
+		TextPacingGap:           protocol.DefaultTextPacingGap,
+		TextIdleTimeout:         protocol.DefaultTextIdleTimeout,
+		TextLineTimeout:         protocol.DefaultTextLineTimeout,
+		ServerName:              protocol.DefaultServerName,
 		Config: broker.Config{
 			MaxMessageSize: broker.DefaultMaxMessageSize,
 			DedupWindow:    broker.DefaultDedupWindow,
@@ -189,7 +189,7 @@ func (c Config) Validate() error {
 		return bad("max message size %d must be positive", c.MaxMessageSize)
 	case c.DedupMaxIDs < 0:
 		return bad("dedup max ids %d must not be negative", c.DedupMaxIDs)
-	case c.Fsync != store.SyncAlways && c.Fsync != store.SyncInterval:
+	case c.Fsync != wal.SyncAlways && c.Fsync != wal.SyncInterval:
 		return bad("fsync policy %v: use always or interval", c.Fsync)
 	case c.FsyncInterval < 0:
 		return bad("fsync interval %v must not be negative", c.FsyncInterval)
@@ -204,8 +204,8 @@ func (c Config) Validate() error {
 }
 
 // sessionConfig derives what the protocol sessions need.
-func (c Config) sessionConfig(log *slog.Logger) session.Config {
-	return session.Config{
+func (c Config) sessionConfig(log *slog.Logger) protocol.Config {
+	return protocol.Config{
 		Logger:           log,
 		ServerName:       c.ServerName,
 		Heartbeat:        c.Heartbeat,
@@ -315,7 +315,7 @@ func ParseConfig(data []byte, base Config) (Config, error) {
 		return base, fmt.Errorf("%w: config file: %w", ErrInvalidConfig, err)
 	}
 	if f.Fsync != nil {
-		p, err := store.ParseSyncPolicy(*f.Fsync)
+		p, err := wal.ParseSyncPolicy(*f.Fsync)
 		if err != nil {
 			return base, fmt.Errorf("%w: config file: fsync: %w", ErrInvalidConfig, err)
 		}

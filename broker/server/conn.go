@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/driver"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -30,12 +31,12 @@ type conn struct {
 
 	ageTimer *time.Timer // (mu) ends the connection at MaxConnectionAge
 
-	sess    session.Session // (mu) nil until the protocol is known
-	dirty   bool            // (mu) in Server.dirty
-	gone    bool            // (mu) torn down
-	timer   *time.Timer     // (mu) fires at the session's next deadline
-	armedAt time.Time       // (mu)
-	reason  string          // (mu) why it closed, for the log line
+	sess    protocol.Session    // (mu) nil until the protocol is known
+	lc      *driver.Conn[*conn] // (mu) the connection in the driver loop; nil while sess is
+	gone    bool                // (mu) torn down
+	timer   *time.Timer         // (mu) fires at the session's next deadline
+	armedAt time.Time           // (mu)
+	reason  string              // (mu) why it closed, for the log line
 
 	inHeld, memHeld int64 // (mu) read buffer bytes held; buffers accounted (membudget.go)
 	inGrown         bool  // (mu) the read buffer grew past its default size
@@ -163,19 +164,19 @@ func (c *conn) run(overLimit string) {
 		return
 	}
 	if proto == wire.ProtocolNative {
-		c.sess = session.NewNativeFrom(c.s.core, c.id, c.s.sessCfg, c.s.peerOf(c), now)
+		c.sess = protocol.NewNativeFrom(c.s.core, c.id, c.s.sessCfg, c.s.peerOf(c), now)
 	} else {
-		c.sess = session.NewText(c.s.core, c.id, c.s.sessCfg, now)
+		c.sess = protocol.NewText(c.s.core, c.id, c.s.sessCfg, now)
 	}
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
+	c.lc = c.s.loop.Open(c.id, c.sess, c)
 	if c.s.closing {
-		c.sess.Shutdown(broker.CodeShuttingDown, "server shutting down")
+		c.lc.Shutdown(broker.CodeShuttingDown, "server shutting down")
 	}
 	if age := c.s.cfg.MaxConnectionAge; age > 0 {
 		c.ageTimer = time.AfterFunc(age-now.Sub(c.opened), c.onMaxAge)
 	}
-	c.s.touch(c)
 	c.s.settle(now)
 	c.s.mu.Unlock()
 	c.s.log.Info("connection opened", "conn", uint64(c.id), "protocol", proto.String(), "remote", c.remote,
@@ -228,11 +229,10 @@ func (c *conn) readLoop(buf []byte, n int) {
 			return
 		}
 		now := time.Now()
-		consumed, _ := c.sess.Feed(buf[:n], now)
+		consumed, _ := c.lc.Feed(buf[:n], now)
 		c.noteInput(buf, n-consumed)
 		c.notePublishes(now)
 		c.s.pollAuth(c)
-		c.s.touch(c)
 		c.s.settle(now)
 		closed, _ := c.sess.Closed()
 		c.s.mu.Unlock()
@@ -269,15 +269,14 @@ func (c *conn) readLoop(buf []byte, n int) {
 				now := time.Now()
 				consumed := 0
 				if k > 0 {
-					consumed, _ = c.sess.Feed(buf[:n], now)
+					consumed, _ = c.lc.Feed(buf[:n], now)
 				}
 				if errors.Is(err, io.EOF) {
 					// The peer finished sending: what it is still owed
 					// (e.g. the reply to its last command) is written by
 					// the writer, which then closes.
-					c.sess.EndOfInput(buf[consumed:n], now)
+					c.lc.EndOfInput(buf[consumed:n], now)
 				}
-				c.s.touch(c)
 				c.s.settle(now)
 			}
 			c.s.mu.Unlock()
@@ -342,8 +341,7 @@ func (c *conn) writeLoop() {
 		c.s.mu.Lock()
 		if !c.gone {
 			now := time.Now()
-			c.sess.Wrote(k, now)
-			c.s.touch(c)
+			c.lc.Wrote(k, now)
 			c.s.settle(now)
 		}
 		c.s.mu.Unlock()
@@ -396,8 +394,7 @@ func (c *conn) onTimer() {
 	}
 	now := time.Now()
 	c.armedAt = time.Time{}
-	c.sess.Tick(now)
-	c.s.touch(c)
+	c.lc.Tick(now)
 	c.s.settle(now)
 }
 
@@ -412,8 +409,7 @@ func (c *conn) onMaxAge() {
 	}
 	c.s.log.Info("closing a connection at the max connection age", "conn", uint64(c.id), "remote", c.remote, "age", c.s.cfg.MaxConnectionAge)
 	now := time.Now()
-	c.sess.Shutdown(broker.CodeShuttingDown, "connection reached the server's max connection age ("+c.s.cfg.MaxConnectionAge.String()+"); reconnect")
-	c.s.touch(c)
+	c.lc.Shutdown(broker.CodeShuttingDown, "connection reached the server's max connection age ("+c.s.cfg.MaxConnectionAge.String()+"); reconnect")
 	c.s.settle(now)
 }
 
@@ -440,10 +436,11 @@ func (c *conn) teardown(reason string) {
 			c.ageTimer.Stop()
 		}
 		now := time.Now()
-		// Detach before forgetting the connection, so that any effect the
-		// core still emits for it while closing reaches its (closed) session
-		// instead of being reported as addressed to nobody.
-		c.sess.Close(now)
+		// The loop detaches the session and forgets the connection only
+		// once the outbox is empty, so that any effect the core still emits
+		// for it while closing reaches its (closed) session instead of being
+		// reported as addressed to nobody.
+		c.lc.Close(now)
 		s.settle(now)
 	}
 	delete(s.conns, c.id)

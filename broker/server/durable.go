@@ -1,28 +1,28 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
-// durability drives the durable log: settle appends the records of every
-// EffectPersist (under s.mu), and one goroutine does group commit: it
-// fsyncs whatever was appended since the last fsync and then reports the
-// last token appended before it to the core, which releases the confirms
-// waiting for it. Publishes that arrive while an fsync runs form the next
-// batch.
+// durability drives the durable log: the driver loop (settle) appends the
+// records of every EffectPersist (Append, under s.mu), and one goroutine
+// does group commit: it fsyncs whatever was appended since the last fsync
+// and then reports the last token appended before it to the loop
+// (Synced), which releases the confirms waiting for it. Publishes that
+// arrive while an fsync runs form the next batch.
 type durability struct {
-	st       *store.Store
-	policy   store.SyncPolicy
+	s        *Server
+	st       *wal.Store
+	policy   wal.SyncPolicy
 	interval time.Duration
-	appended uint64         // last persist token appended (s.mu)
-	batch    []store.Record // records of one outbox drain, not yet appended (s.mu)
-	batchSeq uint64         // the token of the last effect in batch (s.mu)
-	failed   bool           // (s.mu)
+	batch    []wal.Record // records of one outbox drain, not yet appended (s.mu)
+	failed   bool         // (s.mu)
 
 	wake      chan struct{}
 	stop      chan struct{}
@@ -39,15 +39,15 @@ func (s *Server) openStorage() error {
 		s.core.StorageFailed("this broker runs without --data-dir", time.Now())
 		return nil
 	}
-	var fsys store.FS = s.cfg.storageFS
+	var fsys wal.FS = s.cfg.storageFS
 	if fsys == nil {
-		osfs, err := store.NewOSFS(s.cfg.DataDir)
+		osfs, err := wal.NewOSFS(s.cfg.DataDir)
 		if err != nil {
 			return err
 		}
 		fsys = osfs
 	}
-	st, rec, err := store.Open(fsys, store.Options{
+	st, rec, err := wal.Open(fsys, wal.Options{
 		Policy: s.cfg.Fsync, SyncInterval: s.cfg.FsyncInterval, DedupWindow: s.cfg.DedupWindow,
 		DedupMaxIDs: s.cfg.DedupMaxIDs, Logger: s.log, SegmentSize: s.cfg.storageSegmentSize,
 	})
@@ -60,7 +60,7 @@ func (s *Server) openStorage() error {
 		return fmt.Errorf("server: restore from %s: %w", s.cfg.DataDir, err)
 	}
 	s.core = core
-	d := &durability{st: st, policy: st.Policy(), interval: st.SyncInterval(), wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	d := &durability{s: s, st: st, policy: st.Policy(), interval: st.SyncInterval(), wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.dur = d
 	s.log.Info("durable storage open", "data_dir", s.cfg.DataDir, "fsync", d.policy.String(),
 		"queues", len(rec.Queues), "damaged_tails", len(rec.Damage))
@@ -69,63 +69,49 @@ func (s *Server) openStorage() error {
 	return nil
 }
 
-// persistBatch collects one EffectPersist's records; flushPersist appends
-// everything one drain of the core's outbox collected with one Append (one
-// write(2) under s.mu instead of one per effect). s.mu held.
-func (s *Server) persistBatch(e *broker.Effect) {
-	d := s.dur
-	if d == nil || d.failed {
-		return // the core already refuses durable work; settles are moot
+// errStorageClosed refuses appends after closeStorage.
+var errStorageClosed = errors.New("durable storage is closed")
+
+// Append implements driver.Log: the records of one drain of the core's
+// outbox go to the log with one Append (one write(2) under s.mu instead of
+// one per effect); under SyncAlways the syncer is woken (under
+// SyncInterval the loop releases the confirms at once). s.mu held.
+func (d *durability) Append(effects []*broker.Effect) error {
+	if d.failed {
+		// The loop stops appending after a failure, so the log was closed
+		// (closeStorage): the core refuses durable work from now on.
+		return errStorageClosed
 	}
-	d.batch = append(d.batch, e.Records...)
-	d.batchSeq = e.Seq
+	for _, e := range effects {
+		d.batch = append(d.batch, e.Records...)
+	}
+	recs := d.batch
+	defer func() { clear(recs); d.batch = recs[:0] }()
+	if _, err := d.st.Append(recs...); err != nil {
+		d.fail(err) // the loop tells the core
+		return err
+	}
+	if d.policy != wal.SyncInterval {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
-func (s *Server) flushPersist(now time.Time) {
-	d := s.dur
-	if d == nil || len(d.batch) == 0 {
-		return
-	}
-	recs, seq := d.batch, d.batchSeq
-	defer func() { clear(recs); d.batch = recs[:0] }()
-	if d.failed {
-		return
-	}
-	if _, err := d.st.Append(recs...); err != nil {
-		s.storageFailed(err, now)
-		return
-	}
-	d.appended = seq
-	if d.policy == store.SyncInterval {
-		// The documented trade-off: confirm once written, fsync later.
-		s.core.Persisted(d.appended, now)
-		return
-	}
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
+func (d *durability) fail(err error) {
+	d.failed = true
+	d.s.log.Error("durable storage failed: refusing publishes to durable queues", "err", err)
 }
 
 func (s *Server) storageFailed(err error, now time.Time) {
-	s.dur.failed = true
-	s.log.Error("durable storage failed: refusing publishes to durable queues", "err", err)
-	closing, why := s.core.StorageFailed(err.Error(), now)
-	// The core leaves the publishes whose fsync failed unanswered (their
-	// outcome is unknown): close their connections so that the publishers
-	// reconnect and resend them now (settle closes them after the Close
-	// frame).
-	for _, id := range closing {
-		if c := s.conns[id]; c != nil && c.sess != nil && !c.gone {
-			s.log.Warn("closing a connection whose publishes wait for the failed fsync", "conn", uint64(id), "remote", c.remote)
-			c.sess.Shutdown(why.Code, why.Msg)
-			s.touch(c)
-		}
-	}
+	s.dur.fail(err)
+	s.loop.StorageFailed(err.Error(), now)
 }
 
 // syncLoop is the group-commit goroutine. Under s.mu it takes the token to
-// release and a sync task (store.BeginSync: cheap); without the lock it
+// release and a sync task (wal.BeginSync: cheap); without the lock it
 // runs the task's disk work: the fsyncs, the end of a segment roll, the
 // removal of settled segments (connections keep publishing meanwhile, and
 // what they append forms the next batch); under s.mu again it records the
@@ -134,7 +120,7 @@ func (s *Server) storageFailed(err error, now time.Time) {
 func (s *Server) syncLoop(d *durability) {
 	defer d.done.Done()
 	var tick <-chan time.Time
-	if d.policy == store.SyncInterval {
+	if d.policy == wal.SyncInterval {
 		t := time.NewTicker(d.interval)
 		defer t.Stop()
 		tick = t.C
@@ -151,7 +137,7 @@ func (s *Server) syncLoop(d *durability) {
 			s.mu.Unlock()
 			continue
 		}
-		tok := d.appended
+		tok := s.loop.Appended()
 		task, err := d.st.BeginSync()
 		s.mu.Unlock()
 		var took time.Duration
@@ -171,12 +157,12 @@ func (s *Server) syncLoop(d *durability) {
 		if !d.failed {
 			if _, err = d.st.EndSync(task, err); err != nil {
 				s.storageFailed(err, now)
-			} else if d.policy == store.SyncAlways {
-				s.core.Persisted(tok, now)
+			} else if d.policy == wal.SyncAlways {
+				s.loop.Synced(tok, now)
 			}
 			s.settle(now)
 			// Under SyncInterval the ticker paces the tasks.
-			more = d.policy == store.SyncAlways && !d.failed && d.st.Pending()
+			more = d.policy == wal.SyncAlways && !d.failed && d.st.Pending()
 		}
 		s.mu.Unlock()
 		if more {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
@@ -87,7 +87,7 @@ func TestSecondServerOnSameDataDirIsRefused(t *testing.T) {
 	cfg := testConfig()
 	cfg.DataDir = t.TempDir()
 	startServer(t, cfg)
-	if _, err := New(cfg, nil); !errors.Is(err, store.ErrLocked) {
+	if _, err := New(cfg, nil); !errors.Is(err, wal.ErrLocked) {
 		t.Fatalf("second server: %v, want ErrLocked", err)
 	}
 }
@@ -107,7 +107,7 @@ func TestConfigFileDurableKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DataDir != "/var/lib/ciphermq" || cfg.Fsync != store.SyncInterval || cfg.FsyncInterval.Milliseconds() != 5 {
+	if cfg.DataDir != "/var/lib/ciphermq" || cfg.Fsync != wal.SyncInterval || cfg.FsyncInterval.Milliseconds() != 5 {
 		t.Fatalf("parsed %q %v %v", cfg.DataDir, cfg.Fsync, cfg.FsyncInterval)
 	}
 	if _, err := ParseConfig([]byte(`{"fsync": "sometimes"}`), DefaultConfig()); !errors.Is(err, ErrInvalidConfig) {
@@ -121,7 +121,7 @@ func TestConfigFileDurableKeys(t *testing.T) {
 // resend) with code 503 and keeps serving in-memory queues; it does not
 // crash.
 func TestFailingDiskRefusesDurablePublishesOnly(t *testing.T) {
-	disk := store.NewMemFS()
+	disk := wal.NewMemFS()
 	cfg := testConfig()
 	cfg.DataDir = "memfs"
 	cfg.storageFS = disk
@@ -220,7 +220,7 @@ func TestDefaultQueueStaysInMemoryWithoutADataDir(t *testing.T) {
 // group-commit goroutine outside the server's lock) and compaction removes
 // settled segments; a power cut then loses no confirmed message.
 func TestConfirmedSurvivePowerLossAcrossRolls(t *testing.T) {
-	disk := store.NewMemFS()
+	disk := wal.NewMemFS()
 	cfg := testConfig()
 	cfg.DataDir = "memfs"
 	cfg.storageFS = disk

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/protocol"
 )
 
 // The global memory budget (docs/server.md, "Memory budget"). What the
@@ -20,7 +20,7 @@ import (
 // a long line). Buffers are summed as they change, in settle, so a check is
 // O(1). Above the high watermark the memory alarm turns on: every session
 // is told (native: Blocked); a native session that published holds its
-// further publishes (up to session.HeldPublishLimit) while it keeps
+// further publishes (up to protocol.HeldPublishLimit) while it keeps
 // serving its other frames, and its reader stops only when that hold is
 // full (or its read buffer grew); text publishes are refused. Below the
 // low watermark it turns off (native: Unblocked), the held publishes are
@@ -74,7 +74,7 @@ func (s *Server) accountBuffers(c *conn) {
 			s.tellSession(c, s.mem.alarm, time.Now())
 		}
 		held = int64(len(c.sess.Output())) + c.inHeld
-		if ma, ok := c.sess.(session.MemoryAlarmed); ok {
+		if ma, ok := c.sess.(protocol.MemoryAlarmed); ok {
 			held += int64(ma.HeldBytes())
 		}
 	}
@@ -143,7 +143,7 @@ func (s *Server) tellSessions(on bool, now time.Time) {
 // tellSession passes the alarm's state to c's session. s.mu held.
 func (s *Server) tellSession(c *conn, on bool, now time.Time) {
 	c.alarmSeen = on
-	if ma, ok := c.sess.(session.MemoryAlarmed); ok {
+	if ma, ok := c.sess.(protocol.MemoryAlarmed); ok {
 		ma.SetMemoryAlarm(on, s.alarmReason(), now)
 	}
 }
@@ -182,10 +182,10 @@ func (c *conn) waitForMemory() bool {
 // accounted, and what it reads into it is bounded by the hold, so it
 // keeps being read.
 func (c *conn) pausedByAlarm() bool {
-	if _, native := c.sess.(*session.Native); c.inGrown && !native {
+	if _, native := c.sess.(*protocol.Native); c.inGrown && !native {
 		return true
 	}
-	ma, ok := c.sess.(session.MemoryAlarmed)
+	ma, ok := c.sess.(protocol.MemoryAlarmed)
 	return ok && ma.ReadPaused()
 }
 

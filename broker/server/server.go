@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/broker"
-	"github.com/ciphermq/ciphermq/broker/session"
+	"github.com/ciphermq/ciphermq/broker/driver"
+	"github.com/ciphermq/ciphermq/broker/protocol"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 // ErrServerClosed is returned by Serve and ListenAndServe after Shutdown.
@@ -22,18 +24,18 @@ var ErrServerClosed = errors.New("server: closed")
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	sessCfg session.Config
+	sessCfg protocol.Config
 
 	mu        sync.Mutex // guards everything below and the core and sessions
 	core      *broker.Core
+	loop      *driver.Loop[*conn] // routes the core's effects (broker/driver)
 	conns     map[broker.ConnID]*conn
 	perSource map[string]int // connections by source IP (MaxConnectionsPerSource)
 	nextID    broker.ConnID
 	listeners map[net.Listener]struct{}
 	addr      net.Addr
 	closing   bool
-	effects   []broker.Effect // copy of the drained outbox, reused
-	dirty     []*conn         // connections touched since the last wake-up
+	released  time.Time // when this settle began releasing outcomes (metrics.go)
 
 	coreTimer    *time.Timer
 	coreDeadline time.Time
@@ -86,6 +88,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	if err := s.openStorage(); err != nil {
 		return nil, err
 	}
+	opts := driver.Options{}
+	if s.dur != nil {
+		opts.Log = s.dur
+		// The documented trade-off of --fsync interval: confirm once
+		// written, fsync later.
+		opts.ReleaseOnWrite = s.dur.policy == wal.SyncInterval
+	}
+	s.loop = driver.New(s.core, (*loopHost)(s), opts)
 	s.coreTimer = time.AfterFunc(time.Hour, s.onCoreTimer)
 	s.coreTimer.Stop()
 	s.initMemBudget()
@@ -260,9 +270,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	now := time.Now()
 	for _, c := range s.conns {
-		if c.sess != nil {
-			c.sess.Shutdown(broker.CodeShuttingDown, "server shutting down")
-			s.touch(c)
+		if c.lc != nil {
+			c.lc.Shutdown(broker.CodeShuttingDown, "server shutting down")
 		} else {
 			c.nc.Close()
 		}
@@ -303,77 +312,60 @@ func (s *Server) Stats() broker.Stats {
 	return s.core.Stats()
 }
 
-// touch marks c as needing a writer wake-up and timer re-arm. s.mu held.
-func (s *Server) touch(c *conn) {
-	if !c.dirty {
-		c.dirty = true
-		s.dirty = append(s.dirty, c)
+// settle routes the core's effects to their sessions until the outbox is
+// empty (the driver loop, broker/driver: loopHost below is the server's
+// side of it), wakes the writers and re-arms the timers of every touched
+// connection, then checks the memory budget and re-arms the core's timer.
+// s.mu held. Call it after every call into the core or a session.
+func (s *Server) settle(now time.Time) {
+	s.released = time.Time{}
+	s.loop.Settle(now)
+	s.checkMemory(now)
+	s.armCoreTimer()
+}
+
+// loopHost is the server as the driver loop's host: it observes effects for
+// the metrics and wakes the writers of touched connections. Its methods run
+// under s.mu, inside settle.
+type loopHost Server
+
+// Effect implements driver.Host.
+func (h *loopHost) Effect(e *broker.Effect, c *conn, ok bool) {
+	s := (*Server)(h)
+	switch e.Kind {
+	case broker.EffectConfirm, broker.EffectRefuse:
+		if s.released.IsZero() {
+			// Once per settle: now is when the operation began, before
+			// the core's work the latency should include.
+			s.released = time.Now()
+		}
+		s.countOutcome(e, c, s.released)
+	case broker.EffectDeliver:
+		if len(s.ops.deliverSamples) > 0 {
+			if s.released.IsZero() {
+				s.released = time.Now()
+			}
+			s.observeDeliver(&e.Delivery, s.released)
+		}
+	}
+	if !ok {
+		s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
 	}
 }
 
-// settle routes the core's effects to their sessions until the outbox is
-// empty, then wakes the writers and re-arms the timers of every touched
-// connection and the core's timer. s.mu held. Call it after every call into
-// the core or a session.
-func (s *Server) settle(now time.Time) {
-	var released time.Time // when outcomes were released, for metrics.go
-	for {
-		// Copy: a session handling an effect may call the core, which
-		// appends to (and may overwrite) the slice Drain returned.
-		s.effects = append(s.effects[:0], s.core.Drain()...)
-		if len(s.effects) == 0 {
-			break
-		}
-		persisted := false
-		for i := range s.effects {
-			e := &s.effects[i]
-			if e.Kind == broker.EffectPersist {
-				s.persistBatch(e)
-				persisted = true
-				continue
-			}
-			c := s.conns[e.Conn]
-			if e.Kind == broker.EffectConfirm || e.Kind == broker.EffectRefuse {
-				if released.IsZero() {
-					// Once per settle: now is when the operation began,
-					// before the core's work the latency should include.
-					released = time.Now()
-				}
-				s.countOutcome(e, c, released)
-			} else if e.Kind == broker.EffectDeliver && len(s.ops.deliverSamples) > 0 {
-				if released.IsZero() {
-					released = time.Now()
-				}
-				s.observeDeliver(&e.Delivery, released)
-			}
-			if c == nil || c.sess == nil {
-				s.log.Warn("core effect for an unknown connection; dropped", "conn", uint64(e.Conn), "kind", e.Kind)
-				continue
-			}
-			c.sess.HandleEffect(*e, now)
-			s.touch(c)
-		}
-		if persisted {
-			s.flushPersist(now)
-		}
+// Ready implements driver.Host: c's session may have output, a new
+// deadline or be closed.
+func (h *loopHost) Ready(c *conn, now time.Time) {
+	s := (*Server)(h)
+	if c.gone {
+		return
 	}
-	clear(s.effects)
-	for i, c := range s.dirty {
-		c.dirty = false
-		s.dirty[i] = nil
-		if c.sess == nil || c.gone {
-			continue
-		}
-		s.accountBuffers(c)
-		closed, _ := c.sess.Closed()
-		if closed || len(c.sess.Output()) > 0 {
-			c.wakeWriter()
-		}
-		c.armTimer()
+	s.accountBuffers(c)
+	closed, _ := c.sess.Closed()
+	if closed || len(c.sess.Output()) > 0 {
+		c.wakeWriter()
 	}
-	s.dirty = s.dirty[:0]
-	s.checkMemory(now)
-	s.armCoreTimer()
+	c.armTimer()
 }
 
 // armCoreTimer points the core's timer at its next deadline. s.mu held.
@@ -398,7 +390,7 @@ func (s *Server) onCoreTimer() {
 	defer s.mu.Unlock()
 	now := time.Now()
 	s.coreDeadline = time.Time{}
-	s.core.Tick(now)
+	s.loop.TickCore(now)
 	s.settle(now)
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 )
 
 // Delivery is what the receiver needs of one delivery.
@@ -87,7 +87,7 @@ func (s Stats) RejectedTotal() uint64 {
 // display) while a consumer loop drives it.
 type Receiver struct {
 	mu     sync.Mutex
-	store  *store.Store
+	store  *inbox.Store
 	opener envelope.Opener
 	stats  Stats
 	plain  []byte // reused plaintext buffer
@@ -95,8 +95,8 @@ type Receiver struct {
 
 	// onStored, if set, sees each record once it is durable; stored holds
 	// the batch's records until the fsync (copies, only when onStored is set).
-	onStored func(store.Record)
-	stored   []store.Record
+	onStored func(inbox.Record)
+	stored   []inbox.Record
 
 	// driverDuplicates counts duplicates the driver acked without calling
 	// Process (the consumer library acks ids the store reports as Seen).
@@ -106,7 +106,7 @@ type Receiver struct {
 // OnStored sets a function that sees every record once it is durable (after
 // its batch's fsync), for example to print it. It runs inside Process, with
 // the Receiver locked: it must not call the Receiver's methods.
-func (r *Receiver) OnStored(fn func(store.Record)) {
+func (r *Receiver) OnStored(fn func(inbox.Record)) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.onStored = fn
@@ -130,7 +130,7 @@ func (r *Receiver) AddDriverDuplicates(count func() uint64) {
 
 // New returns a receiver over an open store and an opener (which decides
 // which formats, keys and senders are accepted).
-func New(s *store.Store, o envelope.Opener) (*Receiver, error) {
+func New(s *inbox.Store, o envelope.Opener) (*Receiver, error) {
 	if s == nil || o == nil {
 		return nil, errors.New("receiver: needs a store and an envelope opener")
 	}
@@ -152,7 +152,7 @@ func (r *Receiver) Stats() Stats {
 }
 
 // Store is the receiver's store.
-func (r *Receiver) Store() *store.Store { return r.store }
+func (r *Receiver) Store() *inbox.Store { return r.store }
 
 // Process handles one batch and writes one outcome per delivery into out
 // (reused if large enough) and returns it. now is the time records are
@@ -204,7 +204,7 @@ func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
 		return Outcome{Verdict: Rejected, Reason: ReasonOf(err), Err: err}
 	}
 	r.plain = plain
-	rec := store.Record{
+	rec := inbox.Record{
 		MessageID:   d.MessageID,
 		Queue:       d.Queue,
 		Sender:      SenderName(sender),
@@ -221,9 +221,9 @@ func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
 			r.stored = append(r.stored, rec)
 		}
 		return Outcome{Verdict: Stored}
-	case errors.Is(err, store.ErrDuplicate):
+	case errors.Is(err, inbox.ErrDuplicate):
 		return Outcome{Verdict: Duplicate}
-	case errors.Is(err, store.ErrInvalidRecord):
+	case errors.Is(err, inbox.ErrInvalidRecord):
 		return Outcome{Verdict: Rejected, Reason: "invalid-record", Err: err}
 	}
 	// The store is broken; Sync will report it for the whole batch.
@@ -231,12 +231,12 @@ func (r *Receiver) one(d *Delivery, now time.Time) Outcome {
 }
 
 // SenderName is the sender field of a record: "ed25519:" and the signer's
-// key id for authenticated envelopes, store.SenderUnauthenticated otherwise.
+// key id for authenticated envelopes, inbox.SenderUnauthenticated otherwise.
 func SenderName(s envelope.SenderInfo) string {
 	if s.Authenticated && len(s.SenderKey) > 0 {
 		return "ed25519:" + envelope.SignerKeyID(s.SenderKey)
 	}
-	return store.SenderUnauthenticated
+	return inbox.SenderUnauthenticated
 }
 
 // reasons maps envelope errors to short, stable rejection reasons.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver/receivertest"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 // The shared helpers of clients/receiver/receivertest, under the names
@@ -41,7 +41,7 @@ func TestProcessStoresDedupsAndRejects(t *testing.T) {
 	k := newKeys(t, 1)
 	stranger := newKeys(t, 2)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	st := openStore(t, path, store.Options{})
+	st := openStore(t, path, inbox.Options{})
 	r, err := New(st, opener(t, k))
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestDuplicatesAfterRestart(t *testing.T) {
 	s := sealer(t, k, k.Signer)
 	d1, d2 := seal(t, s, "a", "1"), seal(t, s, "b", "2")
 
-	st, err := store.Open(path, store.Options{})
+	st, err := inbox.Open(path, inbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestDuplicatesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r2, _ := New(openStore(t, path, store.Options{}), opener(t, k))
+	r2, _ := New(openStore(t, path, inbox.Options{}), opener(t, k))
 	out, err := r2.Process([]Delivery{d1, d2}, now, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestSeedFormatIsStoredAsUnauthenticated(t *testing.T) {
 	}
 	o, _ := envelope.NewOpener(so, nil)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	r, _ := New(openStore(t, path, store.Options{}), o)
+	r, _ := New(openStore(t, path, inbox.Options{}), o)
 	out, err := r.Process([]Delivery{seal(t, ss, "s-1", "legacy"), seal(t, sealer(t, newKeys(t, 4), newKeys(t, 4).Signer), "s-2", "modern")}, now, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +151,7 @@ func TestSeedFormatIsStoredAsUnauthenticated(t *testing.T) {
 	if out[0].Verdict != Stored || out[1].Verdict != Rejected || out[1].Reason != "format-not-accepted" {
 		t.Fatalf("outcomes = %+v", out)
 	}
-	if recs := readAll(t, path); recs[0].Sender != store.SenderUnauthenticated || string(recs[0].Message) != "legacy" {
+	if recs := readAll(t, path); recs[0].Sender != inbox.SenderUnauthenticated || string(recs[0].Message) != "legacy" {
 		t.Fatalf("record = %+v", recs[0])
 	}
 }
@@ -159,13 +159,13 @@ func TestSeedFormatIsStoredAsUnauthenticated(t *testing.T) {
 // failingFS makes every fsync fail once armed.
 type failingFS struct{ fail bool }
 
-func (f *failingFS) OpenLocked(name string) (store.File, error) {
-	inner, err := store.OSFS{}.OpenLocked(name)
+func (f *failingFS) OpenLocked(name string) (inbox.File, error) {
+	inner, err := inbox.OSFS{}.OpenLocked(name)
 	return &failingFile{File: inner, fs: f}, err
 }
 
 type failingFile struct {
-	store.File
+	inbox.File
 	fs *failingFS
 }
 
@@ -179,12 +179,12 @@ func (f *failingFile) Sync() error {
 func TestFailedSyncAcksNothing(t *testing.T) {
 	k := newKeys(t, 5)
 	ffs := &failingFS{}
-	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{FS: ffs})
+	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), inbox.Options{FS: ffs})
 	r, _ := New(st, opener(t, k))
 	s := sealer(t, k, k.Signer)
 	ffs.fail = true
 	out, err := r.Process([]Delivery{seal(t, s, "a", "1"), {MessageID: "bad", Body: []byte("x")}}, now, nil)
-	if !errors.Is(err, store.ErrBroken) {
+	if !errors.Is(err, inbox.ErrBroken) {
 		t.Fatalf("Process with a failing fsync: %v, want ErrBroken", err)
 	}
 	for i, o := range out {
@@ -209,10 +209,10 @@ func TestReasonOfUnknownError(t *testing.T) {
 func TestOnStoredSeesDurableRecordsOnly(t *testing.T) {
 	k := newKeys(t, 9)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	st := openStore(t, path, store.Options{})
+	st := openStore(t, path, inbox.Options{})
 	r, _ := New(st, opener(t, k))
 	var got []string
-	r.OnStored(func(rec store.Record) {
+	r.OnStored(func(rec inbox.Record) {
 		if !st.Seen(rec.MessageID) {
 			t.Errorf("OnStored(%s) before the record is durable", rec.MessageID)
 		}

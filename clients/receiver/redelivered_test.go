@@ -4,13 +4,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 )
 
 func TestProcessKeepsTheRedeliveredFlag(t *testing.T) {
 	k := newKeys(t, 21)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	r, _ := New(openStore(t, path, store.Options{}), opener(t, k))
+	r, _ := New(openStore(t, path, inbox.Options{}), opener(t, k))
 	s := sealer(t, k, k.Signer)
 	first, again := seal(t, s, "first", "a"), seal(t, s, "again", "b")
 	again.Redelivered = true

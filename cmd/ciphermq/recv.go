@@ -15,9 +15,9 @@ import (
 
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
 	"github.com/ciphermq/ciphermq/clients/receiver/runner"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 const defaultOut = "received.jsonl"
@@ -121,7 +121,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	counter := runner.NewCount(stderr, o.progress || isTerminal(stderr))
-	st, err := store.Open(out, store.Options{Logger: quietLogger(counter)})
+	st, err := inbox.Open(out, inbox.Options{Logger: quietLogger(counter)})
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func runRecv(cmd *cobra.Command, o *recvFlags) error {
 	}
 	if o.print {
 		w := cmd.OutOrStdout()
-		r.OnStored(func(rec store.Record) { runner.PrintRecord(w, rec) })
+		r.OnStored(func(rec inbox.Record) { runner.PrintRecord(w, rec) })
 	}
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

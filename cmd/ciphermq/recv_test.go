@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
@@ -66,10 +66,10 @@ func (r *recvRun) stop(t *testing.T) error {
 	}
 }
 
-func recordsIn(path string) []store.Record {
+func recordsIn(path string) []inbox.Record {
 	raw, _ := os.ReadFile(path)
-	var recs []store.Record
-	_ = store.Scan(bytes.NewReader(raw), func(r store.Record) error { recs = append(recs, r); return nil })
+	var recs []inbox.Record
+	_ = inbox.Scan(bytes.NewReader(raw), func(r inbox.Record) error { recs = append(recs, r); return nil })
 	return recs
 }
 
@@ -142,7 +142,7 @@ func TestRecvSeedFormat(t *testing.T) {
 	if err := r.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	if rec := recordsIn(out)[0]; rec.Sender != store.SenderUnauthenticated || string(rec.Message) != "legacy" {
+	if rec := recordsIn(out)[0]; rec.Sender != inbox.SenderUnauthenticated || string(rec.Message) != "legacy" {
 		t.Fatalf("record = %+v", rec)
 	}
 }

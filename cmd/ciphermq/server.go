@@ -19,7 +19,7 @@ import (
 	"github.com/ciphermq/ciphermq/broker/mgmt"
 	"github.com/ciphermq/ciphermq/broker/ops"
 	"github.com/ciphermq/ciphermq/broker/server"
-	"github.com/ciphermq/ciphermq/broker/store"
+	"github.com/ciphermq/ciphermq/broker/wal"
 )
 
 func init() { register(newServerCmd) }
@@ -198,7 +198,7 @@ func serverConfig(cmd *cobra.Command, o *serverFlags) (server.Config, error) {
 	}
 	if f.Changed("fsync") {
 		v, _ := f.GetString("fsync")
-		p, err := store.ParseSyncPolicy(v)
+		p, err := wal.ParseSyncPolicy(v)
 		if err != nil {
 			return cfg, fmt.Errorf("--fsync: %w", err)
 		}

@@ -56,14 +56,14 @@ var Layers = []Layer{
 	{
 		Name: "core",
 		Packages: []string{"broker/wire", "broker/record", "broker", "broker/access", "broker/audit",
-			"broker/session", "clients/engine", "clients/envelope"},
+			"broker/protocol", "broker/driver", "clients/engine", "clients/envelope"},
 		MayImport: []string{"core"},
 		Why: "deterministic state machines: the simulator runs them as they are, so they " +
 			"touch no socket, file, clock or goroutine and import nothing that does",
 	},
 	{
 		Name: "support",
-		Packages: []string{"broker/store", "broker/wire/wiretest", "clients/store", "clients/receiver", "clients/receiver/receivertest",
+		Packages: []string{"broker/wal", "broker/wire/wiretest", "clients/inbox", "clients/receiver", "clients/receiver/receivertest",
 			"clients/keyfile", "internal/check", "internal/trywrite", "internal/tlsgen",
 			"internal/testutil", "internal/userfile", "faults", "faults/proxy"},
 		MayImport: []string{"core", "support"},

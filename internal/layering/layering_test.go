@@ -143,7 +143,7 @@ const mod = "example.com/m"
 func TestCheckerCatchesPlantedViolations(t *testing.T) {
 	layers := []Layer{
 		{Name: "core", Packages: []string{"broker", "broker/wire"}, MayImport: []string{"core"}},
-		{Name: "io", Packages: []string{"broker/store"}, MayImport: []string{"core", "io"}},
+		{Name: "io", Packages: []string{"broker/wal"}, MayImport: []string{"core", "io"}},
 		{Name: "driver", Packages: []string{"broker/server"}, MayImport: []string{"core", "io"}},
 		{Name: "sim", Packages: []string{"sim"}, MayImport: []string{"core", "io"}},
 	}
@@ -164,9 +164,9 @@ func (c *Core) Tick(now time.Time) { c.now = now; c.log.Info("tick", "after", ti
 	good := []Package{
 		{Path: "broker", Imports: []string{"fmt", "time", "log/slog", mod + "/broker/wire"}, Sources: []Source{{"broker/core.go", []byte(clean)}}},
 		{Path: "broker/wire", Imports: []string{"bufio", "encoding/binary"}},
-		{Path: "broker/store", Imports: []string{"os", "sync", mod + "/broker"}},
-		{Path: "broker/server", Imports: []string{"net", "crypto/tls", mod + "/broker", mod + "/broker/store"}},
-		{Path: "sim", Imports: []string{"math/rand/v2", mod + "/broker", mod + "/broker/store"}},
+		{Path: "broker/wal", Imports: []string{"os", "sync", mod + "/broker"}},
+		{Path: "broker/server", Imports: []string{"net", "crypto/tls", mod + "/broker", mod + "/broker/wal"}},
+		{Path: "sim", Imports: []string{"math/rand/v2", mod + "/broker", mod + "/broker/wal"}},
 	}
 	if vs := Check(mod, good, layers); len(vs) != 0 {
 		t.Fatalf("clean module reported: %v", vs)
@@ -189,7 +189,7 @@ func (c *Core) Tick() {
 `
 	bad := slices.Clone(good)
 	bad[0] = Package{Path: "broker", Sources: []Source{{"broker/core.go", []byte(dirty)}},
-		Imports: []string{"time", "net/http", "os", "sync/atomic", "github.com/x/y", mod + "/broker/store"}}
+		Imports: []string{"time", "net/http", "os", "sync/atomic", "github.com/x/y", mod + "/broker/wal"}}
 	bad[4] = Package{Path: "sim", Imports: []string{mod + "/broker/server"}}
 	bad = append(bad, Package{Path: "newpkg", Imports: []string{"fmt"}},
 		Package{Path: "broker/wire", Sources: []Source{{"broker/wire/x.go", []byte("package wire\nfunc {")}}})
@@ -202,7 +202,7 @@ func (c *Core) Tick() {
 		"core import broker os",
 		"core import broker sync/atomic",
 		"core import broker github.com/x/y",
-		"arrow broker broker/store",
+		"arrow broker broker/wal",
 		"go statement broker broker/core.go:9:2",
 		"core call broker time.Now",
 		"core call broker log/slog.Info",

@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/internal/check"
 )
 
@@ -67,12 +67,12 @@ func ReadReceived(path, receiver string, epoch time.Time) ([]check.Event, error)
 
 func parseReceived(r io.Reader, name, receiver string, epoch time.Time) ([]check.Event, error) {
 	var events []check.Event
-	err := store.Scan(r, func(rec store.Record) error {
+	err := inbox.Scan(r, func(rec inbox.Record) error {
 		events = append(events, check.Processed(rec.StoredAt.Sub(epoch), receiver, rec.Queue, rec.MessageID,
 			check.DigestOf(rec.Message), false))
 		return nil
 	})
-	if err != nil && !errors.Is(err, store.ErrTornTail) {
+	if err != nil && !errors.Is(err, inbox.ErrTornTail) {
 		return nil, fmt.Errorf("receiver output %s: %w", name, err)
 	}
 	return events, nil

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/internal/check"
 )
 
@@ -43,12 +43,12 @@ func newFixture(t *testing.T, n int) *fixture {
 	if err := os.WriteFile(f.report, rep.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(f.out, store.Options{})
+	st, err := inbox.Open(f.out, inbox.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for seq := 1; seq <= n; seq++ {
-		rec := store.Record{MessageID: MessageID("p1", seq), Queue: "q", Sender: "ed25519:test",
+		rec := inbox.Record{MessageID: MessageID("p1", seq), Queue: "q", Sender: "ed25519:test",
 			Message: Plaintext(7, "p1", seq, 64), ReceivedAt: f.epoch, StoredAt: f.epoch.Add(time.Duration(seq) * time.Millisecond)}
 		if err := st.Append(rec); err != nil {
 			t.Fatal(err)

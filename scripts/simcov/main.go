@@ -30,7 +30,7 @@ import (
 const module = "github.com/ciphermq/ciphermq/"
 
 // packages are the packages reported, in this order.
-var packages = []string{"broker", "broker/store", "broker/session", "clients/engine", "clients/receiver", "clients/store"}
+var packages = []string{"broker", "broker/wal", "broker/protocol", "clients/engine", "clients/receiver", "clients/inbox"}
 
 // block is one basic block of a profile.
 type block struct {

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients/envelope"
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 )
 
 // Now is the fixed clock reading the receiver tests stamp messages with.
@@ -65,9 +65,9 @@ func Opener(t testing.TB, k Keys) envelope.Opener {
 }
 
 // OpenStore opens the receiver store at path, closed when the test ends.
-func OpenStore(t *testing.T, path string, opts store.Options) *store.Store {
+func OpenStore(t *testing.T, path string, opts inbox.Options) *inbox.Store {
 	t.Helper()
-	s, err := store.Open(path, opts)
+	s, err := inbox.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +76,14 @@ func OpenStore(t *testing.T, path string, opts store.Options) *store.Store {
 }
 
 // ReadAll reads every record of the store file at path.
-func ReadAll(t *testing.T, path string) []store.Record {
+func ReadAll(t *testing.T, path string) []inbox.Record {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []store.Record
-	if err := store.Scan(bytes.NewReader(raw), func(r store.Record) error { out = append(out, r); return nil }); err != nil {
+	var out []inbox.Record
+	if err := inbox.Scan(bytes.NewReader(raw), func(r inbox.Record) error { out = append(out, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ciphermq/ciphermq/clients/store"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 )
 
 // checkExactlyOnce compares a receiver's output file with what was sent and
@@ -18,7 +18,7 @@ import (
 func checkExactlyOnce(raw []byte, sent map[string]string, confirmed map[string]bool) []string {
 	var v []string
 	count := map[string]int{}
-	err := store.Scan(bytes.NewReader(raw), func(r store.Record) error {
+	err := inbox.Scan(bytes.NewReader(raw), func(r inbox.Record) error {
 		count[r.MessageID]++
 		if want, known := sent[r.MessageID]; !known {
 			v = append(v, fmt.Sprintf("unexpected record %q", r.MessageID))

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/internal/testutil"
 )
 
@@ -55,7 +55,7 @@ func benchEndToEnd(b *testing.B, mode string, size int) {
 		seal = func(dst []byte, _ string, msg []byte) ([]byte, []byte, error) { return nil, append(dst, msg...), nil }
 	}
 	var handles clients.PrefixHandles
-	st, err := store.Open(filepath.Join(b.TempDir(), "out.jsonl"), store.Options{})
+	st, err := inbox.Open(filepath.Join(b.TempDir(), "out.jsonl"), inbox.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

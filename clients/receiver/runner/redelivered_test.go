@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 // TestRunStoresTheBrokersRedeliveredFlag: a message another consumer took
@@ -70,7 +70,7 @@ func TestRunStoresTheBrokersRedeliveredFlag(t *testing.T) {
 	publish("fresh", "y")
 
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	st := openStore(t, path, store.Options{})
+	st := openStore(t, path, inbox.Options{})
 	r, _ := receiver.New(st, opener(t, k))
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)

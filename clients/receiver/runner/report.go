@@ -10,8 +10,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 // This file is what `ciphermq recv` prints: each stored message (--print),
@@ -19,7 +19,7 @@ import (
 
 // PrintRecord writes one stored message: id, sender and the plaintext,
 // tab-separated, the plaintext quoted when it is not printable text.
-func PrintRecord(w io.Writer, rec store.Record) {
+func PrintRecord(w io.Writer, rec inbox.Record) {
 	msg := string(rec.Message)
 	if !utf8.Valid(rec.Message) || strconv.Quote(msg) != `"`+msg+`"` {
 		msg = strconv.Quote(msg)

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 func TestPrintRecord(t *testing.T) {
@@ -19,7 +19,7 @@ func TestPrintRecord(t *testing.T) {
 		"":            "m-1\tk1\t\n",
 	} {
 		var b bytes.Buffer
-		PrintRecord(&b, store.Record{MessageID: "m-1", Sender: "k1", Message: []byte(msg)})
+		PrintRecord(&b, inbox.Record{MessageID: "m-1", Sender: "k1", Message: []byte(msg)})
 		if b.String() != want {
 			t.Errorf("PrintRecord(%q) = %q, want %q", msg, b.String(), want)
 		}

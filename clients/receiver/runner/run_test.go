@@ -10,8 +10,8 @@ import (
 
 	"github.com/ciphermq/ciphermq/broker/server"
 	"github.com/ciphermq/ciphermq/clients"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 	"github.com/ciphermq/ciphermq/internal/testbroker"
 )
 
@@ -47,7 +47,7 @@ func TestRunStoresEveryConfirmedMessageOnce(t *testing.T) {
 	_, addr := startBroker(t)
 	k := newKeys(t, 7)
 	path := filepath.Join(t.TempDir(), "out.jsonl")
-	st := openStore(t, path, store.Options{})
+	st := openStore(t, path, inbox.Options{})
 	r, _ := receiver.New(st, opener(t, k))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,7 +111,7 @@ func TestRunStoresEveryConfirmedMessageOnce(t *testing.T) {
 }
 
 func TestRunRefusesNoQueue(t *testing.T) {
-	r, _ := receiver.New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 8)))
+	r, _ := receiver.New(openStore(t, filepath.Join(t.TempDir(), "o"), inbox.Options{}), opener(t, newKeys(t, 8)))
 	if err := Run(context.Background(), r, nil, Options{}); err == nil {
 		t.Fatal("Run without a queue succeeded")
 	}
@@ -133,7 +133,7 @@ func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
 	if err := admin.Bind(ctx, "default_exchange", "inbox", "inbox"); err != nil {
 		t.Fatal(err)
 	}
-	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{})
+	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), inbox.Options{})
 	r, _ := receiver.New(st, opener(t, k))
 	runDone := make(chan error, 1)
 	go func() {
@@ -175,9 +175,9 @@ func TestRunRejectsForgeriesToTheDeadLetterQueue(t *testing.T) {
 func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
 	_, addr := startBroker(t)
 	k := newKeys(t, 13)
-	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), store.Options{})
+	st := openStore(t, filepath.Join(t.TempDir(), "out.jsonl"), inbox.Options{})
 	// "old" was stored by an earlier run; the broker delivers it again.
-	if err := st.Append(store.Record{MessageID: "old", Message: []byte("x")}); err != nil {
+	if err := st.Append(inbox.Record{MessageID: "old", Message: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Sync(); err != nil {
@@ -214,7 +214,7 @@ func TestRunCountsDuplicatesTheLibraryAcks(t *testing.T) {
 
 func TestRunStoppedBeforeItStartsIsNotAnError(t *testing.T) {
 	_, addr := startBroker(t)
-	r, _ := receiver.New(openStore(t, filepath.Join(t.TempDir(), "o"), store.Options{}), opener(t, newKeys(t, 14)))
+	r, _ := receiver.New(openStore(t, filepath.Join(t.TempDir(), "o"), inbox.Options{}), opener(t, newKeys(t, 14)))
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := Run(ctx, r, dial(t, addr, "receiver"), Options{Queue: "default_queue"}); err != nil {

@@ -22,9 +22,9 @@ import (
 	"github.com/ciphermq/ciphermq/broker"
 	"github.com/ciphermq/ciphermq/clients"
 	"github.com/ciphermq/ciphermq/clients/envelope"
+	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/keyfile"
 	"github.com/ciphermq/ciphermq/clients/receiver"
-	"github.com/ciphermq/ciphermq/clients/store"
 )
 
 // The receiver child: the test binary re-executed with these variables set
@@ -59,7 +59,7 @@ func receiverChild(addr, dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	st, err := store.Open(filepath.Join(dir, "out.jsonl"), store.Options{})
+	st, err := inbox.Open(filepath.Join(dir, "out.jsonl"), inbox.Options{})
 	if err != nil {
 		return fail(err)
 	}
@@ -82,7 +82,7 @@ func receiverChild(addr, dir string) int {
 				if err != nil {
 					return clients.Permanent(err)
 				}
-				_ = st.Append(store.Record{MessageID: d.MessageID, Queue: d.Queue, Message: plain})
+				_ = st.Append(inbox.Record{MessageID: d.MessageID, Queue: d.Queue, Message: plain})
 				return nil // acked while the record may sit in the buffer
 			}})
 		if err != nil {

@@ -1,9 +1,0 @@
-//go:build !unix
-
-package store
-
-import "os"
-
-// lockFile is a no-op where flock does not exist: there, running two
-// receivers on one file is not detected, and the documentation says so.
-func lockFile(*os.File) error { return nil }
