@@ -352,6 +352,37 @@ func TestAFailedLogRefusesHeldConfirmsAndIsNotCalledAgain(t *testing.T) {
 	}
 }
 
+// TestAFailedSyncLeavesHeldPublishesUnansweredAndClosesTheirConnection:
+// a publish whose confirm waits for the log when the log fails is
+// enqueued but maybe not on disk, so it gets neither a Confirm nor a Nack
+// ("stored nothing" would be false): the loop closes its connection with
+// 503 and a reason saying the outcome is unknown. A connection with
+// nothing held keeps working.
+func TestAFailedSyncLeavesHeldPublishesUnansweredAndClosesTheirConnection(t *testing.T) {
+	lg := &log{}
+	h := newHost(t, broker.Config{}, driver.Options{Log: lg})
+	durableTopology(t, h.core)
+	h.loop.Settle(h.now)
+	pub, other := h.open("pub", 0), h.open("other", 0)
+	h.feed(pub, publish(1, "dx", "k", "m1"))
+	h.loop.StorageFailed("fsync: input/output error", h.now)
+	h.loop.Settle(h.now)
+	if n, c := only[*wire.Nack](pub.frames), only[*wire.Confirm](pub.frames); len(n) != 0 || len(c) != 0 {
+		t.Fatalf("publisher got %#v: a publish of unknown outcome must stay unanswered", pub.frames)
+	}
+	cl := only[*wire.Close](pub.frames)
+	if len(cl) != 1 || cl[0].Code != uint16(broker.CodeUnavailable) || !strings.Contains(cl[0].Reason, "outcome of your unconfirmed publishes is unknown") {
+		t.Fatalf("publisher got %#v, want Close 503 (outcome unknown)", pub.frames)
+	}
+	if cl := only[*wire.Close](other.frames); len(cl) != 0 {
+		t.Fatalf("a connection with nothing held was closed: %#v", other.frames)
+	}
+	h.feed(other, publish(1, "dx", "k", "m1")) // the resend, elsewhere
+	if n := only[*wire.Nack](other.frames); len(n) != 1 || n[0].Code != uint16(broker.CodeUnavailable) {
+		t.Fatalf("the resend got %#v, want Nack 503", other.frames)
+	}
+}
+
 func TestNextDeadlineAndTickSessionsTickOnlyWhatIsDue(t *testing.T) {
 	h := newHost(t, broker.Config{}, driver.Options{})
 	fast := h.open("fast", time.Second)
