@@ -13,7 +13,8 @@ import (
 	"github.com/ciphermq/ciphermq/broker/wire"
 )
 
-// confirmAll reads until every seq in 1..n is confirmed (or refused).
+// confirmAll reads until every seq in 1..n is confirmed (or refused), or
+// until a Close 503 after a failed fsync.
 func confirmAll(t *testing.T, c *nativeClient, n uint64) (confirmed map[uint64]bool, nacks []*wire.Nack) {
 	t.Helper()
 	confirmed = map[uint64]bool{}
@@ -27,6 +28,14 @@ func confirmAll(t *testing.T, c *nativeClient, n uint64) (confirmed map[uint64]b
 			confirmed[f.Seq] = true
 		case *wire.Nack:
 			nacks = append(nacks, f)
+		case *wire.Close:
+			if f.Code != uint16(broker.CodeUnavailable) {
+				t.Fatalf("unexpected close %#v", f)
+			}
+			// A failed fsync: the publishes still waiting for it get no
+			// answer at all (their outcome is unknown). The caller's
+			// counts decide whether that was expected.
+			return confirmed, nacks
 		default:
 			t.Fatalf("unexpected frame %#v", f)
 		}
