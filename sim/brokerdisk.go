@@ -40,7 +40,6 @@ func fsyncErrorsDrawn(seed uint64) bool {
 //     did not make durable is gone) after 1..50 ms, also after the heal
 //     (nothing else would lift the failure). It reports false: the Sync
 //     runs and fails.
-
 func (b *brokerNode) diskFaultInSync() bool {
 	p := b.st.plan.Disk.FsyncCrash
 	if p == 0 || b.fs == nil || b.st.healed || !b.w.rng.chance(p) {
