@@ -3,31 +3,30 @@ package sender
 import (
 	"fmt"
 	"io"
-	"sync"
 	"time"
+
+	"github.com/ciphermq/ciphermq/internal/termline"
 )
 
 // Bar draws a send run's one-line progress bar on a terminal. It is also
 // the writer of the command's log lines, so that a log line clears the bar,
-// goes on its own line, and the bar is drawn again below it.
+// goes on its own line, and the bar is drawn again below it
+// (internal/termline).
 type Bar struct {
-	mu    sync.Mutex
-	w     io.Writer
+	line  *termline.Line
 	total int
-	on    bool
 	start time.Time
-	last  time.Time
-	drawn bool // a bar is on the current line
-	ever  bool // a bar was drawn at least once
 
-	sent, confirmed int // the latest counts
+	sent, confirmed int // the latest counts, under the line's lock
 }
 
 // NewBar returns the bar of a run of total messages (0 or less: unknown)
 // drawn on w; when on is false it draws nothing (w is no terminal) and
 // only passes log lines through.
 func NewBar(w io.Writer, total int, on bool) *Bar {
-	return &Bar{w: w, total: total, on: on, start: time.Now()}
+	p := &Bar{total: total, start: time.Now()}
+	p.line = termline.New(w, on, p.render)
+	return p
 }
 
 // Update records the latest counts and redraws the bar, at most every
@@ -37,21 +36,10 @@ func (p *Bar) Update(sent, confirmed int) {
 	if p == nil {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.sent, p.confirmed = sent, confirmed
-	if !p.on {
-		return
-	}
-	now := time.Now()
-	if p.ever && now.Sub(p.last) < 100*time.Millisecond && sent != p.total {
-		return
-	}
-	p.drawLocked(now)
+	p.line.Update(func() { p.sent, p.confirmed = sent, confirmed }, sent == p.total)
 }
 
-func (p *Bar) drawLocked(now time.Time) {
-	p.last, p.drawn, p.ever = now, true, true
+func (p *Bar) render(now time.Time) string {
 	sent, confirmed := p.sent, p.confirmed
 	rate := float64(confirmed) / max(now.Sub(p.start).Seconds(), 1e-9)
 	if p.total > 0 {
@@ -64,26 +52,13 @@ func (p *Bar) drawLocked(now time.Time) {
 				bar[i] = '='
 			}
 		}
-		fmt.Fprintf(p.w, "\r[%s] %3d%% sent %d/%d confirmed %d %8.0f msg/s\x1b[K", bar, sent*100/p.total, sent, p.total, confirmed, rate)
-		return
+		return fmt.Sprintf("[%s] %3d%% sent %d/%d confirmed %d %8.0f msg/s", bar, sent*100/p.total, sent, p.total, confirmed, rate)
 	}
-	fmt.Fprintf(p.w, "\rsent %d confirmed %d %8.0f msg/s\x1b[K", sent, confirmed, rate)
+	return fmt.Sprintf("sent %d confirmed %d %8.0f msg/s", sent, confirmed, rate)
 }
 
 // Write writes log output: the bar is cleared first and drawn again after.
-func (p *Bar) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.drawn = false
-	}
-	n, err := p.w.Write(b)
-	if p.on && p.ever {
-		p.drawLocked(time.Now())
-	}
-	return n, err
-}
+func (p *Bar) Write(b []byte) (int, error) { return p.line.Write(b) }
 
 // Logf writes one log line (see Write).
 func (p *Bar) Logf(format string, args ...any) {
@@ -96,11 +71,5 @@ func (p *Bar) Finish() {
 	if p == nil {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.on && p.ever {
-		p.drawLocked(time.Now())
-		fmt.Fprintln(p.w)
-		p.drawn = false
-	}
+	p.line.Finish(nil)
 }

@@ -64,7 +64,7 @@ var Layers = []Layer{
 	{
 		Name: "support",
 		Packages: []string{"broker/wal", "broker/wire/wiretest", "clients/inbox", "clients/receiver", "clients/receiver/receivertest",
-			"clients/keyfile", "internal/check", "internal/trywrite", "internal/tlsgen",
+			"clients/keyfile", "internal/check", "internal/trywrite", "internal/tlsgen", "internal/termline",
 			"internal/testutil", "internal/userfile", "faults", "faults/proxy"},
 		MayImport: []string{"core", "support"},
 		Why: "one job each beside the cores (the durable log, the receiver's store and its " +

@@ -6,12 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ciphermq/ciphermq/clients/inbox"
 	"github.com/ciphermq/ciphermq/clients/receiver"
+	"github.com/ciphermq/ciphermq/internal/termline"
 )
 
 // This file is what `ciphermq recv` prints: each stored message (--print),
@@ -73,63 +73,28 @@ func (s Summary) RejectedErr() error {
 // Count shows a receiver's counters on one terminal line, redrawn at most
 // every 100ms. It is also the writer of the command's log lines, which
 // clear the line, go on their own line, and have the count drawn again
-// below them.
+// below them (internal/termline).
 type Count struct {
-	mu    sync.Mutex
-	w     io.Writer
-	on    bool
-	last  time.Time
-	drawn bool // the count is on the current line
-	ever  bool
-	s     receiver.Stats
+	line *termline.Line
+	s    receiver.Stats // the latest counters, under the line's lock
 }
 
 // NewCount returns the count line on w; when on is false (w is no
 // terminal) it draws nothing and only passes log lines through.
-func NewCount(w io.Writer, on bool) *Count { return &Count{w: w, on: on} }
+func NewCount(w io.Writer, on bool) *Count {
+	c := &Count{}
+	c.line = termline.New(w, on, func(time.Time) string {
+		return fmt.Sprintf("received %d stored %d duplicates %d rejected %d", c.s.Received, c.s.Stored, c.s.Duplicates, c.s.RejectedTotal())
+	})
+	return c
+}
 
 // Show records the latest counters and redraws the line (throttled).
-func (c *Count) Show(s receiver.Stats) {
-	if !c.on {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.s = s
-	if now := time.Now(); !c.ever || now.Sub(c.last) >= 100*time.Millisecond {
-		c.drawLocked(now)
-	}
-}
-
-func (c *Count) drawLocked(now time.Time) {
-	c.last, c.drawn, c.ever = now, true, true
-	fmt.Fprintf(c.w, "\rreceived %d stored %d duplicates %d rejected %d\x1b[K", c.s.Received, c.s.Stored, c.s.Duplicates, c.s.RejectedTotal())
-}
+func (c *Count) Show(s receiver.Stats) { c.line.Update(func() { c.s = s }, false) }
 
 // Write writes log output below the count line.
-func (c *Count) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.drawn {
-		fmt.Fprint(c.w, "\r\x1b[K")
-		c.drawn = false
-	}
-	n, err := c.w.Write(b)
-	if c.on && c.ever {
-		c.drawLocked(time.Now())
-	}
-	return n, err
-}
+func (c *Count) Write(b []byte) (int, error) { return c.line.Write(b) }
 
 // Finish draws the final counters, exactly, and ends the line (if a count
 // was ever drawn).
-func (c *Count) Finish(s receiver.Stats) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.on && c.ever {
-		c.s = s
-		c.drawLocked(time.Now())
-		fmt.Fprintln(c.w)
-		c.drawn = false
-	}
-}
+func (c *Count) Finish(s receiver.Stats) { c.line.Finish(func() { c.s = s }) }
